@@ -1,0 +1,38 @@
+# The two commands of the README, and their helpers. Python 3.11 is all a fresh machine needs.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 5000
+export FLASK_APP := wsgi
+
+.PHONY: run test install install-dev db-upgrade clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+db-upgrade: install
+	$(PY) -m flask db upgrade
+
+## make run: the API on http://127.0.0.1:$(PORT) with a migrated SQLite database and a demo seed
+run: db-upgrade
+	$(PY) -m flask seed-demo --if-empty
+	$(PY) -m flask run --host 127.0.0.1 --port $(PORT)
+
+## make test: the whole suite (SQLite unless DOORSTEP_DATABASE_URL names a PostgreSQL database)
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

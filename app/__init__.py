@@ -1,0 +1,91 @@
+"""The application factory: the one place that wires configuration, extensions and blueprints."""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, request
+
+from app import context, logs
+from app.config import Config, check_production
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or Config()
+    check_production(config)
+    logs.configure(config.LOG_LEVEL)
+
+    app = Flask(__name__, instance_path=str(_instance_dir()))
+    app.config.from_object(config)
+    app.config["MAX_CONTENT_LENGTH"] = config.MAX_CONTENT_LENGTH
+    app.json.sort_keys = False
+
+    from app.db import configure_sqlite
+    from app.extensions import api, db, migrate
+
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite:///"):
+        _instance_dir().mkdir(exist_ok=True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), compare_type=True)
+    api.init_app(app)
+    context.init_app(app)
+    _register_models()
+    with app.app_context():
+        configure_sqlite(db.engine)
+
+    from app.audit.routes import blp as audit_blp
+    from app.auth.routes import blp as auth_blp
+    from app.auth.routes import wellknown
+    from app.health import blp as health_blp
+    from app.org.routes import blp as org_blp
+
+    for blp in (health_blp, wellknown, auth_blp, org_blp, audit_blp):
+        api.register_blueprint(blp)
+    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+
+    from app.auth.permissions import enforce_marked
+
+    enforce_marked(app)
+    _access_log(app)
+
+    from app.cli import register
+
+    register(app)
+    return app
+
+
+def _register_models() -> None:
+    """Import every model module so metadata (and migrations) see every table."""
+    import app.audit.models  # noqa: F401
+    import app.auth.models  # noqa: F401
+    import app.notify.models  # noqa: F401
+    import app.org.models  # noqa: F401
+
+
+def _instance_dir():
+    from app.config import INSTANCE_DIR
+
+    return INSTANCE_DIR
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _access_log(app: Flask) -> None:
+    log = logging.getLogger("doorstep.access")
+
+    @app.before_request
+    def _start():
+        g._started = time.perf_counter()
+
+    @app.after_request
+    def _done(resp):
+        started = g.get("_started")
+        log.info("%s %s %s", request.method, request.path, resp.status_code,
+                 extra={"event": "request", "method": request.method, "path": request.path,
+                        "status": resp.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None})
+        return resp

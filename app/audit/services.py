@@ -1,0 +1,118 @@
+"""Writing and checking the audit chain.
+
+``record`` joins the caller's transaction: the event commits or rolls back with the change
+it describes. Appends are serialised by locking the single ``audit_head`` row, which is what
+makes the chain linear when many processes write at once.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+
+from app.audit.models import AuditEvent, AuditHead
+from app.context import current_meta
+from app.db import locked_row, utcnow
+from app.extensions import db
+
+GENESIS = "0" * 64
+HEAD_ID = 1
+
+
+def _digest(prev_hash: str, event_id: int, fields: dict) -> str:
+    body = orjson.dumps({"id": event_id, "prev": prev_hash, **fields}, option=orjson.OPT_SORT_KEYS,
+                        default=str)
+    return hashlib.sha256(body).hexdigest()
+
+
+def _hashed_fields(ev: AuditEvent) -> dict:
+    return {
+        "at": ev.at.isoformat(), "actor_id": str(ev.actor_id) if ev.actor_id else None,
+        "actor_role": ev.actor_role, "device_id": str(ev.device_id) if ev.device_id else None,
+        "station_id": str(ev.station_id) if ev.station_id else None, "action": ev.action,
+        "entity": ev.entity, "entity_id": ev.entity_id, "before": ev.before, "after": ev.after,
+        "request_id": ev.request_id, "client_addr": ev.client_addr,
+    }
+
+
+def _lock_head() -> AuditHead:
+    return locked_row(db.session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
+
+
+def record(actor, action: str, entity: str, entity_id=None, *, before: dict | None = None,
+           after: dict | None = None, station_id=None) -> AuditEvent:
+    """Append one event. ``before``/``after`` must already be masked (use output schemas)."""
+    meta = current_meta()
+    head = _lock_head()
+    ev = AuditEvent(
+        id=head.last_id + 1, at=utcnow(),
+        actor_id=getattr(actor, "user_id", None), actor_role=getattr(actor, "role", None),
+        device_id=getattr(actor, "device_id", None),
+        station_id=station_id if station_id is not None else getattr(actor, "station_id", None),
+        action=action, entity=entity, entity_id=str(entity_id) if entity_id is not None else None,
+        before=_jsonable(before), after=_jsonable(after),
+        request_id=meta.request_id if meta else None, client_addr=meta.client_addr if meta else None,
+        prev_hash=head.last_hash,
+    )
+    ev.hash = _digest(ev.prev_hash, ev.id, _hashed_fields(ev))
+    head.last_id, head.last_hash = ev.id, ev.hash
+    db.session.add(ev)
+    db.session.flush()
+    return ev
+
+
+def _jsonable(value):
+    return None if value is None else orjson.loads(orjson.dumps(value, default=str))
+
+
+@dataclass
+class ChainReport:
+    ok: bool
+    checked: int
+    problem: str | None = None
+    at_id: int | None = None
+
+
+def verify_chain(batch: int = 5000) -> ChainReport:
+    """Walk the chain in id order; report the first gap, edit or broken link."""
+    expected_prev, expected_id, checked = GENESIS, 1, 0
+    last = 0
+    while True:
+        rows = db.session.execute(
+            sa.select(AuditEvent).where(AuditEvent.id > last).order_by(AuditEvent.id).limit(batch)
+        ).scalars().all()
+        if not rows:
+            break
+        for ev in rows:
+            if ev.id != expected_id:
+                return ChainReport(False, checked, f"event {expected_id} is missing", expected_id)
+            if ev.prev_hash != expected_prev:
+                return ChainReport(False, checked, f"event {ev.id} does not link to event {ev.id - 1}", ev.id)
+            if _digest(ev.prev_hash, ev.id, _hashed_fields(ev)) != ev.hash:
+                return ChainReport(False, checked, f"event {ev.id} was altered", ev.id)
+            expected_prev, expected_id, checked = ev.hash, ev.id + 1, checked + 1
+        last = rows[-1].id
+        db.session.expunge_all()
+    head = db.session.get(AuditHead, HEAD_ID)
+    if head is not None and (head.last_id != expected_id - 1 or head.last_hash != expected_prev):
+        return ChainReport(False, checked, f"events after {expected_id - 1} were removed", expected_id)
+    return ChainReport(True, checked)
+
+
+def events_visible_to(actor, filters: dict):
+    """Newest first. Staff see their station's events; administrators everything."""
+    query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(filters.get("limit", 100))
+    if not actor.is_admin:
+        query = query.where(AuditEvent.station_id == actor.station_id)
+    conditions = {
+        "entity": lambda v: AuditEvent.entity == v, "entity_id": lambda v: AuditEvent.entity_id == v,
+        "actor_id": lambda v: AuditEvent.actor_id == v, "action": lambda v: AuditEvent.action == v,
+        "since": lambda v: AuditEvent.at >= v, "until": lambda v: AuditEvent.at < v,
+        "before_id": lambda v: AuditEvent.id < v,
+    }
+    for key, condition in conditions.items():
+        if filters.get(key) is not None:
+            query = query.where(condition(filters[key]))
+    return db.session.execute(query).scalars().all()

@@ -1,0 +1,1 @@
+"""Authentication and authorisation: passwords, tokens, citizen codes, devices, permissions."""

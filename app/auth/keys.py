@@ -1,0 +1,113 @@
+"""The server's ES256 signing keys: stored in the database (so every node shares them),
+private halves wrapped with a key derived from ``DOORSTEP_SECRET_KEY``, rotated by command.
+
+A retired key keeps verifying for one access-token lifetime, then leaves the JWKS.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import time
+from datetime import timedelta
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+from jwt.algorithms import ECAlgorithm
+
+from app.auth.models import SigningKey
+from app.db import utcnow
+from app.extensions import db
+
+_CACHE_SECONDS = 30
+
+
+def _wrapping_key() -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"doorstep", info=b"signing-key-wrap").derive(
+        str(current_app.config["SECRET_KEY"]).encode())
+
+
+def _wrap(pem: bytes, kid: str) -> str:
+    nonce = os.urandom(12)
+    return base64.b64encode(nonce + AESGCM(_wrapping_key()).encrypt(nonce, pem, kid.encode())).decode()
+
+
+def _unwrap(blob: str, kid: str) -> bytes:
+    raw = base64.b64decode(blob)
+    return AESGCM(_wrapping_key()).decrypt(raw[:12], raw[12:], kid.encode())
+
+
+def public_jwk(public_key, kid: str | None = None) -> dict:
+    jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
+    jwk.update({"use": "sig", "alg": "ES256"})
+    if kid:
+        jwk["kid"] = kid
+    return jwk
+
+
+def create_key() -> SigningKey:
+    """Add a new key and retire the previous ones; the caller commits."""
+    now = utcnow()
+    db.session.execute(sa.update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=now))
+    private = ec.generate_private_key(ec.SECP256R1())
+    kid = secrets.token_hex(8)
+    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    key = SigningKey(kid=kid, private_key_enc=_wrap(pem, kid), public_jwk=public_jwk(private.public_key(), kid),
+                     created_at=now)
+    db.session.add(key)
+    db.session.flush()
+    _cache().clear()
+    return key
+
+
+def _cache() -> dict:
+    return current_app.extensions.setdefault("doorstep.signing_keys", {})
+
+
+def signing_key():
+    """(kid, private key) of the newest active key, creating the first one on demand."""
+    cache = _cache()
+    entry = cache.get("__current__")
+    if entry and time.monotonic() - entry[2] < _CACHE_SECONDS:
+        return entry[0], entry[1]
+    row = db.session.execute(
+        sa.select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc()).limit(1)
+    ).scalar_one_or_none()
+    if row is None:
+        row = create_key()
+        db.session.commit()
+    private = serialization.load_pem_private_key(_unwrap(row.private_key_enc, row.kid), password=None)
+    cache["__current__"] = (row.kid, private, time.monotonic())
+    return row.kid, private
+
+
+def _verify_window() -> timedelta:
+    return timedelta(seconds=current_app.config["ACCESS_TOKEN_TTL"] + 60)
+
+
+def verification_key(kid: str):
+    """The public key for ``kid`` if tokens signed with it may still be accepted, else None."""
+    cache = _cache()
+    entry = cache.get(kid)
+    if entry is None or time.monotonic() - entry[2] >= _CACHE_SECONDS:
+        row = db.session.get(SigningKey, kid) if isinstance(kid, str) and len(kid) <= 32 else None
+        entry = (row.public_jwk, row.retired_at, time.monotonic()) if row else (None, None, time.monotonic())
+        cache[kid] = entry
+    jwk, retired_at, _ = entry
+    if jwk is None or (retired_at is not None and utcnow() - retired_at > _verify_window()):
+        return None
+    return ECAlgorithm.from_jwk(jwk)
+
+
+def jwks() -> dict:
+    horizon = utcnow() - _verify_window()
+    rows = db.session.execute(
+        sa.select(SigningKey).where(sa.or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > horizon))
+        .order_by(SigningKey.created_at.desc())
+    ).scalars().all()
+    return {"keys": [row.public_jwk for row in rows]}

@@ -1,0 +1,107 @@
+"""Who may do what. Permissions are named after actions and granted to roles in one table;
+anything not granted here is refused, and a route not marked ``public`` or ``requires(...)``
+makes the app refuse to start."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+from flask import Flask, g, request
+
+from app.db import sqlite_begin_mode
+from app.errors import Forbidden, Unauthorized
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset({
+        "station.read", "station.manage", "area.read", "area.manage", "user.read", "user.manage",
+        "user.read_pii", "device.read", "device.manage", "audit.read", "self.read",
+    }),
+    "staff": frozenset({
+        "station.read", "area.read", "user.read", "user.manage", "user.read_pii", "device.read",
+        "device.manage", "audit.read", "self.read",
+    }),
+    "officer": frozenset({"area.read", "self.read"}),
+    "auxiliary": frozenset({"area.read", "self.read"}),
+    "citizen": frozenset({"self.read"}),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller, as services see it."""
+
+    user_id: object
+    role: str
+    station_id: object | None
+    device_id: object | None = None
+    area_ids: frozenset = field(default_factory=frozenset)
+
+    def can(self, permission: str) -> bool:
+        return permission in ROLE_PERMISSIONS.get(self.role, ())
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def current_actor() -> Actor:
+    return g.actor
+
+
+def _authenticate(allow_retired_device: bool) -> Actor:
+    from app.auth.tokens import actor_from_access_token
+
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a Bearer access token is required")
+    return actor_from_access_token(token.strip(), allow_retired_device=allow_retired_device)
+
+
+def requires(permission: str, *, allow_retired_device: bool = False, writes: bool = False):
+    """Authenticate, then require ``permission``; place directly under ``@blp.route``.
+
+    ``writes`` marks a GET that records something (an audited read), so SQLite takes the
+    write lock when its transaction begins rather than failing to upgrade later."""
+    if not any(permission in perms for perms in ROLE_PERMISSIONS.values()):
+        raise ValueError(f"permission {permission!r} is granted to no role")
+
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if writes:
+                sqlite_begin_mode.set("IMMEDIATE")
+            actor = _authenticate(allow_retired_device)
+            if not actor.can(permission):
+                raise Forbidden(f"your role may not {permission}")
+            g.actor = actor
+            return view(*args, **kwargs)
+
+        wrapper._doorstep_access = ("requires", permission)
+        return wrapper
+
+    return decorate
+
+
+def public(view):
+    """Open to anyone; the view itself rate-limits if it must."""
+    view._doorstep_access = ("public", None)
+    return view
+
+
+# Endpoints owned by libraries: the OpenAPI document, its UI and static files.
+LIBRARY_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"}
+
+
+def unmarked_endpoints(app: Flask) -> list[str]:
+    return sorted(
+        rule.endpoint for rule in app.url_map.iter_rules()
+        if rule.endpoint not in LIBRARY_ENDPOINTS
+        and not hasattr(app.view_functions[rule.endpoint], "_doorstep_access")
+    )
+
+
+def enforce_marked(app: Flask) -> None:
+    missing = unmarked_endpoints(app)
+    if missing:
+        raise RuntimeError(f"routes without an access rule (deny by default): {missing}")

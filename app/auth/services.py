@@ -1,0 +1,195 @@
+"""Log-in, token refresh, log-out and citizen one-time codes."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app import audit, pii, throttle
+from app.auth.models import Device, OtpChallenge
+from app.auth.passwords import verify_password
+from app.auth.tokens import (check_device, consume_refresh_token, issue_access_token, issue_refresh_token,
+                             revoke_family)
+from app.context import current_meta
+from app.db import utcnow
+from app.errors import DomainError, Unauthorized, Unprocessable, field_error
+from app.extensions import db
+from app.notify import outbox
+from app.org.models import FIELD_ROLES, User
+
+
+def _token_pair(user: User, device_id=None, family_id=None) -> dict:
+    refresh = issue_refresh_token(user, device_id, family_id)
+    return {"access_token": issue_access_token(user, device_id), "refresh_token": refresh,
+            "token_type": "Bearer", "expires_in": current_app.config["ACCESS_TOKEN_TTL"]}
+
+
+def _address() -> str:
+    meta = current_meta()
+    return (meta.client_addr if meta else None) or "unknown"
+
+
+def login(username: str, password: str, device_id=None) -> dict:
+    cfg = current_app.config
+    account_key, address_key = f"login:user:{username.lower()}", f"login:addr:{_address()}"
+    account_policy = throttle.Policy(window=cfg["LOGIN_LOCK_SECONDS"], limit=cfg["LOGIN_LOCK_AFTER"],
+                                     lock_for=cfg["LOGIN_LOCK_SECONDS"], slowdown_after=cfg["LOGIN_SLOWDOWN_AFTER"])
+    address_policy = throttle.Policy(window=cfg["LOGIN_LOCK_SECONDS"], limit=cfg["LOGIN_ADDRESS_LOCK_AFTER"],
+                                     lock_for=cfg["LOGIN_LOCK_SECONDS"])
+    try:
+        throttle.take(address_key, address_policy, "too many failed log-ins from this address; wait and retry")
+        throttle.take(account_key, account_policy, "too many failed log-ins for this account; wait and retry")
+    finally:
+        db.session.commit()  # the attempt counts even if refused
+    user = db.session.execute(sa.select(User).where(sa.func.lower(User.username) == username.lower())
+                              ).scalar_one_or_none()
+    if not verify_password(user.password_hash if user else None, password) or not user.active:
+        audit.record(None, "auth.login_failed", "user", user.id if user else None,
+                     after={"username": username}, station_id=user.station_id if user else None)
+        db.session.commit()
+        raise Unauthorized("wrong username or password", slug="invalid-credentials")
+    if device_id is not None:
+        device = db.session.get(Device, device_id)
+        if user.role not in FIELD_ROLES:
+            raise field_error("device_id", "only officers and auxiliary officers sign in on a device")
+        if device is None or device.station_id != user.station_id:
+            raise field_error("device_id", "no such device at your station")
+        check_device(device, allow_retired=False)
+    throttle.clear(account_key)
+    throttle.give_back(address_key)
+    tokens = _token_pair(user, device_id)
+    audit.record(_actor_of(user, device_id), "auth.login", "user", user.id)
+    db.session.commit()
+    return tokens
+
+
+def _actor_of(user: User, device_id=None):
+    from app.auth.permissions import Actor
+
+    return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id)
+
+
+def refresh(token: str) -> dict:
+    row = consume_refresh_token(token)
+    user = db.session.get(User, row.user_id)
+    if user is None or not user.active:
+        revoke_family(row.family_id)
+        db.session.commit()
+        raise Unauthorized("the account is inactive")
+    if row.device_id is not None:
+        try:
+            check_device(db.session.get(Device, row.device_id), allow_retired=True)
+        except Unauthorized:
+            revoke_family(row.family_id)
+            db.session.commit()
+            raise
+    tokens = _token_pair(user, row.device_id, row.family_id)
+    db.session.commit()
+    return tokens
+
+
+def logout(token: str) -> None:
+    """Revoke the whole login the refresh token belongs to. Unknown tokens are ignored so the
+    endpoint reveals nothing."""
+    from app.auth.tokens import _hash_refresh
+    from app.auth.models import RefreshToken
+
+    row = db.session.execute(sa.select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh(token))
+                             ).scalar_one_or_none()
+    if row is not None:
+        revoke_family(row.family_id)
+        user = db.session.get(User, row.user_id)
+        audit.record(_actor_of(user, row.device_id), "auth.logout", "user", row.user_id)
+    db.session.commit()
+
+
+# --- citizen one-time codes -------------------------------------------------------------
+
+def _code_hash(challenge_id, code: str) -> str:
+    key = hashlib.sha256(b"otp:" + str(current_app.config["SECRET_KEY"]).encode()).digest()
+    return hmac.new(key, f"{challenge_id}:{code}".encode(), hashlib.sha256).hexdigest()
+
+
+def _phone(raw: str) -> str:
+    try:
+        return pii.normalize_phone(raw)
+    except pii.InvalidPII as exc:
+        raise field_error("phone", str(exc)) from None
+
+
+class SmsUnavailable(DomainError):
+    status, slug, title = 503, "sms-unavailable", "The SMS could not be sent"
+
+
+def request_otp(raw_phone: str, locale: str = "zh") -> dict:
+    cfg = current_app.config
+    phone = _phone(raw_phone)
+    bidx = pii.blind_index(pii.PHONE, phone)
+    try:
+        throttle.take(f"otp:addr:{_address()}", throttle.Policy(window=3600, limit=cfg["OTP_ADDRESS_PER_HOUR"]),
+                      "too many codes requested from this address")
+        throttle.take(f"otp:phone:{bidx}", throttle.Policy(window=3600, limit=cfg["OTP_PHONE_PER_HOUR"],
+                                                            min_interval=cfg["OTP_PHONE_INTERVAL_SECONDS"]),
+                      "a code was sent to this number recently; wait before asking again")
+    finally:
+        db.session.commit()  # counted even when refused
+    now = utcnow()
+    # A new code supersedes older ones, so only the latest message works.
+    db.session.execute(sa.update(OtpChallenge).where(OtpChallenge.phone_bidx == bidx,
+                                                     OtpChallenge.consumed_at.is_(None)).values(consumed_at=now))
+    challenge = OtpChallenge(id=uuid.uuid4(), phone_bidx=bidx, code_hash="",
+                             expires_at=now + timedelta(seconds=cfg["OTP_TTL_SECONDS"]))
+    code = f"{secrets.randbelow(10**6):06d}"
+    challenge.code_hash = _code_hash(challenge.id, code)
+    db.session.add(challenge)
+    row = outbox.enqueue("otp", "otp", {"minutes": cfg["OTP_TTL_SECONDS"] // 60}, phone=phone, locale=locale)
+    if not outbox.send_immediately(row, {"code": code}):
+        raise SmsUnavailable("the SMS provider did not accept the message; try again in a minute")
+    return {"expires_in": cfg["OTP_TTL_SECONDS"]}
+
+
+def verify_otp(raw_phone: str, code: str) -> dict:
+    phone = _phone(raw_phone)
+    bidx = pii.blind_index(pii.PHONE, phone)
+    max_attempts = current_app.config["OTP_MAX_ATTEMPTS"]
+    challenge = db.session.execute(
+        sa.select(OtpChallenge).where(OtpChallenge.phone_bidx == bidx, OtpChallenge.consumed_at.is_(None),
+                                      OtpChallenge.expires_at > utcnow())
+        .order_by(OtpChallenge.created_at.desc()).limit(1)
+    ).scalar_one_or_none()
+    if challenge is None:
+        raise Unauthorized("no valid code for this number; request a new one", slug="otp-invalid")
+    # Count the attempt atomically before comparing, so parallel guesses share one budget.
+    counted = db.session.execute(sa.update(OtpChallenge).where(
+        OtpChallenge.id == challenge.id, OtpChallenge.attempts < max_attempts, OtpChallenge.consumed_at.is_(None)
+    ).values(attempts=OtpChallenge.attempts + 1)).rowcount
+    db.session.commit()
+    if not counted:
+        raise Unauthorized("too many wrong codes; request a new one", slug="otp-invalid")
+    if not hmac.compare_digest(challenge.code_hash, _code_hash(challenge.id, str(code))):
+        raise Unauthorized("the code is wrong", slug="otp-invalid")
+    won = db.session.execute(sa.update(OtpChallenge).where(
+        OtpChallenge.id == challenge.id, OtpChallenge.consumed_at.is_(None)).values(consumed_at=utcnow())).rowcount
+    if not won:
+        raise Unauthorized("this code was already used", slug="otp-invalid")
+    user = db.session.execute(sa.select(User).where(User.role == "citizen", User.phone_bidx == bidx)
+                              ).scalar_one_or_none()
+    if user is None:
+        user = User(role="citizen", display_name="")
+        user.set_phone(phone)
+        db.session.add(user)
+        db.session.flush()
+        audit.record(_actor_of(user), "user.create", "user", user.id, after={"role": "citizen",
+                                                                              "phone": pii.mask_phone(phone)})
+    elif not user.active:
+        db.session.commit()
+        raise Unauthorized("this account is disabled")
+    tokens = _token_pair(user)
+    audit.record(_actor_of(user), "auth.login", "user", user.id)
+    db.session.commit()
+    return tokens

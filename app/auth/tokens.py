@@ -1,0 +1,133 @@
+"""Access tokens (ES256 JWTs, short-lived) and refresh tokens (opaque, rotated, family-revoked)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import timedelta
+
+import jwt
+import sqlalchemy as sa
+from flask import current_app
+
+from app.auth import keys
+from app.auth.models import Device, RefreshToken
+from app.auth.permissions import Actor
+from app.db import utcnow
+from app.errors import DeviceRevoked, Unauthorized
+from app.extensions import db
+from app.org.models import User, user_area
+
+ALGORITHM = "ES256"
+ACCESS_TYP = "at+jwt"
+
+
+def issue_access_token(user: User, device_id=None) -> str:
+    kid, private = keys.signing_key()
+    now = utcnow()
+    claims = {
+        "iss": current_app.config["JWT_ISSUER"], "aud": current_app.config["JWT_AUDIENCE"],
+        "sub": str(user.id), "iat": now, "nbf": now,
+        "exp": now + timedelta(seconds=current_app.config["ACCESS_TOKEN_TTL"]),
+        "jti": uuid.uuid4().hex, "role": user.role,
+    }
+    if user.station_id:
+        claims["sid"] = str(user.station_id)
+    if device_id:
+        claims["dev"] = str(device_id)
+    return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": ACCESS_TYP})
+
+
+def decode_access_token(token: str) -> dict:
+    """Verify signature, algorithm, key id, type and registered claims; raise Unauthorized."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        raise Unauthorized("the access token is malformed") from None
+    if header.get("alg") != ALGORITHM:
+        raise Unauthorized("the access token is not signed with ES256")
+    if header.get("typ") != ACCESS_TYP:
+        raise Unauthorized("the token is not an access token")
+    key = keys.verification_key(header.get("kid"))
+    if key is None:
+        raise Unauthorized("the access token's key is unknown or expired")
+    try:
+        return jwt.decode(
+            token, key, algorithms=[ALGORITHM], audience=current_app.config["JWT_AUDIENCE"],
+            issuer=current_app.config["JWT_ISSUER"],
+            options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise Unauthorized("the access token has expired", slug="token-expired") from None
+    except jwt.PyJWTError as exc:
+        raise Unauthorized(f"the access token is invalid: {exc}") from None
+
+
+def check_device(device: Device | None, *, allow_retired: bool) -> Device:
+    """Lost devices are refused at once; retired ones only where they may still hand in work."""
+    if device is None or device.status == "pending":
+        raise DeviceRevoked("this device is not enrolled")
+    if device.status == "lost" or (device.status == "retired" and not allow_retired):
+        raise DeviceRevoked(f"this device is {device.status}")
+    return device
+
+
+def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -> Actor:
+    claims = decode_access_token(token)
+    try:
+        user = db.session.get(User, uuid.UUID(claims["sub"]))
+    except ValueError:
+        user = None
+    if user is None or not user.active or user.role != claims.get("role"):
+        raise Unauthorized("the account is inactive or has changed; log in again")
+    device_id = None
+    if claims.get("dev"):
+        device = check_device(db.session.get(Device, uuid.UUID(claims["dev"])), allow_retired=allow_retired_device)
+        device_id = device.id
+    area_ids = frozenset()
+    if user.role in ("officer", "auxiliary"):
+        area_ids = frozenset(db.session.execute(
+            sa.select(user_area.c.area_id).where(user_area.c.user_id == user.id)).scalars())
+    return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id,
+                 area_ids=area_ids)
+
+
+def _hash_refresh(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_refresh_token(user: User, device_id=None, family_id=None) -> str:
+    token = secrets.token_urlsafe(32)
+    db.session.add(RefreshToken(
+        family_id=family_id or uuid.uuid4(), user_id=user.id, device_id=device_id,
+        token_hash=_hash_refresh(token),
+        expires_at=utcnow() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"]),
+    ))
+    return token
+
+
+def revoke_family(family_id) -> None:
+    db.session.execute(sa.update(RefreshToken).where(
+        RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+
+
+def consume_refresh_token(token: str) -> RefreshToken:
+    """Mark the token used exactly once. A second use of any token revokes its family: the
+    legitimate holder and a thief cannot both go on, so both must log in again."""
+    row = db.session.execute(
+        sa.select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh(token))
+    ).scalar_one_or_none()
+    if row is None:
+        raise Unauthorized("the refresh token is not recognised")
+    now = utcnow()
+    if row.revoked_at is not None or row.expires_at <= now:
+        raise Unauthorized("the refresh token is revoked or expired")
+    # Conditional update: of two concurrent uses exactly one wins.
+    won = db.session.execute(sa.update(RefreshToken).where(
+        RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)).rowcount
+    if not won:
+        revoke_family(row.family_id)
+        db.session.commit()
+        raise Unauthorized("the refresh token was already used; every session of this login is revoked",
+                           slug="refresh-token-reused")
+    return row

@@ -1,0 +1,125 @@
+"""Configuration from ``DOORSTEP_*`` environment variables.
+
+Every setting has one name in the environment and one attribute here; the README's
+configuration reference is generated from the same table (``SETTINGS``) so they cannot drift.
+Development defaults exist so ``make run`` works with nothing set, and production refuses them.
+"""
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Well-known development secrets. Anyone can read them here, which is why production
+# refuses to start while any of them is in use.
+DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"
+DEV_PII_KEYS = "dev1:" + base64.b64encode(b"doorstep-dev-pii-key-32-bytes!!!").decode()
+DEV_BLIND_INDEX_KEY = base64.b64encode(b"doorstep-dev-blind-index-key-32b").decode()
+
+INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str
+    attr: str
+    default: object
+    cast: type
+    doc: str
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DOORSTEP_ENV", "ENV", "development", str, "`development`, `production` or `test`."),
+    Setting("DOORSTEP_DATABASE_URL", "SQLALCHEMY_DATABASE_URI",
+            f"sqlite:///{INSTANCE_DIR / 'doorstep.sqlite3'}", str,
+            "SQLAlchemy URL; production: `postgresql+psycopg://user:pass@host/db`."),
+    Setting("DOORSTEP_SECRET_KEY", "SECRET_KEY", DEV_SECRET_KEY, str,
+            "Wraps the JWT signing keys stored in the database and keys OTP hashes.", secret=True),
+    Setting("DOORSTEP_PII_KEYS", "PII_KEYS", DEV_PII_KEYS, str,
+            "AES-256-GCM keys for identity and phone numbers: `kid:base64,kid:base64`; the first encrypts, all decrypt.",
+            secret=True),
+    Setting("DOORSTEP_BLIND_INDEX_KEY", "BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY, str,
+            "Base64 HMAC-SHA-256 key for exact-match look-up of encrypted numbers. Never rotate without re-indexing.",
+            secret=True),
+    Setting("DOORSTEP_JWT_ISSUER", "JWT_ISSUER", "https://doorstep.local", str, "`iss` of every token."),
+    Setting("DOORSTEP_JWT_AUDIENCE", "JWT_AUDIENCE", "doorstep-api", str, "`aud` of access tokens."),
+    Setting("DOORSTEP_ACCESS_TOKEN_TTL", "ACCESS_TOKEN_TTL", 900, int, "Access token lifetime, seconds."),
+    Setting("DOORSTEP_REFRESH_TOKEN_TTL", "REFRESH_TOKEN_TTL", 30 * 86400, int, "Refresh token lifetime, seconds."),
+    Setting("DOORSTEP_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, int,
+            "Largest request body accepted, bytes (413 above)."),
+    Setting("DOORSTEP_SMS_SENDER", "SMS_SENDER", "console", str, "SMS sender: `console` (logs the message)."),
+    Setting("DOORSTEP_LOG_LEVEL", "LOG_LEVEL", "INFO", str, "Logging level of the JSON logs."),
+    Setting("DOORSTEP_TRUSTED_PROXIES", "TRUSTED_PROXIES", 0, int,
+            "How many reverse proxies set `X-Forwarded-For` in front of the app (0: use the socket address)."),
+    Setting("DOORSTEP_PROBLEM_BASE", "PROBLEM_BASE", "https://doorstep.local/problems", str,
+            "Prefix of the `type` URI of every problem+json error."),
+)
+
+
+class Config:
+    """Values read from the environment once, when the app is created."""
+
+    TESTING = False
+    JSON_SORT_KEYS = False
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    API_TITLE = "Doorstep"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "docs"
+    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+    # Login throttling: per account and per client address.
+    LOGIN_SLOWDOWN_AFTER = 3
+    LOGIN_LOCK_AFTER = 10
+    LOGIN_LOCK_SECONDS = 15 * 60
+    LOGIN_ADDRESS_LOCK_AFTER = 50
+    # Citizen one-time codes.
+    OTP_TTL_SECONDS = 300
+    OTP_MAX_ATTEMPTS = 5
+    OTP_PHONE_INTERVAL_SECONDS = 60
+    OTP_PHONE_PER_HOUR = 5
+    OTP_ADDRESS_PER_HOUR = 30
+    DEVICE_ENROLLMENT_TTL_SECONDS = 24 * 3600
+
+    def __init__(self, environ: dict | None = None):
+        environ = os.environ if environ is None else environ
+        for s in SETTINGS:
+            raw = environ.get(s.env)
+            setattr(self, s.attr, s.default if raw in (None, "") else s.cast(raw))
+        self.MISSING_SECRETS = [s.env for s in SETTINGS if s.secret and not environ.get(s.env)]
+
+
+class TestConfig(Config):
+    """Fast KDF parameters and a database chosen by the test run."""
+
+    TESTING = True
+    PASSWORD_HASH_FAST = True
+
+    def __init__(self, environ: dict | None = None):
+        super().__init__(environ)
+        self.ENV = "test"
+
+
+class ConfigError(RuntimeError):
+    """The configuration would run the service unsafely; the message says which setting."""
+
+
+def check_production(config: Config) -> None:
+    """Refuse to run production on development keys, SQLite or a missing secret."""
+    if config.ENV != "production":
+        return
+    problems = [f"{name} is not set" for name in config.MISSING_SECRETS]
+    dev_values = {"SECRET_KEY": DEV_SECRET_KEY, "PII_KEYS": DEV_PII_KEYS, "BLIND_INDEX_KEY": DEV_BLIND_INDEX_KEY}
+    for attr, dev in dev_values.items():
+        env = next(s.env for s in SETTINGS if s.attr == attr)
+        if env not in config.MISSING_SECRETS and dev in str(getattr(config, attr)):
+            problems.append(f"{env} holds the development key")
+    if str(config.SQLALCHEMY_DATABASE_URI).startswith("sqlite"):
+        problems.append("DOORSTEP_DATABASE_URL points at SQLite; production runs on PostgreSQL")
+    if len(str(config.SECRET_KEY)) < 32 and "DOORSTEP_SECRET_KEY" not in config.MISSING_SECRETS:
+        problems.append("DOORSTEP_SECRET_KEY is shorter than 32 characters")
+    if problems:
+        raise ConfigError("refusing to start in production: " + "; ".join(problems))

@@ -1,0 +1,93 @@
+"""Database conventions shared by every package: UTC timestamps, UUID keys, SQLite locking."""
+from __future__ import annotations
+
+import contextvars
+import uuid
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+# On SQLite a transaction that reads and then writes must take the write lock up front
+# (BEGIN IMMEDIATE), or two of them deadlock on the upgrade. Read-only requests opt out.
+sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar("sqlite_begin_mode", default="IMMEDIATE")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Timezone-aware UTC in and out; SQLite would otherwise hand back naive datetimes."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout, and explicit BEGIN so the mode above takes effect."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql(f"BEGIN {sqlite_begin_mode.get()}")
+
+
+def is_postgres() -> bool:
+    from app.extensions import db
+
+    return db.engine.dialect.name == "postgresql"
+
+
+def insert_for(session):
+    """The dialect's INSERT, which has ``on_conflict_do_nothing``/``do_update`` on both databases."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def locked_row(session, model, key: dict, defaults: dict):
+    """Fetch a row by key under ``FOR UPDATE``, creating it first if absent.
+
+    The insert ignores a concurrent creator's row, so two processes never both create it and
+    the lock that follows serialises them (on SQLite the IMMEDIATE transaction already does).
+    """
+    query = sa.select(model).filter_by(**key).with_for_update()
+    row = session.execute(query).scalar_one_or_none()
+    if row is None:
+        insert = insert_for(session)
+        session.execute(insert(model).values(**key, **defaults).on_conflict_do_nothing())
+        row = session.execute(query.execution_options(populate_existing=True)).scalar_one()
+    return row

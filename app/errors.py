@@ -1,0 +1,157 @@
+"""One error shape for the whole API: RFC 9457 ``application/problem+json``.
+
+Services raise ``DomainError`` subclasses; this module alone decides how they, werkzeug's
+HTTP errors, webargs validation errors and unexpected exceptions become responses.
+"""
+from __future__ import annotations
+
+import logging
+
+import marshmallow as ma
+from flask import current_app, json
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger("doorstep.errors")
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+
+class DomainError(Exception):
+    """A refusal a user can act on. ``slug`` becomes the end of the problem ``type``."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, errors: dict | None = None, headers: dict | None = None,
+                 slug: str | None = None, **extra):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+        if slug:
+            self.slug = slug
+
+
+class Unauthorized(DomainError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail=None, **kw):
+        kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="doorstep"'})
+        super().__init__(detail, **kw)
+
+
+class DeviceRevoked(Unauthorized):
+    slug, title = "device-revoked", "This device has been revoked"
+
+
+class Forbidden(DomainError):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(DomainError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(DomainError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class Unprocessable(DomainError):
+    status, slug, title = 422, "validation-failed", "The request could not be applied"
+
+
+class TooManyRequests(DomainError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail=None, *, retry_after: int, **kw):
+        kw.setdefault("headers", {"Retry-After": str(max(1, int(retry_after)))})
+        super().__init__(detail, retry_after=max(1, int(retry_after)), **kw)
+
+
+def field_error(field: str, message: str, cls=Unprocessable, **kw) -> DomainError:
+    """The common case: one named field, one reason."""
+    return cls(f"{field}: {message}", errors={field: [message]}, **kw)
+
+
+def problem_response(status: int, slug: str, title: str, detail: str, errors=None, headers=None, **extra):
+    body = {"type": f"{current_app.config['PROBLEM_BASE']}/{slug}", "title": title, "status": status,
+            "detail": detail}
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    resp = current_app.response_class(json.dumps(body), status=status, mimetype=PROBLEM_MIMETYPE)
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+def _flatten_webargs(messages: dict) -> dict:
+    """webargs nests errors by location (``{"json": {"field": [...]}}``); clients want fields."""
+    flat: dict = {}
+    for location, errs in messages.items():
+        if isinstance(errs, dict):
+            for field, msgs in errs.items():
+                flat[field] = msgs
+        else:
+            flat[location] = errs
+    return flat
+
+
+HTTP_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+              405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
+              415: "unsupported-media-type", 422: "validation-failed", 429: "too-many-requests",
+              500: "internal-error"}
+
+
+def handle_domain_error(err: DomainError):
+    return problem_response(err.status, err.slug, err.title, err.detail, err.errors, err.headers, **err.extra)
+
+
+def handle_http_exception(err: HTTPException):
+    if isinstance(err, InternalServerError) and err.original_exception is not None:
+        return handle_unexpected(err.original_exception)
+    data = getattr(err, "data", None) or {}
+    errors = data.get("errors") or (_flatten_webargs(data["messages"]) if "messages" in data else None)
+    detail = err.description or err.name
+    if errors:
+        detail = "; ".join(f"{f}: {m[0] if isinstance(m, list) and m and isinstance(m[0], str) else m}"
+                           for f, m in errors.items())
+    headers = dict(data.get("headers") or {})
+    if err.code == 405 and err.valid_methods:
+        headers["Allow"] = ", ".join(err.valid_methods)
+    return problem_response(err.code, HTTP_SLUGS.get(err.code, "http-error"), err.name, detail, errors, headers)
+
+
+def handle_unexpected(err: Exception):
+    if isinstance(err, HTTPException):
+        return handle_http_exception(err)
+    if isinstance(err, DomainError):
+        return handle_domain_error(err)
+    log.exception("unhandled error")
+    return problem_response(500, "internal-error", "Internal server error",
+                            "The server failed to handle this request; it has been logged.")
+
+
+class ProblemSchema(ma.Schema):
+    """The problem+json body (documentation only)."""
+
+    type = ma.fields.String()
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    errors = ma.fields.Dict(metadata={"description": "Per-field reasons"})
+
+
+class ProblemApi(Api):
+    """flask-smorest's Api with its error handler replaced by ours."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self):
+        app = self._app
+        app.register_error_handler(DomainError, handle_domain_error)
+        app.register_error_handler(HTTPException, handle_http_exception)
+        app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,1 @@
+"""Stations, areas and accounts: who works where."""

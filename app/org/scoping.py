@@ -1,0 +1,65 @@
+"""Scoped look-ups: every read of an organisation record carries the caller's scope, and a
+record outside it is 404, exactly as if it did not exist."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.errors import NotFound, field_error
+from app.extensions import db
+from app.org.models import FIELD_ROLES, Area, Station, User, user_area
+
+
+def stations_visible_to(actor):
+    query = sa.select(Station).order_by(Station.code)
+    return query if actor.is_admin else query.where(Station.id == actor.station_id)
+
+
+def station_for(actor, station_id) -> Station:
+    row = db.session.execute(stations_visible_to(actor).where(Station.id == station_id)).scalar_one_or_none()
+    if row is None:
+        raise NotFound("no such station")
+    return row
+
+
+def areas_visible_to(actor):
+    query = sa.select(Area).order_by(Area.code)
+    if actor.is_admin:
+        return query
+    if actor.role in FIELD_ROLES:
+        return query.where(Area.id.in_(sa.select(user_area.c.area_id).where(user_area.c.user_id == actor.user_id)))
+    return query.where(Area.station_id == actor.station_id)
+
+
+def area_for(actor, area_id) -> Area:
+    row = db.session.execute(areas_visible_to(actor).where(Area.id == area_id)).scalar_one_or_none()
+    if row is None:
+        raise NotFound("no such area")
+    return row
+
+
+def users_visible_to(actor):
+    query = sa.select(User).order_by(User.created_at)
+    if actor.is_admin:
+        return query
+    return query.where(User.station_id == actor.station_id, User.role != "citizen")
+
+
+def user_for(actor, user_id) -> User:
+    row = db.session.execute(users_visible_to(actor).where(User.id == user_id)).scalar_one_or_none()
+    if row is None:
+        raise NotFound("no such user")
+    return row
+
+
+def station_id_for_write(actor, requested):
+    """The station a new record belongs to: an admin names it, staff get their own and may not
+    name another (refused, never silently replaced)."""
+    if actor.is_admin:
+        if requested is None:
+            raise field_error("station_id", "is required")
+        if db.session.get(Station, requested) is None:
+            raise field_error("station_id", "no such station")
+        return requested
+    if requested is not None and requested != actor.station_id:
+        raise field_error("station_id", "you may act only for your own station")
+    return actor.station_id

@@ -1,0 +1,183 @@
+"""Managing stations, areas and accounts. Admins manage everything; staff manage the field
+accounts (officers and auxiliary officers) of their own station and nothing else."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from app import audit, pii
+from app.auth.passwords import MIN_LENGTH, hash_password
+from app.errors import Conflict, Forbidden, field_error
+from app.extensions import db
+from app.org.models import FIELD_ROLES, Area, Station, User
+from app.org.schemas import AreaOut, StationOut, UserOut
+from app.org.scoping import area_for, station_for, station_id_for_write, user_for
+
+
+def _commit_unique(what: str, field: str) -> None:
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"{field}: this {what} {field} is taken", errors={field: ["already taken"]},
+                       slug=f"{what}-{field}-taken") from None
+
+
+# Audit snapshots are the masked output representation: one definition of what may be shown.
+station_snapshot = StationOut().dump
+area_snapshot = AreaOut().dump
+user_snapshot = UserOut().dump
+
+
+def create_station(actor, data: dict) -> Station:
+    station = Station(code=data["code"], name=data["name"])
+    db.session.add(station)
+    db.session.flush()
+    audit.record(actor, "station.create", "station", station.id, after=station_snapshot(station),
+                 station_id=station.id)
+    _commit_unique("station", "code")
+    return station
+
+
+def update_station(actor, station_id, data: dict) -> Station:
+    station = station_for(actor, station_id)
+    before = station_snapshot(station)
+    for key in ("name", "active"):
+        if key in data:
+            setattr(station, key, data[key])
+    audit.record(actor, "station.update", "station", station.id, before=before, after=station_snapshot(station),
+                 station_id=station.id)
+    db.session.commit()
+    return station
+
+
+def create_area(actor, data: dict) -> Area:
+    station = station_for(actor, data["station_id"])
+    area = Area(station_id=station.id, code=data["code"], name=data["name"], kind=data.get("kind", "community"))
+    db.session.add(area)
+    db.session.flush()
+    audit.record(actor, "area.create", "area", area.id, after=area_snapshot(area), station_id=station.id)
+    _commit_unique("area", "code")
+    return area
+
+
+def update_area(actor, area_id, data: dict) -> Area:
+    area = area_for(actor, area_id)
+    before = area_snapshot(area)
+    for key in ("name", "kind", "active"):
+        if key in data:
+            setattr(area, key, data[key])
+    audit.record(actor, "area.update", "area", area.id, before=before, after=area_snapshot(area),
+                 station_id=area.station_id)
+    db.session.commit()
+    return area
+
+
+def _check_role(actor, role: str) -> None:
+    if role == "citizen":
+        raise field_error("role", "citizen accounts are created by signing in with an SMS code")
+    if not actor.is_admin and role not in FIELD_ROLES:
+        raise field_error("role", "staff may create and change only officer and auxiliary accounts")
+
+
+def _areas(station_id, role: str, area_ids) -> list[Area]:
+    if not area_ids:
+        return []
+    if role not in FIELD_ROLES:
+        raise field_error("area_ids", "only officers and auxiliary officers work areas")
+    areas = db.session.execute(sa.select(Area).where(Area.id.in_(area_ids))).scalars().all()
+    if len(areas) != len(set(area_ids)) or any(a.station_id != station_id for a in areas):
+        raise field_error("area_ids", "every area must exist and belong to the account's station")
+    return list(areas)
+
+
+def _password(password: str) -> str:
+    if len(password) < MIN_LENGTH:
+        raise field_error("password", f"must be at least {MIN_LENGTH} characters")
+    return hash_password(password)
+
+
+def _phone(raw):
+    if raw is None:
+        return None
+    try:
+        return pii.normalize_phone(raw)
+    except pii.InvalidPII as exc:
+        raise field_error("phone", str(exc)) from None
+
+
+def create_user(actor, data: dict) -> User:
+    role = data["role"]
+    _check_role(actor, role)
+    if role == "admin":
+        if data.get("station_id") is not None:
+            raise field_error("station_id", "sub-bureau administrators belong to no station")
+        station_id = None
+    else:
+        station_id = station_id_for_write(actor, data.get("station_id"))
+    user = User(username=data["username"], password_hash=_password(data["password"]), role=role,
+                station_id=station_id, display_name=data.get("display_name", ""))
+    user.set_phone(_phone(data.get("phone")))
+    user.areas = _areas(station_id, role, data.get("area_ids"))
+    db.session.add(user)
+    db.session.flush()
+    audit.record(actor, "user.create", "user", user.id, after=user_snapshot(user), station_id=station_id)
+    _commit_unique("user", "username")
+    return user
+
+
+def user_for_manage(actor, user_id) -> User:
+    user = user_for(actor, user_id)
+    if not actor.is_admin and user.role not in FIELD_ROLES:
+        raise Forbidden("staff manage only officer and auxiliary accounts")
+    return user
+
+
+def update_user(actor, user_id, data: dict) -> User:
+    user = user_for_manage(actor, user_id)
+    before = user_snapshot(user)
+    if "role" in data and data["role"] != user.role:
+        _check_role(actor, data["role"])
+        if (data["role"] == "admin") != (user.role == "admin"):
+            raise field_error("role", "an account cannot move between a station and the sub-bureau")
+        user.role = data["role"]
+    if "station_id" in data and data["station_id"] != user.station_id:
+        if not actor.is_admin:
+            raise field_error("station_id", "only administrators move accounts between stations")
+        user.station_id = station_id_for_write(actor, data["station_id"])
+        if "area_ids" not in data:
+            user.areas = []
+    if "area_ids" in data:
+        user.areas = _areas(user.station_id, user.role, data["area_ids"])
+    elif user.role not in FIELD_ROLES and user.areas:
+        user.areas = []
+    if "display_name" in data:
+        user.display_name = data["display_name"]
+    if "phone" in data:
+        user.set_phone(_phone(data["phone"]))
+    if "active" in data:
+        user.active = data["active"]
+    if "password" in data:
+        user.password_hash = _password(data["password"])
+    if not user.active or "password" in data:
+        from app.auth.models import RefreshToken
+        from app.db import utcnow
+
+        db.session.execute(sa.update(RefreshToken).where(
+            RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    audit.record(actor, "user.update", "user", user.id, before=before, after=user_snapshot(user),
+                 station_id=user.station_id)
+    db.session.commit()
+    return user
+
+
+def read_user_pii(actor, user_id) -> dict:
+    """The unmasked phone number, for a role that needs it; the read itself is audited."""
+    user = user_for(actor, user_id)
+    audit.record(actor, "pii.read", "user", user.id, after={"fields": ["phone"]}, station_id=user.station_id)
+    db.session.commit()
+    return {"id": user.id, "phone": user.phone}
+
+
+def own_account(actor) -> User:
+    return db.session.get(User, actor.user_id)

@@ -1,0 +1,55 @@
+"""Counters that slow down, lock out and rate-limit, kept in the database so every app node
+enforces the same limits. Each check-and-count happens under a row lock and commits before
+the expensive or sensitive work it guards, so parallel attempts cannot slip past the limit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from app.auth.models import Throttle
+from app.db import locked_row, utcnow
+from app.errors import TooManyRequests
+from app.extensions import db
+
+
+@dataclass(frozen=True)
+class Policy:
+    window: int                      # seconds over which events are counted
+    limit: int                       # events allowed per window; the next one is refused
+    lock_for: int | None = None      # reaching the limit locks the key this long (else: until the window ends)
+    slowdown_after: int | None = None  # after this many events each next one waits 2**(n - k) s
+    min_interval: int | None = None  # seconds that must pass between two events
+
+
+def take(key: str, policy: Policy, message: str) -> None:
+    """Count one event for ``key`` or raise 429 with ``Retry-After``; the caller commits."""
+    now = utcnow()
+    row = locked_row(db.session, Throttle, {"key": key}, {"count": 0, "window_started_at": now, "last_at": now})
+    if row.locked_until and row.locked_until > now:
+        raise TooManyRequests(message, retry_after=(row.locked_until - now).total_seconds())
+    if row.window_started_at + timedelta(seconds=policy.window) <= now or (row.locked_until and row.count >= policy.limit):
+        row.count, row.window_started_at, row.locked_until = 0, now, None
+    if row.count >= policy.limit:
+        raise TooManyRequests(message, retry_after=(row.window_started_at + timedelta(seconds=policy.window) - now).total_seconds())
+    wait = 0.0
+    if policy.min_interval and row.count:
+        wait = policy.min_interval
+    if policy.slowdown_after is not None and row.count >= policy.slowdown_after:
+        wait = max(wait, 2 ** (row.count - policy.slowdown_after))
+    if wait and (now - row.last_at).total_seconds() < wait:
+        raise TooManyRequests(message, retry_after=wait - (now - row.last_at).total_seconds())
+    row.count += 1
+    row.last_at = now
+    if row.count >= policy.limit and policy.lock_for:
+        row.locked_until = now + timedelta(seconds=policy.lock_for)
+
+
+def clear(key: str) -> None:
+    db.session.query(Throttle).filter_by(key=key).delete()
+
+
+def give_back(key: str) -> None:
+    """Undo one counted event (a login that turned out to be good must not count against its address)."""
+    row = db.session.get(Throttle, key)
+    if row is not None and row.count > 0:
+        row.count -= 1

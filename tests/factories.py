@@ -1,0 +1,150 @@
+"""Factories: build records directly (fast) and return plain handles the tests can keep after
+the app context that built them is gone."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
+
+from app import pii
+from app.auth.models import Device
+from app.auth.passwords import hash_password
+from app.db import utcnow
+from app.extensions import db
+from app.org.models import Area, Station, User
+
+_seq = itertools.count(1)
+PASSWORD = "correct horse battery"
+
+
+def valid_identity(region="330106", born="19900307", serial=None) -> str:
+    first17 = f"{region}{born}{serial if serial is not None else next(_seq) % 1000:03d}"
+    return first17 + pii.identity_check_char(first17)
+
+
+def mobile(n: int | None = None) -> str:
+    return f"138{(n if n is not None else next(_seq)) % 10**8:08d}"
+
+
+@dataclass
+class StationH:
+    id: object
+    code: str
+
+
+@dataclass
+class AreaH:
+    id: object
+    station_id: object
+    code: str
+
+
+@dataclass
+class UserH:
+    id: object
+    username: str | None
+    role: str
+    station_id: object | None
+    area_ids: list = field(default_factory=list)
+    password: str = PASSWORD
+    phone: str | None = None
+
+
+@dataclass
+class DeviceH:
+    id: object
+    station_id: object
+    private_key: object = None
+
+    @property
+    def public_jwk(self) -> dict:
+        return ECAlgorithm.to_jwk(self.private_key.public_key(), as_dict=True)
+
+
+class Factory:
+    def __init__(self, app):
+        self.app = app
+
+    def station(self, code: str | None = None) -> StationH:
+        with self.app.app_context():
+            s = Station(code=code or f"ST{next(_seq):04d}", name="测试派出所")
+            db.session.add(s)
+            db.session.commit()
+            return StationH(s.id, s.code)
+
+    def area(self, station: StationH, code: str | None = None) -> AreaH:
+        with self.app.app_context():
+            a = Area(station_id=station.id, code=code or f"AR{next(_seq):04d}", name="测试社区")
+            db.session.add(a)
+            db.session.commit()
+            return AreaH(a.id, a.station_id, a.code)
+
+    def user(self, role: str, station: StationH | None = None, areas=(), *, phone: str | None = None,
+             active: bool = True, username: str | None = None) -> UserH:
+        with self.app.app_context():
+            u = User(role=role, station_id=station.id if station else None, active=active,
+                     username=None if role == "citizen" else (username or f"{role}{next(_seq)}"),
+                     password_hash=None if role == "citizen" else hash_password(PASSWORD), display_name=role)
+            u.set_phone(phone)
+            if areas:
+                u.areas = [db.session.get(Area, a.id) for a in areas]
+            db.session.add(u)
+            db.session.commit()
+            return UserH(u.id, u.username, role, u.station_id, [a.id for a in areas], phone=phone)
+
+    def device(self, station: StationH, *, status: str = "active") -> DeviceH:
+        with self.app.app_context():
+            key = ec.generate_private_key(ec.SECP256R1())
+            d = Device(station_id=station.id, label=f"Tablet {next(_seq)}", status=status,
+                       public_jwk=ECAlgorithm.to_jwk(key.public_key(), as_dict=True) if status != "pending" else None,
+                       enrolled_at=utcnow() if status != "pending" else None)
+            db.session.add(d)
+            db.session.commit()
+            return DeviceH(d.id, d.station_id, key)
+
+    def tokens(self, user: UserH, device: DeviceH | None = None) -> dict:
+        """Real tokens through the real service (citizens: minted directly, as OTP would)."""
+        with self.app.app_context():
+            if user.role == "citizen":
+                from app.auth.services import _token_pair
+
+                pair = _token_pair(db.session.get(User, user.id))
+                db.session.commit()
+                return pair
+            from app.auth.services import login
+
+            return login(user.username, user.password, device.id if device else None)
+
+    def auth(self, user: UserH, device: DeviceH | None = None) -> dict:
+        return {"Authorization": f"Bearer {self.tokens(user, device)['access_token']}"}
+
+
+@dataclass
+class World:
+    admin: UserH
+    stations: list
+    areas: dict      # station index -> [AreaH, AreaH]
+    staff: dict      # station index -> UserH
+    officer: dict
+    auxiliary: dict
+    citizen: UserH
+
+    def user(self, role: str, i: int = 0) -> UserH:
+        return {"admin": lambda: self.admin, "citizen": lambda: self.citizen}.get(
+            role, lambda: getattr(self, role)[i])()
+
+
+def build_world(make: Factory) -> World:
+    stations = [make.station(), make.station()]
+    areas = {i: [make.area(s), make.area(s)] for i, s in enumerate(stations)}
+    return World(
+        admin=make.user("admin"),
+        stations=stations,
+        areas=areas,
+        staff={i: make.user("staff", s, phone=mobile()) for i, s in enumerate(stations)},
+        officer={i: make.user("officer", s, [areas[i][0]], phone=mobile()) for i, s in enumerate(stations)},
+        auxiliary={i: make.user("auxiliary", s, [areas[i][1]]) for i, s in enumerate(stations)},
+        citizen=make.user("citizen", phone=mobile()),
+    )
