@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextvars
+from contextlib import contextmanager
 import uuid
 from datetime import datetime, timezone
 
@@ -91,3 +92,21 @@ def locked_row(session, model, key: dict, defaults: dict):
         session.execute(insert(model).values(**key, **defaults).on_conflict_do_nothing())
         row = session.execute(query.execution_options(populate_existing=True)).scalar_one()
     return row
+
+
+@contextmanager
+def unique_or_conflict(field: str, what: str):
+    """Turn a unique-constraint violation inside the block into a 409 naming the field; the
+    savepoint keeps the rest of the transaction usable. The constraint, not a prior SELECT,
+    is the guard, so concurrent creators cannot both succeed."""
+    from sqlalchemy.exc import IntegrityError
+
+    from app.errors import Conflict
+    from app.extensions import db
+
+    try:
+        with db.session.begin_nested():
+            yield
+    except IntegrityError:
+        raise Conflict(f"{field}: this {what} {field} is already taken", errors={field: ["already taken"]},
+                       slug=f"{what}-{field}-taken") from None

@@ -3,24 +3,15 @@ accounts (officers and auxiliary officers) of their own station and nothing else
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from app import audit, pii
 from app.auth.passwords import MIN_LENGTH, hash_password
-from app.errors import Conflict, Forbidden, field_error
+from app.db import unique_or_conflict
+from app.errors import Forbidden, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, Station, User
 from app.org.schemas import AreaOut, StationOut, UserOut
 from app.org.scoping import area_for, station_for, station_id_for_write, user_for
-
-
-def _commit_unique(what: str, field: str) -> None:
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(f"{field}: this {what} {field} is taken", errors={field: ["already taken"]},
-                       slug=f"{what}-{field}-taken") from None
 
 
 # Audit snapshots are the masked output representation: one definition of what may be shown.
@@ -31,11 +22,11 @@ user_snapshot = UserOut().dump
 
 def create_station(actor, data: dict) -> Station:
     station = Station(code=data["code"], name=data["name"])
-    db.session.add(station)
-    db.session.flush()
+    with unique_or_conflict("code", "station"):
+        db.session.add(station)
     audit.record(actor, "station.create", "station", station.id, after=station_snapshot(station),
                  station_id=station.id)
-    _commit_unique("station", "code")
+    db.session.commit()
     return station
 
 
@@ -54,10 +45,10 @@ def update_station(actor, station_id, data: dict) -> Station:
 def create_area(actor, data: dict) -> Area:
     station = station_for(actor, data["station_id"])
     area = Area(station_id=station.id, code=data["code"], name=data["name"], kind=data.get("kind", "community"))
-    db.session.add(area)
-    db.session.flush()
+    with unique_or_conflict("code", "area"):
+        db.session.add(area)
     audit.record(actor, "area.create", "area", area.id, after=area_snapshot(area), station_id=station.id)
-    _commit_unique("area", "code")
+    db.session.commit()
     return area
 
 
@@ -119,10 +110,10 @@ def create_user(actor, data: dict) -> User:
                 station_id=station_id, display_name=data.get("display_name", ""))
     user.set_phone(_phone(data.get("phone")))
     user.areas = _areas(station_id, role, data.get("area_ids"))
-    db.session.add(user)
-    db.session.flush()
+    with unique_or_conflict("username", "user"):
+        db.session.add(user)
     audit.record(actor, "user.create", "user", user.id, after=user_snapshot(user), station_id=station_id)
-    _commit_unique("user", "username")
+    db.session.commit()
     return user
 
 
