@@ -1,7 +1,7 @@
 """Configuration from ``DOORSTEP_*`` environment variables.
 
-Every setting has one name in the environment and one attribute here; the README's
-configuration reference is generated from the same table (``SETTINGS``) so they cannot drift.
+Every setting has one name in the environment and one attribute here (``SETTINGS``); a test
+checks that the README's configuration reference names each of them, so the two cannot drift.
 Development defaults exist so ``make run`` works with nothing set, and production refuses them.
 """
 from __future__ import annotations

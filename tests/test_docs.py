@@ -1,0 +1,23 @@
+"""The README is the newcomer's contract: it must keep its two commands first and describe
+every setting the code reads."""
+from pathlib import Path
+
+from app.config import SETTINGS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_opens_with_the_two_commands():
+    head = (ROOT / "README.md").read_text().splitlines()[:6]
+    assert any(line.startswith("make run") for line in head)
+    assert any(line.startswith("make test") for line in head)
+
+
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    assert [s.env for s in SETTINGS if f"`{s.env}`" not in readme] == []
+
+
+def test_ci_runs_the_readme_test_command_on_both_databases():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.count("make test") == 2 and "postgresql+psycopg://" in ci
