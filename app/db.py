@@ -110,3 +110,14 @@ def unique_or_conflict(field: str, what: str):
     except IntegrityError:
         raise Conflict(f"{field}: this {what} {field} is already taken", errors={field: ["already taken"]},
                        slug=f"{what}-{field}-taken") from None
+
+
+def one_or_404(query, what: str):
+    """Run a scoped select; outside the caller's scope a record simply does not exist."""
+    from app.errors import NotFound
+    from app.extensions import db
+
+    row = db.session.execute(query).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no such {what}")
+    return row

@@ -12,8 +12,8 @@ from jwt.algorithms import ECAlgorithm
 
 from app import audit
 from app.auth.models import Device, RefreshToken
-from app.db import utcnow
-from app.errors import Conflict, NotFound, Unprocessable, field_error
+from app.db import one_or_404, utcnow
+from app.errors import Conflict, Unprocessable, field_error
 from app.extensions import db
 from app.org.scoping import station_id_for_write
 
@@ -35,10 +35,7 @@ def devices_visible_to(actor):
 
 
 def device_for(actor, device_id) -> Device:
-    device = db.session.execute(devices_visible_to(actor).where(Device.id == device_id)).scalar_one_or_none()
-    if device is None:
-        raise NotFound("no such device")
-    return device
+    return one_or_404(devices_visible_to(actor).where(Device.id == device_id), "device")
 
 
 def register(actor, label: str, station_id=None) -> tuple[Device, str]:

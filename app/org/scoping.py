@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from app.errors import NotFound, field_error
+from app.db import one_or_404
+from app.errors import field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, Station, User, user_area
 
@@ -15,10 +16,7 @@ def stations_visible_to(actor):
 
 
 def station_for(actor, station_id) -> Station:
-    row = db.session.execute(stations_visible_to(actor).where(Station.id == station_id)).scalar_one_or_none()
-    if row is None:
-        raise NotFound("no such station")
-    return row
+    return one_or_404(stations_visible_to(actor).where(Station.id == station_id), "station")
 
 
 def areas_visible_to(actor):
@@ -31,10 +29,7 @@ def areas_visible_to(actor):
 
 
 def area_for(actor, area_id) -> Area:
-    row = db.session.execute(areas_visible_to(actor).where(Area.id == area_id)).scalar_one_or_none()
-    if row is None:
-        raise NotFound("no such area")
-    return row
+    return one_or_404(areas_visible_to(actor).where(Area.id == area_id), "area")
 
 
 def users_visible_to(actor):
@@ -45,10 +40,7 @@ def users_visible_to(actor):
 
 
 def user_for(actor, user_id) -> User:
-    row = db.session.execute(users_visible_to(actor).where(User.id == user_id)).scalar_one_or_none()
-    if row is None:
-        raise NotFound("no such user")
-    return row
+    return one_or_404(users_visible_to(actor).where(User.id == user_id), "user")
 
 
 def station_id_for_write(actor, requested):

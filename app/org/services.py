@@ -30,16 +30,20 @@ def create_station(actor, data: dict) -> Station:
     return station
 
 
+def _patch(actor, record, data: dict, keys: set, snapshot, entity: str, station_id):
+    """Apply the plain fields a schema already validated, audited with before and after."""
+    before = snapshot(record)
+    for key in keys & data.keys():
+        setattr(record, key, data[key])
+    audit.record(actor, f"{entity}.update", entity, record.id, before=before, after=snapshot(record),
+                 station_id=station_id)
+    db.session.commit()
+    return record
+
+
 def update_station(actor, station_id, data: dict) -> Station:
     station = station_for(actor, station_id)
-    before = station_snapshot(station)
-    for key in ("name", "active"):
-        if key in data:
-            setattr(station, key, data[key])
-    audit.record(actor, "station.update", "station", station.id, before=before, after=station_snapshot(station),
-                 station_id=station.id)
-    db.session.commit()
-    return station
+    return _patch(actor, station, data, {"name", "active"}, station_snapshot, "station", station.id)
 
 
 def create_area(actor, data: dict) -> Area:
@@ -54,14 +58,7 @@ def create_area(actor, data: dict) -> Area:
 
 def update_area(actor, area_id, data: dict) -> Area:
     area = area_for(actor, area_id)
-    before = area_snapshot(area)
-    for key in ("name", "kind", "active"):
-        if key in data:
-            setattr(area, key, data[key])
-    audit.record(actor, "area.update", "area", area.id, before=before, after=area_snapshot(area),
-                 station_id=area.station_id)
-    db.session.commit()
-    return area
+    return _patch(actor, area, data, {"name", "kind", "active"}, area_snapshot, "area", area.station_id)
 
 
 def _check_role(actor, role: str) -> None:
