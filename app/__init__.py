@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import date
 
 from flask import Flask, g, request
+from werkzeug.routing import BaseConverter, ValidationError
 
 from app import context, logs
 from app.config import Config, check_production
@@ -19,6 +21,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.from_object(config)
     app.config["MAX_CONTENT_LENGTH"] = config.MAX_CONTENT_LENGTH
     app.json.sort_keys = False
+    app.url_map.converters["isodate"] = IsoDateConverter
 
     from app.db import configure_sqlite
     from app.extensions import api, db, migrate
@@ -33,13 +36,15 @@ def create_app(config: Config | None = None) -> Flask:
     with app.app_context():
         configure_sqlite(db.engine)
 
+    from appointments.routes import blp as appointments_blp
     from app.audit.routes import blp as audit_blp
     from app.auth.routes import blp as auth_blp
     from app.auth.routes import wellknown
     from app.health import blp as health_blp
     from app.org.routes import blp as org_blp
+    from app.workdays.routes import blp as calendar_blp
 
-    for blp in (health_blp, wellknown, auth_blp, org_blp, audit_blp):
+    for blp in (health_blp, wellknown, auth_blp, org_blp, audit_blp, calendar_blp, appointments_blp):
         api.register_blueprint(blp)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
@@ -60,6 +65,23 @@ def _register_models() -> None:
     import app.auth.models  # noqa: F401
     import app.notify.models  # noqa: F401
     import app.org.models  # noqa: F401
+    import app.workdays.models  # noqa: F401
+    import appointments.models  # noqa: F401
+
+
+class IsoDateConverter(BaseConverter):
+    """``<isodate:day>`` in a route: a YYYY-MM-DD date, anything else is a 404."""
+
+    regex = r"\d{4}-\d{2}-\d{2}"
+
+    def to_python(self, value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValidationError() from None
+
+    def to_url(self, value):
+        return value.isoformat()
 
 
 def _instance_dir():

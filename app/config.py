@@ -7,6 +7,7 @@ Development defaults exist so ``make run`` works with nothing set, and productio
 from __future__ import annotations
 
 import base64
+import binascii
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOORSTEP_LOG_LEVEL", "LOG_LEVEL", "INFO", str, "Logging level of the JSON logs."),
     Setting("DOORSTEP_TRUSTED_PROXIES", "TRUSTED_PROXIES", 0, int,
             "How many reverse proxies set `X-Forwarded-For` in front of the app (0: use the socket address)."),
+    Setting("DOORSTEP_BOOKING_CUTOFF_HOURS", "BOOKING_CUTOFF_HOURS", 2, int,
+            "Citizens book, cancel or reschedule online until this many hours before the window starts."),
+    Setting("DOORSTEP_BOOKING_HORIZON_DAYS", "BOOKING_HORIZON_DAYS", 30, int,
+            "How many days ahead windows can be booked."),
+    Setting("DOORSTEP_OFFICER_DAILY_LIMIT", "OFFICER_DAILY_LIMIT", 12, int,
+            "Open visits one officer may hold on one day; assignment above it is refused."),
     Setting("DOORSTEP_PROBLEM_BASE", "PROBLEM_BASE", "https://doorstep.local/problems", str,
             "Prefix of the `type` URI of every problem+json error."),
 )
@@ -88,7 +95,11 @@ class Config:
         environ = os.environ if environ is None else environ
         for s in SETTINGS:
             raw = environ.get(s.env)
-            setattr(self, s.attr, s.default if raw in (None, "") else s.cast(raw))
+            try:
+                setattr(self, s.attr, s.default if raw in (None, "") else s.cast(raw))
+            except ValueError:
+                shown = "" if s.secret else f"={raw!r}"
+                raise ConfigError(f"{s.env}{shown} is not a valid {s.cast.__name__}") from None
         self.MISSING_SECRETS = [s.env for s in SETTINGS if s.secret and not environ.get(s.env)]
 
 
@@ -121,5 +132,27 @@ def check_production(config: Config) -> None:
         problems.append("DOORSTEP_DATABASE_URL points at SQLite; production runs on PostgreSQL")
     if len(str(config.SECRET_KEY)) < 32 and "DOORSTEP_SECRET_KEY" not in config.MISSING_SECRETS:
         problems.append("DOORSTEP_SECRET_KEY is shorter than 32 characters")
+    problems += _key_shape_problems(config)
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))
+
+
+def _decoded_length(b64: str) -> int:
+    try:
+        return len(base64.b64decode(b64))
+    except (binascii.Error, ValueError):
+        return -1
+
+
+def _key_shape_problems(config: Config) -> list[str]:
+    """Malformed keys would otherwise pass start-up and fail every request that touches a number."""
+    problems = []
+    if "DOORSTEP_PII_KEYS" not in config.MISSING_SECRETS:
+        entries = [part.strip().partition(":") for part in str(config.PII_KEYS).split(",")]
+        if any(not kid or _decoded_length(b64) != 32 for kid, _, b64 in entries):
+            problems.append("DOORSTEP_PII_KEYS entries must be kid:base64(32 bytes)")
+        elif len({kid for kid, _, _ in entries}) != len(entries):
+            problems.append("DOORSTEP_PII_KEYS names a key id twice")
+    if "DOORSTEP_BLIND_INDEX_KEY" not in config.MISSING_SECRETS and _decoded_length(config.BLIND_INDEX_KEY) < 32:
+        problems.append("DOORSTEP_BLIND_INDEX_KEY must be base64 of at least 32 bytes")
+    return problems

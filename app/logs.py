@@ -32,6 +32,7 @@ class JsonFormatter(logging.Formatter):
 def configure(level: str) -> None:
     """Replace the root handlers once; called from ``create_app``."""
     root = logging.getLogger()
+    level = str(level).upper()  # logging knows "DEBUG", not "debug"
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         root.setLevel(level)
         return
@@ -40,3 +41,4 @@ def configure(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

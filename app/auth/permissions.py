@@ -11,18 +11,24 @@ from flask import Flask, g, request
 from app.db import sqlite_begin_mode
 from app.errors import Forbidden, Unauthorized
 
+_FIELD = frozenset({"area.read", "self.read", "booking.read", "booking.read_pii", "visit.read", "visit.work",
+                    "leave.manage"})
+
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({
         "station.read", "station.manage", "area.read", "area.manage", "user.read", "user.manage",
         "user.read_pii", "device.read", "device.manage", "audit.read", "self.read",
+        "calendar.manage", "window.manage", "booking.read", "booking.read_pii", "visit.read",
     }),
     "staff": frozenset({
         "station.read", "area.read", "user.read", "user.manage", "user.read_pii", "device.read",
         "device.manage", "audit.read", "self.read",
+        "calendar.manage", "window.manage", "booking.create", "booking.read", "booking.read_pii", "booking.change",
+        "visit.read", "visit.assign", "leave.manage",
     }),
-    "officer": frozenset({"area.read", "self.read"}),
-    "auxiliary": frozenset({"area.read", "self.read"}),
-    "citizen": frozenset({"self.read"}),
+    "officer": _FIELD,
+    "auxiliary": _FIELD,
+    "citizen": frozenset({"self.read", "booking.create", "booking.read", "booking.change"}),
 }
 
 

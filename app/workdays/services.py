@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+import sqlalchemy as sa
+
+from app import audit
+from app.errors import NotFound, field_error
+from app.extensions import db
+from app.workdays.models import CalendarDay
+
+MAX_RANGE_DAYS = 400
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    day: date
+    is_workday: bool
+    name: str
+    source: str  # "staff", "official" or "weekday-rule" (year not published: unconfirmed)
+
+
+def _official(day: date) -> tuple[bool, str] | None:
+    try:
+        is_holiday, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return None
+    return (not is_holiday, name or "")
+
+
+def _overrides(start: date, end: date) -> dict[date, CalendarDay]:
+    rows = db.session.execute(sa.select(CalendarDay).where(CalendarDay.day.between(start, end))).scalars()
+    return {r.day: r for r in rows}
+
+
+def _info(day: date, overrides: dict) -> DayInfo:
+    if day in overrides:
+        row = overrides[day]
+        return DayInfo(day, row.is_workday, row.name, "staff")
+    official = _official(day)
+    if official is not None:
+        return DayInfo(day, official[0], official[1], "official")
+    return DayInfo(day, day.weekday() < 5, "", "weekday-rule")
+
+
+def day_info(day: date) -> DayInfo:
+    return _info(day, _overrides(day, day))
+
+
+def days(start: date, end: date) -> list[DayInfo]:
+    if end < start:
+        raise field_error("to", "must not be before from")
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise field_error("to", f"the range may span at most {MAX_RANGE_DAYS} days")
+    overrides = _overrides(start, end)
+    return [_info(start + timedelta(n), overrides) for n in range((end - start).days + 1)]
+
+
+def is_workday(day: date) -> bool:
+    return day_info(day).is_workday
+
+
+def add_working_days(start: date, n: int) -> date:
+    """The n-th working day after ``start`` (``start`` itself not counted)."""
+    day, counted, horizon, overrides = start, 0, start, {}
+    while counted < n:
+        day += timedelta(days=1)
+        if day > horizon:
+            horizon = day + timedelta(days=60)
+            overrides.update(_overrides(day, horizon))
+        counted += _info(day, overrides).is_workday
+    return day
+
+
+def declare(actor, day: date, is_workday: bool, name: str) -> DayInfo:
+    before = day_info(day)
+    row = db.session.get(CalendarDay, day) or CalendarDay(day=day)
+    row.is_workday, row.name, row.created_by_id = is_workday, name, actor.user_id
+    db.session.add(row)
+    db.session.flush()
+    audit.record(actor, "calendar.declare", "calendar_day", day.isoformat(),
+                 before={"is_workday": before.is_workday, "source": before.source},
+                 after={"is_workday": is_workday, "name": name}, station_id=None)
+    db.session.commit()
+    return day_info(day)
+
+
+def withdraw(actor, day: date) -> DayInfo:
+    row = db.session.get(CalendarDay, day)
+    if row is None:
+        raise NotFound("no declaration for that date")
+    audit.record(actor, "calendar.withdraw", "calendar_day", day.isoformat(),
+                 before={"is_workday": row.is_workday, "name": row.name}, station_id=None)
+    db.session.delete(row)
+    db.session.commit()
+    return day_info(day)
+
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local_now() -> datetime:
+    """People's dates and windows are local to the district."""
+    return datetime.now(LOCAL_TZ)
+
+
+def local_datetime(day: date, at: time) -> datetime:
+    return datetime.combine(day, at, LOCAL_TZ)

@@ -1,0 +1,226 @@
+"""Bookings: a citizen (mini-program) or staff (for a caller on the phone) reserve a window;
+each booking becomes a visit to dispatch."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import orjson
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from app import audit, pii, workdays
+from app.db import one_or_404
+from app.errors import Conflict, Forbidden, Unprocessable, field_error
+from app.extensions import db
+from app.org.models import FIELD_ROLES, Area
+from app.org.scoping import areas_visible_to
+from appointments import visit_states, windows
+from appointments.models import Booking, TimelineEvent, Visit
+from appointments.notices import notify
+from appointments.schemas import BookingOut
+from appointments.visits import transition
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: read over the phone
+booking_snapshot = BookingOut().dump
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+
+
+def bookings_visible_to(actor):
+    query = sa.select(Booking).order_by(Booking.created_at.desc())
+    if actor.is_admin:
+        return query
+    if actor.role == "citizen":
+        return query.where(Booking.citizen_id == actor.user_id)
+    if actor.role in FIELD_ROLES:
+        return query.where(Booking.id.in_(sa.select(Visit.booking_id).where(Visit.officer_id == actor.user_id)))
+    return query.where(Booking.station_id == actor.station_id)
+
+
+def booking_for(actor, booking_id, *, lock: bool = False) -> Booking:
+    query = bookings_visible_to(actor).where(Booking.id == booking_id)
+    return one_or_404(query.with_for_update() if lock else query, "booking")
+
+
+def search(actor, filters: dict):
+    query = bookings_visible_to(actor)
+    if filters.get("reference"):
+        query = query.where(Booking.reference == filters["reference"].strip().upper())
+    for key, column in (("day", Booking.day), ("status", Booking.status), ("purpose", Booking.purpose),
+                        ("area_id", Booking.area_id)):
+        if filters.get(key) is not None:
+            query = query.where(column == filters[key])
+    return query
+
+
+def _request_hash(data: dict) -> str:
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
+class IdempotencyKeyReused(Unprocessable):
+    slug, title = "idempotency-key-reused", "This Idempotency-Key was used for another request"
+
+
+class ActiveBookingExists(Conflict):
+    slug, title = "active-booking-exists", "You already hold an open booking for this purpose"
+
+
+def _open_window(area_id, day, start, *, field: str = "window_start") -> windows.Window:
+    window = windows.window_on(area_id, day, start)
+    if window is None:
+        raise field_error(field, "no visit window starts then on that day")
+    why = windows.booking_closed_reason(window)
+    if why:
+        raise field_error(field, {"past_cutoff": "the window has started or is too close to change online",
+                                  "beyond_horizon": "the window is too far ahead to book yet"}[why])
+    return window
+
+
+def _channel_fields(actor, data: dict) -> dict:
+    """Citizens book for themselves in the mini-program; staff book for a caller by phone."""
+    if actor.role == "citizen":
+        for f in ("caller_name", "caller_phone"):
+            if data.get(f):
+                raise field_error(f, "is recorded only for bookings taken by phone")
+        return {"channel": "mini_program", "citizen_id": actor.user_id, "caller_name": None, "caller_phone_enc": None}
+    for f in ("caller_name", "caller_phone"):
+        if not data.get(f):
+            raise field_error(f, "is required for a phone booking")
+    return {"channel": "phone", "citizen_id": None, "caller_name": data["caller_name"],
+            "caller_phone_enc": pii.encrypt(pii.PHONE, _phone(data["caller_phone"], "caller_phone"))}
+
+
+def _phone(raw: str, field: str) -> str:
+    try:
+        return pii.normalize_phone(raw)
+    except pii.InvalidPII as exc:
+        raise field_error(field, str(exc)) from None
+
+
+def _replay(actor, key: str, request_hash: str) -> Booking | None:
+    existing = db.session.execute(sa.select(Booking).where(
+        Booking.created_by_id == actor.user_id, Booking.idempotency_key == key)).scalar_one_or_none()
+    if existing is not None and existing.request_hash != request_hash:
+        raise IdempotencyKeyReused("the same Idempotency-Key came with a different request body",
+                                   errors={"Idempotency-Key": ["already used for a different request"]})
+    return existing
+
+
+def create(actor, data: dict, idempotency_key: str) -> tuple[Booking, bool]:
+    """Returns (booking, created). A retry with the same key and body returns the first booking."""
+    request_hash = _request_hash(data)
+    existing = _replay(actor, idempotency_key, request_hash)
+    if existing is not None:
+        return existing, False
+    area = db.session.get(Area, data["area_id"])
+    if area is None or not area.active:
+        raise field_error("area_id", "no such area")
+    if actor.role != "citizen" and db.session.execute(
+            areas_visible_to(actor).where(Area.id == area.id)).first() is None:
+        raise field_error("area_id", "not an area of your station")
+    channel = _channel_fields(actor, data)
+    contact_phone = _phone(data["contact_phone"], "contact_phone")
+    window = _open_window(area.id, data["day"], data["window_start"])
+    for _attempt in range(3):
+        try:
+            booking = _insert(actor, data, idempotency_key, request_hash, area, window, channel, contact_phone)
+            db.session.commit()
+            return booking, True
+        except (IntegrityError, windows.SlotFull) as exc:
+            db.session.rollback()
+            existing = _replay(actor, idempotency_key, request_hash)
+            if existing is not None:  # a concurrent retry of this very request won
+                return existing, False
+            if isinstance(exc, windows.SlotFull):
+                raise
+            if channel["citizen_id"] and db.session.execute(sa.select(Booking.id).where(
+                    Booking.active_key == f"{actor.user_id}:{data['purpose']}")).first():
+                raise ActiveBookingExists(f"you already hold an open {data['purpose']} booking; change or "
+                                          "cancel it instead", errors={"purpose": ["an open booking exists"]}) from None
+            # otherwise the reference code collided: draw another
+    raise Conflict("could not allocate a booking reference; retry")
+
+
+def _insert(actor, data, key, request_hash, area, window, channel, contact_phone) -> Booking:
+    booking = Booking(
+        reference=new_reference(), station_id=area.station_id, area_id=area.id, day=window.day,
+        window_start=window.start, window_end=window.end, purpose=data["purpose"], created_by_id=actor.user_id,
+        address=data["address"], contact_name=data["contact_name"],
+        contact_phone_enc=pii.encrypt(pii.PHONE, contact_phone), notes=data.get("notes", ""),
+        locale=data.get("locale", "zh"), idempotency_key=key, request_hash=request_hash,
+        active_key=f"{channel['citizen_id']}:{data['purpose']}" if channel["citizen_id"] else None,
+        slot_id=windows.take_seat(area.id, window), **channel)
+    db.session.add(booking)
+    db.session.flush()
+    visit = Visit(kind="booking", booking_id=booking.id, station_id=booking.station_id, area_id=booking.area_id,
+                  day=booking.day, window_start=booking.window_start, window_end=booking.window_end,
+                  address=booking.address, status="requested")
+    db.session.add(visit)
+    db.session.add(TimelineEvent(booking_id=booking.id, action="booked", status="confirmed",
+                                 detail={"channel": booking.channel}, actor_role=actor.role))
+    db.session.flush()
+    audit.record(actor, "booking.create", "booking", booking.id, after=booking_snapshot(booking),
+                 station_id=booking.station_id)
+    notify("booking_confirmed", booking, f"booking-confirmed:{booking.id}")
+    return booking
+
+
+def _may_change(actor, booking: Booking, reason: str | None) -> None:
+    if booking.status != "confirmed":
+        raise visit_states.InvalidTransition(f"the booking is {booking.status}")
+    if actor.role == "citizen":
+        cutoff = timedelta(hours=current_app.config["BOOKING_CUTOFF_HOURS"])
+        if workdays.local_datetime(booking.day, booking.window_start) - cutoff <= workdays.local_now():
+            raise Forbidden("it is too late to change this booking online; please call the station",
+                            slug="past-cutoff")
+    elif not reason:
+        raise field_error("reason", "staff give a reason when they change a booking")
+
+
+def cancel(actor, booking_id, reason: str | None) -> Booking:
+    booking = booking_for(actor, booking_id, lock=True)
+    _may_change(actor, booking, reason)
+    before = booking_snapshot(booking)
+    windows.release_seat(booking.slot_id)
+    booking.status, booking.active_key = "cancelled", None
+    transition(actor, booking.visit, "cancelled", "cancelled", reason=reason, officer_id=None)
+    audit.record(actor, "booking.cancel", "booking", booking.id, before=before, after=booking_snapshot(booking),
+                 station_id=booking.station_id)
+    notify("visit_cancelled", booking, f"visit-cancelled:{booking.visit.id}")
+    db.session.commit()
+    return booking
+
+
+def reschedule(actor, booking_id, day, window_start, reason: str | None) -> Booking:
+    """Move the booking to another window of its area: the new seat is taken and the old one
+    released in one transaction, so a full window leaves the booking where it was."""
+    booking = booking_for(actor, booking_id, lock=True)
+    _may_change(actor, booking, reason)
+    if (day, window_start) == (booking.day, booking.window_start):
+        raise field_error("window_start", "the booking is already in that window")
+    window = _open_window(booking.area_id, day, window_start)
+    before = booking_snapshot(booking)
+    new_slot = windows.take_seat(booking.area_id, window)
+    windows.release_seat(booking.slot_id)
+    booking.slot_id, booking.day, booking.window_start, booking.window_end = new_slot, window.day, window.start, window.end
+    transition(actor, booking.visit, "rescheduled", "rescheduled", reason=reason, officer_id=None, assigned_at=None,
+               day=window.day, window_start=window.start, window_end=window.end)
+    audit.record(actor, "booking.reschedule", "booking", booking.id, before=before, after=booking_snapshot(booking),
+                 station_id=booking.station_id)
+    notify("visit_moved", booking, f"visit-moved:{booking.visit.id}:{booking.visit.version}")
+    db.session.commit()
+    return booking
+
+
+def read_pii(actor, booking_id) -> Booking:
+    """Full contact numbers, for staff and the officer holding the visit; the read is audited."""
+    booking = booking_for(actor, booking_id)
+    audit.record(actor, "pii.read", "booking", booking.id, after={"fields": ["contact_phone", "caller_phone"]},
+                 station_id=booking.station_id)
+    db.session.commit()
+    return booking

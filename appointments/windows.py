@@ -1,0 +1,217 @@
+"""Visit windows: the weekly template of an area, date exceptions, and public availability."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app import audit, workdays
+from app.db import insert_for, new_id, one_or_404, unique_or_conflict
+from app.errors import Conflict, field_error
+from app.extensions import db
+from app.org.models import Area
+from app.org.scoping import area_for
+from appointments.models import Slot, WindowException, WindowTemplate
+
+MAX_QUERY_DAYS = 62
+
+
+class SlotFull(Conflict):
+    slug, title = "slot-full", "The window is fully booked"
+
+
+@dataclass(frozen=True)
+class Window:
+    day: date
+    start: time
+    end: time
+    capacity: int
+
+
+def _by_day(rows):
+    out: dict = {}
+    for row in rows:
+        out.setdefault(row.day, []).append(row)
+    return out
+
+
+def _windows(day: date, info, templates, exceptions) -> tuple[list[Window], str | None]:
+    """The windows open on ``day`` and, when there are none, why."""
+    if any(e.kind == "closed" and e.start_time is None for e in exceptions):
+        return [], "closed"
+    windows = {t.start_time: Window(day, t.start_time, t.end_time, t.capacity)
+               for t in templates if t.weekday == day.weekday()} if info.is_workday else {}
+    for e in exceptions:
+        if e.kind == "open":
+            windows[e.start_time] = Window(day, e.start_time, e.end_time, e.capacity)
+        elif e.start_time in windows:
+            del windows[e.start_time]
+    if windows:
+        return sorted(windows.values(), key=lambda w: w.start), None
+    if not info.is_workday:
+        return [], "weekend" if day.weekday() >= 5 and not info.name else "holiday"
+    return [], "no_windows"
+
+
+def _load(area_id, start: date, end: date):
+    templates = db.session.execute(sa.select(WindowTemplate).where(WindowTemplate.area_id == area_id)).scalars().all()
+    exceptions = _by_day(db.session.execute(sa.select(WindowException).where(
+        WindowException.area_id == area_id, WindowException.day.between(start, end))).scalars())
+    return templates, exceptions
+
+
+def window_on(area_id, day: date, start: time) -> Window | None:
+    templates, exceptions = _load(area_id, day, day)
+    windows, _ = _windows(day, workdays.day_info(day), templates, exceptions.get(day, []))
+    return next((w for w in windows if w.start == start), None)
+
+
+def booking_closed_reason(window: Window) -> str | None:
+    """Why a citizen may no longer book (or change a booking in) this window, if so."""
+    now = workdays.local_now()
+    cutoff = timedelta(hours=current_app.config["BOOKING_CUTOFF_HOURS"])
+    if workdays.local_datetime(window.day, window.start) - cutoff <= now:
+        return "past_cutoff"
+    if (window.day - now.date()).days > current_app.config["BOOKING_HORIZON_DAYS"]:
+        return "beyond_horizon"
+    return None
+
+
+def availability(area_id, start: date, end: date) -> list[dict]:
+    """Public: windows, capacity left, bookable or not and why. No personal data."""
+    if end < start:
+        raise field_error("to", "must not be before from")
+    if (end - start).days >= MAX_QUERY_DAYS:
+        raise field_error("to", f"ask for at most {MAX_QUERY_DAYS} days at a time")
+    area = db.session.get(Area, area_id)
+    if area is None or not area.active:
+        raise field_error("area_id", "no such area")
+    templates, exceptions = _load(area_id, start, end)
+    booked = {(s.day, s.start_time): s for s in db.session.execute(sa.select(Slot).where(
+        Slot.area_id == area_id, Slot.day.between(start, end))).scalars()}
+    days = []
+    for info in workdays.days(start, end):
+        windows, reason = _windows(info.day, info, templates, exceptions.get(info.day, []))
+        entries = []
+        for w in windows:
+            slot = booked.get((w.day, w.start))
+            left = max(0, w.capacity - (slot.booked if slot else 0))
+            why = booking_closed_reason(w) or (None if left else "full")
+            entries.append({"start": w.start, "end": w.end, "capacity": w.capacity, "left": left,
+                            "bookable": why is None, "reason": why})
+        days.append({"day": info.day, "is_workday": info.is_workday, "holiday_name": info.name,
+                     "calendar_source": info.source, "windows": entries, "reason": reason})
+    return days
+
+
+def take_seat(area_id, window: Window):
+    """Reserve one seat in the window or raise 409 slot-full; returns the slot id.
+
+    The slot row is created on first use. The increment is conditional on the window's current
+    capacity and the CHECK constraint backs it, so no interleaving of requests — threads, worker
+    processes, app nodes — can seat more than the capacity."""
+    session = db.session
+    insert = insert_for(session)
+    session.execute(insert(Slot).values(
+        id=new_id(), area_id=area_id, day=window.day, start_time=window.start, end_time=window.end,
+        capacity=window.capacity, booked=0).on_conflict_do_nothing(index_elements=["area_id", "day", "start_time"]))
+    slot_id = session.execute(sa.select(Slot.id).where(
+        Slot.area_id == area_id, Slot.day == window.day, Slot.start_time == window.start)).scalar_one()
+    taken = session.execute(sa.update(Slot).where(Slot.id == slot_id, Slot.booked < window.capacity).values(
+        booked=Slot.booked + 1, capacity=window.capacity, end_time=window.end)).rowcount
+    if not taken:
+        raise SlotFull("this window is fully booked; choose another")
+    return slot_id
+
+
+def release_seat(slot_id) -> None:
+    db.session.execute(sa.update(Slot).where(Slot.id == slot_id, Slot.booked > 0).values(booked=Slot.booked - 1))
+
+
+# --- staff: templates and exceptions -------------------------------------------------------
+
+def _template_snapshot(rows) -> list[dict]:
+    return [{"weekday": r.weekday, "start": r.start_time.isoformat("minutes"), "end": r.end_time.isoformat("minutes"),
+             "capacity": r.capacity} for r in sorted(rows, key=lambda r: (r.weekday, r.start_time))]
+
+
+def template_of(actor, area_id) -> list[WindowTemplate]:
+    area = area_for(actor, area_id)
+    return db.session.execute(sa.select(WindowTemplate).where(WindowTemplate.area_id == area.id).order_by(
+        WindowTemplate.weekday, WindowTemplate.start_time)).scalars().all()
+
+
+def _check_no_overlap(windows: list[dict], field: str) -> None:
+    ordered = sorted(windows, key=lambda w: (w.get("weekday", 0), w["start"]))
+    for a, b in zip(ordered, ordered[1:]):
+        if a.get("weekday") == b.get("weekday") and b["start"] < a["end"]:
+            raise field_error(field, f"windows {a['start']:%H:%M}-{a['end']:%H:%M} and "
+                                     f"{b['start']:%H:%M}-{b['end']:%H:%M} overlap")
+    for w in windows:
+        if w["end"] <= w["start"]:
+            raise field_error(field, f"window starting {w['start']:%H:%M} must end after it starts")
+
+
+def replace_template(actor, area_id, windows: list[dict]) -> list[WindowTemplate]:
+    """Replace the area's whole weekly template; dates already booked keep their seats."""
+    area = area_for(actor, area_id)
+    _check_no_overlap(windows, "windows")
+    current = template_of(actor, area.id)
+    before = _template_snapshot(current)
+    for row in current:
+        db.session.delete(row)
+    db.session.flush()
+    rows = [WindowTemplate(area_id=area.id, weekday=w["weekday"], start_time=w["start"], end_time=w["end"],
+                           capacity=w["capacity"]) for w in windows]
+    db.session.add_all(rows)
+    db.session.flush()
+    audit.record(actor, "window_template.replace", "area", area.id, before={"windows": before},
+                 after={"windows": _template_snapshot(rows)}, station_id=area.station_id)
+    db.session.commit()
+    return template_of(actor, area.id)
+
+
+def exceptions_of(actor, area_id, start: date, end: date) -> list[WindowException]:
+    area = area_for(actor, area_id)
+    return db.session.execute(sa.select(WindowException).where(
+        WindowException.area_id == area.id, WindowException.day.between(start, end)).order_by(
+        WindowException.day, WindowException.start_time)).scalars().all()
+
+
+def _exception_snapshot(e: WindowException) -> dict:
+    return {"day": e.day.isoformat(), "kind": e.kind, "start": e.start_time and e.start_time.isoformat("minutes"),
+            "end": e.end_time and e.end_time.isoformat("minutes"), "capacity": e.capacity, "note": e.note}
+
+
+def add_exception(actor, area_id, data: dict) -> WindowException:
+    area = area_for(actor, area_id)
+    if data["day"] < workdays.local_now().date():
+        raise field_error("day", "is in the past")
+    if data["kind"] == "open":
+        for f in ("start", "end", "capacity"):
+            if data.get(f) is None:
+                raise field_error(f, "is required to open a window")
+        _check_no_overlap([data], "end")
+    elif data.get("end") is not None or data.get("capacity") is not None:
+        raise field_error("end" if data.get("end") is not None else "capacity",
+                          "a closure names only the day and, for one window, its start")
+    row = WindowException(area_id=area.id, day=data["day"], kind=data["kind"], start_time=data.get("start"),
+                          end_time=data.get("end"), capacity=data.get("capacity"), note=data.get("note", ""))
+    with unique_or_conflict("start", "window exception"):
+        db.session.add(row)
+    audit.record(actor, "window_exception.add", "area", area.id, after=_exception_snapshot(row),
+                 station_id=area.station_id)
+    db.session.commit()
+    return row
+
+
+def remove_exception(actor, area_id, exception_id) -> None:
+    area = area_for(actor, area_id)
+    row = one_or_404(sa.select(WindowException).where(
+        WindowException.id == exception_id, WindowException.area_id == area.id), "window exception")
+    audit.record(actor, "window_exception.remove", "area", area.id, before=_exception_snapshot(row),
+                 station_id=area.station_id)
+    db.session.delete(row)
+    db.session.commit()
