@@ -7,6 +7,7 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask.cli import with_appcontext
 
 from app.extensions import db
 
@@ -28,7 +29,9 @@ class _System:
 
 @click.command("create-admin")
 @click.option("--username", required=True)
-@click.option("--password", required=True, help="At least 10 characters")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="At least 10 characters; asked for when omitted, which keeps it out of shell history")
+@with_appcontext
 def create_admin(username, password):
     """Create a sub-bureau administrator account."""
     from app.errors import DomainError
@@ -43,6 +46,7 @@ def create_admin(username, password):
 
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when any station exists")
+@with_appcontext
 def seed_demo(if_empty):
     """A small demo: one station, two areas, staff, an officer and an auxiliary officer."""
     from app.org.models import Station
@@ -69,6 +73,7 @@ def seed_demo(if_empty):
 
 
 @click.command("rotate-keys")
+@with_appcontext
 def rotate_keys():
     """Start signing with a new key; the old one verifies until its tokens expire."""
     from app.auth.keys import create_key
@@ -79,6 +84,7 @@ def rotate_keys():
 
 
 @click.command("audit-verify")
+@with_appcontext
 def audit_verify():
     """Check the audit chain; exit 1 at the first edited, missing or unlinked event."""
     from app.audit import verify_chain

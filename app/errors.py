@@ -6,6 +6,7 @@ HTTP errors, webargs validation errors and unexpected exceptions become response
 from __future__ import annotations
 
 import logging
+import math
 
 import marshmallow as ma
 from flask import current_app, json
@@ -66,9 +67,10 @@ class Unprocessable(DomainError):
 class TooManyRequests(DomainError):
     status, slug, title = 429, "too-many-requests", "Too many requests"
 
-    def __init__(self, detail=None, *, retry_after: int, **kw):
-        kw.setdefault("headers", {"Retry-After": str(max(1, int(retry_after)))})
-        super().__init__(detail, retry_after=max(1, int(retry_after)), **kw)
+    def __init__(self, detail=None, *, retry_after: float, **kw):
+        seconds = max(1, math.ceil(retry_after))  # rounded up: a client that waits this long gets in
+        kw.setdefault("headers", {"Retry-After": str(seconds)})
+        super().__init__(detail, retry_after=seconds, **kw)
 
 
 def field_error(field: str, message: str, cls=Unprocessable, **kw) -> DomainError:

@@ -7,8 +7,8 @@ import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import jsonify
-from flask_smorest import Blueprint
 
+from app.schemas import Blueprint
 from app.auth.permissions import public
 from app.errors import DomainError
 from app.extensions import db

@@ -20,8 +20,8 @@ PHONE = "phone"
 
 _ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
 _ID_CHECK = "10X98765432"
-_ID_RE = re.compile(r"^[1-9]\d{5}(\d{4})(\d{2})(\d{2})\d{3}[\dX]$")
-_PHONE_RE = re.compile(r"^1[3-9]\d{9}$")
+_ID_RE = re.compile(r"^[1-9][0-9]{5}([0-9]{4})([0-9]{2})([0-9]{2})[0-9]{3}[0-9X]$")  # ASCII digits only
+_PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII only: \d would admit look-alike digits
 
 
 class InvalidPII(ValueError):
@@ -123,7 +123,7 @@ def blind_index(purpose: str, normalized: str | None) -> str | None:
 
 # Patterns for scrubbing free text (log lines): any 18-char identity-shaped or mobile-shaped run.
 _SCRUB_ID = re.compile(r"(?<![0-9A-Za-z])([1-9]\d{3})\d{10}(\d{3}[\dXx])(?![0-9A-Za-z])")
-_SCRUB_PHONE = re.compile(r"(?<!\d)(?:\+?86)?(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+_SCRUB_PHONE = re.compile(r"(?<!\d)(?:\+?86[ -]?)?(1[3-9]\d)[ -]?\d{4}[ -]?(\d{4})(?!\d)")
 
 
 def scrub(text: str) -> str:

@@ -1,9 +1,14 @@
 """Schema building blocks shared by every feature package."""
 from __future__ import annotations
 
+import flask_smorest
 import marshmallow as ma
 import sqlalchemy as sa
 from marshmallow import fields, validate
+from webargs.flaskparser import FlaskParser
+from webargs.multidictproxy import MultiDictProxy
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import UnsupportedMediaType
 
 from app.extensions import db
 
@@ -30,3 +35,27 @@ def paginate(query, pagination_parameters):
     return db.session.execute(
         query.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item)
     ).scalars().all()
+
+
+PAGINATION_KEYS = ("page", "page_size")
+
+
+class StrictParser(FlaskParser):
+    """Unknown query parameters are refused like unknown body fields: a misspelt filter must
+    not silently return everything. ``page``/``page_size`` belong to the pagination parser."""
+
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
+
+    def _raw_load_json(self, req):
+        """A body sent as anything but JSON is a 415, not a misleading 'every field missing'."""
+        if req.get_data(cache=True) and not req.is_json:
+            raise UnsupportedMediaType("send the body as application/json")
+        return super()._raw_load_json(req)
+
+    def load_querystring(self, req, schema):
+        args = MultiDict((k, v) for k, v in req.args.items(multi=True) if k not in PAGINATION_KEYS)
+        return MultiDictProxy(args, schema)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictParser()

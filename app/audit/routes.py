@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 
+from app.schemas import Blueprint
 from app.audit.schemas import AuditArgs, AuditOut
 from app.audit.services import events_visible_to
 from app.auth.permissions import current_actor, requires

@@ -96,7 +96,9 @@ def verification_key(kid: str):
     entry = cache.get(kid)
     if entry is None or time.monotonic() - entry[2] >= _CACHE_SECONDS:
         row = db.session.get(SigningKey, kid) if isinstance(kid, str) and len(kid) <= 32 else None
-        entry = (row.public_jwk, row.retired_at, time.monotonic()) if row else (None, None, time.monotonic())
+        if row is None:
+            return None  # not cached: a made-up kid per request must not grow memory
+        entry = (row.public_jwk, row.retired_at, time.monotonic())
         cache[kid] = entry
     jwk, retired_at, _ = entry
     if jwk is None or (retired_at is not None and utcnow() - retired_at > _verify_window()):

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import jsonify
-from flask_smorest import Blueprint
 
 from app.auth import devices, keys, services
 from app.auth.permissions import current_actor, public, requires
@@ -10,7 +9,7 @@ from app.auth.schemas import (DeviceCreatedOut, DeviceIn, DeviceOut, EnrollIn, E
                               OtpRequestOut, OtpVerifyIn, RefreshIn, RevokeIn, TokenOut)
 from app.org.schemas import MeOut
 from app.org.services import own_account
-from app.schemas import paginate
+from app.schemas import Blueprint, paginate
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and devices")
 wellknown = Blueprint("wellknown", __name__, description="Public keys")

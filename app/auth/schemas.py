@@ -33,7 +33,7 @@ class OtpRequestOut(Out):
 
 class OtpVerifyIn(In):
     phone = fields.String(required=True, metadata={"example": "13812345678"})
-    code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$", error="must be 6 digits"))
+    code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{6}$", error="must be 6 digits"))
 
 
 class DeviceIn(In):

@@ -83,7 +83,9 @@ def refresh(token: str) -> dict:
         raise Unauthorized("the account is inactive")
     if row.device_id is not None:
         try:
-            check_device(db.session.get(Device, row.device_id), allow_retired=True)
+            device = check_device(db.session.get(Device, row.device_id), allow_retired=True)
+            if device.station_id != user.station_id:
+                raise Unauthorized("this device belongs to another station; log in again")
         except Unauthorized:
             revoke_family(row.family_id)
             db.session.commit()

@@ -83,6 +83,8 @@ def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -
     device_id = None
     if claims.get("dev"):
         device = check_device(db.session.get(Device, uuid.UUID(claims["dev"])), allow_retired=allow_retired_device)
+        if device.station_id != user.station_id:  # moved to another station since signing in on it
+            raise Unauthorized("this device belongs to another station; log in again")
         device_id = device.id
     area_ids = frozenset()
     if user.role in ("officer", "auxiliary"):
