@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 from flask import request
-from flask_smorest import Blueprint
 
 from app.auth.permissions import current_actor, public, requires
 from app.errors import field_error
-from app.schemas import paginate
+from app.schemas import Blueprint, paginate
 from appointments import bookings, visits, windows
 from appointments.models import OfficerLeave
 from appointments.schemas import (AssignIn, BookingArgs, BookingDetailOut, BookingIn, BookingOut, BookingPiiOut,
