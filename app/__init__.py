@@ -37,6 +37,8 @@ def create_app(config: Config | None = None) -> Flask:
         configure_sqlite(db.engine)
 
     from appointments.routes import blp as appointments_blp
+    from field_api.routes import blp as field_blp
+    from app.attachments.routes import blp as attachments_blp
     from app.audit.routes import blp as audit_blp
     from app.auth.routes import blp as auth_blp
     from app.auth.routes import wellknown
@@ -44,7 +46,8 @@ def create_app(config: Config | None = None) -> Flask:
     from app.org.routes import blp as org_blp
     from app.workdays.routes import blp as calendar_blp
 
-    for blp in (health_blp, wellknown, auth_blp, org_blp, audit_blp, calendar_blp, appointments_blp):
+    for blp in (health_blp, wellknown, auth_blp, org_blp, audit_blp, attachments_blp, calendar_blp, appointments_blp,
+                field_blp):
         api.register_blueprint(blp)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
@@ -56,17 +59,23 @@ def create_app(config: Config | None = None) -> Flask:
     from app.cli import register
 
     register(app)
+    from field_api.cli import cache_jwks, verify_receipt_command
+
+    app.cli.add_command(cache_jwks)
+    app.cli.add_command(verify_receipt_command)
     return app
 
 
 def _register_models() -> None:
     """Import every model module so metadata (and migrations) see every table."""
+    import app.attachments.models  # noqa: F401
     import app.audit.models  # noqa: F401
     import app.auth.models  # noqa: F401
     import app.notify.models  # noqa: F401
     import app.org.models  # noqa: F401
     import app.workdays.models  # noqa: F401
     import appointments.models  # noqa: F401
+    import field_api.models  # noqa: F401
 
 
 class IsoDateConverter(BaseConverter):

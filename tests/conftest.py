@@ -24,6 +24,7 @@ def database_url() -> str:
 def make_config(**overrides) -> TestConfig:
     env = {k: v for k, v in os.environ.items() if k.startswith("DOORSTEP_")}
     env["DOORSTEP_DATABASE_URL"] = database_url()
+    env.setdefault("DOORSTEP_BLOB_DIR", os.path.join(_TMP, "blobs"))  # never the repository's instance/
     config = TestConfig(env)
     for key, value in overrides.items():
         setattr(config, key, value)

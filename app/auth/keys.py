@@ -107,9 +107,9 @@ def verification_key(kid: str):
 
 
 def jwks() -> dict:
-    horizon = utcnow() - _verify_window()
-    rows = db.session.execute(
-        sa.select(SigningKey).where(sa.or_(SigningKey.retired_at.is_(None), SigningKey.retired_at > horizon))
-        .order_by(SigningKey.created_at.desc())
-    ).scalars().all()
+    """Every public key the server ever signed with, newest first. A retired key stops
+    verifying access tokens one token lifetime after rotation (``verification_key``), but it
+    stays published: device credentials it signed sit inside receipts that must verify for
+    years, with nothing but this document."""
+    rows = db.session.execute(sa.select(SigningKey).order_by(SigningKey.created_at.desc())).scalars().all()
     return {"keys": [row.public_jwk for row in rows]}

@@ -11,24 +11,37 @@ from flask import Flask, g, request
 from app.db import sqlite_begin_mode
 from app.errors import Forbidden, Unauthorized
 
-_FIELD = frozenset({"area.read", "self.read", "booking.read", "booking.read_pii", "visit.read", "visit.work",
-                    "leave.manage"})
+_FIELD = frozenset({"attachment.upload", "attachment.read",
+                    "area.read", "self.read", "booking.read", "booking.read_pii", "visit.read", "visit.work",
+                    "leave.manage", "resident.read", "resident.create", "resident.update", "registration.read",
+                    "registration.create", "application.create", "application.read", "application.supply",
+                    "delivery.read", "delivery.handover", "receipt.read"})
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({
+        "attachment.read",
         "station.read", "station.manage", "area.read", "area.manage", "user.read", "user.manage",
         "user.read_pii", "device.read", "device.manage", "audit.read", "self.read",
         "calendar.manage", "window.manage", "booking.read", "booking.read_pii", "visit.read",
+        "resident.read", "resident.read_pii", "registration.read", "application.read", "permit.read",
+        "delivery.read", "receipt.read",
     }),
     "staff": frozenset({
+        "attachment.upload", "attachment.read",
         "station.read", "area.read", "user.read", "user.manage", "user.read_pii", "device.read",
         "device.manage", "audit.read", "self.read",
         "calendar.manage", "window.manage", "booking.create", "booking.read", "booking.read_pii", "booking.change",
         "visit.read", "visit.assign", "leave.manage",
+        "resident.read", "resident.create", "resident.update", "resident.read_pii", "registration.read",
+        "registration.create", "application.create", "application.read", "application.review", "application.supply",
+        "permit.read", "delivery.manage", "delivery.read", "receipt.read",
     }),
     "officer": _FIELD,
     "auxiliary": _FIELD,
-    "citizen": frozenset({"self.read", "booking.create", "booking.read", "booking.change"}),
+    "citizen": frozenset({"attachment.upload", "attachment.read",
+                          "self.read", "booking.create", "booking.read", "booking.change", "resident.read",
+                          "registration.read", "application.create", "application.read", "application.supply",
+                          "delivery.read", "receipt.read"}),
 }
 
 

@@ -16,6 +16,9 @@ class TokenOut(Out):
     refresh_token = fields.String()
     token_type = fields.String(metadata={"example": "Bearer"})
     expires_in = fields.Integer(metadata={"example": 900})
+    device_credential = fields.String(dump_only=True, metadata={
+        "description": "Device-bound log-in or refresh on an active tablet: the server-signed credential "
+                       "(ES256 JWS, typ dc) the tablet puts in the header of every receipt it signs"})
 
 
 class RefreshIn(In):

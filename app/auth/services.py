@@ -25,8 +25,16 @@ from app.org.models import FIELD_ROLES, User
 
 def _token_pair(user: User, device_id=None, family_id=None) -> dict:
     refresh = issue_refresh_token(user, device_id, family_id)
-    return {"access_token": issue_access_token(user, device_id), "refresh_token": refresh,
+    pair = {"access_token": issue_access_token(user, device_id), "refresh_token": refresh,
             "token_type": "Bearer", "expires_in": current_app.config["ACCESS_TOKEN_TTL"]}
+    if device_id is not None:
+        # Only an active tablet signs new receipts; a retired one may still refresh to hand in work.
+        device = db.session.get(Device, device_id)
+        if device is not None and device.status == "active" and device.public_jwk:
+            from app.auth.credentials import issue_device_credential
+
+            pair["device_credential"] = issue_device_credential(device, user)
+    return pair
 
 
 def _address() -> str:

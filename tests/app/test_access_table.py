@@ -6,6 +6,7 @@ from datetime import date, time
 
 import pytest
 
+from tests.app.attachments.helpers import declaration, png, stored_attachment
 from tests.factories import mobile
 
 ROLES = ("anonymous", "admin", "staff", "officer", "auxiliary", "citizen")
@@ -14,6 +15,15 @@ ROLES = ("anonymous", "admin", "staff", "officer", "auxiliary", "citizen")
 def _user_body(w):
     return {"username": f"new.{mobile()}", "password": "a-long-password", "role": "officer",
             "station_id": str(w.stations[0].id)}
+
+
+OFFICER_SEES = {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 404, "citizen": 200}
+
+
+def _person():
+    from tests.factories import valid_identity
+
+    return {"name": "张伟", "sex": "male", "identity_number": valid_identity(serial=7), "phone": mobile()}
 
 
 # (method, rule as Flask writes it, body builder, {role: expected status}); roles absent → 403
@@ -91,6 +101,51 @@ TABLE = [
                                          "end_day": "2099-01-05"}, {"staff": 201, "officer": 201, "auxiliary": 422}),
     ("GET", "/api/v1/leave", None, {"staff": 200, "officer": 200, "auxiliary": 200}),
     ("DELETE", "/api/v1/leave/<uuid:leave_id>", None, {"staff": 204, "officer": 204, "auxiliary": 404}),
+    # attachments: <sha256> is a stored photo declared by station 0's officer (PUT/confirm of a stored one: 200)
+    ("POST", "/api/v1/attachments", lambda w: declaration(png()),
+     {"staff": 201, "officer": 201, "auxiliary": 201, "citizen": 201}),
+    ("GET", "/api/v1/attachments/<sha256>", None,
+     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404}),
+    ("GET", "/api/v1/attachments/<sha256>/content", None,
+     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404}),
+    ("PUT", "/api/v1/attachments/<sha256>/content", None,
+     {"staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404}),
+    ("POST", "/api/v1/attachments/<sha256>/confirm", None,
+     {"staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404}),
+    # field work: a resident of area 0 (the officer's) whose phone is the citizen's, an issued
+    # application, its permit out for delivery with the officer, and a recorded receipt
+    ("POST", "/api/v1/residents", lambda w: _person(), {"staff": 201, "officer": 201, "auxiliary": 201}),
+    ("GET", "/api/v1/residents", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
+    ("GET", "/api/v1/residents/<uuid:resident_id>", None, OFFICER_SEES),
+    ("PATCH", "/api/v1/residents/<uuid:resident_id>", lambda w: {"hukou_address": "x"},
+     {"staff": 200, "officer": 200, "auxiliary": 404}),
+    ("GET", "/api/v1/residents/<uuid:resident_id>/pii", None, {"admin": 200, "staff": 200}),
+    ("POST", "/api/v1/registrations", lambda w: {}, {"staff": 422, "officer": 422, "auxiliary": 422}),
+    ("GET", "/api/v1/registrations", None,
+     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
+    ("GET", "/api/v1/registrations/<uuid:registration_id>", None, OFFICER_SEES),
+    ("POST", "/api/v1/registrations/<uuid:registration_id>/end", lambda w: {"end_date": "2026-02-01",
+                                                                          "reason": "moved_away"},
+     {"staff": 200, "officer": 200, "auxiliary": 404}),
+    ("POST", "/api/v1/applications", lambda w: {}, {"staff": 422, "officer": 422, "auxiliary": 422, "citizen": 422}),
+    ("GET", "/api/v1/applications", None,
+     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
+    ("GET", "/api/v1/applications/<uuid:application_id>", None, OFFICER_SEES),
+    ("POST", "/api/v1/applications/<uuid:application_id>/accept", None, {"staff": 409}),
+    ("POST", "/api/v1/applications/<uuid:application_id>/review", None, {"staff": 409}),
+    ("POST", "/api/v1/applications/<uuid:application_id>/decision", lambda w: {"decision": "approve", "code": "OK"},
+     {"staff": 409}),
+    ("PUT", "/api/v1/applications/<uuid:application_id>/materials/<string:kind>",
+     lambda w: {"attachment_sha256": "a" * 64}, {"staff": 200, "officer": 200, "auxiliary": 404, "citizen": 200}),
+    ("GET", "/api/v1/permits/<uuid:permit_id>", None, {"admin": 200, "staff": 200}),
+    ("POST", "/api/v1/deliveries", lambda w: {}, {"staff": 422}),
+    ("GET", "/api/v1/deliveries", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
+    ("GET", "/api/v1/deliveries/manifest", None, {"officer": 403, "auxiliary": 403}),
+    ("GET", "/api/v1/deliveries/<uuid:delivery_id>", None, OFFICER_SEES),
+    ("POST", "/api/v1/deliveries/<uuid:delivery_id>/handover", lambda w: {}, {"officer": 422, "auxiliary": 422}),
+    ("GET", "/api/v1/receipts/<uuid:receipt_id>", None, OFFICER_SEES),
+    ("GET", "/api/v1/receipts/<uuid:receipt_id>/qr.<any(png, svg):fmt>", None, OFFICER_SEES),
+    ("POST", "/api/v1/receipts/verify", lambda w: {"token": "not.a.receipt"}, {"*": 200}),
 ]
 
 
@@ -137,9 +192,65 @@ def _records(make, w) -> dict:
                       officer_id=w.officer[0].id)
         leave = OfficerLeave(officer_id=w.officer[0].id, start_day=date(2099, 2, 1), end_day=date(2099, 2, 2))
         db.session.add_all([visit, leave])
+        attachment = stored_attachment(w.officer[0], png())
         db.session.commit()
-        return {"<uuid:device_id>": device.id, "<uuid:booking_id>": booking.id, "<uuid:visit_id>": visit.id,
-                "<uuid:leave_id>": leave.id, "<uuid:exception_id>": "00000000-0000-4000-8000-000000000000"}
+        records = {"<uuid:device_id>": device.id, "<uuid:booking_id>": booking.id, "<uuid:visit_id>": visit.id,
+                   "<uuid:leave_id>": leave.id, "<uuid:exception_id>": "00000000-0000-4000-8000-000000000000",
+                   "<sha256>": attachment}
+        records.update(_field_records(w, device))
+        return records
+
+
+def _field_records(w, device) -> dict:
+    from app import pii
+    from app.db import utcnow
+    from app.extensions import db
+    from app.org.models import User
+    from appointments.models import Visit
+    from field_api.models import (Delivery, ManifestEntry, Material, Permit, PermitApplication, Receipt,
+                                  Registration, Resident)
+    from tests.factories import valid_identity
+
+    identity = valid_identity(serial=8)
+    citizen = db.session.get(User, w.citizen.id)
+    resident = Resident(name="王芳", sex="female", identity_enc=pii.encrypt(pii.IDENTITY, identity),
+                        identity_bidx=pii.blind_index(pii.IDENTITY, identity), phone_enc=citizen.phone_enc,
+                        phone_bidx=citizen.phone_bidx)
+    db.session.add(resident)
+    db.session.flush()
+    registration = Registration(resident_id=resident.id, station_id=w.stations[0].id, area_id=w.areas[0][0].id,
+                                address="x", start_date=date(2026, 1, 1), maturity_date=date(2026, 7, 1),
+                                reason="work", housing="owned", status="active",
+                                active_key=f"{resident.id}:{w.stations[0].id}")
+    db.session.add(registration)
+    db.session.flush()
+    application = PermitApplication(reference="APPL2345", resident_id=resident.id, registration_id=registration.id,
+                                    channel="window", accepting_station_id=w.stations[0].id,
+                                    station_id=w.stations[0].id, status="out_for_delivery",
+                                    created_by_id=w.staff[0].id)
+    db.session.add(application)
+    db.session.flush()
+    db.session.add(Material(application_id=application.id, kind="photo", core=False, status="owed"))
+    permit = Permit(number="ACC-2026-000001", application_id=application.id, resident_id=resident.id,
+                    station_id=w.stations[0].id, issue_date=date(2026, 8, 1), valid_until=date(2027, 7, 31),
+                    status="delivered")
+    visit = Visit(kind="delivery", station_id=w.stations[0].id, area_id=w.areas[0][0].id, day=date(2099, 1, 6),
+                  window_start=time(14), window_end=time(17), address="x", status="completed",
+                  officer_id=w.officer[0].id)
+    db.session.add_all([permit, visit])
+    db.session.flush()
+    delivery = Delivery(permit_id=permit.id, visit_id=visit.id, station_id=w.stations[0].id, status="delivered")
+    db.session.add(delivery)
+    db.session.flush()
+    db.session.add(ManifestEntry(delivery_id=delivery.id, device_id=device.id))
+    receipt = Receipt(jti="AAAAAAAAAAAAAAAAAAAAAA", delivery_id=delivery.id, device_id=device.id, seq=1,
+                      token="a.b.c", countersignature="d.e.f", signed_at=utcnow())
+    db.session.add(receipt)
+    db.session.commit()
+    return {"<uuid:resident_id>": resident.id, "<uuid:registration_id>": registration.id,
+            "<uuid:application_id>": application.id, "<string:kind>": "photo", "<uuid:permit_id>": permit.id,
+            "<uuid:delivery_id>": delivery.id, "<uuid:receipt_id>": receipt.id,
+            "<any(png, svg):fmt>": "png"}
 
 
 def test_table_covers_every_route(app):
@@ -180,6 +291,16 @@ CROSS_STATION = [
     ("GET", "/api/v1/visits/<uuid:visit_id>", None),
     ("POST", "/api/v1/visits/<uuid:visit_id>/assign", {"officer_id": "00000000-0000-4000-8000-000000000000"}),
     ("DELETE", "/api/v1/leave/<uuid:leave_id>", None),
+    ("GET", "/api/v1/attachments/<sha256>", None),
+    ("GET", "/api/v1/attachments/<sha256>/content", None),
+    ("PUT", "/api/v1/attachments/<sha256>/content", None),
+    ("POST", "/api/v1/attachments/<sha256>/confirm", None),
+    ("GET", "/api/v1/residents/<uuid:resident_id>", None),
+    ("GET", "/api/v1/registrations/<uuid:registration_id>", None),
+    ("GET", "/api/v1/applications/<uuid:application_id>", None),
+    ("GET", "/api/v1/deliveries/<uuid:delivery_id>", None),
+    ("GET", "/api/v1/receipts/<uuid:receipt_id>", None),
+    ("GET", "/api/v1/permits/<uuid:permit_id>", None),
 ]
 
 

@@ -1,0 +1,1 @@
+"""Field work: residents, residence registration, permit applications, permits, deliveries and receipts."""

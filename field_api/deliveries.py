@@ -1,0 +1,213 @@
+"""送证上门: a delivery visit for an issued permit, the device's signed manifest, the identity
+check at the door, and the receipt the tablet signs — accepted, recorded and countersigned."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from datetime import datetime, time, timezone
+
+import jwt
+import sqlalchemy as sa
+from flask import current_app
+
+from app import audit, pii
+from app.auth import keys
+from app.auth.models import Device
+from app.db import insert_for, one_or_404, utcnow
+from app.errors import Conflict, Forbidden, Unprocessable, field_error
+from app.extensions import db
+from appointments import visit_states
+from appointments.models import Visit
+from appointments.visits import transition as visit_transition
+from field_api.applications import transition_application
+from field_api.models import Delivery, ManifestEntry, Permit, Receipt
+from field_api.receipt_token import identity_hint, verify_receipt
+from field_api.scoping import delivery_for
+
+MANIFEST_TYP = "dlv+jwt"
+COUNTERSIGN_TYP = "rcs+jwt"
+
+
+class ReceiptRefused(Unprocessable):
+    slug, title = "receipt-refused", "The receipt cannot be accepted"
+
+
+def permits_visible_to(actor):
+    query = sa.select(Permit).order_by(Permit.created_at.desc())
+    return query if actor.is_admin else query.where(Permit.station_id == actor.station_id)
+
+
+def create_delivery(actor, permit_id, day, window_start: time, window_end: time) -> Delivery:
+    """Staff schedule the delivery; it becomes a visit of kind ``delivery`` for normal dispatch."""
+    permit = one_or_404(permits_visible_to(actor).where(Permit.id == permit_id).with_for_update(), "permit")
+    if permit.status != "issued":
+        raise Conflict(f"the permit is {permit.status}", slug="invalid-transition")
+    if window_end <= window_start:
+        raise field_error("window_end", "must be after window_start")
+    registration = permit.application.registration
+    visit = Visit(kind="delivery", station_id=permit.station_id, area_id=registration.area_id, day=day,
+                  window_start=window_start, window_end=window_end, address=registration.address,
+                  status="requested")
+    db.session.add(visit)
+    db.session.flush()
+    delivery = Delivery(permit_id=permit.id, visit_id=visit.id, station_id=permit.station_id)
+    db.session.add(delivery)
+    permit.status = "out_for_delivery"
+    transition_application(actor, permit.application, "out_for_delivery", "out_for_delivery", day=day.isoformat())
+    db.session.flush()
+    audit.record(actor, "delivery.create", "delivery", delivery.id,
+                 after={"permit": permit.number, "visit_id": str(visit.id), "day": day.isoformat()},
+                 station_id=delivery.station_id)
+    db.session.commit()
+    return delivery
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def identity_digest(delivery_id, identity_number: str) -> str:
+    """Lets a tablet check an ID card at the door offline without holding the number."""
+    return hashlib.sha256(f"{delivery_id}:{identity_number}".encode()).hexdigest()
+
+
+def manifest(actor) -> list[dict]:
+    """The open deliveries assigned to the signed-in officer, each signed by the server and
+    recorded as handed to this device: only these can be receipted by it."""
+    if actor.device_id is None:
+        raise Forbidden("the manifest is issued to an enrolled device; sign in on the tablet", slug="device-required")
+    rows = db.session.execute(sa.select(Delivery, Visit, Permit).join(Visit, Visit.id == Delivery.visit_id).join(
+        Permit, Permit.id == Delivery.permit_id).where(
+        Visit.officer_id == actor.user_id, Delivery.status == "pending")).all()
+    if rows:
+        insert = insert_for(db.session)
+        db.session.execute(insert(ManifestEntry).values([
+            {"delivery_id": d.id, "device_id": actor.device_id, "issued_at": utcnow()} for d, _v, _p in rows
+        ]).on_conflict_do_nothing())
+    kid, private = keys.signing_key()
+    entries = []
+    for delivery, visit, permit in rows:
+        resident = permit.resident
+        claims = {"dlv": str(delivery.id), "pn": permit.number, "dev": str(actor.device_id),
+                  "sub": str(actor.user_id), "iat": utcnow()}
+        entries.append({
+            "delivery_id": delivery.id, "permit_number": permit.number, "resident_name": resident.name,
+            "address": visit.address, "day": visit.day, "window_start": visit.window_start,
+            "window_end": visit.window_end,
+            "identity_digest": identity_digest(delivery.id, pii.decrypt(pii.IDENTITY, resident.identity_enc)),
+            "entry": jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid, "typ": MANIFEST_TYP}),
+        })
+    audit.record(actor, "delivery.manifest", "device", actor.device_id,
+                 after={"deliveries": [str(d.id) for d, _v, _p in rows]})
+    db.session.commit()
+    return entries
+
+
+def signed_at_of(claims: dict) -> datetime:
+    signed_at = datetime.fromisoformat(claims["iat"])
+    return signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=timezone.utc)
+
+
+def device_revoked_before(device: Device | None, signed_at: datetime) -> bool:
+    """Receipts signed after a device's revocation are refused; earlier ones still count. Receipts
+    carry whole seconds, so one signed in the second of the revocation counts as after it."""
+    return (device is not None and device.revoked_at is not None
+            and device.revoked_at.replace(microsecond=0) <= signed_at)
+
+
+def accept_receipt(actor, delivery: Delivery, token: str, recipient_identity: str) -> Receipt:
+    """The checks of a receipt reaching the server, in order; the first failure refuses it."""
+    result = verify_receipt(token, keys.jwks())
+    if not result.valid:
+        raise ReceiptRefused("the receipt does not verify: " + ", ".join(result.reasons),
+                             errors={"receipt": result.reasons})
+    claims = result.claims
+    signed_at = signed_at_of(claims)
+    device_id = uuid.UUID(claims["device_id"])
+    device = db.session.get(Device, device_id)
+    reasons = []
+    if device is None:
+        reasons.append("device-unknown")
+    elif device_revoked_before(device, signed_at):
+        reasons.append("device-revoked")
+    if actor.device_id is not None and actor.device_id != device_id:
+        reasons.append("device-mismatch")
+    if claims["permit_number"] != delivery.permit.number:
+        reasons.append("permit-mismatch")
+    if db.session.get(ManifestEntry, (delivery.id, device_id)) is None:
+        reasons.append("not-on-manifest")
+    if claims["identity_hint"] != identity_hint(claims["jti"], recipient_identity):
+        reasons.append("identity-hint-mismatch")
+    if db.session.execute(sa.select(Receipt.id).where(Receipt.jti == claims["jti"])).first():
+        reasons.append("jti-reused")
+    if db.session.execute(sa.select(Receipt.id).where(Receipt.device_id == device_id,
+                                                      Receipt.seq == claims["seq"])).first():
+        reasons.append("seq-reused")
+    if reasons:
+        raise ReceiptRefused("the receipt is refused: " + ", ".join(reasons), errors={"receipt": reasons})
+    receipt = Receipt(jti=claims["jti"], delivery_id=delivery.id, device_id=device_id,
+                      seq=claims["seq"], token=token, signed_at=signed_at, countersignature="")
+    receipt.countersignature = countersign(receipt, delivery.permit.number)
+    db.session.add(receipt)
+    return receipt
+
+
+def countersign(receipt: Receipt, permit_number: str) -> str:
+    """The server's word that it recorded this receipt: short enough for its own QR."""
+    kid, private = keys.signing_key()
+    claims = {"j": receipt.jti, "p": permit_number, "t": int(utcnow().timestamp()),
+              "h": _b64(hashlib.sha256(receipt.token.encode()).digest())[:22]}
+    return jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid, "typ": COUNTERSIGN_TYP})
+
+
+def handover(actor, delivery_id, data: dict) -> Delivery:
+    """At the door: check who takes the permit, record the handover and accept the tablet's
+    receipt, all or nothing. A handover is a fact: it is recorded even if the visit was changed
+    meanwhile (the visit is completed whatever its state was)."""
+    delivery = delivery_for(actor, delivery_id, lock=True)
+    if delivery.status == "delivered":
+        raise Conflict("the permit has already been delivered", slug="already-delivered")
+    resident = delivery.permit.resident
+    try:
+        identity = pii.normalize_identity(data["identity_number"])
+    except pii.InvalidPII as exc:
+        raise field_error("identity_number", str(exc)) from None
+    if data["recipient"] == "self":
+        if pii.blind_index(pii.IDENTITY, identity) != resident.identity_bidx:
+            raise field_error("identity_number", "does not match the permit holder's identity number")
+        name = resident.name
+    else:
+        if not data.get("proxy_name") or not data.get("proxy_relation"):
+            raise field_error("proxy_name" if not data.get("proxy_name") else "proxy_relation",
+                              "is required when someone else takes the permit")
+        name = data["proxy_name"]
+    receipt = accept_receipt(actor, delivery, data["receipt"], identity)
+    delivery.status, delivery.recipient_kind, delivery.recipient_name = "delivered", data["recipient"], name
+    delivery.proxy_relation = data.get("proxy_relation")
+    delivery.proxy_identity_enc = pii.encrypt(pii.IDENTITY, identity) if data["recipient"] == "proxy" else None
+    delivery.signature_sha256 = data.get("signature_sha256")
+    delivery.handed_over_at = data.get("handed_over_at") or receipt.signed_at
+    delivery.permit.status = "delivered"
+    transition_application(actor, delivery.permit.application, "delivered", "delivered", receipt=receipt.jti)
+    _complete_visit(actor, delivery.visit)
+    audit.record(actor, "delivery.handover", "delivery", delivery.id,
+                 after={"recipient": data["recipient"], "recipient_name": name[:1] + "*" * (len(name) - 1),
+                        "receipt": receipt.jti, "seq": receipt.seq}, station_id=delivery.station_id)
+    db.session.commit()
+    return delivery
+
+
+def _complete_visit(actor, visit) -> None:
+    """Field facts are not refused for being late: complete the visit from whatever state staff
+    left it in, and flag it in the audit trail when that state did not expect it."""
+    if visit.status == "completed":
+        return
+    if "completed" in visit_states.TRANSITIONS[visit.status]:
+        visit_transition(actor, visit, "completed", "completed", reason="permit handed over")
+        return
+    before = visit.status
+    visit.status, visit.version = "completed", visit.version + 1
+    audit.record(actor, "visit.completed_flagged", "visit", visit.id, before={"status": before},
+                 after={"status": "completed", "flag": "handover recorded after the visit left this state"},
+                 station_id=visit.station_id)

@@ -1,0 +1,85 @@
+"""Reading and publicly verifying handover receipts and their countersignatures."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+
+import jwt
+import sqlalchemy as sa
+
+from app import throttle
+from app.auth.models import Device
+from app.context import current_meta
+from app.db import one_or_404
+from app.extensions import db
+from app.auth import keys
+from field_api.deliveries import COUNTERSIGN_TYP, device_revoked_before, signed_at_of
+from field_api.models import Delivery, Receipt
+from field_api.receipt_token import verify_receipt
+from field_api.scoping import deliveries_visible_to
+
+MAX_TOKEN = 2000
+
+
+def receipts_visible_to(actor):
+    return sa.select(Receipt).where(Receipt.delivery_id.in_(
+        deliveries_visible_to(actor).with_only_columns(Delivery.id).order_by(None)))
+
+
+def receipt_for(actor, receipt_id) -> Receipt:
+    return one_or_404(receipts_visible_to(actor).where(Receipt.id == receipt_id), "receipt")
+
+
+def _verify_countersignature(token: str) -> dict:
+    try:
+        header = jwt.get_unverified_header(token)
+        key = next((k for k in keys.jwks()["keys"] if k.get("kid") == header.get("kid")), None)
+        if key is None:
+            return {"valid": False, "reasons": ["unknown-key"], "claims": {}}
+        claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["ES256"], options={"verify_exp": False})
+    except jwt.PyJWTError:
+        return {"valid": False, "reasons": ["signature-invalid"], "claims": {}}
+    receipt = db.session.execute(sa.select(Receipt).where(Receipt.jti == claims.get("j"))).scalar_one_or_none()
+    if receipt is None:
+        return {"valid": False, "reasons": ["not-recorded"], "claims": {}}
+    digest = base64.urlsafe_b64encode(hashlib.sha256(receipt.token.encode()).digest()).rstrip(b"=").decode()[:22]
+    if claims.get("h") != digest:
+        return {"valid": False, "reasons": ["receipt-mismatch"], "claims": {}}
+    return {"valid": True, "reasons": [], "claims": {
+        "kind": "countersignature", "jti": receipt.jti, "permit_number": claims.get("p"),
+        "recorded_at": receipt.received_at.isoformat(), "signed_at": receipt.signed_at.isoformat(),
+        "seq": receipt.seq, "device_id": str(receipt.device_id), "recorded": True}}
+
+
+def verify_public(token: str) -> dict:
+    """Anyone may check a receipt or a countersignature. Rate-limited per address: it is a
+    signature oracle, not a search engine."""
+    meta = current_meta()
+    try:
+        throttle.take(f"verify:addr:{meta.client_addr if meta else 'unknown'}",
+                      throttle.Policy(window=60, limit=60), "too many verifications from this address")
+    finally:
+        db.session.commit()
+    if len(token) > MAX_TOKEN:
+        return {"valid": False, "reasons": ["oversized"], "claims": {}}
+    try:
+        typ = jwt.get_unverified_header(token).get("typ")
+    except jwt.PyJWTError:
+        return {"valid": False, "reasons": ["malformed"], "claims": {}}
+    if typ == COUNTERSIGN_TYP:
+        return _verify_countersignature(token)
+    result = verify_receipt(token, keys.jwks())
+    claims = dict(result.claims)
+    reasons = list(result.reasons)
+    if result.valid:
+        device = db.session.get(Device, uuid.UUID(claims["device_id"]))
+        if device is None:
+            reasons.append("device-unknown")
+        elif device_revoked_before(device, signed_at_of(claims)):
+            reasons.append("device-revoked")
+        recorded = db.session.execute(sa.select(Receipt.token).where(Receipt.jti == claims["jti"])).scalar()
+        claims["recorded"] = recorded == token
+        if recorded is not None and recorded != token:
+            reasons.append("jti-reused")
+    return {"valid": result.valid and not reasons, "reasons": reasons, "claims": {"kind": "receipt", **claims}}

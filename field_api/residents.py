@@ -1,0 +1,198 @@
+"""Residents and their residence registrations (居住登记), with the six-month maturity date."""
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
+from sqlalchemy.exc import IntegrityError
+
+from app import audit, pii, workdays
+from app.db import one_or_404
+from app.errors import Conflict, field_error
+from app.extensions import db
+from app.org.models import Area
+from app.org.scoping import areas_visible_to
+from field_api.models import Registration, Resident
+from field_api.schemas import RegistrationOut, ResidentOut
+from field_api.scoping import registration_for, registrations_visible_to, resident_for, residents_visible_to
+
+resident_snapshot = ResidentOut().dump
+registration_snapshot = RegistrationOut().dump
+
+
+def maturity_date(start: date) -> date:
+    """Six calendar months on, clamped to the month's end: 2026-08-31 → 2027-02-28."""
+    return start + relativedelta(months=6)
+
+
+def normalize(kind: str, raw, field: str):
+    if raw is None:
+        return None
+    try:
+        return pii.normalize_identity(raw) if kind == pii.IDENTITY else pii.normalize_phone(raw)
+    except pii.InvalidPII as exc:
+        raise field_error(field, str(exc)) from None
+
+
+def find_by_identity(identity: str) -> Resident | None:
+    return db.session.execute(sa.select(Resident).where(
+        Resident.identity_bidx == pii.blind_index(pii.IDENTITY, identity))).scalar_one_or_none()
+
+
+def register_resident(actor, data: dict) -> tuple[Resident, bool]:
+    """Create a resident, or link to the one holding this identity number. Returns (resident, created).
+    An existing resident's details are not overwritten here: changes go through ``update_resident``."""
+    identity = normalize(pii.IDENTITY, data["identity_number"], "identity_number")
+    phone = normalize(pii.PHONE, data.get("phone"), "phone")
+    existing = find_by_identity(identity)
+    if existing is not None:
+        return existing, False
+    resident = Resident(name=data["name"], sex=data["sex"], ethnicity=data.get("ethnicity") or "汉族",
+                        identity_enc=pii.encrypt(pii.IDENTITY, identity),
+                        identity_bidx=pii.blind_index(pii.IDENTITY, identity),
+                        phone_enc=pii.encrypt(pii.PHONE, phone), phone_bidx=pii.blind_index(pii.PHONE, phone),
+                        hukou_address=data.get("hukou_address", ""), photo_sha256=data.get("photo_sha256"),
+                        created_by_id=actor.user_id)
+    if data.get("id"):
+        resident.id = data["id"]
+    try:
+        with db.session.begin_nested():
+            db.session.add(resident)
+    except IntegrityError:
+        existing = find_by_identity(identity)  # registered concurrently by someone else
+        if existing is None:
+            raise Conflict("a resident with this id already exists", errors={"id": ["already used"]}) from None
+        return existing, False
+    audit.record(actor, "resident.create", "resident", resident.id, after=resident_snapshot(resident))
+    return resident, True
+
+
+def create_or_link(actor, data: dict) -> tuple[Resident, bool]:
+    resident, created = register_resident(actor, data)
+    db.session.commit()
+    return resident, created
+
+
+def update_resident(actor, resident_id, data: dict) -> Resident:
+    resident = resident_for(actor, resident_id, lock=True)
+    base = data.pop("base_version", None)
+    if base is not None and base != resident.version:
+        raise Conflict(f"the resident changed since version {base} (now {resident.version}); reload and retry",
+                       slug="stale-version", current_version=resident.version)
+    before = resident_snapshot(resident)
+    for key in ("name", "sex", "ethnicity", "hukou_address", "photo_sha256"):
+        if key in data:
+            setattr(resident, key, data[key])
+    if "phone" in data:
+        phone = normalize(pii.PHONE, data["phone"], "phone")
+        resident.phone_enc, resident.phone_bidx = pii.encrypt(pii.PHONE, phone), pii.blind_index(pii.PHONE, phone)
+    resident.version += 1
+    db.session.flush()
+    audit.record(actor, "resident.update", "resident", resident.id, before=before, after=resident_snapshot(resident))
+    db.session.commit()
+    return resident
+
+
+def search(actor, filters: dict):
+    query = residents_visible_to(actor)
+    if filters.get("identity_number"):
+        identity = normalize(pii.IDENTITY, filters["identity_number"], "identity_number")
+        query = query.where(Resident.identity_bidx == pii.blind_index(pii.IDENTITY, identity))
+    if filters.get("phone"):
+        phone = normalize(pii.PHONE, filters["phone"], "phone")
+        query = query.where(Resident.phone_bidx == pii.blind_index(pii.PHONE, phone))
+    if filters.get("name"):
+        query = query.where(Resident.name.like(f"%{filters['name'].strip()}%"))
+    return query
+
+
+def read_pii(actor, resident_id) -> dict:
+    resident = resident_for(actor, resident_id)
+    audit.record(actor, "pii.read", "resident", resident.id, after={"fields": ["identity_number", "phone"]})
+    db.session.commit()
+    return {"id": resident.id, "identity_number": pii.decrypt(pii.IDENTITY, resident.identity_enc),
+            "phone": pii.decrypt(pii.PHONE, resident.phone_enc)}
+
+
+# --- registrations ---------------------------------------------------------------------------
+
+def _area_in_scope(actor, area_id) -> Area:
+    area = db.session.execute(areas_visible_to(actor).where(Area.id == area_id)).scalar_one_or_none()
+    if area is None or not area.active:
+        raise field_error("area_id", "not an area you register residents in")
+    return area
+
+
+def _housing_details(data: dict) -> dict:
+    housing = data["housing"]
+    if housing == "rented" and not data.get("landlord_name"):
+        raise field_error("landlord_name", "is required for rented housing")
+    if housing == "employer" and not data.get("employer_name"):
+        raise field_error("employer_name", "is required for employer housing")
+    landlord_phone = normalize(pii.PHONE, data.get("landlord_phone"), "landlord_phone")
+    return {"landlord_name": data.get("landlord_name"), "employer_name": data.get("employer_name"),
+            "landlord_phone_enc": pii.encrypt(pii.PHONE, landlord_phone)}
+
+
+def register_residence(actor, data: dict) -> Registration:
+    """At the door or the window: the resident (new or linked by identity number) lives at an
+    address of an area since a date. One active registration per resident per station."""
+    if (data.get("resident") is None) == (data.get("resident_id") is None):
+        raise field_error("resident_id", "give exactly one of resident_id and resident")
+    area = _area_in_scope(actor, data["area_id"])
+    today = workdays.local_now().date()
+    if data["start_date"] > today:
+        raise field_error("start_date", "must not be in the future")
+    if data.get("resident") is not None:
+        resident, _created = register_resident(actor, data["resident"])
+    else:
+        resident = one_or_404(sa.select(Resident).where(Resident.id == data["resident_id"]), "resident")
+    registration = Registration(
+        resident_id=resident.id, station_id=area.station_id, area_id=area.id, address=data["address"],
+        start_date=data["start_date"], maturity_date=maturity_date(data["start_date"]), reason=data["reason"],
+        housing=data["housing"], status="active", active_key=f"{resident.id}:{area.station_id}",
+        registered_by_id=actor.user_id, device_id=actor.device_id, **_housing_details(data))
+    if data.get("id"):
+        registration.id = data["id"]
+    try:
+        with db.session.begin_nested():
+            db.session.add(registration)
+    except IntegrityError:
+        raise Conflict("this resident already has an active registration at this station; end it first",
+                       slug="active-registration-exists", errors={"resident_id": ["active registration exists"]}
+                       ) from None
+    audit.record(actor, "registration.create", "registration", registration.id,
+                 after=registration_snapshot(registration), station_id=registration.station_id)
+    db.session.commit()
+    return registration
+
+
+def end_registration(actor, registration_id, end_date: date, reason: str) -> Registration:
+    """Moving away or cancelling stops the six-month clock; a new registration starts a new one."""
+    registration = registration_for(actor, registration_id, lock=True)
+    if registration.status != "active":
+        raise Conflict("the registration has already ended", slug="registration-ended")
+    if end_date < registration.start_date or end_date > workdays.local_now().date():
+        raise field_error("end_date", "must be between the start date and today")
+    before = registration_snapshot(registration)
+    registration.status, registration.end_date, registration.end_reason = "ended", end_date, reason
+    registration.active_key = None
+    registration.version += 1
+    db.session.flush()
+    audit.record(actor, "registration.end", "registration", registration.id, before=before,
+                 after=registration_snapshot(registration), station_id=registration.station_id)
+    db.session.commit()
+    return registration
+
+
+def registrations(actor, filters: dict):
+    query = registrations_visible_to(actor)
+    for key, column in (("area_id", Registration.area_id), ("status", Registration.status),
+                        ("resident_id", Registration.resident_id)):
+        if filters.get(key) is not None:
+            query = query.where(column == filters[key])
+    if filters.get("matures_by") is not None:
+        query = query.where(Registration.maturity_date <= filters["matures_by"])
+    return query
+

@@ -1,0 +1,261 @@
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from app import pii
+from app.schemas import In, Out, text
+from field_api.models import APPLICATION_STATUSES, END_REASONS, HOUSING, REASONS, SEXES
+
+SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters (SHA-256)")
+HHMM = {"format": "%H:%M"}
+
+
+class ResidentIn(In):
+    id = fields.UUID(load_default=None, metadata={"description": "client-generated on tablets"})
+    name = text(50, required=True, metadata={"example": "张伟"})
+    sex = fields.String(required=True, validate=validate.OneOf(SEXES))
+    ethnicity = text(20, load_default="汉族")
+    identity_number = fields.String(required=True, metadata={"example": "33010619900307123X"})
+    phone = fields.String(load_default=None, metadata={"example": "13812345678"})
+    hukou_address = text(200, min_len=0, load_default="", metadata={"example": "河南省信阳市平桥区…"})
+    photo_sha256 = fields.String(load_default=None, validate=SHA256)
+
+
+class ResidentPatch(In):
+    base_version = fields.Integer(metadata={"description": "refused with 409 if the resident changed since"})
+    name = text(50)
+    sex = fields.String(validate=validate.OneOf(SEXES))
+    ethnicity = text(20)
+    phone = fields.String(allow_none=True)
+    hukou_address = text(200, min_len=0)
+    photo_sha256 = fields.String(allow_none=True, validate=SHA256)
+
+
+class ResidentArgs(In):
+    identity_number = fields.String()
+    phone = fields.String()
+    name = text(50)
+
+
+def _masked(purpose, attr):
+    return fields.Function(lambda r: pii.MASKERS[purpose](pii.decrypt(purpose, getattr(r, attr))))
+
+
+class ResidentOut(Out):
+    id = fields.UUID()
+    name = fields.String()
+    sex = fields.String()
+    ethnicity = fields.String()
+    identity_number = _masked(pii.IDENTITY, "identity_enc")
+    phone = _masked(pii.PHONE, "phone_enc")
+    hukou_address = fields.String()
+    photo_sha256 = fields.String(allow_none=True)
+    version = fields.Integer()
+
+
+class ResidentPiiOut(Out):
+    id = fields.UUID()
+    identity_number = fields.String()
+    phone = fields.String(allow_none=True)
+
+
+class RegistrationIn(In):
+    id = fields.UUID(load_default=None, metadata={"description": "client-generated on tablets"})
+    resident_id = fields.UUID(load_default=None)
+    resident = fields.Nested(ResidentIn, load_default=None,
+                             metadata={"description": "register or link the person in the same call"})
+    area_id = fields.UUID(required=True)
+    address = text(200, required=True, metadata={"example": "北山街道12号3单元402"})
+    start_date = fields.Date(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(REASONS))
+    housing = fields.String(required=True, validate=validate.OneOf(HOUSING))
+    landlord_name = text(50, load_default=None)
+    landlord_phone = fields.String(load_default=None)
+    employer_name = text(100, load_default=None)
+
+
+class EndRegistrationIn(In):
+    end_date = fields.Date(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(END_REASONS))
+
+
+class RegistrationArgs(In):
+    area_id = fields.UUID()
+    status = fields.String(validate=validate.OneOf(["active", "ended"]))
+    resident_id = fields.UUID()
+    matures_by = fields.Date()
+
+
+class RegistrationOut(Out):
+    id = fields.UUID()
+    resident_id = fields.UUID()
+    resident_name = fields.Function(lambda r: r.resident.name if r.resident else None)
+    station_id = fields.UUID()
+    area_id = fields.UUID()
+    address = fields.String()
+    start_date = fields.Date()
+    maturity_date = fields.Date()
+    reason = fields.String()
+    housing = fields.String()
+    landlord_name = fields.String(allow_none=True)
+    landlord_phone = _masked(pii.PHONE, "landlord_phone_enc")
+    employer_name = fields.String(allow_none=True)
+    status = fields.String()
+    end_date = fields.Date(allow_none=True)
+    end_reason = fields.String(allow_none=True)
+    registered_by_id = fields.UUID(allow_none=True)
+    device_id = fields.UUID(allow_none=True)
+    version = fields.Integer()
+
+
+class MaterialIn(In):
+    kind = fields.String(required=True, validate=validate.OneOf(
+        ["identity_card", "rental_contract", "property_certificate", "employer_proof", "photo"]))
+    attachment_sha256 = fields.String(required=True, validate=SHA256)
+
+
+class ApplicationIn(In):
+    id = fields.UUID(load_default=None)
+    resident_id = fields.UUID(load_default=None, metadata={"description": "officers and staff"})
+    identity_number = fields.String(load_default=None, metadata={"description": "citizens; staff at a window"})
+    materials = fields.List(fields.Nested(MaterialIn), load_default=list)
+
+
+class SupplyIn(In):
+    attachment_sha256 = fields.String(required=True, validate=SHA256)
+
+
+class DecisionIn(In):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_]{2,32}$"),
+                         metadata={"example": "OK"})
+    text = text(500, min_len=0, load_default="")
+
+
+class ApplicationArgs(In):
+    status = fields.String(validate=validate.OneOf(APPLICATION_STATUSES))
+    due_by = fields.Date(metadata={"description": "review deadline on or before this date"})
+    owes_materials = fields.Boolean()
+    reference = fields.String(validate=validate.Length(equal=8))
+
+
+class MaterialOut(Out):
+    kind = fields.String()
+    core = fields.Boolean()
+    status = fields.String()
+    attachment_sha256 = fields.String(allow_none=True)
+    due_date = fields.Date(allow_none=True)
+    provided_at = fields.DateTime(allow_none=True)
+
+
+class EventOut(Out):
+    at = fields.DateTime()
+    action = fields.String()
+    status = fields.String()
+    detail = fields.Dict()
+
+
+class ApplicationOut(Out):
+    id = fields.UUID()
+    reference = fields.String()
+    resident_id = fields.UUID()
+    registration_id = fields.UUID()
+    channel = fields.String()
+    accepting_station_id = fields.UUID()
+    station_id = fields.UUID()
+    status = fields.String()
+    accepted_at = fields.DateTime(allow_none=True)
+    review_deadline = fields.Date(allow_none=True)
+    decision_code = fields.String(allow_none=True)
+    decision_text = fields.String(allow_none=True)
+    permit_number = fields.Function(lambda a: a.permit.number if a.permit else None)
+    permit_id = fields.Function(lambda a: str(a.permit.id) if a.permit else None)
+    version = fields.Integer()
+
+
+class ApplicationDetailOut(ApplicationOut):
+    materials = fields.List(fields.Nested(MaterialOut))
+    timeline = fields.List(fields.Nested(EventOut), attribute="events")
+
+
+class PermitOut(Out):
+    id = fields.UUID()
+    number = fields.String()
+    resident_id = fields.UUID()
+    station_id = fields.UUID()
+    issue_date = fields.Date()
+    valid_until = fields.Date()
+    status = fields.String()
+
+
+class DeliveryIn(In):
+    permit_id = fields.UUID(required=True)
+    day = fields.Date(required=True)
+    window_start = fields.Time(required=True, metadata={"example": "14:00"})
+    window_end = fields.Time(required=True, metadata={"example": "17:00"})
+
+
+class DeliveryOut(Out):
+    id = fields.UUID()
+    permit_id = fields.UUID()
+    permit_number = fields.Function(lambda d: d.permit.number)
+    visit_id = fields.UUID()
+    station_id = fields.UUID()
+    status = fields.String()
+    recipient_kind = fields.String(allow_none=True)
+    recipient_name = fields.Function(
+        lambda d: d.recipient_name[:1] + "*" * (len(d.recipient_name) - 1) if d.recipient_name else None)
+    proxy_relation = fields.String(allow_none=True)
+    handed_over_at = fields.DateTime(allow_none=True)
+    receipt_id = fields.Function(lambda d: str(d.receipt.id) if d.receipt else None)
+
+
+class ManifestEntryOut(Out):
+    delivery_id = fields.UUID()
+    permit_number = fields.String()
+    resident_name = fields.String()
+    address = fields.String()
+    day = fields.Date()
+    window_start = fields.Time(**HHMM)
+    window_end = fields.Time(**HHMM)
+    identity_digest = fields.String(metadata={"description": "sha256('<delivery_id>:<identity number>') for an "
+                                                             "offline check of the ID card"})
+    entry = fields.String(metadata={"description": "the server-signed manifest entry (JWS)"})
+
+
+class HandoverIn(In):
+    recipient = fields.String(required=True, validate=validate.OneOf(["self", "proxy"]))
+    identity_number = fields.String(required=True, metadata={"description": "of whoever takes the permit"})
+    proxy_name = text(50, load_default=None)
+    proxy_relation = text(20, load_default=None, metadata={"example": "配偶"})
+    signature_sha256 = fields.String(load_default=None, validate=SHA256)
+    handed_over_at = fields.AwareDateTime(load_default=None)
+    receipt = fields.String(required=True, validate=validate.Length(max=2000),
+                            metadata={"description": "the receipt JWS the tablet signed"})
+
+
+class ReceiptOut(Out):
+    id = fields.UUID()
+    jti = fields.String()
+    delivery_id = fields.UUID()
+    permit_number = fields.Function(lambda r: r.delivery.permit.number)
+    device_id = fields.UUID()
+    seq = fields.Integer()
+    signed_at = fields.DateTime()
+    received_at = fields.DateTime()
+    token = fields.String()
+    countersignature = fields.String()
+
+
+class VerifyIn(In):
+    token = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class VerifyOut(Out):
+    valid = fields.Boolean()
+    reasons = fields.List(fields.String())
+    claims = fields.Dict()
+
+
+class QrArgs(In):
+    of = fields.String(validate=validate.OneOf(["countersignature", "receipt"]), load_default="countersignature")

@@ -1,0 +1,142 @@
+"""Residents and residence registration: one person per identity number, scope, maturity."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from app.workdays import local_now
+from field_api.residents import maturity_date
+from tests.factories import mobile
+from tests.field_api.conftest import person
+
+
+@pytest.mark.parametrize("start, matures", [
+    (date(2026, 8, 31), date(2027, 2, 28)),
+    (date(2027, 8, 31), date(2028, 2, 29)),
+    (date(2026, 3, 31), date(2026, 9, 30)),
+    (date(2026, 1, 15), date(2026, 7, 15)),
+    (date(2025, 12, 31), date(2026, 6, 30)),
+])
+def test_six_calendar_months_clamped_to_month_end(start, matures):
+    assert maturity_date(start) == matures
+
+
+def test_an_officer_registers_a_person_at_the_door(field, client, make, world):
+    body = person()
+    resp = field.register(resident=body, start=date(2026, 8, 31))
+    assert resp.status_code == 201, resp.json
+    reg = resp.json
+    assert reg["maturity_date"] == "2027-02-28" and reg["status"] == "active"
+    assert reg["registered_by_id"] == str(world.officer[0].id)
+    assert reg["landlord_phone"].count("*") == 4
+    resident = client.get(f"/api/v1/residents/{reg['resident_id']}", headers=make.auth(world.officer[0])).json
+    assert resident["identity_number"] == body["identity_number"][:4] + "*" * 10 + body["identity_number"][-4:]
+    assert resident["phone"] == body["phone"][:3] + "****" + body["phone"][-4:]
+
+
+def test_a_known_identity_number_links_instead_of_duplicating(field, client, make, world):
+    body = person()
+    first = client.post("/api/v1/residents", json=body, headers=make.auth(world.staff[0]))
+    again = client.post("/api/v1/residents", json={**body, "identity_number": body["identity_number"].lower(),
+                                                   "name": "张伟伟"}, headers=make.auth(world.staff[1]))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json["id"] == first.json["id"] and again.json["name"] == "张伟"
+    reg = field.register(resident={**body, "name": "别名"})
+    assert reg.json["resident_id"] == first.json["id"]
+
+
+def test_identity_and_dates_are_validated(field):
+    bad = person()
+    bad["identity_number"] = bad["identity_number"][:17] + ("0" if bad["identity_number"][17] != "0" else "1")
+    resp = field.register(resident=bad)
+    assert resp.status_code == 422 and "identity_number" in resp.json["errors"]
+    resp = field.register(start=local_now().date() + timedelta(days=1))
+    assert resp.status_code == 422 and "start_date" in resp.json["errors"]
+    resp = field.register(housing="rented", landlord_name=None)
+    assert resp.status_code == 422 and "landlord_name" in resp.json["errors"]
+    resp = field.register(housing="employer", landlord_name=None)
+    assert resp.status_code == 422 and "employer_name" in resp.json["errors"]
+
+
+def test_officers_register_only_in_their_areas(field, world):
+    resp = field.register(area=world.areas[0][1])  # the auxiliary officer's area, not the officer's
+    assert resp.status_code == 422 and "area_id" in resp.json["errors"]
+    assert field.register(who=world.auxiliary[0], area=world.areas[0][1]).status_code == 201
+
+
+def test_one_active_registration_per_station_and_ending_restarts_the_clock(field, client, make, world):
+    body = person()
+    first = field.register(resident=body).json
+    second = field.register(resident=body)
+    assert second.status_code == 409 and second.json["type"].endswith("/active-registration-exists")
+    # another station may hold one at the same time
+    assert field.register(who=world.officer[1], area=world.areas[1][0], resident=body).status_code == 201
+    today = local_now().date()
+    ended = client.post(f"/api/v1/registrations/{first['id']}/end", json={"end_date": today.isoformat(),
+                                                                          "reason": "moved_away"},
+                        headers=make.auth(world.officer[0]))
+    assert ended.status_code == 200 and ended.json["status"] == "ended"
+    again = field.register(resident=body, start=today)
+    assert again.status_code == 201 and again.json["maturity_date"] == maturity_date(today).isoformat()
+    twice = client.post(f"/api/v1/registrations/{first['id']}/end", json={"end_date": today.isoformat(),
+                                                                          "reason": "cancelled"},
+                        headers=make.auth(world.staff[0]))
+    assert twice.status_code == 409
+
+
+def test_staff_search_by_number_and_name_within_their_station(field, client, make, world):
+    body = person(name="欧阳娜娜")
+    field.register(resident=body)
+    staff = make.auth(world.staff[0])
+    by_id = client.get("/api/v1/residents", query_string={"identity_number": body["identity_number"]},
+                       headers=staff).json
+    by_phone = client.get("/api/v1/residents", query_string={"phone": body["phone"]}, headers=staff).json
+    by_name = client.get("/api/v1/residents", query_string={"name": "欧阳"}, headers=staff).json
+    assert len(by_id) == len(by_phone) == len(by_name) == 1
+    assert client.get("/api/v1/residents", query_string={"identity_number": body["identity_number"]},
+                      headers=make.auth(world.staff[1])).json == []
+    assert client.get(f"/api/v1/residents/{by_id[0]['id']}", headers=make.auth(world.staff[1])).status_code == 404
+    bad = client.get("/api/v1/residents", query_string={"phone": "12"}, headers=staff)
+    assert bad.status_code == 422 and "phone" in bad.json["errors"]
+
+
+def test_page_through_an_areas_registrations(field, client, make, world):
+    for _ in range(3):
+        field.register()
+    field.register(who=world.auxiliary[0], area=world.areas[0][1])
+    resp = client.get("/api/v1/registrations", query_string={"area_id": str(world.areas[0][0].id),
+                                                             "page_size": 2}, headers=make.auth(world.staff[0]))
+    assert resp.status_code == 200 and len(resp.json) == 2
+    assert '"total": 3' in resp.headers["X-Pagination"] or '"total":3' in resp.headers["X-Pagination"]
+
+
+def test_unmasked_numbers_are_audited(field, client, make, world):
+    body = person()
+    reg = field.register(resident=body).json
+    resp = client.get(f"/api/v1/residents/{reg['resident_id']}/pii", headers=make.auth(world.staff[0]))
+    assert resp.json == {"id": reg["resident_id"], "identity_number": body["identity_number"], "phone": body["phone"]}
+    events = client.get("/api/v1/audit-events", query_string={"action": "pii.read", "entity": "resident"},
+                        headers=make.auth(world.admin)).json
+    assert events[0]["actor_id"] == str(world.staff[0].id)
+    assert client.get(f"/api/v1/residents/{reg['resident_id']}/pii",
+                      headers=make.auth(world.officer[0])).status_code == 403
+
+
+def test_a_citizen_sees_the_resident_who_registered_their_phone(field, client, make, world):
+    phone = mobile()
+    citizen = make.user("citizen", phone=phone)
+    reg = field.register(resident=person(phone=phone)).json
+    mine = client.get("/api/v1/registrations", headers=make.auth(citizen)).json
+    assert [r["id"] for r in mine] == [reg["id"]]
+    assert client.get("/api/v1/registrations", headers=make.auth(world.citizen)).json == []
+
+
+def test_stale_edits_are_refused(field, client, make, world):
+    reg = field.register().json
+    url = f"/api/v1/residents/{reg['resident_id']}"
+    staff = make.auth(world.staff[0])
+    ok = client.patch(url, json={"base_version": 1, "hukou_address": "新地址"}, headers=staff)
+    assert ok.status_code == 200 and ok.json["version"] == 2
+    stale = client.patch(url, json={"base_version": 1, "name": "改名"}, headers=staff)
+    assert stale.status_code == 409 and stale.json["type"].endswith("/stale-version")
