@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, pii, workdays
+from app import attachments, audit, pii, workdays
 from app.db import locked_row, utcnow
 from app.errors import Conflict, Forbidden, Unprocessable, field_error
 from app.extensions import db
@@ -121,6 +121,7 @@ def submit(actor, data: dict) -> PermitApplication:
                           errors={"resident": ["an application is open"]}) from None
     for kind, core in required.items():
         sha = offered.get(kind)
+        attachments.share_with_station(sha, application.station_id, actor.user_id)
         db.session.add(Material(application_id=application.id, kind=kind, core=core,
                                 status="provided" if sha else "owed", attachment_sha256=sha,
                                 provided_at=utcnow() if sha else None))
@@ -195,6 +196,7 @@ def supply_material(actor, application_id, kind: str, sha256: str) -> PermitAppl
         raise field_error("kind", f"this application does not need {kind}")
     was = material.status
     material.status, material.attachment_sha256, material.provided_at = "provided", sha256, utcnow()
+    attachments.share_with_station(sha256, application.station_id, actor.user_id)
     application.version += 1
     _event(actor, application, "material_supplied", kind=kind, was=was)
     audit.record(actor, "application.material", "permit_application", application.id,

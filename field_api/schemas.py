@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from app import pii
+from app import attachments, pii
 from app.schemas import In, Out, text
 from field_api.models import APPLICATION_STATUSES, END_REASONS, HOUSING, REASONS, SEXES
 
@@ -50,6 +50,7 @@ class ResidentOut(Out):
     phone = _masked(pii.PHONE, "phone_enc")
     hukou_address = fields.String()
     photo_sha256 = fields.String(allow_none=True)
+    photo_stored = fields.Function(lambda r: attachments.is_stored(r.photo_sha256) if r.photo_sha256 else None)
     version = fields.Integer()
 
 
@@ -144,6 +145,9 @@ class MaterialOut(Out):
     core = fields.Boolean()
     status = fields.String()
     attachment_sha256 = fields.String(allow_none=True)
+    attachment_stored = fields.Function(
+        lambda m: attachments.is_stored(m.attachment_sha256) if m.attachment_sha256 else None,
+        metadata={"description": "false: named but the file has not arrived yet (accepted, waiting)"})
     due_date = fields.Date(allow_none=True)
     provided_at = fields.DateTime(allow_none=True)
 

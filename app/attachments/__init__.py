@@ -2,4 +2,4 @@
 
 Other packages use only this surface: ``is_stored(sha256)`` when a record names an attachment,
 and ``on_stored(hook)`` to learn, in the storing transaction, that one has arrived."""
-from app.attachments.services import is_stored, on_stored  # noqa: F401
+from app.attachments.services import is_stored, on_stored, share_with_station  # noqa: F401

@@ -300,3 +300,16 @@ def content(actor, sha256: str) -> tuple[bytes, str, str]:
         log.error("attachment %s is stored but its bytes are missing", sha256, extra={"event": "attachment.missing"})
         raise BlobStoreUnavailable("the file is missing from the file store") from None
     return data, row.content_type, sha256 + EXTENSIONS.get(row.content_type, "")
+
+
+def share_with_station(sha256: str | None, station_id, user_id) -> None:
+    """A record of a station now names these bytes (a citizen's upload attached to an
+    application): that station's staff may read them. Nothing to share before the hash is
+    declared; the declarer's own claim carries no station until a record gives it one."""
+    if not sha256 or station_id is None or db.session.get(Attachment, sha256) is None:
+        return
+    insert = insert_for(db.session)
+    stmt = insert(AttachmentClaim).values(sha256=sha256, user_id=user_id, station_id=station_id, created_at=utcnow())
+    db.session.execute(stmt.on_conflict_do_update(
+        index_elements=["sha256", "user_id"], set_={"station_id": station_id},
+        where=AttachmentClaim.station_id.is_(None)))

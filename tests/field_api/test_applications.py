@@ -140,3 +140,32 @@ def test_unneeded_materials_are_named(field, world):
     resp = field.apply(world.staff[0], identity_number=body["identity_number"],
                        materials=materials("identity_card", "rental_contract", "employer_proof"))
     assert resp.status_code == 422 and "employer_proof" in resp.json["errors"]["materials"][0]
+
+
+def test_a_citizens_upload_becomes_readable_by_the_station_that_holds_the_case(app, field, client, make, world):
+    """The citizen uploads the owed photo; the competent station's staff can then open it, and it
+    shows as waiting until the bytes arrive."""
+    import hashlib
+
+    phone = mobile()
+    citizen = make.user("citizen", phone=phone)
+    body, _ = field.matured_resident(phone=phone)
+    app_id = field.apply(citizen, identity_number=body["identity_number"],
+                         materials=materials("identity_card", "rental_contract")).json["id"]
+    png = b"\x89PNG\r\n\x1a\n" + b"photo-bytes" * 10
+    sha = hashlib.sha256(png).hexdigest()
+    declared = client.post("/api/v1/attachments", json={"sha256": sha, "content_type": "image/png", "size": len(png),
+                                                        "kind": "material"}, headers=make.auth(citizen))
+    assert declared.status_code == 201, declared.json
+    supplied = client.put(f"/api/v1/applications/{app_id}/materials/photo", json={"attachment_sha256": sha},
+                          headers=make.auth(citizen)).json
+    photo = next(m for m in supplied["materials"] if m["kind"] == "photo")
+    assert photo["status"] == "provided" and photo["attachment_stored"] is False
+    upload = client.put(f"/api/v1/attachments/{sha}/content", data=png, content_type="image/png",
+                        headers=make.auth(citizen))
+    assert upload.status_code in (200, 201), upload.json
+    staff = make.auth(world.staff[0])
+    again = client.get(f"/api/v1/applications/{app_id}", headers=staff).json
+    assert next(m for m in again["materials"] if m["kind"] == "photo")["attachment_stored"] is True
+    assert client.get(f"/api/v1/attachments/{sha}/content", headers=staff).data == png
+    assert client.get(f"/api/v1/attachments/{sha}/content", headers=make.auth(world.staff[1])).status_code == 404
