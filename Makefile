@@ -25,10 +25,11 @@ install-dev: $(VENV)/.installed-dev
 db-upgrade: install
 	$(PY) -m flask db upgrade
 
-## make run: the API on http://127.0.0.1:$(PORT) with a migrated SQLite database and a demo seed
+## make run: the API on http://127.0.0.1:$(PORT) with a migrated SQLite database and a demo seed,
+## and the scheduler in the same process (production runs `flask --app wsgi scheduler` on its own)
 run: db-upgrade
 	$(PY) -m flask seed-demo --if-empty
-	$(PY) -m flask run --host 127.0.0.1 --port $(PORT)
+	DOORSTEP_SCHEDULER_IN_PROCESS=1 $(PY) -m flask run --host 127.0.0.1 --port $(PORT)
 
 ## make test: the whole suite (SQLite unless DOORSTEP_DATABASE_URL names a PostgreSQL database)
 test: install-dev

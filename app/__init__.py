@@ -38,16 +38,18 @@ def create_app(config: Config | None = None) -> Flask:
 
     from appointments.routes import blp as appointments_blp
     from field_api.routes import blp as field_blp
+    from sync.routes import blp as sync_blp
     from app.attachments.routes import blp as attachments_blp
     from app.audit.routes import blp as audit_blp
     from app.auth.routes import blp as auth_blp
     from app.auth.routes import wellknown
     from app.health import blp as health_blp
+    from app.notify.routes import blp as notify_blp
     from app.org.routes import blp as org_blp
     from app.workdays.routes import blp as calendar_blp
 
     for blp in (health_blp, wellknown, auth_blp, org_blp, audit_blp, attachments_blp, calendar_blp, appointments_blp,
-                field_blp):
+                field_blp, sync_blp, notify_blp):
         api.register_blueprint(blp)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
@@ -63,7 +65,19 @@ def create_app(config: Config | None = None) -> Flask:
 
     app.cli.add_command(cache_jwks)
     app.cli.add_command(verify_receipt_command)
+    _register_jobs()
+    if config.SCHEDULER_IN_PROCESS and not config.TESTING:
+        from app.scheduler import start_in_process
+
+        start_in_process(app)
     return app
+
+
+def _register_jobs() -> None:
+    """Import every jobs module: each adds its jobs to the scheduler's registry (app/scheduler.py)."""
+    import app.notify.jobs  # noqa: F401
+    import appointments.jobs  # noqa: F401
+    import field_api.jobs  # noqa: F401
 
 
 def _register_models() -> None:
@@ -76,6 +90,8 @@ def _register_models() -> None:
     import app.workdays.models  # noqa: F401
     import appointments.models  # noqa: F401
     import field_api.models  # noqa: F401
+    import sync.models  # noqa: F401
+    import sync.feed  # noqa: F401  (its session events publish the change feed)
 
 
 class IsoDateConverter(BaseConverter):

@@ -13,7 +13,9 @@ from app.extensions import db
 
 
 def register(app: Flask) -> None:
-    for command in (create_admin, seed_demo, rotate_keys, audit_verify):
+    from app.scheduler import scheduler_command
+
+    for command in (create_admin, seed_demo, rotate_keys, audit_verify, scheduler_command):
         app.cli.add_command(command)
 
 

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.notify.policy import quiet_hours, resend_unknown
+
 # Well-known development secrets. Anyone can read them here, which is why production
 # refuses to start while any of them is in use.
 DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"
@@ -63,7 +65,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOORSTEP_S3_REGION", "S3_REGION", "us-east-1", str, "Region the S3 requests are signed for."),
     Setting("DOORSTEP_PRESIGN_SECONDS", "PRESIGN_SECONDS", 300, int,
             "Lifetime of presigned S3 upload and download URLs, seconds."),
-    Setting("DOORSTEP_SMS_SENDER", "SMS_SENDER", "console", str, "SMS sender: `console` (logs the message)."),
+    Setting("DOORSTEP_SMS_SENDER", "SMS_SENDER", "console", str,
+            "SMS sender: `console` (logs the message), `sns` (AWS SNS) or `webhook` (signed HTTP POST)."),
+    Setting("DOORSTEP_SMS_SNS_REGION", "SMS_SNS_REGION", "us-east-1", str, "Region of the SNS SMS requests."),
+    Setting("DOORSTEP_SMS_SNS_ENDPOINT_URL", "SMS_SNS_ENDPOINT_URL", "", str,
+            "Endpoint of an SNS-compatible server; empty: AWS itself."),
+    Setting("DOORSTEP_SMS_SENDER_ID", "SMS_SENDER_ID", "", str,
+            "SNS `AWS.SNS.SMS.SenderID` (1-11 letters or digits); empty: none sent."),
+    Setting("DOORSTEP_SMS_WEBHOOK_URL", "SMS_WEBHOOK_URL", "", str, "URL the webhook sender POSTs each SMS to."),
+    Setting("DOORSTEP_SMS_WEBHOOK_SECRET", "SMS_WEBHOOK_SECRET", "", str,
+            "HMAC-SHA-256 key of the webhook's `X-Doorstep-Signature` header."),
+    Setting("DOORSTEP_SMS_CONNECT_TIMEOUT", "SMS_CONNECT_TIMEOUT", 5.0, float,
+            "Seconds to connect to the SMS provider."),
+    Setting("DOORSTEP_SMS_READ_TIMEOUT", "SMS_READ_TIMEOUT", 10.0, float,
+            "Seconds to wait for the SMS provider's answer."),
+    Setting("DOORSTEP_SMS_MAX_ATTEMPTS", "SMS_MAX_ATTEMPTS", 6, int,
+            "Attempts per message before it is `dead`."),
+    Setting("DOORSTEP_SMS_RETRY_BASE_SECONDS", "SMS_RETRY_BASE_SECONDS", 60, int,
+            "Wait after the first failure; doubled per attempt (capped at an hour), jittered ±20%."),
+    Setting("DOORSTEP_SMS_LEASE_SECONDS", "SMS_LEASE_SECONDS", 300, int,
+            "How long a dispatcher's claim on a message lasts; an unanswered one then becomes `unknown`."),
+    Setting("DOORSTEP_SMS_RESEND_UNKNOWN", "SMS_RESEND_UNKNOWN", "never", resend_unknown,
+            "`never`, or `after:<seconds>`: resend `unknown` messages that long after their lease expired."),
+    Setting("DOORSTEP_SMS_PER_RECIPIENT_PER_HOUR", "SMS_PER_RECIPIENT_PER_HOUR", 5, int,
+            "Notices one phone receives per hour; more wait (one-time codes are not counted)."),
+    Setting("DOORSTEP_QUIET_HOURS", "QUIET_HOURS", "21:00-08:00", quiet_hours,
+            "Local (Asia/Shanghai) hours in which notices wait; `off` for none. One-time codes are exempt."),
     Setting("DOORSTEP_LOG_LEVEL", "LOG_LEVEL", "INFO", str, "Logging level of the JSON logs."),
     Setting("DOORSTEP_TRUSTED_PROXIES", "TRUSTED_PROXIES", 0, int,
             "How many reverse proxies set `X-Forwarded-For` in front of the app (0: use the socket address)."),
@@ -77,6 +104,28 @@ SETTINGS: tuple[Setting, ...] = (
             "Days a citizen has to supply materials owed at acceptance (容缺)."),
     Setting("DOORSTEP_REVIEW_WORKING_DAYS", "REVIEW_WORKING_DAYS", 15, int,
             "Working days from acceptance to the review deadline promised to the citizen."),
+    Setting("DOORSTEP_SCHEDULER_IN_PROCESS", "SCHEDULER_IN_PROCESS", 0, int,
+            "`1`: the app process also runs the scheduler in a background thread (`make run` sets it)."),
+    Setting("DOORSTEP_SCHEDULER_TICK_SECONDS", "SCHEDULER_TICK_SECONDS", 60, int,
+            "How often each scheduled job looks for due rows, seconds."),
+    Setting("DOORSTEP_SCHEDULER_STANDBY_SECONDS", "SCHEDULER_STANDBY_SECONDS", 15, int,
+            "How often a standing-by scheduler tries to take the lead (and the leader checks its lock), seconds."),
+    Setting("DOORSTEP_DISPATCH_INTERVAL_SECONDS", "DISPATCH_INTERVAL_SECONDS", 10, int,
+            "How often the scheduler sends the outbox's due messages, seconds."),
+    Setting("DOORSTEP_DISPATCH_BATCH", "DISPATCH_BATCH", 10, int,
+            "Messages one dispatcher claim takes; a process killed mid-batch leaves at most this many `unknown`."),
+    Setting("DOORSTEP_MATURITY_PRENOTICE_DAYS", "MATURITY_PRENOTICE_DAYS", 7, int,
+            "Days before six months of residence mature that the resident gets a first SMS (0: none)."),
+    Setting("DOORSTEP_MATERIALS_REMINDER_DAYS", "MATERIALS_REMINDER_DAYS", 3, int,
+            "Days between reminders of materials still owed (容缺), until supplied or the application closes."),
+    Setting("DOORSTEP_DEADLINE_WARNING_WORKING_DAYS", "DEADLINE_WARNING_WORKING_DAYS", 2, int,
+            "Working days before a review deadline that the station's staff are warned by SMS."),
+    Setting("DOORSTEP_EVENING_REMINDER_HOUR", "EVENING_REMINDER_HOUR", 18, int,
+            "Local hour from which residents are reminded of tomorrow's visits."),
+    Setting("DOORSTEP_SYNC_MAX_BODY", "SYNC_MAX_BODY", 8 * 1024 * 1024, int,
+            "Largest sync push or pull body once un-gzipped, bytes (413 above)."),
+    Setting("DOORSTEP_SYNC_TOMBSTONE_DAYS", "SYNC_TOMBSTONE_DAYS", 30, int,
+            "Days evict/delete changes are kept; a tablet whose cursor is older pulls again from scratch."),
     Setting("DOORSTEP_PROBLEM_BASE", "PROBLEM_BASE", "https://doorstep.local/problems", str,
             "Prefix of the `type` URI of every problem+json error."),
 )
@@ -150,6 +199,7 @@ def check_production(config: Config) -> None:
     if len(str(config.SECRET_KEY)) < 32 and "DOORSTEP_SECRET_KEY" not in config.MISSING_SECRETS:
         problems.append("DOORSTEP_SECRET_KEY is shorter than 32 characters")
     problems += _key_shape_problems(config)
+    problems += _sms_problems(config)
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
@@ -172,4 +222,16 @@ def _key_shape_problems(config: Config) -> list[str]:
             problems.append("DOORSTEP_PII_KEYS names a key id twice")
     if "DOORSTEP_BLIND_INDEX_KEY" not in config.MISSING_SECRETS and _decoded_length(config.BLIND_INDEX_KEY) < 32:
         problems.append("DOORSTEP_BLIND_INDEX_KEY must be base64 of at least 32 bytes")
+    return problems
+
+
+def _sms_problems(config: Config) -> list[str]:
+    """A webhook sender without its address or key would fail every message, not the start-up."""
+    if config.SMS_SENDER != "webhook":
+        return []
+    problems = []
+    if not str(config.SMS_WEBHOOK_URL).startswith("https://"):
+        problems.append("DOORSTEP_SMS_WEBHOOK_URL must be an https:// URL for the webhook sender")
+    if len(str(config.SMS_WEBHOOK_SECRET)) < 32:
+        problems.append("DOORSTEP_SMS_WEBHOOK_SECRET must be at least 32 characters for the webhook sender")
     return problems

@@ -121,3 +121,27 @@ def one_or_404(query, what: str):
     if row is None:
         raise NotFound(f"no such {what}")
     return row
+
+
+_deferred_commit: contextvars.ContextVar[bool] = contextvars.ContextVar("deferred_commit", default=False)
+
+
+def commit() -> None:
+    """Where a service ends its use case. Inside ``deferred_commits()`` — a sync push applying
+    hundreds of mutations, each in its own savepoint — it only flushes: the push commits them
+    all at once together with the stored results that make each one exactly-once."""
+    from app.extensions import db
+
+    if _deferred_commit.get():
+        db.session.flush()
+    else:
+        db.session.commit()
+
+
+@contextmanager
+def deferred_commits():
+    token = _deferred_commit.set(True)
+    try:
+        yield
+    finally:
+        _deferred_commit.reset(token)

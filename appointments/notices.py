@@ -17,8 +17,8 @@ PURPOSE_NAMES = {
 TEMPLATES.update({
     "booking_confirmed": {
         "zh": "【{station}】预约成功，编号{reference}。{day} {start}-{end}将上门办理{purpose}。变更请用小程序或致电派出所。",
-        "en": "[{station}] Booked, ref {reference}: a visit on {day} {start}-{end} for {purpose}. "
-              "Change it in the mini-program or call the station.",
+        "en": "[{station}] Booked {reference}: visit {day} {start}-{end}, {purpose}. "
+              "To change: mini-program or call us.",
     },
     "visit_assigned": {
         "zh": "【{station}】您{day} {start}-{end}的上门服务由{officer}负责，预约编号{reference}。",

@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import audit
-from app.db import one_or_404, utcnow
-from app.errors import DomainError, field_error
+from app.db import commit, one_or_404, utcnow
+from app.errors import DomainError, NotFound, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User, user_area
 from appointments import visit_states
@@ -113,7 +113,7 @@ def assign(actor, visit_id, officer_id) -> Visit:
     if visit.booking is not None:
         notify("visit_assigned", visit.booking, f"visit-assigned:{visit.id}:{visit.version}",
                officer=officer.display_name or "民警")
-    db.session.commit()
+    commit()
     return visit
 
 
@@ -122,7 +122,7 @@ def unassign(actor, visit_id, reason: str) -> Visit:
     if visit.officer_id is None:
         raise visit_states.InvalidTransition("the visit is not assigned")
     transition(actor, visit, "requested", "unassigned", reason=reason, officer_id=None, assigned_at=None)
-    db.session.commit()
+    commit()
     return visit
 
 
@@ -164,7 +164,7 @@ def suggest_officers(actor, visit_id) -> list[dict]:
 def start(actor, visit_id) -> Visit:
     visit = visit_for(actor, visit_id, lock=True)
     transition(actor, visit, "en_route", "started")
-    db.session.commit()
+    commit()
     return visit
 
 
@@ -175,8 +175,31 @@ def record_outcome(actor, visit_id, outcome: str, note: str = "") -> Visit:
     transition(actor, visit, outcome, outcome, reason=note or None, outcome_note=note or None)
     if visit.booking is not None:
         visit.booking.status, visit.booking.active_key = outcome, None
-    db.session.commit()
+    commit()
     return visit
+
+
+def record_outcome_fact(actor, visit_id, outcome: str, note: str = "") -> tuple[Visit, bool]:
+    """An outcome that happened at the door is a fact: if staff reassigned, moved or cancelled the
+    visit meanwhile, it is still recorded (within the officer's station) and returned flagged."""
+    try:
+        return record_outcome(actor, visit_id, outcome, note), False
+    except (NotFound, visit_states.InvalidTransition):
+        pass  # fall through to the fact path
+    visit = one_or_404(sa.select(Visit).where(Visit.id == visit_id, Visit.station_id == actor.station_id)
+                       .with_for_update(), "visit")
+    if visit.status == outcome:
+        return visit, False
+    before = visit_snapshot(visit)
+    visit.status, visit.outcome_note, visit.version = outcome, note or None, visit.version + 1
+    if visit.booking is not None:
+        visit.booking.status, visit.booking.active_key = outcome, None
+    db.session.flush()
+    audit.record(actor, "visit.outcome_fact", "visit", visit.id, before=before,
+                 after={**visit_snapshot(visit), "flag": "recorded after staff changed the visit"},
+                 station_id=visit.station_id)
+    commit()
+    return visit, True
 
 
 # --- leave ---------------------------------------------------------------------------------
@@ -208,7 +231,7 @@ def add_leave(actor, data: dict) -> tuple[OfficerLeave, list]:
     affected = db.session.execute(sa.select(Visit.id).where(
         Visit.officer_id == officer.id, Visit.day.between(leave.start_day, leave.end_day),
         Visit.status.in_(visit_states.OPEN))).scalars().all()
-    db.session.commit()
+    commit()
     return leave, affected
 
 
@@ -218,4 +241,4 @@ def remove_leave(actor, leave_id) -> None:
     audit.record(actor, "leave.remove", "user", leave.officer_id, before={"start_day": leave.start_day.isoformat(),
                  "end_day": leave.end_day.isoformat()}, station_id=officer.station_id)
     db.session.delete(leave)
-    db.session.commit()
+    commit()

@@ -52,7 +52,6 @@ import http.client
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import sqlite3
@@ -81,65 +80,7 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
-# --- the throwaway database ------------------------------------------------------------------
-
-@dataclass
-class Database:
-    url: str            # SQLAlchemy URL of the throwaway database
-    kind: str           # "sqlite" or "postgresql"
-    label: str          # what to print
-    sqlite_path: str | None = None
-    libpq: str | None = None  # psycopg conninfo of the throwaway database
-
-
-def _libpq(url) -> str:
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@contextlib.contextmanager
-def throwaway_database(server_url: str | None):
-    """A database made for this run and removed after it, whatever happens in between."""
-    if not server_url:
-        tmp = tempfile.mkdtemp(prefix="doorstep-bench-")
-        path = os.path.join(tmp, "bench.sqlite3")
-        try:
-            yield Database(f"sqlite:///{path}", "sqlite", f"sqlite (temporary file {path})", sqlite_path=path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return
-
-    import psycopg
-    from psycopg import sql
-    from sqlalchemy.engine import make_url
-
-    server = make_url(server_url)
-    if server.get_backend_name() != "postgresql":
-        raise SystemExit(f"booking_race: DOORSTEP_DATABASE_URL must name a PostgreSQL server (or be unset for "
-                         f"SQLite), not {server.get_backend_name()!r}")
-    name = f"doorstep_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = _libpq(server)  # only to CREATE and DROP our own database
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    # From here on the database is ours, and only ours is ever dropped.
-    try:
-        url = server.set(database=name)
-        yield Database(url.render_as_string(hide_password=False), "postgresql",
-                       f"postgresql (throwaway database {name} on {server.host or 'localhost'}:{server.port or 5432})",
-                       libpq=_libpq(url))
-    finally:
-        try:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        except Exception as exc:  # noqa: BLE001 - say what is left behind, never hide it
-            print(f"booking_race: could not drop the throwaway database {name}: {exc}; drop it by hand",
-                  file=sys.stderr, flush=True)
-
-
-def doorstep_env(db: Database) -> dict:
-    """The DOORSTEP_* settings of this run: the caller's, pointed at the throwaway database."""
-    env = {k: v for k, v in os.environ.items() if k.startswith("DOORSTEP_")}
-    env.update(DOORSTEP_DATABASE_URL=db.url, DOORSTEP_ENV="development", DOORSTEP_LOG_LEVEL="WARNING")
-    return env
+from bench.common import Database, doorstep_env, throwaway_database  # noqa: E402
 
 
 # --- set-up: schema, one station, one area, one staff account, weekly windows ------------------

@@ -9,7 +9,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, pii, workdays
-from app.db import locked_row, utcnow
+from app.db import commit, locked_row, utcnow
 from app.errors import Conflict, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Station
@@ -133,7 +133,7 @@ def submit(actor, data: dict) -> PermitApplication:
         _route(actor, application)
     if channel == "window":
         _accept(actor, application)
-    db.session.commit()
+    commit()
     return application
 
 
@@ -174,7 +174,7 @@ def accept(actor, application_id) -> PermitApplication:
     application = application_for(actor, application_id, lock=True)
     _competent(actor, application)
     _accept(actor, application)
-    db.session.commit()
+    commit()
     return application
 
 
@@ -182,7 +182,7 @@ def start_review(actor, application_id) -> PermitApplication:
     application = application_for(actor, application_id, lock=True)
     _competent(actor, application)
     transition_application(actor, application, "under_review", "review_started")
-    db.session.commit()
+    commit()
     return application
 
 
@@ -201,7 +201,7 @@ def supply_material(actor, application_id, kind: str, sha256: str) -> PermitAppl
     _event(actor, application, "material_supplied", kind=kind, was=was)
     audit.record(actor, "application.material", "permit_application", application.id,
                  after={"kind": kind, "attachment_sha256": sha256, "was": was}, station_id=application.station_id)
-    db.session.commit()
+    commit()
     return application
 
 
@@ -224,7 +224,7 @@ def decide(actor, application_id, decision: str, code: str, text: str) -> Permit
         permit = _issue_permit(application)
         transition_application(actor, application, "issued", "issued", permit_number=permit.number)
         notify_resident(application, "permit_ready", f"permit-ready:{application.id}", number=permit.number)
-    db.session.commit()
+    commit()
     return application
 
 

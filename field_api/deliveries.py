@@ -14,8 +14,8 @@ from flask import current_app
 from app import audit, pii
 from app.auth import keys
 from app.auth.models import Device
-from app.db import insert_for, one_or_404, utcnow
-from app.errors import Conflict, Forbidden, Unprocessable, field_error
+from app.db import commit, insert_for, one_or_404, utcnow
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
 from app.extensions import db
 from appointments import visit_states
 from appointments.models import Visit
@@ -59,7 +59,7 @@ def create_delivery(actor, permit_id, day, window_start: time, window_end: time)
     audit.record(actor, "delivery.create", "delivery", delivery.id,
                  after={"permit": permit.number, "visit_id": str(visit.id), "day": day.isoformat()},
                  station_id=delivery.station_id)
-    db.session.commit()
+    commit()
     return delivery
 
 
@@ -72,6 +72,22 @@ def identity_digest(delivery_id, identity_number: str) -> str:
     return hashlib.sha256(f"{delivery_id}:{identity_number}".encode()).hexdigest()
 
 
+def manifest_claims(delivery: Delivery, officer_id) -> str:
+    """The server's signed word that this delivery is the officer's to hand over."""
+    kid, private = keys.signing_key()
+    claims = {"dlv": str(delivery.id), "pn": delivery.permit.number, "sub": str(officer_id), "iat": utcnow()}
+    return jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid, "typ": MANIFEST_TYP})
+
+
+def record_manifest(delivery_ids, device_id) -> None:
+    """Remember which device was handed which deliveries: only those can be receipted by it."""
+    if delivery_ids:
+        insert = insert_for(db.session)
+        db.session.execute(insert(ManifestEntry).values([
+            {"delivery_id": d, "device_id": device_id, "issued_at": utcnow()} for d in delivery_ids
+        ]).on_conflict_do_nothing())
+
+
 def manifest(actor) -> list[dict]:
     """The open deliveries assigned to the signed-in officer, each signed by the server and
     recorded as handed to this device: only these can be receipted by it."""
@@ -80,27 +96,20 @@ def manifest(actor) -> list[dict]:
     rows = db.session.execute(sa.select(Delivery, Visit, Permit).join(Visit, Visit.id == Delivery.visit_id).join(
         Permit, Permit.id == Delivery.permit_id).where(
         Visit.officer_id == actor.user_id, Delivery.status == "pending")).all()
-    if rows:
-        insert = insert_for(db.session)
-        db.session.execute(insert(ManifestEntry).values([
-            {"delivery_id": d.id, "device_id": actor.device_id, "issued_at": utcnow()} for d, _v, _p in rows
-        ]).on_conflict_do_nothing())
-    kid, private = keys.signing_key()
+    record_manifest([d.id for d, _v, _p in rows], actor.device_id)
     entries = []
     for delivery, visit, permit in rows:
         resident = permit.resident
-        claims = {"dlv": str(delivery.id), "pn": permit.number, "dev": str(actor.device_id),
-                  "sub": str(actor.user_id), "iat": utcnow()}
         entries.append({
             "delivery_id": delivery.id, "permit_number": permit.number, "resident_name": resident.name,
             "address": visit.address, "day": visit.day, "window_start": visit.window_start,
             "window_end": visit.window_end,
             "identity_digest": identity_digest(delivery.id, pii.decrypt(pii.IDENTITY, resident.identity_enc)),
-            "entry": jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid, "typ": MANIFEST_TYP}),
+            "entry": manifest_claims(delivery, actor.user_id),
         })
     audit.record(actor, "delivery.manifest", "device", actor.device_id,
                  after={"deliveries": [str(d.id) for d, _v, _p in rows]})
-    db.session.commit()
+    commit()
     return entries
 
 
@@ -161,11 +170,23 @@ def countersign(receipt: Receipt, permit_number: str) -> str:
     return jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid, "typ": COUNTERSIGN_TYP})
 
 
-def handover(actor, delivery_id, data: dict) -> Delivery:
+def handover_fact(actor, delivery_id, data: dict) -> tuple[Delivery, bool]:
+    """From a tablet's push: a handover that happened is recorded even if the delivery visit was
+    reassigned meanwhile (the receipt checks still demand it was on that device's manifest)."""
+    try:
+        return handover(actor, delivery_id, data), False
+    except NotFound:
+        pass
+    station_scoped = sa.select(Delivery).where(Delivery.id == delivery_id, Delivery.station_id == actor.station_id)
+    return handover(actor, delivery_id, data, lookup=station_scoped), True
+
+
+def handover(actor, delivery_id, data: dict, *, lookup=None) -> Delivery:
     """At the door: check who takes the permit, record the handover and accept the tablet's
     receipt, all or nothing. A handover is a fact: it is recorded even if the visit was changed
     meanwhile (the visit is completed whatever its state was)."""
-    delivery = delivery_for(actor, delivery_id, lock=True)
+    delivery = one_or_404(lookup.with_for_update(), "delivery") if lookup is not None else \
+        delivery_for(actor, delivery_id, lock=True)
     if delivery.status == "delivered":
         raise Conflict("the permit has already been delivered", slug="already-delivered")
     resident = delivery.permit.resident
@@ -194,7 +215,7 @@ def handover(actor, delivery_id, data: dict) -> Delivery:
     audit.record(actor, "delivery.handover", "delivery", delivery.id,
                  after={"recipient": data["recipient"], "recipient_name": name[:1] + "*" * (len(name) - 1),
                         "receipt": receipt.jti, "seq": receipt.seq}, station_id=delivery.station_id)
-    db.session.commit()
+    commit()
     return delivery
 
 

@@ -38,6 +38,8 @@ class Resident(db.Model):
     hukou_address = mapped_column(sa.String(200), nullable=False, default="")
     photo_sha256 = mapped_column(sa.String(64), nullable=True)
     version = mapped_column(sa.Integer, nullable=False, default=1)
+    # {field: version that last changed it}: what a tablet's stale edit merges against.
+    field_versions = mapped_column(sa.JSON, nullable=False, default=dict, server_default="{}")
     created_by_id = mapped_column(sa.Uuid, sa.ForeignKey("user_account.id"), nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
@@ -57,6 +59,9 @@ class Registration(db.Model):
         sa.CheckConstraint("status = 'active' OR (end_date IS NOT NULL AND end_reason IS NOT NULL)", name="ended"),
         sa.Index("ix_registration_maturity", "status", "maturity_date"),
         sa.Index("ix_registration_area", "area_id", "status"),
+        sa.CheckConstraint("maturity_notice_stage IN (0, 1, 2)", name="maturity_notice_stage"),
+        # The scheduler's queue: only registrations still owed a notice sit in (active, 0|1, date).
+        sa.Index("ix_registration_maturity_due", "status", "maturity_notice_stage", "maturity_date"),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     resident_id = mapped_column(sa.Uuid, sa.ForeignKey("resident.id"), nullable=False, index=True)
@@ -78,6 +83,9 @@ class Registration(db.Model):
     registered_by_id = mapped_column(sa.Uuid, sa.ForeignKey("user_account.id"), nullable=True)
     device_id = mapped_column(sa.Uuid, sa.ForeignKey("device.id"), nullable=True)
     version = mapped_column(sa.Integer, nullable=False, default=1)
+    field_versions = mapped_column(sa.JSON, nullable=False, default=dict, server_default="{}")
+    # 0: nothing sent yet, 1: the pre-notice is queued, 2: the maturity notice is done (field_api/maturity.py)
+    maturity_notice_stage = mapped_column(sa.SmallInteger, nullable=False, default=0, server_default="0")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
@@ -126,6 +134,7 @@ class Material(db.Model):
     __tablename__ = "material"
     __table_args__ = (
         sa.UniqueConstraint("application_id", "kind", name="uq_material_application_kind"),
+        sa.Index("ix_material_status", "status", "application_id"),  # owed ones, for the reminders
         sa.CheckConstraint(_in("status", MATERIAL_STATUSES), name="status"),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
@@ -186,7 +195,8 @@ class Delivery(db.Model):
     __tablename__ = "delivery"
     __table_args__ = (sa.CheckConstraint("status IN ('pending', 'delivered')", name="status"),
                       sa.CheckConstraint("recipient_kind IS NULL OR recipient_kind IN ('self', 'proxy')",
-                                         name="recipient_kind"))
+                                         name="recipient_kind"),
+                      sa.Index("ix_delivery_status", "status"))  # the pending few, for the scheduler
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     permit_id = mapped_column(sa.Uuid, sa.ForeignKey("permit.id"), unique=True, nullable=False)
     visit_id = mapped_column(sa.Uuid, sa.ForeignKey("visit.id"), unique=True, nullable=False)
@@ -231,3 +241,21 @@ class Receipt(db.Model):
     received_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
     delivery = relationship("Delivery")
+
+
+class MaturityNotice(db.Model):
+    """One line of a station's daily maturity list: this registration's six months came on ``day``.
+    Written by the scheduler with the resident's SMS (``sms``: whether one was queued — residents
+    without a phone get the line only, so the area's officers tell them in person)."""
+
+    __tablename__ = "maturity_notice"
+    __table_args__ = (sa.Index("ix_maturity_notice_station_day", "station_id", "day"),
+                      sa.Index("ix_maturity_notice_area_day", "area_id", "day"))
+    registration_id = mapped_column(sa.Uuid, sa.ForeignKey("registration.id"), primary_key=True)
+    station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=False)
+    area_id = mapped_column(sa.Uuid, sa.ForeignKey("area.id"), nullable=False)
+    day = mapped_column(sa.Date, nullable=False)
+    sms = mapped_column(sa.Boolean, nullable=False)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    registration = relationship("Registration")

@@ -8,7 +8,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.exc import IntegrityError
 
 from app import audit, pii, workdays
-from app.db import one_or_404
+from app.db import commit, one_or_404
 from app.errors import Conflict, field_error
 from app.extensions import db
 from app.org.models import Area
@@ -70,7 +70,7 @@ def register_resident(actor, data: dict) -> tuple[Resident, bool]:
 
 def create_or_link(actor, data: dict) -> tuple[Resident, bool]:
     resident, created = register_resident(actor, data)
-    db.session.commit()
+    commit()
     return resident, created
 
 
@@ -81,16 +81,23 @@ def update_resident(actor, resident_id, data: dict) -> Resident:
         raise Conflict(f"the resident changed since version {base} (now {resident.version}); reload and retry",
                        slug="stale-version", current_version=resident.version)
     before = resident_snapshot(resident)
-    for key in ("name", "sex", "ethnicity", "hukou_address", "photo_sha256"):
-        if key in data:
-            setattr(resident, key, data[key])
+    changed = [key for key in ("name", "sex", "ethnicity", "hukou_address", "photo_sha256")
+               if key in data and getattr(resident, key) != data[key]]
+    for key in changed:
+        setattr(resident, key, data[key])
     if "phone" in data:
         phone = normalize(pii.PHONE, data["phone"], "phone")
-        resident.phone_enc, resident.phone_bidx = pii.encrypt(pii.PHONE, phone), pii.blind_index(pii.PHONE, phone)
+        if pii.blind_index(pii.PHONE, phone) != resident.phone_bidx:
+            changed.append("phone")
+            resident.phone_enc = pii.encrypt(pii.PHONE, phone)
+            resident.phone_bidx = pii.blind_index(pii.PHONE, phone)
+    if not changed:
+        return resident
     resident.version += 1
+    resident.field_versions = {**(resident.field_versions or {}), **{key: resident.version for key in changed}}
     db.session.flush()
     audit.record(actor, "resident.update", "resident", resident.id, before=before, after=resident_snapshot(resident))
-    db.session.commit()
+    commit()
     return resident
 
 
@@ -110,7 +117,7 @@ def search(actor, filters: dict):
 def read_pii(actor, resident_id) -> dict:
     resident = resident_for(actor, resident_id)
     audit.record(actor, "pii.read", "resident", resident.id, after={"fields": ["identity_number", "phone"]})
-    db.session.commit()
+    commit()
     return {"id": resident.id, "identity_number": pii.decrypt(pii.IDENTITY, resident.identity_enc),
             "phone": pii.decrypt(pii.PHONE, resident.phone_enc)}
 
@@ -164,7 +171,37 @@ def register_residence(actor, data: dict) -> Registration:
                        ) from None
     audit.record(actor, "registration.create", "registration", registration.id,
                  after=registration_snapshot(registration), station_id=registration.station_id)
-    db.session.commit()
+    commit()
+    return registration
+
+
+REGISTRATION_FIELDS = ("address", "reason", "housing", "landlord_name", "employer_name")
+
+
+def update_registration(actor, registration_id, data: dict) -> Registration:
+    """Correct an active registration's address or housing details (the start date, and so the
+    maturity, is not editable: a wrong start is ended and registered again)."""
+    registration = registration_for(actor, registration_id, lock=True)
+    if registration.status != "active":
+        raise Conflict("the registration has ended", slug="registration-ended")
+    merged = {**{f: getattr(registration, f) for f in REGISTRATION_FIELDS}, **data}
+    details = _housing_details(merged)
+    before = registration_snapshot(registration)
+    changed = [f for f in REGISTRATION_FIELDS if f in data and getattr(registration, f) != data[f]]
+    for f in changed:
+        setattr(registration, f, data[f])
+    if "landlord_phone" in data:
+        registration.landlord_phone_enc = details["landlord_phone_enc"]
+        changed.append("landlord_phone")
+    if not changed:
+        return registration
+    registration.version += 1
+    registration.field_versions = {**(registration.field_versions or {}),
+                                   **{f: registration.version for f in changed}}
+    db.session.flush()
+    audit.record(actor, "registration.update", "registration", registration.id, before=before,
+                 after=registration_snapshot(registration), station_id=registration.station_id)
+    commit()
     return registration
 
 
@@ -180,9 +217,12 @@ def end_registration(actor, registration_id, end_date: date, reason: str) -> Reg
     registration.active_key = None
     registration.version += 1
     db.session.flush()
+    from field_api.maturity import cancel_reminders
+
+    cancel_reminders(registration.id)  # its maturity SMS not yet sent die with it, in this transaction
     audit.record(actor, "registration.end", "registration", registration.id, before=before,
                  after=registration_snapshot(registration), station_id=registration.station_id)
-    db.session.commit()
+    commit()
     return registration
 
 

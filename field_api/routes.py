@@ -13,7 +13,7 @@ from field_api.schemas import (ApplicationArgs, ApplicationDetailOut, Applicatio
                                DeliveryIn, DeliveryOut, EndRegistrationIn, HandoverIn, ManifestEntryOut, PermitOut,
                                QrArgs, ReceiptOut, RegistrationArgs, RegistrationIn, RegistrationOut, ResidentArgs,
                                ResidentIn, ResidentOut, ResidentPatch, ResidentPiiOut,
-                               SupplyIn, VerifyIn, VerifyOut)
+                               SupplyIn, VerifyIn, VerifyOut, MaturityArgs, MaturityOut)
 from field_api.scoping import (application_for, deliveries_visible_to, delivery_for, registration_for,
                                resident_for)
 
@@ -242,3 +242,17 @@ def receipt_qr(args, receipt_id, fmt):
 def verify(body):
     """Check a receipt or a countersignature: anyone may ask (rate-limited)"""
     return receipts.verify_public(body["token"])
+
+
+@blp.route("/maturities", methods=["GET"])
+@requires("maturity.read")
+@blp.arguments(MaturityArgs, location="query")
+@blp.response(200, MaturityOut(many=True))
+@blp.paginate(max_page_size=500)
+def list_maturities(args, pagination_parameters):
+    """The daily list: residents whose six months of residence matured that day, by area"""
+    from app.workdays import local_now
+    from field_api.maturity import daily_list
+
+    day = args["day"] or local_now().date()
+    return paginate(daily_list(current_actor(), day, args["area_id"]), pagination_parameters)

@@ -263,3 +263,23 @@ class VerifyOut(Out):
 
 class QrArgs(In):
     of = fields.String(validate=validate.OneOf(["countersignature", "receipt"]), load_default="countersignature")
+
+
+class MaturityArgs(In):
+    day = fields.Date(load_default=None, metadata={"description": "local date; default today"})
+    area_id = fields.UUID(load_default=None)
+
+
+class MaturityOut(Out):
+    """A line of the daily list: whose six months came that day, and whether an SMS told them."""
+
+    registration_id = fields.UUID()
+    resident_id = fields.Function(lambda m: m.registration.resident_id)
+    resident_name = fields.Function(lambda m: m.registration.resident.name)
+    phone = fields.Function(lambda m: pii.mask_phone(pii.decrypt(pii.PHONE, m.registration.resident.phone_enc)))
+    station_id = fields.UUID()
+    area_id = fields.UUID()
+    address = fields.Function(lambda m: m.registration.address)
+    day = fields.Date()
+    sms = fields.Boolean(metadata={"description": "false: no phone, or already applied; tell them in person"})
+    registration_status = fields.Function(lambda m: m.registration.status)

@@ -60,16 +60,18 @@ def _clean_tables(request):
     yield
     if "app" not in request.fixturenames:
         return
-    application = request.getfixturevalue("app")
+    empty_database(request.getfixturevalue("app"))
+
+
+def empty_database(application) -> None:
+    """Every row gone, children first. DELETE: on tables this small it is ~20x faster than
+    TRUNCATE, which rewrites every table's files whether or not it held a row."""
     with application.app_context():
         _db.session.remove()
         tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
         with _db.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("TRUNCATE " + ", ".join(tables)))
-            else:
-                for name in tables:
-                    conn.execute(sa.text(f"DELETE FROM {name}"))
+            for name in tables:
+                conn.execute(sa.text(f"DELETE FROM {name}"))
         application.extensions.pop("doorstep.signing_keys", None)
 
 

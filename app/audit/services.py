@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent, AuditHead
 from app.context import current_meta
@@ -38,7 +40,20 @@ def _hashed_fields(ev: AuditEvent) -> dict:
 
 
 def _lock_head() -> AuditHead:
-    return locked_row(db.session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
+    """Lock the chain's tip once per transaction; later events of the same transaction (a sync
+    push records hundreds) reuse the lock they already hold."""
+    session = db.session
+    if session.info.get("audit_head_locked"):
+        return session.get(AuditHead, HEAD_ID)
+    head = locked_row(session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
+    session.info["audit_head_locked"] = True
+    return head
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _release_head(session):
+    session.info.pop("audit_head_locked", None)
 
 
 def record(actor, action: str, entity: str, entity_id=None, *, before: dict | None = None,

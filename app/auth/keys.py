@@ -78,11 +78,18 @@ def signing_key():
     row = db.session.execute(
         sa.select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc()).limit(1)
     ).scalar_one_or_none()
-    if row is None:
+    created = row is None
+    if created:
+        # The very first key of a deployment. Outside a commit hook it is committed at once (as
+        # before any other use); inside one (the change feed signing a manifest entry) it joins
+        # that commit. Either way it is cached only once read back, so a key that was rolled back
+        # never signs twice.
         row = create_key()
-        db.session.commit()
+        if not db.session.info.get("sync_publishing"):
+            db.session.commit()
     private = serialization.load_pem_private_key(_unwrap(row.private_key_enc, row.kid), password=None)
-    cache["__current__"] = (row.kid, private, time.monotonic())
+    if not created:
+        cache["__current__"] = (row.kid, private, time.monotonic())
     return row.kid, private
 
 

@@ -54,6 +54,11 @@ class Device(db.Model):
     revoked_at = mapped_column(UTCDateTime, nullable=True)
     created_by_id = mapped_column(sa.Uuid, sa.ForeignKey("user_account.id"), nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    # what staff see of a tablet's sync: last contact, the highest settled mutation seq, clock skew
+    last_push_at = mapped_column(UTCDateTime, nullable=True)
+    last_pull_at = mapped_column(UTCDateTime, nullable=True)
+    last_seq = mapped_column(sa.BigInteger, nullable=False, default=0, server_default="0")
+    clock_skew_seconds = mapped_column(sa.Integer, nullable=True)
 
     station = relationship("Station")
 

@@ -15,7 +15,7 @@ _FIELD = frozenset({"attachment.upload", "attachment.read",
                     "area.read", "self.read", "booking.read", "booking.read_pii", "visit.read", "visit.work",
                     "leave.manage", "resident.read", "resident.create", "resident.update", "registration.read",
                     "registration.create", "application.create", "application.read", "application.supply",
-                    "delivery.read", "delivery.handover", "receipt.read"})
+                    "delivery.read", "delivery.handover", "receipt.read", "maturity.read", "sync.use"})
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({
@@ -24,7 +24,8 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         "user.read_pii", "device.read", "device.manage", "audit.read", "self.read",
         "calendar.manage", "window.manage", "booking.read", "booking.read_pii", "visit.read",
         "resident.read", "resident.read_pii", "registration.read", "application.read", "permit.read",
-        "delivery.read", "receipt.read",
+        "delivery.read", "receipt.read", "maturity.read", "sync.resolve",
+        "outbox.read", "outbox.manage", "sms_opt_out.create",
     }),
     "staff": frozenset({
         "attachment.upload", "attachment.read",
@@ -34,14 +35,15 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
         "visit.read", "visit.assign", "leave.manage",
         "resident.read", "resident.create", "resident.update", "resident.read_pii", "registration.read",
         "registration.create", "application.create", "application.read", "application.review", "application.supply",
-        "permit.read", "delivery.manage", "delivery.read", "receipt.read",
+        "permit.read", "delivery.manage", "delivery.read", "receipt.read", "maturity.read", "sync.resolve",
+        "outbox.read", "outbox.manage", "sms_opt_out.create",
     }),
     "officer": _FIELD,
     "auxiliary": _FIELD,
     "citizen": frozenset({"attachment.upload", "attachment.read",
                           "self.read", "booking.create", "booking.read", "booking.change", "resident.read",
                           "registration.read", "application.create", "application.read", "application.supply",
-                          "delivery.read", "receipt.read"}),
+                          "delivery.read", "receipt.read", "self.sms_opt_out"}),
 }
 
 

@@ -73,3 +73,8 @@ class DeviceOut(Out):
     enrolled_at = fields.DateTime(allow_none=True)
     revoked_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
+    last_push_at = fields.DateTime(allow_none=True)
+    last_pull_at = fields.DateTime(allow_none=True)
+    last_seq = fields.Integer(metadata={"description": "highest mutation seq the server settled"})
+    clock_skew_seconds = fields.Integer(allow_none=True,
+                                        metadata={"description": "device clock minus server clock at the last push"})

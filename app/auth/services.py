@@ -37,6 +37,18 @@ def _token_pair(user: User, device_id=None, family_id=None) -> dict:
     return pair
 
 
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def login_account_key(username: str) -> str:
+    return f"login:user:{_digest(username.lower())}"
+
+
+def login_address_key(address: str) -> str:
+    return f"login:addr:{_digest(address)}"
+
+
 def _address() -> str:
     meta = current_meta()
     return (meta.client_addr if meta else None) or "unknown"
@@ -44,7 +56,9 @@ def _address() -> str:
 
 def login(username: str, password: str, device_id=None) -> dict:
     cfg = current_app.config
-    account_key, address_key = f"login:user:{username.lower()}", f"login:addr:{_address()}"
+    # Keys are hashed: a citizen who types a phone number into the staff form must not leave it in
+    # plain text, and a long forwarded address must not overflow the column.
+    account_key, address_key = login_account_key(username), login_address_key(_address())
     account_policy = throttle.Policy(window=cfg["LOGIN_LOCK_SECONDS"], limit=cfg["LOGIN_LOCK_AFTER"],
                                      lock_for=cfg["LOGIN_LOCK_SECONDS"], slowdown_after=cfg["LOGIN_SLOWDOWN_AFTER"])
     address_policy = throttle.Policy(window=cfg["LOGIN_LOCK_SECONDS"], limit=cfg["LOGIN_ADDRESS_LOCK_AFTER"],
@@ -58,9 +72,13 @@ def login(username: str, password: str, device_id=None) -> dict:
                               ).scalar_one_or_none()
     if not verify_password(user.password_hash if user else None, password) or not user.active:
         audit.record(None, "auth.login_failed", "user", user.id if user else None,
-                     after={"username": username}, station_id=user.station_id if user else None)
+                     after={"username": pii.scrub(username)}, station_id=user.station_id if user else None)
         db.session.commit()
         raise Unauthorized("wrong username or password", slug="invalid-credentials")
+    # The password was right: whatever happens with the device, this was not a guessing attempt.
+    throttle.clear(account_key)
+    throttle.give_back(address_key)
+    db.session.commit()
     if device_id is not None:
         device = db.session.get(Device, device_id)
         if user.role not in FIELD_ROLES:
@@ -68,8 +86,6 @@ def login(username: str, password: str, device_id=None) -> dict:
         if device is None or device.station_id != user.station_id:
             raise field_error("device_id", "no such device at your station")
         check_device(device, allow_retired=False)
-    throttle.clear(account_key)
-    throttle.give_back(address_key)
     tokens = _token_pair(user, device_id)
     audit.record(_actor_of(user, device_id), "auth.login", "user", user.id)
     db.session.commit()

@@ -20,6 +20,8 @@ from app.org.models import User, user_area
 
 ALGORITHM = "ES256"
 ACCESS_TYP = "at+jwt"
+# App nodes' clocks differ a little: a token minted on one must not be "not yet valid" on another.
+CLOCK_LEEWAY_SECONDS = 30
 
 
 def issue_access_token(user: User, device_id=None) -> str:
@@ -56,6 +58,7 @@ def decode_access_token(token: str) -> dict:
             token, key, algorithms=[ALGORITHM], audience=current_app.config["JWT_AUDIENCE"],
             issuer=current_app.config["JWT_ISSUER"],
             options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
+            leeway=CLOCK_LEEWAY_SECONDS,
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired", slug="token-expired") from None

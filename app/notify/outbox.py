@@ -1,6 +1,12 @@
 """Putting messages in the outbox, and sending the ones that cannot wait for a scheduler tick."""
 from __future__ import annotations
 
+import logging
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+
 from app import pii
 from app.db import utcnow
 from app.extensions import db
@@ -8,23 +14,40 @@ from app.notify.models import Notification
 from app.notify.senders import SendFailed, get_sender
 from app.notify.templates import render
 
+log = logging.getLogger("doorstep.sms")
+
 
 def enqueue(kind: str, template: str, params: dict, *, phone: str | None = None, user_id=None,
             station_id=None, locale: str = "zh", due_at=None, dedupe_key: str | None = None) -> Notification:
-    """Add a row in the caller's transaction; it commits or rolls back with the business change."""
+    """Add a row in the caller's transaction; it commits or rolls back with the business change.
+
+    ``phone`` (normalized) wins over ``user_id``; a row for an account alone is sent to whatever
+    number the account has when the message goes."""
+    bidx = pii.blind_index(pii.PHONE, phone)
+    if bidx is None and user_id is not None:
+        from app.org.models import User
+
+        user = db.session.get(User, user_id)
+        bidx = user.phone_bidx if user is not None else None
+    due_at = due_at or utcnow()
     row = Notification(kind=kind, template=template, params=params, locale=locale,
                        recipient_phone_enc=pii.encrypt(pii.PHONE, phone), recipient_user_id=user_id,
-                       station_id=station_id, due_at=due_at or utcnow(), dedupe_key=dedupe_key)
+                       recipient_bidx=bidx, station_id=station_id, due_at=due_at, next_attempt_at=due_at,
+                       dedupe_key=dedupe_key)
     db.session.add(row)
     db.session.flush()
     return row
 
 
 def send_immediately(row: Notification, secret_params: dict | None = None) -> bool:
-    """Send now, outside the scheduler: the row is committed as ``sending`` first so a crash
-    mid-call leaves a trace. ``secret_params`` (an OTP code) reach the provider and nowhere else."""
+    """Send now, outside the scheduler: the row is committed as ``sending`` (with a lease, so the
+    dispatcher's sweep marks it ``unknown`` if this process dies mid-call) before the provider is
+    called. ``secret_params`` (an OTP code) reach the provider and nowhere else."""
     sender = get_sender()
+    now = utcnow()
     row.status, row.sender, row.attempts = "sending", sender.name, row.attempts + 1
+    row.claim_token, row.claimed_at = secrets.token_hex(8), now
+    row.lease_until = now + timedelta(seconds=current_app.config["SMS_LEASE_SECONDS"])
     db.session.commit()
     text = render(row.template, row.locale, {**row.params, **(secret_params or {})})
     try:
@@ -32,5 +55,7 @@ def send_immediately(row: Notification, secret_params: dict | None = None) -> bo
         row.status, row.sent_at = "sent", utcnow()
     except SendFailed as exc:
         row.status, row.last_error = "failed", str(exc)[:500]
+        log.warning("immediate %s message %s failed: %s", row.kind, row.id, exc, extra={"event": "sms.failed"})
+    row.lease_until = None
     db.session.commit()
     return row.status == "sent"

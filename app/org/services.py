@@ -129,7 +129,8 @@ def update_user(actor, user_id, data: dict) -> User:
         if (data["role"] == "admin") != (user.role == "admin"):
             raise field_error("role", "an account cannot move between a station and the sub-bureau")
         user.role = data["role"]
-    if "station_id" in data and data["station_id"] != user.station_id:
+    moved = "station_id" in data and data["station_id"] != user.station_id
+    if moved:
         if not actor.is_admin:
             raise field_error("station_id", "only administrators move accounts between stations")
         user.station_id = station_id_for_write(actor, data["station_id"])
@@ -147,7 +148,7 @@ def update_user(actor, user_id, data: dict) -> User:
         user.active = data["active"]
     if "password" in data:
         user.password_hash = _password(data["password"])
-    if not user.active or "password" in data:
+    if not user.active or "password" in data or moved:
         from app.auth.models import RefreshToken
         from app.db import utcnow
 

@@ -2,6 +2,7 @@
 table fails the suite — a new endpoint cannot ship without saying who may call it."""
 from __future__ import annotations
 
+import uuid
 from datetime import date, time
 
 import pytest
@@ -146,6 +147,27 @@ TABLE = [
     ("GET", "/api/v1/receipts/<uuid:receipt_id>", None, OFFICER_SEES),
     ("GET", "/api/v1/receipts/<uuid:receipt_id>/qr.<any(png, svg):fmt>", None, OFFICER_SEES),
     ("POST", "/api/v1/receipts/verify", lambda w: {"token": "not.a.receipt"}, {"*": 200}),
+    # the daily maturity list (scoped: officers their areas, staff their station)
+    ("GET", "/api/v1/maturities", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200}),
+    ("GET", "/api/v1/maturities?day=2026-07-01&area_id={area}", None,
+     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200}),
+    # SMS outbox: <notification_id> is a dead message of station 0; opt-outs by staff and by citizens
+    ("GET", "/api/v1/outbox", None, {"admin": 200, "staff": 200}),
+    ("GET", "/api/v1/outbox/stats", None, {"admin": 200, "staff": 200}),
+    ("POST", "/api/v1/outbox/<uuid:notification_id>/retry", None, {"admin": 200, "staff": 200}),
+    ("POST", "/api/v1/sms-opt-outs", lambda w: {"phone": mobile()}, {"admin": 201, "staff": 201}),
+    ("GET", "/api/v1/me/sms-opt-out", None, {"citizen": 200}),
+    ("POST", "/api/v1/me/sms-opt-out", None, {"citizen": 201}),
+    ("DELETE", "/api/v1/me/sms-opt-out", None, {"citizen": 204}),
+    # sync: tablets need a device-bound token (403 device-required for a desk login)
+    ("POST", "/api/v1/sync/pull", lambda w: {"protocol": 1}, {"officer": 403, "auxiliary": 403}),
+    ("POST", "/api/v1/sync/push", lambda w: {"protocol": 1, "mutations": []}, {"officer": 403, "auxiliary": 403}),
+    ("GET", "/api/v1/sync/conflicts", None, {"admin": 200, "staff": 200}),
+    ("POST", "/api/v1/sync/conflicts/<uuid:conflict_id>/resolve", lambda w: {"choice": "acknowledge"},
+     {"admin": 404, "staff": 404}),
+    ("GET", "/api/v1/sync/rejections", None, {"admin": 200, "staff": 200}),
+    ("POST", "/api/v1/sync/rejections/<uuid:mutation_id>/resolve", lambda w: {"resolution": "dismissed"},
+     {"admin": 404, "staff": 404}),
 ]
 
 
@@ -198,6 +220,7 @@ def _records(make, w) -> dict:
                    "<uuid:leave_id>": leave.id, "<uuid:exception_id>": "00000000-0000-4000-8000-000000000000",
                    "<sha256>": attachment}
         records.update(_field_records(w, device))
+        records.update(_outbox_records(w))
         return records
 
 
@@ -250,7 +273,18 @@ def _field_records(w, device) -> dict:
     return {"<uuid:resident_id>": resident.id, "<uuid:registration_id>": registration.id,
             "<uuid:application_id>": application.id, "<string:kind>": "photo", "<uuid:permit_id>": permit.id,
             "<uuid:delivery_id>": delivery.id, "<uuid:receipt_id>": receipt.id,
-            "<any(png, svg):fmt>": "png"}
+            "<any(png, svg):fmt>": "png", "<uuid:conflict_id>": uuid.uuid4(), "<uuid:mutation_id>": uuid.uuid4()}
+
+
+def _outbox_records(w) -> dict:
+    from app.extensions import db
+    from app.notify.outbox import enqueue
+
+    message = enqueue("visit_cancelled", "visit_cancelled", {"station": "x", "reference": "ACCESS22"},
+                      phone=mobile(), station_id=w.stations[0].id)
+    message.status = "dead"
+    db.session.commit()
+    return {"<uuid:notification_id>": message.id}
 
 
 def test_table_covers_every_route(app):
@@ -301,6 +335,7 @@ CROSS_STATION = [
     ("GET", "/api/v1/deliveries/<uuid:delivery_id>", None),
     ("GET", "/api/v1/receipts/<uuid:receipt_id>", None),
     ("GET", "/api/v1/permits/<uuid:permit_id>", None),
+    ("POST", "/api/v1/outbox/<uuid:notification_id>/retry", None),
 ]
 
 

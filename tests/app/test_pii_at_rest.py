@@ -153,8 +153,6 @@ def test_staff_of_another_station_cannot_read_it_at_all(client, world, make, act
     assert events == []
 
 
-@pytest.mark.xfail(strict=True, reason="app/auth/services.py login keeps the typed username verbatim in the "
-                                       "auth.login_failed audit event and in the throttle key login:user:<name>")
 def test_a_phone_typed_as_a_username_is_not_kept_in_plain_text(app, client):
     """Citizens do type their phone number into the staff log-in form; the failed attempt is
     audited, but the number must not rest in the trail unmasked."""

@@ -79,9 +79,12 @@ def b64json(obj) -> str:
 
 
 def server_key(app):
-    """(kid, private key) the server signs access tokens with (created on first use)."""
+    """(kid, private key) the server signs access tokens with (created on first use, and then
+    committed by the caller's transaction like any write)."""
     with app.app_context():
-        return keys.signing_key()
+        key = keys.signing_key()
+        db.session.commit()
+        return key
 
 
 def access_claims(app, user, **overrides) -> dict:

@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from app.audit.models import AuditEvent
 from app.auth.models import Throttle
+from app.auth.services import login_account_key, login_address_key
 from app.extensions import db
 from tests.app.auth.helpers import age_throttle, assert_problem, bearer, in_parallel, retry_after, throttle_rows
 from tests.factories import PASSWORD
@@ -133,7 +134,7 @@ def test_lock_after_ten_failures_for_fifteen_minutes(app, client, world):
     assert_problem(r, 429, "too-many-requests")
     assert 14 * 60 < retry_after(r) <= 15 * 60
     with app.app_context():
-        row = db.session.get(Throttle, f"login:user:{username}")
+        row = db.session.get(Throttle, login_account_key(username))
         assert row.count == 10 and row.locked_until is not None
 
     age_throttle(app, 14 * 60, "last_at", "window_started_at", "locked_until")
@@ -141,7 +142,7 @@ def test_lock_after_ten_failures_for_fifteen_minutes(app, client, world):
     age_throttle(app, 61, "last_at", "window_started_at", "locked_until")
     r = login(client, username)
     assert r.status_code == 200, r.json
-    assert f"login:user:{username}" not in throttle_rows(app)
+    assert login_account_key(username) not in throttle_rows(app)
 
 
 def test_lock_does_not_spill_to_other_accounts(app, client, world):
@@ -165,7 +166,7 @@ def test_successful_login_resets_the_account_counter(app, client, world):
         fail(client, username)
     age_throttle(app, 2)
     assert login(client, username).status_code == 200
-    assert f"login:user:{username}" not in throttle_rows(app)
+    assert login_account_key(username) not in throttle_rows(app)
     for _ in range(3):
         fail(client, username)  # three fresh failures: no back-off yet
     assert_problem(login(client, username), 429)
@@ -184,7 +185,7 @@ def test_per_address_limit_spans_accounts(app, client, world):
     assert 14 * 60 < retry_after(r) <= 15 * 60
     # The account itself was never attacked: from another address it works.
     assert login(client, world.staff[0].username).status_code == 200
-    assert throttle_rows(app)["login:addr:203.0.113.7"] == limit
+    assert throttle_rows(app)[login_address_key("203.0.113.7")] == limit
 
 
 def test_per_address_limit_with_a_lowered_setting(app, client, world):
@@ -218,4 +219,18 @@ def test_parallel_guesses_cannot_slip_past_the_back_off(app, world):
     statuses = sorted(r.status_code for r in results)
     # Three counted failures may go straight through; the rest wait behind the back-off.
     assert statuses.count(401) <= 4 and statuses.count(401) + statuses.count(429) == 8, statuses
-    assert throttle_rows(app)[f"login:user:{username}"] == statuses.count(401)
+    assert throttle_rows(app)[login_account_key(username)] == statuses.count(401)
+
+
+def test_picking_the_wrong_tablet_is_not_a_password_guess(app, client, make, world):
+    """A right password refused only for the device (another station's tablet) must not push the
+    officer towards the lock-out."""
+    officer = world.officer[0]
+    foreign = make.device(world.stations[1])
+    for _ in range(app.config["LOGIN_SLOWDOWN_AFTER"] + 2):
+        resp = client.post("/api/v1/auth/login", json={"username": officer.username, "password": PASSWORD,
+                                                       "device_id": str(foreign.id)})
+        assert resp.status_code == 422 and "device_id" in resp.json["errors"]
+    assert login_account_key(officer.username) not in throttle_rows(app)
+    ok = client.post("/api/v1/auth/login", json={"username": officer.username, "password": PASSWORD})
+    assert ok.status_code == 200

@@ -197,6 +197,10 @@ def test_a_new_code_supersedes_the_old_one(app, client, sms):
     if old != new:  # one chance in a million they coincide
         assert_problem(verify(client, phone, old), 401, "otp-invalid")
     assert verify(client, phone, new).status_code == 200
+    if old != new:  # once the new code is used up, the old one must not come back to life
+        assert_problem(verify(client, phone, old), 401, "otp-invalid")
+    with app.app_context():
+        assert all(c.consumed_at is not None for c in db.session.execute(sa.select(OtpChallenge)).scalars())
 
 
 def test_guessing_across_fresh_codes_is_capped_by_the_hourly_limit(app, client, sms):

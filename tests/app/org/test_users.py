@@ -130,3 +130,11 @@ def test_me_lists_permissions(client, make, world):
     me = client.get("/api/v1/me", headers=make.auth(world.officer[0])).json
     assert me["id"] == str(world.officer[0].id)
     assert "area.read" in me["permissions"] and "user.manage" not in me["permissions"]
+
+
+def test_moving_an_officer_to_another_station_ends_their_sessions(client, make, world):
+    tokens = make.tokens(world.officer[0])
+    resp = client.patch(f"/api/v1/users/{world.officer[0].id}", json={"station_id": str(world.stations[1].id)},
+                        headers=make.auth(world.admin))
+    assert resp.status_code == 200
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401

@@ -1,0 +1,380 @@
+#!/usr/bin/env python
+"""The maturity job over a million registrations, against the physical limit.
+
+What is measured
+----------------
+A district keeps every registration it ever made; most matured long ago and were told so. After a
+three-day outage the scheduler's maturity job must find the few thousand registrations that
+matured meanwhile and queue one SMS and one daily-list line for each — without reading the rest.
+
+* ``job``: ``field_api.maturity.notify_matured`` — the job's own code path, in the app, through
+  SQLAlchemy: select the due rows (index ``ix_registration_maturity_due``), insert the outbox rows
+  (``ON CONFLICT (dedupe_key) DO NOTHING``), insert the list lines, advance the stage, commit, in
+  batches of 2,000.
+* ``raw select``: one DBAPI connection (``psycopg``/``sqlite3``, no ORM) reading the same rows and
+  columns with the same joins and the same index — the least any implementation must do to know
+  what is due. ``ratio`` = job ÷ raw select.
+* ``raw floor``: the same writes with nothing above the database: after the job is undone, one
+  ``INSERT … SELECT`` per table straight from the due rows (ids, texts and keys made in SQL, no
+  row crossing to the client), the stage update, one commit. ``floor_ratio`` = job ÷ raw floor:
+  what the app's Python, SQLAlchemy and the round trips add to work no implementation can skip.
+* ``idle tick``: the job run again at once — nothing is due, and a million rows must not make it
+  slow.
+* ``dispatch``: the outbox job (``app.notify.jobs.dispatch`` → ``dispatch_due``) sending every queued
+  message with the console sender (quiet hours off): messages per second.
+
+Data: ``--count`` residents with one registration each, maturity dates spread evenly over the 540
+days before today and the 180 after; those that matured before the outage are marked told (stage
+2), the last ``--outage-days`` + today are due. Loaded with COPY (PostgreSQL) or ``executemany``
+(SQLite). Phone ciphertexts are real (1,000 distinct, reused), identity ciphertexts a placeholder
+(the job never reads them), blind indexes distinct per resident.
+
+Safety: as ``bench/booking_race.py``: a temporary SQLite file, or on PostgreSQL a database
+``doorstep_bench_<pid>_<random>`` created on the server named by ``DOORSTEP_DATABASE_URL`` and
+dropped ``WITH (FORCE)`` at the end, whatever happens.
+
+Usage::
+
+    .venv/bin/python bench/maturity_scan.py                        # SQLite, 1,000,000
+    DOORSTEP_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/maturity_scan.py                    # PostgreSQL
+    .venv/bin/python bench/maturity_scan.py --count 200000 --outage-days 3
+
+The last line is ``maturity_scan_<n>: <ms> ms ratio=<R> floor_ratio=<F> dispatch=<msg/s>/s``
+(``_1m`` for a million).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sqlite3
+import sys
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import Database, doorstep_env, throwaway_database  # noqa: E402
+
+SPREAD_PAST, SPREAD_FUTURE = 540, 180
+PHONES = 1000
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--count", type=int, default=1_000_000, help="registrations (default 1,000,000)")
+    p.add_argument("--outage-days", type=int, default=3, help="days the scheduler was down (default 3)")
+    p.add_argument("--repeat", type=int, default=5, help="raw selects to time; the best counts (default 5)")
+    args = p.parse_args(argv)
+    if args.count < 1000:
+        p.error("--count must be at least 1000")
+    if not 0 <= args.outage_days < SPREAD_PAST:
+        p.error(f"--outage-days must be between 0 and {SPREAD_PAST - 1}")
+    return args
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+def set_up(app):
+    from flask_migrate import upgrade
+
+    from app import pii
+    from app.extensions import db
+    from app.org.models import Area, Station
+
+    with app.app_context():
+        upgrade()
+        station = Station(code="BENCH", name="基准派出所")
+        db.session.add(station)
+        db.session.flush()
+        areas = [Area(station_id=station.id, code=f"A{n}", name=f"社区{n}") for n in range(10)]
+        db.session.add_all(areas)
+        db.session.commit()
+        phones = [pii.encrypt(pii.PHONE, f"139{n:08d}") for n in range(PHONES)]
+        identity = pii.encrypt(pii.IDENTITY, "330106199003071238")
+        return station.id, [a.id for a in areas], phones, identity
+
+
+def rows(n: int, today: date, outage_days: int, station_id, area_ids, phones, identity):
+    """(resident, registration) tuples in column order; the order of the COLUMNS lists below."""
+    now = datetime.now(timezone.utc)
+    span = SPREAD_PAST + SPREAD_FUTURE
+    told_before = today - timedelta(days=outage_days)
+    for i in range(n):
+        rid, gid = uuid.uuid4(), uuid.uuid4()
+        matures = today - timedelta(days=SPREAD_PAST) + timedelta(days=i * span // n)
+        bidx = f"{i:064x}"
+        resident = (rid, "居民", "female", "汉族", identity, bidx, phones[i % PHONES], bidx, "", 1, "{}", now, now)
+        registration = (gid, rid, station_id, area_ids[i % len(area_ids)], "北山街道", matures - timedelta(days=183),
+                        matures, "work", "owned", "active", f"{rid}:{station_id}", 1, "{}",
+                        2 if matures < told_before else 0, now, now)
+        yield resident, registration
+
+
+RESIDENT_COLUMNS = ("id", "name", "sex", "ethnicity", "identity_enc", "identity_bidx", "phone_enc", "phone_bidx",
+                    "hukou_address", "version", "field_versions", "created_at", "updated_at")
+REGISTRATION_COLUMNS = ("id", "resident_id", "station_id", "area_id", "address", "start_date", "maturity_date",
+                        "reason", "housing", "status", "active_key", "version", "field_versions",
+                        "maturity_notice_stage", "created_at", "updated_at")
+
+
+def load(db: Database, generated) -> None:
+    if db.kind == "postgresql":
+        import psycopg
+
+        with psycopg.connect(db.libpq) as conn, conn.cursor() as cur:
+            registrations = []
+            with cur.copy(f"COPY resident ({', '.join(RESIDENT_COLUMNS)}) FROM STDIN") as copy:
+                for resident, registration in generated:
+                    copy.write_row(resident)
+                    registrations.append(registration)
+            with cur.copy(f"COPY registration ({', '.join(REGISTRATION_COLUMNS)}) FROM STDIN") as copy:
+                for registration in registrations:
+                    copy.write_row(registration)
+            conn.commit()
+            conn.autocommit = True
+            cur.execute("ANALYZE resident")
+            cur.execute("ANALYZE registration")
+        return
+
+    def sqlite_value(v):  # what SQLAlchemy stores on SQLite: hex UUIDs, ISO dates, naive UTC times
+        if isinstance(v, uuid.UUID):
+            return v.hex
+        if isinstance(v, datetime):
+            return v.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+        if isinstance(v, date):
+            return v.isoformat()
+        return v
+
+    conn = sqlite3.connect(db.sqlite_path)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        pairs = [(tuple(map(sqlite_value, a)), tuple(map(sqlite_value, b))) for a, b in generated]
+        with conn:
+            conn.executemany(f"INSERT INTO resident ({', '.join(RESIDENT_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(RESIDENT_COLUMNS))})", (a for a, _ in pairs))
+            conn.executemany(f"INSERT INTO registration ({', '.join(REGISTRATION_COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(REGISTRATION_COLUMNS))})", (b for _, b in pairs))
+        conn.execute("ANALYZE")
+    finally:
+        conn.close()
+
+
+# --- the raw limits -------------------------------------------------------------------------------
+
+# The job's read, as plain SQL. On PostgreSQL the raw connection turns sequential scans and hash
+# and merge joins off: the planner's statistics cannot see that stage and date go together and
+# would read whole tables; the job gets the index plan by reading per stage, in date order, with a
+# LIMIT, and the raw side must not be slower for want of the same plan.
+DUE_SQL = ("SELECT r.id, r.station_id, r.area_id, r.maturity_date, p.phone_enc, p.phone_bidx, s.name "
+           "FROM registration r JOIN resident p ON p.id = r.resident_id JOIN station s ON s.id = r.station_id "
+           "WHERE r.status = 'active' AND r.maturity_notice_stage IN (0, 1) AND r.maturity_date <= {today}")
+
+
+def raw_connection(db: Database):
+    if db.kind == "postgresql":
+        import psycopg
+
+        conn = psycopg.connect(db.libpq)
+        for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):  # the job's plan: index, nested loops
+            conn.execute(f"SET {setting} = off")
+        conn.commit()
+        return conn, "%s"
+    conn = sqlite3.connect(db.sqlite_path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn, "?"
+
+
+def raw_select(db: Database, today: date, repeat: int) -> tuple[float, int]:
+    """Best of ``repeat``: the due rows, their columns, through the index, nothing else."""
+    conn, mark = raw_connection(db)
+    try:
+        best, count = float("inf"), 0
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            cur = conn.cursor()
+            cur.execute(DUE_SQL.format(today=mark), (today.isoformat() if db.kind == "sqlite" else today,))
+            count = len(cur.fetchall())
+            best = min(best, time.perf_counter() - t0)
+            if db.kind == "postgresql":
+                conn.rollback()
+        return best, count
+    finally:
+        conn.close()
+
+
+def raw_floor(db: Database, today: date, now: datetime) -> float:
+    """The least the job's writes can cost: everything done by the database itself, one
+    ``INSERT … SELECT`` per table straight from the due rows (ids, texts and keys made in SQL, no
+    row ever crossing to the client), the stage update, one commit."""
+    pg = db.kind == "postgresql"
+    mark = "%s" if pg else "?"
+    due = (f"FROM registration r JOIN resident p ON p.id = r.resident_id JOIN station s ON s.id = r.station_id "
+           f"WHERE r.status = 'active' AND r.maturity_notice_stage IN (0, 1) AND r.maturity_date <= {mark}")
+    stamp = now if pg else now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    day = today if pg else today.isoformat()
+    new_id, params, key = (("gen_random_uuid()", "json_build_object('station', s.name, 'day', r.maturity_date::text)",
+                            "'maturity:' || r.id::text") if pg else
+                           ("lower(hex(randomblob(16)))", "json_object('station', s.name, 'day', r.maturity_date)",
+                            "'maturity:' || r.id"))
+    statements = [
+        (f"INSERT INTO maturity_notice (registration_id, station_id, area_id, day, sms, created_at) "
+         f"SELECT r.id, r.station_id, r.area_id, r.maturity_date, p.phone_enc IS NOT NULL, {mark} {due} "
+         f"ON CONFLICT (registration_id) DO NOTHING", (stamp, day)),
+        (f"INSERT INTO notification (id, kind, template, params, locale, recipient_phone_enc, recipient_bidx, "
+         f"station_id, due_at, next_attempt_at, status, attempts, dedupe_key, created_at) "
+         f"SELECT {new_id}, 'maturity_reached', 'maturity_reached', {params}, 'zh', p.phone_enc, p.phone_bidx, "
+         f"r.station_id, {mark}, {mark}, 'pending', 0, {key}, {mark} {due} AND p.phone_enc IS NOT NULL "
+         f"ON CONFLICT (dedupe_key) DO NOTHING", (stamp, stamp, stamp, day)),
+        (f"UPDATE registration SET maturity_notice_stage = 2 WHERE status = 'active' "
+         f"AND maturity_notice_stage IN (0, 1) AND maturity_date <= {mark}", (day,)),
+    ]
+    conn, _ = raw_connection(db)
+    try:
+        cur = conn.cursor()
+        t0 = time.perf_counter()
+        if not pg:
+            cur.execute("BEGIN IMMEDIATE")
+        for sql, args in statements:
+            cur.execute(sql, args)
+        conn.commit() if pg else cur.execute("COMMIT")
+        return time.perf_counter() - t0
+    finally:
+        conn.close()
+
+
+def reset_due(db: Database, ids: list) -> None:
+    """Undo the job (untimed), so the floor finds the same due rows in the same state."""
+    pg = db.kind == "postgresql"
+    conn, mark = raw_connection(db)
+    try:
+        cur = conn.cursor()
+        if not pg:
+            cur.execute("BEGIN IMMEDIATE")
+        cur.execute("DELETE FROM notification")
+        cur.execute("DELETE FROM maturity_notice")
+        cur.executemany(f"UPDATE registration SET maturity_notice_stage = 0 WHERE id = {mark}",
+                        [(i if pg else i.hex,) for i in ids])
+        conn.commit() if pg else cur.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+def _on_sigterm(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds through the finally that drops the database
+
+
+def label(n: int) -> str:
+    return "1m" if n == 1_000_000 else (f"{n // 1000}k" if n % 1000 == 0 else str(n))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGHUP, _on_sigterm)
+
+    from app import create_app
+    from app.config import Config
+
+    failures: list[str] = []
+    with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as db:
+        env = {**doorstep_env(db), "DOORSTEP_QUIET_HOURS": "off", "DOORSTEP_SMS_SENDER": "console"}
+        app = create_app(Config(env))
+        from app.extensions import db as sa_db
+        from app.notify.jobs import dispatch
+        from app.workdays import LOCAL_TZ
+        from field_api.maturity import notify_matured
+
+        station_id, area_ids, phones, identity = set_up(app)
+        now = datetime.now(timezone.utc)
+        today = now.astimezone(LOCAL_TZ).date()
+        say(f"database       {db.label}")
+        t0 = time.perf_counter()
+        load(db, rows(args.count, today, args.outage_days, station_id, area_ids, phones, identity))
+        say(f"loaded         {args.count:,} residents and registrations in {time.perf_counter() - t0:.1f} s "
+            f"({'COPY' if db.kind == 'postgresql' else 'executemany'})")
+
+        raw, due = raw_select(db, today, args.repeat)
+        say(f"due            {due:,} registrations matured over the last {args.outage_days} days and today "
+            f"(of {args.count:,}; the rest told before the outage, or not yet mature)")
+
+        from app.notify.models import Notification
+        from field_api.models import MaturityNotice
+
+        with app.app_context():
+            t0 = time.perf_counter()
+            result = notify_matured(now)
+            job = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            idle = notify_matured(now)
+            idle_time = time.perf_counter() - t0
+            queued = sa_db.session.execute(sa_db.select(sa_db.func.count()).select_from(Notification)).scalar_one()
+            ids = sa_db.session.execute(sa_db.select(MaturityNotice.registration_id)).scalars().all()
+            sa_db.session.remove()
+        reset_due(db, ids)
+        floor = raw_floor(db, today, now)
+        with app.app_context():
+            floor_queued = sa_db.session.execute(sa_db.select(sa_db.func.count()).select_from(Notification)).scalar_one()
+            sa_db.session.remove()
+        ratio, floor_ratio = job / raw, job / floor
+        say(f"raw select     {raw * 1000:.1f} ms  (best of {args.repeat}; {db.kind} DBAPI, same rows, columns, "
+            f"joins and index)")
+        say(f"raw floor      {floor * 1000:.1f} ms  (the same writes done inside the database: INSERT … SELECT "
+            f"per table, the stage update, one commit)")
+        say(f"job            {job * 1000:.1f} ms  ({result['matured']:,} matured, {result['sms']:,} SMS queued; "
+            f"{job / max(result['matured'], 1) * 1e6:.0f} µs per registration)")
+        say(f"idle tick      {idle_time * 1000:.1f} ms  (run again at once: {idle})")
+
+        t0 = time.perf_counter()
+        sent = 0
+        with app.app_context():
+            while True:
+                done = dispatch(datetime.now(timezone.utc))
+                sent += done.get("sent", 0)
+                if not done.get("sent"):
+                    break
+        spent = time.perf_counter() - t0
+        rate = sent / spent if spent else 0.0
+        say(f"dispatch       {sent:,} messages in {spent:.2f} s = {rate:.0f} msg/s (console sender, "
+            f"batch {app.config['DISPATCH_BATCH']}: a sweep and a claim commit per batch, an outcome commit per "
+            f"message)")
+
+        if result["matured"] != due or result["sms"] != due or queued != due:
+            failures.append(f"the job queued {result['sms']} SMS for {result['matured']} registrations, "
+                            f"the outbox holds {queued}; {due} were due")
+        if floor_queued != due:
+            failures.append(f"the floor queued {floor_queued} rows, the select saw {due}")
+        if idle["matured"]:
+            failures.append(f"a second tick found {idle['matured']} more")
+        if sent != due:
+            failures.append(f"dispatch sent {sent} of {due}")
+        final = (f"maturity_scan_{label(args.count)}: {job * 1000:.0f} ms ratio={ratio:.1f} "
+                 f"floor_ratio={floor_ratio:.1f} dispatch={rate:.0f}/s")
+        with app.app_context():
+            sa_db.engine.dispose()
+
+    for failure in failures:
+        say(f"FAILED         {failure}")
+    say(final)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("maturity_scan: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,104 @@
+"""What a tablet receives for each synced record, and who should receive it.
+
+Built once when the record is written (inside the writing transaction) and stored as JSON text,
+so pull serves them as they are."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+
+from app import pii
+from app.extensions import db
+from app.org.models import Area
+from appointments.models import Visit
+from field_api.models import Delivery, Registration, Resident
+
+ENTITIES = {Visit: "visit", Delivery: "delivery", Resident: "resident", Registration: "registration", Area: "area"}
+MODELS = {name: model for model, name in ENTITIES.items()}
+
+
+@dataclass
+class Document:
+    doc: bytes
+    version: int | None      # None: the feed position serves as the version
+    scopes: set[tuple[str, str]]
+
+
+def _t(value):
+    return value.strftime("%H:%M") if value is not None else None
+
+
+def _d(value):
+    return value.isoformat() if value is not None else None
+
+
+def _dump(data: dict) -> bytes:
+    return orjson.dumps(data)
+
+
+def visit(v: Visit) -> Document:
+    booking = v.booking
+    data = {"kind": v.kind, "status": v.status, "day": _d(v.day), "window_start": _t(v.window_start),
+            "window_end": _t(v.window_end), "address": v.address, "area_id": str(v.area_id),
+            "officer_id": str(v.officer_id) if v.officer_id else None,
+            "booking_reference": booking.reference if booking else None,
+            "purpose": booking.purpose if booking else None,
+            "contact_name": booking.contact_name if booking else None,
+            "contact_phone": pii.mask_phone(pii.decrypt(pii.PHONE, booking.contact_phone_enc)) if booking else None,
+            "outcome_note": v.outcome_note}
+    return Document(_dump(data), v.version, {("officer", str(v.officer_id))} if v.officer_id else set())
+
+
+def delivery(d: Delivery) -> Document:
+    from field_api.deliveries import identity_digest, manifest_claims
+
+    v, permit = d.visit, d.permit
+    resident = permit.resident
+    data = {"visit_id": str(d.visit_id), "permit_number": permit.number, "resident_name": resident.name,
+            "identity_digest": identity_digest(d.id, pii.decrypt(pii.IDENTITY, resident.identity_enc)),
+            "status": d.status,
+            "manifest_entry": manifest_claims(d, v.officer_id) if v.officer_id else None}
+    scopes = {("officer", str(v.officer_id))} if v.officer_id and d.status == "pending" else set()
+    return Document(_dump(data), None, scopes)
+
+
+def resident(r: Resident) -> Document:
+    data = {"name": r.name, "sex": r.sex, "ethnicity": r.ethnicity,
+            "identity_number": pii.mask_identity(pii.decrypt(pii.IDENTITY, r.identity_enc)),
+            "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.phone_enc)), "hukou_address": r.hukou_address,
+            "photo_sha256": r.photo_sha256}
+    areas = db.session.execute(sa.select(Registration.area_id).where(
+        Registration.resident_id == r.id, Registration.status == "active")).scalars()
+    return Document(_dump(data), r.version, {("area", str(a)) for a in areas})
+
+
+def registration(g: Registration) -> Document:
+    data = {"resident_id": str(g.resident_id), "area_id": str(g.area_id), "station_id": str(g.station_id),
+            "address": g.address, "start_date": _d(g.start_date), "maturity_date": _d(g.maturity_date),
+            "reason": g.reason, "housing": g.housing, "landlord_name": g.landlord_name,
+            "employer_name": g.employer_name, "status": g.status}
+    return Document(_dump(data), g.version, {("area", str(g.area_id))} if g.status == "active" else set())
+
+
+def area(a: Area) -> Document:
+    data = {"station_id": str(a.station_id), "code": a.code, "name": a.name, "kind": a.kind}
+    return Document(_dump(data), None, {("station", str(a.station_id))} if a.active else set())
+
+
+BUILDERS = {"visit": visit, "delivery": delivery, "resident": resident, "registration": registration, "area": area}
+
+
+def build(entity: str, obj) -> Document:
+    return BUILDERS[entity](obj)
+
+
+def related(entity: str, obj) -> list[tuple[str, object]]:
+    """Records whose document or scope depends on this one."""
+    if entity == "registration":
+        return [("resident", obj.resident_id)]
+    if entity == "visit" and obj.kind == "delivery":
+        delivery_id = db.session.execute(sa.select(Delivery.id).where(Delivery.visit_id == obj.id)).scalar()
+        return [("delivery", delivery_id)] if delivery_id else []
+    return []

@@ -1,0 +1,278 @@
+"""The change feed: written at commit time by every transaction that touched a synced record,
+read by pull.
+
+Why this shape: a tablet must never miss a committed change, even when PostgreSQL transactions
+commit out of order. Each transaction takes its feed positions from one counter row, locked in
+``before_commit`` — the last thing it does — and held until its commit. So positions are handed
+out in commit order: a reader that sees position N has already been able to see everything
+below N. The rows are one per record per scope, replaced on every write, so the feed is also
+the current state a first pull needs, and it stays as large as the data, not the history."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+import orjson
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy import event
+from sqlalchemy.orm import Session, object_session
+
+from app.db import insert_for, locked_row, utcnow
+from app.errors import DomainError
+from app.extensions import db
+from sync import documents
+from sync.models import ChangeCounter, SyncRecord
+
+COUNTER_ID = 1
+MATERIAL_KINDS = {"kinds": [
+    {"kind": "identity_card", "core": True, "housing": None},
+    {"kind": "rental_contract", "core": True, "housing": "rented"},
+    {"kind": "property_certificate", "core": True, "housing": "owned"},
+    {"kind": "property_certificate", "core": True, "housing": "relatives"},
+    {"kind": "employer_proof", "core": True, "housing": "employer"},
+    {"kind": "photo", "core": False, "housing": None},
+]}
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def _touch(_mapper, _connection, target):
+    """Per flushed row (O(1)), unlike walking ``session.dirty``, which scans the identity map and
+    makes a 500-mutation push quadratic."""
+    session = object_session(target)
+    if session is not None and not session.info.get("sync_publishing"):
+        session.info.setdefault("sync_touched", set()).add((documents.ENTITIES[type(target)], target.id))
+
+
+for _model in documents.ENTITIES:
+    for _event_name in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _event_name, _touch)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget(session, previous_transaction):
+    if previous_transaction.parent is None:  # the whole transaction is gone, not a savepoint
+        session.info.pop("sync_touched", None)
+
+
+@event.listens_for(Session, "before_commit")
+def _publish(session):
+    # Savepoint commits fire this hook too; only the outermost commit publishes, so the counter
+    # lock is always the last lock a transaction takes (after the audit head), never held early.
+    if session.info.get("sync_publishing") or session.in_nested_transaction():
+        return
+    session.flush()  # commit would flush after this hook; the feed must see those writes
+    if not session.info.get("sync_touched"):
+        return
+    session.info["sync_publishing"] = True
+    try:
+        session.flush()
+        touched = session.info.pop("sync_touched", set())
+        publish(session, touched)
+        session.flush()
+    finally:
+        session.info["sync_publishing"] = False
+        session.info.pop("sync_touched", None)
+
+
+def publish(session, touched: set) -> None:
+    pending: dict[tuple[str, str], object] = {}
+    queue = list(touched)
+    while queue:
+        entity, record_id = queue.pop()
+        if record_id is None or (entity, str(record_id)) in pending:
+            continue
+        obj = session.get(documents.MODELS[entity], record_id)
+        pending[(entity, str(record_id))] = obj
+        if obj is not None:
+            queue.extend(documents.related(entity, obj))
+    rows = []
+    for (entity, record_id), obj in sorted(pending.items()):
+        rows.extend(_changes(session, entity, record_id, obj))
+    if not rows:
+        return
+    counter = locked_row(session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
+    now = utcnow()
+    insert = insert_for(session)
+    for row in rows:
+        counter.last_seq += 1
+        row.update(seq=counter.last_seq, changed_at=now)
+        if row["version"] is None:
+            row["version"] = counter.last_seq
+        stmt = insert(SyncRecord).values(**row)
+        session.execute(stmt.on_conflict_do_update(
+            index_elements=["entity", "record_id", "scope_kind", "scope_id"],
+            set_={k: stmt.excluded[k] for k in ("seq", "op", "version", "doc", "reason", "changed_at")}))
+
+
+def _changes(session, entity: str, record_id: str, obj) -> list[dict]:
+    """The rows to write for one record: upserts for its scopes, evicts for scopes it left,
+    nothing when neither the document nor the scopes changed."""
+    current = {(r.scope_kind, r.scope_id): r for r in session.execute(sa.select(SyncRecord).where(
+        SyncRecord.entity == entity, SyncRecord.record_id == record_id)).scalars()}
+    out = []
+    base = {"entity": entity, "record_id": record_id}
+    if obj is None:
+        return [{**base, "scope_kind": k, "scope_id": i, "op": "delete", "version": row.version, "doc": None,
+                 "reason": "deleted"} for (k, i), row in current.items() if row.op == "upsert"]
+    document = documents.build(entity, obj)
+    text = document.doc.decode()
+    for scope in sorted(document.scopes):
+        row = current.get(scope)
+        if row is not None and row.op == "upsert" and row.doc == text:
+            continue
+        version = document.version if document.version is not None else None
+        out.append({**base, "scope_kind": scope[0], "scope_id": scope[1], "op": "upsert", "version": version,
+                    "doc": text, "reason": None})
+    for scope, row in current.items():
+        if scope not in document.scopes and row.op == "upsert":
+            out.append({**base, "scope_kind": scope[0], "scope_id": scope[1], "op": "evict",
+                        "version": row.version, "doc": None, "reason": _evict_reason(entity, obj)})
+    return out
+
+
+def _evict_reason(entity: str, obj) -> str:
+    return {"visit": "reassigned", "delivery": "reassigned", "registration": "registration-ended",
+            "resident": "left-your-areas", "area": "area-closed"}.get(entity, "out-of-scope")
+
+
+def prune(older_than_days: int) -> int:
+    """Drop tombstones (evicts, deletes) older than the retention; cursors from before the oldest
+    kept tombstone are answered with ``reset``."""
+    cutoff = utcnow() - timedelta(days=older_than_days)
+    horizon = db.session.execute(sa.select(sa.func.max(SyncRecord.seq)).where(
+        SyncRecord.op != "upsert", SyncRecord.changed_at < cutoff)).scalar()
+    if horizon is None:
+        return 0
+    counter = locked_row(db.session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
+    counter.pruned_before = max(counter.pruned_before, horizon + 1)
+    removed = db.session.execute(sa.delete(SyncRecord).where(SyncRecord.op != "upsert",
+                                                             SyncRecord.seq <= horizon)).rowcount
+    db.session.commit()
+    return removed
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+class InvalidCursor(DomainError):
+    status, slug, title = 400, "invalid-cursor", "The cursor is not valid"
+
+
+@dataclass(frozen=True)
+class Scope:
+    officer_id: str
+    station_id: str
+    area_ids: tuple[str, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        raw = "|".join((self.station_id, *self.area_ids)).encode()
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def scope_of(actor) -> Scope:
+    return Scope(str(actor.user_id), str(actor.station_id), tuple(sorted(str(a) for a in actor.area_ids)))
+
+
+def _cursor_key() -> bytes:
+    return hashlib.sha256(b"sync-cursor:" + str(current_app.config["SECRET_KEY"]).encode()).digest()
+
+
+def encode_cursor(device_id, seq: int, scope: Scope) -> str:
+    body = orjson.dumps({"d": str(device_id), "s": seq, "f": scope.fingerprint})
+    mac = hmac.new(_cursor_key(), body, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str, device_id) -> dict:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body, mac = raw[:-16], raw[-16:]
+        if not hmac.compare_digest(mac, hmac.new(_cursor_key(), body, hashlib.sha256).digest()[:16]):
+            raise ValueError("signature")
+        data = orjson.loads(body)
+        if data["d"] != str(device_id) or not isinstance(data["s"], int):
+            raise ValueError("device")
+        return data
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise InvalidCursor("the cursor is malformed, altered, or belongs to another device",
+                            errors={"cursor": ["invalid"]}) from None
+
+
+def _scope_filter(scope: Scope, t=SyncRecord.__table__.c):
+    conditions = [sa.and_(t.scope_kind == "officer", t.scope_id == scope.officer_id),
+                  sa.and_(t.scope_kind == "station", t.scope_id == scope.station_id)]
+    if scope.area_ids:
+        conditions.append(sa.and_(t.scope_kind == "area", t.scope_id.in_(scope.area_ids)))
+    return sa.or_(*conditions)
+
+
+def _rows(scope: Scope, after: int, limit: int, first: bool):
+    """Core, not ORM: a page is a thousand plain tuples, fetched straight from the cursor."""
+    t = SyncRecord.__table__.c
+    query = sa.select(t.seq, t.entity, t.record_id, t.op, t.version, t.doc, t.reason).where(
+        _scope_filter(scope), t.seq > after)
+    if first:
+        query = query.where(t.op == "upsert")
+    return db.session.connection().execute(query.order_by(t.seq).limit(limit + 1)).all()
+
+
+def _still_in_scope(scope: Scope, evicts: list) -> set[tuple[str, str]]:
+    """Records evicted from one scope of the device but still held through another (a resident
+    with registrations in two of the officer's areas): those evicts are not sent."""
+    if not evicts:
+        return set()
+    keys = {(r.entity, r.record_id) for r in evicts}
+    t = SyncRecord.__table__.c
+    rows = db.session.connection().execute(sa.select(t.entity, t.record_id).where(
+        _scope_filter(scope), t.op == "upsert", sa.tuple_(t.entity, t.record_id).in_(list(keys)))).all()
+    return {(e, i) for e, i in rows}
+
+
+@dataclass
+class Page:
+    body: bytes
+    served_deliveries: list[str]
+
+
+def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
+    """One page of changes after the cursor, as ready-to-send JSON bytes."""
+    reset = False
+    after, first = 0, cursor is None
+    counter = db.session.get(ChangeCounter, COUNTER_ID)
+    if cursor is not None:
+        position = decode_cursor(cursor, device.id)
+        if position["f"] != scope.fingerprint or (counter and position["s"] < counter.pruned_before - 1):
+            reset, first = True, True
+        else:
+            after = position["s"]
+    rows = _rows(scope, after, limit, first)
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    held = _still_in_scope(scope, [r for r in rows if r.op == "evict"])
+    parts, deliveries = [], []
+    if first:
+        parts.append(b'{"seq":0,"entity":"reference","id":"material_kinds","op":"upsert","version":1,"data":'
+                     + orjson.dumps(MATERIAL_KINDS) + b"}")
+    for seq, entity, record_id, op, version, doc, reason in rows:
+        # entity, id and op are ASCII names and UUIDs written by the server: safe to format directly
+        head = b'{"seq":%d,"entity":"%s","id":"%s","op":"%s","version":%d' % (
+            seq, entity.encode(), record_id.encode(), op.encode(), version)
+        if op == "upsert":
+            parts.append(b"%s,\"data\":%s}" % (head, doc.encode()))
+            if entity == "delivery":
+                deliveries.append(record_id)
+        elif (entity, record_id) not in held:
+            parts.append(head + b',"reason":' + orjson.dumps(reason or op) + b"}")
+    if rows:
+        last = rows[-1].seq
+    else:
+        last = after if not first else (counter.last_seq if counter else 0)
+    body = (b'{"protocol":1,"changes":[' + b",".join(parts) + b'],"cursor":'
+            + orjson.dumps(encode_cursor(device.id, last, scope)) + b',"has_more":'
+            + (b"true" if has_more else b"false") + b',"reset":' + (b"true" if reset else b"false") + b"}")
+    return Page(body, deliveries)

@@ -1,0 +1,330 @@
+"""Applying a tablet's mutations: in seq order, each in its own savepoint, each through the same
+service function as the online endpoint, each result stored for idempotent replay."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+import orjson
+import sqlalchemy as sa
+
+from app import pii
+from app.db import deferred_commits, utcnow
+from app.errors import DomainError, NotFound, field_error
+from app.extensions import db
+from appointments import visit_states, visits
+from field_api import applications, deliveries, residents
+from field_api.models import Resident
+from field_api.scoping import registration_for, resident_for
+from sync import documents
+from sync.models import SyncConflict, SyncMutation
+
+MAX_MUTATIONS = 500
+RESIDENT_FIELDS = ("name", "sex", "ethnicity", "phone", "hukou_address", "photo_sha256")
+
+
+class Outcome:
+    """What one mutation did: the record (entity, id) to send back, and any conflict."""
+
+    def __init__(self, entity: str, record_id, conflict: dict | None = None):
+        self.entity, self.record_id, self.conflict = entity, record_id, conflict
+
+
+def _hash(m: dict) -> str:
+    keys = ("seq", "entity", "op", "id", "base_version", "data", "occurred_at")
+    return hashlib.sha256(orjson.dumps({k: m.get(k) for k in keys}, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+# --- field-by-field merge --------------------------------------------------------------------
+
+def _merge(record, base_version, data: dict, current: dict) -> tuple[dict, dict]:
+    """Fields the server has not changed since ``base_version`` take the device's value; a field
+    both changed keeps the server's value and goes into the conflict."""
+    versions = record.field_versions or {}
+    apply, clashes = {}, {}
+    for field, value in data.items():
+        if base_version is None or versions.get(field, 0) <= base_version:
+            apply[field] = value
+        elif current.get(field) != value:
+            clashes[field] = {"server": current.get(field), "device": value}
+    return apply, clashes
+
+
+def _mask_conflict(clashes: dict) -> dict:
+    """Conflicts are stored for staff: phone numbers masked, the device's value kept encrypted."""
+    out = {}
+    for field, sides in clashes.items():
+        if field.endswith("phone"):
+            out[field] = {"server": pii.mask_phone(sides["server"]), "device": pii.mask_phone(sides["device"]),
+                          "device_enc": pii.encrypt(pii.PHONE, sides["device"])}
+        else:
+            out[field] = sides
+    return out
+
+
+def _resident_values(r: Resident) -> dict:
+    return {"name": r.name, "sex": r.sex, "ethnicity": r.ethnicity, "hukou_address": r.hukou_address,
+            "photo_sha256": r.photo_sha256, "phone": pii.decrypt(pii.PHONE, r.phone_enc)}
+
+
+def _normalized_phone(data: dict, field: str) -> dict:
+    if data.get(field) is not None:
+        try:
+            data = {**data, field: pii.normalize_phone(data[field])}
+        except pii.InvalidPII as exc:
+            raise field_error(field, str(exc)) from None
+    return data
+
+
+# --- ids the device made up for records the server already had --------------------------------
+
+def _resident_id(actor, value, field: str):
+    """A tablet that registered someone the server already knew used its own uuid; the create
+    answered with the existing resident's id. Later mutations of that device may still name the
+    tablet's uuid (sent before the answer came): map it, so the officer's work does not fail."""
+    client_id = _uuid(value, field)
+    if db.session.get(Resident, client_id) is not None:
+        return client_id
+    linked = db.session.execute(sa.select(SyncMutation.result).where(
+        SyncMutation.device_id == actor.device_id, SyncMutation.entity == "resident", SyncMutation.op == "create",
+        SyncMutation.record_id == str(client_id), SyncMutation.status == "applied")).scalar_one_or_none()
+    if linked and linked.get("record"):
+        return uuid.UUID(linked["record"]["id"])
+    return client_id
+
+
+# --- handlers: one per (entity, op), each calling the online service ---------------------------
+
+def resident_create(actor, m):
+    resident, _created = residents.register_resident(actor, {**m["data"], "id": _uuid(m["id"], "id")})
+    return Outcome("resident", resident.id)
+
+
+def resident_update(actor, m):
+    data = _normalized_phone(_only(m["data"], RESIDENT_FIELDS), "phone")
+    resident = resident_for(actor, _resident_id(actor, m["id"], "id"), lock=True)
+    apply, clashes = _merge(resident, m.get("base_version"), data, _resident_values(resident))
+    if apply:
+        residents.update_resident(actor, resident.id, apply)
+    return Outcome("resident", resident.id, {"kind": "fields", "fields": _mask_conflict(clashes)} if clashes else None)
+
+
+def registration_create(actor, m):
+    data = {**m["data"], "id": _uuid(m["id"], "id")}
+    for key in ("start_date",):
+        data[key] = _date(data.get(key), key)
+    data["resident_id"] = _resident_id(actor, data.get("resident_id"), "resident_id")
+    data["area_id"] = _uuid(data.get("area_id"), "area_id")
+    registration = residents.register_residence(actor, data)
+    return Outcome("registration", registration.id)
+
+
+def registration_update(actor, m):
+    fields = (*residents.REGISTRATION_FIELDS, "landlord_phone")
+    data = _normalized_phone(_only(m["data"], fields), "landlord_phone")
+    registration = registration_for(actor, _uuid(m["id"], "id"), lock=True)
+    current = {f: getattr(registration, f) for f in residents.REGISTRATION_FIELDS}
+    current["landlord_phone"] = pii.decrypt(pii.PHONE, registration.landlord_phone_enc)
+    apply, clashes = _merge(registration, m.get("base_version"), data, current)
+    if apply:
+        residents.update_registration(actor, registration.id, apply)
+    return Outcome("registration", registration.id,
+                   {"kind": "fields", "fields": _mask_conflict(clashes)} if clashes else None)
+
+
+def registration_end(actor, m):
+    data = m["data"]
+    registration = residents.end_registration(actor, _uuid(m["id"], "id"), _date(data.get("end_date"), "end_date"),
+                                              _required(data, "reason"))
+    return Outcome("registration", registration.id)
+
+
+def visit_start(actor, m):
+    visit_id = _uuid(m["id"], "id")
+    try:
+        visits.start(actor, visit_id)
+        return Outcome("visit", visit_id)
+    except (NotFound, visit_states.InvalidTransition) as exc:
+        # Setting out is a fact too, but it changes nothing once staff moved the visit on.
+        return Outcome("visit", visit_id, {"kind": "fact-after-change", "fields": {"start": exc.detail}})
+
+
+def visit_outcome(actor, m):
+    data = m["data"]
+    visit, flagged = visits.record_outcome_fact(actor, _uuid(m["id"], "id"), _required(data, "outcome"),
+                                                data.get("note") or "")
+    return Outcome("visit", visit.id, {"kind": "fact-after-change", "fields": {"outcome": data["outcome"]}}
+                   if flagged else None)
+
+
+def application_create(actor, m):
+    data = {**m["data"], "id": _uuid(m["id"], "id"),
+            "resident_id": _resident_id(actor, m["data"].get("resident_id"), "resident_id")}
+    application = applications.submit(actor, data)
+    return Outcome("application", application.id)
+
+
+def application_supply(actor, m):
+    data = m["data"]
+    application = applications.supply_material(actor, _uuid(m["id"], "id"), _required(data, "kind"),
+                                               _required(data, "attachment_sha256"))
+    return Outcome("application", application.id)
+
+
+def delivery_handover(actor, m):
+    data = dict(m["data"])
+    for key in ("recipient", "identity_number", "receipt"):
+        _required(data, key)
+    if data.get("handed_over_at"):
+        data["handed_over_at"] = _datetime(data["handed_over_at"], "handed_over_at")
+    delivery, flagged = deliveries.handover_fact(actor, _uuid(m["id"], "id"), data)
+    return Outcome("delivery", delivery.id, {"kind": "fact-after-change", "fields": {"handover": "recorded"}}
+                   if flagged else None)
+
+
+HANDLERS = {
+    ("resident", "create"): resident_create, ("resident", "update"): resident_update,
+    ("registration", "create"): registration_create, ("registration", "update"): registration_update,
+    ("registration", "end"): registration_end, ("visit", "start"): visit_start,
+    ("visit", "outcome"): visit_outcome, ("application", "create"): application_create,
+    ("application", "supply_material"): application_supply, ("delivery", "handover"): delivery_handover,
+}
+
+
+def _only(data: dict, allowed) -> dict:
+    stray = sorted(set(data) - set(allowed))
+    if stray:
+        raise field_error(stray[0], "is not a field this mutation may change")
+    return data
+
+
+def _required(data: dict, key: str):
+    if data.get(key) in (None, ""):
+        raise field_error(key, "is required")
+    return data[key]
+
+
+def _uuid(value, field: str):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise field_error(field, "must be a UUID") from None
+
+
+def _date(value, field: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise field_error(field, "must be a date YYYY-MM-DD") from None
+
+
+def _datetime(value, field: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise field_error(field, "must be an ISO 8601 time with offset") from None
+    if parsed.tzinfo is None:
+        raise field_error(field, "must carry a UTC offset")
+    return parsed
+
+
+# --- the push --------------------------------------------------------------------------------
+
+def _record_doc(outcome: Outcome) -> tuple[dict | None, int | None]:
+    if outcome.entity not in documents.MODELS:
+        return {"id": str(outcome.record_id)}, None
+    obj = db.session.get(documents.MODELS[outcome.entity], outcome.record_id)
+    if obj is None:
+        return None, None
+    document = documents.build(outcome.entity, obj)
+    return {"id": str(outcome.record_id), **orjson.loads(document.doc)}, document.version
+
+
+def _rejected(m: dict, errors: dict, slug: str) -> dict:
+    return {"mutation_id": m["mutation_id"], "seq": m["seq"], "status": "rejected", "replayed": False,
+            "version": None, "record": None, "conflict": None, "errors": {**errors, "_type": [slug]}}
+
+
+def apply_one(actor, device, m: dict) -> dict:
+    mutation_id = _uuid(m["mutation_id"], "mutation_id")
+    request_hash = _hash(m)
+    stored = db.session.get(SyncMutation, mutation_id)
+    if stored is not None:
+        if stored.request_hash == request_hash:
+            return {**stored.result, "replayed": True}
+        return _rejected(m, {"mutation_id": ["mutation-id-reused"]}, "mutation-id-reused")
+    received_at = utcnow()
+    occurred_at = None
+    if m.get("occurred_at"):
+        try:
+            occurred_at = _datetime(m["occurred_at"], "occurred_at")
+        except DomainError:
+            occurred_at = None
+    handler = HANDLERS.get((m["entity"], m["op"]))
+    conflict = None
+    if m["seq"] <= device.last_seq:
+        result = _rejected(m, {"seq": [f"not above the last settled seq {device.last_seq}"]}, "seq-not-rising")
+    elif handler is None:
+        result = _rejected(m, {"op": [f"no mutation {m['entity']}.{m['op']}"]}, "unknown-mutation")
+    else:
+        savepoint = db.session.begin_nested()
+        try:
+            outcome = handler(actor, m)
+            db.session.flush()
+            savepoint.commit()
+            record, version = _record_doc(outcome)
+            conflict = outcome.conflict
+            result = {"mutation_id": m["mutation_id"], "seq": m["seq"],
+                      "status": "conflict" if conflict else "applied", "replayed": False, "version": version,
+                      "record": record, "conflict": _public_conflict(conflict), "errors": None}
+        except DomainError as exc:
+            savepoint.rollback()
+            result = _rejected(m, exc.errors or {"_": [exc.detail]}, exc.slug)
+    db.session.add(SyncMutation(
+        mutation_id=mutation_id, device_id=device.id, user_id=actor.user_id, station_id=actor.station_id,
+        seq=m["seq"], request_hash=request_hash, entity=m["entity"], op=m["op"], record_id=str(m["id"]),
+        payload=_stored_payload(m), status=result["status"], result=result, occurred_at=occurred_at,
+        received_at=received_at))
+    db.session.flush()
+    if conflict:
+        db.session.add(SyncConflict(mutation_id=mutation_id, device_id=device.id, station_id=actor.station_id,
+                                    entity=m["entity"], record_id=str(m["id"]), kind=conflict["kind"],
+                                    fields=conflict["fields"]))
+    device.last_seq = max(device.last_seq, m["seq"])
+    if occurred_at is not None:
+        device.clock_skew_seconds = int((occurred_at - received_at).total_seconds())
+    return result
+
+
+def _public_conflict(conflict):
+    if not conflict:
+        return None
+    fields = {f: {k: v for k, v in sides.items() if k != "device_enc"} if isinstance(sides, dict) else sides
+              for f, sides in conflict["fields"].items()}
+    return {"kind": conflict["kind"], "fields": fields}
+
+
+def _stored_payload(m: dict) -> dict:
+    """Kept for staff when rejected: identity and phone numbers encrypted, never in plain JSON."""
+    data = dict(m.get("data") or {})
+    for key in list(data):
+        if key in ("identity_number",) and isinstance(data[key], str):
+            data[key] = {"masked": pii.mask_identity(data[key]), "enc": pii.encrypt(pii.IDENTITY, data[key])}
+        elif key.endswith("phone") and isinstance(data[key], str):
+            data[key] = {"masked": pii.mask_phone(data[key]), "enc": pii.encrypt(pii.PHONE, data[key])}
+    return {**{k: v for k, v in m.items() if k != "data"}, "data": data}
+
+
+def push(actor, device, mutations: list[dict]) -> dict:
+    results = []
+    with deferred_commits():
+        for m in sorted(mutations, key=lambda m: m["seq"]):
+            results.append(apply_one(actor, device, m))
+    device.last_push_at = utcnow()
+    db.session.commit()
+    return {"protocol": 1, "results": results, "last_seq": device.last_seq}
+
+

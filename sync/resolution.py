@@ -1,0 +1,75 @@
+"""Staff work through what sync could not settle alone: conflicts and rejected mutations."""
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+
+from app import audit, pii
+from app.db import one_or_404, utcnow
+from app.errors import Conflict, field_error
+from app.extensions import db
+from field_api import residents
+from sync.models import SyncConflict, SyncMutation
+
+
+def conflicts_visible_to(actor, filters: dict):
+    query = sa.select(SyncConflict).order_by(SyncConflict.created_at.desc())
+    if not actor.is_admin:
+        query = query.where(SyncConflict.station_id == actor.station_id)
+    query = query.where(SyncConflict.status == filters.get("status", "open"))
+    if filters.get("device_id"):
+        query = query.where(SyncConflict.device_id == filters["device_id"])
+    return query
+
+
+def rejections_visible_to(actor, filters: dict):
+    query = sa.select(SyncMutation).where(SyncMutation.status == "rejected").order_by(SyncMutation.received_at.desc())
+    if not actor.is_admin:
+        query = query.where(SyncMutation.station_id == actor.station_id)
+    query = query.where(SyncMutation.resolved_at.is_(None) if filters.get("status", "open") == "open"
+                        else SyncMutation.resolved_at.is_not(None))
+    if filters.get("device_id"):
+        query = query.where(SyncMutation.device_id == filters["device_id"])
+    return query
+
+
+def _device_value(field: str, sides: dict):
+    return pii.decrypt(pii.PHONE, sides["device_enc"]) if "device_enc" in sides else sides["device"]
+
+
+def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict:
+    conflict = one_or_404(conflicts_visible_to(actor, {"status": "open"}).where(SyncConflict.id == conflict_id)
+                          .with_for_update(), "conflict")
+    if conflict.kind == "fields" and choice == "acknowledge":
+        raise field_error("choice", "a field conflict is settled by choosing the server's or the device's value")
+    if conflict.kind != "fields" and choice != "acknowledge":
+        raise field_error("choice", "a fact recorded after a change is acknowledged")
+    if choice == "device":
+        values = {f: _device_value(f, sides) for f, sides in conflict.fields.items()}
+        record_id = uuid.UUID(conflict.record_id)
+        if conflict.entity == "resident":
+            residents.update_resident(actor, record_id, values)
+        elif conflict.entity == "registration":
+            residents.update_registration(actor, record_id, values)
+        else:
+            raise Conflict(f"no way to apply a device value to a {conflict.entity}")
+    conflict.status, conflict.resolved_at, conflict.resolved_by_id = "resolved", utcnow(), actor.user_id
+    conflict.resolution = f"{choice}: {note}".strip(": ")
+    audit.record(actor, "sync.conflict_resolved", "sync_conflict", conflict.id,
+                 after={"choice": choice, "note": note, "entity": conflict.entity, "record_id": conflict.record_id},
+                 station_id=conflict.station_id)
+    db.session.commit()
+    return conflict
+
+
+def resolve_rejection(actor, mutation_id, resolution: str, note: str) -> SyncMutation:
+    mutation = one_or_404(rejections_visible_to(actor, {"status": "open"}).where(
+        SyncMutation.mutation_id == mutation_id).with_for_update(), "rejection")
+    mutation.resolved_at, mutation.resolved_by_id = utcnow(), actor.user_id
+    mutation.resolution = f"{resolution}: {note}".strip(": ")
+    audit.record(actor, "sync.rejection_resolved", "sync_mutation", mutation.mutation_id,
+                 after={"resolution": resolution, "note": note, "entity": mutation.entity, "op": mutation.op},
+                 station_id=mutation.station_id)
+    db.session.commit()
+    return mutation

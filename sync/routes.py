@@ -1,0 +1,150 @@
+"""POST /sync/pull and /sync/push for tablets; conflicts and rejections for staff."""
+from __future__ import annotations
+
+import gzip
+import uuid
+import zlib
+from datetime import timedelta
+
+import orjson
+from flask import current_app, request
+from marshmallow import ValidationError
+
+from app.auth.models import Device
+from app.auth.permissions import current_actor, requires
+from app.db import utcnow
+from app.errors import DomainError, Forbidden, field_error
+from app.extensions import db
+from app.schemas import Blueprint, paginate
+from field_api.deliveries import record_manifest
+from sync import feed, push as pushing, resolution
+from sync.schemas import (SUPPORTED_PROTOCOLS, ConflictOut, ListArgs, PullIn, PushIn, RejectionOut,
+                          ResolveConflictIn, ResolveRejectionIn)
+
+PULL_STAMP_EVERY = timedelta(seconds=30)
+
+blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Offline sync for field tablets")
+
+
+class UnsupportedProtocol(DomainError):
+    status, slug, title = 400, "unsupported-protocol", "This protocol version is not served"
+
+
+class TooManyMutations(DomainError):
+    status, slug, title = 413, "too-many-mutations", "Too many mutations in one push"
+
+
+class PayloadTooLarge(DomainError):
+    status, slug, title = 413, "payload-too-large", "The body is too large"
+
+
+def _body(schema):
+    """Read (and un-gzip) the body, refuse other protocols first, then validate the envelope."""
+    limit = current_app.config["SYNC_MAX_BODY"]
+    raw = request.get_data(cache=False)
+    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+        try:
+            raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit + 1)
+        except zlib.error:
+            raise field_error("body", "is not valid gzip", cls=DomainError) from None
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"the body is over {limit} bytes")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise DomainError("the body is not JSON", errors={"body": ["not JSON"]}) from None
+    if not isinstance(body, dict):
+        raise DomainError("the body must be a JSON object", errors={"body": ["not an object"]})
+    if body.get("protocol") not in SUPPORTED_PROTOCOLS:
+        raise UnsupportedProtocol(f"protocol {body.get('protocol')!r} is not served",
+                                  supported=list(SUPPORTED_PROTOCOLS))
+    if isinstance(body.get("mutations"), list) and len(body["mutations"]) > pushing.MAX_MUTATIONS:
+        raise TooManyMutations(f"at most {pushing.MAX_MUTATIONS} mutations per push; send the rest next")
+    try:
+        return schema().load(body)
+    except ValidationError as exc:
+        from app.errors import Unprocessable
+
+        raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
+
+
+def _device(actor) -> Device:
+    if actor.device_id is None:
+        raise Forbidden("sync needs a device-bound token: sign in on the tablet", slug="device-required")
+    return db.session.get(Device, actor.device_id)
+
+
+def _respond(body: bytes):
+    response = current_app.response_class(body, mimetype="application/json")
+    if "gzip" in request.headers.get("Accept-Encoding", "").lower() and len(body) > 512:
+        response.set_data(gzip.compress(body, compresslevel=5))
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    return response
+
+
+@blp.route("/pull", methods=["POST"])
+@requires("sync.use", allow_retired_device=True)
+@blp.doc(requestBody={"content": {"application/json": {"schema": PullIn}}})
+def pull():
+    """Changes in this device's scope after the cursor (see docs/sync-protocol.md)"""
+    body = _body(PullIn)
+    actor = current_actor()
+    device = _device(actor)
+    page = feed.pull(device, feed.scope_of(actor), body["cursor"], body["limit"])
+    record_manifest([uuid.UUID(d) for d in page.served_deliveries], device.id)
+    now = utcnow()
+    if device.last_pull_at is None or now - device.last_pull_at > PULL_STAMP_EVERY:
+        device.last_pull_at = now  # a first pull of 100 pages need not write 100 times
+    db.session.commit()
+    return _respond(page.body)
+
+
+@blp.route("/push", methods=["POST"])
+@requires("sync.use", allow_retired_device=True)
+@blp.doc(requestBody={"content": {"application/json": {"schema": PushIn}}})
+def push():
+    """Apply this device's mutations, each once, in seq order (see docs/sync-protocol.md)"""
+    body = _body(PushIn)
+    actor = current_actor()
+    device = _device(actor)
+    mutations = [{**m, "mutation_id": str(m["mutation_id"])} for m in body["mutations"]]
+    return _respond(orjson.dumps(pushing.push(actor, device, mutations)))
+
+
+@blp.route("/conflicts", methods=["GET"])
+@requires("sync.resolve")
+@blp.arguments(ListArgs, location="query")
+@blp.response(200, ConflictOut(many=True))
+@blp.paginate()
+def list_conflicts(args, pagination_parameters):
+    """Conflicts of your station's devices: fields both sides changed, facts recorded late"""
+    return paginate(resolution.conflicts_visible_to(current_actor(), args), pagination_parameters)
+
+
+@blp.route("/conflicts/<uuid:conflict_id>/resolve", methods=["POST"])
+@requires("sync.resolve")
+@blp.arguments(ResolveConflictIn)
+@blp.response(200, ConflictOut)
+def resolve_conflict(body, conflict_id):
+    """Keep the server's value, apply the device's, or acknowledge a late fact"""
+    return resolution.resolve_conflict(current_actor(), conflict_id, body["choice"], body["note"])
+
+
+@blp.route("/rejections", methods=["GET"])
+@requires("sync.resolve")
+@blp.arguments(ListArgs, location="query")
+@blp.response(200, RejectionOut(many=True))
+@blp.paginate()
+def list_rejections(args, pagination_parameters):
+    """Mutations your station's devices pushed that were refused, with their payload and reasons"""
+    return paginate(resolution.rejections_visible_to(current_actor(), args), pagination_parameters)
+
+
+@blp.route("/rejections/<uuid:mutation_id>/resolve", methods=["POST"])
+@requires("sync.resolve")
+@blp.arguments(ResolveRejectionIn)
+@blp.response(200, RejectionOut)
+def resolve_rejection(body, mutation_id):
+    """Close a rejection: dismissed, or applied by hand"""
+    return resolution.resolve_rejection(current_actor(), mutation_id, body["resolution"], body["note"])

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from app.schemas import In, Out, text
+
+SUPPORTED_PROTOCOLS = (1,)
+
+
+class PullIn(In):
+    protocol = fields.Integer(required=True)
+    cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=400))
+    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
+
+
+class MutationIn(In):
+    mutation_id = fields.UUID(required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    entity = text(16, required=True)
+    op = text(24, required=True)
+    id = text(40, required=True)
+    base_version = fields.Integer(load_default=None, allow_none=True)
+    data = fields.Dict(load_default=dict)
+    occurred_at = fields.String(load_default=None, allow_none=True)
+
+
+class PushIn(In):
+    protocol = fields.Integer(required=True)
+    mutations = fields.List(fields.Nested(MutationIn), required=True)
+
+
+class ConflictOut(Out):
+    id = fields.UUID()
+    mutation_id = fields.UUID()
+    device_id = fields.UUID()
+    entity = fields.String()
+    record_id = fields.String()
+    kind = fields.String()
+    fields_ = fields.Function(lambda c: {f: {k: v for k, v in s.items() if k != "device_enc"}
+                                         if isinstance(s, dict) else s for f, s in c.fields.items()},
+                              data_key="fields")
+    status = fields.String()
+    created_at = fields.DateTime()
+    resolved_at = fields.DateTime(allow_none=True)
+    resolution = fields.String(allow_none=True)
+
+
+class RejectionOut(Out):
+    mutation_id = fields.UUID()
+    device_id = fields.UUID()
+    user_id = fields.UUID()
+    seq = fields.Integer()
+    entity = fields.String()
+    op = fields.String()
+    record_id = fields.String()
+    errors = fields.Function(lambda m: m.result.get("errors"))
+    payload = fields.Function(lambda m: _masked_payload(m.payload))
+    occurred_at = fields.DateTime(allow_none=True)
+    received_at = fields.DateTime()
+    resolved_at = fields.DateTime(allow_none=True)
+    resolution = fields.String(allow_none=True)
+
+
+def _masked_payload(payload: dict) -> dict:
+    data = {k: (v["masked"] if isinstance(v, dict) and "masked" in v else v)
+            for k, v in (payload.get("data") or {}).items()}
+    return {**payload, "data": data}
+
+
+class ListArgs(In):
+    status = fields.String(validate=validate.OneOf(["open", "resolved"]), load_default="open")
+    device_id = fields.UUID()
+
+
+class ResolveConflictIn(In):
+    choice = fields.String(required=True, validate=validate.OneOf(["server", "device", "acknowledge"]))
+    note = text(500, min_len=0, load_default="")
+
+
+class ResolveRejectionIn(In):
+    resolution = fields.String(required=True, validate=validate.OneOf(["dismissed", "applied-manually"]))
+    note = text(500, min_len=0, load_default="")

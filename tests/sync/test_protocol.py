@@ -1,0 +1,258 @@
+"""The sync server against its wire contract: scope, paging, evicts, idempotent push, merge,
+facts, rejections kept, envelope errors."""
+from __future__ import annotations
+
+import gzip
+import uuid
+
+import orjson
+from dateutil.relativedelta import relativedelta
+
+from app.workdays import local_now
+from tests.factories import mobile
+from tests.field_api.conftest import person
+
+
+def _registration(area, resident_id, **over):
+    start = (local_now().date() - relativedelta(months=7)).isoformat()
+    data = {"resident_id": str(resident_id), "area_id": str(area.id), "address": "北山街道1号", "start_date": start,
+            "reason": "work", "housing": "owned"}
+    data.update(over)
+    return data
+
+
+def _register(tablet, world, body=None):
+    resident_id, registration_id = uuid.uuid4(), uuid.uuid4()
+    body = body or person()
+    res = tablet.push(tablet.mutation("resident", "create", resident_id, body),
+                      tablet.mutation("registration", "create", registration_id,
+                                      _registration(world.areas[0][0], resident_id)))
+    return res, resident_id, registration_id
+
+
+def test_first_pull_serves_the_scope_and_reference_data(tablet, world, field):
+    field.register()                                            # in the officer's area
+    field.register(who=world.auxiliary[0], area=world.areas[0][1])  # in another area
+    changes = tablet.pull_all()
+    kinds = sorted({c["entity"] for c in changes})
+    assert kinds == ["area", "reference", "registration", "resident"]
+    assert len([c for c in changes if c["entity"] == "registration"]) == 1
+    assert len([c for c in changes if c["entity"] == "area"]) == 2  # the station's areas
+    resident = next(c for c in changes if c["entity"] == "resident")
+    assert "*" in resident["data"]["identity_number"] and "*" in resident["data"]["phone"]
+
+
+def test_push_applies_in_order_and_reports_the_records(tablet, world):
+    res, resident_id, registration_id = _register(tablet, world)
+    assert [r["status"] for r in res["results"]] == ["applied", "applied"], res
+    assert res["results"][0]["record"]["id"] == str(resident_id)
+    assert res["results"][1]["record"]["maturity_date"]
+    assert res["last_seq"] == 2
+
+
+def test_replay_returns_the_stored_result(tablet, world):
+    resident_id = uuid.uuid4()
+    m = tablet.mutation("resident", "create", resident_id, person())
+    first = tablet.push(m)["results"][0]
+    second = tablet.push(m)["results"][0]
+    assert first["status"] == "applied" and not first["replayed"]
+    assert second["replayed"] is True and second["record"] == first["record"]
+    other = dict(m, data={**m["data"], "name": "别人"})
+    reused = tablet.push(other)["results"][0]
+    assert reused["status"] == "rejected" and "mutation-id-reused" in reused["errors"]["mutation_id"]
+
+
+def test_a_bad_mutation_does_not_block_the_next(tablet, world, client, make):
+    good, bad = uuid.uuid4(), uuid.uuid4()
+    broken = person()
+    broken["identity_number"] = "123"
+    res = tablet.push(tablet.mutation("resident", "create", bad, broken),
+                      tablet.mutation("resident", "create", good, person()))
+    assert [r["status"] for r in res["results"]] == ["rejected", "applied"]
+    assert "identity_number" in res["results"][0]["errors"]
+    kept = client.get("/api/v1/sync/rejections", headers=make.auth(world.staff[0])).json
+    assert len(kept) == 1 and kept[0]["errors"]["identity_number"]
+    assert kept[0]["payload"]["data"]["identity_number"] != "123" or "*" in str(kept[0]["payload"])
+    assert client.get("/api/v1/sync/rejections", headers=make.auth(world.staff[1])).json == []
+    done = client.post(f"/api/v1/sync/rejections/{kept[0]['mutation_id']}/resolve",
+                       json={"resolution": "dismissed", "note": "重新登记"}, headers=make.auth(world.staff[0]))
+    assert done.status_code == 200 and done.json["resolved_at"]
+
+
+def test_new_records_reach_the_tablet_and_other_tablets(tablet, new_tablet, world):
+    other = new_tablet()  # the same officer's second tablet
+    other.pull_all()
+    _res, resident_id, registration_id = _register(tablet, world)
+    changes = other.pull_all()
+    assert {(c["entity"], c["id"]) for c in changes} >= {("resident", str(resident_id)),
+                                                         ("registration", str(registration_id))}
+    assert other.pull_all() == []
+
+
+def test_paging_without_gap_or_repeat(tablet, world, field):
+    for _ in range(7):
+        field.register()
+    pages = []
+    while True:
+        page = tablet.pull_raw(limit=3).json
+        pages.append(page)
+        tablet.cursor = page["cursor"]
+        if not page["has_more"]:
+            break
+    seqs = [c["seq"] for p in pages for c in p["changes"] if c["seq"]]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    assert len([1 for p in pages for c in p["changes"] if c["entity"] == "registration"]) == 7
+    # an interrupted page is asked for again with the previous cursor and gets the same changes
+    first = tablet.pull_raw(cursor=None, limit=3).json
+    again = tablet.pull_raw(cursor=None, limit=3).json
+    assert first["changes"] == again["changes"]
+
+
+def test_reassignment_evicts_the_visit(client, make, world, tablet, new_tablet):
+    from tests.appointments.conftest import booking_body, set_template, upcoming_workdays
+
+    app = client.application
+    with app.app_context():
+        day = upcoming_workdays(1)[0]
+    set_template(app, world.areas[0][0])
+    staff = make.auth(world.staff[0])
+    booking = client.post("/api/v1/bookings", json=booking_body(world.areas[0][0], day, caller_name="来电",
+                                                                caller_phone=mobile()),
+                          headers={**staff, "Idempotency-Key": "k1"}).json
+    visit_id = booking["visit_id"]
+    client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(world.officer[0].id)}, headers=staff)
+    tablet.pull_all()
+    assert ("visit", visit_id) in tablet.records
+    second = make.user("officer", world.stations[0], [world.areas[0][0]])
+    client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(second.id)}, headers=staff)
+    changes = tablet.pull_all()
+    assert [(c["op"], c["reason"]) for c in changes if c["id"] == visit_id] == [("evict", "reassigned")]
+    assert ("visit", visit_id) not in tablet.records
+    theirs = new_tablet(officer=second)
+    theirs.pull_all()
+    assert ("visit", visit_id) in theirs.records
+    # the first officer records an outcome anyway: a fact, recorded and flagged
+    res = tablet.push(tablet.mutation("visit", "outcome", visit_id, {"outcome": "completed", "note": "已办"}))
+    result = res["results"][0]
+    assert result["status"] == "conflict" and result["conflict"]["kind"] == "fact-after-change"
+    assert client.get(f"/api/v1/visits/{visit_id}", headers=staff).json["status"] == "completed"
+    flagged = client.get("/api/v1/sync/conflicts", headers=staff).json
+    assert [c["kind"] for c in flagged] == ["fact-after-change"]
+    ack = client.post(f"/api/v1/sync/conflicts/{flagged[0]['id']}/resolve", json={"choice": "acknowledge"},
+                      headers=staff)
+    assert ack.status_code == 200 and ack.json["status"] == "resolved"
+
+
+def test_stale_update_merges_field_by_field(tablet, world, client, make):
+    _res, resident_id, _reg = _register(tablet, world)
+    tablet.pull_all()
+    base = tablet.records[("resident", str(resident_id))]["version"]
+    staff = make.auth(world.staff[0])
+    client.patch(f"/api/v1/residents/{resident_id}", json={"name": "王五", "hukou_address": "新户籍地"}, headers=staff)
+    res = tablet.push(tablet.mutation("resident", "update", resident_id,
+                                      {"name": "王六", "ethnicity": "回族"}, base_version=base))["results"][0]
+    assert res["status"] == "conflict"
+    assert res["record"]["name"] == "王五" and res["record"]["ethnicity"] == "回族"
+    assert res["conflict"]["fields"] == {"name": {"server": "王五", "device": "王六"}}
+    conflicts = client.get("/api/v1/sync/conflicts", headers=staff).json
+    assert len(conflicts) == 1
+    chosen = client.post(f"/api/v1/sync/conflicts/{conflicts[0]['id']}/resolve", json={"choice": "device"},
+                         headers=staff)
+    assert chosen.status_code == 200
+    assert client.get(f"/api/v1/residents/{resident_id}", headers=staff).json["name"] == "王六"
+
+
+def test_ending_a_registration_evicts_it_and_its_resident(tablet, world, client, make):
+    _res, resident_id, registration_id = _register(tablet, world)
+    tablet.pull_all()
+    client.post(f"/api/v1/registrations/{registration_id}/end",
+                json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
+                headers=make.auth(world.staff[0]))
+    changes = tablet.pull_all()
+    assert {(c["entity"], c["op"]) for c in changes} == {("registration", "evict"), ("resident", "evict")}
+    assert tablet.records.get(("resident", str(resident_id))) is None
+
+
+def test_changed_areas_reset_the_cursor(tablet, world, client, make):
+    tablet.pull_all()
+    client.patch(f"/api/v1/users/{world.officer[0].id}",
+                 json={"area_ids": [str(world.areas[0][0].id), str(world.areas[0][1].id)]},
+                 headers=make.auth(world.staff[0]))
+    tablet.tokens = make.tokens(world.officer[0], tablet.device)
+    page = tablet.pull_raw().json
+    assert page["reset"] is True
+
+
+def test_envelope_errors(tablet, client):
+    resp = tablet.pull_raw(protocol=2)
+    assert resp.status_code == 400 and resp.json["type"].endswith("/unsupported-protocol")
+    assert resp.json["supported"] == [1]
+    resp = tablet.pull_raw(cursor="not-a-cursor")
+    assert resp.status_code == 400 and resp.json["type"].endswith("/invalid-cursor")
+    tablet.pull_all()
+    forged = tablet.cursor[:-3] + ("AAA" if tablet.cursor[-3:] != "AAA" else "BBB")
+    assert tablet.pull_raw(cursor=forged).status_code == 400
+    many = [tablet.mutation("resident", "create", uuid.uuid4(), {}) for _ in range(501)]
+    resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": many}, headers=tablet.headers)
+    assert resp.status_code == 413 and resp.json["type"].endswith("/too-many-mutations")
+    resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": [{"seq": "x"}]},
+                       headers=tablet.headers)
+    assert resp.status_code == 422
+
+
+def test_gzip_both_ways(tablet, client, field):
+    field.register()
+    body = gzip.compress(orjson.dumps({"protocol": 1, "cursor": None}))
+    resp = client.post("/api/v1/sync/pull", data=body, headers={**tablet.headers, "Content-Encoding": "gzip",
+                                                                "Accept-Encoding": "gzip",
+                                                                "Content-Type": "application/json"})
+    assert resp.status_code == 200 and resp.headers["Content-Encoding"] == "gzip"
+    assert orjson.loads(gzip.decompress(resp.data))["changes"]
+
+
+def test_lost_devices_are_refused_retired_may_still_push(tablet, client, make, world):
+    staff = make.auth(world.staff[0])
+    client.post(f"/api/v1/devices/{tablet.device.id}/revoke", json={"mode": "retired"}, headers=staff)
+    assert tablet.push(tablet.mutation("resident", "create", uuid.uuid4(), person()))["results"][0]["status"] == \
+        "applied"
+    client.post(f"/api/v1/devices/{tablet.device.id}/revoke", json={"mode": "lost"}, headers=staff)
+    resp = tablet.pull_raw()
+    assert resp.status_code == 401 and resp.json["type"].endswith("/device-revoked")
+
+
+def test_staff_see_each_devices_sync_state(tablet, world, client, make):
+    _register(tablet, world)
+    tablet.pull_all()
+    device = client.get(f"/api/v1/devices/{tablet.device.id}", headers=make.auth(world.staff[0])).json
+    assert device["last_seq"] == 2 and device["last_push_at"] and device["last_pull_at"]
+    assert abs(device["clock_skew_seconds"]) < 60
+
+
+def test_sync_needs_a_device_token(client, make, world):
+    resp = client.post("/api/v1/sync/pull", json={"protocol": 1}, headers=make.auth(world.officer[0]))
+    assert resp.status_code == 403 and resp.json["type"].endswith("/device-required")
+
+
+def test_a_known_person_registered_offline_keeps_the_registration(tablet, world, field):
+    """The tablet made up an id for someone the server knew; its registration in the same push
+    names that id and must still land on the existing resident."""
+    body, existing = field.matured_resident()
+    res, client_id, registration_id = _register(tablet, world, body=body)
+    linked, registration = res["results"]
+    assert linked["status"] == "applied" and linked["record"]["id"] == existing["resident_id"] != str(client_id)
+    assert registration["status"] in ("applied", "rejected")
+    if registration["status"] == "rejected":  # same station: one active registration each
+        assert "resident_id" in registration["errors"]
+    else:
+        assert registration["record"]["resident_id"] == existing["resident_id"]
+
+
+def test_a_known_person_registered_offline_in_another_station(new_tablet, world, field):
+    body, existing = field.matured_resident()
+    tablet = new_tablet(station=1)
+    resident_id, registration_id = uuid.uuid4(), uuid.uuid4()
+    res = tablet.push(tablet.mutation("resident", "create", resident_id, body),
+                      tablet.mutation("registration", "create", registration_id,
+                                      _registration(world.areas[1][0], resident_id)))
+    assert [r["status"] for r in res["results"]] == ["applied", "applied"], res
+    assert res["results"][1]["record"]["resident_id"] == existing["resident_id"]
