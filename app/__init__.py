@@ -52,6 +52,9 @@ def create_app(config: Config | None = None) -> Flask:
                 field_blp, sync_blp, notify_blp):
         api.register_blueprint(blp)
     api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    from app import metrics  # /metrics and the request counters (kernel: imports no feature)
+
+    metrics.init_app(app)
 
     from app.auth.permissions import enforce_marked
 
@@ -78,6 +81,7 @@ def _register_jobs() -> None:
     import app.notify.jobs  # noqa: F401
     import appointments.jobs  # noqa: F401
     import field_api.jobs  # noqa: F401
+    import sync.jobs  # noqa: F401
 
 
 def _register_models() -> None:

@@ -14,8 +14,9 @@ from app.extensions import db
 
 def register(app: Flask) -> None:
     from app.scheduler import scheduler_command
+    from app.seed_scale import seed_scale
 
-    for command in (create_admin, seed_demo, rotate_keys, audit_verify, scheduler_command):
+    for command in (create_admin, seed_demo, rotate_keys, audit_verify, scheduler_command, seed_scale):
         app.cli.add_command(command)
 
 

@@ -126,6 +126,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Largest sync push or pull body once un-gzipped, bytes (413 above)."),
     Setting("DOORSTEP_SYNC_TOMBSTONE_DAYS", "SYNC_TOMBSTONE_DAYS", 30, int,
             "Days evict/delete changes are kept; a tablet whose cursor is older pulls again from scratch."),
+    Setting("DOORSTEP_METRICS_TOKEN", "METRICS_TOKEN", "", str,
+            "Bearer token `/metrics` requires; empty: open to whoever reaches it (a private network)."),
     Setting("DOORSTEP_PROBLEM_BASE", "PROBLEM_BASE", "https://doorstep.local/problems", str,
             "Prefix of the `type` URI of every problem+json error."),
 )

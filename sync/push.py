@@ -9,7 +9,7 @@ from datetime import datetime
 import orjson
 import sqlalchemy as sa
 
-from app import pii
+from app import metrics, pii
 from app.db import deferred_commits, utcnow
 from app.errors import DomainError, NotFound, field_error
 from app.extensions import db
@@ -325,6 +325,7 @@ def push(actor, device, mutations: list[dict]) -> dict:
             results.append(apply_one(actor, device, m))
     device.last_push_at = utcnow()
     db.session.commit()
+    metrics.sync_mutations_settled(results)  # counted once committed: a rolled-back push settled nothing
     return {"protocol": 1, "results": results, "last_seq": device.last_seq}
 
 

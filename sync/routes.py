@@ -10,6 +10,7 @@ import orjson
 from flask import current_app, request
 from marshmallow import ValidationError
 
+from app import metrics
 from app.auth.models import Device
 from app.auth.permissions import current_actor, requires
 from app.db import utcnow
@@ -97,6 +98,7 @@ def pull():
     if device.last_pull_at is None or now - device.last_pull_at > PULL_STAMP_EVERY:
         device.last_pull_at = now  # a first pull of 100 pages need not write 100 times
     db.session.commit()
+    metrics.sync_page_served()
     return _respond(page.body)
 
 

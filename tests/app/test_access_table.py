@@ -32,6 +32,7 @@ def _person():
 TABLE = [
     ("GET", "/healthz", None, {"*": 200}),
     ("GET", "/readyz", None, {"*": 200}),
+    ("GET", "/metrics", None, {"*": 200}),  # no DOORSTEP_METRICS_TOKEN in tests: open, like /healthz
     ("GET", "/.well-known/jwks.json", None, {"*": 200}),
     ("POST", "/api/v1/auth/login", lambda w: {"username": "nobody", "password": "wrong-password"}, {"*": 401}),
     ("POST", "/api/v1/auth/refresh", lambda w: {"refresh_token": "not-a-token"}, {"*": 401}),

@@ -29,7 +29,8 @@ def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
 def test_features_register_their_jobs_with_intervals_from_the_configuration(app):
     jobs = {spec.name: spec for spec in scheduler.registered_jobs()}
     assert set(jobs) == {"notify.dispatch", "appointments.evening_reminders", "field.maturity",
-                         "field.delivery_scheduled", "field.materials_owed", "field.review_deadline"}
+                         "field.delivery_scheduled", "field.materials_owed", "field.review_deadline",
+                         "sync.prune_tombstones"}
     assert jobs["notify.dispatch"].interval(app.config) == app.config["DISPATCH_INTERVAL_SECONDS"]
     assert jobs["field.maturity"].interval(app.config) == app.config["SCHEDULER_TICK_SECONDS"] == 60
     with pytest.raises(ValueError):

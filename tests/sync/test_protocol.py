@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import uuid
+from datetime import timedelta
 
 import orjson
 from dateutil.relativedelta import relativedelta
@@ -256,3 +257,27 @@ def test_a_known_person_registered_offline_in_another_station(new_tablet, world,
                                       _registration(world.areas[1][0], resident_id)))
     assert [r["status"] for r in res["results"]] == ["applied", "applied"], res
     assert res["results"][1]["record"]["resident_id"] == existing["resident_id"]
+
+
+def test_pruned_tombstones_reset_an_old_cursor(app, tablet, world, client, make):
+    """A tablet that slept past the retention cannot be told what left its scope: it is reset."""
+    from app.extensions import db
+    from sync import feed
+    from sync.models import SyncRecord
+
+    _res, _resident_id, registration_id = _register(tablet, world)
+    tablet.pull_all()
+    old_cursor = tablet.cursor
+    client.post(f"/api/v1/registrations/{registration_id}/end",
+                json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
+                headers=make.auth(world.staff[0]))
+    with app.app_context():
+        from app.db import utcnow
+
+        db.session.execute(SyncRecord.__table__.update().where(SyncRecord.op != "upsert").values(
+            changed_at=utcnow() - timedelta(days=60)))
+        db.session.commit()
+        assert feed.prune(30) == 2  # the registration's and the resident's evicts
+    page = tablet.pull_raw(cursor=old_cursor).json
+    assert page["reset"] is True
+    assert ("registration", str(registration_id)) not in {(c["entity"], c["id"]) for c in page["changes"]}
