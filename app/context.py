@@ -27,6 +27,11 @@ def current_meta() -> RequestMeta | None:
     return _meta.get()
 
 
+# What the audit trail adds to every event written while a tablet's mutation is applied: when it
+# happened on the device and when the server received it (device clocks are recorded, never trusted).
+audit_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("audit_context", default=None)
+
+
 def client_address(trusted_proxies: int) -> str | None:
     """The socket address, or the address the last trusted proxy saw."""
     if trusted_proxies > 0:

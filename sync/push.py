@@ -10,6 +10,7 @@ import orjson
 import sqlalchemy as sa
 
 from app import metrics, pii
+from app.context import audit_context
 from app.db import deferred_commits, utcnow
 from app.errors import DomainError, NotFound, field_error
 from app.extensions import db
@@ -271,6 +272,9 @@ def apply_one(actor, device, m: dict) -> dict:
         result = _rejected(m, {"op": [f"no mutation {m['entity']}.{m['op']}"]}, "unknown-mutation")
     else:
         savepoint = db.session.begin_nested()
+        token = audit_context.set({"mutation_id": m["mutation_id"], "seq": m["seq"],
+                                   "occurred_at": occurred_at.isoformat() if occurred_at else None,
+                                   "received_at": received_at.isoformat()})
         try:
             outcome = handler(actor, m)
             db.session.flush()
@@ -283,6 +287,8 @@ def apply_one(actor, device, m: dict) -> dict:
         except DomainError as exc:
             savepoint.rollback()
             result = _rejected(m, exc.errors or {"_": [exc.detail]}, exc.slug)
+        finally:
+            audit_context.reset(token)
     db.session.add(SyncMutation(
         mutation_id=mutation_id, device_id=device.id, user_id=actor.user_id, station_id=actor.station_id,
         seq=m["seq"], request_hash=request_hash, entity=m["entity"], op=m["op"], record_id=str(m["id"]),

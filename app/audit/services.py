@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent, AuditHead
-from app.context import current_meta
+from app.context import audit_context, current_meta
 from app.db import locked_row, utcnow
 from app.extensions import db
 
@@ -60,6 +60,9 @@ def record(actor, action: str, entity: str, entity_id=None, *, before: dict | No
            after: dict | None = None, station_id=None) -> AuditEvent:
     """Append one event. ``before``/``after`` must already be masked (use output schemas)."""
     meta = current_meta()
+    extra = audit_context.get()
+    if extra:
+        after = {**(after or {}), "_sync": extra}
     head = _lock_head()
     ev = AuditEvent(
         id=head.last_id + 1, at=utcnow(),

@@ -281,3 +281,18 @@ def test_pruned_tombstones_reset_an_old_cursor(app, tablet, world, client, make)
     page = tablet.pull_raw(cursor=old_cursor).json
     assert page["reset"] is True
     assert ("registration", str(registration_id)) not in {(c["entity"], c["id"]) for c in page["changes"]}
+
+
+def test_every_applied_mutation_is_audited_with_device_and_both_clocks(tablet, world, client, make):
+    resident_id = uuid.uuid4()
+    m = tablet.mutation("resident", "create", resident_id, person(), occurred_at="2026-11-20T09:30:00+08:00")
+    tablet.push(m)
+    [event] = client.get("/api/v1/audit-events", query_string={"entity": "resident", "entity_id": str(resident_id)},
+                         headers=make.auth(world.admin)).json
+    assert event["actor_id"] == str(world.officer[0].id) and event["device_id"] == str(tablet.device.id)
+    assert event["after"]["_sync"]["mutation_id"] == m["mutation_id"]
+    from datetime import datetime
+
+    assert datetime.fromisoformat(event["after"]["_sync"]["occurred_at"]) == datetime.fromisoformat(
+        "2026-11-20T01:30:00+00:00")
+    assert event["after"]["_sync"]["received_at"]
