@@ -28,6 +28,15 @@ def text(max_len: int, *, min_len: int = 1, **kw):
     return fields.String(validate=validate.Length(min=min_len, max=max_len), **kw)
 
 
+class TimelineOut(Out):
+    """One step of a citizen-facing timeline (a booking's, an application's)."""
+
+    at = fields.DateTime()
+    action = fields.String()
+    status = fields.String()
+    detail = fields.Dict()
+
+
 def paginate(query, pagination_parameters):
     """Run a scoped select for one page and tell flask-smorest the total for ``X-Pagination``."""
     total = db.session.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar_one()

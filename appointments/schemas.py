@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app import pii
-from app.schemas import In, Out, text
+from app.schemas import In, Out, TimelineOut, text
 from appointments.models import PURPOSES, VISIT_KINDS, VISIT_STATUSES, BOOKING_STATUSES
 
 HHMM = {"format": "%H:%M"}
@@ -96,13 +96,6 @@ class BookingArgs(In):
     status = fields.String(validate=validate.OneOf(BOOKING_STATUSES))
     purpose = fields.String(validate=validate.OneOf(PURPOSES))
     area_id = fields.UUID()
-
-
-class TimelineOut(Out):
-    at = fields.DateTime()
-    action = fields.String()
-    status = fields.String()
-    detail = fields.Dict()
 
 
 def _masked(attr):

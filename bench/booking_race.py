@@ -80,7 +80,7 @@ def say(line: str = "") -> None:
     print(line, flush=True)
 
 
-from bench.common import Database, doorstep_env, throwaway_database  # noqa: E402
+from bench.common import Database, doorstep_env, run, throwaway_database  # noqa: E402
 
 
 # --- set-up: schema, one station, one area, one staff account, weekly windows ------------------
@@ -631,8 +631,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:  # the finally blocks have stopped gunicorn and removed the database
-        print("booking_race: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run(main, "booking_race")

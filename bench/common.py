@@ -75,3 +75,13 @@ def doorstep_env(db: Database) -> dict:
     env = {k: v for k, v in os.environ.items() if k.startswith("DOORSTEP_")}
     env.update(DOORSTEP_DATABASE_URL=db.url, DOORSTEP_ENV="development", DOORSTEP_LOG_LEVEL="WARNING")
     return env
+
+
+def run(main, name: str) -> None:
+    """Exit with main()'s status; Ctrl-C still stops gunicorn and drops the database (the finally
+    blocks run), then says so."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted", file=sys.stderr)
+        sys.exit(130)

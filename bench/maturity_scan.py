@@ -59,7 +59,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import Database, doorstep_env, throwaway_database  # noqa: E402
+from bench.common import Database, doorstep_env, run, throwaway_database  # noqa: E402
 
 SPREAD_PAST, SPREAD_FUTURE = 540, 180
 PHONES = 1000
@@ -373,8 +373,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("maturity_scan: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run(main, "maturity_scan")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app import attachments, pii
-from app.schemas import In, Out, text
+from app.schemas import In, Out, TimelineOut, text
 from field_api.models import APPLICATION_STATUSES, END_REASONS, HOUSING, REASONS, SEXES
 
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters (SHA-256)")
@@ -152,13 +152,6 @@ class MaterialOut(Out):
     provided_at = fields.DateTime(allow_none=True)
 
 
-class EventOut(Out):
-    at = fields.DateTime()
-    action = fields.String()
-    status = fields.String()
-    detail = fields.Dict()
-
-
 class ApplicationOut(Out):
     id = fields.UUID()
     reference = fields.String()
@@ -179,7 +172,7 @@ class ApplicationOut(Out):
 
 class ApplicationDetailOut(ApplicationOut):
     materials = fields.List(fields.Nested(MaterialOut))
-    timeline = fields.List(fields.Nested(EventOut), attribute="events")
+    timeline = fields.List(fields.Nested(TimelineOut), attribute="events")
 
 
 class PermitOut(Out):
