@@ -213,13 +213,14 @@ class Scheduler:
 
         from app.extensions import db
 
+        # APScheduler logs every run of every job at INFO; ours logs the runs that did something.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self.app = app
         with app.app_context():
             self.lock = lock_for(db.engine.url)
         self.jobs = registered_jobs() if jobs is None else list(jobs)
         self.is_leader = False
         self.leader_since: datetime | None = None
-        self.last_tick_at: datetime | None = None
         self.runs: dict[str, dict] = {}
         self._guard = threading.Lock()
         self._aps = BackgroundScheduler(
