@@ -31,6 +31,9 @@ def create_app(config: Config | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), compare_type=True)
     api.init_app(app)
+    from app.openapi import add_examples
+
+    add_examples(api)
     context.init_app(app)
     _register_models()
     with app.app_context():

@@ -8,6 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import jsonify
 
+from app.openapi import json_example
 from app.schemas import Blueprint
 from app.auth.permissions import public
 from app.errors import DomainError
@@ -32,6 +33,7 @@ def migration_heads() -> set[str]:
 
 @blp.route("/healthz", methods=["GET"])
 @public
+@blp.doc(**json_example({"status": "ok"}))
 def healthz():
     """The process is up"""
     return jsonify(status="ok")
@@ -39,6 +41,7 @@ def healthz():
 
 @blp.route("/readyz", methods=["GET"])
 @public
+@blp.doc(**json_example({"status": "ready", "revision": ["1aef4dc0197d"]}))
 def readyz():
     """The database answers and its schema is at the newest migration"""
     try:

@@ -9,6 +9,7 @@ from app.auth.schemas import (DeviceCreatedOut, DeviceIn, DeviceOut, EnrollIn, E
                               OtpRequestOut, OtpVerifyIn, RefreshIn, RevokeIn, TokenOut)
 from app.org.schemas import MeOut
 from app.org.services import own_account
+from app.openapi import json_example
 from app.schemas import Blueprint, paginate
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and devices")
@@ -116,6 +117,9 @@ def revoke_device(body, device_id):
 
 @wellknown.route("/.well-known/jwks.json", methods=["GET"])
 @public
+@wellknown.doc(**json_example({"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                                        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "use": "sig",
+                                        "alg": "ES256", "kid": "9c2f1a7e5b3d4c60"}]}))
 def jwks():
     """The server's public keys: access tokens, device credentials, receipt countersignatures"""
     resp = jsonify(keys.jwks())

@@ -113,3 +113,33 @@ def test_docs_page_is_html(bare_app):
     assert resp.status_code == 200
     assert resp.mimetype == "text/html"
     assert "/openapi.json" in resp.get_data(as_text=True)
+
+
+def test_every_json_request_and_response_in_the_openapi_document_has_examples(client):
+    """A reader of /docs sees a filled-in body for every operation that takes or returns JSON."""
+    spec = client.get("/openapi.json").json
+    schemas = spec["components"]["schemas"]
+
+    def has_example(schema, depth=0):
+        if depth > 5 or not isinstance(schema, dict):
+            return False
+        if "$ref" in schema:
+            return has_example(schemas[schema["$ref"].split("/")[-1]], depth + 1)
+        if "example" in schema or "examples" in schema:
+            return True
+        if any(has_example(p, depth + 1) for p in (schema.get("properties") or {}).values()):
+            return True
+        return has_example(schema.get("items"), depth + 1)
+
+    missing = []
+    for path, operations in spec["paths"].items():
+        for method, op in operations.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue  # path-level "parameters"
+            bodies = [op.get("requestBody", {}).get("content", {}).get("application/json")]
+            bodies += [r.get("content", {}).get("application/json") for code, r in op.get("responses", {}).items()
+                       if code.startswith("2")]
+            bodies = [b for b in bodies if b]
+            if bodies and not any("example" in b or has_example(b.get("schema", {})) for b in bodies):
+                missing.append(f"{method.upper()} {path}")
+    assert missing == []
