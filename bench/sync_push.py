@@ -73,7 +73,7 @@ def raw_rows(app, muts: list[dict]) -> list[tuple]:
     with app.app_context():
         return [(uuid.UUID(m["id"]).hex, m["data"]["name"], "male", "汉族",
                  pii.encrypt(pii.IDENTITY, m["data"]["identity_number"]),
-                 pii.blind_index(pii.IDENTITY, m["data"]["identity_number"]) + "r",
+                 pii.blind_index(pii.IDENTITY, m["data"]["identity_number"]),
                  pii.encrypt(pii.PHONE, m["data"]["phone"]), pii.blind_index(pii.PHONE, m["data"]["phone"]),
                  m["data"]["hukou_address"]) for m in muts]
 
