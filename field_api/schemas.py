@@ -75,6 +75,17 @@ class RegistrationIn(In):
     employer_name = text(100, load_default=None)
 
 
+class RegistrationPatch(In):
+    """What a tablet may correct on an active registration (the sync push's registration.update)."""
+
+    address = text(200)
+    reason = fields.String(validate=validate.OneOf(REASONS))
+    housing = fields.String(validate=validate.OneOf(HOUSING))
+    landlord_name = text(50, allow_none=True)
+    landlord_phone = fields.String(allow_none=True)
+    employer_name = text(100, allow_none=True)
+
+
 class EndRegistrationIn(In):
     end_date = fields.Date(required=True)
     reason = fields.String(required=True, validate=validate.OneOf(END_REASONS))

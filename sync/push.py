@@ -8,21 +8,29 @@ from datetime import datetime
 
 import orjson
 import sqlalchemy as sa
+from marshmallow import ValidationError
 
 from app import metrics, pii
 from app.context import audit_context
 from app.db import deferred_commits, utcnow
-from app.errors import DomainError, NotFound, field_error
+from app.errors import DomainError, NotFound, Unprocessable, field_error
+from app.schemas import In
 from app.extensions import db
 from appointments import visit_states, visits
 from field_api import applications, deliveries, residents
 from field_api.models import Resident
+from appointments.schemas import OutcomeIn
+from field_api.schemas import (ApplicationIn, EndRegistrationIn, HandoverIn, MaterialIn, RegistrationIn,
+                               RegistrationPatch, ResidentIn, ResidentPatch)
 from field_api.scoping import registration_for, resident_for
 from sync import documents
 from sync.models import SyncConflict, SyncMutation
 
 MAX_MUTATIONS = 500
-RESIDENT_FIELDS = ("name", "sex", "ethnicity", "phone", "hukou_address", "photo_sha256")
+
+
+class EmptyIn(In):
+    """visit.start carries no data."""
 
 
 class Outcome:
@@ -96,14 +104,25 @@ def _resident_id(actor, value, field: str):
 
 
 # --- handlers: one per (entity, op), each calling the online service ---------------------------
+# Each loads the mutation's data through the input schema of the online endpoint for the same
+# action, so a tablet's malformed mutation is rejected naming the field, exactly as online.
+
+def _load(schema, data: dict) -> dict:
+    try:
+        return schema().load(data)
+    except ValidationError as exc:
+        raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
+
 
 def resident_create(actor, m):
-    resident, _created = residents.register_resident(actor, {**m["data"], "id": _uuid(m["id"], "id")})
+    data = _load(ResidentIn, m["data"])
+    resident, _created = residents.register_resident(actor, {**data, "id": _uuid(m["id"], "id")})
     return Outcome("resident", resident.id)
 
 
 def resident_update(actor, m):
-    data = _normalized_phone(_only(m["data"], RESIDENT_FIELDS), "phone")
+    data = _normalized_phone(_load(ResidentPatch, m["data"]), "phone")
+    data.pop("base_version", None)  # the envelope's base_version is the one that counts
     resident = resident_for(actor, _resident_id(actor, m["id"], "id"), lock=True)
     apply, clashes = _merge(resident, m.get("base_version"), data, _resident_values(resident))
     if apply:
@@ -112,18 +131,16 @@ def resident_update(actor, m):
 
 
 def registration_create(actor, m):
-    data = {**m["data"], "id": _uuid(m["id"], "id")}
-    for key in ("start_date",):
-        data[key] = _date(data.get(key), key)
-    data["resident_id"] = _resident_id(actor, data.get("resident_id"), "resident_id")
-    data["area_id"] = _uuid(data.get("area_id"), "area_id")
+    data = _load(RegistrationIn, m["data"])
+    data["id"] = _uuid(m["id"], "id")
+    if data.get("resident_id") is not None:
+        data["resident_id"] = _resident_id(actor, data["resident_id"], "resident_id")
     registration = residents.register_residence(actor, data)
     return Outcome("registration", registration.id)
 
 
 def registration_update(actor, m):
-    fields = (*residents.REGISTRATION_FIELDS, "landlord_phone")
-    data = _normalized_phone(_only(m["data"], fields), "landlord_phone")
+    data = _normalized_phone(_load(RegistrationPatch, m["data"]), "landlord_phone")
     registration = registration_for(actor, _uuid(m["id"], "id"), lock=True)
     current = {f: getattr(registration, f) for f in residents.REGISTRATION_FIELDS}
     current["landlord_phone"] = pii.decrypt(pii.PHONE, registration.landlord_phone_enc)
@@ -135,13 +152,13 @@ def registration_update(actor, m):
 
 
 def registration_end(actor, m):
-    data = m["data"]
-    registration = residents.end_registration(actor, _uuid(m["id"], "id"), _date(data.get("end_date"), "end_date"),
-                                              _required(data, "reason"))
+    data = _load(EndRegistrationIn, m["data"])
+    registration = residents.end_registration(actor, _uuid(m["id"], "id"), data["end_date"], data["reason"])
     return Outcome("registration", registration.id)
 
 
 def visit_start(actor, m):
+    _load(EmptyIn, m["data"])
     visit_id = _uuid(m["id"], "id")
     try:
         visits.start(actor, visit_id)
@@ -152,33 +169,29 @@ def visit_start(actor, m):
 
 
 def visit_outcome(actor, m):
-    data = m["data"]
-    visit, flagged = visits.record_outcome_fact(actor, _uuid(m["id"], "id"), _required(data, "outcome"),
-                                                data.get("note") or "")
+    data = _load(OutcomeIn, m["data"])
+    visit, flagged = visits.record_outcome_fact(actor, _uuid(m["id"], "id"), data["outcome"], data["note"])
     return Outcome("visit", visit.id, {"kind": "fact-after-change", "fields": {"outcome": data["outcome"]}}
                    if flagged else None)
 
 
 def application_create(actor, m):
-    data = {**m["data"], "id": _uuid(m["id"], "id"),
-            "resident_id": _resident_id(actor, m["data"].get("resident_id"), "resident_id")}
+    data = _load(ApplicationIn, m["data"])
+    data["id"] = _uuid(m["id"], "id")
+    if data.get("resident_id") is not None:
+        data["resident_id"] = _resident_id(actor, data["resident_id"], "resident_id")
     application = applications.submit(actor, data)
     return Outcome("application", application.id)
 
 
 def application_supply(actor, m):
-    data = m["data"]
-    application = applications.supply_material(actor, _uuid(m["id"], "id"), _required(data, "kind"),
-                                               _required(data, "attachment_sha256"))
+    data = _load(MaterialIn, m["data"])
+    application = applications.supply_material(actor, _uuid(m["id"], "id"), data["kind"], data["attachment_sha256"])
     return Outcome("application", application.id)
 
 
 def delivery_handover(actor, m):
-    data = dict(m["data"])
-    for key in ("recipient", "identity_number", "receipt"):
-        _required(data, key)
-    if data.get("handed_over_at"):
-        data["handed_over_at"] = _datetime(data["handed_over_at"], "handed_over_at")
+    data = _load(HandoverIn, m["data"])
     delivery, flagged = deliveries.handover_fact(actor, _uuid(m["id"], "id"), data)
     return Outcome("delivery", delivery.id, {"kind": "fact-after-change", "fields": {"handover": "recorded"}}
                    if flagged else None)
@@ -193,17 +206,6 @@ HANDLERS = {
 }
 
 
-def _only(data: dict, allowed) -> dict:
-    stray = sorted(set(data) - set(allowed))
-    if stray:
-        raise field_error(stray[0], "is not a field this mutation may change")
-    return data
-
-
-def _required(data: dict, key: str):
-    if data.get(key) in (None, ""):
-        raise field_error(key, "is required")
-    return data[key]
 
 
 def _uuid(value, field: str):
@@ -212,14 +214,6 @@ def _uuid(value, field: str):
     except ValueError:
         raise field_error(field, "must be a UUID") from None
 
-
-def _date(value, field: str):
-    from datetime import date
-
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise field_error(field, "must be a date YYYY-MM-DD") from None
 
 
 def _datetime(value, field: str) -> datetime:

@@ -296,3 +296,15 @@ def test_every_applied_mutation_is_audited_with_device_and_both_clocks(tablet, w
     assert datetime.fromisoformat(event["after"]["_sync"]["occurred_at"]) == datetime.fromisoformat(
         "2026-11-20T01:30:00+00:00")
     assert event["after"]["_sync"]["received_at"]
+
+
+def test_malformed_mutations_are_rejected_naming_the_field_not_a_500(tablet):
+    res = tablet.push(tablet.mutation("resident", "create", uuid.uuid4(), {}),
+                      tablet.mutation("registration", "create", uuid.uuid4(), {"area_id": "x"}),
+                      tablet.mutation("visit", "outcome", uuid.uuid4(), {"outcome": "exploded"}),
+                      tablet.mutation("resident", "create", uuid.uuid4(), {**person(), "role": "admin"}))
+    assert [r["status"] for r in res["results"]] == ["rejected"] * 4
+    assert {"name", "sex", "identity_number"} <= set(res["results"][0]["errors"])
+    assert "area_id" in res["results"][1]["errors"]
+    assert "outcome" in res["results"][2]["errors"]
+    assert "role" in res["results"][3]["errors"]
