@@ -15,6 +15,11 @@ from sqlalchemy.engine import Engine
 sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar("sqlite_begin_mode", default="IMMEDIATE")
 
 
+def one_of(column: str, values) -> str:
+    """SQL for a CHECK constraint limiting a column to a fixed set of names."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 

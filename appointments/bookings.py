@@ -111,8 +111,11 @@ def _replay(actor, key: str, request_hash: str) -> Booking | None:
     return existing
 
 
-def create(actor, data: dict, idempotency_key: str) -> tuple[Booking, bool]:
+def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, bool]:
     """Returns (booking, created). A retry with the same key and body returns the first booking."""
+    idempotency_key = (idempotency_key or "").strip()
+    if not idempotency_key or len(idempotency_key) > 100:
+        raise field_error("Idempotency-Key", "a header of 1-100 characters is required")
     request_hash = _request_hash(data)
     existing = _replay(actor, idempotency_key, request_hash)
     if existing is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column, relationship
 
-from app.db import UTCDateTime, new_id, utcnow
+from app.db import UTCDateTime, new_id, one_of, utcnow
 from app.extensions import db
 
 PURPOSES = ("registration", "permit_application", "permit_delivery", "other")
@@ -13,9 +13,6 @@ BOOKING_STATUSES = ("confirmed", "cancelled", "completed", "not_home")
 VISIT_KINDS = ("booking", "delivery", "follow_up")
 VISIT_STATUSES = ("requested", "assigned", "en_route", "completed", "not_home", "cancelled", "rescheduled")
 
-
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class WindowTemplate(db.Model):
@@ -79,9 +76,9 @@ class Booking(db.Model):
     __tablename__ = "booking"
     __table_args__ = (
         sa.UniqueConstraint("created_by_id", "idempotency_key", name="uq_booking_idempotency"),
-        sa.CheckConstraint(_in("purpose", PURPOSES), name="purpose"),
-        sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
-        sa.CheckConstraint(_in("status", BOOKING_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("purpose", PURPOSES), name="purpose"),
+        sa.CheckConstraint(one_of("channel", CHANNELS), name="channel"),
+        sa.CheckConstraint(one_of("status", BOOKING_STATUSES), name="status"),
         sa.Index("ix_booking_station_day", "station_id", "day"),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
@@ -120,8 +117,8 @@ class Visit(db.Model):
 
     __tablename__ = "visit"
     __table_args__ = (
-        sa.CheckConstraint(_in("kind", VISIT_KINDS), name="kind"),
-        sa.CheckConstraint(_in("status", VISIT_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("kind", VISIT_KINDS), name="kind"),
+        sa.CheckConstraint(one_of("status", VISIT_STATUSES), name="status"),
         sa.Index("ix_visit_station_day", "station_id", "day"),
         sa.Index("ix_visit_officer_day", "officer_id", "day"),
     )

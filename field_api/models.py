@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column, relationship
 
-from app.db import UTCDateTime, new_id, utcnow
+from app.db import UTCDateTime, new_id, one_of, utcnow
 from app.extensions import db
 
 SEXES = ("male", "female")
@@ -18,15 +18,12 @@ APPLICATION_STATUSES = ("submitted", "accepted", "under_review", "approved", "re
 MATERIAL_STATUSES = ("provided", "owed")
 
 
-def _in(column: str, values) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
 
 class Resident(db.Model):
     """A person, once: the identity number's blind index is unique."""
 
     __tablename__ = "resident"
-    __table_args__ = (sa.CheckConstraint(_in("sex", SEXES), name="sex"),)
+    __table_args__ = (sa.CheckConstraint(one_of("sex", SEXES), name="sex"),)
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     name = mapped_column(sa.String(50), nullable=False)
     sex = mapped_column(sa.String(8), nullable=False)
@@ -53,8 +50,8 @@ class Registration(db.Model):
 
     __tablename__ = "registration"
     __table_args__ = (
-        sa.CheckConstraint(_in("reason", REASONS), name="reason"),
-        sa.CheckConstraint(_in("housing", HOUSING), name="housing"),
+        sa.CheckConstraint(one_of("reason", REASONS), name="reason"),
+        sa.CheckConstraint(one_of("housing", HOUSING), name="housing"),
         sa.CheckConstraint("status IN ('active', 'ended')", name="status"),
         sa.CheckConstraint("status = 'active' OR (end_date IS NOT NULL AND end_reason IS NOT NULL)", name="ended"),
         sa.Index("ix_registration_maturity", "status", "maturity_date"),
@@ -95,8 +92,8 @@ class Registration(db.Model):
 class PermitApplication(db.Model):
     __tablename__ = "permit_application"
     __table_args__ = (
-        sa.CheckConstraint(_in("channel", CHANNELS), name="channel"),
-        sa.CheckConstraint(_in("status", APPLICATION_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("channel", CHANNELS), name="channel"),
+        sa.CheckConstraint(one_of("status", APPLICATION_STATUSES), name="status"),
         sa.Index("ix_permit_application_station_status", "station_id", "status"),
         sa.Index("ix_permit_application_deadline", "station_id", "review_deadline"),
     )
@@ -135,7 +132,7 @@ class Material(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("application_id", "kind", name="uq_material_application_kind"),
         sa.Index("ix_material_status", "status", "application_id"),  # owed ones, for the reminders
-        sa.CheckConstraint(_in("status", MATERIAL_STATUSES), name="status"),
+        sa.CheckConstraint(one_of("status", MATERIAL_STATUSES), name="status"),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     application_id = mapped_column(sa.Uuid, sa.ForeignKey("permit_application.id", ondelete="CASCADE"),
