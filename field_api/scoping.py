@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from app.db import one_or_404
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
-from field_api.models import Delivery, PermitApplication, Registration, Resident
+from appointments.models import Visit
+from field_api.models import Delivery, Permit, PermitApplication, Registration, Resident
 
 
 def citizen_phone_bidx(actor):
@@ -70,16 +71,12 @@ def application_for(actor, application_id, *, lock: bool = False) -> PermitAppli
 
 
 def deliveries_visible_to(actor):
-    from appointments.models import Visit
-
     query = sa.select(Delivery).order_by(Delivery.created_at.desc())
     if actor.is_admin:
         return query
     if actor.role in FIELD_ROLES:
         return query.where(Delivery.visit_id.in_(sa.select(Visit.id).where(Visit.officer_id == actor.user_id)))
     if actor.role == "citizen":
-        from field_api.models import Permit
-
         return query.where(Delivery.permit_id.in_(sa.select(Permit.id).join(Resident).where(
             Resident.phone_bidx == citizen_phone_bidx(actor))))
     return query.where(Delivery.station_id == actor.station_id)

@@ -14,7 +14,7 @@ from app import metrics
 from app.auth.models import Device
 from app.auth.permissions import current_actor, requires
 from app.db import utcnow
-from app.errors import DomainError, Forbidden, field_error
+from app.errors import DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.schemas import Blueprint, paginate
 from field_api.deliveries import record_manifest
@@ -64,8 +64,6 @@ def _body(schema):
     try:
         return schema().load(body)
     except ValidationError as exc:
-        from app.errors import Unprocessable
-
         raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
 
 

@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import audit, pii, throttle
-from app.auth.models import Device, OtpChallenge
+from app.auth.models import Device, OtpChallenge, RefreshToken
 from app.auth.passwords import verify_password
-from app.auth.tokens import (check_device, consume_refresh_token, issue_access_token, issue_refresh_token,
-                             revoke_family)
+from app.auth.tokens import (_hash_refresh, check_device, consume_refresh_token, issue_access_token,
+                             issue_refresh_token, revoke_family)
 from app.context import current_meta
 from app.db import utcnow
-from app.errors import DomainError, Unauthorized, Unprocessable, field_error
+from app.errors import DomainError, Unauthorized, field_error
 from app.extensions import db
 from app.notify import outbox
 from app.org.models import FIELD_ROLES, User
@@ -122,9 +122,6 @@ def refresh(token: str) -> dict:
 def logout(token: str) -> None:
     """Revoke the whole login the refresh token belongs to. Unknown tokens are ignored so the
     endpoint reveals nothing."""
-    from app.auth.tokens import _hash_refresh
-    from app.auth.models import RefreshToken
-
     row = db.session.execute(sa.select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh(token))
                              ).scalar_one_or_none()
     if row is not None:

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 from app import audit, pii
 from app.auth.passwords import MIN_LENGTH, hash_password
-from app.db import unique_or_conflict
+from app.auth.models import RefreshToken
+from app.db import unique_or_conflict, utcnow
 from app.errors import Forbidden, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, Station, User
@@ -149,9 +150,6 @@ def update_user(actor, user_id, data: dict) -> User:
     if "password" in data:
         user.password_hash = _password(data["password"])
     if not user.active or "password" in data or moved:
-        from app.auth.models import RefreshToken
-        from app.db import utcnow
-
         db.session.execute(sa.update(RefreshToken).where(
             RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
     audit.record(actor, "user.update", "user", user.id, before=before, after=user_snapshot(user),
