@@ -23,7 +23,7 @@ MODELS = {name: model for model, name in ENTITIES.items()}
 class Document:
     doc: bytes
     version: int | None      # None: the feed position serves as the version
-    scopes: set[tuple[str, str]]
+    scopes: set[tuple[str, str]] | None   # None: not read yet (see ``resident``)
 
 
 def _t(value):
@@ -64,14 +64,25 @@ def delivery(d: Delivery) -> Document:
     return Document(_dump(data), None, scopes)
 
 
-def resident(r: Resident) -> Document:
+def _active_areas(resident_ids: list) -> dict:
+    """{resident id: {area ids of its active registrations}}, in one query per 500 residents."""
+    out: dict = {rid: set() for rid in resident_ids}
+    for i in range(0, len(resident_ids), 500):
+        rows = db.session.execute(sa.select(Registration.resident_id, Registration.area_id).where(
+            Registration.resident_id.in_(resident_ids[i:i + 500]), Registration.status == "active"))
+        for resident_id, area_id in rows:
+            out[resident_id].add(area_id)
+    return out
+
+
+def resident(r: Resident, areas: set | None = None) -> Document:
     data = {"name": r.name, "sex": r.sex, "ethnicity": r.ethnicity,
             "identity_number": pii.mask_identity(pii.decrypt(pii.IDENTITY, r.identity_enc)),
             "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.phone_enc)), "hukou_address": r.hukou_address,
             "photo_sha256": r.photo_sha256}
-    areas = db.session.execute(sa.select(Registration.area_id).where(
-        Registration.resident_id == r.id, Registration.status == "active")).scalars()
-    return Document(_dump(data), r.version, {("area", str(a)) for a in areas})
+    # Scopes left unknown (None) when not given: a push answer needs only the document, and the
+    # feed fills them for all residents of a transaction in one query (``build_many``).
+    return Document(_dump(data), r.version, {("area", str(a)) for a in areas} if areas is not None else None)
 
 
 def registration(g: Registration) -> Document:
@@ -91,7 +102,54 @@ BUILDERS = {"visit": visit, "delivery": delivery, "resident": resident, "registr
 
 
 def build(entity: str, obj) -> Document:
-    return BUILDERS[entity](obj)
+    """One record's document with its scopes."""
+    return build_many(db.session, [(entity, obj)])[(entity, str(obj.id))]
+
+
+# --- documents built earlier in the same transaction ---------------------------------------------
+# A push answers each mutation with the record's document, and the feed stores the same document
+# at commit: built once, kept in the session until the record (or, for a resident, one of its
+# registrations) is flushed again. Only documents that depend on nothing else are kept: a visit's
+# shows its booking, a delivery's its permit and holder, and those change without touching them.
+
+CACHE = "sync_documents"
+CACHED = {"resident", "registration"}
+
+
+def forget(session, entity: str, obj) -> None:
+    cache = session.info.get(CACHE)
+    if cache:
+        cache.pop((entity, str(obj.id)), None)
+        if entity == "registration":
+            cache.pop(("resident", str(obj.resident_id)), None)
+
+
+def build_cached(session, entity: str, obj) -> Document:
+    """The document a push answers with (a resident's scopes may still be unread)."""
+    key = (entity, str(obj.id))
+    cache = session.info.setdefault(CACHE, {})
+    if key not in cache:
+        document = BUILDERS[entity](obj)
+        if entity not in CACHED:
+            return document
+        cache[key] = document
+    return cache[key]
+
+
+def build_many(session, items: list[tuple[str, object]]) -> dict:
+    """{(entity, id): Document} for many records: kept documents reused, residents' areas read
+    in one query."""
+    cache = session.info.get(CACHE) or {}
+    out, unscoped = {}, {}
+    for entity, obj in items:
+        key = (entity, str(obj.id))
+        out[key] = cache.get(key) or BUILDERS[entity](obj)
+        if out[key].scopes is None:
+            unscoped[obj.id] = out[key]
+    if unscoped:
+        for resident_id, areas in _active_areas(list(unscoped)).items():
+            unscoped[resident_id].scopes = {("area", str(a)) for a in areas}
+    return out
 
 
 def related(entity: str, obj) -> list[tuple[str, object]]:

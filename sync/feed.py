@@ -45,7 +45,11 @@ def _touch(_mapper, _connection, target):
     makes a 500-mutation push quadratic."""
     session = object_session(target)
     if session is not None and not session.info.get("sync_publishing"):
-        session.info.setdefault("sync_touched", set()).add((documents.ENTITIES[type(target)], target.id))
+        entity = documents.ENTITIES[type(target)]
+        session.info.setdefault("sync_touched", set()).add((entity, target.id))
+        # The identity map holds objects weakly; publish reads these again at commit.
+        session.info.setdefault("sync_held", []).append(target)
+        documents.forget(session, entity, target)
 
 
 for _model in documents.ENTITIES:
@@ -57,6 +61,14 @@ for _model in documents.ENTITIES:
 def _forget(session, previous_transaction):
     if previous_transaction.parent is None:  # the whole transaction is gone, not a savepoint
         session.info.pop("sync_touched", None)
+        session.info.pop(documents.CACHE, None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_documents(session, transaction):
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop(documents.CACHE, None)
+        session.info.pop("sync_held", None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -80,6 +92,8 @@ def _publish(session):
 
 
 def publish(session, touched: set) -> None:
+    """Feed rows for every record the transaction touched (and the records whose documents
+    depend on them): one read of their current rows, one batched upsert."""
     pending: dict[tuple[str, str], object] = {}
     queue = list(touched)
     while queue:
@@ -90,52 +104,65 @@ def publish(session, touched: set) -> None:
         pending[(entity, str(record_id))] = obj
         if obj is not None:
             queue.extend(documents.related(entity, obj))
+    current = _current_rows(session, list(pending))
+    built = documents.build_many(session, [(e, o) for (e, _i), o in pending.items() if o is not None])
     rows = []
-    for (entity, record_id), obj in sorted(pending.items()):
-        rows.extend(_changes(session, entity, record_id, obj))
+    for key in sorted(pending):
+        rows.extend(_changes(key, built.get(key), current.get(key, {})))
     if not rows:
         return
     counter = locked_row(session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
     now = utcnow()
-    insert = insert_for(session)
     for row in rows:
         counter.last_seq += 1
         row.update(seq=counter.last_seq, changed_at=now)
         if row["version"] is None:
             row["version"] = counter.last_seq
-        stmt = insert(SyncRecord).values(**row)
-        session.execute(stmt.on_conflict_do_update(
-            index_elements=["entity", "record_id", "scope_kind", "scope_id"],
-            set_={k: stmt.excluded[k] for k in ("seq", "op", "version", "doc", "reason", "changed_at")}))
+    stmt = insert_for(session)(SyncRecord)
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["entity", "record_id", "scope_kind", "scope_id"],
+        set_={k: stmt.excluded[k] for k in ("seq", "op", "version", "doc", "reason", "changed_at")}), rows)
 
 
-def _changes(session, entity: str, record_id: str, obj) -> list[dict]:
-    """The rows to write for one record: upserts for its scopes, evicts for scopes it left,
-    nothing when neither the document nor the scopes changed."""
-    current = {(r.scope_kind, r.scope_id): r for r in session.execute(sa.select(SyncRecord).where(
-        SyncRecord.entity == entity, SyncRecord.record_id == record_id)).scalars()}
-    out = []
-    base = {"entity": entity, "record_id": record_id}
-    if obj is None:
-        return [{**base, "scope_kind": k, "scope_id": i, "op": "delete", "version": row.version, "doc": None,
-                 "reason": "deleted"} for (k, i), row in current.items() if row.op == "upsert"]
-    document = documents.build(entity, obj)
-    text = document.doc.decode()
-    for scope in sorted(document.scopes):
-        row = current.get(scope)
-        if row is not None and row.op == "upsert" and row.doc == text:
-            continue
-        version = document.version if document.version is not None else None
-        out.append({**base, "scope_kind": scope[0], "scope_id": scope[1], "op": "upsert", "version": version,
-                    "doc": text, "reason": None})
-    for scope, row in current.items():
-        if scope not in document.scopes and row.op == "upsert":
-            out.append({**base, "scope_kind": scope[0], "scope_id": scope[1], "op": "evict",
-                        "version": row.version, "doc": None, "reason": _evict_reason(entity, obj)})
+def _current_rows(session, keys: list[tuple[str, str]]) -> dict:
+    """{(entity, record_id): {(scope_kind, scope_id): (op, version, doc)}} for the given records."""
+    t = SyncRecord.__table__.c
+    out: dict = {}
+    for entity in {e for e, _i in keys}:
+        ids = [i for e, i in keys if e == entity]
+        for chunk in range(0, len(ids), 500):
+            rows = session.connection().execute(sa.select(
+                t.record_id, t.scope_kind, t.scope_id, t.op, t.version, t.doc).where(
+                t.entity == entity, t.record_id.in_(ids[chunk:chunk + 500])))
+            for record_id, kind, scope_id, op, version, doc in rows:
+                out.setdefault((entity, record_id), {})[(kind, scope_id)] = (op, version, doc)
     return out
 
 
-def _evict_reason(entity: str, obj) -> str:
+def _changes(key: tuple[str, str], document, current: dict) -> list[dict]:
+    """The rows to write for one record: upserts for its scopes, evicts for scopes it left,
+    nothing when neither the document nor the scopes changed."""
+    entity, record_id = key
+    base = {"entity": entity, "record_id": record_id}
+    if document is None:
+        return [{**base, "scope_kind": k, "scope_id": i, "op": "delete", "version": version, "doc": None,
+                 "reason": "deleted"} for (k, i), (op, version, _doc) in current.items() if op == "upsert"]
+    text = document.doc.decode()
+    out = []
+    for scope in sorted(document.scopes):
+        row = current.get(scope)
+        if row is not None and row[0] == "upsert" and row[2] == text:
+            continue
+        out.append({**base, "scope_kind": scope[0], "scope_id": scope[1], "op": "upsert",
+                    "version": document.version, "doc": text, "reason": None})
+    for scope, (op, version, _doc) in current.items():
+        if scope not in document.scopes and op == "upsert":
+            out.append({**base, "scope_kind": scope[0], "scope_id": scope[1], "op": "evict",
+                        "version": version, "doc": None, "reason": _evict_reason(entity)})
+    return out
+
+
+def _evict_reason(entity: str) -> str:
     return {"visit": "reassigned", "delivery": "reassigned", "registration": "registration-ended",
             "resident": "left-your-areas", "area": "area-closed"}.get(entity, "out-of-scope")
 
@@ -215,21 +242,41 @@ def _scopes(scope: Scope) -> list[tuple[str, str]]:
     return [("officer", scope.officer_id), ("station", scope.station_id)] + [("area", a) for a in scope.area_ids]
 
 
-def _rows(scope: Scope, after: int, limit: int, first: bool):
-    """One index range scan per scope (officer, station, each area), each cut at the page size,
-    merged by position: a page costs the same in a district-sized feed as in a small one.
-    Core, not ORM: a page is a thousand plain tuples fetched straight from the cursor."""
-    t = SyncRecord.__table__.c
-    branches = []
-    for kind, scope_id in _scopes(scope):
-        branch = sa.select(t.seq, t.entity, t.record_id, t.op, t.version, t.doc, t.reason).where(
-            t.scope_kind == kind, t.scope_id == scope_id, t.seq > after)
-        if first:
-            branch = branch.where(t.op == "upsert")
-        branches.append(branch.order_by(t.seq).limit(limit + 1).subquery().select())
-    merged = sa.union_all(*branches).subquery()
-    query = sa.select(merged).order_by(merged.c.seq).limit(limit + 1)
-    return db.session.connection().execute(query).all()
+_PAGE_SQL: dict = {}
+
+
+def _page_sql(dialect, scopes: int, first: bool) -> str:
+    """The page query for a scope shape (how many scopes, first pull or not), compiled once:
+    one index range scan per scope (officer, station, each area), each cut at the page size,
+    merged by position — a page costs the same in a district-sized feed as in a small one."""
+    key = (dialect.name, scopes, first)
+    if key not in _PAGE_SQL:
+        t = SyncRecord.__table__.c
+        branches = []
+        for n in range(scopes):
+            branch = sa.select(t.seq, t.entity, t.record_id, t.op, t.version, t.doc, t.reason).where(
+                t.scope_kind == sa.bindparam(f"k{n}"), t.scope_id == sa.bindparam(f"i{n}"),
+                t.seq > sa.bindparam("after"))
+            if first:
+                branch = branch.where(t.op == "upsert")
+            branches.append(branch.order_by(t.seq).limit(sa.bindparam("cut", type_=sa.Integer, literal_execute=True))
+                            .subquery().select())
+        merged = sa.union_all(*branches).subquery()
+        query = sa.select(merged).order_by(merged.c.seq).limit(sa.bindparam("cut", type_=sa.Integer, literal_execute=True))
+        _PAGE_SQL[key] = query
+    return _PAGE_SQL[key]
+
+
+def _rows(scope: Scope, after: int, limit: int, first: bool) -> list[tuple]:
+    """Plain tuples straight from the driver's cursor: a page is a thousand rows, and building
+    result objects for them would cost more than reading them."""
+    scopes = _scopes(scope)
+    connection = db.session.connection()
+    params = {"after": after, "cut": limit + 1}
+    for n, (kind, scope_id) in enumerate(scopes):
+        params[f"k{n}"], params[f"i{n}"] = kind, scope_id
+    result = connection.execute(_page_sql(connection.dialect, len(scopes), first), params)
+    return result.cursor.fetchall() if result.cursor is not None else result.all()
 
 
 def _still_in_scope(scope: Scope, evicts: list) -> set[tuple[str, str]]:
@@ -237,7 +284,7 @@ def _still_in_scope(scope: Scope, evicts: list) -> set[tuple[str, str]]:
     with registrations in two of the officer's areas): those evicts are not sent."""
     if not evicts:
         return set()
-    keys = {(r.entity, r.record_id) for r in evicts}
+    keys = {(r[1], r[2]) for r in evicts}
     t = SyncRecord.__table__.c
     rows = db.session.connection().execute(sa.select(t.entity, t.record_id).where(
         _scope_filter(scope), t.op == "upsert", sa.tuple_(t.entity, t.record_id).in_(list(keys)))).all()
@@ -250,13 +297,18 @@ class Page:
     served_deliveries: list[str]
 
 
+_REFERENCE = ('{"seq":0,"entity":"reference","id":"material_kinds","op":"upsert","version":1,"data":'
+              + orjson.dumps(MATERIAL_KINDS).decode() + "}")
+
+
 def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
     """One page of changes after the cursor, as ready-to-send JSON bytes."""
     reset = False
     after, first = 0, cursor is None
-    counter = db.session.get(ChangeCounter, COUNTER_ID)
+    counter = None
     if cursor is not None:
         position = decode_cursor(cursor, device.id)
+        counter = db.session.get(ChangeCounter, COUNTER_ID)
         if position["f"] != scope.fingerprint or (counter and position["s"] < counter.pruned_before - 1):
             reset, first = True, True
         else:
@@ -264,26 +316,27 @@ def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
     rows = _rows(scope, after, limit, first)
     has_more = len(rows) > limit
     rows = rows[:limit]
-    held = _still_in_scope(scope, [r for r in rows if r.op == "evict"])
-    parts, deliveries = [], []
-    if first:
-        parts.append(b'{"seq":0,"entity":"reference","id":"material_kinds","op":"upsert","version":1,"data":'
-                     + orjson.dumps(MATERIAL_KINDS) + b"}")
+    held = set() if first else _still_in_scope(scope, [r for r in rows if r[3] == "evict"])
+    parts, deliveries = [_REFERENCE] if first else [], []
     for seq, entity, record_id, op, version, doc, reason in rows:
-        # entity, id and op are ASCII names and UUIDs written by the server: safe to format directly
-        head = b'{"seq":%d,"entity":"%s","id":"%s","op":"%s","version":%d' % (
-            seq, entity.encode(), record_id.encode(), op.encode(), version)
+        # Stored documents are spliced in as they are, never parsed; entity, id and op are ASCII
+        # names and UUIDs the server wrote, safe to format directly. One encode for the page.
         if op == "upsert":
-            parts.append(b"%s,\"data\":%s}" % (head, doc.encode()))
+            parts.append('{"seq":%d,"entity":"%s","id":"%s","op":"upsert","version":%d,"data":%s}' % (
+                seq, entity, record_id, version, doc))
             if entity == "delivery":
                 deliveries.append(record_id)
         elif (entity, record_id) not in held:
-            parts.append(head + b',"reason":' + orjson.dumps(reason or op) + b"}")
+            parts.append('{"seq":%d,"entity":"%s","id":"%s","op":"%s","version":%d,"reason":%s}' % (
+                seq, entity, record_id, op, version, orjson.dumps(reason or op).decode()))
     if rows:
-        last = rows[-1].seq
+        last = rows[-1][0]
+    elif not first:
+        last = after
     else:
-        last = after if not first else (counter.last_seq if counter else 0)
-    body = (b'{"protocol":1,"changes":[' + b",".join(parts) + b'],"cursor":'
-            + orjson.dumps(encode_cursor(device.id, last, scope)) + b',"has_more":'
-            + (b"true" if has_more else b"false") + b',"reset":' + (b"true" if reset else b"false") + b"}")
+        counter = counter or db.session.get(ChangeCounter, COUNTER_ID)
+        last = counter.last_seq if counter else 0
+    body = ('{"protocol":1,"changes":[' + ",".join(parts) + '],"cursor":"' + encode_cursor(device.id, last, scope)
+            + '","has_more":' + ("true" if has_more else "false") + ',"reset":' + ("true" if reset else "false")
+            + "}").encode()
     return Page(body, deliveries)

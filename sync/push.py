@@ -234,7 +234,7 @@ def _record_doc(outcome: Outcome) -> tuple[dict | None, int | None]:
     obj = db.session.get(documents.MODELS[outcome.entity], outcome.record_id)
     if obj is None:
         return None, None
-    document = documents.build(outcome.entity, obj)
+    document = documents.build_cached(db.session, outcome.entity, obj)
     return {"id": str(outcome.record_id), **orjson.loads(document.doc)}, document.version
 
 
@@ -243,10 +243,24 @@ def _rejected(m: dict, errors: dict, slug: str) -> dict:
             "version": None, "record": None, "conflict": None, "errors": {**errors, "_type": [slug]}}
 
 
-def apply_one(actor, device, m: dict) -> dict:
+class Batch:
+    """What one push shares across its mutations: the stored results of the mutation ids it
+    carries, read in one query rather than one per mutation."""
+
+    def __init__(self, mutations: list[dict]):
+        ids = {_uuid(m["mutation_id"], "mutation_id") for m in mutations}
+        self.stored: dict = {}
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 500):
+            for row in db.session.execute(sa.select(SyncMutation).where(
+                    SyncMutation.mutation_id.in_(ordered[i:i + 500]))).scalars():
+                self.stored[row.mutation_id] = row
+
+
+def apply_one(actor, device, m: dict, batch: Batch) -> dict:
     mutation_id = _uuid(m["mutation_id"], "mutation_id")
     request_hash = _hash(m)
-    stored = db.session.get(SyncMutation, mutation_id)
+    stored = batch.stored.get(mutation_id)
     if stored is not None:
         if stored.request_hash == request_hash:
             return {**stored.result, "replayed": True}
@@ -283,13 +297,14 @@ def apply_one(actor, device, m: dict) -> dict:
             result = _rejected(m, exc.errors or {"_": [exc.detail]}, exc.slug)
         finally:
             audit_context.reset(token)
-    db.session.add(SyncMutation(
+    stored = batch.stored[mutation_id] = SyncMutation(
         mutation_id=mutation_id, device_id=device.id, user_id=actor.user_id, station_id=actor.station_id,
         seq=m["seq"], request_hash=request_hash, entity=m["entity"], op=m["op"], record_id=str(m["id"]),
         payload=_stored_payload(m), status=result["status"], result=result, occurred_at=occurred_at,
-        received_at=received_at))
-    db.session.flush()
+        received_at=received_at)
+    db.session.add(stored)
     if conflict:
+        db.session.flush()  # the conflict row refers to the stored mutation
         db.session.add(SyncConflict(mutation_id=mutation_id, device_id=device.id, station_id=actor.station_id,
                                     entity=m["entity"], record_id=str(m["id"]), kind=conflict["kind"],
                                     fields=conflict["fields"]))
@@ -320,9 +335,10 @@ def _stored_payload(m: dict) -> dict:
 
 def push(actor, device, mutations: list[dict]) -> dict:
     results = []
+    batch = Batch(mutations)
     with deferred_commits():
         for m in sorted(mutations, key=lambda m: m["seq"]):
-            results.append(apply_one(actor, device, m))
+            results.append(apply_one(actor, device, m, batch))
     device.last_push_at = utcnow()
     db.session.commit()
     metrics.sync_mutations_settled(results)  # counted once committed: a rolled-back push settled nothing

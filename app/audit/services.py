@@ -2,11 +2,13 @@
 
 ``record`` joins the caller's transaction: the event commits or rolls back with the change
 it describes. Appends are serialised by locking the single ``audit_head`` row, which is what
-makes the chain linear when many processes write at once.
+makes the chain linear when many processes write at once; the row is written once per
+transaction, at commit (see ``_tip``).
 """
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass
 
 import orjson
@@ -39,21 +41,60 @@ def _hashed_fields(ev: AuditEvent) -> dict:
     }
 
 
-def _lock_head() -> AuditHead:
-    """Lock the chain's tip once per transaction; later events of the same transaction (a sync
-    push records hundreds) reuse the lock they already hold."""
-    session = db.session
-    if session.info.get("audit_head_locked"):
-        return session.get(AuditHead, HEAD_ID)
-    head = locked_row(session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
-    session.info["audit_head_locked"] = True
-    return head
+def _tip(session) -> list:
+    """The chain's tip as this transaction sees it: ``[last_id, last_hash]``.
+
+    The head row is locked once per transaction (a sync push records hundreds of events under
+    one lock) and written once, just before commit: appending an event costs its own INSERT and
+    nothing else. Savepoints snapshot the tip and a rolled-back savepoint restores it, so the
+    events of a refused mutation leave no gap in the chain."""
+    tip = session.info.get("audit_tip")
+    if tip is None:
+        head = locked_row(session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
+        tip = session.info["audit_tip"] = [head.last_id, head.last_hash]
+        session.info["audit_head_written"] = (head.last_id, head.last_hash)
+    return tip
 
 
-@event.listens_for(Session, "after_commit")
-@event.listens_for(Session, "after_rollback")
-def _release_head(session):
-    session.info.pop("audit_head_locked", None)
+_savepoint_tips: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _snapshot_tip(session, transaction):
+    if transaction.nested:
+        tip = session.info.get("audit_tip")
+        _savepoint_tips[transaction] = tuple(tip) if tip is not None else None
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _restore_tip(session, previous_transaction):
+    if previous_transaction.nested and previous_transaction in _savepoint_tips:
+        snapshot = _savepoint_tips.pop(previous_transaction)
+        if snapshot is None:
+            session.info.pop("audit_tip", None)
+            session.info.pop("audit_head_written", None)
+        else:
+            session.info["audit_tip"] = list(snapshot)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_head(session):
+    if session.in_nested_transaction():
+        return
+    tip, written = session.info.get("audit_tip"), session.info.get("audit_head_written")
+    if tip is not None and tuple(tip) != written:
+        session.flush()
+        session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(
+            last_id=tip[0], last_hash=tip[1]), execution_options={"synchronize_session": False})
+        session.info["audit_head_written"] = tuple(tip)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _release_head(session, transaction):
+    # after_commit/after_rollback also fire for savepoints; only the outermost end releases.
+    if transaction.parent is None and not transaction.nested:
+        session.info.pop("audit_tip", None)
+        session.info.pop("audit_head_written", None)
 
 
 def record(actor, action: str, entity: str, entity_id=None, *, before: dict | None = None,
@@ -63,21 +104,20 @@ def record(actor, action: str, entity: str, entity_id=None, *, before: dict | No
     extra = audit_context.get()
     if extra:
         after = {**(after or {}), "_sync": extra}
-    head = _lock_head()
+    tip = _tip(db.session)
     ev = AuditEvent(
-        id=head.last_id + 1, at=utcnow(),
+        id=tip[0] + 1, at=utcnow(),
         actor_id=getattr(actor, "user_id", None), actor_role=getattr(actor, "role", None),
         device_id=getattr(actor, "device_id", None),
         station_id=station_id if station_id is not None else getattr(actor, "station_id", None),
         action=action, entity=entity, entity_id=str(entity_id) if entity_id is not None else None,
         before=_jsonable(before), after=_jsonable(after),
         request_id=meta.request_id if meta else None, client_addr=meta.client_addr if meta else None,
-        prev_hash=head.last_hash,
+        prev_hash=tip[1],
     )
     ev.hash = _digest(ev.prev_hash, ev.id, _hashed_fields(ev))
-    head.last_id, head.last_hash = ev.id, ev.hash
+    tip[0], tip[1] = ev.id, ev.hash
     db.session.add(ev)
-    db.session.flush()
     return ev
 
 
