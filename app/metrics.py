@@ -23,17 +23,24 @@ a memory-mapped file per worker and a scrape, whichever worker answers it, sums 
 Who may scrape: anyone who can reach the port when ``DOORSTEP_METRICS_TOKEN`` is empty (the usual
 Prometheus set-up on a private network; the numbers hold no personal data), else only a caller
 presenting ``Authorization: Bearer <token>``, compared in constant time.
+
+The scheduler process (``flask --app wsgi scheduler``) serves no HTTP API, so it serves these same
+collectors on a port of its own when ``DOORSTEP_SCHEDULER_METRICS_PORT`` is set
+(``serve_for_scheduler``): that is where its leadership and last tick can be scraped. That server
+takes no token; it listens on ``DOORSTEP_SCHEDULER_METRICS_ADDR`` (loopback by default).
 """
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import os
 import time
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
+                               start_http_server)
 from prometheus_client.core import GaugeMetricFamily
 
 from app.auth.permissions import public
@@ -219,6 +226,57 @@ def exposition() -> bytes:
     else:
         counters = REGISTRY
     return generate_latest(_Sources(counters, ScrapeCollector()))
+
+
+# --- the scheduler process's own port ---------------------------------------------------------------
+
+class _InAppContext:
+    """prometheus-client's HTTP server collects on its own thread, outside any app context; the
+    scrape-time reads need one (the database session). Everything is read inside the context and
+    yielded after it is popped, so an abandoned scrape cannot leave a context pushed."""
+
+    def __init__(self, app: Flask, source):
+        self.app, self.source = app, source
+
+    def collect(self):
+        from app.extensions import db
+
+        with self.app.app_context():
+            _observe_pool(db.engine.pool)
+            families = list(self.source.collect())
+        yield from families
+
+
+def _loopback(addr: str) -> bool:
+    try:
+        return ipaddress.ip_address(addr).is_loopback
+    except ValueError:
+        return addr == "localhost"
+
+
+def serve_for_scheduler(app: Flask):
+    """``flask --app wsgi scheduler`` serves the same numbers as ``/metrics`` — above all its own
+    leadership, leader-since and last tick, which no app node can see — on
+    ``DOORSTEP_SCHEDULER_METRICS_ADDR:DOORSTEP_SCHEDULER_METRICS_PORT`` with prometheus-client's own
+    HTTP server (any path answers). Port 0: none, and ``None`` is returned; else ``(server, thread)``,
+    to be closed with ``server.shutdown(); server.server_close()``.
+
+    That server cannot check ``DOORSTEP_METRICS_TOKEN``, so it binds to loopback unless told
+    otherwise; a token with a wider address is served without it, and said so in the log. Counters
+    are this process's own (``REGISTRY``), never the gunicorn workers' multi-process files."""
+    port = int(app.config.get("SCHEDULER_METRICS_PORT") or 0)
+    if port <= 0:
+        return None
+    addr = app.config.get("SCHEDULER_METRICS_ADDR") or "127.0.0.1"
+    # A registry, not the bare collector: the server filters through it (`?name[]=…`).
+    registry = CollectorRegistry(auto_describe=False, support_collectors_without_names=True)
+    registry.register(_InAppContext(app, _Sources(REGISTRY, ScrapeCollector())))
+    server, thread = start_http_server(port, addr=addr, registry=registry)
+    if app.config.get("METRICS_TOKEN") and not _loopback(addr):
+        log.warning("scheduler metrics on %s:%s are served without DOORSTEP_METRICS_TOKEN", addr, port,
+                    extra={"event": "metrics.scheduler_unauthenticated"})
+    log.info("scheduler metrics on http://%s:%s/metrics", addr, port, extra={"event": "metrics.scheduler_serving"})
+    return server, thread
 
 
 def _check_token() -> None:

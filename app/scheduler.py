@@ -370,12 +370,27 @@ def scheduler_command(once):
         for name, result in results.items():
             click.echo(f"{name}: {result}")
         return
+    from app.metrics import serve_for_scheduler
+
+    try:  # before the scheduler starts: a port in use must not leave a leader behind
+        metrics_server = serve_for_scheduler(app)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve metrics on {app.config['SCHEDULER_METRICS_ADDR']}:"
+                                   f"{app.config['SCHEDULER_METRICS_PORT']}: {exc}") from exc
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stopping.set())
     scheduler = Scheduler(app).start()
     click.echo(f"scheduler {scheduler.lock.holder} running ({scheduler.lock.kind}); Ctrl-C stops it", err=True)
-    while not stopping.wait(1):
-        pass
-    scheduler.stop()
+    if metrics_server is not None:
+        host, port = metrics_server[0].server_address[:2]
+        click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
+    try:
+        while not stopping.wait(1):
+            pass
+    finally:
+        scheduler.stop()
+        if metrics_server is not None:
+            metrics_server[0].shutdown()
+            metrics_server[0].server_close()
     click.echo("scheduler stopped", err=True)

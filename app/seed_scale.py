@@ -183,11 +183,12 @@ class _Org:
         self.station_id, self.areas, self.officers, self.staff_id = station_id, areas, officers, staff_id
 
 
-def seed_org(stations: int, password_hash: str, prefix: str) -> list[_Org]:
+def seed_org(stations: int, password_hash: str, prefix: str) -> tuple[list[_Org], int]:
+    """The stations with their areas and accounts; returns them and how many stations were new."""
     from app.org.models import Area, Station, User
     from appointments.models import WindowTemplate
 
-    out = []
+    out, created = [], 0
     for s in range(stations):
         code = f"{prefix}{s + 1:02d}"
         station_id = _id("station", prefix, s)
@@ -195,6 +196,7 @@ def seed_org(stations: int, password_hash: str, prefix: str) -> list[_Org]:
         officer_ids = [_id("officer", prefix, s, a) for a in range(AREAS_PER_STATION)]
         staff_id = _id("staff", prefix, s, 0)
         if db.session.get(Station, station_id) is None:
+            created += 1
             db.session.add(Station(id=station_id, code=code, name=f"第{s + 1}派出所"))
             db.session.flush()
             areas = []
@@ -225,7 +227,7 @@ def seed_org(stations: int, password_hash: str, prefix: str) -> list[_Org]:
                 db.session.add(aux)
             db.session.commit()  # the feed hook publishes the areas to the station's tablets
         out.append(_Org(station_id, area_ids, officer_ids, staff_id))
-    return out
+    return out, created
 
 
 # --- residents and registrations -------------------------------------------------------------------
@@ -456,12 +458,12 @@ def seed_scale(stations, residents, batch_size, visit_days, password, prefix, no
     shown = password is None
     password = password or secrets.token_urlsafe(12)
     # One hash for every account: Argon2id is deliberately slow, and hundreds of hashes would cost a minute.
-    orgs = seed_org(stations, hash_password(password), prefix)
+    orgs, new_stations = seed_org(stations, hash_password(password), prefix)
     click.echo(f"organisation: {stations} stations, {stations * AREAS_PER_STATION} areas, "
                f"{stations * (STAFF_PER_STATION + AREAS_PER_STATION + AUXILIARIES_PER_STATION)} accounts "
                f"(usernames {prefix.lower()}01.staff1, {prefix.lower()}01.officer1, {prefix.lower()}01.aux1, …)")
-    if shown:
-        click.echo(f"password of new seeded accounts (shown once): {password}")
+    if shown and new_stations:
+        click.echo(f"password of the {new_stations} new stations' accounts (shown once): {password}")
     with tqdm(total=residents, unit="res", unit_scale=True, disable=no_progress, file=sys.stderr,
               desc="residents", smoothing=0.1) as progress:
         inserted, busy = seed_residents(orgs, residents, batch_size, today, progress)

@@ -89,7 +89,7 @@ def set_up(app, tablets: int, residents: int) -> list[dict]:
     with app.app_context():
         upgrade()
         today = local_now().date()
-        orgs = seed_scale.seed_org(stations, hash_password(PASSWORD), "FL")
+        orgs, _new = seed_scale.seed_org(stations, hash_password(PASSWORD), "FL")
         with tqdm(total=residents, disable=True) as progress:
             seed_scale.seed_residents(orgs, residents, 2_000, today, progress)
         seed_scale.seed_visits(orgs, 3, today)
