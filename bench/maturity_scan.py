@@ -5,29 +5,35 @@ What is measured
 ----------------
 A district keeps every registration it ever made; most matured long ago and were told so. After a
 three-day outage the scheduler's maturity job must find the few thousand registrations that
-matured meanwhile and queue one SMS and one daily-list line for each — without reading the rest.
+matured meanwhile and queue one SMS for each (the daily list is read from the registrations, not
+written) — without reading the rest.
 
 * ``job``: ``field_api.maturity.notify_matured`` — the job's own code path, in the app, through
-  SQLAlchemy: select the due rows (index ``ix_registration_maturity_due``), insert the outbox rows
-  (``ON CONFLICT (dedupe_key) DO NOTHING``), insert the list lines, advance the stage, commit, in
-  batches of 2,000.
+  SQLAlchemy: lock its clock, count the due rows and queue their outbox rows with one ``INSERT …
+  SELECT … ON CONFLICT (dedupe_key) DO NOTHING`` (index ``ix_registration_maturity_due``; ids,
+  parameters and keys made in SQL), look at the (empty) queue, move the clock, commit.
 * ``raw select``: one DBAPI connection (``psycopg``/``sqlite3``, no ORM) reading the same rows and
   columns with the same joins and the same index — the least any implementation must do to know
   what is due. ``ratio`` = job ÷ raw select.
 * ``raw floor``: the same writes with nothing above the database: after the job is undone, one
-  ``INSERT … SELECT`` per table straight from the due rows (ids, texts and keys made in SQL, no
-  row crossing to the client), the stage update, one commit. ``floor_ratio`` = job ÷ raw floor:
-  what the app's Python, SQLAlchemy and the round trips add to work no implementation can skip.
+  ``INSERT … SELECT`` straight from the due rows (ids, texts and keys made in SQL as the job makes
+  them), the clock's update (and with ``--queued`` the stage update), one commit. ``floor_ratio``
+  = job ÷ raw floor: what the app's Python, SQLAlchemy and the round trips add to work no
+  implementation can skip.
 * ``idle tick``: the job run again at once — nothing is due, and a million rows must not make it
   slow.
 * ``dispatch``: the outbox job (``app.notify.jobs.dispatch`` → ``dispatch_due``) sending every queued
   message with the console sender (quiet hours off): messages per second.
 
 Data: ``--count`` residents with one registration each, maturity dates spread evenly over the 540
-days before today and the 180 after; those that matured before the outage are marked told (stage
-2), the last ``--outage-days`` + today are due. Loaded with COPY (PostgreSQL) or ``executemany``
-(SQLite). Phone ciphertexts are real (1,000 distinct, reused), identity ciphertexts a placeholder
-(the job never reads them), blind indexes distinct per resident.
+days before today and the 180 after, each registered 183 days before it matures — so, as the app
+writes them, SCHEDULED (stage 3), found by date; the job's clock (``maturity_progress``) says it
+handled every day before the outage, so the last ``--outage-days`` + today are due. With
+``--queued`` the rows are as a late registration or the previous version of the job left them
+instead: those that matured before the outage told (stage 2), the due ones in the queue (stage 0),
+which the job empties row by row. Loaded with COPY (PostgreSQL) or ``executemany`` (SQLite).
+Phone ciphertexts are real (1,000 distinct, reused), identity ciphertexts a placeholder (the job
+never reads them), blind indexes distinct per resident.
 
 Safety: as ``bench/booking_race.py``: a temporary SQLite file, or on PostgreSQL a database
 ``doorstep_bench_<pid>_<random>`` created on the server named by ``DOORSTEP_DATABASE_URL`` and
@@ -75,6 +81,8 @@ def parse_args(argv=None):
     p.add_argument("--count", type=int, default=1_000_000, help="registrations (default 1,000,000)")
     p.add_argument("--outage-days", type=int, default=3, help="days the scheduler was down (default 3)")
     p.add_argument("--repeat", type=int, default=5, help="raw selects to time; the best counts (default 5)")
+    p.add_argument("--queued", action="store_true",
+                   help="the due registrations wait in the queue (stage 0) instead of being scheduled (stage 3)")
     args = p.parse_args(argv)
     if args.count < 1000:
         p.error("--count must be at least 1000")
@@ -105,11 +113,18 @@ def set_up(app):
         return station.id, [a.id for a in areas], phones, identity
 
 
-def rows(n: int, today: date, outage_days: int, station_id, area_ids, phones, identity):
+def told_before(today: date, outage_days: int) -> date:
+    """The first day of the outage: the job's clock had done every day before it."""
+    return today - timedelta(days=outage_days)
+
+
+def rows(n: int, today: date, outage_days: int, station_id, area_ids, phones, identity, queued: bool):
     """(resident, registration) tuples in column order; the order of the COLUMNS lists below."""
+    from field_api.models import DONE, QUEUED, SCHEDULED
+
     now = datetime.now(timezone.utc)
     span = SPREAD_PAST + SPREAD_FUTURE
-    told_before = today - timedelta(days=outage_days)
+    told = told_before(today, outage_days)
     for i in range(n):
         rid, gid = uuid.uuid4(), uuid.uuid4()
         matures = today - timedelta(days=SPREAD_PAST) + timedelta(days=i * span // n)
@@ -117,7 +132,7 @@ def rows(n: int, today: date, outage_days: int, station_id, area_ids, phones, id
         resident = (rid, "居民", "female", "汉族", identity, bidx, phones[i % PHONES], bidx, "", 1, "{}", now, now)
         registration = (gid, rid, station_id, area_ids[i % len(area_ids)], "北山街道", matures - timedelta(days=183),
                         matures, "work", "owned", "active", f"{rid}:{station_id}", 1, "{}",
-                        2 if matures < told_before else 0, now, now)
+                        (DONE if matures < told else QUEUED) if queued else SCHEDULED, now, now)
         yield resident, registration
 
 
@@ -128,11 +143,16 @@ REGISTRATION_COLUMNS = ("id", "resident_id", "station_id", "area_id", "address",
                         "maturity_notice_stage", "created_at", "updated_at")
 
 
-def load(db: Database, generated) -> None:
+def load(db: Database, generated, through: date) -> None:
+    """The residents and registrations, and the maturity clock standing at ``through``."""
+    progress = ("INSERT INTO maturity_progress (kind, through, updated_at) VALUES ({0}, {0}, {0}) "
+                "ON CONFLICT (kind) DO UPDATE SET through = excluded.through")
+    stamp = datetime.now(timezone.utc)
     if db.kind == "postgresql":
         import psycopg
 
         with psycopg.connect(db.libpq) as conn, conn.cursor() as cur:
+            cur.execute(progress.format("%s"), ("maturity_reached", through, stamp))
             registrations = []
             with cur.copy(f"COPY resident ({', '.join(RESIDENT_COLUMNS)}) FROM STDIN") as copy:
                 for resident, registration in generated:
@@ -162,6 +182,7 @@ def load(db: Database, generated) -> None:
         conn.execute("PRAGMA synchronous=NORMAL")
         pairs = [(tuple(map(sqlite_value, a)), tuple(map(sqlite_value, b))) for a, b in generated]
         with conn:
+            conn.execute(progress.format("?"), ("maturity_reached", through.isoformat(), sqlite_value(stamp)))
             conn.executemany(f"INSERT INTO resident ({', '.join(RESIDENT_COLUMNS)}) VALUES "
                              f"({', '.join('?' * len(RESIDENT_COLUMNS))})", (a for a, _ in pairs))
             conn.executemany(f"INSERT INTO registration ({', '.join(REGISTRATION_COLUMNS)}) VALUES "
@@ -173,13 +194,23 @@ def load(db: Database, generated) -> None:
 
 # --- the raw limits -------------------------------------------------------------------------------
 
-# The job's read, as plain SQL. On PostgreSQL the raw connection turns sequential scans and hash
-# and merge joins off: the planner's statistics cannot see that stage and date go together and
-# would read whole tables; the job gets the index plan by reading per stage, in date order, with a
-# LIMIT, and the raw side must not be slower for want of the same plan.
-DUE_SQL = ("SELECT r.id, r.station_id, r.area_id, r.maturity_date, p.phone_enc, p.phone_bidx, s.name "
-           "FROM registration r JOIN resident p ON p.id = r.resident_id JOIN station s ON s.id = r.station_id "
-           "WHERE r.status = 'active' AND r.maturity_notice_stage IN (0, 1) AND r.maturity_date <= {today}")
+# The job's read, as plain SQL: the scheduled rows whose date the clock has just passed (or, with
+# --queued, the queue). On PostgreSQL the raw connection turns sequential scans and hash and merge
+# joins off: for the queue, the planner's statistics cannot see that stage and date go together
+# and would read whole tables (the job gets the index plan by reading per stage, in date order,
+# with a LIMIT), and the raw side must never be slower for want of the index plan.
+SELECT_COLUMNS = "r.id, r.station_id, r.area_id, r.maturity_date, p.phone_enc, p.phone_bidx, s.name"
+DUE_FROM = "FROM registration r JOIN resident p ON p.id = r.resident_id JOIN station s ON s.id = r.station_id "
+
+
+def due_where(db: Database, today: date, through: date, queued: bool) -> tuple[str, tuple]:
+    mark = "%s" if db.kind == "postgresql" else "?"
+    value = (lambda d: d) if db.kind == "postgresql" else (lambda d: d.isoformat())
+    if queued:
+        return (f"WHERE r.status = 'active' AND r.maturity_notice_stage IN (0, 1) AND r.maturity_date <= {mark}",
+                (value(today),))
+    return (f"WHERE r.status = 'active' AND r.maturity_notice_stage = 3 AND r.maturity_date > {mark} "
+            f"AND r.maturity_date <= {mark}", (value(through), value(today)))
 
 
 def raw_connection(db: Database):
@@ -196,65 +227,71 @@ def raw_connection(db: Database):
     return conn, "?"
 
 
-def raw_select(db: Database, today: date, repeat: int) -> tuple[float, int]:
-    """Best of ``repeat``: the due rows, their columns, through the index, nothing else."""
-    conn, mark = raw_connection(db)
+def raw_select(db: Database, today: date, through: date, queued: bool, repeat: int) -> tuple[float, list]:
+    """Best of ``repeat``: the due rows, their columns, through the index, nothing else. Returns
+    the time and the rows' ids."""
+    conn, _ = raw_connection(db)
+    where, args = due_where(db, today, through, queued)
     try:
-        best, count = float("inf"), 0
+        best, ids = float("inf"), []
         for _ in range(repeat):
             t0 = time.perf_counter()
             cur = conn.cursor()
-            cur.execute(DUE_SQL.format(today=mark), (today.isoformat() if db.kind == "sqlite" else today,))
-            count = len(cur.fetchall())
+            cur.execute(f"SELECT {SELECT_COLUMNS} {DUE_FROM}{where}", args)
+            ids = [row[0] for row in cur.fetchall()]
             best = min(best, time.perf_counter() - t0)
             if db.kind == "postgresql":
                 conn.rollback()
-        return best, count
+        return best, ids
     finally:
         conn.close()
 
 
-def raw_floor(db: Database, today: date, now: datetime) -> float:
+def raw_floor(db: Database, today: date, through: date, queued: bool, now: datetime) -> float:
     """The least the job's writes can cost: everything done by the database itself, one
-    ``INSERT … SELECT`` per table straight from the due rows (ids, texts and keys made in SQL, no
-    row ever crossing to the client), the stage update, one commit."""
+    ``INSERT … SELECT`` straight from the due rows (ids, texts and keys made in SQL as the job
+    makes them, no row ever crossing to the client), the stage update of a queue, the clock's
+    update, one commit."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from app.bulk import new_uuid, uuid_text
+
     pg = db.kind == "postgresql"
     mark = "%s" if pg else "?"
-    due = (f"FROM registration r JOIN resident p ON p.id = r.resident_id JOIN station s ON s.id = r.station_id "
-           f"WHERE r.status = 'active' AND r.maturity_notice_stage IN (0, 1) AND r.maturity_date <= {mark}")
+    where, args = due_where(db, today, through, queued)
     stamp = now if pg else now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
-    day = today if pg else today.isoformat()
-    new_id, params, key = (("gen_random_uuid()", "json_build_object('station', s.name, 'day', r.maturity_date::text)",
-                            "'maturity:' || r.id::text") if pg else
-                           ("lower(hex(randomblob(16)))", "json_object('station', s.name, 'day', r.maturity_date)",
-                            "'maturity:' || r.id"))
+    dialect = postgresql.dialect() if pg else sqlite.dialect()
+    new_id = str(new_uuid().compile(dialect=dialect))
+    key = "'maturity:' || " + str(uuid_text(sa.literal_column("r.id")).compile(dialect=dialect))
+    params = ("json_build_object('station', s.name, 'day', to_char(r.maturity_date, 'YYYY-MM-DD'))" if pg else
+              "json_object('station', s.name, 'day', r.maturity_date)")
     statements = [
-        (f"INSERT INTO maturity_notice (registration_id, station_id, area_id, day, sms, created_at) "
-         f"SELECT r.id, r.station_id, r.area_id, r.maturity_date, p.phone_enc IS NOT NULL, {mark} {due} "
-         f"ON CONFLICT (registration_id) DO NOTHING", (stamp, day)),
         (f"INSERT INTO notification (id, kind, template, params, locale, recipient_phone_enc, recipient_bidx, "
          f"station_id, due_at, next_attempt_at, status, attempts, dedupe_key, created_at) "
          f"SELECT {new_id}, 'maturity_reached', 'maturity_reached', {params}, 'zh', p.phone_enc, p.phone_bidx, "
-         f"r.station_id, {mark}, {mark}, 'pending', 0, {key}, {mark} {due} AND p.phone_enc IS NOT NULL "
-         f"ON CONFLICT (dedupe_key) DO NOTHING", (stamp, stamp, stamp, day)),
-        (f"UPDATE registration SET maturity_notice_stage = 2 WHERE status = 'active' "
-         f"AND maturity_notice_stage IN (0, 1) AND maturity_date <= {mark}", (day,)),
+         f"r.station_id, {mark}, {mark}, 'pending', 0, {key}, {mark} {DUE_FROM}{where} AND p.phone_enc IS NOT NULL "
+         f"ON CONFLICT (dedupe_key) DO NOTHING", (stamp, stamp, stamp, *args)),
+        (f"UPDATE maturity_progress SET through = {mark} WHERE kind = 'maturity_reached'",
+         (today if pg else today.isoformat(),)),
     ]
+    if queued:
+        statements.append((f"UPDATE registration AS r SET maturity_notice_stage = 2 {where}", args))
     conn, _ = raw_connection(db)
     try:
         cur = conn.cursor()
         t0 = time.perf_counter()
         if not pg:
             cur.execute("BEGIN IMMEDIATE")
-        for sql, args in statements:
-            cur.execute(sql, args)
+        for sql, values in statements:
+            cur.execute(sql, values)
         conn.commit() if pg else cur.execute("COMMIT")
         return time.perf_counter() - t0
     finally:
         conn.close()
 
 
-def reset_due(db: Database, ids: list) -> None:
+def reset_due(db: Database, ids: list, through: date, queued: bool) -> None:
     """Undo the job (untimed), so the floor finds the same due rows in the same state."""
     pg = db.kind == "postgresql"
     conn, mark = raw_connection(db)
@@ -263,9 +300,11 @@ def reset_due(db: Database, ids: list) -> None:
         if not pg:
             cur.execute("BEGIN IMMEDIATE")
         cur.execute("DELETE FROM notification")
-        cur.execute("DELETE FROM maturity_notice")
-        cur.executemany(f"UPDATE registration SET maturity_notice_stage = 0 WHERE id = {mark}",
-                        [(i if pg else i.hex,) for i in ids])
+        cur.execute(f"UPDATE maturity_progress SET through = {mark} WHERE kind = 'maturity_reached'",
+                    (through if pg else through.isoformat(),))
+        if queued:
+            cur.executemany(f"UPDATE registration SET maturity_notice_stage = 0 WHERE id = {mark}",
+                            [(i,) for i in ids])
         conn.commit() if pg else cur.execute("COMMIT")
     finally:
         conn.close()
@@ -303,16 +342,19 @@ def main(argv=None) -> int:
         today = now.astimezone(LOCAL_TZ).date()
         say(f"database       {db.label}")
         t0 = time.perf_counter()
-        load(db, rows(args.count, today, args.outage_days, station_id, area_ids, phones, identity))
+        through = told_before(today, args.outage_days) - timedelta(days=1)
+        load(db, rows(args.count, today, args.outage_days, station_id, area_ids, phones, identity, args.queued),
+             through)
         say(f"loaded         {args.count:,} residents and registrations in {time.perf_counter() - t0:.1f} s "
             f"({'COPY' if db.kind == 'postgresql' else 'executemany'})")
 
-        raw, due = raw_select(db, today, args.repeat)
+        raw, due_ids = raw_select(db, today, through, args.queued, args.repeat)
+        due = len(due_ids)
         say(f"due            {due:,} registrations matured over the last {args.outage_days} days and today "
-            f"(of {args.count:,}; the rest told before the outage, or not yet mature)")
+            f"(of {args.count:,}; the rest told before the outage, or not yet mature; "
+            f"{'queued: stage 0' if args.queued else 'scheduled: found by date'})")
 
         from app.notify.models import Notification
-        from field_api.models import MaturityNotice
 
         with app.app_context():
             t0 = time.perf_counter()
@@ -322,10 +364,9 @@ def main(argv=None) -> int:
             idle = notify_matured(now)
             idle_time = time.perf_counter() - t0
             queued = sa_db.session.execute(sa_db.select(sa_db.func.count()).select_from(Notification)).scalar_one()
-            ids = sa_db.session.execute(sa_db.select(MaturityNotice.registration_id)).scalars().all()
             sa_db.session.remove()
-        reset_due(db, ids)
-        floor = raw_floor(db, today, now)
+        reset_due(db, due_ids, through, args.queued)
+        floor = raw_floor(db, today, through, args.queued, now)
         with app.app_context():
             floor_queued = sa_db.session.execute(sa_db.select(sa_db.func.count()).select_from(Notification)).scalar_one()
             sa_db.session.remove()
@@ -333,7 +374,7 @@ def main(argv=None) -> int:
         say(f"raw select     {raw * 1000:.1f} ms  (best of {args.repeat}; {db.kind} DBAPI, same rows, columns, "
             f"joins and index)")
         say(f"raw floor      {floor * 1000:.1f} ms  (the same writes done inside the database: INSERT … SELECT "
-            f"per table, the stage update, one commit)")
+            f"into the outbox, {'the stage update, ' if args.queued else ''}the clock's update, one commit)")
         say(f"job            {job * 1000:.1f} ms  ({result['matured']:,} matured, {result['sms']:,} SMS queued; "
             f"{job / max(result['matured'], 1) * 1e6:.0f} µs per registration)")
         say(f"idle tick      {idle_time * 1000:.1f} ms  (run again at once: {idle})")

@@ -2,11 +2,16 @@
 deliveries and receipts."""
 from __future__ import annotations
 
-import sqlalchemy as sa
-from sqlalchemy.orm import mapped_column, relationship
+from datetime import timedelta
 
+import sqlalchemy as sa
+from flask import current_app, has_app_context
+from sqlalchemy.orm import foreign, mapped_column, relationship
+
+from app.bulk import uuid_text
 from app.db import UTCDateTime, new_id, one_of, utcnow
 from app.extensions import db
+from app.notify.models import Notification
 
 SEXES = ("male", "female")
 REASONS = ("work", "study", "family", "other")
@@ -17,6 +22,33 @@ APPLICATION_STATUSES = ("submitted", "accepted", "under_review", "approved", "re
                         "out_for_delivery", "delivered")
 MATERIAL_STATUSES = ("provided", "owed")
 
+# ``registration.maturity_notice_stage``: what the maturity job (field_api/maturity.py) owes the
+# registration. QUEUED and PRENOTICED rows are a queue the job empties row by row; SCHEDULED rows
+# it finds by their date, as its clock passes it (``maturity_progress``), and never writes to.
+QUEUED, PRENOTICED, DONE, SCHEDULED = 0, 1, 2, 3
+MATURITY_STAGES = (QUEUED, PRENOTICED, DONE, SCHEDULED)
+# Days beyond the pre-notice window that a registration must still have to run when it is made,
+# for it to be SCHEDULED: no transaction writing it can still be open when the clock gets there.
+SCHEDULE_MARGIN_DAYS = 2
+# The kinds of ``maturity_progress`` row: the maturity notice's clock, and the pre-notice's.
+NOTICE_CLOCK, PRENOTICE_CLOCK = "maturity_reached", "maturity_soon"
+# The outbox dedupe keys of the two messages: the prefix, then the registration's id.
+NOTICE_KEY, PRENOTICE_KEY = "maturity:", "maturity-pre:"
+
+
+def initial_maturity_stage(context) -> int:
+    """SCHEDULED when the registration matures comfortably after the job's clocks (today, and the
+    end of the pre-notice window) — the usual case, a registration made the day residence starts.
+    QUEUED otherwise: a start date about six months back or more, or a tablet's late sync, may
+    arrive after the clock passed its date, so it waits in the queue the job empties. Rows
+    written outside the app (raw SQL, COPY) get the server default, QUEUED, for the same reason."""
+    matures = context.get_current_parameters().get("maturity_date")
+    if matures is None or not has_app_context():
+        return QUEUED
+    from app.workdays import local_now
+
+    window = max(int(current_app.config.get("MATURITY_PRENOTICE_DAYS", 0)), 0)
+    return SCHEDULED if matures > local_now().date() + timedelta(days=window + SCHEDULE_MARGIN_DAYS) else QUEUED
 
 
 class Resident(db.Model):
@@ -56,8 +88,9 @@ class Registration(db.Model):
         sa.CheckConstraint("status = 'active' OR (end_date IS NOT NULL AND end_reason IS NOT NULL)", name="ended"),
         sa.Index("ix_registration_maturity", "status", "maturity_date"),
         sa.Index("ix_registration_area", "area_id", "status"),
-        sa.CheckConstraint("maturity_notice_stage IN (0, 1, 2)", name="maturity_notice_stage"),
-        # The scheduler's queue: only registrations still owed a notice sit in (active, 0|1, date).
+        sa.CheckConstraint(one_of("maturity_notice_stage", MATURITY_STAGES), name="maturity_notice_stage"),
+        # The maturity job's reads: the queue (active, 0|1, date ≤ today) and the scheduled rows
+        # whose date its clock has just passed (active, 3, last day done < date ≤ today).
         sa.Index("ix_registration_maturity_due", "status", "maturity_notice_stage", "maturity_date"),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
@@ -81,8 +114,10 @@ class Registration(db.Model):
     device_id = mapped_column(sa.Uuid, sa.ForeignKey("device.id"), nullable=True)
     version = mapped_column(sa.Integer, nullable=False, default=1)
     field_versions = mapped_column(sa.JSON, nullable=False, default=dict, server_default="{}")
-    # 0: nothing sent yet, 1: the pre-notice is queued, 2: the maturity notice is done (field_api/maturity.py)
-    maturity_notice_stage = mapped_column(sa.SmallInteger, nullable=False, default=0, server_default="0")
+    # QUEUED (0): nothing sent yet, PRENOTICED (1): the pre-notice is queued, DONE (2): the maturity
+    # notice is done; SCHEDULED (3): left to the job's clock (see ``initial_maturity_stage``).
+    maturity_notice_stage = mapped_column(sa.SmallInteger, nullable=False, default=initial_maturity_stage,
+                                          server_default="0")
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
@@ -240,19 +275,45 @@ class Receipt(db.Model):
     delivery = relationship("Delivery")
 
 
-class MaturityNotice(db.Model):
-    """One line of a station's daily maturity list: this registration's six months came on ``day``.
-    Written by the scheduler with the resident's SMS (``sms``: whether one was queued — residents
-    without a phone get the line only, so the area's officers tell them in person)."""
+class MaturityProgress(db.Model):
+    """How far a clock of the maturity job has gone: ``through`` is the last day whose scheduled
+    registrations it has handled — maturity notices up to today, pre-notices up to the end of the
+    window. No row, or no day: the clock has never run, and every scheduled registration up to
+    today is due. The job locks its row for its run; ending a registration takes it shared, so an
+    end and a run are ordered (``field_api.maturity.cancel_reminders``)."""
 
-    __tablename__ = "maturity_notice"
-    __table_args__ = (sa.Index("ix_maturity_notice_station_day", "station_id", "day"),
-                      sa.Index("ix_maturity_notice_area_day", "area_id", "day"))
-    registration_id = mapped_column(sa.Uuid, sa.ForeignKey("registration.id"), primary_key=True)
-    station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=False)
-    area_id = mapped_column(sa.Uuid, sa.ForeignKey("area.id"), nullable=False)
-    day = mapped_column(sa.Date, nullable=False)
-    sms = mapped_column(sa.Boolean, nullable=False)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    __tablename__ = "maturity_progress"
+    kind = mapped_column(sa.String(32), primary_key=True)
+    through = mapped_column(sa.Date, nullable=True)
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
-    registration = relationship("Registration")
+
+def _daily_list_lines() -> sa.Subquery:
+    """The lines of the daily maturity list, derived rather than stored: a registration is on the
+    list of its maturity date once the job has dealt with it — DONE, or SCHEDULED and its date
+    reached by the notice clock — if it was still active when the day ended. ``sms``: whether
+    the job queued the resident's SMS (its dedupe key is there); no phone, or an application on the
+    registration already, and the officers tell the resident in person."""
+    r, progress, n = Registration.__table__, MaturityProgress.__table__, Notification.__table__
+    sms = sa.exists().where(n.c.dedupe_key == sa.literal(NOTICE_KEY) + uuid_text(r.c.id))
+    return (sa.select(r.c.id.label("registration_id"), r.c.station_id, r.c.area_id,
+                      r.c.maturity_date.label("day"), sms.label("sms"))
+            .join_from(r, progress, progress.c.kind == NOTICE_CLOCK, isouter=True)
+            # both statuses, so the (status, maturity_date) index finds a day's registrations
+            .where(r.c.status.in_(("active", "ended")),
+                   sa.or_(r.c.status == "active", r.c.end_date > r.c.maturity_date),
+                   sa.or_(r.c.maturity_notice_stage == DONE,
+                          sa.and_(r.c.maturity_notice_stage == SCHEDULED, r.c.maturity_date <= progress.c.through)))
+            .subquery("maturity_notice"))
+
+
+class MaturityNotice:
+    """One line of a station's daily maturity list (read-only; see ``_daily_list_lines``):
+    ``registration_id``, ``station_id``, ``area_id``, ``day``, ``sms`` and the registration."""
+
+
+_lines = _daily_list_lines()
+db.Model.registry.map_imperatively(
+    MaturityNotice, _lines, primary_key=[_lines.c.registration_id],
+    properties={"registration": relationship(Registration, viewonly=True,
+                                             primaryjoin=Registration.id == foreign(_lines.c.registration_id))})

@@ -26,7 +26,10 @@ class Notification(db.Model):
         sa.CheckConstraint("status != 'sending' OR lease_until IS NOT NULL", name="sending_has_lease"),
         sa.Index("ix_notification_due", "status", "due_at"),
         sa.Index("ix_notification_ready", "status", "next_attempt_at"),
-        sa.Index("ix_notification_recipient_claimed", "recipient_bidx", "claimed_at"),
+        # The per-recipient rate limit counts claims (``claimed_at > now - window``), so only claimed
+        # messages are indexed: queueing one (a bulk job queues thousands) writes nothing here.
+        sa.Index("ix_notification_recipient_claimed", "recipient_bidx", "claimed_at",
+                 sqlite_where=sa.text("claimed_at IS NOT NULL"), postgresql_where=sa.text("claimed_at IS NOT NULL")),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     kind = mapped_column(sa.String(32), nullable=False)

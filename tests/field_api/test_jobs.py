@@ -5,6 +5,7 @@ lengths are checked with every other template's in tests/app/notify/test_templat
 from __future__ import annotations
 
 import itertools
+import threading
 import uuid
 from datetime import date, datetime, time, timedelta
 
@@ -15,9 +16,12 @@ from app import pii
 from app.db import utcnow
 from app.extensions import db
 from app.notify.models import Notification
+from app.notify.templates import render
+from app.org.models import Station
 from app.workdays import LOCAL_TZ, local_now
 from field_api import jobs, maturity
-from field_api.models import MaturityNotice, PermitApplication, Registration, Resident
+from field_api.models import (DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, PermitApplication,
+                              Registration, Resident)
 from field_api.residents import maturity_date
 from tests.factories import mobile, valid_identity
 from tests.field_api.conftest import materials
@@ -30,8 +34,10 @@ def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), LOCAL_TZ)
 
 
-def add_registration(app, area, matures: date, *, phone: bool = True, status: str = "active") -> str:
-    """A registration whose six months mature on ``matures`` (the row as the service writes it)."""
+def add_registration(app, area, matures: date, *, phone: bool = True, status: str = "active",
+                     stage: int | None = None) -> str:
+    """A registration whose six months mature on ``matures`` (the row as the service writes it;
+    ``stage``: as a late registration, or the previous version of the job, left it)."""
     with app.app_context():
         identity = valid_identity(born=f"1985{(next(_born) % 12) + 1:02d}{(next(_born) % 28) + 1:02d}")
         number = mobile() if phone else None
@@ -45,6 +51,8 @@ def add_registration(app, area, matures: date, *, phone: bool = True, status: st
             start_date=matures - timedelta(days=183), maturity_date=matures, reason="work", housing="owned",
             status=status, active_key=f"{resident.id}:{area.station_id}" if status == "active" else None,
             end_date=matures if status != "active" else None, end_reason="moved_away" if status != "active" else None)
+        if stage is not None:
+            registration.maturity_notice_stage = stage
         db.session.add(registration)
         db.session.commit()
         return str(registration.id)
@@ -65,6 +73,11 @@ def list_lines(app) -> list[MaturityNotice]:
         rows = db.session.execute(sa.select(MaturityNotice).order_by(MaturityNotice.day)).scalars().all()
         db.session.expunge_all()
         return rows
+
+
+def station_name(app, station_id) -> str:
+    with app.app_context():
+        return db.session.get(Station, station_id).name
 
 
 def tick(app, fn, now: datetime):
@@ -96,14 +109,30 @@ def test_month_end_and_leap_year_maturities_reach_the_job_on_their_local_day(app
     rows = notices(app, "maturity_reached")
     assert [r.dedupe_key for r in rows] == [f"maturity:{feb_28}"] + sorted(f"maturity:{r}" for r in leap)
     assert [r.params["day"] for r in rows] == ["2027-02-28"] + ["2028-02-29"] * 3
+    station = station_name(app, world.stations[0].id)
+    assert {(r.params["station"], r.template, r.locale, r.status) for r in rows} == {
+        (station, "maturity_reached", "zh", "pending")}
+    assert render(rows[0].template, rows[0].locale, rows[0].params).startswith(
+        f"【{station}】您的居住登记已于2027-02-28满六个月")
     assert [line.day for line in list_lines(app)] == [date(2027, 2, 28)] + [date(2028, 2, 29)] * 3
 
 
-def test_a_tick_after_three_days_of_downtime_catches_up_every_missed_day_once(app, world):
+@pytest.mark.parametrize("stage", [SCHEDULED, QUEUED])
+def test_a_tick_after_three_days_of_downtime_catches_up_every_missed_day_once(app, world, stage):
+    """Scheduled registrations (made months ahead) are found by the clock; queued ones (made
+    late, or left by the previous version of the job) by the queue: both catch up alike."""
     today = date(2027, 3, 10)
-    missed = [add_registration(app, world.areas[0][0], today - timedelta(days=n)) for n in (3, 2, 1, 0)]
-    future = add_registration(app, world.areas[0][1], today + timedelta(days=30))
-    ended = add_registration(app, world.areas[0][0], today - timedelta(days=1), status="ended")
+    with app.app_context():  # the clock last ran the day before the outage
+        db.session.add(MaturityProgress(kind="maturity_reached", through=today - timedelta(days=4)))
+        db.session.commit()
+    told = add_registration(app, world.areas[0][0], today - timedelta(days=4), stage=stage)
+    if stage == QUEUED:
+        with app.app_context():
+            db.session.execute(sa.update(Registration.__table__).values(maturity_notice_stage=DONE))
+            db.session.commit()
+    missed = [add_registration(app, world.areas[0][0], today - timedelta(days=n), stage=stage) for n in (3, 2, 1, 0)]
+    future = add_registration(app, world.areas[0][1], today + timedelta(days=30), stage=stage)
+    ended = add_registration(app, world.areas[0][0], today - timedelta(days=1), status="ended", stage=stage)
 
     assert tick(app, maturity.notify_matured, at(today, 10)) == {"matured": 4, "sms": 4}
     assert tick(app, maturity.notify_matured, at(today, 10, 1)) == {"matured": 0, "sms": 0}
@@ -112,21 +141,28 @@ def test_a_tick_after_three_days_of_downtime_catches_up_every_missed_day_once(ap
     keys = {r.dedupe_key for r in notices(app, "maturity_reached")}
     assert keys == {f"maturity:{r}" for r in missed}
     assert f"maturity:{future}" not in keys and f"maturity:{ended}" not in keys
-    assert sorted(line.day for line in list_lines(app)) == [today - timedelta(days=n) for n in (3, 2, 1, 0)]
+    assert f"maturity:{told}" not in keys
+    assert sorted(line.day for line in list_lines(app)) == [today - timedelta(days=n) for n in (4, 3, 2, 1, 0)]
     with app.app_context():
         stages = dict(db.session.execute(sa.select(Registration.id, Registration.maturity_notice_stage)).all())
         versions = set(db.session.execute(sa.select(Registration.version)).scalars())
-    assert {str(k): v for k, v in stages.items() if str(k) in missed} == {r: 2 for r in missed}
+    # the queue is emptied row by row; scheduled rows are left as they are
+    assert {str(k): v for k, v in stages.items() if str(k) in missed} == {r: DONE if stage == QUEUED else SCHEDULED
+                                                                          for r in missed}
     assert versions == {1}  # bookkeeping, not an edit: tablets see no new version
 
 
-def test_a_rerun_after_a_crash_between_queueing_and_marking_adds_nothing(app, world):
-    """Two leaders overlapping, or a tick that died before its commit was seen: the stage says
-    "not done" again, but the dedupe key and the list's key still hold."""
+@pytest.mark.parametrize("forget", ["stage", "clock"])
+def test_a_rerun_that_forgot_what_it_did_adds_nothing(app, world, forget):
+    """Two leaders overlapping, or a tick whose commit was not seen: the stage says "not done"
+    again, or the clock is back where it was, but the dedupe key still holds."""
     reg = add_registration(app, world.areas[0][0], date(2027, 3, 10))
     tick(app, maturity.notify_matured, at(date(2027, 3, 10)))
     with app.app_context():
-        db.session.execute(sa.update(Registration.__table__).values(maturity_notice_stage=0))
+        if forget == "stage":
+            db.session.execute(sa.update(Registration.__table__).values(maturity_notice_stage=QUEUED))
+        else:
+            db.session.execute(sa.update(MaturityProgress.__table__).values(through=date(2027, 3, 9)))
         db.session.commit()
     assert tick(app, maturity.notify_matured, at(date(2027, 3, 10), 11)) == {"matured": 1, "sms": 0}
     assert [r.dedupe_key for r in notices(app)] == [f"maturity:{reg}"]
@@ -199,6 +235,39 @@ def test_ending_a_registration_cancels_its_pending_reminder(app, client, make, w
     assert len(notices(app)) == 1 and list_lines(app) == []
 
 
+def test_an_end_while_the_job_runs_waits_for_it_and_cancels_the_sms(app, client, make, world, monkeypatch):
+    """The job reads scheduled registrations without locking them: a registration ended while a
+    run is queueing its SMS must not get it. The end waits for the run's commit, then finds the
+    message and kills it."""
+    reg = add_registration(app, world.areas[0][0], date(2027, 3, 10))
+    headers = make.auth(world.officer[0])
+    queued, go = threading.Event(), threading.Event()
+    move = maturity._move
+
+    def move_then_wait(*args):
+        move(*args)
+        queued.set()
+        assert go.wait(20)
+
+    monkeypatch.setattr(maturity, "_move", move_then_wait)
+    run = threading.Thread(target=tick, args=(app, maturity.notify_matured, at(date(2027, 3, 10))))
+    run.start()
+    assert queued.wait(20)  # the run has queued the SMS and not committed yet
+    ended = {}
+    end = threading.Thread(target=lambda: ended.setdefault("resp", client.post(
+        f"/api/v1/registrations/{reg}/end", json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
+        headers=headers)))
+    end.start()
+    end.join(0.5)
+    assert end.is_alive()  # waiting for the run
+    go.set()
+    run.join(20)
+    end.join(20)
+    assert ended["resp"].status_code == 200, ended["resp"].json
+    [sms] = notices(app)
+    assert (sms.dedupe_key, sms.status, sms.last_error) == (f"maturity:{reg}", "dead", "registration ended")
+
+
 def test_a_sent_reminder_is_not_touched_by_the_end(app, world):
     reg = add_registration(app, world.areas[0][0], date(2027, 3, 10))
     tick(app, maturity.run, at(date(2027, 3, 10)))
@@ -233,7 +302,54 @@ def test_the_daily_list_is_scoped_to_the_station_and_the_officers_areas(app, cli
     line = client.get("/api/v1/maturities", query_string={"day": day.isoformat()},
                       headers=make.auth(world.officer[0])).json[0]
     assert line["sms"] is True and line["registration_status"] == "active" and "****" in line["phone"]
+    assert line["resident_name"] == "张伟" and line["day"] == day.isoformat()
     assert client.get("/api/v1/maturities", headers=make.auth(world.citizen)).status_code == 403
+
+
+def test_the_daily_list_keeps_a_resident_who_moved_away_after_maturing_and_waits_for_the_job(app, client, make,
+                                                                                             world):
+    day = date(2027, 3, 10)
+    moved = add_registration(app, world.areas[0][0], day)
+    stayed = add_registration(app, world.areas[0][0], day, phone=False)
+    add_registration(app, world.areas[0][0], day + timedelta(days=1))
+
+    def lines(on: date) -> dict:
+        resp = client.get("/api/v1/maturities", query_string={"day": on.isoformat()},
+                          headers=make.auth(world.staff[0]))
+        assert resp.status_code == 200, resp.json
+        return {line["registration_id"]: (line["sms"], line["registration_status"]) for line in resp.json}
+
+    assert lines(day) == {}  # the job has not got there yet
+    tick(app, maturity.run, at(day))
+    with app.app_context():
+        db.session.execute(sa.update(Registration.__table__).where(Registration.id == uuid.UUID(moved))
+                           .values(status="ended", end_date=day + timedelta(days=20), end_reason="moved_away",
+                                   active_key=None))
+        db.session.commit()
+    assert lines(day) == {moved: (True, "ended"), stayed: (False, "active")}
+    assert lines(day + timedelta(days=1)) == {}  # tomorrow's: not yet
+
+
+def test_a_registration_made_after_its_six_months_is_told_on_the_next_tick(app, client, make, world, field):
+    """Registered with a start date seven months back, after today's tick already ran: the clock
+    has passed its date, so it waits in the queue instead — and one made today waits for its day."""
+    assert tick(app, maturity.run, utcnow()) == {"matured": 0, "sms": 0, "prenotices": 0}
+    late = field.register()  # starts seven months ago
+    assert late.status_code == 201, late.json
+    fresh = field.register(start=local_now().date())
+    assert fresh.status_code == 201, fresh.json
+    with app.app_context():
+        stages = dict(db.session.execute(sa.select(Registration.id, Registration.maturity_notice_stage)).all())
+    assert {str(k): v for k, v in stages.items()} == {late.json["id"]: QUEUED, fresh.json["id"]: SCHEDULED}
+
+    assert tick(app, maturity.run, utcnow()) == {"matured": 1, "sms": 1, "prenotices": 0}
+    assert tick(app, maturity.run, utcnow()) == {"matured": 0, "sms": 0, "prenotices": 0}
+    [sms] = notices(app)
+    assert sms.dedupe_key == f"maturity:{late.json['id']}" and sms.params == {
+        "station": station_name(app, world.stations[0].id), "day": late.json["maturity_date"]}
+    resp = client.get("/api/v1/maturities", query_string={"day": late.json["maturity_date"]},
+                      headers=make.auth(world.officer[0]))
+    assert [(line["registration_id"], line["sms"]) for line in resp.json] == [(late.json["id"], True)]
 
 
 # --- materials still owed (容缺) ---------------------------------------------------------------
