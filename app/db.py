@@ -128,6 +128,12 @@ def one_or_404(query, what: str):
     return row
 
 
+def ends_outermost(transaction) -> bool:
+    """For session hooks: ``after_commit``/``after_rollback`` also fire for savepoints, and
+    per-transaction state must outlive those."""
+    return transaction.parent is None and not transaction.nested
+
+
 _deferred_commit: contextvars.ContextVar[bool] = contextvars.ContextVar("deferred_commit", default=False)
 
 

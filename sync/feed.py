@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
-from app.db import insert_for, locked_row, utcnow
+from app.db import ends_outermost, insert_for, locked_row, utcnow
 from app.errors import DomainError
 from app.extensions import db
 from sync import documents
@@ -61,12 +61,11 @@ for _model in documents.ENTITIES:
 def _forget(session, previous_transaction):
     if previous_transaction.parent is None:  # the whole transaction is gone, not a savepoint
         session.info.pop("sync_touched", None)
-        session.info.pop(documents.CACHE, None)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _drop_documents(session, transaction):
-    if transaction.parent is None and not transaction.nested:
+    if ends_outermost(transaction):
         session.info.pop(documents.CACHE, None)
         session.info.pop("sync_held", None)
 
@@ -276,7 +275,7 @@ def _rows(scope: Scope, after: int, limit: int, first: bool) -> list[tuple]:
     for n, (kind, scope_id) in enumerate(scopes):
         params[f"k{n}"], params[f"i{n}"] = kind, scope_id
     result = connection.execute(_page_sql(connection.dialect, len(scopes), first), params)
-    return result.cursor.fetchall() if result.cursor is not None else result.all()
+    return result.cursor.fetchall()
 
 
 def _still_in_scope(scope: Scope, evicts: list) -> set[tuple[str, str]]:

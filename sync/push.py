@@ -262,7 +262,9 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
     request_hash = _hash(m)
     stored = batch.stored.get(mutation_id)
     if stored is not None:
-        if stored.request_hash == request_hash:
+        # Another device's result is never handed out, whatever the content: only the device that
+        # pushed a mutation may replay it.
+        if stored.device_id == device.id and stored.request_hash == request_hash:
             return {**stored.result, "replayed": True}
         return _rejected(m, {"mutation_id": ["mutation-id-reused"]}, "mutation-id-reused")
     received_at = utcnow()

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent, AuditHead
 from app.context import audit_context, current_meta
-from app.db import locked_row, utcnow
+from app.db import ends_outermost, locked_row, utcnow
 from app.extensions import db
 
 GENESIS = "0" * 64
@@ -91,8 +91,7 @@ def _write_head(session):
 
 @event.listens_for(Session, "after_transaction_end")
 def _release_head(session, transaction):
-    # after_commit/after_rollback also fire for savepoints; only the outermost end releases.
-    if transaction.parent is None and not transaction.nested:
+    if ends_outermost(transaction):
         session.info.pop("audit_tip", None)
         session.info.pop("audit_head_written", None)
 

@@ -63,6 +63,16 @@ def test_replay_returns_the_stored_result(tablet, world):
     assert reused["status"] == "rejected" and "mutation-id-reused" in reused["errors"]["mutation_id"]
 
 
+def test_another_devices_mutation_is_never_replayed_to_this_one(tablet, new_tablet, world):
+    m = tablet.mutation("resident", "create", uuid.uuid4(), person())
+    first = tablet.push(m)["results"][0]
+    thief = new_tablet()
+    copied = thief.push(m)["results"][0]  # same mutation_id, same content, another device
+    assert first["status"] == "applied"
+    assert copied["status"] == "rejected" and copied["record"] is None
+    assert "mutation-id-reused" in copied["errors"]["mutation_id"]
+
+
 def test_a_bad_mutation_does_not_block_the_next(tablet, world, client, make):
     good, bad = uuid.uuid4(), uuid.uuid4()
     broken = person()
