@@ -17,7 +17,8 @@ written) — without reading the rest.
   what is due. ``ratio`` = job ÷ raw select.
 * ``raw floor``: the same writes with nothing above the database: after the job is undone, one
   ``INSERT … SELECT`` straight from the due rows (ids, texts and keys made in SQL as the job makes
-  them), the clock's update (and with ``--queued`` the stage update), one commit. ``floor_ratio``
+  them), the clock's update (and with ``--queued`` the stage update), one commit; best of
+  ``--repeat``. ``floor_ratio``
   = job ÷ raw floor: what the app's Python, SQLAlchemy and the round trips add to work no
   implementation can skip.
 * ``idle tick``: the job run again at once — nothing is due, and a million rows must not make it
@@ -80,7 +81,8 @@ def parse_args(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--count", type=int, default=1_000_000, help="registrations (default 1,000,000)")
     p.add_argument("--outage-days", type=int, default=3, help="days the scheduler was down (default 3)")
-    p.add_argument("--repeat", type=int, default=5, help="raw selects to time; the best counts (default 5)")
+    p.add_argument("--repeat", type=int, default=5,
+                   help="raw selects and job runs to time; the best of each counts (default 5)")
     p.add_argument("--queued", action="store_true",
                    help="the due registrations wait in the queue (stage 0) instead of being scheduled (stage 3)")
     args = p.parse_args(argv)
@@ -163,8 +165,10 @@ def load(db: Database, generated, through: date) -> None:
                     copy.write_row(registration)
             conn.commit()
             conn.autocommit = True
-            cur.execute("ANALYZE resident")
-            cur.execute("ANALYZE registration")
+            # Vacuumed as a live database's tables are: left to autovacuum, a freshly loaded
+            # million rows are vacuumed in the background while the run is timed.
+            cur.execute("VACUUM (ANALYZE) resident")
+            cur.execute("VACUUM (ANALYZE) registration")
         return
 
     def sqlite_value(v):  # what SQLAlchemy stores on SQLite: hex UUIDs, ISO dates, naive UTC times
@@ -306,6 +310,9 @@ def reset_due(db: Database, ids: list, through: date, queued: bool) -> None:
             cur.executemany(f"UPDATE registration SET maturity_notice_stage = 0 WHERE id = {mark}",
                             [(i,) for i in ids])
         conn.commit() if pg else cur.execute("COMMIT")
+        if pg:  # the deleted rows' index entries gone too, as before the first run
+            conn.autocommit = True
+            cur.execute("VACUUM notification")
     finally:
         conn.close()
 
@@ -357,25 +364,34 @@ def main(argv=None) -> int:
         from app.notify.models import Notification
 
         with app.app_context():
-            t0 = time.perf_counter()
-            result = notify_matured(now)
-            job = time.perf_counter() - t0
+            # Best of --repeat, as the raw select: each run after the first finds the due rows as
+            # the first did (the job undone, untimed, in between).
+            job = float("inf")
+            for attempt in range(args.repeat):
+                if attempt:
+                    sa_db.session.remove()
+                    reset_due(db, due_ids, through, args.queued)
+                t0 = time.perf_counter()
+                result = notify_matured(now)
+                job = min(job, time.perf_counter() - t0)
             t0 = time.perf_counter()
             idle = notify_matured(now)
             idle_time = time.perf_counter() - t0
             queued = sa_db.session.execute(sa_db.select(sa_db.func.count()).select_from(Notification)).scalar_one()
             sa_db.session.remove()
-        reset_due(db, due_ids, through, args.queued)
-        floor = raw_floor(db, today, through, args.queued, now)
+        floor = float("inf")
+        for _ in range(args.repeat):  # best of --repeat too, each from the same state
+            reset_due(db, due_ids, through, args.queued)
+            floor = min(floor, raw_floor(db, today, through, args.queued, now))
         with app.app_context():
             floor_queued = sa_db.session.execute(sa_db.select(sa_db.func.count()).select_from(Notification)).scalar_one()
             sa_db.session.remove()
         ratio, floor_ratio = job / raw, job / floor
         say(f"raw select     {raw * 1000:.1f} ms  (best of {args.repeat}; {db.kind} DBAPI, same rows, columns, "
             f"joins and index)")
-        say(f"raw floor      {floor * 1000:.1f} ms  (the same writes done inside the database: INSERT … SELECT "
+        say(f"raw floor      {floor * 1000:.1f} ms  (best of {args.repeat}; the same writes done inside the database: INSERT … SELECT "
             f"into the outbox, {'the stage update, ' if args.queued else ''}the clock's update, one commit)")
-        say(f"job            {job * 1000:.1f} ms  ({result['matured']:,} matured, {result['sms']:,} SMS queued; "
+        say(f"job            {job * 1000:.1f} ms  (best of {args.repeat}; {result['matured']:,} matured, {result['sms']:,} SMS queued; "
             f"{job / max(result['matured'], 1) * 1e6:.0f} µs per registration)")
         say(f"idle tick      {idle_time * 1000:.1f} ms  (run again at once: {idle})")
 

@@ -24,8 +24,11 @@ class Notification(db.Model):
         sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'dead', 'unknown', 'skipped')",
                            name="status"),
         sa.CheckConstraint("status != 'sending' OR lease_until IS NOT NULL", name="sending_has_lease"),
-        sa.Index("ix_notification_due", "status", "due_at"),
+        # The dispatcher's claim: due rows by when they may go next (``next_attempt_at`` starts at
+        # ``due_at`` and only moves later, so no index on ``due_at`` is needed).
         sa.Index("ix_notification_ready", "status", "next_attempt_at"),
+        # The station's outbox, newest first.
+        sa.Index("ix_notification_station_created", "station_id", "created_at"),
         # The per-recipient rate limit counts claims (``claimed_at > now - window``), so only claimed
         # messages are indexed: queueing one (a bulk job queues thousands) writes nothing here.
         sa.Index("ix_notification_recipient_claimed", "recipient_bidx", "claimed_at",
@@ -33,8 +36,11 @@ class Notification(db.Model):
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     kind = mapped_column(sa.String(32), nullable=False)
-    station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=True, index=True)
-    recipient_user_id = mapped_column(sa.Uuid, sa.ForeignKey("user_account.id"), nullable=True)
+    # Not foreign keys: stations and accounts are deactivated, never deleted, so the constraint
+    # would guard nothing, and on PostgreSQL it costs every queued row a locking look-up of its
+    # station — a third of a bulk job's queueing time (docs/decisions.md #46).
+    station_id = mapped_column(sa.Uuid, nullable=True)
+    recipient_user_id = mapped_column(sa.Uuid, nullable=True)
     recipient_phone_enc = mapped_column(sa.Text, nullable=True)
     # Blind index of the recipient's phone: opt-outs and the per-recipient rate limit are looked
     # up by it, so deciding whether to send never decrypts a number.
