@@ -140,3 +140,31 @@ def test_stale_edits_are_refused(field, client, make, world):
     assert ok.status_code == 200 and ok.json["version"] == 2
     stale = client.patch(url, json={"base_version": 1, "name": "改名"}, headers=staff)
     assert stale.status_code == 409 and stale.json["type"].endswith("/stale-version")
+
+
+def test_many_at_once_link_whoever_was_registered_meanwhile(app, world, client, make, monkeypatch):
+    """Registering a tablet's batch: a person someone else registered between the batch's look-up
+    and its INSERT makes the INSERT fail; the batch then goes one by one, links that person, and
+    still creates the others."""
+    import uuid
+
+    from app.auth.permissions import Actor
+    from app.extensions import db
+    from field_api import residents
+    from field_api.models import Resident
+
+    known = person()
+    first = client.post("/api/v1/residents", json=known, headers=make.auth(world.staff[0])).json
+    officer = world.officer[0]
+    actor = Actor(user_id=officer.id, role="officer", station_id=officer.station_id)
+    real_known = residents._known
+    misses = iter([True])  # the identity look-up, as it was before the other registration committed
+    monkeypatch.setattr(residents, "_known", lambda column, values: {} if next(misses, False)
+                        else real_known(column, values))
+    items = [{**person(), "id": uuid.uuid4()}, {**known, "id": uuid.uuid4()}, {**person(), "id": uuid.uuid4()}]
+    with app.app_context():
+        outcomes = residents.register_residents(actor, items)
+        db.session.commit()
+        assert [created for _resident, created in outcomes] == [True, False, True]
+        assert str(outcomes[1][0].id) == first["id"]
+        assert db.session.query(Resident).count() == 3

@@ -318,3 +318,41 @@ def test_malformed_mutations_are_rejected_naming_the_field_not_a_500(tablet):
     assert "area_id" in res["results"][1]["errors"]
     assert "outcome" in res["results"][2]["errors"]
     assert "role" in res["results"][3]["errors"]
+
+
+def test_a_run_of_creates_settles_each_on_its_own(tablet, world, client, make, field):
+    """Consecutive creates go to the service together; each is still applied, linked or refused
+    alone, in seq order, and audited with its own mutation."""
+    _body, existing = field.matured_resident()
+    twin = person()
+    ids = [uuid.uuid4() for _ in range(5)]
+    ms = [tablet.mutation("resident", "create", ids[0], twin),
+          tablet.mutation("resident", "create", ids[1], person(identity_number="123")),
+          tablet.mutation("resident", "create", ids[2], {**twin, "name": "同一人"}),
+          tablet.mutation("resident", "create", uuid.UUID(existing["resident_id"]), person()),
+          tablet.mutation("resident", "create", ids[4], person())]
+    res = tablet.push(*ms)
+    first, bad, same, taken, last = res["results"]
+    assert first["status"] == last["status"] == "applied"
+    assert bad["status"] == "rejected" and "identity_number" in bad["errors"]
+    assert same["status"] == "applied" and same["record"]["id"] == str(ids[0])  # linked to the first
+    assert taken["status"] == "rejected" and taken["errors"]["id"] == ["already used"]
+    assert res["last_seq"] == ms[-1]["seq"]
+    for resident_id, m in ((ids[0], ms[0]), (ids[4], ms[4])):
+        [event] = client.get("/api/v1/audit-events", headers=make.auth(world.admin),
+                             query_string={"entity": "resident", "entity_id": str(resident_id)}).json
+        assert event["after"]["_sync"]["mutation_id"] == m["mutation_id"]
+    again = tablet.push(*ms)["results"]
+    assert [r["replayed"] for r in again] == [True] * 5
+    assert [r["status"] for r in again] == [r["status"] for r in res["results"]]
+
+
+def test_a_run_of_creates_around_other_mutations_keeps_seq_order(tablet, world):
+    """A registration between two creates sees the first create and not the second."""
+    a, b, registration_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    res = tablet.push(tablet.mutation("resident", "create", a, person()),
+                      tablet.mutation("registration", "create", registration_id,
+                                      _registration(world.areas[0][0], a)),
+                      tablet.mutation("registration", "create", uuid.uuid4(), _registration(world.areas[0][0], b)),
+                      tablet.mutation("resident", "create", b, person()))
+    assert [r["status"] for r in res["results"]] == ["applied", "applied", "rejected", "applied"], res
