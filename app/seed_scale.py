@@ -269,6 +269,7 @@ def _registrations(i: int, today: date) -> list[dict]:
 def _resident_batch(indices, orgs: list[_Org], today: date, now: datetime):
     """(resident rows, registration rows, feed changes) for these resident indices."""
     from app import pii
+    from field_api.models import DONE, stage_for
 
     residents, registrations, changes = [], [], []
     n_st = len(orgs)
@@ -297,8 +298,9 @@ def _resident_batch(indices, orgs: list[_Org], today: date, now: datetime):
             street = STREETS[(i // 97) % len(STREETS)]
             address = f"{street}{_h(i, 8) % 300 + 1}号{_h(i, 9) % 6 + 1}幢{_h(i, 10) % 20 + 1}0{_h(i, 11) % 4 + 1}室"
             active = reg["end"] is None
-            # already matured: the notices are history, not something the scheduler should send now
-            stage = 2 if (not active or reg["maturity"] <= today) else 0
+            # already matured: the notices are history, not something the scheduler should send now;
+            # the rest as the app writes them (most found by date, the last few days queued)
+            stage = DONE if (not active or reg["maturity"] <= today) else stage_for(reg["maturity"], today)
             registrations.append((gid, rid, org.station_id, area_id, address, reg["start"], reg["maturity"], reason,
                                   housing, landlord, pii.encrypt(pii.PHONE, landlord_phone), employer,
                                   "active" if active else "ended", reg["end"], reg["end_reason"],

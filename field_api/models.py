@@ -2,7 +2,7 @@
 deliveries and receipts."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
@@ -47,8 +47,13 @@ def initial_maturity_stage(context) -> int:
         return QUEUED
     from app.workdays import local_now
 
+    return stage_for(matures, local_now().date())
+
+
+def stage_for(matures: date, today: date) -> int:
+    """The maturity stage of a new active registration maturing on ``matures`` (app context)."""
     window = max(int(current_app.config.get("MATURITY_PRENOTICE_DAYS", 0)), 0)
-    return SCHEDULED if matures > local_now().date() + timedelta(days=window + SCHEDULE_MARGIN_DAYS) else QUEUED
+    return SCHEDULED if matures > today + timedelta(days=window + SCHEDULE_MARGIN_DAYS) else QUEUED
 
 
 class Resident(db.Model):

@@ -57,6 +57,17 @@ def test_seed_scale_tiny(app, client, make):
                    for r in residents)
         ended = db.session.execute(sa.select(Registration).where(Registration.status == "ended")).scalars().all()
         assert ended and all(g.end_date and g.end_reason and g.active_key is None for g in ended)
+        # Maturity stages as the app writes them: what matured is history, the rest is found by
+        # date except the last few days before maturity, which wait in the queue.
+        from app.workdays import local_now
+        from field_api.models import DONE, stage_for
+
+        today = local_now().date()
+        registrations = db.session.execute(sa.select(Registration)).scalars().all()
+        expected = [DONE if g.status == "ended" or g.maturity_date <= today else stage_for(g.maturity_date, today)
+                    for g in registrations]
+        assert [g.maturity_notice_stage for g in registrations] == expected
+        assert {3, 2} <= set(expected)
 
         # Every seeded feed row holds exactly the document and scope the ORM path would publish.
         rows = db.session.execute(sa.select(SyncRecord)).scalars().all()
