@@ -122,12 +122,6 @@ def _load(schema, data: dict) -> dict:
         raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
 
 
-def resident_create(actor, m):
-    data = _load(ResidentIn, m["data"])
-    resident, _created = residents.register_resident(actor, {**data, "id": _uuid(m["id"], "id")})
-    return Outcome("resident", resident.id)
-
-
 def resident_update(actor, m):
     data = _normalized_phone(_load(ResidentPatch, m["data"]), "phone")
     data.pop("base_version", None)  # the envelope's base_version is the one that counts
@@ -205,8 +199,10 @@ def delivery_handover(actor, m):
                    if flagged else None)
 
 
+# resident.create is settled by ``apply_creates`` (many at once), never through this table.
+BATCHED = ("resident", "create")
 HANDLERS = {
-    ("resident", "create"): resident_create, ("resident", "update"): resident_update,
+    ("resident", "update"): resident_update,
     ("registration", "create"): registration_create, ("registration", "update"): registration_update,
     ("registration", "end"): registration_end, ("visit", "start"): visit_start,
     ("visit", "outcome"): visit_outcome, ("application", "create"): application_create,
@@ -249,6 +245,10 @@ def _record_doc(outcome: Outcome) -> tuple[dict | None, int | None]:
 def _rejected(m: dict, errors: dict, slug: str) -> dict:
     return {"mutation_id": m["mutation_id"], "seq": m["seq"], "status": "rejected", "replayed": False,
             "version": None, "record": None, "conflict": None, "errors": {**errors, "_type": [slug]}}
+
+
+def _refused(m: dict, exc: DomainError) -> dict:
+    return _rejected(m, exc.errors or {"_": [exc.detail]}, exc.slug)
 
 
 class Batch:
@@ -300,6 +300,8 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
     conflict = None
     if m["seq"] <= device.last_seq:
         result = _rejected(m, {"seq": [f"not above the last settled seq {device.last_seq}"]}, "seq-not-rising")
+    elif (m["entity"], m["op"]) == BATCHED:
+        return apply_creates(actor, device, [m], batch)[0]
     elif handler is None:
         result = _rejected(m, {"op": [f"no mutation {m['entity']}.{m['op']}"]}, "unknown-mutation")
     else:
@@ -313,7 +315,7 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
             result = _applied(m, outcome)
         except DomainError as exc:
             savepoint.rollback()
-            result = _rejected(m, exc.errors or {"_": [exc.detail]}, exc.slug)
+            result = _refused(m, exc)
         finally:
             audit_context.reset(token)
     return _settle(actor, device, m, batch, result, conflict, occurred_at, received_at)
@@ -336,7 +338,7 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
         try:
             items.append({**_load(ResidentIn, m["data"]), "id": _uuid(m["id"], "id")})
         except DomainError as exc:
-            results[k] = _rejected(m, exc.errors or {"_": [exc.detail]}, exc.slug)
+            results[k] = _refused(m, exc)
             continue
         sent.append(k)
         contexts.append(_audit_extra(m, occurred[k], received_at))
@@ -344,7 +346,7 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
     db.session.flush()
     for k, outcome in zip(sent, outcomes):
         if isinstance(outcome, DomainError):
-            results[k] = _rejected(run[k], outcome.errors or {"_": [outcome.detail]}, outcome.slug)
+            results[k] = _refused(run[k], outcome)
         else:
             results[k] = _applied(run[k], Outcome("resident", outcome[0].id))
     return [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]
@@ -402,7 +404,7 @@ def push(actor, device, mutations: list[dict]) -> dict:
             mutation_id = _uuid(m["mutation_id"], "mutation_id")
             seen = mutation_id in batch.stored or mutation_id in in_run  # a replay, or a reused id
             new = not seen and m["seq"] > last
-            if new and (m["entity"], m["op"]) == ("resident", "create"):
+            if new and (m["entity"], m["op"]) == BATCHED:
                 run.append(m)
                 in_run.add(mutation_id)
             else:
