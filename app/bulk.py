@@ -1,36 +1,62 @@
-"""Bulk writes for the scheduler's jobs: thousands of rows in one statement, rows whose key is
-already there ignored (``ON CONFLICT … DO NOTHING``), the number actually inserted returned.
+"""Bulk writes: thousands of rows in one statement, for the scheduler's jobs and for a tablet's
+push.
 
 PostgreSQL gets one ``INSERT … SELECT … FROM unnest(<one array per column>)``: a single statement
 with one parameter per column, however many rows, so neither SQLAlchemy nor psycopg does work per
 row and per value. SQLite gets the dialect's INSERT through ``executemany``, which is already a loop
 in C there. Values go in as Python objects of the column's type (aware datetimes, UUIDs, dicts
-for JSON)."""
+for JSON).
+
+Rows written here bypass the ORM, so its per-object events do not fire: a feature that follows
+writes to a table (the change feed) subscribes with ``on_insert``."""
 from __future__ import annotations
 
-import json
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.db import insert_for
+from app.db import insert_for, json_text
 from app.extensions import db
+
+_listeners: dict[str, list[Callable]] = {}
+
+
+def on_insert(table: sa.Table, listener: Callable) -> None:
+    """Call ``listener(session, rows)`` after ``insert_rows`` or ``insert_ignoring`` writes to
+    ``table`` (with every row given: an ignored one was there already)."""
+    _listeners.setdefault(table.name, []).append(listener)
+
+
+def insert_rows(table: sa.Table, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table``; a duplicate key raises
+    ``IntegrityError`` as a single INSERT would, and nothing of the statement is written."""
+    if rows:
+        _insert(table, rows, None)
 
 
 def insert_ignoring(table: sa.Table, rows: list[dict], conflict: list[str]) -> int:
     """Insert ``rows`` (dicts with the same keys) into ``table``, skipping any whose ``conflict``
     columns match a row already there; returns how many were inserted."""
-    if not rows:
-        return 0
+    return _insert(table, rows, conflict) if rows else 0
+
+
+def _insert(table: sa.Table, rows: list[dict], conflict: list[str] | None) -> int:
     dialect = db.session.get_bind().dialect
     if dialect.name == "postgresql":
-        return _unnest(table, rows, conflict, dialect)
-    stmt = insert_for(db.session)(table).on_conflict_do_nothing(index_elements=conflict)
-    return db.session.execute(stmt, rows).rowcount
+        count = _unnest(table, rows, conflict, dialect)
+    else:
+        stmt = insert_for(db.session)(table)
+        if conflict is not None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
+        count = db.session.execute(stmt, rows).rowcount
+    for listener in _listeners.get(table.name, ()):
+        listener(db.session, rows)
+    return count
 
 
-def _unnest(table: sa.Table, rows: list[dict], conflict: list[str], dialect) -> int:
+def _unnest(table: sa.Table, rows: list[dict], conflict: list[str] | None, dialect) -> int:
     quote = dialect.identifier_preparer.quote
     names = list(rows[0])
     arrays, picks, params = [], [], {}
@@ -40,10 +66,15 @@ def _unnest(table: sa.Table, rows: list[dict], conflict: list[str], dialect) -> 
         element = "text" if is_json else column.type.compile(dialect=dialect)
         arrays.append(f"CAST(:a{i} AS {element}[])")
         picks.append(f"u.c{i}::json" if is_json else f"u.c{i}")
-        params[f"a{i}"] = [json.dumps(r[name], ensure_ascii=False) if is_json else r[name] for r in rows]
+        if is_json:  # None is a JSON null, as the ORM writes it, unless the column says SQL NULL
+            sql_null = column.type.none_as_null
+            params[f"a{i}"] = [None if sql_null and r[name] is None else json_text(r[name]) for r in rows]
+        else:
+            params[f"a{i}"] = [r[name] for r in rows]
     sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-           f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({', '.join(f'c{i}' for i in range(len(names)))}) "
-           f"ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING")
+           f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({', '.join(f'c{i}' for i in range(len(names)))})")
+    if conflict is not None:
+        sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
     return db.session.execute(sa.text(sql), params).rowcount
 
 

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 import uuid
 from datetime import datetime, timezone
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -46,6 +47,11 @@ class UTCDateTime(sa.types.TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def json_text(value) -> str:
+    """How every JSON column is written (see ``create_app``)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def configure_sqlite(engine: Engine) -> None:

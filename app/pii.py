@@ -6,11 +6,12 @@ unless a role needs the full value, and that read is audited by the caller.
 from __future__ import annotations
 
 import base64
-import hashlib
+import binascii
 import hmac
 import os
 import re
 from datetime import date
+from operator import mul
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
@@ -30,7 +31,7 @@ class InvalidPII(ValueError):
 
 def identity_check_char(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character of GB 11643-1999."""
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(map(mul, map(int, first17), _ID_WEIGHTS)) % 11]
 
 
 def normalize_identity(value: str, *, today: date | None = None) -> str:
@@ -77,48 +78,67 @@ def mask_phone(v: str | None) -> str | None:
 MASKERS = {IDENTITY: mask_identity, PHONE: mask_phone}
 
 
-def _keys() -> list[tuple[str, bytes]]:
-    cached = current_app.extensions.get("doorstep.pii_keys")
-    if cached is None:
-        cached = []
-        for part in str(current_app.config["PII_KEYS"]).split(","):
+class Keys:
+    """The keys of one app, decoded once. A sync push encrypts and indexes thousands of numbers:
+    decoding the configuration or building a cipher per value cost more than the cipher, so
+    code doing many takes ``keys()`` once and calls its methods."""
+
+    def __init__(self, config):
+        self.ciphers: list[tuple[str, AESGCM]] = []
+        for part in str(config["PII_KEYS"]).split(","):
             kid, _, b64 = part.strip().partition(":")
             key = base64.b64decode(b64)
             if not kid or len(key) != 32:
                 raise RuntimeError("DOORSTEP_PII_KEYS entries must be kid:base64(32 bytes)")
-            cached.append((kid, key))
-        current_app.extensions["doorstep.pii_keys"] = cached
-    return cached
+            self.ciphers.append((kid, AESGCM(key)))
+        self.by_kid = dict(self.ciphers)
+        self.blind = base64.b64decode(config["BLIND_INDEX_KEY"])
+
+    def encrypt(self, purpose: str, plaintext: str | None) -> str | None:
+        if plaintext is None:
+            return None
+        kid, cipher = self.ciphers[0]
+        nonce = os.urandom(12)
+        ct = cipher.encrypt(nonce, plaintext.encode(), purpose.encode())
+        return f"{kid}:{binascii.b2a_base64(nonce + ct, newline=False).decode()}"
+
+    def decrypt(self, purpose: str, token: str | None) -> str | None:
+        if token is None:
+            return None
+        kid, _, b64 = token.partition(":")
+        cipher = self.by_kid.get(kid)
+        if cipher is None:
+            raise RuntimeError(f"PII key {kid!r} is not configured")
+        raw = base64.b64decode(b64)
+        return cipher.decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+
+    def blind_index(self, purpose: str, normalized: str | None) -> str | None:
+        if normalized is None:
+            return None
+        return hmac.digest(self.blind, f"{purpose}:{normalized}".encode(), "sha256").hex()
+
+
+def keys() -> Keys:
+    """The current app's keys."""
+    found = current_app.extensions.get("doorstep.pii_keys")
+    if found is None:
+        found = current_app.extensions["doorstep.pii_keys"] = Keys(current_app.config)
+    return found
 
 
 def encrypt(purpose: str, plaintext: str | None) -> str | None:
     """AES-256-GCM under the current key; the purpose is bound as associated data so a
     ciphertext cannot be moved to another column. Format: ``kid:base64(nonce||ct)``."""
-    if plaintext is None:
-        return None
-    kid, key = _keys()[0]
-    nonce = os.urandom(12)
-    ct = AESGCM(key).encrypt(nonce, plaintext.encode(), purpose.encode())
-    return f"{kid}:{base64.b64encode(nonce + ct).decode()}"
+    return keys().encrypt(purpose, plaintext)
 
 
 def decrypt(purpose: str, token: str | None) -> str | None:
-    if token is None:
-        return None
-    kid, _, b64 = token.partition(":")
-    key = dict(_keys()).get(kid)
-    if key is None:
-        raise RuntimeError(f"PII key {kid!r} is not configured")
-    raw = base64.b64decode(b64)
-    return AESGCM(key).decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+    return keys().decrypt(purpose, token)
 
 
 def blind_index(purpose: str, normalized: str | None) -> str | None:
     """HMAC-SHA-256 under a key separate from the encryption keys: equality look-up only."""
-    if normalized is None:
-        return None
-    key = base64.b64decode(current_app.config["BLIND_INDEX_KEY"])
-    return hmac.new(key, f"{purpose}:{normalized}".encode(), hashlib.sha256).hexdigest()
+    return keys().blind_index(purpose, normalized)
 
 
 # Patterns for scrubbing free text (log lines): any 18-char identity-shaped or mobile-shaped run.

@@ -1,15 +1,17 @@
 """Residents and their residence registrations (居住登记), with the six-month maturity date."""
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, pii, workdays
+from app import attachments, audit, bulk, pii, workdays
 from app.context import audit_context
-from app.db import commit, new_id, one_or_404
+from app.db import commit, new_id, one_or_404, utcnow
 from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
 from app.org.models import Area
@@ -41,9 +43,20 @@ def find_by_identity(identity: str) -> Resident | None:
         Resident.identity_bidx == pii.blind_index(pii.IDENTITY, identity))).scalar_one_or_none()
 
 
-def register_resident(actor, data: dict) -> tuple[Resident, bool]:
-    """Create a resident, or link to the one holding this identity number. Returns (resident, created).
-    An existing resident's details are not overwritten here: changes go through ``update_resident``."""
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """One person of ``register_residents``: the resident's id, whether this call created them,
+    and, when it did, the resident as ``ResidentOut`` shows them (numbers masked): what the
+    audit event records and a tablet is answered with."""
+
+    id: uuid.UUID
+    created: bool
+    view: dict | None = None
+
+
+def register_resident(actor, data: dict) -> Registered:
+    """Create a resident, or link to the one holding this identity number. An existing
+    resident's details are not overwritten here: changes go through ``update_resident``."""
     outcome = register_residents(actor, [data])[0]
     if isinstance(outcome, DomainError):
         raise outcome
@@ -52,15 +65,19 @@ def register_resident(actor, data: dict) -> tuple[Resident, bool]:
 
 def register_residents(actor, items: list[dict], *, audit_contexts: list | None = None) -> list:
     """``register_resident`` for many people at once — a tablet's push carries hundreds — with one
-    look-up and one INSERT for all of them instead of a query, a savepoint and a flush each.
+    look-up, one INSERT and one audit INSERT for all of them, and no ORM object per person.
 
-    Returns, item by item, ``(resident, created)`` or the ``DomainError`` that item is refused
-    with; one refused item never stops the others. Items naming an identity number already known
-    (or earlier in ``items``) link to that resident. If the INSERT fails — someone registered one
-    of these people between the look-up and the insert — the new ones are inserted one by one,
-    each in its own savepoint, as a single registration is. ``audit_contexts`` (a sync push's
-    mutation, item by item) goes into each created resident's audit event."""
+    Returns, item by item, a ``Registered`` or the ``DomainError`` that item is refused with; one
+    refused item never stops the others. Items naming an identity number already known (or
+    earlier in ``items``) link to that resident. If the INSERT fails — someone registered one of
+    these people between the look-up and the insert — the new ones are inserted one by one, each
+    in its own savepoint, as a single registration is. ``audit_contexts`` (a sync push's
+    mutation, item by item) goes into each created resident's audit event.
+
+    Rows are written with Core (``app.bulk``), which the change feed follows: a new resident has
+    no registration yet, so no tablet's scope holds them until one is made."""
     outcomes: list = [None] * len(items)
+    keys = pii.keys()
     wanted = []  # (index, data, identity, phone, identity blind index)
     for i, data in enumerate(items):
         try:
@@ -69,36 +86,34 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
         except DomainError as exc:
             outcomes[i] = exc
             continue
-        wanted.append((i, data, identity, phone, pii.blind_index(pii.IDENTITY, identity)))
+        wanted.append((i, data, identity, phone, keys.blind_index(pii.IDENTITY, identity)))
     known = _known(Resident.identity_bidx, [w[4] for w in wanted])
     taken = set(_known(Resident.id, [w[1]["id"] for w in wanted if w[1].get("id")]))
-    new = []
+    new, now = [], utcnow()
     for i, data, identity, phone, bidx in wanted:
         if bidx in known:
-            outcomes[i] = (known[bidx], False)
+            outcomes[i] = Registered(known[bidx], False)
         elif data.get("id") in taken:
             outcomes[i] = _id_taken()
         else:
-            resident = known[bidx] = _new_resident(actor, data, identity, phone)
-            taken.add(resident.id)
-            new.append((i, data, identity, phone))
-            outcomes[i] = (resident, True)
+            row = _resident_row(actor, data, identity, phone, bidx, now, keys)
+            known[bidx] = row["id"]
+            taken.add(row["id"])
+            new.append((i, row, identity, phone))
     if new:
         try:
             with db.session.begin_nested():
-                db.session.add_all([outcomes[i][0] for i, *_ in new])
+                bulk.insert_rows(Resident.__table__, [row for _i, row, *_ in new])
         except IntegrityError:
-            for i, data, identity, phone in new:
-                outcomes[i] = _insert_one(actor, data, identity, phone)
-    for i, *_ in new:
-        if isinstance(outcomes[i], tuple) and outcomes[i][1]:
-            resident = outcomes[i][0]
-            token = audit_context.set(audit_contexts[i]) if audit_contexts else None
-            try:
-                audit.record(actor, "resident.create", "resident", resident.id, after=resident_snapshot(resident))
-            finally:
-                if token is not None:
-                    audit_context.reset(token)
+            for i, row, identity, _phone in new:
+                outcomes[i] = _insert_one(row, identity)
+            new = [n for n in new if outcomes[n[0]] is None]
+    photos = attachments.stored_among(row["photo_sha256"] for _i, row, *_ in new if row["photo_sha256"])
+    for i, row, identity, phone in new:
+        outcomes[i] = Registered(row["id"], True, _created_view(row, identity, phone, photos))
+    audit.record_many(actor, "resident.create", "resident",
+                      [(outcomes[i].id, outcomes[i].view, audit_contexts[i] if audit_contexts else None)
+                       for i, *_ in new])
     return outcomes
 
 
@@ -107,40 +122,48 @@ def _id_taken() -> Conflict:
 
 
 def _known(column, values: list) -> dict:
-    """The residents whose ``column`` is one of ``values``, keyed by it (in chunks of 500)."""
+    """{value: resident id} for the residents whose ``column`` is one of ``values`` (in chunks of 500)."""
     found, ordered = {}, sorted(set(values), key=str)
     for n in range(0, len(ordered), 500):
-        for resident in db.session.execute(sa.select(Resident).where(column.in_(ordered[n:n + 500]))).scalars():
-            found[getattr(resident, column.key)] = resident
+        rows = db.session.execute(sa.select(column, Resident.id).where(column.in_(ordered[n:n + 500])))
+        found.update((value, resident_id) for value, resident_id in rows)
     return found
 
 
-def _new_resident(actor, data: dict, identity: str, phone: str | None) -> Resident:
-    return Resident(id=data.get("id") or new_id(), name=data["name"], sex=data["sex"],
-                    ethnicity=data.get("ethnicity") or "汉族",
-                    identity_enc=pii.encrypt(pii.IDENTITY, identity),
-                    identity_bidx=pii.blind_index(pii.IDENTITY, identity),
-                    phone_enc=pii.encrypt(pii.PHONE, phone), phone_bidx=pii.blind_index(pii.PHONE, phone),
-                    hukou_address=data.get("hukou_address", ""), photo_sha256=data.get("photo_sha256"),
-                    created_by_id=actor.user_id)
+def _resident_row(actor, data: dict, identity: str, phone: str | None, bidx: str, now, keys: pii.Keys) -> dict:
+    return {"id": data.get("id") or new_id(), "name": data["name"], "sex": data["sex"],
+            "ethnicity": data.get("ethnicity") or "汉族", "identity_enc": keys.encrypt(pii.IDENTITY, identity),
+            "identity_bidx": bidx, "phone_enc": keys.encrypt(pii.PHONE, phone),
+            "phone_bidx": keys.blind_index(pii.PHONE, phone), "hukou_address": data.get("hukou_address", ""),
+            "photo_sha256": data.get("photo_sha256"), "version": 1, "field_versions": {},
+            "created_by_id": actor.user_id, "created_at": now, "updated_at": now}
 
 
-def _insert_one(actor, data: dict, identity: str, phone: str | None):
-    """One new resident in its own savepoint: linked to whoever registered the person meanwhile."""
-    resident = _new_resident(actor, data, identity, phone)
+def _created_view(row: dict, identity: str, phone: str | None, photos_stored: set) -> dict:
+    """``ResidentOut`` of the new row, from the numbers in plain rather than decrypted again."""
+    photo = row["photo_sha256"]
+    return {"id": str(row["id"]), "name": row["name"], "sex": row["sex"], "ethnicity": row["ethnicity"],
+            "identity_number": pii.mask_identity(identity), "phone": pii.mask_phone(phone),
+            "hukou_address": row["hukou_address"], "photo_sha256": photo,
+            "photo_stored": (photo in photos_stored) if photo else None, "version": row["version"]}
+
+
+def _insert_one(row: dict, identity: str):
+    """One new resident in its own savepoint: ``None`` once inserted, else linked to whoever
+    registered the person meanwhile (or refused, when the id is what clashed)."""
     try:
         with db.session.begin_nested():
-            db.session.add(resident)
+            bulk.insert_rows(Resident.__table__, [row])
     except IntegrityError:
         existing = find_by_identity(identity)  # registered concurrently by someone else
-        return (existing, False) if existing is not None else _id_taken()
-    return resident, True
+        return Registered(existing.id, False) if existing is not None else _id_taken()
+    return None
 
 
 def create_or_link(actor, data: dict) -> tuple[Resident, bool]:
-    resident, created = register_resident(actor, data)
+    outcome = register_resident(actor, data)
     commit()
-    return resident, created
+    return db.session.get(Resident, outcome.id), outcome.created
 
 
 def update_resident(actor, resident_id, data: dict) -> Resident:
@@ -221,13 +244,13 @@ def register_residence(actor, data: dict) -> Registration:
     if data["start_date"] > today:
         raise field_error("start_date", "must not be in the future")
     if data.get("resident") is not None:
-        resident, _created = register_resident(actor, data["resident"])
+        resident_id = register_resident(actor, data["resident"]).id
     else:
-        resident = one_or_404(sa.select(Resident).where(Resident.id == data["resident_id"]), "resident")
+        resident_id = one_or_404(sa.select(Resident.id).where(Resident.id == data["resident_id"]), "resident")
     registration = Registration(
-        resident_id=resident.id, station_id=area.station_id, area_id=area.id, address=data["address"],
+        resident_id=resident_id, station_id=area.station_id, area_id=area.id, address=data["address"],
         start_date=data["start_date"], maturity_date=maturity_date(data["start_date"]), reason=data["reason"],
-        housing=data["housing"], status="active", active_key=f"{resident.id}:{area.station_id}",
+        housing=data["housing"], status="active", active_key=f"{resident_id}:{area.station_id}",
         registered_by_id=actor.user_id, device_id=actor.device_id, **_housing_details(data))
     if data.get("id"):
         registration.id = data["id"]

@@ -75,11 +75,21 @@ def _active_areas(resident_ids: list) -> dict:
     return out
 
 
+RESIDENT_FIELDS = ("name", "sex", "ethnicity", "identity_number", "phone", "hukou_address", "photo_sha256")
+
+
+def resident_record(view: dict) -> dict:
+    """A resident's document from their masked view (``ResidentOut``'s fields): what a push that
+    created them answers with, without reading them back."""
+    return {k: view[k] for k in RESIDENT_FIELDS}
+
+
 def resident(r: Resident, areas: set | None = None) -> Document:
-    data = {"name": r.name, "sex": r.sex, "ethnicity": r.ethnicity,
-            "identity_number": pii.mask_identity(pii.decrypt(pii.IDENTITY, r.identity_enc)),
-            "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.phone_enc)), "hukou_address": r.hukou_address,
-            "photo_sha256": r.photo_sha256}
+    data = resident_record({
+        "name": r.name, "sex": r.sex, "ethnicity": r.ethnicity,
+        "identity_number": pii.mask_identity(pii.decrypt(pii.IDENTITY, r.identity_enc)),
+        "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.phone_enc)), "hukou_address": r.hukou_address,
+        "photo_sha256": r.photo_sha256})
     # Scopes left unknown (None) when not given: a push answer needs only the document, and the
     # feed fills them for all residents of a transaction in one query (``build_many``).
     return Document(_dump(data), r.version, {("area", str(a)) for a in areas} if areas is not None else None)
@@ -150,6 +160,15 @@ def build_many(session, items: list[tuple[str, object]]) -> dict:
         for resident_id, areas in _active_areas(list(unscoped)).items():
             unscoped[resident_id].scopes = {("area", str(a)) for a in areas}
     return out
+
+
+def possibly_scoped(inserted: list[tuple[str, object]]) -> set[tuple[str, object]]:
+    """Of records just inserted, those a device's scope may hold. A resident is held only through
+    an active registration, read for all of them in one query: the hundreds a push registers
+    without a residence yet are skipped without loading each one to find it out."""
+    residents = [record_id for entity, record_id in inserted if entity == "resident"]
+    areas = _active_areas(residents) if residents else {}
+    return {(entity, record_id) for entity, record_id in inserted if entity != "resident" or areas.get(record_id)}
 
 
 def related(entity: str, obj) -> list[tuple[str, object]]:

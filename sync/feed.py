@@ -10,6 +10,7 @@ the current state a first pull needs, and it stays as large as the data, not the
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session, object_session
 
+from app import bulk
 from app.db import ends_outermost, insert_for, locked_row, utcnow
 from app.errors import DomainError
 from app.extensions import db
@@ -52,15 +54,22 @@ def _touch(_mapper, _connection, target):
         documents.forget(session, entity, target)
 
 
-for _model in documents.ENTITIES:
+def _inserted(entity: str, session, rows: list[dict]) -> None:
+    """Rows written without the ORM (``app.bulk``): noted, and sorted out at commit."""
+    session.info.setdefault("sync_inserted", []).extend((entity, row["id"]) for row in rows)
+
+
+for _model, _entity in documents.ENTITIES.items():
     for _event_name in ("after_insert", "after_update", "after_delete"):
         event.listen(_model, _event_name, _touch)
+    bulk.on_insert(_model.__table__, functools.partial(_inserted, _entity))
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget(session, previous_transaction):
     if previous_transaction.parent is None:  # the whole transaction is gone, not a savepoint
         session.info.pop("sync_touched", None)
+        session.info.pop("sync_inserted", None)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -77,6 +86,9 @@ def _publish(session):
     if session.info.get("sync_publishing") or session.in_nested_transaction():
         return
     session.flush()  # commit would flush after this hook; the feed must see those writes
+    inserted = session.info.pop("sync_inserted", None)
+    if inserted:
+        session.info.setdefault("sync_touched", set()).update(documents.possibly_scoped(inserted))
     if not session.info.get("sync_touched"):
         return
     session.info["sync_publishing"] = True

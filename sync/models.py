@@ -63,7 +63,7 @@ class SyncMutation(db.Model):
     entity = mapped_column(sa.String(16), nullable=False)
     op = mapped_column(sa.String(24), nullable=False)
     record_id = mapped_column(sa.String(40), nullable=False)
-    payload = mapped_column(sa.JSON, nullable=False)
+    payload = mapped_column(sa.JSON(none_as_null=True), nullable=True)  # kept when refused, for staff
     status = mapped_column(sa.String(8), nullable=False)
     result = mapped_column(sa.JSON, nullable=False)
     occurred_at = mapped_column(UTCDateTime, nullable=True)

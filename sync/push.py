@@ -2,18 +2,18 @@
 service function as the online endpoint, each result stored for idempotent replay."""
 from __future__ import annotations
 
-import functools
 import hashlib
 import uuid
 from datetime import datetime
+from typing import NamedTuple
 
 import orjson
 import sqlalchemy as sa
 from marshmallow import ValidationError
 
-from app import metrics, pii
+from app import bulk, fastload, metrics, pii
 from app.context import audit_context
-from app.db import deferred_commits, utcnow
+from app.db import deferred_commits, new_id, utcnow
 from app.errors import DomainError, NotFound, Unprocessable, field_error
 from app.schemas import In
 from app.extensions import db
@@ -108,16 +108,9 @@ def _resident_id(actor, value, field: str):
 # Each loads the mutation's data through the input schema of the online endpoint for the same
 # action, so a tablet's malformed mutation is rejected naming the field, exactly as online.
 
-@functools.cache
-def _schema(schema_class):
-    """One instance per input schema: building one copies every field, which cost more than
-    loading a mutation's data with it."""
-    return schema_class()
-
-
 def _load(schema, data: dict) -> dict:
     try:
-        return _schema(schema).load(data)
+        return fastload.loader(schema)(data)
     except ValidationError as exc:
         raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
 
@@ -213,6 +206,8 @@ HANDLERS = {
 
 
 def _uuid(value, field: str):
+    if isinstance(value, uuid.UUID):
+        return value
     try:
         return uuid.UUID(str(value))
     except ValueError:
@@ -251,18 +246,35 @@ def _refused(m: dict, exc: DomainError) -> dict:
     return _rejected(m, exc.errors or {"_": [exc.detail]}, exc.slug)
 
 
+class Stored(NamedTuple):
+    """A settled mutation as a replay needs it."""
+
+    device_id: uuid.UUID
+    request_hash: str
+    result: dict
+
+
 class Batch:
     """What one push shares across its mutations: the stored results of the mutation ids it
-    carries, read in one query rather than one per mutation."""
+    carries (read in one query rather than one per mutation), and the rows settling them, written
+    together (``write``) rather than one INSERT each."""
 
     def __init__(self, mutations: list[dict]):
-        ids = {_uuid(m["mutation_id"], "mutation_id") for m in mutations}
+        ids = sorted({_uuid(m["mutation_id"], "mutation_id") for m in mutations})
+        t = SyncMutation.__table__.c
         self.stored: dict = {}
-        ordered = sorted(ids)
-        for i in range(0, len(ordered), 500):
-            for row in db.session.execute(sa.select(SyncMutation).where(
-                    SyncMutation.mutation_id.in_(ordered[i:i + 500]))).scalars():
-                self.stored[row.mutation_id] = row
+        self.pending: list[dict] = []
+        self.conflicts: list[dict] = []
+        for i in range(0, len(ids), 500):
+            for mutation_id, *stored in db.session.execute(sa.select(
+                    t.mutation_id, t.device_id, t.request_hash, t.result).where(t.mutation_id.in_(ids[i:i + 500]))):
+                self.stored[mutation_id] = Stored(*stored)
+
+    def write(self) -> None:
+        """Insert the settled mutations (and then their conflicts, which refer to them)."""
+        bulk.insert_rows(SyncMutation.__table__, self.pending)
+        bulk.insert_rows(SyncConflict.__table__, self.conflicts)
+        self.pending, self.conflicts = [], []
 
 
 def _occurred_at(m: dict) -> datetime | None:
@@ -280,9 +292,12 @@ def _audit_extra(m: dict, occurred_at, received_at) -> dict:
 
 def _applied(m: dict, outcome: Outcome) -> dict:
     record, version = _record_doc(outcome)
-    return {"mutation_id": m["mutation_id"], "seq": m["seq"],
-            "status": "conflict" if outcome.conflict else "applied", "replayed": False, "version": version,
-            "record": record, "conflict": _public_conflict(outcome.conflict), "errors": None}
+    return _answer(m, "conflict" if outcome.conflict else "applied", record, version, _public_conflict(outcome.conflict))
+
+
+def _answer(m: dict, status: str, record: dict | None, version: int | None, conflict: dict | None = None) -> dict:
+    return {"mutation_id": m["mutation_id"], "seq": m["seq"], "status": status, "replayed": False,
+            "version": version, "record": record, "conflict": conflict, "errors": None}
 
 
 def apply_one(actor, device, m: dict, batch: Batch) -> dict:
@@ -294,6 +309,7 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
         if stored.device_id == device.id and stored.request_hash == _hash(m):
             return {**stored.result, "replayed": True}
         return _rejected(m, {"mutation_id": ["mutation-id-reused"]}, "mutation-id-reused")
+    batch.write()  # a handler may read what earlier mutations settled (``_resident_id``)
     received_at = utcnow()
     occurred_at = _occurred_at(m)
     handler = HANDLERS.get((m["entity"], m["op"]))
@@ -343,30 +359,36 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
         sent.append(k)
         contexts.append(_audit_extra(m, occurred[k], received_at))
     outcomes = residents.register_residents(actor, items, audit_contexts=contexts)
-    db.session.flush()
     for k, outcome in zip(sent, outcomes):
         if isinstance(outcome, DomainError):
             results[k] = _refused(run[k], outcome)
+        elif outcome.created:  # answered from what the service wrote: nothing to read back
+            results[k] = _answer(run[k], "applied", {"id": str(outcome.id), **documents.resident_record(outcome.view)},
+                                 outcome.view["version"])
         else:
-            results[k] = _applied(run[k], Outcome("resident", outcome[0].id))
+            results[k] = _applied(run[k], Outcome("resident", outcome.id))
     return [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]
 
 
 def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurred_at, received_at) -> dict:
     """Store the mutation's result (for replay, and for staff when rejected or in conflict) and
-    move the device's settled seq and measured clock skew on."""
+    move the device's settled seq and measured clock skew on. The payload is kept only when
+    refused: an applied mutation lives on in its record and its audit event."""
     mutation_id = _uuid(m["mutation_id"], "mutation_id")
-    stored = batch.stored[mutation_id] = SyncMutation(
-        mutation_id=mutation_id, device_id=device.id, user_id=actor.user_id, station_id=actor.station_id,
-        seq=m["seq"], request_hash=_hash(m), entity=m["entity"], op=m["op"], record_id=str(m["id"]),
-        payload=_stored_payload(m), status=result["status"], result=result, occurred_at=occurred_at,
-        received_at=received_at)
-    db.session.add(stored)
+    request_hash = _hash(m)
+    batch.stored[mutation_id] = Stored(device.id, request_hash, result)
+    batch.pending.append({
+        "mutation_id": mutation_id, "device_id": device.id, "user_id": actor.user_id, "station_id": actor.station_id,
+        "seq": m["seq"], "request_hash": request_hash, "entity": m["entity"], "op": m["op"],
+        "record_id": str(m["id"]), "payload": _stored_payload(m) if result["status"] == "rejected" else None,
+        "status": result["status"], "result": result, "occurred_at": occurred_at, "received_at": received_at,
+        "resolved_at": None, "resolved_by_id": None, "resolution": None})
     if conflict:
-        db.session.flush()  # the conflict row refers to the stored mutation
-        db.session.add(SyncConflict(mutation_id=mutation_id, device_id=device.id, station_id=actor.station_id,
-                                    entity=m["entity"], record_id=str(m["id"]), kind=conflict["kind"],
-                                    fields=conflict["fields"]))
+        batch.conflicts.append({
+            "id": new_id(), "mutation_id": mutation_id, "device_id": device.id, "station_id": actor.station_id,
+            "entity": m["entity"], "record_id": str(m["id"]), "kind": conflict["kind"], "fields": conflict["fields"],
+            "status": "open", "created_at": received_at, "resolved_at": None, "resolved_by_id": None,
+            "resolution": None})
     device.last_seq = max(device.last_seq, m["seq"])
     if occurred_at is not None:
         device.clock_skew_seconds = int((occurred_at - received_at).total_seconds())
@@ -414,6 +436,7 @@ def push(actor, device, mutations: list[dict]) -> dict:
             if not seen:  # what settling it does to the device's last seq
                 last = max(last, m["seq"])
         results += apply_creates(actor, device, run, batch)
+        batch.write()
     device.last_push_at = utcnow()
     db.session.commit()
     metrics.sync_mutations_settled(results)  # counted once committed: a rolled-back push settled nothing

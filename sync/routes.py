@@ -10,7 +10,7 @@ import orjson
 from flask import current_app, request
 from marshmallow import ValidationError
 
-from app import metrics
+from app import fastload, metrics
 from app.auth.models import Device
 from app.auth.permissions import current_actor, requires
 from app.db import utcnow
@@ -62,7 +62,7 @@ def _body(schema):
     if isinstance(body.get("mutations"), list) and len(body["mutations"]) > pushing.MAX_MUTATIONS:
         raise TooManyMutations(f"at most {pushing.MAX_MUTATIONS} mutations per push; send the rest next")
     try:
-        return schema().load(body)
+        return fastload.loader(schema)(body)
     except ValidationError as exc:
         raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
 
@@ -108,8 +108,7 @@ def push():
     body = _body(PushIn)
     actor = current_actor()
     device = _device(actor)
-    mutations = [{**m, "mutation_id": str(m["mutation_id"])} for m in body["mutations"]]
-    return _respond(orjson.dumps(pushing.push(actor, device, mutations)))
+    return _respond(orjson.dumps(pushing.push(actor, device, body["mutations"])))
 
 
 @blp.route("/conflicts", methods=["GET"])

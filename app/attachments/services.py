@@ -94,10 +94,17 @@ def on_stored(hook: Callable[[str], None]) -> Callable[[str], None]:
 def is_stored(sha256: str) -> bool:
     """Whether these bytes have arrived and were verified; a record naming a hash for which this
     is False is accepted and marked as waiting for it."""
-    if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
-        return False
-    status = db.session.execute(sa.select(Attachment.status).where(Attachment.sha256 == sha256)).scalar_one_or_none()
-    return status == STORED
+    return sha256 in stored_among([sha256])
+
+
+def stored_among(hashes) -> set[str]:
+    """``is_stored`` for many hashes in one query per 500: the ones that have arrived."""
+    wanted = sorted({h for h in hashes if isinstance(h, str) and SHA256_RE.match(h)})
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        found.update(db.session.execute(sa.select(Attachment.sha256).where(
+            Attachment.sha256.in_(wanted[i:i + 500]), Attachment.status == STORED)).scalars())
+    return found
 
 
 # ---------------------------------------------------------------- scope

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app import bulk
 from app.audit.models import AuditEvent, AuditHead
 from app.context import audit_context, current_meta
 from app.db import ends_outermost, locked_row, utcnow
@@ -31,14 +32,21 @@ def _digest(prev_hash: str, event_id: int, fields: dict) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _hashed_fields(ev: AuditEvent) -> dict:
-    return {
-        "at": ev.at.isoformat(), "actor_id": str(ev.actor_id) if ev.actor_id else None,
-        "actor_role": ev.actor_role, "device_id": str(ev.device_id) if ev.device_id else None,
-        "station_id": str(ev.station_id) if ev.station_id else None, "action": ev.action,
-        "entity": ev.entity, "entity_id": ev.entity_id, "before": ev.before, "after": ev.after,
-        "request_id": ev.request_id, "client_addr": ev.client_addr,
-    }
+HASHED = ("at", "actor_id", "actor_role", "device_id", "station_id", "action", "entity", "entity_id", "before",
+          "after", "request_id", "client_addr")
+
+
+def _text(value):
+    return str(value) if value is not None else None
+
+
+def _hashed_fields(ev) -> dict:
+    """What the hash covers, from an event row (a dict) or a loaded event."""
+    get = ev.get if isinstance(ev, dict) else ev.__getattribute__
+    fields = {name: get(name) for name in HASHED}
+    fields.update(at=fields["at"].isoformat(), actor_id=_text(fields["actor_id"]),
+                  device_id=_text(fields["device_id"]), station_id=_text(fields["station_id"]))
+    return fields
 
 
 def _tip(session) -> list:
@@ -99,25 +107,44 @@ def _release_head(session, transaction):
 def record(actor, action: str, entity: str, entity_id=None, *, before: dict | None = None,
            after: dict | None = None, station_id=None) -> AuditEvent:
     """Append one event. ``before``/``after`` must already be masked (use output schemas)."""
-    meta = current_meta()
-    extra = audit_context.get()
-    if extra:
-        after = {**(after or {}), "_sync": extra}
-    tip = _tip(db.session)
-    ev = AuditEvent(
-        id=tip[0] + 1, at=utcnow(),
-        actor_id=getattr(actor, "user_id", None), actor_role=getattr(actor, "role", None),
-        device_id=getattr(actor, "device_id", None),
-        station_id=station_id if station_id is not None else getattr(actor, "station_id", None),
-        action=action, entity=entity, entity_id=str(entity_id) if entity_id is not None else None,
-        before=_jsonable(before), after=_jsonable(after),
-        request_id=meta.request_id if meta else None, client_addr=meta.client_addr if meta else None,
-        prev_hash=tip[1],
-    )
-    ev.hash = _digest(ev.prev_hash, ev.id, _hashed_fields(ev))
-    tip[0], tip[1] = ev.id, ev.hash
+    row = _chained(db.session, _event(actor, action, entity, entity_id, _jsonable(before), _jsonable(after),
+                                      station_id, current_meta(), audit_context.get()))
+    ev = AuditEvent(**row)
     db.session.add(ev)
     return ev
+
+
+def record_many(actor, action: str, entity: str, events: list[tuple], *, station_id=None) -> None:
+    """Append one event per ``(entity_id, after, sync_context)``, in order, with one INSERT: a
+    push of 500 registrations audits each person without building 500 ORM objects. ``after``
+    must be masked and JSON already (strings, numbers, lists, dicts); ``sync_context`` is what
+    ``audit_context`` would hold for that event (the mutation it applies), or None."""
+    if not events:
+        return
+    meta = current_meta()
+    rows = [_chained(db.session, _event(actor, action, entity, entity_id, None, after, station_id, meta, extra))
+            for entity_id, after, extra in events]
+    bulk.insert_rows(AuditEvent.__table__, rows)
+
+
+def _event(actor, action, entity, entity_id, before, after, station_id, meta, extra) -> dict:
+    if extra:
+        after = {**(after or {}), "_sync": extra}
+    return {"at": utcnow(), "actor_id": getattr(actor, "user_id", None), "actor_role": getattr(actor, "role", None),
+            "device_id": getattr(actor, "device_id", None),
+            "station_id": station_id if station_id is not None else getattr(actor, "station_id", None),
+            "action": action, "entity": entity, "entity_id": str(entity_id) if entity_id is not None else None,
+            "before": before, "after": after, "request_id": meta.request_id if meta else None,
+            "client_addr": meta.client_addr if meta else None}
+
+
+def _chained(session, row: dict) -> dict:
+    """The row given its place at the chain's tip, and its hash."""
+    tip = _tip(session)
+    row.update(id=tip[0] + 1, prev_hash=tip[1])
+    row["hash"] = _digest(row["prev_hash"], row["id"], _hashed_fields(row))
+    tip[0], tip[1] = row["id"], row["hash"]
+    return row
 
 
 def _jsonable(value):

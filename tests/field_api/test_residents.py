@@ -165,6 +165,6 @@ def test_many_at_once_link_whoever_was_registered_meanwhile(app, world, client, 
     with app.app_context():
         outcomes = residents.register_residents(actor, items)
         db.session.commit()
-        assert [created for _resident, created in outcomes] == [True, False, True]
-        assert str(outcomes[1][0].id) == first["id"]
+        assert [outcome.created for outcome in outcomes] == [True, False, True]
+        assert str(outcomes[1].id) == first["id"]
         assert db.session.query(Resident).count() == 3
