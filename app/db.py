@@ -43,6 +43,21 @@ class UTCDateTime(sa.types.TypeDecorator):
         value = value.astimezone(timezone.utc)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
+    def bind_processor(self, dialect):
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value):
+            # process_bind_param and the dialect's DATETIME format in one step (the same text:
+            # "YYYY-MM-DD HH:MM:SS.ffffff"): bulk writes bind thousands of these.
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+        return process
+
     def process_result_value(self, value, dialect):
         if value is None:
             return None

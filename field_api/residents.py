@@ -87,8 +87,7 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
             outcomes[i] = exc
             continue
         wanted.append((i, data, identity, phone, keys.blind_index(pii.IDENTITY, identity)))
-    known = _known(Resident.identity_bidx, [w[4] for w in wanted])
-    taken = set(_known(Resident.id, [w[1]["id"] for w in wanted if w[1].get("id")]))
+    known, taken = _known([w[4] for w in wanted], [w[1]["id"] for w in wanted if w[1].get("id")])
     new, now = [], utcnow()
     for i, data, identity, phone, bidx in wanted:
         if bidx in known:
@@ -121,13 +120,20 @@ def _id_taken() -> Conflict:
     return Conflict("a resident with this id already exists", errors={"id": ["already used"]})
 
 
-def _known(column, values: list) -> dict:
-    """{value: resident id} for the residents whose ``column`` is one of ``values`` (in chunks of 500)."""
-    found, ordered = {}, sorted(set(values), key=str)
-    for n in range(0, len(ordered), 500):
-        rows = db.session.execute(sa.select(column, Resident.id).where(column.in_(ordered[n:n + 500])))
-        found.update((value, resident_id) for value, resident_id in rows)
-    return found
+def _known(bidxs: list, ids: list) -> tuple[dict, set]:
+    """({identity blind index: resident id}, {ids in use}) among ``bidxs`` and ``ids``: one query
+    per 500 people."""
+    known, taken, step = {}, set(), 500
+    wanted = set(bidxs)
+    bidxs, ids = sorted(wanted), sorted(set(ids))
+    for n in range(0, max(len(bidxs), len(ids)), step):
+        rows = db.session.execute(sa.select(Resident.identity_bidx, Resident.id).where(sa.or_(
+            bulk.id_in(Resident.identity_bidx, bidxs[n:n + step], "bidxs"), bulk.id_in(Resident.id, ids[n:n + step]))))
+        for bidx, resident_id in rows:
+            taken.add(resident_id)
+            if bidx in wanted:
+                known[bidx] = resident_id
+    return known, taken
 
 
 def _resident_row(actor, data: dict, identity: str, phone: str | None, bidx: str, now, keys: pii.Keys) -> dict:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import orjson
 import sqlalchemy as sa
 
-from app import pii
+from app import bulk, pii
 from app.extensions import db
 from app.org.models import Area
 from appointments.models import Visit
@@ -69,7 +69,7 @@ def _active_areas(resident_ids: list) -> dict:
     out: dict = {rid: set() for rid in resident_ids}
     for i in range(0, len(resident_ids), 500):
         rows = db.session.execute(sa.select(Registration.resident_id, Registration.area_id).where(
-            Registration.resident_id.in_(resident_ids[i:i + 500]), Registration.status == "active"))
+            bulk.id_in(Registration.resident_id, resident_ids[i:i + 500]), Registration.status == "active"))
         for resident_id, area_id in rows:
             out[resident_id].add(area_id)
     return out

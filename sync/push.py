@@ -267,7 +267,7 @@ class Batch:
         self.conflicts: list[dict] = []
         for i in range(0, len(ids), 500):
             for mutation_id, *stored in db.session.execute(sa.select(
-                    t.mutation_id, t.device_id, t.request_hash, t.result).where(t.mutation_id.in_(ids[i:i + 500]))):
+                    t.mutation_id, t.device_id, t.request_hash, t.result).where(bulk.id_in(t.mutation_id, ids[i:i + 500]))):
                 self.stored[mutation_id] = Stored(*stored)
 
     def write(self) -> None:
@@ -286,7 +286,7 @@ def _occurred_at(m: dict) -> datetime | None:
 
 
 def _audit_extra(m: dict, occurred_at, received_at) -> dict:
-    return {"mutation_id": m["mutation_id"], "seq": m["seq"],
+    return {"mutation_id": str(m["mutation_id"]), "seq": m["seq"],
             "occurred_at": occurred_at.isoformat() if occurred_at else None, "received_at": received_at.isoformat()}
 
 

@@ -32,21 +32,23 @@ def _digest(prev_hash: str, event_id: int, fields: dict) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-HASHED = ("at", "actor_id", "actor_role", "device_id", "station_id", "action", "entity", "entity_id", "before",
-          "after", "request_id", "client_addr")
-
-
 def _text(value):
     return str(value) if value is not None else None
 
 
-def _hashed_fields(ev) -> dict:
-    """What the hash covers, from an event row (a dict) or a loaded event."""
+def _hashed_fields(ev, common: dict | None = None) -> dict:
+    """What the hash covers, from an event row (a dict) or a loaded event; ``common`` is
+    ``_hashed_common`` of it, when a batch of events shares it."""
     get = ev.get if isinstance(ev, dict) else ev.__getattribute__
-    fields = {name: get(name) for name in HASHED}
-    fields.update(at=fields["at"].isoformat(), actor_id=_text(fields["actor_id"]),
-                  device_id=_text(fields["device_id"]), station_id=_text(fields["station_id"]))
-    return fields
+    return {**(common or _hashed_common(get)), "at": get("at").isoformat(), "entity_id": get("entity_id"),
+            "before": get("before"), "after": get("after")}
+
+
+def _hashed_common(get) -> dict:
+    """The hashed fields that say who and what: the same for every event of one call."""
+    return {"actor_id": _text(get("actor_id")), "actor_role": get("actor_role"), "device_id": _text(get("device_id")),
+            "station_id": _text(get("station_id")), "action": get("action"), "entity": get("entity"),
+            "request_id": get("request_id"), "client_addr": get("client_addr")}
 
 
 def _tip(session) -> list:
@@ -107,9 +109,10 @@ def _release_head(session, transaction):
 def record(actor, action: str, entity: str, entity_id=None, *, before: dict | None = None,
            after: dict | None = None, station_id=None) -> AuditEvent:
     """Append one event. ``before``/``after`` must already be masked (use output schemas)."""
-    row = _chained(db.session, _event(actor, action, entity, entity_id, _jsonable(before), _jsonable(after),
-                                      station_id, current_meta(), audit_context.get()))
-    ev = AuditEvent(**row)
+    row = _event(actor, action, entity, station_id, current_meta(), utcnow())
+    row.update(entity_id=_text(entity_id), before=_jsonable(before), after=_with_context(_jsonable(after),
+                                                                                       audit_context.get()))
+    ev = AuditEvent(**_chained(db.session, row))
     db.session.add(ev)
     return ev
 
@@ -121,28 +124,32 @@ def record_many(actor, action: str, entity: str, events: list[tuple], *, station
     ``audit_context`` would hold for that event (the mutation it applies), or None."""
     if not events:
         return
-    meta = current_meta()
-    rows = [_chained(db.session, _event(actor, action, entity, entity_id, None, after, station_id, meta, extra))
+    base = _event(actor, action, entity, station_id, current_meta(), utcnow())
+    common = _hashed_common(base.get)
+    rows = [_chained(db.session, {**base, "entity_id": _text(entity_id), "before": None,
+                                  "after": _with_context(after, extra)}, common)
             for entity_id, after, extra in events]
     bulk.insert_rows(AuditEvent.__table__, rows)
 
 
-def _event(actor, action, entity, entity_id, before, after, station_id, meta, extra) -> dict:
-    if extra:
-        after = {**(after or {}), "_sync": extra}
-    return {"at": utcnow(), "actor_id": getattr(actor, "user_id", None), "actor_role": getattr(actor, "role", None),
+def _event(actor, action, entity, station_id, meta, at) -> dict:
+    """An event's who, what and where."""
+    return {"at": at, "actor_id": getattr(actor, "user_id", None), "actor_role": getattr(actor, "role", None),
             "device_id": getattr(actor, "device_id", None),
             "station_id": station_id if station_id is not None else getattr(actor, "station_id", None),
-            "action": action, "entity": entity, "entity_id": str(entity_id) if entity_id is not None else None,
-            "before": before, "after": after, "request_id": meta.request_id if meta else None,
+            "action": action, "entity": entity, "request_id": meta.request_id if meta else None,
             "client_addr": meta.client_addr if meta else None}
 
 
-def _chained(session, row: dict) -> dict:
+def _with_context(after, extra):
+    return {**(after or {}), "_sync": extra} if extra else after
+
+
+def _chained(session, row: dict, common: dict | None = None) -> dict:
     """The row given its place at the chain's tip, and its hash."""
     tip = _tip(session)
     row.update(id=tip[0] + 1, prev_hash=tip[1])
-    row["hash"] = _digest(row["prev_hash"], row["id"], _hashed_fields(row))
+    row["hash"] = _digest(row["prev_hash"], row["id"], _hashed_fields(row, common))
     tip[0], tip[1] = row["id"], row["hash"]
     return row
 

@@ -158,9 +158,9 @@ def test_many_at_once_link_whoever_was_registered_meanwhile(app, world, client, 
     officer = world.officer[0]
     actor = Actor(user_id=officer.id, role="officer", station_id=officer.station_id)
     real_known = residents._known
-    misses = iter([True])  # the identity look-up, as it was before the other registration committed
-    monkeypatch.setattr(residents, "_known", lambda column, values: {} if next(misses, False)
-                        else real_known(column, values))
+    misses = iter([True])  # the look-up, as it was before the other registration committed
+    monkeypatch.setattr(residents, "_known", lambda bidxs, ids: ({}, set()) if next(misses, False)
+                        else real_known(bidxs, ids))
     items = [{**person(), "id": uuid.uuid4()}, {**known, "id": uuid.uuid4()}, {**person(), "id": uuid.uuid4()}]
     with app.app_context():
         outcomes = residents.register_residents(actor, items)

@@ -1,0 +1,21 @@
+"""The UTC column type writes what SQLAlchemy's own SQLite DATETIME would, only faster."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy.dialects import sqlite
+
+from app.db import UTCDateTime
+
+
+@pytest.mark.parametrize("value", [datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+                                   datetime(2026, 1, 2, 3, 4, 5, 7, tzinfo=timezone(timedelta(hours=8))),
+                                   datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc)])
+def test_sqlite_text_is_the_dialects_own(value):
+    dialect = sqlite.dialect()
+    expected = sqlite.DATETIME().bind_processor(dialect)(value.astimezone(timezone.utc).replace(tzinfo=None))
+    assert UTCDateTime()._cached_bind_processor(dialect)(value) == expected
+
+
+def test_naive_times_are_refused():
+    with pytest.raises(ValueError):
+        UTCDateTime()._cached_bind_processor(sqlite.dialect())(datetime(2026, 1, 2))
