@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -65,7 +66,12 @@ def _executemany(table: sa.Table, rows: list[dict], conflict: list[str] | None, 
     for key in (compiled.binds[name].key for name in compiled.positiontup):
         values = [row[key] for row in rows]
         process = table.c[key].type._cached_bind_processor(dialect)
-        if process is not None and any(v is not None for v in values):
+        first = values[0]
+        if process is None:
+            pass
+        elif all(v is first for v in values):  # one actor, one time, one device for the whole batch
+            values = [process(first)] * len(values)
+        else:
             values = list(map(process, values))
         columns.append(values)
     return db.session.connection().exec_driver_sql(compiled.string, list(zip(*columns))).rowcount
@@ -79,12 +85,17 @@ def _copy(table: sa.Table, rows: list[dict], dialect) -> int:
     json_columns = [(i, table.c[n].type.none_as_null) for i, n in enumerate(names) if isinstance(table.c[n].type, sa.JSON)]
     cursor = db.session.connection().connection.dbapi_connection.cursor()
     sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
-    with cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            values = [row[n] for n in names]
-            for i, sql_null in json_columns:  # None is a JSON null, as the ORM writes it, unless the column says SQL NULL
-                values[i] = None if sql_null and values[i] is None else json_text(values[i])
-            copy.write_row(values)
+    import psycopg
+
+    try:
+        with cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                values = [row[n] for n in names]
+                for i, sql_null in json_columns:  # None: a JSON null, as the ORM writes it, or SQL NULL if the column says so
+                    values[i] = None if sql_null and values[i] is None else json_text(values[i])
+                copy.write_row(values)
+    except psycopg.IntegrityError as exc:  # what callers catch from any other INSERT
+        raise IntegrityError(sql, None, exc) from exc
     return len(rows)
 
 

@@ -31,6 +31,8 @@ takes no token; it listens on ``DOORSTEP_SCHEDULER_METRICS_ADDR`` (loopback by d
 """
 from __future__ import annotations
 
+import collections
+
 import hmac
 import ipaddress
 import logging
@@ -132,8 +134,9 @@ def sync_page_served() -> None:
 
 
 def sync_mutations_settled(results: list[dict]) -> None:
-    for result in results:
-        SYNC_MUTATIONS.labels(str(result.get("status")), "true" if result.get("replayed") else "false").inc()
+    counts = collections.Counter((str(r.get("status")), "true" if r.get("replayed") else "false") for r in results)
+    for labels, count in counts.items():
+        SYNC_MUTATIONS.labels(*labels).inc(count)
 
 
 # --- read at scrape time ---------------------------------------------------------------------------

@@ -60,6 +60,8 @@ def normalize_phone(value: str) -> str:
     """Mainland mobile numbers: 11 digits starting 1[3-9]; a +86/0086 prefix is accepted."""
     if not isinstance(value, str):
         raise InvalidPII("must be a string")
+    if _PHONE_RE.fullmatch(value):
+        return value  # already in canonical form, as a tablet sends it
     v = re.sub(r"[\s-]", "", value)
     v = re.sub(r"^(\+86|0086)", "", v)
     if not _PHONE_RE.match(v):

@@ -125,7 +125,7 @@ def _known(bidxs: list, ids: list) -> tuple[dict, set]:
     per 500 people."""
     known, taken, step = {}, set(), 500
     wanted = set(bidxs)
-    bidxs, ids = sorted(wanted), sorted(set(ids))
+    bidxs, ids = list(wanted), list(set(ids))
     for n in range(0, max(len(bidxs), len(ids)), step):
         rows = db.session.execute(sa.select(Resident.identity_bidx, Resident.id).where(sa.or_(
             bulk.id_in(Resident.identity_bidx, bidxs[n:n + step], "bidxs"), bulk.id_in(Resident.id, ids[n:n + step]))))

@@ -260,7 +260,7 @@ class Batch:
     together (``write``) rather than one INSERT each."""
 
     def __init__(self, mutations: list[dict]):
-        ids = sorted({_uuid(m["mutation_id"], "mutation_id") for m in mutations})
+        ids = list({_uuid(m["mutation_id"], "mutation_id") for m in mutations})
         t = SyncMutation.__table__.c
         self.stored: dict = {}
         self.pending: list[dict] = []
@@ -285,9 +285,9 @@ def _occurred_at(m: dict) -> datetime | None:
         return None
 
 
-def _audit_extra(m: dict, occurred_at, received_at) -> dict:
+def _audit_extra(m: dict, occurred_at, received: str) -> dict:
     return {"mutation_id": str(m["mutation_id"]), "seq": m["seq"],
-            "occurred_at": occurred_at.isoformat() if occurred_at else None, "received_at": received_at.isoformat()}
+            "occurred_at": occurred_at.isoformat() if occurred_at else None, "received_at": received}
 
 
 def _applied(m: dict, outcome: Outcome) -> dict:
@@ -322,7 +322,7 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
         result = _rejected(m, {"op": [f"no mutation {m['entity']}.{m['op']}"]}, "unknown-mutation")
     else:
         savepoint = db.session.begin_nested()
-        token = audit_context.set(_audit_extra(m, occurred_at, received_at))
+        token = audit_context.set(_audit_extra(m, occurred_at, received_at.isoformat()))
         try:
             outcome = handler(actor, m)
             db.session.flush()
@@ -334,6 +334,7 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
             result = _refused(m, exc)
         finally:
             audit_context.reset(token)
+    _advance(device, m["seq"], occurred_at, received_at)
     return _settle(actor, device, m, batch, result, conflict, occurred_at, received_at)
 
 
@@ -347,6 +348,7 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
     if not run:
         return []
     received_at = utcnow()
+    received = received_at.isoformat()
     occurred = [_occurred_at(m) for m in run]
     results: list = [None] * len(run)
     sent, items, contexts = [], [], []
@@ -357,7 +359,7 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
             results[k] = _refused(m, exc)
             continue
         sent.append(k)
-        contexts.append(_audit_extra(m, occurred[k], received_at))
+        contexts.append(_audit_extra(m, occurred[k], received))
     outcomes = residents.register_residents(actor, items, audit_contexts=contexts)
     for k, outcome in zip(sent, outcomes):
         if isinstance(outcome, DomainError):
@@ -367,13 +369,16 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
                                  outcome.view["version"])
         else:
             results[k] = _applied(run[k], Outcome("resident", outcome.id))
-    return [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]
+    settled = [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]
+    skews = [k for k, at in enumerate(occurred) if at is not None]
+    _advance(device, max(m["seq"] for m in run), occurred[skews[-1]] if skews else None, received_at)
+    return settled
 
 
 def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurred_at, received_at) -> dict:
-    """Store the mutation's result (for replay, and for staff when rejected or in conflict) and
-    move the device's settled seq and measured clock skew on. The payload is kept only when
-    refused: an applied mutation lives on in its record and its audit event."""
+    """Store the mutation's result (for replay, and for staff when rejected or in conflict). The
+    payload is kept only when refused: an applied mutation lives on in its record and its audit
+    event."""
     mutation_id = _uuid(m["mutation_id"], "mutation_id")
     request_hash = _hash(m)
     batch.stored[mutation_id] = Stored(device.id, request_hash, result)
@@ -389,10 +394,14 @@ def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurr
             "entity": m["entity"], "record_id": str(m["id"]), "kind": conflict["kind"], "fields": conflict["fields"],
             "status": "open", "created_at": received_at, "resolved_at": None, "resolved_by_id": None,
             "resolution": None})
-    device.last_seq = max(device.last_seq, m["seq"])
+    return result
+
+
+def _advance(device, seq: int, occurred_at, received_at) -> None:
+    """Move the device's settled seq and measured clock skew on."""
+    device.last_seq = max(device.last_seq, seq)
     if occurred_at is not None:
         device.clock_skew_seconds = int((occurred_at - received_at).total_seconds())
-    return result
 
 
 def _public_conflict(conflict):

@@ -144,7 +144,7 @@ def test_mobile_prefixes_13_to_19_are_accepted(prefix):
 
 
 @pytest.mark.parametrize("raw", ["+8613812345678", "008613812345678", "+86 138 1234 5678",
-                                 "138-1234-5678", "0086-138-1234-5678", " 13812345678 "])
+                                 "138-1234-5678", "0086-138-1234-5678", " 13812345678 ", "13812345678\n"])
 def test_country_prefix_spaces_and_dashes_are_accepted(raw):
     assert pii.normalize_phone(raw) == "13812345678"
 

@@ -168,3 +168,14 @@ def test_many_at_once_link_whoever_was_registered_meanwhile(app, world, client, 
         assert [outcome.created for outcome in outcomes] == [True, False, True]
         assert str(outcomes[1].id) == first["id"]
         assert db.session.query(Resident).count() == 3
+
+
+def test_the_creation_audited_is_the_resident_as_the_api_shows_them(field, client, make, world):
+    """Registration writes its audit event from the numbers in plain, not by reading the new row
+    back: what it records must be exactly what ``GET /residents/<id>`` shows."""
+    reg = field.register(resident={**person(), "photo_sha256": "a" * 64}).json
+    shown = client.get(f"/api/v1/residents/{reg['resident_id']}", headers=make.auth(world.staff[0])).json
+    events = client.get("/api/v1/audit-events", query_string={"action": "resident.create", "entity_id": reg["resident_id"]},
+                        headers=make.auth(world.admin)).json
+    assert len(events) == 1 and events[0]["after"] == shown
+    assert shown["photo_stored"] is False  # named, not yet uploaded
