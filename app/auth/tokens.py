@@ -123,6 +123,11 @@ def issue_refresh_token(user: User, device_id=None, family_id=None) -> str:
 
 
 def revoke_family(family_id) -> None:
+    # The family's rows locked oldest first — the order in which refreshing takes them (a token,
+    # then the one issued for it) — before revoking: concurrent reuses of one token all revoke the
+    # same family, and taking its rows in whatever order an UPDATE met them deadlocked on PostgreSQL.
+    db.session.execute(sa.select(RefreshToken.id).where(RefreshToken.family_id == family_id)
+                       .order_by(RefreshToken.issued_at, RefreshToken.id).with_for_update()).all()
     db.session.execute(sa.update(RefreshToken).where(
         RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
 
