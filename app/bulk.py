@@ -122,13 +122,19 @@ def _unnest(table: sa.Table, rows: list[dict], conflict: list[str] | None, diale
 
 
 def id_in(column, ids: list, name: str = "ids"):
-    """``column IN ids`` as one array parameter on PostgreSQL (``= ANY``), a plain IN elsewhere
-    (``name`` tells two such parameters of one statement apart)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    """``column IN ids`` with the ids as one parameter, however many: an array on PostgreSQL
+    (``= ANY``), a JSON array read by ``json_each`` on SQLite. Rendering and binding one parameter
+    per id cost more than the look-up itself for the hundreds a push asks about. ``name`` tells
+    two such parameters of one statement apart."""
+    dialect = db.session.get_bind().dialect
+    if dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
         return column == sa.any_(sa.bindparam(name, list(ids), type_=ARRAY(column.type)))
-    return column.in_(ids)
+    process = column.type._cached_bind_processor(dialect)
+    stored = list(map(process, ids)) if process is not None else list(ids)  # as the column holds them
+    listed = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(name, json_text(stored))))
+    return column.in_(listed)
 
 
 # --- values made in SQL, for INSERT … SELECT -------------------------------------------------------
