@@ -11,6 +11,7 @@ Rows written here bypass the ORM, so its per-object events do not fire: a featur
 writes to a table (the change feed) subscribes with ``on_insert``."""
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.db import insert_for, json_text
+from app.db import json_text
 from app.extensions import db
 
 _listeners: dict[str, list[Callable]] = {}
@@ -55,17 +56,13 @@ def _insert(table: sa.Table, rows: list[dict], conflict: list[str] | None) -> in
 
 
 def _executemany(table: sa.Table, rows: list[dict], conflict: list[str] | None, dialect) -> int:
-    """The dialect's INSERT, compiled once, each value through its column type's bind processor,
-    then the driver's ``executemany``: what ``session.execute(insert, rows)`` does, without the
-    per-row bookkeeping that cost more than SQLite's own work."""
-    stmt = insert_for(db.session)(table)
-    if conflict is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=conflict)
-    compiled = stmt.compile(dialect=dialect, column_keys=list(rows[0]))
+    """The dialect's INSERT, each value through its column type's bind processor, then the
+    driver's ``executemany``: what ``session.execute(insert, rows)`` does, without the per-row
+    bookkeeping that cost more than SQLite's own work."""
+    sql, plan = _compiled_insert(table, tuple(rows[0]), tuple(conflict) if conflict is not None else None, dialect)
     columns = []
-    for key in (compiled.binds[name].key for name in compiled.positiontup):
+    for key, process in plan:
         values = [row[key] for row in rows]
-        process = table.c[key].type._cached_bind_processor(dialect)
         first = values[0]
         if process is None:
             pass
@@ -74,7 +71,21 @@ def _executemany(table: sa.Table, rows: list[dict], conflict: list[str] | None, 
         else:
             values = list(map(process, values))
         columns.append(values)
-    return db.session.connection().exec_driver_sql(compiled.string, list(zip(*columns))).rowcount
+    return db.session.connection().exec_driver_sql(sql, list(zip(*columns))).rowcount
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_insert(table: sa.Table, names: tuple, conflict: tuple | None, dialect) -> tuple[str, list]:
+    """The INSERT's text and, in the order of its parameters, each column with its processor:
+    compiled once per table and set of columns."""
+    from sqlalchemy.dialects.sqlite import insert
+
+    stmt = insert(table)
+    if conflict is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+    compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+    keys = [compiled.binds[name].key for name in compiled.positiontup]
+    return compiled.string, [(key, table.c[key].type._cached_bind_processor(dialect)) for key in keys]
 
 
 def _copy(table: sa.Table, rows: list[dict], dialect) -> int:

@@ -29,9 +29,13 @@ class InvalidPII(ValueError):
     """The value is not a well-formed number of its kind; the message says why."""
 
 
+_ID_WEIGHT_SUM = sum(_ID_WEIGHTS)
+
+
 def identity_check_char(first17: str) -> str:
-    """ISO 7064 MOD 11-2 check character of GB 11643-1999."""
-    return _ID_CHECK[sum(map(mul, map(int, first17), _ID_WEIGHTS)) % 11]
+    """ISO 7064 MOD 11-2 check character of GB 11643-1999 (of 17 ASCII digits: each byte is the
+    digit plus 48, so the weighted sum of the bytes is the digits' plus 48 times the weights')."""
+    return _ID_CHECK[(sum(map(mul, first17.encode(), _ID_WEIGHTS)) - 48 * _ID_WEIGHT_SUM) % 11]
 
 
 def normalize_identity(value: str, *, today: date | None = None) -> str:
@@ -44,7 +48,7 @@ def normalize_identity(value: str, *, today: date | None = None) -> str:
     m = _ID_RE.match(v)
     if not m:
         raise InvalidPII("must be 17 digits and a check character (0-9 or X), region code not starting with 0")
-    year, month, day = (int(g) for g in m.groups())
+    year, month, day = int(v[6:10]), int(v[10:12]), int(v[12:14])
     try:
         born = date(year, month, day)
     except ValueError:
@@ -80,6 +84,9 @@ def mask_phone(v: str | None) -> str | None:
 MASKERS = {IDENTITY: mask_identity, PHONE: mask_phone}
 
 
+_AAD = {IDENTITY: IDENTITY.encode(), PHONE: PHONE.encode()}
+
+
 class Keys:
     """The keys of one app, decoded once. A sync push encrypts and indexes thousands of numbers:
     decoding the configuration or building a cipher per value cost more than the cipher, so
@@ -101,7 +108,7 @@ class Keys:
             return None
         kid, cipher = self.ciphers[0]
         nonce = os.urandom(12)
-        ct = cipher.encrypt(nonce, plaintext.encode(), purpose.encode())
+        ct = cipher.encrypt(nonce, plaintext.encode(), _AAD.get(purpose) or purpose.encode())
         return f"{kid}:{binascii.b2a_base64(nonce + ct, newline=False).decode()}"
 
     def decrypt(self, purpose: str, token: str | None) -> str | None:

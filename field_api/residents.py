@@ -29,11 +29,11 @@ def maturity_date(start: date) -> date:
     return start + relativedelta(months=6)
 
 
-def normalize(kind: str, raw, field: str):
+def normalize(kind: str, raw, field: str, *, today: date | None = None):
     if raw is None:
         return None
     try:
-        return pii.normalize_identity(raw) if kind == pii.IDENTITY else pii.normalize_phone(raw)
+        return pii.normalize_identity(raw, today=today) if kind == pii.IDENTITY else pii.normalize_phone(raw)
     except pii.InvalidPII as exc:
         raise field_error(field, str(exc)) from None
 
@@ -77,11 +77,11 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
     Rows are written with Core (``app.bulk``), which the change feed follows: a new resident has
     no registration yet, so no tablet's scope holds them until one is made."""
     outcomes: list = [None] * len(items)
-    keys = pii.keys()
+    keys, today = pii.keys(), date.today()
     wanted = []  # (index, data, identity, phone, identity blind index)
     for i, data in enumerate(items):
         try:
-            identity = normalize(pii.IDENTITY, data["identity_number"], "identity_number")
+            identity = normalize(pii.IDENTITY, data["identity_number"], "identity_number", today=today)
             phone = normalize(pii.PHONE, data.get("phone"), "phone")
         except DomainError as exc:
             outcomes[i] = exc

@@ -164,11 +164,10 @@ def build_many(session, items: list[tuple[str, object]]) -> dict:
 
 def possibly_scoped(inserted: list[tuple[str, object]]) -> set[tuple[str, object]]:
     """Of records just inserted, those a device's scope may hold. A resident is held only through
-    an active registration, read for all of them in one query: the hundreds a push registers
-    without a residence yet are skipped without loading each one to find it out."""
-    residents = [record_id for entity, record_id in inserted if entity == "resident"]
-    areas = _active_areas(residents) if residents else {}
-    return {(entity, record_id) for entity, record_id in inserted if entity != "resident" or areas.get(record_id)}
+    an active registration, and one inserted in this transaction can have one only if the
+    registration was inserted after it — which publishes the resident itself (``related``). So the
+    hundreds of people a push registers are skipped without reading anything."""
+    return {(entity, record_id) for entity, record_id in inserted if entity != "resident"}
 
 
 def related(entity: str, obj) -> list[tuple[str, object]]:

@@ -365,7 +365,7 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
         if isinstance(outcome, DomainError):
             results[k] = _refused(run[k], outcome)
         elif outcome.created:  # answered from what the service wrote: nothing to read back
-            results[k] = _answer(run[k], "applied", {"id": str(outcome.id), **documents.resident_record(outcome.view)},
+            results[k] = _answer(run[k], "applied", {"id": outcome.view["id"], **documents.resident_record(outcome.view)},
                                  outcome.view["version"])
         else:
             results[k] = _applied(run[k], Outcome("resident", outcome.id))

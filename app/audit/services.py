@@ -40,13 +40,14 @@ def _hashed_fields(ev, common: dict | None = None) -> dict:
     """What the hash covers, from an event row (a dict) or a loaded event; ``common`` is
     ``_hashed_common`` of it, when a batch of events shares it."""
     get = ev.get if isinstance(ev, dict) else ev.__getattribute__
-    return {**(common or _hashed_common(get)), "at": get("at").isoformat(), "entity_id": get("entity_id"),
-            "before": get("before"), "after": get("after")}
+    return {**(common or _hashed_common(get)), "entity_id": get("entity_id"), "before": get("before"),
+            "after": get("after")}
 
 
 def _hashed_common(get) -> dict:
-    """The hashed fields that say who and what: the same for every event of one call."""
-    return {"actor_id": _text(get("actor_id")), "actor_role": get("actor_role"), "device_id": _text(get("device_id")),
+    """The hashed fields that say who, what and when: the same for every event of one call."""
+    return {"at": get("at").isoformat(), "actor_id": _text(get("actor_id")), "actor_role": get("actor_role"),
+            "device_id": _text(get("device_id")),
             "station_id": _text(get("station_id")), "action": get("action"), "entity": get("entity"),
             "request_id": get("request_id"), "client_addr": get("client_addr")}
 
@@ -126,8 +127,9 @@ def record_many(actor, action: str, entity: str, events: list[tuple], *, station
         return
     base = _event(actor, action, entity, station_id, current_meta(), utcnow())
     common = _hashed_common(base.get)
-    rows = [_chained(db.session, {**base, "entity_id": _text(entity_id), "before": None,
-                                  "after": _with_context(after, extra)}, common)
+    session = db.session()  # the request's session itself, not its proxy, for each event
+    rows = [_chained(session, {**base, "entity_id": _text(entity_id), "before": None,
+                               "after": _with_context(after, extra)}, common)
             for entity_id, after, extra in events]
     bulk.insert_rows(AuditEvent.__table__, rows)
 
