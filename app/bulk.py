@@ -85,7 +85,15 @@ def _compiled_insert(table: sa.Table, names: tuple, conflict: tuple | None, dial
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
     compiled = stmt.compile(dialect=dialect, column_keys=list(names))
     keys = [compiled.binds[name].key for name in compiled.positiontup]
-    return compiled.string, [(key, table.c[key].type._cached_bind_processor(dialect)) for key in keys]
+    return compiled.string, [(key, _processor(table.c[key].type, dialect)) for key in keys]
+
+
+def _processor(column_type, dialect):
+    """The column type's bind processor; for JSON, the serializer itself (the type's wrapper
+    handles sentinels these rows never hold, and cost as much as orjson)."""
+    if isinstance(column_type, sa.JSON):
+        return (lambda v: None if v is None else json_text(v)) if column_type.none_as_null else json_text
+    return column_type._cached_bind_processor(dialect)
 
 
 def _copy(table: sa.Table, rows: list[dict], dialect) -> int:
