@@ -106,6 +106,11 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
         except IntegrityError:
             for i, row, identity, _phone in new:
                 outcomes[i] = _insert_one(row, identity)
+            # Items that linked to one of these people follow what became of that person.
+            became = {row["id"]: outcomes[i] for i, row, *_ in new if outcomes[i] is not None}
+            for i, outcome in enumerate(outcomes):
+                if isinstance(outcome, Registered) and not outcome.created and outcome.id in became:
+                    outcomes[i] = became[outcome.id]
             new = [n for n in new if outcomes[n[0]] is None]
     photos = attachments.stored_among(row["photo_sha256"] for _i, row, *_ in new if row["photo_sha256"])
     for i, row, identity, phone in new:

@@ -161,12 +161,13 @@ def test_many_at_once_link_whoever_was_registered_meanwhile(app, world, client, 
     misses = iter([True])  # the look-up, as it was before the other registration committed
     monkeypatch.setattr(residents, "_known", lambda bidxs, ids: ({}, set()) if next(misses, False)
                         else real_known(bidxs, ids))
-    items = [{**person(), "id": uuid.uuid4()}, {**known, "id": uuid.uuid4()}, {**person(), "id": uuid.uuid4()}]
+    items = [{**person(), "id": uuid.uuid4()}, {**known, "id": uuid.uuid4()}, {**person(), "id": uuid.uuid4()},
+             {**known, "id": uuid.uuid4()}]  # the same person twice in the batch: linked to the first
     with app.app_context():
         outcomes = residents.register_residents(actor, items)
         db.session.commit()
-        assert [outcome.created for outcome in outcomes] == [True, False, True]
-        assert str(outcomes[1].id) == first["id"]
+        assert [outcome.created for outcome in outcomes] == [True, False, True, False]
+        assert str(outcomes[1].id) == first["id"] and str(outcomes[3].id) == first["id"]
         assert db.session.query(Resident).count() == 3
 
 
