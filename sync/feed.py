@@ -144,7 +144,7 @@ def _current_rows(session, keys: list[tuple[str, str]]) -> dict:
         for chunk in range(0, len(ids), 500):
             rows = session.connection().execute(sa.select(
                 t.record_id, t.scope_kind, t.scope_id, t.op, t.version, t.doc).where(
-                t.entity == entity, t.record_id.in_(ids[chunk:chunk + 500])))
+                t.entity == entity, bulk.id_in(t.record_id, ids[chunk:chunk + 500])))
             for record_id, kind, scope_id, op, version, doc in rows:
                 out.setdefault((entity, record_id), {})[(kind, scope_id)] = (op, version, doc)
     return out

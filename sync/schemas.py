@@ -13,13 +13,17 @@ class PullIn(In):
     limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
 
 
+BIGINT_MAX = 2**63 - 1  # seq is stored in a BIGINT, versions in an INTEGER: larger is a 422, not a 500
+INT_MAX = 2**31 - 1
+
+
 class MutationIn(In):
     mutation_id = fields.UUID(required=True)
-    seq = fields.Integer(required=True, validate=validate.Range(min=1))
+    seq = fields.Integer(required=True, validate=validate.Range(min=1, max=BIGINT_MAX))
     entity = text(16, required=True)
     op = text(24, required=True)
     id = text(40, required=True)
-    base_version = fields.Integer(load_default=None, allow_none=True)
+    base_version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=INT_MAX))
     data = fields.Dict(load_default=dict)
     occurred_at = fields.String(load_default=None, allow_none=True)
 

@@ -209,6 +209,10 @@ def test_envelope_errors(tablet, client):
     resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": [{"seq": "x"}]},
                        headers=tablet.headers)
     assert resp.status_code == 422
+    for field, value in (("seq", 2**70), ("base_version", 2**40)):  # beyond the columns: named, never a 500
+        mutation = {**tablet.mutation("resident", "create", uuid.uuid4(), {}), field: value}
+        resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": [mutation]}, headers=tablet.headers)
+        assert resp.status_code == 422 and field in resp.json["errors"]["mutations"]["0"], resp.json
 
 
 def test_gzip_both_ways(tablet, client, field):
