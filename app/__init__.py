@@ -12,12 +12,22 @@ from app import context, logs
 from app.config import Config, check_production
 
 
+class DoorstepFlask(Flask):
+    def dispatch_request(self):
+        """Every view runs as one unit of work that a transient database failure (a deadlock, a
+        serialization failure) runs again: see ``app.unit_of_work``."""
+        from app.extensions import db
+        from app.unit_of_work import retrying
+
+        return retrying(super().dispatch_request, db.session)
+
+
 def create_app(config: Config | None = None) -> Flask:
     config = config or Config()
     check_production(config)
     logs.configure(config.LOG_LEVEL)
 
-    app = Flask(__name__, instance_path=str(_instance_dir()))
+    app = DoorstepFlask(__name__, instance_path=str(_instance_dir()))
     app.config.from_object(config)
     app.config["MAX_CONTENT_LENGTH"] = config.MAX_CONTENT_LENGTH
     app.json.sort_keys = False
@@ -41,6 +51,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     add_examples(api)
     context.init_app(app)
+    from app import jsonlimits
+
+    jsonlimits.init_app(app)
     _register_models()
     with app.app_context():
         configure_sqlite(db.engine)
@@ -104,6 +117,7 @@ def _register_models() -> None:
     import appointments.models  # noqa: F401
     import field_api.models  # noqa: F401
     import sync.models  # noqa: F401
+    import app.audit.services  # noqa: F401  (chains the audit events at commit: before the feed's counter)
     import sync.feed  # noqa: F401  (its session events publish the change feed)
 
 

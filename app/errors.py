@@ -132,6 +132,13 @@ def handle_unexpected(err: Exception):
         return handle_http_exception(err)
     if isinstance(err, DomainError):
         return handle_domain_error(err)
+    from app.unit_of_work import is_retryable
+
+    if is_retryable(err):
+        log.warning("database busy or unreachable: %s", type(err.orig).__name__)
+        return problem_response(503, "database-unavailable", "Service temporarily unavailable",
+                                "The database could not complete this request now; nothing was applied. "
+                                "Send it again shortly.", headers={"Retry-After": "1"})
     log.exception("unhandled error")
     return problem_response(500, "internal-error", "Internal server error",
                             "The server failed to handle this request; it has been logged.")

@@ -986,7 +986,8 @@ class TabletClient:
                           "id": r["record_id"], "base_version": r["base_version"], "data": _loads(r["data"]),
                           "occurred_at": r["occurred_at"]} for r in rows]
             try:
-                body = self._request("POST", "/api/v1/sync/push", {"protocol": PROTOCOL, "mutations": mutations},
+                body = self._request("POST", "/api/v1/sync/push",
+                                     {"protocol": PROTOCOL, "sent_at": _now_iso(), "mutations": mutations},
                                      compress=True)
             except ProblemError as exc:
                 if exc.status == 413 and len(rows) > 1:

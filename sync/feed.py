@@ -312,21 +312,30 @@ _REFERENCE = ('{"seq":0,"entity":"reference","id":"material_kinds","op":"upsert"
               + orjson.dumps(MATERIAL_KINDS).decode() + "}")
 
 
+def _reset_page(device, scope: Scope) -> Page:
+    """The cursor cannot be served: the page says so and carries nothing else, so a client that
+    clears its view on ``reset`` cannot lose changes that came with it. It pulls again from null."""
+    body = ('{"protocol":1,"changes":[],"cursor":"' + encode_cursor(device.id, 0, scope)
+            + '","has_more":true,"reset":true}').encode()
+    return Page(body, [])
+
+
 def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
-    """One page of changes after the cursor, as ready-to-send JSON bytes."""
-    reset = False
+    """One page of at most ``limit`` changes after the cursor, as ready-to-send JSON bytes; the
+    first page's reference data counts as one of them."""
     after, first = 0, cursor is None
     counter = None
     if cursor is not None:
         position = decode_cursor(cursor, device.id)
         counter = db.session.get(ChangeCounter, COUNTER_ID)
         if position["f"] != scope.fingerprint or (counter and position["s"] < counter.pruned_before - 1):
-            reset, first = True, True
-        else:
-            after = position["s"]
-    rows = _rows(scope, after, limit, first)
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+            return _reset_page(device, scope)
+        after = position["s"]
+    reset = False
+    take = limit - 1 if first else limit
+    rows = _rows(scope, after, take, first)
+    has_more = len(rows) > take
+    rows = rows[:take]
     held = set() if first else _still_in_scope(scope, [r for r in rows if r[3] == "evict"])
     parts, deliveries = [_REFERENCE] if first else [], []
     for seq, entity, record_id, op, version, doc, reason in rows:
@@ -342,7 +351,7 @@ def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
                 seq, entity, record_id, op, version, orjson.dumps(reason or op).decode()))
     if rows:
         last = rows[-1][0]
-    elif not first:
+    elif not first or has_more:
         last = after
     else:
         counter = counter or db.session.get(ChangeCounter, COUNTER_ID)

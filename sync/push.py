@@ -3,20 +3,25 @@ service function as the online endpoint, each result stored for idempotent repla
 from __future__ import annotations
 
 import hashlib
+import logging
+import re
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 import orjson
 import sqlalchemy as sa
+from flask import current_app
 from marshmallow import ValidationError
 
 from app import bulk, fastload, metrics, pii
-from app.context import audit_context
+from app.auth.models import Device
+from app.context import audit_context, current_meta
 from app.db import deferred_commits, new_id, utcnow
-from app.errors import DomainError, NotFound, Unprocessable, field_error
-from app.schemas import In
+from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_error
 from app.extensions import db
+from app.schemas import In
+from app.unit_of_work import is_retryable
 from appointments import visit_states, visits
 from field_api import applications, deliveries, residents
 from field_api.models import Resident
@@ -28,6 +33,9 @@ from sync import documents
 from sync.models import SyncConflict, SyncMutation
 
 MAX_MUTATIONS = 500
+MAX_SKEW_SECONDS = 366 * 86400  # what is stored of a device's clock skew, either way
+
+log = logging.getLogger("doorstep.sync")
 
 
 class EmptyIn(In):
@@ -115,10 +123,25 @@ def _load(schema, data: dict) -> dict:
         raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
 
 
+class VersionAhead(Conflict):
+    slug, title = "version-ahead", "The device names a version the server never had"
+
+
+def _not_ahead(record, m) -> None:
+    """A ``base_version`` above the record's version is no edit of anything the server holds (a
+    tablet restored from a backup of another server, a client bug): merging it would overwrite
+    staff's edits as if the device had seen them. Refused, and kept for a person."""
+    base = m.get("base_version")
+    if record is not None and base is not None and base > record.version:
+        raise VersionAhead(f"base_version {base} is ahead of the server's version {record.version}",
+                           errors={"base_version": [f"ahead of the server's version {record.version}"]})
+
+
 def resident_update(actor, m):
     data = _normalized_phone(_load(ResidentPatch, m["data"]), "phone")
     data.pop("base_version", None)  # the envelope's base_version is the one that counts
     resident = resident_for(actor, _resident_id(actor, m["id"], "id"), lock=True)
+    _not_ahead(resident, m)
     apply, clashes = _merge(resident, m.get("base_version"), data, _resident_values(resident))
     if apply:
         residents.update_resident(actor, resident.id, apply)
@@ -137,6 +160,7 @@ def registration_create(actor, m):
 def registration_update(actor, m):
     data = _normalized_phone(_load(RegistrationPatch, m["data"]), "landlord_phone")
     registration = registration_for(actor, _uuid(m["id"], "id"), lock=True)
+    _not_ahead(registration, m)
     current = {f: getattr(registration, f) for f in residents.REGISTRATION_FIELDS}
     current["landlord_phone"] = pii.decrypt(pii.PHONE, registration.landlord_phone_enc)
     apply, clashes = _merge(registration, m.get("base_version"), data, current)
@@ -148,13 +172,24 @@ def registration_update(actor, m):
 
 def registration_end(actor, m):
     data = _load(EndRegistrationIn, m["data"])
+    _not_ahead(registration_for(actor, _uuid(m["id"], "id")), m)
     registration = residents.end_registration(actor, _uuid(m["id"], "id"), data["end_date"], data["reason"])
     return Outcome("registration", registration.id)
+
+
+def _visit_not_ahead(actor, visit_id, m) -> None:
+    """Only a visit still in the officer's hands is compared: one reassigned away is a late fact."""
+    if m.get("base_version") is not None:
+        try:
+            _not_ahead(visits.visit_for(actor, visit_id), m)
+        except NotFound:
+            pass
 
 
 def visit_start(actor, m):
     _load(EmptyIn, m["data"])
     visit_id = _uuid(m["id"], "id")
+    _visit_not_ahead(actor, visit_id, m)
     try:
         visits.start(actor, visit_id)
         return Outcome("visit", visit_id)
@@ -165,6 +200,7 @@ def visit_start(actor, m):
 
 def visit_outcome(actor, m):
     data = _load(OutcomeIn, m["data"])
+    _visit_not_ahead(actor, _uuid(m["id"], "id"), m)
     visit, flagged = visits.record_outcome_fact(actor, _uuid(m["id"], "id"), data["outcome"], data["note"])
     return Outcome("visit", visit.id, {"kind": "fact-after-change", "fields": {"outcome": data["outcome"]}}
                    if flagged else None)
@@ -215,14 +251,18 @@ def _uuid(value, field: str):
 
 
 
-def _datetime(value, field: str) -> datetime:
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def instant(value, field: str) -> datetime:
+    """An RFC 3339 instant: a full date and time with its UTC offset, nothing looser (ISO 8601's
+    week dates, basic format or a missing offset would each be a guess)."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise field_error(field, "must be an RFC 3339 time with its UTC offset, e.g. 2026-12-04T09:30:00+08:00")
     try:
-        parsed = datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise field_error(field, "must be an ISO 8601 time with offset") from None
-    if parsed.tzinfo is None:
-        raise field_error(field, "must carry a UTC offset")
-    return parsed
+        return datetime.fromisoformat(value.replace("z", "Z").replace("t", "T"))
+    except ValueError:
+        raise field_error(field, "is not a real date and time") from None
 
 
 # --- the push --------------------------------------------------------------------------------
@@ -259,7 +299,8 @@ class Batch:
     carries (read in one query rather than one per mutation), and the rows settling them, written
     together (``write``) rather than one INSERT each."""
 
-    def __init__(self, mutations: list[dict]):
+    def __init__(self, mutations: list[dict], received_at: datetime):
+        self.window = Plausible(received_at)
         ids = list({_uuid(m["mutation_id"], "mutation_id") for m in mutations})
         t = SyncMutation.__table__.c
         self.stored: dict = {}
@@ -277,12 +318,32 @@ class Batch:
         self.pending, self.conflicts = [], []
 
 
-def _occurred_at(m: dict) -> datetime | None:
-    """The device's clock, kept as told; an unreadable one is dropped, never a reason to refuse."""
-    try:
-        return _datetime(m["occurred_at"], "occurred_at") if m.get("occurred_at") else None
-    except DomainError:
-        return None
+class Plausible:
+    """The window a device's ``occurred_at`` must fall in, fixed once per push, and the instants
+    already read (a tablet stamps its mutations to the second: a push repeats them)."""
+
+    def __init__(self, received_at: datetime):
+        config = current_app.config
+        self.tolerance = config["SYNC_FUTURE_TOLERANCE_SECONDS"]
+        self.earliest = datetime(config["SYNC_EARLIEST_YEAR"], 1, 1, tzinfo=timezone.utc)
+        self.latest = received_at + timedelta(seconds=self.tolerance)
+        self.read: dict[str, datetime] = {}
+
+    def occurred_at(self, m: dict) -> datetime:
+        """When the device says it happened: kept as told, never used for ordering, but it must
+        be an instant at all and a plausible one, or the mutation is refused naming it (a tablet
+        whose clock reads 1970 or 2100 should be looked at, not believed)."""
+        value = m.get("occurred_at")
+        at = self.read.get(value) if value is not None else None
+        if at is None:
+            if value is None:
+                raise field_error("occurred_at", "required: when it happened, by the device's clock")
+            at = instant(value, "occurred_at")
+            if not self.earliest <= at <= self.latest:
+                raise field_error("occurred_at", f"must lie between {self.earliest.date().isoformat()} and the "
+                                                 f"server's clock plus {self.tolerance} s: is the device's clock right?")
+            self.read[value] = at
+        return at
 
 
 def _audit_extra(m: dict, occurred_at, received: str) -> dict:
@@ -300,6 +361,40 @@ def _answer(m: dict, status: str, record: dict | None, version: int | None, conf
             "version": version, "record": record, "conflict": conflict, "errors": None}
 
 
+KNOWN_ENTITIES = frozenset(entity for entity, _op in HANDLERS) | {BATCHED[0]}
+
+
+def _seq_refusal(device, m: dict) -> dict | None:
+    """The rule for a seq at or below the device's last settled one (see docs/sync-protocol.md):
+    a seq an applied (or conflicting) mutation holds is ``seq-reused`` (a tablet restored from a
+    backup, a duplicate within one push), any other is ``seq-not-rising``; either settles as
+    rejected, kept for staff, and the tablet moves on."""
+    if m["seq"] > device.last_seq:
+        return None
+    used = db.session.execute(sa.select(SyncMutation.mutation_id).where(  # the partial unique index
+        SyncMutation.device_id == device.id, SyncMutation.seq == m["seq"], SyncMutation.status != "rejected")).first()
+    if used is not None:
+        return _rejected(m, {"seq": [f"already settled for mutation {used[0]}"]}, "seq-reused")
+    return _rejected(m, {"seq": [f"not above the last settled seq {device.last_seq}"]}, "seq-not-rising")
+
+
+def _unknown(m: dict) -> dict:
+    if m["entity"] not in KNOWN_ENTITIES:
+        return _rejected(m, {"entity": [f"unknown entity {m['entity']!r}"]}, "unknown-mutation")
+    return _rejected(m, {"op": [f"no mutation {m['entity']}.{m['op']}"]}, "unknown-mutation")
+
+
+def _internal(m: dict, exc: BaseException) -> dict:
+    """An unexpected failure settles the one mutation it hit (logged with the request and mutation
+    ids, never its data): a push that answered 500 would be rolled back whole and sent again
+    forever, stopping the officer's day at one bad mutation."""
+    meta = current_meta()
+    log.error("mutation failed unexpectedly", exc_info=exc, extra={
+        "mutation_id": str(m["mutation_id"]), "seq": m["seq"], "entity": m["entity"], "op": m["op"],
+        "request_id": meta.request_id if meta else None})
+    return _rejected(m, {"_": ["the server failed to apply this mutation; it has been logged"]}, "internal-error")
+
+
 def apply_one(actor, device, m: dict, batch: Batch) -> dict:
     mutation_id = _uuid(m["mutation_id"], "mutation_id")
     stored = batch.stored.get(mutation_id)
@@ -311,30 +406,40 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
         return _rejected(m, {"mutation_id": ["mutation-id-reused"]}, "mutation-id-reused")
     batch.write()  # a handler may read what earlier mutations settled (``_resident_id``)
     received_at = utcnow()
-    occurred_at = _occurred_at(m)
+    conflict = occurred_at = None
     handler = HANDLERS.get((m["entity"], m["op"]))
-    conflict = None
-    if m["seq"] <= device.last_seq:
-        result = _rejected(m, {"seq": [f"not above the last settled seq {device.last_seq}"]}, "seq-not-rising")
+    result = _seq_refusal(device, m)
+    if result is None:
+        try:
+            occurred_at = batch.window.occurred_at(m)
+        except DomainError as exc:
+            result = _refused(m, exc)
+    if result is not None:
+        pass
     elif (m["entity"], m["op"]) == BATCHED:
         return apply_creates(actor, device, [m], batch)[0]
     elif handler is None:
-        result = _rejected(m, {"op": [f"no mutation {m['entity']}.{m['op']}"]}, "unknown-mutation")
+        result = _unknown(m)
     else:
         savepoint = db.session.begin_nested()
         token = audit_context.set(_audit_extra(m, occurred_at, received_at.isoformat()))
         try:
             outcome = handler(actor, m)
             db.session.flush()
+            result = _applied(m, outcome)
             savepoint.commit()
             conflict = outcome.conflict
-            result = _applied(m, outcome)
         except DomainError as exc:
             savepoint.rollback()
             result = _refused(m, exc)
+        except Exception as exc:
+            savepoint.rollback()
+            if is_retryable(exc):
+                raise  # a deadlock or lost connection: the whole push is retried, or answered 503
+            result = _internal(m, exc)
         finally:
             audit_context.reset(token)
-    _advance(device, m["seq"], occurred_at, received_at)
+    device.last_seq = max(device.last_seq, m["seq"])
     return _settle(actor, device, m, batch, result, conflict, occurred_at, received_at)
 
 
@@ -344,35 +449,49 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
     online endpoint, in one call: one look-up and one INSERT for the run instead of a savepoint,
     a query and a flush per mutation. Each is still on its own: one refused (a bad identity
     number, an id already used) is rejected alone, and if the INSERT fails the service falls back
-    to a savepoint per person."""
+    to a savepoint per person; if anything else fails, each is tried again on its own."""
     if not run:
         return []
     received_at = utcnow()
     received = received_at.isoformat()
-    occurred = [_occurred_at(m) for m in run]
+    occurred: list = [None] * len(run)
     results: list = [None] * len(run)
     sent, items, contexts = [], [], []
     for k, m in enumerate(run):
         try:
+            occurred[k] = batch.window.occurred_at(m)
             items.append({**_load(ResidentIn, m["data"]), "id": _uuid(m["id"], "id")})
         except DomainError as exc:
             results[k] = _refused(m, exc)
             continue
         sent.append(k)
         contexts.append(_audit_extra(m, occurred[k], received))
-    outcomes = residents.register_residents(actor, items, audit_contexts=contexts)
-    for k, outcome in zip(sent, outcomes):
-        if isinstance(outcome, DomainError):
-            results[k] = _refused(run[k], outcome)
-        elif outcome.created:  # answered from what the service wrote: nothing to read back
-            results[k] = _answer(run[k], "applied", {"id": outcome.view["id"], **documents.resident_record(outcome.view)},
-                                 outcome.view["version"])
-        else:
-            results[k] = _applied(run[k], Outcome("resident", outcome.id))
-    settled = [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]
-    skews = [k for k, at in enumerate(occurred) if at is not None]
-    _advance(device, max(m["seq"] for m in run), occurred[skews[-1]] if skews else None, received_at)
-    return settled
+    savepoint = db.session.begin_nested()
+    try:
+        outcomes = residents.register_residents(actor, items, audit_contexts=contexts)
+        for k, outcome in zip(sent, outcomes):
+            if isinstance(outcome, DomainError):
+                results[k] = _refused(run[k], outcome)
+            elif outcome.created:  # answered from what the service wrote: nothing to read back
+                results[k] = _answer(run[k], "applied",
+                                     {"id": outcome.view["id"], **documents.resident_record(outcome.view)},
+                                     outcome.view["version"])
+            else:
+                results[k] = _applied(run[k], Outcome("resident", outcome.id))
+        savepoint.commit()
+    except Exception as exc:
+        savepoint.rollback()
+        if is_retryable(exc):
+            raise
+        if len(sent) > 1:  # find the one that failed: each on its own
+            tried = set(sent)
+            return [r for k, m in enumerate(run)
+                    for r in (apply_creates(actor, device, [m], batch) if k in tried else
+                              [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at)])]
+        for k in sent:
+            results[k] = _internal(run[k], exc)
+    device.last_seq = max(device.last_seq, max(m["seq"] for m in run))
+    return [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]
 
 
 def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurred_at, received_at) -> dict:
@@ -397,11 +516,15 @@ def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurr
     return result
 
 
-def _advance(device, seq: int, occurred_at, received_at) -> None:
-    """Move the device's settled seq and measured clock skew on."""
-    device.last_seq = max(device.last_seq, seq)
-    if occurred_at is not None:
-        device.clock_skew_seconds = int((occurred_at - received_at).total_seconds())
+def measure_skew(device, sent_at: str | None, received_at: datetime) -> None:
+    """The device's clock minus the server's, from when the push says it was sent and when it
+    arrived (network time counts against it, by seconds at most). ``occurred_at`` cannot measure
+    it: it tells how long a mutation waited offline. Clamped when stored: a clock off by decades
+    is shown as off by a year, which says the same to staff."""
+    if sent_at is None:
+        return
+    skew = (instant(sent_at, "sent_at") - received_at).total_seconds()
+    device.clock_skew_seconds = int(max(-MAX_SKEW_SECONDS, min(MAX_SKEW_SECONDS, skew)))
 
 
 def _public_conflict(conflict):
@@ -423,15 +546,27 @@ def _stored_payload(m: dict) -> dict:
     return {**{k: v for k, v in m.items() if k != "data"}, "data": data}
 
 
-def push(actor, device, mutations: list[dict]) -> dict:
+def locked_device(device_id) -> Device:
+    """The pushing device's row, locked for the push: two pushes of one tablet (a retry racing its
+    own first attempt) take turns, so the second finds the first's stored results and replays
+    them, never a second effect nor a unique violation."""
+    return db.session.execute(sa.select(Device).where(Device.id == device_id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
+
+
+def push(actor, device_id, mutations: list[dict], sent_at: str | None = None) -> dict:
     """Settle the mutations in seq order. Consecutive new resident creates go to the service
     together (``apply_creates``); everything else, and anything that could be a replay, one by
-    one (``apply_one``)."""
+    one (``apply_one``). Every mutation settles — applied, conflict, rejected — whatever it
+    carries; only the database itself failing fails the push."""
+    received_at = utcnow()
+    device = locked_device(device_id)
+    measure_skew(device, sent_at, received_at)
     results, run, in_run = [], [], set()
-    batch = Batch(mutations)
+    batch = Batch(mutations, received_at)
     with deferred_commits():
         last = device.last_seq
-        for m in sorted(mutations, key=lambda m: m["seq"]):
+        for m in sorted(mutations, key=lambda m: m["seq"]):  # stable: the first of equal seqs leads
             mutation_id = _uuid(m["mutation_id"], "mutation_id")
             seen = mutation_id in batch.stored or mutation_id in in_run  # a replay, or a reused id
             new = not seen and m["seq"] > last
@@ -446,7 +581,7 @@ def push(actor, device, mutations: list[dict]) -> dict:
                 last = max(last, m["seq"])
         results += apply_creates(actor, device, run, batch)
         batch.write()
-    device.last_push_at = utcnow()
+    device.last_push_at = received_at
     db.session.commit()
     metrics.sync_mutations_settled(results)  # counted once committed: a rolled-back push settled nothing
     return {"protocol": 1, "results": results, "last_seq": device.last_seq}

@@ -10,7 +10,7 @@ import orjson
 from flask import current_app, request
 from marshmallow import ValidationError
 
-from app import fastload, metrics
+from app import fastload, jsonlimits, metrics
 from app.auth.models import Device
 from app.auth.permissions import current_actor, requires
 from app.db import utcnow
@@ -25,6 +25,8 @@ from sync.schemas import (SUPPORTED_PROTOCOLS, ConflictOut, ListArgs, PullIn, Pu
 PULL_STAMP_EVERY = timedelta(seconds=30)
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1/sync", description="Offline sync for field tablets")
+for _endpoint in ("sync.pull", "sync.push"):  # they read (and inflate) their own bodies
+    jsonlimits.self_checked(_endpoint)
 
 
 class UnsupportedProtocol(DomainError):
@@ -42,8 +44,9 @@ class PayloadTooLarge(DomainError):
 def _body(schema):
     """Read (and un-gzip) the body, refuse other protocols first, then validate the envelope."""
     limit = current_app.config["SYNC_MAX_BODY"]
-    raw = request.get_data(cache=False)
-    if request.headers.get("Content-Encoding", "").lower() == "gzip":
+    raw = request.get_data(cache=True)  # kept: a unit of work retried reads it again
+    compressed = request.headers.get("Content-Encoding", "").lower() == "gzip"
+    if compressed:
         try:
             raw = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(raw, limit + 1)
         except zlib.error:
@@ -51,12 +54,14 @@ def _body(schema):
     if len(raw) > limit:
         raise PayloadTooLarge(f"the body is over {limit} bytes")
     try:
-        body = orjson.loads(raw)
+        body = jsonlimits.loads(raw)
     except orjson.JSONDecodeError:
         raise DomainError("the body is not JSON", errors={"body": ["not JSON"]}) from None
     if not isinstance(body, dict):
         raise DomainError("the body must be a JSON object", errors={"body": ["not an object"]})
-    if body.get("protocol") not in SUPPORTED_PROTOCOLS:
+    if "protocol" not in body:
+        raise field_error("protocol", "missing: the protocol version this client speaks")
+    if type(body["protocol"]) is not int or body["protocol"] not in SUPPORTED_PROTOCOLS:
         raise UnsupportedProtocol(f"protocol {body.get('protocol')!r} is not served",
                                   supported=list(SUPPORTED_PROTOCOLS))
     if isinstance(body.get("mutations"), list) and len(body["mutations"]) > pushing.MAX_MUTATIONS:
@@ -108,7 +113,7 @@ def push():
     body = _body(PushIn)
     actor = current_actor()
     device = _device(actor)
-    return _respond(orjson.dumps(pushing.push(actor, device, body["mutations"])))
+    return _respond(orjson.dumps(pushing.push(actor, device.id, body["mutations"], body["sent_at"])))
 
 
 @blp.route("/conflicts", methods=["GET"])

@@ -8,9 +8,9 @@ SUPPORTED_PROTOCOLS = (1,)
 
 
 class PullIn(In):
-    protocol = fields.Integer(required=True)
+    protocol = fields.Integer(required=True, strict=True)
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=400))
-    limit = fields.Integer(load_default=1000, validate=validate.Range(1, 1000))
+    limit = fields.Integer(load_default=1000, strict=True, validate=validate.Range(1, 1000))
 
 
 BIGINT_MAX = 2**63 - 1  # seq is stored in a BIGINT, versions in an INTEGER: larger is a 422, not a 500
@@ -18,18 +18,27 @@ INT_MAX = 2**31 - 1
 
 
 class MutationIn(In):
+    """The envelope of one mutation. Its shape is the protocol's: a malformed envelope makes the
+    whole push a 422 naming the field (the client is broken and must be fixed), while what the
+    envelope carries — ``data`` and ``occurred_at`` — is judged per mutation, which settles as
+    rejected with the reason and never blocks the ones after it."""
+
     mutation_id = fields.UUID(required=True)
-    seq = fields.Integer(required=True, validate=validate.Range(min=1, max=BIGINT_MAX))
+    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=BIGINT_MAX))
     entity = text(16, required=True)
     op = text(24, required=True)
     id = text(40, required=True)
-    base_version = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0, max=INT_MAX))
+    base_version = fields.Integer(load_default=None, allow_none=True, strict=True,
+                                  validate=validate.Range(min=0, max=INT_MAX))
     data = fields.Dict(load_default=dict)
     occurred_at = fields.String(load_default=None, allow_none=True)
 
 
 class PushIn(In):
-    protocol = fields.Integer(required=True)
+    protocol = fields.Integer(required=True, strict=True)
+    sent_at = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
+                            metadata={"description": "the device's clock when it sent the push (RFC 3339, with "
+                                                     "offset): the server measures the device's clock skew by it"})
     mutations = fields.List(fields.Nested(MutationIn), required=True)
 
 

@@ -2,8 +2,8 @@
 
 ``record`` joins the caller's transaction: the event commits or rolls back with the change
 it describes. Appends are serialised by locking the single ``audit_head`` row, which is what
-makes the chain linear when many processes write at once; the row is written once per
-transaction, at commit (see ``_tip``).
+makes the chain linear when many processes write at once; the transaction's events are chained
+and written, and the head locked and moved, in one step at commit (see ``_append_to_chain``).
 """
 from __future__ import annotations
 
@@ -52,86 +52,84 @@ def _hashed_common(get) -> dict:
             "request_id": get("request_id"), "client_addr": get("client_addr")}
 
 
-def _tip(session) -> list:
-    """The chain's tip as this transaction sees it: ``[last_id, last_hash]``.
-
-    The head row is locked once per transaction (a sync push records hundreds of events under
-    one lock) and written once, just before commit: appending an event costs its own INSERT and
-    nothing else. Savepoints snapshot the tip and a rolled-back savepoint restores it, so the
-    events of a refused mutation leave no gap in the chain."""
-    tip = session.info.get("audit_tip")
-    if tip is None:
-        head = locked_row(session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
-        tip = session.info["audit_tip"] = [head.last_id, head.last_hash]
-        session.info["audit_head_written"] = (head.last_id, head.last_hash)
-    return tip
+def _pending(session) -> list:
+    """Events this transaction recorded, waiting for their place in the chain at commit."""
+    return session.info.setdefault("audit_pending", [])
 
 
-_savepoint_tips: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_savepoint_marks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 @event.listens_for(Session, "after_transaction_create")
-def _snapshot_tip(session, transaction):
+def _mark_savepoint(session, transaction):
     if transaction.nested:
-        tip = session.info.get("audit_tip")
-        _savepoint_tips[transaction] = tuple(tip) if tip is not None else None
+        _savepoint_marks[transaction] = len(session.info.get("audit_pending") or ())
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _restore_tip(session, previous_transaction):
-    if previous_transaction.nested and previous_transaction in _savepoint_tips:
-        snapshot = _savepoint_tips.pop(previous_transaction)
-        if snapshot is None:
-            session.info.pop("audit_tip", None)
-            session.info.pop("audit_head_written", None)
-        else:
-            session.info["audit_tip"] = list(snapshot)
+def _drop_rolled_back(session, previous_transaction):
+    """A rolled-back savepoint (a refused sync mutation) takes its events with it."""
+    if previous_transaction.nested and previous_transaction in _savepoint_marks:
+        mark = _savepoint_marks.pop(previous_transaction)
+        pending = session.info.get("audit_pending")
+        if pending is not None:
+            del pending[mark:]
 
 
 @event.listens_for(Session, "before_commit")
-def _write_head(session):
+def _append_to_chain(session):
+    """Give the transaction's events their places in the chain: lock the head, hash, insert, move
+    the head — the last lock the transaction takes before the change feed's counter, whatever the
+    transaction did before. Taking the head at the first ``record`` instead held it while the rest
+    of the work locked entity rows, and two writers taking rows and head in opposite orders
+    deadlocked (a push updating residents against a clerk editing one of them)."""
     if session.in_nested_transaction():
         return
-    tip, written = session.info.get("audit_tip"), session.info.get("audit_head_written")
-    if tip is not None and tuple(tip) != written:
-        session.flush()
-        session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(
-            last_id=tip[0], last_hash=tip[1]), execution_options={"synchronize_session": False})
-        session.info["audit_head_written"] = tuple(tip)
+    session.flush()  # anything flush-time hooks record joins this commit
+    pending = session.info.pop("audit_pending", None)
+    if not pending:
+        return
+    head = locked_row(session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
+    last_id, last_hash = head.last_id, head.last_hash
+    rows = []
+    for row, common in pending:
+        last_id += 1
+        row.update(id=last_id, prev_hash=last_hash)
+        row["hash"] = last_hash = _digest(last_hash, last_id, _hashed_fields(row, common))
+        rows.append(row)
+    bulk.insert_rows(AuditEvent.__table__, rows)
+    session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(
+        last_id=last_id, last_hash=last_hash), execution_options={"synchronize_session": False})
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _release_head(session, transaction):
+def _forget_pending(session, transaction):
     if ends_outermost(transaction):
-        session.info.pop("audit_tip", None)
-        session.info.pop("audit_head_written", None)
+        session.info.pop("audit_pending", None)
 
 
 def record(actor, action: str, entity: str, entity_id=None, *, before: dict | None = None,
-           after: dict | None = None, station_id=None) -> AuditEvent:
+           after: dict | None = None, station_id=None) -> dict:
     """Append one event. ``before``/``after`` must already be masked (use output schemas)."""
     row = _event(actor, action, entity, station_id, current_meta(), utcnow())
     row.update(entity_id=_text(entity_id), before=_jsonable(before), after=_with_context(_jsonable(after),
                                                                                        audit_context.get()))
-    ev = AuditEvent(**_chained(db.session, row))
-    db.session.add(ev)
-    return ev
+    _pending(db.session()).append((row, None))
+    return row
 
 
 def record_many(actor, action: str, entity: str, events: list[tuple], *, station_id=None) -> None:
-    """Append one event per ``(entity_id, after, sync_context)``, in order, with one INSERT: a
-    push of 500 registrations audits each person without building 500 ORM objects. ``after``
-    must be masked and JSON already (strings, numbers, lists, dicts); ``sync_context`` is what
-    ``audit_context`` would hold for that event (the mutation it applies), or None."""
+    """Append one event per ``(entity_id, after, sync_context)``, in order: a push of 500
+    registrations audits each person without building 500 ORM objects. ``after`` must be masked
+    and JSON already (strings, numbers, lists, dicts); ``sync_context`` is what ``audit_context``
+    would hold for that event (the mutation it applies), or None."""
     if not events:
         return
     base = _event(actor, action, entity, station_id, current_meta(), utcnow())
     common = _hashed_common(base.get)
-    session = db.session()  # the request's session itself, not its proxy, for each event
-    rows = [_chained(session, {**base, "entity_id": _text(entity_id), "before": None,
-                               "after": _with_context(after, extra)}, common)
-            for entity_id, after, extra in events]
-    bulk.insert_rows(AuditEvent.__table__, rows)
+    _pending(db.session()).extend(
+        ({**base, "entity_id": _text(entity_id), "before": None, "after": _with_context(after, extra)}, common)
+        for entity_id, after, extra in events)
 
 
 def _event(actor, action, entity, station_id, meta, at) -> dict:
@@ -145,15 +143,6 @@ def _event(actor, action, entity, station_id, meta, at) -> dict:
 
 def _with_context(after, extra):
     return {**(after or {}), "_sync": extra} if extra else after
-
-
-def _chained(session, row: dict, common: dict | None = None) -> dict:
-    """The row given its place at the chain's tip, and its hash."""
-    tip = _tip(session)
-    row.update(id=tip[0] + 1, prev_hash=tip[1])
-    row["hash"] = _digest(row["prev_hash"], row["id"], _hashed_fields(row, common))
-    tip[0], tip[1] = row["id"], row["hash"]
-    return row
 
 
 def _jsonable(value):

@@ -2,7 +2,6 @@
 On PostgreSQL the threads' transactions truly interleave; on SQLite they queue for the lock."""
 from __future__ import annotations
 
-import threading
 from collections import Counter
 
 import sqlalchemy as sa
@@ -11,23 +10,7 @@ from app.extensions import db
 from appointments.models import Booking, Slot, WindowTemplate
 from tests.appointments.conftest import booking_body
 from tests.factories import mobile
-
-
-def _release_together(app, n, request):
-    barrier = threading.Barrier(n)
-    results = [None] * n
-
-    def run(i):
-        client = app.test_client()
-        barrier.wait()
-        results[i] = request(client, i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
+from tests.threads import release_together
 
 
 def test_fifty_callers_one_window_of_ten(app, make, world, windows):
@@ -42,7 +25,7 @@ def test_fifty_callers_one_window_of_ten(app, make, world, windows):
         resp = client.post("/api/v1/bookings", json=body, headers={**headers, "Idempotency-Key": f"race-{i}"})
         return resp.status_code, (resp.json or {}).get("type", "")
 
-    results = _release_together(app, 50, book)
+    results = release_together(app, 50, book)
     assert Counter(status for status, _ in results) == {201: 10, 409: 40}
     assert all(kind.endswith("/slot-full") for status, kind in results if status == 409)
     with app.app_context():
@@ -60,7 +43,7 @@ def test_twenty_retries_of_one_request_make_one_booking(app, make, world, window
         resp = client.post("/api/v1/bookings", json=body, headers=headers)
         return resp.status_code, (resp.json or {}).get("id")
 
-    results = _release_together(app, 20, book)
+    results = release_together(app, 20, book)
     statuses = Counter(status for status, _ in results)
     assert statuses == {201: 1, 200: 19}, statuses
     assert len({booking_id for _, booking_id in results}) == 1

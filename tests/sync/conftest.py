@@ -30,8 +30,11 @@ class Tablet:
             resp = self.pull_raw(limit=limit)
             assert resp.status_code == 200, resp.get_data(as_text=True)
             page = resp.json
-            if page["reset"]:
+            if page["reset"]:  # a reset page carries nothing else: start again from null
+                assert page["changes"] == []
                 self.records.clear()
+                self.cursor = None
+                continue
             for change in page["changes"]:
                 key = (change["entity"], change["id"])
                 if change["op"] == "upsert":
@@ -48,9 +51,13 @@ class Tablet:
                 "id": str(record_id), "base_version": base_version, "data": data,
                 "occurred_at": datetime.now(timezone.utc).isoformat(), **extra}
 
-    def push(self, *mutations):
-        resp = self.client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": list(mutations)},
-                                headers=self.headers)
+    def push_raw(self, *mutations, **envelope):
+        body = {"protocol": 1, "sent_at": datetime.now(timezone.utc).isoformat(), "mutations": list(mutations),
+                **envelope}
+        return self.client.post("/api/v1/sync/push", json=body, headers=self.headers)
+
+    def push(self, *mutations, **envelope):
+        resp = self.push_raw(*mutations, **envelope)
         assert resp.status_code == 200, resp.get_data(as_text=True)
         return resp.json
 

@@ -2,14 +2,18 @@
 
 Two or three tablets work offline; staff edit residents, book visits and reassign them; requests
 are lost before or after the server committed, answers are lost mid-pull, a tablet is killed and
-restarted. Once every tablet has synced to quiescence:
+restarted; a tablet (or something holding its token) sends pushes no honest client would: reused,
+duplicate, fractional and huge seqs, versions from the future, impossible clocks, endless nesting,
+the same push three times at once. Once every tablet has synced to quiescence:
 - each tablet holds exactly the server's view of its scope,
 - every mutation it ever queued is accounted for on the server exactly once (applied, conflict
   recorded, or rejected and kept), and no record was created twice."""
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 
@@ -28,6 +32,8 @@ from tests.field_api.conftest import person
 from tests.sync.test_client_server import SERVER, server_view, tablet_view
 
 EXAMPLES = int(os.environ.get("DOORSTEP_HYPOTHESIS_EXAMPLES", "5"))
+ADVERSARIAL = ("reused-seq", "duplicate-seq", "float-seq", "string-seq", "huge-seq", "future-base-version",
+               "far-occurred-at", "bad-occurred-at", "deep-payload", "unknown-entity", "concurrent-identical")
 FAULTS = ("none", "lose-push-request", "lose-push-answer", "lose-pull-answer", "kill-after-push", "kill-mid-pull")
 
 
@@ -49,6 +55,7 @@ def machine_for(app):
             self.tablets: list[TabletClient] = []
             self.queued: dict[str, set] = {}  # tablet path -> every mutation_id it ever queued
             self.visits: list[str] = []
+            self.adversarial: set[str] = set()  # mutation ids pushed by ``adversarial_push`` that must settle
             from tests.appointments.conftest import set_template
 
             set_template(app, self.area, morning_capacity=50, afternoon_capacity=50)
@@ -135,6 +142,74 @@ def machine_for(app):
             if ids:
                 self.client.patch(f"/api/v1/residents/{ids[k % len(ids)]}", json={"name": name}, headers=self.staff)
 
+        # --- a broken or hostile tablet -------------------------------------------------------
+
+        def _raw_push(self, tablet, mutations: list, client=None, headers=None):
+            headers = headers or {"Authorization": f"Bearer {tablet._access_token()}"}
+            resp = (client or self.client).post("/api/v1/sync/push", headers=headers,
+                                                json={"protocol": 1, "sent_at": "2026-12-04T10:00:00+08:00",
+                                                      "mutations": mutations})
+            assert resp.status_code < 500, resp.get_data(as_text=True)
+            return resp
+
+        @rule(i=st.integers(0, 2), kind=st.sampled_from(ADVERSARIAL), data=st.data())
+        def adversarial_push(self, i, kind, data):
+            """Pushes no honest client sends, on the tablet's own token, interleaved with its real
+            work: each is refused as a whole (422) or settles mutation by mutation, never a 5xx,
+            and the tablet's own mutations still settle and converge afterwards."""
+            tablet = self.tablets[i % len(self.tablets)]
+            last = self._raw_push(tablet, []).json["last_seq"]
+            residents = tablet.records("resident")
+            target = residents[0]["id"] if residents else str(uuid.uuid4())
+
+            def mutation(**over):
+                m = {"mutation_id": str(uuid.uuid4()), "seq": last + 1, "entity": "resident", "op": "update",
+                     "id": target, "base_version": None, "data": {"name": "无名"},
+                     "occurred_at": "2026-12-04T09:00:00+08:00"}
+                return {**m, **over}
+
+            expect_whole_refusal = kind in ("float-seq", "string-seq", "huge-seq", "deep-payload")
+            batch = {
+                "reused-seq": lambda: [mutation(seq=max(last, 1))],
+                "duplicate-seq": lambda: [mutation(), mutation(data={"name": "重名"})],
+                "float-seq": lambda: [mutation(seq=last + 1.5)],
+                "string-seq": lambda: [mutation(seq=str(last + 1))],
+                "huge-seq": lambda: [mutation(seq=2**64)],
+                "future-base-version": lambda: [mutation(base_version=10**6)],
+                "far-occurred-at": lambda: [mutation(occurred_at=data.draw(st.sampled_from(
+                    ["2100-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]), label="far"))],
+                "bad-occurred-at": lambda: [mutation(occurred_at=data.draw(st.sampled_from(
+                    ["tomorrow", "2026-13-01T00:00:00Z", "2026-12-04 10:00", ""]), label="bad"))],
+                "deep-payload": lambda: [mutation(data={"name": functools.reduce(lambda v, _: [v], range(260), 1)})],
+                "unknown-entity": lambda: [mutation(entity="ufo", op="land")],
+            }
+            if kind == "concurrent-identical":
+                mutations = [mutation(), mutation(seq=last + 2, data={"name": "并发"})]
+                answers = []
+                headers = {"Authorization": f"Bearer {tablet._access_token()}"}  # the tablet's file stays here
+                threads = [threading.Thread(target=lambda: answers.append(
+                    self._raw_push(tablet, mutations, app.test_client(), headers))) for _ in range(3)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(60)
+                assert [r.status_code for r in answers] == [200, 200, 200]
+                for k in range(len(mutations)):
+                    assert sorted(r.json["results"][k]["replayed"] for r in answers) == [False, True, True]
+                self.adversarial |= {m["mutation_id"] for m in mutations}
+                return
+            mutations = batch[kind]()
+            resp = self._raw_push(tablet, mutations)
+            if expect_whole_refusal:
+                assert resp.status_code == 422, resp.json
+                return
+            assert resp.status_code == 200, resp.json
+            statuses = {r["mutation_id"]: r["status"] for r in resp.json["results"]}
+            assert set(statuses.values()) <= {"applied", "conflict", "rejected"}
+            if kind != "duplicate-seq":
+                assert set(statuses.values()) == {"rejected"}, resp.json
+            self.adversarial |= {m["mutation_id"] for m in mutations}
+
         # --- the network ----------------------------------------------------------------------
 
         @rule(i=st.integers(0, 2), fault=st.sampled_from(FAULTS))
@@ -177,6 +252,7 @@ def machine_for(app):
                 with app.app_context():
                     stored = dict(db.session.execute(sa.select(SyncMutation.mutation_id, SyncMutation.status)).all())
                     queued = {uuid.UUID(m) for ids in self.queued.values() for m in ids}
+                    queued |= {uuid.UUID(m) for m in self.adversarial}
                     assert queued <= set(stored), "a mutation the tablet queued never reached the server"
                     assert {stored[m] for m in queued} <= {"applied", "conflict", "rejected"}
                     duplicates = db.session.execute(sa.select(Registration.resident_id, Registration.station_id)
