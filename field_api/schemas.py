@@ -15,7 +15,7 @@ class ResidentIn(In):
     name = text(50, required=True, metadata={"example": "张伟"})
     sex = fields.String(required=True, validate=validate.OneOf(SEXES))
     ethnicity = text(20, load_default="汉族")
-    identity_number = fields.String(required=True, metadata={"example": "33010619900307123X"})
+    identity_number = fields.String(required=True, metadata={"example": "330106199003071236"})
     phone = fields.String(load_default=None, metadata={"example": "13812345678"})
     hukou_address = text(200, min_len=0, load_default="", metadata={"example": "河南省信阳市平桥区…"})
     photo_sha256 = fields.String(load_default=None, validate=SHA256)
