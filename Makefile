@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev db-upgrade clean
+.PHONY: run test contract install install-dev db-upgrade clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ run: db-upgrade
 ## make test: the whole suite (SQLite unless DOORSTEP_DATABASE_URL names a PostgreSQL database)
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make contract: the OpenAPI document through Schemathesis (all checks, stateful) against a fresh,
+## seeded app on SQLite; any failure fails the target (tests/contract/run.py)
+contract: install-dev
+	$(PY) -m tests.contract.run
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

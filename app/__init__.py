@@ -73,7 +73,6 @@ def create_app(config: Config | None = None) -> Flask:
     for blp in (health_blp, wellknown, auth_blp, org_blp, audit_blp, attachments_blp, calendar_blp, appointments_blp,
                 field_blp, sync_blp, notify_blp):
         api.register_blueprint(blp)
-    api.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     from app import metrics  # /metrics and the request counters (kernel: imports no feature)
 
     metrics.init_app(app)

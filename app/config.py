@@ -153,7 +153,10 @@ class Config:
     OPENAPI_URL_PREFIX = "/"
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+    # Served from the app's own static files: /docs works offline and loads nothing from another host.
+    OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui-5.35.0/"
+    # No validator badge: Swagger UI would fetch it from validator.swagger.io.
+    OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
     # Login throttling: per account and per client address.
     LOGIN_SLOWDOWN_AFTER = 3
     LOGIN_LOCK_AFTER = 10

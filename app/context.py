@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.db import sqlite_begin_mode
 
@@ -32,22 +33,19 @@ def current_meta() -> RequestMeta | None:
 audit_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("audit_context", default=None)
 
 
-def client_address(trusted_proxies: int) -> str | None:
-    """The socket address, or the address the last trusted proxy saw."""
-    if trusted_proxies > 0:
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-        if len(hops) >= trusted_proxies:
-            return hops[-trusted_proxies]
-    return request.remote_addr
-
-
 def init_app(app: Flask) -> None:
+    trusted = app.config["TRUSTED_PROXIES"]
+    if trusted > 0:
+        # Exactly the configured number of hops of X-Forwarded-For and -Proto are believed: one more
+        # would let a client choose the address its rate limits and audit events are counted under.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=0, x_port=0, x_prefix=0)
+
     @app.before_request
     def _begin():
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         g.request_id = rid
-        g._meta_token = _meta.set(RequestMeta(rid, client_address(app.config["TRUSTED_PROXIES"])))
+        g._meta_token = _meta.set(RequestMeta(rid, request.remote_addr))
         g._begin_token = sqlite_begin_mode.set("DEFERRED" if request.method in READ_ONLY_METHODS else "IMMEDIATE")
 
     @app.after_request

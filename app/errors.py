@@ -5,6 +5,7 @@ HTTP errors, webargs validation errors and unexpected exceptions become response
 """
 from __future__ import annotations
 
+import http
 import logging
 import math
 
@@ -60,6 +61,14 @@ class Conflict(DomainError):
     status, slug, title = 409, "conflict", "Conflict"
 
 
+class PreconditionFailed(DomainError):
+    status, slug, title = 412, "precondition-failed", "The record changed since you read it"
+
+
+class PreconditionRequired(DomainError):
+    status, slug, title = 428, "precondition-required", "Send If-Match with the ETag you read"
+
+
 class Unprocessable(DomainError):
     status, slug, title = 422, "validation-failed", "The request could not be applied"
 
@@ -103,9 +112,9 @@ def _flatten_webargs(messages: dict) -> dict:
 
 
 HTTP_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-              405: "method-not-allowed", 409: "conflict", 413: "payload-too-large",
-              415: "unsupported-media-type", 422: "validation-failed", 429: "too-many-requests",
-              500: "internal-error"}
+              405: "method-not-allowed", 409: "conflict", 412: "precondition-failed", 413: "payload-too-large",
+              415: "unsupported-media-type", 422: "validation-failed", 428: "precondition-required",
+              429: "too-many-requests", 500: "internal-error"}
 
 
 def handle_domain_error(err: DomainError):
@@ -145,19 +154,51 @@ def handle_unexpected(err: Exception):
 
 
 class ProblemSchema(ma.Schema):
-    """The problem+json body (documentation only)."""
+    """The problem+json body (documentation only). Some problems add members of their own
+    (``retry_after``, ``current_version``…), which RFC 9457 allows."""
 
-    type = ma.fields.String()
-    title = ma.fields.String()
-    status = ma.fields.Integer()
-    detail = ma.fields.String()
-    errors = ma.fields.Dict(metadata={"description": "Per-field reasons"})
+    class Meta:
+        unknown = ma.INCLUDE
+
+    type = ma.fields.String(required=True, metadata={"example": "https://doorstep.local/problems/not-found"})
+    title = ma.fields.String(required=True, metadata={"example": "Not found"})
+    status = ma.fields.Integer(required=True, metadata={"example": 404})
+    detail = ma.fields.String(required=True, metadata={"example": "no such resident"})
+    errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Raw(),
+                            metadata={"description": "Per-field reasons: field name to a list of messages",
+                                      "example": {"phone": ["must be an 11-digit mainland mobile number"]}})
 
 
 class ProblemApi(Api):
-    """flask-smorest's Api with its error handler replaced by ours."""
+    """flask-smorest's Api with its error handler replaced by ours, and its documented error
+    responses, headers and security scheme made to match what the app sends."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self):
+        from flask_smorest.utils import prepare_response
+
+        from app.openapi import PROBLEM_HEADERS, register_components
+
+        register_components(self.spec)
+        for status in http.HTTPStatus:
+            if status < 400:
+                continue
+            response = {"description": status.phrase, "schema": self.ERROR_SCHEMA}
+            prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+            if status.name in PROBLEM_HEADERS:
+                response["headers"] = dict(PROBLEM_HEADERS[status.name])
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error, in the same problem+json shape", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+        self.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+
+    def _register_etag_headers(self):
+        """ETag is registered with the other shared headers (app/openapi.py)."""
+
+    def _register_pagination_header(self):
+        """X-Pagination is registered with the other shared headers (app/openapi.py)."""
 
     def _register_error_handlers(self):
         app = self._app

@@ -3,6 +3,8 @@ from its type (and, for strings, its name), so every request and response in /do
 filled-in body instead of "string"."""
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 
 STRING_EXAMPLES = {
@@ -41,6 +43,15 @@ def _example(field: ma.fields.Field, name: str):
     return None
 
 
+def _fits(value, ret: dict) -> bool:
+    """An example must validate against its own schema: one that would not is left out."""
+    if not isinstance(value, str):
+        return True
+    if "pattern" in ret and not re.search(ret["pattern"], value):
+        return False
+    return ret.get("minLength", 0) <= len(value) <= ret.get("maxLength", len(value))
+
+
 def add_examples(api) -> None:
     converter = api.ma_plugin.converter  # a new one per init_app; add the rule to each once
     if getattr(converter, "_doorstep_examples", False):
@@ -52,8 +63,10 @@ def add_examples(api) -> None:
             return {}
         if isinstance(field, (ma.fields.Nested, ma.fields.List, ma.fields.Pluck)):
             return {}
+        if ret.get("enum"):
+            return {"example": ret["enum"][0]}  # a made-up word would not be one of the allowed values
         value = _example(field, field.data_key or field.name or "")
-        return {} if value is None else {"example": value}
+        return {} if value is None or not _fits(value, ret) else {"example": value}
 
     converter.add_attribute_function(attribute)
 
@@ -61,3 +74,98 @@ def add_examples(api) -> None:
 def json_example(example: dict, description: str = "OK") -> dict:
     """``@blp.doc(responses=...)`` for a view that returns plain JSON without a schema."""
     return {"responses": {"200": {"description": description, "content": {"application/json": {"example": example}}}}}
+
+
+# Every error the API sends is application/problem+json with one shape (app/errors.py); these are
+# the components each operation refers to, by the status it can answer with.
+ERROR_RESPONSES = {
+    "400": ("BAD_REQUEST", "A required header is missing or malformed"),
+    "401": ("UNAUTHORIZED", "No valid access token (WWW-Authenticate says which scheme)"),
+    "403": ("FORBIDDEN", "Your role may not do this"),
+    "404": ("NOT_FOUND", "No such record in your scope (another station's record is a 404 too)"),
+    "409": ("CONFLICT", "The record's state refuses this change"),
+    "412": ("PRECONDITION_FAILED", "If-Match names a version that is no longer current"),
+    "422": ("UNPROCESSABLE_ENTITY", "A field is invalid; `errors` names each field and the reason"),
+    "428": ("PRECONDITION_REQUIRED", "This edit needs If-Match with the ETag you read"),
+    "429": ("TOO_MANY_REQUESTS", "Rate-limited; Retry-After says how many seconds to wait"),
+}
+WRITE_METHODS = {"post", "put", "patch", "delete"}
+BEARER = "bearer"
+
+
+def rate_limited(view):
+    """Mark a route that may answer 429 with Retry-After, so the document says so."""
+    view._doorstep_rate_limited = True
+    return view
+
+
+def complete_operation(operation: dict, *, method: str, view, rule) -> None:
+    """Fill in what every operation of the published contract must state, from how its view is built.
+
+    The route decorators already know who may call it (``requires``/``public``), whether it edits
+    a versioned record (``etagged``), whether it is rate-limited; writing the same facts again by
+    hand in each route would drift from the code, so the document is derived from them."""
+    operation.setdefault("operationId", view.__name__)
+    responses = operation["responses"] = {str(code): r for code, r in operation.get("responses", {}).items()}
+    kind, _permission = getattr(view, "_doorstep_access", ("public", None))
+    wanted = set()
+    if kind == "requires":
+        operation["security"] = [{BEARER: []}]
+        wanted |= {"401", "403"}
+    else:
+        operation["security"] = []  # explicitly public: no token needed
+    if rule.arguments:
+        wanted.add("404")
+    if operation.get("parameters") or operation.get("requestBody") or method in WRITE_METHODS:
+        wanted.add("422")
+    if kind == "requires" and method in WRITE_METHODS:
+        wanted.add("409")
+    if any(p.get("in") == "header" and p.get("required") for p in operation.get("parameters", [])
+           if isinstance(p, dict)):
+        wanted.add("400")
+    etag = getattr(view, "_doorstep_etag", None)
+    if etag == "edit":
+        wanted |= {"412", "428"}
+        operation.setdefault("parameters", []).append(
+            {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
+             "example": '"3"', "description": "The ETag of the version you read; a stale one is refused (412)"})
+    if getattr(view, "_doorstep_rate_limited", False):
+        wanted.add("429")
+    for status in sorted(wanted):
+        responses.setdefault(status, ERROR_RESPONSES[status][0])
+    for status, response in responses.items():
+        if not (isinstance(response, dict) and status.startswith("2")):
+            continue
+        if status == "201" and getattr(view, "_doorstep_locates", None):
+            response.setdefault("headers", {}).setdefault("Location", "LOCATION")
+        if etag:
+            response.setdefault("headers", {}).setdefault("ETag", "ETAG")
+    responses.setdefault("default", "DEFAULT_ERROR")
+
+
+PROBLEM_HEADERS = {
+    "TOO_MANY_REQUESTS": {"Retry-After": "RETRY_AFTER"},
+    "UNAUTHORIZED": {"WWW-Authenticate": "WWW_AUTHENTICATE"},
+}
+
+
+def register_components(spec) -> None:
+    """The shared headers the operations refer to by name."""
+    spec.components.header("LOCATION", {"description": "The URL of the record just created",
+                                        "schema": {"type": "string", "format": "uri-reference"},
+                                        "example": "/api/v1/residents/0f8fad5b-d9cb-469f-a165-70867728950e"},
+                           lazy=True)
+    spec.components.header("ETAG", {"description": "The record's version as a strong entity tag; send it back "
+                                                   "in If-Match to edit", "schema": {"type": "string"},
+                                    "example": '"3"'}, lazy=True)
+    spec.components.header("RETRY_AFTER", {"description": "Seconds to wait before trying again",
+                                           "schema": {"type": "integer", "minimum": 1}, "example": 60}, lazy=True)
+    spec.components.header("WWW_AUTHENTICATE", {"description": "The scheme to authenticate with",
+                                                "schema": {"type": "string"},
+                                                "example": 'Bearer realm="doorstep"'}, lazy=True)
+    spec.components.header("PAGINATION", {
+        "description": "Pagination metadata as JSON: total, total_pages, first_page, last_page, page, "
+                       "previous_page, next_page",
+        "schema": {"type": "string"},
+        "example": '{"total": 42, "total_pages": 5, "first_page": 1, "last_page": 5, "page": 1, "next_page": 2}'},
+        lazy=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import flask_smorest
+import flask_smorest.pagination
 import marshmallow as ma
 import sqlalchemy as sa
 from marshmallow import fields, validate
@@ -11,6 +12,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import UnsupportedMediaType
 
 from app.extensions import db
+from app.openapi import complete_operation
 
 
 class In(ma.Schema):
@@ -26,6 +28,24 @@ class Out(ma.Schema):
 
 def text(max_len: int, *, min_len: int = 1, **kw):
     return fields.String(validate=validate.Length(min=min_len, max=max_len), **kw)
+
+
+class LocalTime(fields.Time):
+    """A wall-clock time in Asia/Shanghai, as people say it ("09:00"). An offset would make it
+    another moment than the one meant, so one is refused rather than silently dropped."""
+
+    default_error_messages = {"offset": "must be a local time without a UTC offset, like 09:00"}
+    PATTERN = r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"  # simple enough for generators; the parser checks ranges
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"pattern": self.PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        parsed = super()._deserialize(value, attr, data, **kwargs)
+        if parsed.tzinfo is not None:
+            raise self.make_error("offset")
+        return parsed
 
 
 class TimelineOut(Out):
@@ -47,6 +67,29 @@ def paginate(query, pagination_parameters):
 
 
 PAGINATION_KEYS = ("page", "page_size")
+# Past this page an OFFSET overflows the database's 64-bit integer (a 500); no list is this long.
+MAX_PAGE = 1_000_000
+
+
+def _pagination_schema(def_page, def_page_size, def_max_page_size):
+    """flask-smorest's page parameters with a ceiling on ``page``: an absurd page number is a 422
+    naming ``page``, not a database error."""
+
+    class PaginationParametersSchema(ma.Schema):
+        class Meta:
+            unknown = ma.EXCLUDE
+
+        page = fields.Integer(load_default=def_page, validate=validate.Range(min=1, max=MAX_PAGE))
+        page_size = fields.Integer(load_default=def_page_size, validate=validate.Range(min=1, max=def_max_page_size))
+
+        @ma.post_load
+        def make_paginator(self, data, **kwargs):
+            return flask_smorest.pagination.PaginationParameters(**data)
+
+    return PaginationParametersSchema
+
+
+flask_smorest.pagination._pagination_parameters_schema_factory = _pagination_schema
 
 
 class StrictParser(FlaskParser):
@@ -66,5 +109,25 @@ class StrictParser(FlaskParser):
         return MultiDictProxy(args, schema)
 
 
+class _CompletingSpec:
+    """The apispec object a blueprint documents its views into, with each operation completed
+    (operationId, security, error responses, headers) from its view before it is added."""
+
+    def __init__(self, spec, app, blueprint_name: str):
+        self._spec, self._app, self._name = spec, app, blueprint_name
+
+    def __getattr__(self, name):
+        return getattr(self._spec, name)
+
+    def path(self, *, rule, operations, parameters):
+        view = self._app.view_functions[rule.endpoint]
+        for method, operation in operations.items():
+            complete_operation(operation, method=method, view=view, rule=rule)
+        return self._spec.path(rule=rule, operations=operations, parameters=parameters)
+
+
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+    def register_views_in_doc(self, api, app, spec, *, name, parameters):
+        super().register_views_in_doc(api, app, _CompletingSpec(spec, app, name), name=name, parameters=parameters)

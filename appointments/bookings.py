@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import audit, pii, workdays
 from app.db import one_or_404
-from app.errors import Conflict, Forbidden, Unprocessable, field_error
+from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area
 from app.org.scoping import areas_visible_to
@@ -115,7 +115,7 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
     """Returns (booking, created). A retry with the same key and body returns the first booking."""
     idempotency_key = (idempotency_key or "").strip()
     if not idempotency_key or len(idempotency_key) > 100:
-        raise field_error("Idempotency-Key", "a header of 1-100 characters is required")
+        raise field_error("Idempotency-Key", "a header of 1-100 characters is required", cls=DomainError)
     request_hash = _request_hash(data)
     existing = _replay(actor, idempotency_key, request_hash)
     if existing is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import request
 
 from app.auth.permissions import current_actor, public, requires
+from app.headers import etag_of, etagged, locates
 from app.schemas import Blueprint, paginate
 from appointments import bookings, visits, windows
 from appointments.models import OfficerLeave
@@ -14,6 +15,14 @@ from appointments.schemas import (AssignIn, BookingArgs, BookingDetailOut, Booki
                                   UnassignIn, VisitArgs, VisitOut)
 
 blp = Blueprint("appointments", __name__, url_prefix="/api/v1", description="Bookings and dispatch")
+
+
+def _template_tag(*, lock: bool, area_id, **_):
+    return etag_of(windows.template_version(current_actor(), area_id, lock=lock))
+
+
+def _visit_tag(*, lock: bool, visit_id, **_):
+    return etag_of(visits.visit_for(current_actor(), visit_id, lock=lock).version)
 
 
 @blp.route("/slots", methods=["GET"])
@@ -28,6 +37,7 @@ def slots(args):
 @blp.route("/areas/<uuid:area_id>/window-template", methods=["GET"])
 @requires("window.manage")
 @blp.response(200, TemplateWindowOut(many=True))
+@etagged(_template_tag)
 def get_template(area_id):
     """The area's weekly visit windows"""
     return windows.template_of(current_actor(), area_id)
@@ -37,6 +47,7 @@ def get_template(area_id):
 @requires("window.manage")
 @blp.arguments(TemplateIn)
 @blp.response(200, TemplateWindowOut(many=True))
+@etagged(_template_tag, edit=True)
 def put_template(body, area_id):
     """Replace the area's weekly visit windows"""
     return windows.replace_template(current_actor(), area_id, body["windows"])
@@ -55,6 +66,7 @@ def list_exceptions(args, area_id):
 @requires("window.manage")
 @blp.arguments(ExceptionIn)
 @blp.response(201, ExceptionOut)
+@locates("appointments.remove_exception", area_id="area_id", exception_id="id")
 def add_exception(body, area_id):
     """Close a day or a window, or open an extra window or another capacity on a date"""
     return windows.add_exception(current_actor(), area_id, body)
@@ -73,8 +85,10 @@ def remove_exception(area_id, exception_id):
 @blp.arguments(BookingIn)
 @blp.response(201, BookingDetailOut)
 @blp.alt_response(200, schema=BookingDetailOut, description="A retry: the booking this Idempotency-Key made")
-@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"},
-                      "description": "One per booking attempt; retries reuse it"}])
+@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True,
+                      "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                      "example": "b7e2c1d4-booking-1", "description": "One per booking attempt; retries reuse it"}])
+@locates("appointments.get_booking", booking_id="id")
 def create_booking(body):
     """Book a home visit (citizens in the mini-program; staff for a caller on the phone)"""
     booking, created = bookings.create(current_actor(), body, request.headers.get("Idempotency-Key"))
@@ -138,6 +152,7 @@ def list_visits(args, pagination_parameters):
 @blp.route("/visits/<uuid:visit_id>", methods=["GET"])
 @requires("visit.read")
 @blp.response(200, VisitOut)
+@etagged(_visit_tag)
 def get_visit(visit_id):
     """One visit"""
     return visits.visit_for(current_actor(), visit_id)
@@ -147,6 +162,7 @@ def get_visit(visit_id):
 @requires("visit.assign")
 @blp.arguments(AssignIn)
 @blp.response(200, VisitOut)
+@etagged(_visit_tag, edit=True)
 def assign_visit(body, visit_id):
     """Assign or reassign a visit to an officer of the area"""
     return visits.assign(current_actor(), visit_id, body["officer_id"])
@@ -156,6 +172,7 @@ def assign_visit(body, visit_id):
 @requires("visit.assign")
 @blp.arguments(UnassignIn)
 @blp.response(200, VisitOut)
+@etagged(_visit_tag, edit=True)
 def unassign_visit(body, visit_id):
     """Take a visit back to the queue"""
     return visits.unassign(current_actor(), visit_id, body["reason"])
@@ -181,6 +198,7 @@ def suggest_officers(visit_id):
 @blp.route("/visits/<uuid:visit_id>/start", methods=["POST"])
 @requires("visit.work")
 @blp.response(200, VisitOut)
+@etagged(_visit_tag, edit=True)
 def start_visit(visit_id):
     """The officer sets out for the visit"""
     return visits.start(current_actor(), visit_id)
@@ -190,6 +208,7 @@ def start_visit(visit_id):
 @requires("visit.work")
 @blp.arguments(OutcomeIn)
 @blp.response(200, VisitOut)
+@etagged(_visit_tag, edit=True)
 def record_outcome(body, visit_id):
     """Record what happened at the door: completed or nobody home"""
     return visits.record_outcome(current_actor(), visit_id, body["outcome"], body["note"])
@@ -199,6 +218,7 @@ def record_outcome(body, visit_id):
 @requires("leave.manage")
 @blp.arguments(LeaveIn)
 @blp.response(201, LeaveCreatedOut)
+@locates("appointments.remove_leave", leave_id="id")
 def add_leave(body):
     """Record leave or unavailability (officers their own; staff their station's officers)"""
     leave, affected = visits.add_leave(current_actor(), body)

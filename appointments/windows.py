@@ -1,9 +1,11 @@
 """Visit windows: the weekly template of an area, date exceptions, and public availability."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
+import orjson
 import sqlalchemy as sa
 from flask import current_app
 
@@ -141,6 +143,17 @@ def template_of(actor, area_id) -> list[WindowTemplate]:
     area = area_for(actor, area_id)
     return db.session.execute(sa.select(WindowTemplate).where(WindowTemplate.area_id == area.id).order_by(
         WindowTemplate.weekday, WindowTemplate.start_time)).scalars().all()
+
+
+def template_version(actor, area_id, *, lock: bool = False) -> str:
+    """The weekly template has no version column: its version is a digest of its windows, so an
+    edit based on a template that someone else replaced since is recognised all the same. With
+    ``lock`` the area's row is locked, so two editors of one version cannot both replace it."""
+    area = area_for(actor, area_id)
+    if lock:
+        db.session.execute(sa.select(Area.id).where(Area.id == area.id).with_for_update())
+    snapshot = orjson.dumps(_template_snapshot(template_of(actor, area.id)), default=str)
+    return "w-" + hashlib.sha256(snapshot).hexdigest()[:16]
 
 
 def _check_no_overlap(windows: list[dict], field: str) -> None:

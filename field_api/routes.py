@@ -5,6 +5,8 @@ from flask import Response
 
 from app.auth.permissions import current_actor, public, requires
 from app.db import one_or_404
+from app.headers import etag_of, etagged, locates
+from app.openapi import rate_limited
 from app.schemas import Blueprint, paginate
 from field_api import applications, deliveries, receipts, residents
 from field_api.models import Permit
@@ -20,11 +22,20 @@ from field_api.scoping import (application_for, deliveries_visible_to, delivery_
 blp = Blueprint("field", __name__, url_prefix="/api/v1", description="Residents, registrations, permits")
 
 
+def _resident_tag(*, lock: bool, resident_id, **_):
+    return etag_of(resident_for(current_actor(), resident_id, lock=lock).version)
+
+
+def _application_tag(*, lock: bool, application_id, **_):
+    return etag_of(application_for(current_actor(), application_id, lock=lock).version)
+
+
 @blp.route("/residents", methods=["POST"])
 @requires("resident.create")
 @blp.arguments(ResidentIn)
 @blp.response(201, ResidentOut)
 @blp.alt_response(200, schema=ResidentOut, description="The identity number was known: the existing resident")
+@locates("field.get_resident", resident_id="id")
 def create_resident(body):
     """Register a person, or link to the one already holding this identity number"""
     resident, created = residents.create_or_link(current_actor(), body)
@@ -44,6 +55,7 @@ def list_residents(args, pagination_parameters):
 @blp.route("/residents/<uuid:resident_id>", methods=["GET"])
 @requires("resident.read")
 @blp.response(200, ResidentOut)
+@etagged(_resident_tag)
 def get_resident(resident_id):
     """One resident, numbers masked"""
     return resident_for(current_actor(), resident_id)
@@ -53,8 +65,9 @@ def get_resident(resident_id):
 @requires("resident.update")
 @blp.arguments(ResidentPatch)
 @blp.response(200, ResidentOut)
+@etagged(_resident_tag, edit=True)
 def update_resident(body, resident_id):
-    """Correct a resident's details (send base_version to refuse a stale edit)"""
+    """Correct a resident's details; If-Match with the ETag you read refuses a stale edit"""
     return residents.update_resident(current_actor(), resident_id, body)
 
 
@@ -70,6 +83,7 @@ def resident_pii(resident_id):
 @requires("registration.create")
 @blp.arguments(RegistrationIn)
 @blp.response(201, RegistrationOut)
+@locates("field.get_registration", registration_id="id")
 def create_registration(body):
     """Register residence (居住登记), with the resident inline or by id"""
     return residents.register_residence(current_actor(), body)
@@ -106,6 +120,7 @@ def end_registration(body, registration_id):
 @requires("application.create")
 @blp.arguments(ApplicationIn)
 @blp.response(201, ApplicationDetailOut)
+@locates("field.get_application", application_id="id")
 def submit_application(body):
     """Apply for a residence permit: online (citizens), at a visit (officers), at a window (staff)"""
     return applications.submit(current_actor(), body)
@@ -124,6 +139,7 @@ def list_applications(args, pagination_parameters):
 @blp.route("/applications/<uuid:application_id>", methods=["GET"])
 @requires("application.read")
 @blp.response(200, ApplicationDetailOut)
+@etagged(_application_tag)
 def get_application(application_id):
     """An application with its materials and timeline"""
     return application_for(current_actor(), application_id)
@@ -132,6 +148,7 @@ def get_application(application_id):
 @blp.route("/applications/<uuid:application_id>/accept", methods=["POST"])
 @requires("application.review")
 @blp.response(200, ApplicationDetailOut)
+@etagged(_application_tag, edit=True)
 def accept_application(application_id):
     """Accept: core materials present, non-core ones owed (容缺); the review deadline starts"""
     return applications.accept(current_actor(), application_id)
@@ -140,6 +157,7 @@ def accept_application(application_id):
 @blp.route("/applications/<uuid:application_id>/review", methods=["POST"])
 @requires("application.review")
 @blp.response(200, ApplicationDetailOut)
+@etagged(_application_tag, edit=True)
 def review_application(application_id):
     """Start the review"""
     return applications.start_review(current_actor(), application_id)
@@ -149,6 +167,7 @@ def review_application(application_id):
 @requires("application.review")
 @blp.arguments(DecisionIn)
 @blp.response(200, ApplicationDetailOut)
+@etagged(_application_tag, edit=True)
 def decide_application(body, application_id):
     """Approve (issues the permit) or reject, with a reason code and text"""
     return applications.decide(current_actor(), application_id, body["decision"], body["code"], body["text"])
@@ -158,6 +177,7 @@ def decide_application(body, application_id):
 @requires("application.supply")
 @blp.arguments(SupplyIn)
 @blp.response(200, ApplicationDetailOut)
+@etagged(_application_tag, edit=True)
 def supply_material(body, application_id, kind):
     """Supply a material (an owed one, or a better copy) by its attachment's SHA-256"""
     return applications.supply_material(current_actor(), application_id, kind, body["attachment_sha256"])
@@ -175,6 +195,7 @@ def get_permit(permit_id):
 @requires("delivery.manage")
 @blp.arguments(DeliveryIn)
 @blp.response(201, DeliveryOut)
+@locates("field.get_delivery", delivery_id="id")
 def create_delivery(body):
     """Schedule door-to-door delivery of an issued permit: a visit of kind delivery to dispatch"""
     return deliveries.create_delivery(current_actor(), body["permit_id"], body["day"], body["window_start"],
@@ -237,6 +258,7 @@ def receipt_qr(args, receipt_id, fmt):
 
 @blp.route("/receipts/verify", methods=["POST"])
 @public
+@rate_limited
 @blp.arguments(VerifyIn)
 @blp.response(200, VerifyOut)
 def verify(body):

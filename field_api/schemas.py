@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app import attachments, pii
-from app.schemas import In, Out, TimelineOut, text
+from app.schemas import In, LocalTime, Out, TimelineOut, text
 from field_api.models import APPLICATION_STATUSES, END_REASONS, HOUSING, REASONS, SEXES
 
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters (SHA-256)")
@@ -15,7 +15,7 @@ class ResidentIn(In):
     name = text(50, required=True, metadata={"example": "张伟"})
     sex = fields.String(required=True, validate=validate.OneOf(SEXES))
     ethnicity = text(20, load_default="汉族")
-    identity_number = fields.String(required=True, metadata={"example": "33010619900307123X"})
+    identity_number = fields.String(required=True, metadata={"example": "330106199003071236"})
     phone = fields.String(load_default=None, metadata={"example": "13812345678"})
     hukou_address = text(200, min_len=0, load_default="", metadata={"example": "河南省信阳市平桥区…"})
     photo_sha256 = fields.String(load_default=None, validate=SHA256)
@@ -199,8 +199,8 @@ class PermitOut(Out):
 class DeliveryIn(In):
     permit_id = fields.UUID(required=True)
     day = fields.Date(required=True)
-    window_start = fields.Time(required=True, metadata={"example": "14:00"})
-    window_end = fields.Time(required=True, metadata={"example": "17:00"})
+    window_start = LocalTime(required=True, metadata={"example": "14:00"})
+    window_end = LocalTime(required=True, metadata={"example": "17:00"})
 
 
 class DeliveryOut(Out):

@@ -121,6 +121,13 @@ class Factory:
         return {"Authorization": f"Bearer {self.tokens(user, device)['access_token']}"}
 
 
+def if_match(client, url: str, headers: dict) -> dict:
+    """``headers`` plus If-Match with the ETag a GET of the record at ``url`` answers now, as a
+    console reads a record before it edits it (none when the caller cannot read it)."""
+    etag = client.get(url, headers=headers).headers.get("ETag")
+    return {**headers, "If-Match": etag} if etag else dict(headers)
+
+
 @dataclass
 class World:
     admin: UserH

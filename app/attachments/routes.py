@@ -8,6 +8,7 @@ from app.attachments import services
 from app.attachments.schemas import AttachmentDeclaredOut, AttachmentDeclareIn, AttachmentDetailOut, AttachmentOut
 from app.auth.permissions import current_actor, requires
 from app.errors import field_error
+from app.headers import locates
 from app.schemas import Blueprint
 
 blp = Blueprint("attachments", __name__, url_prefix="/api/v1", description="Photos, signatures and materials")
@@ -30,6 +31,7 @@ def _read_body(limit: int) -> bytes:
 @blp.arguments(AttachmentDeclareIn)
 @blp.response(201, AttachmentDeclaredOut)
 @blp.alt_response(200, schema=AttachmentDeclaredOut, description="The hash was declared before: the same attachment")
+@locates("attachments.get_attachment", sha256="sha256")
 def declare(body):
     """Declare a file before uploading it; the answer says where to PUT the bytes"""
     info, created = services.declare(current_actor(), body)

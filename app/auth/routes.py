@@ -9,7 +9,8 @@ from app.auth.schemas import (DeviceCreatedOut, DeviceIn, DeviceOut, EnrollIn, E
                               OtpRequestOut, OtpVerifyIn, RefreshIn, RevokeIn, TokenOut)
 from app.org.schemas import MeOut
 from app.org.services import own_account
-from app.openapi import json_example
+from app.headers import locates
+from app.openapi import json_example, rate_limited
 from app.schemas import Blueprint, paginate
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and devices")
@@ -18,6 +19,7 @@ wellknown = Blueprint("wellknown", __name__, description="Public keys")
 
 @blp.route("/auth/login", methods=["POST"])
 @public
+@rate_limited
 @blp.arguments(LoginIn)
 @blp.response(200, TokenOut)
 def login(body):
@@ -45,6 +47,7 @@ def logout(body):
 
 @blp.route("/auth/otp", methods=["POST"])
 @public
+@rate_limited
 @blp.arguments(OtpRequestIn)
 @blp.response(202, OtpRequestOut)
 def otp_request(body):
@@ -54,6 +57,7 @@ def otp_request(body):
 
 @blp.route("/auth/otp/verify", methods=["POST"])
 @public
+@rate_limited
 @blp.arguments(OtpVerifyIn)
 @blp.response(200, TokenOut)
 def otp_verify(body):
@@ -73,6 +77,7 @@ def me():
 @requires("device.manage")
 @blp.arguments(DeviceIn)
 @blp.response(201, DeviceCreatedOut)
+@locates("auth.get_device", device_id="id")
 def register_device(body):
     """Register a tablet and get its single-use enrollment code (valid 24 h)"""
     device, code = devices.register(current_actor(), body["label"], body["station_id"])
@@ -101,6 +106,7 @@ def get_device(device_id):
 @public
 @blp.arguments(EnrollIn)
 @blp.response(201, EnrollOut)
+@locates("auth.get_device", device_id="id")
 def enroll_device(body):
     """A tablet enrols with its code and the public half of the key it generated"""
     return devices.enroll(body["enrollment_code"], body["public_key"])

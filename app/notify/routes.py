@@ -4,6 +4,7 @@ from __future__ import annotations
 from app.auth.permissions import current_actor, requires
 from app.notify import services
 from app.notify.schemas import OptOutIn, OptOutOut, OutboxArgs, OutboxOut, OutboxStatsOut
+from app.headers import locates
 from app.schemas import Blueprint, paginate
 
 blp = Blueprint("notify", __name__, url_prefix="/api/v1", description="SMS outbox and opt-outs")
@@ -58,6 +59,7 @@ def my_opt_out():
 @requires("self.sms_opt_out")
 @blp.response(201, OptOutOut)
 @blp.alt_response(200, schema=OptOutOut, description="You had already opted out")
+@locates("notify.my_opt_out")
 def opt_out_myself():
     """Stop notices to your phone number (one-time sign-in codes still go)"""
     result, created = services.opt_out_self(current_actor())

@@ -7,6 +7,7 @@ from app.org import scoping, services
 from app.org.models import Area, User
 from app.org.schemas import (AreaArgs, AreaIn, AreaOut, AreaPatch, StationIn, StationOut, StationPatch, UserArgs,
                              UserIn, UserOut, UserPatch, UserPiiOut)
+from app.headers import locates
 from app.schemas import Blueprint, paginate
 
 blp = Blueprint("org", __name__, url_prefix="/api/v1", description="Stations, areas and accounts")
@@ -25,6 +26,7 @@ def list_stations(pagination_parameters):
 @requires("station.manage")
 @blp.arguments(StationIn)
 @blp.response(201, StationOut)
+@locates("org.get_station", station_id="id")
 def create_station(body):
     """Create a station (sub-bureau administrators)"""
     return services.create_station(current_actor(), body)
@@ -64,6 +66,7 @@ def list_areas(args, pagination_parameters):
 @requires("area.manage")
 @blp.arguments(AreaIn)
 @blp.response(201, AreaOut)
+@locates("org.get_area", area_id="id")
 def create_area(body):
     """Create an area (community or police point) of a station"""
     return services.create_area(current_actor(), body)
@@ -104,6 +107,7 @@ def list_users(args, pagination_parameters):
 @requires("user.manage")
 @blp.arguments(UserIn)
 @blp.response(201, UserOut)
+@locates("org.get_user", user_id="id")
 def create_user(body):
     """Create an account (staff: officers and auxiliary officers of their station)"""
     return services.create_user(current_actor(), body)

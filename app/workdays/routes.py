@@ -22,7 +22,7 @@ def list_days(args):
 @requires("calendar.manage")
 @blp.arguments(DeclareIn)
 @blp.response(200, DayOut)
-def declare(body, day):
+def declare_day(body, day):
     """Declare a date a holiday or a working day (overrides the published calendar)"""
     return services.declare(current_actor(), day, body["is_workday"], body["name"])
 

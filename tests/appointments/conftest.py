@@ -55,7 +55,7 @@ def windows(app, world):
 
 def booking_body(area, day, start=time(9), **overrides) -> dict:
     body = {"purpose": "registration", "area_id": str(area.id), "day": day.isoformat(),
-            "window_start": start.strftime("%H:%M"), "address": "北山街道12号3单元402",
+            "window_start": start if isinstance(start, str) else start.strftime("%H:%M"), "address": "北山街道12号3单元402",
             "contact_name": "李娜", "contact_phone": mobile()}
     body.update(overrides)
     return body

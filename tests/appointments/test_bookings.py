@@ -44,11 +44,19 @@ def test_a_retry_with_the_same_key_returns_the_same_booking(app, make, world, bo
 
 
 def test_the_key_is_required(client, make, world, windows):
+    """A missing header is a malformed request (400), not an invalid field of the body (422)."""
     from tests.appointments.conftest import booking_body
 
     resp = client.post("/api/v1/bookings", json=booking_body(windows.area, windows.days[0]),
                        headers=make.auth(world.citizen))
-    assert resp.status_code == 422 and "Idempotency-Key" in resp.json["errors"]
+    assert resp.status_code == 400 and "Idempotency-Key" in resp.json["errors"]
+    assert resp.mimetype == "application/problem+json"
+
+
+def test_a_window_start_with_an_offset_is_refused_naming_the_field(booker, windows):
+    """Windows are local wall-clock times; "09:00Z" names another moment and used to be a 500."""
+    resp = booker.as_staff(start="09:00Z")
+    assert resp.status_code == 422 and "window_start" in resp.json["errors"]
 
 
 def test_one_open_booking_per_purpose(booker, windows):

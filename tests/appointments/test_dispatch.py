@@ -5,6 +5,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.notify.models import Notification
+from tests.factories import if_match
 
 
 def _visit(client, make, world, booker, **kw):
@@ -12,8 +13,14 @@ def _visit(client, make, world, booker, **kw):
     return booking["visit_id"], booking
 
 
+def _act(client, headers, visit_id, action, body=None):
+    """An edit of the visit as the console makes it: read it, then send its ETag back."""
+    url = f"/api/v1/visits/{visit_id}"
+    return client.post(f"{url}/{action}", json=body, headers=if_match(client, url, headers))
+
+
 def _assign(client, headers, visit_id, officer):
-    return client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(officer.id)}, headers=headers)
+    return _act(client, headers, visit_id, "assign", {"officer_id": str(officer.id)})
 
 
 def test_staff_assign_and_the_officer_works_the_visit(app, client, make, world, booker, windows):
@@ -29,9 +36,8 @@ def test_staff_assign_and_the_officer_works_the_visit(app, client, make, world, 
     officer = make.auth(world.officer[0])
     mine = client.get("/api/v1/visits", query_string={"day": windows.days[0].isoformat()}, headers=officer).json
     assert [v["id"] for v in mine] == [visit_id] and mine[0]["contact_phone"].count("*") == 4
-    assert client.post(f"/api/v1/visits/{visit_id}/start", headers=officer).json["status"] == "en_route"
-    done = client.post(f"/api/v1/visits/{visit_id}/outcome", json={"outcome": "completed", "note": "已登记"},
-                       headers=officer)
+    assert _act(client, officer, visit_id, "start").json["status"] == "en_route"
+    done = _act(client, officer, visit_id, "outcome", {"outcome": "completed", "note": "已登记"})
     assert done.status_code == 200 and done.json["status"] == "completed"
     timeline = client.get(f"/api/v1/bookings/{booking['id']}", headers=staff).json
     assert timeline["status"] == "completed"
@@ -51,7 +57,7 @@ def test_finished_visits_do_not_move(client, make, world, booker):
     staff = make.auth(world.staff[0])
     visit_id, _ = _visit(client, make, world, booker)
     _assign(client, staff, visit_id, world.officer[0])
-    client.post(f"/api/v1/visits/{visit_id}/outcome", json={"outcome": "not_home"}, headers=make.auth(world.officer[0]))
+    _act(client, make.auth(world.officer[0]), visit_id, "outcome", {"outcome": "not_home"})
     resp = _assign(client, staff, visit_id, world.officer[0])
     assert resp.status_code == 409 and resp.json["type"].endswith("/invalid-transition")
 
@@ -119,7 +125,7 @@ def test_reassign_and_unassign(client, make, world, booker, windows):
     resp = _assign(client, staff, visit_id, second)
     assert resp.status_code == 200 and resp.json["officer_id"] == str(second.id)
     assert client.get(f"/api/v1/visits/{visit_id}", headers=make.auth(world.officer[0])).status_code == 404
-    resp = client.post(f"/api/v1/visits/{visit_id}/unassign", json={"reason": "改派"}, headers=staff)
+    resp = _act(client, staff, visit_id, "unassign", {"reason": "改派"})
     assert resp.status_code == 200 and resp.json["status"] == "requested" and resp.json["officer_id"] is None
 
 
@@ -160,11 +166,10 @@ def test_officers_cannot_dispatch_and_staff_cannot_record_outcomes(client, make,
     visit_id, _ = _visit(client, make, world, booker)
     resp = _assign(client, make.auth(world.officer[0]), visit_id, world.officer[0])
     assert resp.status_code == 403
-    resp = client.post(f"/api/v1/visits/{visit_id}/outcome", json={"outcome": "completed"},
-                       headers=make.auth(world.staff[0]))
+    resp = _act(client, make.auth(world.staff[0]), visit_id, "outcome", {"outcome": "completed"})
     assert resp.status_code == 403
     # an officer who does not hold the visit does not see it
-    resp = client.post(f"/api/v1/visits/{visit_id}/start", headers=make.auth(world.officer[0]))
+    resp = _act(client, make.auth(world.officer[0]), visit_id, "start")
     assert resp.status_code == 404
 
 

@@ -89,8 +89,12 @@ def test_staff_replace_the_weekly_template(client, make, world, windows):
     staff = make.auth(world.staff[0])
     url = f"/api/v1/areas/{windows.area.id}/window-template"
     body = {"windows": [{"weekday": d, "start": "08:30", "end": "11:30", "capacity": 5} for d in range(5)]}
-    resp = client.put(url, json=body, headers=staff)
+    assert client.put(url, json=body, headers=staff).status_code == 428
+    resp = client.put(url, json=body, headers={**staff, "If-Match": client.get(url, headers=staff).headers["ETag"]})
     assert resp.status_code == 200 and len(resp.json) == 5
+    stale = client.put(url, json=body, headers={**staff, "If-Match": '"w-0000000000000000"'})
+    assert stale.status_code == 412
+    staff = {**staff, "If-Match": resp.headers["ETag"]}
     assert client.get(url, headers=staff).json[0] == {"weekday": 0, "start": "08:30", "end": "11:30", "capacity": 5}
     overlapping = {"windows": [{"weekday": 0, "start": "08:00", "end": "12:00", "capacity": 1},
                                {"weekday": 0, "start": "11:00", "end": "13:00", "capacity": 1}]}

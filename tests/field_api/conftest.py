@@ -8,7 +8,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 
 from app.workdays import local_now
-from tests.factories import mobile, valid_identity
+from tests.factories import if_match, mobile, valid_identity
 
 _serial = itertools.count(100)
 
@@ -54,8 +54,9 @@ class Field:
         return self.client.post("/api/v1/applications", json=body, headers=self.make.auth(who))
 
     def act(self, who, application_id, action, **body):
-        return self.client.post(f"/api/v1/applications/{application_id}/{action}", json=body or None,
-                                headers=self.make.auth(who))
+        url = f"/api/v1/applications/{application_id}"
+        return self.client.post(f"{url}/{action}", json=body or None,
+                                headers=if_match(self.client, url, self.make.auth(who)))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from dateutil.relativedelta import relativedelta
 from app.extensions import db
 from app.notify.models import Notification
 from app.workdays import add_working_days, local_now
-from tests.factories import mobile
+from tests.factories import if_match, mobile
 from tests.field_api.conftest import SHA, materials, person
 
 ALL = materials("identity_card", "rental_contract", "photo")
@@ -87,7 +87,7 @@ def test_online_by_the_citizen_then_supplied_reviewed_and_issued(app, field, cli
     assert blocked.status_code == 409 and blocked.json["type"].endswith("/materials-owed")
 
     supplied = client.put(f"/api/v1/applications/{app_id}/materials/photo", json={"attachment_sha256": SHA["photo"]},
-                          headers=make.auth(citizen))
+                          headers=if_match(client, f"/api/v1/applications/{app_id}", make.auth(citizen)))
     assert supplied.status_code == 200
     assert all(m["status"] == "provided" for m in supplied.json["materials"])
 
@@ -158,7 +158,7 @@ def test_a_citizens_upload_becomes_readable_by_the_station_that_holds_the_case(a
                                                         "kind": "material"}, headers=make.auth(citizen))
     assert declared.status_code == 201, declared.json
     supplied = client.put(f"/api/v1/applications/{app_id}/materials/photo", json={"attachment_sha256": sha},
-                          headers=make.auth(citizen)).json
+                          headers=if_match(client, f"/api/v1/applications/{app_id}", make.auth(citizen))).json
     photo = next(m for m in supplied["materials"] if m["kind"] == "photo")
     assert photo["status"] == "provided" and photo["attachment_stored"] is False
     upload = client.put(f"/api/v1/attachments/{sha}/content", data=png, content_type="image/png",

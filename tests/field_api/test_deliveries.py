@@ -9,7 +9,7 @@ import pytest
 
 from app.workdays import local_now
 from field_api.receipt_token import decode_png, sign_receipt
-from tests.factories import mobile
+from tests.factories import if_match, mobile
 from tests.field_api.conftest import materials, person
 
 ALL = materials("identity_card", "rental_contract", "photo")
@@ -48,7 +48,8 @@ def out_for_delivery(field, client, make, world):
                                                        "window_start": "14:00", "window_end": "17:00"}, headers=staff)
     assert delivery.status_code == 201, delivery.json
     assign = client.post(f"/api/v1/visits/{delivery.json['visit_id']}/assign",
-                         json={"officer_id": str(world.officer[0].id)}, headers=staff)
+                         json={"officer_id": str(world.officer[0].id)},
+                         headers=if_match(client, f"/api/v1/visits/{delivery.json['visit_id']}", staff))
     assert assign.status_code == 200, assign.json
     device = make.device(world.stations[0])
     tokens = make.tokens(world.officer[0], device)
@@ -156,7 +157,7 @@ def test_seq_and_jti_are_single_use(client, make, world, field, out_for_delivery
                                                  "day": local_now().date().isoformat(), "window_start": "14:00",
                                                  "window_end": "17:00"}, headers=staff).json
     client.post(f"/api/v1/visits/{d2['visit_id']}/assign", json={"officer_id": str(world.officer[0].id)},
-                headers=staff)
+                headers=if_match(client, f"/api/v1/visits/{d2['visit_id']}", staff))
     client.get("/api/v1/deliveries/manifest", headers=out.headers)
     reused_seq = sign_receipt(out.device.private_key, out.tokens["device_credential"],
                               permit_number=d2["permit_number"], recipient_name=body2["name"],

@@ -23,7 +23,7 @@ from field_api import jobs, maturity
 from field_api.models import (DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, PermitApplication,
                               Registration, Resident)
 from field_api.residents import maturity_date
-from tests.factories import mobile, valid_identity
+from tests.factories import if_match, mobile, valid_identity
 from tests.field_api.conftest import materials
 
 _born = itertools.count(1)
@@ -374,8 +374,9 @@ def test_materials_owed_are_reminded_every_n_days_until_supplied(app, field, wor
     assert [r.dedupe_key for r in rows] == [f"materials:{app_id}:{n}" for n in (1, 2, 4)]
     assert rows[0].params["materials"] == "照片" and rows[0].params["reference"]
 
+    headers = if_match(field.client, f"/api/v1/applications/{app_id}", field.make.auth(world.staff[0]))
     supplied = field.client.put(f"/api/v1/applications/{app_id}/materials/photo",
-                                json={"attachment_sha256": "c" * 64}, headers=field.make.auth(world.staff[0]))
+                                json={"attachment_sha256": "c" * 64}, headers=headers)
     assert supplied.status_code == 200, supplied.json
     assert run(15)["materials_reminders"] == 0
 

@@ -8,7 +8,7 @@ import pytest
 from app.workdays import local_now
 from field_api.residents import maturity_date
 from tests.factories import mobile
-from tests.field_api.conftest import person
+from tests.field_api.conftest import person, registration_body
 
 
 @pytest.mark.parametrize("start, matures", [
@@ -136,10 +136,37 @@ def test_stale_edits_are_refused(field, client, make, world):
     reg = field.register().json
     url = f"/api/v1/residents/{reg['resident_id']}"
     staff = make.auth(world.staff[0])
-    ok = client.patch(url, json={"base_version": 1, "hukou_address": "新地址"}, headers=staff)
-    assert ok.status_code == 200 and ok.json["version"] == 2
-    stale = client.patch(url, json={"base_version": 1, "name": "改名"}, headers=staff)
+    read = client.get(url, headers=staff)
+    assert read.headers["ETag"] == '"1"'
+    ok = client.patch(url, json={"base_version": 1, "hukou_address": "新地址"},
+                      headers={**staff, "If-Match": read.headers["ETag"]})
+    assert ok.status_code == 200 and ok.json["version"] == 2 and ok.headers["ETag"] == '"2"'
+    stale = client.patch(url, json={"base_version": 1, "name": "改名"}, headers={**staff, "If-Match": '"2"'})
     assert stale.status_code == 409 and stale.json["type"].endswith("/stale-version")
+
+
+def test_an_online_edit_needs_the_etag_it_was_based_on(field, client, make, world):
+    """The same optimistic check a tablet's push makes: without If-Match 428, with an old one 412."""
+    url = f"/api/v1/residents/{field.register().json['resident_id']}"
+    staff = make.auth(world.staff[0])
+    missing = client.patch(url, json={"name": "改名"}, headers=staff)
+    assert missing.status_code == 428 and "If-Match" in missing.json["errors"]
+    assert missing.mimetype == "application/problem+json"
+    first = client.patch(url, json={"name": "改名"}, headers={**staff, "If-Match": '"1"'})
+    assert first.status_code == 200 and first.headers["ETag"] == '"2"'
+    lost_update = client.patch(url, json={"name": "另一个名字"}, headers={**staff, "If-Match": '"1"'})
+    assert lost_update.status_code == 412 and lost_update.json["type"].endswith("/precondition-failed")
+    assert client.get(url, headers=staff).json["name"] == "改名"
+    weak = client.patch(url, json={"name": "另一个名字"}, headers={**staff, "If-Match": 'W/"2"'})
+    assert weak.status_code == 412  # If-Match compares strongly (RFC 9110)
+
+
+def test_a_registration_answers_where_it_lives(client, make, world):
+    staff = make.auth(world.staff[0])
+    created = client.post("/api/v1/registrations", json=registration_body(world.areas[0][0]), headers=staff)
+    assert created.status_code == 201
+    assert created.headers["Location"] == f"/api/v1/registrations/{created.json['id']}"
+    assert client.get(created.headers["Location"], headers=staff).json["id"] == created.json["id"]
 
 
 def test_many_at_once_link_whoever_was_registered_meanwhile(app, world, client, make, monkeypatch):

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.workdays import local_now
 from sync.client import Crash, FaultyTransport, FlaskTransport, ProblemError, TabletClient, main
 from sync.models import SyncMutation
-from tests.factories import PASSWORD, mobile
+from tests.factories import PASSWORD, if_match, mobile
 from tests.field_api.conftest import person
 
 SERVER = "http://doorstep.test"
@@ -64,7 +64,8 @@ class Station:
         assert booking.status_code == 201, booking.json
         visit_id = booking.json["visit_id"]
         assign = self.client.post(f"/api/v1/visits/{visit_id}/assign",
-                                  json={"officer_id": str((officer or self.officer).id)}, headers=self.staff)
+                                  json={"officer_id": str((officer or self.officer).id)},
+                                  headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff))
         assert assign.status_code == 200, assign.json
         return visit_id
 
@@ -208,7 +209,8 @@ def test_an_edit_against_a_stale_version_merges_and_the_conflict_is_shown(statio
     tablet = station.tablet()
     tablet.sync()
     base = tablet.record("resident", rid)["version"]
-    patched = station.client.patch(f"/api/v1/residents/{rid}", json={"name": "张维"}, headers=station.staff)
+    patched = station.client.patch(f"/api/v1/residents/{rid}", json={"name": "张维"},
+                                   headers=if_match(station.client, f"/api/v1/residents/{rid}", station.staff))
     assert patched.status_code == 200, patched.json
     tablet.update_resident(rid, name="张卫", hukou_address="浙江省杭州市")            # offline, on the old version
     assert tablet.pending()[0]["base_version"] == base
@@ -229,7 +231,7 @@ def test_an_evicted_visit_with_an_unpushed_outcome_is_pushed_then_dropped(statio
     tablet.record_outcome(visit_id, "not_home", "敲门无人")
     other = make.user("officer", world.stations[0], [station.area])
     station.client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(other.id)},
-                        headers=station.staff)
+                        headers=if_match(station.client, f"/api/v1/visits/{visit_id}", station.staff))
     tablet.pull()                                          # the evict arrives while the outcome is unpushed
     assert tablet.record("visit", visit_id)["data"]["status"] == "not_home"
     report = tablet.sync()
@@ -288,7 +290,8 @@ def test_a_permit_is_handed_over_offline_with_a_receipt_the_server_accepts(stati
         "permit_id": approved["permit_id"], "day": local_now().date().isoformat(), "window_start": "14:00",
         "window_end": "17:00"}, headers=station.staff).json
     station.client.post(f"/api/v1/visits/{delivery['visit_id']}/assign",
-                        json={"officer_id": str(station.officer.id)}, headers=station.staff)
+                        json={"officer_id": str(station.officer.id)},
+                        headers=if_match(station.client, f"/api/v1/visits/{delivery['visit_id']}", station.staff))
     tablet = station.tablet()
     tablet.sync()
     held = tablet.record("delivery", delivery["id"])

@@ -27,7 +27,7 @@ from field_api.models import Registration, Resident
 from sync.client import Crash, FaultyTransport, FlaskTransport, TabletClient
 from sync.models import SyncMutation
 from tests.conftest import empty_database
-from tests.factories import Factory, mobile
+from tests.factories import Factory, if_match, mobile
 from tests.field_api.conftest import person
 from tests.sync.test_client_server import SERVER, server_view, tablet_view
 
@@ -124,7 +124,8 @@ def machine_for(app):
             assert booking.status_code == 201, booking.json
             visit_id = booking.json["visit_id"]
             resp = self.client.post(f"/api/v1/visits/{visit_id}/assign",
-                                    json={"officer_id": str(self.officers[officer].id)}, headers=self.staff)
+                                    json={"officer_id": str(self.officers[officer].id)},
+                                    headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff))
             assert resp.status_code in (200, 422), resp.json  # 422: the officer's day is full
             self.visits.append(visit_id)
 
@@ -133,14 +134,16 @@ def machine_for(app):
         def staff_reassign(self, k, officer):
             visit_id = self.visits[k % len(self.visits)]
             self.client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(self.officers[officer].id)},
-                             headers=self.staff)  # refused for finished visits: that is fine
+                             headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff))
+            # refused for finished visits: that is fine
 
         @rule(k=st.integers(0, 50), name=st.sampled_from(["王五", "赵六"]))
         def staff_edit_resident(self, k, name):
             with app.app_context():
                 ids = db.session.execute(sa.select(Resident.id).order_by(Resident.id)).scalars().all()
             if ids:
-                self.client.patch(f"/api/v1/residents/{ids[k % len(ids)]}", json={"name": name}, headers=self.staff)
+                url = f"/api/v1/residents/{ids[k % len(ids)]}"
+                self.client.patch(url, json={"name": name}, headers=if_match(self.client, url, self.staff))
 
         # --- a broken or hostile tablet -------------------------------------------------------
 

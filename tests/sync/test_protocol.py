@@ -10,7 +10,7 @@ import orjson
 from dateutil.relativedelta import relativedelta
 
 from app.workdays import local_now
-from tests.factories import mobile
+from tests.factories import if_match, mobile
 from tests.field_api.conftest import person
 
 
@@ -131,11 +131,13 @@ def test_reassignment_evicts_the_visit(client, make, world, tablet, new_tablet):
                                                                 caller_phone=mobile()),
                           headers={**staff, "Idempotency-Key": "k1"}).json
     visit_id = booking["visit_id"]
-    client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(world.officer[0].id)}, headers=staff)
+    client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(world.officer[0].id)},
+                headers=if_match(client, f"/api/v1/visits/{visit_id}", staff))
     tablet.pull_all()
     assert ("visit", visit_id) in tablet.records
     second = make.user("officer", world.stations[0], [world.areas[0][0]])
-    client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(second.id)}, headers=staff)
+    client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(second.id)},
+                headers=if_match(client, f"/api/v1/visits/{visit_id}", staff))
     changes = tablet.pull_all()
     assert [(c["op"], c["reason"]) for c in changes if c["id"] == visit_id] == [("evict", "reassigned")]
     assert ("visit", visit_id) not in tablet.records
@@ -159,7 +161,8 @@ def test_stale_update_merges_field_by_field(tablet, world, client, make):
     tablet.pull_all()
     base = tablet.records[("resident", str(resident_id))]["version"]
     staff = make.auth(world.staff[0])
-    client.patch(f"/api/v1/residents/{resident_id}", json={"name": "王五", "hukou_address": "新户籍地"}, headers=staff)
+    client.patch(f"/api/v1/residents/{resident_id}", json={"name": "王五", "hukou_address": "新户籍地"},
+                 headers=if_match(client, f"/api/v1/residents/{resident_id}", staff))
     res = tablet.push(tablet.mutation("resident", "update", resident_id,
                                       {"name": "王六", "ethnicity": "回族"}, base_version=base))["results"][0]
     assert res["status"] == "conflict"
