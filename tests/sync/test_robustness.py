@@ -13,6 +13,7 @@ from app.auth.models import Device
 from app.extensions import db
 from sync.models import SyncMutation
 from tests.app.auth.helpers import assert_problem
+from tests.factories import if_match
 from tests.field_api.conftest import person
 from tests.sync.test_protocol import _register
 
@@ -111,7 +112,8 @@ def test_clock_skew_is_measured_from_the_push_sent_at_and_clamped(app, tablet, w
 def test_a_base_version_ahead_of_the_server_is_refused_and_kept(app, tablet, world, client, make):
     _res, resident_id, _reg = _register(tablet, world)
     staff = make.auth(world.staff[0])
-    client.patch(f"/api/v1/residents/{resident_id}", json={"name": "周九"}, headers=staff)
+    url = f"/api/v1/residents/{resident_id}"
+    assert client.patch(url, json={"name": "周九"}, headers=if_match(client, url, staff)).status_code == 200
     ahead = _rename(tablet, resident_id, "吴十", base_version=99)
     result = tablet.push(ahead)["results"][0]
     assert result["status"] == "rejected" and result["errors"]["_type"] == ["version-ahead"]
