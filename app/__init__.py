@@ -50,6 +50,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app.openapi import add_examples
 
     add_examples(api)
+    from app.schemas import LocalTime
+
+    api.register_field(LocalTime, "string", None)  # its pattern says it all; "format: time" demands an offset
     context.init_app(app)
     from app import jsonlimits
 

@@ -11,6 +11,7 @@ from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import UnsupportedMediaType
 
+from app.errors import Unprocessable
 from app.extensions import db
 from app.openapi import complete_operation
 
@@ -99,9 +100,14 @@ class StrictParser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
 
     def _raw_load_json(self, req):
-        """A body sent as anything but JSON is a 415, not a misleading 'every field missing'."""
-        if req.get_data(cache=True) and not req.is_json:
+        """A body sent as anything but JSON is a 415, not a misleading 'every field missing'; a
+        PATCH without one changes nothing and is a client's mistake, said as a 422 naming it."""
+        raw = req.get_data(cache=True)
+        if raw and not req.is_json:
             raise UnsupportedMediaType("send the body as application/json")
+        if not raw and req.method == "PATCH":
+            raise Unprocessable("body: required: the fields to change, as a JSON object",
+                                errors={"body": ["required: the fields to change"]})
         return super()._raw_load_json(req)
 
     def load_querystring(self, req, schema):

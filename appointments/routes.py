@@ -123,7 +123,7 @@ def booking_pii(booking_id):
 
 @blp.route("/bookings/<uuid:booking_id>/cancel", methods=["POST"])
 @requires("booking.change")
-@blp.arguments(CancelIn)
+@blp.arguments(CancelIn, required=False)
 @blp.response(200, BookingDetailOut)
 def cancel_booking(body, booking_id):
     """Cancel a booking (citizens until the cut-off; staff any time, with a reason)"""

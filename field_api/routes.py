@@ -118,7 +118,7 @@ def end_registration(body, registration_id):
 
 @blp.route("/applications", methods=["POST"])
 @requires("application.create")
-@blp.arguments(ApplicationIn)
+@blp.arguments(ApplicationIn, required=False)
 @blp.response(201, ApplicationDetailOut)
 @locates("field.get_application", application_id="id")
 def submit_application(body):

@@ -202,3 +202,10 @@ def test_an_insane_incoming_request_id_is_replaced(http, incoming):
     rid = http.get("/healthz", headers={"X-Request-ID": incoming}).headers["X-Request-ID"]
     assert rid != incoming
     assert GENERATED_ID.match(rid)
+
+
+def test_a_patch_without_a_body_is_a_422_naming_it(client, make, world):
+    before = client.get(f"/api/v1/users/{world.officer[0].id}", headers=make.auth(world.admin)).json
+    resp = client.patch(f"/api/v1/users/{world.officer[0].id}", headers=make.auth(world.admin))
+    assert "body" in assert_problem(resp, 422, "validation-failed")["errors"]
+    assert client.get(f"/api/v1/users/{world.officer[0].id}", headers=make.auth(world.admin)).json == before
