@@ -367,6 +367,8 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
         elif outcome.created:  # answered from what the service wrote: nothing to read back
             results[k] = _answer(run[k], "applied", {"id": outcome.view["id"], **documents.resident_record(outcome.view)},
                                  outcome.view["version"])
+        elif not outcome.visible:  # matched someone outside the device's scope: their id, nothing more
+            results[k] = _answer(run[k], "applied", {"id": str(outcome.id)}, None)
         else:
             results[k] = _applied(run[k], Outcome("resident", outcome.id))
     settled = [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]

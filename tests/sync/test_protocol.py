@@ -360,3 +360,21 @@ def test_a_run_of_creates_around_other_mutations_keeps_seq_order(tablet, world):
                       tablet.mutation("registration", "create", uuid.uuid4(), _registration(world.areas[0][0], b)),
                       tablet.mutation("resident", "create", b, person()))
     assert [r["status"] for r in res["results"]] == ["applied", "applied", "rejected", "applied"], res
+
+
+def test_a_create_matching_another_stations_resident_answers_the_id_alone(tablet, new_tablet, world, field):
+    body = person()
+    known = field.register(resident=body).json  # station 0's resident
+    other = new_tablet(station=1)
+    resident_id = uuid.uuid4()
+    res = other.push(other.mutation("resident", "create", resident_id, {**body, "name": "探"}))["results"][0]
+    assert res["status"] == "applied" and res["record"] == {"id": known["resident_id"]}
+    # the match (an identity number the officer held) lets that officer register the residence
+    reg = other.push(other.mutation("registration", "create", uuid.uuid4(),
+                                    _registration(world.areas[1][0], resident_id)))["results"][0]
+    assert reg["status"] == "applied" and reg["record"]["resident_id"] == known["resident_id"]
+    # an id alone does not
+    stranger = field.register(resident=person()).json
+    refused = other.push(other.mutation("registration", "create", uuid.uuid4(),
+                                        _registration(world.areas[1][0], stranger["resident_id"])))["results"][0]
+    assert refused["status"] == "rejected" and "resident_id" in refused["errors"]
