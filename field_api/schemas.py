@@ -226,8 +226,9 @@ class ManifestEntryOut(Out):
     day = fields.Date()
     window_start = fields.Time(**HHMM)
     window_end = fields.Time(**HHMM)
-    identity_digest = fields.String(metadata={"description": "sha256('<delivery_id>:<identity number>') for an "
-                                                             "offline check of the ID card"})
+    identity_masked = fields.String(metadata={"description": "the permit holder's identity number masked as "
+                                                             "everywhere (first 4, last 4), for an offline "
+                                                             "check of the ID card; the server checks it in full"})
     entry = fields.String(metadata={"description": "the server-signed manifest entry (JWS)"})
 
 

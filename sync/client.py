@@ -29,7 +29,6 @@ import argparse
 import base64
 import getpass
 import gzip
-import hashlib
 import json
 import random
 import sqlite3
@@ -852,8 +851,7 @@ class TabletClient:
             raise ClientError(f"delivery {delivery_id} is {delivery.get('status')}, not pending")
         identity = normalize_identity_number(_required(identity_number, "identity_number"))
         if recipient == "self":
-            digest = hashlib.sha256(f"{delivery_id}:{identity}".encode()).hexdigest()
-            if delivery.get("identity_digest") and digest != delivery["identity_digest"]:
+            if delivery.get("identity_masked") and mask_identity(identity) != delivery["identity_masked"]:
                 raise ClientError("the identity number does not match the permit holder's")
             name = delivery.get("resident_name")
         else:
