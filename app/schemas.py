@@ -24,6 +24,23 @@ class Out(ma.Schema):
     pass
 
 
+class WallTime(fields.Time):
+    """A time of day on the local wall clock (Asia/Shanghai), as people book and work: "09:00".
+    An offset ("09:00:00+08:00") is refused, naming the field, rather than compared later with
+    the naive times slots and windows are kept in."""
+
+    default_error_messages = {"offset": "give a local time of day without an offset, such as 09:00"}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if result.tzinfo is not None:
+            raise self.make_error("offset")
+        return result
+
+
+MAX_BIGINT = 2**63 - 1  # the largest id a BIGINT column holds; above it is a 422, not a driver error
+
+
 def text(max_len: int, *, min_len: int = 1, **kw):
     return fields.String(validate=validate.Length(min=min_len, max=max_len), **kw)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app import pii
-from app.schemas import In, Out, TimelineOut, text
+from app.schemas import In, Out, TimelineOut, WallTime, text
 from appointments.models import PURPOSES, VISIT_KINDS, VISIT_STATUSES, BOOKING_STATUSES
 
 HHMM = {"format": "%H:%M"}
@@ -36,8 +36,8 @@ class DayAvailabilityOut(Out):
 
 class TemplateWindowIn(In):
     weekday = fields.Integer(required=True, validate=validate.Range(0, 6), metadata={"description": "0 = Monday"})
-    start = fields.Time(required=True, metadata={"example": "09:00"})
-    end = fields.Time(required=True, metadata={"example": "12:00"})
+    start = WallTime(required=True, metadata={"example": "09:00"})
+    end = WallTime(required=True, metadata={"example": "12:00"})
     capacity = fields.Integer(required=True, validate=validate.Range(0, 500))
 
 
@@ -60,8 +60,8 @@ class ExceptionArgs(In):
 class ExceptionIn(In):
     day = fields.Date(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(["closed", "open"]))
-    start = fields.Time(load_default=None)
-    end = fields.Time(load_default=None)
+    start = WallTime(load_default=None)
+    end = WallTime(load_default=None)
     capacity = fields.Integer(load_default=None, validate=validate.Range(0, 500))
     note = text(200, min_len=0, load_default="")
 
@@ -80,7 +80,7 @@ class BookingIn(In):
     purpose = fields.String(required=True, validate=validate.OneOf(PURPOSES))
     area_id = fields.UUID(required=True)
     day = fields.Date(required=True)
-    window_start = fields.Time(required=True, metadata={"example": "09:00"})
+    window_start = WallTime(required=True, metadata={"example": "09:00"})
     address = text(200, required=True, metadata={"example": "北山街道12号3单元402"})
     contact_name = text(50, required=True, metadata={"example": "李娜"})
     contact_phone = fields.String(required=True, metadata={"example": "13812345678"})
@@ -141,7 +141,7 @@ class CancelIn(In):
 
 class RescheduleIn(In):
     day = fields.Date(required=True)
-    window_start = fields.Time(required=True)
+    window_start = WallTime(required=True)
     reason = text(200, load_default=None)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app import attachments, pii
-from app.schemas import In, Out, TimelineOut, text
+from app.schemas import In, Out, TimelineOut, WallTime, text
 from field_api.models import APPLICATION_STATUSES, END_REASONS, HOUSING, REASONS, SEXES
 
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters (SHA-256)")
@@ -199,8 +199,8 @@ class PermitOut(Out):
 class DeliveryIn(In):
     permit_id = fields.UUID(required=True)
     day = fields.Date(required=True)
-    window_start = fields.Time(required=True, metadata={"example": "14:00"})
-    window_end = fields.Time(required=True, metadata={"example": "17:00"})
+    window_start = WallTime(required=True, metadata={"example": "14:00"})
+    window_end = WallTime(required=True, metadata={"example": "17:00"})
 
 
 class DeliveryOut(Out):

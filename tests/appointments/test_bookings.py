@@ -179,3 +179,9 @@ def test_unmasked_contact_is_audited(client, make, world, booker):
                         headers=make.auth(world.staff[0])).json
     assert events[0]["entity_id"] == booking["id"] and events[0]["actor_id"] == str(world.staff[0].id)
     assert client.get(f"/api/v1/bookings/{booking['id']}/pii", headers=make.auth(world.citizen)).status_code == 403
+
+
+def test_a_window_start_with_an_offset_is_a_422_naming_it(booker):
+    resp = booker.as_citizen(window_start="09:00:00+08:00")
+    assert resp.status_code == 422 and "window_start" in resp.json["errors"]
+    assert resp.mimetype == "application/problem+json"
