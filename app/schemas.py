@@ -85,3 +85,39 @@ class StrictParser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
+
+
+BODY_LOCATIONS = (None, "json", "form", "files")
+
+
+def _takes_body(view) -> bool:
+    doc = getattr(view, "_apidoc", None)
+    if doc is None:
+        return True  # not an API route (pages, metrics): its own code decides
+    if any(a.get("location") in BODY_LOCATIONS for a in doc.get("arguments", {}).get("parameters", [])):
+        return True
+    return "requestBody" in doc.get("manual_doc", {})
+
+
+def refuse_unexpected_bodies(app) -> None:
+    """A body sent to a route that takes none is a 400, not ignored: a client that thinks it sent
+    a note with "accept" or a reason with "start" learns at once that nothing read it."""
+    from flask import request
+
+    from app.errors import problem_response
+
+    takes = {}
+
+    @app.before_request
+    def _refuse_body():
+        if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.endpoint is None:
+            return None
+        if not (request.content_length or request.headers.get("Transfer-Encoding")):
+            return None
+        if request.endpoint not in takes:
+            takes[request.endpoint] = _takes_body(app.view_functions[request.endpoint])
+        if takes[request.endpoint]:
+            return None
+        return problem_response(400, "unexpected-body", "This request takes no body",
+                                "this route takes no body; send the request without one",
+                                {"body": ["this route takes no body"]})
