@@ -24,8 +24,9 @@ from app.org.models import FIELD_ROLES, User
 
 
 def _token_pair(user: User, device_id=None, family_id=None) -> dict:
+    family_id = family_id or uuid.uuid4()
     refresh = issue_refresh_token(user, device_id, family_id)
-    pair = {"access_token": issue_access_token(user, device_id), "refresh_token": refresh,
+    pair = {"access_token": issue_access_token(user, device_id, family_id), "refresh_token": refresh,
             "token_type": "Bearer", "expires_in": current_app.config["ACCESS_TOKEN_TTL"]}
     if device_id is not None:
         # Only an active tablet signs new receipts; a retired one may still refresh to hand in work.

@@ -24,7 +24,9 @@ ACCESS_TYP = "at+jwt"
 CLOCK_LEEWAY_SECONDS = 30
 
 
-def issue_access_token(user: User, device_id=None) -> str:
+def issue_access_token(user: User, device_id=None, family_id=None) -> str:
+    """``family_id``: the login (refresh-token family) the token belongs to, so that logging out,
+    or any revocation of that login, ends the access token too, not at its expiry."""
     kid, private = keys.signing_key()
     now = utcnow()
     claims = {
@@ -37,6 +39,8 @@ def issue_access_token(user: User, device_id=None) -> str:
         claims["sid"] = str(user.station_id)
     if device_id:
         claims["dev"] = str(device_id)
+    if family_id:
+        claims["fam"] = str(family_id)
     return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": ACCESS_TYP})
 
 
@@ -82,10 +86,13 @@ def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -
     try:
         user_id = uuid.UUID(claims["sub"])
         device_key = uuid.UUID(claims["dev"]) if claims.get("dev") else None
+        family = uuid.UUID(claims["fam"]) if claims.get("fam") else None
     except (ValueError, TypeError, AttributeError):
-        raise Unauthorized("the access token is invalid: malformed subject or device") from None
+        raise Unauthorized("the access token is invalid: malformed subject, device or login") from None
+    revoked = (sa.exists().where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_not(None))
+               if family is not None else sa.false())
     rows = db.session.execute(
-        sa.select(User, Device, user_area.c.area_id).select_from(User)
+        sa.select(User, Device, user_area.c.area_id, revoked.label("revoked")).select_from(User)
         .outerjoin(Device, Device.id == device_key if device_key is not None else sa.false())
         .outerjoin(user_area, user_area.c.user_id == User.id)
         .where(User.id == user_id)).all()
@@ -101,9 +108,11 @@ def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -
         # The identity map holds objects weakly: kept here, the request's later look-ups of this
         # device (sync stamps it on every push and pull) are served from memory.
         db.session.info["authenticated_device"] = device
+    if rows[0][3]:
+        raise Unauthorized("this login has ended (logged out or revoked); log in again", slug="token-revoked")
     area_ids = frozenset()
     if user.role in ("officer", "auxiliary"):
-        area_ids = frozenset(area for _u, _d, area in rows if area is not None)
+        area_ids = frozenset(area for _u, _d, area, _r in rows if area is not None)
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id,
                  area_ids=area_ids)
 
