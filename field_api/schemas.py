@@ -261,7 +261,10 @@ class VerifyIn(In):
 
 
 class VerifyOut(Out):
-    valid = fields.Boolean()
+    valid = fields.Boolean(metadata={"description": "signature valid, recorded, and not revoked"})
+    signature_valid = fields.Boolean(metadata={"description": "both signatures verify (what an offline check says)"})
+    recorded = fields.Boolean(metadata={"description": "the server holds this very receipt (a handover happened)"})
+    revoked = fields.Boolean(metadata={"description": "signed by a device after it was revoked"})
     reasons = fields.List(fields.String())
     claims = fields.Dict()
 

@@ -202,3 +202,17 @@ def test_the_tablet_gets_no_hash_of_the_identity_number(client, make, world, out
         text = str(shown)
         assert hashlib.sha256(f"{out.delivery['id']}:{identity}".encode()).hexdigest() not in text
         assert identity not in text
+
+
+def test_verify_tells_a_signature_from_a_recorded_handover(client, make, world, out_for_delivery):
+    """A receipt the server never recorded (signed on a tablet, never handed in; or backdated)
+    verifies as a signature, but is not a handover."""
+    out = out_for_delivery
+    unsent = _receipt(out, seq=7)
+    verdict = client.post("/api/v1/receipts/verify", json={"token": unsent}).json
+    assert (verdict["valid"], verdict["signature_valid"], verdict["recorded"], verdict["revoked"]) == (
+        False, True, False, False)
+    assert "not-recorded" in verdict["reasons"]
+    client.post(f"/api/v1/devices/{out.device.id}/revoke", json={"mode": "lost"}, headers=make.auth(world.staff[0]))
+    late = client.post("/api/v1/receipts/verify", json={"token": _receipt(out, seq=8)}).json
+    assert late["signature_valid"] is True and late["revoked"] is True and late["valid"] is False
