@@ -131,7 +131,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOORSTEP_SYNC_TOMBSTONE_DAYS", "SYNC_TOMBSTONE_DAYS", 30, int,
             "Days evict/delete changes are kept; a tablet whose cursor is older pulls again from scratch."),
     Setting("DOORSTEP_METRICS_TOKEN", "METRICS_TOKEN", "", str,
-            "Bearer token `/metrics` requires; empty: open to whoever reaches it (a private network)."),
+            "Bearer token `/metrics` requires; empty: open to whoever reaches it (development only)."),
+    Setting("DOORSTEP_METRICS_ALLOW", "METRICS_ALLOW", "", str,
+            "Comma-separated addresses or networks (`10.0.0.0/8`) whose scrapes of `/metrics` need no token. "
+            "Production needs this or `DOORSTEP_METRICS_TOKEN`."),
     Setting("DOORSTEP_PROBLEM_BASE", "PROBLEM_BASE", "https://doorstep.local/problems", str,
             "Prefix of the `type` URI of every problem+json error."),
 )
@@ -206,6 +209,7 @@ def check_production(config: Config) -> None:
         problems.append("DOORSTEP_SECRET_KEY is shorter than 32 characters")
     problems += _key_shape_problems(config)
     problems += _sms_problems(config)
+    problems += _metrics_problems(config)
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
@@ -231,8 +235,31 @@ def _key_shape_problems(config: Config) -> list[str]:
     return problems
 
 
+def _metrics_problems(config: Config) -> list[str]:
+    """Open metrics tell anyone who reaches them the traffic, the queues and the pool."""
+    if config.METRICS_TOKEN or config.METRICS_ALLOW:
+        problems = []
+    else:
+        problems = ["/metrics would be open: set DOORSTEP_METRICS_TOKEN or DOORSTEP_METRICS_ALLOW"]
+    try:
+        metrics_networks(config.METRICS_ALLOW)
+    except ValueError as exc:
+        problems.append(f"DOORSTEP_METRICS_ALLOW: {exc}")
+    return problems
+
+
+def metrics_networks(value: str) -> list:
+    """The networks of ``DOORSTEP_METRICS_ALLOW``; a bare address is a network of one."""
+    import ipaddress
+
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in str(value or "").split(",") if part.strip()]
+
+
 def _sms_problems(config: Config) -> list[str]:
-    """A webhook sender without its address or key would fail every message, not the start-up."""
+    """The console sender only logs: in production every reminder and code would be lost. A
+    webhook sender without its address or key would fail every message, not the start-up."""
+    if config.SMS_SENDER == "console":
+        return ["DOORSTEP_SMS_SENDER is console, which sends nothing: choose sns or webhook"]
     if config.SMS_SENDER != "webhook":
         return []
     problems = []
