@@ -18,7 +18,7 @@ from typing import Callable
 import sqlalchemy as sa
 from flask import current_app
 
-from app import audit
+from app import audit, quotas
 from app.attachments.models import PENDING, STORED, Attachment, AttachmentClaim
 from app.db import insert_for, one_or_404, utcnow
 from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_error
@@ -154,6 +154,10 @@ def declare(actor, data: dict) -> tuple[AttachmentInfo, bool]:
     hash forever. Once stored, a declaration that contradicts the bytes is refused."""
     sha256, content_type, size, kind = data["sha256"], data["content_type"], data["size"], data["kind"]
     _check_declaration(content_type, size, kind)
+    if db.session.get(Attachment, sha256) is None:
+        quotas.check(sa.select(Attachment.sha256).where(Attachment.uploaded_by_id == actor.user_id,
+                                                        Attachment.status == PENDING),
+                     current_app.config["ATTACHMENT_PENDING_MAX"], "sha256", "attachments waiting for their bytes")
     insert = insert_for(db.session)
     now = utcnow()
     # RETURNING, not rowcount: the ORM's bulk insert path does not report rowcount on every driver.

@@ -257,3 +257,22 @@ def test_is_stored_and_the_stored_hook(app, client, make, world):
     finally:
         services._stored_hooks.remove(hook)
     assert seen == [(sha(data), "stored")]
+
+
+def test_pending_declarations_are_capped_per_account(app, client, make, world):
+    officer = make.auth(world.officer[0])
+    saved = app.config["ATTACHMENT_PENDING_MAX"]
+    app.config["ATTACHMENT_PENDING_MAX"] = 3
+    try:
+        files = [png() for _ in range(4)]
+        for data in files[:3]:
+            assert declare(client, officer, data).status_code == 201
+        resp = declare(client, officer, files[3])
+        assert_problem(resp, 409, "sha256")
+        assert resp.json["type"].endswith("/quota-exceeded")
+        assert declare(client, officer, files[0]).status_code == 200  # declaring again allocates nothing
+        assert declare(client, make.auth(world.auxiliary[0]), files[3]).status_code == 201  # per account
+        assert upload(client, officer, files[0]).status_code == 200  # one arrives: room for another
+        assert declare(client, officer, png()).status_code == 201
+    finally:
+        app.config["ATTACHMENT_PENDING_MAX"] = saved

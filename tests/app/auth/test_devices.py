@@ -344,3 +344,18 @@ def test_an_officer_moved_to_another_station_loses_the_old_stations_tablet(clien
     assert_problem(client.get(ME, headers=bearer(pair["access_token"])), 401)
     assert_problem(client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401)
     assert_problem(device_login(client, officer, device.id), 422, field="device_id")
+
+
+def test_enrolments_waiting_for_their_code_are_capped_per_account(app, client, make, world):
+    staff = make.auth(world.staff[0])
+    saved = app.config["DEVICE_PENDING_MAX"]
+    app.config["DEVICE_PENDING_MAX"] = 2
+    try:
+        codes = [register(client, staff).json["enrollment_code"] for _ in range(2)]
+        refused = register(client, staff)
+        assert refused.status_code == 409 and refused.json["type"].endswith("/quota-exceeded")
+        assert "label" in refused.json["errors"]
+        assert enroll(client, codes[0]).status_code == 201  # one enrolled: room for another
+        assert register(client, staff).status_code == 201
+    finally:
+        app.config["DEVICE_PENDING_MAX"] = saved
