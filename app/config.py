@@ -138,6 +138,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Days evict/delete changes are kept; a tablet whose cursor is older pulls again from scratch."),
     Setting("DOORSTEP_METRICS_TOKEN", "METRICS_TOKEN", "", str,
             "Bearer token `/metrics` requires; empty: open to whoever reaches it (development only)."),
+    Setting("DOORSTEP_DEVICE_PROOF_MAX_AGE", "DEVICE_PROOF_MAX_AGE", 120, int,
+            "How far a tablet's `Device-Proof` timestamp may be from the server's clock, seconds."),
     Setting("DOORSTEP_METRICS_ALLOW", "METRICS_ALLOW", "", str,
             "Comma-separated addresses or networks (`10.0.0.0/8`) whose scrapes of `/metrics` need no token. "
             "Production needs this or `DOORSTEP_METRICS_TOKEN`."),

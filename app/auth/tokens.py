@@ -4,13 +4,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
 import sqlalchemy as sa
 from flask import current_app
 
-from app.auth import keys
+from app.auth import keys, proof
 from app.auth.models import Device, RefreshToken
 from app.auth.permissions import Actor
 from app.db import utcnow
@@ -39,6 +40,9 @@ def issue_access_token(user: User, device_id=None, family_id=None) -> str:
         claims["sid"] = str(user.station_id)
     if device_id:
         claims["dev"] = str(device_id)
+        device = db.session.get(Device, device_id)
+        if device is not None and device.public_jwk:
+            claims["cnf"] = {"jkt": proof.thumbprint(device.public_jwk)}  # usable only with that key
     if family_id:
         claims["fam"] = str(family_id)
     return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": ACCESS_TYP})
@@ -79,9 +83,20 @@ def check_device(device: Device | None, *, allow_retired: bool) -> Device:
     return device
 
 
-def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -> Actor:
+@dataclass(frozen=True)
+class RequestProof:
+    """What a device-bound token's proof of possession is checked against (``app.auth.proof``)."""
+
+    header: str | None
+    method: str
+    target: str
+
+
+def actor_from_access_token(token: str, *, allow_retired_device: bool = False,
+                            request_proof: RequestProof | None = None) -> Actor:
     """Every authenticated request pays for this: the account, its device and its areas are read
-    in one query (a row per area), so revocation is seen at once at the cost of one round trip."""
+    in one query (a row per area), so revocation is seen at once at the cost of one round trip.
+    A token bound to a device key needs ``request_proof`` signed by that key."""
     claims = decode_access_token(token)
     try:
         user_id = uuid.UUID(claims["sub"])
@@ -104,6 +119,7 @@ def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -
         device = check_device(rows[0][1], allow_retired=allow_retired_device)
         if device.station_id != user.station_id:  # moved to another station since signing in on it
             raise Unauthorized("this device belongs to another station; log in again")
+        _check_possession(device, claims, token, request_proof)
         device_id = device.id
         # The identity map holds objects weakly: kept here, the request's later look-ups of this
         # device (sync stamps it on every push and pull) are served from memory.
@@ -115,6 +131,22 @@ def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -
         area_ids = frozenset(area for _u, _d, area, _r in rows if area is not None)
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id,
                  area_ids=area_ids)
+
+
+def _check_possession(device: Device, claims: dict, token: str, request_proof: RequestProof | None) -> None:
+    """A device with a key uses its tokens only with that key: a token copied off the tablet (or
+    out of a log) is refused without the key's signature over this very request."""
+    if not device.public_jwk:
+        return  # never enrolled with a key (only fixtures of benchmarks): nothing to bind to
+    if claims.get("cnf", {}).get("jkt") not in (None, proof.thumbprint(device.public_jwk)):
+        raise Unauthorized("this token is bound to another key of this device; log in again")
+    try:
+        proof.verify(request_proof.header if request_proof else None, jwk=device.public_jwk,
+                     method=request_proof.method if request_proof else "", target=request_proof.target if request_proof
+                     else "", access_token=token, now_seconds=int(utcnow().timestamp()),
+                     max_age=current_app.config["DEVICE_PROOF_MAX_AGE"])
+    except proof.ProofError as exc:
+        raise Unauthorized(str(exc), slug="device-proof-required") from None
 
 
 def _hash_refresh(token: str) -> str:

@@ -153,7 +153,8 @@ def test_a_configured_token_is_required(app):
 
 
 def test_an_allow_list_admits_its_addresses_only(app):
-    guarded = create_app(make_config(METRICS_ALLOW="10.1.0.0/16, 192.0.2.7", METRICS_TOKEN="a-long-random-metrics-token"))
+    guarded = create_app(make_config(METRICS_ALLOW="10.1.0.0/16, 192.0.2.7",
+                                     METRICS_TOKEN="a-long-random-metrics-token"))
     inside, outside, tokened = guarded.test_client(), guarded.test_client(), guarded.test_client()
     inside.environ_base["REMOTE_ADDR"] = "10.1.2.3"
     outside.environ_base["REMOTE_ADDR"] = "203.0.113.9"
