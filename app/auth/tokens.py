@@ -140,10 +140,10 @@ def _check_possession(device: Device, claims: dict, token: str, request_proof: R
         return  # never enrolled with a key (only fixtures of benchmarks): nothing to bind to
     if claims.get("cnf", {}).get("jkt") not in (None, proof.thumbprint(device.public_jwk)):
         raise Unauthorized("this token is bound to another key of this device; log in again")
+    request_proof = request_proof or RequestProof(None, "", "")
     try:
-        proof.verify(request_proof.header if request_proof else None, jwk=device.public_jwk,
-                     method=request_proof.method if request_proof else "", target=request_proof.target if request_proof
-                     else "", access_token=token, now_seconds=int(utcnow().timestamp()),
+        proof.verify(request_proof.header, jwk=device.public_jwk, method=request_proof.method,
+                     target=request_proof.target, access_token=token, now_seconds=int(utcnow().timestamp()),
                      max_age=current_app.config["DEVICE_PROOF_MAX_AGE"])
     except proof.ProofError as exc:
         raise Unauthorized(str(exc), slug="device-proof-required") from None
