@@ -83,6 +83,9 @@ def create_app(config: Config | None = None) -> Flask:
     from app.auth.permissions import enforce_marked
 
     enforce_marked(app)
+    from app.schemas import refuse_unexpected_bodies
+
+    refuse_unexpected_bodies(app)
     _access_log(app)
 
     from app.cli import register

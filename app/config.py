@@ -54,6 +54,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Lifetime of the device credential a tablet puts in its receipts, seconds."),
     Setting("DOORSTEP_MAX_CONTENT_LENGTH", "MAX_CONTENT_LENGTH", 1024 * 1024, int,
             "Largest request body accepted, bytes (413 above)."),
+    Setting("DOORSTEP_ATTACHMENT_PENDING_MAX", "ATTACHMENT_PENDING_MAX", 200, int,
+            "Attachments one account may have declared and not yet uploaded (409 quota-exceeded above)."),
+    Setting("DOORSTEP_BOOKING_DAILY_MAX", "BOOKING_DAILY_MAX", 10, int,
+            "Bookings a citizen account may make in 24 hours, cancelled ones included (409 quota-exceeded)."),
+    Setting("DOORSTEP_DEVICE_PENDING_MAX", "DEVICE_PENDING_MAX", 20, int,
+            "Device enrolments one account may have waiting for their code (409 quota-exceeded above)."),
     Setting("DOORSTEP_ATTACHMENT_MAX_BYTES", "ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, int,
             "Largest attachment (photo, signature, PDF), bytes; its upload route alone accepts bodies this big."),
     Setting("DOORSTEP_BLOB_DIR", "BLOB_DIR", str(INSTANCE_DIR / "blobs"), str,
@@ -135,7 +141,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOORSTEP_SYNC_FUTURE_TOLERANCE_SECONDS", "SYNC_FUTURE_TOLERANCE_SECONDS", 86400, int,
             "How far past the server's clock a pushed `occurred_at` may lie before it is refused, seconds."),
     Setting("DOORSTEP_METRICS_TOKEN", "METRICS_TOKEN", "", str,
-            "Bearer token `/metrics` requires; empty: open to whoever reaches it (a private network)."),
+            "Bearer token `/metrics` requires; empty: open to whoever reaches it (development only)."),
+    Setting("DOORSTEP_DEVICE_PROOF_MAX_AGE", "DEVICE_PROOF_MAX_AGE", 120, int,
+            "How far a tablet's `Device-Proof` timestamp may be from the server's clock, seconds."),
+    Setting("DOORSTEP_METRICS_ALLOW", "METRICS_ALLOW", "", str,
+            "Comma-separated addresses or networks (`10.0.0.0/8`) whose scrapes of `/metrics` need no token. "
+            "Production needs this or `DOORSTEP_METRICS_TOKEN`."),
     Setting("DOORSTEP_PROBLEM_BASE", "PROBLEM_BASE", "https://doorstep.local/problems", str,
             "Prefix of the `type` URI of every problem+json error."),
 )
@@ -213,6 +224,7 @@ def check_production(config: Config) -> None:
         problems.append("DOORSTEP_SECRET_KEY is shorter than 32 characters")
     problems += _key_shape_problems(config)
     problems += _sms_problems(config)
+    problems += _metrics_problems(config)
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))
 
@@ -238,8 +250,31 @@ def _key_shape_problems(config: Config) -> list[str]:
     return problems
 
 
+def _metrics_problems(config: Config) -> list[str]:
+    """Open metrics tell anyone who reaches them the traffic, the queues and the pool."""
+    if config.METRICS_TOKEN or config.METRICS_ALLOW:
+        problems = []
+    else:
+        problems = ["/metrics would be open: set DOORSTEP_METRICS_TOKEN or DOORSTEP_METRICS_ALLOW"]
+    try:
+        metrics_networks(config.METRICS_ALLOW)
+    except ValueError as exc:
+        problems.append(f"DOORSTEP_METRICS_ALLOW: {exc}")
+    return problems
+
+
+def metrics_networks(value: str) -> list:
+    """The networks of ``DOORSTEP_METRICS_ALLOW``; a bare address is a network of one."""
+    import ipaddress
+
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in str(value or "").split(",") if part.strip()]
+
+
 def _sms_problems(config: Config) -> list[str]:
-    """A webhook sender without its address or key would fail every message, not the start-up."""
+    """The console sender only logs: in production every reminder and code would be lost. A
+    webhook sender without its address or key would fail every message, not the start-up."""
+    if config.SMS_SENDER == "console":
+        return ["DOORSTEP_SMS_SENDER is console, which sends nothing: choose sns or webhook"]
     if config.SMS_SENDER != "webhook":
         return []
     problems = []

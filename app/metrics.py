@@ -45,6 +45,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                start_http_server)
 from prometheus_client.core import GaugeMetricFamily
 
+from app.context import current_meta
 from app.auth.permissions import public
 from app.errors import Unauthorized
 from app.schemas import Blueprint
@@ -283,12 +284,34 @@ def serve_for_scheduler(app: Flask):
 
 
 def _check_token() -> None:
+    """A configured token, or an address of the allow list; with neither configured (development
+    only: production refuses to start so) the route is open."""
     expected = current_app.config.get("METRICS_TOKEN") or ""
-    if not expected:
+    allowed = _allowed_networks()
+    if not expected and not allowed:
         return
+    if allowed:
+        meta = current_meta()
+        try:
+            addr = ipaddress.ip_address((meta.client_addr if meta else None) or "")
+        except ValueError:
+            addr = None
+        if addr is not None and any(addr in net for net in allowed):
+            return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise Unauthorized("a Bearer metrics token is required")
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
+                                                                              expected.encode()):
+        raise Unauthorized("a Bearer metrics token, or an allowed address, is required")
+
+
+def _allowed_networks() -> list:
+    from app.config import metrics_networks
+
+    raw = current_app.config.get("METRICS_ALLOW") or ""
+    cache = current_app.extensions.setdefault("doorstep.metrics_allow", {})
+    if raw not in cache:
+        cache[raw] = metrics_networks(raw)
+    return cache[raw]
 
 
 @blp.route("/metrics", methods=["GET"])

@@ -27,10 +27,6 @@ class Out(ma.Schema):
     pass
 
 
-def text(max_len: int, *, min_len: int = 1, **kw):
-    return fields.String(validate=validate.Length(min=min_len, max=max_len), **kw)
-
-
 class LocalTime(fields.Time):
     """A wall-clock time in Asia/Shanghai, as people say it ("09:00"). An offset would make it
     another moment than the one meant, so one is refused rather than silently dropped."""
@@ -47,6 +43,13 @@ class LocalTime(fields.Time):
         if parsed.tzinfo is not None:
             raise self.make_error("offset")
         return parsed
+
+
+MAX_BIGINT = 2**63 - 1  # the largest id a BIGINT column holds; above it is a 422, not a driver error
+
+
+def text(max_len: int, *, min_len: int = 1, **kw):
+    return fields.String(validate=validate.Length(min=min_len, max=max_len), **kw)
 
 
 class TimelineOut(Out):
@@ -137,3 +140,38 @@ class Blueprint(flask_smorest.Blueprint):
 
     def register_views_in_doc(self, api, app, spec, *, name, parameters):
         super().register_views_in_doc(api, app, _CompletingSpec(spec, app, name), name=name, parameters=parameters)
+
+BODY_LOCATIONS = (None, "json", "form", "files")
+
+
+def _takes_body(view) -> bool:
+    doc = getattr(view, "_apidoc", None)
+    if doc is None:
+        return True  # not an API route (pages, metrics): its own code decides
+    if any(a.get("location") in BODY_LOCATIONS for a in doc.get("arguments", {}).get("parameters", [])):
+        return True
+    return "requestBody" in doc.get("manual_doc", {})
+
+
+def refuse_unexpected_bodies(app) -> None:
+    """A body sent to a route that takes none is a 400, not ignored: a client that thinks it sent
+    a note with "accept" or a reason with "start" learns at once that nothing read it."""
+    from flask import request
+
+    from app.errors import problem_response
+
+    takes = {}
+
+    @app.before_request
+    def _refuse_body():
+        if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.endpoint is None:
+            return None
+        if not (request.content_length or request.headers.get("Transfer-Encoding")):
+            return None
+        if request.endpoint not in takes:
+            takes[request.endpoint] = _takes_body(app.view_functions[request.endpoint])
+        if takes[request.endpoint]:
+            return None
+        return problem_response(400, "unexpected-body", "This request takes no body",
+                                "this route takes no body; send the request without one",
+                                {"body": ["this route takes no body"]})

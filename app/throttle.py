@@ -23,8 +23,26 @@ class Policy:
 
 def take(key: str, policy: Policy, message: str) -> None:
     """Count one event for ``key`` or raise 429 with ``Retry-After``; the caller commits."""
+    take_all([(key, policy, message)])
+
+
+def take_all(checks: list[tuple[str, Policy, str]]) -> None:
+    """Count one event for every key, or for none: each is checked first, and a refusal the
+    limiter makes is never counted. Counting the address of a log-in the account's lock refused
+    would let one locked account (or one busy NAT) lock out everyone behind that address."""
     now = utcnow()
-    row = locked_row(db.session, Throttle, {"key": key}, {"count": 0, "window_started_at": now, "last_at": now})
+    rows = [(locked_row(db.session, Throttle, {"key": key}, {"count": 0, "window_started_at": now, "last_at": now}),
+             policy, message) for key, policy, message in sorted(checks, key=lambda c: c[0])]
+    for row, policy, message in rows:
+        _check(row, policy, message, now)
+    for row, policy, _message in rows:
+        row.count += 1
+        row.last_at = now
+        if row.count >= policy.limit and policy.lock_for:
+            row.locked_until = now + timedelta(seconds=policy.lock_for)
+
+
+def _check(row: Throttle, policy: Policy, message: str, now) -> None:
     if row.locked_until and row.locked_until > now:
         raise TooManyRequests(message, retry_after=(row.locked_until - now).total_seconds())
     if row.window_started_at + timedelta(seconds=policy.window) <= now or (row.locked_until and row.count >= policy.limit):
@@ -38,10 +56,6 @@ def take(key: str, policy: Policy, message: str) -> None:
         wait = max(wait, 2 ** (row.count - policy.slowdown_after))
     if wait and (now - row.last_at).total_seconds() < wait:
         raise TooManyRequests(message, retry_after=wait - (now - row.last_at).total_seconds())
-    row.count += 1
-    row.last_at = now
-    if row.count >= policy.limit and policy.lock_for:
-        row.locked_until = now + timedelta(seconds=policy.lock_for)
 
 
 def clear(key: str) -> None:

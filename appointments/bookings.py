@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from app import audit, pii, workdays
-from app.db import one_or_404
+from app import audit, pii, quotas, workdays
+from app.db import one_or_404, utcnow
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area
@@ -127,6 +127,10 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
             areas_visible_to(actor).where(Area.id == area.id)).first() is None:
         raise field_error("area_id", "not an area of your station")
     channel = _channel_fields(actor, data)
+    if actor.role == "citizen":  # each booking sends an SMS: booking and cancelling must not loop
+        quotas.check(sa.select(Booking.id).where(Booking.created_by_id == actor.user_id,
+                                                 Booking.created_at > utcnow() - timedelta(hours=24)),
+                     current_app.config["BOOKING_DAILY_MAX"], "purpose", "bookings in 24 hours")
     contact_phone = _phone(data["contact_phone"], "contact_phone")
     window = _open_window(area.id, data["day"], data["window_start"])
     for _attempt in range(3):

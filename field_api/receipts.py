@@ -36,20 +36,28 @@ def _verify_countersignature(token: str) -> dict:
         header = jwt.get_unverified_header(token)
         key = next((k for k in keys.jwks()["keys"] if k.get("kid") == header.get("kid")), None)
         if key is None:
-            return {"valid": False, "reasons": ["unknown-key"], "claims": {}}
+            return _verdict(False, False, False, ["unknown-key"], {})
         claims = jwt.decode(token, jwt.PyJWK(key).key, algorithms=["ES256"], options={"verify_exp": False})
     except jwt.PyJWTError:
         return {"valid": False, "reasons": ["signature-invalid"], "claims": {}}
     receipt = db.session.execute(sa.select(Receipt).where(Receipt.jti == claims.get("j"))).scalar_one_or_none()
     if receipt is None:
-        return {"valid": False, "reasons": ["not-recorded"], "claims": {}}
+        return _verdict(True, False, False, ["not-recorded"], {})
     digest = base64.urlsafe_b64encode(hashlib.sha256(receipt.token.encode()).digest()).rstrip(b"=").decode()[:22]
     if claims.get("h") != digest:
-        return {"valid": False, "reasons": ["receipt-mismatch"], "claims": {}}
-    return {"valid": True, "reasons": [], "claims": {
+        return _verdict(True, False, False, ["receipt-mismatch"], {})
+    return _verdict(True, True, False, [], {
         "kind": "countersignature", "jti": receipt.jti, "permit_number": claims.get("p"),
         "recorded_at": receipt.received_at.isoformat(), "signed_at": receipt.signed_at.isoformat(),
-        "seq": receipt.seq, "device_id": str(receipt.device_id), "recorded": True}}
+        "seq": receipt.seq, "device_id": str(receipt.device_id), "recorded": True})
+
+
+def _verdict(signature_valid: bool, recorded: bool, revoked: bool, reasons: list, claims: dict) -> dict:
+    """A receipt is good only if its signatures verify, the server recorded it and its device was
+    not revoked before it was signed; each is reported on its own, since a verifier acts on them
+    differently (a lost tablet's receipt verifies offline, yet no permit was handed over)."""
+    return {"valid": signature_valid and recorded and not revoked and not reasons, "signature_valid": signature_valid,
+            "recorded": recorded, "revoked": revoked, "reasons": reasons, "claims": claims}
 
 
 def verify_public(token: str) -> dict:
@@ -62,24 +70,29 @@ def verify_public(token: str) -> dict:
     finally:
         db.session.commit()
     if len(token) > MAX_TOKEN:
-        return {"valid": False, "reasons": ["oversized"], "claims": {}}
+        return _verdict(False, False, False, ["oversized"], {})
     try:
         typ = jwt.get_unverified_header(token).get("typ")
     except jwt.PyJWTError:
-        return {"valid": False, "reasons": ["malformed"], "claims": {}}
+        return _verdict(False, False, False, ["malformed"], {})
     if typ == COUNTERSIGN_TYP:
         return _verify_countersignature(token)
     result = verify_receipt(token, keys.jwks())
     claims = dict(result.claims)
     reasons = list(result.reasons)
+    recorded = revoked = False
     if result.valid:
         device = db.session.get(Device, uuid.UUID(claims["device_id"]))
         if device is None:
             reasons.append("device-unknown")
         elif device_revoked_before(device, signed_at_of(claims)):
+            revoked = True
             reasons.append("device-revoked")
-        recorded = db.session.execute(sa.select(Receipt.token).where(Receipt.jti == claims["jti"])).scalar()
-        claims["recorded"] = recorded == token
-        if recorded is not None and recorded != token:
+        stored = db.session.execute(sa.select(Receipt.token).where(Receipt.jti == claims["jti"])).scalar()
+        recorded = stored == token
+        claims["recorded"] = recorded
+        if stored is not None and stored != token:
             reasons.append("jti-reused")
-    return {"valid": result.valid and not reasons, "reasons": reasons, "claims": {"kind": "receipt", **claims}}
+        elif stored is None:
+            reasons.append("not-recorded")
+    return _verdict(result.valid, recorded, revoked, reasons, {"kind": "receipt", **claims})

@@ -10,8 +10,9 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, bulk, pii, workdays
+from app.audit.models import AuditEvent
 from app.context import audit_context
-from app.db import commit, new_id, one_or_404, utcnow
+from app.db import commit, new_id, utcnow
 from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
 from app.org.models import Area
@@ -52,6 +53,7 @@ class Registered:
     id: uuid.UUID
     created: bool
     view: dict | None = None
+    visible: bool = True  # False: linked to someone outside the caller's scope (only the id is theirs)
 
 
 def register_resident(actor, data: dict) -> Registered:
@@ -99,6 +101,7 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
             known[bidx] = row["id"]
             taken.add(row["id"])
             new.append((i, row, identity, phone))
+    _mark_out_of_reach(actor, outcomes, {row["id"] for _i, row, *_ in new})
     if new:
         try:
             with db.session.begin_nested():
@@ -112,13 +115,63 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
                 if isinstance(outcome, Registered) and not outcome.created and outcome.id in became:
                     outcomes[i] = became[outcome.id]
             new = [n for n in new if outcomes[n[0]] is None]
+            _mark_out_of_reach(actor, outcomes, {row["id"] for _i, row, *_ in new})
     photos = attachments.stored_among(row["photo_sha256"] for _i, row, *_ in new if row["photo_sha256"])
     for i, row, identity, phone in new:
         outcomes[i] = Registered(row["id"], True, _created_view(row, identity, phone, photos))
     audit.record_many(actor, "resident.create", "resident",
                       [(outcomes[i].id, outcomes[i].view, audit_contexts[i] if audit_contexts else None)
                        for i, *_ in new])
+    _record_links(actor, outcomes, audit_contexts)
     return outcomes
+
+
+def in_reach(actor, resident_ids) -> set:
+    """Those of ``resident_ids`` the caller may see: in their scope, typed in by them, or matched
+    by them before on an identity number they held (a ``resident.link`` event, the logged reason
+    for reaching a person another station registered)."""
+    ids = list(set(resident_ids))
+    if not ids:
+        return set()
+    visible = set(db.session.execute(residents_visible_to(actor).with_only_columns(Resident.id).order_by(None).where(
+        bulk.id_in(Resident.id, ids))).scalars())
+    rest = [i for i in ids if i not in visible]
+    if rest and actor.user_id is not None:
+        visible |= set(db.session.execute(sa.select(Resident.id).where(
+            bulk.id_in(Resident.id, rest), Resident.created_by_id == actor.user_id)).scalars())
+        rest = [i for i in rest if i not in visible]
+    if rest and actor.user_id is not None:
+        visible |= {uuid.UUID(e) for e in db.session.execute(sa.select(AuditEvent.entity_id).where(
+            AuditEvent.entity == "resident", AuditEvent.action == "resident.link",
+            AuditEvent.actor_id == actor.user_id, AuditEvent.entity_id.in_([str(i) for i in rest]))).scalars()}
+    return visible
+
+
+def resident_in_reach(actor, resident_id) -> uuid.UUID:
+    """A ``resident_id`` a write names, refused as unknown unless the caller may see that person:
+    an id alone must not attach anyone to another station's resident."""
+    if resident_id not in in_reach(actor, [resident_id]):
+        raise field_error("resident_id", "no such resident in your scope")
+    return resident_id
+
+
+def _mark_out_of_reach(actor, outcomes: list, creating: set) -> None:
+    """Flag links to people the caller may not see (those this very call creates they may)."""
+    linked = [o.id for o in outcomes if isinstance(o, Registered) and not o.created and o.id not in creating]
+    if not linked:
+        return
+    reach = in_reach(actor, linked)
+    for i, o in enumerate(outcomes):
+        if isinstance(o, Registered) and not o.created and o.id not in reach and o.id not in creating:
+            outcomes[i] = Registered(o.id, False, None, False)
+
+
+def _record_links(actor, outcomes: list, audit_contexts: list | None = None) -> None:
+    """A tablet's create matched a person outside its scope by the identity number it held: the
+    match is the logged reason that lets the same officer register that person's residence."""
+    audit.record_many(actor, "resident.link", "resident", [
+        (o.id, None, audit_contexts[i] if audit_contexts else None)
+        for i, o in enumerate(outcomes) if isinstance(o, Registered) and not o.visible])
 
 
 def _id_taken() -> Conflict:
@@ -172,7 +225,13 @@ def _insert_one(row: dict, identity: str):
 
 
 def create_or_link(actor, data: dict) -> tuple[Resident, bool]:
+    """Online, a person known outside the caller's scope is refused without a word about them:
+    registering their residence (the person inline) is the way to link, and it is audited."""
     outcome = register_resident(actor, data)
+    if not outcome.visible:
+        raise Conflict("a resident with this identity number is registered elsewhere; register their residence "
+                       "with the person inline to link them", slug="resident-exists-elsewhere",
+                       errors={"identity_number": ["registered elsewhere"]})
     commit()
     return db.session.get(Resident, outcome.id), outcome.created
 
@@ -257,7 +316,7 @@ def register_residence(actor, data: dict) -> Registration:
     if data.get("resident") is not None:
         resident_id = register_resident(actor, data["resident"]).id
     else:
-        resident_id = one_or_404(sa.select(Resident.id).where(Resident.id == data["resident_id"]), "resident")
+        resident_id = resident_in_reach(actor, data["resident_id"])
     registration = Registration(
         resident_id=resident_id, station_id=area.station_id, area_id=area.id, address=data["address"],
         start_date=data["start_date"], maturity_date=maturity_date(data["start_date"]), reason=data["reason"],

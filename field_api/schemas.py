@@ -226,8 +226,9 @@ class ManifestEntryOut(Out):
     day = fields.Date()
     window_start = fields.Time(**HHMM)
     window_end = fields.Time(**HHMM)
-    identity_digest = fields.String(metadata={"description": "sha256('<delivery_id>:<identity number>') for an "
-                                                             "offline check of the ID card"})
+    identity_masked = fields.String(metadata={"description": "the permit holder's identity number masked as "
+                                                             "everywhere (first 4, last 4), for an offline "
+                                                             "check of the ID card; the server checks it in full"})
     entry = fields.String(metadata={"description": "the server-signed manifest entry (JWS)"})
 
 
@@ -260,7 +261,10 @@ class VerifyIn(In):
 
 
 class VerifyOut(Out):
-    valid = fields.Boolean()
+    valid = fields.Boolean(metadata={"description": "signature valid, recorded, and not revoked"})
+    signature_valid = fields.Boolean(metadata={"description": "both signatures verify (what an offline check says)"})
+    recorded = fields.Boolean(metadata={"description": "the server holds this very receipt (a handover happened)"})
+    revoked = fields.Boolean(metadata={"description": "signed by a device after it was revoked"})
     reasons = fields.List(fields.String())
     claims = fields.Dict()
 

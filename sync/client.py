@@ -29,7 +29,6 @@ import argparse
 import base64
 import getpass
 import gzip
-import hashlib
 import json
 import random
 import sqlite3
@@ -116,7 +115,9 @@ class Transport:
     GZIP_MIN_BYTES = 1024  # below this gzip costs more than it saves
 
     def call(self, method: str, path: str, payload=None, *, token: str | None = None,
-             compress: bool = False) -> Reply:
+             compress: bool = False, proof_key=None) -> Reply:
+        """``proof_key``: the tablet's private key; a device-bound token is good only with a
+        ``Device-Proof`` signed by it (docs/sync-protocol.md, "Device-bound tokens")."""
         headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}
         body = None
         if payload is not None:
@@ -127,6 +128,10 @@ class Transport:
                 headers["Content-Encoding"] = "gzip"
         if token:
             headers["Authorization"] = f"Bearer {token}"
+            if proof_key is not None:
+                from app.auth import proof
+
+                headers[proof.HEADER] = proof.sign(proof_key, method, path, token, int(time.time()))
         status, resp_headers, raw = self._send(method, path, body, headers)
         resp_headers = {k.lower(): v for k, v in resp_headers.items()}
         if raw and resp_headers.get("content-encoding", "").lower() == "gzip":
@@ -576,7 +581,8 @@ class TabletClient:
             transport = self.transport          # not enrolled: say so before "not logged in"
             token = self._access_token() if auth else None
             try:
-                reply = transport.call(method, path, payload, token=token, compress=compress)
+                reply = transport.call(method, path, payload, token=token, compress=compress,
+                                       proof_key=self._device_key() if auth else None)
             except TransportError as exc:
                 reply, failure = None, exc
             else:
@@ -598,6 +604,17 @@ class TabletClient:
             self._retries += 1
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             self.sleep(delay * (0.5 + random.random() / 2))
+
+    def _device_key(self):
+        """This tablet's private key (None before enrolment), parsed once."""
+        pem = self._meta("device_key_pem")
+        if pem is None:
+            return None
+        if getattr(self, "_parsed_key", (None,))[0] != pem:
+            from cryptography.hazmat.primitives import serialization
+
+            self._parsed_key = (pem, serialization.load_pem_private_key(pem.encode("ascii"), password=None))
+        return self._parsed_key[1]
 
     def _access_token(self) -> str:
         token = self._meta("access_token")
@@ -852,8 +869,7 @@ class TabletClient:
             raise ClientError(f"delivery {delivery_id} is {delivery.get('status')}, not pending")
         identity = normalize_identity_number(_required(identity_number, "identity_number"))
         if recipient == "self":
-            digest = hashlib.sha256(f"{delivery_id}:{identity}".encode()).hexdigest()
-            if delivery.get("identity_digest") and digest != delivery["identity_digest"]:
+            if delivery.get("identity_masked") and mask_identity(identity) != delivery["identity_masked"]:
                 raise ClientError("the identity number does not match the permit holder's")
             name = delivery.get("resident_name")
         else:

@@ -52,12 +52,12 @@ def visit(v: Visit) -> Document:
 
 
 def delivery(d: Delivery) -> Document:
-    from field_api.deliveries import identity_digest, manifest_claims
+    from field_api.deliveries import identity_masked, manifest_claims
 
     v, permit = d.visit, d.permit
     resident = permit.resident
     data = {"visit_id": str(d.visit_id), "permit_number": permit.number, "resident_name": resident.name,
-            "identity_digest": identity_digest(d.id, pii.decrypt(pii.IDENTITY, resident.identity_enc)),
+            "identity_masked": identity_masked(pii.decrypt(pii.IDENTITY, resident.identity_enc)),
             "status": d.status,
             "manifest_entry": manifest_claims(d, v.officer_id) if v.officer_id else None}
     scopes = {("officer", str(v.officer_id))} if v.officer_id and d.status == "pending" else set()

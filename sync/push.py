@@ -476,6 +476,8 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
                 results[k] = _answer(run[k], "applied",
                                      {"id": outcome.view["id"], **documents.resident_record(outcome.view)},
                                      outcome.view["version"])
+            elif not outcome.visible:  # matched someone outside the device's scope: their id, nothing more
+                results[k] = _answer(run[k], "applied", {"id": str(outcome.id)}, None)
             else:
                 results[k] = _applied(run[k], Outcome("resident", outcome.id))
         savepoint.commit()
@@ -536,14 +538,24 @@ def _public_conflict(conflict):
 
 
 def _stored_payload(m: dict) -> dict:
-    """Kept for staff when rejected: identity and phone numbers encrypted, never in plain JSON."""
-    data = dict(m.get("data") or {})
-    for key in list(data):
-        if key in ("identity_number",) and isinstance(data[key], str):
-            data[key] = {"masked": pii.mask_identity(data[key]), "enc": pii.encrypt(pii.IDENTITY, data[key])}
-        elif key.endswith("phone") and isinstance(data[key], str):
-            data[key] = {"masked": pii.mask_phone(data[key]), "enc": pii.encrypt(pii.PHONE, data[key])}
-    return {**{k: v for k, v in m.items() if k != "data"}, "data": data}
+    """Kept for staff when rejected: identity and phone numbers encrypted, never in plain JSON,
+    wherever they sit (a registration carries its resident inline) and whatever their JSON type."""
+    return {**{k: v for k, v in m.items() if k != "data"}, "data": _sealed(m.get("data") or {})}
+
+
+def _sealed(value):
+    if isinstance(value, list):
+        return [_sealed(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, v in value.items():
+        kind = pii.IDENTITY if key.endswith("identity_number") else pii.PHONE if key.endswith("phone") else None
+        if kind is not None and isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            out[key] = {"masked": pii.MASKERS[kind](str(v)), "enc": pii.encrypt(kind, str(v)), "kind": kind}
+        else:
+            out[key] = _sealed(v)
+    return out
 
 
 def locked_device(device_id) -> Device:

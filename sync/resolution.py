@@ -27,8 +27,9 @@ def rejections_visible_to(actor, filters: dict):
     query = sa.select(SyncMutation).where(SyncMutation.status == "rejected").order_by(SyncMutation.received_at.desc())
     if not actor.is_admin:
         query = query.where(SyncMutation.station_id == actor.station_id)
-    query = query.where(SyncMutation.resolved_at.is_(None) if filters.get("status", "open") == "open"
-                        else SyncMutation.resolved_at.is_not(None))
+    if filters.get("status", "open") != "any":
+        query = query.where(SyncMutation.resolved_at.is_(None) if filters.get("status", "open") == "open"
+                            else SyncMutation.resolved_at.is_not(None))
     if filters.get("device_id"):
         query = query.where(SyncMutation.device_id == filters["device_id"])
     return query
@@ -61,6 +62,21 @@ def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict
                  station_id=conflict.station_id)
     db.session.commit()
     return conflict
+
+
+def read_rejection_pii(actor, mutation_id) -> dict:
+    """The numbers of a rejected payload in plain, for staff re-entering it by hand: the same
+    audited step as unmasking a resident."""
+    from sync.schemas import opened
+
+    mutation = one_or_404(rejections_visible_to(actor, {"status": "any"}).where(
+        SyncMutation.mutation_id == mutation_id), "rejection")
+    data = opened((mutation.payload or {}).get("data") or {}, lambda sealed: pii.decrypt(
+        sealed.get("kind") or (pii.IDENTITY if "*" * 10 in sealed["masked"] else pii.PHONE), sealed["enc"]))
+    audit.record(actor, "pii.read", "sync_mutation", mutation.mutation_id,
+                 after={"entity": mutation.entity, "op": mutation.op}, station_id=mutation.station_id)
+    db.session.commit()
+    return {"mutation_id": mutation.mutation_id, "data": data}
 
 
 def resolve_rejection(actor, mutation_id, resolution: str, note: str) -> SyncMutation:

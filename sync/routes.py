@@ -19,7 +19,7 @@ from app.extensions import db
 from app.schemas import Blueprint, paginate
 from field_api.deliveries import record_manifest
 from sync import feed, push as pushing, resolution
-from sync.schemas import (SUPPORTED_PROTOCOLS, ConflictOut, ListArgs, PullIn, PushIn, RejectionOut,
+from sync.schemas import (SUPPORTED_PROTOCOLS, ConflictOut, ListArgs, PullIn, PushIn, RejectionOut, RejectionPiiOut,
                           ResolveConflictIn, ResolveRejectionIn)
 
 PULL_STAMP_EVERY = timedelta(seconds=30)
@@ -143,6 +143,14 @@ def resolve_conflict(body, conflict_id):
 def list_rejections(args, pagination_parameters):
     """Mutations your station's devices pushed that were refused, with their payload and reasons"""
     return paginate(resolution.rejections_visible_to(current_actor(), args), pagination_parameters)
+
+
+@blp.route("/rejections/<uuid:mutation_id>/pii", methods=["GET"])
+@requires("resident.read_pii", writes=True)
+@blp.response(200, RejectionPiiOut)
+def rejection_pii(mutation_id):
+    """A rejected payload's identity and phone numbers in plain (audited)"""
+    return resolution.read_rejection_pii(current_actor(), mutation_id)
 
 
 @blp.route("/rejections/<uuid:mutation_id>/resolve", methods=["POST"])

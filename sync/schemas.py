@@ -75,9 +75,23 @@ class RejectionOut(Out):
 
 
 def _masked_payload(payload: dict) -> dict:
-    data = {k: (v["masked"] if isinstance(v, dict) and "masked" in v else v)
-            for k, v in (payload.get("data") or {}).items()}
-    return {**payload, "data": data}
+    return {**payload, "data": opened(payload.get("data") or {}, lambda sealed: sealed["masked"])}
+
+
+def opened(value, show):
+    """A stored payload with each sealed number (``{"masked", "enc"}``) replaced by ``show(it)``."""
+    if isinstance(value, list):
+        return [opened(v, show) for v in value]
+    if isinstance(value, dict):
+        if "masked" in value and "enc" in value:
+            return show(value)
+        return {k: opened(v, show) for k, v in value.items()}
+    return value
+
+
+class RejectionPiiOut(Out):
+    mutation_id = fields.UUID()
+    data = fields.Dict(metadata={"description": "the pushed data with identity and phone numbers in plain"})
 
 
 class ListArgs(In):

@@ -34,6 +34,7 @@ def make_config(**overrides) -> TestConfig:
 @pytest.fixture(scope="session")
 def app():
     application = create_app(make_config())
+    application.test_client_class = factories.ProvingClient
     with application.app_context():
         _reset_schema()
         from flask_migrate import upgrade

@@ -5,7 +5,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 
+import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+from flask.testing import EnvironBuilder, FlaskClient
 from jwt.algorithms import ECAlgorithm
 
 from app import pii
@@ -17,6 +19,52 @@ from app.org.models import Area, Station, User
 
 _seq = itertools.count(1)
 PASSWORD = "correct horse battery"
+
+# Private keys of the tablets the tests made, by the thumbprint their tokens name (cnf.jkt): the
+# test client signs each request made with such a token, as the tablet's own HTTP layer does.
+DEVICE_KEYS: dict[str, ec.EllipticCurvePrivateKey] = {}
+
+
+def device_key(key: ec.EllipticCurvePrivateKey | None = None) -> ec.EllipticCurvePrivateKey:
+    """A tablet key (new, or one a reference client made) the test client will sign with."""
+    from app.auth.proof import thumbprint
+
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    DEVICE_KEYS[thumbprint(ECAlgorithm.to_jwk(key.public_key(), as_dict=True))] = key
+    return key
+
+
+def _token_claims(headers) -> dict:
+    scheme, _, token = (headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or token.count(".") != 2:
+        return {}
+    try:
+        return jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+
+
+class ProvingClient(FlaskClient):
+    """The test client, adding a ``Device-Proof`` to every request whose token is bound to a key
+    of ``DEVICE_KEYS`` (a request that carries its own proof, or none on purpose, is left alone)."""
+
+    def open(self, *args, buffered=False, follow_redirects=False, **kwargs):
+        if args and not isinstance(args[0], str):
+            return super().open(*args, buffered=buffered, follow_redirects=follow_redirects, **kwargs)
+        builder = EnvironBuilder(self.application, *args, **kwargs)
+        try:
+            jkt = _token_claims(builder.headers).get("cnf", {}).get("jkt")
+            if jkt in DEVICE_KEYS and "Device-Proof" not in builder.headers:
+                from app.auth import proof
+
+                query = builder.query_string
+                token = builder.headers["Authorization"].partition(" ")[2]
+                builder.headers["Device-Proof"] = proof.sign(
+                    DEVICE_KEYS[jkt], builder.method, builder.path + (f"?{query}" if query else ""), token,
+                    int(utcnow().timestamp()))
+            return super().open(builder, buffered=buffered, follow_redirects=follow_redirects)
+        finally:
+            builder.close()
 
 
 def valid_identity(region="330106", born="19900307", serial=None) -> str:
@@ -96,7 +144,7 @@ class Factory:
 
     def device(self, station: StationH, *, status: str = "active") -> DeviceH:
         with self.app.app_context():
-            key = ec.generate_private_key(ec.SECP256R1())
+            key = device_key()
             d = Device(station_id=station.id, label=f"Tablet {next(_seq)}", status=status,
                        public_jwk=ECAlgorithm.to_jwk(key.public_key(), as_dict=True) if status != "pending" else None,
                        enrolled_at=utcnow() if status != "pending" else None)

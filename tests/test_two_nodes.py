@@ -28,6 +28,7 @@ from sync.client import FlaskTransport, Transport, TabletClient
 from sync.models import SyncMutation
 from tests.app.attachments.helpers import declaration, png, sha
 from tests.conftest import make_config
+from tests import factories
 from tests.factories import PASSWORD
 from tests.field_api.conftest import person
 
@@ -58,7 +59,9 @@ def nodes(app, tmp_path):
     the test. Slow-down off and a lock after three failures, so the lock-out test needs no sleeps."""
     blobs = str(tmp_path / "shared-blobs")
     build = lambda: create_app(make_config(BLOB_DIR=blobs, LOGIN_SLOWDOWN_AFTER=None, LOGIN_LOCK_AFTER=3))  # noqa: E731
-    return types.SimpleNamespace(a=build(), b=build())
+    a, b = build(), build()
+    a.test_client_class = b.test_client_class = factories.ProvingClient
+    return types.SimpleNamespace(a=a, b=b)
 
 
 def bearer(token: str) -> dict:
@@ -130,6 +133,7 @@ def test_a_tablet_syncs_through_two_nodes_alternately(nodes, make, world, tmp_pa
         [tablet.result(r["mutation_id"])["errors"] for r in tablet.rejections()]
     assert {"A", "B"} & set(transport.nodes_for("/api/v1/sync/push"))
     token = bearer(tablet._access_token())
+    factories.device_key(tablet._device_key())  # these requests are the tablet's: signed with its key
     photo = png(2048)
     declared = a.post("/api/v1/attachments", json=declaration(photo), headers=token)
     assert declared.status_code == 201, declared.json

@@ -18,10 +18,10 @@ from typing import Callable
 import sqlalchemy as sa
 from flask import current_app
 
-from app import audit
+from app import audit, quotas
 from app.attachments.models import PENDING, STORED, Attachment, AttachmentClaim
 from app.db import insert_for, one_or_404, utcnow
-from app.errors import Conflict, DomainError, Unprocessable, field_error
+from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_error
 from app.extensions import db
 from app.storage import API_CONTENT_PATH, SHA256_RE, BlobMissing, BlobStoreUnavailable, get_store
 
@@ -123,6 +123,11 @@ def attachments_visible_to(actor):
     return query.where(Attachment.sha256.in_(claims))
 
 
+def _in_scope(actor, sha256: str) -> bool:
+    return db.session.execute(attachments_visible_to(actor).with_only_columns(Attachment.sha256)
+                              .where(Attachment.sha256 == sha256)).first() is not None
+
+
 def attachment_for(actor, sha256: str) -> Attachment:
     return one_or_404(attachments_visible_to(actor).where(Attachment.sha256 == sha256), "attachment")
 
@@ -149,6 +154,10 @@ def declare(actor, data: dict) -> tuple[AttachmentInfo, bool]:
     hash forever. Once stored, a declaration that contradicts the bytes is refused."""
     sha256, content_type, size, kind = data["sha256"], data["content_type"], data["size"], data["kind"]
     _check_declaration(content_type, size, kind)
+    if db.session.get(Attachment, sha256) is None:
+        quotas.check(sa.select(Attachment.sha256).where(Attachment.uploaded_by_id == actor.user_id,
+                                                        Attachment.status == PENDING),
+                     current_app.config["ATTACHMENT_PENDING_MAX"], "sha256", "attachments waiting for their bytes")
     insert = insert_for(db.session)
     now = utcnow()
     # RETURNING, not rowcount: the ORM's bulk insert path does not report rowcount on every driver.
@@ -159,6 +168,10 @@ def declare(actor, data: dict) -> tuple[AttachmentInfo, bool]:
     row = db.session.execute(sa.select(Attachment).where(Attachment.sha256 == sha256).with_for_update()
                              .execution_options(populate_existing=True)).scalar_one()
     if not created:
+        if not _in_scope(actor, sha256):
+            # Knowing a digest is no capability: the bytes, their size and their type stay unsaid.
+            db.session.rollback()
+            raise NotFound("no such attachment", errors={"sha256": ["not found"]})
         if row.status == STORED:
             if row.content_type != content_type:
                 raise field_error("content_type", f"these bytes were stored as {row.content_type}")
@@ -311,12 +324,11 @@ def content(actor, sha256: str) -> tuple[bytes, str, str]:
 
 def share_with_station(sha256: str | None, station_id, user_id) -> None:
     """A record of a station now names these bytes (a citizen's upload attached to an
-    application): that station's staff may read them. Nothing to share before the hash is
-    declared; the declarer's own claim carries no station until a record gives it one."""
-    if not sha256 or station_id is None or db.session.get(Attachment, sha256) is None:
+    application): that station's staff may read them. Only the declarer's own claim is given
+    the station, so naming a digest one never declared shares nothing (and grants no read);
+    the declarer's claim carries no station until a record gives it one."""
+    if not sha256 or station_id is None:
         return
-    insert = insert_for(db.session)
-    stmt = insert(AttachmentClaim).values(sha256=sha256, user_id=user_id, station_id=station_id, created_at=utcnow())
-    db.session.execute(stmt.on_conflict_do_update(
-        index_elements=["sha256", "user_id"], set_={"station_id": station_id},
-        where=AttachmentClaim.station_id.is_(None)))
+    db.session.execute(sa.update(AttachmentClaim).where(
+        AttachmentClaim.sha256 == sha256, AttachmentClaim.user_id == user_id,
+        AttachmentClaim.station_id.is_(None)).values(station_id=station_id))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from app.schemas import In, Out
+from app.schemas import MAX_BIGINT, In, Out
 
 
 class AuditArgs(In):
@@ -12,7 +12,8 @@ class AuditArgs(In):
     action = fields.String(validate=validate.Length(max=64))
     since = fields.AwareDateTime(default_timezone=None, metadata={"description": "ISO 8601 with offset"})
     until = fields.AwareDateTime(default_timezone=None)
-    before_id = fields.Integer(validate=validate.Range(min=1), metadata={"description": "Page backwards from here"})
+    before_id = fields.Integer(validate=validate.Range(min=1, max=MAX_BIGINT),
+                               metadata={"description": "Page backwards from here"})
     limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=100)
 
 

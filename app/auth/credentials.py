@@ -97,18 +97,27 @@ def json_object(raw: bytes) -> dict:
     return obj
 
 
+# The order of P-256. (r, s) and (r, n - s) both verify; only the low one is accepted, so a
+# signature has one form and a receipt cannot be re-encoded into a second "different" receipt.
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def es256_sign(private_key: ec.EllipticCurvePrivateKey, signing_input: bytes) -> bytes:
     r, s = decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+    s = min(s, P256_ORDER - s)  # canonical (low-S) form
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 def es256_verify(public_key: ec.EllipticCurvePublicKey, signing_input: bytes, signature: bytes) -> bool:
+    """Raw (r || s) ES256 signatures in low-S form only."""
     if len(signature) != 64:
         return False
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+    if not 0 < s <= P256_ORDER // 2:
+        return False
     try:
-        public_key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
-    except InvalidSignature:
+        public_key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
         return False
     return True
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import current_app
 from jwt.algorithms import ECAlgorithm
 
-from app import audit
+from app import audit, quotas
 from app.auth.models import Device, RefreshToken
 from app.db import one_or_404, utcnow
 from app.errors import Conflict, Unprocessable, field_error
@@ -39,6 +39,9 @@ def device_for(actor, device_id) -> Device:
 
 
 def register(actor, label: str, station_id=None) -> tuple[Device, str]:
+    quotas.check(sa.select(Device.id).where(Device.created_by_id == actor.user_id, Device.status == "pending",
+                                            Device.enrollment_expires_at > utcnow()),
+                 current_app.config["DEVICE_PENDING_MAX"], "label", "device enrolments waiting for their code")
     code = "-".join("".join(secrets.choice(CODE_ALPHABET) for _ in range(4)) for _ in range(3))
     device = Device(label=label, station_id=station_id_for_write(actor, station_id), status="pending",
                     enrollment_code_hash=_code_hash(code), created_by_id=actor.user_id,

@@ -70,13 +70,17 @@ def current_actor() -> Actor:
 
 
 def _authenticate(allow_retired_device: bool) -> Actor:
-    from app.auth.tokens import actor_from_access_token
+    from app.auth.proof import HEADER
+    from app.auth.tokens import RequestProof, actor_from_access_token
 
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a Bearer access token is required")
-    return actor_from_access_token(token.strip(), allow_retired_device=allow_retired_device)
+    query = request.query_string.decode("latin-1")
+    target = request.path + (f"?{query}" if query else "")
+    return actor_from_access_token(token.strip(), allow_retired_device=allow_retired_device,
+                                   request_proof=RequestProof(request.headers.get(HEADER), request.method, target))
 
 
 def requires(permission: str, *, allow_retired_device: bool = False, writes: bool = False):

@@ -24,8 +24,9 @@ from app.org.models import FIELD_ROLES, User
 
 
 def _token_pair(user: User, device_id=None, family_id=None) -> dict:
+    family_id = family_id or uuid.uuid4()
     refresh = issue_refresh_token(user, device_id, family_id)
-    pair = {"access_token": issue_access_token(user, device_id), "refresh_token": refresh,
+    pair = {"access_token": issue_access_token(user, device_id, family_id), "refresh_token": refresh,
             "token_type": "Bearer", "expires_in": current_app.config["ACCESS_TOKEN_TTL"]}
     if device_id is not None:
         # Only an active tablet signs new receipts; a retired one may still refresh to hand in work.
@@ -64,8 +65,9 @@ def login(username: str, password: str, device_id=None) -> dict:
     address_policy = throttle.Policy(window=cfg["LOGIN_LOCK_SECONDS"], limit=cfg["LOGIN_ADDRESS_LOCK_AFTER"],
                                      lock_for=cfg["LOGIN_LOCK_SECONDS"])
     try:
-        throttle.take(address_key, address_policy, "too many failed log-ins from this address; wait and retry")
-        throttle.take(account_key, account_policy, "too many failed log-ins for this account; wait and retry")
+        throttle.take_all([
+            (address_key, address_policy, "too many failed log-ins from this address; wait and retry"),
+            (account_key, account_policy, "too many failed log-ins for this account; wait and retry")])
     finally:
         db.session.commit()  # the attempt counts even if refused
     user = db.session.execute(sa.select(User).where(sa.func.lower(User.username) == username.lower())
@@ -154,11 +156,12 @@ def request_otp(raw_phone: str, locale: str = "zh") -> dict:
     phone = _phone(raw_phone)
     bidx = pii.blind_index(pii.PHONE, phone)
     try:
-        throttle.take(f"otp:addr:{_address()}", throttle.Policy(window=3600, limit=cfg["OTP_ADDRESS_PER_HOUR"]),
-                      "too many codes requested from this address")
-        throttle.take(f"otp:phone:{bidx}", throttle.Policy(window=3600, limit=cfg["OTP_PHONE_PER_HOUR"],
-                                                            min_interval=cfg["OTP_PHONE_INTERVAL_SECONDS"]),
-                      "a code was sent to this number recently; wait before asking again")
+        throttle.take_all([
+            (f"otp:addr:{_address()}", throttle.Policy(window=3600, limit=cfg["OTP_ADDRESS_PER_HOUR"]),
+             "too many codes requested from this address"),
+            (f"otp:phone:{bidx}", throttle.Policy(window=3600, limit=cfg["OTP_PHONE_PER_HOUR"],
+                                                  min_interval=cfg["OTP_PHONE_INTERVAL_SECONDS"]),
+             "a code was sent to this number recently; wait before asking again")])
     finally:
         db.session.commit()  # counted even when refused
     now = utcnow()

@@ -4,13 +4,14 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 
 import jwt
 import sqlalchemy as sa
 from flask import current_app
 
-from app.auth import keys
+from app.auth import keys, proof
 from app.auth.models import Device, RefreshToken
 from app.auth.permissions import Actor
 from app.db import utcnow
@@ -24,7 +25,9 @@ ACCESS_TYP = "at+jwt"
 CLOCK_LEEWAY_SECONDS = 30
 
 
-def issue_access_token(user: User, device_id=None) -> str:
+def issue_access_token(user: User, device_id=None, family_id=None) -> str:
+    """``family_id``: the login (refresh-token family) the token belongs to, so that logging out,
+    or any revocation of that login, ends the access token too, not at its expiry."""
     kid, private = keys.signing_key()
     now = utcnow()
     claims = {
@@ -37,6 +40,11 @@ def issue_access_token(user: User, device_id=None) -> str:
         claims["sid"] = str(user.station_id)
     if device_id:
         claims["dev"] = str(device_id)
+        device = db.session.get(Device, device_id)
+        if device is not None and device.public_jwk:
+            claims["cnf"] = {"jkt": proof.thumbprint(device.public_jwk)}  # usable only with that key
+    if family_id:
+        claims["fam"] = str(family_id)
     return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": ACCESS_TYP})
 
 
@@ -75,17 +83,31 @@ def check_device(device: Device | None, *, allow_retired: bool) -> Device:
     return device
 
 
-def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -> Actor:
+@dataclass(frozen=True)
+class RequestProof:
+    """What a device-bound token's proof of possession is checked against (``app.auth.proof``)."""
+
+    header: str | None
+    method: str
+    target: str
+
+
+def actor_from_access_token(token: str, *, allow_retired_device: bool = False,
+                            request_proof: RequestProof | None = None) -> Actor:
     """Every authenticated request pays for this: the account, its device and its areas are read
-    in one query (a row per area), so revocation is seen at once at the cost of one round trip."""
+    in one query (a row per area), so revocation is seen at once at the cost of one round trip.
+    A token bound to a device key needs ``request_proof`` signed by that key."""
     claims = decode_access_token(token)
     try:
         user_id = uuid.UUID(claims["sub"])
         device_key = uuid.UUID(claims["dev"]) if claims.get("dev") else None
+        family = uuid.UUID(claims["fam"]) if claims.get("fam") else None
     except (ValueError, TypeError, AttributeError):
-        raise Unauthorized("the access token is invalid: malformed subject or device") from None
+        raise Unauthorized("the access token is invalid: malformed subject, device or login") from None
+    revoked = (sa.exists().where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_not(None))
+               if family is not None else sa.false())
     rows = db.session.execute(
-        sa.select(User, Device, user_area.c.area_id).select_from(User)
+        sa.select(User, Device, user_area.c.area_id, revoked.label("revoked")).select_from(User)
         .outerjoin(Device, Device.id == device_key if device_key is not None else sa.false())
         .outerjoin(user_area, user_area.c.user_id == User.id)
         .where(User.id == user_id)).all()
@@ -97,15 +119,34 @@ def actor_from_access_token(token: str, *, allow_retired_device: bool = False) -
         device = check_device(rows[0][1], allow_retired=allow_retired_device)
         if device.station_id != user.station_id:  # moved to another station since signing in on it
             raise Unauthorized("this device belongs to another station; log in again")
+        _check_possession(device, claims, token, request_proof)
         device_id = device.id
         # The identity map holds objects weakly: kept here, the request's later look-ups of this
         # device (sync stamps it on every push and pull) are served from memory.
         db.session.info["authenticated_device"] = device
+    if rows[0][3]:
+        raise Unauthorized("this login has ended (logged out or revoked); log in again", slug="token-revoked")
     area_ids = frozenset()
     if user.role in ("officer", "auxiliary"):
-        area_ids = frozenset(area for _u, _d, area in rows if area is not None)
+        area_ids = frozenset(area for _u, _d, area, _r in rows if area is not None)
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id,
                  area_ids=area_ids)
+
+
+def _check_possession(device: Device, claims: dict, token: str, request_proof: RequestProof | None) -> None:
+    """A device with a key uses its tokens only with that key: a token copied off the tablet (or
+    out of a log) is refused without the key's signature over this very request."""
+    if not device.public_jwk:
+        return  # never enrolled with a key (only fixtures of benchmarks): nothing to bind to
+    if claims.get("cnf", {}).get("jkt") not in (None, proof.thumbprint(device.public_jwk)):
+        raise Unauthorized("this token is bound to another key of this device; log in again")
+    request_proof = request_proof or RequestProof(None, "", "")
+    try:
+        proof.verify(request_proof.header, jwk=device.public_jwk, method=request_proof.method,
+                     target=request_proof.target, access_token=token, now_seconds=int(utcnow().timestamp()),
+                     max_age=current_app.config["DEVICE_PROOF_MAX_AGE"])
+    except proof.ProofError as exc:
+        raise Unauthorized(str(exc), slug="device-proof-required") from None
 
 
 def _hash_refresh(token: str) -> str:

@@ -122,8 +122,17 @@ def user_for_manage(actor, user_id) -> User:
     return user
 
 
+STAFF_ONLY_FIELDS = ("role", "station_id", "area_ids", "password")
+
+
 def update_user(actor, user_id, data: dict) -> User:
+    """A citizen account (made by an SMS sign-in) never crosses into the staff side: it gets no
+    role, station, areas or password here, or a phone number could become an officer's login."""
     user = user_for_manage(actor, user_id)
+    if user.role == "citizen":
+        for field in STAFF_ONLY_FIELDS:
+            if field in data and not (field == "role" and data[field] == "citizen"):
+                raise field_error(field, "a citizen account takes no role, station, areas or password")
     before = user_snapshot(user)
     if "role" in data and data["role"] != user.role:
         _check_role(actor, data["role"])

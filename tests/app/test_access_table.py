@@ -169,6 +169,7 @@ TABLE = [
     ("GET", "/api/v1/sync/rejections", None, {"admin": 200, "staff": 200}),
     ("POST", "/api/v1/sync/rejections/<uuid:mutation_id>/resolve", lambda w: {"resolution": "dismissed"},
      {"admin": 404, "staff": 404}),
+    ("GET", "/api/v1/sync/rejections/<uuid:mutation_id>/pii", None, {"admin": 404, "staff": 404}),
 ]
 
 

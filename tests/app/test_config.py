@@ -26,6 +26,8 @@ def production_env(**overrides) -> dict:
         "DOORSTEP_SECRET_KEY": "s" * 48,
         "DOORSTEP_PII_KEYS": f"k2026:{_b64()}",
         "DOORSTEP_BLIND_INDEX_KEY": _b64(),
+        "DOORSTEP_SMS_SENDER": "sns",
+        "DOORSTEP_METRICS_TOKEN": "m" * 40,
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
@@ -152,3 +154,19 @@ def test_production_starts_with_proper_settings_without_touching_the_database():
     assert r.status_code == 503
     assert r.mimetype == "application/problem+json"
     assert r.json["detail"] == "the database is unreachable"
+
+
+def test_production_refuses_the_console_sms_sender():
+    with pytest.raises(ConfigError, match="DOORSTEP_SMS_SENDER is console"):
+        create_app(Config(production_env(DOORSTEP_SMS_SENDER="console")))
+    with pytest.raises(ConfigError, match="DOORSTEP_SMS_SENDER is console"):
+        create_app(Config(production_env(DOORSTEP_SMS_SENDER=None)))  # the default
+
+
+def test_production_refuses_open_metrics():
+    with pytest.raises(ConfigError, match="DOORSTEP_METRICS_TOKEN or DOORSTEP_METRICS_ALLOW"):
+        create_app(Config(production_env(DOORSTEP_METRICS_TOKEN=None)))
+    with pytest.raises(ConfigError, match="DOORSTEP_METRICS_ALLOW"):
+        create_app(Config(production_env(DOORSTEP_METRICS_TOKEN=None, DOORSTEP_METRICS_ALLOW="10.0.0.0/33")))
+    check_production(Config(production_env(DOORSTEP_METRICS_TOKEN=None, DOORSTEP_METRICS_ALLOW="10.0.0.0/8")))
+    check_production(Config(production_env()))

@@ -209,3 +209,15 @@ def test_a_patch_without_a_body_is_a_422_naming_it(client, make, world):
     resp = client.patch(f"/api/v1/users/{world.officer[0].id}", headers=make.auth(world.admin))
     assert "body" in assert_problem(resp, 422, "validation-failed")["errors"]
     assert client.get(f"/api/v1/users/{world.officer[0].id}", headers=make.auth(world.admin)).json == before
+
+
+def test_a_body_sent_to_a_route_that_takes_none_is_refused(client, make, world):
+    """``accept`` takes no body: a note sent with it would be lost without a word."""
+    from uuid import uuid4
+
+    resp = client.post(f"/api/v1/applications/{uuid4()}/accept", json={"note": "材料齐全"},
+                       headers=make.auth(world.staff[0]))
+    assert resp.status_code == 400 and resp.mimetype == "application/problem+json"
+    assert resp.json["type"].endswith("/unexpected-body") and "body" in resp.json["errors"]
+    # without a body the route answers as usual (here: no such application)
+    assert client.post(f"/api/v1/applications/{uuid4()}/accept", headers=make.auth(world.staff[0])).status_code == 404

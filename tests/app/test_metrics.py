@@ -152,6 +152,18 @@ def test_a_configured_token_is_required(app):
     scrape(client, {"Authorization": "Bearer a-long-random-metrics-token"})
 
 
+def test_an_allow_list_admits_its_addresses_only(app):
+    guarded = create_app(make_config(METRICS_ALLOW="10.1.0.0/16, 192.0.2.7",
+                                     METRICS_TOKEN="a-long-random-metrics-token"))
+    inside, outside, tokened = guarded.test_client(), guarded.test_client(), guarded.test_client()
+    inside.environ_base["REMOTE_ADDR"] = "10.1.2.3"
+    outside.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    tokened.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    scrape(inside)
+    assert outside.get("/metrics").status_code == 401
+    scrape(tokened, {"Authorization": "Bearer a-long-random-metrics-token"})
+
+
 MULTIPROCESS_WORKER = textwrap.dedent("""
     import sys
     from app import create_app

@@ -187,3 +187,27 @@ def test_unmasked_contact_is_audited(client, make, world, booker):
                         headers=make.auth(world.staff[0])).json
     assert events[0]["entity_id"] == booking["id"] and events[0]["actor_id"] == str(world.staff[0].id)
     assert client.get(f"/api/v1/bookings/{booking['id']}/pii", headers=make.auth(world.citizen)).status_code == 403
+
+
+def test_a_window_start_with_an_offset_is_a_422_naming_it(booker):
+    resp = booker.as_citizen(window_start="09:00:00+08:00")
+    assert resp.status_code == 422 and "window_start" in resp.json["errors"]
+    assert resp.mimetype == "application/problem+json"
+
+
+def test_a_citizen_cannot_loop_booking_and_cancelling(app, client, make, world, booker):
+    """Each booking sends an SMS: a day's bookings per citizen account are capped, cancelled ones included."""
+    saved = app.config["BOOKING_DAILY_MAX"]
+    app.config["BOOKING_DAILY_MAX"] = 2
+    try:
+        for _ in range(2):
+            booking = booker.as_citizen()
+            assert booking.status_code == 201, booking.json
+            assert client.post(f"/api/v1/bookings/{booking.json['id']}/cancel", json={},
+                               headers=make.auth(world.citizen)).status_code == 200
+        third = booker.as_citizen()
+        assert third.status_code == 409 and third.json["type"].endswith("/quota-exceeded")
+        assert "purpose" in third.json["errors"]
+        assert booker.as_staff().status_code == 201  # phone bookings by staff are not this account's
+    finally:
+        app.config["BOOKING_DAILY_MAX"] = saved

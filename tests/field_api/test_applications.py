@@ -169,3 +169,26 @@ def test_a_citizens_upload_becomes_readable_by_the_station_that_holds_the_case(a
     assert next(m for m in again["materials"] if m["kind"] == "photo")["attachment_stored"] is True
     assert client.get(f"/api/v1/attachments/{sha}/content", headers=staff).data == png
     assert client.get(f"/api/v1/attachments/{sha}/content", headers=make.auth(world.staff[1])).status_code == 404
+
+
+def test_naming_a_digest_in_a_material_does_not_make_it_readable(field, client, make, world):
+    """Access to an attachment goes through who declared it, never through knowing its digest."""
+    import hashlib
+
+    png = b"\x89PNG\r\n\x1a\n" + b"someone-else" * 10
+    sha = hashlib.sha256(png).hexdigest()
+    officer = make.auth(world.officer[1])  # another station's officer stores a photo
+    assert client.post("/api/v1/attachments", json={"sha256": sha, "content_type": "image/png", "size": len(png),
+                                                    "kind": "photo"}, headers=officer).status_code == 201
+    assert client.put(f"/api/v1/attachments/{sha}/content", data=png, content_type="image/png",
+                      headers=officer).status_code == 200
+    phone = mobile()
+    citizen = make.user("citizen", phone=phone)
+    body, _ = field.matured_resident(phone=phone)
+    app_id = field.apply(citizen, identity_number=body["identity_number"],
+                         materials=materials("identity_card", "rental_contract")).json["id"]
+    supplied = client.put(f"/api/v1/applications/{app_id}/materials/photo", json={"attachment_sha256": sha},
+                          headers=make.auth(citizen))
+    assert supplied.status_code == 200
+    for who in (citizen, world.staff[0]):
+        assert client.get(f"/api/v1/attachments/{sha}/content", headers=make.auth(who)).status_code == 404

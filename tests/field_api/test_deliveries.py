@@ -186,3 +186,34 @@ def test_receipts_signed_after_revocation_are_refused(client, make, world, out_f
 def test_manifest_needs_a_device(client, make, world):
     resp = client.get("/api/v1/deliveries/manifest", headers=make.auth(world.officer[0]))
     assert resp.status_code == 403 and resp.json["type"].endswith("/device-required")
+
+
+def test_the_tablet_gets_no_hash_of_the_identity_number(client, make, world, out_for_delivery):
+    """A hash of ``<delivery id>:<identity number>`` falls to a search of the ID space: the tablet
+    gets the masked form only, whether it asks for the manifest or pulls the delivery."""
+    import hashlib
+
+    out = out_for_delivery
+    identity = out.body["identity_number"]
+    [entry] = client.get("/api/v1/deliveries/manifest", headers=out.headers).json
+    pulled = client.post("/api/v1/sync/pull", json={"protocol": 1}, headers=out.headers).json
+    [doc] = [c["data"] for c in pulled["changes"] if c["entity"] == "delivery"]
+    for shown in (entry, doc):
+        assert shown["identity_masked"] == identity[:4] + "*" * 10 + identity[-4:]
+        text = str(shown)
+        assert hashlib.sha256(f"{out.delivery['id']}:{identity}".encode()).hexdigest() not in text
+        assert identity not in text
+
+
+def test_verify_tells_a_signature_from_a_recorded_handover(client, make, world, out_for_delivery):
+    """A receipt the server never recorded (signed on a tablet, never handed in; or backdated)
+    verifies as a signature, but is not a handover."""
+    out = out_for_delivery
+    unsent = _receipt(out, seq=7)
+    verdict = client.post("/api/v1/receipts/verify", json={"token": unsent}).json
+    assert (verdict["valid"], verdict["signature_valid"], verdict["recorded"], verdict["revoked"]) == (
+        False, True, False, False)
+    assert "not-recorded" in verdict["reasons"]
+    client.post(f"/api/v1/devices/{out.device.id}/revoke", json={"mode": "lost"}, headers=make.auth(world.staff[0]))
+    late = client.post("/api/v1/receipts/verify", json={"token": _receipt(out, seq=8)}).json
+    assert late["signature_valid"] is True and late["revoked"] is True and late["valid"] is False

@@ -191,6 +191,27 @@ def test_a_non_canonical_signature_encoding_is_malformed():
     assert rt.verify_receipt(f"{h}.{p}.{s[:-1]}{sibling}", JWKS).reasons == ["malformed"]
 
 
+def test_a_high_s_twin_of_a_valid_signature_is_refused():
+    """(r, n - s) verifies as well as (r, s); only the low-S form is accepted, for the receipt's
+    signature and for the credential inside it."""
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # of P-256
+
+    def high(sig_b64: str) -> str:
+        raw = b64url_decode(sig_b64)
+        s_value = int.from_bytes(raw[32:], "big")
+        low = min(s_value, order - s_value)  # the accepted form, whichever the signer gave
+        return b64url(raw[:32] + (order - low).to_bytes(32, "big"))
+
+    for _ in range(8):  # signatures are randomised: some come out high-S from a signer that does not care
+        token = sign(tablet())
+        assert rt.verify_receipt(token, JWKS).valid
+        h, p, s = token.split(".")
+        assert rt.verify_receipt(f"{h}.{p}.{high(s)}", JWKS).reasons == ["signature-invalid"]
+    header, _, _ = segments(token)
+    dc_h, dc_p, dc_s = header["dc"].split(".")
+    assert rt.verify_receipt(with_header(token, dc=f"{dc_h}.{dc_p}.{high(dc_s)}"), JWKS).reasons != []
+
+
 def test_another_devices_credential_spliced_in_is_invalid():
     mine, theirs = tablet(), tablet()
     token = sign(mine)

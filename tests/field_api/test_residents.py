@@ -39,11 +39,33 @@ def test_a_known_identity_number_links_instead_of_duplicating(field, client, mak
     body = person()
     first = client.post("/api/v1/residents", json=body, headers=make.auth(world.staff[0]))
     again = client.post("/api/v1/residents", json={**body, "identity_number": body["identity_number"].lower(),
-                                                   "name": "张伟伟"}, headers=make.auth(world.staff[1]))
+                                                   "name": "张伟伟"}, headers=make.auth(world.staff[0]))
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json["id"] == first.json["id"] and again.json["name"] == "张伟"
     reg = field.register(resident={**body, "name": "别名"})
     assert reg.json["resident_id"] == first.json["id"]
+
+
+def test_another_stations_resident_is_not_handed_out_by_identity_number(field, client, make, world):
+    body = person()
+    mine = field.register(resident=body).json  # station 0 registers the person
+    other = client.post("/api/v1/residents", json={**body, "name": "探"}, headers=make.auth(world.staff[1]))
+    assert other.status_code == 409 and other.json["type"].endswith("/resident-exists-elsewhere")
+    text = other.get_data(as_text=True)
+    assert mine["resident_id"] not in text and body["name"] not in text and body["phone"][-4:] not in text
+    # registering the person's residence at the door links them, and says no more than the registration
+    reg = field.register(who=world.officer[1], area=world.areas[1][0], resident={**body, "name": "别名"})
+    assert reg.status_code == 201 and reg.json["resident_id"] == mine["resident_id"]
+
+
+def test_a_registration_naming_another_stations_resident_by_id_is_refused(field, client, make, world):
+    mine = field.register().json
+    stolen = field.register(who=world.officer[1], area=world.areas[1][0], resident_id=mine["resident_id"])
+    assert stolen.status_code == 422 and "resident_id" in stolen.json["errors"]
+    stolen = field.register(who=world.staff[1], area=world.areas[1][0], resident_id=mine["resident_id"])
+    assert stolen.status_code == 422 and "resident_id" in stolen.json["errors"]
+    pii = client.get(f"/api/v1/residents/{mine['resident_id']}/pii", headers=make.auth(world.staff[1]))
+    assert pii.status_code == 404
 
 
 def test_identity_and_dates_are_validated(field):

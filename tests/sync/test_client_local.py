@@ -773,11 +773,10 @@ def test_handover_signs_a_verifiable_receipt_offline_with_rising_receipt_seqs(ta
                                    serialization.NoEncryption()).decode()
     with tablet._tx() as conn:
         tablet._set_meta(conn, device_credential=credential, device_key_pem=pem)
-    import hashlib
 
     deliveries = [{"seq": 0, "entity": "delivery", "id": d, "op": "upsert", "version": 10, "data": {
         "visit_id": f"v-{d}", "permit_number": f"PN-{d}", "resident_name": "张三丰",
-        "identity_digest": hashlib.sha256(f"{d}:{ID}".encode()).hexdigest(), "status": "pending",
+        "identity_masked": ID[:4] + "*" * 10 + ID[-4:], "status": "pending",
         "manifest_entry": "jws"}} for d in ("d1", "d2")]
     seeded(tablet, server, *deliveries, visit("v-d1", 2, kind="delivery"))
     with pytest.raises(ClientError, match="does not match"):
@@ -802,7 +801,7 @@ def test_handover_signs_a_verifiable_receipt_offline_with_rising_receipt_seqs(ta
 def test_handover_needs_a_credential(tablet, server):
     seeded(tablet, server, {"seq": 0, "entity": "delivery", "id": "d1", "op": "upsert", "version": 1,
                             "data": {"visit_id": "v", "permit_number": "P", "resident_name": "张", "status": "pending",
-                                     "identity_digest": None, "manifest_entry": None}})
+                                     "identity_masked": None, "manifest_entry": None}})
     with pytest.raises(ClientError, match="credential"):
         tablet.handover("d1", "self", ID)
     assert tablet.pending() == []

@@ -363,3 +363,44 @@ def test_a_run_of_creates_around_other_mutations_keeps_seq_order(tablet, world):
                       tablet.mutation("registration", "create", uuid.uuid4(), _registration(world.areas[0][0], b)),
                       tablet.mutation("resident", "create", b, person()))
     assert [r["status"] for r in res["results"]] == ["applied", "applied", "rejected", "applied"], res
+
+
+def test_a_create_matching_another_stations_resident_answers_the_id_alone(tablet, new_tablet, world, field):
+    body = person()
+    known = field.register(resident=body).json  # station 0's resident
+    other = new_tablet(station=1)
+    resident_id = uuid.uuid4()
+    res = other.push(other.mutation("resident", "create", resident_id, {**body, "name": "探"}))["results"][0]
+    assert res["status"] == "applied" and res["record"] == {"id": known["resident_id"]}
+    # the match (an identity number the officer held) lets that officer register the residence
+    reg = other.push(other.mutation("registration", "create", uuid.uuid4(),
+                                    _registration(world.areas[1][0], resident_id)))["results"][0]
+    assert reg["status"] == "applied" and reg["record"]["resident_id"] == known["resident_id"]
+    # an id alone does not
+    stranger = field.register(resident=person()).json
+    refused = other.push(other.mutation("registration", "create", uuid.uuid4(),
+                                        _registration(world.areas[1][0], stranger["resident_id"])))["results"][0]
+    assert refused["status"] == "rejected" and "resident_id" in refused["errors"]
+
+
+def test_rejected_payloads_show_numbers_masked_and_unmasking_is_audited(tablet, world, client, make):
+    body = person()
+    outside = world.areas[1][0]  # not the officer's area: refused, with the resident inline
+    res = tablet.push(tablet.mutation("registration", "create", uuid.uuid4(),
+                                      {**_registration(outside, uuid.uuid4()), "resident_id": None, "resident": body,
+                                       "landlord_phone": 13912345678}))
+    assert res["results"][0]["status"] == "rejected"
+    staff = make.auth(world.staff[0])
+    [kept] = client.get("/api/v1/sync/rejections", headers=staff).json
+    shown = str(kept["payload"])
+    assert body["identity_number"] not in shown and body["phone"] not in shown and "13912345678" not in shown
+    assert kept["payload"]["data"]["resident"]["phone"] == body["phone"][:3] + "****" + body["phone"][-4:]
+    plain = client.get(f"/api/v1/sync/rejections/{kept['mutation_id']}/pii", headers=staff)
+    assert plain.status_code == 200
+    assert plain.json["data"]["resident"]["identity_number"] == body["identity_number"]
+    assert plain.json["data"]["landlord_phone"] == "13912345678"
+    events = client.get("/api/v1/audit-events", headers=make.auth(world.admin),
+                        query_string={"entity": "sync_mutation", "entity_id": kept["mutation_id"]}).json
+    assert [e["action"] for e in events] == ["pii.read"]
+    assert client.get(f"/api/v1/sync/rejections/{kept['mutation_id']}/pii",
+                      headers=make.auth(world.staff[1])).status_code == 404

@@ -207,10 +207,26 @@ def test_a_citizen_sees_only_what_they_declared(client, make, world):
     officer_file = png()
     stored(client, make.auth(world.officer[0]), officer_file)
     assert client.get(f"{URL}/{sha(officer_file)}", headers=citizen).status_code == 404
-    # identical bytes declared by a second citizen are stored once, and readable by both
+    # a digest alone is no capability: re-declaring someone else's hash says "not found", nothing more
     again = declare(client, other, data, content_type="application/pdf", kind="material")
-    assert again.status_code == 200 and again.json["status"] == "stored"
-    assert client.get(f"{URL}/{digest}/content", headers=other).data == data
+    assert again.status_code == 404 and again.json["type"].endswith("/not-found")
+    assert client.get(f"{URL}/{digest}/content", headers=other).status_code == 404
+
+
+def test_a_digest_known_to_another_station_reveals_nothing(client, make, world):
+    data = png(300)
+    stored(client, make.auth(world.officer[0]), data)
+    outsider = make.auth(world.officer[1])
+    for body in ({}, {"size": 299}, {"content_type": "image/jpeg"}):
+        resp = declare(client, outsider, data, **body)
+        assert resp.status_code == 404, resp.json
+        assert "300" not in resp.get_data(as_text=True) and "png" not in resp.get_data(as_text=True)
+    for path in (f"{URL}/{sha(data)}", f"{URL}/{sha(data)}/content"):
+        assert client.get(path, headers=outsider).status_code == 404
+    # and a pending declaration of another station is not joined either
+    pending = png(301)
+    assert declare(client, make.auth(world.officer[0]), pending).status_code == 201
+    assert declare(client, outsider, pending).status_code == 404
 
 
 def test_admin_reads_but_does_not_upload(client, make, world):
@@ -241,3 +257,22 @@ def test_is_stored_and_the_stored_hook(app, client, make, world):
     finally:
         services._stored_hooks.remove(hook)
     assert seen == [(sha(data), "stored")]
+
+
+def test_pending_declarations_are_capped_per_account(app, client, make, world):
+    officer = make.auth(world.officer[0])
+    saved = app.config["ATTACHMENT_PENDING_MAX"]
+    app.config["ATTACHMENT_PENDING_MAX"] = 3
+    try:
+        files = [png() for _ in range(4)]
+        for data in files[:3]:
+            assert declare(client, officer, data).status_code == 201
+        resp = declare(client, officer, files[3])
+        assert_problem(resp, 409, "sha256")
+        assert resp.json["type"].endswith("/quota-exceeded")
+        assert declare(client, officer, files[0]).status_code == 200  # declaring again allocates nothing
+        assert declare(client, make.auth(world.auxiliary[0]), files[3]).status_code == 201  # per account
+        assert upload(client, officer, files[0]).status_code == 200  # one arrives: room for another
+        assert declare(client, officer, png()).status_code == 201
+    finally:
+        app.config["ATTACHMENT_PENDING_MAX"] = saved

@@ -115,3 +115,9 @@ def test_concurrent_writers_keep_one_linear_chain(app, make, world):
         assert report.ok, report
         count = db.session.execute(sa.text("SELECT count(*) FROM audit_event WHERE action = 'area.create'")).scalar()
         assert count == 12
+
+
+def test_an_id_beyond_any_column_is_a_422_naming_it(client, make, world):
+    resp = client.get(f"/api/v1/audit-events?before_id={2**70}", headers=make.auth(world.admin))
+    assert resp.status_code == 422 and "before_id" in resp.json["errors"]
+    assert resp.mimetype == "application/problem+json"

@@ -19,13 +19,13 @@ from app.auth.tokens import actor_from_access_token
 from app.errors import DeviceRevoked
 from app.extensions import db
 from tests.app.auth.helpers import assert_problem, b64url, bearer, in_parallel, shift_back
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, device_key
 
 DEVICES, ENROLL, LOGIN, ME = "/api/v1/devices", "/api/v1/devices/enroll", "/api/v1/auth/login", "/api/v1/me"
 
 
 def tablet_key():
-    private = ec.generate_private_key(ec.SECP256R1())
+    private = device_key()
     return private, ECAlgorithm.to_jwk(private.public_key(), as_dict=True)
 
 
@@ -253,9 +253,15 @@ def test_retired_device_is_refused_on_normal_endpoints(app, client, make, world,
     assert "device.revoke_retired" in audit_actions(app)
 
 
-def _actor(app, token, **kw):
+def _actor(app, token, device, **kw):
+    """The actor of ``token``, as a request proved by ``device``'s key would have it."""
+    from app.auth import proof
+    from app.auth.tokens import RequestProof
+    from app.db import utcnow
+
     with app.test_request_context():
-        actor = actor_from_access_token(token, **kw)
+        header = proof.sign(device.private_key, "GET", "/api/v1/me", token, int(utcnow().timestamp()))
+        actor = actor_from_access_token(token, request_proof=RequestProof(header, "GET", "/api/v1/me"), **kw)
         g.pop("actor", None)
         return actor
 
@@ -267,12 +273,12 @@ def test_endpoints_marked_for_retired_devices_accept_retired_not_lost(app, clien
     assert revoke(client, staff_a, retired.id, "retired").status_code == 200
     assert revoke(client, staff_a, lost.id, "lost").status_code == 200
 
-    actor = _actor(app, retired_token, allow_retired_device=True)
+    actor = _actor(app, retired_token, retired, allow_retired_device=True)
     assert actor.device_id == retired.id and actor.user_id == world.officer[0].id
     with pytest.raises(DeviceRevoked):
-        _actor(app, retired_token)
+        _actor(app, retired_token, retired)
     with pytest.raises(DeviceRevoked):
-        _actor(app, lost_token, allow_retired_device=True)
+        _actor(app, lost_token, lost, allow_retired_device=True)
 
 
 def test_a_retired_device_can_still_be_marked_lost_but_not_back(client, make, world, staff_a):
@@ -344,3 +350,18 @@ def test_an_officer_moved_to_another_station_loses_the_old_stations_tablet(clien
     assert_problem(client.get(ME, headers=bearer(pair["access_token"])), 401)
     assert_problem(client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}), 401)
     assert_problem(device_login(client, officer, device.id), 422, field="device_id")
+
+
+def test_enrolments_waiting_for_their_code_are_capped_per_account(app, client, make, world):
+    staff = make.auth(world.staff[0])
+    saved = app.config["DEVICE_PENDING_MAX"]
+    app.config["DEVICE_PENDING_MAX"] = 2
+    try:
+        codes = [register(client, staff).json["enrollment_code"] for _ in range(2)]
+        refused = register(client, staff)
+        assert refused.status_code == 409 and refused.json["type"].endswith("/quota-exceeded")
+        assert "label" in refused.json["errors"]
+        assert enroll(client, codes[0]).status_code == 201  # one enrolled: room for another
+        assert register(client, staff).status_code == 201
+    finally:
+        app.config["DEVICE_PENDING_MAX"] = saved

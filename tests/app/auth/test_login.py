@@ -234,3 +234,21 @@ def test_picking_the_wrong_tablet_is_not_a_password_guess(app, client, make, wor
     assert login_account_key(officer.username) not in throttle_rows(app)
     ok = client.post("/api/v1/auth/login", json={"username": officer.username, "password": PASSWORD})
     assert ok.status_code == 200
+
+
+def test_a_refusal_of_the_limiter_is_not_counted_against_the_address(app, client, world):
+    """A colleague retrying a locked-out account from the station's one address (NAT) must not
+    use up the address's budget: only real failures count, and per account and per address apart."""
+    saved = app.config["LOGIN_ADDRESS_LOCK_AFTER"]
+    app.config["LOGIN_ADDRESS_LOCK_AFTER"] = 6
+    try:
+        username = world.officer[0].username
+        for _ in range(3):
+            fail(client, username)
+        for _ in range(10):  # inside the back-off: refused by the limiter, never counted
+            assert_problem(login(client, username), 429)
+        address = throttle_rows(app)[login_address_key("127.0.0.1")]
+        assert address == 3
+        assert login(client, world.staff[0].username).status_code == 200  # the station still gets in
+    finally:
+        app.config["LOGIN_ADDRESS_LOCK_AFTER"] = saved

@@ -150,6 +150,21 @@ def test_logout_revokes_the_family(app, client, make, world):
         assert db.session.execute(sa.select(sa.func.count()).where(AuditEvent.action == "auth.logout")).scalar() == 1
 
 
+def test_logout_ends_the_access_tokens_of_that_login_at_once(client, make, world):
+    user = world.staff[0]
+    pair = make.tokens(user)
+    rotated = refresh(client, pair["refresh_token"]).json
+    other = make.tokens(user)
+    for token in (pair["access_token"], rotated["access_token"], other["access_token"]):
+        assert client.get(ME, headers=bearer(token)).status_code == 200
+    assert client.post(LOGOUT, json={"refresh_token": rotated["refresh_token"]}).status_code == 204
+    for token in (pair["access_token"], rotated["access_token"]):
+        resp = client.get(ME, headers=bearer(token))
+        assert_problem(resp, 401)
+        assert resp.json["type"].endswith("/token-revoked")
+    assert client.get(ME, headers=bearer(other["access_token"])).status_code == 200  # another login goes on
+
+
 def test_logout_with_an_unknown_token_reveals_nothing(client, world):
     r = client.post(LOGOUT, json={"refresh_token": "never-issued"})
     assert r.status_code == 204

@@ -282,3 +282,39 @@ def test_retired_key_verifies_access_tokens_for_one_lifetime_and_stays_published
     assert client.get(ME, headers=bearer(new_token)).status_code == 200
     # still published, newest first: receipts signed under it must keep verifying
     assert [k["kid"] for k in client.get("/.well-known/jwks.json").json["keys"]] == [new_kid, old_kid]
+
+
+def test_a_device_token_is_useless_without_the_device_key(app, make, world):
+    """A token copied off a tablet (or out of a log) gets nothing: every request must carry a
+    proof signed by the tablet's key, for this method and path, with this token, and fresh."""
+    from flask.testing import FlaskClient
+
+    from app.auth import proof
+    from app.db import utcnow
+
+    device = make.device(world.stations[0])
+    token = make.tokens(world.officer[0], device)["access_token"]
+    copied = FlaskClient(app, app.response_class)  # an HTTP client that does not hold the key
+    headers = {"Authorization": f"Bearer {token}"}
+    now = int(utcnow().timestamp())
+
+    def me(extra):
+        return copied.get("/api/v1/me", headers={**headers, **extra})
+
+    resp = me({})
+    assert resp.status_code == 401 and resp.json["type"].endswith("/device-proof-required")
+    thief = ec.generate_private_key(ec.SECP256R1())
+    for bad in (proof.sign(thief, "GET", "/api/v1/me", token, now),                 # another key
+                proof.sign(device.private_key, "GET", "/api/v1/devices", token, now),  # another path
+                proof.sign(device.private_key, "POST", "/api/v1/me", token, now),      # another method
+                proof.sign(device.private_key, "GET", "/api/v1/me", token, now - 3600),  # stale
+                proof.sign(device.private_key, "GET", "/api/v1/me", "another.token.x", now),  # another token
+                "not-a-proof"):
+        resp = me({proof.HEADER: bad})
+        assert resp.status_code == 401 and resp.json["type"].endswith("/device-proof-required"), bad
+    good = me({proof.HEADER: proof.sign(device.private_key, "GET", "/api/v1/me", token, now)})
+    assert good.status_code == 200 and good.json["id"] == str(world.officer[0].id)
+    # the token names the key it is bound to
+    assert jwt.decode(token, options={"verify_signature": False})["cnf"]["jkt"] == proof.thumbprint(device.public_jwk)
+    # a desk log-in (no device) needs no proof
+    assert copied.get("/api/v1/me", headers=make.auth(world.staff[0])).status_code == 200

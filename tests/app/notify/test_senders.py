@@ -238,7 +238,8 @@ def test_production_refuses_a_webhook_without_https_or_a_strong_secret():
     env = {"DOORSTEP_ENV": "production", "DOORSTEP_DATABASE_URL": "postgresql+psycopg://u:p@127.0.0.1:1/d",
            "DOORSTEP_SECRET_KEY": "s" * 48, "DOORSTEP_PII_KEYS": "k:" + base64.b64encode(os.urandom(32)).decode(),
            "DOORSTEP_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(), "DOORSTEP_SMS_SENDER": "webhook",
-           "DOORSTEP_SMS_WEBHOOK_URL": "http://gateway.internal/sms", "DOORSTEP_SMS_WEBHOOK_SECRET": "short"}
+           "DOORSTEP_SMS_WEBHOOK_URL": "http://gateway.internal/sms", "DOORSTEP_SMS_WEBHOOK_SECRET": "short",
+           "DOORSTEP_METRICS_TOKEN": "m" * 40}
     with pytest.raises(ConfigError, match="SMS_WEBHOOK_URL must be an https.*SMS_WEBHOOK_SECRET must be"):
         check_production(Config(env))
     check_production(Config({**env, "DOORSTEP_SMS_WEBHOOK_URL": "https://gateway.internal/sms",

@@ -138,3 +138,16 @@ def test_moving_an_officer_to_another_station_ends_their_sessions(client, make, 
                         headers=make.auth(world.admin))
     assert resp.status_code == 200
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
+
+
+def test_a_citizen_account_never_becomes_a_staff_account(client, make, world):
+    admin = make.auth(world.admin)
+    citizen = world.citizen
+    for body in ({"role": "officer"}, {"role": "officer", "station_id": str(world.stations[0].id),
+                                       "area_ids": [str(world.areas[0][0].id)]},
+                 {"station_id": str(world.stations[0].id)}, {"password": "a long enough password"}):
+        resp = client.patch(f"/api/v1/users/{citizen.id}", json=body, headers=admin)
+        assert resp.status_code == 422, (body, resp.json)
+        assert set(resp.json["errors"]) & set(body)
+    me = client.get("/api/v1/me", headers=make.auth(citizen)).json
+    assert me["role"] == "citizen" and "resident.create" not in me["permissions"]
