@@ -9,7 +9,6 @@ from datetime import datetime, time, timezone
 
 import jwt
 import sqlalchemy as sa
-from flask import current_app
 
 from app import audit, pii
 from app.auth import keys

@@ -10,8 +10,6 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, bulk, pii, workdays
-from app.audit.models import AuditEvent
-from app.context import audit_context
 from app.db import commit, new_id, utcnow
 from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
@@ -141,9 +139,8 @@ def in_reach(actor, resident_ids) -> set:
             bulk.id_in(Resident.id, rest), Resident.created_by_id == actor.user_id)).scalars())
         rest = [i for i in rest if i not in visible]
     if rest and actor.user_id is not None:
-        visible |= {uuid.UUID(e) for e in db.session.execute(sa.select(AuditEvent.entity_id).where(
-            AuditEvent.entity == "resident", AuditEvent.action == "resident.link",
-            AuditEvent.actor_id == actor.user_id, AuditEvent.entity_id.in_([str(i) for i in rest]))).scalars()}
+        visible |= {uuid.UUID(e) for e in audit.recorded_for(actor, "resident.link", "resident",
+                                                             [str(i) for i in rest])}
     return visible
 
 

@@ -115,9 +115,10 @@ class Transport:
     GZIP_MIN_BYTES = 1024  # below this gzip costs more than it saves
 
     def call(self, method: str, path: str, payload=None, *, token: str | None = None,
-             compress: bool = False, proof_key=None) -> Reply:
+             compress: bool = False, proof_key=None, clock_offset: int = 0) -> Reply:
         """``proof_key``: the tablet's private key; a device-bound token is good only with a
-        ``Device-Proof`` signed by it (docs/sync-protocol.md, "Device-bound tokens")."""
+        ``Device-Proof`` signed by it (docs/sync-protocol.md, "Device-bound tokens"), dated by the
+        tablet's clock plus ``clock_offset`` (what the server said its clock reads, when they differ)."""
         headers = {"Accept": "application/json", "Accept-Encoding": "gzip"}
         body = None
         if payload is not None:
@@ -131,7 +132,7 @@ class Transport:
             if proof_key is not None:
                 from app.auth import proof
 
-                headers[proof.HEADER] = proof.sign(proof_key, method, path, token, int(time.time()))
+                headers[proof.HEADER] = proof.sign(proof_key, method, path, token, int(time.time()) + clock_offset)
         status, resp_headers, raw = self._send(method, path, body, headers)
         resp_headers = {k.lower(): v for k, v in resp_headers.items()}
         if raw and resp_headers.get("content-encoding", "").lower() == "gzip":
@@ -517,6 +518,7 @@ class TabletClient:
         self.pull_limit, self.batch_size, self.max_rounds = pull_limit, min(batch_size, MAX_BATCH), max_rounds
         self.fault_hook = fault_hook
         self._retries = 0
+        self._proof_offset = 0  # seconds added to this clock when dating a Device-Proof (set by the server)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -575,14 +577,15 @@ class TabletClient:
                  retry: bool = True) -> dict:
         """Send, retrying transport errors and 5xx with exponential back-off (jittered, capped),
         refreshing the access token once on 401 token-expired, surfacing every other 4xx."""
-        refreshed = False
+        refreshed = resynced = False
         attempt = 0
         while True:
             transport = self.transport          # not enrolled: say so before "not logged in"
             token = self._access_token() if auth else None
             try:
                 reply = transport.call(method, path, payload, token=token, compress=compress,
-                                       proof_key=self._device_key() if auth else None)
+                                       proof_key=self._device_key() if auth else None,
+                                       clock_offset=self._proof_offset)
             except TransportError as exc:
                 reply, failure = None, exc
             else:
@@ -594,6 +597,13 @@ class TabletClient:
                 if auth and reply.status == 401 and problem.slug == "token-expired" and not refreshed:
                     self.refresh()
                     refreshed = True
+                    continue
+                server_time = (reply.body or {}).get("server_time") if isinstance(reply.body, dict) else None
+                if (auth and reply.status == 401 and problem.slug == "device-proof-required" and not resynced
+                        and isinstance(server_time, int)):
+                    # This tablet's clock is off: date proofs by the server's clock from now on.
+                    self._proof_offset = server_time - int(time.time())
+                    resynced = True
                     continue
                 raise problem
             if reply is not None:

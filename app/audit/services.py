@@ -108,6 +108,20 @@ def _forget_pending(session, transaction):
         session.info.pop("audit_pending", None)
 
 
+def recorded_for(actor, action: str, entity: str, entity_ids: list[str]) -> set[str]:
+    """Those of ``entity_ids`` this actor has an ``action`` event for: written ones, and those this
+    transaction recorded and chains only at commit (a push links a person, then registers them,
+    in one transaction)."""
+    wanted = set(entity_ids)
+    pending = {row["entity_id"] for row, _common in db.session().info.get("audit_pending") or ()
+               if row["entity_id"] in wanted and row["action"] == action and row["entity"] == entity
+               and row["actor_id"] == actor.user_id}
+    written = set(db.session.execute(sa.select(AuditEvent.entity_id).where(
+        AuditEvent.entity == entity, AuditEvent.action == action, AuditEvent.actor_id == actor.user_id,
+        AuditEvent.entity_id.in_(list(wanted - pending)))).scalars()) if wanted - pending else set()
+    return pending | written
+
+
 def record(actor, action: str, entity: str, entity_id=None, *, before: dict | None = None,
            after: dict | None = None, station_id=None) -> dict:
     """Append one event. ``before``/``after`` must already be masked (use output schemas)."""

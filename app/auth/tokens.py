@@ -141,12 +141,15 @@ def _check_possession(device: Device, claims: dict, token: str, request_proof: R
     if claims.get("cnf", {}).get("jkt") not in (None, proof.thumbprint(device.public_jwk)):
         raise Unauthorized("this token is bound to another key of this device; log in again")
     request_proof = request_proof or RequestProof(None, "", "")
+    now_seconds = int(utcnow().timestamp())
     try:
         proof.verify(request_proof.header, jwk=device.public_jwk, method=request_proof.method,
-                     target=request_proof.target, access_token=token, now_seconds=int(utcnow().timestamp()),
+                     target=request_proof.target, access_token=token, now_seconds=now_seconds,
                      max_age=current_app.config["DEVICE_PROOF_MAX_AGE"])
     except proof.ProofError as exc:
-        raise Unauthorized(str(exc), slug="device-proof-required") from None
+        # The server's clock comes with the refusal: a tablet whose clock is wrong (they often
+        # are, in villages) signs its next proof by the server's time instead of being locked out.
+        raise Unauthorized(str(exc), slug="device-proof-required", server_time=now_seconds) from None
 
 
 def _hash_refresh(token: str) -> str:

@@ -188,7 +188,7 @@ def test_naming_a_digest_in_a_material_does_not_make_it_readable(field, client, 
     app_id = field.apply(citizen, identity_number=body["identity_number"],
                          materials=materials("identity_card", "rental_contract")).json["id"]
     supplied = client.put(f"/api/v1/applications/{app_id}/materials/photo", json={"attachment_sha256": sha},
-                          headers=make.auth(citizen))
+                          headers=if_match(client, f"/api/v1/applications/{app_id}", make.auth(citizen)))
     assert supplied.status_code == 200
     for who in (citizen, world.staff[0]):
         assert client.get(f"/api/v1/attachments/{sha}/content", headers=make.auth(who)).status_code == 404

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.workdays import local_now
 from sync.client import Crash, FaultyTransport, FlaskTransport, ProblemError, TabletClient, main
 from sync.models import SyncMutation
-from tests.factories import PASSWORD, if_match, mobile
+from tests.factories import PASSWORD, if_match, mobile, valid_identity
 from tests.field_api.conftest import person
 
 SERVER = "http://doorstep.test"
@@ -461,3 +461,20 @@ def test_two_tablets_of_one_officer_converge(station):
     assert tablet_view(first) == tablet_view(second)
     assert_mirrors_server(first)
     assert_mirrors_server(second)
+
+
+def test_a_tablet_whose_clock_is_an_hour_off_still_syncs(station, monkeypatch):
+    """Device proofs are dated; a wrong tablet clock must not lock it out: the first refusal
+    carries the server's clock, and the client dates its proofs by it from then on."""
+    import time as real_time
+    import types
+
+    from sync import client as client_module
+
+    tablet = station.tablet()
+    monkeypatch.setattr(client_module, "time", types.SimpleNamespace(
+        time=lambda: real_time.time() + 3600, sleep=real_time.sleep, monotonic=real_time.monotonic))
+    tablet.register_resident("王五", "male", valid_identity())
+    report = tablet.sync()
+    assert report.applied == 1 and tablet.pending() == []
+    assert tablet._proof_offset in range(-3602, -3597)

@@ -27,7 +27,7 @@ from field_api.models import Registration, Resident
 from sync.client import Crash, FaultyTransport, FlaskTransport, TabletClient
 from sync.models import SyncMutation
 from tests.conftest import empty_database
-from tests.factories import Factory, if_match, mobile
+from tests.factories import Factory, device_key, if_match, mobile
 from tests.field_api.conftest import person
 from tests.sync.test_client_server import SERVER, server_view, tablet_view
 
@@ -148,7 +148,9 @@ def machine_for(app):
         # --- a broken or hostile tablet -------------------------------------------------------
 
         def _raw_push(self, tablet, mutations: list, client=None, headers=None):
-            headers = headers or {"Authorization": f"Bearer {tablet._access_token()}"}
+            if headers is None:  # read from the tablet's file here, never from another thread
+                device_key(tablet._device_key())  # the test client signs its Device-Proof with it
+                headers = {"Authorization": f"Bearer {tablet._access_token()}"}
             resp = (client or self.client).post("/api/v1/sync/push", headers=headers,
                                                 json={"protocol": 1, "sent_at": "2026-12-04T10:00:00+08:00",
                                                       "mutations": mutations})
@@ -189,6 +191,7 @@ def machine_for(app):
             if kind == "concurrent-identical":
                 mutations = [mutation(), mutation(seq=last + 2, data={"name": "并发"})]
                 answers = []
+                device_key(tablet._device_key())
                 headers = {"Authorization": f"Bearer {tablet._access_token()}"}  # the tablet's file stays here
                 threads = [threading.Thread(target=lambda: answers.append(
                     self._raw_push(tablet, mutations, app.test_client(), headers))) for _ in range(3)]

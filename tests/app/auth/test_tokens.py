@@ -312,6 +312,8 @@ def test_a_device_token_is_useless_without_the_device_key(app, make, world):
                 "not-a-proof"):
         resp = me({proof.HEADER: bad})
         assert resp.status_code == 401 and resp.json["type"].endswith("/device-proof-required"), bad
+    stale = me({proof.HEADER: proof.sign(device.private_key, "GET", "/api/v1/me", token, now - 3600)})
+    assert abs(stale.json["server_time"] - now) < 60  # so a tablet with a wrong clock can date the next one
     good = me({proof.HEADER: proof.sign(device.private_key, "GET", "/api/v1/me", token, now)})
     assert good.status_code == 200 and good.json["id"] == str(world.officer[0].id)
     # the token names the key it is bound to
