@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime, timezone
 
 import pytest
+
+from app.db import utcnow
 
 
 class Tablet:
@@ -46,7 +47,7 @@ class Tablet:
     def mutation(self, entity, op, record_id, data, base_version=None, **extra):
         return {"mutation_id": str(uuid.uuid4()), "seq": next(self.seq), "entity": entity, "op": op,
                 "id": str(record_id), "base_version": base_version, "data": data,
-                "occurred_at": datetime.now(timezone.utc).isoformat(), **extra}
+                "occurred_at": utcnow().isoformat(), **extra}
 
     def push(self, *mutations):
         resp = self.client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": list(mutations)},
