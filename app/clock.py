@@ -46,14 +46,13 @@ def local_now() -> datetime:
 
 
 def today() -> date:
-    """The district's date: at 01:00 in Beijing it is already tomorrow in UTC terms."""
+    """The district's date: until 08:00 in Beijing, UTC's date is still yesterday's."""
     return local_now().date()
 
 
 def timestamp() -> float:
-    """Seconds since the epoch, for formats that carry one (JWT ``iat``, webhook ``ts``)."""
+    """Seconds since the epoch, for formats that carry one (a receipt's ``iat``, a webhook's ``ts``)."""
     return now().timestamp()
-
 
 
 def system_now() -> datetime:

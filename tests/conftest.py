@@ -73,6 +73,13 @@ def pytest_report_header(config):
     return f"clock pinned at {instant.isoformat()} (ticking)" if instant else None
 
 
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Also under ``-q``, which hides the header: a failure report says which instant it was."""
+    instant = config.stash.get(_PINNED, None)
+    if instant is not None:
+        terminalreporter.write_line(f"clock pinned at {instant.isoformat()} ({TEST_NOW_ENV}), ticking")
+
+
 _PINNED = pytest.StashKey[datetime]()
 
 
