@@ -31,7 +31,8 @@ run: db-upgrade
 	$(PY) -m flask seed-demo --if-empty
 	DOORSTEP_SCHEDULER_IN_PROCESS=1 $(PY) -m flask run --host 127.0.0.1 --port $(PORT)
 
-## make test: the whole suite (SQLite unless DOORSTEP_DATABASE_URL names a PostgreSQL database)
+## make test: the whole suite (SQLite unless DOORSTEP_DATABASE_URL names a PostgreSQL database;
+## DOORSTEP_TEST_NOW=2026-12-31T23:30:00+08:00 runs it with the clock pinned there, ticking)
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import clock
 from app.notify.policy import quiet_hours, resend_unknown
 
 # Well-known development secrets. Anyone can read them here, which is why production
@@ -225,6 +226,8 @@ def check_production(config: Config) -> None:
     problems += _key_shape_problems(config)
     problems += _sms_problems(config)
     problems += _metrics_problems(config)
+    if clock.offset():
+        problems.append(f"{clock.OFFSET_ENV} moves the clock; it is for tests and rehearsals only")
     if problems:
         raise ConfigError("refusing to start in production: " + "; ".join(problems))
 

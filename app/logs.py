@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime, timezone
 
 import orjson
 
+from app import clock
 from app.context import current_meta
 from app.pii import scrub
 
@@ -15,7 +15,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         meta = current_meta()
         entry = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "ts": clock.from_system(record.created).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "msg": scrub(record.getMessage()),

@@ -16,6 +16,8 @@ from operator import mul
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
+from app import clock
+
 IDENTITY = "identity"
 PHONE = "phone"
 
@@ -53,7 +55,7 @@ def normalize_identity(value: str, *, today: date | None = None) -> str:
         born = date(year, month, day)
     except ValueError:
         raise InvalidPII("birth date is not a real date") from None
-    if born > (today or date.today()) or year < 1900:
+    if born > (today or clock.today()) or year < 1900:
         raise InvalidPII("birth date is out of range")
     if identity_check_char(v[:17]) != v[17]:
         raise InvalidPII("check character does not match")

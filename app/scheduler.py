@@ -39,6 +39,8 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from app import clock
+
 log = logging.getLogger("doorstep.scheduler")
 
 # Session-level advisory locks are per database, so one key serves every deployment.
@@ -200,7 +202,7 @@ def lock_for(url) -> AdvisoryLock | FileLock:
 # --- the scheduler -----------------------------------------------------------------------------
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()
 
 
 class Scheduler:
@@ -232,7 +234,7 @@ class Scheduler:
     def start(self) -> "Scheduler":
         config = self.app.config
         self._aps.add_job(self._campaign, "interval", seconds=int(config["SCHEDULER_STANDBY_SECONDS"]),
-                          id="leadership", name="leadership", next_run_time=_utcnow())
+                          id="leadership", name="leadership", next_run_time=clock.system_now())
         for spec in self.jobs:
             self._aps.add_job(self._run, "interval", seconds=spec.interval(config), args=[spec], id=spec.name,
                               name=spec.name)
@@ -269,7 +271,7 @@ class Scheduler:
         log.info("scheduler %s leads (%s); running every job now", self.lock.holder, self.lock.kind,
                  extra={"event": "scheduler.leader_acquired"})
         for spec in self.jobs:
-            self._aps.modify_job(spec.name, next_run_time=_utcnow())
+            self._aps.modify_job(spec.name, next_run_time=clock.system_now())
 
     # jobs
 

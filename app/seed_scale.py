@@ -40,6 +40,7 @@ import click
 import sqlalchemy as sa
 from flask.cli import with_appcontext
 
+from app.db import utcnow
 from app.extensions import db
 
 NAMESPACE = uuid.UUID("6f0d8c36-2f5e-5d1a-9a57-5eed5ca1e000")
@@ -166,7 +167,7 @@ def _publish(changes: list[tuple[str, str, str, str, int, str]]) -> None:
     if not changes:
         return
     counter = locked_row(db.session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
-    first, now = counter.last_seq + 1, datetime.now(timezone.utc)
+    first, now = counter.last_seq + 1, utcnow()
     rows = [(entity, record_id, kind, scope, first + k, "upsert", version, doc, None, now)
             for k, (entity, record_id, kind, scope, version, doc) in enumerate(changes)]
     _bulk(SyncRecord.__table__, SYNC_COLUMNS, rows)
@@ -349,7 +350,7 @@ def seed_residents(orgs, total: int, batch_size: int, today: date, progress) -> 
         db.session.rollback()  # end the read transaction: the write below takes its own locks
         if todo:
             began = time.perf_counter()
-            residents, registrations, changes = _resident_batch(todo, orgs, today, datetime.now(timezone.utc))
+            residents, registrations, changes = _resident_batch(todo, orgs, today, utcnow())
             _bulk(Resident.__table__, RESIDENT_COLUMNS, residents)
             _bulk(Registration.__table__, REGISTRATION_COLUMNS, registrations)
             _publish(changes)
@@ -383,7 +384,7 @@ def seed_visits(orgs, days: int, today: date) -> int:
         marker = _id("visit", org.station_id, 0, 0, 0, 0)
         if db.session.get(Visit, marker) is not None:
             continue
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         slots, bookings, visits, timeline, changes = [], [], [], [], []
         for a, area_id in enumerate(org.areas):
             for d in range(days):

@@ -66,6 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from app.db import utcnow  # noqa: E402
 from bench.common import Database, doorstep_env, run, throwaway_database  # noqa: E402
 
 SPREAD_PAST, SPREAD_FUTURE = 540, 180
@@ -124,7 +125,7 @@ def rows(n: int, today: date, outage_days: int, station_id, area_ids, phones, id
     """(resident, registration) tuples in column order; the order of the COLUMNS lists below."""
     from field_api.models import DONE, QUEUED, SCHEDULED
 
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     span = SPREAD_PAST + SPREAD_FUTURE
     told = told_before(today, outage_days)
     for i in range(n):
@@ -149,7 +150,7 @@ def load(db: Database, generated, through: date) -> None:
     """The residents and registrations, and the maturity clock standing at ``through``."""
     progress = ("INSERT INTO maturity_progress (kind, through, updated_at) VALUES ({0}, {0}, {0}) "
                 "ON CONFLICT (kind) DO UPDATE SET through = excluded.through")
-    stamp = datetime.now(timezone.utc)
+    stamp = utcnow()
     if db.kind == "postgresql":
         import psycopg
 
@@ -345,7 +346,7 @@ def main(argv=None) -> int:
         from field_api.maturity import notify_matured
 
         station_id, area_ids, phones, identity = set_up(app)
-        now = datetime.now(timezone.utc)
+        now = utcnow()
         today = now.astimezone(LOCAL_TZ).date()
         say(f"database       {db.label}")
         t0 = time.perf_counter()
@@ -399,7 +400,7 @@ def main(argv=None) -> int:
         sent = 0
         with app.app_context():
             while True:
-                done = dispatch(datetime.now(timezone.utc))
+                done = dispatch(utcnow())
                 sent += done.get("sent", 0)
                 if not done.get("sent"):
                     break

@@ -15,7 +15,7 @@ import argparse
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 from app.auth.credentials import encode_device_credential  # noqa: E402
 from app.auth.keys import public_jwk  # noqa: E402
+from app.db import utcnow  # noqa: E402
 from field_api.receipt_token import qr_version, render_png, sign_receipt, verify_receipt  # noqa: E402
 
 IDENTITY = "11010519900307005X"  # fictitious
@@ -46,7 +47,7 @@ def main() -> None:
 
     server, device = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     jwks = {"keys": [public_jwk(server.public_key(), "bench")]}
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = utcnow().replace(microsecond=0)
     credential = encode_device_credential(server, device_id=uuid.uuid4(), officer_id=uuid.uuid4(),
                                           station_id=uuid.uuid4(), device_public_key=device.public_key(),
                                           iat=now - timedelta(hours=1), exp=now + timedelta(hours=23))

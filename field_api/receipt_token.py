@@ -33,6 +33,7 @@ import qrcode
 import qrcode.constants
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app import clock
 from app.auth.credentials import (ALGORITHM, CLOCK_LEEWAY, CredentialError, b64url, b64url_decode,
                                   check_credential_time, compressed_point, es256_verify, json_bytes, json_object,
                                   jws_sign, jws_split, open_device_credential, parse_credential_payload)
@@ -115,7 +116,7 @@ def hint_matches(claims: dict, identity_number: str) -> bool:
 
 def _epoch(value) -> int:
     if value is None:
-        return int(datetime.now(timezone.utc).timestamp())
+        return int(clock.timestamp())
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("naive datetime; use UTC")
@@ -243,7 +244,7 @@ def verify_receipt(token, jwks: dict, *, now: datetime | None = None) -> VerifyR
     except CredentialError as exc:
         reasons.append(exc.reason)
         details.append(exc.detail)
-    if signed_at > (now or datetime.now(timezone.utc)) + CLOCK_LEEWAY:
+    if signed_at > (now or clock.now()) + CLOCK_LEEWAY:
         reasons.append("issued-in-future")
         details.append("the receipt is dated in the future")
     return VerifyResult(not reasons, reasons, claims, "; ".join(details))

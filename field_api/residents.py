@@ -77,7 +77,7 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
     Rows are written with Core (``app.bulk``), which the change feed follows: a new resident has
     no registration yet, so no tablet's scope holds them until one is made."""
     outcomes: list = [None] * len(items)
-    keys, today = pii.keys(), date.today()
+    keys, today = pii.keys(), workdays.local_now().date()
     wanted = []  # (index, data, identity, phone, identity blind index)
     for i, data in enumerate(items):
         try:

@@ -1,20 +1,102 @@
 """Test fixtures. The database is migrated once per run (so every run also proves the
 migrations), then emptied after each test; the suite runs unchanged on SQLite (default) and on
-PostgreSQL when ``DOORSTEP_DATABASE_URL`` names one."""
+PostgreSQL when ``DOORSTEP_DATABASE_URL`` names one.
+
+``DOORSTEP_TEST_NOW`` (ISO 8601 with an offset, e.g. ``2026-12-31T23:30:00+08:00``) runs the whole
+suite at that instant: the test process travels there with time-machine, ticking, before any test
+module is imported, and every process a test starts gets the same clock through
+``DOORSTEP_CLOCK_OFFSET_SECONDS`` (see ``clock_env``)."""
 from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime, timezone
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
-from app import create_app
+from app import clock, create_app
 from app.config import TestConfig
 from app.extensions import db as _db
 from tests import factories
 
 _TMP = tempfile.mkdtemp(prefix="doorstep-test-")
+
+TEST_NOW_ENV = "DOORSTEP_TEST_NOW"
+_traveller: time_machine.travel | None = None
+_inherited_offset: str | None = None
+
+
+def pinned_instant(raw: str | None) -> datetime | None:
+    """``DOORSTEP_TEST_NOW`` read strictly: an instant without an offset would mean a different
+    moment on every machine."""
+    if not raw:
+        return None
+    try:
+        instant = datetime.fromisoformat(raw)
+    except ValueError:
+        raise pytest.UsageError(f"{TEST_NOW_ENV}={raw!r} is not an ISO 8601 date and time") from None
+    if instant.tzinfo is None:
+        raise pytest.UsageError(f"{TEST_NOW_ENV}={raw!r} needs an offset, e.g. +08:00")
+    return instant
+
+
+def pytest_configure(config):
+    """Travel here rather than in a fixture, so module-level values computed at import (a test
+    module's ``NOW``) are already on the pinned clock. The app was imported above, so its clock has
+    already read the environment: the offset set below moves only the processes the tests start."""
+    global _traveller, _inherited_offset
+    instant = pinned_instant(os.environ.get(TEST_NOW_ENV))
+    if instant is None:
+        return
+    _traveller = time_machine.travel(instant, tick=True)
+    _traveller.start()
+    _inherited_offset = os.environ.get(clock.OFFSET_ENV)
+    os.environ[clock.OFFSET_ENV] = clock_env({})[clock.OFFSET_ENV]
+    config.stash[_PINNED] = instant
+
+
+def pytest_unconfigure(config):
+    global _traveller
+    if _traveller is not None:
+        _traveller.stop()
+        _traveller = None
+        if _inherited_offset is None:
+            os.environ.pop(clock.OFFSET_ENV, None)
+        else:
+            os.environ[clock.OFFSET_ENV] = _inherited_offset
+
+
+def pytest_report_header(config):
+    instant = config.stash.get(_PINNED, None)
+    return f"clock pinned at {instant.isoformat()} (ticking)" if instant else None
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Also under ``-q``, which hides the header: a failure report says which instant it was."""
+    instant = config.stash.get(_PINNED, None)
+    if instant is not None:
+        terminalreporter.write_line(f"clock pinned at {instant.isoformat()} ({TEST_NOW_ENV}), ticking")
+
+
+_PINNED = pytest.StashKey[datetime]()
+
+
+def clock_env(env: dict | None = None) -> dict:
+    """``env`` (default: this process's environment) for a child process, carrying this
+    process's clock — wherever the run or the test has moved it — as an offset from the system
+    clock, which is what a child without time-machine reads."""
+    env = dict(os.environ if env is None else env)
+    env[clock.OFFSET_ENV] = f"{(clock.now() - system_now()).total_seconds():.6f}"
+    return env
+
+
+def system_now() -> datetime:
+    """The machine's clock, wherever time-machine has taken this process."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.datetime.datetime.now(timezone.utc)
+    return datetime.now(timezone.utc)
 
 
 def database_url() -> str:

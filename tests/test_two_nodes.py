@@ -30,7 +30,7 @@ from tests.app.attachments.helpers import declaration, png, sha
 from tests.conftest import make_config
 from tests import factories
 from tests.factories import PASSWORD
-from tests.field_api.conftest import person
+from tests.field_api.conftest import months_ago, person
 
 SERVER = "http://doorstep.test"
 
@@ -99,7 +99,7 @@ def test_a_tablet_syncs_through_two_nodes_alternately(nodes, make, world, tmp_pa
     # Work already on the server, entered on B: three registrations, so the scope spans pages.
     for _ in range(3):
         resp = b.post("/api/v1/registrations", json={
-            "area_id": str(area.id), "address": "北山街道1号", "start_date": "2026-01-05", "reason": "work",
+            "area_id": str(area.id), "address": "北山街道1号", "start_date": months_ago(11).isoformat(), "reason": "work",
             "housing": "owned", "resident": person()}, headers=make.auth(officer))
         assert resp.status_code == 201, resp.json
 
@@ -127,7 +127,7 @@ def test_a_tablet_syncs_through_two_nodes_alternately(nodes, make, world, tmp_pa
     # read back through B, and attached to the resident through the tablet.
     body = person()
     rid = tablet.register_resident(body["name"], body["sex"], body["identity_number"], phone=body["phone"])
-    reg = tablet.register_residence(rid, area.id, "北山街道12号", "2026-05-01", "work", "owned")
+    reg = tablet.register_residence(rid, area.id, "北山街道12号", months_ago(7).isoformat(), "work", "owned")
     pushed = tablet.sync()
     assert (pushed.applied, pushed.rejected, pushed.conflicts) == (2, 0, 0), \
         [tablet.result(r["mutation_id"])["errors"] for r in tablet.rejections()]

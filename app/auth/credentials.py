@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
+from app import clock
+
 ALGORITHM = "ES256"
 CREDENTIAL_TYP = "dc"
 CLOCK_LEEWAY = timedelta(minutes=5)   # tablet clocks drift; device and server clocks are compared
@@ -251,7 +253,7 @@ def decode_device_credential(token: str, jwks: dict, at: datetime | None = None)
     public_key (a cryptography key), public_jwk, kid (of the JWKS key that verified it), iat and exp
     (aware datetimes)."""
     claims = open_device_credential(token, jwks)
-    check_credential_time(claims, at or datetime.now(timezone.utc))
+    check_credential_time(claims, at or clock.now())
     from jwt.algorithms import ECAlgorithm
 
     claims["public_jwk"] = ECAlgorithm.to_jwk(claims["public_key"], as_dict=True)

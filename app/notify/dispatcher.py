@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time as _time
 from collections import Counter
 from datetime import datetime, timedelta
 
@@ -52,11 +51,14 @@ def dispatch_due(batch: int = 100, now: datetime | None = None) -> dict:
     (``deferred_quiet``, ``deferred_rate``), skipped or ``released`` unsent — so a value below
     ``batch`` means nothing more is due. ``unknown`` and ``requeued_unknown`` report the sweep.
     Runs its own transactions (anything the caller left open is committed first). ``now`` fixes
-    the clock for tests; the time spent sending is added to it."""
-    started, base = _time.monotonic(), now or utcnow()
+    the clock for tests; the time spent sending, as the app's clock measures it, is added to it
+    (leases are compared with times other processes wrote, so that clock is the one to measure
+    with, and a test can make a send take time by moving it)."""
+    started = utcnow()
+    base = now or started
 
     def clock() -> datetime:
-        return base + timedelta(seconds=_time.monotonic() - started)
+        return base + (utcnow() - started)
 
     cfg = current_app.config
     sender = get_sender()  # a misconfigured sender fails here, before anything is claimed

@@ -13,11 +13,11 @@ import inspect
 import json
 import logging
 import threading
-import time
 import uuid
 
 from flask import current_app
 
+from app import clock
 from app.pii import mask_phone
 
 log = logging.getLogger("doorstep.sms")
@@ -128,7 +128,7 @@ class WebhookSender:
     def send_sms(self, phone: str, text: str, *, ref: str | None = None) -> str | None:
         import urllib3
 
-        body = json.dumps({"id": ref, "to": E164_PREFIX + phone, "text": text, "ts": int(time.time())},
+        body = json.dumps({"id": ref, "to": E164_PREFIX + phone, "text": text, "ts": int(clock.timestamp())},
                           ensure_ascii=False, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json; charset=utf-8",
                    WEBHOOK_SIGNATURE_HEADER: webhook_signature(self.secret, body)}

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 import sqlalchemy as sa
 
-from app import audit
+from app import audit, clock
 from app.errors import NotFound, field_error
 from app.extensions import db
 from app.workdays.models import CalendarDay
@@ -99,12 +98,12 @@ def withdraw(actor, day: date) -> DayInfo:
     return day_info(day)
 
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+LOCAL_TZ = clock.LOCAL_TZ
 
 
 def local_now() -> datetime:
     """People's dates and windows are local to the district."""
-    return datetime.now(LOCAL_TZ)
+    return clock.local_now()
 
 
 def local_datetime(day: date, at: time) -> datetime:

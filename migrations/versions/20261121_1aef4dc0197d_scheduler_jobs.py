@@ -6,10 +6,12 @@ Revises: 6232c974424f
 Create Date: 2026-11-21 18:44:18.654850
 
 """
-from datetime import date, timedelta
+from datetime import timedelta
 
 from alembic import op
 import sqlalchemy as sa
+
+from app import clock
 
 # Registrations that matured this long before the upgrade are taken as already told: the first
 # tick must not text every resident who matured in years past "you can now apply".
@@ -54,7 +56,7 @@ def upgrade():
 
     registration = sa.table('registration', sa.column('maturity_date', sa.Date),
                             sa.column('maturity_notice_stage', sa.SmallInteger))
-    op.execute(registration.update().where(registration.c.maturity_date < date.today() - timedelta(days=BACKFILL_DAYS))
+    op.execute(registration.update().where(registration.c.maturity_date < clock.today() - timedelta(days=BACKFILL_DAYS))
                .values(maturity_notice_stage=2))
 
 

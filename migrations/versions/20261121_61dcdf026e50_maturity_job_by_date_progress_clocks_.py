@@ -11,10 +11,12 @@ Revises: 1aef4dc0197d
 Create Date: 2026-11-21 20:19:24.074542
 
 """
-from datetime import date, timedelta
+from datetime import timedelta
 
 from alembic import op
 import sqlalchemy as sa
+
+from app import clock
 
 # Queued registrations maturing this long after the upgrade are handed to the clock: far enough
 # for any pre-notice window the job is configured with, and for the server's date to be behind
@@ -53,7 +55,7 @@ def upgrade():
 
     op.execute(registration.update().where(
         registration.c.status == 'active', registration.c.maturity_notice_stage == 0,
-        registration.c.maturity_date > date.today() + timedelta(days=SCHEDULE_AFTER_DAYS))
+        registration.c.maturity_date > clock.today() + timedelta(days=SCHEDULE_AFTER_DAYS))
         .values(maturity_notice_stage=3))
 
     with op.batch_alter_table('notification', schema=None) as batch_op:

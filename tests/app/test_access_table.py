@@ -7,8 +7,10 @@ from datetime import date, time
 
 import pytest
 
+from field_api.residents import maturity_date
 from tests.app.attachments.helpers import declaration, png, stored_attachment
 from tests.factories import mobile
+from tests.field_api.conftest import months_ago
 
 ROLES = ("anonymous", "admin", "staff", "officer", "auxiliary", "citizen")
 
@@ -126,7 +128,7 @@ TABLE = [
     ("GET", "/api/v1/registrations", None,
      {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
     ("GET", "/api/v1/registrations/<uuid:registration_id>", None, OFFICER_SEES),
-    ("POST", "/api/v1/registrations/<uuid:registration_id>/end", lambda w: {"end_date": "2026-02-01",
+    ("POST", "/api/v1/registrations/<uuid:registration_id>/end", lambda w: {"end_date": str(months_ago(6)),
                                                                           "reason": "moved_away"},
      {"staff": 200, "officer": 200, "auxiliary": 404}),
     ("POST", "/api/v1/applications", lambda w: {}, {"staff": 422, "officer": 422, "auxiliary": 422, "citizen": 422}),
@@ -244,7 +246,7 @@ def _field_records(w, device) -> dict:
     db.session.add(resident)
     db.session.flush()
     registration = Registration(resident_id=resident.id, station_id=w.stations[0].id, area_id=w.areas[0][0].id,
-                                address="x", start_date=date(2026, 1, 1), maturity_date=date(2026, 7, 1),
+                                address="x", start_date=months_ago(7), maturity_date=maturity_date(months_ago(7)),
                                 reason="work", housing="owned", status="active",
                                 active_key=f"{resident.id}:{w.stations[0].id}")
     db.session.add(registration)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app import create_app, logs
+from app import clock, create_app, logs
 from app.auth.permissions import public
 from tests.conftest import make_config
 from tests.factories import valid_identity
@@ -63,6 +64,15 @@ def test_each_request_logs_one_json_line_with_its_request_id(bare_app, log_lines
         assert entry["ts"].endswith("+00:00")
         assert isinstance(entry["duration_ms"], float)
     assert len(raw.splitlines()) == len(lines)
+
+
+def test_a_line_is_stamped_by_the_app_s_clock(bare_app, log_lines, time_machine, monkeypatch):
+    """Log lines and the audit trail agree on when something happened, even on a moved clock."""
+    time_machine.move_to(datetime(2026, 12, 31, 15, 30, tzinfo=timezone.utc), tick=False)
+    monkeypatch.setattr(clock, "_offset", timedelta(minutes=1))  # as a child process with an offset
+    bare_app.test_client().get("/healthz")
+    _, lines = log_lines()
+    assert [e["ts"] for e in lines if e.get("event") == "request"] == ["2026-12-31T15:31:00.000+00:00"]
 
 
 def test_generated_request_id_in_the_log_matches_the_response_header(bare_app, log_lines):

@@ -14,8 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import create_app, metrics
+from app.db import utcnow
 from app.extensions import db
-from tests.conftest import make_config
+from tests.conftest import clock_env, make_config
 from tests.factories import mobile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,7 +73,7 @@ def test_sync_pages_and_mutations_by_status_and_replay(client, make, world):
     assert client.post("/api/v1/sync/pull", json={"protocol": 1, "cursor": None, "limit": 10},
                        headers=headers).status_code == 200
     bogus = {"mutation_id": str(uuid.uuid4()), "seq": 1, "entity": "spaceship", "op": "launch", "id": str(uuid.uuid4()),
-             "base_version": None, "data": {}, "occurred_at": datetime.now(timezone.utc).isoformat()}
+             "base_version": None, "data": {}, "occurred_at": utcnow().isoformat()}
     for _ in range(2):  # the second is a resend: answered from the stored result
         resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": [bogus]}, headers=headers)
         assert resp.status_code == 200, resp.json
@@ -182,7 +183,7 @@ def test_multiprocess_mode_sums_every_workers_counters(tmp_path):
     answers the scrape reports both's requests."""
     shared = tmp_path / "prom"
     shared.mkdir()
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared), "PYTHONPATH": str(ROOT)}
+    env = clock_env({**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(shared), "PYTHONPATH": str(ROOT)})
     args = [f"sqlite:///{tmp_path / 'mp.sqlite3'}", str(tmp_path / "blobs")]
 
     def worker(count, mode):

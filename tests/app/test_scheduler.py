@@ -4,7 +4,7 @@ on taking over, failures that never stop it, the state it exposes, and its comma
 from __future__ import annotations
 
 import threading
-import time
+from collections import Counter
 
 import pytest
 import sqlalchemy as sa
@@ -13,17 +13,9 @@ from app import create_app, scheduler
 from app.extensions import db
 from app.scheduler import AdvisoryLock, FileLock, JobSpec, Scheduler, leadership_state, lock_for, run_job
 from tests.conftest import database_url, make_config
+from tests.waiting import eventually as wait_for
 
 POSTGRES = sa.engine.make_url(database_url()).get_backend_name() == "postgresql"
-
-
-def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def test_features_register_their_jobs_with_intervals_from_the_configuration(app):
@@ -81,16 +73,44 @@ def _counting_jobs(runs: list, label: str) -> list[JobSpec]:
     return [JobSpec(f"{label}.{n}", lambda now, n=n: runs.append((label, n)), 3600) for n in (1, 2)]
 
 
+class Campaigns:
+    """Counts each scheduler's attempts to take the lock, so a test waits for the standby to have
+    tried rather than for a time it guesses is long enough."""
+
+    def __init__(self):
+        self.tries: Counter = Counter()
+        self.changed = threading.Condition()
+
+    def watch(self, s: Scheduler) -> Scheduler:
+        try_acquire = s.lock.try_acquire
+
+        def counted():
+            got = try_acquire()
+            with self.changed:
+                self.tries[id(s)] += 1
+                self.changed.notify_all()
+            return got
+
+        s.lock.try_acquire = counted
+        return s
+
+    def wait(self, s: Scheduler, more: int, timeout: float = 10.0) -> bool:
+        with self.changed:
+            target = self.tries[id(s)] + more
+            return self.changed.wait_for(lambda: self.tries[id(s)] >= target, timeout)
+
+
 def test_two_schedulers_elect_one_leader_and_the_other_takes_over(app, monkeypatch):
     """On SQLite through the file lock, on PostgreSQL through the advisory lock."""
     monkeypatch.setitem(app.config, "SCHEDULER_STANDBY_SECONDS", 1)
     runs: list = []
-    a = Scheduler(app, _counting_jobs(runs, "a")).start()
-    b = Scheduler(app, _counting_jobs(runs, "b")).start()
+    campaigns = Campaigns()
+    a = campaigns.watch(Scheduler(app, _counting_jobs(runs, "a"))).start()
+    b = campaigns.watch(Scheduler(app, _counting_jobs(runs, "b"))).start()
     try:
         assert wait_for(lambda: a.is_leader or b.is_leader)
         leader, standby = (a, b) if a.is_leader else (b, a)
-        time.sleep(1.5)  # a few campaigns of the standby
+        assert campaigns.wait(standby, 2)  # the standby tried twice more while the leader held on
         assert leader.is_leader and not standby.is_leader
         assert wait_for(lambda: len(runs) == 2)
         first = "a" if leader is a else "b"

@@ -38,8 +38,9 @@ from app.extensions import db
 from app.notify.models import Notification
 from app.workdays import local_now
 from field_api.models import Registration, Resident
-from tests.conftest import database_url
+from tests.conftest import clock_env, database_url
 from tests.factories import valid_identity
+from tests.waiting import eventually as wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES = sa.engine.make_url(database_url()).get_backend_name() == "postgresql"
@@ -153,26 +154,19 @@ def leader_pid(app, procs) -> int | None:
     return next((pid for pid in pids if pid in alive), None)
 
 
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 def kill_between_calls(app, pid: int) -> int:
     """SIGKILL the leader at a moment when it has no provider call in flight (see the module's
     docstring); returns how many freezes it took."""
     for attempt in range(1, 2001):
         os.kill(pid, signal.SIGSTOP)
-        if outbox(app)["sending"] == 0:
+        frozen = outbox(app)
+        if frozen["sending"] == 0:
             os.kill(pid, signal.SIGKILL)
             return attempt
         os.kill(pid, signal.SIGCONT)
-        time.sleep(random.uniform(0.002, 0.02))
+        # Freeze it again once it has moved on (an outcome or a claim), looked at a random few
+        # milliseconds apart so the freezes fall at different points of its work.
+        wait_for(lambda: outbox(app) != frozen, timeout=10, step=random.uniform(0.002, 0.02))
     os.kill(pid, signal.SIGCONT)
     pytest.fail("the leader never paused between provider calls in 2,000 tries")
 
@@ -187,7 +181,7 @@ def scheduler_env(endpoint: str, tmp_path) -> dict:
                DOORSTEP_QUIET_HOURS="off", DOORSTEP_SCHEDULER_TICK_SECONDS="1",
                DOORSTEP_SCHEDULER_STANDBY_SECONDS="1", DOORSTEP_DISPATCH_INTERVAL_SECONDS="1",
                AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    return env
+    return clock_env(env)  # the schedulers' "today" is this run's, however it is pinned
 
 
 def stop(procs) -> None:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import metrics
+from app.db import utcnow
 from app.scheduler import leadership_state
 from tests.conftest import database_url
 
@@ -59,7 +60,7 @@ def test_the_scheduler_command_serves_its_leadership_and_last_tick(app, monkeypa
                 try:
                     text = fetch(port)
                 except (urllib.error.URLError, ConnectionError):
-                    time.sleep(0.1)
+                    command_done.wait(0.1)  # the port is not open yet
                     continue
                 values = samples(text)
                 if (values.get("doorstep_scheduler_is_leader") == 1.0
@@ -67,11 +68,11 @@ def test_the_scheduler_command_serves_its_leadership_and_last_tick(app, monkeypa
                     filtered = fetch(port, "/?name[]=doorstep_scheduler_running")
                     scraped.update(text=text, values=values, filtered=filtered)
                     return
-                time.sleep(0.1)
+                command_done.wait(0.1)  # no leader tick yet
         finally:
             # Only once the command has put in its own handler: SIGHUP's default would end pytest.
             while not command_done.is_set() and signal.getsignal(signal.SIGHUP) is saved[signal.SIGHUP]:
-                time.sleep(0.05)
+                command_done.wait(0.05)
             if not command_done.is_set():
                 signal.pthread_kill(threading.main_thread().ident, signal.SIGHUP)
 
@@ -91,7 +92,7 @@ def test_the_scheduler_command_serves_its_leadership_and_last_tick(app, monkeypa
     text, values = scraped["text"], scraped["values"]
     assert "doorstep_scheduler_is_leader 1.0" in text
     assert "doorstep_scheduler_running 1.0" in text
-    now = time.time()
+    now = utcnow().timestamp()
     assert (now - 60 < values["doorstep_scheduler_leader_since_timestamp_seconds"]
             <= values["doorstep_scheduler_last_tick_timestamp_seconds"] <= now)
     assert values["doorstep_database_up"] == 1.0  # the scrape-time reads ran in an app context

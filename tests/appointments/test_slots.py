@@ -1,8 +1,9 @@
 """Public availability: windows per day, seats left, and why a window or day cannot be booked."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
+from app.workdays import LOCAL_TZ
 from tests.appointments.conftest import upcoming_workdays
 
 
@@ -31,10 +32,9 @@ def test_full_windows_say_so(client, booker, windows):
     assert afternoon["left"] == 0 and afternoon["bookable"] is False and afternoon["reason"] == "full"
 
 
-def test_weekends_and_holidays_have_no_windows(client, windows, world):
+def test_weekends_and_holidays_have_no_windows(client, windows, world, time_machine):
     # 2026-10-01 is National Day; 2026-10-10 a Saturday worked in lieu; 2026-10-11 an ordinary Sunday.
-    from datetime import date
-
+    time_machine.move_to(datetime(2026, 10, 12, 9, tzinfo=LOCAL_TZ))  # the Monday after: all past
     days = _slots(client, windows.area, date(2026, 10, 1), date(2026, 10, 11))
     assert days["2026-10-01"]["reason"] == "holiday" and days["2026-10-01"]["holiday_name"]
     assert days["2026-10-10"]["is_workday"] is True and len(days["2026-10-10"]["windows"]) == 2

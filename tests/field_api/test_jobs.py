@@ -11,6 +11,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
+import time_machine
 
 from app import pii
 from app.db import utcnow
@@ -36,9 +37,11 @@ def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
 
 def add_registration(app, area, matures: date, *, phone: bool = True, status: str = "active",
                      stage: int | None = None) -> str:
-    """A registration whose six months mature on ``matures`` (the row as the service writes it;
-    ``stage``: as a late registration, or the previous version of the job, left it)."""
-    with app.app_context():
+    """A registration whose six months mature on ``matures`` (the row as the service writes it,
+    on the day the residence starts, whatever day the suite runs; ``stage``: as a late
+    registration, or the previous version of the job, left it)."""
+    starts = matures - timedelta(days=183)
+    with app.app_context(), time_machine.travel(at(starts, 10), tick=False):
         identity = valid_identity(born=f"1985{(next(_born) % 12) + 1:02d}{(next(_born) % 28) + 1:02d}")
         number = mobile() if phone else None
         resident = Resident(name="张伟", sex="male", identity_enc=pii.encrypt(pii.IDENTITY, identity),
@@ -48,7 +51,7 @@ def add_registration(app, area, matures: date, *, phone: bool = True, status: st
         db.session.flush()
         registration = Registration(
             resident_id=resident.id, station_id=area.station_id, area_id=area.id, address="北山街道1号",
-            start_date=matures - timedelta(days=183), maturity_date=matures, reason="work", housing="owned",
+            start_date=starts, maturity_date=matures, reason="work", housing="owned",
             status=status, active_key=f"{resident.id}:{area.station_id}" if status == "active" else None,
             end_date=matures if status != "active" else None, end_reason="moved_away" if status != "active" else None)
         if stage is not None:
@@ -235,11 +238,13 @@ def test_ending_a_registration_cancels_its_pending_reminder(app, client, make, w
     assert len(notices(app)) == 1 and list_lines(app) == []
 
 
-def test_an_end_while_the_job_runs_waits_for_it_and_cancels_the_sms(app, client, make, world, monkeypatch):
+def test_an_end_while_the_job_runs_waits_for_it_and_cancels_the_sms(app, client, make, world, monkeypatch,
+                                                                     time_machine):
     """The job reads scheduled registrations without locking them: a registration ended while a
     run is queueing its SMS must not get it. The end waits for the run's commit, then finds the
     message and kills it."""
     reg = add_registration(app, world.areas[0][0], date(2027, 3, 10))
+    time_machine.move_to(at(date(2027, 3, 10)))  # the morning it matures: the run and the end
     headers = make.auth(world.officer[0])
     queued, go = threading.Event(), threading.Event()
     move = maturity._move

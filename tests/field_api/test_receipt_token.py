@@ -7,7 +7,7 @@ import re
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from io import BytesIO
 from pathlib import Path
 
@@ -21,11 +21,12 @@ from PIL import Image
 from app.auth.credentials import (b64url, b64url_decode, decode_device_credential, encode_device_credential,
                                   json_bytes, jws_sign)
 from app.auth.keys import public_jwk
+from app.db import utcnow
 from field_api import receipt_token as rt
 from tests.factories import PASSWORD, valid_identity
 
 VECTORS = Path(__file__).parent / "vectors"
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = utcnow().replace(microsecond=0)
 IDENTITY = valid_identity(region="330106", born="19900307", serial=123)
 PHONE = "13812345678"
 REALISTIC = {"permit_number": "XH01-2026-000123", "recipient_name": "张三丰", "identity_number": IDENTITY,
@@ -370,7 +371,9 @@ VECTOR_JWKS = json.loads(vector("server_jwks.json"))
 
 def test_the_committed_receipt_verifies_against_the_committed_jwks():
     token = vector("receipt.txt")
-    result = rt.verify_receipt(token, VECTOR_JWKS)  # today, and forever after
+    # today, and forever after (a run pinned before it was issued checks it on its issue date)
+    issued = datetime.fromisoformat(VECTOR_INPUTS["receipt_iat"])
+    result = rt.verify_receipt(token, VECTOR_JWKS, now=max(utcnow(), issued))
     assert result.valid, result
     assert result.claims == json.loads(vector("claims.json"))
     assert result.claims["iat"] == VECTOR_INPUTS["receipt_iat"]

@@ -1,11 +1,11 @@
 """Residents and residence registration: one person per identity number, scope, maturity."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 
-from app.workdays import local_now
+from app.workdays import LOCAL_TZ, local_now
 from field_api.residents import maturity_date
 from tests.factories import mobile
 from tests.field_api.conftest import person, registration_body
@@ -22,7 +22,8 @@ def test_six_calendar_months_clamped_to_month_end(start, matures):
     assert maturity_date(start) == matures
 
 
-def test_an_officer_registers_a_person_at_the_door(field, client, make, world):
+def test_an_officer_registers_a_person_at_the_door(field, client, make, world, time_machine):
+    time_machine.move_to(datetime(2026, 9, 1, 10, tzinfo=LOCAL_TZ))  # the day after residence started
     body = person()
     resp = field.register(resident=body, start=date(2026, 8, 31))
     assert resp.status_code == 201, resp.json

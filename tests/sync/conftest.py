@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime, timezone
 
 import pytest
+
+from app.db import utcnow
 
 
 class Tablet:
@@ -49,7 +50,7 @@ class Tablet:
     def mutation(self, entity, op, record_id, data, base_version=None, **extra):
         return {"mutation_id": str(uuid.uuid4()), "seq": next(self.seq), "entity": entity, "op": op,
                 "id": str(record_id), "base_version": base_version, "data": data,
-                "occurred_at": datetime.now(timezone.utc).isoformat(), **extra}
+                "occurred_at": utcnow().isoformat(), **extra}
 
     def push_raw(self, *mutations, **envelope):
         body = {"protocol": 1, "sent_at": datetime.now(timezone.utc).isoformat(), "mutations": list(mutations),

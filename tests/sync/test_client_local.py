@@ -10,6 +10,7 @@ import gzip
 import io
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -26,6 +27,7 @@ import pytest
 from sync import client as sc
 from sync.client import (ClientError, Crash, FaultyTransport, ProblemError, ServerUnavailable, TabletClient,
                          Transport)
+from tests.conftest import clock_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ID = "33010619900307123X"
@@ -238,6 +240,7 @@ KILL_SCRIPT = textwrap.dedent("""
     while True:
         rid = c.register_resident(f"居民{{i}}", "male", "33010619900307123X")
         c.register_residence(rid, "{area}", f"北山街道{{i}}号", "2026-05-01", "work", "owned")
+        print(i, flush=True)
         i += 1
 """)
 
@@ -248,9 +251,11 @@ def test_sigkill_at_a_random_instant_keeps_the_outbox_and_the_view_consistent(tm
     db = str(tmp_path / "killed.sqlite3")
     for round_ in range(4):
         proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT.format(root=str(ROOT), db=db, area=AREA)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clock_env())
         assert proc.stdout.readline().strip() == b"ready", proc.stderr.read()
-        time.sleep(0.15 + 0.1 * round_)
+        # Kill once it has written a few registrations (more each round), wherever it then is.
+        for _ in range(3 + random.randrange(3 + 3 * round_)):
+            assert proc.stdout.readline(), proc.stderr.read()
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         with TabletClient(db) as c:
@@ -965,7 +970,8 @@ def test_cli_enroll_login_visits_outcome_sync(db_path, server, monkeypatch):
 
 def test_cli_runs_as_a_module(tmp_path):
     done = subprocess.run([sys.executable, "-m", "sync.client", "--db", str(tmp_path / "t.sqlite3"), "pending"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+                          cwd=ROOT, capture_output=True, text=True, timeout=60, env=clock_env())
     assert done.returncode == 0 and "0 pending" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "sync.client"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "sync.client"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=clock_env())
     assert done.returncode == 2 and "usage:" in done.stderr

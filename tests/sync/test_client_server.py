@@ -16,7 +16,7 @@ from app.workdays import local_now
 from sync.client import Crash, FaultyTransport, FlaskTransport, ProblemError, TabletClient, main
 from sync.models import SyncMutation
 from tests.factories import PASSWORD, if_match, mobile, valid_identity
-from tests.field_api.conftest import person
+from tests.field_api.conftest import months_ago, person
 
 SERVER = "http://doorstep.test"
 
@@ -71,8 +71,8 @@ class Station:
 
     def register_online(self, **kw) -> dict:
         resp = self.client.post("/api/v1/registrations", json={
-            "area_id": str(self.area.id), "address": "北山街道1号", "start_date": "2026-01-05", "reason": "work",
-            "housing": "owned", "resident": person(**kw)}, headers=self.make.auth(self.officer))
+            "area_id": str(self.area.id), "address": "北山街道1号", "start_date": months_ago(11).isoformat(),
+            "reason": "work", "housing": "owned", "resident": person(**kw)}, headers=self.make.auth(self.officer))
         assert resp.status_code == 201, resp.json
         return resp.json
 
@@ -152,7 +152,7 @@ def test_a_resident_and_registration_made_offline_reach_the_server(station):
     body = person(phone=mobile())
     rid = tablet.register_resident(body["name"], body["sex"], body["identity_number"], phone=body["phone"],
                                    hukou_address=body["hukou_address"])
-    reg = tablet.register_residence(rid, station.area.id, "北山街道12号", "2026-05-01", "work", "rented",
+    reg = tablet.register_residence(rid, station.area.id, "北山街道12号", months_ago(7).isoformat(), "work", "rented",
                                     landlord_name="陈房东", landlord_phone=mobile())
     assert tablet.record("registration", reg)["data"]["maturity_date"] is None     # the server computes it
     report = tablet.sync()
@@ -189,9 +189,9 @@ def test_a_refused_mutation_is_kept_on_both_sides_and_rolled_back_on_the_tablet(
     tablet = station.tablet()
     tablet.sync()
     rid = tablet.register_resident("张伟", "male", "110101199003071234")        # wrong check digit
-    reg = tablet.register_residence(rid, station.area.id, "北山街道12号", "2026-05-01", "work", "owned")
+    reg = tablet.register_residence(rid, station.area.id, "北山街道12号", months_ago(7).isoformat(), "work", "owned")
     ok = tablet.register_resident("李娜", "female", person()["identity_number"])
-    ok_reg = tablet.register_residence(ok, station.area.id, "北山街道13号", "2026-05-01", "work", "owned")
+    ok_reg = tablet.register_residence(ok, station.area.id, "北山街道13号", months_ago(7).isoformat(), "work", "owned")
     report = tablet.sync()
     assert (report.rejected, report.applied) == (2, 2)
     assert tablet.record("resident", rid) is None and tablet.record("registration", reg) is None
@@ -245,7 +245,7 @@ def test_a_change_of_areas_resets_the_tablet_to_its_new_scope(station, world, ma
     kept = station.register_online(name="甲")["resident_id"]                     # area 0
     other = world.areas[0][1]
     resp = station.client.post("/api/v1/registrations", json={
-        "area_id": str(other.id), "address": "南山路2号", "start_date": "2026-01-05", "reason": "work",
+        "area_id": str(other.id), "address": "南山路2号", "start_date": months_ago(11).isoformat(), "reason": "work",
         "housing": "owned", "resident": person(name="乙")}, headers=make.auth(world.auxiliary[0]))
     assert resp.status_code == 201, resp.json
     arrives = resp.json["resident_id"]
@@ -355,7 +355,7 @@ def test_the_command_line_against_the_server(station, monkeypatch, tmp_path):
     assert code == 0
     rid = out.split()[1]
     assert cli("register-residence", "--resident", rid, "--area", str(station.area.id), "--address", "北山街道9号",
-               "--start", "2026-05-01", "--reason", "family", "--housing", "relatives")[0] == 0
+               "--start", months_ago(7).isoformat(), "--reason", "family", "--housing", "relatives")[0] == 0
     assert cli("outcome", visit_id, "completed", "--note", "登记完成")[0] == 0
     assert "3 pending" in cli("pending")[1]
     code, out, _ = cli("sync")
@@ -402,7 +402,8 @@ def test_interrupted_at_any_phase_nothing_is_lost_or_applied_twice(station, faul
     made = []
     for p in people:
         rid = tablet.register_resident(p["name"], p["sex"], p["identity_number"], phone=p["phone"])
-        made.append((rid, tablet.register_residence(rid, station.area.id, "北山街道5号", "2026-05-01", "work", "owned")))
+        made.append((rid, tablet.register_residence(rid, station.area.id, "北山街道5号", months_ago(7).isoformat(),
+                                                    "work", "owned")))
     tablet.record_outcome(visit_id, "completed", "已登记")
     tablet.update_resident(existing, hukou_address="河南省信阳市")
     queued = [(m["seq"], m["mutation_id"]) for m in tablet.pending()]
@@ -449,7 +450,7 @@ def test_two_tablets_of_one_officer_converge(station):
     first.sync()
     second.sync()
     rid = first.register_resident("张伟", "male", person()["identity_number"])
-    first.register_residence(rid, station.area.id, "北山街道5号", "2026-05-01", "work", "owned")
+    first.register_residence(rid, station.area.id, "北山街道5号", months_ago(7).isoformat(), "work", "owned")
     first.sync()
     second.sync()
     assert second.record("resident", rid)["data"]["name"] == "张伟"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -12,6 +12,7 @@ import pytest
 from botocore.config import Config as BotoConfig
 
 from app import attachments, create_app
+from app.db import utcnow
 from app.storage import sha256_b64
 from tests.app.attachments.helpers import declaration, jpeg, pdf, png, sha
 from tests.conftest import make_config
@@ -98,7 +99,7 @@ def test_presigned_upload_confirm_and_presigned_download(s3_app, api, bucket, ma
     assert upload["headers"] == {"Content-Type": "image/png", "Content-Length": str(len(data)),
                                  "x-amz-checksum-sha256": sha256_b64(sha(data))}
     expires_at = datetime.fromisoformat(upload["expires_at"])
-    assert timedelta(seconds=290) < expires_at - datetime.now(timezone.utc) <= timedelta(seconds=300)
+    assert timedelta(seconds=290) < expires_at - utcnow() <= timedelta(seconds=300)
 
     status, _ = send("PUT", upload["url"], data, upload["headers"])
     assert status == 200

@@ -14,6 +14,7 @@ from app.auth.credentials import (CredentialError, b64url, b64url_decode, compre
                                   decode_device_credential, encode_device_credential, issue_device_credential,
                                   jws_sign, receipt_jwks)
 from app.auth.models import Device, SigningKey
+from app.db import utcnow
 from app.extensions import db
 from app.org.models import User
 from tests.app.auth.helpers import assert_problem, bearer, shift_back
@@ -44,7 +45,7 @@ def test_a_device_bound_login_returns_a_credential_for_that_device(app, client, 
     assert compressed_point(cred["public_key"]) == compressed_point(device.private_key.public_key())
     assert cred["public_jwk"] == device.public_jwk
     assert cred["exp"] - cred["iat"] == timedelta(seconds=app.config["DEVICE_CREDENTIAL_TTL"]) == timedelta(hours=24)
-    assert abs(cred["iat"] - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert abs(cred["iat"] - utcnow()) < timedelta(minutes=1)
     with app.app_context():
         assert cred["kid"] == keys.signing_key()[0]
 
@@ -116,7 +117,7 @@ def issued(app, make, world):
 
 def test_expired_or_not_yet_valid_credentials_are_refused(issued):
     cred, jwks, _ = issued
-    now = datetime.now(timezone.utc)
+    now = utcnow()
     decode_device_credential(cred, jwks, now + timedelta(hours=24, minutes=4))  # within the clock leeway
     for at in (now + timedelta(hours=24, minutes=6), now - timedelta(minutes=6)):
         with pytest.raises(CredentialError) as info:

@@ -16,6 +16,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from app.audit.models import AuditEvent
 from app.auth.models import Device, RefreshToken
 from app.auth.tokens import actor_from_access_token
+from app.db import utcnow
 from app.errors import DeviceRevoked
 from app.extensions import db
 from tests.app.auth.helpers import assert_problem, b64url, bearer, in_parallel, shift_back
@@ -64,7 +65,7 @@ def test_staff_registers_and_the_tablet_enrolls(app, client, world, staff_a):
     assert set(body) == {"id", "enrollment_code", "enrollment_expires_at", "station_id"}
     assert body["station_id"] == str(world.stations[0].id)
     expires = datetime.fromisoformat(body["enrollment_expires_at"])
-    assert 23.9 * 3600 < (expires - datetime.now(expires.tzinfo)).total_seconds() <= 24 * 3600
+    assert 23.9 * 3600 < (expires - utcnow()).total_seconds() <= 24 * 3600
 
     listed = client.get(f"{DEVICES}/{body['id']}", headers=staff_a).json
     assert listed["status"] == "pending" and listed["enrolled_at"] is None

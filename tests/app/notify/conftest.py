@@ -28,7 +28,7 @@ class Recorder:
     def __init__(self):
         self.calls: list[tuple[str, str, str | None]] = []
         self.fail = None
-        self.delay = 0.0
+        self.on_send = None  # called during each send: a test moves the clock there, or waits
         self.lock = threading.Lock()
 
     def sender_class(self):
@@ -41,10 +41,8 @@ class Recorder:
                 with recorder.lock:
                     recorder.calls.append((phone, text, ref))
                     n = len(recorder.calls)
-                if recorder.delay:
-                    import time
-
-                    time.sleep(recorder.delay)
+                if recorder.on_send is not None:
+                    recorder.on_send()
                 error = recorder.fail(n) if callable(recorder.fail) else recorder.fail
                 if error is not None:
                     raise error

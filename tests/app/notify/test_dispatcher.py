@@ -159,12 +159,13 @@ def test_a_late_answer_to_an_expired_claim_still_records_sent(app, sms, queue):
     assert outcome == "sent" and row(app, row_id).status == "sent"
 
 
-def test_a_claim_running_out_hands_the_rest_of_the_batch_back_unsent(app, sms, queue, monkeypatch):
+def test_a_claim_running_out_hands_the_rest_of_the_batch_back_unsent(app, sms, queue, monkeypatch, time_machine):
     """Each send needs connect + read timeout + 5 s of lease left (here 7 s of an 8 s lease): after
     two slow sends the third would risk outliving the claim, so it goes back unsent."""
     for key, value in {"SMS_CONNECT_TIMEOUT": 1.0, "SMS_READ_TIMEOUT": 1.0, "SMS_LEASE_SECONDS": 8}.items():
         monkeypatch.setitem(app.config, key, value)
-    sms.delay = 0.6
+    time_machine.move_to(NOON, tick=False)
+    sms.on_send = lambda: time_machine.shift(timedelta(seconds=0.6))  # each send takes 0.6 s
     ids = [queue(mobile(), due_at=NOON - timedelta(minutes=3 - i)) for i in range(3)]
     result = dispatch(app, now=NOON)
     assert (result["claimed"], result["sent"], result["released"]) == (3, 2, 1)
@@ -266,8 +267,17 @@ def test_two_dispatchers_at_once_never_send_a_row_twice(app, sms, queue):
     """On PostgreSQL the two claim different rows at the same time (SKIP LOCKED); on SQLite their
     claims take turns (BEGIN IMMEDIATE). Either way every row is sent exactly once."""
     ids = {str(queue(mobile())) for _ in range(30)}
-    sms.delay = 0.01
     errors, barrier, sent_by = [], threading.Barrier(2), []
+    # Each dispatcher's first send waits for the other's: both hold a claim at once, so both
+    # take part however the threads are scheduled.
+    rendezvous, first_sends = threading.Barrier(2), set()
+
+    def first_send_waits_for_the_other():
+        if threading.get_ident() not in first_sends:
+            first_sends.add(threading.get_ident())
+            rendezvous.wait(timeout=30)
+
+    sms.on_send = first_send_waits_for_the_other
 
     def worker():
         try:

@@ -8,7 +8,7 @@ from app.audit.models import AuditEvent
 from app.extensions import db
 from app.notify.dispatcher import dispatch_due
 from app.notify.models import Notification, SmsOptOut
-from tests.app.notify.conftest import NOON, row
+from tests.app.notify.conftest import NOON, local, row
 from tests.factories import mobile
 
 PHONE = "13912345678"
@@ -81,7 +81,8 @@ def test_filters_and_stats(app, client, make, world, queue):
     assert stats["by_kind"] == {"visit_cancelled": {"dead": 1, "pending": 1}, "visit_moved": {"sent": 1}}
 
 
-def test_retry_of_a_dead_message_sends_it_again_and_is_audited(app, client, make, world, queue, sms):
+def test_retry_of_a_dead_message_sends_it_again_and_is_audited(app, client, make, world, queue, sms, time_machine):
+    time_machine.move_to(NOON)  # the retry is due at once; in quiet hours it would wait (next test)
     row_id = queue(mobile(), station_id=world.stations[0].id)
     set_status(app, row_id, "dead", attempts=6, last_error="gateway busy")
     staff = make.auth(world.staff[0])
@@ -92,12 +93,27 @@ def test_retry_of_a_dead_message_sends_it_again_and_is_audited(app, client, make
         event = db.session.execute(sa.select(AuditEvent).where(AuditEvent.action == "outbox.retry")).scalar_one()
         assert event.entity_id == str(row_id) and event.actor_id == world.staff[0].id
         assert event.before["status"] == "dead" and event.after == {"status": "pending", "attempts": 0}
-    due = row(app, row_id).next_attempt_at
+    assert row(app, row_id).next_attempt_at >= NOON
     with app.app_context():
-        assert dispatch_due(now=max(NOON, due))["sent"] == 1
+        assert dispatch_due()["sent"] == 1
     assert row(app, row_id).status == "sent"
     again = client.post(f"/api/v1/outbox/{row_id}/retry", headers=staff)
     assert again.status_code == 409 and again.json["type"].endswith("/message-not-retryable")
+
+
+def test_a_message_retried_in_the_quiet_hours_goes_at_eight(app, client, make, world, queue, sms, time_machine):
+    """Staff may press retry late in the evening; the citizen still gets no SMS at night."""
+    time_machine.move_to(local(23, 30))
+    row_id = queue(mobile(), station_id=world.stations[0].id)
+    set_status(app, row_id, "dead", attempts=6, last_error="gateway busy")
+    assert client.post(f"/api/v1/outbox/{row_id}/retry", headers=make.auth(world.staff[0])).status_code == 200
+    with app.app_context():
+        assert dispatch_due()["deferred_quiet"] == 1
+    assert sms.calls == [] and row(app, row_id).next_attempt_at == local(8, day=24)
+    time_machine.move_to(local(8, day=24))
+    with app.app_context():
+        assert dispatch_due()["sent"] == 1
+    assert len(sms.calls) == 1
 
 
 def test_unknown_can_be_retried_but_a_one_time_code_never(app, client, make, world, queue):

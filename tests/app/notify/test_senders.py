@@ -97,6 +97,7 @@ class Gateway:
 
     def __init__(self):
         self.requests: list[dict] = []
+        self.answer_slow = threading.Event()  # "/slow" answers only once the test has given up on it
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -118,7 +119,7 @@ class Gateway:
                     self.end_headers()
                     return None
                 if self.path == "/slow":
-                    time.sleep(1.5)
+                    gateway.answer_slow.wait(timeout=30)
                 status = {"/busy": 503, "/bad": 400, "/plain": 202}.get(self.path, 200)
                 answer = {"message_id": f"gw-{len(gateway.requests)}"} if status == 200 else None
                 return self._answer(status, answer)
@@ -211,10 +212,13 @@ def test_an_accepted_answer_without_an_id_is_still_sent(app, gateway, webhook):
 def test_a_slow_gateway_times_out(app, gateway, webhook):
     webhook("/slow")
     started = time.monotonic()
-    with app.app_context():
-        with pytest.raises(SendFailed, match="ReadTimeout|timed out|Timeout"):
-            WebhookSender().send_sms("13800138000", "x")
-    assert time.monotonic() - started < 1.4
+    try:
+        with app.app_context():
+            with pytest.raises(SendFailed, match="ReadTimeout|timed out|Timeout"):
+                WebhookSender().send_sms("13800138000", "x")
+        assert time.monotonic() - started < 1.4
+    finally:
+        gateway.answer_slow.set()
 
 
 def test_a_wrong_secret_is_refused_by_the_gateway(app, gateway, webhook, monkeypatch):
