@@ -53,7 +53,7 @@ class Tablet:
                 "occurred_at": utcnow().isoformat(), **extra}
 
     def push_raw(self, *mutations, **envelope):
-        body = {"protocol": 1, "sent_at": datetime.now(timezone.utc).isoformat(), "mutations": list(mutations),
+        body = {"protocol": 1, "sent_at": utcnow().isoformat(), "mutations": list(mutations),
                 **envelope}
         return self.client.post("/api/v1/sync/push", json=body, headers=self.headers)
 

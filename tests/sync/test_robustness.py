@@ -4,12 +4,13 @@ future, and a mutation the server fails on unexpectedly."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from app.auth.models import Device
+from app.db import utcnow
 from app.extensions import db
 from sync.models import SyncMutation
 from tests.app.auth.helpers import assert_problem
@@ -98,7 +99,7 @@ def test_an_impossible_occurred_at_rejects_that_mutation_only(app, tablet, world
 
 def test_clock_skew_is_measured_from_the_push_sent_at_and_clamped(app, tablet, world, client, make):
     staff = make.auth(world.staff[0])
-    behind = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    behind = (utcnow() - timedelta(hours=1)).isoformat()
     tablet.push(tablet.mutation("resident", "create", uuid.uuid4(), person(),
                                 occurred_at="2026-01-02T08:00:00+08:00"), sent_at=behind)
     skew = client.get(f"/api/v1/devices/{tablet.device.id}", headers=staff).json["clock_skew_seconds"]
