@@ -23,6 +23,8 @@ import marshmallow as ma
 import msgspec
 from marshmallow import fields, validate
 
+from app.schemas import JsonBoolean
+
 UNSET = msgspec.UNSET
 
 
@@ -30,7 +32,7 @@ class _Untranslatable(Exception):
     """The schema uses something this module does not translate: marshmallow loads it."""
 
 
-_SCALARS = {fields.String: str, fields.Integer: int, fields.UUID: uuid.UUID, fields.Boolean: bool,
+_SCALARS = {JsonBoolean: bool, fields.String: str, fields.Integer: int, fields.UUID: uuid.UUID, fields.Boolean: bool,
             fields.Date: dt.date}
 
 

@@ -52,6 +52,16 @@ def text(max_len: int, *, min_len: int = 1, **kw):
     return fields.String(validate=validate.Length(min=min_len, max=max_len), **kw)
 
 
+class JsonBoolean(fields.Boolean):
+    """A body's ``true`` or ``false``, nothing else: JSON has a boolean, so 0, 1 or "yes" is a
+    client's mistake, said as a 422 (a query string, all text, keeps the lenient field)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if type(value) is not bool:
+            raise self.make_error("invalid")
+        return value
+
+
 class TimelineOut(Out):
     """One step of a citizen-facing timeline (a booking's, an application's)."""
 

@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 from app import pii
 from app.auth.permissions import ROLE_PERMISSIONS
 from app.org.models import AREA_KINDS, ROLES
-from app.schemas import In, Out, text
+from app.schemas import In, JsonBoolean, Out, text
 
 CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]{0,31}$", error="upper-case letters, digits, '-' and '_' (1-32)")
 USERNAME = validate.Regexp(r"^[A-Za-z0-9._-]{3,64}$", error="3-64 letters, digits, '.', '_' or '-'")
@@ -18,7 +18,7 @@ class StationIn(In):
 
 class StationPatch(In):
     name = text(100)
-    active = fields.Boolean()
+    active = JsonBoolean()
 
 
 class StationOut(Out):
@@ -39,7 +39,7 @@ class AreaIn(In):
 class AreaPatch(In):
     name = text(100)
     kind = fields.String(validate=validate.OneOf(AREA_KINDS))
-    active = fields.Boolean()
+    active = JsonBoolean()
 
 
 class AreaArgs(In):
@@ -70,7 +70,7 @@ class UserPatch(In):
     station_id = fields.UUID(allow_none=True)
     display_name = text(100, min_len=0)
     phone = fields.String(allow_none=True)
-    active = fields.Boolean()
+    active = JsonBoolean()
     area_ids = fields.List(fields.UUID())
     password = text(200, load_only=True)
 

@@ -133,6 +133,13 @@ def update_user(actor, user_id, data: dict) -> User:
         for field in STAFF_ONLY_FIELDS:
             if field in data and not (field == "role" and data[field] == "citizen"):
                 raise field_error(field, "a citizen account takes no role, station, areas or password")
+    if user.id == actor.user_id:
+        for field in ("active", "role", "station_id"):
+            if field in data and data[field] != getattr(user, field):
+                # The last administrator deactivating or demoting themselves would leave nobody
+                # to undo it; another account does it, and the audit trail says who.
+                raise field_error(field, "your own account's active, role and station are changed by another "
+                                         "administrator")
     before = user_snapshot(user)
     if "role" in data and data["role"] != user.role:
         _check_role(actor, data["role"])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from app.schemas import In, Out, text
+from app.schemas import In, JsonBoolean, Out, text
 
 
 class RangeArgs(In):
@@ -11,7 +11,7 @@ class RangeArgs(In):
 
 
 class DeclareIn(In):
-    is_workday = fields.Boolean(required=True)
+    is_workday = JsonBoolean(required=True)
     name = text(64, min_len=0, load_default="", metadata={"example": "春节"})
 
 

@@ -221,3 +221,11 @@ def test_a_body_sent_to_a_route_that_takes_none_is_refused(client, make, world):
     assert resp.json["type"].endswith("/unexpected-body") and "body" in resp.json["errors"]
     # without a body the route answers as usual (here: no such application)
     assert client.post(f"/api/v1/applications/{uuid4()}/accept", headers=make.auth(world.staff[0])).status_code == 404
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", None])
+def test_a_body_boolean_is_true_or_false_and_nothing_else(client, make, world, value):
+    station = world.stations[0]
+    resp = client.patch(f"/api/v1/stations/{station.id}", json={"active": value}, headers=make.auth(world.admin))
+    assert "active" in assert_problem(resp, 422)["errors"]
+    assert client.get(f"/api/v1/stations/{station.id}", headers=make.auth(world.admin)).json["active"] is True

@@ -151,3 +151,13 @@ def test_a_citizen_account_never_becomes_a_staff_account(client, make, world):
         assert set(resp.json["errors"]) & set(body)
     me = client.get("/api/v1/me", headers=make.auth(citizen)).json
     assert me["role"] == "citizen" and "resident.create" not in me["permissions"]
+
+
+def test_nobody_deactivates_demotes_or_moves_their_own_account(client, make, world):
+    me = make.auth(world.admin)
+    for change in ({"active": False}, {"role": "staff"}):
+        resp = client.patch(f"/api/v1/users/{world.admin.id}", json=change, headers=me)
+        assert resp.status_code == 422 and set(change) <= set(resp.json["errors"]), resp.json
+    assert client.get("/api/v1/me", headers=me).json["active"] is True
+    other = make.user("admin")
+    assert client.patch(f"/api/v1/users/{other.id}", json={"active": False}, headers=me).status_code == 200
