@@ -37,9 +37,11 @@ test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make contract: the OpenAPI document through Schemathesis (all checks, stateful) against a fresh,
-## seeded app on SQLite; any failure fails the target (tests/contract/run.py)
+## seeded app on SQLite, as the station's staff and then as the sub-bureau's administrator (who
+## reaches stations, areas and accounts); any failure fails the target (tests/contract/run.py)
 contract: install-dev
-	$(PY) -m tests.contract.run
+	CONTRACT_USER=demo.staff CONTRACT_MAX_TIME=$${CONTRACT_MAX_TIME:-200} $(PY) -m tests.contract.run
+	CONTRACT_USER=demo.admin CONTRACT_MAX_TIME=$${CONTRACT_ADMIN_MAX_TIME:-100} $(PY) -m tests.contract.run
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
