@@ -23,7 +23,7 @@ import marshmallow as ma
 import msgspec
 from marshmallow import fields, validate
 
-from app.schemas import JsonBoolean
+from app.schemas import JsonBoolean, JsonInteger
 
 UNSET = msgspec.UNSET
 
@@ -32,7 +32,7 @@ class _Untranslatable(Exception):
     """The schema uses something this module does not translate: marshmallow loads it."""
 
 
-_SCALARS = {JsonBoolean: bool, fields.String: str, fields.Integer: int, fields.UUID: uuid.UUID, fields.Boolean: bool,
+_SCALARS = {JsonBoolean: bool, JsonInteger: int, fields.String: str, fields.Integer: int, fields.UUID: uuid.UUID, fields.Boolean: bool,
             fields.Date: dt.date}
 
 

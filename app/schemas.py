@@ -62,6 +62,19 @@ class JsonBoolean(fields.Boolean):
         return value
 
 
+class JsonInteger(fields.Integer):
+    """A body's whole number as JSON writes it: ``2.5``, ``1e-42``, ``"3"`` and ``true`` are a
+    client's mistake, said as a 422 rather than truncated or coerced into a valid-looking value."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
 class TimelineOut(Out):
     """One step of a citizen-facing timeline (a booking's, an application's)."""
 

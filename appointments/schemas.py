@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app import pii
-from app.schemas import In, LocalTime, Out, TimelineOut, text
+from app.schemas import In, JsonInteger, LocalTime, Out, TimelineOut, text
 from appointments.models import PURPOSES, VISIT_KINDS, VISIT_STATUSES, BOOKING_STATUSES
 
 HHMM = {"format": "%H:%M"}
@@ -35,10 +35,10 @@ class DayAvailabilityOut(Out):
 
 
 class TemplateWindowIn(In):
-    weekday = fields.Integer(required=True, validate=validate.Range(0, 6), metadata={"description": "0 = Monday"})
+    weekday = JsonInteger(required=True, validate=validate.Range(0, 6), metadata={"description": "0 = Monday"})
     start = LocalTime(required=True, metadata={"example": "09:00"})
     end = LocalTime(required=True, metadata={"example": "12:00"})
-    capacity = fields.Integer(required=True, validate=validate.Range(0, 500))
+    capacity = JsonInteger(required=True, validate=validate.Range(0, 500))
 
 
 class TemplateIn(In):
@@ -62,7 +62,7 @@ class ExceptionIn(In):
     kind = fields.String(required=True, validate=validate.OneOf(["closed", "open"]))
     start = LocalTime(load_default=None)
     end = LocalTime(load_default=None)
-    capacity = fields.Integer(load_default=None, validate=validate.Range(0, 500))
+    capacity = JsonInteger(load_default=None, validate=validate.Range(0, 500))
     note = text(200, min_len=0, load_default="")
 
 

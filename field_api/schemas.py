@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app import attachments, pii
-from app.schemas import In, LocalTime, Out, TimelineOut, text
+from app.schemas import In, JsonInteger, LocalTime, Out, TimelineOut, text
 from field_api.models import APPLICATION_STATUSES, END_REASONS, HOUSING, REASONS, SEXES
 
 SHA256 = validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex characters (SHA-256)")
@@ -22,7 +22,7 @@ class ResidentIn(In):
 
 
 class ResidentPatch(In):
-    base_version = fields.Integer(metadata={"description": "refused with 409 if the resident changed since"})
+    base_version = JsonInteger(metadata={"description": "refused with 409 if the resident changed since"})
     name = text(50)
     sex = fields.String(validate=validate.OneOf(SEXES))
     ethnicity = text(20)

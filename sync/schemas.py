@@ -2,15 +2,15 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from app.schemas import In, Out, text
+from app.schemas import In, JsonInteger, Out, text
 
 SUPPORTED_PROTOCOLS = (1,)
 
 
 class PullIn(In):
-    protocol = fields.Integer(required=True, strict=True)
+    protocol = JsonInteger(required=True)
     cursor = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=400))
-    limit = fields.Integer(load_default=1000, strict=True, validate=validate.Range(1, 1000))
+    limit = JsonInteger(load_default=1000, validate=validate.Range(1, 1000))
 
 
 BIGINT_MAX = 2**63 - 1  # seq is stored in a BIGINT, versions in an INTEGER: larger is a 422, not a 500
@@ -24,18 +24,18 @@ class MutationIn(In):
     rejected with the reason and never blocks the ones after it."""
 
     mutation_id = fields.UUID(required=True)
-    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=BIGINT_MAX))
+    seq = JsonInteger(required=True, validate=validate.Range(min=1, max=BIGINT_MAX))
     entity = text(16, required=True)
     op = text(24, required=True)
     id = text(40, required=True)
-    base_version = fields.Integer(load_default=None, allow_none=True, strict=True,
+    base_version = JsonInteger(load_default=None, allow_none=True,
                                   validate=validate.Range(min=0, max=INT_MAX))
     data = fields.Dict(load_default=dict)
     occurred_at = fields.String(load_default=None, allow_none=True)
 
 
 class PushIn(In):
-    protocol = fields.Integer(required=True, strict=True)
+    protocol = JsonInteger(required=True)
     sent_at = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
                             metadata={"description": "the device's clock when it sent the push (RFC 3339, with "
                                                      "offset): the server measures the device's clock skew by it"})

@@ -5,7 +5,7 @@ from marshmallow import fields, validate
 
 from app.attachments.models import KINDS
 from app.attachments.services import ALLOWED_TYPES
-from app.schemas import In, Out
+from app.schemas import In, JsonInteger, Out
 
 
 class AttachmentDeclareIn(In):
@@ -13,7 +13,7 @@ class AttachmentDeclareIn(In):
                            validate=validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lowercase hex digits"),
                            metadata={"description": "SHA-256 of the file, lowercase hex"})
     content_type = fields.String(required=True, validate=validate.OneOf(ALLOWED_TYPES))
-    size = fields.Integer(required=True, strict=True, validate=validate.Range(min=1),
+    size = JsonInteger(required=True, validate=validate.Range(min=1),
                           metadata={"description": "Bytes; at most DOORSTEP_ATTACHMENT_MAX_BYTES"})
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
 

@@ -104,6 +104,20 @@ def test_staff_replace_the_weekly_template(client, make, world, windows):
     assert client.get(url, headers=make.auth(world.staff[1])).status_code == 404
 
 
+def test_a_capacity_that_is_not_a_whole_number_is_refused_not_truncated(client, make, world, windows):
+    staff = make.auth(world.staff[0])
+    url = f"/api/v1/areas/{windows.area.id}/window-template"
+    before = client.get(url, headers=staff)
+    staff = {**staff, "If-Match": before.headers["ETag"]}
+    for capacity in (2.5e-42, 2.5, "3", True):
+        body = {"windows": [{"weekday": 1, "start": "09:00", "end": "12:00", "capacity": capacity}]}
+        resp = client.put(url, json=body, headers=staff)
+        assert resp.status_code == 422, capacity
+        assert resp.mimetype == "application/problem+json"
+        assert "capacity" in resp.json["errors"]["windows"]["0"], resp.json
+    assert client.get(url, headers=staff).json == before.json
+
+
 def test_bad_queries_name_the_field(client, windows):
     day = windows.days[0]
     resp = client.get("/api/v1/slots", query_string={"area_id": str(windows.area.id), "from": day.isoformat(),
