@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from app import create_app
+from app import create_app, pii
 from app import config as config_module
 from app.config import (DEV_BLIND_INDEX_KEY, DEV_PII_KEYS, DEV_SECRET_KEY, SETTINGS, Config, ConfigError,
                         check_production)
@@ -138,8 +138,16 @@ def test_production_refuses_a_weak_or_malformed_blind_index_key(key):
         create_app(Config(production_env(DOORSTEP_BLIND_INDEX_KEY=key)))
 
 
-def test_production_accepts_a_rotation_list():
-    create_app(Config(production_env(DOORSTEP_PII_KEYS=f"k2027:{_b64()}, k2026:{_b64()}")))
+def test_production_accepts_a_rotation_list_writing_with_the_first_and_reading_with_any():
+    old_key, new_key = _b64(), _b64()
+    before = create_app(Config(production_env(DOORSTEP_PII_KEYS=f"k2026:{old_key}")))
+    after = create_app(Config(production_env(DOORSTEP_PII_KEYS=f"k2027:{new_key}, k2026:{old_key}")))
+    with before.app_context():
+        written_before = pii.encrypt("identity", "110101199003077777")
+    with after.app_context():
+        written_after = pii.encrypt("identity", "110101199003077777")
+        assert written_after.startswith("k2027:") and written_before.startswith("k2026:")
+        assert pii.decrypt("identity", written_before) == pii.decrypt("identity", written_after) == "110101199003077777"
 
 
 def test_production_starts_with_proper_settings_without_touching_the_database():

@@ -10,22 +10,10 @@ from app import create_app
 from app.auth.permissions import public
 from app.errors import Conflict
 from tests.conftest import make_config
+from tests.problems import PROBLEM, assert_problem
 
-PROBLEM = "application/problem+json"
+
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-def assert_problem(resp, status: int, slug: str | None = None) -> dict:
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    assert resp.mimetype == PROBLEM
-    body = resp.get_json(force=True)
-    assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
-    assert body["type"].startswith("https://doorstep.local/problems/")
-    if slug:
-        assert body["type"] == f"https://doorstep.local/problems/{slug}"
-    return body
 
 
 @pytest.fixture(scope="module")

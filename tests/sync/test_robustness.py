@@ -13,7 +13,7 @@ from app.auth.models import Device
 from app.db import utcnow
 from app.extensions import db
 from sync.models import SyncMutation
-from tests.app.auth.helpers import assert_problem
+from tests.problems import assert_problem
 from tests.factories import if_match
 from tests.field_api.conftest import person
 from tests.sync.test_protocol import _register

@@ -9,6 +9,7 @@ from app.attachments.models import Attachment
 from app.audit.models import AuditEvent
 from app.extensions import db
 from tests.app.attachments.helpers import declaration, jpeg, pdf, png, sha, webp
+from tests.problems import assert_problem
 
 URL = "/api/v1/attachments"
 
@@ -26,12 +27,6 @@ def stored(client, headers, data, **kw):
     resp = upload(client, headers, data, kw.get("content_type", "image/png"))
     assert resp.status_code == 200, resp.json
     return sha(data)
-
-
-def assert_problem(resp, status, field):
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    assert resp.mimetype == "application/problem+json"
-    assert field in resp.json["errors"], resp.json
 
 
 def test_round_trip_through_the_local_store(app, client, make, world):
@@ -92,15 +87,15 @@ def test_declaring_again_is_idempotent(client, make, world):
     assert after.status_code == 200 and after.json["status"] == "stored" and after.json["upload"] is None
     # a retried upload after a lost answer is answered, not refused
     assert upload(client, officer, data).json["status"] == "stored"
-    assert_problem(declare(client, officer, data, size=len(data) + 1), 422, "size")
-    assert_problem(declare(client, officer, data, content_type="image/jpeg"), 422, "content_type")
+    assert_problem(declare(client, officer, data, size=len(data) + 1), 422, field="size")
+    assert_problem(declare(client, officer, data, content_type="image/jpeg"), 422, field="content_type")
 
 
 def test_a_mistaken_pending_declaration_is_corrected_by_the_next_one(client, make, world):
     officer = make.auth(world.officer[0])
     data = png(300)
     declare(client, officer, data, size=299)
-    assert_problem(upload(client, officer, data), 422, "size")
+    assert_problem(upload(client, officer, data), 422, field="size")
     assert declare(client, officer, data).json["size"] == 300
     assert upload(client, officer, data).status_code == 200
 
@@ -111,7 +106,7 @@ def test_bytes_with_another_hash_are_refused(app, client, make, world):
     declare(client, officer, data)
     other = png()
     resp = upload(client, officer, other, sha256=sha(data))
-    assert_problem(resp, 422, "sha256")
+    assert_problem(resp, 422, field="sha256")
     assert resp.json["type"].endswith("/validation-failed")
     with app.app_context():
         assert not attachments.is_stored(sha(data))
@@ -121,15 +116,15 @@ def test_bytes_with_another_hash_are_refused(app, client, make, world):
 def test_types_other_than_images_and_pdf_are_refused(client, make, world):
     officer = make.auth(world.officer[0])
     gif = b"GIF89a" + b"\0" * 100
-    assert_problem(declare(client, officer, gif, content_type="image/gif"), 422, "content_type")
+    assert_problem(declare(client, officer, gif, content_type="image/gif"), 422, field="content_type")
     # a photo or a signature is an image; PDFs are materials
-    assert_problem(declare(client, officer, pdf(), content_type="application/pdf", kind="photo"), 422, "content_type")
+    assert_problem(declare(client, officer, pdf(), content_type="application/pdf", kind="photo"), 422, field="content_type")
     data = png()
     declare(client, officer, data)
-    assert_problem(upload(client, officer, data, content_type="image/gif"), 415, "content_type")
-    assert_problem(upload(client, officer, data, content_type="image/jpeg"), 422, "content_type")
+    assert_problem(upload(client, officer, data, content_type="image/gif"), 415, field="content_type")
+    assert_problem(upload(client, officer, data, content_type="image/jpeg"), 422, field="content_type")
     resp = client.put(f"{URL}/{sha(data)}/content", data=data, headers=officer)  # no Content-Type at all
-    assert_problem(resp, 415, "content_type")
+    assert_problem(resp, 415, field="content_type")
 
 
 def test_the_leading_bytes_must_be_those_of_the_declared_type(app, client, make, world):
@@ -138,7 +133,7 @@ def test_the_leading_bytes_must_be_those_of_the_declared_type(app, client, make,
     data = pdf()
     assert declare(client, officer, data, content_type="image/png").status_code == 201
     resp = upload(client, officer, data, content_type="image/png")
-    assert_problem(resp, 422, "content_type")
+    assert_problem(resp, 422, field="content_type")
     assert "application/pdf" in resp.json["errors"]["content_type"][0]
     with app.app_context():
         assert not attachments.is_stored(sha(data))
@@ -147,12 +142,12 @@ def test_the_leading_bytes_must_be_those_of_the_declared_type(app, client, make,
 def test_declared_and_uploaded_sizes_are_limited(app, client, make, world):
     officer = make.auth(world.officer[0])
     limit = app.config["ATTACHMENT_MAX_BYTES"]
-    assert_problem(declare(client, officer, png(), size=limit + 1), 422, "size")
-    assert_problem(declare(client, officer, png(), size=0), 422, "size")
+    assert_problem(declare(client, officer, png(), size=limit + 1), 422, field="size")
+    assert_problem(declare(client, officer, png(), size=0), 422, field="size")
     data = png()
     declare(client, officer, data)
     resp = upload(client, officer, PNG_TOO_BIG(limit), sha256=sha(data))
-    assert_problem(resp, 413, "size")
+    assert_problem(resp, 413, field="size")
     assert resp.json["type"].endswith("/payload-too-large")
 
 
@@ -163,8 +158,8 @@ def PNG_TOO_BIG(limit: int) -> bytes:  # noqa: N802 - reads as a constant at the
 def test_sha256_must_be_lowercase_hex(client, make, world):
     officer = make.auth(world.officer[0])
     data = png()
-    assert_problem(declare(client, officer, data, sha256=sha(data).upper()), 422, "sha256")
-    assert_problem(declare(client, officer, data, sha256="../../etc/passwd"), 422, "sha256")
+    assert_problem(declare(client, officer, data, sha256=sha(data).upper()), 422, field="sha256")
+    assert_problem(declare(client, officer, data, sha256="../../etc/passwd"), 422, field="sha256")
     assert client.get(f"{URL}/..%2F..%2Fetc", headers=officer).status_code == 404
 
 
@@ -268,7 +263,7 @@ def test_pending_declarations_are_capped_per_account(app, client, make, world):
         for data in files[:3]:
             assert declare(client, officer, data).status_code == 201
         resp = declare(client, officer, files[3])
-        assert_problem(resp, 409, "sha256")
+        assert_problem(resp, 409, field="sha256")
         assert resp.json["type"].endswith("/quota-exceeded")
         assert declare(client, officer, files[0]).status_code == 200  # declaring again allocates nothing
         assert declare(client, make.auth(world.auxiliary[0]), files[3]).status_code == 201  # per account

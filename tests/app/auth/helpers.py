@@ -19,25 +19,6 @@ from app.auth.models import Throttle
 from app.db import utcnow
 from app.extensions import db
 
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(resp, status: int, slug: str | None = None, field: str | None = None, case=None) -> dict:
-    """The response is an RFC 9457 problem with this status (and type slug / named field);
-    ``case`` names the input in a failure message when one test walks through several."""
-    where = f"[case {case!r}] " if case is not None else ""
-    assert resp.status_code == status, where + resp.get_data(as_text=True)
-    assert resp.mimetype == PROBLEM, where + resp.mimetype
-    body = resp.get_json()
-    assert body["status"] == status, where
-    assert body["type"].startswith("http"), (where, body)
-    if slug is not None:
-        assert body["type"].endswith("/" + slug), (where, body)
-    if field is not None:
-        assert field in (body.get("errors") or {}), (where, body)
-    return body
-
-
 def retry_after(resp) -> int:
     value = resp.headers.get("Retry-After")
     assert value is not None and value.isdigit(), dict(resp.headers)

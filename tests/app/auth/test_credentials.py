@@ -17,7 +17,8 @@ from app.auth.models import Device, SigningKey
 from app.db import utcnow
 from app.extensions import db
 from app.org.models import User
-from tests.app.auth.helpers import assert_problem, bearer, shift_back
+from tests.app.auth.helpers import bearer, shift_back
+from tests.problems import assert_problem
 from tests.factories import PASSWORD
 
 LOGIN, REFRESH, ME, JWKS = "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/me", "/.well-known/jwks.json"

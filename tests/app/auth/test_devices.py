@@ -19,7 +19,8 @@ from app.auth.tokens import actor_from_access_token
 from app.db import utcnow
 from app.errors import DeviceRevoked
 from app.extensions import db
-from tests.app.auth.helpers import assert_problem, b64url, bearer, in_parallel, shift_back
+from tests.app.auth.helpers import b64url, bearer, in_parallel, shift_back
+from tests.problems import assert_problem
 from tests.factories import PASSWORD, device_key
 
 DEVICES, ENROLL, LOGIN, ME = "/api/v1/devices", "/api/v1/devices/enroll", "/api/v1/auth/login", "/api/v1/me"

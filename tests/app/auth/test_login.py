@@ -9,7 +9,8 @@ from app.audit.models import AuditEvent
 from app.auth.models import Throttle
 from app.auth.services import login_account_key, login_address_key
 from app.extensions import db
-from tests.app.auth.helpers import age_throttle, assert_problem, bearer, in_parallel, retry_after, throttle_rows
+from tests.app.auth.helpers import age_throttle, bearer, in_parallel, retry_after, throttle_rows
+from tests.problems import assert_problem
 from tests.factories import PASSWORD
 
 LOGIN = "/api/v1/auth/login"

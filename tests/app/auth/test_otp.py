@@ -10,7 +10,8 @@ from app.auth.models import OtpChallenge, Throttle
 from app.extensions import db
 from app.notify.models import Notification
 from app.org.models import User
-from tests.app.auth.helpers import age_throttle, assert_problem, bearer, in_parallel, retry_after, shift_back
+from tests.app.auth.helpers import age_throttle, bearer, in_parallel, retry_after, shift_back
+from tests.problems import assert_problem
 from tests.factories import mobile
 
 OTP, VERIFY, ME = "/api/v1/auth/otp", "/api/v1/auth/otp/verify", "/api/v1/me"

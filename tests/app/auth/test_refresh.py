@@ -7,7 +7,8 @@ import sqlalchemy as sa
 from app.auth.models import RefreshToken
 from app.extensions import db
 from app.org.models import User
-from tests.app.auth.helpers import assert_problem, bearer, in_parallel, shift_back
+from tests.app.auth.helpers import bearer, in_parallel, shift_back
+from tests.problems import assert_problem
 
 REFRESH, LOGOUT, ME = "/api/v1/auth/refresh", "/api/v1/auth/logout", "/api/v1/me"
 

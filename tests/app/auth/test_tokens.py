@@ -15,8 +15,9 @@ from app.auth import keys
 from app.auth.models import SigningKey
 from app.extensions import db
 from app.org.models import User
-from tests.app.auth.helpers import (access_claims, assert_problem, b64json, b64url, bearer, hs256, server_key,
-                                    shift_back, sign)
+from tests.app.auth.helpers import (access_claims, b64json, b64url, bearer, hs256, server_key, shift_back,
+                                    sign)
+from tests.problems import assert_problem
 
 ME = "/api/v1/me"
 

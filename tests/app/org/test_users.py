@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from tests.factories import PASSWORD, mobile
+from tests.problems import assert_problem
 
 
 def _new(role="officer", station=None, **extra):
@@ -70,8 +71,11 @@ def test_staff_cannot_promote_or_move_an_officer(client, make, world):
 
 def test_staff_cannot_change_other_staff(client, make, world):
     other = make.user("staff", world.stations[0])
+    before = client.get(f"/api/v1/users/{other.id}", headers=make.auth(world.admin)).json
     resp = client.patch(f"/api/v1/users/{other.id}", json={"display_name": "x"}, headers=make.auth(world.staff[0]))
-    assert resp.status_code == 403
+    assert_problem(resp, 403)
+    assert client.get(f"/api/v1/users/{other.id}", headers=make.auth(world.admin)).json == before
+    assert before["display_name"] != "x"
 
 
 def test_admin_moves_an_officer_and_their_areas_are_cleared(client, make, world):
