@@ -11,6 +11,7 @@ from field_api.residents import maturity_date
 from tests.app.attachments.helpers import declaration, png, stored_attachment
 from tests.factories import mobile
 from tests.field_api.conftest import months_ago
+from tests.snapshots import changed_tables, database_state
 
 ROLES = ("anonymous", "admin", "staff", "officer", "auxiliary", "citizen")
 
@@ -303,16 +304,20 @@ def test_table_covers_every_route(app):
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("row", TABLE, ids=[f"{r[0]} {r[1]}" for r in TABLE])
-def test_route_outcome_per_role(client, make, world, row, role):
+def test_route_outcome_per_role(app, client, make, world, row, role):
     method, rule, body, _ = row
     records = _records(make, world)
     headers = {} if role == "anonymous" else make.auth(world.user(role, 0))
+    before = database_state(app)
     # "*" satisfies the If-Match of versioned edits: this table is about who may, not which version
     resp = client.open(_fill(rule, world, records), method=method, headers={**headers, "If-Match": "*"},
                        json=body(world) if body else None)
     assert resp.status_code == expected(row, role), resp.get_data(as_text=True)
     if resp.status_code >= 400:
         assert resp.mimetype == "application/problem+json"
+        # a failed log-in is itself audited: the audit chain is all it may change
+        allowed = {"audit_event", "audit_head"} if rule == "/api/v1/auth/login" else set()
+        assert set(changed_tables(before, database_state(app))) <= allowed, "a refused request changed the database"
 
 
 CROSS_STATION = [
@@ -345,11 +350,13 @@ CROSS_STATION = [
 
 
 @pytest.mark.parametrize("method,rule,body", CROSS_STATION, ids=[f"{m} {r}" for m, r, _ in CROSS_STATION])
-def test_other_stations_records_do_not_exist_for_staff(client, make, world, method, rule, body):
-    resp = client.open(_fill(rule, world, _records(make, world)), method=method, headers=make.auth(world.staff[1]),
-                       json=body)
+def test_other_stations_records_do_not_exist_for_staff(app, client, make, world, method, rule, body):
+    url, headers = _fill(rule, world, _records(make, world)), make.auth(world.staff[1])
+    before = database_state(app)
+    resp = client.open(url, method=method, headers=headers, json=body)
     assert resp.status_code == 404
     assert resp.json["type"].endswith("/not-found")
+    assert changed_tables(before, database_state(app)) == [], "a refused request changed the database"
 
 
 def test_lists_are_scoped_to_the_station(client, make, world):
