@@ -29,6 +29,7 @@ db-upgrade: install
 ## and the scheduler in the same process (production runs `flask --app wsgi scheduler` on its own)
 run: db-upgrade
 	$(PY) -m flask seed-demo --if-empty
+	@echo "== the station console: http://127.0.0.1:$(PORT)/ (log in as demo.staff with the password printed at the first run)"
 	DOORSTEP_SCHEDULER_IN_PROCESS=1 $(PY) -m flask run --host 127.0.0.1 --port $(PORT)
 
 ## make test: the whole suite (SQLite unless DOORSTEP_DATABASE_URL names a PostgreSQL database;
