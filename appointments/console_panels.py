@@ -38,10 +38,11 @@ def unassigned(actor) -> Markup:
     visits, total = stats.unassigned(actor, clock.today(), UNASSIGNED_SHOWN)
     areas = _area_names(actor)
     rows = [[_day_label(v.day), f"{v.window_start:%H:%M}–{v.window_end:%H:%M}", areas.get(v.area_id, ""),
-             Markup('<span class="wrap">{}</span>').format(v.address),
-             part("badge", label=VISIT_STATUS[v.status], kind=STATUS_KIND[v.status])] for v in visits]
+             Markup('<span class="clip" title="{0}">{0}</span>').format(v.address),
+             part("badge", label=VISIT_STATUS[v.status], kind=STATUS_KIND[v.status]) if v.status != "requested" else ""]
+            for v in visits]
     columns = [{"label": _("Day")}, {"label": _("Window")}, {"label": _("Area")}, {"label": _("Address")},
-               {"label": _("Status")}]
+               {"label": ""}]
     return part("table", columns=columns, rows=rows, more=total - len(rows),
                 empty=_("Every open request has an officer."))
 
@@ -79,7 +80,7 @@ def bookings_chart(actor) -> Markup:
     points = stats.bookings_per_day(actor, end - timedelta(days=CHART_DAYS - 1), end)
     total = sum(n for _day, n in points)
     label = _("Bookings per day, last %(days)d days", days=CHART_DAYS)
-    return part("chart", svg=charts.bars(points, label),
+    return part("chart", svg=charts.bars(points, label, width=820),
                 caption=_("%(total)d bookings in %(days)d days; today %(today)d", total=total, days=CHART_DAYS,
                           today=points[-1][1]))
 
@@ -97,5 +98,6 @@ def on_time_chart(actor) -> Markup:
 register_panel("visits_today", 10, visits_today, title=_l("Visits today by status"), permission="visit.read")
 register_panel("unassigned", 20, unassigned, title=_l("Requests without an officer"), permission="visit.read")
 register_panel("officer_load", 30, officer_load, title=_l("Officers and their load today"), permission="visit.read")
-register_panel("bookings_chart", 80, bookings_chart, title=_l("Bookings per day"), permission="booking.read")
+register_panel("bookings_chart", 80, bookings_chart, title=_l("Bookings per day"), permission="booking.read",
+               wide=True)
 register_panel("on_time_chart", 90, on_time_chart, title=_l("On-time rate"), permission="visit.read")

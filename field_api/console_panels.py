@@ -68,7 +68,7 @@ def maturity_due(actor) -> Markup:
     rows = []
     for r in registrations:
         status = sms.get(maturity_key(r.id)) or sms.get(prenotice_key(r.id))
-        label, kind = SMS_STATUS.get(status, (_l("Not yet due"), ""))
+        label, kind = SMS_STATUS.get(status, (_l("Not queued yet"), ""))
         rows.append([r.resident.name, areas.get(r.area_id, ""), local_date(r.maturity_date),
                      part("badge", label=label, kind=kind)])
     columns = [{"label": _("Resident")}, {"label": _("Area")}, {"label": _("Matures on")}, {"label": _("Reminder")}]

@@ -1,7 +1,6 @@
 """The outbox's panel on the console's dashboard: messages that did not reach the resident."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -14,6 +13,14 @@ from app.web.filters import local_datetime
 
 SHOWN = 6
 FAILED = ("dead", "unknown", "failed")
+# What each message is about, as a clerk would name it (an unknown template shows its name).
+TEMPLATE_LABELS = {"otp": _l("Sign-in code"), "booking_confirmed": _l("Booking confirmed"),
+                   "visit_assigned": _l("Officer assigned"), "visit_moved": _l("Visit moved"),
+                   "visit_cancelled": _l("Visit cancelled"), "visit_reminder": _l("Visit reminder"),
+                   "delivery_scheduled": _l("Delivery scheduled"), "materials_owed": _l("Materials owed"),
+                   "review_deadline": _l("Review deadline"), "maturity_reached": _l("Six months reached"),
+                   "maturity_soon": _l("Six months soon"), "application_decided": _l("Application decided"),
+                   "permit_ready": _l("Permit ready")}
 LABELS = {"dead": (_l("Failed"), "bad"), "unknown": (_l("Unknown"), "warn"), "failed": (_l("Retrying"), "warn")}
 
 
@@ -28,11 +35,11 @@ def sms_failures(actor) -> Markup:
     for row in db.session.execute(outbox_visible_to(actor).where(Notification.status.in_(FAILED)).limit(SHOWN)
                                   ).scalars():
         label, kind = LABELS[row.status]
-        rows.append([masked_recipient(row) or "", row.template, local_datetime(row.created_at),
+        rows.append([masked_recipient(row) or "", TEMPLATE_LABELS.get(row.template, row.template),
                      part("badge", label=label, kind=kind),
-                     Markup('<span class="wrap">{}</span>').format(row.last_error or "")])
-    columns = [{"label": _("Recipient")}, {"label": _("Message")}, {"label": _("Queued")}, {"label": _("Status")},
-               {"label": _("Last error")}]
+                     Markup('<span class="wrap" title="{}">{}</span>').format(local_datetime(row.created_at),
+                                                                          row.last_error or "")])
+    columns = [{"label": _("Recipient")}, {"label": _("Message")}, {"label": _("Status")}, {"label": _("Last error")}]
     total = sum(by_status[s] for s in FAILED)
     return counts + part("table", columns=columns, rows=rows, more=total - len(rows),
                          empty=_("Every message went out."))

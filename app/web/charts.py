@@ -7,12 +7,13 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-WIDTH, HEIGHT = 600, 150
-PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 34, 8, 10, 22
+WIDTH, HEIGHT = 400, 120
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 30, 6, 10, 20
 
 
-def _frame(label: str, top_label: str, inner: list[str], first: str, last: str) -> Markup:
+def _frame(label: str, top_label: str, inner: list[str], first: str, last: str, width: int) -> Markup:
     bottom = HEIGHT - PAD_BOTTOM
+    WIDTH = width  # noqa: N806  (the frame's width, as in the other drawings)
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}" '
         f'xmlns="http://www.w3.org/2000/svg">',
@@ -33,8 +34,10 @@ def _day(d: date) -> str:
     return f"{d.month}/{d.day}"
 
 
-def bars(points: Sequence[tuple[date, int]], label: str) -> Markup:
-    """A bar per day; each bar's ``<title>`` gives its day and count on hover."""
+def bars(points: Sequence[tuple[date, int]], label: str, width: int = WIDTH) -> Markup:
+    """A bar per day; each bar's ``<title>`` gives its day and count on hover. ``width``: of the
+    drawing in pixels at its natural size (text keeps its size when the panel is about as wide)."""
+    WIDTH = width  # noqa: N806
     if not points:
         return Markup("")
     top = max(1, max(v for _, v in points))
@@ -47,11 +50,12 @@ def bars(points: Sequence[tuple[date, int]], label: str) -> Markup:
         x = PAD_LEFT + i * step + step * 0.15
         inner.append(f'<rect class="bar" x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM - h:.1f}" width="{step * 0.7:.1f}" '
                      f'height="{h:.1f}"><title>{escape(_day(day))}: {value}</title></rect>')
-    return _frame(label, str(top), inner, _day(points[0][0]), _day(points[-1][0]))
+    return _frame(label, str(top), inner, _day(points[0][0]), _day(points[-1][0]), WIDTH)
 
 
-def line(points: Sequence[tuple[date, float | None]], label: str) -> Markup:
+def line(points: Sequence[tuple[date, float | None]], label: str, width: int = WIDTH) -> Markup:
     """A rate from 0 to 1 per day as a line; a day without a value (nothing was due) is a gap."""
+    WIDTH = width  # noqa: N806
     if not points:
         return Markup("")
     span = WIDTH - PAD_LEFT - PAD_RIGHT
@@ -73,4 +77,4 @@ def line(points: Sequence[tuple[date, float | None]], label: str) -> Markup:
         inner.append(f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5">'
                      f"<title>{escape(_day(day))}: {round(value * 100)}%</title></circle>")
     flush()
-    return _frame(label, "100%", inner, _day(points[0][0]), _day(points[-1][0]))
+    return _frame(label, "100%", inner, _day(points[0][0]), _day(points[-1][0]), WIDTH)

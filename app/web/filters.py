@@ -10,12 +10,13 @@ from flask_babel import format_date, format_decimal, format_percent, format_time
 from app import pii
 
 
-def local_date(value: date | datetime | None) -> str:
+def local_date(value: date | datetime | None, form: str = "long") -> str:
+    """``long``: 2026年12月4日 (December 4, 2026); ``full`` adds the weekday."""
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return format_date(_local(value).date(), "long")
-    return format_date(value, "long")
+        value = _local(value).date()
+    return format_date(value, form)
 
 
 def local_time(value: datetime | time | None) -> str:
