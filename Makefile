@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test contract install install-dev db-upgrade clean
+.PHONY: run test contract install install-dev db-upgrade clean translations
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,11 @@ contract: install-dev
 	CONTRACT_USER=demo.staff CONTRACT_MAX_TIME=$${CONTRACT_MAX_TIME:-200} $(PY) -m tests.contract.run
 	CONTRACT_USER=demo.admin CONTRACT_MAX_TIME=$${CONTRACT_ADMIN_MAX_TIME:-100} $(PY) -m tests.contract.run
 
+## make translations: collect new messages into app/translations/*/messages.po (translate the
+## zh_Hans_CN one), then compile the .mo files the app reads; commit both
+translations: install
+	$(PY) -m app.web.catalogue update
+	$(PY) -m app.web.catalogue compile
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache build
