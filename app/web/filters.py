@@ -10,8 +10,9 @@ from flask_babel import format_date, format_decimal, format_percent, format_time
 from app import pii
 
 
-def local_date(value: date | datetime | None, form: str = "long") -> str:
-    """``long``: 2026年12月4日 (December 4, 2026); ``full`` adds the weekday."""
+def local_date(value: date | datetime | None, form: str = "medium") -> str:
+    """``medium``: 2026年12月4日 (Dec 4, 2026, short enough for a table column); ``long`` spells
+    the English month out; ``full`` adds the weekday."""
     if value is None:
         return ""
     if isinstance(value, datetime):

@@ -10,7 +10,7 @@ from app.web import filters
 
 
 @pytest.mark.parametrize("accept, day, moment", [("zh-CN", "2026年12月4日", "2026年12月5日 07:30"),
-                                                 ("en", "December 4, 2026", "December 5, 2026 07:30")])
+                                                 ("en", "Dec 4, 2026", "Dec 5, 2026 07:30")])
 def test_dates_and_times_in_the_readers_language_and_the_stations_zone(app, accept, day, moment):
     with app.test_request_context("/console/login", headers={"Accept-Language": accept}):
         from flask import request
