@@ -32,8 +32,7 @@ def _station_day(app, world, i: int, *, address: str, resident: str, phone: str)
                           identity_bidx=pii.blind_index(pii.IDENTITY, identity))
         db.session.add(person)
         db.session.flush()
-        start = today + timedelta(days=2)
-        start = start.replace(year=start.year - 1)
+        start = today - timedelta(days=200)  # the maturity date below is what the panel reads
         registration = Registration(resident_id=person.id, station_id=station.id, area_id=area.id, address=address,
                                     start_date=start, maturity_date=today + timedelta(days=2), reason="work",
                                     housing="owned", status="active", active_key=f"{person.id}:{station.id}")
