@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test contract install install-dev db-upgrade clean
+.PHONY: run test contract install install-dev db-upgrade clean translations
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,7 @@ db-upgrade: install
 ## and the scheduler in the same process (production runs `flask --app wsgi scheduler` on its own)
 run: db-upgrade
 	$(PY) -m flask seed-demo --if-empty
+	@echo "== the station console: http://127.0.0.1:$(PORT)/ (log in as demo.staff with the password printed at the first run)"
 	DOORSTEP_SCHEDULER_IN_PROCESS=1 $(PY) -m flask run --host 127.0.0.1 --port $(PORT)
 
 ## make test: the whole suite (SQLite unless DOORSTEP_DATABASE_URL names a PostgreSQL database;
@@ -43,5 +44,11 @@ contract: install-dev
 	CONTRACT_USER=demo.staff CONTRACT_MAX_TIME=$${CONTRACT_MAX_TIME:-200} $(PY) -m tests.contract.run
 	CONTRACT_USER=demo.admin CONTRACT_MAX_TIME=$${CONTRACT_ADMIN_MAX_TIME:-100} $(PY) -m tests.contract.run
 
+## make translations: collect new messages into app/translations/*/messages.po (translate the
+## zh_Hans_CN one), then compile the .mo files the app reads; commit both
+translations: install
+	$(PY) -m app.web.catalogue update
+	$(PY) -m app.web.catalogue compile
+
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache build

@@ -80,6 +80,10 @@ def create_app(config: Config | None = None) -> Flask:
 
     metrics.init_app(app)
 
+    from app import web
+
+    web.init_app(app)
+    _register_console_panels()
     from app.auth.permissions import enforce_marked
 
     enforce_marked(app)
@@ -111,6 +115,14 @@ def _register_jobs() -> None:
     import sync.jobs  # noqa: F401
 
 
+def _register_console_panels() -> None:
+    """Import every console_panels module: each adds its dashboard panels to the console's registry
+    (app/web/panels.py), as the jobs modules add their jobs to the scheduler's."""
+    import app.notify.console_panels  # noqa: F401
+    import appointments.console_panels  # noqa: F401
+    import field_api.console_panels  # noqa: F401
+
+
 def _register_models() -> None:
     """Import every model module so metadata (and migrations) see every table."""
     import app.attachments.models  # noqa: F401
@@ -119,6 +131,7 @@ def _register_models() -> None:
     import app.notify.models  # noqa: F401
     import app.org.models  # noqa: F401
     import app.workdays.models  # noqa: F401
+    import app.web.models  # noqa: F401
     import appointments.models  # noqa: F401
     import field_api.models  # noqa: F401
     import sync.models  # noqa: F401

@@ -51,7 +51,8 @@ def create_admin(username, password):
 @click.option("--if-empty", is_flag=True, help="Do nothing when any station exists")
 @with_appcontext
 def seed_demo(if_empty):
-    """A small demo: one station, two areas, staff, an officer and an auxiliary officer."""
+    """A small demo: one station, two areas, staff, an officer and an auxiliary officer, and a day's
+    work for the console (app/seed_demo.py)."""
     from app.org.models import Station
     from app.org.services import create_area, create_station, create_user
 
@@ -62,16 +63,30 @@ def seed_demo(if_empty):
     system = _System()
     station = create_station(system, {"code": "DEMO01", "name": "示范派出所"})
     north = create_area(system, {"station_id": station.id, "code": "NORTH", "name": "北山社区", "kind": "community"})
-    create_area(system, {"station_id": station.id, "code": "EAST", "name": "东湖警务室", "kind": "police_point"})
+    east = create_area(system, {"station_id": station.id, "code": "EAST", "name": "东湖警务室",
+                                "kind": "police_point"})
     accounts = [("demo.admin", "admin", None, []), ("demo.staff", "staff", station.id, []),
                 ("demo.officer", "officer", station.id, [north.id]),
                 ("demo.auxiliary", "auxiliary", station.id, [north.id])]
-    click.echo("Demo accounts (shown once; change them before real use):")
+    names = {"demo.admin": "分局管理员", "demo.staff": "李明", "demo.officer": "王建国", "demo.auxiliary": "赵小军"}
+    phones = {"demo.officer": "13900001001", "demo.auxiliary": "13900001002"}
+    users = {}
+    lines = []
     for username, role, station_id, areas in accounts:
         password = secrets.token_urlsafe(12)
-        create_user(system, {"username": username, "password": password, "role": role, "station_id": station_id,
-                             "display_name": username.split(".")[1].title(), "area_ids": areas})
-        click.echo(f"  {role:<10} {username:<16} {password}")
+        users[username] = create_user(system, {
+            "username": username, "password": password, "role": role, "station_id": station_id,
+            "display_name": names[username], "area_ids": areas, "phone": phones.get(username)})
+        lines.append(f"  {role:<10} {username:<16} {password}")
+    from app.seed_demo import populate
+
+    made = populate(station, [north, east], users["demo.staff"], [users["demo.officer"], users["demo.auxiliary"]])
+    click.echo(f"Demo station {station.name}: {made['bookings']} bookings ahead, {made['past_visits']} visits "
+               f"in the last 30 days, {made['maturing']} residences maturing this week.")
+    click.echo("Demo accounts (shown once; change them before real use):")
+    for line in lines:
+        click.echo(line)
+    click.echo("The station console is at /console/login: log in there as demo.staff.")
     sys.stdout.flush()
 
 

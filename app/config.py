@@ -24,6 +24,17 @@ DEV_BLIND_INDEX_KEY = base64.b64encode(b"doorstep-dev-blind-index-key-32b").deco
 INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 
+def time_zone(raw: str) -> str:
+    """An IANA zone name the zone database knows (a typo would otherwise show UTC or fail later)."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(raw) from None
+    return raw
+
+
 @dataclass(frozen=True)
 class Setting:
     env: str
@@ -148,6 +159,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOORSTEP_METRICS_ALLOW", "METRICS_ALLOW", "", str,
             "Comma-separated addresses or networks (`10.0.0.0/8`) whose scrapes of `/metrics` need no token. "
             "Production needs this or `DOORSTEP_METRICS_TOKEN`."),
+    Setting("DOORSTEP_CONSOLE_IDLE_MINUTES", "CONSOLE_IDLE_MINUTES", 30, int,
+            "Minutes without a request after which a console session ends (the clerk logs in again)."),
+    Setting("DOORSTEP_CONSOLE_SESSION_HOURS", "CONSOLE_SESSION_HOURS", 12, int,
+            "Hours after log-in at which a console session ends however busy it is."),
+    Setting("DOORSTEP_STATION_TIMEZONE", "STATION_TIMEZONE", "Asia/Shanghai", time_zone,
+            "Time zone (IANA name) in which the console shows times."),
     Setting("DOORSTEP_PROBLEM_BASE", "PROBLEM_BASE", "https://doorstep.local/problems", str,
             "Prefix of the `type` URI of every problem+json error."),
 )

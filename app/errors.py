@@ -88,8 +88,13 @@ def field_error(field: str, message: str, cls=Unprocessable, **kw) -> DomainErro
 
 
 def problem_response(status: int, slug: str, title: str, detail: str, errors=None, headers=None, **extra):
-    body = {"type": f"{current_app.config['PROBLEM_BASE']}/{slug}", "title": title, "status": status,
-            "detail": detail}
+    """The one problem+json response. ``title`` and ``detail`` follow the caller's
+    ``Accept-Language`` through the app's catalogue (``app.web.i18n``); ``type``, ``errors`` and
+    the extra members stay as they are, for programs to read."""
+    from app.web.i18n import translate_detail, translate_text
+
+    body = {"type": f"{current_app.config['PROBLEM_BASE']}/{slug}", "title": translate_text(title),
+            "status": status, "detail": translate_detail(detail)}
     if errors:
         body["errors"] = errors
     body.update(extra)

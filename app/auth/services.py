@@ -56,6 +56,24 @@ def _address() -> str:
 
 
 def login(username: str, password: str, device_id=None) -> dict:
+    user = authenticate(username, password)
+    if device_id is not None:
+        device = db.session.get(Device, device_id)
+        if user.role not in FIELD_ROLES:
+            raise field_error("device_id", "only officers and auxiliary officers sign in on a device")
+        if device is None or device.station_id != user.station_id:
+            raise field_error("device_id", "no such device at your station")
+        check_device(device, allow_retired=False)
+    tokens = _token_pair(user, device_id)
+    audit.record(actor_of(user, device_id), "auth.login", "user", user.id)
+    db.session.commit()
+    return tokens
+
+
+def authenticate(username: str, password: str) -> User:
+    """The password check every log-in goes through (the API's and the console's): throttled per
+    account and per address, a failure audited, the attempt committed whatever the outcome. The
+    caller records the successful log-in with what it opened (tokens, a console session)."""
     cfg = current_app.config
     # Keys are hashed: a citizen who types a phone number into the staff form must not leave it in
     # plain text, and a long forwarded address must not overflow the column.
@@ -81,20 +99,10 @@ def login(username: str, password: str, device_id=None) -> dict:
     throttle.clear(account_key)
     throttle.give_back(address_key)
     db.session.commit()
-    if device_id is not None:
-        device = db.session.get(Device, device_id)
-        if user.role not in FIELD_ROLES:
-            raise field_error("device_id", "only officers and auxiliary officers sign in on a device")
-        if device is None or device.station_id != user.station_id:
-            raise field_error("device_id", "no such device at your station")
-        check_device(device, allow_retired=False)
-    tokens = _token_pair(user, device_id)
-    audit.record(_actor_of(user, device_id), "auth.login", "user", user.id)
-    db.session.commit()
-    return tokens
+    return user
 
 
-def _actor_of(user: User, device_id=None):
+def actor_of(user: User, device_id=None):
     from app.auth.permissions import Actor
 
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id)
@@ -129,7 +137,7 @@ def logout(token: str) -> None:
     if row is not None:
         revoke_family(row.family_id)
         user = db.session.get(User, row.user_id)
-        audit.record(_actor_of(user, row.device_id), "auth.logout", "user", row.user_id)
+        audit.record(actor_of(user, row.device_id), "auth.logout", "user", row.user_id)
     db.session.commit()
 
 
@@ -210,12 +218,12 @@ def verify_otp(raw_phone: str, code: str) -> dict:
         user.set_phone(phone)
         db.session.add(user)
         db.session.flush()
-        audit.record(_actor_of(user), "user.create", "user", user.id, after={"role": "citizen",
+        audit.record(actor_of(user), "user.create", "user", user.id, after={"role": "citizen",
                                                                               "phone": pii.mask_phone(phone)})
     elif not user.active:
         db.session.commit()
         raise Unauthorized("this account is disabled")
     tokens = _token_pair(user)
-    audit.record(_actor_of(user), "auth.login", "user", user.id)
+    audit.record(actor_of(user), "auth.login", "user", user.id)
     db.session.commit()
     return tokens

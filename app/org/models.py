@@ -65,6 +65,8 @@ class User(db.Model):
     phone_enc = mapped_column(sa.Text, nullable=True)
     phone_bidx = mapped_column(sa.String(64), nullable=True, index=True)
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    # The console's language as the account chose it ("zh_CN", "en"); NULL: the browser's.
+    locale = mapped_column(sa.String(8), nullable=True)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

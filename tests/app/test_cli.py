@@ -105,9 +105,9 @@ def test_seed_demo_prints_four_working_credentials(cli, client):
 
 def test_seed_demo_passwords_differ_between_runs(cli, app):
     first = _credentials(cli("seed-demo").output)
-    sql(app, "DELETE FROM user_area")
-    for table in ("refresh_token", "user_account", "area", "station"):
-        sql(app, f"DELETE FROM {table}")
+    from tests.conftest import empty_database
+
+    empty_database(app)
     second = _credentials(cli("seed-demo").output)
     assert first["admin"][1] != second["admin"][1]
 
@@ -177,14 +177,15 @@ def _age_retired_key(app, kid, seconds):
 
 @pytest.fixture
 def audited(cli):
-    """Seven chained events written the ordinary way (one per created record)."""
+    """Chained events written the ordinary way (the demo's records, bookings and registrations)."""
     assert cli("seed-demo").exit_code == 0
 
 
-def test_audit_verify_reports_an_intact_chain(cli, audited):
+def test_audit_verify_reports_an_intact_chain(cli, app, audited):
     result = cli("audit-verify")
     assert result.exit_code == 0
-    assert result.output.strip() == "audit chain intact: 7 events"
+    events = count(app, "audit_event")
+    assert events > 7 and result.output.strip() == f"audit chain intact: {events} events"
 
 
 def test_audit_verify_on_an_empty_trail(cli):
@@ -208,10 +209,11 @@ def test_audit_verify_fails_after_a_middle_event_is_deleted(cli, app, audited):
 
 
 def test_audit_verify_fails_after_the_last_event_is_deleted(cli, app, audited):
+    last = count(app, "audit_event")
     sql(app, "DELETE FROM audit_event WHERE id=(SELECT max(id) FROM audit_event)")
     result = cli("audit-verify")
     assert result.exit_code == 1
-    assert "BROKEN at event 7" in result.output and "removed" in result.output
+    assert f"BROKEN at event {last}" in result.output and "removed" in result.output
 
 
 def test_audit_verify_fails_after_an_edit_with_a_recomputed_hash(cli, app, audited):

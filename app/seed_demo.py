@@ -1,0 +1,172 @@
+"""The demo's day at the station, so every panel of the console has something to show on a
+fresh ``make run``: visit windows, phone bookings for the coming days (some assigned), today's
+visits at every stage, thirty days of past visits, residents whose six months mature this week, a
+review past its deadline, and an SMS that failed.
+
+What lies ahead goes through the services (bookings, assignments, registrations), exactly as a
+clerk's work would. The past cannot: no service books a window that has closed or backdates an
+outcome, so the history (past visits, the overdue review, the failed message) is written as rows
+dated in the past. The kernel imports feature packages only inside ``populate``."""
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta
+
+import sqlalchemy as sa
+from dateutil.relativedelta import relativedelta
+
+from app import clock, pii
+from app.auth.permissions import Actor
+from app.extensions import db
+
+WINDOWS = [(time(9), time(12)), (time(14), time(17))]
+STREETS = ["北山路", "东湖路", "学院路", "文三路", "天目山路", "莫干山路"]
+NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周婷", "吴强", "徐丽", "孙浩"]
+
+
+def populate(station, areas, staff, officers) -> dict:
+    """Fill the demo station; returns counts for the command to print."""
+    from appointments import bookings, visits, windows
+
+    rng = random.Random(20261204)
+    actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
+    for area in areas:
+        windows.replace_template(actor, area.id, [{"weekday": d, "start": s, "end": e, "capacity": 8}
+                                                  for d in range(7) for s, e in WINDOWS])
+    from app.workdays import is_workday
+
+    today = clock.today()
+    ahead = [d for d in (today + timedelta(days=k) for k in range(1, 15)) if is_workday(d)][:3]
+    made = 0
+    for day in (ahead[0], ahead[0], ahead[0], ahead[1], ahead[1], ahead[2]):
+        area = areas[made % len(areas)]
+        start, _end = WINDOWS[made % 2]
+        booking, _created = bookings.create(actor, {
+            "area_id": area.id, "day": day, "window_start": start,
+            "purpose": "registration" if made % 3 else "permit_application",
+            "address": f"{STREETS[made % len(STREETS)]}{10 + made}号{made + 1}0{made + 1}室",
+            "contact_name": NAMES[made], "contact_phone": f"1391234{5600 + made:04d}",
+            "caller_name": NAMES[made], "caller_phone": f"1391234{5600 + made:04d}", "notes": ""},
+            f"demo-booking-{made}")
+        if made % 2 == 0 and officers and area.id in {a.id for a in officers[0].areas}:
+            visits.assign(actor, booking.visit.id, officers[0].id)
+        made += 1
+    history = _history(rng, station, areas, staff, officers, today)
+    matured = _maturing(actor, areas, today)
+    _overdue_review(station, staff, areas, today)
+    _failed_sms(station)
+    db.session.commit()
+    return {"bookings": made, "past_visits": history, "maturing": matured}
+
+
+def _visit_row(station, area, staff, day, window, status, officer=None, done_at=None, created_at=None, n=0):
+    from appointments.bookings import new_reference
+    from appointments.models import Booking, Slot, Visit
+
+    slot = db.session.execute(sa.select(Slot).where(Slot.area_id == area.id, Slot.day == day,
+                                                    Slot.start_time == window[0])).scalar_one_or_none()
+    if slot is None:
+        slot = Slot(area_id=area.id, day=day, start_time=window[0], end_time=window[1], capacity=8, booked=0)
+        db.session.add(slot)
+        db.session.flush()
+    slot.booked += 1
+    created = created_at or datetime.combine(day - timedelta(days=2), time(10), tzinfo=clock.LOCAL_TZ)
+    phone = f"1371234{n % 10000:04d}"
+    booking = Booking(reference=new_reference(), station_id=station.id, area_id=area.id, slot_id=slot.id, day=day,
+                      window_start=window[0], window_end=window[1], purpose="registration", channel="phone",
+                      created_by_id=staff.id, address=f"{STREETS[n % len(STREETS)]}{n % 90 + 1}号",
+                      contact_name=NAMES[n % len(NAMES)], contact_phone_enc=pii.encrypt(pii.PHONE, phone),
+                      caller_name=NAMES[n % len(NAMES)], caller_phone_enc=pii.encrypt(pii.PHONE, phone),
+                      idempotency_key=f"demo-history-{n}", request_hash="demo",
+                      status={"completed": "completed", "not_home": "not_home"}.get(status, "confirmed"),
+                      created_at=created, updated_at=created)
+    db.session.add(booking)
+    db.session.flush()
+    visit = Visit(kind="booking", booking_id=booking.id, station_id=station.id, area_id=area.id, day=day,
+                  window_start=window[0], window_end=window[1], address=booking.address, status=status,
+                  officer_id=officer.id if officer else None, assigned_at=created if officer else None,
+                  created_at=created, updated_at=done_at or created)
+    db.session.add(visit)
+    return visit
+
+
+def _history(rng, station, areas, staff, officers, today) -> int:
+    """Thirty days of visits behind today, most done in their window, some late or not at home;
+    and today's visits at every stage."""
+    n = 1000
+    for back in range(30, 0, -1):
+        day = today - timedelta(days=back)
+        for _i in range(rng.randint(1, 5)):
+            window = WINDOWS[rng.randint(0, 1)]
+            late = rng.random() < 0.15
+            closes = datetime.combine(day, window[1], tzinfo=clock.LOCAL_TZ)
+            done_at = closes + timedelta(hours=2) if late else closes - timedelta(minutes=rng.randint(20, 150))
+            status = "not_home" if rng.random() < 0.1 else "completed"
+            created = datetime.combine(day - timedelta(days=rng.randint(1, 4)), time(rng.randint(8, 19)),
+                                       tzinfo=clock.LOCAL_TZ)
+            _visit_row(station, areas[n % len(areas)], staff, day, window, status,
+                       officers[n % len(officers)] if officers else None, done_at, created, n)
+            n += 1
+    officer = officers[0] if officers else None
+    now = clock.now()
+    for i, status in enumerate(("requested", "requested", "requested", "assigned", "assigned", "en_route",
+                                "completed")):
+        window = WINDOWS[i % 2]
+        _visit_row(station, areas[0], staff, today, window, status, None if status == "requested" else officer,
+                   now - timedelta(minutes=30) if status == "completed" else None,
+                   now - timedelta(hours=20 - i), n)
+        n += 1
+    return n - 1000
+
+
+def _identity(serial: int) -> str:
+    first17 = f"33010619{88 + serial % 10:02d}0{serial % 9 + 1}1{serial % 9}{serial % 1000:03d}"
+    return first17 + pii.identity_check_char(first17)
+
+
+def _maturing(actor, areas, today) -> int:
+    """Residents whose six months mature from today to a week on, registered the day they moved in."""
+    from field_api import residents
+
+    count = 0
+    for k in range(0, 7):
+        start = today + timedelta(days=k) - relativedelta(months=6)
+        if residents.maturity_date(start) != today + timedelta(days=k):
+            continue  # month ends: no start date matures that day
+        residents.register_residence(actor, {
+            "area_id": areas[k % len(areas)].id, "address": f"{STREETS[k % len(STREETS)]}{k + 3}号",
+            "start_date": start, "reason": "work", "housing": "rented", "landlord_name": "王先生",
+            "resident": {"name": NAMES[(k + 5) % len(NAMES)], "sex": "male" if k % 2 else "female",
+                         "identity_number": _identity(k + 1), "phone": f"1381234{5700 + k:04d}"}})
+        count += 1
+    return count
+
+
+def _overdue_review(station, staff, areas, today) -> None:
+    """An application under review whose 15 working days ran out three days ago (history)."""
+    from appointments.bookings import new_reference
+    from field_api import residents
+    from field_api.models import PermitApplication
+
+    actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
+    registration = residents.register_residence(actor, {
+        "area_id": areas[0].id, "address": "学院路88号", "start_date": today - relativedelta(months=8),
+        "reason": "work", "housing": "owned",
+        "resident": {"name": "周婷", "sex": "female", "identity_number": _identity(40), "phone": "13812349900"}})
+    accepted = datetime.combine(today - timedelta(days=24), time(10), tzinfo=clock.LOCAL_TZ)
+    db.session.add(PermitApplication(
+        reference=new_reference(), resident_id=registration.resident_id, registration_id=registration.id,
+        channel="window", accepting_station_id=station.id, station_id=station.id, status="under_review",
+        open_key=str(registration.resident_id), accepted_at=accepted, review_deadline=today - timedelta(days=3),
+        created_by_id=staff.id, created_at=accepted, updated_at=accepted))
+    db.session.flush()
+
+
+def _failed_sms(station) -> None:
+    """The provider refused one booking's confirmation for good: staff see it and may retry it."""
+    from app.notify.models import Notification
+
+    row = db.session.execute(sa.select(Notification).where(Notification.station_id == station.id)
+                             .order_by(Notification.created_at).limit(1)).scalar_one_or_none()
+    if row is not None:
+        row.status, row.attempts, row.last_error = "dead", 6, "provider: 号码无法接通 (unreachable number)"

@@ -1,0 +1,18 @@
+"""The staff console's kernel: base templates, the cookie session and CSRF, translations, template
+filters, vendored static files, and the registries (dashboard panels, navigation) through which
+features add their pages. It imports no feature package; features import it."""
+from __future__ import annotations
+
+from flask import Flask
+
+from app.web.nav import register_nav  # noqa: F401  (the features' entry points)
+from app.web.panels import part, register_panel  # noqa: F401
+
+
+def init_app(app: Flask) -> None:
+    from app.web import filters, i18n
+    from app.web.views import blp
+
+    i18n.init_app(app)
+    filters.init_app(app)
+    app.register_blueprint(blp)

@@ -1,0 +1,64 @@
+"""Template filters: times in the station's zone, dates the way the reader writes them
+(2026年12月4日 in Chinese), and personal numbers masked exactly as the API masks them."""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from flask import Flask
+from flask_babel import format_date, format_decimal, format_percent, format_time
+
+from app import pii
+
+
+def local_date(value: date | datetime | None, form: str = "medium") -> str:
+    """``medium``: 2026年12月4日 (Dec 4, 2026, short enough for a table column); ``long`` spells
+    the English month out; ``full`` adds the weekday."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        value = _local(value).date()
+    return format_date(value, form)
+
+
+def local_time(value: datetime | time | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    return format_time(value, "HH:mm")
+
+
+def local_datetime(value: datetime | None) -> str:
+    if value is None:
+        return ""
+    return f"{local_date(value)} {local_time(value)}"
+
+
+def _local(value: datetime) -> datetime:
+    from flask_babel import to_user_timezone
+
+    return to_user_timezone(value)
+
+
+def masked_phone(value: str | None) -> str:
+    return pii.mask_phone(value) or ""
+
+
+def masked_identity(value: str | None) -> str:
+    return pii.mask_identity(value) or ""
+
+
+def percent(value: float | None) -> str:
+    return "—" if value is None else format_percent(value)
+
+
+def number(value) -> str:
+    return format_decimal(value)
+
+
+FILTERS = {"date": local_date, "time": local_time, "datetime": local_datetime, "masked_phone": masked_phone,
+           "masked_identity": masked_identity, "percent": percent, "number": number}
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(FILTERS)

@@ -1,0 +1,66 @@
+"""Languages: one catalogue (``app/translations``) for the console's pages and the API's problem
+texts. Message ids are English; ``zh_CN`` is the console's default and ``en`` its second language.
+
+The console speaks the account's chosen language, else the browser's ``Accept-Language``, else
+Chinese. The API keeps English as its default, since machines read it: only a caller that asks
+for Chinese (``Accept-Language: zh-CN``, ``zh``, …) gets Chinese problem titles and details."""
+from __future__ import annotations
+
+from flask import Flask, g, has_request_context, request
+from flask_babel import Babel, gettext
+
+CONSOLE_LOCALES = ("zh_CN", "en")
+DEFAULT_LOCALE = "zh_CN"
+_TAGS = {"zh-CN": "zh_CN", "en": "en"}  # Accept-Language tags → catalogue names
+
+babel = Babel()
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["STATION_TIMEZONE"]
+    babel.init_app(app, locale_selector=select_locale)
+
+
+def browser_locale() -> str | None:
+    """The catalogue the browser prefers, by its ``Accept-Language`` (any ``zh`` is Chinese)."""
+    best = request.accept_languages.best_match(list(_TAGS))
+    return _TAGS.get(best) if best else None
+
+
+def is_console_request() -> bool:
+    return request.blueprint == "console"
+
+
+def select_locale() -> str | None:
+    if not has_request_context():
+        return None
+    if is_console_request():
+        user = g.get("console_user")
+        if user is not None and user.locale in CONSOLE_LOCALES:
+            return user.locale
+        return browser_locale() or DEFAULT_LOCALE
+    return "zh_CN" if browser_locale() == "zh_CN" else "en"
+
+
+def translate_detail(detail: str) -> str:
+    """A problem's detail in the request's language: a fixed sentence as a whole; a templated one
+    (``field: reason; field: reason``) reason by reason, where the catalogue knows the reason.
+    What the catalogue does not know stays English, never half-translated within a sentence."""
+    whole = gettext(detail) if "%" not in detail else detail
+    if whole != detail:
+        return whole
+    parts = []
+    for part in detail.split("; "):
+        field, sep, reason = part.partition(": ")
+        if sep and reason and "%" not in reason:
+            parts.append(f"{field}: {gettext(reason)}")
+        else:
+            parts.append(part)
+    return "; ".join(parts)
+
+
+def translate_text(text: str) -> str:
+    """A fixed text (a problem title) in the request's language; texts with ``%`` stay as they are
+    (gettext would try to format them)."""
+    return text if "%" in text else gettext(text)

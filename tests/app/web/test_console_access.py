@@ -1,0 +1,41 @@
+"""Every console route, and who gets what: the console's own access table (the API's is
+tests/app/test_access_table.py). A new console page cannot ship without a row here."""
+from __future__ import annotations
+
+import pytest
+
+from tests.app.web.helpers import log_in, session_token
+
+# (method, rule, {who: status}); who: "anonymous", or a role logged in to the console. A POST is sent
+# with the session's token when logged in (CSRF itself: test_csrf.py).
+TABLE = [
+    ("GET", "/", {"anonymous": 302, "staff": 302, "admin": 302}),
+    ("GET", "/console/login", {"anonymous": 200, "staff": 302, "admin": 302}),
+    # anonymous: no token; logged in: the session's token is not the log-in form's
+    ("POST", "/console/login", {"anonymous": 400, "staff": 403, "admin": 403}),
+    ("GET", "/console/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("POST", "/console/logout", {"anonymous": 400, "staff": 302, "admin": 302}),
+    ("POST", "/console/language", {"anonymous": 400, "staff": 302, "admin": 302}),
+    ("GET", "/console/<path:rest>", {"anonymous": 404, "staff": 404, "admin": 404}),
+    ("POST", "/console/<path:rest>", {"anonymous": 400, "staff": 404, "admin": 404}),
+]
+
+
+def test_table_covers_every_console_route(app):
+    routes = {(m, r.rule) for r in app.url_map.iter_rules() if r.endpoint.startswith("console.")
+              for m in r.methods - {"HEAD", "OPTIONS"}}
+    assert routes == {(m, rule) for m, rule, _ in TABLE}
+
+
+@pytest.mark.parametrize("who", ["anonymous", "staff", "admin"])
+@pytest.mark.parametrize("row", TABLE, ids=[f"{r[0]} {r[1]}" for r in TABLE])
+def test_console_route_outcome(client, world, row, who):
+    method, rule, expected = row
+    data = {}
+    if who != "anonymous":
+        log_in(client, world.user(who, 0))
+        data = {"csrf_token": session_token(client), "locale": "en"}
+    resp = client.open(rule.replace("<path:rest>", "nowhere"), method=method, data=data if method == "POST" else None)
+    assert resp.status_code == expected[who], resp.get_data(as_text=True)[:300]
+    if resp.status_code >= 400:
+        assert resp.mimetype == "text/html"  # a page, in the console's language
