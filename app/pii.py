@@ -11,19 +11,19 @@ import hmac
 import os
 import re
 from datetime import date
-from operator import mul
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
 
 from app import clock
+from doorstep_protocol import identity as _identity
+from doorstep_protocol.identity import check_character as identity_check_char  # noqa: F401  (GB 11643)
+from doorstep_protocol.identity import mask as mask_identity
+from doorstep_protocol.identity import mask_phone
 
 IDENTITY = "identity"
 PHONE = "phone"
 
-_ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2]
-_ID_CHECK = "10X98765432"
-_ID_RE = re.compile(r"^[1-9][0-9]{5}([0-9]{4})([0-9]{2})([0-9]{2})[0-9]{3}[0-9X]$")  # ASCII digits only
 _PHONE_RE = re.compile(r"^1[3-9][0-9]{9}$")  # ASCII only: \d would admit look-alike digits
 
 
@@ -31,35 +31,12 @@ class InvalidPII(ValueError):
     """The value is not a well-formed number of its kind; the message says why."""
 
 
-_ID_WEIGHT_SUM = sum(_ID_WEIGHTS)
-
-
-def identity_check_char(first17: str) -> str:
-    """ISO 7064 MOD 11-2 check character of GB 11643-1999 (of 17 ASCII digits: each byte is the
-    digit plus 48, so the weighted sum of the bytes is the digits' plus 48 times the weights')."""
-    return _ID_CHECK[(sum(map(mul, first17.encode(), _ID_WEIGHTS)) - 48 * _ID_WEIGHT_SUM) % 11]
-
-
 def normalize_identity(value: str, *, today: date | None = None) -> str:
     """Return the canonical form (upper-case X) or raise ``InvalidPII``."""
-    if not isinstance(value, str):
-        raise InvalidPII("must be a string")
-    v = value.strip().upper()
-    if len(v) != 18:
-        raise InvalidPII("must be 18 characters")
-    m = _ID_RE.match(v)
-    if not m:
-        raise InvalidPII("must be 17 digits and a check character (0-9 or X), region code not starting with 0")
-    year, month, day = int(v[6:10]), int(v[10:12]), int(v[12:14])
     try:
-        born = date(year, month, day)
-    except ValueError:
-        raise InvalidPII("birth date is not a real date") from None
-    if born > (today or clock.today()) or year < 1900:
-        raise InvalidPII("birth date is out of range")
-    if identity_check_char(v[:17]) != v[17]:
-        raise InvalidPII("check character does not match")
-    return v
+        return _identity.validate(value, today=today or clock.today())
+    except _identity.InvalidIdentityNumber as exc:
+        raise InvalidPII(str(exc)) from None
 
 
 def normalize_phone(value: str) -> str:
@@ -73,14 +50,6 @@ def normalize_phone(value: str) -> str:
     if not _PHONE_RE.match(v):
         raise InvalidPII("must be an 11-digit mainland mobile number starting 13-19")
     return v
-
-
-def mask_identity(v: str | None) -> str | None:
-    return None if v is None else v[:4] + "*" * 10 + v[-4:]
-
-
-def mask_phone(v: str | None) -> str | None:
-    return None if v is None else v[:3] + "****" + v[-4:]
 
 
 MASKERS = {IDENTITY: mask_identity, PHONE: mask_phone}

@@ -6,6 +6,7 @@ another window, waiting to be dispatched again). Reassigning is assigned → ass
 from __future__ import annotations
 
 from app.errors import Conflict
+from doorstep_protocol.vocabulary import OUTCOMES  # noqa: F401  (shared with tablets)
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "requested": frozenset({"assigned", "cancelled", "rescheduled"}),
@@ -17,7 +18,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "cancelled": frozenset(),
 }
 OPEN = frozenset({"requested", "assigned", "en_route", "rescheduled"})
-OUTCOMES = ("completed", "not_home")
 
 
 class InvalidTransition(Conflict):

@@ -43,8 +43,15 @@ def jti_bytes(jti) -> bytes:
 
 def identity_hint(jti, identity_number: str) -> str:
     """First 4 hex characters of HMAC-SHA256(key = the jti's 16 bytes, message = the identity
-    number in its hint form). Enough to catch the wrong person at the door, far too little to
-    recover a number (``field_api/receipt_token.py`` does the arithmetic)."""
+    number in its hint form). ``jti`` as bytes or as its base64url text.
+
+    16 bits catch the wrong person at the door (a wrong number matches once in 65,536) and are far
+    too few to recover a number: ~3,200 region codes x 36,500 birth dates x 1,000 serials make
+    ~10^11 well-formed numbers, so ~1.8 million share each hint, and the per-receipt key (the jti)
+    means nothing can be precomputed or linked across receipts. What it can do is confirm a guess:
+    someone who already knows a person's region and birth date (14 of the 18 characters) can pick
+    the serial out of 1,000 candidates. That is the check the hint exists for, and why a receipt is
+    still the citizen's personal paper, not something to publish."""
     digest = hmac.new(jti_bytes(jti), identity.normalize_for_hint(identity_number).encode("utf-8"),
                       hashlib.sha256).hexdigest()
     return digest[:HINT_HEX]

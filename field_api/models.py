@@ -12,11 +12,7 @@ from app.bulk import uuid_text
 from app.db import UTCDateTime, new_id, one_of, utcnow
 from app.extensions import db
 from app.notify.models import Notification
-
-SEXES = ("male", "female")
-REASONS = ("work", "study", "family", "other")
-HOUSING = ("rented", "owned", "employer", "relatives")
-END_REASONS = ("moved_away", "cancelled")
+from doorstep_protocol.vocabulary import END_REASONS, HOUSING, REASONS, SEXES  # noqa: F401  (shared with tablets)
 CHANNELS = ("online", "visit", "window")
 APPLICATION_STATUSES = ("submitted", "accepted", "under_review", "approved", "rejected", "issued",
                         "out_for_delivery", "delivered")

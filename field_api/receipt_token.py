@@ -21,11 +21,9 @@ over ``MAX_TOKEN_CHARS`` before looking inside it.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import io
 import os
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -34,17 +32,17 @@ import qrcode.constants
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app import clock
-from app.auth.credentials import (ALGORITHM, CLOCK_LEEWAY, CredentialError, b64url, b64url_decode,
+from app.auth.credentials import (CLOCK_LEEWAY, CredentialError, b64url_decode,
                                   check_credential_time, compressed_point, es256_verify, json_bytes, json_object,
                                   jws_sign, jws_split, open_device_credential, parse_credential_payload)
+from doorstep_protocol import receipts as protocol
+from doorstep_protocol.identity import normalize_for_hint as normalize_identity_number  # noqa: F401
+from doorstep_protocol.receipts import (HINT_HEX, JTI_BYTES, MAX_TOKEN_CHARS, QR_CAPACITY, RECEIPT_TYP,  # noqa: F401
+                                        identity_hint, mask_name)
+from doorstep_protocol.receipts import jti_bytes as _jti_bytes
 
-RECEIPT_TYP = "dr"
-MAX_TOKEN_CHARS = 700          # verify_receipt refuses longer input before parsing it
 QR_MAX_VERSION = 20
 QR_ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_M
-QR_CAPACITY = 666              # bytes in byte mode at version 20, level M; sign_receipt stays within
-JTI_BYTES = 16
-HINT_HEX = 4                   # 16 bits
 
 REASONS = ("oversized", "malformed", "unknown-key", "credential-invalid", "signature-invalid", "claims-missing",
            "credential-expired", "issued-in-future")
@@ -63,47 +61,6 @@ class VerifyResult:
 
 
 # --- what goes in ---------------------------------------------------------------------------
-
-def mask_name(name: str) -> str:
-    """The first character, then one ``*`` per remaining character: 张三丰 -> 张**."""
-    if not isinstance(name, str):
-        raise ValueError("the recipient's name must be a string")
-    name = unicodedata.normalize("NFC", name).strip()
-    if not name:
-        raise ValueError("the recipient's name is empty")
-    return name[0] + "*" * (len(name) - 1)
-
-
-def _jti_bytes(jti) -> bytes:
-    raw = jti if isinstance(jti, bytes) else b64url_decode(jti)
-    if len(raw) != JTI_BYTES:
-        raise ValueError(f"a receipt jti is {JTI_BYTES} bytes")
-    return raw
-
-
-def normalize_identity_number(value: str) -> str:
-    """The form the hint is computed over: NFKC (full-width digits typed at the door become ASCII),
-    no surrounding spaces, upper-case X."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("the identity number is empty")
-    return unicodedata.normalize("NFKC", value).strip().upper()
-
-
-def identity_hint(jti, identity_number: str) -> str:
-    """First 4 hex characters of HMAC-SHA256(key = the jti's 16 bytes, message = the normalised
-    identity number). ``jti`` as bytes or as its base64url text.
-
-    16 bits catch the wrong person at the door (a wrong number matches once in 65,536) and are far
-    too few to recover a number: ~3,200 region codes x 36,500 birth dates x 1,000 serials make
-    ~10^11 well-formed numbers, so ~1.8 million share each hint, and the per-receipt key (the jti)
-    means nothing can be precomputed or linked across receipts. What it can do is confirm a guess:
-    someone who already knows a person's region and birth date (14 of the 18 characters) can pick
-    the serial out of 1,000 candidates. That is the check the hint exists for, and why a receipt is
-    still the citizen's personal paper, not something to publish."""
-    digest = hmac.new(_jti_bytes(jti), normalize_identity_number(identity_number).encode("utf-8"),
-                      hashlib.sha256).hexdigest()
-    return digest[:HINT_HEX]
-
 
 def hint_matches(claims: dict, identity_number: str) -> bool:
     """Whether a verified receipt's hint fits this identity number (to be checked at the door)."""
@@ -131,10 +88,9 @@ def sign_receipt(device_private_key: ec.EllipticCurvePrivateKey, credential: str
     """Sign a receipt on the tablet. ``credential`` is the one the server returned at log-in; its
     key must be this device key. Raises ValueError for bad input and ReceiptError("oversized")
     when the result would not fit a version-20 QR symbol."""
-    if not isinstance(permit_number, str) or not permit_number.strip() or not permit_number.isprintable():
-        raise ValueError("permit_number must be a non-empty printable string")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        raise ValueError("seq must be a non-negative integer")
+    payload = protocol.payload(jti=os.urandom(JTI_BYTES) if jti is None else jti, iat=_epoch(iat),
+                               permit_number=permit_number, recipient_name=recipient_name,
+                               identity_number=identity_number, seq=seq)
     try:
         _, cred_payload, _, _ = jws_split(credential)
         bound_key = parse_credential_payload(cred_payload)["public_key"]
@@ -142,11 +98,7 @@ def sign_receipt(device_private_key: ec.EllipticCurvePrivateKey, credential: str
         raise ReceiptError("credential-invalid", f"the device credential is unreadable: {exc}") from None
     if compressed_point(bound_key) != compressed_point(device_private_key.public_key()):
         raise ReceiptError("credential-invalid", "the device credential is for another device key")
-    jti_raw = os.urandom(JTI_BYTES) if jti is None else _jti_bytes(jti)
-    payload = {"jti": b64url(jti_raw), "iat": _epoch(iat), "pn": permit_number.strip(),
-               "rn": mask_name(recipient_name), "ih": identity_hint(jti_raw, identity_number), "sq": seq}
-    token = jws_sign({"alg": ALGORITHM, "typ": RECEIPT_TYP, "dc": credential}, json_bytes(payload),
-                     device_private_key)
+    token = jws_sign(protocol.header(credential), json_bytes(payload), device_private_key)
     if len(token) > QR_CAPACITY:
         raise ReceiptError("oversized", f"the receipt is {len(token)} characters; a version-{QR_MAX_VERSION} "
                                         f"QR symbol holds {QR_CAPACITY} (shorten the permit number or name)")

@@ -31,8 +31,8 @@ from field_api.schemas import (ApplicationIn, EndRegistrationIn, HandoverIn, Mat
 from field_api.scoping import registration_for, resident_for
 from sync import documents
 from sync.models import SyncConflict, SyncMutation
-
-MAX_MUTATIONS = 500
+from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH as MAX_MUTATIONS
+from doorstep_protocol.merge import merge_fields
 MAX_SKEW_SECONDS = 366 * 86400  # what is stored of a device's clock skew, either way
 
 log = logging.getLogger("doorstep.sync")
@@ -59,14 +59,7 @@ def _hash(m: dict) -> str:
 def _merge(record, base_version, data: dict, current: dict) -> tuple[dict, dict]:
     """Fields the server has not changed since ``base_version`` take the device's value; a field
     both changed keeps the server's value and goes into the conflict."""
-    versions = record.field_versions or {}
-    apply, clashes = {}, {}
-    for field, value in data.items():
-        if base_version is None or versions.get(field, 0) <= base_version:
-            apply[field] = value
-        elif current.get(field) != value:
-            clashes[field] = {"server": current.get(field), "device": value}
-    return apply, clashes
+    return merge_fields(record.field_versions or {}, base_version, data, current)
 
 
 def _mask_conflict(clashes: dict) -> dict:

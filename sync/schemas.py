@@ -3,8 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app.schemas import In, JsonInteger, Out, text
-
-SUPPORTED_PROTOCOLS = (1,)
+from doorstep_protocol.limits import SUPPORTED_PROTOCOLS  # noqa: F401  (sync/routes.py names it here)
 
 
 class PullIn(In):

@@ -25,11 +25,7 @@ base64url only, no duplicate JSON members), so no two different strings carry th
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
-import struct
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -39,13 +35,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 from app import clock
+from doorstep_protocol.credentials import CREDENTIAL_TYP  # noqa: F401
+from doorstep_protocol.credentials import LAYOUT as _LAYOUT
+from doorstep_protocol.encoding import P256_ORDER, b64url, b64url_decode, json_bytes, raw_signature  # noqa: F401
 
 ALGORITHM = "ES256"
-CREDENTIAL_TYP = "dc"
 CLOCK_LEEWAY = timedelta(minutes=5)   # tablet clocks drift; device and server clocks are compared
 MAX_CREDENTIAL_CHARS = 400            # a real one is 242
-_LAYOUT = struct.Struct(">16s16s16s33sII")
-_B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
 
 
 class CredentialError(ValueError):
@@ -60,24 +56,6 @@ class CredentialError(ValueError):
 
 # --- compact JWS, strict --------------------------------------------------------------------
 
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    """Canonical unpadded base64url only; raise ValueError otherwise (a lenient decoder would let
-    a flipped padding bit or a stray character leave the signature valid)."""
-    if not isinstance(text, str) or not _B64URL.match(text) or len(text) % 4 == 1:
-        raise ValueError("not base64url")
-    try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError):
-        raise ValueError("not base64url") from None
-    if b64url(raw) != text:
-        raise ValueError("non-canonical base64url")
-    return raw
-
-
 def _no_duplicates(pairs):
     obj = {}
     for key, value in pairs:
@@ -85,10 +63,6 @@ def _no_duplicates(pairs):
             raise ValueError(f"duplicate member {key!r}")
         obj[key] = value
     return obj
-
-
-def json_bytes(obj) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def json_object(raw: bytes) -> dict:
@@ -99,15 +73,8 @@ def json_object(raw: bytes) -> dict:
     return obj
 
 
-# The order of P-256. (r, s) and (r, n - s) both verify; only the low one is accepted, so a
-# signature has one form and a receipt cannot be re-encoded into a second "different" receipt.
-P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-
-
 def es256_sign(private_key: ec.EllipticCurvePrivateKey, signing_input: bytes) -> bytes:
-    r, s = decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-    s = min(s, P256_ORDER - s)  # canonical (low-S) form
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return raw_signature(*decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256()))))
 
 
 def es256_verify(public_key: ec.EllipticCurvePublicKey, signing_input: bytes, signature: bytes) -> bool:

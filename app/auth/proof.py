@@ -23,9 +23,8 @@ import secrets
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.auth.credentials import b64url, b64url_decode, es256_sign, es256_verify, public_key_from_jwk
-
-HEADER = "Device-Proof"
+from app.auth.credentials import b64url, es256_sign, es256_verify, public_key_from_jwk
+from doorstep_protocol.device_proof import HEADER, header_value, parse_header, signing_input, token_hash  # noqa: F401
 
 
 def thumbprint(jwk: dict) -> str:
@@ -34,19 +33,11 @@ def thumbprint(jwk: dict) -> str:
     return b64url(hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest())
 
 
-def token_hash(access_token: str) -> str:
-    return b64url(hashlib.sha256(access_token.encode("ascii")).digest())
-
-
-def signing_input(method: str, target: str, seconds: int, nonce: str, access_token: str) -> bytes:
-    return "\n".join((method.upper(), target, str(seconds), nonce, token_hash(access_token))).encode()
-
-
 def sign(private_key: ec.EllipticCurvePrivateKey, method: str, target: str, access_token: str, seconds: int) -> str:
     """The header value for one request; ``seconds``: the signer's clock, as Unix seconds."""
     nonce = secrets.token_urlsafe(12)
     signature = es256_sign(private_key, signing_input(method, target, seconds, nonce, access_token))
-    return f"{seconds}.{nonce}.{b64url(signature)}"
+    return header_value(seconds, nonce, signature)
 
 
 class ProofError(ValueError):
@@ -72,9 +63,7 @@ def verify(header: str | None, *, jwk: dict, method: str, target: str, access_to
     if not header:
         raise ProofError(f"this token is bound to a device key: send a {HEADER} header signed by it")
     try:
-        seconds_text, nonce, signature_text = header.strip().split(".")
-        seconds = int(seconds_text)
-        signature = b64url_decode(signature_text)
+        seconds, nonce, signature = parse_header(header)
     except (ValueError, TypeError):
         raise ProofError(f"the {HEADER} header is malformed") from None
     if not 8 <= len(nonce) <= 64:

@@ -1,0 +1,115 @@
+"""The server passes the shared vectors: the same facts a tablet's tests check, checked here
+against the server's own code paths (ID validation, Device-Proof verification, receipt signing
+and verification, mutation input schemas, the field merge)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from types import SimpleNamespace
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from app import pii
+from app.auth import proof
+from app.errors import Unprocessable
+from doorstep_protocol.testing import vectors
+from field_api import receipt_token
+
+IDS = vectors("identity_numbers")
+TODAY = date.fromisoformat(IDS["today"])
+PROOFS = vectors("device_proofs")
+RECEIPTS = vectors("receipts")
+MUTATIONS = vectors("mutations")
+CONFLICTS = vectors("conflicts")
+
+
+@pytest.mark.parametrize("case", IDS["valid"], ids=lambda c: c["canonical"])
+def test_server_accepts_valid_identity_numbers(case):
+    assert pii.normalize_identity(case["input"], today=TODAY) == case["canonical"]
+
+
+@pytest.mark.parametrize("case", IDS["invalid"], ids=lambda c: f"{c['reason']}:{c['input']!r}")
+def test_server_refuses_invalid_identity_numbers(case):
+    with pytest.raises(pii.InvalidPII):
+        pii.normalize_identity(case["input"], today=TODAY)
+
+
+@pytest.mark.parametrize("case", PROOFS["cases"], ids=lambda c: c["target"])
+def test_server_verifies_vector_device_proofs(case):
+    args = dict(jwk=PROOFS["public_jwk"], method=case["method"], target=case["target"],
+                access_token=case["access_token"], now_seconds=case["seconds"] + 5, max_age=60)
+    proof.verify(case["header"], **args)
+    with pytest.raises(proof.ProofError):
+        proof.verify(case["header"], **{**args, "target": case["target"] + "/x"})
+    with pytest.raises(proof.ProofError):
+        proof.verify(case["header"], **{**args, "access_token": case["access_token"] + "x"})
+
+
+@pytest.mark.parametrize("header", PROOFS["malformed_headers"])
+def test_server_refuses_malformed_device_proofs(header):
+    with pytest.raises(proof.ProofError):
+        proof.verify(header, jwk=PROOFS["public_jwk"], method="POST", target="/api/v1/sync/push",
+                     access_token="t", now_seconds=1772433000, max_age=60)
+
+
+@pytest.mark.parametrize("case", RECEIPTS["cases"], ids=lambda c: c["inputs"]["permit_number"].strip())
+def test_server_verifies_vector_receipts_and_signs_the_same_bytes(case):
+    i = case["inputs"]
+    at = datetime.fromtimestamp(i["iat"], tz=timezone.utc)
+    result = receipt_token.verify_receipt(case["token"], RECEIPTS["server_jwks"], now=at)
+    assert result.valid, result.reasons
+    assert result.claims["identity_hint"] == case["payload"]["ih"]
+    assert receipt_token.hint_matches(result.claims, i["identity_number"])
+    key = serialization.load_pem_private_key(RECEIPTS["device_private_key_pem"].encode(), password=None)
+    token = receipt_token.sign_receipt(key, RECEIPTS["device_credential"], permit_number=i["permit_number"],
+                                       recipient_name=i["recipient_name"], identity_number=i["identity_number"],
+                                       seq=i["seq"], jti=bytes.fromhex(i["jti_hex"]), iat=i["iat"])
+    assert token.rsplit(".", 1)[0] == case["signing_input"]
+
+
+def test_a_tampered_vector_receipt_is_refused():
+    case = RECEIPTS["cases"][0]
+    head, payload, signature = case["token"].split(".")
+    other = RECEIPTS["cases"][1]["token"].split(".")[1]
+    result = receipt_token.verify_receipt(f"{head}.{other}.{signature}", RECEIPTS["server_jwks"],
+                                          now=datetime.fromtimestamp(case["inputs"]["iat"], tz=timezone.utc))
+    assert not result.valid and result.reasons == ["signature-invalid"]
+
+
+def _schemas():
+    from appointments.schemas import OutcomeIn
+    from field_api.schemas import (ApplicationIn, EndRegistrationIn, HandoverIn, MaterialIn, RegistrationIn,
+                                   RegistrationPatch, ResidentIn, ResidentPatch)
+    from sync.push import EmptyIn
+
+    return {("resident", "create"): ResidentIn, ("resident", "update"): ResidentPatch,
+            ("registration", "create"): RegistrationIn, ("registration", "update"): RegistrationPatch,
+            ("registration", "end"): EndRegistrationIn, ("visit", "start"): EmptyIn, ("visit", "outcome"): OutcomeIn,
+            ("application", "create"): ApplicationIn, ("application", "supply_material"): MaterialIn,
+            ("delivery", "handover"): HandoverIn}
+
+
+@pytest.mark.parametrize("case", MUTATIONS["valid"], ids=lambda c: f"{c['entity']}.{c['op']}")
+def test_server_loads_vector_mutation_data(app, case):
+    from sync.push import _load
+
+    with app.test_request_context():
+        _load(_schemas()[(case["entity"], case["op"])], case["data"])
+
+
+@pytest.mark.parametrize("case", MUTATIONS["invalid"], ids=lambda c: f"{c['entity']}.{c['op']}:{c['field']}")
+def test_server_refuses_vector_mutation_data_naming_the_field(app, case):
+    from sync.push import _load
+
+    with app.test_request_context(), pytest.raises(Unprocessable) as caught:
+        _load(_schemas()[(case["entity"], case["op"])], case["data"])
+    assert case["field"] in caught.value.errors
+
+
+@pytest.mark.parametrize("case", CONFLICTS["cases"], ids=lambda c: c["name"])
+def test_server_merge_follows_the_vectors(case):
+    from sync.push import _merge
+
+    record = SimpleNamespace(field_versions=case["field_versions"])
+    assert _merge(record, case["base_version"], case["data"], case["current"]) == (case["apply"],
+                                                                                  case["conflict_fields"])
