@@ -3,7 +3,7 @@
 
 What is measured
 ----------------
-N tablets (default 20), each the reference client (``sync.client.TabletClient`` over
+N tablets (default 20), each the reference client (``doorstep_client.TabletClient`` over
 ``HttpTransport``) in its own process — as many independent SQLite files, connections and GILs as a
 station's tablets really have — work a shift against gunicorn (several workers) on one database
 (SQLite by default; PostgreSQL when ``DOORSTEP_DATABASE_URL`` names a server, in a throwaway
@@ -138,7 +138,7 @@ def identities(tablet: int, count: int) -> list[str]:
 
 def tablet_main(p: dict, base: str, workdir: str, args: dict, barrier, results) -> None:
     """The shift of one tablet; puts one summary dict on ``results`` whatever happens."""
-    from sync.client import HttpTransport, TabletClient, Transport, TransportError
+    from doorstep_client import HttpTransport, TabletClient, Transport, TransportError
 
     class TimedTransport(Transport):
         """Wraps the real transport: each call's latency and status, kept in this process."""

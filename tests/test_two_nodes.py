@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from app import create_app
 from app.auth import keys
 from app.extensions import db
-from sync.client import FlaskTransport, Transport, TabletClient
+from doorstep_client import FlaskTransport, Transport, TabletClient
 from sync.models import SyncMutation
 from tests.app.attachments.helpers import declaration, png, sha
 from tests.conftest import make_config

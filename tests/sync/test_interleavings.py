@@ -24,7 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from app.extensions import db
 from field_api.models import Registration, Resident
-from sync.client import Crash, FaultyTransport, FlaskTransport, TabletClient
+from doorstep_client import Crash, FaultyTransport, FlaskTransport, TabletClient
 from sync.models import SyncMutation
 from tests.conftest import empty_database
 from tests.factories import Factory, device_key, if_match, mobile

@@ -13,7 +13,8 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.workdays import local_now
-from sync.client import Crash, FaultyTransport, FlaskTransport, ProblemError, TabletClient, main
+from doorstep_client import Crash, FaultyTransport, FlaskTransport, ProblemError, TabletClient
+from doorstep_client.cli import main
 from sync.models import SyncMutation
 from tests.factories import PASSWORD, if_match, mobile, valid_identity
 from tests.field_api.conftest import months_ago, person
@@ -470,11 +471,13 @@ def test_a_tablet_whose_clock_is_an_hour_off_still_syncs(station, monkeypatch):
     import time as real_time
     import types
 
-    from sync import client as client_module
+    from doorstep_client import tablet as tablet_module
+    from doorstep_client import transport as transport_module
 
     tablet = station.tablet()
-    monkeypatch.setattr(client_module, "time", types.SimpleNamespace(
-        time=lambda: real_time.time() + 3600, sleep=real_time.sleep, monotonic=real_time.monotonic))
+    for module in (tablet_module, transport_module):
+        monkeypatch.setattr(module, "time", types.SimpleNamespace(
+            time=lambda: real_time.time() + 3600, sleep=real_time.sleep, monotonic=real_time.monotonic))
     tablet.register_resident("王五", "male", valid_identity())
     report = tablet.sync()
     assert report.applied == 1 and tablet.pending() == []

@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from sync import client as sc
-from sync.client import (ClientError, Crash, FaultyTransport, ProblemError, ServerUnavailable, TabletClient,
+import doorstep_client.cli as sc_cli
+import doorstep_client.transport as sc_transport
+from doorstep_protocol.encoding import b64url
+from doorstep_client import (ClientError, Crash, FaultyTransport, ProblemError, ServerUnavailable, TabletClient,
                          Transport)
 from tests.conftest import clock_env
 
@@ -38,7 +40,7 @@ STATION = "50000000-0000-4000-8000-000000000001"
 def _jwt(exp: int) -> str:
     """An unsigned token with an ``exp``: the client only reads it to refresh in time."""
     def b64(obj):
-        return sc._b64url(json.dumps(obj).encode())
+        return b64url(json.dumps(obj).encode())
     return f"{b64({'alg': 'none'})}.{b64({'exp': exp})}.sig"
 
 
@@ -233,7 +235,7 @@ def test_a_crash_inside_a_ui_write_leaves_nothing_behind(db_path):
 KILL_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from sync.client import TabletClient
+    from doorstep_client import TabletClient
     c = TabletClient({db!r})
     print("ready", flush=True)
     i = 0
@@ -821,7 +823,7 @@ def test_http_transport_turns_a_refused_connection_into_a_retried_transport_erro
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()                                                    # nothing listens there now
-    c = TabletClient(db_path, sc.HttpTransport(f"http://127.0.0.1:{port}", timeout=2), sleep=sleeps.append,
+    c = TabletClient(db_path, sc_transport.HttpTransport(f"http://127.0.0.1:{port}", timeout=2), sleep=sleeps.append,
                      max_attempts=3)
     with c._tx() as conn:
         c._set_meta(conn, access_token=_jwt(int(time.time()) + 900))
@@ -859,7 +861,7 @@ def test_http_transport_speaks_gzip_both_ways():
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        t = sc.HttpTransport(f"http://127.0.0.1:{httpd.server_port}", timeout=5)
+        t = sc_transport.HttpTransport(f"http://127.0.0.1:{httpd.server_port}", timeout=5)
         reply = t.call("POST", "/api/v1/sync/push", {"mutations": [{"data": "x" * 2000}] * 3}, compress=True)
         assert reply.status == 200 and reply.body == {"protocol": 1, "echo": 3}
         assert seen["encoding"] == "gzip" and "gzip" in seen["accept"]
@@ -874,7 +876,7 @@ def run_cli(args, *, transport=None, stdin=None, monkeypatch=None):
     old_err = sys.stderr
     sys.stderr = err
     try:
-        code = sc.main(args, transport=transport, out=out)
+        code = sc_cli.main(args, transport=transport, out=out)
     except SystemExit as exc:
         code = exc.code
     finally:
@@ -969,9 +971,9 @@ def test_cli_enroll_login_visits_outcome_sync(db_path, server, monkeypatch):
 
 
 def test_cli_runs_as_a_module(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "sync.client", "--db", str(tmp_path / "t.sqlite3"), "pending"],
+    done = subprocess.run([sys.executable, "-m", "doorstep_client", "--db", str(tmp_path / "t.sqlite3"), "pending"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60, env=clock_env())
     assert done.returncode == 0 and "0 pending" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "sync.client"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    done = subprocess.run([sys.executable, "-m", "doorstep_client"], cwd=ROOT, capture_output=True, text=True, timeout=60,
                           env=clock_env())
     assert done.returncode == 2 and "usage:" in done.stderr

@@ -1,0 +1,3 @@
+from doorstep_client.cli import main
+
+raise SystemExit(main())
