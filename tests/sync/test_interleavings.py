@@ -29,7 +29,7 @@ from sync.models import SyncMutation
 from tests.conftest import empty_database
 from tests.factories import Factory, device_key, if_match, mobile
 from tests.field_api.conftest import person
-from tests.sync.test_client_server import SERVER, server_view, tablet_view
+from tests.doorstep_client.test_client_server import SERVER, server_view, tablet_view
 
 EXAMPLES = int(os.environ.get("DOORSTEP_HYPOTHESIS_EXAMPLES", "5"))
 ADVERSARIAL = ("reused-seq", "duplicate-seq", "float-seq", "string-seq", "huge-seq", "future-base-version",
