@@ -39,6 +39,8 @@ from doorstep_client.store import Store, _loads
 from doorstep_client.syncing import Syncing
 from doorstep_client.transport import HttpTransport, Transport
 from doorstep_protocol import problems
+from doorstep_protocol.identity import InvalidIdentityNumber
+from doorstep_protocol.identity import validate as validate_identity
 from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.identity import normalize_for_hint
 from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH as MAX_BATCH
@@ -66,6 +68,16 @@ def _required(value, name):
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ClientError(f"{name} is required")
     return value
+
+
+def _identity(value) -> str:
+    """Checked here, before the mutation is queued: an officer at the door can still ask for the
+    card again, which nobody can once the push is refused hours later. The tablet's own date
+    bounds the birth date (a future one is refused)."""
+    try:
+        return validate_identity(_required(value, "identity_number"), today=date.today())
+    except InvalidIdentityNumber as exc:
+        raise ClientError(f"identity_number {exc}") from None
 
 
 def _jwt_exp(token: str | None) -> int | None:
@@ -226,7 +238,7 @@ class TabletClient(Store, Outbox, Syncing):
         """A new person, with a uuid made here. If the server already knows the identity number it
         links to that resident instead; the result names the existing id and the client follows."""
         data = {"name": _required(name, "name").strip(), "sex": _one_of(sex, SEXES, "sex"),
-                "ethnicity": ethnicity, "identity_number": _required(identity_number, "identity_number").strip(),
+                "ethnicity": ethnicity, "identity_number": _identity(identity_number),
                 "phone": phone, "hukou_address": hukou_address, "photo_sha256": photo_sha256}
         record_id = str(uuid.uuid4())
         self._enqueue("resident", "create", record_id, data)

@@ -32,7 +32,7 @@ from doorstep_client import (ClientError, Crash, FaultyTransport, ProblemError, 
 from tests.conftest import clock_env
 
 ROOT = Path(__file__).resolve().parents[2]
-ID = "33010619900307123X"
+ID = "330106199003071236"
 AREA = "a0000000-0000-4000-8000-000000000001"
 STATION = "50000000-0000-4000-8000-000000000001"
 
@@ -53,7 +53,7 @@ def visit(vid, version=1, status="assigned", day="2026-11-21", start="09:00", **
 
 
 def resident(rid, version=1, **over):
-    data = {"name": "张伟", "sex": "male", "ethnicity": "汉族", "identity_number": "3301**********123X",
+    data = {"name": "张伟", "sex": "male", "ethnicity": "汉族", "identity_number": "3301**********1236",
             "phone": "138****5678", "hukou_address": "", "photo_sha256": None}
     data.update(over)
     return {"seq": 0, "entity": "resident", "id": rid, "op": "upsert", "version": version, "data": data}
@@ -192,7 +192,7 @@ def test_outbox_and_optimistic_records_survive_close_and_reopen(db_path):
             ("resident", "create", rid, "pending"), ("registration", "create", reg, "pending")]
         person = c.record("resident", rid)
         assert person["data"]["name"] == "张伟" and person["version"] is None and person["pending"] == 1
-        assert person["data"]["identity_number"] == "3301**********123X"   # masked like the server does
+        assert person["data"]["identity_number"] == "3301**********1236"   # masked like the server does
         assert person["data"]["phone"] == "138****5678"
         assert c.record("registration", reg)["data"]["status"] == "active"
         assert c.pending()[0]["data"]["identity_number"] == ID             # the outbox keeps what to send
@@ -240,7 +240,7 @@ KILL_SCRIPT = textwrap.dedent("""
     print("ready", flush=True)
     i = 0
     while True:
-        rid = c.register_resident(f"居民{{i}}", "male", "33010619900307123X")
+        rid = c.register_resident(f"居民{{i}}", "male", "330106199003071236")
         c.register_residence(rid, "{area}", f"北山街道{{i}}号", "2026-05-01", "work", "owned")
         print(i, flush=True)
         i += 1
@@ -298,6 +298,10 @@ def test_ui_actions_refuse_bad_input_before_writing(tablet, server):
         tablet.register_residence("r", AREA, "addr", "2026-13-01", "work", "owned")
     with pytest.raises(ClientError):
         tablet.update_resident("r", identity_number="x")
+    for wrong, why in [("330106199003071234", "check character"), ("33010619900307123", "18 characters"),
+                       ("330106209912311230", "out of range"), ("330106199002301236", "not a real date")]:
+        with pytest.raises(ClientError, match=why):
+            tablet.register_resident("张伟", "male", wrong)
     assert tablet.outbox() == []
 
 
@@ -333,7 +337,7 @@ def test_push_sends_in_seq_order_marks_settled_and_takes_the_servers_record(tabl
         if m["entity"] == "registration":
             return applied(m, 1, {"id": m["id"], **{k: v for k, v in m["data"].items() if k != "landlord_phone"},
                                   "station_id": STATION, "maturity_date": "2026-11-01", "status": "active"})
-        return applied(m, 1, {"id": m["id"], **m["data"], "identity_number": "3301**********123X"})
+        return applied(m, 1, {"id": m["id"], **m["data"], "identity_number": "3301**********1236"})
 
     server.push_answer = answer
     report = tablet.push()
@@ -401,7 +405,7 @@ def test_a_rejected_update_is_rolled_back_exactly_and_kept_for_the_officer(table
 
 
 def test_a_rejected_create_disappears_and_what_depended_on_it_follows(tablet, server):
-    rid = tablet.register_resident("张伟", "male", "123")
+    rid = tablet.register_resident("张伟", "male", ID)
     reg = tablet.register_residence(rid, AREA, "北山街道12号", "2026-05-01", "work", "owned")
     server.push_answer = lambda m: {**applied(m), "status": "rejected", "version": None, "record": None,
                                     "errors": {"identity_number": ["invalid"]} if m["entity"] == "resident"
