@@ -12,7 +12,7 @@ writes to a table (the change feed) subscribes with ``on_insert``."""
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -71,7 +71,7 @@ def _executemany(table: sa.Table, rows: list[dict], conflict: list[str] | None, 
         else:
             values = list(map(process, values))
         columns.append(values)
-    return db.session.connection().exec_driver_sql(sql, list(zip(*columns))).rowcount
+    return db.session.connection().exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount
 
 
 @functools.lru_cache(maxsize=64)
@@ -110,7 +110,8 @@ def _copy(table: sa.Table, rows: list[dict], dialect) -> int:
         with cursor, cursor.copy(sql) as copy:
             for row in rows:
                 values = [row[n] for n in names]
-                for i, sql_null in json_columns:  # None: a JSON null, as the ORM writes it, or SQL NULL if the column says so
+                # None: a JSON null, as the ORM writes it, or SQL NULL if the column says so.
+                for i, sql_null in json_columns:
                     values[i] = None if sql_null and values[i] is None else json_text(values[i])
                 copy.write_row(values)
     except psycopg.IntegrityError as exc:  # what callers catch from any other INSERT
@@ -133,8 +134,10 @@ def _unnest(table: sa.Table, rows: list[dict], conflict: list[str] | None, diale
             params[f"a{i}"] = [None if sql_null and r[name] is None else json_text(r[name]) for r in rows]
         else:
             params[f"a{i}"] = [r[name] for r in rows]
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-           f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({', '.join(f'c{i}' for i in range(len(names)))})")
+    # Only the table's own (quoted) identifiers are spliced in; every value is bound.
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
+           f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({aliases})")
     if conflict is not None:
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
     return db.session.execute(sa.text(sql), params).rowcount

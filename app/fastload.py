@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from typing import Annotated, Any, Callable, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import marshmallow as ma
 import msgspec

@@ -28,7 +28,7 @@ def populate(station, areas, staff, officers) -> dict:
     """Fill the demo station; returns counts for the command to print."""
     from appointments import bookings, visits, windows
 
-    rng = random.Random(20261204)
+    rng = random.Random(20261204)  # noqa: S311 (a repeatable demo, not a secret)
     actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
     for area in areas:
         windows.replace_template(actor, area.id, [{"weekday": d, "start": s, "end": e, "capacity": 8}
@@ -129,7 +129,7 @@ def _maturing(actor, areas, today) -> int:
     from field_api import residents
 
     count = 0
-    for k in range(0, 7):
+    for k in range(7):
         start = today + timedelta(days=k) - relativedelta(months=6)
         if residents.maturity_date(start) != today + timedelta(days=k):
             continue  # month ends: no start date matures that day

@@ -52,6 +52,6 @@ def retrying(work, session):
                 if not is_retryable(exc) or attempt == ATTEMPTS or _commits.get()[0]:
                     raise
                 session.rollback()
-                time.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)
+                time.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)  # noqa: S311 (jitter, not a secret)
     finally:
         _commits.reset(token)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -28,7 +28,7 @@ from app.storage import API_CONTENT_PATH, SHA256_RE, BlobMissing, BlobStoreUnava
 log = logging.getLogger("doorstep.attachments")
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
-ALLOWED_TYPES = IMAGE_TYPES + ("application/pdf",)
+ALLOWED_TYPES = (*IMAGE_TYPES, "application/pdf")
 TYPES_BY_KIND = {"photo": IMAGE_TYPES, "signature": IMAGE_TYPES, "material": ALLOWED_TYPES}
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
 
@@ -73,7 +73,7 @@ class AttachmentInfo:
     download: dict | None = None
 
     @classmethod
-    def of(cls, row: Attachment, **extra) -> "AttachmentInfo":
+    def of(cls, row: Attachment, **extra) -> AttachmentInfo:
         return cls(row.sha256, row.content_type, row.size, row.kind, row.status, row.created_at, row.stored_at,
                    **extra)
 

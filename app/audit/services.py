@@ -57,7 +57,7 @@ def _pending(session) -> list:
     return session.info.setdefault("audit_pending", [])
 
 
-_savepoint_marks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_savepoint_marks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @event.listens_for(Session, "after_transaction_create")

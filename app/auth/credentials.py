@@ -31,7 +31,7 @@ import json
 import re
 import struct
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -184,7 +184,7 @@ def _epoch(value: datetime) -> int:
 
 
 def _datetime(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def encode_device_credential(server_private_key, *, device_id, officer_id, station_id,
