@@ -11,6 +11,8 @@ Rows written here bypass the ORM, so its per-object events do not fire: a featur
 writes to a table (the change feed) subscribes with ``on_insert``."""
 from __future__ import annotations
 
+from typing import Any
+
 import functools
 from collections.abc import Callable
 
@@ -31,20 +33,20 @@ def on_insert(table: sa.Table, listener: Callable) -> None:
     _listeners.setdefault(table.name, []).append(listener)
 
 
-def insert_rows(table: sa.Table, rows: list[dict]) -> None:
+def insert_rows(table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table``; a duplicate key raises
     ``IntegrityError`` as a single INSERT would, and nothing of the statement is written."""
     if rows:
         _insert(table, rows, None)
 
 
-def insert_ignoring(table: sa.Table, rows: list[dict], conflict: list[str]) -> int:
+def insert_ignoring(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str]) -> int:
     """Insert ``rows`` (dicts with the same keys) into ``table``, skipping any whose ``conflict``
     columns match a row already there; returns how many were inserted."""
     return _insert(table, rows, conflict) if rows else 0
 
 
-def _insert(table: sa.Table, rows: list[dict], conflict: list[str] | None) -> int:
+def _insert(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None) -> int:
     dialect = db.session.get_bind().dialect
     if dialect.name == "postgresql":
         count = _unnest(table, rows, conflict, dialect) if conflict is not None else _copy(table, rows, dialect)
@@ -55,7 +57,7 @@ def _insert(table: sa.Table, rows: list[dict], conflict: list[str] | None) -> in
     return count
 
 
-def _executemany(table: sa.Table, rows: list[dict], conflict: list[str] | None, dialect) -> int:
+def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None, dialect) -> int:
     """The dialect's INSERT, each value through its column type's bind processor, then the
     driver's ``executemany``: what ``session.execute(insert, rows)`` does, without the per-row
     bookkeeping that cost more than SQLite's own work."""
@@ -75,7 +77,7 @@ def _executemany(table: sa.Table, rows: list[dict], conflict: list[str] | None, 
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_insert(table: sa.Table, names: tuple, conflict: tuple | None, dialect) -> tuple[str, list]:
+def _compiled_insert(table: sa.Table, names: tuple[Any, ...], conflict: tuple[Any, ...] | None, dialect) -> tuple[str, list[Any]]:
     """The INSERT's text and, in the order of its parameters, each column with its processor:
     compiled once per table and set of columns."""
     from sqlalchemy.dialects.sqlite import insert
@@ -96,7 +98,7 @@ def _processor(column_type, dialect):
     return column_type._cached_bind_processor(dialect)
 
 
-def _copy(table: sa.Table, rows: list[dict], dialect) -> int:
+def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect) -> int:
     """``COPY … FROM STDIN`` in the transaction's connection: PostgreSQL's own bulk load, rows
     encoded by psycopg in C. A duplicate key fails the whole COPY, as it would an INSERT."""
     quote = dialect.identifier_preparer.quote
@@ -119,7 +121,7 @@ def _copy(table: sa.Table, rows: list[dict], dialect) -> int:
     return len(rows)
 
 
-def _unnest(table: sa.Table, rows: list[dict], conflict: list[str] | None, dialect) -> int:
+def _unnest(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None, dialect) -> int:
     quote = dialect.identifier_preparer.quote
     names = list(rows[0])
     arrays, picks, params = [], [], {}
@@ -143,7 +145,7 @@ def _unnest(table: sa.Table, rows: list[dict], conflict: list[str] | None, diale
     return db.session.execute(sa.text(sql), params).rowcount
 
 
-def id_in(column, ids: list, name: str = "ids"):
+def id_in(column, ids: list[Any], name: str = "ids"):
     """``column IN ids`` with the ids as one parameter, however many: an array on PostgreSQL
     (``= ANY``), a JSON array read by ``json_each`` on SQLite. Rendering and binding one parameter
     per id cost more than the look-up itself for the hundreds a push asks about. ``name`` tells

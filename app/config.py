@@ -201,7 +201,7 @@ class Config:
     OTP_ADDRESS_PER_HOUR = 30
     DEVICE_ENROLLMENT_TTL_SECONDS = 24 * 3600
 
-    def __init__(self, environ: dict | None = None):
+    def __init__(self, environ: dict[str, Any] | None = None):
         environ = os.environ if environ is None else environ
         for s in SETTINGS:
             raw = environ.get(s.env)
@@ -219,7 +219,7 @@ class TestConfig(Config):
     TESTING = True
     PASSWORD_HASH_FAST = True
 
-    def __init__(self, environ: dict | None = None):
+    def __init__(self, environ: dict[str, Any] | None = None):
         super().__init__(environ)
         self.ENV = "test"
 
@@ -285,7 +285,7 @@ def _metrics_problems(config: Config) -> list[str]:
     return problems
 
 
-def metrics_networks(value: str) -> list:
+def metrics_networks(value: str) -> list[Any]:
     """The networks of ``DOORSTEP_METRICS_ALLOW``; a bare address is a network of one."""
     import ipaddress
 

@@ -1,6 +1,8 @@
 """Database conventions shared by every package: UTC timestamps, UUID keys, SQLite locking."""
 from __future__ import annotations
 
+from typing import Any
+
 import contextvars
 from contextlib import contextmanager
 import uuid
@@ -108,7 +110,7 @@ def insert_for(session):
     return insert
 
 
-def locked_row(session, model, key: dict, defaults: dict):
+def locked_row(session, model, key: dict[str, Any], defaults: dict[str, Any]):
     """Fetch a row by key under ``FOR UPDATE``, creating it first if absent.
 
     The insert ignores a concurrent creator's row, so two processes never both create it and

@@ -9,6 +9,8 @@ outcome, so the history (past visits, the overdue review, the failed message) is
 dated in the past. The kernel imports feature packages only inside ``populate``."""
 from __future__ import annotations
 
+from typing import Any
+
 import random
 from datetime import datetime, time, timedelta
 
@@ -24,7 +26,7 @@ STREETS = ["北山路", "东湖路", "学院路", "文三路", "天目山路", "
 NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周婷", "吴强", "徐丽", "孙浩"]
 
 
-def populate(station, areas, staff, officers) -> dict:
+def populate(station, areas, staff, officers) -> dict[str, Any]:
     """Fill the demo station; returns counts for the command to print."""
     from appointments import bookings, visits, windows
 

@@ -9,6 +9,8 @@ commit that stores the attachment.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import logging
 from collections.abc import Callable
@@ -69,8 +71,8 @@ class AttachmentInfo:
     status: str
     created_at: datetime
     stored_at: datetime | None
-    upload: dict | None = None
-    download: dict | None = None
+    upload: dict[str, Any] | None = None
+    download: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, row: Attachment, **extra) -> AttachmentInfo:
@@ -145,7 +147,7 @@ def _check_declaration(content_type: str, size: int, kind: str) -> None:
         raise field_error("size", f"must be at most {_max_bytes()} bytes")
 
 
-def declare(actor, data: dict) -> tuple[AttachmentInfo, bool]:
+def declare(actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
     """Declare a file about to be uploaded; returns (info, created). Declaring a hash again is
     answered with the same attachment (and a fresh upload target while it is still pending).
 
