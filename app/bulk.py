@@ -11,8 +11,10 @@ Rows written here bypass the ORM, so its per-object events do not fire: a featur
 writes to a table (the change feed) subscribes with ``on_insert``."""
 from __future__ import annotations
 
+from typing import Any
+
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -31,20 +33,20 @@ def on_insert(table: sa.Table, listener: Callable) -> None:
     _listeners.setdefault(table.name, []).append(listener)
 
 
-def insert_rows(table: sa.Table, rows: list[dict]) -> None:
+def insert_rows(table: sa.Table, rows: list[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table``; a duplicate key raises
     ``IntegrityError`` as a single INSERT would, and nothing of the statement is written."""
     if rows:
         _insert(table, rows, None)
 
 
-def insert_ignoring(table: sa.Table, rows: list[dict], conflict: list[str]) -> int:
+def insert_ignoring(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str]) -> int:
     """Insert ``rows`` (dicts with the same keys) into ``table``, skipping any whose ``conflict``
     columns match a row already there; returns how many were inserted."""
     return _insert(table, rows, conflict) if rows else 0
 
 
-def _insert(table: sa.Table, rows: list[dict], conflict: list[str] | None) -> int:
+def _insert(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None) -> int:
     dialect = db.session.get_bind().dialect
     if dialect.name == "postgresql":
         count = _unnest(table, rows, conflict, dialect) if conflict is not None else _copy(table, rows, dialect)
@@ -55,7 +57,7 @@ def _insert(table: sa.Table, rows: list[dict], conflict: list[str] | None) -> in
     return count
 
 
-def _executemany(table: sa.Table, rows: list[dict], conflict: list[str] | None, dialect) -> int:
+def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None, dialect) -> int:
     """The dialect's INSERT, each value through its column type's bind processor, then the
     driver's ``executemany``: what ``session.execute(insert, rows)`` does, without the per-row
     bookkeeping that cost more than SQLite's own work."""
@@ -71,11 +73,11 @@ def _executemany(table: sa.Table, rows: list[dict], conflict: list[str] | None, 
         else:
             values = list(map(process, values))
         columns.append(values)
-    return db.session.connection().exec_driver_sql(sql, list(zip(*columns))).rowcount
+    return db.session.connection().exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_insert(table: sa.Table, names: tuple, conflict: tuple | None, dialect) -> tuple[str, list]:
+def _compiled_insert(table: sa.Table, names: tuple[Any, ...], conflict: tuple[Any, ...] | None, dialect) -> tuple[str, list[Any]]:
     """The INSERT's text and, in the order of its parameters, each column with its processor:
     compiled once per table and set of columns."""
     from sqlalchemy.dialects.sqlite import insert
@@ -96,7 +98,7 @@ def _processor(column_type, dialect):
     return column_type._cached_bind_processor(dialect)
 
 
-def _copy(table: sa.Table, rows: list[dict], dialect) -> int:
+def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect) -> int:
     """``COPY … FROM STDIN`` in the transaction's connection: PostgreSQL's own bulk load, rows
     encoded by psycopg in C. A duplicate key fails the whole COPY, as it would an INSERT."""
     quote = dialect.identifier_preparer.quote
@@ -110,7 +112,8 @@ def _copy(table: sa.Table, rows: list[dict], dialect) -> int:
         with cursor, cursor.copy(sql) as copy:
             for row in rows:
                 values = [row[n] for n in names]
-                for i, sql_null in json_columns:  # None: a JSON null, as the ORM writes it, or SQL NULL if the column says so
+                # None: a JSON null, as the ORM writes it, or SQL NULL if the column says so.
+                for i, sql_null in json_columns:
                     values[i] = None if sql_null and values[i] is None else json_text(values[i])
                 copy.write_row(values)
     except psycopg.IntegrityError as exc:  # what callers catch from any other INSERT
@@ -118,7 +121,7 @@ def _copy(table: sa.Table, rows: list[dict], dialect) -> int:
     return len(rows)
 
 
-def _unnest(table: sa.Table, rows: list[dict], conflict: list[str] | None, dialect) -> int:
+def _unnest(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None, dialect) -> int:
     quote = dialect.identifier_preparer.quote
     names = list(rows[0])
     arrays, picks, params = [], [], {}
@@ -133,14 +136,16 @@ def _unnest(table: sa.Table, rows: list[dict], conflict: list[str] | None, diale
             params[f"a{i}"] = [None if sql_null and r[name] is None else json_text(r[name]) for r in rows]
         else:
             params[f"a{i}"] = [r[name] for r in rows]
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-           f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({', '.join(f'c{i}' for i in range(len(names)))})")
+    # Only the table's own (quoted) identifiers are spliced in; every value is bound.
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
+           f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({aliases})")
     if conflict is not None:
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
     return db.session.execute(sa.text(sql), params).rowcount
 
 
-def id_in(column, ids: list, name: str = "ids"):
+def id_in(column, ids: list[Any], name: str = "ids"):
     """``column IN ids`` with the ids as one parameter, however many: an array on PostgreSQL
     (``= ANY``), a JSON array read by ``json_each`` on SQLite. Rendering and binding one parameter
     per id cost more than the look-up itself for the hundreds a push asks about. ``name`` tells

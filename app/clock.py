@@ -11,7 +11,7 @@ with ``time.monotonic()``, which no offset or travel touches.
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 OFFSET_ENV = "DOORSTEP_CLOCK_OFFSET_SECONDS"
@@ -37,7 +37,7 @@ _offset = _offset_from(os.environ)
 
 def now() -> datetime:
     """Aware UTC."""
-    return datetime.now(timezone.utc) + _offset
+    return datetime.now(UTC) + _offset
 
 
 def local_now() -> datetime:
@@ -59,12 +59,12 @@ def system_now() -> datetime:
     """The system clock without the offset, for a library that compares run times against it
     itself (APScheduler: "run this job now" must be now in its frame, or an offset process would
     schedule its first run a year away). Never for a time anyone reads."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def from_system(seconds: float) -> datetime:
     """A system timestamp taken elsewhere (a log record's ``created``) on this clock."""
-    return datetime.fromtimestamp(seconds, timezone.utc) + _offset
+    return datetime.fromtimestamp(seconds, UTC) + _offset
 
 
 def offset() -> timedelta:

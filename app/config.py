@@ -11,13 +11,14 @@ import binascii
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 from app import clock
 from app.notify.policy import quiet_hours, resend_unknown
 
 # Well-known development secrets. Anyone can read them here, which is why production
 # refuses to start while any of them is in use.
-DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"
+DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"  # noqa: S105 (public on purpose, see above)
 DEV_PII_KEYS = "dev1:" + base64.b64encode(b"doorstep-dev-pii-key-32-bytes!!!").decode()
 DEV_BLIND_INDEX_KEY = base64.b64encode(b"doorstep-dev-blind-index-key-32b").decode()
 
@@ -53,7 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("DOORSTEP_SECRET_KEY", "SECRET_KEY", DEV_SECRET_KEY, str,
             "Wraps the JWT signing keys stored in the database and keys OTP hashes.", secret=True),
     Setting("DOORSTEP_PII_KEYS", "PII_KEYS", DEV_PII_KEYS, str,
-            "AES-256-GCM keys for identity and phone numbers: `kid:base64,kid:base64`; the first encrypts, all decrypt.",
+            "AES-256-GCM keys for identity and phone numbers: `kid:base64,kid:base64`; "
+            "the first encrypts, all decrypt.",
             secret=True),
     Setting("DOORSTEP_BLIND_INDEX_KEY", "BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY, str,
             "Base64 HMAC-SHA-256 key for exact-match look-up of encrypted numbers. Never rotate without re-indexing.",
@@ -175,7 +177,7 @@ class Config:
 
     TESTING = False
     JSON_SORT_KEYS = False
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict[str, Any]] = {}
     API_TITLE = "Doorstep"
     API_VERSION = "v1"
     OPENAPI_VERSION = "3.0.3"
@@ -185,7 +187,7 @@ class Config:
     # Served from the app's own static files: /docs works offline and loads nothing from another host.
     OPENAPI_SWAGGER_UI_URL = "/static/vendor/swagger-ui-5.35.0/"
     # No validator badge: Swagger UI would fetch it from validator.swagger.io.
-    OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
+    OPENAPI_SWAGGER_UI_CONFIG: ClassVar[dict[str, Any]] = {"validatorUrl": None}
     # Login throttling: per account and per client address.
     LOGIN_SLOWDOWN_AFTER = 3
     LOGIN_LOCK_AFTER = 10
@@ -199,7 +201,7 @@ class Config:
     OTP_ADDRESS_PER_HOUR = 30
     DEVICE_ENROLLMENT_TTL_SECONDS = 24 * 3600
 
-    def __init__(self, environ: dict | None = None):
+    def __init__(self, environ: dict[str, Any] | None = None):
         environ = os.environ if environ is None else environ
         for s in SETTINGS:
             raw = environ.get(s.env)
@@ -217,7 +219,7 @@ class TestConfig(Config):
     TESTING = True
     PASSWORD_HASH_FAST = True
 
-    def __init__(self, environ: dict | None = None):
+    def __init__(self, environ: dict[str, Any] | None = None):
         super().__init__(environ)
         self.ENV = "test"
 
@@ -283,7 +285,7 @@ def _metrics_problems(config: Config) -> list[str]:
     return problems
 
 
-def metrics_networks(value: str) -> list:
+def metrics_networks(value: str) -> list[Any]:
     """The networks of ``DOORSTEP_METRICS_ALLOW``; a bare address is a network of one."""
     import ipaddress
 

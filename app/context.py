@@ -2,6 +2,8 @@
 read by the audit trail and the logs, so services need not touch ``flask.request``."""
 from __future__ import annotations
 
+from typing import Any
+
 import contextvars
 import re
 import uuid
@@ -30,7 +32,7 @@ def current_meta() -> RequestMeta | None:
 
 # What the audit trail adds to every event written while a tablet's mutation is applied: when it
 # happened on the device and when the server received it (device clocks are recorded, never trusted).
-audit_context: contextvars.ContextVar[dict | None] = contextvars.ContextVar("audit_context", default=None)
+audit_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("audit_context", default=None)
 
 
 def init_app(app: Flask) -> None:

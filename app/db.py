@@ -1,10 +1,12 @@
 """Database conventions shared by every package: UTC timestamps, UUID keys, SQLite locking."""
 from __future__ import annotations
 
+from typing import Any
+
 import contextvars
 from contextlib import contextmanager
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 import orjson
 import sqlalchemy as sa
@@ -43,7 +45,7 @@ class UTCDateTime(sa.types.TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect):
@@ -57,14 +59,14 @@ class UTCDateTime(sa.types.TypeDecorator):
                 return None
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
-            return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
         return process
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def json_text(value) -> str:
@@ -108,7 +110,7 @@ def insert_for(session):
     return insert
 
 
-def locked_row(session, model, key: dict, defaults: dict):
+def locked_row(session, model, key: dict[str, Any], defaults: dict[str, Any]):
     """Fetch a row by key under ``FOR UPDATE``, creating it first if absent.
 
     The insert ignores a concurrent creator's row, so two processes never both create it and

@@ -5,6 +5,8 @@ HTTP errors, webargs validation errors and unexpected exceptions become response
 """
 from __future__ import annotations
 
+from typing import Any
+
 import http
 import logging
 import math
@@ -26,7 +28,7 @@ class DomainError(Exception):
     slug = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, errors: dict | None = None, headers: dict | None = None,
+    def __init__(self, detail: str | None = None, *, errors: dict[str, Any] | None = None, headers: dict[str, Any] | None = None,
                  slug: str | None = None, **extra):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
@@ -104,9 +106,9 @@ def problem_response(status: int, slug: str, title: str, detail: str, errors=Non
     return resp
 
 
-def _flatten_webargs(messages: dict) -> dict:
+def _flatten_webargs(messages: dict[str, Any]) -> dict[str, Any]:
     """webargs nests errors by location (``{"json": {"field": [...]}}``); clients want fields."""
-    flat: dict = {}
+    flat: dict[str, Any] = {}
     for location, errs in messages.items():
         if isinstance(errs, dict):
             for field, msgs in errs.items():

@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from typing import Annotated, Any, Callable, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import marshmallow as ma
 import msgspec
@@ -36,7 +37,7 @@ _SCALARS = {JsonBoolean: bool, JsonInteger: int, fields.String: str, fields.Inte
             fields.Date: dt.date}
 
 
-def _constraints(field, base) -> tuple[Any, list]:
+def _constraints(field, base) -> tuple[Any, list[Any]]:
     """The msgspec annotation for the field's validators it can check in C, and the validators
     it cannot (called on the decoded value)."""
     meta, rest = {}, []
@@ -68,11 +69,11 @@ def _constraints(field, base) -> tuple[Any, list]:
 class _Field:
     """How one field's decoded value becomes marshmallow's loaded value."""
 
-    def __init__(self, name: str, validators: list, convert: Callable | None):
+    def __init__(self, name: str, validators: list[Any], convert: Callable | None):
         self.name, self.validators, self.convert = name, validators, convert
 
 
-def _field_type(field) -> tuple[Any, list, Callable | None]:
+def _field_type(field) -> tuple[Any, list[Any], Callable | None]:
     kind = type(field)
     if kind in _SCALARS:
         typ, rest = _constraints(field, _SCALARS[kind])
@@ -102,7 +103,7 @@ class _Compiled:
         self.type, self.plan, self.has_unset = type_, plan, has_unset
         self.simple = not has_unset and not any(f.validators or f.convert for f in plan)
 
-    def to_dict(self, obj) -> dict:
+    def to_dict(self, obj) -> dict[str, Any]:
         """The decoded struct as marshmallow would have loaded it: a plain dict, nested ones too,
         absent optional fields absent; raises ``ma.ValidationError`` if a validator refuses."""
         out = msgspec.structs.asdict(obj)
@@ -155,12 +156,12 @@ def _compile(schema_class) -> _Compiled:
     return _Compiled(struct, plan, has_unset)
 
 
-def _marshmallow(schema_class) -> Callable[[Any], dict]:
+def _marshmallow(schema_class) -> Callable[[Any], dict[str, Any]]:
     return schema_class().load
 
 
 @functools.cache
-def loader(schema_class) -> Callable[[Any], dict]:
+def loader(schema_class) -> Callable[[Any], dict[str, Any]]:
     """``schema_class().load``, fast where it can be (see the module's docstring); refusals raise
     marshmallow's ``ValidationError`` with marshmallow's messages."""
     try:

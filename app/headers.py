@@ -7,6 +7,8 @@ based on a version that is no longer current is refused instead of silently over
 """
 from __future__ import annotations
 
+from typing import Any
+
 import functools
 from collections.abc import Callable
 
@@ -39,7 +41,7 @@ def check_if_match(current: str) -> None:
                              errors={"If-Match": [f"stale or unknown; current ETag is {current}"]}, etag=current)
 
 
-def _unpack(result) -> tuple[object, int | None, dict]:
+def _unpack(result) -> tuple[object, int | None, dict[str, Any]]:
     """flask-smorest accepts body, (body, status), (body, headers) and (body, status, headers)."""
     if not isinstance(result, tuple):
         return result, None, {}

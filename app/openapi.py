@@ -3,6 +3,8 @@ from its type (and, for strings, its name), so every request and response in /do
 filled-in body instead of "string"."""
 from __future__ import annotations
 
+from typing import Any
+
 import re
 
 import marshmallow as ma
@@ -43,7 +45,7 @@ def _example(field: ma.fields.Field, name: str):
     return None
 
 
-def _fits(value, ret: dict) -> bool:
+def _fits(value, ret: dict[str, Any]) -> bool:
     """An example must validate against its own schema: one that would not is left out."""
     if not isinstance(value, str):
         return True
@@ -71,7 +73,7 @@ def add_examples(api) -> None:
     converter.add_attribute_function(attribute)
 
 
-def json_example(example: dict, description: str = "OK") -> dict:
+def json_example(example: dict[str, Any], description: str = "OK") -> dict[str, Any]:
     """``@blp.doc(responses=...)`` for a view that returns plain JSON without a schema."""
     return {"responses": {"200": {"description": description, "content": {"application/json": {"example": example}}}}}
 
@@ -99,7 +101,7 @@ def rate_limited(view):
     return view
 
 
-def complete_operation(operation: dict, *, method: str, view, rule) -> None:
+def complete_operation(operation: dict[str, Any], *, method: str, view, rule) -> None:
     """Fill in what every operation of the published contract must state, from how its view is built.
 
     The route decorators already know who may call it (``requires``/``public``), whether it edits

@@ -31,7 +31,8 @@ class LocalTime(fields.Time):
     """A wall-clock time in Asia/Shanghai, as people say it ("09:00"). An offset would make it
     another moment than the one meant, so one is refused rather than silently dropped."""
 
-    default_error_messages = {"offset": "must be a local time without a UTC offset, like 09:00"}
+    # marshmallow declares this class attribute; its type is marshmallow's.
+    default_error_messages = {"offset": "must be a local time without a UTC offset, like 09:00"}  # noqa: RUF012
     PATTERN = r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"  # simple enough for generators; the parser checks ranges
 
     def __init__(self, **kwargs):
@@ -123,7 +124,8 @@ class StrictParser(FlaskParser):
     """Unknown query parameters are refused like unknown body fields: a misspelt filter must
     not silently return everything. ``page``/``page_size`` belong to the pagination parser."""
 
-    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
+    # webargs declares this class attribute; its type is webargs'.
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}  # noqa: RUF012
 
     def _raw_load_json(self, req):
         """A body sent as anything but JSON is a 415, not a misleading 'every field missing'; a

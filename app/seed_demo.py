@@ -9,6 +9,8 @@ outcome, so the history (past visits, the overdue review, the failed message) is
 dated in the past. The kernel imports feature packages only inside ``populate``."""
 from __future__ import annotations
 
+from typing import Any
+
 import random
 from datetime import datetime, time, timedelta
 
@@ -24,11 +26,11 @@ STREETS = ["北山路", "东湖路", "学院路", "文三路", "天目山路", "
 NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周婷", "吴强", "徐丽", "孙浩"]
 
 
-def populate(station, areas, staff, officers) -> dict:
+def populate(station, areas, staff, officers) -> dict[str, Any]:
     """Fill the demo station; returns counts for the command to print."""
     from appointments import bookings, visits, windows
 
-    rng = random.Random(20261204)
+    rng = random.Random(20261204)  # noqa: S311 (a repeatable demo, not a secret)
     actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
     for area in areas:
         windows.replace_template(actor, area.id, [{"weekday": d, "start": s, "end": e, "capacity": 8}
@@ -129,7 +131,7 @@ def _maturing(actor, areas, today) -> int:
     from field_api import residents
 
     count = 0
-    for k in range(0, 7):
+    for k in range(7):
         start = today + timedelta(days=k) - relativedelta(months=6)
         if residents.maturity_date(start) != today + timedelta(days=k):
             continue  # month ends: no start date matures that day

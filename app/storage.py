@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from flask import current_app
 
@@ -68,8 +68,8 @@ class BlobStore(Protocol):
     def get(self, sha256: str, max_bytes: int | None = None) -> bytes: ...
     def head(self, sha256: str) -> BlobHead | None: ...
     def delete(self, sha256: str) -> None: ...
-    def presign_put(self, sha256: str, content_type: str, size: int) -> dict: ...
-    def presign_get(self, sha256: str) -> dict | None: ...
+    def presign_put(self, sha256: str, content_type: str, size: int) -> dict[str, Any]: ...
+    def presign_get(self, sha256: str) -> dict[str, Any] | None: ...
 
 
 class LocalStore:
@@ -131,12 +131,12 @@ class LocalStore:
         path.unlink(missing_ok=True)
         path.with_name(sha256 + ".type").unlink(missing_ok=True)
 
-    def presign_put(self, sha256: str, content_type: str, size: int) -> dict:
+    def presign_put(self, sha256: str, content_type: str, size: int) -> dict[str, Any]:
         """The API's own upload endpoint: it needs the caller's bearer token, so it does not expire."""
         return {"method": "PUT", "url": API_CONTENT_PATH.format(sha256=check_sha256(sha256)),
                 "headers": {"Content-Type": content_type}, "expires_at": None}
 
-    def presign_get(self, sha256: str) -> dict | None:
+    def presign_get(self, sha256: str) -> dict[str, Any] | None:
         return None
 
 
@@ -207,7 +207,7 @@ class S3Store:
     def _expires_at(self) -> datetime:
         return utcnow() + timedelta(seconds=self.presign_seconds)
 
-    def _presign(self, method: str, params: dict) -> str:
+    def _presign(self, method: str, params: dict[str, Any]) -> str:
         from botocore.exceptions import BotoCoreError
 
         try:
@@ -216,7 +216,7 @@ class S3Store:
         except BotoCoreError as exc:  # e.g. no credentials configured
             raise BlobStoreUnavailable(f"cannot sign a file store URL ({type(exc).__name__})") from exc
 
-    def presign_put(self, sha256: str, content_type: str, size: int) -> dict:
+    def presign_put(self, sha256: str, content_type: str, size: int) -> dict[str, Any]:
         """A PUT that S3 accepts only with this type, this length and bytes of this SHA-256:
         all three are signed headers, and S3 recomputes the checksum of what arrives."""
         checksum = sha256_b64(sha256)
@@ -226,7 +226,7 @@ class S3Store:
                 "headers": {"Content-Type": content_type, "Content-Length": str(size),
                             "x-amz-checksum-sha256": checksum}}
 
-    def presign_get(self, sha256: str) -> dict | None:
+    def presign_get(self, sha256: str) -> dict[str, Any] | None:
         url = self._presign("get_object", {"Key": self._key(sha256)})
         return {"url": url, "expires_at": self._expires_at()}
 

@@ -8,6 +8,8 @@ unit that still fails is answered 503 with ``Retry-After`` — never a 500, whic
 request itself is wrong."""
 from __future__ import annotations
 
+from typing import Any
+
 import contextvars
 import random
 import time
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 ATTEMPTS = 4
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 
-_commits: contextvars.ContextVar[list | None] = contextvars.ContextVar("uow_commits", default=None)
+_commits: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("uow_commits", default=None)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -52,6 +54,6 @@ def retrying(work, session):
                 if not is_retryable(exc) or attempt == ATTEMPTS or _commits.get()[0]:
                     raise
                 session.rollback()
-                time.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)
+                time.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)  # noqa: S311 (jitter, not a secret)
     finally:
         _commits.reset(token)

@@ -6,13 +6,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column
 
 from app.db import UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 PENDING, STORED = "pending", "stored"
 KINDS = ("photo", "signature", "material")
 
 
-class Attachment(db.Model):
+class Attachment(Model):
     """One content-addressed blob. ``pending``: declared, bytes not yet verified; ``stored``: the
     bytes arrived and matched the hash, the size limit and the declared type. Size and type of a
     stored row are facts about the bytes, so they never change afterwards."""
@@ -37,7 +37,7 @@ class Attachment(db.Model):
     stored_at = mapped_column(UTCDateTime, nullable=True)
 
 
-class AttachmentClaim(db.Model):
+class AttachmentClaim(Model):
     """Each account that declared the hash, with its station at the time. Identical bytes are
     stored once, yet every declarer (a second citizen sending the same form, an officer of
     another station photographing the same document) can read what they declared; reads are

@@ -9,11 +9,13 @@ commit that stores the attachment.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 import sqlalchemy as sa
 from flask import current_app
@@ -28,7 +30,7 @@ from app.storage import API_CONTENT_PATH, SHA256_RE, BlobMissing, BlobStoreUnava
 log = logging.getLogger("doorstep.attachments")
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp")
-ALLOWED_TYPES = IMAGE_TYPES + ("application/pdf",)
+ALLOWED_TYPES = (*IMAGE_TYPES, "application/pdf")
 TYPES_BY_KIND = {"photo": IMAGE_TYPES, "signature": IMAGE_TYPES, "material": ALLOWED_TYPES}
 EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
 
@@ -69,11 +71,11 @@ class AttachmentInfo:
     status: str
     created_at: datetime
     stored_at: datetime | None
-    upload: dict | None = None
-    download: dict | None = None
+    upload: dict[str, Any] | None = None
+    download: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, row: Attachment, **extra) -> "AttachmentInfo":
+    def of(cls, row: Attachment, **extra) -> AttachmentInfo:
         return cls(row.sha256, row.content_type, row.size, row.kind, row.status, row.created_at, row.stored_at,
                    **extra)
 
@@ -145,7 +147,7 @@ def _check_declaration(content_type: str, size: int, kind: str) -> None:
         raise field_error("size", f"must be at most {_max_bytes()} bytes")
 
 
-def declare(actor, data: dict) -> tuple[AttachmentInfo, bool]:
+def declare(actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
     """Declare a file about to be uploaded; returns (info, created). Declaring a hash again is
     answered with the same attachment (and a fresh upload target while it is still pending).
 

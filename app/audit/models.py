@@ -4,10 +4,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column
 
 from app.db import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """``id`` is the position in the chain; ``hash`` covers the row and the previous row's hash."""
 
     __tablename__ = "audit_event"
@@ -29,7 +29,7 @@ class AuditEvent(db.Model):
     hash = mapped_column(sa.String(64), nullable=False)
 
 
-class AuditHead(db.Model):
+class AuditHead(Model):
     """One row: the chain's tip. Locking it serialises appends across processes."""
 
     __tablename__ = "audit_head"

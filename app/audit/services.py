@@ -7,6 +7,8 @@ and written, and the head locked and moved, in one step at commit (see ``_append
 """
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import weakref
 from dataclasses import dataclass
@@ -26,7 +28,7 @@ GENESIS = "0" * 64
 HEAD_ID = 1
 
 
-def _digest(prev_hash: str, event_id: int, fields: dict) -> str:
+def _digest(prev_hash: str, event_id: int, fields: dict[str, Any]) -> str:
     body = orjson.dumps({"id": event_id, "prev": prev_hash, **fields}, option=orjson.OPT_SORT_KEYS,
                         default=str)
     return hashlib.sha256(body).hexdigest()
@@ -36,7 +38,7 @@ def _text(value):
     return str(value) if value is not None else None
 
 
-def _hashed_fields(ev, common: dict | None = None) -> dict:
+def _hashed_fields(ev, common: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the hash covers, from an event row (a dict) or a loaded event; ``common`` is
     ``_hashed_common`` of it, when a batch of events shares it."""
     get = ev.get if isinstance(ev, dict) else ev.__getattribute__
@@ -44,7 +46,7 @@ def _hashed_fields(ev, common: dict | None = None) -> dict:
             "after": get("after")}
 
 
-def _hashed_common(get) -> dict:
+def _hashed_common(get) -> dict[str, Any]:
     """The hashed fields that say who, what and when: the same for every event of one call."""
     return {"at": get("at").isoformat(), "actor_id": _text(get("actor_id")), "actor_role": get("actor_role"),
             "device_id": _text(get("device_id")),
@@ -52,12 +54,12 @@ def _hashed_common(get) -> dict:
             "request_id": get("request_id"), "client_addr": get("client_addr")}
 
 
-def _pending(session) -> list:
+def _pending(session) -> list[Any]:
     """Events this transaction recorded, waiting for their place in the chain at commit."""
     return session.info.setdefault("audit_pending", [])
 
 
-_savepoint_marks: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_savepoint_marks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @event.listens_for(Session, "after_transaction_create")
@@ -122,8 +124,8 @@ def recorded_for(actor, action: str, entity: str, entity_ids: list[str]) -> set[
     return pending | written
 
 
-def record(actor, action: str, entity: str, entity_id=None, *, before: dict | None = None,
-           after: dict | None = None, station_id=None) -> dict:
+def record(actor, action: str, entity: str, entity_id=None, *, before: dict[str, Any] | None = None,
+           after: dict[str, Any] | None = None, station_id=None) -> dict[str, Any]:
     """Append one event. ``before``/``after`` must already be masked (use output schemas)."""
     row = _event(actor, action, entity, station_id, current_meta(), utcnow())
     row.update(entity_id=_text(entity_id), before=_jsonable(before), after=_with_context(_jsonable(after),
@@ -132,7 +134,7 @@ def record(actor, action: str, entity: str, entity_id=None, *, before: dict | No
     return row
 
 
-def record_many(actor, action: str, entity: str, events: list[tuple], *, station_id=None) -> None:
+def record_many(actor, action: str, entity: str, events: list[tuple[Any, ...]], *, station_id=None) -> None:
     """Append one event per ``(entity_id, after, sync_context)``, in order: a push of 500
     registrations audits each person without building 500 ORM objects. ``after`` must be masked
     and JSON already (strings, numbers, lists, dicts); ``sync_context`` is what ``audit_context``
@@ -146,7 +148,7 @@ def record_many(actor, action: str, entity: str, events: list[tuple], *, station
         for entity_id, after, extra in events)
 
 
-def _event(actor, action, entity, station_id, meta, at) -> dict:
+def _event(actor, action, entity, station_id, meta, at) -> dict[str, Any]:
     """An event's who, what and where."""
     return {"at": at, "actor_id": getattr(actor, "user_id", None), "actor_role": getattr(actor, "role", None),
             "device_id": getattr(actor, "device_id", None),
@@ -197,7 +199,7 @@ def verify_chain(batch: int = 5000) -> ChainReport:
     return ChainReport(True, checked)
 
 
-def events_visible_to(actor, filters: dict):
+def events_visible_to(actor, filters: dict[str, Any]):
     """Newest first. Staff see their station's events; administrators everything."""
     query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(filters.get("limit", 100))
     if not actor.is_admin:

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from typing import Any
+from datetime import datetime, timedelta, UTC
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -65,7 +66,7 @@ def _no_duplicates(pairs):
     return obj
 
 
-def json_object(raw: bytes) -> dict:
+def json_object(raw: bytes) -> dict[str, Any]:
     """A JSON object from UTF-8 bytes; ValueError for anything else."""
     obj = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
     if not isinstance(obj, dict):
@@ -91,12 +92,12 @@ def es256_verify(public_key: ec.EllipticCurvePublicKey, signing_input: bytes, si
     return True
 
 
-def jws_sign(header: dict, payload: bytes, private_key) -> str:
+def jws_sign(header: dict[str, Any], payload: bytes, private_key) -> str:
     signing_input = f"{b64url(json_bytes(header))}.{b64url(payload)}"
     return f"{signing_input}.{b64url(es256_sign(private_key, signing_input.encode('ascii')))}"
 
 
-def jws_split(token: str) -> tuple[dict, bytes, bytes, bytes]:
+def jws_split(token: str) -> tuple[dict[str, Any], bytes, bytes, bytes]:
     """(header, payload bytes, signature, signing input) of a compact JWS; ValueError if malformed."""
     parts = token.split(".")
     if len(parts) != 3:
@@ -117,7 +118,7 @@ def compressed_point(public_key: ec.EllipticCurvePublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
 
 
-def public_key_from_jwk(jwk: dict) -> ec.EllipticCurvePublicKey:
+def public_key_from_jwk(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     """A P-256 public key from a public JWK; ValueError for any other key (or a private one)."""
     if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or "d" in jwk:
         raise ValueError("not a P-256 public JWK")
@@ -130,7 +131,7 @@ def public_key_from_jwk(jwk: dict) -> ec.EllipticCurvePublicKey:
     return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
 
 
-def jwks_keys(jwks: dict) -> list[tuple[str | None, ec.EllipticCurvePublicKey]]:
+def jwks_keys(jwks: dict[str, Any]) -> list[tuple[str | None, ec.EllipticCurvePublicKey]]:
     """(kid, key) of every usable ES256 P-256 public key of a JWKS, in its order; others are skipped."""
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     usable = []
@@ -151,7 +152,7 @@ def _epoch(value: datetime) -> int:
 
 
 def _datetime(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return datetime.fromtimestamp(seconds, tz=UTC)
 
 
 def encode_device_credential(server_private_key, *, device_id, officer_id, station_id,
@@ -169,7 +170,7 @@ def encode_device_credential(server_private_key, *, device_id, officer_id, stati
     return jws_sign({"alg": ALGORITHM, "typ": CREDENTIAL_TYP}, payload, server_private_key)
 
 
-def parse_credential_payload(payload: bytes) -> dict:
+def parse_credential_payload(payload: bytes) -> dict[str, Any]:
     """The fields of a credential payload, signature NOT checked; ValueError if the layout is wrong."""
     if len(payload) != _LAYOUT.size:
         raise ValueError(f"a credential payload is {_LAYOUT.size} bytes")
@@ -182,7 +183,7 @@ def parse_credential_payload(payload: bytes) -> dict:
     }
 
 
-def open_device_credential(token: str, jwks: dict) -> dict:
+def open_device_credential(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
     """Check structure, type and the server's signature, not the time; raise CredentialError."""
     if not isinstance(token, str) or len(token) > MAX_CREDENTIAL_CHARS:
         raise CredentialError("credential-invalid", "the credential is missing or too long")
@@ -206,7 +207,7 @@ def open_device_credential(token: str, jwks: dict) -> dict:
                                          "(an unknown or stale key, or an altered credential)")
 
 
-def check_credential_time(claims: dict, at: datetime) -> None:
+def check_credential_time(claims: dict[str, Any], at: datetime) -> None:
     """The credential was in force at ``at`` (within the clock leeway), else ``credential-expired``."""
     if at < claims["iat"] - CLOCK_LEEWAY:
         raise CredentialError("credential-expired", "the credential was issued after that time")
@@ -214,7 +215,7 @@ def check_credential_time(claims: dict, at: datetime) -> None:
         raise CredentialError("credential-expired", f"the credential expired at {claims['exp'].isoformat()}")
 
 
-def decode_device_credential(token: str, jwks: dict, at: datetime | None = None) -> dict:
+def decode_device_credential(token: str, jwks: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
     """Verify a credential against ``jwks`` (``{"keys": [...]}``), pinned to ES256 and ``typ`` dc,
     in force at ``at`` (default: now). Returns device_id, officer_id, station_id (UUID strings),
     public_key (a cryptography key), public_jwk, kid (of the JWKS key that verified it), iat and exp
@@ -246,7 +247,7 @@ def issue_device_credential(device, user) -> str:
         exp=now + timedelta(seconds=current_app.config["DEVICE_CREDENTIAL_TTL"]))
 
 
-def receipt_jwks() -> dict:
+def receipt_jwks() -> dict[str, Any]:
     """The key set receipts verify against: the published JWKS, which keeps retired keys."""
     from app.auth.keys import jwks
 

@@ -2,6 +2,8 @@
 revoked as lost (refused at once) or retired (may still hand in what it holds)."""
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import secrets
 from datetime import timedelta
@@ -24,7 +26,7 @@ def _code_hash(code: str) -> str:
     return hashlib.sha256(code.replace("-", "").strip().upper().encode()).hexdigest()
 
 
-def snapshot(device: Device) -> dict:
+def snapshot(device: Device) -> dict[str, Any]:
     return {"id": str(device.id), "label": device.label, "status": device.status,
             "station_id": str(device.station_id)}
 
@@ -54,7 +56,7 @@ def register(actor, label: str, station_id=None) -> tuple[Device, str]:
     return device, code
 
 
-def _public_members(jwk) -> dict:
+def _public_members(jwk) -> dict[str, Any]:
     if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
         raise field_error("public_key", "must be an EC P-256 public JWK")
     if "d" in jwk:
@@ -67,7 +69,7 @@ def _public_members(jwk) -> dict:
     return members
 
 
-def enroll(code: str, public_key: dict) -> Device:
+def enroll(code: str, public_key: dict[str, Any]) -> Device:
     members = _public_members(public_key)
     now = utcnow()
     device = db.session.execute(sa.select(Device).where(Device.enrollment_code_hash == _code_hash(code))

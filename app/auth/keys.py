@@ -5,6 +5,8 @@ A retired key keeps verifying for one access-token lifetime, then leaves the JWK
 """
 from __future__ import annotations
 
+from typing import Any
+
 import base64
 import os
 import secrets
@@ -41,7 +43,7 @@ def _unwrap(blob: str, kid: str) -> bytes:
     return AESGCM(_wrapping_key()).decrypt(raw[:12], raw[12:], kid.encode())
 
 
-def public_jwk(public_key, kid: str | None = None) -> dict:
+def public_jwk(public_key, kid: str | None = None) -> dict[str, Any]:
     jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
     jwk.update({"use": "sig", "alg": "ES256"})
     if kid:
@@ -65,7 +67,7 @@ def create_key() -> SigningKey:
     return key
 
 
-def _cache() -> dict:
+def _cache() -> dict[str, Any]:
     return current_app.extensions.setdefault("doorstep.signing_keys", {})
 
 
@@ -113,7 +115,7 @@ def verification_key(kid: str):
     return ECAlgorithm.from_jwk(jwk)
 
 
-def jwks() -> dict:
+def jwks() -> dict[str, Any]:
     """Every public key the server ever signed with, newest first. A retired key stops
     verifying access tokens one token lifetime after rotation (``verification_key``), but it
     stays published: device credentials it signed sit inside receipts that must verify for

@@ -5,12 +5,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column, relationship
 
 from app.db import UTCDateTime, new_id, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 DEVICE_STATUSES = ("pending", "active", "retired", "lost")
 
 
-class SigningKey(db.Model):
+class SigningKey(Model):
     """ES256 keys for access tokens and server credentials; private halves wrapped by the secret key."""
 
     __tablename__ = "signing_key"
@@ -21,7 +21,7 @@ class SigningKey(db.Model):
     retired_at = mapped_column(UTCDateTime, nullable=True)
 
 
-class RefreshToken(db.Model):
+class RefreshToken(Model):
     """One link of a rotation chain; ``family_id`` ties every token descended from one login."""
 
     __tablename__ = "refresh_token"
@@ -36,7 +36,7 @@ class RefreshToken(db.Model):
     revoked_at = mapped_column(UTCDateTime, nullable=True)
 
 
-class Device(db.Model):
+class Device(Model):
     """A field tablet of one station. Enrolled with a one-time code and its own ES256 public key."""
 
     __tablename__ = "device"
@@ -63,7 +63,7 @@ class Device(db.Model):
     station = relationship("Station")
 
 
-class OtpChallenge(db.Model):
+class OtpChallenge(Model):
     """A citizen's one-time code, kept only as a keyed hash."""
 
     __tablename__ = "otp_challenge"
@@ -76,7 +76,7 @@ class OtpChallenge(db.Model):
     consumed_at = mapped_column(UTCDateTime, nullable=True)
 
 
-class Throttle(db.Model):
+class Throttle(Model):
     """Counters behind login lock-out and OTP rate limits, shared by every app node."""
 
     __tablename__ = "throttle"

@@ -17,6 +17,8 @@ cheap on the sync hot path. This module is shared with the reference client, whi
 """
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import json
 import secrets
@@ -27,7 +29,7 @@ from app.auth.credentials import b64url, es256_sign, es256_verify, public_key_fr
 from doorstep_protocol.device_proof import HEADER, header_value, parse_header, signing_input, token_hash  # noqa: F401
 
 
-def thumbprint(jwk: dict) -> str:
+def thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638 thumbprint of an EC public JWK: what ``cnf.jkt`` names."""
     members = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
     return b64url(hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest())
@@ -47,7 +49,7 @@ class ProofError(ValueError):
 _keys: dict[str, ec.EllipticCurvePublicKey] = {}
 
 
-def _key(jwk: dict) -> ec.EllipticCurvePublicKey:
+def _key(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     jkt = thumbprint(jwk)
     key = _keys.get(jkt)
     if key is None:
@@ -57,7 +59,7 @@ def _key(jwk: dict) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(header: str | None, *, jwk: dict, method: str, target: str, access_token: str, now_seconds: int,
+def verify(header: str | None, *, jwk: dict[str, Any], method: str, target: str, access_token: str, now_seconds: int,
            max_age: int) -> None:
     """Raise ``ProofError`` unless ``header`` is a fresh proof by the key ``jwk`` for this request."""
     if not header:

@@ -1,6 +1,8 @@
 """Log-in, token refresh, log-out and citizen one-time codes."""
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import hmac
 import secrets
@@ -23,7 +25,7 @@ from app.notify import outbox
 from app.org.models import FIELD_ROLES, User
 
 
-def _token_pair(user: User, device_id=None, family_id=None) -> dict:
+def _token_pair(user: User, device_id=None, family_id=None) -> dict[str, Any]:
     family_id = family_id or uuid.uuid4()
     refresh = issue_refresh_token(user, device_id, family_id)
     pair = {"access_token": issue_access_token(user, device_id, family_id), "refresh_token": refresh,
@@ -55,7 +57,7 @@ def _address() -> str:
     return (meta.client_addr if meta else None) or "unknown"
 
 
-def login(username: str, password: str, device_id=None) -> dict:
+def login(username: str, password: str, device_id=None) -> dict[str, Any]:
     user = authenticate(username, password)
     if device_id is not None:
         device = db.session.get(Device, device_id)
@@ -108,7 +110,7 @@ def actor_of(user: User, device_id=None):
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id)
 
 
-def refresh(token: str) -> dict:
+def refresh(token: str) -> dict[str, Any]:
     row = consume_refresh_token(token)
     user = db.session.get(User, row.user_id)
     if user is None or not user.active:
@@ -159,7 +161,7 @@ class SmsUnavailable(DomainError):
     status, slug, title = 503, "sms-unavailable", "The SMS could not be sent"
 
 
-def request_otp(raw_phone: str, locale: str = "zh") -> dict:
+def request_otp(raw_phone: str, locale: str = "zh") -> dict[str, Any]:
     cfg = current_app.config
     phone = _phone(raw_phone)
     bidx = pii.blind_index(pii.PHONE, phone)
@@ -187,7 +189,7 @@ def request_otp(raw_phone: str, locale: str = "zh") -> dict:
     return {"expires_in": cfg["OTP_TTL_SECONDS"]}
 
 
-def verify_otp(raw_phone: str, code: str) -> dict:
+def verify_otp(raw_phone: str, code: str) -> dict[str, Any]:
     phone = _phone(raw_phone)
     bidx = pii.blind_index(pii.PHONE, phone)
     max_attempts = current_app.config["OTP_MAX_ATTEMPTS"]

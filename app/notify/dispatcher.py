@@ -18,6 +18,8 @@ opt-outs (``skipped``, never sent). One-time codes never pass through here (``IM
 """
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 import secrets
 from collections import Counter
@@ -44,7 +46,7 @@ COUNTED_STATUSES = ("sending", "sent", "unknown")  # a message that (may have) r
 UNKNOWN_ERROR = "no answer before the claim expired (crash or timeout); the provider may have sent it"
 
 
-def dispatch_due(batch: int = 100, now: datetime | None = None) -> dict:
+def dispatch_due(batch: int = 100, now: datetime | None = None) -> dict[str, Any]:
     """Send up to ``batch`` due messages; returns counts of what happened to them.
 
     ``claimed`` counts the due rows this call took up — each was then sent, failed, died, deferred
@@ -89,7 +91,7 @@ def dispatch_due(batch: int = 100, now: datetime | None = None) -> dict:
 
 # --- sweep ---------------------------------------------------------------------------------
 
-def _sweep(now: datetime) -> dict:
+def _sweep(now: datetime) -> dict[str, Any]:
     """Expired claims become ``unknown``; failed one-time codes die (their code is gone, the
     citizen asks again); ``unknown`` rows are requeued if the resend policy says so."""
     cfg = current_app.config
@@ -127,7 +129,7 @@ def quiet_until(kind: str, now: datetime) -> datetime | None:
     return quiet.end_after(now) if quiet else None
 
 
-def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[list[dict], dict]:
+def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One transaction: pick due rows, defer or skip those that must not go now, claim the rest."""
     from app.org.models import User
 
@@ -240,7 +242,7 @@ def _lock_recipients(bidxs: list[str]) -> None:
 
 # --- send and record -----------------------------------------------------------------------
 
-def _send_one(sender, row: dict, token: str, clock) -> str:
+def _send_one(sender, row: dict[str, Any], token: str, clock) -> str:
     """Render and decrypt only now, call the provider with no transaction open, then record."""
     try:
         text = render(row["template"], row["locale"], row["params"] or {})
@@ -271,7 +273,7 @@ def _send_one(sender, row: dict, token: str, clock) -> str:
     return "sent"
 
 
-def _record_failure(row: dict, token: str, now: datetime, error: str, *, permanent: bool) -> str:
+def _record_failure(row: dict[str, Any], token: str, now: datetime, error: str, *, permanent: bool) -> str:
     cfg = current_app.config
     attempts = row["attempts"]
     dead = permanent or attempts >= cfg["SMS_MAX_ATTEMPTS"]
@@ -289,7 +291,7 @@ def _record_failure(row: dict, token: str, now: datetime, error: str, *, permane
     return values["status"]
 
 
-def _release(ids: list, token: str) -> int:
+def _release(ids: list[Any], token: str) -> int:
     """Hand unsent claims back (their attempt did not happen) so another tick sends them."""
     n = Notification
     count = db.session.execute(

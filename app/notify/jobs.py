@@ -3,6 +3,8 @@ due, and the job that sends what is due through the configured sender
 (``app.notify.dispatcher.dispatch_due``: claims, quiet hours, rate limit, opt-outs, back-off)."""
 from __future__ import annotations
 
+from typing import Any
+
 import time
 from datetime import datetime
 
@@ -23,8 +25,8 @@ TAKEN = ("sent", "failed", "dead", "skipped", "deferred_quiet", "deferred_rate",
 
 # --- queueing in bulk, for the jobs that select what is due ---------------------------------------
 
-def outbox_row(kind: str, params: dict, phone_enc: str, phone_bidx: str | None, *, station_id, dedupe_key: str,
-               now: datetime, user_id=None, locale: str = "zh") -> dict:
+def outbox_row(kind: str, params: dict[str, Any], phone_enc: str, phone_bidx: str | None, *, station_id, dedupe_key: str,
+               now: datetime, user_id=None, locale: str = "zh") -> dict[str, Any]:
     """The values of one outbox row, for a bulk insert (``outbox.enqueue`` adds one ORM object at a
     time). The ciphertext and blind index are the stored ones of the resident or account."""
     return {"id": new_id(), "kind": kind, "template": kind, "params": params, "locale": locale,
@@ -33,7 +35,7 @@ def outbox_row(kind: str, params: dict, phone_enc: str, phone_bidx: str | None, 
             "dedupe_key": dedupe_key, "created_at": now}
 
 
-def enqueue_absent(rows: list[dict]) -> int:
+def enqueue_absent(rows: list[dict[str, Any]]) -> int:
     """Insert outbox rows whose dedupe key is not there yet; returns how many were new."""
     return insert_ignoring(Notification.__table__, rows, ["dedupe_key"])
 
@@ -41,7 +43,7 @@ def enqueue_absent(rows: list[dict]) -> int:
 # --- sending ---------------------------------------------------------------------------------------
 
 @job("notify.dispatch", every="DISPATCH_INTERVAL_SECONDS")
-def dispatch(now: datetime) -> dict:
+def dispatch(now: datetime) -> dict[str, Any]:
     from app.notify.dispatcher import dispatch_due
 
     batch = current_app.config["DISPATCH_BATCH"]

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column
 
 from app.db import UTCDateTime, new_id, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 # pending → sending → sent; sending → failed → (retried) … → dead after the last attempt;
 # sending whose lease ran out with no answer → unknown (the provider may or may not have sent it);
@@ -16,7 +16,7 @@ CLAIMABLE = ("pending", "failed")
 SKIP_REASONS = ("quiet-hours", "rate-limited", "opted-out")
 
 
-class Notification(db.Model):
+class Notification(Model):
     """One message to one recipient. ``dedupe_key`` makes "send this once" a database fact."""
 
     __tablename__ = "notification"
@@ -66,7 +66,7 @@ class Notification(db.Model):
     sent_at = mapped_column(UTCDateTime, nullable=True)
 
 
-class SmsOptOut(db.Model):
+class SmsOptOut(Model):
     """A phone number that receives no notices (one-time codes still go: the person asked).
 
     Keyed by the phone's blind index, so the list holds no number in any form."""

@@ -1,6 +1,8 @@
 """Putting messages in the outbox, and sending the ones that cannot wait for a scheduler tick."""
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 import secrets
 from datetime import timedelta
@@ -17,7 +19,7 @@ from app.notify.templates import render
 log = logging.getLogger("doorstep.sms")
 
 
-def enqueue(kind: str, template: str, params: dict, *, phone: str | None = None, user_id=None,
+def enqueue(kind: str, template: str, params: dict[str, Any], *, phone: str | None = None, user_id=None,
             station_id=None, locale: str = "zh", due_at=None, dedupe_key: str | None = None) -> Notification:
     """Add a row in the caller's transaction; it commits or rolls back with the business change.
 
@@ -39,7 +41,7 @@ def enqueue(kind: str, template: str, params: dict, *, phone: str | None = None,
     return row
 
 
-def send_immediately(row: Notification, secret_params: dict | None = None) -> bool:
+def send_immediately(row: Notification, secret_params: dict[str, Any] | None = None) -> bool:
     """Send now, outside the scheduler: the row is committed as ``sending`` (with a lease, so the
     dispatcher's sweep marks it ``unknown`` if this process dies mid-call) before the provider is
     called. ``secret_params`` (an OTP code) reach the provider and nowhere else."""

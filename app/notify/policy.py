@@ -7,7 +7,7 @@ import math
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -57,7 +57,7 @@ class QuietHours:
         end = datetime.combine(local.date(), self.end, LOCAL_TZ)
         if end <= local:
             end += timedelta(days=1)
-        return end.astimezone(timezone.utc)
+        return end.astimezone(UTC)
 
 
 def parse_quiet_hours(value: str) -> QuietHours | None:

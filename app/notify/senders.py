@@ -7,6 +7,8 @@ not accepted; ``permanent=True`` says resending the same message cannot help.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 import hmac
 import inspect
@@ -46,11 +48,11 @@ class ConsoleSender:
 
 
 # Clients are slow to build and safe to share between threads: one per distinct configuration.
-_clients: dict[tuple, object] = {}
+_clients: dict[tuple[Any, ...], object] = {}
 _clients_lock = threading.Lock()
 
 
-def _shared(key: tuple, build):
+def _shared(key: tuple[Any, ...], build):
     with _clients_lock:
         if key not in _clients:
             _clients[key] = build()

@@ -1,6 +1,8 @@
 """The outbox as staff see it, a hand retry of what the dispatcher gave up on, and opt-outs."""
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from app import audit, pii
@@ -28,7 +30,7 @@ def outbox_for(actor, notification_id) -> Notification:
     return one_or_404(outbox_visible_to(actor).where(Notification.id == notification_id), "message")
 
 
-def filtered(actor, args: dict):
+def filtered(actor, args: dict[str, Any]):
     query = outbox_visible_to(actor)
     if "status" in args:
         query = query.where(Notification.status == args["status"])
@@ -49,7 +51,7 @@ def masked_text(row: Notification) -> str | None:
     return render_masked(row.template, row.locale, row.params)
 
 
-def stats(actor) -> dict:
+def stats(actor) -> dict[str, Any]:
     """Counts by status (every status, zeros included) and by kind and status."""
     scoped = outbox_visible_to(actor).order_by(None).subquery()
     rows = db.session.execute(sa.select(scoped.c.kind, scoped.c.status, sa.func.count())
@@ -85,7 +87,7 @@ def retry(actor, notification_id) -> Notification:
 
 # --- opt-outs ------------------------------------------------------------------------------
 
-def _add_opt_out(actor, bidx: str, masked: str, source: str) -> tuple[dict, bool]:
+def _add_opt_out(actor, bidx: str, masked: str, source: str) -> tuple[dict[str, Any], bool]:
     """Insert-or-keep: the primary key, not a prior look-up, decides whether this is new."""
     insert = insert_for(db.session)
     created = db.session.execute(insert(SmsOptOut).values(
@@ -98,7 +100,7 @@ def _add_opt_out(actor, bidx: str, masked: str, source: str) -> tuple[dict, bool
     return {"phone": masked, "opted_out": True, "source": row.source, "since": row.created_at}, created
 
 
-def opt_out_phone(actor, raw_phone: str) -> tuple[dict, bool]:
+def opt_out_phone(actor, raw_phone: str) -> tuple[dict[str, Any], bool]:
     """Staff record a resident's wish (at the counter, on the phone) to receive no notices."""
     try:
         phone = pii.normalize_phone(raw_phone)
@@ -114,14 +116,14 @@ def _own_phone(actor) -> User:
     return user
 
 
-def my_opt_out(actor) -> dict:
+def my_opt_out(actor) -> dict[str, Any]:
     user = _own_phone(actor)
     row = db.session.get(SmsOptOut, user.phone_bidx)
     return {"phone": pii.mask_phone(user.phone), "opted_out": row is not None,
             "source": row.source if row else None, "since": row.created_at if row else None}
 
 
-def opt_out_self(actor) -> tuple[dict, bool]:
+def opt_out_self(actor) -> tuple[dict[str, Any], bool]:
     user = _own_phone(actor)
     return _add_opt_out(actor, user.phone_bidx, pii.mask_phone(user.phone), "citizen")
 

@@ -7,6 +7,8 @@ Feature packages add their templates to ``TEMPLATES`` when imported (``appointme
 realistic values."""
 from __future__ import annotations
 
+from typing import Any
+
 from app.pii import scrub
 
 TEMPLATES: dict[str, dict[str, str]] = {
@@ -27,7 +29,7 @@ class UnknownTemplate(KeyError):
     pass
 
 
-def render(template: str, locale: str, params: dict) -> str:
+def render(template: str, locale: str, params: dict[str, Any]) -> str:
     try:
         texts = TEMPLATES[template]
     except KeyError:
@@ -46,12 +48,12 @@ def mask_value(value) -> str:
     return text[0] + "*" * (len(text) - 2) + text[-1]
 
 
-class _Masked(dict):
+class _Masked(dict[str, Any]):
     def __missing__(self, key):
         return "…"
 
 
-def render_masked(template: str, locale: str, params: dict) -> str | None:
+def render_masked(template: str, locale: str, params: dict[str, Any]) -> str | None:
     """The text as staff may see it: non-public values masked, secrets starred, numbers scrubbed.
     None when the template no longer exists."""
     shown = _Masked({k: ("******" if k in SECRET_PARAMS else v if k in PUBLIC_PARAMS else mask_value(v))

@@ -1,11 +1,13 @@
 """Organisation tables: the jurisdiction tree and the accounts that work in it."""
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import UTCDateTime, new_id, utcnow
-from app.extensions import db
+from app.extensions import Model, db
 
 ROLES = ("admin", "staff", "officer", "auxiliary", "citizen")
 FIELD_ROLES = ("officer", "auxiliary")
@@ -19,9 +21,9 @@ user_area = sa.Table(
 )
 
 
-class Station(db.Model):
+class Station(Model):
     __tablename__ = "station"
-    id: Mapped[sa.Uuid] = mapped_column(sa.Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     code: Mapped[str] = mapped_column(sa.String(32), unique=True)
     name: Mapped[str] = mapped_column(sa.String(100))
     active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
@@ -30,13 +32,13 @@ class Station(db.Model):
     areas = relationship("Area", back_populates="station", order_by="Area.code")
 
 
-class Area(db.Model):
+class Area(Model):
     __tablename__ = "area"
     __table_args__ = (
         sa.UniqueConstraint("station_id", "code", name="uq_area_station_code"),
         sa.CheckConstraint("kind IN ('community', 'police_point')", name="kind"),
     )
-    id: Mapped[sa.Uuid] = mapped_column(sa.Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=False, index=True)
     code: Mapped[str] = mapped_column(sa.String(32))
     name: Mapped[str] = mapped_column(sa.String(100))
@@ -47,7 +49,7 @@ class Area(db.Model):
     station = relationship("Station", back_populates="areas")
 
 
-class User(db.Model):
+class User(Model):
     """Every account: staff and field accounts log in with a password, citizens with an SMS code."""
 
     __tablename__ = "user_account"
@@ -56,7 +58,7 @@ class User(db.Model):
         sa.CheckConstraint("role IN ('admin', 'citizen') OR station_id IS NOT NULL", name="station_required"),
         sa.UniqueConstraint("role", "phone_bidx", name="uq_user_account_role_phone"),
     )
-    id: Mapped[sa.Uuid] = mapped_column(sa.Uuid, primary_key=True, default=new_id)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     username = mapped_column(sa.String(64), unique=True, nullable=True)
     password_hash = mapped_column(sa.String(255), nullable=True)
     role: Mapped[str] = mapped_column(sa.String(16))

@@ -2,6 +2,8 @@
 accounts (officers and auxiliary officers) of their own station and nothing else."""
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from app import audit, pii
@@ -21,7 +23,7 @@ area_snapshot = AreaOut().dump
 user_snapshot = UserOut().dump
 
 
-def create_station(actor, data: dict) -> Station:
+def create_station(actor, data: dict[str, Any]) -> Station:
     station = Station(code=data["code"], name=data["name"])
     with unique_or_conflict("code", "station"):
         db.session.add(station)
@@ -31,7 +33,7 @@ def create_station(actor, data: dict) -> Station:
     return station
 
 
-def _patch(actor, record, data: dict, keys: set, snapshot, entity: str, station_id):
+def _patch(actor, record, data: dict[str, Any], keys: set[Any], snapshot, entity: str, station_id):
     """Apply the plain fields a schema already validated, audited with before and after."""
     before = snapshot(record)
     for key in keys & data.keys():
@@ -42,12 +44,12 @@ def _patch(actor, record, data: dict, keys: set, snapshot, entity: str, station_
     return record
 
 
-def update_station(actor, station_id, data: dict) -> Station:
+def update_station(actor, station_id, data: dict[str, Any]) -> Station:
     station = station_for(actor, station_id)
     return _patch(actor, station, data, {"name", "active"}, station_snapshot, "station", station.id)
 
 
-def create_area(actor, data: dict) -> Area:
+def create_area(actor, data: dict[str, Any]) -> Area:
     station = station_for(actor, data["station_id"])
     area = Area(station_id=station.id, code=data["code"], name=data["name"], kind=data.get("kind", "community"))
     with unique_or_conflict("code", "area"):
@@ -57,7 +59,7 @@ def create_area(actor, data: dict) -> Area:
     return area
 
 
-def update_area(actor, area_id, data: dict) -> Area:
+def update_area(actor, area_id, data: dict[str, Any]) -> Area:
     area = area_for(actor, area_id)
     return _patch(actor, area, data, {"name", "kind", "active"}, area_snapshot, "area", area.station_id)
 
@@ -95,7 +97,7 @@ def _phone(raw):
         raise field_error("phone", str(exc)) from None
 
 
-def create_user(actor, data: dict) -> User:
+def create_user(actor, data: dict[str, Any]) -> User:
     role = data["role"]
     _check_role(actor, role)
     if role == "admin":
@@ -125,7 +127,7 @@ def user_for_manage(actor, user_id) -> User:
 STAFF_ONLY_FIELDS = ("role", "station_id", "area_ids", "password")
 
 
-def update_user(actor, user_id, data: dict) -> User:
+def update_user(actor, user_id, data: dict[str, Any]) -> User:
     """A citizen account (made by an SMS sign-in) never crosses into the staff side: it gets no
     role, station, areas or password here, or a phone number could become an officer's login."""
     user = user_for_manage(actor, user_id)
@@ -174,7 +176,7 @@ def update_user(actor, user_id, data: dict) -> User:
     return user
 
 
-def read_user_pii(actor, user_id) -> dict:
+def read_user_pii(actor, user_id) -> dict[str, Any]:
     """The unmasked phone number, for a role that needs it; the read itself is audited."""
     user = user_for(actor, user_id)
     audit.record(actor, "pii.read", "user", user.id, after={"fields": ["phone"]}, station_id=user.station_id)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from flask import Flask
 
-from app.web.nav import register_nav  # noqa: F401  (the features' entry points)
-from app.web.panels import part, register_panel  # noqa: F401
+from app.web.nav import register_nav
+from app.web.panels import part, register_panel
+
+# The features' entry points.
+__all__ = ["init_app", "part", "register_nav", "register_panel"]
 
 
 def init_app(app: Flask) -> None:

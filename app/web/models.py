@@ -5,10 +5,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column, relationship
 
 from app.db import UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
-class ConsoleSession(db.Model):
+class ConsoleSession(Model):
     """One logged-in browser. Keyed by the SHA-256 of the cookie's value, so a copy of this table
     opens no session; deleted at logout, and ignored once idle or past its absolute lifetime."""
 

@@ -4,10 +4,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column
 
 from app.db import UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
-class CalendarDay(db.Model):
+class CalendarDay(Model):
     """A date staff declared: a holiday, or a working day (an adjusted weekend)."""
 
     __tablename__ = "calendar_day"

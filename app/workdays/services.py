@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -35,7 +37,7 @@ def _overrides(start: date, end: date) -> dict[date, CalendarDay]:
     return {r.day: r for r in rows}
 
 
-def _info(day: date, overrides: dict) -> DayInfo:
+def _info(day: date, overrides: dict[str, Any]) -> DayInfo:
     if day in overrides:
         row = overrides[day]
         return DayInfo(day, row.is_workday, row.name, "staff")
