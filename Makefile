@@ -47,8 +47,8 @@ contract: install-dev
 ## make translations: collect new messages into app/translations/*/messages.po (translate the
 ## zh_Hans_CN one), then compile the .mo files the app reads; commit both
 translations: install
-	$(PY) -m app.web.catalogue update
-	$(PY) -m app.web.catalogue compile
+	$(PY) -m compose.catalogue update
+	$(PY) -m compose.catalogue compile
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache build

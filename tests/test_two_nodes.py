@@ -21,7 +21,7 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from app import create_app
+from compose import create_app
 from app.auth import keys
 from app.extensions import db
 from sync.client import FlaskTransport, Transport, TabletClient
