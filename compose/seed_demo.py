@@ -24,8 +24,8 @@ from app.workdays import is_workday
 from appointments import bookings, visits, windows
 from appointments.bookings import new_reference
 from appointments.models import Booking, Slot, Visit
-from field_api import residents
-from field_api.models import PermitApplication
+from field_api.residency import services as residents
+from field_api.permits.models import PermitApplication
 
 WINDOWS = [(time(9), time(12)), (time(14), time(17))]
 STREETS = ["北山路", "东湖路", "学院路", "文三路", "天目山路", "莫干山路"]

@@ -52,8 +52,8 @@ from app.pii import identity_check_char
 from app.workdays import local_now
 from appointments.bookings import REFERENCE_ALPHABET
 from appointments.models import Booking, Slot, TimelineEvent, Visit, WindowTemplate
-from field_api.models import DONE, Registration, Resident, stage_for
-from field_api.residents import maturity_date
+from field_api.residency.models import DONE, Registration, Resident, stage_for
+from field_api.residency.services import maturity_date
 from sync.feed import COUNTER_ID
 from sync.models import ChangeCounter, SyncRecord
 

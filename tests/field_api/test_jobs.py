@@ -20,10 +20,11 @@ from app.notify.models import Notification
 from app.notify.templates import render
 from app.org.models import Station
 from app.workdays import LOCAL_TZ, local_now
-from field_api import jobs, maturity
-from field_api.models import (DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, PermitApplication,
-                              Registration, Resident)
-from field_api.residents import maturity_date
+from field_api.residency import maturity
+from field_api import jobs
+from field_api.permits.models import PermitApplication
+from field_api.residency.models import (DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, Registration, Resident)
+from field_api.residency.services import maturity_date
 from tests.factories import if_match, mobile, valid_identity
 from tests.field_api.conftest import materials
 

@@ -22,7 +22,7 @@ from app.auth.credentials import (b64url, b64url_decode, decode_device_credentia
                                   json_bytes, jws_sign)
 from app.auth.keys import public_jwk
 from app.db import utcnow
-from field_api import receipt_token as rt
+from field_api.delivery import receipt_token as rt
 from tests.factories import PASSWORD, valid_identity
 
 VECTORS = Path(__file__).parent / "vectors"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from app.extensions import db
-from field_api.models import Registration, Resident
+from field_api.residency.models import Registration, Resident
 from sync.client import Crash, FaultyTransport, FlaskTransport, TabletClient
 from sync.models import SyncMutation
 from tests.conftest import empty_database

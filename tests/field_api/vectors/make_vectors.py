@@ -64,7 +64,7 @@ def credential(server, device) -> str:
 
 
 def receipt(device, cred: str) -> str:
-    from field_api.receipt_token import sign_receipt
+    from field_api.delivery.receipt_token import sign_receipt
 
     return sign_receipt(device, cred, permit_number=INPUTS["permit_number"], recipient_name=INPUTS["recipient_name"],
                         identity_number=INPUTS["identity_number"], seq=INPUTS["seq"],
@@ -73,7 +73,7 @@ def receipt(device, cred: str) -> str:
 
 def main(force: bool) -> None:
     from app.auth.keys import public_jwk
-    from field_api.receipt_token import qr_version, verify_receipt
+    from field_api.delivery.receipt_token import qr_version, verify_receipt
 
     server, device = server_key(), device_key()
     (HERE / "server_jwks.json").write_text(json.dumps({"keys": [public_jwk(server.public_key(), SERVER_KID)]},

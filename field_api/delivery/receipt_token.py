@@ -1,0 +1,311 @@
+"""Delivery receipts: the QR a citizen is handed at the door, verifiable by anyone, offline, with
+nothing but the server's JWKS.
+
+A receipt is a compact JWS (ES256) signed by the tablet's enrolled device key. Its protected header
+carries the device credential (``app/auth/credentials.py``): the server's signature binding that
+device key to the device, its officer and station, for 24 hours. So a verifier checks the server's
+signature on the credential, then the device's signature on the receipt with the key the
+credential names.
+
+    header  {"alg":"ES256","typ":"dr","dc":"<credential>"}
+    payload {"jti":"<16 random bytes, b64url>","iat":<epoch s>,"pn":"<permit number>",
+             "rn":"<masked name>","ih":"<identity hint>","sq":<device receipt seq>}
+
+No identity number and no phone number is in it: the name is masked to its first character and
+the identity number is reduced to a 16-bit hint (see ``identity_hint``).
+
+Size is the constraint. A QR symbol of version 20 at error correction M holds 666 bytes in byte
+mode; a receipt is ~600 characters, rendered as byte mode so its version depends on its length
+alone. ``sign_receipt`` refuses anything that would not fit; ``verify_receipt`` refuses anything
+over ``MAX_TOKEN_CHARS`` before looking inside it.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import os
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import qrcode
+import qrcode.constants
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from app import clock
+from app.auth.credentials import (ALGORITHM, CLOCK_LEEWAY, CredentialError, b64url, b64url_decode,
+                                  check_credential_time, compressed_point, es256_verify, json_bytes, json_object,
+                                  jws_sign, jws_split, open_device_credential, parse_credential_payload)
+
+RECEIPT_TYP = "dr"
+MAX_TOKEN_CHARS = 700          # verify_receipt refuses longer input before parsing it
+QR_MAX_VERSION = 20
+QR_ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_M
+QR_CAPACITY = 666              # bytes in byte mode at version 20, level M; sign_receipt stays within
+JTI_BYTES = 16
+HINT_HEX = 4                   # 16 bits
+
+REASONS = ("oversized", "malformed", "unknown-key", "credential-invalid", "signature-invalid", "claims-missing",
+           "credential-expired", "issued-in-future")
+
+
+class ReceiptError(CredentialError):
+    """A receipt could not be signed, decoded or rendered; ``reason`` is one of ``REASONS``."""
+
+
+@dataclass
+class VerifyResult:
+    valid: bool
+    reasons: list[str] = field(default_factory=list)
+    claims: dict = field(default_factory=dict)
+    detail: str = ""
+
+
+# --- what goes in ---------------------------------------------------------------------------
+
+def mask_name(name: str) -> str:
+    """The first character, then one ``*`` per remaining character: 张三丰 -> 张**."""
+    if not isinstance(name, str):
+        raise ValueError("the recipient's name must be a string")
+    name = unicodedata.normalize("NFC", name).strip()
+    if not name:
+        raise ValueError("the recipient's name is empty")
+    return name[0] + "*" * (len(name) - 1)
+
+
+def _jti_bytes(jti) -> bytes:
+    raw = jti if isinstance(jti, bytes) else b64url_decode(jti)
+    if len(raw) != JTI_BYTES:
+        raise ValueError(f"a receipt jti is {JTI_BYTES} bytes")
+    return raw
+
+
+def normalize_identity_number(value: str) -> str:
+    """The form the hint is computed over: NFKC (full-width digits typed at the door become ASCII),
+    no surrounding spaces, upper-case X."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("the identity number is empty")
+    return unicodedata.normalize("NFKC", value).strip().upper()
+
+
+def identity_hint(jti, identity_number: str) -> str:
+    """First 4 hex characters of HMAC-SHA256(key = the jti's 16 bytes, message = the normalised
+    identity number). ``jti`` as bytes or as its base64url text.
+
+    16 bits catch the wrong person at the door (a wrong number matches once in 65,536) and are far
+    too few to recover a number: ~3,200 region codes x 36,500 birth dates x 1,000 serials make
+    ~10^11 well-formed numbers, so ~1.8 million share each hint, and the per-receipt key (the jti)
+    means nothing can be precomputed or linked across receipts. What it can do is confirm a guess:
+    someone who already knows a person's region and birth date (14 of the 18 characters) can pick
+    the serial out of 1,000 candidates. That is the check the hint exists for, and why a receipt is
+    still the citizen's personal paper, not something to publish."""
+    digest = hmac.new(_jti_bytes(jti), normalize_identity_number(identity_number).encode("utf-8"),
+                      hashlib.sha256).hexdigest()
+    return digest[:HINT_HEX]
+
+
+def hint_matches(claims: dict, identity_number: str) -> bool:
+    """Whether a verified receipt's hint fits this identity number (to be checked at the door)."""
+    try:
+        expected = identity_hint(claims["jti"], identity_number)
+    except (KeyError, ValueError):
+        return False
+    return hmac.compare_digest(expected, str(claims.get("identity_hint", "")))
+
+
+def _epoch(value) -> int:
+    if value is None:
+        return int(clock.timestamp())
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use UTC")
+        return int(value.timestamp())
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    raise ValueError("iat must be an aware datetime or epoch seconds")
+
+
+def sign_receipt(device_private_key: ec.EllipticCurvePrivateKey, credential: str, *, permit_number: str,
+                 recipient_name: str, identity_number: str, seq: int, jti=None, iat=None) -> str:
+    """Sign a receipt on the tablet. ``credential`` is the one the server returned at log-in; its
+    key must be this device key. Raises ValueError for bad input and ReceiptError("oversized")
+    when the result would not fit a version-20 QR symbol."""
+    if not isinstance(permit_number, str) or not permit_number.strip() or not permit_number.isprintable():
+        raise ValueError("permit_number must be a non-empty printable string")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ValueError("seq must be a non-negative integer")
+    try:
+        _, cred_payload, _, _ = jws_split(credential)
+        bound_key = parse_credential_payload(cred_payload)["public_key"]
+    except (ValueError, UnicodeDecodeError, AttributeError) as exc:
+        raise ReceiptError("credential-invalid", f"the device credential is unreadable: {exc}") from None
+    if compressed_point(bound_key) != compressed_point(device_private_key.public_key()):
+        raise ReceiptError("credential-invalid", "the device credential is for another device key")
+    jti_raw = os.urandom(JTI_BYTES) if jti is None else _jti_bytes(jti)
+    payload = {"jti": b64url(jti_raw), "iat": _epoch(iat), "pn": permit_number.strip(),
+               "rn": mask_name(recipient_name), "ih": identity_hint(jti_raw, identity_number), "sq": seq}
+    token = jws_sign({"alg": ALGORITHM, "typ": RECEIPT_TYP, "dc": credential}, json_bytes(payload),
+                     device_private_key)
+    if len(token) > QR_CAPACITY:
+        raise ReceiptError("oversized", f"the receipt is {len(token)} characters; a version-{QR_MAX_VERSION} "
+                                        f"QR symbol holds {QR_CAPACITY} (shorten the permit number or name)")
+    return token
+
+
+# --- verification ---------------------------------------------------------------------------
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _claims_of(payload: dict, credential: dict) -> tuple[dict, list[str]]:
+    """Readable claims and the names of required ones that are missing or of the wrong type."""
+    checks = {
+        "jti": lambda v: isinstance(v, str) and _valid_jti(v),
+        "iat": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2**32,
+        "pn": lambda v: isinstance(v, str) and v != "",
+        "rn": lambda v: isinstance(v, str) and v != "",
+        "ih": lambda v: isinstance(v, str) and len(v) == HINT_HEX and all(c in "0123456789abcdef" for c in v),
+        "sq": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    }
+    missing = [name for name, ok in checks.items() if not ok(payload.get(name))]
+    claims = {}
+    if "jti" not in missing:
+        claims["jti"] = payload["jti"]
+    if "iat" not in missing:
+        claims["iat"] = _iso(datetime.fromtimestamp(payload["iat"], tz=timezone.utc))
+    for short, name in (("pn", "permit_number"), ("rn", "recipient"), ("ih", "identity_hint"), ("sq", "seq")):
+        if short not in missing:
+            claims[name] = payload[short]
+    claims.update({
+        "officer_id": credential["officer_id"], "device_id": credential["device_id"],
+        "station_id": credential["station_id"], "credential_issued_at": _iso(credential["iat"]),
+        "credential_expires_at": _iso(credential["exp"]), "server_kid": credential["kid"],
+    })
+    return claims, missing
+
+
+def _valid_jti(value: str) -> bool:
+    try:
+        _jti_bytes(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _signed_by_embedded_key(credential: str, signing_input: bytes, signature: bytes) -> bool:
+    """Whether the receipt verifies with the key its (unverified) credential names."""
+    try:
+        _, payload, _, _ = jws_split(credential)
+        return es256_verify(parse_credential_payload(payload)["public_key"], signing_input, signature)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def verify_receipt(token, jwks: dict, *, now: datetime | None = None) -> VerifyResult:
+    """Verify a receipt offline against the server's JWKS (``{"keys": [...]}``).
+
+    In order: size (before any parsing), structure, the credential's server signature, the
+    receipt's device signature with the credential's key, required claims, the credential in force
+    at the receipt's ``iat`` (± 5 min of clock drift), ``iat`` not in the future of ``now``.
+    Claims are returned only once both signatures verify; they are authentic but not valid when
+    a later check fails."""
+    if not isinstance(token, (str, bytes)) or len(token) > MAX_TOKEN_CHARS:
+        return VerifyResult(False, ["oversized"], {}, f"a receipt is at most {MAX_TOKEN_CHARS} characters")
+    try:
+        text = token.decode("ascii") if isinstance(token, bytes) else token
+        header, _, signature, signing_input = jws_split(text.strip())
+        payload_b64 = text.strip().split(".")[1]
+    except (ValueError, UnicodeError) as exc:
+        return VerifyResult(False, ["malformed"], {}, f"not a compact ES256 JWS: {exc}")
+    if header.get("typ") != RECEIPT_TYP or not isinstance(header.get("dc"), str):
+        return VerifyResult(False, ["malformed"], {}, "not a receipt (typ dr with a device credential)")
+    try:
+        credential = open_device_credential(header["dc"], jwks)
+    except CredentialError as exc:
+        if exc.reason == "unknown-key" and not _signed_by_embedded_key(header["dc"], signing_input, signature):
+            # The device's signature covers the header: if it fails too, the header was altered.
+            return VerifyResult(False, ["credential-invalid"], {}, "the receipt's header was altered")
+        return VerifyResult(False, [exc.reason], {}, exc.detail)
+    if not es256_verify(credential["public_key"], signing_input, signature):
+        return VerifyResult(False, ["signature-invalid"], {}, "the device's signature does not verify")
+    try:
+        payload = json_object(b64url_decode(payload_b64))
+    except (ValueError, UnicodeDecodeError) as exc:  # signed, yet not JSON: the device's own bug
+        return VerifyResult(False, ["malformed"], {}, f"the payload is not a JSON object: {exc}")
+    claims, missing = _claims_of(payload, credential)
+    if missing:
+        return VerifyResult(False, ["claims-missing"], claims, "missing or invalid: " + ", ".join(missing))
+    reasons, details = [], []
+    signed_at = datetime.fromtimestamp(payload["iat"], tz=timezone.utc)
+    try:
+        check_credential_time(credential, signed_at)
+    except CredentialError as exc:
+        reasons.append(exc.reason)
+        details.append(exc.detail)
+    if signed_at > (now or clock.now()) + CLOCK_LEEWAY:
+        reasons.append("issued-in-future")
+        details.append("the receipt is dated in the future")
+    return VerifyResult(not reasons, reasons, claims, "; ".join(details))
+
+
+# --- QR -------------------------------------------------------------------------------------
+
+def _qr(token: str) -> qrcode.QRCode:
+    qr = qrcode.QRCode(version=None, error_correction=QR_ERROR_CORRECTION, box_size=4, border=4)
+    qr.add_data(token.encode("ascii"), optimize=0)   # byte mode: the version depends on the length only
+    qr.make(fit=True)
+    return qr
+
+
+def qr_version(token: str) -> int:
+    return _qr(token).version
+
+
+def render_png(token: str, *, box_size: int = 4) -> bytes:
+    """A 1-bit PNG of the QR symbol, ``box_size`` pixels per module with the 4-module quiet zone.
+    Pixel for pixel what qrcode's PIL factory draws, built from the module matrix in one go
+    (qrcode draws one rectangle per module, twice as slow)."""
+    from PIL import Image
+
+    matrix = _qr(token).get_matrix()  # quiet zone included
+    n = len(matrix)
+    modules = Image.frombytes("L", (n, n), bytes(0 if dark else 255 for row in matrix for dark in row))
+    buf = io.BytesIO()
+    modules.resize((n * box_size, n * box_size), Image.NEAREST).convert("1").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def render_svg(token: str) -> str:
+    """An SVG of the QR symbol (one path; scales to any print size)."""
+    from qrcode.image.svg import SvgPathImage
+
+    return _qr(token).make_image(image_factory=SvgPathImage).to_string(encoding="unicode")
+
+
+MAX_PNG_BYTES = 5 * 1024 * 1024
+MAX_PNG_PIXELS = 25_000_000
+
+
+def decode_png(data: bytes) -> str:
+    """The text of the single QR symbol in a PNG (a photo or a rendered receipt); ReceiptError
+    ``malformed`` when there is none, several, or the image is unreadable or too large."""
+    import zxingcpp
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > MAX_PNG_BYTES:
+        raise ReceiptError("oversized", "the image is too large")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format != "PNG":
+                raise ReceiptError("malformed", "not a PNG image")
+            if img.width * img.height > MAX_PNG_PIXELS:
+                raise ReceiptError("oversized", "the image has too many pixels")
+            found = zxingcpp.read_barcodes(img.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        raise ReceiptError("malformed", f"unreadable image: {exc}") from None
+    texts = [b.text for b in found if b.valid]
+    if len(texts) != 1:
+        raise ReceiptError("malformed", f"expected one QR code in the image, found {len(texts)}")
+    return texts[0]
