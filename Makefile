@@ -35,6 +35,7 @@ run: db-upgrade
 ## make test: the whole suite (SQLite unless DOORSTEP_DATABASE_URL names a PostgreSQL database;
 ## DOORSTEP_TEST_NOW=2026-12-31T23:30:00+08:00 runs it with the clock pinned there, ticking)
 test: install-dev
+	$(VENV)/bin/lint-imports  # the import contracts (.importlinter): the kernel imports no feature
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make contract: the OpenAPI document through Schemathesis (all checks, stateful) against a fresh,
