@@ -433,7 +433,7 @@ def test_decided_applications_get_no_deadline_warning(app, field, world, owing):
 # --- delivery scheduled ----------------------------------------------------------------------------
 
 def test_a_scheduled_delivery_is_announced_once(app, client, make, field, world):
-    from tests.field_api.test_deliveries import issue_permit
+    from tests.field_api.delivery.test_deliveries import issue_permit
 
     _, approved = issue_permit(field, world, mobile())
     day = local_now().date() + timedelta(days=1)
@@ -451,7 +451,7 @@ def test_a_scheduled_delivery_is_announced_once(app, client, make, field, world)
 
 def test_decision_and_permit_ready_are_queued_by_the_decision_not_by_a_job(app, field, world):
     """Already sent when they happen (field_api/applications.py); no job doubles them."""
-    from tests.field_api.test_deliveries import issue_permit
+    from tests.field_api.delivery.test_deliveries import issue_permit
 
     issue_permit(field, world, mobile())
     before = [r.dedupe_key for r in notices(app)]

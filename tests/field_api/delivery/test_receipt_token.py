@@ -397,7 +397,7 @@ def test_the_committed_credential_decodes_as_issued():
 
 def test_todays_code_encodes_the_vectors_identically():
     """ECDSA signatures are randomised; everything they sign must not drift."""
-    from tests.field_api.vectors import make_vectors
+    from tests.field_api.delivery.vectors import make_vectors
 
     server = serialization.load_pem_private_key((VECTORS / "server_key.pem").read_bytes(), password=None)
     device = serialization.load_pem_private_key((VECTORS / "device_key.pem").read_bytes(), password=None)
