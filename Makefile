@@ -41,13 +41,13 @@ lock: install-dev
 	$(PIP_COMPILE) --output-file=requirements.lock requirements.txt
 	$(PIP_COMPILE) --output-file=requirements-dev.lock requirements-dev.txt
 
-## make lint: ruff's rules, ruff's formatting, mypy (settings in pyproject.toml) and, once the
-## import contract exists (.importlinter, the kernel imports no feature package), lint-imports
+## make lint: ruff's rules, ruff's formatting, mypy (settings in pyproject.toml) and the import
+## contracts (.importlinter: the kernel imports no feature, the layers, no cycles)
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	@if [ -f .importlinter ]; then $(VENV)/bin/lint-imports; else echo "== no .importlinter: import contract skipped"; fi
+	$(VENV)/bin/lint-imports
 
 ## make test: lint, then the whole suite with branch coverage (the report lists the files not fully
 ## covered; below [tool.coverage.report] fail_under fails the run). SQLite unless
@@ -66,8 +66,8 @@ contract: install-dev
 ## make translations: collect new messages into app/translations/*/messages.po (translate the
 ## zh_Hans_CN one), then compile the .mo files the app reads; commit both
 translations: install
-	$(PY) -m app.web.catalogue update
-	$(PY) -m app.web.catalogue compile
+	$(PY) -m compose.catalogue update
+	$(PY) -m compose.catalogue compile
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache .coverage build

@@ -1,4 +1,4 @@
 """Entry point: ``gunicorn wsgi:app`` and ``flask --app wsgi <command>``."""
-from app import create_app
+from compose import create_app
 
 app = create_app()

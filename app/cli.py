@@ -6,17 +6,29 @@ import sys
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from app.audit import verify_chain
+from app.auth.keys import create_key
+from app.errors import DomainError
 from app.extensions import db
+from app.org.models import Station
+from app.org.services import create_area, create_station, create_user
+from app.scheduler_cli import scheduler_command
+
+
+
+def add_demo_populator(app: Flask, populate) -> None:
+    """What fills the demo station after ``seed-demo`` made its accounts: a feature (or the
+    composition root, compose/seed_demo.py) adds ``populate(station, areas, staff, officers)``,
+    which returns a line for the command to print. Kept per app: tests build many apps."""
+    app.extensions.setdefault("doorstep.demo_populators", []).append(populate)
 
 
 def register(app: Flask) -> None:
-    from app.scheduler import scheduler_command
-    from app.seed_scale import seed_scale
-
-    for command in (create_admin, seed_demo, rotate_keys, audit_verify, scheduler_command, seed_scale):
+    """The kernel's commands; features add theirs in their own ``register(app)``."""
+    for command in (create_admin, seed_demo, rotate_keys, audit_verify, scheduler_command):
         app.cli.add_command(command)
 
 
@@ -37,9 +49,6 @@ class _System:
 @with_appcontext
 def create_admin(username, password):
     """Create a sub-bureau administrator account."""
-    from app.errors import DomainError
-    from app.org.services import create_user
-
     try:
         user = create_user(_System(), {"username": username, "password": password, "role": "admin"})
     except DomainError as exc:
@@ -52,10 +61,7 @@ def create_admin(username, password):
 @with_appcontext
 def seed_demo(if_empty):
     """A small demo: one station, two areas, staff, an officer and an auxiliary officer, and a day's
-    work for the console (app/seed_demo.py)."""
-    from app.org.models import Station
-    from app.org.services import create_area, create_station, create_user
-
+    work for the console (compose/seed_demo.py)."""
     if db.session.execute(sa.select(Station.id).limit(1)).first() is not None:
         if if_empty:
             return
@@ -78,11 +84,9 @@ def seed_demo(if_empty):
             "username": username, "password": password, "role": role, "station_id": station_id,
             "display_name": names[username], "area_ids": areas, "phone": phones.get(username)})
         lines.append(f"  {role:<10} {username:<16} {password}")
-    from app.seed_demo import populate
-
-    made = populate(station, [north, east], users["demo.staff"], [users["demo.officer"], users["demo.auxiliary"]])
-    click.echo(f"Demo station {station.name}: {made['bookings']} bookings ahead, {made['past_visits']} visits "
-               f"in the last 30 days, {made['maturing']} residences maturing this week.")
+    for populate in current_app.extensions.get("doorstep.demo_populators", []):
+        click.echo(populate(station, [north, east], users["demo.staff"],
+                            [users["demo.officer"], users["demo.auxiliary"]]))
     click.echo("Demo accounts (shown once; change them before real use):")
     for line in lines:
         click.echo(line)
@@ -94,8 +98,6 @@ def seed_demo(if_empty):
 @with_appcontext
 def rotate_keys():
     """Start signing with a new key; the old one verifies until its tokens expire."""
-    from app.auth.keys import create_key
-
     key = create_key()
     db.session.commit()
     click.echo(f"new signing key {key.kid}")
@@ -105,8 +107,6 @@ def rotate_keys():
 @with_appcontext
 def audit_verify():
     """Check the audit chain; exit 1 at the first edited, missing or unlinked event."""
-    from app.audit import verify_chain
-
     report = verify_chain()
     if report.ok:
         click.echo(f"audit chain intact: {report.checked} events")

@@ -45,9 +45,13 @@ from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, 
                                start_http_server)
 from prometheus_client.core import GaugeMetricFamily
 
-from app.context import current_meta
+from app import scheduler
 from app.auth.permissions import public
+from app.config import metrics_networks
+from app.context import current_meta
 from app.errors import Unauthorized
+from app.extensions import api, db
+from app.notify.models import STATUSES, Notification
 from app.schemas import Blueprint
 
 log = logging.getLogger("doorstep.metrics")
@@ -92,8 +96,6 @@ def multiprocess_dir() -> str | None:
 
 def init_app(app: Flask) -> None:
     """Register the route, the request hooks and the pool listeners on one app."""
-    from app.extensions import api, db
-
     api.register_blueprint(blp)
 
     @app.before_request
@@ -150,9 +152,6 @@ class ScrapeCollector:
         yield from self._scheduler()
 
     def _outbox(self):
-        from app.extensions import db
-        from app.notify.models import STATUSES, Notification
-
         up = GaugeMetricFamily("doorstep_database_up", "1 if this scrape could read the database.")
         try:
             rows = dict(db.session.execute(sa.select(Notification.status, sa.func.count())
@@ -183,9 +182,7 @@ class ScrapeCollector:
         halves (classid, objid) with objsubid 1."""
         if db.engine.dialect.name != "postgresql":
             return None
-        from app.scheduler import ADVISORY_KEY
-
-        key = ADVISORY_KEY & 0xFFFFFFFFFFFFFFFF
+        key = scheduler.ADVISORY_KEY & 0xFFFFFFFFFFFFFFFF
         held = db.session.execute(sa.text(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
             "AND classid::bigint = :hi AND objid::bigint = :lo"), {"hi": key >> 32, "lo": key & 0xFFFFFFFF}).scalar()
@@ -193,9 +190,7 @@ class ScrapeCollector:
 
     @staticmethod
     def _scheduler():
-        from app.scheduler import leadership_state
-
-        state = leadership_state()
+        state = scheduler.leadership_state()
         yield GaugeMetricFamily("doorstep_scheduler_running", "1 if this process runs a scheduler.",
                                 value=1 if state.get("running") else 0)
         yield GaugeMetricFamily("doorstep_scheduler_is_leader", "1 if this process's scheduler leads (runs the jobs).",
@@ -220,11 +215,9 @@ class _Sources:
 
 
 def exposition() -> bytes:
-    from app.extensions import db
-
     _observe_pool(db.engine.pool)
     if multiprocess_dir():
-        from prometheus_client import multiprocess
+        from prometheus_client import multiprocess  # only in multi-process mode: it reads its directory at import
 
         counters = multiprocess.MultiProcessCollector(None)
     else:
@@ -243,8 +236,6 @@ class _InAppContext:
         self.app, self.source = app, source
 
     def collect(self):
-        from app.extensions import db
-
         with self.app.app_context():
             _observe_pool(db.engine.pool)
             families = list(self.source.collect())
@@ -305,8 +296,6 @@ def _check_token() -> None:
 
 
 def _allowed_networks() -> list:
-    from app.config import metrics_networks
-
     raw = current_app.config.get("METRICS_ALLOW") or ""
     cache = current_app.extensions.setdefault("doorstep.metrics_allow", {})
     if raw not in cache:

@@ -16,7 +16,7 @@ again every ``DOORSTEP_SCHEDULER_STANDBY_SECONDS``; the one that wins runs every
 the catch-up does not wait for the next interval.
 
 The kernel never imports a feature package: features call ``job(...)`` in their own ``jobs``
-module, and ``create_app`` imports those modules as it imports their blueprints.
+module, which their ``register(app)`` imports. The command that runs it is ``app.scheduler_cli``.
 """
 from __future__ import annotations
 
@@ -26,7 +26,6 @@ import hashlib
 import itertools
 import logging
 import os
-import signal
 import socket
 import threading
 from dataclasses import dataclass
@@ -34,10 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
-import click
 import sqlalchemy as sa
-from flask import Flask, current_app
-from flask.cli import with_appcontext
+from flask import Flask
 
 from app import clock
 
@@ -352,47 +349,3 @@ def start_in_process(app: Flask) -> Scheduler:
         app.extensions["doorstep.scheduler"] = scheduler
         atexit.register(scheduler.stop)
     return scheduler
-
-
-# --- flask --app wsgi scheduler ------------------------------------------------------------------
-
-@click.command("scheduler")
-@click.option("--once", is_flag=True, help="Run every job once if no other scheduler leads, then exit (cron-style).")
-@with_appcontext
-def scheduler_command(once):
-    """Run the scheduler: the jobs run here while this process leads, otherwise it stands by."""
-    app = current_app._get_current_object()
-    in_process = app.extensions.pop("doorstep.scheduler", None)
-    if in_process is not None:  # DOORSTEP_SCHEDULER_IN_PROCESS was set as well: one per process
-        in_process.stop()
-    if once:
-        results = Scheduler(app).run_all_once()
-        if not results:
-            click.echo("another scheduler leads; nothing was run")
-        for name, result in results.items():
-            click.echo(f"{name}: {result}")
-        return
-    from app.metrics import serve_for_scheduler
-
-    try:  # before the scheduler starts: a port in use must not leave a leader behind
-        metrics_server = serve_for_scheduler(app)
-    except OSError as exc:
-        raise click.ClickException(f"cannot serve metrics on {app.config['SCHEDULER_METRICS_ADDR']}:"
-                                   f"{app.config['SCHEDULER_METRICS_PORT']}: {exc}") from exc
-    stopping = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, lambda *_: stopping.set())
-    scheduler = Scheduler(app).start()
-    click.echo(f"scheduler {scheduler.lock.holder} running ({scheduler.lock.kind}); Ctrl-C stops it", err=True)
-    if metrics_server is not None:
-        host, port = metrics_server[0].server_address[:2]
-        click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
-    try:
-        while not stopping.wait(1):
-            pass
-    finally:
-        scheduler.stop()
-        if metrics_server is not None:
-            metrics_server[0].shutdown()
-            metrics_server[0].server_close()
-    click.echo("scheduler stopped", err=True)

@@ -551,7 +551,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
 
-    from app import create_app
+    from compose import create_app
     from app.config import Config
 
     failures: list[str] = []

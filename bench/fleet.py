@@ -10,7 +10,7 @@ station's tablets really have — work a shift against gunicorn (several workers
 database made and dropped by ``bench.common``):
 
 1. The set-up seeds stations, areas, officers and a few thousand residents with their visits
-   (``app.seed_scale``, the same code as ``flask seed-scale``); a staff member of each station
+   (``compose.seed_scale``, the same code as ``flask seed-scale``); a staff member of each station
    registers one tablet per officer over the API and hands its enrollment code to the tablet.
 2. Each tablet enrolls, logs in (device-bound), pulls its scope (residents and registrations of
    its area, the station's areas, its visits), then works a day offline in rounds — registering
@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:
 from bench.common import doorstep_env, throwaway_database  # noqa: E402
 
 PASSWORD = "fleet bench " + secrets.token_hex(6)
-OFFICERS_PER_STATION = 8  # app.seed_scale.AREAS_PER_STATION: one officer per area
+OFFICERS_PER_STATION = 8  # compose.seed_scale.AREAS_PER_STATION: one officer per area
 
 
 def say(line: str = "") -> None:
@@ -79,7 +79,7 @@ def set_up(app, tablets: int, residents: int) -> list[dict]:
     from flask_migrate import upgrade
     from tqdm import tqdm
 
-    from app import seed_scale
+    from compose import seed_scale
     from app.auth.passwords import hash_password
     from app.extensions import db
     from app.org.models import User
@@ -129,7 +129,7 @@ def enrollment_codes(base: str, plan: list[dict]) -> None:
 
 def identities(tablet: int, count: int) -> list[str]:
     """Valid, unique identity numbers no seeded resident holds (seeded ones are indices < 10^7)."""
-    from app.seed_scale import identity_number
+    from compose.seed_scale import identity_number
 
     return [identity_number(50_000_000 + tablet * 10_000 + k) for k in range(count)]
 
@@ -251,7 +251,7 @@ def main() -> int:
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between those pulls")
     args = parser.parse_args()
 
-    from app import create_app
+    from compose import create_app
     from app.config import Config
     from bench.booking_race import gunicorn, server_log_summary
 

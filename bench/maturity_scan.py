@@ -8,7 +8,7 @@ three-day outage the scheduler's maturity job must find the few thousand registr
 matured meanwhile and queue one SMS for each (the daily list is read from the registrations, not
 written) — without reading the rest.
 
-* ``job``: ``field_api.maturity.notify_matured`` — the job's own code path, in the app, through
+* ``job``: ``field_api.residency.maturity.notify_matured`` — the job's own code path, in the app, through
   SQLAlchemy: lock its clock, count the due rows and queue their outbox rows with one ``INSERT …
   SELECT … ON CONFLICT (dedupe_key) DO NOTHING`` (index ``ix_registration_maturity_due``; ids,
   parameters and keys made in SQL), look at the (empty) queue, move the clock, commit.
@@ -123,7 +123,7 @@ def told_before(today: date, outage_days: int) -> date:
 
 def rows(n: int, today: date, outage_days: int, station_id, area_ids, phones, identity, queued: bool):
     """(resident, registration) tuples in column order; the order of the COLUMNS lists below."""
-    from field_api.models import DONE, QUEUED, SCHEDULED
+    from field_api.residency.models import DONE, QUEUED, SCHEDULED
 
     now = utcnow()
     span = SPREAD_PAST + SPREAD_FUTURE
@@ -333,7 +333,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
 
-    from app import create_app
+    from compose import create_app
     from app.config import Config
 
     failures: list[str] = []
@@ -343,7 +343,7 @@ def main(argv=None) -> int:
         from app.extensions import db as sa_db
         from app.notify.jobs import dispatch
         from app.workdays import LOCAL_TZ
-        from field_api.maturity import notify_matured
+        from field_api.residency.maturity import notify_matured
 
         station_id, area_ids, phones, identity = set_up(app)
         now = utcnow()

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from app.auth.credentials import encode_device_credential  # noqa: E402
 from app.auth.keys import public_jwk  # noqa: E402
 from app.db import utcnow  # noqa: E402
-from field_api.receipt_token import qr_version, render_png, sign_receipt, verify_receipt  # noqa: E402
+from field_api.delivery.receipt_token import qr_version, render_png, sign_receipt, verify_receipt  # noqa: E402
 
 IDENTITY = "11010519900307005X"  # fictitious
 

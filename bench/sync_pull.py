@@ -143,7 +143,7 @@ def raw_limit(db_info, scope: str) -> tuple[float, int]:
 
 
 def measure(records: int, repeats: int):
-    from app import create_app
+    from compose import create_app
     from app.config import Config
 
     with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as dbi:
@@ -166,7 +166,7 @@ def measure(records: int, repeats: int):
 
 
 def peak_memory(records: int) -> tuple[float, int]:
-    from app import create_app
+    from compose import create_app
     from app.config import Config
 
     with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as dbi:

@@ -138,7 +138,7 @@ def main():
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5, help="runs, each followed by its floor")
     args = parser.parse_args()
-    from app import create_app
+    from compose import create_app
     from app.config import Config
 
     with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as dbi:

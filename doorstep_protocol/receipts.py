@@ -1,4 +1,4 @@
-"""What a delivery receipt's signature covers (``field_api/receipt_token.py`` has the whole
+"""What a delivery receipt's signature covers (``field_api/delivery/receipt_token.py`` has the whole
 story): a compact JWS whose header names the device credential and whose payload is
 
     {"jti":"<16 random bytes, b64url>","iat":<epoch s>,"pn":"<permit number>",

@@ -2,7 +2,7 @@
 dedupe key makes "done" a database fact, so a tick repeated, overlapped or run days late queues
 each message once.
 
-The decision and permit-ready notices are not here: ``field_api.applications`` queues them in
+The decision and permit-ready notices are not here: ``field_api.permits.services`` queues them in
 the transaction that decides (``application-decided:<id>``, ``permit-ready:<id>``).
 """
 from __future__ import annotations
@@ -21,9 +21,11 @@ from app.org.models import Station, User
 from app.scheduler import job
 from appointments import visit_states
 from appointments.models import Visit
-from field_api import maturity
-from field_api.maturity import local_today
-from field_api.models import Delivery, Material, Permit, PermitApplication, Resident
+from field_api.residency import maturity
+from field_api.residency.maturity import local_today
+from field_api.delivery.models import Delivery
+from field_api.permits.models import Material, Permit, PermitApplication
+from field_api.residency.models import Resident
 
 MATERIAL_NAMES = {"identity_card": "身份证", "rental_contract": "租房合同", "property_certificate": "房产证明",
                   "employer_proof": "单位证明", "photo": "照片"}

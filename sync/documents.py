@@ -13,7 +13,8 @@ from app import bulk, pii
 from app.extensions import db
 from app.org.models import Area
 from appointments.models import Visit
-from field_api.models import Delivery, Registration, Resident
+from field_api.delivery.models import Delivery
+from field_api.residency.models import Registration, Resident
 
 ENTITIES = {Visit: "visit", Delivery: "delivery", Resident: "resident", Registration: "registration", Area: "area"}
 MODELS = {name: model for model, name in ENTITIES.items()}
@@ -52,7 +53,7 @@ def visit(v: Visit) -> Document:
 
 
 def delivery(d: Delivery) -> Document:
-    from field_api.deliveries import identity_masked, manifest_claims
+    from field_api.delivery.services import identity_masked, manifest_claims
 
     v, permit = d.visit, d.permit
     resident = permit.resident

@@ -23,11 +23,14 @@ from app.extensions import db
 from app.schemas import In
 from app.unit_of_work import is_retryable
 from appointments import visit_states, visits
-from field_api import applications, deliveries, residents
-from field_api.models import Resident
+from field_api.delivery import services as deliveries
+from field_api.permits import services as applications
+from field_api.residency import services as residents
+from field_api.residency.models import Resident
 from appointments.schemas import OutcomeIn
-from field_api.schemas import (ApplicationIn, EndRegistrationIn, HandoverIn, MaterialIn, RegistrationIn,
-                               RegistrationPatch, ResidentIn, ResidentPatch)
+from field_api.delivery.schemas import HandoverIn
+from field_api.permits.schemas import ApplicationIn, MaterialIn
+from field_api.residency.schemas import (EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn, ResidentPatch)
 from field_api.scoping import registration_for, resident_for
 from sync import documents
 from sync.models import SyncConflict, SyncMutation

@@ -9,7 +9,7 @@ from app import audit, pii
 from app.db import one_or_404, utcnow
 from app.errors import Conflict, field_error
 from app.extensions import db
-from field_api import residents
+from field_api.residency import services as residents
 from sync.models import SyncConflict, SyncMutation
 
 

@@ -17,7 +17,7 @@ from app.db import utcnow
 from app.errors import DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.schemas import Blueprint, paginate
-from field_api.deliveries import record_manifest
+from field_api.delivery.services import record_manifest
 from sync import feed, push as pushing, resolution
 from sync.schemas import (SUPPORTED_PROTOCOLS, ConflictOut, ListArgs, PullIn, PushIn, RejectionOut, RejectionPiiOut,
                           ResolveConflictIn, ResolveRejectionIn)

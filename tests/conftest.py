@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from app import clock, create_app
+from app import clock
+from compose import create_app
 from app.config import TestConfig
 from app.extensions import db as _db
 from tests import factories

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from app import create_app
+from compose import create_app
 from app.extensions import db
 from app.health import migration_heads
 from tests.conftest import database_url, make_config

@@ -43,7 +43,7 @@ def test_seed_scale_tiny(app, client, make):
     assert counts["last_seq"] == counts["max_seq"]  # the counter was advanced past every seeded row
 
     with app.app_context():
-        from field_api.models import Registration, Resident
+        from field_api.residency.models import Registration, Resident
         from sync import documents
         from sync.models import SyncRecord
 
@@ -60,7 +60,7 @@ def test_seed_scale_tiny(app, client, make):
         # Maturity stages as the app writes them: what matured is history, the rest is found by
         # date except the last few days before maturity, which wait in the queue.
         from app.workdays import local_now
-        from field_api.models import DONE, stage_for
+        from field_api.residency.models import DONE, stage_for
 
         today = local_now().date()
         registrations = db.session.execute(sa.select(Registration)).scalars().all()
@@ -97,7 +97,7 @@ def test_seed_scale_tiny(app, client, make):
     # An officer's tablet pulls the residents and registrations of its area, and its visits.
     with app.app_context():
         from app.org.models import User
-        from field_api.models import Registration
+        from field_api.residency.models import Registration
 
         officer = db.session.execute(sa.select(User).where(User.username == "sc01.officer1")).scalar_one()
         area_ids = [a.id for a in officer.areas]

@@ -21,7 +21,7 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from app import create_app
+from compose import create_app
 from app.auth import keys
 from app.extensions import db
 from doorstep_client import FlaskTransport, Transport, TabletClient
@@ -161,7 +161,7 @@ def test_a_tablet_syncs_through_two_nodes_alternately(nodes, make, world, tmp_pa
     # Nothing twice: one row per mutation the tablet made, one resident for the identity number.
     device_id = uuid.UUID(tablet._meta("device_id"))
     with nodes.a.app_context():
-        from field_api.models import Registration, Resident
+        from field_api.residency.models import Registration, Resident
         from app import pii
 
         rows = db.session.execute(sa.select(SyncMutation.seq, SyncMutation.status)

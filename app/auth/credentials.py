@@ -2,7 +2,7 @@
 and public key to the officer signed in on it and their station.
 
 The tablet puts its credential in the protected header of every receipt it signs, so a verifier
-needs nothing but the server's JWKS (``field_api/receipt_token.py``). The credential travels inside a
+needs nothing but the server's JWKS (``field_api/delivery/receipt_token.py``). The credential travels inside a
 QR code, base64url inside base64url, so every byte counts three times over; the payload is therefore
 a fixed 89-byte binary layout rather than JSON (RFC 7515 lets a JWS payload be any octets, and the
 header's ``typ`` names the layout)::

@@ -13,7 +13,7 @@ from flask import current_app
 
 from app.auth import keys, proof
 from app.auth.models import Device, RefreshToken
-from app.auth.permissions import Actor
+from app.auth.actor import Actor
 from app.db import utcnow
 from app.errors import DeviceRevoked, Unauthorized
 from app.extensions import db

@@ -1,4 +1,4 @@
-"""The translation catalogue's upkeep: ``python -m app.web.catalogue update`` collects every
+"""The translation catalogue's upkeep: ``python -m compose.catalogue update`` collects every
 message (``_``/``gettext``/``lazy_gettext``/``_l`` in Python, ``_()`` in templates, and every fixed
 problem title the API can send) into ``app/translations/*/LC_MESSAGES/messages.po``, keeping what is
 translated; ``compile`` writes the ``.mo`` files the app reads. Both are committed, so a fresh clone
@@ -13,6 +13,9 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
+from werkzeug.exceptions import default_exceptions
+
+from app.errors import HTTP_SLUGS, DomainError
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSLATIONS = ROOT / "app" / "translations"
@@ -33,14 +36,8 @@ def mo_path(locale: str) -> Path:
 
 
 def problem_texts() -> set[str]:
-    """Every fixed title (and fixed detail) a problem+json response can carry."""
-    from werkzeug.exceptions import default_exceptions
-
-    from app import create_app
-    from app.config import TestConfig
-    from app.errors import HTTP_SLUGS, DomainError
-
-    create_app(TestConfig({"DOORSTEP_DATABASE_URL": "sqlite://"}))  # imports every feature's errors
+    """Every fixed title (and fixed detail) a problem+json response can carry: of the errors
+    imported, so the caller composes the app first (``compose.catalogue``, the tests' app)."""
     texts, todo = set(), [DomainError]
     while todo:
         cls = todo.pop()
@@ -122,11 +119,11 @@ def compile_all() -> None:
         mo_path(locale).write_bytes(compiled(locale))
 
 
-if __name__ == "__main__":
-    command = sys.argv[1] if len(sys.argv) > 1 else ""
+def main(argv: list[str]) -> None:
+    command = argv[1] if len(argv) > 1 else ""
     if command == "update":
         update()
     elif command == "compile":
         compile_all()
     else:
-        sys.exit("usage: python -m app.web.catalogue update|compile")
+        sys.exit("usage: python -m compose.catalogue update|compile")

@@ -7,7 +7,7 @@ from datetime import date, time
 
 import pytest
 
-from field_api.residents import maturity_date
+from field_api.residency.services import maturity_date
 from tests.app.attachments.helpers import declaration, png, stored_attachment
 from tests.factories import mobile
 from tests.field_api.conftest import months_ago
@@ -235,8 +235,9 @@ def _field_records(w, device) -> dict:
     from app.extensions import db
     from app.org.models import User
     from appointments.models import Visit
-    from field_api.models import (Delivery, ManifestEntry, Material, Permit, PermitApplication, Receipt,
-                                  Registration, Resident)
+    from field_api.delivery.models import Delivery, ManifestEntry, Receipt
+    from field_api.permits.models import Material, Permit, PermitApplication
+    from field_api.residency.models import Registration, Resident
     from tests.factories import valid_identity
 
     identity = valid_identity(serial=8)

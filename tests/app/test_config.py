@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from app import create_app, pii
+from app import pii
+from compose import create_app
 from app import config as config_module
 from app.config import (DEV_BLIND_INDEX_KEY, DEV_PII_KEYS, DEV_SECRET_KEY, SETTINGS, Config, ConfigError,
                         check_production)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import request
 
-from app import create_app
+from compose import create_app
 from app.context import current_meta
 from tests.conftest import make_config
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from app import create_app
+from compose import create_app
 from app.auth.permissions import public
 from app.errors import Conflict
 from tests.conftest import make_config

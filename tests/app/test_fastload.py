@@ -8,7 +8,7 @@ from marshmallow import fields, validate
 
 from app import fastload
 from app.schemas import In
-from field_api.schemas import RegistrationIn, ResidentIn, ResidentPatch
+from field_api.residency.schemas import RegistrationIn, ResidentIn, ResidentPatch
 from sync.schemas import PushIn
 
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app import create_app
+from compose import create_app
 from app.health import migration_heads
 from tests.conftest import make_config
 

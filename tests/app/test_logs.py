@@ -8,7 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from app import clock, create_app, logs
+from app import clock, logs
+from compose import create_app
 from app.auth.permissions import public
 from tests.conftest import make_config
 from tests.factories import valid_identity

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from app import create_app, metrics
+from app import metrics
+from compose import create_app
 from app.db import utcnow
 from app.extensions import db
 from tests.conftest import clock_env, make_config
@@ -167,7 +168,7 @@ def test_an_allow_list_admits_its_addresses_only(app):
 
 MULTIPROCESS_WORKER = textwrap.dedent("""
     import sys
-    from app import create_app
+    from compose import create_app
     from app.config import TestConfig
     config = TestConfig({"DOORSTEP_DATABASE_URL": sys.argv[1], "DOORSTEP_BLOB_DIR": sys.argv[2]})
     client = create_app(config).test_client()

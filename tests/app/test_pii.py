@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 from cryptography.exceptions import InvalidTag
 
-from app import create_app, pii
+from app import pii
+from compose import create_app
 from tests.conftest import make_config
 from tests.factories import mobile, valid_identity
 

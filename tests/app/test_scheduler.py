@@ -9,7 +9,8 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from app import create_app, scheduler
+from app import scheduler
+from compose import create_app
 from app.extensions import db
 from app.scheduler import AdvisoryLock, FileLock, JobSpec, Scheduler, leadership_state, lock_for, run_job
 from tests.conftest import database_url, make_config

@@ -37,7 +37,7 @@ from app.db import new_id, sqlite_begin_mode, utcnow
 from app.extensions import db
 from app.notify.models import Notification
 from app.workdays import local_now
-from field_api.models import Registration, Resident
+from field_api.residency.models import Registration, Resident
 from tests.conftest import clock_env, database_url
 from tests.factories import valid_identity
 from tests.waiting import eventually as wait_for

@@ -773,7 +773,7 @@ def test_handover_signs_a_verifiable_receipt_offline_with_rising_receipt_seqs(ta
     from jwt.algorithms import ECAlgorithm
 
     from app.auth.credentials import encode_device_credential
-    from field_api.receipt_token import verify_receipt
+    from field_api.delivery.receipt_token import verify_receipt
 
     server_key, device_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(timezone.utc).replace(microsecond=0)

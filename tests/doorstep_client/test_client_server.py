@@ -274,7 +274,7 @@ def test_a_resident_created_outside_the_officers_areas_leaves_the_tablet_after_s
     lone = tablet.register_resident("丁", "female", person()["identity_number"])  # no registration: no scope
     report = tablet.sync()
     assert report.applied == 1
-    from field_api.models import Resident
+    from field_api.residency.models import Resident
 
     with station.app.app_context():
         assert db.session.get(Resident, uuid.UUID(lone)) is not None               # the server has it …
@@ -284,7 +284,7 @@ def test_a_resident_created_outside_the_officers_areas_leaves_the_tablet_after_s
 
 
 def test_a_permit_is_handed_over_offline_with_a_receipt_the_server_accepts(station, field, world):
-    from tests.field_api.test_deliveries import issue_permit
+    from tests.field_api.delivery.test_deliveries import issue_permit
 
     body, approved = issue_permit(field, world, mobile())
     delivery = station.client.post("/api/v1/deliveries", json={

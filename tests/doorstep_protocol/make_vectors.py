@@ -3,7 +3,7 @@ the protocol changes (and then both sides' tests say what moved).
 
     .venv/bin/python -m tests.doorstep_protocol.make_vectors
 
-The keys and the device credential are the receipt vectors' (tests/field_api/vectors), so the
+The keys and the device credential are the receipt vectors' (tests/field_api/delivery/vectors), so the
 two sets agree. ECDSA signatures are randomised: a vector's signature is one that verifies, while
 everything it covers (signing inputs, payloads, hashes) must be reproduced exactly. Everything is
 fictitious: ids, people, identity numbers, keys.
@@ -24,7 +24,7 @@ from doorstep_protocol.limits import PROTOCOL_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "doorstep_protocol" / "vectors"
-KEYS = ROOT / "tests" / "field_api" / "vectors"
+KEYS = ROOT / "tests" / "field_api" / "delivery" / "vectors"
 TODAY = date(2026, 3, 2)
 
 

@@ -13,7 +13,7 @@ from app import pii
 from app.auth import proof
 from app.errors import Unprocessable
 from doorstep_protocol.testing import vectors
-from field_api import receipt_token
+from field_api.delivery import receipt_token
 
 IDS = vectors("identity_numbers")
 TODAY = date.fromisoformat(IDS["today"])
@@ -78,8 +78,10 @@ def test_a_tampered_vector_receipt_is_refused():
 
 def _schemas():
     from appointments.schemas import OutcomeIn
-    from field_api.schemas import (ApplicationIn, EndRegistrationIn, HandoverIn, MaterialIn, RegistrationIn,
-                                   RegistrationPatch, ResidentIn, ResidentPatch)
+    from field_api.delivery.schemas import HandoverIn
+    from field_api.permits.schemas import ApplicationIn, MaterialIn
+    from field_api.residency.schemas import (EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn,
+                                             ResidentPatch)
     from sync.push import EmptyIn
 
     return {("resident", "create"): ResidentIn, ("resident", "update"): ResidentPatch,

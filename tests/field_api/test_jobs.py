@@ -20,10 +20,11 @@ from app.notify.models import Notification
 from app.notify.templates import render
 from app.org.models import Station
 from app.workdays import LOCAL_TZ, local_now
-from field_api import jobs, maturity
-from field_api.models import (DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, PermitApplication,
-                              Registration, Resident)
-from field_api.residents import maturity_date
+from field_api.residency import maturity
+from field_api import jobs
+from field_api.permits.models import PermitApplication
+from field_api.residency.models import (DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, Registration, Resident)
+from field_api.residency.services import maturity_date
 from tests.factories import if_match, mobile, valid_identity
 from tests.field_api.conftest import materials
 
@@ -432,7 +433,7 @@ def test_decided_applications_get_no_deadline_warning(app, field, world, owing):
 # --- delivery scheduled ----------------------------------------------------------------------------
 
 def test_a_scheduled_delivery_is_announced_once(app, client, make, field, world):
-    from tests.field_api.test_deliveries import issue_permit
+    from tests.field_api.delivery.test_deliveries import issue_permit
 
     _, approved = issue_permit(field, world, mobile())
     day = local_now().date() + timedelta(days=1)
@@ -450,7 +451,7 @@ def test_a_scheduled_delivery_is_announced_once(app, client, make, field, world)
 
 def test_decision_and_permit_ready_are_queued_by_the_decision_not_by_a_job(app, field, world):
     """Already sent when they happen (field_api/applications.py); no job doubles them."""
-    from tests.field_api.test_deliveries import issue_permit
+    from tests.field_api.delivery.test_deliveries import issue_permit
 
     issue_permit(field, world, mobile())
     before = [r.dedupe_key for r in notices(app)]

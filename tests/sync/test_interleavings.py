@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from app.extensions import db
-from field_api.models import Registration, Resident
 from doorstep_client import Crash, FaultyTransport, FlaskTransport, TabletClient
+from field_api.residency.models import Registration, Resident
 from sync.models import SyncMutation
 from tests.conftest import empty_database
 from tests.factories import Factory, device_key, if_match, mobile

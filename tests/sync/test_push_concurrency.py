@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.audit.services import verify_chain
 from app.extensions import db
-from field_api.models import Resident
+from field_api.residency.models import Resident
 from sync.models import SyncMutation
 from tests.factories import if_match
 from tests.field_api.conftest import person, registration_body

@@ -126,7 +126,7 @@ def test_a_base_version_ahead_of_the_server_is_refused_and_kept(app, tablet, wor
 
 def test_an_unexpected_failure_settles_one_mutation_as_internal_error(app, tablet, world, monkeypatch, caplog):
     _res, resident_id, _reg = _register(tablet, world)
-    from field_api import residents
+    from field_api.residency import services as residents
 
     def broken(*_args, **_kw):
         raise RuntimeError("disk on fire")

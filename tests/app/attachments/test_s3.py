@@ -11,7 +11,8 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
-from app import attachments, create_app
+from app import attachments
+from compose import create_app
 from app.db import utcnow
 from app.storage import sha256_b64
 from tests.app.attachments.helpers import declaration, jpeg, pdf, png, sha

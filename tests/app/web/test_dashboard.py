@@ -17,7 +17,8 @@ def _station_day(app, world, i: int, *, address: str, resident: str, phone: str)
     a residence maturing in two days, and an SMS the provider refused for good."""
     from app.notify.models import Notification
     from appointments.models import Visit
-    from field_api.models import PermitApplication, Registration, Resident
+    from field_api.permits.models import PermitApplication
+    from field_api.residency.models import Registration, Resident
 
     today = clock.today()
     station, area = world.stations[i], world.areas[i][0]

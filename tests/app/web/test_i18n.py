@@ -70,7 +70,7 @@ def _po(locale):
 @pytest.mark.parametrize("locale", catalogue.LOCALES)
 def test_each_compiled_catalogue_matches_its_po(locale):
     """The .mo files are committed (a fresh clone runs without a build step): run
-    ``python -m app.web.catalogue compile`` after editing a .po."""
+    ``python -m compose.catalogue compile`` after editing a .po."""
     with catalogue.mo_path(locale).open("rb") as f:
         compiled = {m.id: m.string for m in read_mo(f) if m.id}
     written = {m.id: m.string for m in _po(locale) if m.id and m.string and not m.fuzzy}
@@ -78,11 +78,11 @@ def test_each_compiled_catalogue_matches_its_po(locale):
 
 
 def test_every_fixed_problem_title_and_console_text_has_its_chinese():
-    """``python -m app.web.catalogue update`` adds what is new; then translate it in the zh .po."""
+    """``python -m compose.catalogue update`` adds what is new; then translate it in the zh .po."""
     zh = {m.id: m.string for m in _po("zh_Hans_CN") if m.id}
     missing = sorted(t for t in catalogue.problem_texts() if not zh.get(t))
     assert missing == []
     untranslated = sorted(m.id for m in _po("zh_Hans_CN") if m.id and (not m.string or m.fuzzy))
     assert untranslated == []
     in_code = {m.id for m in catalogue.template() if m.id}
-    assert in_code - set(zh) == set(), "run python -m app.web.catalogue update"
+    assert in_code - set(zh) == set(), "run python -m compose.catalogue update"

@@ -73,7 +73,7 @@ def _is_file(arg: str) -> bool:
 def verify_receipt_command(receipt, jwks_file):
     """Verify a receipt offline: RECEIPT is the token itself or a PNG (or text) file holding it.
     Exit status 0 when valid, 1 when not."""
-    from field_api.receipt_token import MAX_PNG_BYTES, ReceiptError, decode_png, verify_receipt
+    from field_api.delivery.receipt_token import MAX_PNG_BYTES, ReceiptError, decode_png, verify_receipt
 
     jwks = _read_jwks(jwks_file or cache_path())
     token = receipt

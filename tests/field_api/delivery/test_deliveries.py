@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from app.workdays import local_now
-from field_api.receipt_token import decode_png, sign_receipt
+from field_api.delivery.receipt_token import decode_png, sign_receipt
 from tests.factories import if_match, mobile
 from tests.field_api.conftest import materials, person
 

@@ -15,7 +15,7 @@ indexes, which costs more than all the rest of the job.
 
 A registration that matures too soon after it is made — a start date six months back or more, a
 tablet's late sync — may arrive after the clock passed its date, so it is QUEUED (0) instead
-(``field_api.models.initial_maturity_stage``), and the job empties that queue row by row: the
+(``field_api.residency.models.initial_maturity_stage``), and the job empties that queue row by row: the
 pre-notice moves a row to 1, the maturity notice to 2 (DONE); a row a concurrent end holds locked
 is skipped, and is gone (ended) or back next tick.
 
@@ -24,7 +24,7 @@ SELECT`` from the due rows (ids, parameters and dedupe keys made by the database
 to Python), take the queued rows, move the clock, commit. The insert ignores a dedupe key already
 present (``maturity:<registration>``, ``maturity-pre:<registration>``), so a clock set back, or two
 schedulers overlapping for a moment, still send one message. The daily list is not written at
-all: it is read from the registrations the job has dealt with (``field_api.models.MaturityNotice``).
+all: it is read from the registrations the job has dealt with (``field_api.residency.models.MaturityNotice``).
 
 The resident's phone ciphertext is copied as it is into the outbox row: both columns hold
 ``pii.PHONE`` ciphertexts (the purpose is the AES-GCM associated data), so nothing is decrypted
@@ -47,8 +47,8 @@ from app.notify.models import Notification
 from app.notify.templates import TEMPLATES
 from app.org.models import FIELD_ROLES, Station
 from app.workdays import LOCAL_TZ
-from field_api.models import (DONE, NOTICE_CLOCK, NOTICE_KEY, PRENOTICE_CLOCK, PRENOTICE_KEY, PRENOTICED, QUEUED,
-                              SCHEDULED, MaturityNotice, MaturityProgress, PermitApplication, Registration, Resident)
+from field_api.permits.models import PermitApplication
+from field_api.residency.models import (DONE, NOTICE_CLOCK, NOTICE_KEY, PRENOTICE_CLOCK, PRENOTICE_KEY, PRENOTICED, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, Registration, Resident)
 
 BATCH = 2000
 

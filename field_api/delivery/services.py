@@ -19,9 +19,10 @@ from app.extensions import db
 from appointments import visit_states
 from appointments.models import Visit
 from appointments.visits import transition as visit_transition
-from field_api.applications import transition_application
-from field_api.models import Delivery, ManifestEntry, Permit, Receipt
-from field_api.receipt_token import identity_hint, verify_receipt
+from field_api.permits.services import transition_application
+from field_api.delivery.models import Delivery, ManifestEntry, Receipt
+from field_api.permits.models import Permit
+from field_api.delivery.receipt_token import identity_hint, verify_receipt
 from field_api.scoping import delivery_for
 
 MANIFEST_TYP = "dlv+jwt"

@@ -23,7 +23,8 @@ Not written: audit events (a seed is not an officer's act; the audit chain stays
 SMS (registrations already matured are marked as notified so the scheduler does not send 2 million
 messages on its first tick).
 
-The kernel must not import feature packages at import time: they are imported inside the command.
+It writes the tables of every domain at once (organisation, residency, bookings and visits, the
+change feed), so it lives with the composition root, the one place that may know them all.
 """
 from __future__ import annotations
 
@@ -37,11 +38,24 @@ import uuid
 from datetime import date, datetime, time as clock, timedelta, timezone
 
 import click
+import orjson
 import sqlalchemy as sa
 from flask.cli import with_appcontext
+from tqdm import tqdm
 
-from app.db import utcnow
+from app import pii
+from app.auth.passwords import hash_password
+from app.db import locked_row, utcnow
 from app.extensions import db
+from app.org.models import Area, Station, User
+from app.pii import identity_check_char
+from app.workdays import local_now
+from appointments.bookings import REFERENCE_ALPHABET
+from appointments.models import Booking, Slot, TimelineEvent, Visit, WindowTemplate
+from field_api.residency.models import DONE, Registration, Resident, stage_for
+from field_api.residency.services import maturity_date
+from sync.feed import COUNTER_ID
+from sync.models import ChangeCounter, SyncRecord
 
 NAMESPACE = uuid.UUID("6f0d8c36-2f5e-5d1a-9a57-5eed5ca1e000")
 AREAS_PER_STATION = 8
@@ -96,8 +110,6 @@ def _h(i: int, salt: int) -> int:
 
 def identity_number(i: int) -> str:
     """The i-th seeded identity number: unique for i < SPACE, valid under GB 11643."""
-    from app.pii import identity_check_char
-
     x = (i * STRIDE + 12_345) % SPACE
     serial, x = x % SERIALS, x // SERIALS
     born = BORN_FROM + timedelta(days=x % BORN_DAYS)
@@ -124,8 +136,6 @@ def _phone(i: int) -> str | None:
 
 
 def _dump(data: dict) -> str:
-    import orjson
-
     return orjson.dumps(data).decode()
 
 
@@ -160,10 +170,6 @@ def _publish(changes: list[tuple[str, str, str, str, int, str]]) -> None:
     """Feed rows for (entity, record_id, scope_kind, scope_id, version, doc), numbered from the
     counter row, which is locked here — the last thing the batch does before it commits, as in
     ``sync.feed.publish`` — and advanced past them."""
-    from app.db import locked_row
-    from sync.feed import COUNTER_ID
-    from sync.models import ChangeCounter, SyncRecord
-
     if not changes:
         return
     counter = locked_row(db.session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
@@ -186,9 +192,6 @@ class _Org:
 
 def seed_org(stations: int, password_hash: str, prefix: str) -> tuple[list[_Org], int]:
     """The stations with their areas and accounts; returns them and how many stations were new."""
-    from app.org.models import Area, Station, User
-    from appointments.models import WindowTemplate
-
     out, created = [], 0
     for s in range(stations):
         code = f"{prefix}{s + 1:02d}"
@@ -246,8 +249,6 @@ def _registrations(i: int, today: date) -> list[dict]:
     """One active registration for most people; one in twenty moved away (an ended registration
     only), one in twenty moved within the station (an ended one, then an active one in another area).
     ``n`` numbers them for their ids; ``area`` is the index of the area in the station."""
-    from field_api.residents import maturity_date
-
     h = _h(i, 5)
     kind = h % 20
     area = (i // 97) % AREAS_PER_STATION  # neighbours in index order live in the same area
@@ -269,9 +270,6 @@ def _registrations(i: int, today: date) -> list[dict]:
 
 def _resident_batch(indices, orgs: list[_Org], today: date, now: datetime):
     """(resident rows, registration rows, feed changes) for these resident indices."""
-    from app import pii
-    from field_api.models import DONE, stage_for
-
     residents, registrations, changes = [], [], []
     n_st = len(orgs)
     for i in indices:
@@ -325,7 +323,6 @@ def _resident_batch(indices, orgs: list[_Org], today: date, now: datetime):
 def _missing(batch: range) -> list[int]:
     """The indices of this batch not yet in the database: all, none, or (a smaller earlier run
     stopped inside this batch) the rest."""
-    from field_api.models import Resident
 
     def exists(i):
         return db.session.execute(sa.select(Resident.id).where(Resident.id == _id("resident", i))).first() is not None
@@ -341,8 +338,6 @@ def _missing(batch: range) -> list[int]:
 
 def seed_residents(orgs, total: int, batch_size: int, today: date, progress) -> tuple[int, float]:
     """Returns (residents inserted by this run, seconds spent inserting them)."""
-    from field_api.models import Registration, Resident
-
     inserted, busy = 0, 0.0
     for start in range(0, total, batch_size):
         batch = range(start, min(start + batch_size, total))
@@ -367,10 +362,6 @@ def seed_visits(orgs, days: int, today: date) -> int:
     """Per area and day, 0–3 phone bookings per window (within the officer's daily limit of 12),
     each with its visit: tomorrow's and the day after's dispatched to the area's officer, later
     days still waiting for staff. One station per transaction, skipped when already there."""
-    from app import pii
-    from appointments.bookings import REFERENCE_ALPHABET
-    from appointments.models import Booking, Slot, TimelineEvent, Visit
-
     slot_cols = ["id", "area_id", "day", "start_time", "end_time", "capacity", "booked"]
     booking_cols = ["id", "reference", "station_id", "area_id", "slot_id", "day", "window_start", "window_end",
                     "purpose", "channel", "citizen_id", "created_by_id", "address", "contact_name",
@@ -451,11 +442,6 @@ def seed_visits(orgs, days: int, today: date) -> int:
 @with_appcontext
 def seed_scale(stations, residents, batch_size, visit_days, password, prefix, no_progress):
     """A realistic data set at scale (resumable: run it again to continue where it stopped)."""
-    from tqdm import tqdm
-
-    from app.auth.passwords import hash_password
-    from app.workdays import local_now
-
     started = time.perf_counter()
     today = local_now().date()
     shown = password is None
@@ -477,3 +463,8 @@ def seed_scale(stations, residents, batch_size, visit_days, password, prefix, no
         click.echo(f"seconds per 100,000 residents: {busy / inserted * 100_000:.1f}")
     else:
         click.echo("seconds per 100,000 residents: n/a (nothing left to insert)")
+
+
+def register(app) -> None:
+    """``seed-scale`` on the app's command line."""
+    app.cli.add_command(seed_scale)

@@ -1,7 +1,7 @@
 """Make the receipt test vectors: run once, commit the output, never regenerate casually.
 
-    .venv/bin/python tests/field_api/vectors/make_vectors.py          # writes only what is missing
-    .venv/bin/python tests/field_api/vectors/make_vectors.py --force  # new tokens, same keys
+    .venv/bin/python tests/field_api/delivery/vectors/make_vectors.py          # writes only what is missing
+    .venv/bin/python tests/field_api/delivery/vectors/make_vectors.py --force  # new tokens, same keys
 
 Keys (server_key.pem, device_key.pem) are generated only when absent. ECDSA signatures are
 randomised, so tokens differ between runs; their header and payload segments do not, and
@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parents[2]))
+sys.path.insert(0, str(HERE.parents[3]))
 
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
@@ -64,7 +64,7 @@ def credential(server, device) -> str:
 
 
 def receipt(device, cred: str) -> str:
-    from field_api.receipt_token import sign_receipt
+    from field_api.delivery.receipt_token import sign_receipt
 
     return sign_receipt(device, cred, permit_number=INPUTS["permit_number"], recipient_name=INPUTS["recipient_name"],
                         identity_number=INPUTS["identity_number"], seq=INPUTS["seq"],
@@ -73,7 +73,7 @@ def receipt(device, cred: str) -> str:
 
 def main(force: bool) -> None:
     from app.auth.keys import public_jwk
-    from field_api.receipt_token import qr_version, verify_receipt
+    from field_api.delivery.receipt_token import qr_version, verify_receipt
 
     server, device = server_key(), device_key()
     (HERE / "server_jwks.json").write_text(json.dumps({"keys": [public_jwk(server.public_key(), SERVER_KID)]},

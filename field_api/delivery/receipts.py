@@ -14,9 +14,9 @@ from app.context import current_meta
 from app.db import one_or_404
 from app.extensions import db
 from app.auth import keys
-from field_api.deliveries import COUNTERSIGN_TYP, device_revoked_before, signed_at_of
-from field_api.models import Delivery, Receipt
-from field_api.receipt_token import verify_receipt
+from field_api.delivery.services import COUNTERSIGN_TYP, device_revoked_before, signed_at_of
+from field_api.delivery.models import Delivery, Receipt
+from field_api.delivery.receipt_token import verify_receipt
 from field_api.scoping import deliveries_visible_to
 
 MAX_TOKEN = 2000

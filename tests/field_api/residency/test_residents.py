@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from app.workdays import LOCAL_TZ, local_now
-from field_api.residents import maturity_date
+from field_api.residency.services import maturity_date
 from tests.factories import mobile
 from tests.field_api.conftest import person, registration_body
 
@@ -200,8 +200,8 @@ def test_many_at_once_link_whoever_was_registered_meanwhile(app, world, client, 
 
     from app.auth.permissions import Actor
     from app.extensions import db
-    from field_api import residents
-    from field_api.models import Resident
+    from field_api.residency import services as residents
+    from field_api.residency.models import Resident
 
     known = person()
     first = client.post("/api/v1/residents", json=known, headers=make.auth(world.staff[0])).json

@@ -6,7 +6,7 @@ review past its deadline, and an SMS that failed.
 What lies ahead goes through the services (bookings, assignments, registrations), exactly as a
 clerk's work would. The past cannot: no service books a window that has closed or backdates an
 outcome, so the history (past visits, the overdue review, the failed message) is written as rows
-dated in the past. The kernel imports feature packages only inside ``populate``."""
+dated in the past. It writes several domains' tables, so it lives at the composition root."""
 from __future__ import annotations
 
 from typing import Any
@@ -19,7 +19,15 @@ from dateutil.relativedelta import relativedelta
 
 from app import clock, pii
 from app.auth.permissions import Actor
+from app.cli import add_demo_populator
 from app.extensions import db
+from app.notify.models import Notification
+from app.workdays import is_workday
+from appointments import bookings, visits, windows
+from appointments.bookings import new_reference
+from appointments.models import Booking, Slot, Visit
+from field_api.residency import services as residents
+from field_api.permits.models import PermitApplication
 
 WINDOWS = [(time(9), time(12)), (time(14), time(17))]
 STREETS = ["北山路", "东湖路", "学院路", "文三路", "天目山路", "莫干山路"]
@@ -28,15 +36,11 @@ NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "
 
 def populate(station, areas, staff, officers) -> dict[str, Any]:
     """Fill the demo station; returns counts for the command to print."""
-    from appointments import bookings, visits, windows
-
     rng = random.Random(20261204)  # noqa: S311 (a repeatable demo, not a secret)
     actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
     for area in areas:
         windows.replace_template(actor, area.id, [{"weekday": d, "start": s, "end": e, "capacity": 8}
                                                   for d in range(7) for s, e in WINDOWS])
-    from app.workdays import is_workday
-
     today = clock.today()
     ahead = [d for d in (today + timedelta(days=k) for k in range(1, 15)) if is_workday(d)][:3]
     made = 0
@@ -62,9 +66,6 @@ def populate(station, areas, staff, officers) -> dict[str, Any]:
 
 
 def _visit_row(station, area, staff, day, window, status, officer=None, done_at=None, created_at=None, n=0):
-    from appointments.bookings import new_reference
-    from appointments.models import Booking, Slot, Visit
-
     slot = db.session.execute(sa.select(Slot).where(Slot.area_id == area.id, Slot.day == day,
                                                     Slot.start_time == window[0])).scalar_one_or_none()
     if slot is None:
@@ -128,8 +129,6 @@ def _identity(serial: int) -> str:
 
 def _maturing(actor, areas, today) -> int:
     """Residents whose six months mature from today to a week on, registered the day they moved in."""
-    from field_api import residents
-
     count = 0
     for k in range(7):
         start = today + timedelta(days=k) - relativedelta(months=6)
@@ -146,10 +145,6 @@ def _maturing(actor, areas, today) -> int:
 
 def _overdue_review(station, staff, areas, today) -> None:
     """An application under review whose 15 working days ran out three days ago (history)."""
-    from appointments.bookings import new_reference
-    from field_api import residents
-    from field_api.models import PermitApplication
-
     actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
     registration = residents.register_residence(actor, {
         "area_id": areas[0].id, "address": "学院路88号", "start_date": today - relativedelta(months=8),
@@ -166,9 +161,18 @@ def _overdue_review(station, staff, areas, today) -> None:
 
 def _failed_sms(station) -> None:
     """The provider refused one booking's confirmation for good: staff see it and may retry it."""
-    from app.notify.models import Notification
-
     row = db.session.execute(sa.select(Notification).where(Notification.station_id == station.id)
                              .order_by(Notification.created_at).limit(1)).scalar_one_or_none()
     if row is not None:
         row.status, row.attempts, row.last_error = "dead", 6, "provider: 号码无法接通 (unreachable number)"
+
+
+def register(app) -> None:
+    """Fill ``seed-demo``'s station with the demo's day (the kernel's command calls it)."""
+    add_demo_populator(app, _populate_and_summarise)
+
+
+def _populate_and_summarise(station, areas, staff, officers) -> str:
+    made = populate(station, areas, staff, officers)
+    return (f"Demo station {station.name}: {made['bookings']} bookings ahead, {made['past_visits']} visits "
+            f"in the last 30 days, {made['maturing']} residences maturing this week.")

@@ -1,5 +1,4 @@
-"""Residents, residence registrations, permit applications with their materials, permits,
-deliveries and receipts."""
+"""Residents and their residence registrations; the maturity job's progress and daily list."""
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -13,10 +12,6 @@ from app.db import UTCDateTime, new_id, one_of, utcnow
 from app.extensions import db
 from app.notify.models import Notification
 from doorstep_protocol.vocabulary import END_REASONS, HOUSING, REASONS, SEXES  # noqa: F401  (shared with tablets)
-CHANNELS = ("online", "visit", "window")
-APPLICATION_STATUSES = ("submitted", "accepted", "under_review", "approved", "rejected", "issued",
-                        "out_for_delivery", "delivered")
-MATERIAL_STATUSES = ("provided", "owed")
 
 # ``registration.maturity_notice_stage``: what the maturity job (field_api/maturity.py) owes the
 # registration. QUEUED and PRENOTICED rows are a queue the job empties row by row; SCHEDULED rows
@@ -125,163 +120,13 @@ class Registration(db.Model):
     resident = relationship("Resident", back_populates="registrations")
 
 
-class PermitApplication(db.Model):
-    __tablename__ = "permit_application"
-    __table_args__ = (
-        sa.CheckConstraint(one_of("channel", CHANNELS), name="channel"),
-        sa.CheckConstraint(one_of("status", APPLICATION_STATUSES), name="status"),
-        sa.Index("ix_permit_application_station_status", "station_id", "status"),
-        sa.Index("ix_permit_application_deadline", "station_id", "review_deadline"),
-    )
-    id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
-    reference = mapped_column(sa.String(8), unique=True, nullable=False)
-    resident_id = mapped_column(sa.Uuid, sa.ForeignKey("resident.id"), nullable=False, index=True)
-    registration_id = mapped_column(sa.Uuid, sa.ForeignKey("registration.id"), nullable=False)
-    channel = mapped_column(sa.String(8), nullable=False)
-    accepting_station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=False)
-    station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=False)
-    status = mapped_column(sa.String(16), nullable=False, default="submitted")
-    # the resident's id while the application is open: one open application per person.
-    open_key = mapped_column(sa.String(40), unique=True, nullable=True)
-    accepted_at = mapped_column(UTCDateTime, nullable=True)
-    review_deadline = mapped_column(sa.Date, nullable=True)
-    decision_code = mapped_column(sa.String(32), nullable=True)
-    decision_text = mapped_column(sa.String(500), nullable=True)
-    decided_at = mapped_column(UTCDateTime, nullable=True)
-    decided_by_id = mapped_column(sa.Uuid, sa.ForeignKey("user_account.id"), nullable=True)
-    created_by_id = mapped_column(sa.Uuid, sa.ForeignKey("user_account.id"), nullable=False)
-    version = mapped_column(sa.Integer, nullable=False, default=1)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
-
-    resident = relationship("Resident")
-    registration = relationship("Registration")
-    materials = relationship("Material", order_by="Material.kind", back_populates="application")
-    events = relationship("ApplicationEvent", order_by="ApplicationEvent.id", viewonly=True)
-    permit = relationship("Permit", uselist=False, back_populates="application")
-
-
-class Material(db.Model):
-    """One document an application needs; ``owed`` is 容缺: accepted without it, due later."""
-
-    __tablename__ = "material"
-    __table_args__ = (
-        sa.UniqueConstraint("application_id", "kind", name="uq_material_application_kind"),
-        sa.Index("ix_material_status", "status", "application_id"),  # owed ones, for the reminders
-        sa.CheckConstraint(one_of("status", MATERIAL_STATUSES), name="status"),
-    )
-    id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
-    application_id = mapped_column(sa.Uuid, sa.ForeignKey("permit_application.id", ondelete="CASCADE"),
-                                   nullable=False)
-    kind = mapped_column(sa.String(32), nullable=False)
-    core = mapped_column(sa.Boolean, nullable=False)
-    status = mapped_column(sa.String(8), nullable=False)
-    attachment_sha256 = mapped_column(sa.String(64), nullable=True)
-    due_date = mapped_column(sa.Date, nullable=True)
-    provided_at = mapped_column(UTCDateTime, nullable=True)
-
-    application = relationship("PermitApplication", back_populates="materials")
-
-
-class ApplicationEvent(db.Model):
-    """The application's timeline, as the citizen and staff see it."""
-
-    __tablename__ = "application_event"
-    id = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True)
-    application_id = mapped_column(sa.Uuid, sa.ForeignKey("permit_application.id"), nullable=False, index=True)
-    at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    action = mapped_column(sa.String(32), nullable=False)
-    status = mapped_column(sa.String(16), nullable=False)
-    detail = mapped_column(sa.JSON, nullable=False, default=dict)
-    actor_role = mapped_column(sa.String(16), nullable=True)
-
-
-class PermitCounter(db.Model):
-    """Per station and year, the last permit number issued; locked to hand out the next."""
-
-    __tablename__ = "permit_counter"
-    station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), primary_key=True)
-    year = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
-    last = mapped_column(sa.Integer, nullable=False, default=0)
-
-
-class Permit(db.Model):
-    __tablename__ = "permit"
-    __table_args__ = (sa.CheckConstraint("status IN ('issued', 'out_for_delivery', 'delivered')", name="status"),)
-    id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
-    number = mapped_column(sa.String(32), unique=True, nullable=False)
-    application_id = mapped_column(sa.Uuid, sa.ForeignKey("permit_application.id"), unique=True, nullable=False)
-    resident_id = mapped_column(sa.Uuid, sa.ForeignKey("resident.id"), nullable=False, index=True)
-    station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=False)
-    issue_date = mapped_column(sa.Date, nullable=False)
-    valid_until = mapped_column(sa.Date, nullable=False)
-    status = mapped_column(sa.String(16), nullable=False, default="issued")
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-
-    application = relationship("PermitApplication", back_populates="permit")
-    resident = relationship("Resident")
-
-
-class Delivery(db.Model):
-    """送证上门: a permit carried to the door, as a dispatched visit of kind ``delivery``."""
-
-    __tablename__ = "delivery"
-    __table_args__ = (sa.CheckConstraint("status IN ('pending', 'delivered')", name="status"),
-                      sa.CheckConstraint("recipient_kind IS NULL OR recipient_kind IN ('self', 'proxy')",
-                                         name="recipient_kind"),
-                      sa.Index("ix_delivery_status", "status"))  # the pending few, for the scheduler
-    id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
-    permit_id = mapped_column(sa.Uuid, sa.ForeignKey("permit.id"), unique=True, nullable=False)
-    visit_id = mapped_column(sa.Uuid, sa.ForeignKey("visit.id"), unique=True, nullable=False)
-    station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=False, index=True)
-    status = mapped_column(sa.String(16), nullable=False, default="pending")
-    recipient_kind = mapped_column(sa.String(8), nullable=True)
-    recipient_name = mapped_column(sa.String(50), nullable=True)
-    proxy_relation = mapped_column(sa.String(20), nullable=True)
-    proxy_identity_enc = mapped_column(sa.Text, nullable=True)
-    signature_sha256 = mapped_column(sa.String(64), nullable=True)
-    handed_over_at = mapped_column(UTCDateTime, nullable=True)
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-
-    permit = relationship("Permit")
-    visit = relationship("Visit")
-    receipt = relationship("Receipt", uselist=False, viewonly=True)
-
-
-class ManifestEntry(db.Model):
-    """A delivery handed to a device (server-signed): only permits on a device's manifest can be
-    receipted by it."""
-
-    __tablename__ = "manifest_entry"
-    delivery_id = mapped_column(sa.Uuid, sa.ForeignKey("delivery.id"), primary_key=True)
-    device_id = mapped_column(sa.Uuid, sa.ForeignKey("device.id"), primary_key=True)
-    issued_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-
-
-class Receipt(db.Model):
-    """A device-signed handover receipt the server accepted, and its countersignature."""
-
-    __tablename__ = "receipt"
-    __table_args__ = (sa.UniqueConstraint("device_id", "seq", name="uq_receipt_device_seq"),)
-    id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
-    jti = mapped_column(sa.String(32), unique=True, nullable=False)
-    delivery_id = mapped_column(sa.Uuid, sa.ForeignKey("delivery.id"), unique=True, nullable=False)
-    device_id = mapped_column(sa.Uuid, sa.ForeignKey("device.id"), nullable=False)
-    seq = mapped_column(sa.Integer, nullable=False)
-    token = mapped_column(sa.Text, nullable=False)
-    countersignature = mapped_column(sa.Text, nullable=False)
-    signed_at = mapped_column(UTCDateTime, nullable=False)
-    received_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-
-    delivery = relationship("Delivery")
-
 
 class MaturityProgress(db.Model):
     """How far a clock of the maturity job has gone: ``through`` is the last day whose scheduled
     registrations it has handled — maturity notices up to today, pre-notices up to the end of the
     window. No row, or no day: the clock has never run, and every scheduled registration up to
     today is due. The job locks its row for its run; ending a registration takes it shared, so an
-    end and a run are ordered (``field_api.maturity.cancel_reminders``)."""
+    end and a run are ordered (``field_api.residency.maturity.cancel_reminders``)."""
 
     __tablename__ = "maturity_progress"
     kind = mapped_column(sa.String(32), primary_key=True)

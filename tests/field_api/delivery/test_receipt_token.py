@@ -22,7 +22,7 @@ from app.auth.credentials import (b64url, b64url_decode, decode_device_credentia
                                   json_bytes, jws_sign)
 from app.auth.keys import public_jwk
 from app.db import utcnow
-from field_api import receipt_token as rt
+from field_api.delivery import receipt_token as rt
 from tests.factories import PASSWORD, valid_identity
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -397,7 +397,7 @@ def test_the_committed_credential_decodes_as_issued():
 
 def test_todays_code_encodes_the_vectors_identically():
     """ECDSA signatures are randomised; everything they sign must not drift."""
-    from tests.field_api.vectors import make_vectors
+    from tests.field_api.delivery.vectors import make_vectors
 
     server = serialization.load_pem_private_key((VECTORS / "server_key.pem").read_bytes(), password=None)
     device = serialization.load_pem_private_key((VECTORS / "device_key.pem").read_bytes(), password=None)
