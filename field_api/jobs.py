@@ -19,12 +19,12 @@ from app.notify.jobs import enqueue_absent, outbox_row
 from app.notify.templates import TEMPLATES
 from app.org.models import Station, User
 from app.scheduler import job
-from appointments import visit_states
-from appointments.models import Visit
-from field_api.residency import maturity
-from field_api.residency.maturity import local_today
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.models import Visit
 from field_api.delivery.models import Delivery
 from field_api.permits.models import Material, Permit, PermitApplication
+from field_api.residency import maturity
+from field_api.residency.maturity import local_today
 from field_api.residency.models import Resident
 
 MATERIAL_NAMES = {"identity_card": "身份证", "rental_contract": "租房合同", "property_certificate": "房产证明",

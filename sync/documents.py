@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app import bulk, pii
 from app.extensions import db
 from app.org.models import Area
-from appointments.models import Visit
+from appointments.dispatch.models import Visit
 from field_api.delivery.models import Delivery
 from field_api.residency.models import Registration, Resident
 

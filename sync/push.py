@@ -22,20 +22,22 @@ from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_err
 from app.extensions import db
 from app.schemas import In
 from app.unit_of_work import is_retryable
-from appointments import visit_states, visits
+from appointments.dispatch import services as visits
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.schemas import OutcomeIn
+from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH as MAX_MUTATIONS
+from doorstep_protocol.merge import merge_fields
 from field_api.delivery import services as deliveries
+from field_api.delivery.schemas import HandoverIn
 from field_api.permits import services as applications
+from field_api.permits.schemas import ApplicationIn, MaterialIn
 from field_api.residency import services as residents
 from field_api.residency.models import Resident
-from appointments.schemas import OutcomeIn
-from field_api.delivery.schemas import HandoverIn
-from field_api.permits.schemas import ApplicationIn, MaterialIn
-from field_api.residency.schemas import (EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn, ResidentPatch)
+from field_api.residency.schemas import EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn, ResidentPatch
 from field_api.scoping import registration_for, resident_for
 from sync import documents
 from sync.models import SyncConflict, SyncMutation
-from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH as MAX_MUTATIONS
-from doorstep_protocol.merge import merge_fields
+
 MAX_SKEW_SECONDS = 366 * 86400  # what is stored of a device's clock skew, either way
 
 log = logging.getLogger("doorstep.sync")

@@ -77,7 +77,7 @@ def test_a_tampered_vector_receipt_is_refused():
 
 
 def _schemas():
-    from appointments.schemas import OutcomeIn
+    from appointments.dispatch.schemas import OutcomeIn
     from field_api.delivery.schemas import HandoverIn
     from field_api.permits.schemas import ApplicationIn, MaterialIn
     from field_api.residency.schemas import (EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn,
