@@ -1,5 +1,5 @@
-"""How appointments plug into the app: windows, booking and dispatch on one blueprint, the
-scheduled jobs, the console panels."""
+"""How appointments plug into the app: windows, booking and dispatch on one blueprint, the visits' sync
+handlers, the scheduled jobs, the console panels."""
 from __future__ import annotations
 
 from flask import Flask
@@ -8,6 +8,7 @@ import appointments.console_panels  # noqa: F401  (adds its panels to the consol
 import appointments.jobs  # noqa: F401  (adds its jobs to the scheduler's registry)
 from app.extensions import api
 from appointments.blueprint import blp
+from appointments.dispatch import sync as dispatch_sync
 
 # Their routes, on blp: imported in the order the API document has always listed them.
 from appointments.windows import api as windows_api  # noqa: F401
@@ -17,3 +18,4 @@ from appointments.dispatch import api as dispatch_api  # noqa: F401
 
 def register(app: Flask) -> None:
     api.register_blueprint(blp)
+    dispatch_sync.register()
