@@ -16,6 +16,7 @@ from flask import current_app
 from app import workdays
 from app.extensions import db
 from app.notify.jobs import enqueue_absent, outbox_row
+from app.notify.models import Notification
 from app.notify.templates import TEMPLATES
 from app.org.models import Station, User
 from app.scheduler import job
@@ -85,7 +86,6 @@ def _absent_only(messages: list[dict]) -> int:
     still ignores a key that appeared meanwhile)."""
     if not messages:
         return 0
-    from app.notify.models import Notification
 
     keys = [m["dedupe_key"] for m in messages]
     present = set(db.session.execute(sa.select(Notification.dedupe_key).where(

@@ -11,6 +11,7 @@ from app.errors import Conflict, field_error
 from app.extensions import db
 from sync import registry
 from sync.models import SyncConflict, SyncMutation
+from sync.schemas import opened
 
 
 def conflicts_visible_to(actor, filters: dict):
@@ -64,8 +65,6 @@ def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict
 def read_rejection_pii(actor, mutation_id) -> dict:
     """The numbers of a rejected payload in plain, for staff re-entering it by hand: the same
     audited step as unmasking a resident."""
-    from sync.schemas import opened
-
     mutation = one_or_404(rejections_visible_to(actor, {"status": "any"}).where(
         SyncMutation.mutation_id == mutation_id), "rejection")
     data = opened((mutation.payload or {}).get("data") or {}, lambda sealed: pii.decrypt(
