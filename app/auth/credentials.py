@@ -38,8 +38,7 @@ from flask import current_app
 from jwt.algorithms import ECAlgorithm
 
 from app import clock
-from app.auth import keys
-from app.auth.keys import jwks
+from app.auth import keys as server_keys
 from app.db import utcnow
 from doorstep_protocol.credentials import CREDENTIAL_TYP  # noqa: F401
 from doorstep_protocol.credentials import LAYOUT as _LAYOUT
@@ -238,7 +237,7 @@ def issue_device_credential(device, user) -> str:
     """A credential for ``device`` with ``user`` signed in on it, signed with the current server key."""
     if device.public_jwk is None:
         raise ValueError("the device has no enrolled key")
-    _, private = keys.signing_key()
+    _, private = server_keys.signing_key()
     now = utcnow().replace(microsecond=0)
     return encode_device_credential(
         private, device_id=device.id, officer_id=user.id, station_id=device.station_id,
@@ -248,4 +247,4 @@ def issue_device_credential(device, user) -> str:
 
 def receipt_jwks() -> dict[str, Any]:
     """The key set receipts verify against: the published JWKS, which keeps retired keys."""
-    return jwks()
+    return server_keys.jwks()
