@@ -11,12 +11,13 @@ Rows written here bypass the ORM, so its per-object events do not fire: a featur
 writes to a table (the change feed) subscribes with ``on_insert``."""
 from __future__ import annotations
 
-from typing import Any
-
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
@@ -80,8 +81,6 @@ def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str
 def _compiled_insert(table: sa.Table, names: tuple[Any, ...], conflict: tuple[Any, ...] | None, dialect) -> tuple[str, list[Any]]:
     """The INSERT's text and, in the order of its parameters, each column with its processor:
     compiled once per table and set of columns."""
-    from sqlalchemy.dialects.sqlite import insert
-
     stmt = insert(table)
     if conflict is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
@@ -106,7 +105,7 @@ def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect) -> int:
     json_columns = [(i, table.c[n].type.none_as_null) for i, n in enumerate(names) if isinstance(table.c[n].type, sa.JSON)]
     cursor = db.session.connection().connection.dbapi_connection.cursor()
     sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
-    import psycopg
+    import psycopg  # the PostgreSQL driver (half a second to import), only on the COPY path
 
     try:
         with cursor, cursor.copy(sql) as copy:
@@ -152,8 +151,6 @@ def id_in(column, ids: list[Any], name: str = "ids"):
     two such parameters of one statement apart."""
     dialect = db.session.get_bind().dialect
     if dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         return column == sa.any_(sa.bindparam(name, list(ids), type_=ARRAY(column.type)))
     process = column.type._cached_bind_processor(dialect)
     stored = list(map(process, ids)) if process is not None else list(ids)  # as the column holds them

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app import clock
 from app.notify.policy import quiet_hours, resend_unknown
@@ -27,8 +29,6 @@ INSTANCE_DIR = Path(__file__).resolve().parent.parent / "instance"
 
 def time_zone(raw: str) -> str:
     """An IANA zone name the zone database knows (a typo would otherwise show UTC or fail later)."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
@@ -287,8 +287,6 @@ def _metrics_problems(config: Config) -> list[str]:
 
 def metrics_networks(value: str) -> list[Any]:
     """The networks of ``DOORSTEP_METRICS_ALLOW``; a bare address is a network of one."""
-    import ipaddress
-
     return [ipaddress.ip_network(part.strip(), strict=False) for part in str(value or "").split(",") if part.strip()]
 
 

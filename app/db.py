@@ -1,19 +1,23 @@
 """Database conventions shared by every package: UTC timestamps, UUID keys, SQLite locking."""
 from __future__ import annotations
 
-from typing import Any
-
 import contextvars
-from contextlib import contextmanager
 import uuid
-from datetime import datetime, UTC
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from app import clock
+from app.errors import Conflict, NotFound
+from app.extensions import db
 
 # On SQLite a transaction that reads and then writes must take the write lock up front
 # (BEGIN IMMEDIATE), or two of them deadlock on the upgrade. Read-only requests opt out.
@@ -96,18 +100,12 @@ def configure_sqlite(engine: Engine) -> None:
 
 
 def is_postgres() -> bool:
-    from app.extensions import db
-
     return db.engine.dialect.name == "postgresql"
 
 
 def insert_for(session):
     """The dialect's INSERT, which has ``on_conflict_do_nothing``/``do_update`` on both databases."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def locked_row(session, model, key: dict[str, Any], defaults: dict[str, Any]):
@@ -130,11 +128,6 @@ def unique_or_conflict(field: str, what: str):
     """Turn a unique-constraint violation inside the block into a 409 naming the field; the
     savepoint keeps the rest of the transaction usable. The constraint, not a prior SELECT,
     is the guard, so concurrent creators cannot both succeed."""
-    from sqlalchemy.exc import IntegrityError
-
-    from app.errors import Conflict
-    from app.extensions import db
-
     try:
         with db.session.begin_nested():
             yield
@@ -145,9 +138,6 @@ def unique_or_conflict(field: str, what: str):
 
 def one_or_404(query, what: str):
     """Run a scoped select; outside the caller's scope a record simply does not exist."""
-    from app.errors import NotFound
-    from app.extensions import db
-
     row = db.session.execute(query).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no such {what}")
@@ -167,8 +157,6 @@ def commit() -> None:
     """Where a service ends its use case. Inside ``deferred_commits()`` — a sync push applying
     hundreds of mutations, each in its own savepoint — it only flushes: the push commits them
     all at once together with the stored results that make each one exactly-once."""
-    from app.extensions import db
-
     if _deferred_commit.get():
         db.session.flush()
     else:

@@ -5,16 +5,20 @@ HTTP errors, webargs validation errors and unexpected exceptions become response
 """
 from __future__ import annotations
 
-from typing import Any
-
 import http
 import logging
 import math
+from typing import Any
 
 import marshmallow as ma
 from flask import current_app, json
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.openapi import PROBLEM_HEADERS, register_components
+from app.unit_of_work import is_retryable
+from app.web.i18n import translate_detail, translate_text
 
 log = logging.getLogger("doorstep.errors")
 
@@ -93,8 +97,6 @@ def problem_response(status: int, slug: str, title: str, detail: str, errors=Non
     """The one problem+json response. ``title`` and ``detail`` follow the caller's
     ``Accept-Language`` through the app's catalogue (``app.web.i18n``); ``type``, ``errors`` and
     the extra members stay as they are, for programs to read."""
-    from app.web.i18n import translate_detail, translate_text
-
     body = {"type": f"{current_app.config['PROBLEM_BASE']}/{slug}", "title": translate_text(title),
             "status": status, "detail": translate_detail(detail)}
     if errors:
@@ -148,7 +150,6 @@ def handle_unexpected(err: Exception):
         return handle_http_exception(err)
     if isinstance(err, DomainError):
         return handle_domain_error(err)
-    from app.unit_of_work import is_retryable
 
     if is_retryable(err):
         log.warning("database busy or unreachable: %s", type(err.orig).__name__)
@@ -183,10 +184,6 @@ class ProblemApi(Api):
     ERROR_SCHEMA = ProblemSchema
 
     def _register_responses(self):
-        from flask_smorest.utils import prepare_response
-
-        from app.openapi import PROBLEM_HEADERS, register_components
-
         register_components(self.spec)
         for status in http.HTTPStatus:
             if status < 400:

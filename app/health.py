@@ -4,15 +4,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import jsonify
 
-from app.openapi import json_example
-from app.schemas import Blueprint
 from app.auth.permissions import public
 from app.errors import DomainError
 from app.extensions import db
+from app.openapi import json_example
+from app.schemas import Blueprint
 
 blp = Blueprint("health", __name__, description="Health")
 
@@ -24,8 +25,6 @@ class NotReady(DomainError):
 
 
 def migration_heads() -> set[str]:
-    from alembic.config import Config
-
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return set(ScriptDirectory.from_config(cfg).get_heads())

@@ -10,6 +10,7 @@ and gives up by itself past 1024 levels, and the parsed value is then measured l
 from __future__ import annotations
 
 import orjson
+from flask import request
 
 from app.errors import Unprocessable
 
@@ -77,8 +78,6 @@ def self_checked(endpoint: str) -> None:
 
 def init_app(app) -> None:
     """Every JSON body, before a view or a parser reads it."""
-    from flask import request
-
     @app.before_request
     def _bounded_json():
         if (request.is_json and request.content_length != 0 and request.endpoint not in _SELF_CHECKED

@@ -34,9 +34,13 @@ from pathlib import Path
 from typing import Callable
 
 import sqlalchemy as sa
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from app import clock
+from app.config import INSTANCE_DIR
+from app.extensions import db
 
 log = logging.getLogger("doorstep.scheduler")
 
@@ -191,7 +195,6 @@ def lock_for(url) -> AdvisoryLock | FileLock:
         raise RuntimeError(f"the scheduler cannot elect a leader on {url.get_backend_name()}")
     if url.database and url.database != ":memory:":
         return FileLock(Path(url.database + ".scheduler-lock"))
-    from app.config import INSTANCE_DIR
 
     return FileLock(INSTANCE_DIR / "scheduler.lock")
 
@@ -207,11 +210,6 @@ class Scheduler:
     only while this process leads, so a standby takes over without re-planning anything."""
 
     def __init__(self, app: Flask, jobs: list[JobSpec] | None = None):
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        from app.extensions import db
-
         # APScheduler logs every run of every job at INFO; ours logs the runs that did something.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self.app = app
@@ -300,8 +298,6 @@ class Scheduler:
 def run_job(app: Flask, spec: JobSpec, runs: dict | None = None):
     """One run of one job in a fresh app context; a failure is logged and the next tick retries —
     it must never stop the scheduler."""
-    from app.extensions import db
-
     started = _utcnow()
     result, error = None, None
     with app.app_context():

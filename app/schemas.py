@@ -5,13 +5,14 @@ import flask_smorest
 import flask_smorest.pagination
 import marshmallow as ma
 import sqlalchemy as sa
+from flask import request
 from marshmallow import fields, validate
 from webargs.flaskparser import FlaskParser
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import UnsupportedMediaType
 
-from app.errors import Unprocessable
+from app.errors import Unprocessable, problem_response
 from app.extensions import db
 from app.openapi import complete_operation
 
@@ -181,10 +182,6 @@ def _takes_body(view) -> bool:
 def refuse_unexpected_bodies(app) -> None:
     """A body sent to a route that takes none is a 400, not ignored: a client that thinks it sent
     a note with "accept" or a reason with "start" learns at once that nothing read it."""
-    from flask import request
-
-    from app.errors import problem_response
-
     takes = {}
 
     @app.before_request

@@ -151,6 +151,7 @@ class S3Store:
     PREFIX = "blobs/"
 
     def __init__(self, bucket: str, *, endpoint_url: str | None, region: str, presign_seconds: int):
+        # boto3 (about half a second to import) loads only in deployments that store blobs on S3.
         import boto3
         from botocore.config import Config as BotoConfig
 
@@ -172,7 +173,7 @@ class S3Store:
 
     def _call(self, method: str, **params):
         """Run one S3 operation; a transport failure or refusal becomes a 503 the client can retry."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded with boto3, S3 deployments only
 
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **params)
@@ -208,7 +209,7 @@ class S3Store:
         return utcnow() + timedelta(seconds=self.presign_seconds)
 
     def _presign(self, method: str, params: dict[str, Any]) -> str:
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError  # loaded with boto3, S3 deployments only
 
         try:
             return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, **params},

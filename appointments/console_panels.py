@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
@@ -12,6 +13,7 @@ from app import clock
 from app.extensions import db
 from app.org.scoping import areas_visible_to
 from app.web import charts, part, register_panel
+from app.web.filters import local_date
 from appointments import stats
 
 UNASSIGNED_SHOWN = 8
@@ -53,14 +55,11 @@ def _day_label(day) -> str:
         return _("Today")
     if day == today + timedelta(days=1):
         return _("Tomorrow")
-    from app.web.filters import local_date
 
     return local_date(day)
 
 
 def officer_load(actor) -> Markup:
-    from flask import current_app
-
     limit = current_app.config["OFFICER_DAILY_LIMIT"]
     rows = []
     for line in stats.officer_load(actor, clock.today()):

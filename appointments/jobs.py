@@ -7,7 +7,7 @@ from flask import current_app
 
 from app.scheduler import job
 from app.workdays import LOCAL_TZ
-from appointments.reminders import enqueue_evening_reminders
+from appointments.booking.reminders import enqueue_evening_reminders
 
 
 @job("appointments.evening_reminders")

@@ -3,6 +3,7 @@ Sending is the outbox dispatcher's job; each row has a dedupe key so a retry nev
 from __future__ import annotations
 
 from app import pii
+from app.extensions import db
 from app.notify import outbox
 from app.notify.templates import TEMPLATES
 from app.org.models import Station
@@ -46,8 +47,6 @@ def reminder_dedupe_key(visit_id, day) -> str:
 
 
 def _params(booking, **extra) -> dict:
-    from app.extensions import db
-
     station = db.session.get(Station, booking.station_id)
     return {"station": station.name, "reference": booking.reference, "day": booking.day.isoformat(),
             "start": booking.window_start.strftime("%H:%M"), "end": booking.window_end.strftime("%H:%M"),

@@ -11,10 +11,11 @@ from app import clock
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
 from app.org.scoping import users_visible_to
-from appointments import visit_states
-from appointments.bookings import bookings_visible_to
-from appointments.models import Booking, OfficerLeave, Visit
-from appointments.visits import leave_visible_to, queue
+from appointments.booking.models import Booking
+from appointments.booking.services import bookings_visible_to
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.models import OfficerLeave, Visit
+from appointments.dispatch.services import leave_visible_to, queue
 
 # Visits that were due on their day: moved (rescheduled) and cancelled ones were not.
 _DUE_EXCLUDED = ("cancelled", "rescheduled")

@@ -106,7 +106,7 @@ def set_up(app, windows: int, capacity: int) -> Scene:
     from app.extensions import db
     from app.org.models import Area, Station, User
     from app.workdays import day_info, local_now
-    from appointments.models import WindowTemplate
+    from appointments.windows.models import WindowTemplate
 
     password = secrets.token_urlsafe(18)
     starts = [clock(FIRST_WINDOW_HOUR + i) for i in range(windows)]
@@ -396,7 +396,8 @@ def check_database(app, scene: Scene) -> Check:
 
     from app.audit import verify_chain
     from app.extensions import db
-    from appointments.models import Booking, Slot
+    from appointments.booking.models import Booking
+    from appointments.windows.models import Slot
 
     with app.app_context():
         slots = db.session.execute(sa.select(Slot).order_by(Slot.start_time)).scalars().all()

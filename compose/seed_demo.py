@@ -9,10 +9,9 @@ outcome, so the history (past visits, the overdue review, the failed message) is
 dated in the past. It writes several domains' tables, so it lives at the composition root."""
 from __future__ import annotations
 
-from typing import Any
-
 import random
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
@@ -23,11 +22,15 @@ from app.cli import add_demo_populator
 from app.extensions import db
 from app.notify.models import Notification
 from app.workdays import is_workday
-from appointments import bookings, visits, windows
-from appointments.bookings import new_reference
-from appointments.models import Booking, Slot, Visit
-from field_api.residency import services as residents
+from appointments.booking import services as bookings
+from appointments.booking.models import Booking
+from appointments.booking.services import new_reference
+from appointments.dispatch import services as visits
+from appointments.dispatch.models import Visit
+from appointments.windows import services as windows
+from appointments.windows.models import Slot
 from field_api.permits.models import PermitApplication
+from field_api.residency import services as residents
 
 WINDOWS = [(time(9), time(12)), (time(14), time(17))]
 STREETS = ["北山路", "东湖路", "学院路", "文三路", "天目山路", "莫干山路"]

@@ -35,7 +35,8 @@ import secrets
 import sys
 import time
 import uuid
-from datetime import date, datetime, time as clock, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from datetime import time as clock
 
 import click
 import orjson
@@ -50,8 +51,11 @@ from app.extensions import db
 from app.org.models import Area, Station, User
 from app.pii import identity_check_char
 from app.workdays import local_now
-from appointments.bookings import REFERENCE_ALPHABET
-from appointments.models import Booking, Slot, TimelineEvent, Visit, WindowTemplate
+from appointments.booking.models import Booking
+from appointments.booking.services import REFERENCE_ALPHABET
+from appointments.dispatch.models import Visit
+from appointments.timeline import TimelineEvent
+from appointments.windows.models import Slot, WindowTemplate
 from field_api.residency.models import DONE, Registration, Resident, stage_for
 from field_api.residency.services import maturity_date
 from sync.feed import COUNTER_ID

@@ -16,15 +16,16 @@ from flask import current_app
 from app import workdays
 from app.extensions import db
 from app.notify.jobs import enqueue_absent, outbox_row
+from app.notify.models import Notification
 from app.notify.templates import TEMPLATES
 from app.org.models import Station, User
 from app.scheduler import job
-from appointments import visit_states
-from appointments.models import Visit
-from field_api.residency import maturity
-from field_api.residency.maturity import local_today
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.models import Visit
 from field_api.delivery.models import Delivery
 from field_api.permits.models import Material, Permit, PermitApplication
+from field_api.residency import maturity
+from field_api.residency.maturity import local_today
 from field_api.residency.models import Resident
 
 MATERIAL_NAMES = {"identity_card": "身份证", "rental_contract": "租房合同", "property_certificate": "房产证明",
@@ -85,7 +86,6 @@ def _absent_only(messages: list[dict]) -> int:
     still ignores a key that appeared meanwhile)."""
     if not messages:
         return 0
-    from app.notify.models import Notification
 
     keys = [m["dedupe_key"] for m in messages]
     present = set(db.session.execute(sa.select(Notification.dedupe_key).where(

@@ -1,5 +1,5 @@
-"""How field work plugs into the app: residency, permits and delivery on one blueprint, the receipt
-commands, the scheduled jobs, the console panels."""
+"""How field work plugs into the app: residency, permits and delivery on one blueprint, their sync
+handlers, the receipt commands, the scheduled jobs, the console panels."""
 from __future__ import annotations
 
 from flask import Flask
@@ -8,7 +8,10 @@ import field_api.console_panels  # noqa: F401  (adds its panels to the console's
 import field_api.jobs  # noqa: F401  (adds its jobs to the scheduler's registry)
 from app.extensions import api
 from field_api.blueprint import blp
+from field_api.delivery import sync as delivery_sync
 from field_api.delivery.cli import cache_jwks, verify_receipt_command
+from field_api.permits import sync as permits_sync
+from field_api.residency import sync as residency_sync
 
 # Their routes, on blp: imported in the order the API document has always listed them.
 from field_api.residency import api as residency_api  # noqa: F401
@@ -19,5 +22,8 @@ from field_api.residency import maturity_api  # noqa: F401
 
 def register(app: Flask) -> None:
     api.register_blueprint(blp)
+    residency_sync.register()
+    permits_sync.register()
+    delivery_sync.register()
     app.cli.add_command(cache_jwks)
     app.cli.add_command(verify_receipt_command)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from app.db import one_or_404
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
-from appointments.models import Visit
+from appointments.dispatch.models import Visit
 from field_api.delivery.models import Delivery
 from field_api.permits.models import Permit, PermitApplication
 from field_api.residency.models import Registration, Resident

@@ -26,7 +26,7 @@ from app import bulk
 from app.db import ends_outermost, insert_for, locked_row, utcnow
 from app.errors import DomainError
 from app.extensions import db
-from sync import documents
+from sync import documents, registry
 from sync.models import ChangeCounter, SyncRecord
 
 COUNTER_ID = 1
@@ -47,7 +47,7 @@ def _touch(_mapper, _connection, target):
     makes a 500-mutation push quadratic."""
     session = object_session(target)
     if session is not None and not session.info.get("sync_publishing"):
-        entity = documents.ENTITIES[type(target)]
+        entity = registry.ENTITIES[type(target)]
         session.info.setdefault("sync_touched", set()).add((entity, target.id))
         # The identity map holds objects weakly; publish reads these again at commit.
         session.info.setdefault("sync_held", []).append(target)
@@ -59,10 +59,14 @@ def _inserted(entity: str, session, rows: list[dict]) -> None:
     session.info.setdefault("sync_inserted", []).extend((entity, row["id"]) for row in rows)
 
 
-for _model, _entity in documents.ENTITIES.items():
-    for _event_name in ("after_insert", "after_update", "after_delete"):
-        event.listen(_model, _event_name, _touch)
-    bulk.on_insert(_model.__table__, functools.partial(_inserted, _entity))
+def _track(kind: registry.DocumentKind) -> None:
+    """Every synced entity's rows, as the domains register them, publish the change feed."""
+    for event_name in ("after_insert", "after_update", "after_delete"):
+        event.listen(kind.model, event_name, _touch)
+    bulk.on_insert(kind.model.__table__, functools.partial(_inserted, kind.entity))
+
+
+registry.on_document_registered(_track)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -111,7 +115,7 @@ def publish(session, touched: set) -> None:
         entity, record_id = queue.pop()
         if record_id is None or (entity, str(record_id)) in pending:
             continue
-        obj = session.get(documents.MODELS[entity], record_id)
+        obj = session.get(registry.DOCUMENTS[entity].model, record_id)
         pending[(entity, str(record_id))] = obj
         if obj is not None:
             queue.extend(documents.related(entity, obj))
@@ -305,7 +309,7 @@ def _still_in_scope(scope: Scope, evicts: list) -> set[tuple[str, str]]:
 @dataclass
 class Page:
     body: bytes
-    served_deliveries: list[str]
+    served: dict[str, list[str]]  # {entity: [record id]}, of the entities watched (``registry.on_served``)
 
 
 _REFERENCE = ('{"seq":0,"entity":"reference","id":"material_kinds","op":"upsert","version":1,"data":'
@@ -317,7 +321,7 @@ def _reset_page(device, scope: Scope) -> Page:
     clears its view on ``reset`` cannot lose changes that came with it. It pulls again from null."""
     body = ('{"protocol":1,"changes":[],"cursor":"' + encode_cursor(device.id, 0, scope)
             + '","has_more":true,"reset":true}').encode()
-    return Page(body, [])
+    return Page(body, {})
 
 
 def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
@@ -337,15 +341,16 @@ def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
     has_more = len(rows) > take
     rows = rows[:take]
     held = set() if first else _still_in_scope(scope, [r for r in rows if r[3] == "evict"])
-    parts, deliveries = [_REFERENCE] if first else [], []
+    parts, served = [_REFERENCE] if first else [], {}
+    watched = registry.SERVED
     for seq, entity, record_id, op, version, doc, reason in rows:
         # Stored documents are spliced in as they are, never parsed; entity, id and op are ASCII
         # names and UUIDs the server wrote, safe to format directly. One encode for the page.
         if op == "upsert":
             parts.append('{"seq":%d,"entity":"%s","id":"%s","op":"upsert","version":%d,"data":%s}' % (
                 seq, entity, record_id, version, doc))
-            if entity == "delivery":
-                deliveries.append(record_id)
+            if entity in watched:
+                served.setdefault(entity, []).append(record_id)
         elif (entity, record_id) not in held:
             parts.append('{"seq":%d,"entity":"%s","id":"%s","op":"%s","version":%d,"reason":%s}' % (
                 seq, entity, record_id, op, version, orjson.dumps(reason or op).decode()))
@@ -359,4 +364,4 @@ def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
     body = ('{"protocol":1,"changes":[' + ",".join(parts) + '],"cursor":"' + encode_cursor(device.id, last, scope)
             + '","has_more":' + ("true" if has_more else "false") + ',"reset":' + ("true" if reset else "false")
             + "}").encode()
-    return Page(body, deliveries)
+    return Page(body, served)

@@ -12,239 +12,27 @@ from typing import NamedTuple
 import orjson
 import sqlalchemy as sa
 from flask import current_app
-from marshmallow import ValidationError
 
-from app import bulk, fastload, metrics, pii
+from app import bulk, metrics, pii
 from app.auth.models import Device
 from app.context import audit_context, current_meta
 from app.db import deferred_commits, new_id, utcnow
-from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_error
+from app.errors import DomainError, field_error
 from app.extensions import db
-from app.schemas import In
 from app.unit_of_work import is_retryable
-from appointments import visit_states, visits
-from field_api.delivery import services as deliveries
-from field_api.permits import services as applications
-from field_api.residency import services as residents
-from field_api.residency.models import Resident
-from appointments.schemas import OutcomeIn
-from field_api.delivery.schemas import HandoverIn
-from field_api.permits.schemas import ApplicationIn, MaterialIn
-from field_api.residency.schemas import (EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn, ResidentPatch)
-from field_api.scoping import registration_for, resident_for
-from sync import documents
-from sync.models import SyncConflict, SyncMutation
 from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH as MAX_MUTATIONS
-from doorstep_protocol.merge import merge_fields
+from sync import documents, registry
+from sync.handling import Answer, Outcome, as_uuid, load
+from sync.models import SyncConflict, SyncMutation
+
 MAX_SKEW_SECONDS = 366 * 86400  # what is stored of a device's clock skew, either way
 
 log = logging.getLogger("doorstep.sync")
 
 
-class EmptyIn(In):
-    """visit.start carries no data."""
-
-
-class Outcome:
-    """What one mutation did: the record (entity, id) to send back, and any conflict."""
-
-    def __init__(self, entity: str, record_id, conflict: dict | None = None):
-        self.entity, self.record_id, self.conflict = entity, record_id, conflict
-
-
 def _hash(m: dict) -> str:
     keys = ("seq", "entity", "op", "id", "base_version", "data", "occurred_at")
     return hashlib.sha256(orjson.dumps({k: m.get(k) for k in keys}, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
-# --- field-by-field merge --------------------------------------------------------------------
-
-def _merge(record, base_version, data: dict, current: dict) -> tuple[dict, dict]:
-    """Fields the server has not changed since ``base_version`` take the device's value; a field
-    both changed keeps the server's value and goes into the conflict."""
-    return merge_fields(record.field_versions or {}, base_version, data, current)
-
-
-def _mask_conflict(clashes: dict) -> dict:
-    """Conflicts are stored for staff: phone numbers masked, the device's value kept encrypted."""
-    out = {}
-    for field, sides in clashes.items():
-        if field.endswith("phone"):
-            out[field] = {"server": pii.mask_phone(sides["server"]), "device": pii.mask_phone(sides["device"]),
-                          "device_enc": pii.encrypt(pii.PHONE, sides["device"])}
-        else:
-            out[field] = sides
-    return out
-
-
-def _resident_values(r: Resident) -> dict:
-    return {"name": r.name, "sex": r.sex, "ethnicity": r.ethnicity, "hukou_address": r.hukou_address,
-            "photo_sha256": r.photo_sha256, "phone": pii.decrypt(pii.PHONE, r.phone_enc)}
-
-
-def _normalized_phone(data: dict, field: str) -> dict:
-    if data.get(field) is not None:
-        try:
-            data = {**data, field: pii.normalize_phone(data[field])}
-        except pii.InvalidPII as exc:
-            raise field_error(field, str(exc)) from None
-    return data
-
-
-# --- ids the device made up for records the server already had --------------------------------
-
-def _resident_id(actor, value, field: str):
-    """A tablet that registered someone the server already knew used its own uuid; the create
-    answered with the existing resident's id. Later mutations of that device may still name the
-    tablet's uuid (sent before the answer came): map it, so the officer's work does not fail."""
-    client_id = _uuid(value, field)
-    if db.session.get(Resident, client_id) is not None:
-        return client_id
-    linked = db.session.execute(sa.select(SyncMutation.result).where(
-        SyncMutation.device_id == actor.device_id, SyncMutation.entity == "resident", SyncMutation.op == "create",
-        SyncMutation.record_id == str(client_id), SyncMutation.status == "applied")).scalar_one_or_none()
-    if linked and linked.get("record"):
-        return uuid.UUID(linked["record"]["id"])
-    return client_id
-
-
-# --- handlers: one per (entity, op), each calling the online service ---------------------------
-# Each loads the mutation's data through the input schema of the online endpoint for the same
-# action, so a tablet's malformed mutation is rejected naming the field, exactly as online.
-
-def _load(schema, data: dict) -> dict:
-    try:
-        return fastload.loader(schema)(data)
-    except ValidationError as exc:
-        raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
-
-
-class VersionAhead(Conflict):
-    slug, title = "version-ahead", "The device names a version the server never had"
-
-
-def _not_ahead(record, m) -> None:
-    """A ``base_version`` above the record's version is no edit of anything the server holds (a
-    tablet restored from a backup of another server, a client bug): merging it would overwrite
-    staff's edits as if the device had seen them. Refused, and kept for a person."""
-    base = m.get("base_version")
-    if record is not None and base is not None and base > record.version:
-        raise VersionAhead(f"base_version {base} is ahead of the server's version {record.version}",
-                           errors={"base_version": [f"ahead of the server's version {record.version}"]})
-
-
-def resident_update(actor, m):
-    data = _normalized_phone(_load(ResidentPatch, m["data"]), "phone")
-    data.pop("base_version", None)  # the envelope's base_version is the one that counts
-    resident = resident_for(actor, _resident_id(actor, m["id"], "id"), lock=True)
-    _not_ahead(resident, m)
-    apply, clashes = _merge(resident, m.get("base_version"), data, _resident_values(resident))
-    if apply:
-        residents.update_resident(actor, resident.id, apply)
-    return Outcome("resident", resident.id, {"kind": "fields", "fields": _mask_conflict(clashes)} if clashes else None)
-
-
-def registration_create(actor, m):
-    data = _load(RegistrationIn, m["data"])
-    data["id"] = _uuid(m["id"], "id")
-    if data.get("resident_id") is not None:
-        data["resident_id"] = _resident_id(actor, data["resident_id"], "resident_id")
-    registration = residents.register_residence(actor, data)
-    return Outcome("registration", registration.id)
-
-
-def registration_update(actor, m):
-    data = _normalized_phone(_load(RegistrationPatch, m["data"]), "landlord_phone")
-    registration = registration_for(actor, _uuid(m["id"], "id"), lock=True)
-    _not_ahead(registration, m)
-    current = {f: getattr(registration, f) for f in residents.REGISTRATION_FIELDS}
-    current["landlord_phone"] = pii.decrypt(pii.PHONE, registration.landlord_phone_enc)
-    apply, clashes = _merge(registration, m.get("base_version"), data, current)
-    if apply:
-        residents.update_registration(actor, registration.id, apply)
-    return Outcome("registration", registration.id,
-                   {"kind": "fields", "fields": _mask_conflict(clashes)} if clashes else None)
-
-
-def registration_end(actor, m):
-    data = _load(EndRegistrationIn, m["data"])
-    _not_ahead(registration_for(actor, _uuid(m["id"], "id")), m)
-    registration = residents.end_registration(actor, _uuid(m["id"], "id"), data["end_date"], data["reason"])
-    return Outcome("registration", registration.id)
-
-
-def _visit_not_ahead(actor, visit_id, m) -> None:
-    """Only a visit still in the officer's hands is compared: one reassigned away is a late fact."""
-    if m.get("base_version") is not None:
-        try:
-            _not_ahead(visits.visit_for(actor, visit_id), m)
-        except NotFound:
-            pass
-
-
-def visit_start(actor, m):
-    _load(EmptyIn, m["data"])
-    visit_id = _uuid(m["id"], "id")
-    _visit_not_ahead(actor, visit_id, m)
-    try:
-        visits.start(actor, visit_id)
-        return Outcome("visit", visit_id)
-    except (NotFound, visit_states.InvalidTransition) as exc:
-        # Setting out is a fact too, but it changes nothing once staff moved the visit on.
-        return Outcome("visit", visit_id, {"kind": "fact-after-change", "fields": {"start": exc.detail}})
-
-
-def visit_outcome(actor, m):
-    data = _load(OutcomeIn, m["data"])
-    _visit_not_ahead(actor, _uuid(m["id"], "id"), m)
-    visit, flagged = visits.record_outcome_fact(actor, _uuid(m["id"], "id"), data["outcome"], data["note"])
-    return Outcome("visit", visit.id, {"kind": "fact-after-change", "fields": {"outcome": data["outcome"]}}
-                   if flagged else None)
-
-
-def application_create(actor, m):
-    data = _load(ApplicationIn, m["data"])
-    data["id"] = _uuid(m["id"], "id")
-    if data.get("resident_id") is not None:
-        data["resident_id"] = _resident_id(actor, data["resident_id"], "resident_id")
-    application = applications.submit(actor, data)
-    return Outcome("application", application.id)
-
-
-def application_supply(actor, m):
-    data = _load(MaterialIn, m["data"])
-    application = applications.supply_material(actor, _uuid(m["id"], "id"), data["kind"], data["attachment_sha256"])
-    return Outcome("application", application.id)
-
-
-def delivery_handover(actor, m):
-    data = _load(HandoverIn, m["data"])
-    delivery, flagged = deliveries.handover_fact(actor, _uuid(m["id"], "id"), data)
-    return Outcome("delivery", delivery.id, {"kind": "fact-after-change", "fields": {"handover": "recorded"}}
-                   if flagged else None)
-
-
-# resident.create is settled by ``apply_creates`` (many at once), never through this table.
-BATCHED = ("resident", "create")
-HANDLERS = {
-    ("resident", "update"): resident_update,
-    ("registration", "create"): registration_create, ("registration", "update"): registration_update,
-    ("registration", "end"): registration_end, ("visit", "start"): visit_start,
-    ("visit", "outcome"): visit_outcome, ("application", "create"): application_create,
-    ("application", "supply_material"): application_supply, ("delivery", "handover"): delivery_handover,
-}
-
-
-
-
-def _uuid(value, field: str):
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise field_error(field, "must be a UUID") from None
-
 
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
@@ -264,9 +52,10 @@ def instant(value, field: str) -> datetime:
 # --- the push --------------------------------------------------------------------------------
 
 def _record_doc(outcome: Outcome) -> tuple[dict | None, int | None]:
-    if outcome.entity not in documents.MODELS:
+    kind = registry.DOCUMENTS.get(outcome.entity)
+    if kind is None:
         return {"id": str(outcome.record_id)}, None
-    obj = db.session.get(documents.MODELS[outcome.entity], outcome.record_id)
+    obj = db.session.get(kind.model, outcome.record_id)
     if obj is None:
         return None, None
     document = documents.build_cached(db.session, outcome.entity, obj)
@@ -297,7 +86,7 @@ class Batch:
 
     def __init__(self, mutations: list[dict], received_at: datetime):
         self.window = Plausible(received_at)
-        ids = list({_uuid(m["mutation_id"], "mutation_id") for m in mutations})
+        ids = list({as_uuid(m["mutation_id"], "mutation_id") for m in mutations})
         t = SyncMutation.__table__.c
         self.stored: dict = {}
         self.pending: list[dict] = []
@@ -357,9 +146,6 @@ def _answer(m: dict, status: str, record: dict | None, version: int | None, conf
             "version": version, "record": record, "conflict": conflict, "errors": None}
 
 
-KNOWN_ENTITIES = frozenset(entity for entity, _op in HANDLERS) | {BATCHED[0]}
-
-
 def _seq_refusal(device, m: dict) -> dict | None:
     """The rule for a seq at or below the device's last settled one (see docs/sync-protocol.md):
     a seq an applied (or conflicting) mutation holds is ``seq-reused`` (a tablet restored from a
@@ -375,7 +161,7 @@ def _seq_refusal(device, m: dict) -> dict | None:
 
 
 def _unknown(m: dict) -> dict:
-    if m["entity"] not in KNOWN_ENTITIES:
+    if m["entity"] not in registry.KNOWN_ENTITIES:
         return _rejected(m, {"entity": [f"unknown entity {m['entity']!r}"]}, "unknown-mutation")
     return _rejected(m, {"op": [f"no mutation {m['entity']}.{m['op']}"]}, "unknown-mutation")
 
@@ -392,7 +178,7 @@ def _internal(m: dict, exc: BaseException) -> dict:
 
 
 def apply_one(actor, device, m: dict, batch: Batch) -> dict:
-    mutation_id = _uuid(m["mutation_id"], "mutation_id")
+    mutation_id = as_uuid(m["mutation_id"], "mutation_id")
     stored = batch.stored.get(mutation_id)
     if stored is not None:
         # Another device's result is never handed out, whatever the content: only the device that
@@ -403,7 +189,8 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
     batch.write()  # a handler may read what earlier mutations settled (``_resident_id``)
     received_at = utcnow()
     conflict = occurred_at = None
-    handler = HANDLERS.get((m["entity"], m["op"]))
+    key = (m["entity"], m["op"])
+    mutation = registry.MUTATIONS.get(key)
     result = _seq_refusal(device, m)
     if result is None:
         try:
@@ -412,15 +199,15 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
             result = _refused(m, exc)
     if result is not None:
         pass
-    elif (m["entity"], m["op"]) == BATCHED:
-        return apply_creates(actor, device, [m], batch)[0]
-    elif handler is None:
+    elif key in registry.BATCHES:
+        return apply_run(actor, device, [m], batch)[0]
+    elif mutation is None:
         result = _unknown(m)
     else:
         savepoint = db.session.begin_nested()
         token = audit_context.set(_audit_extra(m, occurred_at, received_at.isoformat()))
         try:
-            outcome = handler(actor, m)
+            outcome = mutation.handler(actor, m, load(mutation.schema, m["data"]))
             db.session.flush()
             result = _applied(m, outcome)
             savepoint.commit()
@@ -439,15 +226,16 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
     return _settle(actor, device, m, batch, result, conflict, occurred_at, received_at)
 
 
-def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
-    """A run of new ``resident.create`` mutations — most of what a tablet brings back from a day
-    of registering people — through ``residents.register_residents``, the service behind the
-    online endpoint, in one call: one look-up and one INSERT for the run instead of a savepoint,
-    a query and a flush per mutation. Each is still on its own: one refused (a bad identity
-    number, an id already used) is rejected alone, and if the INSERT fails the service falls back
-    to a savepoint per person; if anything else fails, each is tried again on its own."""
+def apply_run(actor, device, run: list[dict], batch: Batch) -> list[dict]:
+    """A run of new mutations of one batched (entity, op) — ``resident.create``: most of what a
+    tablet brings back from a day of registering people — through the domain's batch handler, the
+    service behind the online endpoint, in one call: one look-up and one INSERT for the run instead
+    of a savepoint, a query and a flush per mutation. Each is still on its own: one refused (a bad
+    identity number, an id already used) is rejected alone, and if the INSERT fails the service
+    falls back to a savepoint per record; if anything else fails, each is tried again on its own."""
     if not run:
         return []
+    handling = registry.BATCHES[(run[0]["entity"], run[0]["op"])]
     received_at = utcnow()
     received = received_at.isoformat()
     occurred: list = [None] * len(run)
@@ -456,7 +244,7 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
     for k, m in enumerate(run):
         try:
             occurred[k] = batch.window.occurred_at(m)
-            items.append({**_load(ResidentIn, m["data"]), "id": _uuid(m["id"], "id")})
+            items.append({**load(handling.schema, m["data"]), "id": as_uuid(m["id"], "id")})
         except DomainError as exc:
             results[k] = _refused(m, exc)
             continue
@@ -464,18 +252,14 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
         contexts.append(_audit_extra(m, occurred[k], received))
     savepoint = db.session.begin_nested()
     try:
-        outcomes = residents.register_residents(actor, items, audit_contexts=contexts)
-        for k, outcome in zip(sent, outcomes):
+        outcomes = handling.handler(actor, items, contexts)
+        for k, outcome in zip(sent, outcomes, strict=True):
             if isinstance(outcome, DomainError):
                 results[k] = _refused(run[k], outcome)
-            elif outcome.created:  # answered from what the service wrote: nothing to read back
-                results[k] = _answer(run[k], "applied",
-                                     {"id": outcome.view["id"], **documents.resident_record(outcome.view)},
-                                     outcome.view["version"])
-            elif not outcome.visible:  # matched someone outside the device's scope: their id, nothing more
-                results[k] = _answer(run[k], "applied", {"id": str(outcome.id)}, None)
+            elif isinstance(outcome, Answer):  # answered from what the service wrote: nothing to read back
+                results[k] = _answer(run[k], "applied", outcome.record, outcome.version)
             else:
-                results[k] = _applied(run[k], Outcome("resident", outcome.id))
+                results[k] = _applied(run[k], outcome)
         savepoint.commit()
     except Exception as exc:
         savepoint.rollback()
@@ -484,7 +268,7 @@ def apply_creates(actor, device, run: list[dict], batch: Batch) -> list[dict]:
         if len(sent) > 1:  # find the one that failed: each on its own
             tried = set(sent)
             return [r for k, m in enumerate(run)
-                    for r in (apply_creates(actor, device, [m], batch) if k in tried else
+                    for r in (apply_run(actor, device, [m], batch) if k in tried else
                               [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at)])]
         for k in sent:
             results[k] = _internal(run[k], exc)
@@ -496,7 +280,7 @@ def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurr
     """Store the mutation's result (for replay, and for staff when rejected or in conflict). The
     payload is kept only when refused: an applied mutation lives on in its record and its audit
     event."""
-    mutation_id = _uuid(m["mutation_id"], "mutation_id")
+    mutation_id = as_uuid(m["mutation_id"], "mutation_id")
     request_hash = _hash(m)
     batch.stored[mutation_id] = Stored(device.id, request_hash, result)
     batch.pending.append({
@@ -563,31 +347,36 @@ def locked_device(device_id) -> Device:
 
 
 def push(actor, device_id, mutations: list[dict], sent_at: str | None = None) -> dict:
-    """Settle the mutations in seq order. Consecutive new resident creates go to the service
-    together (``apply_creates``); everything else, and anything that could be a replay, one by
-    one (``apply_one``). Every mutation settles — applied, conflict, rejected — whatever it
-    carries; only the database itself failing fails the push."""
+    """Settle the mutations in seq order. Consecutive new mutations of one batched (entity, op)
+    (resident creates) go to the service together (``apply_run``); everything else, and anything
+    that could be a replay, one by one (``apply_one``). Every mutation settles — applied,
+    conflict, rejected — whatever it carries; only the database itself failing fails the push."""
     received_at = utcnow()
     device = locked_device(device_id)
     measure_skew(device, sent_at, received_at)
-    results, run, in_run = [], [], set()
+    results, run, in_run, run_key = [], [], set(), None
     batch = Batch(mutations, received_at)
     with deferred_commits():
         last = device.last_seq
         for m in sorted(mutations, key=lambda m: m["seq"]):  # stable: the first of equal seqs leads
-            mutation_id = _uuid(m["mutation_id"], "mutation_id")
+            mutation_id = as_uuid(m["mutation_id"], "mutation_id")
             seen = mutation_id in batch.stored or mutation_id in in_run  # a replay, or a reused id
             new = not seen and m["seq"] > last
-            if new and (m["entity"], m["op"]) == BATCHED:
+            key = (m["entity"], m["op"])
+            if run and key != run_key:
+                results += apply_run(actor, device, run, batch)
+                run, in_run = [], set()
+            if new and key in registry.BATCHES:
                 run.append(m)
                 in_run.add(mutation_id)
+                run_key = key
             else:
-                results += apply_creates(actor, device, run, batch)
+                results += apply_run(actor, device, run, batch)
                 run, in_run = [], set()
                 results.append(apply_one(actor, device, m, batch))
             if not seen:  # what settling it does to the device's last seq
                 last = max(last, m["seq"])
-        results += apply_creates(actor, device, run, batch)
+        results += apply_run(actor, device, run, batch)
         batch.write()
     device.last_push_at = received_at
     db.session.commit()

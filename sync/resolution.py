@@ -9,8 +9,9 @@ from app import audit, pii
 from app.db import one_or_404, utcnow
 from app.errors import Conflict, field_error
 from app.extensions import db
-from field_api.residency import services as residents
+from sync import registry
 from sync.models import SyncConflict, SyncMutation
+from sync.schemas import opened
 
 
 def conflicts_visible_to(actor, filters: dict):
@@ -48,13 +49,10 @@ def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict
         raise field_error("choice", "a fact recorded after a change is acknowledged")
     if choice == "device":
         values = {f: _device_value(f, sides) for f, sides in conflict.fields.items()}
-        record_id = uuid.UUID(conflict.record_id)
-        if conflict.entity == "resident":
-            residents.update_resident(actor, record_id, values)
-        elif conflict.entity == "registration":
-            residents.update_registration(actor, record_id, values)
-        else:
+        apply = registry.RESOLVERS.get(conflict.entity)
+        if apply is None:
             raise Conflict(f"no way to apply a device value to a {conflict.entity}")
+        apply(actor, uuid.UUID(conflict.record_id), values)
     conflict.status, conflict.resolved_at, conflict.resolved_by_id = "resolved", utcnow(), actor.user_id
     conflict.resolution = f"{choice}: {note}".strip(": ")
     audit.record(actor, "sync.conflict_resolved", "sync_conflict", conflict.id,
@@ -67,8 +65,6 @@ def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict
 def read_rejection_pii(actor, mutation_id) -> dict:
     """The numbers of a rejected payload in plain, for staff re-entering it by hand: the same
     audited step as unmasking a resident."""
-    from sync.schemas import opened
-
     mutation = one_or_404(rejections_visible_to(actor, {"status": "any"}).where(
         SyncMutation.mutation_id == mutation_id), "rejection")
     data = opened((mutation.payload or {}).get("data") or {}, lambda sealed: pii.decrypt(

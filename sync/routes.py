@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import uuid
 import zlib
 from datetime import timedelta
 
@@ -17,8 +16,7 @@ from app.db import utcnow
 from app.errors import DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.schemas import Blueprint, paginate
-from field_api.delivery.services import record_manifest
-from sync import feed, push as pushing, resolution
+from sync import feed, push as pushing, registry, resolution
 from sync.schemas import (SUPPORTED_PROTOCOLS, ConflictOut, ListArgs, PullIn, PushIn, RejectionOut, RejectionPiiOut,
                           ResolveConflictIn, ResolveRejectionIn)
 
@@ -96,7 +94,8 @@ def pull():
     actor = current_actor()
     device = _device(actor)
     page = feed.pull(device, feed.scope_of(actor), body["cursor"], body["limit"])
-    record_manifest([uuid.UUID(d) for d in page.served_deliveries], device.id)
+    for entity, record_ids in page.served.items():
+        registry.SERVED[entity](record_ids, device.id)
     now = utcnow()
     if device.last_pull_at is None or now - device.last_pull_at > PULL_STAMP_EVERY:
         device.last_pull_at = now  # a first pull of 100 pages need not write 100 times

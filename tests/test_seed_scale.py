@@ -44,7 +44,7 @@ def test_seed_scale_tiny(app, client, make):
 
     with app.app_context():
         from field_api.residency.models import Registration, Resident
-        from sync import documents
+        from sync import documents, registry
         from sync.models import SyncRecord
 
         identities = [pii.decrypt(pii.IDENTITY, r.identity_enc) for r in db.session.execute(
@@ -73,7 +73,7 @@ def test_seed_scale_tiny(app, client, make):
         rows = db.session.execute(sa.select(SyncRecord)).scalars().all()
         assert len({r.seq for r in rows}) == len(rows)
         for row in rows:
-            obj = db.session.get(documents.MODELS[row.entity], uuid.UUID(row.record_id))
+            obj = db.session.get(registry.DOCUMENTS[row.entity].model, uuid.UUID(row.record_id))
             built = documents.build(row.entity, obj)
             assert (row.scope_kind, row.scope_id) in built.scopes, row.entity
             assert row.doc == built.doc.decode(), row.entity

@@ -27,15 +27,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from datetime import datetime, timedelta, UTC
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+from flask import current_app
+from jwt.algorithms import ECAlgorithm
 
 from app import clock
+from app.auth import keys as server_keys
+from app.db import utcnow
 from doorstep_protocol.credentials import CREDENTIAL_TYP  # noqa: F401
 from doorstep_protocol.credentials import LAYOUT as _LAYOUT
 from doorstep_protocol.encoding import P256_ORDER, b64url, b64url_decode, json_bytes, raw_signature  # noqa: F401
@@ -222,7 +226,6 @@ def decode_device_credential(token: str, jwks: dict[str, Any], at: datetime | No
     (aware datetimes)."""
     claims = open_device_credential(token, jwks)
     check_credential_time(claims, at or clock.now())
-    from jwt.algorithms import ECAlgorithm
 
     claims["public_jwk"] = ECAlgorithm.to_jwk(claims["public_key"], as_dict=True)
     return claims
@@ -232,14 +235,9 @@ def decode_device_credential(token: str, jwks: dict[str, Any], at: datetime | No
 
 def issue_device_credential(device, user) -> str:
     """A credential for ``device`` with ``user`` signed in on it, signed with the current server key."""
-    from flask import current_app
-
-    from app.auth import keys
-    from app.db import utcnow
-
     if device.public_jwk is None:
         raise ValueError("the device has no enrolled key")
-    _, private = keys.signing_key()
+    _, private = server_keys.signing_key()
     now = utcnow().replace(microsecond=0)
     return encode_device_credential(
         private, device_id=device.id, officer_id=user.id, station_id=device.station_id,
@@ -249,6 +247,4 @@ def issue_device_credential(device, user) -> str:
 
 def receipt_jwks() -> dict[str, Any]:
     """The key set receipts verify against: the published JWKS, which keeps retired keys."""
-    from app.auth.keys import jwks
-
-    return jwks()
+    return server_keys.jwks()

@@ -1,20 +1,21 @@
 """Log-in, token refresh, log-out and citizen one-time codes."""
 from __future__ import annotations
 
-from typing import Any
-
 import hashlib
 import hmac
 import secrets
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
 
 from app import audit, pii, throttle
+from app.auth.credentials import issue_device_credential
 from app.auth.models import Device, OtpChallenge, RefreshToken
 from app.auth.passwords import verify_password
+from app.auth.permissions import Actor
 from app.auth.tokens import (_hash_refresh, check_device, consume_refresh_token, issue_access_token,
                              issue_refresh_token, revoke_family)
 from app.context import current_meta
@@ -34,8 +35,6 @@ def _token_pair(user: User, device_id=None, family_id=None) -> dict[str, Any]:
         # Only an active tablet signs new receipts; a retired one may still refresh to hand in work.
         device = db.session.get(Device, device_id)
         if device is not None and device.status == "active" and device.public_jwk:
-            from app.auth.credentials import issue_device_credential
-
             pair["device_credential"] = issue_device_credential(device, user)
     return pair
 
@@ -105,8 +104,6 @@ def authenticate(username: str, password: str) -> User:
 
 
 def actor_of(user: User, device_id=None):
-    from app.auth.permissions import Actor
-
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id)
 
 

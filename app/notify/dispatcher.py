@@ -18,12 +18,11 @@ opt-outs (``skipped``, never sent). One-time codes never pass through here (``IM
 """
 from __future__ import annotations
 
-from typing import Any
-
 import logging
 import secrets
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -35,6 +34,7 @@ from app.notify import policy
 from app.notify.models import CLAIMABLE, Notification, SmsOptOut
 from app.notify.senders import SendFailed, get_sender, send
 from app.notify.templates import UnknownTemplate, render
+from app.org.models import User
 
 log = logging.getLogger("doorstep.sms")
 
@@ -131,8 +131,6 @@ def quiet_until(kind: str, now: datetime) -> datetime | None:
 
 def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One transaction: pick due rows, defer or skip those that must not go now, claim the rest."""
-    from app.org.models import User
-
     cfg = current_app.config
     n = Notification
     query = (sa.select(n.id, n.kind, n.recipient_bidx, n.recipient_user_id, n.recipient_phone_enc)
@@ -222,8 +220,6 @@ def _recipient_bidx(c) -> str | None:
     if c.recipient_phone_enc:
         return pii.blind_index(pii.PHONE, pii.decrypt(pii.PHONE, c.recipient_phone_enc))
     if c.recipient_user_id:
-        from app.org.models import User
-
         return db.session.execute(sa.select(User.phone_bidx).where(User.id == c.recipient_user_id)).scalar()
     return None
 

@@ -3,15 +3,15 @@ due, and the job that sends what is due through the configured sender
 (``app.notify.dispatcher.dispatch_due``: claims, quiet hours, rate limit, opt-outs, back-off)."""
 from __future__ import annotations
 
-from typing import Any
-
 import time
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 
 from app.bulk import insert_ignoring
 from app.db import new_id
+from app.notify.dispatcher import dispatch_due
 from app.notify.models import Notification
 from app.scheduler import job
 
@@ -44,8 +44,6 @@ def enqueue_absent(rows: list[dict[str, Any]]) -> int:
 
 @job("notify.dispatch", every="DISPATCH_INTERVAL_SECONDS")
 def dispatch(now: datetime) -> dict[str, Any]:
-    from app.notify.dispatcher import dispatch_due
-
     batch = current_app.config["DISPATCH_BATCH"]
     totals: dict[str, int] = {}
     stop = time.monotonic() + TICK_BUDGET_SECONDS

@@ -1,11 +1,10 @@
 """Putting messages in the outbox, and sending the ones that cannot wait for a scheduler tick."""
 from __future__ import annotations
 
-from typing import Any
-
 import logging
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 
@@ -15,6 +14,7 @@ from app.extensions import db
 from app.notify.models import Notification
 from app.notify.senders import SendFailed, get_sender
 from app.notify.templates import render
+from app.org.models import User
 
 log = logging.getLogger("doorstep.sms")
 
@@ -27,8 +27,6 @@ def enqueue(kind: str, template: str, params: dict[str, Any], *, phone: str | No
     number the account has when the message goes."""
     bidx = pii.blind_index(pii.PHONE, phone)
     if bidx is None and user_id is not None:
-        from app.org.models import User
-
         user = db.session.get(User, user_id)
         bidx = user.phone_bidx if user is not None else None
     due_at = due_at or utcnow()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
+from app.notify import services
 from app.notify.models import SKIP_REASONS, STATUSES
 from app.schemas import In, Out
 
@@ -37,8 +38,6 @@ class OutboxOut(Out):
 
 
 def _services():
-    from app.notify import services
-
     return services
 
 

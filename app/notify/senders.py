@@ -75,6 +75,7 @@ class SnsSender:
 
     @staticmethod
     def _client(region, endpoint_url, connect_timeout, read_timeout):
+        # boto3 (about half a second to import) loads only where SMS goes through SNS.
         import boto3
         from botocore.config import Config
 
@@ -85,7 +86,7 @@ class SnsSender:
         return boto3.client("sns", region_name=region, endpoint_url=endpoint_url or None, config=config)
 
     def send_sms(self, phone: str, text: str, *, ref: str | None = None) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # loaded with boto3, SNS senders only
 
         attributes = {"AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}}
         if self.sender_id:
@@ -116,7 +117,7 @@ class WebhookSender:
     PERMANENT_STATUSES = frozenset({400, 422})  # the gateway refused this message as such
 
     def __init__(self):
-        import urllib3
+        import urllib3  # only the HTTP gateway sender needs it
 
         cfg = current_app.config
         self.url, self.secret = cfg["SMS_WEBHOOK_URL"], cfg["SMS_WEBHOOK_SECRET"]
@@ -128,7 +129,7 @@ class WebhookSender:
                             lambda: urllib3.PoolManager(timeout=timeout, retries=False))
 
     def send_sms(self, phone: str, text: str, *, ref: str | None = None) -> str | None:
-        import urllib3
+        import urllib3  # only the HTTP gateway sender needs it
 
         body = json.dumps({"id": ref, "to": E164_PREFIX + phone, "text": text, "ts": int(clock.timestamp())},
                           ensure_ascii=False, separators=(",", ":")).encode()

@@ -6,6 +6,7 @@ import uuid
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app import pii
 from app.db import UTCDateTime, new_id, utcnow
 from app.extensions import Model, db
 
@@ -77,12 +78,8 @@ class User(Model):
 
     @property
     def phone(self) -> str | None:
-        from app import pii
-
         return pii.decrypt(pii.PHONE, self.phone_enc)
 
     def set_phone(self, normalized: str | None) -> None:
-        from app import pii
-
         self.phone_enc = pii.encrypt(pii.PHONE, normalized)
         self.phone_bidx = pii.blind_index(pii.PHONE, normalized)

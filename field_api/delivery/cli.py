@@ -13,6 +13,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from app.auth.credentials import receipt_jwks
+from field_api.delivery.receipt_token import MAX_PNG_BYTES, ReceiptError, decode_png, verify_receipt
+
 CACHE_NAME = "jwks-cache.json"
 
 
@@ -40,8 +43,6 @@ def _read_jwks(path: Path) -> dict:
 def cache_jwks(output):
     """Write the server's public keys for offline receipt verification. Every key that may have
     signed a device credential is kept, retired ones included, and keys already in the file stay."""
-    from app.auth.credentials import receipt_jwks
-
     path = output or cache_path()
     keys = receipt_jwks()["keys"]
     if path.exists():
@@ -73,8 +74,6 @@ def _is_file(arg: str) -> bool:
 def verify_receipt_command(receipt, jwks_file):
     """Verify a receipt offline: RECEIPT is the token itself or a PNG (or text) file holding it.
     Exit status 0 when valid, 1 when not."""
-    from field_api.delivery.receipt_token import MAX_PNG_BYTES, ReceiptError, decode_png, verify_receipt
-
     jwks = _read_jwks(jwks_file or cache_path())
     token = receipt
     if _is_file(receipt):

@@ -219,7 +219,7 @@ def render_png(token: str, *, box_size: int = 4) -> bytes:
     """A 1-bit PNG of the QR symbol, ``box_size`` pixels per module with the 4-module quiet zone.
     Pixel for pixel what qrcode's PIL factory draws, built from the module matrix in one go
     (qrcode draws one rectangle per module, twice as slow)."""
-    from PIL import Image
+    from PIL import Image  # Pillow loads only when a receipt is drawn, not in every worker
 
     matrix = _qr(token).get_matrix()  # quiet zone included
     n = len(matrix)
@@ -231,7 +231,7 @@ def render_png(token: str, *, box_size: int = 4) -> bytes:
 
 def render_svg(token: str) -> str:
     """An SVG of the QR symbol (one path; scales to any print size)."""
-    from qrcode.image.svg import SvgPathImage
+    from qrcode.image.svg import SvgPathImage  # the SVG factory (~0.1 s) loads only when one is drawn
 
     return _qr(token).make_image(image_factory=SvgPathImage).to_string(encoding="unicode")
 
@@ -243,6 +243,7 @@ MAX_PNG_PIXELS = 25_000_000
 def decode_png(data: bytes) -> str:
     """The text of the single QR symbol in a PNG (a photo or a rendered receipt); ReceiptError
     ``malformed`` when there is none, several, or the image is unreadable or too large."""
+    # The decoder and Pillow load only when a photographed receipt is read.
     import zxingcpp
     from PIL import Image, UnidentifiedImageError
 

@@ -16,13 +16,13 @@ from app.auth.models import Device
 from app.db import commit, insert_for, one_or_404, utcnow
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
 from app.extensions import db
-from appointments import visit_states
-from appointments.models import Visit
-from appointments.visits import transition as visit_transition
-from field_api.permits.services import transition_application
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.models import Visit
+from appointments.dispatch.services import transition as visit_transition
 from field_api.delivery.models import Delivery, ManifestEntry, Receipt
-from field_api.permits.models import Permit
 from field_api.delivery.receipt_token import identity_hint, verify_receipt
+from field_api.permits.models import Permit
+from field_api.permits.services import transition_application
 from field_api.scoping import delivery_for
 
 MANIFEST_TYP = "dlv+jwt"

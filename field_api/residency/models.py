@@ -11,6 +11,7 @@ from app.bulk import uuid_text
 from app.db import UTCDateTime, new_id, one_of, utcnow
 from app.extensions import db
 from app.notify.models import Notification
+from app.workdays import local_now
 from doorstep_protocol.vocabulary import END_REASONS, HOUSING, REASONS, SEXES  # noqa: F401  (shared with tablets)
 
 # ``registration.maturity_notice_stage``: what the maturity job (field_api/maturity.py) owes the
@@ -36,7 +37,6 @@ def initial_maturity_stage(context) -> int:
     matures = context.get_current_parameters().get("maturity_date")
     if matures is None or not has_app_context():
         return QUEUED
-    from app.workdays import local_now
 
     return stage_for(matures, local_now().date())
 

@@ -15,6 +15,7 @@ from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
 from app.org.models import Area
 from app.org.scoping import areas_visible_to
+from field_api.residency.maturity import cancel_reminders
 from field_api.residency.models import Registration, Resident
 from field_api.residency.schemas import RegistrationOut, ResidentOut
 from field_api.scoping import registration_for, registrations_visible_to, resident_for, residents_visible_to
@@ -376,7 +377,6 @@ def end_registration(actor, registration_id, end_date: date, reason: str) -> Reg
     registration.active_key = None
     registration.version += 1
     db.session.flush()
-    from field_api.residency.maturity import cancel_reminders
 
     cancel_reminders(registration.id)  # its maturity SMS not yet sent die with it, in this transaction
     audit.record(actor, "registration.end", "registration", registration.id, before=before,

@@ -198,7 +198,9 @@ def _records(make, w) -> dict:
     whose visit is assigned to the station's officer, with a leave entry and an exception id."""
     from app import pii
     from app.extensions import db
-    from appointments.models import Booking, OfficerLeave, Slot, Visit
+    from appointments.booking.models import Booking
+    from appointments.dispatch.models import OfficerLeave, Visit
+    from appointments.windows.models import Slot
 
     device = make.device(w.stations[0])
     with make.app.app_context():
@@ -234,7 +236,7 @@ def _field_records(w, device) -> dict:
     from app.db import utcnow
     from app.extensions import db
     from app.org.models import User
-    from appointments.models import Visit
+    from appointments.dispatch.models import Visit
     from field_api.delivery.models import Delivery, ManifestEntry, Receipt
     from field_api.permits.models import Material, Permit, PermitApplication
     from field_api.residency.models import Registration, Resident

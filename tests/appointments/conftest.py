@@ -10,7 +10,7 @@ import pytest
 
 from app.extensions import db
 from app.workdays import day_info, local_now
-from appointments.models import WindowTemplate
+from appointments.windows.models import WindowTemplate
 from tests.factories import mobile
 
 _keys = itertools.count()

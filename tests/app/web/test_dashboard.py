@@ -16,7 +16,7 @@ def _station_day(app, world, i: int, *, address: str, resident: str, phone: str)
     """Station ``i``'s day: an unassigned visit today, an assigned one, a review three days late,
     a residence maturing in two days, and an SMS the provider refused for good."""
     from app.notify.models import Notification
-    from appointments.models import Visit
+    from appointments.dispatch.models import Visit
     from field_api.permits.models import PermitApplication
     from field_api.residency.models import Registration, Resident
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.notify.models import Notification
-from appointments.models import Slot
+from appointments.windows.models import Slot
 from tests.factories import mobile
 
 REFERENCE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")

@@ -4,7 +4,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.notify.models import Notification
-from appointments.reminders import enqueue_evening_reminders
+from appointments.booking.reminders import enqueue_evening_reminders
 
 
 def _reminders(app):

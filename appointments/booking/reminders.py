@@ -8,8 +8,9 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.notify.models import Notification
-from appointments import visit_states
-from appointments.models import Booking, Visit
+from appointments.booking.models import Booking
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.models import Visit
 from appointments.notices import notify, reminder_dedupe_key
 
 

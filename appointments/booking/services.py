@@ -17,11 +17,14 @@ from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_er
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area
 from app.org.scoping import areas_visible_to
-from appointments import visit_states, windows
-from appointments.models import Booking, TimelineEvent, Visit
+from appointments.booking.models import Booking
+from appointments.booking.schemas import BookingOut
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.models import Visit
+from appointments.dispatch.services import transition
 from appointments.notices import notify
-from appointments.schemas import BookingOut
-from appointments.visits import transition
+from appointments.timeline import TimelineEvent
+from appointments.windows import services as windows
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: read over the phone
 booking_snapshot = BookingOut().dump

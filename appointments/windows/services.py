@@ -15,7 +15,7 @@ from app.errors import Conflict, field_error
 from app.extensions import db
 from app.org.models import Area
 from app.org.scoping import area_for
-from appointments.models import Slot, WindowException, WindowTemplate
+from appointments.windows.models import Slot, WindowException, WindowTemplate
 
 MAX_QUERY_DAYS = 62
 

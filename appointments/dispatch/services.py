@@ -12,10 +12,11 @@ from app.db import commit, one_or_404, utcnow
 from app.errors import DomainError, NotFound, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User, user_area
-from appointments import visit_states
-from appointments.models import OfficerLeave, TimelineEvent, Visit
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.models import OfficerLeave, Visit
+from appointments.dispatch.schemas import VisitOut
 from appointments.notices import notify
-from appointments.schemas import VisitOut
+from appointments.timeline import TimelineEvent
 
 visit_snapshot = VisitOut().dump
 

@@ -7,7 +7,8 @@ from collections import Counter
 import sqlalchemy as sa
 
 from app.extensions import db
-from appointments.models import Booking, Slot, WindowTemplate
+from appointments.booking.models import Booking
+from appointments.windows.models import Slot, WindowTemplate
 from tests.appointments.conftest import booking_body
 from tests.factories import mobile
 from tests.threads import release_together

@@ -1,0 +1,58 @@
+"""Visits on the tablets: each visit's document, and what an officer pushes from the door
+(setting out, the outcome), through the same services as the online endpoints."""
+from __future__ import annotations
+
+from app import pii
+from app.errors import NotFound
+from appointments.dispatch import services as visits
+from appointments.dispatch import states as visit_states
+from appointments.dispatch.models import Visit
+from appointments.dispatch.schemas import OutcomeIn
+from sync import registry
+from sync.handling import Document, EmptyIn, Outcome, as_uuid, clock_time, encode, iso_date, not_ahead
+
+
+def visit_document(v: Visit) -> Document:
+    booking = v.booking
+    data = {"kind": v.kind, "status": v.status, "day": iso_date(v.day), "window_start": clock_time(v.window_start),
+            "window_end": clock_time(v.window_end), "address": v.address, "area_id": str(v.area_id),
+            "officer_id": str(v.officer_id) if v.officer_id else None,
+            "booking_reference": booking.reference if booking else None,
+            "purpose": booking.purpose if booking else None,
+            "contact_name": booking.contact_name if booking else None,
+            "contact_phone": pii.mask_phone(pii.decrypt(pii.PHONE, booking.contact_phone_enc)) if booking else None,
+            "outcome_note": v.outcome_note}
+    return Document(encode(data), v.version, {("officer", str(v.officer_id))} if v.officer_id else set())
+
+
+def _visit_not_ahead(actor, visit_id, m) -> None:
+    """Only a visit still in the officer's hands is compared: one reassigned away is a late fact."""
+    if m.get("base_version") is not None:
+        try:
+            not_ahead(visits.visit_for(actor, visit_id), m)
+        except NotFound:
+            pass
+
+
+def visit_start(actor, m, _data):
+    visit_id = as_uuid(m["id"], "id")
+    _visit_not_ahead(actor, visit_id, m)
+    try:
+        visits.start(actor, visit_id)
+        return Outcome("visit", visit_id)
+    except (NotFound, visit_states.InvalidTransition) as exc:
+        # Setting out is a fact too, but it changes nothing once staff moved the visit on.
+        return Outcome("visit", visit_id, {"kind": "fact-after-change", "fields": {"start": exc.detail}})
+
+
+def visit_outcome(actor, m, data):
+    _visit_not_ahead(actor, as_uuid(m["id"], "id"), m)
+    visit, flagged = visits.record_outcome_fact(actor, as_uuid(m["id"], "id"), data["outcome"], data["note"])
+    return Outcome("visit", visit.id, {"kind": "fact-after-change", "fields": {"outcome": data["outcome"]}}
+                   if flagged else None)
+
+
+def register() -> None:
+    registry.register_document(registry.DocumentKind("visit", Visit, visit_document))
+    registry.register_handler("visit", "start", visit_start, EmptyIn)
+    registry.register_handler("visit", "outcome", visit_outcome, OutcomeIn)

@@ -1,0 +1,4 @@
+"""What the appointments' schemas share: the wall-clock format of a window's bounds."""
+from __future__ import annotations
+
+HHMM = {"format": "%H:%M"}

@@ -1,0 +1,26 @@
+"""Permit applications from the tablets: submitted at the door, materials supplied later."""
+from __future__ import annotations
+
+from field_api.permits import services as applications
+from field_api.permits.schemas import ApplicationIn, MaterialIn
+from field_api.residency.sync import resident_id
+from sync import registry
+from sync.handling import Outcome, as_uuid
+
+
+def application_create(actor, m, data):
+    data["id"] = as_uuid(m["id"], "id")
+    if data.get("resident_id") is not None:
+        data["resident_id"] = resident_id(actor, data["resident_id"], "resident_id")
+    application = applications.submit(actor, data)
+    return Outcome("application", application.id)
+
+
+def application_supply(actor, m, data):
+    application = applications.supply_material(actor, as_uuid(m["id"], "id"), data["kind"], data["attachment_sha256"])
+    return Outcome("application", application.id)
+
+
+def register() -> None:
+    registry.register_handler("application", "create", application_create, ApplicationIn)
+    registry.register_handler("application", "supply_material", application_supply, MaterialIn)

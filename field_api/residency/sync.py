@@ -1,0 +1,147 @@
+"""Residency on the tablets: the documents of residents and registrations, and the mutations a
+tablet pushes for them, each through the same service as the online endpoint."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app import bulk, pii
+from app.errors import DomainError
+from app.extensions import db
+from field_api.residency import services as residents
+from field_api.residency.models import Registration, Resident
+from field_api.residency.schemas import EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn, ResidentPatch
+from field_api.scoping import registration_for, resident_for
+from sync import registry
+from sync.handling import (Answer, Document, Outcome, as_uuid, encode, field_conflict, iso_date, known_id, merge,
+                           normalized_phone, not_ahead)
+
+# --- documents -------------------------------------------------------------------------------
+
+RESIDENT_FIELDS = ("name", "sex", "ethnicity", "identity_number", "phone", "hukou_address", "photo_sha256")
+
+
+def resident_record(view: dict) -> dict:
+    """A resident's document from their masked view (``ResidentOut``'s fields): what a push that
+    created them answers with, without reading them back."""
+    return {k: view[k] for k in RESIDENT_FIELDS}
+
+
+def resident_document(r: Resident) -> Document:
+    data = resident_record({
+        "name": r.name, "sex": r.sex, "ethnicity": r.ethnicity,
+        "identity_number": pii.mask_identity(pii.decrypt(pii.IDENTITY, r.identity_enc)),
+        "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.phone_enc)), "hukou_address": r.hukou_address,
+        "photo_sha256": r.photo_sha256})
+    # Scopes left unknown (None): a push answer needs only the document, and the feed fills them
+    # for all residents of a transaction in one query (``active_areas``).
+    return Document(encode(data), r.version, None)
+
+
+def active_areas(resident_ids: list) -> dict:
+    """{resident id: {("area", id) of its active registrations}}, in one query per 500 residents."""
+    out: dict = {rid: set() for rid in resident_ids}
+    for i in range(0, len(resident_ids), 500):
+        rows = db.session.execute(sa.select(Registration.resident_id, Registration.area_id).where(
+            bulk.id_in(Registration.resident_id, resident_ids[i:i + 500]), Registration.status == "active"))
+        for resident_id, area_id in rows:
+            out[resident_id].add(("area", str(area_id)))
+    return out
+
+
+def registration_document(g: Registration) -> Document:
+    data = {"resident_id": str(g.resident_id), "area_id": str(g.area_id), "station_id": str(g.station_id),
+            "address": g.address, "start_date": iso_date(g.start_date), "maturity_date": iso_date(g.maturity_date),
+            "reason": g.reason, "housing": g.housing, "landlord_name": g.landlord_name,
+            "employer_name": g.employer_name, "status": g.status}
+    return Document(encode(data), g.version, {("area", str(g.area_id))} if g.status == "active" else set())
+
+
+def registration_holder(g: Registration) -> tuple[str, str]:
+    """A resident's scope is their active registrations' areas."""
+    return ("resident", str(g.resident_id))
+
+
+def holder_of(g: Registration) -> list:
+    return [("resident", g.resident_id)]
+
+
+# --- mutations -------------------------------------------------------------------------------
+
+def resident_id(actor, value, field: str):
+    return known_id(actor, Resident, "resident", value, field)
+
+
+def _resident_values(r: Resident) -> dict:
+    return {"name": r.name, "sex": r.sex, "ethnicity": r.ethnicity, "hukou_address": r.hukou_address,
+            "photo_sha256": r.photo_sha256, "phone": pii.decrypt(pii.PHONE, r.phone_enc)}
+
+
+def resident_create_many(actor, items: list, audit_contexts: list) -> list:
+    """A run of new residents through ``register_residents`` in one call."""
+    out: list = []
+    for outcome in residents.register_residents(actor, items, audit_contexts=audit_contexts):
+        if isinstance(outcome, DomainError):
+            out.append(outcome)
+        elif outcome.created:  # answered from what the service wrote: nothing to read back
+            out.append(Answer({"id": outcome.view["id"], **resident_record(outcome.view)}, outcome.view["version"]))
+        elif not outcome.visible:  # matched someone outside the device's scope: their id, nothing more
+            out.append(Answer({"id": str(outcome.id)}, None))
+        else:
+            out.append(Outcome("resident", outcome.id))
+    return out
+
+
+def resident_update(actor, m, data):
+    data = normalized_phone(data, "phone")
+    data.pop("base_version", None)  # the envelope's base_version is the one that counts
+    resident = resident_for(actor, resident_id(actor, m["id"], "id"), lock=True)
+    not_ahead(resident, m)
+    apply, clashes = merge(resident, m.get("base_version"), data, _resident_values(resident))
+    if apply:
+        residents.update_resident(actor, resident.id, apply)
+    return Outcome("resident", resident.id, field_conflict(clashes))
+
+
+def registration_create(actor, m, data):
+    data["id"] = as_uuid(m["id"], "id")
+    if data.get("resident_id") is not None:
+        data["resident_id"] = resident_id(actor, data["resident_id"], "resident_id")
+    registration = residents.register_residence(actor, data)
+    return Outcome("registration", registration.id)
+
+
+def registration_update(actor, m, data):
+    data = normalized_phone(data, "landlord_phone")
+    registration = registration_for(actor, as_uuid(m["id"], "id"), lock=True)
+    not_ahead(registration, m)
+    current = {f: getattr(registration, f) for f in residents.REGISTRATION_FIELDS}
+    current["landlord_phone"] = pii.decrypt(pii.PHONE, registration.landlord_phone_enc)
+    apply, clashes = merge(registration, m.get("base_version"), data, current)
+    if apply:
+        residents.update_registration(actor, registration.id, apply)
+    return Outcome("registration", registration.id, field_conflict(clashes))
+
+
+def registration_end(actor, m, data):
+    not_ahead(registration_for(actor, as_uuid(m["id"], "id")), m)
+    registration = residents.end_registration(actor, as_uuid(m["id"], "id"), data["end_date"], data["reason"])
+    return Outcome("registration", registration.id)
+
+
+def register() -> None:
+    registry.register_document(registry.DocumentKind(
+        "resident", Resident, resident_document, cached=True, scopes_of_many=active_areas,
+        # A resident inserted in a transaction is in a device's scope only through a registration
+        # inserted after it, which publishes the resident itself (``holder_of``).
+        scoped_on_insert=False))
+    registry.register_document(registry.DocumentKind(
+        "registration", Registration, registration_document, cached=True, also_forget=registration_holder))
+    registry.register_related("registration", holder_of)
+    # resident.create is settled many at once: most of what a tablet brings back from a day.
+    registry.register_batch("resident", "create", resident_create_many, ResidentIn)
+    registry.register_handler("resident", "update", resident_update, ResidentPatch)
+    registry.register_handler("registration", "create", registration_create, RegistrationIn)
+    registry.register_handler("registration", "update", registration_update, RegistrationPatch)
+    registry.register_handler("registration", "end", registration_end, EndRegistrationIn)
+    registry.register_resolver("resident", residents.update_resident)
+    registry.register_resolver("registration", residents.update_registration)

@@ -1,0 +1,139 @@
+"""What a domain's mutation handlers and document builders share, so every domain answers a tablet
+the same way: the outcome of a mutation, the field-by-field merge, the loading of a mutation's
+data through the online endpoint's schema, and the document a tablet receives."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import orjson
+import sqlalchemy as sa
+from marshmallow import ValidationError
+
+from app import fastload, pii
+from app.errors import Conflict, Unprocessable, field_error
+from app.extensions import db
+from app.schemas import In
+from doorstep_protocol.merge import merge_fields
+from sync.models import SyncMutation
+
+
+class EmptyIn(In):
+    """A mutation that carries no data (visit.start)."""
+
+
+class Outcome:
+    """What one mutation did: the record (entity, id) to send back, and any conflict."""
+
+    def __init__(self, entity: str, record_id, conflict: dict | None = None):
+        self.entity, self.record_id, self.conflict = entity, record_id, conflict
+
+
+class Answer:
+    """A batch handler's result already in hand: the record as the push answers it, without
+    reading it back."""
+
+    def __init__(self, record: dict, version: int | None):
+        self.record, self.version = record, version
+
+
+@dataclass
+class Document:
+    doc: bytes
+    version: int | None      # None: the feed position serves as the version
+    scopes: set[tuple[str, str]] | None   # None: not read yet (see ``DocumentKind.scopes_of_many``)
+
+
+def clock_time(value):
+    return value.strftime("%H:%M") if value is not None else None
+
+
+def iso_date(value):
+    return value.isoformat() if value is not None else None
+
+
+def encode(data: dict) -> bytes:
+    return orjson.dumps(data)
+
+
+def as_uuid(value, field: str):
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise field_error(field, "must be a UUID") from None
+
+
+# Each handler loads the mutation's data through the input schema of the online endpoint for the
+# same action, so a tablet's malformed mutation is rejected naming the field, exactly as online.
+
+def load(schema, data: dict) -> dict:
+    try:
+        return fastload.loader(schema)(data)
+    except ValidationError as exc:
+        raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
+
+
+# --- field-by-field merge --------------------------------------------------------------------
+
+def merge(record, base_version, data: dict, current: dict) -> tuple[dict, dict]:
+    """Fields the server has not changed since ``base_version`` take the device's value; a field
+    both changed keeps the server's value and goes into the conflict."""
+    return merge_fields(record.field_versions or {}, base_version, data, current)
+
+
+def mask_conflict(clashes: dict) -> dict:
+    """Conflicts are stored for staff: phone numbers masked, the device's value kept encrypted."""
+    out = {}
+    for field, sides in clashes.items():
+        if field.endswith("phone"):
+            out[field] = {"server": pii.mask_phone(sides["server"]), "device": pii.mask_phone(sides["device"]),
+                          "device_enc": pii.encrypt(pii.PHONE, sides["device"])}
+        else:
+            out[field] = sides
+    return out
+
+
+def field_conflict(clashes: dict) -> dict | None:
+    return {"kind": "fields", "fields": mask_conflict(clashes)} if clashes else None
+
+
+def normalized_phone(data: dict, field: str) -> dict:
+    if data.get(field) is not None:
+        try:
+            data = {**data, field: pii.normalize_phone(data[field])}
+        except pii.InvalidPII as exc:
+            raise field_error(field, str(exc)) from None
+    return data
+
+
+class VersionAhead(Conflict):
+    slug, title = "version-ahead", "The device names a version the server never had"
+
+
+def not_ahead(record, m) -> None:
+    """A ``base_version`` above the record's version is no edit of anything the server holds (a
+    tablet restored from a backup of another server, a client bug): merging it would overwrite
+    staff's edits as if the device had seen them. Refused, and kept for a person."""
+    base = m.get("base_version")
+    if record is not None and base is not None and base > record.version:
+        raise VersionAhead(f"base_version {base} is ahead of the server's version {record.version}",
+                           errors={"base_version": [f"ahead of the server's version {record.version}"]})
+
+
+# --- ids the device made up for records the server already had --------------------------------
+
+def known_id(actor, model, entity: str, value, field: str):
+    """A tablet that created a record the server already knew used its own uuid; the create
+    answered with the existing record's id. Later mutations of that device may still name the
+    tablet's uuid (sent before the answer came): map it, so the officer's work does not fail."""
+    client_id = as_uuid(value, field)
+    if db.session.get(model, client_id) is not None:
+        return client_id
+    linked = db.session.execute(sa.select(SyncMutation.result).where(
+        SyncMutation.device_id == actor.device_id, SyncMutation.entity == entity, SyncMutation.op == "create",
+        SyncMutation.record_id == str(client_id), SyncMutation.status == "applied")).scalar_one_or_none()
+    if linked and linked.get("record"):
+        return uuid.UUID(linked["record"]["id"])
+    return client_id

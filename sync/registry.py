@@ -1,0 +1,121 @@
+"""What each domain tells sync, so that sync never names a domain: the handler of each pushed
+(entity, op), the document a tablet receives for each synced record, how staff apply a device's
+value when resolving a conflict, and what a domain does when a pull serves its records.
+
+Each domain fills these tables from its own ``sync`` module, called from its ``register(app)``.
+Registering the same thing twice (one process building several apps) is harmless; registering
+another thing under a taken name is a bug and raises."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+Handler = Callable[[Any, dict], Any]
+"""``handler(actor, mutation) -> Outcome``: applies one pushed mutation through the domain's service."""
+
+BatchHandler = Callable[[Any, list, list], list]
+"""``handler(actor, items, audit_contexts) -> [DomainError | Outcome | Answer]``: applies a run of
+pushed mutations of one (entity, op) in one call, each item settled on its own."""
+
+
+@dataclass(frozen=True)
+class Mutation:
+    handler: Handler
+    schema: type  # the input schema of the online endpoint for the same action
+
+
+@dataclass(frozen=True)
+class Batch:
+    handler: BatchHandler
+    schema: type
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """A synced entity: its model, the builder of the document a tablet receives, and what the
+    feed must know about it."""
+
+    entity: str
+    model: type
+    build: Callable  # build(obj) -> Document
+    # Kept in the session once built (until the record is flushed again): only for documents that
+    # depend on nothing but their own row (and ``also_forget``'s).
+    cached: bool = False
+    # Cached documents this record's flush makes stale, read from the row alone: (entity, id).
+    also_forget: Callable | None = None
+    # For documents built with scopes None: {record id: scopes}, for many at once.
+    scopes_of_many: Callable | None = None
+    # False when a record inserted in a transaction cannot be in any device's scope until
+    # something else (which then publishes it) refers to it.
+    scoped_on_insert: bool = True
+
+
+MUTATIONS: dict[tuple[str, str], Mutation] = {}
+BATCHES: dict[tuple[str, str], Batch] = {}
+DOCUMENTS: dict[str, DocumentKind] = {}
+ENTITIES: dict[type, str] = {}  # model -> entity, for the feed's flush hooks
+RELATED: dict[str, list[Callable]] = {}  # entity -> [related(obj) -> [(entity, id)]]
+RESOLVERS: dict[str, Callable] = {}  # entity -> apply(actor, record_id, values)
+SERVED: dict[str, Callable] = {}  # entity -> served(record_ids, device_id), after a pull page
+KNOWN_ENTITIES: set[str] = set()
+
+_document_hooks: list[Callable[[DocumentKind], None]] = []
+
+
+def _put(table: dict, key, value) -> bool:
+    """True if newly added; False if the same value was already there."""
+    if key in table:
+        if table[key] != value:
+            raise ValueError(f"sync: {key!r} is already registered")
+        return False
+    table[key] = value
+    return True
+
+
+def register_handler(entity: str, op: str, handler: Handler, schema: type) -> None:
+    _put(MUTATIONS, (entity, op), Mutation(handler, schema))
+    KNOWN_ENTITIES.add(entity)
+
+
+def register_batch(entity: str, op: str, handler: BatchHandler, schema: type) -> None:
+    """Consecutive new mutations of this (entity, op) in one push go to ``handler`` together."""
+    _put(BATCHES, (entity, op), Batch(handler, schema))
+    KNOWN_ENTITIES.add(entity)
+
+
+def register_document(kind: DocumentKind) -> None:
+    if _put(DOCUMENTS, kind.entity, kind):
+        ENTITIES[kind.model] = kind.entity
+        for hook in _document_hooks:
+            hook(kind)
+
+
+def register_related(entity: str, related: Callable) -> None:
+    """``related(obj) -> [(entity, id)]``: records whose document or scope depends on a record of
+    ``entity``, published again when it changes. Any domain may add to any entity: a delivery's
+    document shows its visit, which the appointments domain registers."""
+    found = RELATED.setdefault(entity, [])
+    if related not in found:
+        found.append(related)
+
+
+def register_resolver(entity: str, apply: Callable) -> None:
+    _put(RESOLVERS, entity, apply)
+
+
+def on_served(entity: str, served: Callable) -> None:
+    _put(SERVED, entity, served)
+
+
+def on_document_registered(hook: Callable[[DocumentKind], None]) -> None:
+    """``hook(kind)`` for every document kind, those registered already and those to come."""
+    _document_hooks.append(hook)
+    for kind in list(DOCUMENTS.values()):
+        hook(kind)
+
+
+def schema_of(entity: str, op: str) -> type | None:
+    """The input schema a pushed (entity, op) is loaded with."""
+    found = MUTATIONS.get((entity, op)) or BATCHES.get((entity, op))
+    return found.schema if found else None
