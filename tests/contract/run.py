@@ -21,9 +21,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from pathlib import Path
+
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"
@@ -50,18 +51,17 @@ def _passwords(seed_output: str) -> dict[str, str]:
 
 
 def _wait_ready(base: str, server: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if server.poll() is not None:
             raise SystemExit(f"the app exited with {server.returncode} before it was ready")
         try:
             with urllib.request.urlopen(f"{base}/readyz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
+                return resp.status == 200
         except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the app did not become ready in time")
+            return False
+
+    if not eventually(ready, timeout=timeout, step=0.2):
+        raise SystemExit("the app did not become ready in time")
 
 
 def _login(base: str, username: str, password: str) -> str:
