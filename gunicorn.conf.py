@@ -2,6 +2,7 @@
 multi-process mode (``PROMETHEUS_MULTIPROC_DIR`` set): prometheus-client keeps each worker's
 values in files there, so the folder must start empty (stale files of a previous run would be
 added in) and a dead worker's live gauges must stop counting. Without the variable it does nothing."""
+
 import os
 import shutil
 

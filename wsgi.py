@@ -1,4 +1,5 @@
 """Entry point: ``gunicorn wsgi:app`` and ``flask --app wsgi <command>``."""
+
 from compose import create_app
 
 app = create_app()

@@ -1,4 +1,5 @@
 """The application factory: the one place that wires configuration, extensions and blueprints."""
+
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,16 @@ import orjson
 from flask import Flask, g, request
 from werkzeug.routing import BaseConverter, ValidationError
 
+import app.attachments.models
+import app.audit.models
+import app.audit.services
+import app.auth.models
+import app.notify.console_panels
+import app.notify.jobs
+import app.notify.models
+import app.org.models
+import app.web.models
+import app.workdays.models  # noqa: F401
 from app import context, jsonlimits, logs, metrics, web
 from app.attachments.routes import blp as attachments_blp
 from app.audit.routes import blp as audit_blp
@@ -30,16 +41,6 @@ from app.scheduler import start_in_process
 from app.schemas import LocalTime, refuse_unexpected_bodies
 from app.unit_of_work import retrying
 from app.workdays.routes import blp as calendar_blp
-import app.attachments.models  # noqa: F401  (every kernel table in the metadata, for migrations)
-import app.audit.models  # noqa: F401
-import app.audit.services  # noqa: F401  (chains the audit events at commit: before any feature's commit hook)
-import app.auth.models  # noqa: F401
-import app.notify.jobs  # noqa: F401  (adds the outbox dispatch to the scheduler's registry)
-import app.notify.console_panels  # noqa: F401  (adds the outbox panel to the console's dashboard)
-import app.notify.models  # noqa: F401
-import app.org.models  # noqa: F401
-import app.web.models  # noqa: F401
-import app.workdays.models  # noqa: F401
 
 
 class DoorstepFlask(Flask):
@@ -67,8 +68,11 @@ def create_app(config: Config | None = None, features: Iterable = ()) -> Flask:
         INSTANCE_DIR.mkdir(exist_ok=True)
     # JSON columns written and read by orjson: UTF-8 rather than \u escapes (Chinese text takes half
     # the bytes) and a fraction of the time, which a push writing thousands of them notices.
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
-                                               "json_serializer": json_text, "json_deserializer": orjson.loads}
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {
+        **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}),
+        "json_serializer": json_text,
+        "json_deserializer": orjson.loads,
+    }
     sql.init_app(app)
     migrate.init_app(app, sql, directory=str(MIGRATIONS_DIR), compare_type=True)
     api.init_app(app)
@@ -124,8 +128,17 @@ def _access_log(app: Flask) -> None:
     @app.after_request
     def _done(resp):
         started = g.get("_started")
-        log.info("%s %s %s", request.method, request.path, resp.status_code,
-                 extra={"event": "request", "method": request.method, "path": request.path,
-                        "status": resp.status_code,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None})
+        log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            resp.status_code,
+            extra={
+                "event": "request",
+                "method": request.method,
+                "path": request.path,
+                "status": resp.status_code,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
+            },
+        )
         return resp

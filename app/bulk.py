@@ -9,6 +9,7 @@ for JSON).
 
 Rows written here bypass the ORM, so its per-object events do not fire: a feature that follows
 writes to a table (the change feed) subscribes with ``on_insert``."""
+
 from __future__ import annotations
 
 import functools
@@ -78,7 +79,9 @@ def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_insert(table: sa.Table, names: tuple[Any, ...], conflict: tuple[Any, ...] | None, dialect) -> tuple[str, list[Any]]:
+def _compiled_insert(
+    table: sa.Table, names: tuple[Any, ...], conflict: tuple[Any, ...] | None, dialect
+) -> tuple[str, list[Any]]:
     """The INSERT's text and, in the order of its parameters, each column with its processor:
     compiled once per table and set of columns."""
     stmt = insert(table)
@@ -102,7 +105,9 @@ def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect) -> int:
     encoded by psycopg in C. A duplicate key fails the whole COPY, as it would an INSERT."""
     quote = dialect.identifier_preparer.quote
     names = list(rows[0])
-    json_columns = [(i, table.c[n].type.none_as_null) for i, n in enumerate(names) if isinstance(table.c[n].type, sa.JSON)]
+    json_columns = [
+        (i, table.c[n].type.none_as_null) for i, n in enumerate(names) if isinstance(table.c[n].type, sa.JSON)
+    ]
     cursor = db.session.connection().connection.dbapi_connection.cursor()
     sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
     import psycopg  # the PostgreSQL driver (half a second to import), only on the COPY path
@@ -137,8 +142,10 @@ def _unnest(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | N
             params[f"a{i}"] = [r[name] for r in rows]
     # Only the table's own (quoted) identifiers are spliced in; every value is bound.
     aliases = ", ".join(f"c{i}" for i in range(len(names)))
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
-           f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({aliases})")
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
+        f"SELECT {', '.join(picks)} FROM unnest({', '.join(arrays)}) AS u({aliases})"
+    )
     if conflict is not None:
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
     return db.session.execute(sa.text(sql), params).rowcount
@@ -163,6 +170,7 @@ def id_in(column, ids: list[Any], name: str = "ids"):
 # id and each key inside the statement. Both must read as Python would have written them:
 # ``sa.Uuid`` is a native ``uuid`` on PostgreSQL and 32 hex digits on SQLite, and a key built from
 # an id (``f"maturity:{id}"``) uses the hyphenated form.
+
 
 class new_uuid(FunctionElement):
     """A random UUID for a ``sa.Uuid`` column: version 4 on PostgreSQL; on SQLite 128 random bits

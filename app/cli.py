@@ -1,4 +1,5 @@
 """Operator commands: ``flask --app wsgi <command>``."""
+
 from __future__ import annotations
 
 import secrets
@@ -16,7 +17,6 @@ from app.extensions import db
 from app.org.models import Station
 from app.org.services import create_area, create_station, create_user
 from app.scheduler_cli import scheduler_command
-
 
 
 def add_demo_populator(app: Flask, populate) -> None:
@@ -44,8 +44,13 @@ class _System:
 
 @click.command("create-admin")
 @click.option("--username", required=True)
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="At least 10 characters; asked for when omitted, which keeps it out of shell history")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters; asked for when omitted, which keeps it out of shell history",
+)
 @with_appcontext
 def create_admin(username, password):
     """Create a sub-bureau administrator account."""
@@ -69,24 +74,36 @@ def seed_demo(if_empty):
     system = _System()
     station = create_station(system, {"code": "DEMO01", "name": "示范派出所"})
     north = create_area(system, {"station_id": station.id, "code": "NORTH", "name": "北山社区", "kind": "community"})
-    east = create_area(system, {"station_id": station.id, "code": "EAST", "name": "东湖警务室",
-                                "kind": "police_point"})
-    accounts = [("demo.admin", "admin", None, []), ("demo.staff", "staff", station.id, []),
-                ("demo.officer", "officer", station.id, [north.id]),
-                ("demo.auxiliary", "auxiliary", station.id, [north.id])]
+    east = create_area(system, {"station_id": station.id, "code": "EAST", "name": "东湖警务室", "kind": "police_point"})
+    accounts = [
+        ("demo.admin", "admin", None, []),
+        ("demo.staff", "staff", station.id, []),
+        ("demo.officer", "officer", station.id, [north.id]),
+        ("demo.auxiliary", "auxiliary", station.id, [north.id]),
+    ]
     names = {"demo.admin": "分局管理员", "demo.staff": "李明", "demo.officer": "王建国", "demo.auxiliary": "赵小军"}
     phones = {"demo.officer": "13900001001", "demo.auxiliary": "13900001002"}
     users = {}
     lines = []
     for username, role, station_id, areas in accounts:
         password = secrets.token_urlsafe(12)
-        users[username] = create_user(system, {
-            "username": username, "password": password, "role": role, "station_id": station_id,
-            "display_name": names[username], "area_ids": areas, "phone": phones.get(username)})
+        users[username] = create_user(
+            system,
+            {
+                "username": username,
+                "password": password,
+                "role": role,
+                "station_id": station_id,
+                "display_name": names[username],
+                "area_ids": areas,
+                "phone": phones.get(username),
+            },
+        )
         lines.append(f"  {role:<10} {username:<16} {password}")
     for populate in current_app.extensions.get("doorstep.demo_populators", []):
-        click.echo(populate(station, [north, east], users["demo.staff"],
-                            [users["demo.officer"], users["demo.auxiliary"]]))
+        click.echo(
+            populate(station, [north, east], users["demo.staff"], [users["demo.officer"], users["demo.auxiliary"]])
+        )
     click.echo("Demo accounts (shown once; change them before real use):")
     for line in lines:
         click.echo(line)
@@ -111,6 +128,7 @@ def audit_verify():
     if report.ok:
         click.echo(f"audit chain intact: {report.checked} events")
         return
-    click.echo(f"audit chain BROKEN at event {report.at_id}: {report.problem} ({report.checked} verified before)",
-               err=True)
+    click.echo(
+        f"audit chain BROKEN at event {report.at_id}: {report.problem} ({report.checked} verified before)", err=True
+    )
     sys.exit(1)

@@ -8,10 +8,11 @@ start and costs nothing per reading, and a parent that travels with time-machine
 the app can set it for its children without moving its own clock twice. Durations are measured
 with ``time.monotonic()``, which no offset or travel touches.
 """
+
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timedelta, UTC
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 OFFSET_ENV = "DOORSTEP_CLOCK_OFFSET_SECONDS"

@@ -1,13 +1,13 @@
 """Who is asking, from where: set once per request (or per CLI command / sync mutation) and
 read by the audit trail and the logs, so services need not touch ``flask.request``."""
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import contextvars
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix

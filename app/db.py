@@ -1,4 +1,5 @@
 """Database conventions shared by every package: UTC timestamps, UUID keys, SQLite locking."""
+
 from __future__ import annotations
 
 import contextvars
@@ -132,8 +133,11 @@ def unique_or_conflict(field: str, what: str):
         with db.session.begin_nested():
             yield
     except IntegrityError:
-        raise Conflict(f"{field}: this {what} {field} is already taken", errors={field: ["already taken"]},
-                       slug=f"{what}-{field}-taken") from None
+        raise Conflict(
+            f"{field}: this {what} {field} is already taken",
+            errors={field: ["already taken"]},
+            slug=f"{what}-{field}-taken",
+        ) from None
 
 
 def one_or_404(query, what: str):

@@ -3,6 +3,7 @@
 Services raise ``DomainError`` subclasses; this module alone decides how they, werkzeug's
 HTTP errors, webargs validation errors and unexpected exceptions become responses.
 """
+
 from __future__ import annotations
 
 import http
@@ -32,8 +33,15 @@ class DomainError(Exception):
     slug = "bad-request"
     title = "Bad request"
 
-    def __init__(self, detail: str | None = None, *, errors: dict[str, Any] | None = None, headers: dict[str, Any] | None = None,
-                 slug: str | None = None, **extra):
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+        slug: str | None = None,
+        **extra,
+    ):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
@@ -97,8 +105,12 @@ def problem_response(status: int, slug: str, title: str, detail: str, errors=Non
     """The one problem+json response. ``title`` and ``detail`` follow the caller's
     ``Accept-Language`` through the app's catalogue (``app.web.i18n``); ``type``, ``errors`` and
     the extra members stay as they are, for programs to read."""
-    body = {"type": f"{current_app.config['PROBLEM_BASE']}/{slug}", "title": translate_text(title),
-            "status": status, "detail": translate_detail(detail)}
+    body = {
+        "type": f"{current_app.config['PROBLEM_BASE']}/{slug}",
+        "title": translate_text(title),
+        "status": status,
+        "detail": translate_detail(detail),
+    }
     if errors:
         body["errors"] = errors
     body.update(extra)
@@ -120,10 +132,21 @@ def _flatten_webargs(messages: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-HTTP_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-              405: "method-not-allowed", 409: "conflict", 412: "precondition-failed", 413: "payload-too-large",
-              415: "unsupported-media-type", 422: "validation-failed", 428: "precondition-required",
-              429: "too-many-requests", 500: "internal-error"}
+HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    412: "precondition-failed",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-failed",
+    428: "precondition-required",
+    429: "too-many-requests",
+    500: "internal-error",
+}
 
 
 def handle_domain_error(err: DomainError):
@@ -137,8 +160,9 @@ def handle_http_exception(err: HTTPException):
     errors = data.get("errors") or (_flatten_webargs(data["messages"]) if "messages" in data else None)
     detail = err.description or err.name
     if errors:
-        detail = "; ".join(f"{f}: {m[0] if isinstance(m, list) and m and isinstance(m[0], str) else m}"
-                           for f, m in errors.items())
+        detail = "; ".join(
+            f"{f}: {m[0] if isinstance(m, list) and m and isinstance(m[0], str) else m}" for f, m in errors.items()
+        )
     headers = dict(data.get("headers") or {})
     if err.code == 405 and err.valid_methods:
         headers["Allow"] = ", ".join(err.valid_methods)
@@ -153,12 +177,17 @@ def handle_unexpected(err: Exception):
 
     if is_retryable(err):
         log.warning("database busy or unreachable: %s", type(err.orig).__name__)
-        return problem_response(503, "database-unavailable", "Service temporarily unavailable",
-                                "The database could not complete this request now; nothing was applied. "
-                                "Send it again shortly.", headers={"Retry-After": "1"})
+        return problem_response(
+            503,
+            "database-unavailable",
+            "Service temporarily unavailable",
+            "The database could not complete this request now; nothing was applied. Send it again shortly.",
+            headers={"Retry-After": "1"},
+        )
     log.exception("unhandled error")
-    return problem_response(500, "internal-error", "Internal server error",
-                            "The server failed to handle this request; it has been logged.")
+    return problem_response(
+        500, "internal-error", "Internal server error", "The server failed to handle this request; it has been logged."
+    )
 
 
 class ProblemSchema(ma.Schema):
@@ -172,9 +201,14 @@ class ProblemSchema(ma.Schema):
     title = ma.fields.String(required=True, metadata={"example": "Not found"})
     status = ma.fields.Integer(required=True, metadata={"example": 404})
     detail = ma.fields.String(required=True, metadata={"example": "no such resident"})
-    errors = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Raw(),
-                            metadata={"description": "Per-field reasons: field name to a list of messages",
-                                      "example": {"phone": ["must be an 11-digit mainland mobile number"]}})
+    errors = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.Raw(),
+        metadata={
+            "description": "Per-field reasons: field name to a list of messages",
+            "example": {"phone": ["must be an 11-digit mainland mobile number"]},
+        },
+    )
 
 
 class ProblemApi(Api):

@@ -1,4 +1,5 @@
 """The shared extension objects; bound to an app in ``create_app``."""
+
 from typing import TYPE_CHECKING
 
 from flask_migrate import Migrate

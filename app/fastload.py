@@ -12,6 +12,7 @@ schema. Whatever it accepts, the schema would accept with the same result; whate
 which decides — and writes the error message — as it always did. A schema using anything not
 translated here (hooks, other field types, ``unknown = INCLUDE``) is simply loaded by
 marshmallow."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,15 @@ class _Untranslatable(Exception):
     """The schema uses something this module does not translate: marshmallow loads it."""
 
 
-_SCALARS = {JsonBoolean: bool, JsonInteger: int, fields.String: str, fields.Integer: int, fields.UUID: uuid.UUID, fields.Boolean: bool,
-            fields.Date: dt.date}
+_SCALARS = {
+    JsonBoolean: bool,
+    JsonInteger: int,
+    fields.String: str,
+    fields.Integer: int,
+    fields.UUID: uuid.UUID,
+    fields.Boolean: bool,
+    fields.Date: dt.date,
+}
 
 
 def _constraints(field, base) -> tuple[Any, list[Any]]:
@@ -89,8 +97,13 @@ def _field_type(field) -> tuple[Any, list[Any], Callable | None]:
         typ = list[inner] if typ is list else Annotated[list[inner], *typ.__metadata__]  # the Length
         convert = (lambda items: [inner_convert(i) for i in items]) if inner_convert else None
         return typ, rest, convert
-    if (kind is fields.Nested and isinstance(field.nested, type) and not field.only and not field.exclude
-            and getattr(field, "unknown", None) is None):
+    if (
+        kind is fields.Nested
+        and isinstance(field.nested, type)
+        and not field.only
+        and not field.exclude
+        and getattr(field, "unknown", None) is None
+    ):
         compiled = _compile(field.nested)
         if field.many:
             return list[compiled.type], list(field.validators), lambda items: [compiled.to_dict(i) for i in items]
@@ -151,8 +164,9 @@ def _compile(schema_class) -> _Compiled:
             spec = msgspec.field(default=default, name=wire)
         specs.append((name, typ, spec))
         plan.append(_Field(name, rest, convert))
-    struct = msgspec.defstruct(f"{schema_class.__name__}Fast", specs,
-                               forbid_unknown_fields=schema.unknown == ma.RAISE, kw_only=True)
+    struct = msgspec.defstruct(
+        f"{schema_class.__name__}Fast", specs, forbid_unknown_fields=schema.unknown == ma.RAISE, kw_only=True
+    )
     return _Compiled(struct, plan, has_unset)
 
 

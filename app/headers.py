@@ -5,12 +5,12 @@ The tag is the record's version, the same number a tablet sends as ``base_versio
 push, so an edit made in the console and one made offline are refused by the same rule: a change
 based on a version that is no longer current is refused instead of silently overwriting it.
 """
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from flask import request, url_for
 
@@ -32,13 +32,18 @@ def check_if_match(current: str) -> None:
     Weak tags (``W/"…"``) never match: RFC 9110 requires the strong comparison for If-Match."""
     header = request.headers.get("If-Match")
     if header is None or not header.strip():
-        raise PreconditionRequired(f"If-Match: send the ETag of the record you edit (now {current})",
-                                   errors={"If-Match": ["required for this edit"]})
+        raise PreconditionRequired(
+            f"If-Match: send the ETag of the record you edit (now {current})",
+            errors={"If-Match": ["required for this edit"]},
+        )
     tags = _listed_tags(header)
     if "*" in tags or current in tags:
         return
-    raise PreconditionFailed(f"If-Match: the record is now at {current}; reload it and apply your change again",
-                             errors={"If-Match": [f"stale or unknown; current ETag is {current}"]}, etag=current)
+    raise PreconditionFailed(
+        f"If-Match: the record is now at {current}; reload it and apply your change again",
+        errors={"If-Match": [f"stale or unknown; current ETag is {current}"]},
+        etag=current,
+    )
 
 
 def _unpack(result) -> tuple[object, int | None, dict[str, Any]]:
@@ -69,8 +74,9 @@ def locates(endpoint: str, **params: str):
             body, status, _ = _unpack(result)
             if status not in (None, 201) or body is None:  # None: the route's own status, 201
                 return result
-            values = {name: (body[attr] if isinstance(body, dict) else getattr(body, attr))
-                      for name, attr in params.items()}
+            values = {
+                name: (body[attr] if isinstance(body, dict) else getattr(body, attr)) for name, attr in params.items()
+            }
             return _with_headers(result if status else (body, 201), Location=url_for(endpoint, **values))
 
         wrapper._doorstep_locates = endpoint

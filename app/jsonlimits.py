@@ -7,6 +7,7 @@ limit, far above every real shape and far below every library's, answers 422 nam
 every route and for a sync push alike. The body is read by orjson, which decodes iteratively in C
 and gives up by itself past 1024 levels, and the parsed value is then measured level by level
 (only containers are visited: a push of 500 mutations costs a fraction of a millisecond)."""
+
 from __future__ import annotations
 
 import orjson
@@ -20,8 +21,11 @@ _SELF_CHECKED: set[str] = set()
 
 
 def too_deep() -> Unprocessable:
-    return Unprocessable(f"body: nested deeper than {MAX_DEPTH} levels",
-                         errors={"body": [f"nested deeper than {MAX_DEPTH} levels"]}, slug="too-deep")
+    return Unprocessable(
+        f"body: nested deeper than {MAX_DEPTH} levels",
+        errors={"body": [f"nested deeper than {MAX_DEPTH} levels"]},
+        slug="too-deep",
+    )
 
 
 def nesting_exceeds(value, limit: int = MAX_DEPTH) -> bool:
@@ -78,8 +82,13 @@ def self_checked(endpoint: str) -> None:
 
 def init_app(app) -> None:
     """Every JSON body, before a view or a parser reads it."""
+
     @app.before_request
     def _bounded_json():
-        if (request.is_json and request.content_length != 0 and request.endpoint not in _SELF_CHECKED
-                and not request.headers.get("Content-Encoding")):
+        if (
+            request.is_json
+            and request.content_length != 0
+            and request.endpoint not in _SELF_CHECKED
+            and not request.headers.get("Content-Encoding")
+        ):
             check_depth(request.get_data(cache=True))

@@ -1,4 +1,5 @@
 """JSON logs, one object per line, each carrying the request id; personal numbers scrubbed."""
+
 from __future__ import annotations
 
 import logging

@@ -29,10 +29,10 @@ collectors on a port of its own when ``DOORSTEP_SCHEDULER_METRICS_PORT`` is set
 (``serve_for_scheduler``): that is where its leadership and last tick can be scraped. That server
 takes no token; it listens on ``DOORSTEP_SCHEDULER_METRICS_ADDR`` (loopback by default).
 """
+
 from __future__ import annotations
 
 import collections
-
 import hmac
 import ipaddress
 import logging
@@ -41,8 +41,15 @@ import time
 
 import sqlalchemy as sa
 from flask import Flask, current_app, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest,
-                               start_http_server)
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
 
 from app import scheduler
@@ -65,24 +72,46 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 UNMATCHED = "<unmatched>"  # 404 and 405 before routing: no rule to name
 
-HTTP_REQUESTS = Counter("doorstep_http_requests", "HTTP requests answered, by URL rule, method and status class.",
-                        ("route", "method", "status"), registry=REGISTRY)
-HTTP_LATENCY = Histogram("doorstep_http_request_duration_seconds",
-                         "Time from the start of request handling to the response, by URL rule and method.",
-                         ("route", "method"), registry=REGISTRY,
-                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+HTTP_REQUESTS = Counter(
+    "doorstep_http_requests",
+    "HTTP requests answered, by URL rule, method and status class.",
+    ("route", "method", "status"),
+    registry=REGISTRY,
+)
+HTTP_LATENCY = Histogram(
+    "doorstep_http_request_duration_seconds",
+    "Time from the start of request handling to the response, by URL rule and method.",
+    ("route", "method"),
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 SYNC_PAGES = Counter("doorstep_sync_pages_served", "Pages of changes served by /sync/pull.", registry=REGISTRY)
-SYNC_MUTATIONS = Counter("doorstep_sync_mutations", "Mutations settled by /sync/push, by outcome; "
-                         "replayed=true: a resend answered from the stored result.",
-                         ("status", "replayed"), registry=REGISTRY)
+SYNC_MUTATIONS = Counter(
+    "doorstep_sync_mutations",
+    "Mutations settled by /sync/push, by outcome; replayed=true: a resend answered from the stored result.",
+    ("status", "replayed"),
+    registry=REGISTRY,
+)
 # Pool gauges are set on every checkout and check-in, not only at scrape time: in multi-process
 # mode a scrape reaches one worker, and "livesum" adds up the live workers' last values.
-POOL_CHECKED_OUT = Gauge("doorstep_db_pool_checked_out", "Database connections in use (summed over live workers).",
-                         registry=REGISTRY, multiprocess_mode="livesum")
-POOL_SIZE = Gauge("doorstep_db_pool_size", "Configured connections kept by the pool (summed over live workers).",
-                  registry=REGISTRY, multiprocess_mode="livesum")
-POOL_OVERFLOW = Gauge("doorstep_db_pool_overflow", "Connections open beyond the pool size (summed over live workers).",
-                      registry=REGISTRY, multiprocess_mode="livesum")
+POOL_CHECKED_OUT = Gauge(
+    "doorstep_db_pool_checked_out",
+    "Database connections in use (summed over live workers).",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+POOL_SIZE = Gauge(
+    "doorstep_db_pool_size",
+    "Configured connections kept by the pool (summed over live workers).",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
+POOL_OVERFLOW = Gauge(
+    "doorstep_db_pool_overflow",
+    "Connections open beyond the pool size (summed over live workers).",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
+)
 
 blp = Blueprint("metrics", __name__, description="Operations")
 
@@ -93,6 +122,7 @@ def multiprocess_dir() -> str | None:
 
 
 # --- request metrics ---------------------------------------------------------------------------
+
 
 def init_app(app: Flask) -> None:
     """Register the route, the request hooks and the pool listeners on one app."""
@@ -132,6 +162,7 @@ def _observe_pool(pool) -> None:
 
 # --- sync metrics (called by sync/routes.py and sync/push.py) -------------------------------------
 
+
 def sync_page_served() -> None:
     SYNC_PAGES.inc()
 
@@ -144,6 +175,7 @@ def sync_mutations_settled(results: list[dict]) -> None:
 
 # --- read at scrape time ---------------------------------------------------------------------------
 
+
 class ScrapeCollector:
     """Numbers that are read when Prometheus asks, in the request's app context."""
 
@@ -154,8 +186,9 @@ class ScrapeCollector:
     def _outbox(self):
         up = GaugeMetricFamily("doorstep_database_up", "1 if this scrape could read the database.")
         try:
-            rows = dict(db.session.execute(sa.select(Notification.status, sa.func.count())
-                                           .group_by(Notification.status)).all())
+            rows = dict(
+                db.session.execute(sa.select(Notification.status, sa.func.count()).group_by(Notification.status)).all()
+            )
             elected = self._leader_elected(db)
             db.session.rollback()  # a read: end the transaction, do not hold a snapshot open
         except sa.exc.SQLAlchemyError:
@@ -166,15 +199,18 @@ class ScrapeCollector:
             return
         up.add_metric([], 1)
         yield up
-        outbox = GaugeMetricFamily("doorstep_outbox_messages", "SMS outbox rows by status (from the database).",
-                                   labels=("status",))
+        outbox = GaugeMetricFamily(
+            "doorstep_outbox_messages", "SMS outbox rows by status (from the database).", labels=("status",)
+        )
         for status in STATUSES:
             outbox.add_metric([status], rows.get(status, 0))
         yield outbox
         if elected is not None:
-            yield GaugeMetricFamily("doorstep_scheduler_leader_elected",
-                                    "1 if some process holds the scheduler's leader lock (PostgreSQL, any node).",
-                                    value=elected)
+            yield GaugeMetricFamily(
+                "doorstep_scheduler_leader_elected",
+                "1 if some process holds the scheduler's leader lock (PostgreSQL, any node).",
+                value=elected,
+            )
 
     @staticmethod
     def _leader_elected(db):
@@ -183,22 +219,38 @@ class ScrapeCollector:
         if db.engine.dialect.name != "postgresql":
             return None
         key = scheduler.ADVISORY_KEY & 0xFFFFFFFFFFFFFFFF
-        held = db.session.execute(sa.text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-            "AND classid::bigint = :hi AND objid::bigint = :lo"), {"hi": key >> 32, "lo": key & 0xFFFFFFFF}).scalar()
+        held = db.session.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+                "AND classid::bigint = :hi AND objid::bigint = :lo"
+            ),
+            {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
+        ).scalar()
         return 1 if held else 0
 
     @staticmethod
     def _scheduler():
         state = scheduler.leadership_state()
-        yield GaugeMetricFamily("doorstep_scheduler_running", "1 if this process runs a scheduler.",
-                                value=1 if state.get("running") else 0)
-        yield GaugeMetricFamily("doorstep_scheduler_is_leader", "1 if this process's scheduler leads (runs the jobs).",
-                                value=1 if state.get("is_leader") else 0)
-        for name, key, doc in (("doorstep_scheduler_last_tick_timestamp_seconds", "last_tick_at",
-                                "When a job of this process's scheduler last finished (Unix time)."),
-                               ("doorstep_scheduler_leader_since_timestamp_seconds", "leader_since",
-                                "Since when this process's scheduler leads (Unix time).")):
+        yield GaugeMetricFamily(
+            "doorstep_scheduler_running", "1 if this process runs a scheduler.", value=1 if state.get("running") else 0
+        )
+        yield GaugeMetricFamily(
+            "doorstep_scheduler_is_leader",
+            "1 if this process's scheduler leads (runs the jobs).",
+            value=1 if state.get("is_leader") else 0,
+        )
+        for name, key, doc in (
+            (
+                "doorstep_scheduler_last_tick_timestamp_seconds",
+                "last_tick_at",
+                "When a job of this process's scheduler last finished (Unix time).",
+            ),
+            (
+                "doorstep_scheduler_leader_since_timestamp_seconds",
+                "leader_since",
+                "Since when this process's scheduler leads (Unix time).",
+            ),
+        ):
             if state.get(key) is not None:  # absent rather than 0: "never" is not 1970
                 yield GaugeMetricFamily(name, doc, value=state[key].timestamp())
 
@@ -226,6 +278,7 @@ def exposition() -> bytes:
 
 
 # --- the scheduler process's own port ---------------------------------------------------------------
+
 
 class _InAppContext:
     """prometheus-client's HTTP server collects on its own thread, outside any app context; the
@@ -268,8 +321,12 @@ def serve_for_scheduler(app: Flask):
     registry.register(_InAppContext(app, _Sources(REGISTRY, ScrapeCollector())))
     server, thread = start_http_server(port, addr=addr, registry=registry)
     if app.config.get("METRICS_TOKEN") and not _loopback(addr):
-        log.warning("scheduler metrics on %s:%s are served without DOORSTEP_METRICS_TOKEN", addr, port,
-                    extra={"event": "metrics.scheduler_unauthenticated"})
+        log.warning(
+            "scheduler metrics on %s:%s are served without DOORSTEP_METRICS_TOKEN",
+            addr,
+            port,
+            extra={"event": "metrics.scheduler_unauthenticated"},
+        )
     log.info("scheduler metrics on http://%s:%s/metrics", addr, port, extra={"event": "metrics.scheduler_serving"})
     return server, thread
 
@@ -290,8 +347,7 @@ def _check_token() -> None:
         if addr is not None and any(addr in net for net in allowed):
             return
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
-                                                                              expected.encode()):
+    if not expected or scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
         raise Unauthorized("a Bearer metrics token, or an allowed address, is required")
 
 
@@ -305,10 +361,17 @@ def _allowed_networks() -> list:
 
 @blp.route("/metrics", methods=["GET"])
 @public
-@blp.doc(responses={"200": {"description": "Prometheus text format",
-                            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}})
+@blp.doc(
+    responses={
+        "200": {
+            "description": "Prometheus text format",
+            "content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+        }
+    }
+)
 def metrics():
     """Prometheus metrics (a Bearer token when DOORSTEP_METRICS_TOKEN is set)"""
     _check_token()
-    return current_app.response_class(exposition(), mimetype=None, content_type=CONTENT_TYPE_LATEST,
-                                      headers={"Cache-Control": "no-store"})
+    return current_app.response_class(
+        exposition(), mimetype=None, content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
+    )

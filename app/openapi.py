@@ -1,25 +1,48 @@
 """Examples for the OpenAPI document: every schema field without one gets a realistic example
 from its type (and, for strings, its name), so every request and response in /docs shows a
 filled-in body instead of "string"."""
+
 from __future__ import annotations
 
-from typing import Any
-
 import re
+from typing import Any
 
 import marshmallow as ma
 
 STRING_EXAMPLES = {
-    "name": "张伟", "display_name": "王芳", "username": "li.wei", "address": "北山街道12号3单元402",
-    "contact_name": "李娜", "caller_name": "王先生", "reason": "居民来电改期", "note": "已登记", "notes": "",
-    "label": "Tablet 07", "code": "XH01", "reference": "7KQ2MX9P", "permit_number": "XH01-2026-000123",
-    "phone": "138****5678", "contact_phone": "138****5678", "caller_phone": "139****1234",
-    "identity_number": "3301**********123X", "status": "active", "kind": "community", "role": "officer",
-    "purpose": "registration", "channel": "phone", "entity": "resident", "action": "user.update",
-    "hukou_address": "河南省信阳市平桥区", "ethnicity": "汉族", "sex": "female", "locale": "zh",
+    "name": "张伟",
+    "display_name": "王芳",
+    "username": "li.wei",
+    "address": "北山街道12号3单元402",
+    "contact_name": "李娜",
+    "caller_name": "王先生",
+    "reason": "居民来电改期",
+    "note": "已登记",
+    "notes": "",
+    "label": "Tablet 07",
+    "code": "XH01",
+    "reference": "7KQ2MX9P",
+    "permit_number": "XH01-2026-000123",
+    "phone": "138****5678",
+    "contact_phone": "138****5678",
+    "caller_phone": "139****1234",
+    "identity_number": "3301**********123X",
+    "status": "active",
+    "kind": "community",
+    "role": "officer",
+    "purpose": "registration",
+    "channel": "phone",
+    "entity": "resident",
+    "action": "user.update",
+    "hukou_address": "河南省信阳市平桥区",
+    "ethnicity": "汉族",
+    "sex": "female",
+    "locale": "zh",
     "token": "eyJhbGciOiJFUzI1NiIsInR5cCI6ImRyIn0.eyJqdGkiOiIuLi4ifQ.c2lnbmF0dXJl",
     "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-    "content_type": "image/jpeg", "cursor": "eyJkIjoiLi4uIn0", "title": "Not found",
+    "content_type": "image/jpeg",
+    "cursor": "eyJkIjoiLi4uIn0",
+    "title": "Not found",
 }
 
 
@@ -122,15 +145,23 @@ def complete_operation(operation: dict[str, Any], *, method: str, view, rule) ->
         wanted.add("422")
     if kind == "requires" and method in WRITE_METHODS:
         wanted.add("409")
-    if any(p.get("in") == "header" and p.get("required") for p in operation.get("parameters", [])
-           if isinstance(p, dict)):
+    if any(
+        p.get("in") == "header" and p.get("required") for p in operation.get("parameters", []) if isinstance(p, dict)
+    ):
         wanted.add("400")
     etag = getattr(view, "_doorstep_etag", None)
     if etag == "edit":
         wanted |= {"412", "428"}
         operation.setdefault("parameters", []).append(
-            {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
-             "example": '"3"', "description": "The ETag of the version you read; a stale one is refused (412)"})
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": True,
+                "schema": {"type": "string"},
+                "example": '"3"',
+                "description": "The ETag of the version you read; a stale one is refused (412)",
+            }
+        )
     if getattr(view, "_doorstep_rate_limited", False):
         wanted.add("429")
     for status in sorted(wanted):
@@ -153,21 +184,49 @@ PROBLEM_HEADERS = {
 
 def register_components(spec) -> None:
     """The shared headers the operations refer to by name."""
-    spec.components.header("LOCATION", {"description": "The URL of the record just created",
-                                        "schema": {"type": "string", "format": "uri-reference"},
-                                        "example": "/api/v1/residents/0f8fad5b-d9cb-469f-a165-70867728950e"},
-                           lazy=True)
-    spec.components.header("ETAG", {"description": "The record's version as a strong entity tag; send it back "
-                                                   "in If-Match to edit", "schema": {"type": "string"},
-                                    "example": '"3"'}, lazy=True)
-    spec.components.header("RETRY_AFTER", {"description": "Seconds to wait before trying again",
-                                           "schema": {"type": "integer", "minimum": 1}, "example": 60}, lazy=True)
-    spec.components.header("WWW_AUTHENTICATE", {"description": "The scheme to authenticate with",
-                                                "schema": {"type": "string"},
-                                                "example": 'Bearer realm="doorstep"'}, lazy=True)
-    spec.components.header("PAGINATION", {
-        "description": "Pagination metadata as JSON: total, total_pages, first_page, last_page, page, "
-                       "previous_page, next_page",
-        "schema": {"type": "string"},
-        "example": '{"total": 42, "total_pages": 5, "first_page": 1, "last_page": 5, "page": 1, "next_page": 2}'},
-        lazy=True)
+    spec.components.header(
+        "LOCATION",
+        {
+            "description": "The URL of the record just created",
+            "schema": {"type": "string", "format": "uri-reference"},
+            "example": "/api/v1/residents/0f8fad5b-d9cb-469f-a165-70867728950e",
+        },
+        lazy=True,
+    )
+    spec.components.header(
+        "ETAG",
+        {
+            "description": "The record's version as a strong entity tag; send it back in If-Match to edit",
+            "schema": {"type": "string"},
+            "example": '"3"',
+        },
+        lazy=True,
+    )
+    spec.components.header(
+        "RETRY_AFTER",
+        {
+            "description": "Seconds to wait before trying again",
+            "schema": {"type": "integer", "minimum": 1},
+            "example": 60,
+        },
+        lazy=True,
+    )
+    spec.components.header(
+        "WWW_AUTHENTICATE",
+        {
+            "description": "The scheme to authenticate with",
+            "schema": {"type": "string"},
+            "example": 'Bearer realm="doorstep"',
+        },
+        lazy=True,
+    )
+    spec.components.header(
+        "PAGINATION",
+        {
+            "description": "Pagination metadata as JSON: total, total_pages, first_page, last_page, page, "
+            "previous_page, next_page",
+            "schema": {"type": "string"},
+            "example": '{"total": 42, "total_pages": 5, "first_page": 1, "last_page": 5, "page": 1, "next_page": 2}',
+        },
+        lazy=True,
+    )

@@ -3,6 +3,7 @@
 Identity and phone numbers never reach the database, a log line or a response in plain text
 unless a role needs the full value, and that read is audited by the caller.
 """
+
 from __future__ import annotations
 
 import base64

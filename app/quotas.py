@@ -1,6 +1,7 @@
 """Per-account quotas on what an account may hold open at once: an account, however it was
 obtained, cannot fill the tables, the blob store or the SMS budget by repeating a request that
 is valid each time on its own."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -19,5 +20,8 @@ def check(query, limit: int, field: str, what: str) -> None:
     quota bounds abuse, it is not an invariant."""
     held = db.session.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     if held >= limit:
-        raise QuotaExceeded(f"this account already holds {held} {what} (at most {limit}); finish or cancel some first",
-                            errors={field: [f"at most {limit} {what}"]}, limit=limit)
+        raise QuotaExceeded(
+            f"this account already holds {held} {what} (at most {limit}); finish or cancel some first",
+            errors={field: [f"at most {limit} {what}"]},
+            limit=limit,
+        )

@@ -18,6 +18,7 @@ the catch-up does not wait for the next interval.
 The kernel never imports a feature package: features call ``job(...)`` in their own ``jobs``
 module, which their ``register(app)`` imports. The command that runs it is ``app.scheduler_cli``.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -28,10 +29,10 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -53,11 +54,12 @@ MISFIRE_GRACE_SECONDS = 6 * 3600
 
 # --- the registry ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class JobSpec:
     name: str
     func: Callable[[datetime], object]  # called in an app context with the tick's time (UTC)
-    every: int | str                     # seconds, or the config key that holds them
+    every: int | str  # seconds, or the config key that holds them
 
     def interval(self, config) -> int:
         seconds = int(config[self.every]) if isinstance(self.every, str) else int(self.every)
@@ -107,9 +109,18 @@ class AdvisoryLock:
         self.key = key
         self.holder = _holder()
         self.engine = sa.create_engine(
-            url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT",
-            connect_args={"application_name": self.holder[:63], "connect_timeout": 10, "keepalives": 1,
-                          "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3})
+            url,
+            poolclass=sa.pool.NullPool,
+            isolation_level="AUTOCOMMIT",
+            connect_args={
+                "application_name": self.holder[:63],
+                "connect_timeout": 10,
+                "keepalives": 1,
+                "keepalives_idle": 10,
+                "keepalives_interval": 5,
+                "keepalives_count": 3,
+            },
+        )
         self.conn = None
 
     def _connection(self):
@@ -119,8 +130,9 @@ class AdvisoryLock:
 
     def try_acquire(self) -> bool:
         try:
-            return bool(self._connection().execute(sa.text("SELECT pg_try_advisory_lock(:k)"),
-                                                   {"k": self.key}).scalar())
+            return bool(
+                self._connection().execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
+            )
         except sa.exc.DBAPIError:
             self._drop()
             return False
@@ -147,7 +159,7 @@ class AdvisoryLock:
         if self.conn is not None:
             try:
                 self.conn.close()
-            except Exception:  # noqa: BLE001 - a dead connection may fail to close; it is gone either way
+            except Exception:
                 pass
             self.conn = None
 
@@ -201,6 +213,7 @@ def lock_for(url) -> AdvisoryLock | FileLock:
 
 # --- the scheduler -----------------------------------------------------------------------------
 
+
 def _utcnow() -> datetime:
     return clock.now()
 
@@ -221,22 +234,36 @@ class Scheduler:
         self.runs: dict[str, dict] = {}
         self._guard = threading.Lock()
         self._aps = BackgroundScheduler(
-            timezone=timezone.utc, executors={"default": ThreadPoolExecutor(max(2, len(self.jobs) + 1))},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS})
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max(2, len(self.jobs) + 1))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+        )
 
     # lifecycle
 
-    def start(self) -> "Scheduler":
+    def start(self) -> Scheduler:
         config = self.app.config
-        self._aps.add_job(self._campaign, "interval", seconds=int(config["SCHEDULER_STANDBY_SECONDS"]),
-                          id="leadership", name="leadership", next_run_time=clock.system_now())
+        self._aps.add_job(
+            self._campaign,
+            "interval",
+            seconds=int(config["SCHEDULER_STANDBY_SECONDS"]),
+            id="leadership",
+            name="leadership",
+            next_run_time=clock.system_now(),
+        )
         for spec in self.jobs:
-            self._aps.add_job(self._run, "interval", seconds=spec.interval(config), args=[spec], id=spec.name,
-                              name=spec.name)
+            self._aps.add_job(
+                self._run, "interval", seconds=spec.interval(config), args=[spec], id=spec.name, name=spec.name
+            )
         self._aps.start()
         _RUNNING.add(self)
-        log.info("scheduler started as %s (%s), standing by; jobs: %s", self.lock.holder, self.lock.kind,
-                 ", ".join(s.name for s in self.jobs), extra={"event": "scheduler.start"})
+        log.info(
+            "scheduler started as %s (%s), standing by; jobs: %s",
+            self.lock.holder,
+            self.lock.kind,
+            ", ".join(s.name for s in self.jobs),
+            extra={"event": "scheduler.start"},
+        )
         return self
 
     def stop(self) -> None:
@@ -257,14 +284,21 @@ class Scheduler:
             if self.is_leader:
                 if not self.lock.still_held():
                     self.is_leader, self.leader_since = False, None
-                    log.warning("scheduler %s lost its lock; standing by", self.lock.holder,
-                                extra={"event": "scheduler.leader_lost"})
+                    log.warning(
+                        "scheduler %s lost its lock; standing by",
+                        self.lock.holder,
+                        extra={"event": "scheduler.leader_lost"},
+                    )
                 return
             if not self.lock.try_acquire():
                 return
             self.is_leader, self.leader_since = True, _utcnow()
-        log.info("scheduler %s leads (%s); running every job now", self.lock.holder, self.lock.kind,
-                 extra={"event": "scheduler.leader_acquired"})
+        log.info(
+            "scheduler %s leads (%s); running every job now",
+            self.lock.holder,
+            self.lock.kind,
+            extra={"event": "scheduler.leader_acquired"},
+        )
         for spec in self.jobs:
             self._aps.modify_job(spec.name, next_run_time=clock.system_now())
 
@@ -290,9 +324,15 @@ class Scheduler:
         """For metrics and health checks: does this process lead, since when, when did a job last
         finish, and how did each job's last run end."""
         ticks = [r["finished_at"] for r in self.runs.values() if r.get("finished_at")]
-        return {"running": self._aps.running, "is_leader": self.is_leader, "holder": self.lock.holder,
-                "lock": self.lock.kind, "leader_since": self.leader_since,
-                "last_tick_at": max(ticks) if ticks else None, "jobs": {k: dict(v) for k, v in self.runs.items()}}
+        return {
+            "running": self._aps.running,
+            "is_leader": self.is_leader,
+            "holder": self.lock.holder,
+            "lock": self.lock.kind,
+            "leader_since": self.leader_since,
+            "last_tick_at": max(ticks) if ticks else None,
+            "jobs": {k: dict(v) for k, v in self.runs.items()},
+        }
 
 
 def run_job(app: Flask, spec: JobSpec, runs: dict | None = None):
@@ -304,7 +344,7 @@ def run_job(app: Flask, spec: JobSpec, runs: dict | None = None):
         try:
             result = spec.func(started)
             db.session.commit()
-        except Exception as exc:  # noqa: BLE001 - logged with its traceback; the next tick retries
+        except Exception as exc:
             db.session.rollback()
             error = f"{type(exc).__name__}: {exc}"[:500]
             log.exception("job %s failed", spec.name, extra={"event": "scheduler.job_failed"})
@@ -314,8 +354,13 @@ def run_job(app: Flask, spec: JobSpec, runs: dict | None = None):
     if runs is not None:
         runs[spec.name] = {"started_at": started, "finished_at": finished, "result": result, "error": error}
     if _did_something(result):
-        log.info("job %s: %s (%.0f ms)", spec.name, result, (finished - started).total_seconds() * 1000,
-                 extra={"event": "scheduler.job_done"})
+        log.info(
+            "job %s: %s (%.0f ms)",
+            spec.name,
+            result,
+            (finished - started).total_seconds() * 1000,
+            extra={"event": "scheduler.job_done"},
+        )
     return result
 
 
@@ -332,8 +377,15 @@ def leadership_state() -> dict:
     """The leadership state of the scheduler running in this process (none: not leading)."""
     for scheduler in list(_RUNNING):
         return scheduler.state()
-    return {"running": False, "is_leader": False, "holder": None, "lock": None, "leader_since": None,
-            "last_tick_at": None, "jobs": {}}
+    return {
+        "running": False,
+        "is_leader": False,
+        "holder": None,
+        "lock": None,
+        "leader_since": None,
+        "last_tick_at": None,
+        "jobs": {},
+    }
 
 
 def start_in_process(app: Flask) -> Scheduler:

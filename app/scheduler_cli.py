@@ -1,5 +1,6 @@
 """``flask --app wsgi scheduler``: the scheduler's own process, with its metrics port. Apart from
 ``app.scheduler`` (the engine) so that ``app.metrics`` can read the engine's state without a cycle."""
+
 from __future__ import annotations
 
 import signal
@@ -12,8 +13,8 @@ from flask.cli import with_appcontext
 from app.metrics import serve_for_scheduler
 from app.scheduler import Scheduler
 
-
 # --- flask --app wsgi scheduler ------------------------------------------------------------------
+
 
 @click.command("scheduler")
 @click.option("--once", is_flag=True, help="Run every job once if no other scheduler leads, then exit (cron-style).")
@@ -34,8 +35,10 @@ def scheduler_command(once):
     try:  # before the scheduler starts: a port in use must not leave a leader behind
         metrics_server = serve_for_scheduler(app)
     except OSError as exc:
-        raise click.ClickException(f"cannot serve metrics on {app.config['SCHEDULER_METRICS_ADDR']}:"
-                                   f"{app.config['SCHEDULER_METRICS_PORT']}: {exc}") from exc
+        raise click.ClickException(
+            f"cannot serve metrics on {app.config['SCHEDULER_METRICS_ADDR']}:"
+            f"{app.config['SCHEDULER_METRICS_PORT']}: {exc}"
+        ) from exc
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: stopping.set())

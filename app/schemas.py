@@ -1,4 +1,5 @@
 """Schema building blocks shared by every feature package."""
+
 from __future__ import annotations
 
 import flask_smorest
@@ -90,9 +91,11 @@ def paginate(query, pagination_parameters):
     """Run a scoped select for one page and tell flask-smorest the total for ``X-Pagination``."""
     total = db.session.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     pagination_parameters.item_count = total
-    return db.session.execute(
-        query.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item)
-    ).scalars().all()
+    return (
+        db.session.execute(query.limit(pagination_parameters.page_size).offset(pagination_parameters.first_item))
+        .scalars()
+        .all()
+    )
 
 
 PAGINATION_KEYS = ("page", "page_size")
@@ -135,8 +138,10 @@ class StrictParser(FlaskParser):
         if raw and not req.is_json:
             raise UnsupportedMediaType("send the body as application/json")
         if not raw and req.method == "PATCH":
-            raise Unprocessable("body: required: the fields to change, as a JSON object",
-                                errors={"body": ["required: the fields to change"]})
+            raise Unprocessable(
+                "body: required: the fields to change, as a JSON object",
+                errors={"body": ["required: the fields to change"]},
+            )
         return super()._raw_load_json(req)
 
     def load_querystring(self, req, schema):
@@ -167,6 +172,7 @@ class Blueprint(flask_smorest.Blueprint):
     def register_views_in_doc(self, api, app, spec, *, name, parameters):
         super().register_views_in_doc(api, app, _CompletingSpec(spec, app, name), name=name, parameters=parameters)
 
+
 BODY_LOCATIONS = (None, "json", "form", "files")
 
 
@@ -194,6 +200,10 @@ def refuse_unexpected_bodies(app) -> None:
             takes[request.endpoint] = _takes_body(app.view_functions[request.endpoint])
         if takes[request.endpoint]:
             return None
-        return problem_response(400, "unexpected-body", "This request takes no body",
-                                "this route takes no body; send the request without one",
-                                {"body": ["this route takes no body"]})
+        return problem_response(
+            400,
+            "unexpected-body",
+            "This request takes no body",
+            "this route takes no body; send the request without one",
+            {"body": ["this route takes no body"]},
+        )

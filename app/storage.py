@@ -12,6 +12,7 @@ Two implementations behind one small interface, chosen by configuration:
 The store knows nothing about who may see what; the attachments package decides that and
 records which hashes are declared and verified. The store only keeps bytes.
 """
+
 from __future__ import annotations
 
 import base64
@@ -133,8 +134,12 @@ class LocalStore:
 
     def presign_put(self, sha256: str, content_type: str, size: int) -> dict[str, Any]:
         """The API's own upload endpoint: it needs the caller's bearer token, so it does not expire."""
-        return {"method": "PUT", "url": API_CONTENT_PATH.format(sha256=check_sha256(sha256)),
-                "headers": {"Content-Type": content_type}, "expires_at": None}
+        return {
+            "method": "PUT",
+            "url": API_CONTENT_PATH.format(sha256=check_sha256(sha256)),
+            "headers": {"Content-Type": content_type},
+            "expires_at": None,
+        }
 
     def presign_get(self, sha256: str) -> dict[str, Any] | None:
         return None
@@ -158,13 +163,19 @@ class S3Store:
         self.bucket = bucket
         self.presign_seconds = presign_seconds
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url or None, region_name=region,
+            "s3",
+            endpoint_url=endpoint_url or None,
+            region_name=region,
             config=BotoConfig(
-                s3={"addressing_style": "path"}, signature_version="s3v4",
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",
                 # We check SHA-256 ourselves on every arrival; the CRC trailers botocore adds by
                 # default since 1.36 are refused by several S3-compatible servers.
-                request_checksum_calculation="when_required", response_checksum_validation="when_required",
-                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=30,
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=30,
             ),
         )
 
@@ -185,8 +196,9 @@ class S3Store:
             raise BlobStoreUnavailable(f"the file store could not be reached ({type(exc).__name__})") from exc
 
     def put(self, sha256: str, data: bytes, content_type: str) -> None:
-        self._call("put_object", Key=self._key(sha256), Body=data, ContentType=content_type,
-                   ChecksumSHA256=sha256_b64(sha256))
+        self._call(
+            "put_object", Key=self._key(sha256), Body=data, ContentType=content_type, ChecksumSHA256=sha256_b64(sha256)
+        )
 
     def get(self, sha256: str, max_bytes: int | None = None) -> bytes:
         body = self._call("get_object", Key=self._key(sha256))["Body"]
@@ -212,8 +224,9 @@ class S3Store:
         from botocore.exceptions import BotoCoreError  # loaded with boto3, S3 deployments only
 
         try:
-            return self.client.generate_presigned_url(method, Params={"Bucket": self.bucket, **params},
-                                                      ExpiresIn=self.presign_seconds)
+            return self.client.generate_presigned_url(
+                method, Params={"Bucket": self.bucket, **params}, ExpiresIn=self.presign_seconds
+            )
         except BotoCoreError as exc:  # e.g. no credentials configured
             raise BlobStoreUnavailable(f"cannot sign a file store URL ({type(exc).__name__})") from exc
 
@@ -221,11 +234,16 @@ class S3Store:
         """A PUT that S3 accepts only with this type, this length and bytes of this SHA-256:
         all three are signed headers, and S3 recomputes the checksum of what arrives."""
         checksum = sha256_b64(sha256)
-        url = self._presign("put_object", {"Key": self._key(sha256), "ContentType": content_type,
-                                           "ContentLength": size, "ChecksumSHA256": checksum})
-        return {"method": "PUT", "url": url, "expires_at": self._expires_at(),
-                "headers": {"Content-Type": content_type, "Content-Length": str(size),
-                            "x-amz-checksum-sha256": checksum}}
+        url = self._presign(
+            "put_object",
+            {"Key": self._key(sha256), "ContentType": content_type, "ContentLength": size, "ChecksumSHA256": checksum},
+        )
+        return {
+            "method": "PUT",
+            "url": url,
+            "expires_at": self._expires_at(),
+            "headers": {"Content-Type": content_type, "Content-Length": str(size), "x-amz-checksum-sha256": checksum},
+        }
 
     def presign_get(self, sha256: str) -> dict[str, Any] | None:
         url = self._presign("get_object", {"Key": self._key(sha256)})
@@ -235,9 +253,12 @@ class S3Store:
 def make_store(config) -> BlobStore:
     """The store the configuration names: S3 when a bucket is set, otherwise the folder."""
     if config.get("S3_BUCKET"):
-        return S3Store(config["S3_BUCKET"], endpoint_url=config.get("S3_ENDPOINT_URL") or None,
-                       region=config.get("S3_REGION") or "us-east-1",
-                       presign_seconds=int(config.get("PRESIGN_SECONDS") or 300))
+        return S3Store(
+            config["S3_BUCKET"],
+            endpoint_url=config.get("S3_ENDPOINT_URL") or None,
+            region=config.get("S3_REGION") or "us-east-1",
+            presign_seconds=int(config.get("PRESIGN_SECONDS") or 300),
+        )
     return LocalStore(config["BLOB_DIR"])
 
 

@@ -1,6 +1,7 @@
 """Counters that slow down, lock out and rate-limit, kept in the database so every app node
 enforces the same limits. Each check-and-count happens under a row lock and commits before
 the expensive or sensitive work it guards, so parallel attempts cannot slip past the limit."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,9 +15,9 @@ from app.extensions import db
 
 @dataclass(frozen=True)
 class Policy:
-    window: int                      # seconds over which events are counted
-    limit: int                       # events allowed per window; the next one is refused
-    lock_for: int | None = None      # reaching the limit locks the key this long (else: until the window ends)
+    window: int  # seconds over which events are counted
+    limit: int  # events allowed per window; the next one is refused
+    lock_for: int | None = None  # reaching the limit locks the key this long (else: until the window ends)
     slowdown_after: int | None = None  # after this many events each next one waits 2**(n - k) s
     min_interval: int | None = None  # seconds that must pass between two events
 
@@ -31,8 +32,14 @@ def take_all(checks: list[tuple[str, Policy, str]]) -> None:
     limiter makes is never counted. Counting the address of a log-in the account's lock refused
     would let one locked account (or one busy NAT) lock out everyone behind that address."""
     now = utcnow()
-    rows = [(locked_row(db.session, Throttle, {"key": key}, {"count": 0, "window_started_at": now, "last_at": now}),
-             policy, message) for key, policy, message in sorted(checks, key=lambda c: c[0])]
+    rows = [
+        (
+            locked_row(db.session, Throttle, {"key": key}, {"count": 0, "window_started_at": now, "last_at": now}),
+            policy,
+            message,
+        )
+        for key, policy, message in sorted(checks, key=lambda c: c[0])
+    ]
     for row, policy, message in rows:
         _check(row, policy, message, now)
     for row, policy, _message in rows:
@@ -45,10 +52,14 @@ def take_all(checks: list[tuple[str, Policy, str]]) -> None:
 def _check(row: Throttle, policy: Policy, message: str, now) -> None:
     if row.locked_until and row.locked_until > now:
         raise TooManyRequests(message, retry_after=(row.locked_until - now).total_seconds())
-    if row.window_started_at + timedelta(seconds=policy.window) <= now or (row.locked_until and row.count >= policy.limit):
+    if row.window_started_at + timedelta(seconds=policy.window) <= now or (
+        row.locked_until and row.count >= policy.limit
+    ):
         row.count, row.window_started_at, row.locked_until = 0, now, None
     if row.count >= policy.limit:
-        raise TooManyRequests(message, retry_after=(row.window_started_at + timedelta(seconds=policy.window) - now).total_seconds())
+        raise TooManyRequests(
+            message, retry_after=(row.window_started_at + timedelta(seconds=policy.window) - now).total_seconds()
+        )
     wait = 0.0
     if policy.min_interval and row.count:
         wait = policy.min_interval

@@ -6,18 +6,17 @@ work a moment later succeeds. So a request (or a sync push) that failed that way
 committed anything yet, is rolled back and run again, a few times, after a jittered pause; a
 unit that still fails is answered 503 with ``Retry-After`` — never a 500, which would say the
 request itself is wrong."""
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import contextvars
 import random
 import time
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
-
 
 ATTEMPTS = 4
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
@@ -54,6 +53,6 @@ def retrying(work, session):
                 if not is_retryable(exc) or attempt == ATTEMPTS or _commits.get()[0]:
                     raise
                 session.rollback()
-                time.sleep(random.uniform(0.01, 0.05) * 2 ** attempt)  # noqa: S311 (jitter, not a secret)
+                time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 (jitter, not a secret)
     finally:
         _commits.reset(token)

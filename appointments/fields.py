@@ -1,4 +1,5 @@
 """What the appointments' schemas share: the wall-clock format of a window's bounds."""
+
 from __future__ import annotations
 
 HHMM = {"format": "%H:%M"}

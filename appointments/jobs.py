@@ -1,4 +1,5 @@
 """Appointments' scheduled job: the evening-before visit reminder."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

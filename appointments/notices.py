@@ -1,5 +1,6 @@
 """Messages about bookings and visits, written to the outbox with the change that causes them.
 Sending is the outbox dispatcher's job; each row has a dedupe key so a retry never doubles it."""
+
 from __future__ import annotations
 
 from app import pii
@@ -9,36 +10,46 @@ from app.notify.templates import TEMPLATES
 from app.org.models import Station
 
 PURPOSE_NAMES = {
-    "zh": {"registration": "居住登记", "permit_application": "居住证申领", "permit_delivery": "居住证送达",
-           "other": "其他事项"},
-    "en": {"registration": "residence registration", "permit_application": "permit application",
-           "permit_delivery": "permit delivery", "other": "other business"},
+    "zh": {
+        "registration": "居住登记",
+        "permit_application": "居住证申领",
+        "permit_delivery": "居住证送达",
+        "other": "其他事项",
+    },
+    "en": {
+        "registration": "residence registration",
+        "permit_application": "permit application",
+        "permit_delivery": "permit delivery",
+        "other": "other business",
+    },
 }
 
-TEMPLATES.update({
-    "booking_confirmed": {
-        "zh": "【{station}】预约成功，编号{reference}。{day} {start}-{end}将上门办理{purpose}。变更请用小程序或致电派出所。",
-        "en": "[{station}] Booked {reference}: visit {day} {start}-{end}, {purpose}. "
-              "To change: mini-program or call us.",
-    },
-    "visit_assigned": {
-        "zh": "【{station}】您{day} {start}-{end}的上门服务由{officer}负责，预约编号{reference}。",
-        "en": "[{station}] Your visit on {day} {start}-{end} will be made by {officer}. Ref {reference}.",
-    },
-    "visit_moved": {
-        "zh": "【{station}】您的预约{reference}已改至{day} {start}-{end}。",
-        "en": "[{station}] Your booking {reference} has moved to {day} {start}-{end}.",
-    },
-    "visit_cancelled": {
-        "zh": "【{station}】您的预约{reference}已取消。如需办理请重新预约。",
-        "en": "[{station}] Your booking {reference} is cancelled. Book again if you still need a visit.",
-    },
-    "visit_reminder": {
-        "zh": "【{station}】提醒：明天{start}-{end}将上门办理{purpose}，预约编号{reference}，请留人在家。",
-        "en": "[{station}] Reminder: tomorrow {start}-{end} a visit for {purpose}, ref {reference}. "
-              "Please be at home.",
-    },
-})
+TEMPLATES.update(
+    {
+        "booking_confirmed": {
+            "zh": "【{station}】预约成功，编号{reference}。{day} {start}-{end}将上门办理{purpose}。变更请用小程序或致电派出所。",
+            "en": "[{station}] Booked {reference}: visit {day} {start}-{end}, {purpose}. "
+            "To change: mini-program or call us.",
+        },
+        "visit_assigned": {
+            "zh": "【{station}】您{day} {start}-{end}的上门服务由{officer}负责，预约编号{reference}。",
+            "en": "[{station}] Your visit on {day} {start}-{end} will be made by {officer}. Ref {reference}.",
+        },
+        "visit_moved": {
+            "zh": "【{station}】您的预约{reference}已改至{day} {start}-{end}。",
+            "en": "[{station}] Your booking {reference} has moved to {day} {start}-{end}.",
+        },
+        "visit_cancelled": {
+            "zh": "【{station}】您的预约{reference}已取消。如需办理请重新预约。",
+            "en": "[{station}] Your booking {reference} is cancelled. Book again if you still need a visit.",
+        },
+        "visit_reminder": {
+            "zh": "【{station}】提醒：明天{start}-{end}将上门办理{purpose}，预约编号{reference}，请留人在家。",
+            "en": "[{station}] Reminder: tomorrow {start}-{end} a visit for {purpose}, ref {reference}. "
+            "Please be at home.",
+        },
+    }
+)
 
 
 def reminder_dedupe_key(visit_id, day) -> str:
@@ -48,12 +59,25 @@ def reminder_dedupe_key(visit_id, day) -> str:
 
 def _params(booking, **extra) -> dict:
     station = db.session.get(Station, booking.station_id)
-    return {"station": station.name, "reference": booking.reference, "day": booking.day.isoformat(),
-            "start": booking.window_start.strftime("%H:%M"), "end": booking.window_end.strftime("%H:%M"),
-            "purpose": PURPOSE_NAMES.get(booking.locale, PURPOSE_NAMES["zh"])[booking.purpose], **extra}
+    return {
+        "station": station.name,
+        "reference": booking.reference,
+        "day": booking.day.isoformat(),
+        "start": booking.window_start.strftime("%H:%M"),
+        "end": booking.window_end.strftime("%H:%M"),
+        "purpose": PURPOSE_NAMES.get(booking.locale, PURPOSE_NAMES["zh"])[booking.purpose],
+        **extra,
+    }
 
 
 def notify(kind: str, booking, dedupe_key: str, **extra) -> None:
-    outbox.enqueue(kind, kind, _params(booking, **extra), phone=pii.decrypt(pii.PHONE, booking.contact_phone_enc),
-                   user_id=booking.citizen_id, station_id=booking.station_id, locale=booking.locale,
-                   dedupe_key=dedupe_key)
+    outbox.enqueue(
+        kind,
+        kind,
+        _params(booking, **extra),
+        phone=pii.decrypt(pii.PHONE, booking.contact_phone_enc),
+        user_id=booking.citizen_id,
+        station_id=booking.station_id,
+        locale=booking.locale,
+        dedupe_key=dedupe_key,
+    )

@@ -1,19 +1,20 @@
 """How appointments plug into the app: windows, booking and dispatch on one blueprint, the visits' sync
 handlers, the scheduled jobs, the console panels."""
+
 from __future__ import annotations
 
 from flask import Flask
 
-import appointments.console_panels  # noqa: F401  (adds its panels to the console's dashboard)
+import appointments.console_panels
 import appointments.jobs  # noqa: F401  (adds its jobs to the scheduler's registry)
 from app.extensions import api
 from appointments.blueprint import blp
+from appointments.booking import api as booking_api  # noqa: F401
+from appointments.dispatch import api as dispatch_api  # noqa: F401
 from appointments.dispatch import sync as dispatch_sync
 
 # Their routes, on blp: imported in the order the API document has always listed them.
 from appointments.windows import api as windows_api  # noqa: F401
-from appointments.booking import api as booking_api  # noqa: F401
-from appointments.dispatch import api as dispatch_api  # noqa: F401
 
 
 def register(app: Flask) -> None:

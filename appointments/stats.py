@@ -1,6 +1,7 @@
 """Counts of the station's visits and bookings for the console's dashboard. Each one is taken over
 the same scoped queries the API lists with (``visits_visible_to``, ``bookings_visible_to``), so a
 count never shows what the list would hide."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -24,8 +25,9 @@ _DUE_EXCLUDED = ("cancelled", "rescheduled")
 def visits_by_status(actor, day: date) -> dict[str, int]:
     """Every visit status (zeros included) with the count of the day's visits in it."""
     scoped = queue(actor, {"day": day}).order_by(None).subquery()
-    counts = dict.fromkeys(("requested", "assigned", "en_route", "completed", "not_home", "rescheduled", "cancelled"),
-                           0)
+    counts = dict.fromkeys(
+        ("requested", "assigned", "en_route", "completed", "not_home", "rescheduled", "cancelled"), 0
+    )
     counts.update(db.session.execute(sa.select(scoped.c.status, sa.func.count()).group_by(scoped.c.status)).all())
     return counts
 
@@ -39,19 +41,44 @@ def unassigned(actor, from_day: date, limit: int) -> tuple[list[Visit], int]:
 
 def officer_load(actor, day: date) -> list[dict]:
     """Each active officer the actor sees: open and all visits of ``day``, and leave that day."""
-    officers = db.session.execute(users_visible_to(actor).where(
-        User.role.in_(FIELD_ROLES), User.active.is_(True)).order_by(None).order_by(User.display_name, User.username)
-    ).scalars().all()
+    officers = (
+        db.session.execute(
+            users_visible_to(actor)
+            .where(User.role.in_(FIELD_ROLES), User.active.is_(True))
+            .order_by(None)
+            .order_by(User.display_name, User.username)
+        )
+        .scalars()
+        .all()
+    )
     scoped = queue(actor, {"day": day}).order_by(None).subquery()
-    rows = db.session.execute(sa.select(
-        scoped.c.officer_id, sa.func.count(),
-        sa.func.sum(sa.case((scoped.c.status.in_(visit_states.OPEN), 1), else_=0)))
-        .where(scoped.c.officer_id.is_not(None)).group_by(scoped.c.officer_id)).all()
+    rows = db.session.execute(
+        sa.select(
+            scoped.c.officer_id,
+            sa.func.count(),
+            sa.func.sum(sa.case((scoped.c.status.in_(visit_states.OPEN), 1), else_=0)),
+        )
+        .where(scoped.c.officer_id.is_not(None))
+        .group_by(scoped.c.officer_id)
+    ).all()
     per_officer = {officer_id: (total, int(open_ or 0)) for officer_id, total, open_ in rows}
-    on_leave = set(db.session.execute(leave_visible_to(actor).with_only_columns(OfficerLeave.officer_id).where(
-        OfficerLeave.start_day <= day, OfficerLeave.end_day >= day).order_by(None)).scalars())
-    return [{"officer": o, "total": per_officer.get(o.id, (0, 0))[0], "open": per_officer.get(o.id, (0, 0))[1],
-             "on_leave": o.id in on_leave} for o in officers]
+    on_leave = set(
+        db.session.execute(
+            leave_visible_to(actor)
+            .with_only_columns(OfficerLeave.officer_id)
+            .where(OfficerLeave.start_day <= day, OfficerLeave.end_day >= day)
+            .order_by(None)
+        ).scalars()
+    )
+    return [
+        {
+            "officer": o,
+            "total": per_officer.get(o.id, (0, 0))[0],
+            "open": per_officer.get(o.id, (0, 0))[1],
+            "on_leave": o.id in on_leave,
+        }
+        for o in officers
+    ]
 
 
 def _local_midnight(day: date) -> datetime:
@@ -60,9 +87,14 @@ def _local_midnight(day: date) -> datetime:
 
 def bookings_per_day(actor, start: date, end: date) -> list[tuple[date, int]]:
     """Bookings made on each local day from ``start`` to ``end`` (both included)."""
-    made = db.session.execute(bookings_visible_to(actor).with_only_columns(Booking.created_at).order_by(None).where(
-        Booking.created_at >= _local_midnight(start), Booking.created_at < _local_midnight(end + timedelta(days=1))
-    )).scalars()
+    made = db.session.execute(
+        bookings_visible_to(actor)
+        .with_only_columns(Booking.created_at)
+        .order_by(None)
+        .where(
+            Booking.created_at >= _local_midnight(start), Booking.created_at < _local_midnight(end + timedelta(days=1))
+        )
+    ).scalars()
     counts = {start + timedelta(days=i): 0 for i in range((end - start).days + 1)}
     for created in made:
         counts[created.astimezone(clock.LOCAL_TZ).date()] += 1
@@ -76,9 +108,12 @@ def on_time_rate(actor, start: date, end: date) -> list[tuple[date, float | None
     yet counts not at all. ``None``: nothing was due (a gap in the chart, not a zero). The outcome's
     time is the visit's last change: an outcome is final, nothing changes the visit after it."""
     now = clock.now()
-    rows = db.session.execute(queue(actor, {}).with_only_columns(
-        Visit.day, Visit.window_end, Visit.status, Visit.updated_at).order_by(None).where(
-        Visit.day.between(start, end), Visit.status.not_in(_DUE_EXCLUDED))).all()
+    rows = db.session.execute(
+        queue(actor, {})
+        .with_only_columns(Visit.day, Visit.window_end, Visit.status, Visit.updated_at)
+        .order_by(None)
+        .where(Visit.day.between(start, end), Visit.status.not_in(_DUE_EXCLUDED))
+    ).all()
     due = {start + timedelta(days=i): [0, 0] for i in range((end - start).days + 1)}
     for day, window_end, status, updated_at in rows:
         closes = datetime.combine(day, window_end, tzinfo=clock.LOCAL_TZ)

@@ -1,4 +1,5 @@
 """The progress timeline of a booking and its visit, written by booking and dispatch alike."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -44,6 +44,7 @@ Usage::
 The last line is ``booking_race: <bookings/s> bookings/s overbooked=<N> ratio=<R>``; the exit
 status is non-zero when any request failed, a slot is overbooked or its counter is wrong.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,8 +83,8 @@ def say(line: str = "") -> None:
 
 from bench.common import Database, doorstep_env, run, throwaway_database  # noqa: E402
 
-
 # --- set-up: schema, one station, one area, one staff account, weekly windows ------------------
+
 
 @dataclass
 class Scene:
@@ -117,13 +118,27 @@ def set_up(app, windows: int, capacity: int) -> Scene:
         db.session.flush()
         area = Area(station_id=station.id, code="BENCH-1", name="基准社区")
         db.session.add(area)
-        db.session.add(User(role="staff", station_id=station.id, username=STAFF_USERNAME,
-                            password_hash=hash_password(password), display_name="基准接线员"))
+        db.session.add(
+            User(
+                role="staff",
+                station_id=station.id,
+                username=STAFF_USERNAME,
+                password_hash=hash_password(password),
+                display_name="基准接线员",
+            )
+        )
         db.session.flush()
         for weekday in range(7):
             for start in starts:
-                db.session.add(WindowTemplate(area_id=area.id, weekday=weekday, start_time=start,
-                                              end_time=clock(start.hour + 1), capacity=capacity))
+                db.session.add(
+                    WindowTemplate(
+                        area_id=area.id,
+                        weekday=weekday,
+                        start_time=start,
+                        end_time=clock(start.hour + 1),
+                        capacity=capacity,
+                    )
+                )
         db.session.commit()
         area_id = str(area.id)
 
@@ -132,14 +147,16 @@ def set_up(app, windows: int, capacity: int) -> Scene:
         while not day_info(day).is_workday:
             day += timedelta(days=1)
         if (day - today).days > horizon:
-            raise SystemExit(f"booking_race: no working day between 2 and {horizon} days ahead "
-                             "(DOORSTEP_BOOKING_HORIZON_DAYS)")
+            raise SystemExit(
+                f"booking_race: no working day between 2 and {horizon} days ahead (DOORSTEP_BOOKING_HORIZON_DAYS)"
+            )
         db.session.remove()
         db.engine.dispose()
     return Scene(area_id, day, starts, capacity, STAFF_USERNAME, password)
 
 
 # --- gunicorn ---------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -169,8 +186,14 @@ def gunicorn(db: Database, workers: int, log_dir: str):
     log_path = os.path.join(log_dir, "gunicorn.log")
     env = {**os.environ, **doorstep_env(db)}
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([_gunicorn_bin(), "--workers", str(workers), "--bind", f"{HOST}:{port}", "wsgi:app"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [_gunicorn_bin(), "--workers", str(workers), "--bind", f"{HOST}:{port}", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(port, proc, log_path)
     try:
         _wait_ready(server, timeout=60)
@@ -217,6 +240,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 # --- the HTTP race ------------------------------------------------------------------------------
 
+
 class Client:
     """One keep-alive connection; it reconnects when the server closes it (gunicorn's sync
     workers close after each response). A request whose connection dropped before the answer is
@@ -232,8 +256,13 @@ class Client:
                 self.conn.request(method, path, body=body, headers=headers or {})
                 resp = self.conn.getresponse()
                 return resp.status, resp.read()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                    http.client.CannotSendRequest, http.client.ResponseNotReady):
+            except (
+                http.client.RemoteDisconnected,
+                ConnectionResetError,
+                BrokenPipeError,
+                http.client.CannotSendRequest,
+                http.client.ResponseNotReady,
+            ):
                 self.conn.close()
                 if attempt == 2:
                     raise
@@ -247,8 +276,12 @@ class Client:
 def log_in(port: int, scene: Scene) -> str:
     client = Client(port)
     try:
-        status, data = client.call("POST", "/api/v1/auth/login", json.dumps(
-            {"username": scene.username, "password": scene.password}).encode(), {"Content-Type": "application/json"})
+        status, data = client.call(
+            "POST",
+            "/api/v1/auth/login",
+            json.dumps({"username": scene.username, "password": scene.password}).encode(),
+            {"Content-Type": "application/json"},
+        )
     finally:
         client.close()
     if status != 200:
@@ -262,11 +295,17 @@ def booking_requests(scene: Scene, n: int) -> list[tuple[str, bytes]]:
     run = uuid.uuid4().hex[:8]
     out = []
     for i in range(n):
-        body = {"purpose": "registration", "area_id": scene.area_id, "day": scene.day.isoformat(),
-                "window_start": scene.starts[i % len(scene.starts)].strftime("%H:%M"),
-                "address": f"北山街道{i % 97 + 1}号{i // 97 + 1}室", "contact_name": "李娜",
-                "contact_phone": f"139{i % 10**8:08d}", "caller_name": "王先生",
-                "caller_phone": f"138{(i * 7919) % 10**8:08d}"}
+        body = {
+            "purpose": "registration",
+            "area_id": scene.area_id,
+            "day": scene.day.isoformat(),
+            "window_start": scene.starts[i % len(scene.starts)].strftime("%H:%M"),
+            "address": f"北山街道{i % 97 + 1}号{i // 97 + 1}室",
+            "contact_name": "李娜",
+            "contact_phone": f"139{i % 10**8:08d}",
+            "caller_name": "王先生",
+            "caller_phone": f"138{(i * 7919) % 10**8:08d}",
+        }
         out.append((f"bench-{run}-{i}", json.dumps(body, ensure_ascii=False).encode()))
     return out
 
@@ -274,7 +313,7 @@ def booking_requests(scene: Scene, n: int) -> list[tuple[str, bytes]]:
 @dataclass
 class Outcome:
     status: int
-    kind: str       # problem type slug, or the exception for a transport failure
+    kind: str  # problem type slug, or the exception for a transport failure
     detail: str
     seconds: float
 
@@ -339,7 +378,7 @@ def race(port: int, token: str, jobs: list, threads: int) -> Race:
                 status, data = client.call("GET", "/api/v1/me", headers=auth)
                 if status != 200:
                     warmup_failures.append(f"{status} {data[:200]!r}")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 warmup_failures.append(repr(exc))
             ready.append(True)
             go.wait()
@@ -349,7 +388,7 @@ def race(port: int, token: str, jobs: list, threads: int) -> Race:
                 t0 = time.perf_counter()
                 try:
                     status, data = client.call("POST", "/api/v1/bookings", body, headers)
-                except Exception as exc:  # noqa: BLE001 - a transport failure is an error, counted
+                except Exception as exc:
                     outcomes[i] = Outcome(0, type(exc).__name__, str(exc)[:200], time.perf_counter() - t0)
                     continue
                 seconds = time.perf_counter() - t0
@@ -379,6 +418,7 @@ def race(port: int, token: str, jobs: list, threads: int) -> Race:
 
 # --- after the race: ask the database --------------------------------------------------------
 
+
 @dataclass
 class Check:
     slots: int
@@ -401,9 +441,13 @@ def check_database(app, scene: Scene) -> Check:
 
     with app.app_context():
         slots = db.session.execute(sa.select(Slot).order_by(Slot.start_time)).scalars().all()
-        rows = dict(db.session.execute(
-            sa.select(Booking.slot_id, sa.func.count()).where(Booking.status == "confirmed")
-            .group_by(Booking.slot_id)).all())
+        rows = dict(
+            db.session.execute(
+                sa.select(Booking.slot_id, sa.func.count())
+                .where(Booking.status == "confirmed")
+                .group_by(Booking.slot_id)
+            ).all()
+        )
         per_slot, overbooked, mismatches = [], 0, []
         for slot in slots:
             n = rows.get(slot.id, 0)
@@ -417,11 +461,13 @@ def check_database(app, scene: Scene) -> Check:
         report = verify_chain()
         db.session.remove()
         db.engine.dispose()
-    return Check(len(slots), sum(rows.values()), overbooked, mismatches, per_slot, report.ok, report.checked,
-                 report.problem)
+    return Check(
+        len(slots), sum(rows.values()), overbooked, mismatches, per_slot, report.ok, report.checked, report.problem
+    )
 
 
 # --- the physical limit: a raw DBAPI loop on the same database --------------------------------
+
 
 @dataclass
 class Raw:
@@ -448,12 +494,16 @@ def _raw_sqlite(path: str, attempts: int, seats: int, capacity: int) -> Raw:
         cur = conn.cursor()
         for pragma in ("foreign_keys=ON", "busy_timeout=30000", "journal_mode=WAL", "synchronous=NORMAL"):
             cur.execute(f"PRAGMA {pragma}")  # the app's settings (app/db.py)
-        cur.execute("CREATE TABLE bench_seat (id INTEGER PRIMARY KEY, capacity INTEGER NOT NULL, "
-                    "booked INTEGER NOT NULL DEFAULT 0 CHECK (booked >= 0 AND booked <= capacity))")
-        cur.execute("CREATE TABLE bench_booking (id INTEGER PRIMARY KEY, "
-                    "seat_id INTEGER NOT NULL REFERENCES bench_seat(id))")
-        cur.executemany("INSERT INTO bench_seat (id, capacity) VALUES (?, ?)",
-                        [(s, capacity) for s in range(1, seats + 1)])
+        cur.execute(
+            "CREATE TABLE bench_seat (id INTEGER PRIMARY KEY, capacity INTEGER NOT NULL, "
+            "booked INTEGER NOT NULL DEFAULT 0 CHECK (booked >= 0 AND booked <= capacity))"
+        )
+        cur.execute(
+            "CREATE TABLE bench_booking (id INTEGER PRIMARY KEY, seat_id INTEGER NOT NULL REFERENCES bench_seat(id))"
+        )
+        cur.executemany(
+            "INSERT INTO bench_seat (id, capacity) VALUES (?, ?)", [(s, capacity) for s in range(1, seats + 1)]
+        )
         accepted = 0
         t0 = time.perf_counter()
         for i in range(attempts):
@@ -467,9 +517,10 @@ def _raw_sqlite(path: str, attempts: int, seats: int, capacity: int) -> Raw:
             else:
                 cur.execute("ROLLBACK")
         elapsed = time.perf_counter() - t0
-        over = cur.execute("SELECT COALESCE(SUM(MAX(0, n - capacity)), 0) FROM (SELECT s.capacity, "
-                           "(SELECT COUNT(*) FROM bench_booking b WHERE b.seat_id = s.id) AS n FROM bench_seat s)"
-                           ).fetchone()[0]
+        over = cur.execute(
+            "SELECT COALESCE(SUM(MAX(0, n - capacity)), 0) FROM (SELECT s.capacity, "
+            "(SELECT COUNT(*) FROM bench_booking b WHERE b.seat_id = s.id) AS n FROM bench_seat s)"
+        ).fetchone()[0]
         return Raw(attempts, accepted, elapsed, over)
     finally:
         conn.close()
@@ -480,12 +531,16 @@ def _raw_postgres(conninfo: str, attempts: int, seats: int, capacity: int) -> Ra
 
     with psycopg.connect(conninfo, autocommit=True) as conn:  # we issue BEGIN/COMMIT ourselves
         cur = conn.cursor()
-        cur.execute("CREATE TABLE bench_seat (id integer PRIMARY KEY, capacity integer NOT NULL, "
-                    "booked integer NOT NULL DEFAULT 0 CHECK (booked >= 0 AND booked <= capacity))")
-        cur.execute("CREATE TABLE bench_booking (id bigserial PRIMARY KEY, "
-                    "seat_id integer NOT NULL REFERENCES bench_seat(id))")
-        cur.executemany("INSERT INTO bench_seat (id, capacity) VALUES (%s, %s)",
-                        [(s, capacity) for s in range(1, seats + 1)])
+        cur.execute(
+            "CREATE TABLE bench_seat (id integer PRIMARY KEY, capacity integer NOT NULL, "
+            "booked integer NOT NULL DEFAULT 0 CHECK (booked >= 0 AND booked <= capacity))"
+        )
+        cur.execute(
+            "CREATE TABLE bench_booking (id bigserial PRIMARY KEY, seat_id integer NOT NULL REFERENCES bench_seat(id))"
+        )
+        cur.executemany(
+            "INSERT INTO bench_seat (id, capacity) VALUES (%s, %s)", [(s, capacity) for s in range(1, seats + 1)]
+        )
         accepted = 0
         t0 = time.perf_counter()
         for i in range(attempts):
@@ -499,13 +554,16 @@ def _raw_postgres(conninfo: str, attempts: int, seats: int, capacity: int) -> Ra
             else:
                 cur.execute("ROLLBACK")
         elapsed = time.perf_counter() - t0
-        cur.execute("SELECT COALESCE(SUM(GREATEST(0, n - capacity)), 0) FROM (SELECT s.capacity, "
-                    "(SELECT COUNT(*) FROM bench_booking b WHERE b.seat_id = s.id) AS n FROM bench_seat s) t")
+        cur.execute(
+            "SELECT COALESCE(SUM(GREATEST(0, n - capacity)), 0) FROM (SELECT s.capacity, "
+            "(SELECT COUNT(*) FROM bench_booking b WHERE b.seat_id = s.id) AS n FROM bench_seat s) t"
+        )
         over = int(cur.fetchone()[0])
         return Raw(attempts, accepted, elapsed, over)
 
 
 # --- report -----------------------------------------------------------------------------------
+
 
 def percentile(values: list, p: float) -> float:
     """Nearest-rank percentile; 0 for no values."""
@@ -525,8 +583,9 @@ def server_log_summary(log: str) -> str:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--requests", type=int, default=1000, help="booking requests to fire (default 1000)")
     p.add_argument("--windows", type=int, default=4, help="one-hour windows on the day (default 4, at most 15)")
     p.add_argument("--capacity", type=int, default=50, help="seats per window (default 50, at most 500)")
@@ -552,19 +611,23 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
 
-    from compose import create_app
     from app.config import Config
+    from compose import create_app
 
     failures: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="doorstep-bench-log-") as log_dir, \
-            throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as db:
+    with (
+        tempfile.TemporaryDirectory(prefix="doorstep-bench-log-") as log_dir,
+        throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as db,
+    ):
         app = create_app(Config(doorstep_env(db)))
         scene = set_up(app, args.windows, args.capacity)
         jobs = booking_requests(scene, args.requests)
         say(f"database       {db.label}")
         say(f"server         gunicorn --workers {args.workers}; {args.threads} client threads")
-        say(f"windows        {len(scene.starts)} x capacity {scene.capacity} = {scene.seats} seats on "
-            f"{scene.day.isoformat()} ({scene.starts[0]:%H:%M}-{scene.starts[-1].hour + 1:02d}:00)")
+        say(
+            f"windows        {len(scene.starts)} x capacity {scene.capacity} = {scene.seats} seats on "
+            f"{scene.day.isoformat()} ({scene.starts[0]:%H:%M}-{scene.starts[-1].hour + 1:02d}:00)"
+        )
 
         with gunicorn(db, args.workers, log_dir) as server:
             token = log_in(server.port, scene)
@@ -600,14 +663,22 @@ def main(argv=None) -> int:
             if some:
                 say(f"  {label:<12} p50 {percentile(some, 50) * 1000:.1f} ms, p95 {percentile(some, 95) * 1000:.1f} ms")
         say(f"server log     {server_log_summary(server_log)}")
-        say("db slots       " + ", ".join(f"{start:%H:%M} {rows}/{cap} (booked={booked})"
-                                          for start, cap, booked, rows in check.per_slot))
-        say(f"db check       {check.confirmed} confirmed rows in {check.slots} slots; overbooked={check.overbooked}; "
-            f"counter mismatches={len(check.counter_mismatches)}")
-        say(f"audit chain    {'ok' if check.audit_ok else 'BROKEN: ' + str(check.audit_problem)} "
-            f"({check.audit_checked} events)")
-        say(f"raw attempts/s {raw.per_second:.1f}  ({raw.attempts} attempts, {raw.accepted} accepted, "
-            f"{raw.elapsed:.3f} s; {db.kind} DBAPI, one connection; overbooked={raw.overbooked})")
+        say(
+            "db slots       "
+            + ", ".join(f"{start:%H:%M} {rows}/{cap} (booked={booked})" for start, cap, booked, rows in check.per_slot)
+        )
+        say(
+            f"db check       {check.confirmed} confirmed rows in {check.slots} slots; overbooked={check.overbooked}; "
+            f"counter mismatches={len(check.counter_mismatches)}"
+        )
+        say(
+            f"audit chain    {'ok' if check.audit_ok else 'BROKEN: ' + str(check.audit_problem)} "
+            f"({check.audit_checked} events)"
+        )
+        say(
+            f"raw attempts/s {raw.per_second:.1f}  ({raw.attempts} attempts, {raw.accepted} accepted, "
+            f"{raw.elapsed:.3f} s; {db.kind} DBAPI, one connection; overbooked={raw.overbooked})"
+        )
 
         if errors:
             failures.append(f"{len(errors)} requests failed")
@@ -616,8 +687,9 @@ def main(argv=None) -> int:
         if check.counter_mismatches:
             failures.append("slot counters disagree with rows: " + "; ".join(check.counter_mismatches))
         if check.confirmed != result.accepted:
-            failures.append(f"the database holds {check.confirmed} confirmed bookings, the clients saw "
-                            f"{result.accepted} accepted")
+            failures.append(
+                f"the database holds {check.confirmed} confirmed bookings, the clients saw {result.accepted} accepted"
+            )
         if not check.audit_ok:
             failures.append(f"audit chain broken: {check.audit_problem}")
         if result.warmup_failures:

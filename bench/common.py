@@ -1,5 +1,6 @@
 """What every benchmark needs: a database made for the run and dropped after it, and the
 DOORSTEP_* settings that point the app at it."""
+
 from __future__ import annotations
 
 import contextlib
@@ -18,11 +19,12 @@ if str(ROOT) not in sys.path:
 
 # --- the throwaway database ------------------------------------------------------------------
 
+
 @dataclass
 class Database:
-    url: str            # SQLAlchemy URL of the throwaway database
-    kind: str           # "sqlite" or "postgresql"
-    label: str          # what to print
+    url: str  # SQLAlchemy URL of the throwaway database
+    kind: str  # "sqlite" or "postgresql"
+    label: str  # what to print
     sqlite_path: str | None = None
     libpq: str | None = None  # psycopg conninfo of the throwaway database
 
@@ -49,8 +51,10 @@ def throwaway_database(server_url: str | None):
 
     server = make_url(server_url)
     if server.get_backend_name() != "postgresql":
-        raise SystemExit(f"bench: DOORSTEP_DATABASE_URL must name a PostgreSQL server (or be unset for "
-                         f"SQLite), not {server.get_backend_name()!r}")
+        raise SystemExit(
+            f"bench: DOORSTEP_DATABASE_URL must name a PostgreSQL server (or be unset for "
+            f"SQLite), not {server.get_backend_name()!r}"
+        )
     name = f"doorstep_bench_{os.getpid()}_{secrets.token_hex(3)}"
     admin = _libpq(server)  # only to CREATE and DROP our own database
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -58,16 +62,22 @@ def throwaway_database(server_url: str | None):
     # From here on the database is ours, and only ours is ever dropped.
     try:
         url = server.set(database=name)
-        yield Database(url.render_as_string(hide_password=False), "postgresql",
-                       f"postgresql (throwaway database {name} on {server.host or 'localhost'}:{server.port or 5432})",
-                       libpq=_libpq(url))
+        yield Database(
+            url.render_as_string(hide_password=False),
+            "postgresql",
+            f"postgresql (throwaway database {name} on {server.host or 'localhost'}:{server.port or 5432})",
+            libpq=_libpq(url),
+        )
     finally:
         try:
             with psycopg.connect(admin, autocommit=True) as conn:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        except Exception as exc:  # noqa: BLE001 - say what is left behind, never hide it
-            print(f"bench: could not drop the throwaway database {name}: {exc}; drop it by hand",
-                  file=sys.stderr, flush=True)
+        except Exception as exc:
+            print(
+                f"bench: could not drop the throwaway database {name}: {exc}; drop it by hand",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def doorstep_env(db: Database) -> dict:

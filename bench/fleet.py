@@ -33,6 +33,7 @@ Usage::
 The last line is ``fleet_<N>: p95=<ms> ms errors=<n> converged=<yes|no>``; the exit status is 1 when
 there were errors or a tablet did not converge.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,16 +75,17 @@ def percentile(values, p: float) -> float:
 
 # --- set-up (parent process) -----------------------------------------------------------------------
 
+
 def set_up(app, tablets: int, residents: int) -> list[dict]:
     """Stations enough for one officer per tablet, residents and visits, through seed-scale's code."""
     from flask_migrate import upgrade
     from tqdm import tqdm
 
-    from compose import seed_scale
     from app.auth.passwords import hash_password
     from app.extensions import db
     from app.org.models import User
     from app.workdays import local_now
+    from compose import seed_scale
 
     stations = math.ceil(tablets / OFFICERS_PER_STATION)
     with app.app_context():
@@ -98,9 +100,17 @@ def set_up(app, tablets: int, residents: int) -> list[dict]:
             s, a = divmod(t, OFFICERS_PER_STATION)
             officer = db.session.get(User, orgs[s].officers[a])
             staff = db.session.get(User, orgs[s].staff_id)
-            plan.append({"index": t, "officer": officer.username, "officer_id": str(officer.id),
-                         "staff": staff.username, "station_id": str(orgs[s].station_id),
-                         "area_id": str(orgs[s].areas[a]), "password": PASSWORD})
+            plan.append(
+                {
+                    "index": t,
+                    "officer": officer.username,
+                    "officer_id": str(officer.id),
+                    "staff": staff.username,
+                    "station_id": str(orgs[s].station_id),
+                    "area_id": str(orgs[s].areas[a]),
+                    "password": PASSWORD,
+                }
+            )
         db.session.remove()
         db.engine.dispose()
     return plan
@@ -120,10 +130,10 @@ def enrollment_codes(base: str, plan: list[dict]) -> None:
     tokens = {}
     for p in plan:
         if p["staff"] not in tokens:
-            tokens[p["staff"]] = _http(base, "POST", "/api/v1/auth/login",
-                                       {"username": p["staff"], "password": PASSWORD})["access_token"]
-        answer = _http(base, "POST", "/api/v1/devices", {"label": f"Fleet tablet {p['index'] + 1}"},
-                       tokens[p["staff"]])
+            tokens[p["staff"]] = _http(
+                base, "POST", "/api/v1/auth/login", {"username": p["staff"], "password": PASSWORD}
+            )["access_token"]
+        answer = _http(base, "POST", "/api/v1/devices", {"label": f"Fleet tablet {p['index'] + 1}"}, tokens[p["staff"]])
         p["enrollment_code"] = answer["enrollment_code"]
 
 
@@ -135,6 +145,7 @@ def identities(tablet: int, count: int) -> list[str]:
 
 
 # --- one tablet (child process) -------------------------------------------------------------------
+
 
 def tablet_main(p: dict, base: str, workdir: str, args: dict, barrier, results) -> None:
     """The shift of one tablet; puts one summary dict on ``results`` whatever happens."""
@@ -166,39 +177,54 @@ def tablet_main(p: dict, base: str, workdir: str, args: dict, barrier, results) 
     summary = {"index": p["index"], "errors": [], "converged": False, "mutations": 0, "records": 0}
     client = None
     try:
-        client = TabletClient(os.path.join(workdir, f"tablet{p['index']}.sqlite3"), transport,
-                              sleep=time.sleep, max_attempts=3)
+        client = TabletClient(
+            os.path.join(workdir, f"tablet{p['index']}.sqlite3"), transport, sleep=time.sleep, max_attempts=3
+        )
         client.enroll(base, p["enrollment_code"])
         client.login(p["officer"], p["password"])  # from the plan: a spawned child draws its own PASSWORD
-        client.sync()                                       # the first pull: the whole scope
+        client.sync()  # the first pull: the whole scope
 
         people = identities(p["index"], args["registrations"])
-        my_visits = [v["id"] for v in client.visits() if v["data"].get("status") == "assigned"
-                     and v["data"].get("officer_id") == p["officer_id"]]
+        my_visits = [
+            v["id"]
+            for v in client.visits()
+            if v["data"].get("status") == "assigned" and v["data"].get("officer_id") == p["officer_id"]
+        ]
         rounds = max(1, args["rounds"])
         today = date.today()
-        for r in range(rounds):                             # offline work, then sync, per round
+        for r in range(rounds):  # offline work, then sync, per round
             for k in range(r, len(people), rounds):
-                resident = client.register_resident(f"测试{p['index']}号{k}", ("male", "female")[k % 2], people[k],
-                                                    phone=f"139{p['index']:03d}{k:05d}",
-                                                    hukou_address="河南省信阳市浉河区某某村")
+                resident = client.register_resident(
+                    f"测试{p['index']}号{k}",
+                    ("male", "female")[k % 2],
+                    people[k],
+                    phone=f"139{p['index']:03d}{k:05d}",
+                    hukou_address="河南省信阳市浉河区某某村",
+                )
                 housing = ("rented", "owned", "employer")[k % 3]
-                client.register_residence(resident, p["area_id"], f"东湖路{k + 1}号{p['index']}室",
-                                          today - timedelta(days=k % 200), "work", housing,
-                                          landlord_name="陈房东" if housing == "rented" else None,
-                                          employer_name="华东机械有限公司" if housing == "employer" else None)
+                client.register_residence(
+                    resident,
+                    p["area_id"],
+                    f"东湖路{k + 1}号{p['index']}室",
+                    today - timedelta(days=k % 200),
+                    "work",
+                    housing,
+                    landlord_name="陈房东" if housing == "rented" else None,
+                    employer_name="华东机械有限公司" if housing == "employer" else None,
+                )
                 summary["mutations"] += 2
             for k in range(r, len(my_visits), rounds):
                 client.record_outcome(my_visits[k], ("completed", "not_home")[k % 2], "bench")
                 summary["mutations"] += 1
             report = client.sync()
             if report.rejected or report.conflicts:
-                summary["errors"].append(f"round {r}: {report.rejected} rejected, {report.conflicts} conflicts: "
-                                         f"{client.rejections()[:2]}")
-        for _ in range(args["pulls"]):                      # the rest of the shift: incremental pulls
+                summary["errors"].append(
+                    f"round {r}: {report.rejected} rejected, {report.conflicts} conflicts: {client.rejections()[:2]}"
+                )
+        for _ in range(args["pulls"]):  # the rest of the shift: incremental pulls
             time.sleep(args["pause"])
             client.pull()
-    except BaseException as exc:  # noqa: BLE001 - a failed tablet is a result, not a crash of the bench
+    except BaseException as exc:
         summary["errors"].append(f"tablet failed: {exc!r}\n{traceback.format_exc()[-1500:]}")
     finally:
         # Convergence: everyone syncs, waits for the others, syncs again, then compares.
@@ -211,7 +237,7 @@ def tablet_main(p: dict, base: str, workdir: str, args: dict, barrier, results) 
                 client.sync()
                 summary["converged"], summary["diff"] = converged(client)
                 summary["records"] = len(client.records())
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             summary["errors"].append(f"convergence check failed: {exc!r}")
         summary["errors"] += transport.errors
         summary["timings"] = dict(transport.timings)
@@ -224,8 +250,9 @@ def converged(client) -> tuple[bool, list]:
     """The tablet's view against a fresh full pull of its scope (cursor null), record by record."""
     fresh, cursor = {}, None
     while True:
-        page = client._request("POST", "/api/v1/sync/pull", {"protocol": 1, "cursor": cursor, "limit": 1000},
-                               compress=True)
+        page = client._request(
+            "POST", "/api/v1/sync/pull", {"protocol": 1, "cursor": cursor, "limit": 1000}, compress=True
+        )
         for change in page["changes"]:
             if change["op"] == "upsert":
                 fresh[(change["entity"], str(change["id"]))] = (change["version"], change["data"])
@@ -240,6 +267,7 @@ def converged(client) -> tuple[bool, list]:
 
 # --- the run -----------------------------------------------------------------------------------------
 
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tablets", type=int, default=20)
@@ -251,27 +279,34 @@ def main() -> int:
     parser.add_argument("--pause", type=float, default=0.5, help="seconds between those pulls")
     args = parser.parse_args()
 
-    from compose import create_app
     from app.config import Config
     from bench.booking_race import gunicorn, server_log_summary
+    from compose import create_app
 
     failures = []
-    with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as dbi, \
-            tempfile.TemporaryDirectory(prefix="doorstep-fleet-") as workdir:
+    with (
+        throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as dbi,
+        tempfile.TemporaryDirectory(prefix="doorstep-fleet-") as workdir,
+    ):
         say(f"database       {dbi.label}")
         started = time.perf_counter()
         plan = set_up(create_app(Config(doorstep_env(dbi))), args.tablets, args.residents)
-        say(f"set-up         {math.ceil(args.tablets / OFFICERS_PER_STATION)} station(s), {args.residents} residents, "
-            f"visits for 3 days ({time.perf_counter() - started:.1f} s)")
+        say(
+            f"set-up         {math.ceil(args.tablets / OFFICERS_PER_STATION)} station(s), {args.residents} residents, "
+            f"visits for 3 days ({time.perf_counter() - started:.1f} s)"
+        )
         with gunicorn(dbi, args.workers, workdir) as server:
             base = f"http://127.0.0.1:{server.port}"
             enrollment_codes(base, plan)
-            ctx = mp.get_context("spawn")   # clean children: no inherited app, engine or sockets
+            ctx = mp.get_context("spawn")  # clean children: no inherited app, engine or sockets
             barrier, results = ctx.Barrier(args.tablets), ctx.Queue()
-            work = {"registrations": args.registrations, "rounds": args.rounds, "pulls": args.pulls,
-                    "pause": args.pause}
-            procs = [ctx.Process(target=tablet_main, args=(p, base, workdir, work, barrier, results))
-                     for p in plan]
+            work = {
+                "registrations": args.registrations,
+                "rounds": args.rounds,
+                "pulls": args.pulls,
+                "pause": args.pause,
+            }
+            procs = [ctx.Process(target=tablet_main, args=(p, base, workdir, work, barrier, results)) for p in plan]
             shift_started = time.perf_counter()
             for proc in procs:
                 proc.start()
@@ -289,19 +324,27 @@ def main() -> int:
         errors = sum(len(s["errors"]) for s in summaries)
         converged = all(s["converged"] for s in summaries)
         say(f"gunicorn       {args.workers} workers; server log: {server_log_summary(server_log)}")
-        say(f"shift          {args.tablets} tablets (one process each), {shift:.1f} s, "
+        say(
+            f"shift          {args.tablets} tablets (one process each), {shift:.1f} s, "
             f"{sum(s['mutations'] for s in summaries)} mutations, {len(everything)} requests, "
-            f"{len(everything) / shift:.1f} requests/s")
+            f"{len(everything) / shift:.1f} requests/s"
+        )
         say(f"{'endpoint':<32} {'n':>6} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
         for label in sorted(timings):
             values = timings[label]
-            say(f"{label:<32} {len(values):>6} {len(values) / shift:>7.1f} {percentile(values, 50) * 1000:>8.1f} "
-                f"{percentile(values, 95) * 1000:>8.1f} {percentile(values, 99) * 1000:>8.1f}")
-        say(f"{'all':<32} {len(everything):>6} {len(everything) / shift:>7.1f} "
+            say(
+                f"{label:<32} {len(values):>6} {len(values) / shift:>7.1f} {percentile(values, 50) * 1000:>8.1f} "
+                f"{percentile(values, 95) * 1000:>8.1f} {percentile(values, 99) * 1000:>8.1f}"
+            )
+        say(
+            f"{'all':<32} {len(everything):>6} {len(everything) / shift:>7.1f} "
             f"{percentile(everything, 50) * 1000:>8.1f} {percentile(everything, 95) * 1000:>8.1f} "
-            f"{percentile(everything, 99) * 1000:>8.1f}")
-        say(f"convergence    {sum(s['converged'] for s in summaries)}/{len(summaries)} tablets equal a fresh "
-            f"full pull of their scope ({sum(s['records'] for s in summaries)} records held in all)")
+            f"{percentile(everything, 99) * 1000:>8.1f}"
+        )
+        say(
+            f"convergence    {sum(s['converged'] for s in summaries)}/{len(summaries)} tablets equal a fresh "
+            f"full pull of their scope ({sum(s['records'] for s in summaries)} records held in all)"
+        )
         for s in summaries:
             for e in s["errors"][:3]:
                 say(f"  tablet {s['index']}: {e}")

@@ -50,6 +50,7 @@ Usage::
 The last line is ``maturity_scan_<n>: <ms> ms ratio=<R> floor_ratio=<F> dispatch=<msg/s>/s``
 (``_1m`` for a million).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,7 @@ import sqlite3
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,14 +79,19 @@ def say(line: str = "") -> None:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--count", type=int, default=1_000_000, help="registrations (default 1,000,000)")
     p.add_argument("--outage-days", type=int, default=3, help="days the scheduler was down (default 3)")
-    p.add_argument("--repeat", type=int, default=5,
-                   help="raw selects and job runs to time; the best of each counts (default 5)")
-    p.add_argument("--queued", action="store_true",
-                   help="the due registrations wait in the queue (stage 0) instead of being scheduled (stage 3)")
+    p.add_argument(
+        "--repeat", type=int, default=5, help="raw selects and job runs to time; the best of each counts (default 5)"
+    )
+    p.add_argument(
+        "--queued",
+        action="store_true",
+        help="the due registrations wait in the queue (stage 0) instead of being scheduled (stage 3)",
+    )
     args = p.parse_args(argv)
     if args.count < 1000:
         p.error("--count must be at least 1000")
@@ -95,6 +101,7 @@ def parse_args(argv=None):
 
 
 # --- loading ------------------------------------------------------------------------------------
+
 
 def set_up(app):
     from flask_migrate import upgrade
@@ -133,23 +140,68 @@ def rows(n: int, today: date, outage_days: int, station_id, area_ids, phones, id
         matures = today - timedelta(days=SPREAD_PAST) + timedelta(days=i * span // n)
         bidx = f"{i:064x}"
         resident = (rid, "居民", "female", "汉族", identity, bidx, phones[i % PHONES], bidx, "", 1, "{}", now, now)
-        registration = (gid, rid, station_id, area_ids[i % len(area_ids)], "北山街道", matures - timedelta(days=183),
-                        matures, "work", "owned", "active", f"{rid}:{station_id}", 1, "{}",
-                        (DONE if matures < told else QUEUED) if queued else SCHEDULED, now, now)
+        registration = (
+            gid,
+            rid,
+            station_id,
+            area_ids[i % len(area_ids)],
+            "北山街道",
+            matures - timedelta(days=183),
+            matures,
+            "work",
+            "owned",
+            "active",
+            f"{rid}:{station_id}",
+            1,
+            "{}",
+            (DONE if matures < told else QUEUED) if queued else SCHEDULED,
+            now,
+            now,
+        )
         yield resident, registration
 
 
-RESIDENT_COLUMNS = ("id", "name", "sex", "ethnicity", "identity_enc", "identity_bidx", "phone_enc", "phone_bidx",
-                    "hukou_address", "version", "field_versions", "created_at", "updated_at")
-REGISTRATION_COLUMNS = ("id", "resident_id", "station_id", "area_id", "address", "start_date", "maturity_date",
-                        "reason", "housing", "status", "active_key", "version", "field_versions",
-                        "maturity_notice_stage", "created_at", "updated_at")
+RESIDENT_COLUMNS = (
+    "id",
+    "name",
+    "sex",
+    "ethnicity",
+    "identity_enc",
+    "identity_bidx",
+    "phone_enc",
+    "phone_bidx",
+    "hukou_address",
+    "version",
+    "field_versions",
+    "created_at",
+    "updated_at",
+)
+REGISTRATION_COLUMNS = (
+    "id",
+    "resident_id",
+    "station_id",
+    "area_id",
+    "address",
+    "start_date",
+    "maturity_date",
+    "reason",
+    "housing",
+    "status",
+    "active_key",
+    "version",
+    "field_versions",
+    "maturity_notice_stage",
+    "created_at",
+    "updated_at",
+)
 
 
 def load(db: Database, generated, through: date) -> None:
     """The residents and registrations, and the maturity clock standing at ``through``."""
-    progress = ("INSERT INTO maturity_progress (kind, through, updated_at) VALUES ({0}, {0}, {0}) "
-                "ON CONFLICT (kind) DO UPDATE SET through = excluded.through")
+    progress = (
+        "INSERT INTO maturity_progress (kind, through, updated_at) VALUES ({0}, {0}, {0}) "
+        "ON CONFLICT (kind) DO UPDATE SET through = excluded.through"
+    )
     stamp = utcnow()
     if db.kind == "postgresql":
         import psycopg
@@ -176,7 +228,7 @@ def load(db: Database, generated, through: date) -> None:
         if isinstance(v, uuid.UUID):
             return v.hex
         if isinstance(v, datetime):
-            return v.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+            return v.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
         if isinstance(v, date):
             return v.isoformat()
         return v
@@ -188,10 +240,16 @@ def load(db: Database, generated, through: date) -> None:
         pairs = [(tuple(map(sqlite_value, a)), tuple(map(sqlite_value, b))) for a, b in generated]
         with conn:
             conn.execute(progress.format("?"), ("maturity_reached", through.isoformat(), sqlite_value(stamp)))
-            conn.executemany(f"INSERT INTO resident ({', '.join(RESIDENT_COLUMNS)}) VALUES "
-                             f"({', '.join('?' * len(RESIDENT_COLUMNS))})", (a for a, _ in pairs))
-            conn.executemany(f"INSERT INTO registration ({', '.join(REGISTRATION_COLUMNS)}) VALUES "
-                             f"({', '.join('?' * len(REGISTRATION_COLUMNS))})", (b for _, b in pairs))
+            conn.executemany(
+                f"INSERT INTO resident ({', '.join(RESIDENT_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(RESIDENT_COLUMNS))})",
+                (a for a, _ in pairs),
+            )
+            conn.executemany(
+                f"INSERT INTO registration ({', '.join(REGISTRATION_COLUMNS)}) VALUES "
+                f"({', '.join('?' * len(REGISTRATION_COLUMNS))})",
+                (b for _, b in pairs),
+            )
         conn.execute("ANALYZE")
     finally:
         conn.close()
@@ -212,10 +270,15 @@ def due_where(db: Database, today: date, through: date, queued: bool) -> tuple[s
     mark = "%s" if db.kind == "postgresql" else "?"
     value = (lambda d: d) if db.kind == "postgresql" else (lambda d: d.isoformat())
     if queued:
-        return (f"WHERE r.status = 'active' AND r.maturity_notice_stage IN (0, 1) AND r.maturity_date <= {mark}",
-                (value(today),))
-    return (f"WHERE r.status = 'active' AND r.maturity_notice_stage = 3 AND r.maturity_date > {mark} "
-            f"AND r.maturity_date <= {mark}", (value(through), value(today)))
+        return (
+            f"WHERE r.status = 'active' AND r.maturity_notice_stage IN (0, 1) AND r.maturity_date <= {mark}",
+            (value(today),),
+        )
+    return (
+        f"WHERE r.status = 'active' AND r.maturity_notice_stage = 3 AND r.maturity_date > {mark} "
+        f"AND r.maturity_date <= {mark}",
+        (value(through), value(today)),
+    )
 
 
 def raw_connection(db: Database):
@@ -265,20 +328,28 @@ def raw_floor(db: Database, today: date, through: date, queued: bool, now: datet
     pg = db.kind == "postgresql"
     mark = "%s" if pg else "?"
     where, args = due_where(db, today, through, queued)
-    stamp = now if pg else now.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ")
+    stamp = now if pg else now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
     dialect = postgresql.dialect() if pg else sqlite.dialect()
     new_id = str(new_uuid().compile(dialect=dialect))
     key = "'maturity:' || " + str(uuid_text(sa.literal_column("r.id")).compile(dialect=dialect))
-    params = ("json_build_object('station', s.name, 'day', to_char(r.maturity_date, 'YYYY-MM-DD'))" if pg else
-              "json_object('station', s.name, 'day', r.maturity_date)")
+    params = (
+        "json_build_object('station', s.name, 'day', to_char(r.maturity_date, 'YYYY-MM-DD'))"
+        if pg
+        else "json_object('station', s.name, 'day', r.maturity_date)"
+    )
     statements = [
-        (f"INSERT INTO notification (id, kind, template, params, locale, recipient_phone_enc, recipient_bidx, "
-         f"station_id, due_at, next_attempt_at, status, attempts, dedupe_key, created_at) "
-         f"SELECT {new_id}, 'maturity_reached', 'maturity_reached', {params}, 'zh', p.phone_enc, p.phone_bidx, "
-         f"r.station_id, {mark}, {mark}, 'pending', 0, {key}, {mark} {DUE_FROM}{where} AND p.phone_enc IS NOT NULL "
-         f"ON CONFLICT (dedupe_key) DO NOTHING", (stamp, stamp, stamp, *args)),
-        (f"UPDATE maturity_progress SET through = {mark} WHERE kind = 'maturity_reached'",
-         (today if pg else today.isoformat(),)),
+        (
+            f"INSERT INTO notification (id, kind, template, params, locale, recipient_phone_enc, recipient_bidx, "
+            f"station_id, due_at, next_attempt_at, status, attempts, dedupe_key, created_at) "
+            f"SELECT {new_id}, 'maturity_reached', 'maturity_reached', {params}, 'zh', p.phone_enc, p.phone_bidx, "
+            f"r.station_id, {mark}, {mark}, 'pending', 0, {key}, {mark} {DUE_FROM}{where} AND p.phone_enc IS NOT NULL "
+            f"ON CONFLICT (dedupe_key) DO NOTHING",
+            (stamp, stamp, stamp, *args),
+        ),
+        (
+            f"UPDATE maturity_progress SET through = {mark} WHERE kind = 'maturity_reached'",
+            (today if pg else today.isoformat(),),
+        ),
     ]
     if queued:
         statements.append((f"UPDATE registration AS r SET maturity_notice_stage = 2 {where}", args))
@@ -305,11 +376,12 @@ def reset_due(db: Database, ids: list, through: date, queued: bool) -> None:
         if not pg:
             cur.execute("BEGIN IMMEDIATE")
         cur.execute("DELETE FROM notification")
-        cur.execute(f"UPDATE maturity_progress SET through = {mark} WHERE kind = 'maturity_reached'",
-                    (through if pg else through.isoformat(),))
+        cur.execute(
+            f"UPDATE maturity_progress SET through = {mark} WHERE kind = 'maturity_reached'",
+            (through if pg else through.isoformat(),),
+        )
         if queued:
-            cur.executemany(f"UPDATE registration SET maturity_notice_stage = 0 WHERE id = {mark}",
-                            [(i,) for i in ids])
+            cur.executemany(f"UPDATE registration SET maturity_notice_stage = 0 WHERE id = {mark}", [(i,) for i in ids])
         conn.commit() if pg else cur.execute("COMMIT")
         if pg:  # the deleted rows' index entries gone too, as before the first run
             conn.autocommit = True
@@ -319,6 +391,7 @@ def reset_due(db: Database, ids: list, through: date, queued: bool) -> None:
 
 
 # --- main -------------------------------------------------------------------------------------------
+
 
 def _on_sigterm(signum, _frame):
     raise SystemExit(128 + signum)  # unwinds through the finally that drops the database
@@ -333,8 +406,8 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     signal.signal(signal.SIGHUP, _on_sigterm)
 
-    from compose import create_app
     from app.config import Config
+    from compose import create_app
 
     failures: list[str] = []
     with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as db:
@@ -351,16 +424,21 @@ def main(argv=None) -> int:
         say(f"database       {db.label}")
         t0 = time.perf_counter()
         through = told_before(today, args.outage_days) - timedelta(days=1)
-        load(db, rows(args.count, today, args.outage_days, station_id, area_ids, phones, identity, args.queued),
-             through)
-        say(f"loaded         {args.count:,} residents and registrations in {time.perf_counter() - t0:.1f} s "
-            f"({'COPY' if db.kind == 'postgresql' else 'executemany'})")
+        load(
+            db, rows(args.count, today, args.outage_days, station_id, area_ids, phones, identity, args.queued), through
+        )
+        say(
+            f"loaded         {args.count:,} residents and registrations in {time.perf_counter() - t0:.1f} s "
+            f"({'COPY' if db.kind == 'postgresql' else 'executemany'})"
+        )
 
         raw, due_ids = raw_select(db, today, through, args.queued, args.repeat)
         due = len(due_ids)
-        say(f"due            {due:,} registrations matured over the last {args.outage_days} days and today "
+        say(
+            f"due            {due:,} registrations matured over the last {args.outage_days} days and today "
             f"(of {args.count:,}; the rest told before the outage, or not yet mature; "
-            f"{'queued: stage 0' if args.queued else 'scheduled: found by date'})")
+            f"{'queued: stage 0' if args.queued else 'scheduled: found by date'})"
+        )
 
         from app.notify.models import Notification
 
@@ -385,15 +463,23 @@ def main(argv=None) -> int:
             reset_due(db, due_ids, through, args.queued)
             floor = min(floor, raw_floor(db, today, through, args.queued, now))
         with app.app_context():
-            floor_queued = sa_db.session.execute(sa_db.select(sa_db.func.count()).select_from(Notification)).scalar_one()
+            floor_queued = sa_db.session.execute(
+                sa_db.select(sa_db.func.count()).select_from(Notification)
+            ).scalar_one()
             sa_db.session.remove()
         ratio, floor_ratio = job / raw, job / floor
-        say(f"raw select     {raw * 1000:.1f} ms  (best of {args.repeat}; {db.kind} DBAPI, same rows, columns, "
-            f"joins and index)")
-        say(f"raw floor      {floor * 1000:.1f} ms  (best of {args.repeat}; the same writes done inside the database: INSERT … SELECT "
-            f"into the outbox, {'the stage update, ' if args.queued else ''}the clock's update, one commit)")
-        say(f"job            {job * 1000:.1f} ms  (best of {args.repeat}; {result['matured']:,} matured, {result['sms']:,} SMS queued; "
-            f"{job / max(result['matured'], 1) * 1e6:.0f} µs per registration)")
+        say(
+            f"raw select     {raw * 1000:.1f} ms  (best of {args.repeat}; {db.kind} DBAPI, same rows, columns, "
+            f"joins and index)"
+        )
+        say(
+            f"raw floor      {floor * 1000:.1f} ms  (best of {args.repeat}; the same writes done inside the database: INSERT … SELECT "
+            f"into the outbox, {'the stage update, ' if args.queued else ''}the clock's update, one commit)"
+        )
+        say(
+            f"job            {job * 1000:.1f} ms  (best of {args.repeat}; {result['matured']:,} matured, {result['sms']:,} SMS queued; "
+            f"{job / max(result['matured'], 1) * 1e6:.0f} µs per registration)"
+        )
         say(f"idle tick      {idle_time * 1000:.1f} ms  (run again at once: {idle})")
 
         t0 = time.perf_counter()
@@ -406,21 +492,27 @@ def main(argv=None) -> int:
                     break
         spent = time.perf_counter() - t0
         rate = sent / spent if spent else 0.0
-        say(f"dispatch       {sent:,} messages in {spent:.2f} s = {rate:.0f} msg/s (console sender, "
+        say(
+            f"dispatch       {sent:,} messages in {spent:.2f} s = {rate:.0f} msg/s (console sender, "
             f"batch {app.config['DISPATCH_BATCH']}: a sweep and a claim commit per batch, an outcome commit per "
-            f"message)")
+            f"message)"
+        )
 
         if result["matured"] != due or result["sms"] != due or queued != due:
-            failures.append(f"the job queued {result['sms']} SMS for {result['matured']} registrations, "
-                            f"the outbox holds {queued}; {due} were due")
+            failures.append(
+                f"the job queued {result['sms']} SMS for {result['matured']} registrations, "
+                f"the outbox holds {queued}; {due} were due"
+            )
         if floor_queued != due:
             failures.append(f"the floor queued {floor_queued} rows, the select saw {due}")
         if idle["matured"]:
             failures.append(f"a second tick found {idle['matured']} more")
         if sent != due:
             failures.append(f"dispatch sent {sent} of {due}")
-        final = (f"maturity_scan_{label(args.count)}: {job * 1000:.0f} ms ratio={ratio:.1f} "
-                 f"floor_ratio={floor_ratio:.1f} dispatch={rate:.0f}/s")
+        final = (
+            f"maturity_scan_{label(args.count)}: {job * 1000:.0f} ms ratio={ratio:.1f} "
+            f"floor_ratio={floor_ratio:.1f} dispatch={rate:.0f}/s"
+        )
         with app.app_context():
             sa_db.engine.dispose()
 

@@ -9,6 +9,7 @@ prints ``ratio`` = (sign + render) / (bare sign + bare QR). The last line is mac
 
     receipts: sign+render <ms> ms verify <ms> ms qr_version=<V> ratio=<R>
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,15 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import qrcode  # noqa: E402
-import qrcode.constants  # noqa: E402
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+import qrcode
+import qrcode.constants
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.auth.credentials import encode_device_credential  # noqa: E402
-from app.auth.keys import public_jwk  # noqa: E402
-from app.db import utcnow  # noqa: E402
-from field_api.delivery.receipt_token import qr_version, render_png, sign_receipt, verify_receipt  # noqa: E402
+from app.auth.credentials import encode_device_credential
+from app.auth.keys import public_jwk
+from app.db import utcnow
+from field_api.delivery.receipt_token import qr_version, render_png, sign_receipt, verify_receipt
 
 IDENTITY = "11010519900307005X"  # fictitious
 
@@ -48,13 +49,25 @@ def main() -> None:
     server, device = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     jwks = {"keys": [public_jwk(server.public_key(), "bench")]}
     now = utcnow().replace(microsecond=0)
-    credential = encode_device_credential(server, device_id=uuid.uuid4(), officer_id=uuid.uuid4(),
-                                          station_id=uuid.uuid4(), device_public_key=device.public_key(),
-                                          iat=now - timedelta(hours=1), exp=now + timedelta(hours=23))
+    credential = encode_device_credential(
+        server,
+        device_id=uuid.uuid4(),
+        officer_id=uuid.uuid4(),
+        station_id=uuid.uuid4(),
+        device_public_key=device.public_key(),
+        iat=now - timedelta(hours=1),
+        exp=now + timedelta(hours=23),
+    )
 
     def sign(i: int) -> str:
-        return sign_receipt(device, credential, permit_number=f"XH01-2026-{i:06d}", recipient_name="张三丰",
-                            identity_number=IDENTITY, seq=100000 + i)
+        return sign_receipt(
+            device,
+            credential,
+            permit_number=f"XH01-2026-{i:06d}",
+            recipient_name="张三丰",
+            identity_number=IDENTITY,
+            seq=100000 + i,
+        )
 
     # Warm up (imports, Pillow's PNG encoder, first-use caches).
     sample = sign(0)
@@ -94,11 +107,15 @@ def main() -> None:
     lengths = [len(t) for t in tokens]
     ratio = sign_render_ms / (bare_sign_ms + bare_qr_ms)
 
-    print(f"receipts: n={n} token {min(lengths)}-{max(lengths)} characters, PNG ~{png_bytes // n} bytes, "
-          f"QR version(s) {sorted(versions)} at level M")
+    print(
+        f"receipts: n={n} token {min(lengths)}-{max(lengths)} characters, PNG ~{png_bytes // n} bytes, "
+        f"QR version(s) {sorted(versions)} at level M"
+    )
     print(f"receipts: floor: bare ES256 sign {bare_sign_ms:.3f} ms + bare qrcode make {bare_qr_ms:.3f} ms")
-    print(f"receipts: sign+render {sign_render_ms:.2f} ms verify {verify_ms:.2f} ms qr_version={version} "
-          f"ratio={ratio:.2f}")
+    print(
+        f"receipts: sign+render {sign_render_ms:.2f} ms verify {verify_ms:.2f} ms qr_version={version} "
+        f"ratio={ratio:.2f}"
+    )
 
 
 if __name__ == "__main__":

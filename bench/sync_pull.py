@@ -8,6 +8,7 @@ Run: python bench/sync_pull.py            (SQLite)
      DOORSTEP_DATABASE_URL=postgresql+psycopg://user@host/any python bench/sync_pull.py
 Last line: sync_pull_10k: <ms> ms ratio=<R>
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,13 @@ def seed(app, records: int):
         area = Area(station_id=station.id, code="A1", name="基准社区")
         db.session.add(area)
         db.session.flush()
-        officer = User(username="bench.officer", password_hash=hash_password("bench-password"), role="officer",
-                       station_id=station.id, display_name="officer")
+        officer = User(
+            username="bench.officer",
+            password_hash=hash_password("bench-password"),
+            role="officer",
+            station_id=station.id,
+            display_name="officer",
+        )
         officer.areas = [area]
         device = Device(station_id=station.id, label="bench", status="active", public_jwk={})
         db.session.add_all([officer, device])
@@ -59,27 +65,63 @@ def seed(app, records: int):
         for i in range(records // 2):
             seq += 1
             resident_id = str(uuid.uuid4())
-            rows.append({"entity": "resident", "record_id": resident_id, "scope_kind": "area", "scope_id": scope,
-                         "seq": seq, "op": "upsert", "version": 1, "changed_at": None,
-                         "doc": orjson.dumps({"name": "张伟", "sex": "male", "ethnicity": "汉族",
-                                              "identity_number": "3301**********123X", "phone": "138****5678",
-                                              "hukou_address": "河南省信阳市平桥区某某镇某某村", "photo_sha256": None
-                                              }).decode()})
+            rows.append(
+                {
+                    "entity": "resident",
+                    "record_id": resident_id,
+                    "scope_kind": "area",
+                    "scope_id": scope,
+                    "seq": seq,
+                    "op": "upsert",
+                    "version": 1,
+                    "changed_at": None,
+                    "doc": orjson.dumps(
+                        {
+                            "name": "张伟",
+                            "sex": "male",
+                            "ethnicity": "汉族",
+                            "identity_number": "3301**********123X",
+                            "phone": "138****5678",
+                            "hukou_address": "河南省信阳市平桥区某某镇某某村",
+                            "photo_sha256": None,
+                        }
+                    ).decode(),
+                }
+            )
             seq += 1
             day = start + timedelta(days=i % 300)
-            rows.append({"entity": "registration", "record_id": str(uuid.uuid4()), "scope_kind": "area",
-                         "scope_id": scope, "seq": seq, "op": "upsert", "version": 1, "changed_at": None,
-                         "doc": orjson.dumps({"resident_id": resident_id, "area_id": scope,
-                                              "station_id": str(station.id), "address": f"北山街道{i}号",
-                                              "start_date": day.isoformat(),
-                                              "maturity_date": (day + timedelta(days=182)).isoformat(),
-                                              "reason": "work", "housing": "rented", "landlord_name": "陈房东",
-                                              "employer_name": None, "status": "active"}).decode()})
+            rows.append(
+                {
+                    "entity": "registration",
+                    "record_id": str(uuid.uuid4()),
+                    "scope_kind": "area",
+                    "scope_id": scope,
+                    "seq": seq,
+                    "op": "upsert",
+                    "version": 1,
+                    "changed_at": None,
+                    "doc": orjson.dumps(
+                        {
+                            "resident_id": resident_id,
+                            "area_id": scope,
+                            "station_id": str(station.id),
+                            "address": f"北山街道{i}号",
+                            "start_date": day.isoformat(),
+                            "maturity_date": (day + timedelta(days=182)).isoformat(),
+                            "reason": "work",
+                            "housing": "rented",
+                            "landlord_name": "陈房东",
+                            "employer_name": None,
+                            "status": "active",
+                        }
+                    ).decode(),
+                }
+            )
         from app.db import utcnow
 
         now = utcnow()
         for chunk in range(0, len(rows), 5000):
-            part = rows[chunk:chunk + 5000]
+            part = rows[chunk : chunk + 5000]
             for r in part:
                 r["changed_at"] = now
             db.session.execute(sa.insert(SyncRecord), part)
@@ -124,8 +166,10 @@ def raw_limit(db_info, scope: str) -> tuple[float, int]:
     """The same rows, straight from the driver, encoded with orjson: the floor for serving them."""
     import orjson
 
-    query = ("SELECT seq, entity, record_id, op, version, doc FROM sync_record "
-             "WHERE scope_kind = 'area' AND scope_id = {p} ORDER BY seq")
+    query = (
+        "SELECT seq, entity, record_id, op, version, doc FROM sync_record "
+        "WHERE scope_kind = 'area' AND scope_id = {p} ORDER BY seq"
+    )
     if db_info.kind == "sqlite":
         conn, p = sqlite3.connect(db_info.sqlite_path), "?"
     else:
@@ -135,16 +179,17 @@ def raw_limit(db_info, scope: str) -> tuple[float, int]:
     conn.execute("SELECT 1").fetchall()  # connected before the clock starts: the server has a pool
     started = time.perf_counter()
     rows = conn.execute(query.format(p=p), (scope,)).fetchall()
-    body = orjson.dumps([{"seq": s, "entity": e, "id": i, "op": o, "version": v, "data": orjson.loads(d)}
-                         for s, e, i, o, v, d in rows])
+    body = orjson.dumps(
+        [{"seq": s, "entity": e, "id": i, "op": o, "version": v, "data": orjson.loads(d)} for s, e, i, o, v, d in rows]
+    )
     elapsed = (time.perf_counter() - started) * 1000
     conn.close()
     return elapsed, len(body)
 
 
 def measure(records: int, repeats: int):
-    from compose import create_app
     from app.config import Config
+    from compose import create_app
 
     with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as dbi:
         app = create_app(Config(doorstep_env(dbi)))
@@ -166,8 +211,8 @@ def measure(records: int, repeats: int):
 
 
 def peak_memory(records: int) -> tuple[float, int]:
-    from compose import create_app
     from app.config import Config
+    from compose import create_app
 
     with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as dbi:
         app = create_app(Config(doorstep_env(dbi)))
@@ -198,8 +243,10 @@ def main():
     print(f"raw limit      {raw_ms:.1f} ms  (DBAPI SELECT of the same rows + orjson)")
     if args.memory_records:
         peak_mb, served = peak_memory(args.memory_records)
-        print(f"memory         peak {peak_mb:.1f} MiB of Python allocations while pulling a "
-              f"{args.memory_records}-record scope ({served} changes)")
+        print(
+            f"memory         peak {peak_mb:.1f} MiB of Python allocations while pulling a "
+            f"{args.memory_records}-record scope ({served} changes)"
+        )
     print(f"sync_pull_10k: {pull_ms:.0f} ms ratio={pull_ms / raw_ms:.2f}")
 
 

@@ -18,6 +18,7 @@ Run: python bench/sync_push.py            (SQLite)
      DOORSTEP_DATABASE_URL=postgresql+psycopg://user@host/any python bench/sync_push.py
 Last line: sync_push_1k: <mutations/s> ratio=<R>
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,7 +28,7 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,8 +60,13 @@ def setup(app):
         db.session.add(station)
         db.session.flush()
         area = Area(station_id=station.id, code="A1", name="基准社区")
-        officer = User(username="bench.officer", password_hash=hash_password("bench-password"), role="officer",
-                       station_id=station.id, display_name="officer")
+        officer = User(
+            username="bench.officer",
+            password_hash=hash_password("bench-password"),
+            role="officer",
+            station_id=station.id,
+            display_name="officer",
+        )
         db.session.add_all([area, officer])
         db.session.flush()
         officer.areas = [area]
@@ -71,12 +77,27 @@ def setup(app):
 
 
 def mutations(count: int, offset: int, first_seq: int = 1) -> list[dict]:
-    now = datetime.now(timezone.utc).isoformat()
-    return [{"mutation_id": str(uuid.uuid4()), "seq": first_seq + i, "entity": "resident", "op": "create",
-             "id": str(uuid.uuid4()), "base_version": None, "occurred_at": now,
-             "data": {"name": "张伟", "sex": "male", "ethnicity": "汉族", "identity_number": identity(offset + i),
-                      "phone": f"138{offset + i:08d}", "hukou_address": "河南省信阳市平桥区"}}
-            for i in range(count)]
+    now = datetime.now(UTC).isoformat()
+    return [
+        {
+            "mutation_id": str(uuid.uuid4()),
+            "seq": first_seq + i,
+            "entity": "resident",
+            "op": "create",
+            "id": str(uuid.uuid4()),
+            "base_version": None,
+            "occurred_at": now,
+            "data": {
+                "name": "张伟",
+                "sex": "male",
+                "ethnicity": "汉族",
+                "identity_number": identity(offset + i),
+                "phone": f"138{offset + i:08d}",
+                "hukou_address": "河南省信阳市平桥区",
+            },
+        }
+        for i in range(count)
+    ]
 
 
 WRITTEN = ("resident", "audit_event", "sync_mutation", "sync_record")
@@ -100,8 +121,12 @@ def _connect(dbi):
 def written_rows(dbi, resident_ids: set, since_audit: int, since_seq: int, first_mutation_seq: int) -> dict:
     """Every row the timed pushes wrote, table by table, exactly as stored."""
     conn, _p = _connect(dbi)
-    where = {"resident": "1=1", "audit_event": f"id > {since_audit}", "sync_mutation": f"seq >= {first_mutation_seq}",
-             "sync_record": f"seq > {since_seq}"}
+    where = {
+        "resident": "1=1",
+        "audit_event": f"id > {since_audit}",
+        "sync_mutation": f"seq >= {first_mutation_seq}",
+        "sync_record": f"seq > {since_seq}",
+    }
     out = {}
     for table in WRITTEN:
         cur = conn.execute(f"SELECT * FROM {table} WHERE {where[table]}")
@@ -138,8 +163,8 @@ def main():
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--repeat", type=int, default=5, help="runs, each followed by its floor")
     args = parser.parse_args()
-    from compose import create_app
     from app.config import Config
+    from compose import create_app
 
     with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as dbi:
         app = create_app(Config(doorstep_env(dbi)))
@@ -162,11 +187,15 @@ def main():
             first_seq = 11 + run * args.creates
             muts = mutations(args.creates, run * args.creates, first_seq=first_seq)
             # The tablet's side (encoding the bodies, reading the answers) is not the server's work.
-            bodies = [orjson.dumps({"protocol": 1, "mutations": muts[i:i + args.batch]})
-                      for i in range(0, len(muts), args.batch)]
+            bodies = [
+                orjson.dumps({"protocol": 1, "mutations": muts[i : i + args.batch]})
+                for i in range(0, len(muts), args.batch)
+            ]
             started = time.perf_counter()
-            answers = [client.post("/api/v1/sync/push", data=body, headers=headers, content_type="application/json")
-                       for body in bodies]
+            answers = [
+                client.post("/api/v1/sync/push", data=body, headers=headers, content_type="application/json")
+                for body in bodies
+            ]
             runs.append(time.perf_counter() - started)
             applied = 0
             for resp in answers:
@@ -184,12 +213,18 @@ def main():
         counts = ", ".join(f"{len(rows[t][1])} {t}" for t in WRITTEN)
         rate = args.creates / pushed
         print(f"database       {dbi.label}")
-        print(f"pushed         {args.creates} resident creates in pushes of {args.batch}: median of {args.repeat} runs "
-              f"{pushed * 1000:.0f} ms ({rate:.0f} mutations/s; runs {', '.join(f'{r * 1000:.0f}' for r in runs)} ms)")
-        print(f"raw residents  executemany INSERT of the {len(rows['resident'][1])} resident rows in one transaction: "
-              f"{raw_residents * 1000:.1f} ms (resident_ratio={pushed / raw_residents:.1f})")
-        print(f"raw limit      executemany INSERT of every row a run wrote ({counts}) in one transaction, after each "
-              f"run: {', '.join(f'{f * 1000:.1f}' for f in floors)} ms")
+        print(
+            f"pushed         {args.creates} resident creates in pushes of {args.batch}: median of {args.repeat} runs "
+            f"{pushed * 1000:.0f} ms ({rate:.0f} mutations/s; runs {', '.join(f'{r * 1000:.0f}' for r in runs)} ms)"
+        )
+        print(
+            f"raw residents  executemany INSERT of the {len(rows['resident'][1])} resident rows in one transaction: "
+            f"{raw_residents * 1000:.1f} ms (resident_ratio={pushed / raw_residents:.1f})"
+        )
+        print(
+            f"raw limit      executemany INSERT of every row a run wrote ({counts}) in one transaction, after each "
+            f"run: {', '.join(f'{f * 1000:.1f}' for f in floors)} ms"
+        )
         print(f"ratios         {', '.join(f'{r:.1f}' for r in ratios)} (run ÷ the floor measured after it)")
         print(f"sync_push_1k: {rate:.0f} mutations/s ratio={statistics.median(ratios):.1f}")
 

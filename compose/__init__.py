@@ -3,6 +3,7 @@
 ``wsgi`` serves ``create_app()``; the tests, the benches and the tools build their apps here too,
 so every app is composed the same way. The kernel (``app``) never imports a feature; this is the
 one place that names them all."""
+
 from __future__ import annotations
 
 from app import create_app as create_kernel_app

@@ -1,5 +1,6 @@
 """``python -m compose.catalogue update|compile``: the translation catalogue's upkeep
 (``app.web.catalogue``) over the composed app, so every feature's problem titles are collected."""
+
 from __future__ import annotations
 
 import sys

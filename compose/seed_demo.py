@@ -7,6 +7,7 @@ What lies ahead goes through the services (bookings, assignments, registrations)
 clerk's work would. The past cannot: no service books a window that has closed or backdates an
 outcome, so the history (past visits, the overdue review, the failed message) is written as rows
 dated in the past. It writes several domains' tables, so it lives at the composition root."""
+
 from __future__ import annotations
 
 import random
@@ -42,21 +43,31 @@ def populate(station, areas, staff, officers) -> dict[str, Any]:
     rng = random.Random(20261204)  # noqa: S311 (a repeatable demo, not a secret)
     actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
     for area in areas:
-        windows.replace_template(actor, area.id, [{"weekday": d, "start": s, "end": e, "capacity": 8}
-                                                  for d in range(7) for s, e in WINDOWS])
+        windows.replace_template(
+            actor, area.id, [{"weekday": d, "start": s, "end": e, "capacity": 8} for d in range(7) for s, e in WINDOWS]
+        )
     today = clock.today()
     ahead = [d for d in (today + timedelta(days=k) for k in range(1, 15)) if is_workday(d)][:3]
     made = 0
     for day in (ahead[0], ahead[0], ahead[0], ahead[1], ahead[1], ahead[2]):
         area = areas[made % len(areas)]
         start, _end = WINDOWS[made % 2]
-        booking, _created = bookings.create(actor, {
-            "area_id": area.id, "day": day, "window_start": start,
-            "purpose": "registration" if made % 3 else "permit_application",
-            "address": f"{STREETS[made % len(STREETS)]}{10 + made}号{made + 1}0{made + 1}室",
-            "contact_name": NAMES[made], "contact_phone": f"1391234{5600 + made:04d}",
-            "caller_name": NAMES[made], "caller_phone": f"1391234{5600 + made:04d}", "notes": ""},
-            f"demo-booking-{made}")
+        booking, _created = bookings.create(
+            actor,
+            {
+                "area_id": area.id,
+                "day": day,
+                "window_start": start,
+                "purpose": "registration" if made % 3 else "permit_application",
+                "address": f"{STREETS[made % len(STREETS)]}{10 + made}号{made + 1}0{made + 1}室",
+                "contact_name": NAMES[made],
+                "contact_phone": f"1391234{5600 + made:04d}",
+                "caller_name": NAMES[made],
+                "caller_phone": f"1391234{5600 + made:04d}",
+                "notes": "",
+            },
+            f"demo-booking-{made}",
+        )
         if made % 2 == 0 and officers and area.id in {a.id for a in officers[0].areas}:
             visits.assign(actor, booking.visit.id, officers[0].id)
         made += 1
@@ -69,8 +80,9 @@ def populate(station, areas, staff, officers) -> dict[str, Any]:
 
 
 def _visit_row(station, area, staff, day, window, status, officer=None, done_at=None, created_at=None, n=0):
-    slot = db.session.execute(sa.select(Slot).where(Slot.area_id == area.id, Slot.day == day,
-                                                    Slot.start_time == window[0])).scalar_one_or_none()
+    slot = db.session.execute(
+        sa.select(Slot).where(Slot.area_id == area.id, Slot.day == day, Slot.start_time == window[0])
+    ).scalar_one_or_none()
     if slot is None:
         slot = Slot(area_id=area.id, day=day, start_time=window[0], end_time=window[1], capacity=8, booked=0)
         db.session.add(slot)
@@ -78,20 +90,45 @@ def _visit_row(station, area, staff, day, window, status, officer=None, done_at=
     slot.booked += 1
     created = created_at or datetime.combine(day - timedelta(days=2), time(10), tzinfo=clock.LOCAL_TZ)
     phone = f"1371234{n % 10000:04d}"
-    booking = Booking(reference=new_reference(), station_id=station.id, area_id=area.id, slot_id=slot.id, day=day,
-                      window_start=window[0], window_end=window[1], purpose="registration", channel="phone",
-                      created_by_id=staff.id, address=f"{STREETS[n % len(STREETS)]}{n % 90 + 1}号",
-                      contact_name=NAMES[n % len(NAMES)], contact_phone_enc=pii.encrypt(pii.PHONE, phone),
-                      caller_name=NAMES[n % len(NAMES)], caller_phone_enc=pii.encrypt(pii.PHONE, phone),
-                      idempotency_key=f"demo-history-{n}", request_hash="demo",
-                      status={"completed": "completed", "not_home": "not_home"}.get(status, "confirmed"),
-                      created_at=created, updated_at=created)
+    booking = Booking(
+        reference=new_reference(),
+        station_id=station.id,
+        area_id=area.id,
+        slot_id=slot.id,
+        day=day,
+        window_start=window[0],
+        window_end=window[1],
+        purpose="registration",
+        channel="phone",
+        created_by_id=staff.id,
+        address=f"{STREETS[n % len(STREETS)]}{n % 90 + 1}号",
+        contact_name=NAMES[n % len(NAMES)],
+        contact_phone_enc=pii.encrypt(pii.PHONE, phone),
+        caller_name=NAMES[n % len(NAMES)],
+        caller_phone_enc=pii.encrypt(pii.PHONE, phone),
+        idempotency_key=f"demo-history-{n}",
+        request_hash="demo",
+        status={"completed": "completed", "not_home": "not_home"}.get(status, "confirmed"),
+        created_at=created,
+        updated_at=created,
+    )
     db.session.add(booking)
     db.session.flush()
-    visit = Visit(kind="booking", booking_id=booking.id, station_id=station.id, area_id=area.id, day=day,
-                  window_start=window[0], window_end=window[1], address=booking.address, status=status,
-                  officer_id=officer.id if officer else None, assigned_at=created if officer else None,
-                  created_at=created, updated_at=done_at or created)
+    visit = Visit(
+        kind="booking",
+        booking_id=booking.id,
+        station_id=station.id,
+        area_id=area.id,
+        day=day,
+        window_start=window[0],
+        window_end=window[1],
+        address=booking.address,
+        status=status,
+        officer_id=officer.id if officer else None,
+        assigned_at=created if officer else None,
+        created_at=created,
+        updated_at=done_at or created,
+    )
     db.session.add(visit)
     return visit
 
@@ -108,19 +145,40 @@ def _history(rng, station, areas, staff, officers, today) -> int:
             closes = datetime.combine(day, window[1], tzinfo=clock.LOCAL_TZ)
             done_at = closes + timedelta(hours=2) if late else closes - timedelta(minutes=rng.randint(20, 150))
             status = "not_home" if rng.random() < 0.1 else "completed"
-            created = datetime.combine(day - timedelta(days=rng.randint(1, 4)), time(rng.randint(8, 19)),
-                                       tzinfo=clock.LOCAL_TZ)
-            _visit_row(station, areas[n % len(areas)], staff, day, window, status,
-                       officers[n % len(officers)] if officers else None, done_at, created, n)
+            created = datetime.combine(
+                day - timedelta(days=rng.randint(1, 4)), time(rng.randint(8, 19)), tzinfo=clock.LOCAL_TZ
+            )
+            _visit_row(
+                station,
+                areas[n % len(areas)],
+                staff,
+                day,
+                window,
+                status,
+                officers[n % len(officers)] if officers else None,
+                done_at,
+                created,
+                n,
+            )
             n += 1
     officer = officers[0] if officers else None
     now = clock.now()
-    for i, status in enumerate(("requested", "requested", "requested", "assigned", "assigned", "en_route",
-                                "completed")):
+    for i, status in enumerate(
+        ("requested", "requested", "requested", "assigned", "assigned", "en_route", "completed")
+    ):
         window = WINDOWS[i % 2]
-        _visit_row(station, areas[0], staff, today, window, status, None if status == "requested" else officer,
-                   now - timedelta(minutes=30) if status == "completed" else None,
-                   now - timedelta(hours=20 - i), n)
+        _visit_row(
+            station,
+            areas[0],
+            staff,
+            today,
+            window,
+            status,
+            None if status == "requested" else officer,
+            now - timedelta(minutes=30) if status == "completed" else None,
+            now - timedelta(hours=20 - i),
+            n,
+        )
         n += 1
     return n - 1000
 
@@ -137,11 +195,23 @@ def _maturing(actor, areas, today) -> int:
         start = today + timedelta(days=k) - relativedelta(months=6)
         if residents.maturity_date(start) != today + timedelta(days=k):
             continue  # month ends: no start date matures that day
-        residents.register_residence(actor, {
-            "area_id": areas[k % len(areas)].id, "address": f"{STREETS[k % len(STREETS)]}{k + 3}号",
-            "start_date": start, "reason": "work", "housing": "rented", "landlord_name": "王先生",
-            "resident": {"name": NAMES[(k + 5) % len(NAMES)], "sex": "male" if k % 2 else "female",
-                         "identity_number": _identity(k + 1), "phone": f"1381234{5700 + k:04d}"}})
+        residents.register_residence(
+            actor,
+            {
+                "area_id": areas[k % len(areas)].id,
+                "address": f"{STREETS[k % len(STREETS)]}{k + 3}号",
+                "start_date": start,
+                "reason": "work",
+                "housing": "rented",
+                "landlord_name": "王先生",
+                "resident": {
+                    "name": NAMES[(k + 5) % len(NAMES)],
+                    "sex": "male" if k % 2 else "female",
+                    "identity_number": _identity(k + 1),
+                    "phone": f"1381234{5700 + k:04d}",
+                },
+            },
+        )
         count += 1
     return count
 
@@ -149,23 +219,43 @@ def _maturing(actor, areas, today) -> int:
 def _overdue_review(station, staff, areas, today) -> None:
     """An application under review whose 15 working days ran out three days ago (history)."""
     actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
-    registration = residents.register_residence(actor, {
-        "area_id": areas[0].id, "address": "学院路88号", "start_date": today - relativedelta(months=8),
-        "reason": "work", "housing": "owned",
-        "resident": {"name": "周婷", "sex": "female", "identity_number": _identity(40), "phone": "13812349900"}})
+    registration = residents.register_residence(
+        actor,
+        {
+            "area_id": areas[0].id,
+            "address": "学院路88号",
+            "start_date": today - relativedelta(months=8),
+            "reason": "work",
+            "housing": "owned",
+            "resident": {"name": "周婷", "sex": "female", "identity_number": _identity(40), "phone": "13812349900"},
+        },
+    )
     accepted = datetime.combine(today - timedelta(days=24), time(10), tzinfo=clock.LOCAL_TZ)
-    db.session.add(PermitApplication(
-        reference=new_reference(), resident_id=registration.resident_id, registration_id=registration.id,
-        channel="window", accepting_station_id=station.id, station_id=station.id, status="under_review",
-        open_key=str(registration.resident_id), accepted_at=accepted, review_deadline=today - timedelta(days=3),
-        created_by_id=staff.id, created_at=accepted, updated_at=accepted))
+    db.session.add(
+        PermitApplication(
+            reference=new_reference(),
+            resident_id=registration.resident_id,
+            registration_id=registration.id,
+            channel="window",
+            accepting_station_id=station.id,
+            station_id=station.id,
+            status="under_review",
+            open_key=str(registration.resident_id),
+            accepted_at=accepted,
+            review_deadline=today - timedelta(days=3),
+            created_by_id=staff.id,
+            created_at=accepted,
+            updated_at=accepted,
+        )
+    )
     db.session.flush()
 
 
 def _failed_sms(station) -> None:
     """The provider refused one booking's confirmation for good: staff see it and may retry it."""
-    row = db.session.execute(sa.select(Notification).where(Notification.station_id == station.id)
-                             .order_by(Notification.created_at).limit(1)).scalar_one_or_none()
+    row = db.session.execute(
+        sa.select(Notification).where(Notification.station_id == station.id).order_by(Notification.created_at).limit(1)
+    ).scalar_one_or_none()
     if row is not None:
         row.status, row.attempts, row.last_error = "dead", 6, "provider: 号码无法接通 (unreachable number)"
 
@@ -177,5 +267,7 @@ def register(app) -> None:
 
 def _populate_and_summarise(station, areas, staff, officers) -> str:
     made = populate(station, areas, staff, officers)
-    return (f"Demo station {station.name}: {made['bookings']} bookings ahead, {made['past_visits']} visits "
-            f"in the last 30 days, {made['maturing']} residences maturing this week.")
+    return (
+        f"Demo station {station.name}: {made['bookings']} bookings ahead, {made['past_visits']} visits "
+        f"in the last 30 days, {made['maturing']} residences maturing this week."
+    )

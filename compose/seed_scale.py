@@ -26,6 +26,7 @@ messages on its first tick).
 It writes the tables of every domain at once (organisation, residency, bookings and visits, the
 change feed), so it lives with the composition root, the one place that may know them all.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,7 @@ import secrets
 import sys
 import time
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
 
 import click
@@ -71,19 +72,46 @@ HISTORY_DAYS = 730
 
 # Real county-level region codes (GB/T 2260) with the province of the hukou address.
 REGIONS = (
-    ("110101", "北京市东城区"), ("110105", "北京市朝阳区"), ("120101", "天津市和平区"), ("130102", "河北省石家庄市长安区"),
-    ("130602", "河北省保定市竞秀区"), ("140105", "山西省太原市小店区"), ("150102", "内蒙古呼和浩特市新城区"),
-    ("210102", "辽宁省沈阳市和平区"), ("220102", "吉林省长春市南关区"), ("230102", "黑龙江省哈尔滨市道里区"),
-    ("310101", "上海市黄浦区"), ("320102", "江苏省南京市玄武区"), ("320311", "江苏省徐州市泉山区"),
-    ("330106", "浙江省杭州市西湖区"), ("330302", "浙江省温州市鹿城区"), ("340102", "安徽省合肥市瑶海区"),
-    ("341202", "安徽省阜阳市颍州区"), ("350102", "福建省福州市鼓楼区"), ("360102", "江西省南昌市东湖区"),
-    ("370102", "山东省济南市历下区"), ("371302", "山东省临沂市兰山区"), ("410102", "河南省郑州市中原区"),
-    ("411502", "河南省信阳市浉河区"), ("411602", "河南省周口市川汇区"), ("420102", "湖北省武汉市江岸区"),
-    ("421102", "湖北省黄冈市黄州区"), ("430102", "湖南省长沙市芙蓉区"), ("431102", "湖南省永州市零陵区"),
-    ("440103", "广东省广州市荔湾区"), ("441302", "广东省惠州市惠城区"), ("450102", "广西南宁市兴宁区"),
-    ("500101", "重庆市万州区"), ("500233", "重庆市忠县"), ("510104", "四川省成都市锦江区"),
-    ("511302", "四川省南充市顺庆区"), ("520102", "贵州省贵阳市南明区"), ("530102", "云南省昆明市五华区"),
-    ("610102", "陕西省西安市新城区"), ("620102", "甘肃省兰州市城关区"), ("640104", "宁夏银川市兴庆区"),
+    ("110101", "北京市东城区"),
+    ("110105", "北京市朝阳区"),
+    ("120101", "天津市和平区"),
+    ("130102", "河北省石家庄市长安区"),
+    ("130602", "河北省保定市竞秀区"),
+    ("140105", "山西省太原市小店区"),
+    ("150102", "内蒙古呼和浩特市新城区"),
+    ("210102", "辽宁省沈阳市和平区"),
+    ("220102", "吉林省长春市南关区"),
+    ("230102", "黑龙江省哈尔滨市道里区"),
+    ("310101", "上海市黄浦区"),
+    ("320102", "江苏省南京市玄武区"),
+    ("320311", "江苏省徐州市泉山区"),
+    ("330106", "浙江省杭州市西湖区"),
+    ("330302", "浙江省温州市鹿城区"),
+    ("340102", "安徽省合肥市瑶海区"),
+    ("341202", "安徽省阜阳市颍州区"),
+    ("350102", "福建省福州市鼓楼区"),
+    ("360102", "江西省南昌市东湖区"),
+    ("370102", "山东省济南市历下区"),
+    ("371302", "山东省临沂市兰山区"),
+    ("410102", "河南省郑州市中原区"),
+    ("411502", "河南省信阳市浉河区"),
+    ("411602", "河南省周口市川汇区"),
+    ("420102", "湖北省武汉市江岸区"),
+    ("421102", "湖北省黄冈市黄州区"),
+    ("430102", "湖南省长沙市芙蓉区"),
+    ("431102", "湖南省永州市零陵区"),
+    ("440103", "广东省广州市荔湾区"),
+    ("441302", "广东省惠州市惠城区"),
+    ("450102", "广西南宁市兴宁区"),
+    ("500101", "重庆市万州区"),
+    ("500233", "重庆市忠县"),
+    ("510104", "四川省成都市锦江区"),
+    ("511302", "四川省南充市顺庆区"),
+    ("520102", "贵州省贵阳市南明区"),
+    ("530102", "云南省昆明市五华区"),
+    ("610102", "陕西省西安市新城区"),
+    ("620102", "甘肃省兰州市城关区"),
+    ("640104", "宁夏银川市兴庆区"),
 )
 BORN_FROM = date(1950, 1, 1)
 BORN_DAYS = (date(2007, 12, 31) - BORN_FROM).days + 1
@@ -98,8 +126,27 @@ STREETS = ("北山街道", "东湖路", "滨江大道", "解放路", "人民路"
 COMMUNITIES = ("北山", "东湖", "西溪", "南苑", "滨江", "翠苑", "文新", "古荡", "蒋村", "三墩", "祥符", "良渚")
 EMPLOYERS = ("华东机械有限公司", "顺丰速运", "美团配送站", "永辉超市", "富士康科技", "城建集团项目部")
 ETHNICITIES = ("汉族",) * 18 + ("回族", "壮族")
-PHONE_PREFIXES = ("130", "131", "132", "135", "136", "137", "138", "139", "150", "151", "158", "159", "177",
-                  "180", "186", "187", "188", "189", "199")
+PHONE_PREFIXES = (
+    "130",
+    "131",
+    "132",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "158",
+    "159",
+    "177",
+    "180",
+    "186",
+    "187",
+    "188",
+    "189",
+    "199",
+)
 
 
 def _id(*parts) -> uuid.UUID:
@@ -145,6 +192,7 @@ def _dump(data: dict) -> str:
 
 # --- writing in bulk -----------------------------------------------------------------------------
 
+
 def _bulk(table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
     """COPY on PostgreSQL (the driver streams rows; no per-row statement), executemany elsewhere.
     Runs on the session's connection, so it is part of the batch's transaction."""
@@ -166,8 +214,7 @@ def _bulk(table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
     conn.execute(sa.insert(table), [dict(zip(columns, row)) for row in rows])
 
 
-SYNC_COLUMNS = ["entity", "record_id", "scope_kind", "scope_id", "seq", "op", "version", "doc", "reason",
-                "changed_at"]
+SYNC_COLUMNS = ["entity", "record_id", "scope_kind", "scope_id", "seq", "op", "version", "doc", "reason", "changed_at"]
 
 
 def _publish(changes: list[tuple[str, str, str, str, int, str]]) -> None:
@@ -178,14 +225,17 @@ def _publish(changes: list[tuple[str, str, str, str, int, str]]) -> None:
         return
     counter = locked_row(db.session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
     first, now = counter.last_seq + 1, utcnow()
-    rows = [(entity, record_id, kind, scope, first + k, "upsert", version, doc, None, now)
-            for k, (entity, record_id, kind, scope, version, doc) in enumerate(changes)]
+    rows = [
+        (entity, record_id, kind, scope, first + k, "upsert", version, doc, None, now)
+        for k, (entity, record_id, kind, scope, version, doc) in enumerate(changes)
+    ]
     _bulk(SyncRecord.__table__, SYNC_COLUMNS, rows)
     counter.last_seq = first + len(changes) - 1
     db.session.flush()
 
 
 # --- the organisation: stations, areas, accounts, windows (ORM: small, and the feed hook publishes areas)
+
 
 class _Org:
     """What the resident and visit batches need to know about one station."""
@@ -210,27 +260,56 @@ def seed_org(stations: int, password_hash: str, prefix: str) -> tuple[list[_Org]
             areas = []
             for a, area_id in enumerate(area_ids):
                 kind = "police_point" if a == AREAS_PER_STATION - 1 else "community"
-                name = f"{COMMUNITIES[(s + a) % len(COMMUNITIES)]}{'警务室' if kind == 'police_point' else '社区'}{a + 1}"
+                name = (
+                    f"{COMMUNITIES[(s + a) % len(COMMUNITIES)]}{'警务室' if kind == 'police_point' else '社区'}{a + 1}"
+                )
                 area = Area(id=area_id, station_id=station_id, code=f"{code}-A{a + 1}", name=name, kind=kind)
                 areas.append(area)
                 db.session.add(area)
                 for weekday in range(7):
                     for start, end in WINDOWS:
-                        db.session.add(WindowTemplate(area_id=area_id, weekday=weekday, start_time=clock(start),
-                                                      end_time=clock(end), capacity=WINDOW_CAPACITY))
+                        db.session.add(
+                            WindowTemplate(
+                                area_id=area_id,
+                                weekday=weekday,
+                                start_time=clock(start),
+                                end_time=clock(end),
+                                capacity=WINDOW_CAPACITY,
+                            )
+                        )
             db.session.flush()
             low = code.lower()
             for k in range(STAFF_PER_STATION):
-                db.session.add(User(id=_id("staff", prefix, s, k), username=f"{low}.staff{k + 1}", role="staff",
-                                    station_id=station_id, password_hash=password_hash, display_name=f"接警员{k + 1}"))
+                db.session.add(
+                    User(
+                        id=_id("staff", prefix, s, k),
+                        username=f"{low}.staff{k + 1}",
+                        role="staff",
+                        station_id=station_id,
+                        password_hash=password_hash,
+                        display_name=f"接警员{k + 1}",
+                    )
+                )
             for a, officer_id in enumerate(officer_ids):
-                officer = User(id=officer_id, username=f"{low}.officer{a + 1}", role="officer", station_id=station_id,
-                               password_hash=password_hash, display_name=f"社区民警{a + 1}")
+                officer = User(
+                    id=officer_id,
+                    username=f"{low}.officer{a + 1}",
+                    role="officer",
+                    station_id=station_id,
+                    password_hash=password_hash,
+                    display_name=f"社区民警{a + 1}",
+                )
                 officer.areas = [areas[a]]
                 db.session.add(officer)
             for k in range(AUXILIARIES_PER_STATION):
-                aux = User(id=_id("auxiliary", prefix, s, k), username=f"{low}.aux{k + 1}", role="auxiliary",
-                           station_id=station_id, password_hash=password_hash, display_name=f"辅警{k + 1}")
+                aux = User(
+                    id=_id("auxiliary", prefix, s, k),
+                    username=f"{low}.aux{k + 1}",
+                    role="auxiliary",
+                    station_id=station_id,
+                    password_hash=password_hash,
+                    display_name=f"辅警{k + 1}",
+                )
                 aux.areas = [areas[2 * k % AREAS_PER_STATION], areas[(2 * k + 1) % AREAS_PER_STATION]]
                 db.session.add(aux)
             db.session.commit()  # the feed hook publishes the areas to the station's tablets
@@ -240,13 +319,48 @@ def seed_org(stations: int, password_hash: str, prefix: str) -> tuple[list[_Org]
 
 # --- residents and registrations -------------------------------------------------------------------
 
-RESIDENT_COLUMNS = ["id", "name", "sex", "ethnicity", "identity_enc", "identity_bidx", "phone_enc", "phone_bidx",
-                    "hukou_address", "photo_sha256", "version", "field_versions", "created_by_id", "created_at",
-                    "updated_at"]
-REGISTRATION_COLUMNS = ["id", "resident_id", "station_id", "area_id", "address", "start_date", "maturity_date",
-                        "reason", "housing", "landlord_name", "landlord_phone_enc", "employer_name", "status",
-                        "end_date", "end_reason", "active_key", "registered_by_id", "device_id", "version",
-                        "field_versions", "maturity_notice_stage", "created_at", "updated_at"]
+RESIDENT_COLUMNS = [
+    "id",
+    "name",
+    "sex",
+    "ethnicity",
+    "identity_enc",
+    "identity_bidx",
+    "phone_enc",
+    "phone_bidx",
+    "hukou_address",
+    "photo_sha256",
+    "version",
+    "field_versions",
+    "created_by_id",
+    "created_at",
+    "updated_at",
+]
+REGISTRATION_COLUMNS = [
+    "id",
+    "resident_id",
+    "station_id",
+    "area_id",
+    "address",
+    "start_date",
+    "maturity_date",
+    "reason",
+    "housing",
+    "landlord_name",
+    "landlord_phone_enc",
+    "employer_name",
+    "status",
+    "end_date",
+    "end_reason",
+    "active_key",
+    "registered_by_id",
+    "device_id",
+    "version",
+    "field_versions",
+    "maturity_notice_stage",
+    "created_at",
+    "updated_at",
+]
 
 
 def _registrations(i: int, today: date) -> list[dict]:
@@ -258,13 +372,27 @@ def _registrations(i: int, today: date) -> list[dict]:
     area = (i // 97) % AREAS_PER_STATION  # neighbours in index order live in the same area
     start = today - timedelta(days=h % HISTORY_DAYS)
     if kind == 0:
-        out = [{"n": 0, "area": area, "start": start, "end": min(today, start + timedelta(days=60 + h % 300)),
-                "end_reason": "moved_away"}]
+        out = [
+            {
+                "n": 0,
+                "area": area,
+                "start": start,
+                "end": min(today, start + timedelta(days=60 + h % 300)),
+                "end_reason": "moved_away",
+            }
+        ]
     elif kind == 1:
         earlier = start - timedelta(days=90 + h % 200)
-        out = [{"n": 1, "area": (area + 1) % AREAS_PER_STATION, "start": earlier, "end": start - timedelta(days=1),
-                "end_reason": "moved_away"},
-               {"n": 0, "area": area, "start": start, "end": None, "end_reason": None}]
+        out = [
+            {
+                "n": 1,
+                "area": (area + 1) % AREAS_PER_STATION,
+                "start": earlier,
+                "end": start - timedelta(days=1),
+                "end_reason": "moved_away",
+            },
+            {"n": 0, "area": area, "start": start, "end": None, "end_reason": None},
+        ]
     else:
         out = [{"n": 0, "area": area, "start": start, "end": None, "end_reason": None}]
     for r in out:
@@ -284,10 +412,26 @@ def _resident_batch(indices, orgs: list[_Org], today: date, now: datetime):
         rid = _id("resident", i)
         name, sex, ethnicity = _name(i, male), "male" if male else "female", ETHNICITIES[_h(i, 6) % len(ETHNICITIES)]
         hukou = _hukou(identity, i)
-        created = datetime.combine(today - timedelta(days=_h(i, 5) % HISTORY_DAYS + 120), clock(9), timezone.utc)
-        residents.append((rid, name, sex, ethnicity, pii.encrypt(pii.IDENTITY, identity),
-                          pii.blind_index(pii.IDENTITY, identity), pii.encrypt(pii.PHONE, phone),
-                          pii.blind_index(pii.PHONE, phone), hukou, None, 1, {}, org.officers[0], created, now))
+        created = datetime.combine(today - timedelta(days=_h(i, 5) % HISTORY_DAYS + 120), clock(9), UTC)
+        residents.append(
+            (
+                rid,
+                name,
+                sex,
+                ethnicity,
+                pii.encrypt(pii.IDENTITY, identity),
+                pii.blind_index(pii.IDENTITY, identity),
+                pii.encrypt(pii.PHONE, phone),
+                pii.blind_index(pii.PHONE, phone),
+                hukou,
+                None,
+                1,
+                {},
+                org.officers[0],
+                created,
+                now,
+            )
+        )
         active_areas = []
         for reg in _registrations(i, today):
             area_id = org.areas[reg["area"]]
@@ -304,21 +448,71 @@ def _resident_batch(indices, orgs: list[_Org], today: date, now: datetime):
             # already matured: the notices are history, not something the scheduler should send now;
             # the rest as the app writes them (most found by date, the last few days queued)
             stage = DONE if (not active or reg["maturity"] <= today) else stage_for(reg["maturity"], today)
-            registrations.append((gid, rid, org.station_id, area_id, address, reg["start"], reg["maturity"], reason,
-                                  housing, landlord, pii.encrypt(pii.PHONE, landlord_phone), employer,
-                                  "active" if active else "ended", reg["end"], reg["end_reason"],
-                                  f"{rid}:{org.station_id}" if active else None, org.officers[reg["area"]], None,
-                                  1, {}, stage, created, now))
+            registrations.append(
+                (
+                    gid,
+                    rid,
+                    org.station_id,
+                    area_id,
+                    address,
+                    reg["start"],
+                    reg["maturity"],
+                    reason,
+                    housing,
+                    landlord,
+                    pii.encrypt(pii.PHONE, landlord_phone),
+                    employer,
+                    "active" if active else "ended",
+                    reg["end"],
+                    reg["end_reason"],
+                    f"{rid}:{org.station_id}" if active else None,
+                    org.officers[reg["area"]],
+                    None,
+                    1,
+                    {},
+                    stage,
+                    created,
+                    now,
+                )
+            )
             if active:
                 active_areas.append(str(area_id))
-                changes.append(("registration", str(gid), "area", str(area_id), 1, _dump({
-                    "resident_id": str(rid), "area_id": str(area_id), "station_id": str(org.station_id),
-                    "address": address, "start_date": reg["start"].isoformat(),
-                    "maturity_date": reg["maturity"].isoformat(), "reason": reason, "housing": housing,
-                    "landlord_name": landlord, "employer_name": employer, "status": "active"})))
+                changes.append(
+                    (
+                        "registration",
+                        str(gid),
+                        "area",
+                        str(area_id),
+                        1,
+                        _dump(
+                            {
+                                "resident_id": str(rid),
+                                "area_id": str(area_id),
+                                "station_id": str(org.station_id),
+                                "address": address,
+                                "start_date": reg["start"].isoformat(),
+                                "maturity_date": reg["maturity"].isoformat(),
+                                "reason": reason,
+                                "housing": housing,
+                                "landlord_name": landlord,
+                                "employer_name": employer,
+                                "status": "active",
+                            }
+                        ),
+                    )
+                )
         if active_areas:
-            doc = _dump({"name": name, "sex": sex, "ethnicity": ethnicity, "identity_number": pii.mask_identity(identity),
-                         "phone": pii.mask_phone(phone), "hukou_address": hukou, "photo_sha256": None})
+            doc = _dump(
+                {
+                    "name": name,
+                    "sex": sex,
+                    "ethnicity": ethnicity,
+                    "identity_number": pii.mask_identity(identity),
+                    "phone": pii.mask_phone(phone),
+                    "hukou_address": hukou,
+                    "photo_sha256": None,
+                }
+            )
             for area_id in sorted(set(active_areas)):
                 changes.append(("resident", str(rid), "area", area_id, 1, doc))
     return residents, registrations, changes
@@ -335,8 +529,9 @@ def _missing(batch: range) -> list[int]:
         return []
     if not exists(batch[0]):
         return list(batch)
-    have = set(db.session.execute(sa.select(Resident.id).where(
-        Resident.id.in_([_id("resident", i) for i in batch]))).scalars())
+    have = set(
+        db.session.execute(sa.select(Resident.id).where(Resident.id.in_([_id("resident", i) for i in batch]))).scalars()
+    )
     return [i for i in batch if _id("resident", i) not in have]
 
 
@@ -362,17 +557,57 @@ def seed_residents(orgs, total: int, batch_size: int, today: date, progress) -> 
 
 # --- bookings and visits for the coming days ---------------------------------------------------------
 
+
 def seed_visits(orgs, days: int, today: date) -> int:
     """Per area and day, 0–3 phone bookings per window (within the officer's daily limit of 12),
     each with its visit: tomorrow's and the day after's dispatched to the area's officer, later
     days still waiting for staff. One station per transaction, skipped when already there."""
     slot_cols = ["id", "area_id", "day", "start_time", "end_time", "capacity", "booked"]
-    booking_cols = ["id", "reference", "station_id", "area_id", "slot_id", "day", "window_start", "window_end",
-                    "purpose", "channel", "citizen_id", "created_by_id", "address", "contact_name",
-                    "contact_phone_enc", "caller_name", "caller_phone_enc", "notes", "locale", "status", "active_key",
-                    "idempotency_key", "request_hash", "created_at", "updated_at"]
-    visit_cols = ["id", "kind", "booking_id", "station_id", "area_id", "day", "window_start", "window_end", "address",
-                  "status", "officer_id", "assigned_at", "outcome_note", "version", "created_at", "updated_at"]
+    booking_cols = [
+        "id",
+        "reference",
+        "station_id",
+        "area_id",
+        "slot_id",
+        "day",
+        "window_start",
+        "window_end",
+        "purpose",
+        "channel",
+        "citizen_id",
+        "created_by_id",
+        "address",
+        "contact_name",
+        "contact_phone_enc",
+        "caller_name",
+        "caller_phone_enc",
+        "notes",
+        "locale",
+        "status",
+        "active_key",
+        "idempotency_key",
+        "request_hash",
+        "created_at",
+        "updated_at",
+    ]
+    visit_cols = [
+        "id",
+        "kind",
+        "booking_id",
+        "station_id",
+        "area_id",
+        "day",
+        "window_start",
+        "window_end",
+        "address",
+        "status",
+        "officer_id",
+        "assigned_at",
+        "outcome_note",
+        "version",
+        "created_at",
+        "updated_at",
+    ]
     timeline_cols = ["booking_id", "at", "action", "status", "detail", "actor_role"]
     made = 0
     for s, org in enumerate(orgs):
@@ -402,23 +637,87 @@ def seed_visits(orgs, days: int, today: date) -> int:
                         address = f"{STREETS[k % len(STREETS)]}{k % 300 + 1}号{(k >> 5) % 20 + 1}0{n + 1}室"
                         officer = org.officers[a] if d < 2 else None
                         status = "assigned" if officer else "requested"
-                        bookings.append((bid, reference, org.station_id, area_id, slot_id, day, clock(start), clock(end),
-                                         purpose, "phone", None, org.staff_id, address, contact,
-                                         pii.encrypt(pii.PHONE, phone), None, None, "", "zh", "confirmed", None,
-                                         f"seed-{bid}", hashlib.sha256(f"seed-{bid}".encode()).hexdigest(), now, now))
+                        bookings.append(
+                            (
+                                bid,
+                                reference,
+                                org.station_id,
+                                area_id,
+                                slot_id,
+                                day,
+                                clock(start),
+                                clock(end),
+                                purpose,
+                                "phone",
+                                None,
+                                org.staff_id,
+                                address,
+                                contact,
+                                pii.encrypt(pii.PHONE, phone),
+                                None,
+                                None,
+                                "",
+                                "zh",
+                                "confirmed",
+                                None,
+                                f"seed-{bid}",
+                                hashlib.sha256(f"seed-{bid}".encode()).hexdigest(),
+                                now,
+                                now,
+                            )
+                        )
                         version = 2 if officer else 1  # booked (1), then dispatched (2), as the services do
-                        visits.append((vid, "booking", bid, org.station_id, area_id, day, clock(start), clock(end),
-                                       address, status, officer, now if officer else None, None, version, now, now))
+                        visits.append(
+                            (
+                                vid,
+                                "booking",
+                                bid,
+                                org.station_id,
+                                area_id,
+                                day,
+                                clock(start),
+                                clock(end),
+                                address,
+                                status,
+                                officer,
+                                now if officer else None,
+                                None,
+                                version,
+                                now,
+                                now,
+                            )
+                        )
                         timeline.append((bid, now, "booked", "confirmed", {"channel": "phone"}, "staff"))
                         if officer:
-                            timeline.append((bid, now, "visit_assigned", "assigned", {"officer": f"社区民警{a + 1}"},
-                                             "staff"))
-                            changes.append(("visit", str(vid), "officer", str(officer), version, _dump({
-                                "kind": "booking", "status": status, "day": day.isoformat(),
-                                "window_start": f"{start:02d}:00", "window_end": f"{end:02d}:00", "address": address,
-                                "area_id": str(area_id), "officer_id": str(officer), "booking_reference": reference,
-                                "purpose": purpose, "contact_name": contact, "contact_phone": pii.mask_phone(phone),
-                                "outcome_note": None})))
+                            timeline.append(
+                                (bid, now, "visit_assigned", "assigned", {"officer": f"社区民警{a + 1}"}, "staff")
+                            )
+                            changes.append(
+                                (
+                                    "visit",
+                                    str(vid),
+                                    "officer",
+                                    str(officer),
+                                    version,
+                                    _dump(
+                                        {
+                                            "kind": "booking",
+                                            "status": status,
+                                            "day": day.isoformat(),
+                                            "window_start": f"{start:02d}:00",
+                                            "window_end": f"{end:02d}:00",
+                                            "address": address,
+                                            "area_id": str(area_id),
+                                            "officer_id": str(officer),
+                                            "booking_reference": reference,
+                                            "purpose": purpose,
+                                            "contact_name": contact,
+                                            "contact_phone": pii.mask_phone(phone),
+                                            "outcome_note": None,
+                                        }
+                                    ),
+                                )
+                            )
         # the marker visit (area 0, tomorrow, first window, first booking) is always among them
         _bulk(Slot.__table__, slot_cols, slots)
         _bulk(Booking.__table__, booking_cols, bookings)
@@ -432,15 +731,26 @@ def seed_visits(orgs, days: int, today: date) -> int:
 
 # --- the command ------------------------------------------------------------------------------------
 
+
 @click.command("seed-scale")
 @click.option("--stations", default=27, show_default=True, type=click.IntRange(1, 99))
 @click.option("--residents", default=2_500_000, show_default=True, type=click.IntRange(0, SPACE))
-@click.option("--batch", "batch_size", default=5_000, show_default=True, type=click.IntRange(1, 100_000),
-              help="Residents per transaction; keep it the same when resuming")
-@click.option("--visit-days", default=3, show_default=True, type=click.IntRange(0, 30),
-              help="Coming days that get bookings and visits")
-@click.option("--password", default=None,
-              help="Password of every seeded account (default: a random one, printed once)")
+@click.option(
+    "--batch",
+    "batch_size",
+    default=5_000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Residents per transaction; keep it the same when resuming",
+)
+@click.option(
+    "--visit-days",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0, 30),
+    help="Coming days that get bookings and visits",
+)
+@click.option("--password", default=None, help="Password of every seeded account (default: a random one, printed once)")
 @click.option("--prefix", default="SC", show_default=True, help="Station code prefix (SC01, SC02, …)")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs, CI)")
 @with_appcontext
@@ -452,17 +762,28 @@ def seed_scale(stations, residents, batch_size, visit_days, password, prefix, no
     password = password or secrets.token_urlsafe(12)
     # One hash for every account: Argon2id is deliberately slow, and hundreds of hashes would cost a minute.
     orgs, new_stations = seed_org(stations, hash_password(password), prefix)
-    click.echo(f"organisation: {stations} stations, {stations * AREAS_PER_STATION} areas, "
-               f"{stations * (STAFF_PER_STATION + AREAS_PER_STATION + AUXILIARIES_PER_STATION)} accounts "
-               f"(usernames {prefix.lower()}01.staff1, {prefix.lower()}01.officer1, {prefix.lower()}01.aux1, …)")
+    click.echo(
+        f"organisation: {stations} stations, {stations * AREAS_PER_STATION} areas, "
+        f"{stations * (STAFF_PER_STATION + AREAS_PER_STATION + AUXILIARIES_PER_STATION)} accounts "
+        f"(usernames {prefix.lower()}01.staff1, {prefix.lower()}01.officer1, {prefix.lower()}01.aux1, …)"
+    )
     if shown and new_stations:
         click.echo(f"password of the {new_stations} new stations' accounts (shown once): {password}")
-    with tqdm(total=residents, unit="res", unit_scale=True, disable=no_progress, file=sys.stderr,
-              desc="residents", smoothing=0.1) as progress:
+    with tqdm(
+        total=residents,
+        unit="res",
+        unit_scale=True,
+        disable=no_progress,
+        file=sys.stderr,
+        desc="residents",
+        smoothing=0.1,
+    ) as progress:
         inserted, busy = seed_residents(orgs, residents, batch_size, today, progress)
     visits = seed_visits(orgs, visit_days, today)
-    click.echo(f"residents: {inserted} inserted this run ({residents - inserted} already there); "
-               f"visits: {visits} inserted this run; total {time.perf_counter() - started:.1f} s")
+    click.echo(
+        f"residents: {inserted} inserted this run ({residents - inserted} already there); "
+        f"visits: {visits} inserted this run; total {time.perf_counter() - started:.1f} s"
+    )
     if inserted:
         click.echo(f"seconds per 100,000 residents: {busy / inserted * 100_000:.1f}")
     else:

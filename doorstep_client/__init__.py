@@ -7,10 +7,23 @@ with it, so it can be installed on its own (``pip install ./doorstep_client``…
 and pull), ``transport`` (HTTP), ``keys`` (the device key and ``Device-Proof``), ``receipts``
 (signing at the door), ``tablet`` (``TabletClient``, the UI actions) and ``cli``.
 """
+
 from doorstep_client.errors import ClientError, Crash, ProblemError, ServerUnavailable, TransportError
 from doorstep_client.syncing import SyncReport
 from doorstep_client.tablet import TabletClient
 from doorstep_client.transport import FaultyTransport, FlaskTransport, HttpTransport, Reply, Transport
 
-__all__ = ["ClientError", "Crash", "FaultyTransport", "FlaskTransport", "HttpTransport", "ProblemError", "Reply",
-           "ServerUnavailable", "SyncReport", "TabletClient", "Transport", "TransportError"]
+__all__ = [
+    "ClientError",
+    "Crash",
+    "FaultyTransport",
+    "FlaskTransport",
+    "HttpTransport",
+    "ProblemError",
+    "Reply",
+    "ServerUnavailable",
+    "SyncReport",
+    "TabletClient",
+    "Transport",
+    "TransportError",
+]

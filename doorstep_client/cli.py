@@ -1,4 +1,5 @@
 """The command line: ``python -m doorstep_client --db tablet.sqlite3 …``."""
+
 from __future__ import annotations
 
 import argparse
@@ -109,18 +110,30 @@ def _run(client: TabletClient, args, out) -> int:
         for v in visits:
             d = v["data"]
             flag = " (not synced)" if v["pending"] else ""
-            say(f"{d.get('day')} {d.get('window_start') or '--:--'}-{d.get('window_end') or '--:--'}  "
+            say(
+                f"{d.get('day')} {d.get('window_start') or '--:--'}-{d.get('window_end') or '--:--'}  "
                 f"{d.get('status'):<11} {v['id']}  {d.get('address') or ''}"
-                + (f"  [{d.get('purpose')}]" if d.get("purpose") else "") + flag)
+                + (f"  [{d.get('purpose')}]" if d.get("purpose") else "")
+                + flag
+            )
         say(f"{len(visits)} visit(s)")
     elif cmd == "register-resident":
-        rid = client.register_resident(args.name, args.sex, args.identity, phone=args.phone,
-                                        ethnicity=args.ethnicity, hukou_address=args.hukou)
+        rid = client.register_resident(
+            args.name, args.sex, args.identity, phone=args.phone, ethnicity=args.ethnicity, hukou_address=args.hukou
+        )
         say(f"resident {rid} registered on this tablet; run sync to send it")
     elif cmd == "register-residence":
-        rid = client.register_residence(args.resident, args.area, args.address, args.start, args.reason, args.housing,
-                                        landlord_name=args.landlord, landlord_phone=args.landlord_phone,
-                                        employer_name=args.employer)
+        rid = client.register_residence(
+            args.resident,
+            args.area,
+            args.address,
+            args.start,
+            args.reason,
+            args.housing,
+            landlord_name=args.landlord,
+            landlord_phone=args.landlord_phone,
+            employer_name=args.employer,
+        )
         say(f"registration {rid} recorded on this tablet; run sync to send it")
     elif cmd == "start":
         client.start_visit(args.visit_id)
@@ -141,15 +154,18 @@ def _run(client: TabletClient, args, out) -> int:
     elif cmd == "conflicts":
         rows = client.conflicts()
         for c in rows:
-            fields = ", ".join(f"{k}: server {v.get('server')!r}, yours {v.get('device')!r}" if isinstance(v, dict)
-                               else f"{k}: {v}" for k, v in (c["fields"] or {}).items())
+            fields = ", ".join(
+                f"{k}: server {v.get('server')!r}, yours {v.get('device')!r}" if isinstance(v, dict) else f"{k}: {v}"
+                for k, v in (c["fields"] or {}).items()
+            )
             say(f"#{c['seq']:<5} {c['entity']} {c['id']}  {c['kind'] or 'conflict'}  {fields}")
         say(f"{len(rows)} conflict(s)")
     elif cmd == "rejections":
         rows = client.rejections()
         for r in rows:
-            errors = "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}"
-                               for k, v in (r["errors"] or {}).items())
+            errors = "; ".join(
+                f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in (r["errors"] or {}).items()
+            )
             say(f"#{r['seq']:<5} {r['entity']}.{r['op']} {r['id']}  {errors}")
         say(f"{len(rows)} rejection(s)")
     return 0

@@ -1,4 +1,5 @@
 """What the client raises: what the officer must act on, and what is retried."""
+
 from __future__ import annotations
 
 from doorstep_protocol.problems import slug_of

@@ -1,6 +1,7 @@
 """The tablet's device key: made once at enrolment, kept in the tablet's file, used to prove
 possession on every request (``Device-Proof``) and to sign receipts at the door. The canonical
 bytes come from ``doorstep_protocol``; only the curve arithmetic is done here."""
+
 from __future__ import annotations
 
 import secrets
@@ -15,8 +16,9 @@ from doorstep_protocol.encoding import b64url, raw_signature
 
 def new_private_key_pem() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode("ascii")
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
 
 
 def load_private_key(pem: str) -> ec.EllipticCurvePrivateKey:
@@ -26,8 +28,12 @@ def load_private_key(pem: str) -> ec.EllipticCurvePrivateKey:
 def public_jwk(key: ec.EllipticCurvePrivateKey) -> dict:
     """What enrolment sends: the public half as a JWK."""
     numbers = key.public_key().public_numbers()
-    return {"kty": "EC", "crv": "P-256", "x": b64url(numbers.x.to_bytes(32, "big")),
-            "y": b64url(numbers.y.to_bytes(32, "big"))}
+    return {
+        "kty": "EC",
+        "crv": "P-256",
+        "x": b64url(numbers.x.to_bytes(32, "big")),
+        "y": b64url(numbers.y.to_bytes(32, "big")),
+    }
 
 
 def compressed_point(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -1,6 +1,7 @@
 """The outbox and the local view: what a queued mutation does to the record the officer sees,
 and the rebuild that replays the unsettled mutations over the server's last word (rule 2 of
 ``doorstep_client``). Mixed into ``TabletClient``; it writes through ``store.Store``."""
+
 from __future__ import annotations
 
 import sqlite3
@@ -28,12 +29,19 @@ def _record_of(result: dict):
 # not depend on anything but their arguments (and ``hints``, client-side facts frozen at queue
 # time, such as the station of the area a registration names).
 
+
 def _apply_resident_create(current, data, hints):
     if current is not None:
         return current  # the server's record already holds this create (its answer was lost)
-    return {"name": data.get("name"), "sex": data.get("sex"), "ethnicity": data.get("ethnicity"),
-            "identity_number": mask_identity(data.get("identity_number")), "phone": mask_phone(data.get("phone")),
-            "hukou_address": data.get("hukou_address"), "photo_sha256": data.get("photo_sha256")}
+    return {
+        "name": data.get("name"),
+        "sex": data.get("sex"),
+        "ethnicity": data.get("ethnicity"),
+        "identity_number": mask_identity(data.get("identity_number")),
+        "phone": mask_phone(data.get("phone")),
+        "hukou_address": data.get("hukou_address"),
+        "photo_sha256": data.get("photo_sha256"),
+    }
 
 
 def _apply_update(current, data, hints):
@@ -50,16 +58,25 @@ def _apply_update(current, data, hints):
 def _apply_registration_create(current, data, hints):
     if current is not None:
         return current
-    return {"resident_id": data.get("resident_id"), "area_id": data.get("area_id"),
-            "station_id": hints.get("station_id"), "address": data.get("address"),
-            "start_date": data.get("start_date"), "maturity_date": None, "reason": data.get("reason"),
-            "housing": data.get("housing"), "landlord_name": data.get("landlord_name"),
-            "employer_name": data.get("employer_name"), "status": "active"}
+    return {
+        "resident_id": data.get("resident_id"),
+        "area_id": data.get("area_id"),
+        "station_id": hints.get("station_id"),
+        "address": data.get("address"),
+        "start_date": data.get("start_date"),
+        "maturity_date": None,
+        "reason": data.get("reason"),
+        "housing": data.get("housing"),
+        "landlord_name": data.get("landlord_name"),
+        "employer_name": data.get("employer_name"),
+        "status": "active",
+    }
 
 
 def _set(**values):
     def apply(current, data, hints):
         return None if current is None else {**current, **values}
+
     return apply
 
 
@@ -79,8 +96,10 @@ def _apply_supply(current, data, hints):
     if current is None:
         return None
     materials = [m for m in current.get("materials", []) if m.get("kind") != data.get("kind")]
-    return {**current, "materials": materials + [{"kind": data.get("kind"),
-                                                  "attachment_sha256": data.get("attachment_sha256")}]}
+    return {
+        **current,
+        "materials": materials + [{"kind": data.get("kind"), "attachment_sha256": data.get("attachment_sha256")}],
+    }
 
 
 # (entity, op) -> {touched entity: effect}. A mutation touches its own record, and sometimes another
@@ -101,8 +120,18 @@ CREATES = {k for k in EFFECTS if k[1] == "create"}
 
 
 class Outbox:
-    def _enqueue(self, entity: str, op: str, record_id: str, data: dict, *, base_version=None, hints=None,
-                 touches=(), finish=None) -> str:
+    def _enqueue(
+        self,
+        entity: str,
+        op: str,
+        record_id: str,
+        data: dict,
+        *,
+        base_version=None,
+        hints=None,
+        touches=(),
+        finish=None,
+    ) -> str:
         """Queue one mutation and apply it to the local view, in one transaction. ``finish(conn)``
         runs first inside it (the handover takes its receipt seq and signs there).
 
@@ -120,23 +149,35 @@ class Outbox:
             if op == "update":
                 last = conn.execute(
                     "SELECT o.* FROM outbox o JOIN touches t ON t.seq = o.seq WHERE t.entity = ? AND t.record_id = ? "
-                    "AND o.state IN ('pending', 'sent') ORDER BY o.seq DESC LIMIT 1", (entity, record_id)).fetchone()
-                if last is not None and last["state"] == "pending" and last["entity"] == entity \
-                        and last["record_id"] == record_id and last["op"] == "update":
+                    "AND o.state IN ('pending', 'sent') ORDER BY o.seq DESC LIMIT 1",
+                    (entity, record_id),
+                ).fetchone()
+                if (
+                    last is not None
+                    and last["state"] == "pending"
+                    and last["entity"] == entity
+                    and last["record_id"] == record_id
+                    and last["op"] == "update"
+                ):
                     merged = {**_loads(last["data"]), **data}
-                    conn.execute("UPDATE outbox SET data = ?, occurred_at = ? WHERE seq = ?",
-                                 (_dumps(merged), _now_iso(), last["seq"]))
+                    conn.execute(
+                        "UPDATE outbox SET data = ?, occurred_at = ? WHERE seq = ?",
+                        (_dumps(merged), _now_iso(), last["seq"]),
+                    )
                     self._rebuild(conn, entity, record_id)
                     self._point("enqueue:before-commit")
                     return last["mutation_id"]
-            seq = max(self._take_counter(conn, "next_seq"),
-                      (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]) + 1)
+            seq = max(
+                self._take_counter(conn, "next_seq"),
+                (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]) + 1,
+            )
             self._set_meta(conn, next_seq=seq + 1)
             mutation_id = str(uuid.uuid4())
-            conn.execute("INSERT INTO outbox (seq, mutation_id, entity, op, record_id, base_version, data, "
-                         "occurred_at, hints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (seq, mutation_id, entity, op, record_id, base_version, _dumps(data), _now_iso(),
-                          _dumps(hints)))
+            conn.execute(
+                "INSERT INTO outbox (seq, mutation_id, entity, op, record_id, base_version, data, "
+                "occurred_at, hints) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, mutation_id, entity, op, record_id, base_version, _dumps(data), _now_iso(), _dumps(hints)),
+            )
             for t_entity, t_id in dict.fromkeys(touched):
                 conn.execute("INSERT INTO touches (seq, entity, record_id) VALUES (?, ?, ?)", (seq, t_entity, t_id))
                 self._rebuild(conn, t_entity, t_id)
@@ -145,14 +186,17 @@ class Outbox:
 
     def _rebuild(self, conn, entity: str, record_id: str) -> None:
         """The view of one record: its base, then every unsettled mutation touching it, in seq order."""
-        row = conn.execute("SELECT base_version, base_data, evicted, seen FROM records WHERE entity = ? AND id = ?",
-                           (entity, record_id)).fetchone()
+        row = conn.execute(
+            "SELECT base_version, base_data, evicted, seen FROM records WHERE entity = ? AND id = ?",
+            (entity, record_id),
+        ).fetchone()
         base = _loads(row["base_data"]) if row else None
         view = base
         for m in conn.execute(
-                "SELECT o.entity, o.op, o.data, o.hints FROM outbox o JOIN touches t ON t.seq = o.seq "
-                "WHERE t.entity = ? AND t.record_id = ? AND o.state IN ('pending', 'sent') ORDER BY o.seq",
-                (entity, record_id)):
+            "SELECT o.entity, o.op, o.data, o.hints FROM outbox o JOIN touches t ON t.seq = o.seq "
+            "WHERE t.entity = ? AND t.record_id = ? AND o.state IN ('pending', 'sent') ORDER BY o.seq",
+            (entity, record_id),
+        ):
             effect = EFFECTS.get((m["entity"], m["op"]), {}).get(entity)
             if effect is not None:
                 view = effect(view, _loads(m["data"]), _loads(m["hints"]))
@@ -162,7 +206,8 @@ class Outbox:
         conn.execute(
             "INSERT INTO records (entity, id, version, data, base_version, base_data) VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (entity, id) DO UPDATE SET version = excluded.version, data = excluded.data",
-            (entity, record_id, row["base_version"] if row else None, _dumps(view), None, None))
+            (entity, record_id, row["base_version"] if row else None, _dumps(view), None, None),
+        )
 
     def _set_base(self, conn, entity: str, record_id: str, data, version, *, from_push: bool = False) -> None:
         """Replace the server's copy and rebuild the view. A record first learnt from a push result
@@ -174,17 +219,21 @@ class Outbox:
             "ON CONFLICT (entity, id) DO UPDATE SET base_version = excluded.base_version, "
             "base_data = excluded.base_data, version = excluded.version, "
             "unconfirmed = CASE WHEN records.base_data IS NULL THEN excluded.unconfirmed ELSE records.unconfirmed END",
-            (entity, record_id, version, _dumps(data), version, _dumps(data), int(from_push)))
+            (entity, record_id, version, _dumps(data), version, _dumps(data), int(from_push)),
+        )
         self._rebuild(conn, entity, record_id)
 
     def _unsettled_for(self, conn, entity: str, record_id: str) -> list:
         return conn.execute(
             "SELECT o.* FROM outbox o JOIN touches t ON t.seq = o.seq WHERE t.entity = ? AND t.record_id = ? "
-            "AND o.state IN ('pending', 'sent') ORDER BY o.seq", (entity, record_id)).fetchall()
+            "AND o.state IN ('pending', 'sent') ORDER BY o.seq",
+            (entity, record_id),
+        ).fetchall()
 
     def _local(self, entity: str, record_id: str) -> sqlite3.Row:
-        row = self.db.execute("SELECT * FROM records WHERE entity = ? AND id = ? AND data IS NOT NULL",
-                              (entity, str(record_id))).fetchone()
+        row = self.db.execute(
+            "SELECT * FROM records WHERE entity = ? AND id = ? AND data IS NOT NULL", (entity, str(record_id))
+        ).fetchone()
         if row is None:
             raise ClientError(f"no {entity} {record_id} on this tablet")
         return row
@@ -199,16 +248,18 @@ class Outbox:
                 changed = True
             if changed:
                 new_record = new if (m["entity"] == entity and m["record_id"] == old) else m["record_id"]
-                conn.execute("UPDATE outbox SET record_id = ?, data = ? WHERE seq = ?",
-                             (new_record, _dumps(data), m["seq"]))
-                conn.execute("UPDATE touches SET record_id = ? WHERE seq = ? AND entity = ? AND record_id = ?",
-                             (new, m["seq"], entity, old))
+                conn.execute(
+                    "UPDATE outbox SET record_id = ?, data = ? WHERE seq = ?", (new_record, _dumps(data), m["seq"])
+                )
+                conn.execute(
+                    "UPDATE touches SET record_id = ? WHERE seq = ? AND entity = ? AND record_id = ?",
+                    (new, m["seq"], entity, old),
+                )
         for r in conn.execute("SELECT entity, id, data FROM records WHERE data IS NOT NULL").fetchall():
             data = _loads(r["data"])
             if isinstance(data, dict) and data.get(ref) == old:
                 self._rebuild(conn, r["entity"], r["id"])
         self._rebuild(conn, entity, new)
-
 
 
 def _scrub(data: dict) -> str:

@@ -1,11 +1,12 @@
 """The tablet's own SQLite file: the schema, and the transaction and key-value plumbing every
 other part writes through."""
+
 from __future__ import annotations
 
 import json
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def _dumps(value) -> str | None:
@@ -19,7 +20,7 @@ def _loads(text):
 def _now_iso() -> str:
     """The device clock, with its UTC offset (the server keeps it as ``occurred_at``; it never
     orders anything by it)."""
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    return datetime.now(UTC).astimezone().isoformat(timespec="seconds")
 
 
 # --- the local database ----------------------------------------------------------------------------
@@ -97,7 +98,6 @@ CREATE TABLE IF NOT EXISTS rejections (
 """
 
 
-
 class Store:
     """One tablet file, opened in WAL mode with full sync: a commit survives a power cut, not only
     a kill. ``fault_hook(point)`` is for tests: called at named points of every write and sync step,
@@ -144,9 +144,10 @@ class Store:
 
     def _set_meta(self, conn, **values):
         for key, value in values.items():
-            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
-                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                         (key, None if value is None else str(value)))
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, None if value is None else str(value)),
+            )
 
     def _take_counter(self, conn, key: str) -> int:
         value = int(self._meta(key, "1"))

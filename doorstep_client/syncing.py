@@ -1,6 +1,7 @@
 """Push and pull: the outbox goes up in frozen batches, the feed comes down page by page, each
 page applied with its cursor in one transaction (rules 1 and 3 of ``doorstep_client``). Mixed
 into ``TabletClient``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,10 +30,12 @@ class SyncReport:
     details: list = field(default_factory=list)
 
     def summary(self) -> str:
-        return (f"pushed {self.pushed} (applied {self.applied}, conflicts {self.conflicts}, rejected {self.rejected}, "
-                f"replayed {self.replayed}); pulled {self.pulled} changes in {self.pages} pages"
-                + (f"; {self.resets} reset(s)" if self.resets else "")
-                + (f"; {self.retries} retries" if self.retries else ""))
+        return (
+            f"pushed {self.pushed} (applied {self.applied}, conflicts {self.conflicts}, rejected {self.rejected}, "
+            f"replayed {self.replayed}); pulled {self.pulled} changes in {self.pages} pages"
+            + (f"; {self.resets} reset(s)" if self.resets else "")
+            + (f"; {self.retries} retries" if self.retries else "")
+        )
 
 
 class Syncing:
@@ -56,8 +59,9 @@ class Syncing:
                     self._set_meta(conn, last_sync_at=_now_iso())
                 return report
         report.retries = self._retries
-        raise ClientError(f"not quiescent after {self.max_rounds} rounds: "
-                          f"{self._count_unsettled()} mutation(s) unsettled")
+        raise ClientError(
+            f"not quiescent after {self.max_rounds} rounds: {self._count_unsettled()} mutation(s) unsettled"
+        )
 
     def _count_unsettled(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sent')").fetchone()[0]
@@ -70,22 +74,38 @@ class Syncing:
         report = report or SyncReport()
         size = self.batch_size
         while True:
-            rows = self.db.execute("SELECT * FROM outbox WHERE state IN ('pending', 'sent') ORDER BY seq LIMIT ?",
-                                   (size,)).fetchall()
+            rows = self.db.execute(
+                "SELECT * FROM outbox WHERE state IN ('pending', 'sent') ORDER BY seq LIMIT ?", (size,)
+            ).fetchall()
             if not rows:
                 return report
             with self._tx() as conn:
-                conn.execute(f"UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
-                             f"first_sent_at = COALESCE(first_sent_at, ?) WHERE seq IN ({','.join('?' * len(rows))})",
-                             (_now_iso(), *[r["seq"] for r in rows]))
+                conn.execute(
+                    f"UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
+                    f"first_sent_at = COALESCE(first_sent_at, ?) WHERE seq IN ({','.join('?' * len(rows))})",
+                    (_now_iso(), *[r["seq"] for r in rows]),
+                )
             self._point("push:before-send")
-            mutations = [{"mutation_id": r["mutation_id"], "seq": r["seq"], "entity": r["entity"], "op": r["op"],
-                          "id": r["record_id"], "base_version": r["base_version"], "data": _loads(r["data"]),
-                          "occurred_at": r["occurred_at"]} for r in rows]
+            mutations = [
+                {
+                    "mutation_id": r["mutation_id"],
+                    "seq": r["seq"],
+                    "entity": r["entity"],
+                    "op": r["op"],
+                    "id": r["record_id"],
+                    "base_version": r["base_version"],
+                    "data": _loads(r["data"]),
+                    "occurred_at": r["occurred_at"],
+                }
+                for r in rows
+            ]
             try:
-                body = self._request("POST", "/api/v1/sync/push",
-                                     {"protocol": PROTOCOL, "sent_at": _now_iso(), "mutations": mutations},
-                                     compress=True)
+                body = self._request(
+                    "POST",
+                    "/api/v1/sync/push",
+                    {"protocol": PROTOCOL, "sent_at": _now_iso(), "mutations": mutations},
+                    compress=True,
+                )
             except ProblemError as exc:
                 if exc.status == 413 and len(rows) > 1:
                     size = len(rows) // 2
@@ -105,8 +125,9 @@ class Syncing:
                 return report
 
     def _apply_results(self, conn, results: list, report: SyncReport) -> int:
-        served = set(SERVED) | {r[0] for r in conn.execute(
-            "SELECT DISTINCT entity FROM records WHERE base_data IS NOT NULL")}
+        served = set(SERVED) | {
+            r[0] for r in conn.execute("SELECT DISTINCT entity FROM records WHERE base_data IS NOT NULL")
+        }
         settled = 0
         now = _now_iso()
         for res in sorted(results, key=lambda r: r.get("seq") or 0):
@@ -119,30 +140,63 @@ class Syncing:
             settled += 1
             replayed = bool(res.get("replayed"))
             report.replayed += replayed
-            conn.execute("INSERT OR REPLACE INTO results (mutation_id, seq, status, replayed, version, record, "
-                         "conflict, errors, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (row["mutation_id"], row["seq"], status, int(replayed), res.get("version"),
-                          _dumps(res.get("record")), _dumps(res.get("conflict")), _dumps(res.get("errors")), now))
+            conn.execute(
+                "INSERT OR REPLACE INTO results (mutation_id, seq, status, replayed, version, record, "
+                "conflict, errors, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row["mutation_id"],
+                    row["seq"],
+                    status,
+                    int(replayed),
+                    res.get("version"),
+                    _dumps(res.get("record")),
+                    _dumps(res.get("conflict")),
+                    _dumps(res.get("errors")),
+                    now,
+                ),
+            )
             conn.execute("UPDATE outbox SET state = ?, settled_at = ? WHERE seq = ?", (status, now, row["seq"]))
             entity, record_id = row["entity"], row["record_id"]
-            touched = [(t["entity"], t["record_id"]) for t in conn.execute(
-                "SELECT entity, record_id FROM touches WHERE seq = ?", (row["seq"],))]
+            touched = [
+                (t["entity"], t["record_id"])
+                for t in conn.execute("SELECT entity, record_id FROM touches WHERE seq = ?", (row["seq"],))
+            ]
             if status == "rejected":
                 report.rejected += 1
-                conn.execute("INSERT OR IGNORE INTO rejections (mutation_id, seq, entity, op, record_id, data, errors, "
-                             "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (row["mutation_id"], row["seq"], entity, row["op"], record_id,
-                              _scrub(_loads(row["data"])), _dumps(res.get("errors")), now))
+                conn.execute(
+                    "INSERT OR IGNORE INTO rejections (mutation_id, seq, entity, op, record_id, data, errors, "
+                    "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row["mutation_id"],
+                        row["seq"],
+                        entity,
+                        row["op"],
+                        record_id,
+                        _scrub(_loads(row["data"])),
+                        _dumps(res.get("errors")),
+                        now,
+                    ),
+                )
                 for t_entity, t_id in touched:  # its effect is not re-applied: rolled back exactly
                     self._rebuild(conn, t_entity, t_id)
                 continue
             if status == "conflict":
                 report.conflicts += 1
                 conflict = res.get("conflict") or {}
-                conn.execute("INSERT OR IGNORE INTO conflicts (mutation_id, seq, entity, record_id, kind, fields, "
-                             "record, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                             (row["mutation_id"], row["seq"], entity, record_id, conflict.get("kind"),
-                              _dumps(conflict.get("fields")), _dumps(res.get("record")), now))
+                conn.execute(
+                    "INSERT OR IGNORE INTO conflicts (mutation_id, seq, entity, record_id, kind, fields, "
+                    "record, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row["mutation_id"],
+                        row["seq"],
+                        entity,
+                        record_id,
+                        conflict.get("kind"),
+                        _dumps(conflict.get("fields")),
+                        _dumps(res.get("record")),
+                        now,
+                    ),
+                )
             else:
                 report.applied += 1
             self._settle_record(conn, row, res, replayed, served, touched)
@@ -161,8 +215,9 @@ class Syncing:
         target = server_id or record_id
         effects = EFFECTS.get((entity, row["op"]), {})
         if entity in served:
-            current = conn.execute("SELECT base_version, base_data FROM records WHERE entity = ? AND id = ?",
-                                   (entity, target)).fetchone()
+            current = conn.execute(
+                "SELECT base_version, base_data FROM records WHERE entity = ? AND id = ?", (entity, target)
+            ).fetchone()
             has_base = current is not None and current["base_data"] is not None
             if record is not None and version is not None:
                 if not has_base or current["base_version"] is None or version >= current["base_version"]:
@@ -170,24 +225,32 @@ class Syncing:
             elif record is not None and (not replayed or not has_base):
                 # No version (a delivery: its feed position is its version): fresh answers only;
                 # a replayed one may be older than what a pull already brought.
-                self._set_base(conn, entity, target, record, current["base_version"] if current else None,
-                               from_push=True)
+                self._set_base(
+                    conn, entity, target, record, current["base_version"] if current else None, from_push=True
+                )
             elif version is not None and effects.get(entity):
                 base = _loads(current["base_data"]) if has_base else None
                 if not has_base or current["base_version"] is None or version >= current["base_version"]:
-                    self._set_base(conn, entity, target, effects[entity](base, _loads(row["data"]),
-                                                                        _loads(row["hints"])), version,
-                                   from_push=True)
+                    self._set_base(
+                        conn,
+                        entity,
+                        target,
+                        effects[entity](base, _loads(row["data"]), _loads(row["hints"])),
+                        version,
+                        from_push=True,
+                    )
         for t_entity, t_id in touched:
             if (t_entity, t_id) != (entity, record_id) and effects.get(t_entity):
                 # A secondary record (the visit of a handover): the server applied the effect too;
                 # fold it into the base without a version, the pull brings the real one.
-                cur = conn.execute("SELECT base_version, base_data FROM records WHERE entity = ? AND id = ?",
-                                   (t_entity, t_id)).fetchone()
+                cur = conn.execute(
+                    "SELECT base_version, base_data FROM records WHERE entity = ? AND id = ?", (t_entity, t_id)
+                ).fetchone()
                 if cur is not None and cur["base_data"] is not None and not replayed:
                     folded = effects[t_entity](_loads(cur["base_data"]), _loads(row["data"]), _loads(row["hints"]))
-                    conn.execute("UPDATE records SET base_data = ? WHERE entity = ? AND id = ?",
-                                 (_dumps(folded), t_entity, t_id))
+                    conn.execute(
+                        "UPDATE records SET base_data = ? WHERE entity = ? AND id = ?", (_dumps(folded), t_entity, t_id)
+                    )
             self._rebuild(conn, t_entity, t_id)
         if target != record_id:
             self._rebuild(conn, entity, record_id)
@@ -211,8 +274,12 @@ class Syncing:
             cursor = self._meta("cursor")
             resetting = self._meta("reset_mode") == "1"
             self._point("pull:before-request")
-            body = self._request("POST", "/api/v1/sync/pull",
-                                 {"protocol": PROTOCOL, "cursor": cursor, "limit": self.pull_limit}, compress=True)
+            body = self._request(
+                "POST",
+                "/api/v1/sync/pull",
+                {"protocol": PROTOCOL, "cursor": cursor, "limit": self.pull_limit},
+                compress=True,
+            )
             self._point("pull:page-received")
             self._check_protocol(body)
             if body.get("reset") and cursor is not None:
@@ -241,19 +308,30 @@ class Syncing:
     def _apply_change(self, conn, change: dict, *, fresh: bool) -> None:
         entity, record_id, op = change.get("entity"), str(change.get("id")), change.get("op")
         version = change.get("version")
-        row = conn.execute("SELECT base_version, base_data FROM records WHERE entity = ? AND id = ?",
-                           (entity, record_id)).fetchone()
+        row = conn.execute(
+            "SELECT base_version, base_data FROM records WHERE entity = ? AND id = ?", (entity, record_id)
+        ).fetchone()
         if op == "upsert":
-            newer = (row is None or row["base_data"] is None or row["base_version"] is None or version is None
-                     or version >= row["base_version"])
+            newer = (
+                row is None
+                or row["base_data"] is None
+                or row["base_version"] is None
+                or version is None
+                or version >= row["base_version"]
+            )
             if newer or fresh:  # a fresh view (first pull, reset) is the truth whatever its versions
                 self._set_base(conn, entity, record_id, change.get("data"), version)
-            conn.execute("UPDATE records SET seen = 1, evicted = 0, unconfirmed = 0 WHERE entity = ? AND id = ?",
-                         (entity, record_id))
+            conn.execute(
+                "UPDATE records SET seen = 1, evicted = 0, unconfirmed = 0 WHERE entity = ? AND id = ?",
+                (entity, record_id),
+            )
         elif op == "delete":
             if row is not None:
-                conn.execute("UPDATE records SET base_data = NULL, base_version = NULL, version = NULL "
-                             "WHERE entity = ? AND id = ?", (entity, record_id))
+                conn.execute(
+                    "UPDATE records SET base_data = NULL, base_version = NULL, version = NULL "
+                    "WHERE entity = ? AND id = ?",
+                    (entity, record_id),
+                )
                 self._rebuild(conn, entity, record_id)
         elif op == "evict":
             if row is not None:
@@ -276,12 +354,16 @@ class Syncing:
         for r in conn.execute("SELECT entity, id FROM records WHERE seen = 0").fetchall():
             pending = self._unsettled_for(conn, r["entity"], r["id"])
             if any((m["entity"], m["op"]) in CREATES and m["record_id"] == r["id"] for m in pending):
-                conn.execute("UPDATE records SET base_data = NULL, base_version = NULL, version = NULL, seen = 1 "
-                             "WHERE entity = ? AND id = ?", (r["entity"], r["id"]))
-                self._rebuild(conn, r["entity"], r["id"])   # still only ours: the push will create it
+                conn.execute(
+                    "UPDATE records SET base_data = NULL, base_version = NULL, version = NULL, seen = 1 "
+                    "WHERE entity = ? AND id = ?",
+                    (r["entity"], r["id"]),
+                )
+                self._rebuild(conn, r["entity"], r["id"])  # still only ours: the push will create it
             elif pending:
-                conn.execute("UPDATE records SET evicted = 1, seen = 1 WHERE entity = ? AND id = ?",
-                             (r["entity"], r["id"]))
+                conn.execute(
+                    "UPDATE records SET evicted = 1, seen = 1 WHERE entity = ? AND id = ?", (r["entity"], r["id"])
+                )
             else:
                 conn.execute("DELETE FROM records WHERE entity = ? AND id = ?", (r["entity"], r["id"]))
                 report.dropped += 1

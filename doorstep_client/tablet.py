@@ -23,6 +23,7 @@ Layers, top to bottom: the command line (``python -m doorstep_client --db tablet
 ``TabletClient`` (UI actions, queries, ``sync``), the transports (urllib for real use,
 ``FlaskTransport`` for tests, ``FaultyTransport`` to lose requests and answers on purpose).
 """
+
 from __future__ import annotations
 
 import base64
@@ -30,7 +31,7 @@ import json
 import random
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from doorstep_client import keys, receipts
 from doorstep_client.errors import ClientError, ProblemError, ServerUnavailable, TransportError
@@ -39,14 +40,21 @@ from doorstep_client.store import Store, _loads
 from doorstep_client.syncing import Syncing
 from doorstep_client.transport import HttpTransport, Transport
 from doorstep_protocol import problems
-from doorstep_protocol.identity import InvalidIdentityNumber
-from doorstep_protocol.identity import validate as validate_identity
+from doorstep_protocol.identity import InvalidIdentityNumber, normalize_for_hint
 from doorstep_protocol.identity import mask as mask_identity
-from doorstep_protocol.identity import normalize_for_hint
+from doorstep_protocol.identity import validate as validate_identity
 from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH as MAX_BATCH
 from doorstep_protocol.limits import MAX_PULL_LIMIT as PULL_LIMIT
-from doorstep_protocol.vocabulary import (END_REASONS, HOUSING, OUTCOMES, RECIPIENTS, REASONS, REGISTRATION_UPDATABLE,
-                                          RESIDENT_UPDATABLE, SEXES)
+from doorstep_protocol.vocabulary import (
+    END_REASONS,
+    HOUSING,
+    OUTCOMES,
+    REASONS,
+    RECIPIENTS,
+    REGISTRATION_UPDATABLE,
+    RESIDENT_UPDATABLE,
+    SEXES,
+)
 
 
 def _iso_date(value, name: str) -> str:
@@ -96,9 +104,20 @@ class TabletClient(Store, Outbox, Syncing):
     called at named points of every write and sync step, and may raise ``Crash`` to simulate a kill
     there (inside a transaction that means: rolled back, as SQLite would on restart)."""
 
-    def __init__(self, path: str, transport: Transport | None = None, *, sleep=time.sleep, max_attempts: int = 6,
-                 backoff: float = 0.5, max_backoff: float = 30.0, pull_limit: int = PULL_LIMIT,
-                 batch_size: int = MAX_BATCH, fault_hook=None, max_rounds: int = 20):
+    def __init__(
+        self,
+        path: str,
+        transport: Transport | None = None,
+        *,
+        sleep=time.sleep,
+        max_attempts: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        pull_limit: int = PULL_LIMIT,
+        batch_size: int = MAX_BATCH,
+        fault_hook=None,
+        max_rounds: int = 20,
+    ):
         super().__init__(path, fault_hook=fault_hook)
         self._transport = transport
         self.sleep, self.max_attempts, self.backoff, self.max_backoff = sleep, max_attempts, backoff, max_backoff
@@ -117,19 +136,26 @@ class TabletClient(Store, Outbox, Syncing):
 
     # -- requests: retry, back-off, tokens ----------------------------------------------------------
 
-    def _request(self, method: str, path: str, payload=None, *, auth: bool = True, compress: bool = False,
-                 retry: bool = True) -> dict:
+    def _request(
+        self, method: str, path: str, payload=None, *, auth: bool = True, compress: bool = False, retry: bool = True
+    ) -> dict:
         """Send, retrying transport errors and 5xx with exponential back-off (jittered, capped),
         refreshing the access token once on 401 token-expired, surfacing every other 4xx."""
         refreshed = resynced = False
         attempt = 0
         while True:
-            transport = self.transport          # not enrolled: say so before "not logged in"
+            transport = self.transport  # not enrolled: say so before "not logged in"
             token = self._access_token() if auth else None
             try:
-                reply = transport.call(method, path, payload, token=token, compress=compress,
-                                       proof_key=self._device_key() if auth else None,
-                                       clock_offset=self._proof_offset)
+                reply = transport.call(
+                    method,
+                    path,
+                    payload,
+                    token=token,
+                    compress=compress,
+                    proof_key=self._device_key() if auth else None,
+                    clock_offset=self._proof_offset,
+                )
             except TransportError as exc:
                 reply, failure = None, exc
             else:
@@ -143,8 +169,13 @@ class TabletClient(Store, Outbox, Syncing):
                     refreshed = True
                     continue
                 server_time = (reply.body or {}).get("server_time") if isinstance(reply.body, dict) else None
-                if (auth and reply.status == 401 and problem.slug == problems.DEVICE_PROOF_REQUIRED and not resynced
-                        and isinstance(server_time, int)):
+                if (
+                    auth
+                    and reply.status == 401
+                    and problem.slug == problems.DEVICE_PROOF_REQUIRED
+                    and not resynced
+                    and isinstance(server_time, int)
+                ):
                     # This tablet's clock is off: date proofs by the server's clock from now on.
                     self._proof_offset = server_time - int(time.time())
                     resynced = True
@@ -192,8 +223,13 @@ class TabletClient(Store, Outbox, Syncing):
         with self._tx() as conn:
             self._set_meta(conn, server_url=server_url.rstrip("/"), device_key_pem=pem)
         jwk = keys.public_jwk(keys.load_private_key(pem))
-        body = self._request("POST", "/api/v1/devices/enroll", {"enrollment_code": enrollment_code, "public_key": jwk},
-                             auth=False, retry=False)
+        body = self._request(
+            "POST",
+            "/api/v1/devices/enroll",
+            {"enrollment_code": enrollment_code, "public_key": jwk},
+            auth=False,
+            retry=False,
+        )
         with self._tx() as conn:
             self._set_meta(conn, device_id=body["device_id"], station_id=body.get("station_id"))
         return body["device_id"]
@@ -209,8 +245,12 @@ class TabletClient(Store, Outbox, Syncing):
         device_id = self._meta("device_id")
         if not device_id:
             raise ClientError("this tablet is not enrolled: run enroll first")
-        body = self._request("POST", "/api/v1/auth/login",
-                             {"username": username, "password": password, "device_id": device_id}, auth=False)
+        body = self._request(
+            "POST",
+            "/api/v1/auth/login",
+            {"username": username, "password": password, "device_id": device_id},
+            auth=False,
+        )
         with self._tx() as conn:
             self._store_tokens(conn, body)
             self._set_meta(conn, username=username)
@@ -233,28 +273,65 @@ class TabletClient(Store, Outbox, Syncing):
 
     # -- UI actions --------------------------------------------------------------------------------
 
-    def register_resident(self, name: str, sex: str, identity_number: str, *, phone: str | None = None,
-                          ethnicity: str = "汉族", hukou_address: str = "", photo_sha256: str | None = None) -> str:
+    def register_resident(
+        self,
+        name: str,
+        sex: str,
+        identity_number: str,
+        *,
+        phone: str | None = None,
+        ethnicity: str = "汉族",
+        hukou_address: str = "",
+        photo_sha256: str | None = None,
+    ) -> str:
         """A new person, with a uuid made here. If the server already knows the identity number it
         links to that resident instead; the result names the existing id and the client follows."""
-        data = {"name": _required(name, "name").strip(), "sex": _one_of(sex, SEXES, "sex"),
-                "ethnicity": ethnicity, "identity_number": _identity(identity_number),
-                "phone": phone, "hukou_address": hukou_address, "photo_sha256": photo_sha256}
+        data = {
+            "name": _required(name, "name").strip(),
+            "sex": _one_of(sex, SEXES, "sex"),
+            "ethnicity": ethnicity,
+            "identity_number": _identity(identity_number),
+            "phone": phone,
+            "hukou_address": hukou_address,
+            "photo_sha256": photo_sha256,
+        }
         record_id = str(uuid.uuid4())
         self._enqueue("resident", "create", record_id, data)
         return record_id
 
-    def register_residence(self, resident_id: str, area_id: str, address: str, start_date, reason: str,
-                           housing: str, *, landlord_name: str | None = None, landlord_phone: str | None = None,
-                           employer_name: str | None = None) -> str:
-        data = {"resident_id": str(resident_id), "area_id": str(area_id), "address": _required(address, "address"),
-                "start_date": _iso_date(start_date, "start_date"), "reason": _one_of(reason, REASONS, "reason"),
-                "housing": _one_of(housing, HOUSING, "housing"), "landlord_name": landlord_name,
-                "landlord_phone": landlord_phone, "employer_name": employer_name}
+    def register_residence(
+        self,
+        resident_id: str,
+        area_id: str,
+        address: str,
+        start_date,
+        reason: str,
+        housing: str,
+        *,
+        landlord_name: str | None = None,
+        landlord_phone: str | None = None,
+        employer_name: str | None = None,
+    ) -> str:
+        data = {
+            "resident_id": str(resident_id),
+            "area_id": str(area_id),
+            "address": _required(address, "address"),
+            "start_date": _iso_date(start_date, "start_date"),
+            "reason": _one_of(reason, REASONS, "reason"),
+            "housing": _one_of(housing, HOUSING, "housing"),
+            "landlord_name": landlord_name,
+            "landlord_phone": landlord_phone,
+            "employer_name": employer_name,
+        }
         area = self.record("area", area_id)
         record_id = str(uuid.uuid4())
-        self._enqueue("registration", "create", record_id, data,
-                      hints={"station_id": (area or {}).get("data", {}).get("station_id") or self._meta("station_id")})
+        self._enqueue(
+            "registration",
+            "create",
+            record_id,
+            data,
+            hints={"station_id": (area or {}).get("data", {}).get("station_id") or self._meta("station_id")},
+        )
         return record_id
 
     def update_resident(self, resident_id: str, **fields) -> str:
@@ -262,8 +339,9 @@ class TabletClient(Store, Outbox, Syncing):
         applies what the officer changed and nothing else."""
         stray = sorted(set(fields) - set(RESIDENT_UPDATABLE))
         if stray or not fields:
-            raise ClientError(f"updatable fields: {', '.join(RESIDENT_UPDATABLE)}"
-                              + (f" (not {stray[0]})" if stray else ""))
+            raise ClientError(
+                f"updatable fields: {', '.join(RESIDENT_UPDATABLE)}" + (f" (not {stray[0]})" if stray else "")
+            )
         if "sex" in fields:
             _one_of(fields["sex"], SEXES, "sex")
         row = self._local("resident", resident_id)
@@ -278,10 +356,13 @@ class TabletClient(Store, Outbox, Syncing):
 
     def end_registration(self, registration_id: str, end_date, reason: str) -> str:
         row = self._local("registration", registration_id)
-        return self._enqueue("registration", "end", str(registration_id),
-                             {"end_date": _iso_date(end_date, "end_date"),
-                              "reason": _one_of(reason, END_REASONS, "reason")},
-                             base_version=row["version"])
+        return self._enqueue(
+            "registration",
+            "end",
+            str(registration_id),
+            {"end_date": _iso_date(end_date, "end_date"), "reason": _one_of(reason, END_REASONS, "reason")},
+            base_version=row["version"],
+        )
 
     def start_visit(self, visit_id: str) -> str:
         row = self._local("visit", visit_id)
@@ -289,24 +370,44 @@ class TabletClient(Store, Outbox, Syncing):
 
     def record_outcome(self, visit_id: str, outcome: str, note: str = "") -> str:
         row = self._local("visit", visit_id)
-        return self._enqueue("visit", "outcome", str(visit_id),
-                             {"outcome": _one_of(outcome, OUTCOMES, "outcome"), "note": note or ""},
-                             base_version=row["version"])
+        return self._enqueue(
+            "visit",
+            "outcome",
+            str(visit_id),
+            {"outcome": _one_of(outcome, OUTCOMES, "outcome"), "note": note or ""},
+            base_version=row["version"],
+        )
 
     def apply_for_permit(self, resident_id: str, materials=()) -> str:
         """``materials``: ``[{"kind": …, "attachment_sha256": …}]`` (files go to /api/v1/attachments)."""
         record_id = str(uuid.uuid4())
-        self._enqueue("application", "create", record_id,
-                      {"resident_id": str(resident_id), "materials": [dict(m) for m in materials]})
+        self._enqueue(
+            "application",
+            "create",
+            record_id,
+            {"resident_id": str(resident_id), "materials": [dict(m) for m in materials]},
+        )
         return record_id
 
     def supply_material(self, application_id: str, kind: str, attachment_sha256: str) -> str:
-        return self._enqueue("application", "supply_material", str(application_id),
-                             {"kind": kind, "attachment_sha256": attachment_sha256})
+        return self._enqueue(
+            "application",
+            "supply_material",
+            str(application_id),
+            {"kind": kind, "attachment_sha256": attachment_sha256},
+        )
 
-    def handover(self, delivery_id: str, recipient: str, identity_number: str, *, proxy_name: str | None = None,
-                 proxy_relation: str | None = None, signature_sha256: str | None = None,
-                 handed_over_at: datetime | None = None) -> str:
+    def handover(
+        self,
+        delivery_id: str,
+        recipient: str,
+        identity_number: str,
+        *,
+        proxy_name: str | None = None,
+        proxy_relation: str | None = None,
+        signature_sha256: str | None = None,
+        handed_over_at: datetime | None = None,
+    ) -> str:
         """Hand a permit over at the door, offline: check the ID card against the manifest's digest
         (self only), sign the receipt with this device's key and credential, queue the handover.
         Returns the receipt (a compact JWS) for the citizen's QR. The receipt seq is taken in the
@@ -330,33 +431,55 @@ class TabletClient(Store, Outbox, Syncing):
         if not credential or not pem:
             raise ClientError("no device credential: log in on this tablet (online) first")
         key = keys.load_private_key(pem)
-        handed = (handed_over_at or datetime.now(timezone.utc)).astimezone().isoformat(timespec="seconds")
-        data = {"recipient": recipient, "identity_number": identity, "proxy_name": proxy_name,
-                "proxy_relation": proxy_relation, "signature_sha256": signature_sha256, "handed_over_at": handed}
+        handed = (handed_over_at or datetime.now(UTC)).astimezone().isoformat(timespec="seconds")
+        data = {
+            "recipient": recipient,
+            "identity_number": identity,
+            "proxy_name": proxy_name,
+            "proxy_relation": proxy_relation,
+            "signature_sha256": signature_sha256,
+            "handed_over_at": handed,
+        }
         touches = [("visit", delivery["visit_id"])] if delivery.get("visit_id") else []
 
         def sign(conn):
             receipt_seq = self._take_counter(conn, "next_receipt_seq")
-            data["receipt"] = receipts.sign_receipt(key, credential, permit_number=delivery["permit_number"],
-                                           recipient_name=name, identity_number=identity, seq=receipt_seq)
+            data["receipt"] = receipts.sign_receipt(
+                key,
+                credential,
+                permit_number=delivery["permit_number"],
+                recipient_name=name,
+                identity_number=identity,
+                seq=receipt_seq,
+            )
 
-        self._enqueue("delivery", "handover", str(delivery_id), data, base_version=row["version"], touches=touches,
-                      finish=sign)
+        self._enqueue(
+            "delivery", "handover", str(delivery_id), data, base_version=row["version"], touches=touches, finish=sign
+        )
         return data["receipt"]
 
     # -- queries ---------------------------------------------------------------------------------
 
     def record(self, entity: str, record_id: str) -> dict | None:
-        row = self.db.execute("SELECT * FROM records WHERE entity = ? AND id = ? AND data IS NOT NULL",
-                              (entity, str(record_id))).fetchone()
+        row = self.db.execute(
+            "SELECT * FROM records WHERE entity = ? AND id = ? AND data IS NOT NULL", (entity, str(record_id))
+        ).fetchone()
         return None if row is None else self._as_record(row)
 
     def _as_record(self, row) -> dict:
         pending = self.db.execute(
             "SELECT COUNT(*) FROM touches t JOIN outbox o ON o.seq = t.seq WHERE t.entity = ? AND t.record_id = ? "
-            "AND o.state IN ('pending', 'sent')", (row["entity"], row["id"])).fetchone()[0]
-        return {"entity": row["entity"], "id": row["id"], "version": row["version"], "data": _loads(row["data"]),
-                "pending": pending, "synced": row["base_data"] is not None}
+            "AND o.state IN ('pending', 'sent')",
+            (row["entity"], row["id"]),
+        ).fetchone()[0]
+        return {
+            "entity": row["entity"],
+            "id": row["id"],
+            "version": row["version"],
+            "data": _loads(row["data"]),
+            "pending": pending,
+            "synced": row["base_data"] is not None,
+        }
 
     def records(self, entity: str | None = None) -> list[dict]:
         query = "SELECT * FROM records WHERE data IS NOT NULL" + (" AND entity = ?" if entity else "")
@@ -370,34 +493,75 @@ class TabletClient(Store, Outbox, Syncing):
         return sorted(out, key=lambda r: (r["data"].get("day") or "", r["data"].get("window_start") or "", r["id"]))
 
     def pending(self) -> list[dict]:
-        return [self._mutation(r) for r in self.db.execute(
-            "SELECT * FROM outbox WHERE state IN ('pending', 'sent') ORDER BY seq")]
+        return [
+            self._mutation(r)
+            for r in self.db.execute("SELECT * FROM outbox WHERE state IN ('pending', 'sent') ORDER BY seq")
+        ]
 
     def outbox(self) -> list[dict]:
         return [self._mutation(r) for r in self.db.execute("SELECT * FROM outbox ORDER BY seq")]
 
     @staticmethod
     def _mutation(row) -> dict:
-        return {"seq": row["seq"], "mutation_id": row["mutation_id"], "entity": row["entity"], "op": row["op"],
-                "id": row["record_id"], "base_version": row["base_version"], "data": _loads(row["data"]),
-                "occurred_at": row["occurred_at"], "state": row["state"], "attempts": row["attempts"]}
+        return {
+            "seq": row["seq"],
+            "mutation_id": row["mutation_id"],
+            "entity": row["entity"],
+            "op": row["op"],
+            "id": row["record_id"],
+            "base_version": row["base_version"],
+            "data": _loads(row["data"]),
+            "occurred_at": row["occurred_at"],
+            "state": row["state"],
+            "attempts": row["attempts"],
+        }
 
     def conflicts(self) -> list[dict]:
-        return [{"mutation_id": r["mutation_id"], "seq": r["seq"], "entity": r["entity"], "id": r["record_id"],
-                 "kind": r["kind"], "fields": _loads(r["fields"]), "record": _loads(r["record"]),
-                 "received_at": r["received_at"]} for r in self.db.execute("SELECT * FROM conflicts ORDER BY seq")]
+        return [
+            {
+                "mutation_id": r["mutation_id"],
+                "seq": r["seq"],
+                "entity": r["entity"],
+                "id": r["record_id"],
+                "kind": r["kind"],
+                "fields": _loads(r["fields"]),
+                "record": _loads(r["record"]),
+                "received_at": r["received_at"],
+            }
+            for r in self.db.execute("SELECT * FROM conflicts ORDER BY seq")
+        ]
 
     def rejections(self) -> list[dict]:
-        return [{"mutation_id": r["mutation_id"], "seq": r["seq"], "entity": r["entity"], "op": r["op"],
-                 "id": r["record_id"], "data": _loads(r["data"]), "errors": _loads(r["errors"]),
-                 "received_at": r["received_at"]} for r in self.db.execute("SELECT * FROM rejections ORDER BY seq")]
+        return [
+            {
+                "mutation_id": r["mutation_id"],
+                "seq": r["seq"],
+                "entity": r["entity"],
+                "op": r["op"],
+                "id": r["record_id"],
+                "data": _loads(r["data"]),
+                "errors": _loads(r["errors"]),
+                "received_at": r["received_at"],
+            }
+            for r in self.db.execute("SELECT * FROM rejections ORDER BY seq")
+        ]
 
     def result(self, mutation_id: str) -> dict | None:
         r = self.db.execute("SELECT * FROM results WHERE mutation_id = ?", (mutation_id,)).fetchone()
-        return None if r is None else {"mutation_id": r["mutation_id"], "seq": r["seq"], "status": r["status"],
-                                       "replayed": bool(r["replayed"]), "version": r["version"],
-                                       "record": _loads(r["record"]), "conflict": _loads(r["conflict"]),
-                                       "errors": _loads(r["errors"])}
+        return (
+            None
+            if r is None
+            else {
+                "mutation_id": r["mutation_id"],
+                "seq": r["seq"],
+                "status": r["status"],
+                "replayed": bool(r["replayed"]),
+                "version": r["version"],
+                "record": _loads(r["record"]),
+                "conflict": _loads(r["conflict"]),
+                "errors": _loads(r["errors"]),
+            }
+        )
 
     @property
     def cursor(self) -> str | None:

@@ -1,5 +1,6 @@
 """JSON over HTTP for the tablet: the real transport (urllib), an in-process one for tests
 (``FlaskTransport``) and one that loses requests and answers on purpose (``FaultyTransport``)."""
+
 from __future__ import annotations
 
 import gzip
@@ -13,7 +14,6 @@ from http.client import HTTPException
 from doorstep_client import keys
 from doorstep_client.errors import Crash, TransportError
 from doorstep_protocol import device_proof
-
 
 
 @dataclass
@@ -34,8 +34,17 @@ class Transport:
 
     GZIP_MIN_BYTES = 1024  # below this gzip costs more than it saves
 
-    def call(self, method: str, path: str, payload=None, *, token: str | None = None,
-             compress: bool = False, proof_key=None, clock_offset: int = 0) -> Reply:
+    def call(
+        self,
+        method: str,
+        path: str,
+        payload=None,
+        *,
+        token: str | None = None,
+        compress: bool = False,
+        proof_key=None,
+        clock_offset: int = 0,
+    ) -> Reply:
         """``proof_key``: the tablet's private key; a device-bound token is good only with a
         ``Device-Proof`` signed by it (docs/sync-protocol.md, "Device-bound tokens"), dated by the
         tablet's clock plus ``clock_offset`` (what the server said its clock reads, when they differ)."""
@@ -50,8 +59,9 @@ class Transport:
         if token:
             headers["Authorization"] = f"Bearer {token}"
             if proof_key is not None:
-                headers[device_proof.HEADER] = keys.proof_header(proof_key, method, path, token,
-                                                                  int(time.time()) + clock_offset)
+                headers[device_proof.HEADER] = keys.proof_header(
+                    proof_key, method, path, token, int(time.time()) + clock_offset
+                )
         status, resp_headers, raw = self._send(method, path, body, headers)
         resp_headers = {k.lower(): v for k, v in resp_headers.items()}
         if raw and resp_headers.get("content-encoding", "").lower() == "gzip":
@@ -109,9 +119,9 @@ class FlaskTransport(Transport):
 
 @dataclass
 class Fault:
-    kind: str            # "before": lost before sending; "after": the server processed it, the answer is lost
-    path: str | None     # prefix of the path it applies to (None: any)
-    nth: int             # fires on the nth matching call (1-based)
+    kind: str  # "before": lost before sending; "after": the server processed it, the answer is lost
+    path: str | None  # prefix of the path it applies to (None: any)
+    nth: int  # fires on the nth matching call (1-based)
     exc: BaseException | None
     seen: int = 0
     fired: bool = False

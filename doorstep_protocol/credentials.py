@@ -9,6 +9,7 @@ every receipt's header, verifiers read it (``app/auth/credentials.py`` tells why
         81     4  iat, seconds since the epoch, unsigned big-endian
         85     4  exp, idem
 """
+
 from __future__ import annotations
 
 import struct
@@ -24,5 +25,11 @@ def read_payload(payload: bytes) -> dict:
     if len(payload) != LAYOUT.size:
         raise ValueError(f"a credential payload is {LAYOUT.size} bytes")
     device, officer, station, point, iat, exp = LAYOUT.unpack(payload)
-    return {"device_id": str(uuid.UUID(bytes=device)), "officer_id": str(uuid.UUID(bytes=officer)),
-            "station_id": str(uuid.UUID(bytes=station)), "public_key_point": point, "iat": iat, "exp": exp}
+    return {
+        "device_id": str(uuid.UUID(bytes=device)),
+        "officer_id": str(uuid.UUID(bytes=officer)),
+        "station_id": str(uuid.UUID(bytes=station)),
+        "public_key_point": point,
+        "iat": iat,
+        "exp": exp,
+    }

@@ -7,6 +7,7 @@ The signature (ES256, raw r||s, low-S, base64url) covers, one per line: the meth
 API names it (with ``?query`` if any), the seconds, the nonce and the base64url SHA-256 of the
 access token. The body is not covered: TLS carries it.
 """
+
 from __future__ import annotations
 
 import hashlib

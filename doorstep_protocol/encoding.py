@@ -1,5 +1,6 @@
 """The byte encodings every signature in the protocol is computed over: canonical unpadded
 base64url and compact UTF-8 JSON. Strict on input, so no two strings carry one signature."""
+
 from __future__ import annotations
 
 import base64

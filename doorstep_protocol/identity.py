@@ -6,6 +6,7 @@ characters, a real birth date, the ISO 7064 MOD 11-2 check character, upper-case
 tablet cannot refuse a card: NFKC (full-width digits typed on a Chinese keyboard become ASCII),
 trimmed, upper-case X, nothing checked but emptiness.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,7 +44,8 @@ def validate(value, *, today: date) -> str:
         raise InvalidIdentityNumber("length", "must be 18 characters")
     if not _SHAPE.match(v):
         raise InvalidIdentityNumber(
-            "shape", "must be 17 digits and a check character (0-9 or X), region code not starting with 0")
+            "shape", "must be 17 digits and a check character (0-9 or X), region code not starting with 0"
+        )
     year, month, day = int(v[6:10]), int(v[10:12]), int(v[12:14])
     try:
         born = date(year, month, day)

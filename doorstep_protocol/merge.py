@@ -5,6 +5,7 @@ changed it. A device's update names the version it was based on. A field the ser
 changed since then takes the device's value; a field both changed keeps the server's value and is
 reported back as a conflict, with both values, for the officer (and staff) to see.
 """
+
 from __future__ import annotations
 
 

@@ -7,6 +7,7 @@ story): a compact JWS whose header names the device credential and whose payload
 in that member order, encoded by ``encoding.json_bytes``. The tablet builds it offline at the
 door; the server and any verifier rebuild the same bytes from the same facts.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -19,9 +20,9 @@ from doorstep_protocol.encoding import b64url, b64url_decode, json_bytes
 ALGORITHM = "ES256"
 RECEIPT_TYP = "dr"
 JTI_BYTES = 16
-HINT_HEX = 4                   # 16 bits
-QR_CAPACITY = 666              # bytes in byte mode of a version-20 QR symbol at level M
-MAX_TOKEN_CHARS = 700          # a verifier refuses longer input before parsing it
+HINT_HEX = 4  # 16 bits
+QR_CAPACITY = 666  # bytes in byte mode of a version-20 QR symbol at level M
+MAX_TOKEN_CHARS = 700  # a verifier refuses longer input before parsing it
 
 
 def mask_name(name: str) -> str:
@@ -52,8 +53,9 @@ def identity_hint(jti, identity_number: str) -> str:
     someone who already knows a person's region and birth date (14 of the 18 characters) can pick
     the serial out of 1,000 candidates. That is the check the hint exists for, and why a receipt is
     still the citizen's personal paper, not something to publish."""
-    digest = hmac.new(jti_bytes(jti), identity.normalize_for_hint(identity_number).encode("utf-8"),
-                      hashlib.sha256).hexdigest()
+    digest = hmac.new(
+        jti_bytes(jti), identity.normalize_for_hint(identity_number).encode("utf-8"), hashlib.sha256
+    ).hexdigest()
     return digest[:HINT_HEX]
 
 
@@ -70,8 +72,14 @@ def payload(*, jti, iat: int, permit_number: str, recipient_name: str, identity_
     if not isinstance(iat, int) or isinstance(iat, bool) or iat <= 0:
         raise ValueError("iat must be epoch seconds")
     raw = jti_bytes(jti)
-    return {"jti": b64url(raw), "iat": iat, "pn": permit_number.strip(), "rn": mask_name(recipient_name),
-            "ih": identity_hint(raw, identity_number), "sq": seq}
+    return {
+        "jti": b64url(raw),
+        "iat": iat,
+        "pn": permit_number.strip(),
+        "rn": mask_name(recipient_name),
+        "ih": identity_hint(raw, identity_number),
+        "sq": seq,
+    }
 
 
 def signing_input(header_obj: dict, payload_bytes: bytes) -> bytes:

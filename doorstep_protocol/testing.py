@@ -1,5 +1,6 @@
 """The shared test vectors (``vectors/*.json``, described in ``vectors/README.md``), for the
 server's tests and every client's: one set of facts, loaded the same way on both sides."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """The field domains' one blueprint: residency, permits and delivery add their routes to it, so the
 API document keeps one "field" tag for them."""
+
 from __future__ import annotations
 
 from app.schemas import Blueprint

@@ -1,4 +1,5 @@
 """Field formats the field domains' schemas share."""
+
 from __future__ import annotations
 
 from marshmallow import validate

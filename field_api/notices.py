@@ -1,5 +1,6 @@
 """Messages to residents about their applications and permits, written to the outbox with the
 change that causes them (each with a dedupe key)."""
+
 from __future__ import annotations
 
 from app import pii
@@ -8,16 +9,18 @@ from app.notify import outbox
 from app.notify.templates import TEMPLATES
 from app.org.models import Station
 
-TEMPLATES.update({
-    "application_decided": {
-        "zh": "【{station}】您的居住证申请{reference}审核结果：{decision}。详情请在小程序查看。",
-        "en": "[{station}] Your residence permit application {reference}: {decision}. See the mini-program.",
-    },
-    "permit_ready": {
-        "zh": "【{station}】您的居住证{number}已制证，民警将预约上门送达。",
-        "en": "[{station}] Your residence permit {number} is ready; an officer will arrange delivery to your door.",
-    },
-})
+TEMPLATES.update(
+    {
+        "application_decided": {
+            "zh": "【{station}】您的居住证申请{reference}审核结果：{decision}。详情请在小程序查看。",
+            "en": "[{station}] Your residence permit application {reference}: {decision}. See the mini-program.",
+        },
+        "permit_ready": {
+            "zh": "【{station}】您的居住证{number}已制证，民警将预约上门送达。",
+            "en": "[{station}] Your residence permit {number} is ready; an officer will arrange delivery to your door.",
+        },
+    }
+)
 
 
 def notify_resident(application, kind: str, dedupe_key: str, **params) -> None:
@@ -26,6 +29,11 @@ def notify_resident(application, kind: str, dedupe_key: str, **params) -> None:
     if resident.phone_enc is None:
         return
     station = db.session.get(Station, application.station_id)
-    outbox.enqueue(kind, kind, {"station": station.name, **params},
-                   phone=pii.decrypt(pii.PHONE, resident.phone_enc), station_id=application.station_id,
-                   dedupe_key=dedupe_key)
+    outbox.enqueue(
+        kind,
+        kind,
+        {"station": station.name, **params},
+        phone=pii.decrypt(pii.PHONE, resident.phone_enc),
+        station_id=application.station_id,
+        dedupe_key=dedupe_key,
+    )

@@ -1,23 +1,24 @@
 """How field work plugs into the app: residency, permits and delivery on one blueprint, their sync
 handlers, the receipt commands, the scheduled jobs, the console panels."""
+
 from __future__ import annotations
 
 from flask import Flask
 
-import field_api.console_panels  # noqa: F401  (adds its panels to the console's dashboard)
+import field_api.console_panels
 import field_api.jobs  # noqa: F401  (adds its jobs to the scheduler's registry)
 from app.extensions import api
 from field_api.blueprint import blp
+from field_api.delivery import api as delivery_api  # noqa: F401
 from field_api.delivery import sync as delivery_sync
 from field_api.delivery.cli import cache_jwks, verify_receipt_command
+from field_api.permits import api as permits_api  # noqa: F401
 from field_api.permits import sync as permits_sync
-from field_api.residency import sync as residency_sync
 
 # Their routes, on blp: imported in the order the API document has always listed them.
 from field_api.residency import api as residency_api  # noqa: F401
-from field_api.permits import api as permits_api  # noqa: F401
-from field_api.delivery import api as delivery_api  # noqa: F401
 from field_api.residency import maturity_api  # noqa: F401
+from field_api.residency import sync as residency_sync
 
 
 def register(app: Flask) -> None:

@@ -1,5 +1,6 @@
 """Who sees which field records: officers their areas, staff their station, citizens the
 records of residents who registered the phone number they signed in with."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -24,8 +25,9 @@ def registrations_visible_to(actor):
     if actor.role in FIELD_ROLES:
         return query.where(Registration.area_id.in_(actor.area_ids))
     if actor.role == "citizen":
-        return query.where(Registration.resident_id.in_(sa.select(Resident.id).where(
-            Resident.phone_bidx == citizen_phone_bidx(actor))))
+        return query.where(
+            Registration.resident_id.in_(sa.select(Resident.id).where(Resident.phone_bidx == citizen_phone_bidx(actor)))
+        )
     return query.where(Registration.station_id == actor.station_id)
 
 
@@ -56,15 +58,26 @@ def applications_visible_to(actor):
     if actor.is_admin:
         return query
     if actor.role == "citizen":
-        return query.where(PermitApplication.resident_id.in_(sa.select(Resident.id).where(
-            Resident.phone_bidx == citizen_phone_bidx(actor))))
+        return query.where(
+            PermitApplication.resident_id.in_(
+                sa.select(Resident.id).where(Resident.phone_bidx == citizen_phone_bidx(actor))
+            )
+        )
     if actor.role in FIELD_ROLES:
-        return query.where(sa.or_(PermitApplication.created_by_id == actor.user_id,
-                                  PermitApplication.registration_id.in_(
-                                      sa.select(Registration.id).where(Registration.area_id.in_(actor.area_ids)))))
+        return query.where(
+            sa.or_(
+                PermitApplication.created_by_id == actor.user_id,
+                PermitApplication.registration_id.in_(
+                    sa.select(Registration.id).where(Registration.area_id.in_(actor.area_ids))
+                ),
+            )
+        )
     # the competent station, and the station that accepted it (内部流转 keeps it visible there)
-    return query.where(sa.or_(PermitApplication.station_id == actor.station_id,
-                              PermitApplication.accepting_station_id == actor.station_id))
+    return query.where(
+        sa.or_(
+            PermitApplication.station_id == actor.station_id, PermitApplication.accepting_station_id == actor.station_id
+        )
+    )
 
 
 def application_for(actor, application_id, *, lock: bool = False) -> PermitApplication:
@@ -79,8 +92,11 @@ def deliveries_visible_to(actor):
     if actor.role in FIELD_ROLES:
         return query.where(Delivery.visit_id.in_(sa.select(Visit.id).where(Visit.officer_id == actor.user_id)))
     if actor.role == "citizen":
-        return query.where(Delivery.permit_id.in_(sa.select(Permit.id).join(Resident).where(
-            Resident.phone_bidx == citizen_phone_bidx(actor))))
+        return query.where(
+            Delivery.permit_id.in_(
+                sa.select(Permit.id).join(Resident).where(Resident.phone_bidx == citizen_phone_bidx(actor))
+            )
+        )
     return query.where(Delivery.station_id == actor.station_id)
 
 

@@ -1,4 +1,5 @@
 """Alembic environment, run by Flask-Migrate inside the app (``flask --app wsgi db upgrade``)."""
+
 import logging
 
 from alembic import context

@@ -3,6 +3,7 @@
 Built once when the record is written (inside the writing transaction) and stored as JSON text,
 so pull serves them as they are. Each domain registers its entities' builders
 (``sync.registry.register_document``); the stations' areas, the kernel's, are registered here."""
+
 from __future__ import annotations
 
 from app.extensions import db

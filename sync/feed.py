@@ -7,6 +7,7 @@ commit out of order. Each transaction takes its feed positions from one counter 
 out in commit order: a reader that sees position N has already been able to see everything
 below N. The rows are one per record per scope, replaced on every write, so the feed is also
 the current state a first pull needs, and it stays as large as the data, not the history."""
+
 from __future__ import annotations
 
 import base64
@@ -30,17 +31,20 @@ from sync import documents, registry
 from sync.models import ChangeCounter, SyncRecord
 
 COUNTER_ID = 1
-MATERIAL_KINDS = {"kinds": [
-    {"kind": "identity_card", "core": True, "housing": None},
-    {"kind": "rental_contract", "core": True, "housing": "rented"},
-    {"kind": "property_certificate", "core": True, "housing": "owned"},
-    {"kind": "property_certificate", "core": True, "housing": "relatives"},
-    {"kind": "employer_proof", "core": True, "housing": "employer"},
-    {"kind": "photo", "core": False, "housing": None},
-]}
+MATERIAL_KINDS = {
+    "kinds": [
+        {"kind": "identity_card", "core": True, "housing": None},
+        {"kind": "rental_contract", "core": True, "housing": "rented"},
+        {"kind": "property_certificate", "core": True, "housing": "owned"},
+        {"kind": "property_certificate", "core": True, "housing": "relatives"},
+        {"kind": "employer_proof", "core": True, "housing": "employer"},
+        {"kind": "photo", "core": False, "housing": None},
+    ]
+}
 
 
 # --- writing ---------------------------------------------------------------------------------
+
 
 def _touch(_mapper, _connection, target):
     """Per flushed row (O(1)), unlike walking ``session.dirty``, which scans the identity map and
@@ -134,9 +138,13 @@ def publish(session, touched: set) -> None:
         if row["version"] is None:
             row["version"] = counter.last_seq
     stmt = insert_for(session)(SyncRecord)
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["entity", "record_id", "scope_kind", "scope_id"],
-        set_={k: stmt.excluded[k] for k in ("seq", "op", "version", "doc", "reason", "changed_at")}), rows)
+    session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["entity", "record_id", "scope_kind", "scope_id"],
+            set_={k: stmt.excluded[k] for k in ("seq", "op", "version", "doc", "reason", "changed_at")},
+        ),
+        rows,
+    )
 
 
 def _current_rows(session, keys: list[tuple[str, str]]) -> dict:
@@ -146,9 +154,11 @@ def _current_rows(session, keys: list[tuple[str, str]]) -> dict:
     for entity in {e for e, _i in keys}:
         ids = [i for e, i in keys if e == entity]
         for chunk in range(0, len(ids), 500):
-            rows = session.connection().execute(sa.select(
-                t.record_id, t.scope_kind, t.scope_id, t.op, t.version, t.doc).where(
-                t.entity == entity, bulk.id_in(t.record_id, ids[chunk:chunk + 500])))
+            rows = session.connection().execute(
+                sa.select(t.record_id, t.scope_kind, t.scope_id, t.op, t.version, t.doc).where(
+                    t.entity == entity, bulk.id_in(t.record_id, ids[chunk : chunk + 500])
+                )
+            )
             for record_id, kind, scope_id, op, version, doc in rows:
                 out.setdefault((entity, record_id), {})[(kind, scope_id)] = (op, version, doc)
     return out
@@ -160,45 +170,82 @@ def _changes(key: tuple[str, str], document, current: dict) -> list[dict]:
     entity, record_id = key
     base = {"entity": entity, "record_id": record_id}
     if document is None:
-        return [{**base, "scope_kind": k, "scope_id": i, "op": "delete", "version": version, "doc": None,
-                 "reason": "deleted"} for (k, i), (op, version, _doc) in current.items() if op == "upsert"]
+        return [
+            {
+                **base,
+                "scope_kind": k,
+                "scope_id": i,
+                "op": "delete",
+                "version": version,
+                "doc": None,
+                "reason": "deleted",
+            }
+            for (k, i), (op, version, _doc) in current.items()
+            if op == "upsert"
+        ]
     text = document.doc.decode()
     out = []
     for scope in sorted(document.scopes):
         row = current.get(scope)
         if row is not None and row[0] == "upsert" and row[2] == text:
             continue
-        out.append({**base, "scope_kind": scope[0], "scope_id": scope[1], "op": "upsert",
-                    "version": document.version, "doc": text, "reason": None})
+        out.append(
+            {
+                **base,
+                "scope_kind": scope[0],
+                "scope_id": scope[1],
+                "op": "upsert",
+                "version": document.version,
+                "doc": text,
+                "reason": None,
+            }
+        )
     for scope, (op, version, _doc) in current.items():
         if scope not in document.scopes and op == "upsert":
-            out.append({**base, "scope_kind": scope[0], "scope_id": scope[1], "op": "evict",
-                        "version": version, "doc": None, "reason": _evict_reason(entity)})
+            out.append(
+                {
+                    **base,
+                    "scope_kind": scope[0],
+                    "scope_id": scope[1],
+                    "op": "evict",
+                    "version": version,
+                    "doc": None,
+                    "reason": _evict_reason(entity),
+                }
+            )
     return out
 
 
 def _evict_reason(entity: str) -> str:
-    return {"visit": "reassigned", "delivery": "reassigned", "registration": "registration-ended",
-            "resident": "left-your-areas", "area": "area-closed"}.get(entity, "out-of-scope")
+    return {
+        "visit": "reassigned",
+        "delivery": "reassigned",
+        "registration": "registration-ended",
+        "resident": "left-your-areas",
+        "area": "area-closed",
+    }.get(entity, "out-of-scope")
 
 
 def prune(older_than_days: int) -> int:
     """Drop tombstones (evicts, deletes) older than the retention; cursors from before the oldest
     kept tombstone are answered with ``reset``."""
     cutoff = utcnow() - timedelta(days=older_than_days)
-    horizon = db.session.execute(sa.select(sa.func.max(SyncRecord.seq)).where(
-        SyncRecord.op != "upsert", SyncRecord.changed_at < cutoff)).scalar()
+    horizon = db.session.execute(
+        sa.select(sa.func.max(SyncRecord.seq)).where(SyncRecord.op != "upsert", SyncRecord.changed_at < cutoff)
+    ).scalar()
     if horizon is None:
         return 0
     counter = locked_row(db.session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
     counter.pruned_before = max(counter.pruned_before, horizon + 1)
-    removed = db.session.execute(sa.delete(SyncRecord).where(SyncRecord.op != "upsert",
-                                                             SyncRecord.seq <= horizon)).rowcount
+    removed = db.session.execute(
+        sa.delete(SyncRecord).where(SyncRecord.op != "upsert", SyncRecord.seq <= horizon)
+    ).rowcount
     db.session.commit()
     return removed
 
 
 # --- reading ---------------------------------------------------------------------------------
+
 
 class InvalidCursor(DomainError):
     status, slug, title = 400, "invalid-cursor", "The cursor is not valid"
@@ -241,13 +288,16 @@ def decode_cursor(cursor: str, device_id) -> dict:
             raise ValueError("device")
         return data
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        raise InvalidCursor("the cursor is malformed, altered, or belongs to another device",
-                            errors={"cursor": ["invalid"]}) from None
+        raise InvalidCursor(
+            "the cursor is malformed, altered, or belongs to another device", errors={"cursor": ["invalid"]}
+        ) from None
 
 
 def _scope_filter(scope: Scope, t=SyncRecord.__table__.c):
-    conditions = [sa.and_(t.scope_kind == "officer", t.scope_id == scope.officer_id),
-                  sa.and_(t.scope_kind == "station", t.scope_id == scope.station_id)]
+    conditions = [
+        sa.and_(t.scope_kind == "officer", t.scope_id == scope.officer_id),
+        sa.and_(t.scope_kind == "station", t.scope_id == scope.station_id),
+    ]
     if scope.area_ids:
         conditions.append(sa.and_(t.scope_kind == "area", t.scope_id.in_(scope.area_ids)))
     return sa.or_(*conditions)
@@ -270,14 +320,22 @@ def _page_sql(dialect, scopes: int, first: bool) -> str:
         branches = []
         for n in range(scopes):
             branch = sa.select(t.seq, t.entity, t.record_id, t.op, t.version, t.doc, t.reason).where(
-                t.scope_kind == sa.bindparam(f"k{n}"), t.scope_id == sa.bindparam(f"i{n}"),
-                t.seq > sa.bindparam("after"))
+                t.scope_kind == sa.bindparam(f"k{n}"),
+                t.scope_id == sa.bindparam(f"i{n}"),
+                t.seq > sa.bindparam("after"),
+            )
             if first:
                 branch = branch.where(t.op == "upsert")
-            branches.append(branch.order_by(t.seq).limit(sa.bindparam("cut", type_=sa.Integer, literal_execute=True))
-                            .subquery().select())
+            branches.append(
+                branch.order_by(t.seq)
+                .limit(sa.bindparam("cut", type_=sa.Integer, literal_execute=True))
+                .subquery()
+                .select()
+            )
         merged = sa.union_all(*branches).subquery()
-        query = sa.select(merged).order_by(merged.c.seq).limit(sa.bindparam("cut", type_=sa.Integer, literal_execute=True))
+        query = (
+            sa.select(merged).order_by(merged.c.seq).limit(sa.bindparam("cut", type_=sa.Integer, literal_execute=True))
+        )
         _PAGE_SQL[key] = query
     return _PAGE_SQL[key]
 
@@ -301,8 +359,15 @@ def _still_in_scope(scope: Scope, evicts: list) -> set[tuple[str, str]]:
         return set()
     keys = {(r[1], r[2]) for r in evicts}
     t = SyncRecord.__table__.c
-    rows = db.session.connection().execute(sa.select(t.entity, t.record_id).where(
-        _scope_filter(scope), t.op == "upsert", sa.tuple_(t.entity, t.record_id).in_(list(keys)))).all()
+    rows = (
+        db.session.connection()
+        .execute(
+            sa.select(t.entity, t.record_id).where(
+                _scope_filter(scope), t.op == "upsert", sa.tuple_(t.entity, t.record_id).in_(list(keys))
+            )
+        )
+        .all()
+    )
     return {(e, i) for e, i in rows}
 
 
@@ -312,15 +377,19 @@ class Page:
     served: dict[str, list[str]]  # {entity: [record id]}, of the entities watched (``registry.on_served``)
 
 
-_REFERENCE = ('{"seq":0,"entity":"reference","id":"material_kinds","op":"upsert","version":1,"data":'
-              + orjson.dumps(MATERIAL_KINDS).decode() + "}")
+_REFERENCE = (
+    '{"seq":0,"entity":"reference","id":"material_kinds","op":"upsert","version":1,"data":'
+    + orjson.dumps(MATERIAL_KINDS).decode()
+    + "}"
+)
 
 
 def _reset_page(device, scope: Scope) -> Page:
     """The cursor cannot be served: the page says so and carries nothing else, so a client that
     clears its view on ``reset`` cannot lose changes that came with it. It pulls again from null."""
-    body = ('{"protocol":1,"changes":[],"cursor":"' + encode_cursor(device.id, 0, scope)
-            + '","has_more":true,"reset":true}').encode()
+    body = (
+        '{"protocol":1,"changes":[],"cursor":"' + encode_cursor(device.id, 0, scope) + '","has_more":true,"reset":true}'
+    ).encode()
     return Page(body, {})
 
 
@@ -347,13 +416,17 @@ def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
         # Stored documents are spliced in as they are, never parsed; entity, id and op are ASCII
         # names and UUIDs the server wrote, safe to format directly. One encode for the page.
         if op == "upsert":
-            parts.append('{"seq":%d,"entity":"%s","id":"%s","op":"upsert","version":%d,"data":%s}' % (
-                seq, entity, record_id, version, doc))
+            parts.append(
+                '{"seq":%d,"entity":"%s","id":"%s","op":"upsert","version":%d,"data":%s}'
+                % (seq, entity, record_id, version, doc)
+            )
             if entity in watched:
                 served.setdefault(entity, []).append(record_id)
         elif (entity, record_id) not in held:
-            parts.append('{"seq":%d,"entity":"%s","id":"%s","op":"%s","version":%d,"reason":%s}' % (
-                seq, entity, record_id, op, version, orjson.dumps(reason or op).decode()))
+            parts.append(
+                '{"seq":%d,"entity":"%s","id":"%s","op":"%s","version":%d,"reason":%s}'
+                % (seq, entity, record_id, op, version, orjson.dumps(reason or op).decode())
+            )
     if rows:
         last = rows[-1][0]
     elif not first or has_more:
@@ -361,7 +434,15 @@ def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
     else:
         counter = counter or db.session.get(ChangeCounter, COUNTER_ID)
         last = counter.last_seq if counter else 0
-    body = ('{"protocol":1,"changes":[' + ",".join(parts) + '],"cursor":"' + encode_cursor(device.id, last, scope)
-            + '","has_more":' + ("true" if has_more else "false") + ',"reset":' + ("true" if reset else "false")
-            + "}").encode()
+    body = (
+        '{"protocol":1,"changes":['
+        + ",".join(parts)
+        + '],"cursor":"'
+        + encode_cursor(device.id, last, scope)
+        + '","has_more":'
+        + ("true" if has_more else "false")
+        + ',"reset":'
+        + ("true" if reset else "false")
+        + "}"
+    ).encode()
     return Page(body, served)

@@ -1,6 +1,7 @@
 """What a domain's mutation handlers and document builders share, so every domain answers a tablet
 the same way: the outcome of a mutation, the field-by-field merge, the loading of a mutation's
 data through the online endpoint's schema, and the document a tablet receives."""
+
 from __future__ import annotations
 
 import uuid
@@ -40,8 +41,8 @@ class Answer:
 @dataclass
 class Document:
     doc: bytes
-    version: int | None      # None: the feed position serves as the version
-    scopes: set[tuple[str, str]] | None   # None: not read yet (see ``DocumentKind.scopes_of_many``)
+    version: int | None  # None: the feed position serves as the version
+    scopes: set[tuple[str, str]] | None  # None: not read yet (see ``DocumentKind.scopes_of_many``)
 
 
 def clock_time(value):
@@ -68,6 +69,7 @@ def as_uuid(value, field: str):
 # Each handler loads the mutation's data through the input schema of the online endpoint for the
 # same action, so a tablet's malformed mutation is rejected naming the field, exactly as online.
 
+
 def load(schema, data: dict) -> dict:
     try:
         return fastload.loader(schema)(data)
@@ -76,6 +78,7 @@ def load(schema, data: dict) -> dict:
 
 
 # --- field-by-field merge --------------------------------------------------------------------
+
 
 def merge(record, base_version, data: dict, current: dict) -> tuple[dict, dict]:
     """Fields the server has not changed since ``base_version`` take the device's value; a field
@@ -88,8 +91,11 @@ def mask_conflict(clashes: dict) -> dict:
     out = {}
     for field, sides in clashes.items():
         if field.endswith("phone"):
-            out[field] = {"server": pii.mask_phone(sides["server"]), "device": pii.mask_phone(sides["device"]),
-                          "device_enc": pii.encrypt(pii.PHONE, sides["device"])}
+            out[field] = {
+                "server": pii.mask_phone(sides["server"]),
+                "device": pii.mask_phone(sides["device"]),
+                "device_enc": pii.encrypt(pii.PHONE, sides["device"]),
+            }
         else:
             out[field] = sides
     return out
@@ -118,11 +124,14 @@ def not_ahead(record, m) -> None:
     staff's edits as if the device had seen them. Refused, and kept for a person."""
     base = m.get("base_version")
     if record is not None and base is not None and base > record.version:
-        raise VersionAhead(f"base_version {base} is ahead of the server's version {record.version}",
-                           errors={"base_version": [f"ahead of the server's version {record.version}"]})
+        raise VersionAhead(
+            f"base_version {base} is ahead of the server's version {record.version}",
+            errors={"base_version": [f"ahead of the server's version {record.version}"]},
+        )
 
 
 # --- ids the device made up for records the server already had --------------------------------
+
 
 def known_id(actor, model, entity: str, value, field: str):
     """A tablet that created a record the server already knew used its own uuid; the create
@@ -131,9 +140,15 @@ def known_id(actor, model, entity: str, value, field: str):
     client_id = as_uuid(value, field)
     if db.session.get(model, client_id) is not None:
         return client_id
-    linked = db.session.execute(sa.select(SyncMutation.result).where(
-        SyncMutation.device_id == actor.device_id, SyncMutation.entity == entity, SyncMutation.op == "create",
-        SyncMutation.record_id == str(client_id), SyncMutation.status == "applied")).scalar_one_or_none()
+    linked = db.session.execute(
+        sa.select(SyncMutation.result).where(
+            SyncMutation.device_id == actor.device_id,
+            SyncMutation.entity == entity,
+            SyncMutation.op == "create",
+            SyncMutation.record_id == str(client_id),
+            SyncMutation.status == "applied",
+        )
+    ).scalar_one_or_none()
     if linked and linked.get("record"):
         return uuid.UUID(linked["record"]["id"])
     return client_id

@@ -1,4 +1,5 @@
 """Sync housekeeping run by the scheduler's leader."""
+
 from __future__ import annotations
 
 from datetime import datetime

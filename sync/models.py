@@ -1,4 +1,5 @@
 """The change feed, and what pushes left behind: stored results, conflicts and rejections."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -51,8 +52,14 @@ class SyncMutation(db.Model):
     __tablename__ = "sync_mutation"
     __table_args__ = (
         # A seq is settled once; refusals of a reused one (``seq-reused``) are kept beside it.
-        sa.Index("uq_sync_mutation_device_seq", "device_id", "seq", unique=True,
-                 sqlite_where=sa.text("status <> 'rejected'"), postgresql_where=sa.text("status <> 'rejected'")),
+        sa.Index(
+            "uq_sync_mutation_device_seq",
+            "device_id",
+            "seq",
+            unique=True,
+            sqlite_where=sa.text("status <> 'rejected'"),
+            postgresql_where=sa.text("status <> 'rejected'"),
+        ),
         sa.CheckConstraint("status IN ('applied', 'conflict', 'rejected')", name="status"),
         sa.Index("ix_sync_mutation_station_status", "station_id", "status"),
     )

@@ -1,12 +1,13 @@
 """Applying a tablet's mutations: in seq order, each in its own savepoint, each through the same
 service function as the online endpoint, each result stored for idempotent replay."""
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import re
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 import orjson
@@ -20,7 +21,6 @@ from app.db import deferred_commits, new_id, utcnow
 from app.errors import DomainError, field_error
 from app.extensions import db
 from app.unit_of_work import is_retryable
-from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH as MAX_MUTATIONS
 from sync import documents, registry
 from sync.handling import Answer, Outcome, as_uuid, load
 from sync.models import SyncConflict, SyncMutation
@@ -51,6 +51,7 @@ def instant(value, field: str) -> datetime:
 
 # --- the push --------------------------------------------------------------------------------
 
+
 def _record_doc(outcome: Outcome) -> tuple[dict | None, int | None]:
     kind = registry.DOCUMENTS.get(outcome.entity)
     if kind is None:
@@ -63,8 +64,16 @@ def _record_doc(outcome: Outcome) -> tuple[dict | None, int | None]:
 
 
 def _rejected(m: dict, errors: dict, slug: str) -> dict:
-    return {"mutation_id": m["mutation_id"], "seq": m["seq"], "status": "rejected", "replayed": False,
-            "version": None, "record": None, "conflict": None, "errors": {**errors, "_type": [slug]}}
+    return {
+        "mutation_id": m["mutation_id"],
+        "seq": m["seq"],
+        "status": "rejected",
+        "replayed": False,
+        "version": None,
+        "record": None,
+        "conflict": None,
+        "errors": {**errors, "_type": [slug]},
+    }
 
 
 def _refused(m: dict, exc: DomainError) -> dict:
@@ -92,8 +101,11 @@ class Batch:
         self.pending: list[dict] = []
         self.conflicts: list[dict] = []
         for i in range(0, len(ids), 500):
-            for mutation_id, *stored in db.session.execute(sa.select(
-                    t.mutation_id, t.device_id, t.request_hash, t.result).where(bulk.id_in(t.mutation_id, ids[i:i + 500]))):
+            for mutation_id, *stored in db.session.execute(
+                sa.select(t.mutation_id, t.device_id, t.request_hash, t.result).where(
+                    bulk.id_in(t.mutation_id, ids[i : i + 500])
+                )
+            ):
                 self.stored[mutation_id] = Stored(*stored)
 
     def write(self) -> None:
@@ -110,7 +122,7 @@ class Plausible:
     def __init__(self, received_at: datetime):
         config = current_app.config
         self.tolerance = config["SYNC_FUTURE_TOLERANCE_SECONDS"]
-        self.earliest = datetime(config["SYNC_EARLIEST_YEAR"], 1, 1, tzinfo=timezone.utc)
+        self.earliest = datetime(config["SYNC_EARLIEST_YEAR"], 1, 1, tzinfo=UTC)
         self.latest = received_at + timedelta(seconds=self.tolerance)
         self.read: dict[str, datetime] = {}
 
@@ -125,25 +137,42 @@ class Plausible:
                 raise field_error("occurred_at", "required: when it happened, by the device's clock")
             at = instant(value, "occurred_at")
             if not self.earliest <= at <= self.latest:
-                raise field_error("occurred_at", f"must lie between {self.earliest.date().isoformat()} and the "
-                                                 f"server's clock plus {self.tolerance} s: is the device's clock right?")
+                raise field_error(
+                    "occurred_at",
+                    f"must lie between {self.earliest.date().isoformat()} and the "
+                    f"server's clock plus {self.tolerance} s: is the device's clock right?",
+                )
             self.read[value] = at
         return at
 
 
 def _audit_extra(m: dict, occurred_at, received: str) -> dict:
-    return {"mutation_id": str(m["mutation_id"]), "seq": m["seq"],
-            "occurred_at": occurred_at.isoformat() if occurred_at else None, "received_at": received}
+    return {
+        "mutation_id": str(m["mutation_id"]),
+        "seq": m["seq"],
+        "occurred_at": occurred_at.isoformat() if occurred_at else None,
+        "received_at": received,
+    }
 
 
 def _applied(m: dict, outcome: Outcome) -> dict:
     record, version = _record_doc(outcome)
-    return _answer(m, "conflict" if outcome.conflict else "applied", record, version, _public_conflict(outcome.conflict))
+    return _answer(
+        m, "conflict" if outcome.conflict else "applied", record, version, _public_conflict(outcome.conflict)
+    )
 
 
 def _answer(m: dict, status: str, record: dict | None, version: int | None, conflict: dict | None = None) -> dict:
-    return {"mutation_id": m["mutation_id"], "seq": m["seq"], "status": status, "replayed": False,
-            "version": version, "record": record, "conflict": conflict, "errors": None}
+    return {
+        "mutation_id": m["mutation_id"],
+        "seq": m["seq"],
+        "status": status,
+        "replayed": False,
+        "version": version,
+        "record": record,
+        "conflict": conflict,
+        "errors": None,
+    }
 
 
 def _seq_refusal(device, m: dict) -> dict | None:
@@ -153,8 +182,11 @@ def _seq_refusal(device, m: dict) -> dict | None:
     rejected, kept for staff, and the tablet moves on."""
     if m["seq"] > device.last_seq:
         return None
-    used = db.session.execute(sa.select(SyncMutation.mutation_id).where(  # the partial unique index
-        SyncMutation.device_id == device.id, SyncMutation.seq == m["seq"], SyncMutation.status != "rejected")).first()
+    used = db.session.execute(
+        sa.select(SyncMutation.mutation_id).where(  # the partial unique index
+            SyncMutation.device_id == device.id, SyncMutation.seq == m["seq"], SyncMutation.status != "rejected"
+        )
+    ).first()
     if used is not None:
         return _rejected(m, {"seq": [f"already settled for mutation {used[0]}"]}, "seq-reused")
     return _rejected(m, {"seq": [f"not above the last settled seq {device.last_seq}"]}, "seq-not-rising")
@@ -171,9 +203,17 @@ def _internal(m: dict, exc: BaseException) -> dict:
     ids, never its data): a push that answered 500 would be rolled back whole and sent again
     forever, stopping the officer's day at one bad mutation."""
     meta = current_meta()
-    log.error("mutation failed unexpectedly", exc_info=exc, extra={
-        "mutation_id": str(m["mutation_id"]), "seq": m["seq"], "entity": m["entity"], "op": m["op"],
-        "request_id": meta.request_id if meta else None})
+    log.error(
+        "mutation failed unexpectedly",
+        exc_info=exc,
+        extra={
+            "mutation_id": str(m["mutation_id"]),
+            "seq": m["seq"],
+            "entity": m["entity"],
+            "op": m["op"],
+            "request_id": meta.request_id if meta else None,
+        },
+    )
     return _rejected(m, {"_": ["the server failed to apply this mutation; it has been logged"]}, "internal-error")
 
 
@@ -267,9 +307,15 @@ def apply_run(actor, device, run: list[dict], batch: Batch) -> list[dict]:
             raise
         if len(sent) > 1:  # find the one that failed: each on its own
             tried = set(sent)
-            return [r for k, m in enumerate(run)
-                    for r in (apply_run(actor, device, [m], batch) if k in tried else
-                              [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at)])]
+            return [
+                r
+                for k, m in enumerate(run)
+                for r in (
+                    apply_run(actor, device, [m], batch)
+                    if k in tried
+                    else [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at)]
+                )
+            ]
         for k in sent:
             results[k] = _internal(run[k], exc)
     device.last_seq = max(device.last_seq, max(m["seq"] for m in run))
@@ -283,18 +329,45 @@ def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurr
     mutation_id = as_uuid(m["mutation_id"], "mutation_id")
     request_hash = _hash(m)
     batch.stored[mutation_id] = Stored(device.id, request_hash, result)
-    batch.pending.append({
-        "mutation_id": mutation_id, "device_id": device.id, "user_id": actor.user_id, "station_id": actor.station_id,
-        "seq": m["seq"], "request_hash": request_hash, "entity": m["entity"], "op": m["op"],
-        "record_id": str(m["id"]), "payload": _stored_payload(m) if result["status"] == "rejected" else None,
-        "status": result["status"], "result": result, "occurred_at": occurred_at, "received_at": received_at,
-        "resolved_at": None, "resolved_by_id": None, "resolution": None})
+    batch.pending.append(
+        {
+            "mutation_id": mutation_id,
+            "device_id": device.id,
+            "user_id": actor.user_id,
+            "station_id": actor.station_id,
+            "seq": m["seq"],
+            "request_hash": request_hash,
+            "entity": m["entity"],
+            "op": m["op"],
+            "record_id": str(m["id"]),
+            "payload": _stored_payload(m) if result["status"] == "rejected" else None,
+            "status": result["status"],
+            "result": result,
+            "occurred_at": occurred_at,
+            "received_at": received_at,
+            "resolved_at": None,
+            "resolved_by_id": None,
+            "resolution": None,
+        }
+    )
     if conflict:
-        batch.conflicts.append({
-            "id": new_id(), "mutation_id": mutation_id, "device_id": device.id, "station_id": actor.station_id,
-            "entity": m["entity"], "record_id": str(m["id"]), "kind": conflict["kind"], "fields": conflict["fields"],
-            "status": "open", "created_at": received_at, "resolved_at": None, "resolved_by_id": None,
-            "resolution": None})
+        batch.conflicts.append(
+            {
+                "id": new_id(),
+                "mutation_id": mutation_id,
+                "device_id": device.id,
+                "station_id": actor.station_id,
+                "entity": m["entity"],
+                "record_id": str(m["id"]),
+                "kind": conflict["kind"],
+                "fields": conflict["fields"],
+                "status": "open",
+                "created_at": received_at,
+                "resolved_at": None,
+                "resolved_by_id": None,
+                "resolution": None,
+            }
+        )
     return result
 
 
@@ -312,8 +385,10 @@ def measure_skew(device, sent_at: str | None, received_at: datetime) -> None:
 def _public_conflict(conflict):
     if not conflict:
         return None
-    fields = {f: {k: v for k, v in sides.items() if k != "device_enc"} if isinstance(sides, dict) else sides
-              for f, sides in conflict["fields"].items()}
+    fields = {
+        f: {k: v for k, v in sides.items() if k != "device_enc"} if isinstance(sides, dict) else sides
+        for f, sides in conflict["fields"].items()
+    }
     return {"kind": conflict["kind"], "fields": fields}
 
 
@@ -342,8 +417,9 @@ def locked_device(device_id) -> Device:
     """The pushing device's row, locked for the push: two pushes of one tablet (a retry racing its
     own first attempt) take turns, so the second finds the first's stored results and replays
     them, never a second effect nor a unique violation."""
-    return db.session.execute(sa.select(Device).where(Device.id == device_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one()
+    return db.session.execute(
+        sa.select(Device).where(Device.id == device_id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
 
 
 def push(actor, device_id, mutations: list[dict], sent_at: str | None = None) -> dict:

@@ -1,10 +1,11 @@
 """How sync plugs into the app: the blueprint, the feed's commit hook, the housekeeping job."""
+
 from __future__ import annotations
 
 from flask import Flask
 
-import sync.feed  # noqa: F401  (its session events publish the change feed)
-import sync.jobs  # noqa: F401  (adds its jobs to the scheduler's registry)
+import sync.feed
+import sync.jobs
 import sync.models  # noqa: F401  (its tables in the metadata, for migrations)
 from app.extensions import api
 from sync.routes import blp

@@ -5,6 +5,7 @@ value when resolving a conflict, and what a domain does when a pull serves its r
 Each domain fills these tables from its own ``sync`` module, called from its ``register(app)``.
 Registering the same thing twice (one process building several apps) is harmless; registering
 another thing under a taken name is a bug and raises."""
+
 from __future__ import annotations
 
 from collections.abc import Callable

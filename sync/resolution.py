@@ -1,4 +1,5 @@
 """Staff work through what sync could not settle alone: conflicts and rejected mutations."""
+
 from __future__ import annotations
 
 import uuid
@@ -29,8 +30,11 @@ def rejections_visible_to(actor, filters: dict):
     if not actor.is_admin:
         query = query.where(SyncMutation.station_id == actor.station_id)
     if filters.get("status", "open") != "any":
-        query = query.where(SyncMutation.resolved_at.is_(None) if filters.get("status", "open") == "open"
-                            else SyncMutation.resolved_at.is_not(None))
+        query = query.where(
+            SyncMutation.resolved_at.is_(None)
+            if filters.get("status", "open") == "open"
+            else SyncMutation.resolved_at.is_not(None)
+        )
     if filters.get("device_id"):
         query = query.where(SyncMutation.device_id == filters["device_id"])
     return query
@@ -41,8 +45,10 @@ def _device_value(field: str, sides: dict):
 
 
 def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict:
-    conflict = one_or_404(conflicts_visible_to(actor, {"status": "open"}).where(SyncConflict.id == conflict_id)
-                          .with_for_update(), "conflict")
+    conflict = one_or_404(
+        conflicts_visible_to(actor, {"status": "open"}).where(SyncConflict.id == conflict_id).with_for_update(),
+        "conflict",
+    )
     if conflict.kind == "fields" and choice == "acknowledge":
         raise field_error("choice", "a field conflict is settled by choosing the server's or the device's value")
     if conflict.kind != "fields" and choice != "acknowledge":
@@ -55,9 +61,14 @@ def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict
         apply(actor, uuid.UUID(conflict.record_id), values)
     conflict.status, conflict.resolved_at, conflict.resolved_by_id = "resolved", utcnow(), actor.user_id
     conflict.resolution = f"{choice}: {note}".strip(": ")
-    audit.record(actor, "sync.conflict_resolved", "sync_conflict", conflict.id,
-                 after={"choice": choice, "note": note, "entity": conflict.entity, "record_id": conflict.record_id},
-                 station_id=conflict.station_id)
+    audit.record(
+        actor,
+        "sync.conflict_resolved",
+        "sync_conflict",
+        conflict.id,
+        after={"choice": choice, "note": note, "entity": conflict.entity, "record_id": conflict.record_id},
+        station_id=conflict.station_id,
+    )
     db.session.commit()
     return conflict
 
@@ -65,23 +76,43 @@ def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict
 def read_rejection_pii(actor, mutation_id) -> dict:
     """The numbers of a rejected payload in plain, for staff re-entering it by hand: the same
     audited step as unmasking a resident."""
-    mutation = one_or_404(rejections_visible_to(actor, {"status": "any"}).where(
-        SyncMutation.mutation_id == mutation_id), "rejection")
-    data = opened((mutation.payload or {}).get("data") or {}, lambda sealed: pii.decrypt(
-        sealed.get("kind") or (pii.IDENTITY if "*" * 10 in sealed["masked"] else pii.PHONE), sealed["enc"]))
-    audit.record(actor, "pii.read", "sync_mutation", mutation.mutation_id,
-                 after={"entity": mutation.entity, "op": mutation.op}, station_id=mutation.station_id)
+    mutation = one_or_404(
+        rejections_visible_to(actor, {"status": "any"}).where(SyncMutation.mutation_id == mutation_id), "rejection"
+    )
+    data = opened(
+        (mutation.payload or {}).get("data") or {},
+        lambda sealed: pii.decrypt(
+            sealed.get("kind") or (pii.IDENTITY if "*" * 10 in sealed["masked"] else pii.PHONE), sealed["enc"]
+        ),
+    )
+    audit.record(
+        actor,
+        "pii.read",
+        "sync_mutation",
+        mutation.mutation_id,
+        after={"entity": mutation.entity, "op": mutation.op},
+        station_id=mutation.station_id,
+    )
     db.session.commit()
     return {"mutation_id": mutation.mutation_id, "data": data}
 
 
 def resolve_rejection(actor, mutation_id, resolution: str, note: str) -> SyncMutation:
-    mutation = one_or_404(rejections_visible_to(actor, {"status": "open"}).where(
-        SyncMutation.mutation_id == mutation_id).with_for_update(), "rejection")
+    mutation = one_or_404(
+        rejections_visible_to(actor, {"status": "open"})
+        .where(SyncMutation.mutation_id == mutation_id)
+        .with_for_update(),
+        "rejection",
+    )
     mutation.resolved_at, mutation.resolved_by_id = utcnow(), actor.user_id
     mutation.resolution = f"{resolution}: {note}".strip(": ")
-    audit.record(actor, "sync.rejection_resolved", "sync_mutation", mutation.mutation_id,
-                 after={"resolution": resolution, "note": note, "entity": mutation.entity, "op": mutation.op},
-                 station_id=mutation.station_id)
+    audit.record(
+        actor,
+        "sync.rejection_resolved",
+        "sync_mutation",
+        mutation.mutation_id,
+        after={"resolution": resolution, "note": note, "entity": mutation.entity, "op": mutation.op},
+        station_id=mutation.station_id,
+    )
     db.session.commit()
     return mutation

@@ -1,4 +1,5 @@
 """POST /sync/pull and /sync/push for tablets; conflicts and rejections for staff."""
+
 from __future__ import annotations
 
 import gzip
@@ -16,9 +17,20 @@ from app.db import utcnow
 from app.errors import DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.schemas import Blueprint, paginate
-from sync import feed, push as pushing, registry, resolution
-from sync.schemas import (SUPPORTED_PROTOCOLS, ConflictOut, ListArgs, PullIn, PushIn, RejectionOut, RejectionPiiOut,
-                          ResolveConflictIn, ResolveRejectionIn)
+from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH
+from sync import feed, registry, resolution
+from sync import push as pushing
+from sync.schemas import (
+    SUPPORTED_PROTOCOLS,
+    ConflictOut,
+    ListArgs,
+    PullIn,
+    PushIn,
+    RejectionOut,
+    RejectionPiiOut,
+    ResolveConflictIn,
+    ResolveRejectionIn,
+)
 
 PULL_STAMP_EVERY = timedelta(seconds=30)
 
@@ -60,10 +72,11 @@ def _body(schema):
     if "protocol" not in body:
         raise field_error("protocol", "missing: the protocol version this client speaks")
     if type(body["protocol"]) is not int or body["protocol"] not in SUPPORTED_PROTOCOLS:
-        raise UnsupportedProtocol(f"protocol {body.get('protocol')!r} is not served",
-                                  supported=list(SUPPORTED_PROTOCOLS))
-    if isinstance(body.get("mutations"), list) and len(body["mutations"]) > pushing.MAX_MUTATIONS:
-        raise TooManyMutations(f"at most {pushing.MAX_MUTATIONS} mutations per push; send the rest next")
+        raise UnsupportedProtocol(
+            f"protocol {body.get('protocol')!r} is not served", supported=list(SUPPORTED_PROTOCOLS)
+        )
+    if isinstance(body.get("mutations"), list) and len(body["mutations"]) > MAX_MUTATIONS_PER_PUSH:
+        raise TooManyMutations(f"at most {MAX_MUTATIONS_PER_PUSH} mutations per push; send the rest next")
     try:
         return fastload.loader(schema)(body)
     except ValidationError as exc:

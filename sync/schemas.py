@@ -27,17 +27,22 @@ class MutationIn(In):
     entity = text(16, required=True)
     op = text(24, required=True)
     id = text(40, required=True)
-    base_version = JsonInteger(load_default=None, allow_none=True,
-                                  validate=validate.Range(min=0, max=INT_MAX))
+    base_version = JsonInteger(load_default=None, allow_none=True, validate=validate.Range(min=0, max=INT_MAX))
     data = fields.Dict(load_default=dict)
     occurred_at = fields.String(load_default=None, allow_none=True)
 
 
 class PushIn(In):
     protocol = JsonInteger(required=True)
-    sent_at = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40),
-                            metadata={"description": "the device's clock when it sent the push (RFC 3339, with "
-                                                     "offset): the server measures the device's clock skew by it"})
+    sent_at = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=40),
+        metadata={
+            "description": "the device's clock when it sent the push (RFC 3339, with "
+            "offset): the server measures the device's clock skew by it"
+        },
+    )
     mutations = fields.List(fields.Nested(MutationIn), required=True)
 
 
@@ -48,9 +53,13 @@ class ConflictOut(Out):
     entity = fields.String()
     record_id = fields.String()
     kind = fields.String()
-    fields_ = fields.Function(lambda c: {f: {k: v for k, v in s.items() if k != "device_enc"}
-                                         if isinstance(s, dict) else s for f, s in c.fields.items()},
-                              data_key="fields")
+    fields_ = fields.Function(
+        lambda c: {
+            f: {k: v for k, v in s.items() if k != "device_enc"} if isinstance(s, dict) else s
+            for f, s in c.fields.items()
+        },
+        data_key="fields",
+    )
     status = fields.String()
     created_at = fields.DateTime()
     resolved_at = fields.DateTime(allow_none=True)

@@ -6,20 +6,21 @@ PostgreSQL when ``DOORSTEP_DATABASE_URL`` names one.
 suite at that instant: the test process travels there with time-machine, ticking, before any test
 module is imported, and every process a test starts gets the same clock through
 ``DOORSTEP_CLOCK_OFFSET_SECONDS`` (see ``clock_env``)."""
+
 from __future__ import annotations
 
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 import time_machine
 
 from app import clock
-from compose import create_app
 from app.config import TestConfig
 from app.extensions import db as _db
+from compose import create_app
 from tests import factories
 
 _TMP = tempfile.mkdtemp(prefix="doorstep-test-")
@@ -96,8 +97,8 @@ def clock_env(env: dict | None = None) -> dict:
 def system_now() -> datetime:
     """The machine's clock, wherever time-machine has taken this process."""
     if time_machine.escape_hatch.is_travelling():
-        return time_machine.escape_hatch.datetime.datetime.now(timezone.utc)
-    return datetime.now(timezone.utc)
+        return time_machine.escape_hatch.datetime.datetime.now(UTC)
+    return datetime.now(UTC)
 
 
 def database_url() -> str:

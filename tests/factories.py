@@ -1,5 +1,6 @@
 """Factories: build records directly (fast) and return plain handles the tests can keep after
 the app context that built them is gone."""
+
 from __future__ import annotations
 
 import itertools
@@ -60,8 +61,12 @@ class ProvingClient(FlaskClient):
                 query = builder.query_string
                 token = builder.headers["Authorization"].partition(" ")[2]
                 builder.headers["Device-Proof"] = proof.sign(
-                    DEVICE_KEYS[jkt], builder.method, builder.path + (f"?{query}" if query else ""), token,
-                    int(utcnow().timestamp()))
+                    DEVICE_KEYS[jkt],
+                    builder.method,
+                    builder.path + (f"?{query}" if query else ""),
+                    token,
+                    int(utcnow().timestamp()),
+                )
             return super().open(builder, buffered=buffered, follow_redirects=follow_redirects)
         finally:
             builder.close()
@@ -129,12 +134,25 @@ class Factory:
             db.session.commit()
             return AreaH(a.id, a.station_id, a.code)
 
-    def user(self, role: str, station: StationH | None = None, areas=(), *, phone: str | None = None,
-             active: bool = True, username: str | None = None) -> UserH:
+    def user(
+        self,
+        role: str,
+        station: StationH | None = None,
+        areas=(),
+        *,
+        phone: str | None = None,
+        active: bool = True,
+        username: str | None = None,
+    ) -> UserH:
         with self.app.app_context():
-            u = User(role=role, station_id=station.id if station else None, active=active,
-                     username=None if role == "citizen" else (username or f"{role}{next(_seq)}"),
-                     password_hash=None if role == "citizen" else hash_password(PASSWORD), display_name=role)
+            u = User(
+                role=role,
+                station_id=station.id if station else None,
+                active=active,
+                username=None if role == "citizen" else (username or f"{role}{next(_seq)}"),
+                password_hash=None if role == "citizen" else hash_password(PASSWORD),
+                display_name=role,
+            )
             u.set_phone(phone)
             if areas:
                 u.areas = [db.session.get(Area, a.id) for a in areas]
@@ -145,9 +163,13 @@ class Factory:
     def device(self, station: StationH, *, status: str = "active") -> DeviceH:
         with self.app.app_context():
             key = device_key()
-            d = Device(station_id=station.id, label=f"Tablet {next(_seq)}", status=status,
-                       public_jwk=ECAlgorithm.to_jwk(key.public_key(), as_dict=True) if status != "pending" else None,
-                       enrolled_at=utcnow() if status != "pending" else None)
+            d = Device(
+                station_id=station.id,
+                label=f"Tablet {next(_seq)}",
+                status=status,
+                public_jwk=ECAlgorithm.to_jwk(key.public_key(), as_dict=True) if status != "pending" else None,
+                enrolled_at=utcnow() if status != "pending" else None,
+            )
             db.session.add(d)
             db.session.commit()
             return DeviceH(d.id, d.station_id, key)
@@ -180,15 +202,16 @@ def if_match(client, url: str, headers: dict) -> dict:
 class World:
     admin: UserH
     stations: list
-    areas: dict      # station index -> [AreaH, AreaH]
-    staff: dict      # station index -> UserH
+    areas: dict  # station index -> [AreaH, AreaH]
+    staff: dict  # station index -> UserH
     officer: dict
     auxiliary: dict
     citizen: UserH
 
     def user(self, role: str, i: int = 0) -> UserH:
         return {"admin": lambda: self.admin, "citizen": lambda: self.citizen}.get(
-            role, lambda: getattr(self, role)[i])()
+            role, lambda: getattr(self, role)[i]
+        )()
 
 
 def build_world(make: Factory) -> World:

@@ -1,4 +1,5 @@
 """The one assertion for problem responses (RFC 9457), shared by every test that expects a 4xx."""
+
 from __future__ import annotations
 
 PROBLEM = "application/problem+json"

@@ -1,5 +1,6 @@
 """What the database holds, as one comparable value: tests that guard access take it before and
 after a refused request and expect it unchanged."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -1,5 +1,6 @@
 """The README is the newcomer's contract: it must keep its two commands first and describe
 every setting the code reads."""
+
 from pathlib import Path
 
 from app.config import SETTINGS

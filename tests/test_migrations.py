@@ -1,5 +1,6 @@
 """The migrations build exactly the schema the models describe, from an empty database, on
 SQLite and (when the run has one) PostgreSQL; and they unwind to nothing and build again."""
+
 from __future__ import annotations
 
 import uuid
@@ -10,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
-from compose import create_app
 from app.extensions import db
 from app.health import migration_heads
+from compose import create_app
 from tests.conftest import database_url, make_config
 
 
@@ -33,8 +34,9 @@ def empty_app(request, tmp_path):
     with server.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        app = create_app(make_config(SQLALCHEMY_DATABASE_URI=configured.set(database=name)
-                                     .render_as_string(hide_password=False)))
+        app = create_app(
+            make_config(SQLALCHEMY_DATABASE_URI=configured.set(database=name).render_as_string(hide_password=False))
+        )
         yield app
         with app.app_context():
             db.engine.dispose()
@@ -59,8 +61,9 @@ def check_constraints() -> set[tuple[str, str]]:
 
 
 def model_check_constraints() -> set[tuple[str, str]]:
-    return {(t.name, c.name) for t in db.metadata.sorted_tables for c in t.constraints
-            if isinstance(c, sa.CheckConstraint)}
+    return {
+        (t.name, c.name) for t in db.metadata.sorted_tables for c in t.constraints if isinstance(c, sa.CheckConstraint)
+    }
 
 
 def current_revision() -> set[str]:

@@ -1,5 +1,6 @@
 """seed-scale at a tiny size: valid identity numbers, the counts it promises, a resumable second
 run, feed rows identical to what the ORM path would publish, and a tablet that sees them."""
+
 from __future__ import annotations
 
 import uuid
@@ -12,8 +13,20 @@ from tests.factories import DeviceH, StationH, UserH
 from tests.sync.conftest import Tablet
 
 PASSWORD = "seed scale password"
-ARGS = ["seed-scale", "--stations", "2", "--residents", "500", "--batch", "200", "--visit-days", "3",
-        "--password", PASSWORD, "--no-progress"]
+ARGS = [
+    "seed-scale",
+    "--stations",
+    "2",
+    "--residents",
+    "500",
+    "--batch",
+    "200",
+    "--visit-days",
+    "3",
+    "--password",
+    PASSWORD,
+    "--no-progress",
+]
 
 
 def _run(app, *extra):
@@ -25,10 +38,20 @@ def _run(app, *extra):
 def _counts(app) -> dict:
     with app.app_context():
         q = lambda sql: db.session.execute(sa.text(sql)).scalar()  # noqa: E731
-        return {t: q(f"SELECT COUNT(*) FROM {t}") for t in
-                ("station", "area", "user_account", "resident", "registration", "booking", "visit", "slot",
-                 "sync_record")} | {"last_seq": q("SELECT last_seq FROM sync_counter"),
-                                   "max_seq": q("SELECT MAX(seq) FROM sync_record")}
+        return {
+            t: q(f"SELECT COUNT(*) FROM {t}")
+            for t in (
+                "station",
+                "area",
+                "user_account",
+                "resident",
+                "registration",
+                "booking",
+                "visit",
+                "slot",
+                "sync_record",
+            )
+        } | {"last_seq": q("SELECT last_seq FROM sync_counter"), "max_seq": q("SELECT MAX(seq) FROM sync_record")}
 
 
 def test_seed_scale_tiny(app, client, make):
@@ -38,7 +61,7 @@ def test_seed_scale_tiny(app, client, make):
     assert counts["station"] == 2 and counts["area"] == 16
     assert counts["user_account"] == 2 * (2 + 8 + 4)
     assert counts["resident"] == 500
-    assert counts["registration"] > 500          # some moved within the station: two registrations
+    assert counts["registration"] > 500  # some moved within the station: two registrations
     assert counts["visit"] == counts["booking"] > 0
     assert counts["last_seq"] == counts["max_seq"]  # the counter was advanced past every seeded row
 
@@ -47,14 +70,17 @@ def test_seed_scale_tiny(app, client, make):
         from sync import documents, registry
         from sync.models import SyncRecord
 
-        identities = [pii.decrypt(pii.IDENTITY, r.identity_enc) for r in db.session.execute(
-            sa.select(Resident)).scalars()]
+        identities = [
+            pii.decrypt(pii.IDENTITY, r.identity_enc) for r in db.session.execute(sa.select(Resident)).scalars()
+        ]
         assert len(set(identities)) == 500
         for value in identities:
             assert pii.normalize_identity(value) == value
         residents = db.session.execute(sa.select(Resident)).scalars().all()
-        assert all(r.identity_bidx == pii.blind_index(pii.IDENTITY, pii.decrypt(pii.IDENTITY, r.identity_enc))
-                   for r in residents)
+        assert all(
+            r.identity_bidx == pii.blind_index(pii.IDENTITY, pii.decrypt(pii.IDENTITY, r.identity_enc))
+            for r in residents
+        )
         ended = db.session.execute(sa.select(Registration).where(Registration.status == "ended")).scalars().all()
         assert ended and all(g.end_date and g.end_reason and g.active_key is None for g in ended)
         # Maturity stages as the app writes them: what matured is history, the rest is found by
@@ -64,8 +90,10 @@ def test_seed_scale_tiny(app, client, make):
 
         today = local_now().date()
         registrations = db.session.execute(sa.select(Registration)).scalars().all()
-        expected = [DONE if g.status == "ended" or g.maturity_date <= today else stage_for(g.maturity_date, today)
-                    for g in registrations]
+        expected = [
+            DONE if g.status == "ended" or g.maturity_date <= today else stage_for(g.maturity_date, today)
+            for g in registrations
+        ]
         assert [g.maturity_notice_stage for g in registrations] == expected
         assert {3, 2} <= set(expected)
 
@@ -80,8 +108,9 @@ def test_seed_scale_tiny(app, client, make):
             if built.version is not None:
                 assert row.version == built.version
         # and nothing in scope is missing from the feed
-        active = db.session.execute(sa.select(sa.func.count()).select_from(Registration).where(
-            Registration.status == "active")).scalar()
+        active = db.session.execute(
+            sa.select(sa.func.count()).select_from(Registration).where(Registration.status == "active")
+        ).scalar()
         assert sum(1 for r in rows if r.entity == "registration") == active
 
     # Resuming: a second run inserts nothing and changes nothing.
@@ -102,16 +131,28 @@ def test_seed_scale_tiny(app, client, make):
         officer = db.session.execute(sa.select(User).where(User.username == "sc01.officer1")).scalar_one()
         area_ids = [a.id for a in officer.areas]
         handle = UserH(officer.id, officer.username, "officer", officer.station_id, area_ids, password=PASSWORD)
-        expected_regs = {str(i) for i in db.session.execute(sa.select(Registration.id).where(
-            Registration.area_id.in_(area_ids), Registration.status == "active")).scalars()}
-        expected_residents = {str(i) for i in db.session.execute(sa.select(Registration.resident_id).where(
-            Registration.area_id.in_(area_ids), Registration.status == "active")).scalars()}
+        expected_regs = {
+            str(i)
+            for i in db.session.execute(
+                sa.select(Registration.id).where(Registration.area_id.in_(area_ids), Registration.status == "active")
+            ).scalars()
+        }
+        expected_residents = {
+            str(i)
+            for i in db.session.execute(
+                sa.select(Registration.resident_id).where(
+                    Registration.area_id.in_(area_ids), Registration.status == "active"
+                )
+            ).scalars()
+        }
         station = StationH(officer.station_id, "SC01")
     device: DeviceH = make.device(station)
     tablet = Tablet(client, make, handle, device)
     tablet.pull_all(limit=100)
-    held = {entity: {i for (e, i) in tablet.records if e == entity} for entity in
-            ("resident", "registration", "visit", "area")}
+    held = {
+        entity: {i for (e, i) in tablet.records if e == entity}
+        for entity in ("resident", "registration", "visit", "area")
+    }
     assert expected_regs and held["registration"] == expected_regs
     assert held["resident"] == expected_residents
     assert len(held["area"]) == 8 and held["visit"]

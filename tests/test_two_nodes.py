@@ -11,6 +11,7 @@ on one node, another keeps *signing* with the previous key for at most that long
 valid: a retired key verifies for a token lifetime), and *verifies* the new key at once, since an
 unknown key id is always looked up.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,14 +22,14 @@ import jwt
 import pytest
 import sqlalchemy as sa
 
-from compose import create_app
 from app.auth import keys
 from app.extensions import db
-from doorstep_client import FlaskTransport, Transport, TabletClient
+from compose import create_app
+from doorstep_client import FlaskTransport, TabletClient, Transport
 from sync.models import SyncMutation
+from tests import factories
 from tests.app.attachments.helpers import declaration, png, sha
 from tests.conftest import make_config
-from tests import factories
 from tests.factories import PASSWORD
 from tests.field_api.conftest import months_ago, person
 
@@ -98,9 +99,18 @@ def test_a_tablet_syncs_through_two_nodes_alternately(nodes, make, world, tmp_pa
 
     # Work already on the server, entered on B: three registrations, so the scope spans pages.
     for _ in range(3):
-        resp = b.post("/api/v1/registrations", json={
-            "area_id": str(area.id), "address": "北山街道1号", "start_date": months_ago(11).isoformat(), "reason": "work",
-            "housing": "owned", "resident": person()}, headers=make.auth(officer))
+        resp = b.post(
+            "/api/v1/registrations",
+            json={
+                "area_id": str(area.id),
+                "address": "北山街道1号",
+                "start_date": months_ago(11).isoformat(),
+                "reason": "work",
+                "housing": "owned",
+                "resident": person(),
+            },
+            headers=make.auth(officer),
+        )
         assert resp.status_code == 201, resp.json
 
     code = a.post("/api/v1/devices", json={"label": "Tablet"}, headers=staff).json["enrollment_code"]
@@ -129,16 +139,18 @@ def test_a_tablet_syncs_through_two_nodes_alternately(nodes, make, world, tmp_pa
     rid = tablet.register_resident(body["name"], body["sex"], body["identity_number"], phone=body["phone"])
     reg = tablet.register_residence(rid, area.id, "北山街道12号", months_ago(7).isoformat(), "work", "owned")
     pushed = tablet.sync()
-    assert (pushed.applied, pushed.rejected, pushed.conflicts) == (2, 0, 0), \
-        [tablet.result(r["mutation_id"])["errors"] for r in tablet.rejections()]
+    assert (pushed.applied, pushed.rejected, pushed.conflicts) == (2, 0, 0), [
+        tablet.result(r["mutation_id"])["errors"] for r in tablet.rejections()
+    ]
     assert {"A", "B"} & set(transport.nodes_for("/api/v1/sync/push"))
     token = bearer(tablet._access_token())
     factories.device_key(tablet._device_key())  # these requests are the tablet's: signed with its key
     photo = png(2048)
     declared = a.post("/api/v1/attachments", json=declaration(photo), headers=token)
     assert declared.status_code == 201, declared.json
-    stored = a.put(f"/api/v1/attachments/{sha(photo)}/content", data=photo, headers={**token,
-                                                                                     "Content-Type": "image/png"})
+    stored = a.put(
+        f"/api/v1/attachments/{sha(photo)}/content", data=photo, headers={**token, "Content-Type": "image/png"}
+    )
     assert stored.status_code == 200, stored.json
     fetched = b.get(f"/api/v1/attachments/{sha(photo)}/content", headers=token)
     assert fetched.status_code == 200 and fetched.get_data() == photo
@@ -161,15 +173,22 @@ def test_a_tablet_syncs_through_two_nodes_alternately(nodes, make, world, tmp_pa
     # Nothing twice: one row per mutation the tablet made, one resident for the identity number.
     device_id = uuid.UUID(tablet._meta("device_id"))
     with nodes.a.app_context():
-        from field_api.residency.models import Registration, Resident
         from app import pii
+        from field_api.residency.models import Registration, Resident
 
-        rows = db.session.execute(sa.select(SyncMutation.seq, SyncMutation.status)
-                                  .where(SyncMutation.device_id == device_id).order_by(SyncMutation.seq)).all()
+        rows = db.session.execute(
+            sa.select(SyncMutation.seq, SyncMutation.status)
+            .where(SyncMutation.device_id == device_id)
+            .order_by(SyncMutation.seq)
+        ).all()
         assert [tuple(r) for r in rows] == [(1, "applied"), (2, "applied"), (3, "applied")]
         bidx = pii.blind_index(pii.IDENTITY, body["identity_number"])
-        assert db.session.execute(sa.select(sa.func.count()).select_from(Resident)
-                                  .where(Resident.identity_bidx == bidx)).scalar() == 1
+        assert (
+            db.session.execute(
+                sa.select(sa.func.count()).select_from(Resident).where(Resident.identity_bidx == bidx)
+            ).scalar()
+            == 1
+        )
         assert db.session.execute(sa.select(sa.func.count()).select_from(Registration)).scalar() == 4
     tablet.close()
 
@@ -189,8 +208,9 @@ def test_a_lock_out_counted_on_one_node_holds_on_the_other(nodes, world):
     a, b = nodes.a.test_client(), nodes.b.test_client()
     username = world.staff[0].username
     for _ in range(3):
-        assert a.post("/api/v1/auth/login", json={"username": username, "password": "wrong-password"}
-                      ).status_code == 401
+        assert (
+            a.post("/api/v1/auth/login", json={"username": username, "password": "wrong-password"}).status_code == 401
+        )
     locked = b.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert locked.status_code == 429, locked.json
     assert int(locked.headers["Retry-After"]) > 0

@@ -1,5 +1,6 @@
 """Requests released together from several threads, each with its own client (and so its own
 session and connection): on PostgreSQL their transactions truly overlap."""
+
 from __future__ import annotations
 
 import threading

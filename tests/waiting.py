@@ -1,4 +1,5 @@
 """Waiting for another thread or process without assuming how fast it is."""
+
 from __future__ import annotations
 
 import threading

@@ -1,5 +1,6 @@
 """Attachments: the catalogue of blobs (photos, signatures, supplementary materials) and who
 declared each one. The bytes live in the blob store (``app.storage``), named by their SHA-256."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

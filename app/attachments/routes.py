@@ -1,4 +1,5 @@
 """Attachments: declare, upload (through the API or a presigned S3 URL), confirm, read."""
+
 from __future__ import annotations
 
 from flask import current_app, request
@@ -61,8 +62,11 @@ def put_content(sha256):
 def get_content(sha256):
     """Download the verified bytes"""
     data, content_type, filename = services.content(current_actor(), sha256)
-    return current_app.response_class(data, mimetype=content_type, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"', "ETag": f'"{sha256}"'})
+    return current_app.response_class(
+        data,
+        mimetype=content_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "ETag": f'"{sha256}"'},
+    )
 
 
 @blp.route("/attachments/<sha256>/confirm", methods=["POST"])

@@ -7,15 +7,15 @@ materials) name attachments by hash and may arrive before the bytes do: ``is_sto
 whether to mark themselves as waiting, and ``on_stored`` hooks clear that mark in the very
 commit that stores the attachment.
 """
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -76,8 +76,7 @@ class AttachmentInfo:
 
     @classmethod
     def of(cls, row: Attachment, **extra) -> AttachmentInfo:
-        return cls(row.sha256, row.content_type, row.size, row.kind, row.status, row.created_at, row.stored_at,
-                   **extra)
+        return cls(row.sha256, row.content_type, row.size, row.kind, row.status, row.created_at, row.stored_at, **extra)
 
 
 # ---------------------------------------------------------------- for other packages
@@ -104,12 +103,18 @@ def stored_among(hashes) -> set[str]:
     wanted = sorted({h for h in hashes if isinstance(h, str) and SHA256_RE.match(h)})
     found: set[str] = set()
     for i in range(0, len(wanted), 500):
-        found.update(db.session.execute(sa.select(Attachment.sha256).where(
-            Attachment.sha256.in_(wanted[i:i + 500]), Attachment.status == STORED)).scalars())
+        found.update(
+            db.session.execute(
+                sa.select(Attachment.sha256).where(
+                    Attachment.sha256.in_(wanted[i : i + 500]), Attachment.status == STORED
+                )
+            ).scalars()
+        )
     return found
 
 
 # ---------------------------------------------------------------- scope
+
 
 def attachments_visible_to(actor):
     """Administrators see every attachment; station accounts those declared by anyone of their
@@ -126,8 +131,12 @@ def attachments_visible_to(actor):
 
 
 def _in_scope(actor, sha256: str) -> bool:
-    return db.session.execute(attachments_visible_to(actor).with_only_columns(Attachment.sha256)
-                              .where(Attachment.sha256 == sha256)).first() is not None
+    return (
+        db.session.execute(
+            attachments_visible_to(actor).with_only_columns(Attachment.sha256).where(Attachment.sha256 == sha256)
+        ).first()
+        is not None
+    )
 
 
 def attachment_for(actor, sha256: str) -> Attachment:
@@ -135,6 +144,7 @@ def attachment_for(actor, sha256: str) -> Attachment:
 
 
 # ---------------------------------------------------------------- declare
+
 
 def _max_bytes() -> int:
     return current_app.config["ATTACHMENT_MAX_BYTES"]
@@ -157,18 +167,41 @@ def declare(actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
     sha256, content_type, size, kind = data["sha256"], data["content_type"], data["size"], data["kind"]
     _check_declaration(content_type, size, kind)
     if db.session.get(Attachment, sha256) is None:
-        quotas.check(sa.select(Attachment.sha256).where(Attachment.uploaded_by_id == actor.user_id,
-                                                        Attachment.status == PENDING),
-                     current_app.config["ATTACHMENT_PENDING_MAX"], "sha256", "attachments waiting for their bytes")
+        quotas.check(
+            sa.select(Attachment.sha256).where(
+                Attachment.uploaded_by_id == actor.user_id, Attachment.status == PENDING
+            ),
+            current_app.config["ATTACHMENT_PENDING_MAX"],
+            "sha256",
+            "attachments waiting for their bytes",
+        )
     insert = insert_for(db.session)
     now = utcnow()
     # RETURNING, not rowcount: the ORM's bulk insert path does not report rowcount on every driver.
-    created = db.session.execute(insert(Attachment).values(
-        sha256=sha256, content_type=content_type, size=size, kind=kind, status=PENDING,
-        station_id=actor.station_id, uploaded_by_id=actor.user_id, created_at=now,
-    ).on_conflict_do_nothing().returning(Attachment.sha256)).first() is not None
-    row = db.session.execute(sa.select(Attachment).where(Attachment.sha256 == sha256).with_for_update()
-                             .execution_options(populate_existing=True)).scalar_one()
+    created = (
+        db.session.execute(
+            insert(Attachment)
+            .values(
+                sha256=sha256,
+                content_type=content_type,
+                size=size,
+                kind=kind,
+                status=PENDING,
+                station_id=actor.station_id,
+                uploaded_by_id=actor.user_id,
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(Attachment.sha256)
+        ).first()
+        is not None
+    )
+    row = db.session.execute(
+        sa.select(Attachment)
+        .where(Attachment.sha256 == sha256)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     if not created:
         if not _in_scope(actor, sha256):
             # Knowing a digest is no capability: the bytes, their size and their type stay unsaid.
@@ -181,9 +214,16 @@ def declare(actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
                 raise field_error("size", f"these bytes are {row.size} bytes long")
         else:
             row.content_type, row.size = content_type, size
-    db.session.execute(insert(AttachmentClaim).values(
-        sha256=sha256, user_id=actor.user_id, station_id=actor.station_id, created_at=now,
-    ).on_conflict_do_nothing())
+    db.session.execute(
+        insert(AttachmentClaim)
+        .values(
+            sha256=sha256,
+            user_id=actor.user_id,
+            station_id=actor.station_id,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+    )
     upload = None if row.status == STORED else get_store().presign_put(sha256, row.content_type, row.size)
     info = AttachmentInfo.of(row, upload=upload)
     db.session.commit()
@@ -191,6 +231,7 @@ def declare(actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
 
 
 # ---------------------------------------------------------------- arrival
+
 
 @dataclass(frozen=True)
 class _Declared:
@@ -209,8 +250,9 @@ def _verify(declared: _Declared, data: bytes) -> None:
         raise field_error("size", f"declared {declared.size} bytes, received {len(data)}")
     actual = sniff(data)
     if actual != declared.content_type:
-        raise field_error("content_type", f"declared {declared.content_type}, but the bytes are "
-                                          f"{actual or 'not an accepted type'}")
+        raise field_error(
+            "content_type", f"declared {declared.content_type}, but the bytes are {actual or 'not an accepted type'}"
+        )
 
 
 def _declared_then_release(actor, sha256: str) -> tuple[_Declared, Attachment | None]:
@@ -227,14 +269,23 @@ def _declared_then_release(actor, sha256: str) -> tuple[_Declared, Attachment | 
 
 def _mark_stored(actor, declared: _Declared, how: str) -> AttachmentInfo:
     """One transaction: lock the row, mark it stored, audit, let waiting records know."""
-    row = db.session.execute(sa.select(Attachment).where(Attachment.sha256 == declared.sha256).with_for_update()
-                             .execution_options(populate_existing=True)).scalar_one()
+    row = db.session.execute(
+        sa.select(Attachment)
+        .where(Attachment.sha256 == declared.sha256)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
     if row.status != STORED:
         # The bytes were verified against ``declared``; a re-declaration in between changes nothing.
         row.content_type, row.size = declared.content_type, declared.size
         row.status, row.stored_at = STORED, utcnow()
-        audit.record(actor, "attachment.store", "attachment", row.sha256,
-                     after={"content_type": row.content_type, "size": row.size, "kind": row.kind, "via": how})
+        audit.record(
+            actor,
+            "attachment.store",
+            "attachment",
+            row.sha256,
+            after={"content_type": row.content_type, "size": row.size, "kind": row.kind, "via": how},
+        )
         for hook in list(_stored_hooks):
             hook(row.sha256)
     info = AttachmentInfo.of(row)
@@ -277,8 +328,10 @@ def confirm(actor, sha256: str) -> AttachmentInfo:
     store = get_store()
     head = store.head(sha256)
     if head is None:
-        raise NotUploaded("nothing has been uploaded for this attachment yet; PUT it to the upload URL first",
-                          errors={"sha256": ["not uploaded yet"]})
+        raise NotUploaded(
+            "nothing has been uploaded for this attachment yet; PUT it to the upload URL first",
+            errors={"sha256": ["not uploaded yet"]},
+        )
     try:
         if head.size > _max_bytes():
             raise field_error("size", f"the uploaded file is larger than {_max_bytes()} bytes")
@@ -289,8 +342,9 @@ def confirm(actor, sha256: str) -> AttachmentInfo:
             raise field_error("size", f"the uploaded file is larger than {_max_bytes()} bytes")
         _verify(declared, data)
     except BlobMissing:
-        raise NotUploaded("the upload disappeared before it could be checked; upload it again",
-                          errors={"sha256": ["not uploaded"]}) from None
+        raise NotUploaded(
+            "the upload disappeared before it could be checked; upload it again", errors={"sha256": ["not uploaded"]}
+        ) from None
     except (Unprocessable, PayloadTooLarge):
         _discard_unless_stored(store, sha256)
         log.warning("refused uploaded bytes for attachment %s", sha256, extra={"event": "attachment.refused"})
@@ -300,14 +354,17 @@ def confirm(actor, sha256: str) -> AttachmentInfo:
 
 # ---------------------------------------------------------------- reading
 
+
 def detail(actor, sha256: str) -> AttachmentInfo:
     """Metadata, and where to download the bytes once they are stored: a presigned URL from S3, or
     the API's own content URL for the local store."""
     row = attachment_for(actor, sha256)
     download = None
     if row.status == STORED:
-        download = get_store().presign_get(sha256) or {"url": API_CONTENT_PATH.format(sha256=sha256),
-                                                       "expires_at": None}
+        download = get_store().presign_get(sha256) or {
+            "url": API_CONTENT_PATH.format(sha256=sha256),
+            "expires_at": None,
+        }
     return AttachmentInfo.of(row, download=download)
 
 
@@ -331,6 +388,10 @@ def share_with_station(sha256: str | None, station_id, user_id) -> None:
     the declarer's claim carries no station until a record gives it one."""
     if not sha256 or station_id is None:
         return
-    db.session.execute(sa.update(AttachmentClaim).where(
-        AttachmentClaim.sha256 == sha256, AttachmentClaim.user_id == user_id,
-        AttachmentClaim.station_id.is_(None)).values(station_id=station_id))
+    db.session.execute(
+        sa.update(AttachmentClaim)
+        .where(
+            AttachmentClaim.sha256 == sha256, AttachmentClaim.user_id == user_id, AttachmentClaim.station_id.is_(None)
+        )
+        .values(station_id=station_id)
+    )

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-
-from app.schemas import Blueprint
 from app.audit.schemas import AuditArgs, AuditOut
 from app.audit.services import events_visible_to
 from app.auth.permissions import current_actor, requires
+from app.schemas import Blueprint
 
 blp = Blueprint("audit", __name__, url_prefix="/api/v1", description="Audit trail")
 

@@ -12,8 +12,9 @@ class AuditArgs(In):
     action = fields.String(validate=validate.Length(max=64))
     since = fields.AwareDateTime(default_timezone=None, metadata={"description": "ISO 8601 with offset"})
     until = fields.AwareDateTime(default_timezone=None)
-    before_id = fields.Integer(validate=validate.Range(min=1, max=MAX_BIGINT),
-                               metadata={"description": "Page backwards from here"})
+    before_id = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_BIGINT), metadata={"description": "Page backwards from here"}
+    )
     limit = fields.Integer(validate=validate.Range(min=1, max=500), load_default=100)
 
 

@@ -5,13 +5,13 @@ it describes. Appends are serialised by locking the single ``audit_head`` row, w
 makes the chain linear when many processes write at once; the transaction's events are chained
 and written, and the head locked and moved, in one step at commit (see ``_append_to_chain``).
 """
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import hashlib
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -29,8 +29,7 @@ HEAD_ID = 1
 
 
 def _digest(prev_hash: str, event_id: int, fields: dict[str, Any]) -> str:
-    body = orjson.dumps({"id": event_id, "prev": prev_hash, **fields}, option=orjson.OPT_SORT_KEYS,
-                        default=str)
+    body = orjson.dumps({"id": event_id, "prev": prev_hash, **fields}, option=orjson.OPT_SORT_KEYS, default=str)
     return hashlib.sha256(body).hexdigest()
 
 
@@ -42,16 +41,27 @@ def _hashed_fields(ev, common: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the hash covers, from an event row (a dict) or a loaded event; ``common`` is
     ``_hashed_common`` of it, when a batch of events shares it."""
     get = ev.get if isinstance(ev, dict) else ev.__getattribute__
-    return {**(common or _hashed_common(get)), "entity_id": get("entity_id"), "before": get("before"),
-            "after": get("after")}
+    return {
+        **(common or _hashed_common(get)),
+        "entity_id": get("entity_id"),
+        "before": get("before"),
+        "after": get("after"),
+    }
 
 
 def _hashed_common(get) -> dict[str, Any]:
     """The hashed fields that say who, what and when: the same for every event of one call."""
-    return {"at": get("at").isoformat(), "actor_id": _text(get("actor_id")), "actor_role": get("actor_role"),
-            "device_id": _text(get("device_id")),
-            "station_id": _text(get("station_id")), "action": get("action"), "entity": get("entity"),
-            "request_id": get("request_id"), "client_addr": get("client_addr")}
+    return {
+        "at": get("at").isoformat(),
+        "actor_id": _text(get("actor_id")),
+        "actor_role": get("actor_role"),
+        "device_id": _text(get("device_id")),
+        "station_id": _text(get("station_id")),
+        "action": get("action"),
+        "entity": get("entity"),
+        "request_id": get("request_id"),
+        "client_addr": get("client_addr"),
+    }
 
 
 def _pending(session) -> list[Any]:
@@ -100,8 +110,10 @@ def _append_to_chain(session):
         row["hash"] = last_hash = _digest(last_hash, last_id, _hashed_fields(row, common))
         rows.append(row)
     bulk.insert_rows(AuditEvent.__table__, rows)
-    session.execute(sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(
-        last_id=last_id, last_hash=last_hash), execution_options={"synchronize_session": False})
+    session.execute(
+        sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash),
+        execution_options={"synchronize_session": False},
+    )
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -115,21 +127,46 @@ def recorded_for(actor, action: str, entity: str, entity_ids: list[str]) -> set[
     transaction recorded and chains only at commit (a push links a person, then registers them,
     in one transaction)."""
     wanted = set(entity_ids)
-    pending = {row["entity_id"] for row, _common in db.session().info.get("audit_pending") or ()
-               if row["entity_id"] in wanted and row["action"] == action and row["entity"] == entity
-               and row["actor_id"] == actor.user_id}
-    written = set(db.session.execute(sa.select(AuditEvent.entity_id).where(
-        AuditEvent.entity == entity, AuditEvent.action == action, AuditEvent.actor_id == actor.user_id,
-        AuditEvent.entity_id.in_(list(wanted - pending)))).scalars()) if wanted - pending else set()
+    pending = {
+        row["entity_id"]
+        for row, _common in db.session().info.get("audit_pending") or ()
+        if row["entity_id"] in wanted
+        and row["action"] == action
+        and row["entity"] == entity
+        and row["actor_id"] == actor.user_id
+    }
+    written = (
+        set(
+            db.session.execute(
+                sa.select(AuditEvent.entity_id).where(
+                    AuditEvent.entity == entity,
+                    AuditEvent.action == action,
+                    AuditEvent.actor_id == actor.user_id,
+                    AuditEvent.entity_id.in_(list(wanted - pending)),
+                )
+            ).scalars()
+        )
+        if wanted - pending
+        else set()
+    )
     return pending | written
 
 
-def record(actor, action: str, entity: str, entity_id=None, *, before: dict[str, Any] | None = None,
-           after: dict[str, Any] | None = None, station_id=None) -> dict[str, Any]:
+def record(
+    actor,
+    action: str,
+    entity: str,
+    entity_id=None,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    station_id=None,
+) -> dict[str, Any]:
     """Append one event. ``before``/``after`` must already be masked (use output schemas)."""
     row = _event(actor, action, entity, station_id, current_meta(), utcnow())
-    row.update(entity_id=_text(entity_id), before=_jsonable(before), after=_with_context(_jsonable(after),
-                                                                                       audit_context.get()))
+    row.update(
+        entity_id=_text(entity_id), before=_jsonable(before), after=_with_context(_jsonable(after), audit_context.get())
+    )
     _pending(db.session()).append((row, None))
     return row
 
@@ -145,16 +182,23 @@ def record_many(actor, action: str, entity: str, events: list[tuple[Any, ...]], 
     common = _hashed_common(base.get)
     _pending(db.session()).extend(
         ({**base, "entity_id": _text(entity_id), "before": None, "after": _with_context(after, extra)}, common)
-        for entity_id, after, extra in events)
+        for entity_id, after, extra in events
+    )
 
 
 def _event(actor, action, entity, station_id, meta, at) -> dict[str, Any]:
     """An event's who, what and where."""
-    return {"at": at, "actor_id": getattr(actor, "user_id", None), "actor_role": getattr(actor, "role", None),
-            "device_id": getattr(actor, "device_id", None),
-            "station_id": station_id if station_id is not None else getattr(actor, "station_id", None),
-            "action": action, "entity": entity, "request_id": meta.request_id if meta else None,
-            "client_addr": meta.client_addr if meta else None}
+    return {
+        "at": at,
+        "actor_id": getattr(actor, "user_id", None),
+        "actor_role": getattr(actor, "role", None),
+        "device_id": getattr(actor, "device_id", None),
+        "station_id": station_id if station_id is not None else getattr(actor, "station_id", None),
+        "action": action,
+        "entity": entity,
+        "request_id": meta.request_id if meta else None,
+        "client_addr": meta.client_addr if meta else None,
+    }
 
 
 def _with_context(after, extra):
@@ -178,9 +222,11 @@ def verify_chain(batch: int = 5000) -> ChainReport:
     expected_prev, expected_id, checked = GENESIS, 1, 0
     last = 0
     while True:
-        rows = db.session.execute(
-            sa.select(AuditEvent).where(AuditEvent.id > last).order_by(AuditEvent.id).limit(batch)
-        ).scalars().all()
+        rows = (
+            db.session.execute(sa.select(AuditEvent).where(AuditEvent.id > last).order_by(AuditEvent.id).limit(batch))
+            .scalars()
+            .all()
+        )
         if not rows:
             break
         for ev in rows:
@@ -205,9 +251,12 @@ def events_visible_to(actor, filters: dict[str, Any]):
     if not actor.is_admin:
         query = query.where(AuditEvent.station_id == actor.station_id)
     conditions = {
-        "entity": lambda v: AuditEvent.entity == v, "entity_id": lambda v: AuditEvent.entity_id == v,
-        "actor_id": lambda v: AuditEvent.actor_id == v, "action": lambda v: AuditEvent.action == v,
-        "since": lambda v: AuditEvent.at >= v, "until": lambda v: AuditEvent.at < v,
+        "entity": lambda v: AuditEvent.entity == v,
+        "entity_id": lambda v: AuditEvent.entity_id == v,
+        "actor_id": lambda v: AuditEvent.actor_id == v,
+        "action": lambda v: AuditEvent.action == v,
+        "since": lambda v: AuditEvent.at >= v,
+        "until": lambda v: AuditEvent.at < v,
         "before_id": lambda v: AuditEvent.id < v,
     }
     for key, condition in conditions.items():

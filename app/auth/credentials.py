@@ -23,6 +23,7 @@ key of the JWKS instead (one or two in practice; a verification is ~0.1 ms).
 The compact-JWS helpers here are shared with the receipt code; they are strict (canonical unpadded
 base64url only, no duplicate JSON members), so no two different strings carry the same signature.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,13 +41,13 @@ from jwt.algorithms import ECAlgorithm
 from app import clock
 from app.auth import keys as server_keys
 from app.db import utcnow
-from doorstep_protocol.credentials import CREDENTIAL_TYP  # noqa: F401
+from doorstep_protocol.credentials import CREDENTIAL_TYP
 from doorstep_protocol.credentials import LAYOUT as _LAYOUT
-from doorstep_protocol.encoding import P256_ORDER, b64url, b64url_decode, json_bytes, raw_signature  # noqa: F401
+from doorstep_protocol.encoding import P256_ORDER, b64url, b64url_decode, json_bytes, raw_signature
 
 ALGORITHM = "ES256"
-CLOCK_LEEWAY = timedelta(minutes=5)   # tablet clocks drift; device and server clocks are compared
-MAX_CREDENTIAL_CHARS = 400            # a real one is 242
+CLOCK_LEEWAY = timedelta(minutes=5)  # tablet clocks drift; device and server clocks are compared
+MAX_CREDENTIAL_CHARS = 400  # a real one is 242
 
 
 class CredentialError(ValueError):
@@ -60,6 +61,7 @@ class CredentialError(ValueError):
 
 
 # --- compact JWS, strict --------------------------------------------------------------------
+
 
 def _no_duplicates(pairs):
     obj = {}
@@ -118,6 +120,7 @@ def jws_split(token: str) -> tuple[dict[str, Any], bytes, bytes, bytes]:
 
 # --- keys -----------------------------------------------------------------------------------
 
+
 def compressed_point(public_key: ec.EllipticCurvePublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
 
@@ -149,6 +152,7 @@ def jwks_keys(jwks: dict[str, Any]) -> list[tuple[str | None, ec.EllipticCurvePu
 
 # --- credentials ----------------------------------------------------------------------------
 
+
 def _epoch(value: datetime) -> int:
     if value.tzinfo is None:
         raise ValueError("naive datetime; use UTC")
@@ -159,18 +163,30 @@ def _datetime(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def encode_device_credential(server_private_key, *, device_id, officer_id, station_id,
-                             device_public_key: ec.EllipticCurvePublicKey, iat: datetime,
-                             exp: datetime) -> str:
+def encode_device_credential(
+    server_private_key,
+    *,
+    device_id,
+    officer_id,
+    station_id,
+    device_public_key: ec.EllipticCurvePublicKey,
+    iat: datetime,
+    exp: datetime,
+) -> str:
     """The pure signing step (no database): tests, benchmarks and test vectors call it directly.
     The credential names no key id; the server key is found by trying the JWKS."""
     if not isinstance(device_public_key, ec.EllipticCurvePublicKey) or device_public_key.curve.name != "secp256r1":
         raise ValueError("the device key must be a P-256 public key")
     if exp <= iat:
         raise ValueError("exp must be after iat")
-    payload = _LAYOUT.pack(uuid.UUID(str(device_id)).bytes, uuid.UUID(str(officer_id)).bytes,
-                           uuid.UUID(str(station_id)).bytes, compressed_point(device_public_key),
-                           _epoch(iat), _epoch(exp))
+    payload = _LAYOUT.pack(
+        uuid.UUID(str(device_id)).bytes,
+        uuid.UUID(str(officer_id)).bytes,
+        uuid.UUID(str(station_id)).bytes,
+        compressed_point(device_public_key),
+        _epoch(iat),
+        _epoch(exp),
+    )
     return jws_sign({"alg": ALGORITHM, "typ": CREDENTIAL_TYP}, payload, server_private_key)
 
 
@@ -180,10 +196,12 @@ def parse_credential_payload(payload: bytes) -> dict[str, Any]:
         raise ValueError(f"a credential payload is {_LAYOUT.size} bytes")
     device, officer, station, point, iat, exp = _LAYOUT.unpack(payload)
     return {
-        "device_id": str(uuid.UUID(bytes=device)), "officer_id": str(uuid.UUID(bytes=officer)),
+        "device_id": str(uuid.UUID(bytes=device)),
+        "officer_id": str(uuid.UUID(bytes=officer)),
         "station_id": str(uuid.UUID(bytes=station)),
         "public_key": ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), point),
-        "iat": _datetime(iat), "exp": _datetime(exp),
+        "iat": _datetime(iat),
+        "exp": _datetime(exp),
     }
 
 
@@ -207,8 +225,11 @@ def open_device_credential(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
             return claims
     # Without a kid, "no key verifies" covers both a key this JWKS does not hold (stale cache,
     # forged issuer) and an altered credential; the receipt verifier tells the two apart.
-    raise CredentialError("unknown-key", "no key of the JWKS verifies the credential's server signature "
-                                         "(an unknown or stale key, or an altered credential)")
+    raise CredentialError(
+        "unknown-key",
+        "no key of the JWKS verifies the credential's server signature "
+        "(an unknown or stale key, or an altered credential)",
+    )
 
 
 def check_credential_time(claims: dict[str, Any], at: datetime) -> None:
@@ -233,6 +254,7 @@ def decode_device_credential(token: str, jwks: dict[str, Any], at: datetime | No
 
 # --- issued by the server -------------------------------------------------------------------
 
+
 def issue_device_credential(device, user) -> str:
     """A credential for ``device`` with ``user`` signed in on it, signed with the current server key."""
     if device.public_jwk is None:
@@ -240,9 +262,14 @@ def issue_device_credential(device, user) -> str:
     _, private = server_keys.signing_key()
     now = utcnow().replace(microsecond=0)
     return encode_device_credential(
-        private, device_id=device.id, officer_id=user.id, station_id=device.station_id,
-        device_public_key=public_key_from_jwk(device.public_jwk), iat=now,
-        exp=now + timedelta(seconds=current_app.config["DEVICE_CREDENTIAL_TTL"]))
+        private,
+        device_id=device.id,
+        officer_id=user.id,
+        station_id=device.station_id,
+        device_public_key=public_key_from_jwk(device.public_jwk),
+        iat=now,
+        exp=now + timedelta(seconds=current_app.config["DEVICE_CREDENTIAL_TTL"]),
+    )
 
 
 def receipt_jwks() -> dict[str, Any]:

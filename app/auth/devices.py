@@ -1,12 +1,12 @@
 """Field tablets: registered by staff, enrolled once with a code and the tablet's own key,
 revoked as lost (refused at once) or retired (may still hand in what it holds)."""
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import hashlib
 import secrets
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -27,8 +27,7 @@ def _code_hash(code: str) -> str:
 
 
 def snapshot(device: Device) -> dict[str, Any]:
-    return {"id": str(device.id), "label": device.label, "status": device.status,
-            "station_id": str(device.station_id)}
+    return {"id": str(device.id), "label": device.label, "status": device.status, "station_id": str(device.station_id)}
 
 
 def devices_visible_to(actor):
@@ -41,14 +40,23 @@ def device_for(actor, device_id) -> Device:
 
 
 def register(actor, label: str, station_id=None) -> tuple[Device, str]:
-    quotas.check(sa.select(Device.id).where(Device.created_by_id == actor.user_id, Device.status == "pending",
-                                            Device.enrollment_expires_at > utcnow()),
-                 current_app.config["DEVICE_PENDING_MAX"], "label", "device enrolments waiting for their code")
+    quotas.check(
+        sa.select(Device.id).where(
+            Device.created_by_id == actor.user_id, Device.status == "pending", Device.enrollment_expires_at > utcnow()
+        ),
+        current_app.config["DEVICE_PENDING_MAX"],
+        "label",
+        "device enrolments waiting for their code",
+    )
     code = "-".join("".join(secrets.choice(CODE_ALPHABET) for _ in range(4)) for _ in range(3))
-    device = Device(label=label, station_id=station_id_for_write(actor, station_id), status="pending",
-                    enrollment_code_hash=_code_hash(code), created_by_id=actor.user_id,
-                    enrollment_expires_at=utcnow() + timedelta(
-                        seconds=current_app.config["DEVICE_ENROLLMENT_TTL_SECONDS"]))
+    device = Device(
+        label=label,
+        station_id=station_id_for_write(actor, station_id),
+        status="pending",
+        enrollment_code_hash=_code_hash(code),
+        created_by_id=actor.user_id,
+        enrollment_expires_at=utcnow() + timedelta(seconds=current_app.config["DEVICE_ENROLLMENT_TTL_SECONDS"]),
+    )
     db.session.add(device)
     db.session.flush()
     audit.record(actor, "device.register", "device", device.id, after=snapshot(device), station_id=device.station_id)
@@ -72,13 +80,20 @@ def _public_members(jwk) -> dict[str, Any]:
 def enroll(code: str, public_key: dict[str, Any]) -> Device:
     members = _public_members(public_key)
     now = utcnow()
-    device = db.session.execute(sa.select(Device).where(Device.enrollment_code_hash == _code_hash(code))
-                                ).scalar_one_or_none()
+    device = db.session.execute(
+        sa.select(Device).where(Device.enrollment_code_hash == _code_hash(code))
+    ).scalar_one_or_none()
     if device is None or device.status != "pending" or device.enrollment_expires_at <= now:
-        raise Unprocessable("the enrollment code is unknown, used or expired",
-                            errors={"enrollment_code": ["unknown, used or expired"]}, slug="enrollment-code-invalid")
-    won = db.session.execute(sa.update(Device).where(Device.id == device.id, Device.status == "pending").values(
-        status="active", public_jwk=members, enrolled_at=now, enrollment_code_hash=None)).rowcount
+        raise Unprocessable(
+            "the enrollment code is unknown, used or expired",
+            errors={"enrollment_code": ["unknown, used or expired"]},
+            slug="enrollment-code-invalid",
+        )
+    won = db.session.execute(
+        sa.update(Device)
+        .where(Device.id == device.id, Device.status == "pending")
+        .values(status="active", public_jwk=members, enrolled_at=now, enrollment_code_hash=None)
+    ).rowcount
     if not won:
         raise Conflict("the enrollment code was used concurrently", slug="enrollment-code-invalid")
     db.session.refresh(device)
@@ -96,9 +111,19 @@ def revoke(actor, device_id, mode: str) -> Device:
     before = snapshot(device)
     device.status, device.revoked_at = mode, utcnow()
     if mode == "lost":
-        db.session.execute(sa.update(RefreshToken).where(
-            RefreshToken.device_id == device.id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
-    audit.record(actor, f"device.revoke_{mode}", "device", device.id, before=before, after=snapshot(device),
-                 station_id=device.station_id)
+        db.session.execute(
+            sa.update(RefreshToken)
+            .where(RefreshToken.device_id == device.id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    audit.record(
+        actor,
+        f"device.revoke_{mode}",
+        "device",
+        device.id,
+        before=before,
+        after=snapshot(device),
+        station_id=device.station_id,
+    )
     db.session.commit()
     return device

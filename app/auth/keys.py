@@ -3,15 +3,15 @@ private halves wrapped with a key derived from ``DOORSTEP_SECRET_KEY``, rotated 
 
 A retired key keeps verifying for one access-token lifetime, then leaves the JWKS.
 """
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import base64
 import os
 import secrets
 import time
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,7 +30,8 @@ _CACHE_SECONDS = 30
 
 def _wrapping_key() -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"doorstep", info=b"signing-key-wrap").derive(
-        str(current_app.config["SECRET_KEY"]).encode())
+        str(current_app.config["SECRET_KEY"]).encode()
+    )
 
 
 def _wrap(pem: bytes, kid: str) -> str:
@@ -57,10 +58,12 @@ def create_key() -> SigningKey:
     db.session.execute(sa.update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=now))
     private = ec.generate_private_key(ec.SECP256R1())
     kid = secrets.token_hex(8)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    key = SigningKey(kid=kid, private_key_enc=_wrap(pem, kid), public_jwk=public_jwk(private.public_key(), kid),
-                     created_at=now)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    key = SigningKey(
+        kid=kid, private_key_enc=_wrap(pem, kid), public_jwk=public_jwk(private.public_key(), kid), created_at=now
+    )
     db.session.add(key)
     db.session.flush()
     _cache().clear()

@@ -1,4 +1,5 @@
 """Credential tables. Secrets are stored only as hashes or encrypted."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -40,9 +41,7 @@ class Device(Model):
     """A field tablet of one station. Enrolled with a one-time code and its own ES256 public key."""
 
     __tablename__ = "device"
-    __table_args__ = (
-        sa.CheckConstraint("status IN ('pending', 'active', 'retired', 'lost')", name="status"),
-    )
+    __table_args__ = (sa.CheckConstraint("status IN ('pending', 'active', 'retired', 'lost')", name="status"),)
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     station_id = mapped_column(sa.Uuid, sa.ForeignKey("station.id"), nullable=False, index=True)
     label = mapped_column(sa.String(100), nullable=False)

@@ -1,4 +1,5 @@
 """Argon2id password hashing. Tests use cheap parameters; production uses the library's defaults."""
+
 from __future__ import annotations
 
 from argon2 import PasswordHasher

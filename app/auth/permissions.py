@@ -1,17 +1,19 @@
 """Who may do what. Permissions are named after actions and granted to roles in one table;
 anything not granted here is refused, and a route not marked ``public`` or ``requires(...)``
 makes the app refuse to start."""
+
 from __future__ import annotations
 
 import functools
 
 from flask import Flask, g, request
 
-from app.auth.actor import ROLE_PERMISSIONS, Actor  # noqa: F401  (the names services import from here)
+from app.auth.actor import ROLE_PERMISSIONS, Actor
 from app.auth.proof import HEADER
 from app.auth.tokens import RequestProof, actor_from_access_token
 from app.db import sqlite_begin_mode
 from app.errors import Forbidden, Unauthorized
+
 
 def current_actor() -> Actor:
     return g.actor
@@ -24,8 +26,11 @@ def _authenticate(allow_retired_device: bool) -> Actor:
         raise Unauthorized("a Bearer access token is required")
     query = request.query_string.decode("latin-1")
     target = request.path + (f"?{query}" if query else "")
-    return actor_from_access_token(token.strip(), allow_retired_device=allow_retired_device,
-                                   request_proof=RequestProof(request.headers.get(HEADER), request.method, target))
+    return actor_from_access_token(
+        token.strip(),
+        allow_retired_device=allow_retired_device,
+        request_proof=RequestProof(request.headers.get(HEADER), request.method, target),
+    )
 
 
 def requires(permission: str, *, allow_retired_device: bool = False, writes: bool = False):
@@ -65,9 +70,9 @@ LIBRARY_ENDPOINTS = {"static", "api-docs.openapi_json", "api-docs.openapi_swagge
 
 def unmarked_endpoints(app: Flask) -> list[str]:
     return sorted(
-        rule.endpoint for rule in app.url_map.iter_rules()
-        if rule.endpoint not in LIBRARY_ENDPOINTS
-        and not hasattr(app.view_functions[rule.endpoint], "_doorstep_access")
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in LIBRARY_ENDPOINTS and not hasattr(app.view_functions[rule.endpoint], "_doorstep_access")
     )
 
 

@@ -15,13 +15,13 @@ bodies would mean reading a photo upload before knowing who sends it.
 One ECDSA verification (about 0.1 ms) per request, and the parsed key is cached per device key:
 cheap on the sync hot path. This module is shared with the reference client, which signs.
 """
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import hashlib
 import json
 import secrets
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -59,8 +59,16 @@ def _key(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(header: str | None, *, jwk: dict[str, Any], method: str, target: str, access_token: str, now_seconds: int,
-           max_age: int) -> None:
+def verify(
+    header: str | None,
+    *,
+    jwk: dict[str, Any],
+    method: str,
+    target: str,
+    access_token: str,
+    now_seconds: int,
+    max_age: int,
+) -> None:
     """Raise ``ProofError`` unless ``header`` is a fresh proof by the key ``jwk`` for this request."""
     if not header:
         raise ProofError(f"this token is bound to a device key: send a {HEADER} header signed by it")

@@ -1,16 +1,29 @@
 """Log-in, tokens, citizen codes, devices and the public key set."""
+
 from __future__ import annotations
 
 from flask import jsonify
 
 from app.auth import devices, keys, services
 from app.auth.permissions import current_actor, public, requires
-from app.auth.schemas import (DeviceCreatedOut, DeviceIn, DeviceOut, EnrollIn, EnrollOut, LoginIn, OtpRequestIn,
-                              OtpRequestOut, OtpVerifyIn, RefreshIn, RevokeIn, TokenOut)
-from app.org.schemas import MeOut
-from app.org.services import own_account
+from app.auth.schemas import (
+    DeviceCreatedOut,
+    DeviceIn,
+    DeviceOut,
+    EnrollIn,
+    EnrollOut,
+    LoginIn,
+    OtpRequestIn,
+    OtpRequestOut,
+    OtpVerifyIn,
+    RefreshIn,
+    RevokeIn,
+    TokenOut,
+)
 from app.headers import locates
 from app.openapi import json_example, rate_limited
+from app.org.schemas import MeOut
+from app.org.services import own_account
 from app.schemas import Blueprint, paginate
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and devices")
@@ -81,8 +94,12 @@ def me():
 def register_device(body):
     """Register a tablet and get its single-use enrollment code (valid 24 h)"""
     device, code = devices.register(current_actor(), body["label"], body["station_id"])
-    return {"id": device.id, "station_id": device.station_id, "enrollment_code": code,
-            "enrollment_expires_at": device.enrollment_expires_at}
+    return {
+        "id": device.id,
+        "station_id": device.station_id,
+        "enrollment_code": code,
+        "enrollment_expires_at": device.enrollment_expires_at,
+    }
 
 
 @blp.route("/devices", methods=["GET"])
@@ -123,9 +140,23 @@ def revoke_device(body, device_id):
 
 @wellknown.route("/.well-known/jwks.json", methods=["GET"])
 @public
-@wellknown.doc(**json_example({"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
-                                        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "use": "sig",
-                                        "alg": "ES256", "kid": "9c2f1a7e5b3d4c60"}]}))
+@wellknown.doc(
+    **json_example(
+        {
+            "keys": [
+                {
+                    "kty": "EC",
+                    "crv": "P-256",
+                    "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                    "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+                    "use": "sig",
+                    "alg": "ES256",
+                    "kid": "9c2f1a7e5b3d4c60",
+                }
+            ]
+        }
+    )
+)
 def jwks():
     """The server's public keys: access tokens, device credentials, receipt countersignatures"""
     resp = jsonify(keys.jwks())

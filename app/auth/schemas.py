@@ -16,9 +16,13 @@ class TokenOut(Out):
     refresh_token = fields.String()
     token_type = fields.String(metadata={"example": "Bearer"})
     expires_in = fields.Integer(metadata={"example": 900})
-    device_credential = fields.String(dump_only=True, metadata={
-        "description": "Device-bound log-in or refresh on an active tablet: the server-signed credential "
-                       "(ES256 JWS, typ dc) the tablet puts in the header of every receipt it signs"})
+    device_credential = fields.String(
+        dump_only=True,
+        metadata={
+            "description": "Device-bound log-in or refresh on an active tablet: the server-signed credential "
+            "(ES256 JWS, typ dc) the tablet puts in the header of every receipt it signs"
+        },
+    )
 
 
 class RefreshIn(In):
@@ -41,7 +45,9 @@ class OtpVerifyIn(In):
 
 class DeviceIn(In):
     label = text(100, required=True, metadata={"example": "Tablet 07"})
-    station_id = fields.UUID(load_default=None, metadata={"description": "Admins name the station; staff get their own"})
+    station_id = fields.UUID(
+        load_default=None, metadata={"description": "Admins name the station; staff get their own"}
+    )
 
 
 class DeviceCreatedOut(Out):
@@ -53,7 +59,9 @@ class DeviceCreatedOut(Out):
 
 class EnrollIn(In):
     enrollment_code = text(20, required=True)
-    public_key = fields.Dict(required=True, metadata={"description": "The tablet's ES256 public JWK (kty EC, crv P-256)"})
+    public_key = fields.Dict(
+        required=True, metadata={"description": "The tablet's ES256 public JWK (kty EC, crv P-256)"}
+    )
 
 
 class EnrollOut(Out):
@@ -76,5 +84,6 @@ class DeviceOut(Out):
     last_push_at = fields.DateTime(allow_none=True)
     last_pull_at = fields.DateTime(allow_none=True)
     last_seq = fields.Integer(metadata={"description": "highest mutation seq the server settled"})
-    clock_skew_seconds = fields.Integer(allow_none=True,
-                                        metadata={"description": "device clock minus server clock at the last push"})
+    clock_skew_seconds = fields.Integer(
+        allow_none=True, metadata={"description": "device clock minus server clock at the last push"}
+    )

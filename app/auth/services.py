@@ -1,4 +1,5 @@
 """Log-in, token refresh, log-out and citizen one-time codes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,14 @@ from app.auth.credentials import issue_device_credential
 from app.auth.models import Device, OtpChallenge, RefreshToken
 from app.auth.passwords import verify_password
 from app.auth.permissions import Actor
-from app.auth.tokens import (_hash_refresh, check_device, consume_refresh_token, issue_access_token,
-                             issue_refresh_token, revoke_family)
+from app.auth.tokens import (
+    _hash_refresh,
+    check_device,
+    consume_refresh_token,
+    issue_access_token,
+    issue_refresh_token,
+    revoke_family,
+)
 from app.context import current_meta
 from app.db import utcnow
 from app.errors import DomainError, Unauthorized, field_error
@@ -29,8 +36,12 @@ from app.org.models import FIELD_ROLES, User
 def _token_pair(user: User, device_id=None, family_id=None) -> dict[str, Any]:
     family_id = family_id or uuid.uuid4()
     refresh = issue_refresh_token(user, device_id, family_id)
-    pair = {"access_token": issue_access_token(user, device_id, family_id), "refresh_token": refresh,
-            "token_type": "Bearer", "expires_in": current_app.config["ACCESS_TOKEN_TTL"]}
+    pair = {
+        "access_token": issue_access_token(user, device_id, family_id),
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": current_app.config["ACCESS_TOKEN_TTL"],
+    }
     if device_id is not None:
         # Only an active tablet signs new receipts; a retired one may still refresh to hand in work.
         device = db.session.get(Device, device_id)
@@ -79,21 +90,36 @@ def authenticate(username: str, password: str) -> User:
     # Keys are hashed: a citizen who types a phone number into the staff form must not leave it in
     # plain text, and a long forwarded address must not overflow the column.
     account_key, address_key = login_account_key(username), login_address_key(_address())
-    account_policy = throttle.Policy(window=cfg["LOGIN_LOCK_SECONDS"], limit=cfg["LOGIN_LOCK_AFTER"],
-                                     lock_for=cfg["LOGIN_LOCK_SECONDS"], slowdown_after=cfg["LOGIN_SLOWDOWN_AFTER"])
-    address_policy = throttle.Policy(window=cfg["LOGIN_LOCK_SECONDS"], limit=cfg["LOGIN_ADDRESS_LOCK_AFTER"],
-                                     lock_for=cfg["LOGIN_LOCK_SECONDS"])
+    account_policy = throttle.Policy(
+        window=cfg["LOGIN_LOCK_SECONDS"],
+        limit=cfg["LOGIN_LOCK_AFTER"],
+        lock_for=cfg["LOGIN_LOCK_SECONDS"],
+        slowdown_after=cfg["LOGIN_SLOWDOWN_AFTER"],
+    )
+    address_policy = throttle.Policy(
+        window=cfg["LOGIN_LOCK_SECONDS"], limit=cfg["LOGIN_ADDRESS_LOCK_AFTER"], lock_for=cfg["LOGIN_LOCK_SECONDS"]
+    )
     try:
-        throttle.take_all([
-            (address_key, address_policy, "too many failed log-ins from this address; wait and retry"),
-            (account_key, account_policy, "too many failed log-ins for this account; wait and retry")])
+        throttle.take_all(
+            [
+                (address_key, address_policy, "too many failed log-ins from this address; wait and retry"),
+                (account_key, account_policy, "too many failed log-ins for this account; wait and retry"),
+            ]
+        )
     finally:
         db.session.commit()  # the attempt counts even if refused
-    user = db.session.execute(sa.select(User).where(sa.func.lower(User.username) == username.lower())
-                              ).scalar_one_or_none()
+    user = db.session.execute(
+        sa.select(User).where(sa.func.lower(User.username) == username.lower())
+    ).scalar_one_or_none()
     if not verify_password(user.password_hash if user else None, password) or not user.active:
-        audit.record(None, "auth.login_failed", "user", user.id if user else None,
-                     after={"username": pii.scrub(username)}, station_id=user.station_id if user else None)
+        audit.record(
+            None,
+            "auth.login_failed",
+            "user",
+            user.id if user else None,
+            after={"username": pii.scrub(username)},
+            station_id=user.station_id if user else None,
+        )
         db.session.commit()
         raise Unauthorized("wrong username or password", slug="invalid-credentials")
     # The password was right: whatever happens with the device, this was not a guessing attempt.
@@ -131,8 +157,9 @@ def refresh(token: str) -> dict[str, Any]:
 def logout(token: str) -> None:
     """Revoke the whole login the refresh token belongs to. Unknown tokens are ignored so the
     endpoint reveals nothing."""
-    row = db.session.execute(sa.select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh(token))
-                             ).scalar_one_or_none()
+    row = db.session.execute(
+        sa.select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh(token))
+    ).scalar_one_or_none()
     if row is not None:
         revoke_family(row.family_id)
         user = db.session.get(User, row.user_id)
@@ -141,6 +168,7 @@ def logout(token: str) -> None:
 
 
 # --- citizen one-time codes -------------------------------------------------------------
+
 
 def _code_hash(challenge_id, code: str) -> str:
     key = hashlib.sha256(b"otp:" + str(current_app.config["SECRET_KEY"]).encode()).digest()
@@ -163,20 +191,34 @@ def request_otp(raw_phone: str, locale: str = "zh") -> dict[str, Any]:
     phone = _phone(raw_phone)
     bidx = pii.blind_index(pii.PHONE, phone)
     try:
-        throttle.take_all([
-            (f"otp:addr:{_address()}", throttle.Policy(window=3600, limit=cfg["OTP_ADDRESS_PER_HOUR"]),
-             "too many codes requested from this address"),
-            (f"otp:phone:{bidx}", throttle.Policy(window=3600, limit=cfg["OTP_PHONE_PER_HOUR"],
-                                                  min_interval=cfg["OTP_PHONE_INTERVAL_SECONDS"]),
-             "a code was sent to this number recently; wait before asking again")])
+        throttle.take_all(
+            [
+                (
+                    f"otp:addr:{_address()}",
+                    throttle.Policy(window=3600, limit=cfg["OTP_ADDRESS_PER_HOUR"]),
+                    "too many codes requested from this address",
+                ),
+                (
+                    f"otp:phone:{bidx}",
+                    throttle.Policy(
+                        window=3600, limit=cfg["OTP_PHONE_PER_HOUR"], min_interval=cfg["OTP_PHONE_INTERVAL_SECONDS"]
+                    ),
+                    "a code was sent to this number recently; wait before asking again",
+                ),
+            ]
+        )
     finally:
         db.session.commit()  # counted even when refused
     now = utcnow()
     # A new code supersedes older ones, so only the latest message works.
-    db.session.execute(sa.update(OtpChallenge).where(OtpChallenge.phone_bidx == bidx,
-                                                     OtpChallenge.consumed_at.is_(None)).values(consumed_at=now))
-    challenge = OtpChallenge(id=uuid.uuid4(), phone_bidx=bidx, code_hash="",
-                             expires_at=now + timedelta(seconds=cfg["OTP_TTL_SECONDS"]))
+    db.session.execute(
+        sa.update(OtpChallenge)
+        .where(OtpChallenge.phone_bidx == bidx, OtpChallenge.consumed_at.is_(None))
+        .values(consumed_at=now)
+    )
+    challenge = OtpChallenge(
+        id=uuid.uuid4(), phone_bidx=bidx, code_hash="", expires_at=now + timedelta(seconds=cfg["OTP_TTL_SECONDS"])
+    )
     code = f"{secrets.randbelow(10**6):06d}"
     challenge.code_hash = _code_hash(challenge.id, code)
     db.session.add(challenge)
@@ -191,34 +233,44 @@ def verify_otp(raw_phone: str, code: str) -> dict[str, Any]:
     bidx = pii.blind_index(pii.PHONE, phone)
     max_attempts = current_app.config["OTP_MAX_ATTEMPTS"]
     challenge = db.session.execute(
-        sa.select(OtpChallenge).where(OtpChallenge.phone_bidx == bidx, OtpChallenge.consumed_at.is_(None),
-                                      OtpChallenge.expires_at > utcnow())
-        .order_by(OtpChallenge.created_at.desc()).limit(1)
+        sa.select(OtpChallenge)
+        .where(OtpChallenge.phone_bidx == bidx, OtpChallenge.consumed_at.is_(None), OtpChallenge.expires_at > utcnow())
+        .order_by(OtpChallenge.created_at.desc())
+        .limit(1)
     ).scalar_one_or_none()
     if challenge is None:
         raise Unauthorized("no valid code for this number; request a new one", slug="otp-invalid")
     # Count the attempt atomically before comparing, so parallel guesses share one budget.
-    counted = db.session.execute(sa.update(OtpChallenge).where(
-        OtpChallenge.id == challenge.id, OtpChallenge.attempts < max_attempts, OtpChallenge.consumed_at.is_(None)
-    ).values(attempts=OtpChallenge.attempts + 1)).rowcount
+    counted = db.session.execute(
+        sa.update(OtpChallenge)
+        .where(
+            OtpChallenge.id == challenge.id, OtpChallenge.attempts < max_attempts, OtpChallenge.consumed_at.is_(None)
+        )
+        .values(attempts=OtpChallenge.attempts + 1)
+    ).rowcount
     db.session.commit()
     if not counted:
         raise Unauthorized("too many wrong codes; request a new one", slug="otp-invalid")
     if not hmac.compare_digest(challenge.code_hash, _code_hash(challenge.id, str(code))):
         raise Unauthorized("the code is wrong", slug="otp-invalid")
-    won = db.session.execute(sa.update(OtpChallenge).where(
-        OtpChallenge.id == challenge.id, OtpChallenge.consumed_at.is_(None)).values(consumed_at=utcnow())).rowcount
+    won = db.session.execute(
+        sa.update(OtpChallenge)
+        .where(OtpChallenge.id == challenge.id, OtpChallenge.consumed_at.is_(None))
+        .values(consumed_at=utcnow())
+    ).rowcount
     if not won:
         raise Unauthorized("this code was already used", slug="otp-invalid")
-    user = db.session.execute(sa.select(User).where(User.role == "citizen", User.phone_bidx == bidx)
-                              ).scalar_one_or_none()
+    user = db.session.execute(
+        sa.select(User).where(User.role == "citizen", User.phone_bidx == bidx)
+    ).scalar_one_or_none()
     if user is None:
         user = User(role="citizen", display_name="")
         user.set_phone(phone)
         db.session.add(user)
         db.session.flush()
-        audit.record(actor_of(user), "user.create", "user", user.id, after={"role": "citizen",
-                                                                              "phone": pii.mask_phone(phone)})
+        audit.record(
+            actor_of(user), "user.create", "user", user.id, after={"role": "citizen", "phone": pii.mask_phone(phone)}
+        )
     elif not user.active:
         db.session.commit()
         raise Unauthorized("this account is disabled")

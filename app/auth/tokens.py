@@ -1,4 +1,5 @@
 """Access tokens (ES256 JWTs, short-lived) and refresh tokens (opaque, rotated, family-revoked)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,8 +13,8 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.auth import keys, proof
-from app.auth.models import Device, RefreshToken
 from app.auth.actor import Actor
+from app.auth.models import Device, RefreshToken
 from app.db import utcnow
 from app.errors import DeviceRevoked, Unauthorized
 from app.extensions import db
@@ -31,10 +32,14 @@ def issue_access_token(user: User, device_id=None, family_id=None) -> str:
     kid, private = keys.signing_key()
     now = utcnow()
     claims = {
-        "iss": current_app.config["JWT_ISSUER"], "aud": current_app.config["JWT_AUDIENCE"],
-        "sub": str(user.id), "iat": now, "nbf": now,
+        "iss": current_app.config["JWT_ISSUER"],
+        "aud": current_app.config["JWT_AUDIENCE"],
+        "sub": str(user.id),
+        "iat": now,
+        "nbf": now,
         "exp": now + timedelta(seconds=current_app.config["ACCESS_TOKEN_TTL"]),
-        "jti": uuid.uuid4().hex, "role": user.role,
+        "jti": uuid.uuid4().hex,
+        "role": user.role,
     }
     if user.station_id:
         claims["sid"] = str(user.station_id)
@@ -63,7 +68,10 @@ def decode_access_token(token: str) -> dict:
         raise Unauthorized("the access token's key is unknown or expired")
     try:
         return jwt.decode(
-            token, key, algorithms=[ALGORITHM], audience=current_app.config["JWT_AUDIENCE"],
+            token,
+            key,
+            algorithms=[ALGORITHM],
+            audience=current_app.config["JWT_AUDIENCE"],
             issuer=current_app.config["JWT_ISSUER"],
             options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]},
             leeway=CLOCK_LEEWAY_SECONDS,
@@ -92,8 +100,9 @@ class RequestProof:
     target: str
 
 
-def actor_from_access_token(token: str, *, allow_retired_device: bool = False,
-                            request_proof: RequestProof | None = None) -> Actor:
+def actor_from_access_token(
+    token: str, *, allow_retired_device: bool = False, request_proof: RequestProof | None = None
+) -> Actor:
     """Every authenticated request pays for this: the account, its device and its areas are read
     in one query (a row per area), so revocation is seen at once at the cost of one round trip.
     A token bound to a device key needs ``request_proof`` signed by that key."""
@@ -104,13 +113,18 @@ def actor_from_access_token(token: str, *, allow_retired_device: bool = False,
         family = uuid.UUID(claims["fam"]) if claims.get("fam") else None
     except (ValueError, TypeError, AttributeError):
         raise Unauthorized("the access token is invalid: malformed subject, device or login") from None
-    revoked = (sa.exists().where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_not(None))
-               if family is not None else sa.false())
+    revoked = (
+        sa.exists().where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_not(None))
+        if family is not None
+        else sa.false()
+    )
     rows = db.session.execute(
-        sa.select(User, Device, user_area.c.area_id, revoked.label("revoked")).select_from(User)
+        sa.select(User, Device, user_area.c.area_id, revoked.label("revoked"))
+        .select_from(User)
         .outerjoin(Device, Device.id == device_key if device_key is not None else sa.false())
         .outerjoin(user_area, user_area.c.user_id == User.id)
-        .where(User.id == user_id)).all()
+        .where(User.id == user_id)
+    ).all()
     user = rows[0][0] if rows else None
     if user is None or not user.active or user.role != claims.get("role"):
         raise Unauthorized("the account is inactive or has changed; log in again")
@@ -129,8 +143,7 @@ def actor_from_access_token(token: str, *, allow_retired_device: bool = False,
     area_ids = frozenset()
     if user.role in ("officer", "auxiliary"):
         area_ids = frozenset(area for _u, _d, area, _r in rows if area is not None)
-    return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id,
-                 area_ids=area_ids)
+    return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id, area_ids=area_ids)
 
 
 def _check_possession(device: Device, claims: dict, token: str, request_proof: RequestProof | None) -> None:
@@ -143,9 +156,15 @@ def _check_possession(device: Device, claims: dict, token: str, request_proof: R
     request_proof = request_proof or RequestProof(None, "", "")
     now_seconds = int(utcnow().timestamp())
     try:
-        proof.verify(request_proof.header, jwk=device.public_jwk, method=request_proof.method,
-                     target=request_proof.target, access_token=token, now_seconds=now_seconds,
-                     max_age=current_app.config["DEVICE_PROOF_MAX_AGE"])
+        proof.verify(
+            request_proof.header,
+            jwk=device.public_jwk,
+            method=request_proof.method,
+            target=request_proof.target,
+            access_token=token,
+            now_seconds=now_seconds,
+            max_age=current_app.config["DEVICE_PROOF_MAX_AGE"],
+        )
     except proof.ProofError as exc:
         # The server's clock comes with the refusal: a tablet whose clock is wrong (they often
         # are, in villages) signs its next proof by the server's time instead of being locked out.
@@ -158,11 +177,15 @@ def _hash_refresh(token: str) -> str:
 
 def issue_refresh_token(user: User, device_id=None, family_id=None) -> str:
     token = secrets.token_urlsafe(32)
-    db.session.add(RefreshToken(
-        family_id=family_id or uuid.uuid4(), user_id=user.id, device_id=device_id,
-        token_hash=_hash_refresh(token),
-        expires_at=utcnow() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"]),
-    ))
+    db.session.add(
+        RefreshToken(
+            family_id=family_id or uuid.uuid4(),
+            user_id=user.id,
+            device_id=device_id,
+            token_hash=_hash_refresh(token),
+            expires_at=utcnow() + timedelta(seconds=current_app.config["REFRESH_TOKEN_TTL"]),
+        )
+    )
     return token
 
 
@@ -170,10 +193,17 @@ def revoke_family(family_id) -> None:
     # The family's rows locked oldest first — the order in which refreshing takes them (a token,
     # then the one issued for it) — before revoking: concurrent reuses of one token all revoke the
     # same family, and taking its rows in whatever order an UPDATE met them deadlocked on PostgreSQL.
-    db.session.execute(sa.select(RefreshToken.id).where(RefreshToken.family_id == family_id)
-                       .order_by(RefreshToken.issued_at, RefreshToken.id).with_for_update()).all()
-    db.session.execute(sa.update(RefreshToken).where(
-        RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    db.session.execute(
+        sa.select(RefreshToken.id)
+        .where(RefreshToken.family_id == family_id)
+        .order_by(RefreshToken.issued_at, RefreshToken.id)
+        .with_for_update()
+    ).all()
+    db.session.execute(
+        sa.update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 def consume_refresh_token(token: str) -> RefreshToken:
@@ -188,11 +218,13 @@ def consume_refresh_token(token: str) -> RefreshToken:
     if row.revoked_at is not None or row.expires_at <= now:
         raise Unauthorized("the refresh token is revoked or expired")
     # Conditional update: of two concurrent uses exactly one wins.
-    won = db.session.execute(sa.update(RefreshToken).where(
-        RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)).rowcount
+    won = db.session.execute(
+        sa.update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)
+    ).rowcount
     if not won:
         revoke_family(row.family_id)
         db.session.commit()
-        raise Unauthorized("the refresh token was already used; every session of this login is revoked",
-                           slug="refresh-token-reused")
+        raise Unauthorized(
+            "the refresh token was already used; every session of this login is revoked", slug="refresh-token-reused"
+        )
     return row

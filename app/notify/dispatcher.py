@@ -16,6 +16,7 @@ Decisions taken at claim time, each leaving its reason on the row (``skip_reason
 quiet hours (wait until they end), the per-recipient hourly limit (wait until a slot frees) and
 opt-outs (``skipped``, never sent). One-time codes never pass through here (``IMMEDIATE_KINDS``).
 """
+
 from __future__ import annotations
 
 import logging
@@ -66,8 +67,10 @@ def dispatch_due(batch: int = 100, now: datetime | None = None) -> dict[str, Any
     sender = get_sender()  # a misconfigured sender fails here, before anything is claimed
     budget = timedelta(seconds=cfg["SMS_CONNECT_TIMEOUT"] + cfg["SMS_READ_TIMEOUT"] + LEASE_MARGIN_SECONDS)
     if timedelta(seconds=cfg["SMS_LEASE_SECONDS"]) <= budget:
-        raise RuntimeError(f"DOORSTEP_SMS_LEASE_SECONDS must exceed the SMS connect and read timeouts plus "
-                           f"{LEASE_MARGIN_SECONDS} s ({budget.total_seconds():g} s), or no message could ever go")
+        raise RuntimeError(
+            f"DOORSTEP_SMS_LEASE_SECONDS must exceed the SMS connect and read timeouts plus "
+            f"{LEASE_MARGIN_SECONDS} s ({budget.total_seconds():g} s), or no message could ever go"
+        )
     db.session.commit()
     mode = sqlite_begin_mode.set("IMMEDIATE")
     try:
@@ -82,14 +85,28 @@ def dispatch_due(batch: int = 100, now: datetime | None = None) -> dict[str, Any
             result[_send_one(sender, row, token, clock)] += 1
     finally:
         sqlite_begin_mode.reset(mode)
-    counts = {key: result.get(key, 0) for key in ("claimed", "sent", "failed", "dead", "skipped", "deferred_quiet",
-                                                  "deferred_rate", "unknown", "requeued_unknown", "released")}
+    counts = {
+        key: result.get(key, 0)
+        for key in (
+            "claimed",
+            "sent",
+            "failed",
+            "dead",
+            "skipped",
+            "deferred_quiet",
+            "deferred_rate",
+            "unknown",
+            "requeued_unknown",
+            "released",
+        )
+    }
     if any(counts.values()):
         log.info("outbox dispatch: %s", counts, extra={"event": "sms.dispatch"})
     return counts
 
 
 # --- sweep ---------------------------------------------------------------------------------
+
 
 def _sweep(now: datetime) -> dict[str, Any]:
     """Expired claims become ``unknown``; failed one-time codes die (their code is gone, the
@@ -98,28 +115,43 @@ def _sweep(now: datetime) -> dict[str, Any]:
     n = Notification
     counts = {}
     counts["unknown"] = db.session.execute(
-        sa.update(n).where(n.status == "sending", n.lease_until < now)
-        .values(status="unknown", last_error=UNKNOWN_ERROR).execution_options(synchronize_session=False)
+        sa.update(n)
+        .where(n.status == "sending", n.lease_until < now)
+        .values(status="unknown", last_error=UNKNOWN_ERROR)
+        .execution_options(synchronize_session=False)
     ).rowcount
     db.session.execute(
-        sa.update(n).where(n.status == "failed", n.kind.in_(policy.IMMEDIATE_KINDS))
-        .values(status="dead").execution_options(synchronize_session=False))
+        sa.update(n)
+        .where(n.status == "failed", n.kind.in_(policy.IMMEDIATE_KINDS))
+        .values(status="dead")
+        .execution_options(synchronize_session=False)
+    )
     after = policy.parse_resend_unknown(cfg["SMS_RESEND_UNKNOWN"])
     counts["requeued_unknown"] = 0
     if after is not None:
-        stale = (n.status == "unknown", n.kind.not_in(policy.IMMEDIATE_KINDS),
-                 n.lease_until <= now - timedelta(seconds=after))
+        stale = (
+            n.status == "unknown",
+            n.kind.not_in(policy.IMMEDIATE_KINDS),
+            n.lease_until <= now - timedelta(seconds=after),
+        )
         counts["requeued_unknown"] = db.session.execute(
-            sa.update(n).where(*stale, n.attempts < cfg["SMS_MAX_ATTEMPTS"])
+            sa.update(n)
+            .where(*stale, n.attempts < cfg["SMS_MAX_ATTEMPTS"])
             .values(status="pending", next_attempt_at=now, claim_token=None, lease_until=None)
-            .execution_options(synchronize_session=False)).rowcount
-        db.session.execute(sa.update(n).where(*stale, n.attempts >= cfg["SMS_MAX_ATTEMPTS"])
-                           .values(status="dead").execution_options(synchronize_session=False))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.execute(
+            sa.update(n)
+            .where(*stale, n.attempts >= cfg["SMS_MAX_ATTEMPTS"])
+            .values(status="dead")
+            .execution_options(synchronize_session=False)
+        )
     db.session.commit()
     return counts
 
 
 # --- claim ---------------------------------------------------------------------------------
+
 
 def quiet_until(kind: str, now: datetime) -> datetime | None:
     """When a message of ``kind`` due at ``now`` may go, if quiet hours hold it back."""
@@ -133,10 +165,14 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
     """One transaction: pick due rows, defer or skip those that must not go now, claim the rest."""
     cfg = current_app.config
     n = Notification
-    query = (sa.select(n.id, n.kind, n.recipient_bidx, n.recipient_user_id, n.recipient_phone_enc)
-             .where(n.status.in_(CLAIMABLE), n.kind.not_in(policy.IMMEDIATE_KINDS), n.due_at <= now,
-                    n.next_attempt_at <= now)
-             .order_by(n.next_attempt_at, n.id).limit(batch))
+    query = (
+        sa.select(n.id, n.kind, n.recipient_bidx, n.recipient_user_id, n.recipient_phone_enc)
+        .where(
+            n.status.in_(CLAIMABLE), n.kind.not_in(policy.IMMEDIATE_KINDS), n.due_at <= now, n.next_attempt_at <= now
+        )
+        .order_by(n.next_attempt_at, n.id)
+        .limit(batch)
+    )
     if is_postgres():
         query = query.with_for_update(skip_locked=True)
     candidates = db.session.execute(query).all()
@@ -147,8 +183,12 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
 
     def mark(ids, **values):
         if ids:
-            db.session.execute(sa.update(n).where(n.id.in_(ids), n.status.in_(CLAIMABLE)).values(**values)
-                               .execution_options(synchronize_session=False))
+            db.session.execute(
+                sa.update(n)
+                .where(n.id.in_(ids), n.status.in_(CLAIMABLE))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
 
     # Quiet hours apply to every kind that reaches here, so they hold back the whole batch.
     until = quiet_until(candidates[0].kind, now)
@@ -163,8 +203,11 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
         if bidx[c.id] and not c.recipient_bidx:
             mark([c.id], recipient_bidx=bidx[c.id])
     known = sorted({b for b in bidx.values() if b})
-    opted_out = set(db.session.execute(
-        sa.select(SmsOptOut.phone_bidx).where(SmsOptOut.phone_bidx.in_(known))).scalars()) if known else set()
+    opted_out = (
+        set(db.session.execute(sa.select(SmsOptOut.phone_bidx).where(SmsOptOut.phone_bidx.in_(known))).scalars())
+        if known
+        else set()
+    )
     skipped = {c.id for c in candidates if bidx[c.id] in opted_out}
     mark(list(skipped), status="skipped", skip_reason="opted-out", last_error="the recipient opted out of SMS notices")
     decided["skipped"] = len(skipped)
@@ -175,10 +218,15 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
     used, oldest = {}, {}
     if counted:
         for b, count, first in db.session.execute(
-                sa.select(n.recipient_bidx, sa.func.count(), sa.func.min(n.claimed_at))
-                .where(n.recipient_bidx.in_(counted), n.kind.not_in(policy.IMMEDIATE_KINDS),
-                       n.status.in_(COUNTED_STATUSES), n.claimed_at > now - RATE_WINDOW)
-                .group_by(n.recipient_bidx)):
+            sa.select(n.recipient_bidx, sa.func.count(), sa.func.min(n.claimed_at))
+            .where(
+                n.recipient_bidx.in_(counted),
+                n.kind.not_in(policy.IMMEDIATE_KINDS),
+                n.status.in_(COUNTED_STATUSES),
+                n.claimed_at > now - RATE_WINDOW,
+            )
+            .group_by(n.recipient_bidx)
+        ):
             used[b], oldest[b] = count, first
     to_claim, waits = [], {}
     for c in candidates:
@@ -197,16 +245,34 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
     decided["deferred_rate"] = len(waits)
 
     lease_until = now + timedelta(seconds=cfg["SMS_LEASE_SECONDS"])
-    mark(to_claim, status="sending", claim_token=token, claimed_at=now, lease_until=lease_until,
-         attempts=n.attempts + 1, sender=sender_name, skip_reason=None)
+    mark(
+        to_claim,
+        status="sending",
+        claim_token=token,
+        claimed_at=now,
+        lease_until=lease_until,
+        attempts=n.attempts + 1,
+        sender=sender_name,
+        skip_reason=None,
+    )
     claimed = []
     if to_claim:
         rows = db.session.execute(
-            sa.select(n.id, n.kind, n.template, n.params, n.locale, n.attempts, n.recipient_phone_enc,
-                      User.phone_enc.label("user_phone_enc"), n.lease_until)
+            sa.select(
+                n.id,
+                n.kind,
+                n.template,
+                n.params,
+                n.locale,
+                n.attempts,
+                n.recipient_phone_enc,
+                User.phone_enc.label("user_phone_enc"),
+                n.lease_until,
+            )
             .outerjoin(User, User.id == n.recipient_user_id)
             .where(n.id.in_(to_claim), n.claim_token == token, n.status == "sending")
-            .order_by(n.next_attempt_at, n.id)).all()
+            .order_by(n.next_attempt_at, n.id)
+        ).all()
         claimed = [r._asdict() for r in rows]
     db.session.commit()
     return claimed, decided
@@ -238,13 +304,19 @@ def _lock_recipients(bidxs: list[str]) -> None:
 
 # --- send and record -----------------------------------------------------------------------
 
+
 def _send_one(sender, row: dict[str, Any], token: str, clock) -> str:
     """Render and decrypt only now, call the provider with no transaction open, then record."""
     try:
         text = render(row["template"], row["locale"], row["params"] or {})
     except (UnknownTemplate, KeyError, IndexError, ValueError) as exc:
-        return _record_failure(row, token, clock(), f"template {row['template']!r} cannot be rendered: "
-                                                    f"{type(exc).__name__} {exc}", permanent=True)
+        return _record_failure(
+            row,
+            token,
+            clock(),
+            f"template {row['template']!r} cannot be rendered: {type(exc).__name__} {exc}",
+            permanent=True,
+        )
     phone_enc = row["recipient_phone_enc"] or row["user_phone_enc"]
     if phone_enc is None:
         return _record_failure(row, token, clock(), "the recipient has no phone number", permanent=True)
@@ -258,13 +330,25 @@ def _send_one(sender, row: dict[str, Any], token: str, clock) -> str:
         return _record_failure(row, token, clock(), f"sender error: {type(exc).__name__}: {exc}", permanent=False)
     n = Notification
     done = db.session.execute(
-        sa.update(n).where(n.id == row["id"], n.claim_token == token, n.status.in_(("sending", "unknown")))
-        .values(status="sent", provider_message_id=provider_id, sent_at=clock(), lease_until=None,
-                last_error=None, skip_reason=None).execution_options(synchronize_session=False)).rowcount
+        sa.update(n)
+        .where(n.id == row["id"], n.claim_token == token, n.status.in_(("sending", "unknown")))
+        .values(
+            status="sent",
+            provider_message_id=provider_id,
+            sent_at=clock(),
+            lease_until=None,
+            last_error=None,
+            skip_reason=None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
     if not done:
-        log.warning("message %s was sent but its claim had been taken over; the result is only logged",
-                    row["id"], extra={"event": "sms.late_result"})
+        log.warning(
+            "message %s was sent but its claim had been taken over; the result is only logged",
+            row["id"],
+            extra={"event": "sms.late_result"},
+        )
     log.info("sms %s (%s) sent via %s", row["id"], row["kind"], sender.name, extra={"event": "sms.sent"})
     return "sent"
 
@@ -276,14 +360,25 @@ def _record_failure(row: dict[str, Any], token: str, now: datetime, error: str, 
     values = {"status": "dead" if dead else "failed", "last_error": pii.scrub(error)[:500], "lease_until": None}
     if not dead:
         values["next_attempt_at"] = now + timedelta(
-            seconds=policy.backoff_seconds(attempts, cfg["SMS_RETRY_BASE_SECONDS"]))
+            seconds=policy.backoff_seconds(attempts, cfg["SMS_RETRY_BASE_SECONDS"])
+        )
     n = Notification
-    db.session.execute(sa.update(n).where(n.id == row["id"], n.claim_token == token,
-                                          n.status.in_(("sending", "unknown"))).values(**values)
-                       .execution_options(synchronize_session=False))
+    db.session.execute(
+        sa.update(n)
+        .where(n.id == row["id"], n.claim_token == token, n.status.in_(("sending", "unknown")))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
-    log.warning("sms %s (%s) %s after attempt %d: %s", row["id"], row["kind"], values["status"], attempts,
-                values["last_error"], extra={"event": f"sms.{values['status']}"})
+    log.warning(
+        "sms %s (%s) %s after attempt %d: %s",
+        row["id"],
+        row["kind"],
+        values["status"],
+        attempts,
+        values["last_error"],
+        extra={"event": f"sms.{values['status']}"},
+    )
     return values["status"]
 
 
@@ -291,8 +386,10 @@ def _release(ids: list[Any], token: str) -> int:
     """Hand unsent claims back (their attempt did not happen) so another tick sends them."""
     n = Notification
     count = db.session.execute(
-        sa.update(n).where(n.id.in_(ids), n.claim_token == token, n.status == "sending")
+        sa.update(n)
+        .where(n.id.in_(ids), n.claim_token == token, n.status == "sending")
         .values(status="pending", attempts=n.attempts - 1, claim_token=None, lease_until=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     db.session.commit()
     return count

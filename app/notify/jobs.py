@@ -1,6 +1,7 @@
 """The outbox's side of the scheduler: queueing messages in bulk for the jobs that select what is
 due, and the job that sends what is due through the configured sender
 (``app.notify.dispatcher.dispatch_due``: claims, quiet hours, rate limit, opt-outs, back-off)."""
+
 from __future__ import annotations
 
 import time
@@ -25,14 +26,38 @@ TAKEN = ("sent", "failed", "dead", "skipped", "deferred_quiet", "deferred_rate",
 
 # --- queueing in bulk, for the jobs that select what is due ---------------------------------------
 
-def outbox_row(kind: str, params: dict[str, Any], phone_enc: str, phone_bidx: str | None, *, station_id, dedupe_key: str,
-               now: datetime, user_id=None, locale: str = "zh") -> dict[str, Any]:
+
+def outbox_row(
+    kind: str,
+    params: dict[str, Any],
+    phone_enc: str,
+    phone_bidx: str | None,
+    *,
+    station_id,
+    dedupe_key: str,
+    now: datetime,
+    user_id=None,
+    locale: str = "zh",
+) -> dict[str, Any]:
     """The values of one outbox row, for a bulk insert (``outbox.enqueue`` adds one ORM object at a
     time). The ciphertext and blind index are the stored ones of the resident or account."""
-    return {"id": new_id(), "kind": kind, "template": kind, "params": params, "locale": locale,
-            "recipient_phone_enc": phone_enc, "recipient_bidx": phone_bidx, "recipient_user_id": user_id,
-            "station_id": station_id, "due_at": now, "next_attempt_at": now, "status": "pending", "attempts": 0,
-            "dedupe_key": dedupe_key, "created_at": now}
+    return {
+        "id": new_id(),
+        "kind": kind,
+        "template": kind,
+        "params": params,
+        "locale": locale,
+        "recipient_phone_enc": phone_enc,
+        "recipient_bidx": phone_bidx,
+        "recipient_user_id": user_id,
+        "station_id": station_id,
+        "due_at": now,
+        "next_attempt_at": now,
+        "status": "pending",
+        "attempts": 0,
+        "dedupe_key": dedupe_key,
+        "created_at": now,
+    }
 
 
 def enqueue_absent(rows: list[dict[str, Any]]) -> int:
@@ -41,6 +66,7 @@ def enqueue_absent(rows: list[dict[str, Any]]) -> int:
 
 
 # --- sending ---------------------------------------------------------------------------------------
+
 
 @job("notify.dispatch", every="DISPATCH_INTERVAL_SECONDS")
 def dispatch(now: datetime) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """Outgoing messages: an outbox table written with the change that causes it, and its senders."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -21,8 +22,9 @@ class Notification(Model):
 
     __tablename__ = "notification"
     __table_args__ = (
-        sa.CheckConstraint("status IN ('pending', 'sending', 'sent', 'failed', 'dead', 'unknown', 'skipped')",
-                           name="status"),
+        sa.CheckConstraint(
+            "status IN ('pending', 'sending', 'sent', 'failed', 'dead', 'unknown', 'skipped')", name="status"
+        ),
         sa.CheckConstraint("status != 'sending' OR lease_until IS NOT NULL", name="sending_has_lease"),
         # The dispatcher's claim: due rows by when they may go next (``next_attempt_at`` starts at
         # ``due_at`` and only moves later, so no index on ``due_at`` is needed).
@@ -31,8 +33,13 @@ class Notification(Model):
         sa.Index("ix_notification_station_created", "station_id", "created_at"),
         # The per-recipient rate limit counts claims (``claimed_at > now - window``), so only claimed
         # messages are indexed: queueing one (a bulk job queues thousands) writes nothing here.
-        sa.Index("ix_notification_recipient_claimed", "recipient_bidx", "claimed_at",
-                 sqlite_where=sa.text("claimed_at IS NOT NULL"), postgresql_where=sa.text("claimed_at IS NOT NULL")),
+        sa.Index(
+            "ix_notification_recipient_claimed",
+            "recipient_bidx",
+            "claimed_at",
+            sqlite_where=sa.text("claimed_at IS NOT NULL"),
+            postgresql_where=sa.text("claimed_at IS NOT NULL"),
+        ),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     kind = mapped_column(sa.String(32), nullable=False)

@@ -1,4 +1,5 @@
 """Putting messages in the outbox, and sending the ones that cannot wait for a scheduler tick."""
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,18 @@ from app.org.models import User
 log = logging.getLogger("doorstep.sms")
 
 
-def enqueue(kind: str, template: str, params: dict[str, Any], *, phone: str | None = None, user_id=None,
-            station_id=None, locale: str = "zh", due_at=None, dedupe_key: str | None = None) -> Notification:
+def enqueue(
+    kind: str,
+    template: str,
+    params: dict[str, Any],
+    *,
+    phone: str | None = None,
+    user_id=None,
+    station_id=None,
+    locale: str = "zh",
+    due_at=None,
+    dedupe_key: str | None = None,
+) -> Notification:
     """Add a row in the caller's transaction; it commits or rolls back with the business change.
 
     ``phone`` (normalized) wins over ``user_id``; a row for an account alone is sent to whatever
@@ -30,10 +41,19 @@ def enqueue(kind: str, template: str, params: dict[str, Any], *, phone: str | No
         user = db.session.get(User, user_id)
         bidx = user.phone_bidx if user is not None else None
     due_at = due_at or utcnow()
-    row = Notification(kind=kind, template=template, params=params, locale=locale,
-                       recipient_phone_enc=pii.encrypt(pii.PHONE, phone), recipient_user_id=user_id,
-                       recipient_bidx=bidx, station_id=station_id, due_at=due_at, next_attempt_at=due_at,
-                       dedupe_key=dedupe_key)
+    row = Notification(
+        kind=kind,
+        template=template,
+        params=params,
+        locale=locale,
+        recipient_phone_enc=pii.encrypt(pii.PHONE, phone),
+        recipient_user_id=user_id,
+        recipient_bidx=bidx,
+        station_id=station_id,
+        due_at=due_at,
+        next_attempt_at=due_at,
+        dedupe_key=dedupe_key,
+    )
     db.session.add(row)
     db.session.flush()
     return row

@@ -1,13 +1,14 @@
 """When a message may go: retry back-off, quiet hours, the resend policy for ``unknown`` rows, and
 how many SMS segments a text costs. Pure functions of their arguments (stdlib only), so the
 configuration can validate its settings with them at start-up and tests need no database."""
+
 from __future__ import annotations
 
 import math
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, UTC
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -79,6 +80,7 @@ def quiet_hours(value: str) -> str:
 
 
 # --- what to do with a row whose send outcome is unknown -----------------------------------
+
 
 def parse_resend_unknown(value: str) -> int | None:
     """``never`` → None; ``after:<seconds>`` → seconds after the lease expired."""

@@ -1,10 +1,11 @@
 """The outbox for staff, and SMS opt-outs. Thin: parse, call a service, dump."""
+
 from __future__ import annotations
 
 from app.auth.permissions import current_actor, requires
+from app.headers import locates
 from app.notify import services
 from app.notify.schemas import OptOutIn, OptOutOut, OutboxArgs, OutboxOut, OutboxStatsOut
-from app.headers import locates
 from app.schemas import Blueprint, paginate
 
 blp = Blueprint("notify", __name__, url_prefix="/api/v1", description="SMS outbox and opt-outs")

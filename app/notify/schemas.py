@@ -19,11 +19,13 @@ class OutboxOut(Out):
     id = fields.UUID()
     kind = fields.String()
     status = fields.String(metadata={"enum": list(STATUSES)})
-    skip_reason = fields.String(allow_none=True, metadata={
-        "description": f"Why it waits or was not sent: {', '.join(SKIP_REASONS)}"})
+    skip_reason = fields.String(
+        allow_none=True, metadata={"description": f"Why it waits or was not sent: {', '.join(SKIP_REASONS)}"}
+    )
     station_id = fields.UUID(allow_none=True)
-    recipient = fields.Function(lambda row: _services().masked_recipient(row),
-                                metadata={"description": "Masked phone number"})
+    recipient = fields.Function(
+        lambda row: _services().masked_recipient(row), metadata={"description": "Masked phone number"}
+    )
     locale = fields.String()
     template = fields.String()
     text = fields.Function(lambda row: _services().masked_text(row))
@@ -44,8 +46,11 @@ def _services():
 class OutboxStatsOut(Out):
     total = fields.Integer()
     by_status = fields.Dict(keys=fields.String(), values=fields.Integer())
-    by_kind = fields.Dict(keys=fields.String(), values=fields.Dict(keys=fields.String(), values=fields.Integer()),
-                          metadata={"description": "kind → status → count"})
+    by_kind = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.Integer()),
+        metadata={"description": "kind → status → count"},
+    )
 
 
 class OptOutIn(In):

@@ -5,9 +5,8 @@ A sender has a ``name`` and ``send_sms(phone, text, *, ref=None) -> provider mes
 de-duplicates on it makes a resend harmless). It raises ``SendFailed`` when the message was
 not accepted; ``permanent=True`` says resending the same message cannot help.
 """
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 import hashlib
 import hmac
@@ -16,6 +15,7 @@ import json
 import logging
 import threading
 import uuid
+from typing import Any
 
 from flask import current_app
 
@@ -69,8 +69,13 @@ class SnsSender:
     def __init__(self):
         cfg = current_app.config
         self.sender_id = cfg["SMS_SENDER_ID"]
-        key = ("sns", cfg["SMS_SNS_REGION"], cfg["SMS_SNS_ENDPOINT_URL"], cfg["SMS_CONNECT_TIMEOUT"],
-               cfg["SMS_READ_TIMEOUT"])
+        key = (
+            "sns",
+            cfg["SMS_SNS_REGION"],
+            cfg["SMS_SNS_ENDPOINT_URL"],
+            cfg["SMS_CONNECT_TIMEOUT"],
+            cfg["SMS_READ_TIMEOUT"],
+        )
         self.client = _shared(key, lambda: self._client(*key[1:]))
 
     @staticmethod
@@ -81,8 +86,7 @@ class SnsSender:
 
         # Botocore's own retries stay off: a retried Publish can deliver twice, and the outbox
         # already retries with back-off, recording each attempt.
-        config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
-                        retries={"total_max_attempts": 1})
+        config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout, retries={"total_max_attempts": 1})
         return boto3.client("sns", region_name=region, endpoint_url=endpoint_url or None, config=config)
 
     def send_sms(self, phone: str, text: str, *, ref: str | None = None) -> str:
@@ -92,12 +96,13 @@ class SnsSender:
         if self.sender_id:
             attributes["AWS.SNS.SMS.SenderID"] = {"DataType": "String", "StringValue": self.sender_id}
         try:
-            answer = self.client.publish(PhoneNumber=E164_PREFIX + phone, Message=text,
-                                         MessageAttributes=attributes)
+            answer = self.client.publish(PhoneNumber=E164_PREFIX + phone, Message=text, MessageAttributes=attributes)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            raise SendFailed(f"sns {code}: {exc.response.get('Error', {}).get('Message', '')}"[:300],
-                             permanent=code in self.PERMANENT_CODES) from None
+            raise SendFailed(
+                f"sns {code}: {exc.response.get('Error', {}).get('Message', '')}"[:300],
+                permanent=code in self.PERMANENT_CODES,
+            ) from None
         except BotoCoreError as exc:
             raise SendFailed(f"sns unreachable: {type(exc).__name__}") from None
         return answer["MessageId"]
@@ -122,24 +127,33 @@ class WebhookSender:
         cfg = current_app.config
         self.url, self.secret = cfg["SMS_WEBHOOK_URL"], cfg["SMS_WEBHOOK_SECRET"]
         if not self.url or not self.secret:
-            raise RuntimeError("DOORSTEP_SMS_SENDER=webhook needs DOORSTEP_SMS_WEBHOOK_URL and "
-                               "DOORSTEP_SMS_WEBHOOK_SECRET")
+            raise RuntimeError(
+                "DOORSTEP_SMS_SENDER=webhook needs DOORSTEP_SMS_WEBHOOK_URL and DOORSTEP_SMS_WEBHOOK_SECRET"
+            )
         timeout = urllib3.Timeout(connect=cfg["SMS_CONNECT_TIMEOUT"], read=cfg["SMS_READ_TIMEOUT"])
-        self.pool = _shared(("webhook", cfg["SMS_CONNECT_TIMEOUT"], cfg["SMS_READ_TIMEOUT"]),
-                            lambda: urllib3.PoolManager(timeout=timeout, retries=False))
+        self.pool = _shared(
+            ("webhook", cfg["SMS_CONNECT_TIMEOUT"], cfg["SMS_READ_TIMEOUT"]),
+            lambda: urllib3.PoolManager(timeout=timeout, retries=False),
+        )
 
     def send_sms(self, phone: str, text: str, *, ref: str | None = None) -> str | None:
         import urllib3  # only the HTTP gateway sender needs it
 
-        body = json.dumps({"id": ref, "to": E164_PREFIX + phone, "text": text, "ts": int(clock.timestamp())},
-                          ensure_ascii=False, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8",
-                   WEBHOOK_SIGNATURE_HEADER: webhook_signature(self.secret, body)}
+        body = json.dumps(
+            {"id": ref, "to": E164_PREFIX + phone, "text": text, "ts": int(clock.timestamp())},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            WEBHOOK_SIGNATURE_HEADER: webhook_signature(self.secret, body),
+        }
         if ref:
             headers["Idempotency-Key"] = ref
         try:
-            resp = self.pool.request("POST", self.url, body=body, headers=headers, redirect=False, retries=False,
-                                     preload_content=False)
+            resp = self.pool.request(
+                "POST", self.url, body=body, headers=headers, redirect=False, retries=False, preload_content=False
+            )
         except urllib3.exceptions.HTTPError as exc:
             raise SendFailed(f"webhook unreachable: {type(exc).__name__}") from None
         try:

@@ -1,4 +1,5 @@
 """The outbox as staff see it, a hand retry of what the dispatcher gave up on, and opt-outs."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,6 +19,7 @@ RETRYABLE = ("dead", "unknown")
 
 
 # --- the outbox ----------------------------------------------------------------------------
+
 
 def outbox_visible_to(actor):
     """Administrators see every message; staff their station's. One-time codes have no station,
@@ -54,8 +56,9 @@ def masked_text(row: Notification) -> str | None:
 def stats(actor) -> dict[str, Any]:
     """Counts by status (every status, zeros included) and by kind and status."""
     scoped = outbox_visible_to(actor).order_by(None).subquery()
-    rows = db.session.execute(sa.select(scoped.c.kind, scoped.c.status, sa.func.count())
-                              .group_by(scoped.c.kind, scoped.c.status)).all()
+    rows = db.session.execute(
+        sa.select(scoped.c.kind, scoped.c.status, sa.func.count()).group_by(scoped.c.kind, scoped.c.status)
+    ).all()
     by_status = dict.fromkeys(STATUSES, 0)
     by_kind: dict[str, dict[str, int]] = {}
     for kind, status, count in rows:
@@ -67,32 +70,57 @@ def stats(actor) -> dict[str, Any]:
 def retry(actor, notification_id) -> Notification:
     """Send a dead or unknown message again, from a fresh set of attempts. For an ``unknown`` one
     this is a person's decision that a possible duplicate is better than a possible gap."""
-    row = one_or_404(outbox_visible_to(actor).where(Notification.id == notification_id).with_for_update(),
-                     "message")
+    row = one_or_404(outbox_visible_to(actor).where(Notification.id == notification_id).with_for_update(), "message")
     if row.status not in RETRYABLE:
-        raise Conflict(f"status: a {row.status} message cannot be retried (only {', '.join(RETRYABLE)})",
-                       errors={"status": [f"is {row.status}"]}, slug="message-not-retryable")
+        raise Conflict(
+            f"status: a {row.status} message cannot be retried (only {', '.join(RETRYABLE)})",
+            errors={"status": [f"is {row.status}"]},
+            slug="message-not-retryable",
+        )
     if row.kind in policy.IMMEDIATE_KINDS:
-        raise Conflict("kind: a one-time code is not kept, so it cannot be resent; the citizen asks for a new one",
-                       errors={"kind": ["one-time codes are never resent"]}, slug="message-not-retryable")
+        raise Conflict(
+            "kind: a one-time code is not kept, so it cannot be resent; the citizen asks for a new one",
+            errors={"kind": ["one-time codes are never resent"]},
+            slug="message-not-retryable",
+        )
     before = {"status": row.status, "attempts": row.attempts, "last_error": row.last_error}
     now = utcnow()
     row.status, row.attempts, row.next_attempt_at = "pending", 0, now
     row.claim_token = row.lease_until = row.skip_reason = None
-    audit.record(actor, "outbox.retry", "notification", row.id, before=before,
-                 after={"status": "pending", "attempts": 0}, station_id=row.station_id)
+    audit.record(
+        actor,
+        "outbox.retry",
+        "notification",
+        row.id,
+        before=before,
+        after={"status": "pending", "attempts": 0},
+        station_id=row.station_id,
+    )
     db.session.commit()
     return row
 
 
 # --- opt-outs ------------------------------------------------------------------------------
 
+
 def _add_opt_out(actor, bidx: str, masked: str, source: str) -> tuple[dict[str, Any], bool]:
     """Insert-or-keep: the primary key, not a prior look-up, decides whether this is new."""
     insert = insert_for(db.session)
-    created = db.session.execute(insert(SmsOptOut).values(
-        phone_bidx=bidx, source=source, created_by_id=actor.user_id, station_id=actor.station_id,
-        created_at=utcnow()).on_conflict_do_nothing().returning(SmsOptOut.phone_bidx)).scalar() is not None
+    created = (
+        db.session.execute(
+            insert(SmsOptOut)
+            .values(
+                phone_bidx=bidx,
+                source=source,
+                created_by_id=actor.user_id,
+                station_id=actor.station_id,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
+            .returning(SmsOptOut.phone_bidx)
+        ).scalar()
+        is not None
+    )
     if created:
         audit.record(actor, "sms_opt_out.create", "sms_opt_out", bidx[:16], after={"phone": masked, "source": source})
     row = db.session.get(SmsOptOut, bidx)
@@ -119,8 +147,12 @@ def _own_phone(actor) -> User:
 def my_opt_out(actor) -> dict[str, Any]:
     user = _own_phone(actor)
     row = db.session.get(SmsOptOut, user.phone_bidx)
-    return {"phone": pii.mask_phone(user.phone), "opted_out": row is not None,
-            "source": row.source if row else None, "since": row.created_at if row else None}
+    return {
+        "phone": pii.mask_phone(user.phone),
+        "opted_out": row is not None,
+        "source": row.source if row else None,
+        "since": row.created_at if row else None,
+    }
 
 
 def opt_out_self(actor) -> tuple[dict[str, Any], bool]:
@@ -133,6 +165,11 @@ def opt_in_self(actor) -> None:
     user = _own_phone(actor)
     removed = db.session.execute(sa.delete(SmsOptOut).where(SmsOptOut.phone_bidx == user.phone_bidx)).rowcount
     if removed:
-        audit.record(actor, "sms_opt_out.delete", "sms_opt_out", user.phone_bidx[:16],
-                     before={"phone": pii.mask_phone(user.phone)})
+        audit.record(
+            actor,
+            "sms_opt_out.delete",
+            "sms_opt_out",
+            user.phone_bidx[:16],
+            before={"phone": pii.mask_phone(user.phone)},
+        )
     db.session.commit()

@@ -5,6 +5,7 @@ carry the station's Chinese name, so in practice they are held to 134 as well.
 Feature packages add their templates to ``TEMPLATES`` when imported (``appointments.notices``,
 ``field_api.notices``); ``tests/app/notify/test_templates.py`` renders every one with long,
 realistic values."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -56,8 +57,12 @@ class _Masked(dict[str, Any]):
 def render_masked(template: str, locale: str, params: dict[str, Any]) -> str | None:
     """The text as staff may see it: non-public values masked, secrets starred, numbers scrubbed.
     None when the template no longer exists."""
-    shown = _Masked({k: ("******" if k in SECRET_PARAMS else v if k in PUBLIC_PARAMS else mask_value(v))
-                     for k, v in (params or {}).items()})
+    shown = _Masked(
+        {
+            k: ("******" if k in SECRET_PARAMS else v if k in PUBLIC_PARAMS else mask_value(v))
+            for k, v in (params or {}).items()
+        }
+    )
     for key in SECRET_PARAMS:
         shown.setdefault(key, "******")
     try:

@@ -1,4 +1,5 @@
 """Organisation tables: the jurisdiction tree and the accounts that work in it."""
+
 from __future__ import annotations
 
 import uuid

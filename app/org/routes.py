@@ -1,13 +1,25 @@
 """Stations, areas and accounts."""
+
 from __future__ import annotations
 
-
 from app.auth.permissions import current_actor, requires
+from app.headers import locates
 from app.org import scoping, services
 from app.org.models import Area, User
-from app.org.schemas import (AreaArgs, AreaIn, AreaOut, AreaPatch, StationIn, StationOut, StationPatch, UserArgs,
-                             UserIn, UserOut, UserPatch, UserPiiOut)
-from app.headers import locates
+from app.org.schemas import (
+    AreaArgs,
+    AreaIn,
+    AreaOut,
+    AreaPatch,
+    StationIn,
+    StationOut,
+    StationPatch,
+    UserArgs,
+    UserIn,
+    UserOut,
+    UserPatch,
+    UserPiiOut,
+)
 from app.schemas import Blueprint, paginate
 
 blp = Blueprint("org", __name__, url_prefix="/api/v1", description="Stations, areas and accounts")

@@ -1,5 +1,6 @@
 """Scoped look-ups: every read of an organisation record carries the caller's scope, and a
 record outside it is 404, exactly as if it did not exist."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

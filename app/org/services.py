@@ -1,5 +1,6 @@
 """Managing stations, areas and accounts. Admins manage everything; staff manage the field
 accounts (officers and auxiliary officers) of their own station and nothing else."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,15 +8,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from app import audit, pii
-from app.auth.passwords import MIN_LENGTH, hash_password
 from app.auth.models import RefreshToken
+from app.auth.passwords import MIN_LENGTH, hash_password
 from app.db import unique_or_conflict, utcnow
 from app.errors import Forbidden, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, Station, User
 from app.org.schemas import AreaOut, StationOut, UserOut
 from app.org.scoping import area_for, station_for, station_id_for_write, user_for
-
 
 # Audit snapshots are the masked output representation: one definition of what may be shown.
 station_snapshot = StationOut().dump
@@ -27,8 +27,7 @@ def create_station(actor, data: dict[str, Any]) -> Station:
     station = Station(code=data["code"], name=data["name"])
     with unique_or_conflict("code", "station"):
         db.session.add(station)
-    audit.record(actor, "station.create", "station", station.id, after=station_snapshot(station),
-                 station_id=station.id)
+    audit.record(actor, "station.create", "station", station.id, after=station_snapshot(station), station_id=station.id)
     db.session.commit()
     return station
 
@@ -38,8 +37,9 @@ def _patch(actor, record, data: dict[str, Any], keys: set[Any], snapshot, entity
     before = snapshot(record)
     for key in keys & data.keys():
         setattr(record, key, data[key])
-    audit.record(actor, f"{entity}.update", entity, record.id, before=before, after=snapshot(record),
-                 station_id=station_id)
+    audit.record(
+        actor, f"{entity}.update", entity, record.id, before=before, after=snapshot(record), station_id=station_id
+    )
     db.session.commit()
     return record
 
@@ -106,8 +106,13 @@ def create_user(actor, data: dict[str, Any]) -> User:
         station_id = None
     else:
         station_id = station_id_for_write(actor, data.get("station_id"))
-    user = User(username=data["username"], password_hash=_password(data["password"]), role=role,
-                station_id=station_id, display_name=data.get("display_name", ""))
+    user = User(
+        username=data["username"],
+        password_hash=_password(data["password"]),
+        role=role,
+        station_id=station_id,
+        display_name=data.get("display_name", ""),
+    )
     user.set_phone(_phone(data.get("phone")))
     user.areas = _areas(station_id, role, data.get("area_ids"))
     with unique_or_conflict("username", "user"):
@@ -140,8 +145,9 @@ def update_user(actor, user_id, data: dict[str, Any]) -> User:
             if field in data and data[field] != getattr(user, field):
                 # The last administrator deactivating or demoting themselves would leave nobody
                 # to undo it; another account does it, and the audit trail says who.
-                raise field_error(field, "your own account's active, role and station are changed by another "
-                                         "administrator")
+                raise field_error(
+                    field, "your own account's active, role and station are changed by another administrator"
+                )
     before = user_snapshot(user)
     if "role" in data and data["role"] != user.role:
         _check_role(actor, data["role"])
@@ -168,10 +174,14 @@ def update_user(actor, user_id, data: dict[str, Any]) -> User:
     if "password" in data:
         user.password_hash = _password(data["password"])
     if not user.active or "password" in data or moved:
-        db.session.execute(sa.update(RefreshToken).where(
-            RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None)).values(revoked_at=utcnow()))
-    audit.record(actor, "user.update", "user", user.id, before=before, after=user_snapshot(user),
-                 station_id=user.station_id)
+        db.session.execute(
+            sa.update(RefreshToken)
+            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    audit.record(
+        actor, "user.update", "user", user.id, before=before, after=user_snapshot(user), station_id=user.station_id
+    )
     db.session.commit()
     return user
 

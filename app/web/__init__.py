@@ -1,6 +1,7 @@
 """The staff console's kernel: base templates, the cookie session and CSRF, translations, template
 filters, vendored static files, and the registries (dashboard panels, navigation) through which
 features add their pages. It imports no feature package; features import it."""
+
 from __future__ import annotations
 
 from flask import Flask

@@ -2,6 +2,7 @@
 refuses to start with an unmarked one (``app.auth.permissions.enforce_marked``):
 ``@console_public`` (the log-in page) or ``@staff_page`` (everything else: a live session of a
 staff member or an administrator, else a redirect to the log-in page)."""
+
 from __future__ import annotations
 
 import functools

@@ -4,6 +4,7 @@ problem title the API can send) into ``app/translations/*/LC_MESSAGES/messages.p
 translated; ``compile`` writes the ``.mo`` files the app reads. Both are committed, so a fresh clone
 runs without a build step; a test fails when a ``.mo`` is older than its ``.po`` or a title lacks
 its Chinese."""
+
 from __future__ import annotations
 
 import sys
@@ -79,7 +80,8 @@ def template() -> Catalog:
     catalog = Catalog(project="Doorstep", msgid_bugs_address="", charset="utf-8")
     for source in SOURCES:
         for filename, lineno, message, comments, context in extract_from_dir(
-                ROOT / source, METHODS, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), strip_comment_tags=True):
+            ROOT / source, METHODS, keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), strip_comment_tags=True
+        ):
             catalog.add(message, None, [(f"{source}/{filename}", lineno)], auto_comments=comments, context=context)
     for text in sorted(problem_texts()):
         if text not in catalog:

@@ -1,5 +1,6 @@
 """Small charts as inline SVG, drawn on the server: no script, no other host, readable when
 printed, and announced to screen readers by their ``<title>`` and a table-like description."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -48,8 +49,10 @@ def bars(points: Sequence[tuple[date, int]], label: str, width: int = WIDTH) -> 
     for i, (day, value) in enumerate(points):
         h = height * value / top
         x = PAD_LEFT + i * step + step * 0.15
-        inner.append(f'<rect class="bar" x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM - h:.1f}" width="{step * 0.7:.1f}" '
-                     f'height="{h:.1f}"><title>{escape(_day(day))}: {value}</title></rect>')
+        inner.append(
+            f'<rect class="bar" x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM - h:.1f}" width="{step * 0.7:.1f}" '
+            f'height="{h:.1f}"><title>{escape(_day(day))}: {value}</title></rect>'
+        )
     return _frame(label, str(top), inner, _day(points[0][0]), _day(points[-1][0]), WIDTH)
 
 
@@ -74,7 +77,9 @@ def line(points: Sequence[tuple[date, float | None]], label: str, width: int = W
             continue
         x, y = PAD_LEFT + i * step, HEIGHT - PAD_BOTTOM - height * value
         run.append(f"{x:.1f},{y:.1f}")
-        inner.append(f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5">'
-                     f"<title>{escape(_day(day))}: {round(value * 100)}%</title></circle>")
+        inner.append(
+            f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="2.5">'
+            f"<title>{escape(_day(day))}: {round(value * 100)}%</title></circle>"
+        )
     flush()
     return _frame(label, "100%", inner, _day(points[0][0]), _day(points[-1][0]), WIDTH)

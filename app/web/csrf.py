@@ -7,6 +7,7 @@ form has no session yet, so its token is an HMAC, under the secret key, of a ran
 short-lived cookie of its own: a forged log-in (which would sign the victim into the attacker's
 account) fails as well. ``SameSite=Strict`` cookies already keep other sites' requests
 unauthenticated; the token is the second lock, and the one that holds in old browsers."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,5 +1,6 @@
 """Template filters: times in the station's zone, dates the way the reader writes them
 (2026年12月4日 in Chinese), and personal numbers masked exactly as the API masks them."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -56,8 +57,15 @@ def number(value) -> str:
     return format_decimal(value)
 
 
-FILTERS = {"date": local_date, "time": local_time, "datetime": local_datetime, "masked_phone": masked_phone,
-           "masked_identity": masked_identity, "percent": percent, "number": number}
+FILTERS = {
+    "date": local_date,
+    "time": local_time,
+    "datetime": local_datetime,
+    "masked_phone": masked_phone,
+    "masked_identity": masked_identity,
+    "percent": percent,
+    "number": number,
+}
 
 
 def init_app(app: Flask) -> None:

@@ -4,6 +4,7 @@ texts. Message ids are English; ``zh_CN`` is the console's default and ``en`` it
 The console speaks the account's chosen language, else the browser's ``Accept-Language``, else
 Chinese. The API keeps English as its default, since machines read it: only a caller that asks
 for Chinese (``Accept-Language: zh-CN``, ``zh``, …) gets Chinese problem titles and details."""
+
 from __future__ import annotations
 
 from flask import Flask, g, has_request_context, request

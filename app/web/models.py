@@ -1,4 +1,5 @@
 """The console's server-side sessions: the browser holds only a random id, the row holds the rest."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

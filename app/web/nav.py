@@ -1,5 +1,6 @@
 """The console's navigation: pages register an entry, the base template lists those the actor
 may open. The kernel registers only its own page; features add theirs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,5 +22,7 @@ def register_nav(endpoint: str, title, order: int, *, permission: str | None = N
 
 
 def entries_for(actor) -> list[NavEntry]:
-    return sorted((e for e in _ENTRIES.values() if e.permission is None or actor.can(e.permission)),
-                  key=lambda e: (e.order, e.endpoint))
+    return sorted(
+        (e for e in _ENTRIES.values() if e.permission is None or actor.can(e.permission)),
+        key=lambda e: (e.order, e.endpoint),
+    )

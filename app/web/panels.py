@@ -4,6 +4,7 @@ feature's own scoped queries. The kernel thus shows visits and reviews without i
 
 A panel's ``render(actor)`` returns HTML (``Markup``), usually built with ``part()`` from the
 kernel's partial templates (counts, tables) and ``app.web.charts``."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,8 +27,15 @@ class Panel:
 _PANELS: dict[str, Panel] = {}
 
 
-def register_panel(name: str, order: int, render: Callable[[object], Markup], *, title, permission: str | None = None,
-                   wide: bool = False) -> Panel:
+def register_panel(
+    name: str,
+    order: int,
+    render: Callable[[object], Markup],
+    *,
+    title,
+    permission: str | None = None,
+    wide: bool = False,
+) -> Panel:
     """Add a panel to the dashboard, at ``order`` (smaller first). ``permission``: shown only to
     actors who hold it. A second registration of one name must be the same function (a module
     imported twice), never a different panel silently replacing the first."""
@@ -40,8 +48,10 @@ def register_panel(name: str, order: int, render: Callable[[object], Markup], *,
 
 
 def panels_for(actor) -> list[Panel]:
-    return sorted((p for p in _PANELS.values() if p.permission is None or actor.can(p.permission)),
-                  key=lambda p: (p.order, p.name))
+    return sorted(
+        (p for p in _PANELS.values() if p.permission is None or actor.can(p.permission)),
+        key=lambda p: (p.order, p.name),
+    )
 
 
 def registered() -> list[str]:

@@ -5,6 +5,7 @@ The cookie carries a random 256-bit id and nothing else; the table keeps its SHA
 is issued at every log-in (never an id the browser brought: session fixation), a session ends
 after ``DOORSTEP_CONSOLE_IDLE_MINUTES`` without a request or ``DOORSTEP_CONSOLE_SESSION_HOURS``
 after log-in whichever comes first, and logout deletes its row."""
+
 from __future__ import annotations
 
 import hashlib
@@ -62,8 +63,14 @@ def open_session(user: User) -> Opened:
     """A fresh session for ``user``; the caller commits and sets the cookie."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    row = ConsoleSession(id_hash=_hash(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
-                         created_at=now, last_seen_at=now, expires_at=now + lifetime())
+    row = ConsoleSession(
+        id_hash=_hash(token),
+        user_id=user.id,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime(),
+    )
     db.session.add(row)
     db.session.flush()
     return Opened(token, row)
@@ -74,8 +81,9 @@ def find(token: str | None) -> ConsoleSession | None:
     or its account deactivated or no longer of a console role."""
     if not token or len(token) > 100:
         return None
-    row = db.session.execute(sa.select(ConsoleSession).join(User).where(
-        ConsoleSession.id_hash == _hash(token))).scalar_one_or_none()
+    row = db.session.execute(
+        sa.select(ConsoleSession).join(User).where(ConsoleSession.id_hash == _hash(token))
+    ).scalar_one_or_none()
     if row is None:
         return None
     now = utcnow()
@@ -94,8 +102,12 @@ def touch(row: ConsoleSession) -> None:
     db.session.commit()  # end the read-only transaction this request began
     token = sqlite_begin_mode.set("IMMEDIATE")
     try:
-        db.session.execute(sa.update(ConsoleSession).where(ConsoleSession.id_hash == row.id_hash)
-                           .values(last_seen_at=now).execution_options(synchronize_session=False))
+        db.session.execute(
+            sa.update(ConsoleSession)
+            .where(ConsoleSession.id_hash == row.id_hash)
+            .values(last_seen_at=now)
+            .execution_options(synchronize_session=False)
+        )
         db.session.commit()
     finally:
         sqlite_begin_mode.reset(token)
@@ -115,6 +127,8 @@ def end(token: str | None) -> ConsoleSession | None:
 def purge_expired() -> int:
     """Delete sessions past their lifetime or idle too long; the caller commits."""
     now = utcnow()
-    return db.session.execute(sa.delete(ConsoleSession).where(sa.or_(
-        ConsoleSession.expires_at <= now, ConsoleSession.last_seen_at <= now - idle_limit())
-    ).execution_options(synchronize_session=False)).rowcount
+    return db.session.execute(
+        sa.delete(ConsoleSession)
+        .where(sa.or_(ConsoleSession.expires_at <= now, ConsoleSession.last_seen_at <= now - idle_limit()))
+        .execution_options(synchronize_session=False)
+    ).rowcount

@@ -1,6 +1,7 @@
 """The console's own pages: log-in, log-out, the language, and the "today" dashboard whose
 panels the features register. Routes stay thin: the password check, its throttling and its
 audit are the API's (``app.auth.services.authenticate``)."""
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,10 @@ register_nav("console.dashboard", _l("Today"), 0)
 
 # What a page may load: this host only. Inline scripts and styles are refused, so an injected
 # fragment cannot run; htmx is told not to add its indicator <style> (base template).
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 @blp.before_request
@@ -60,9 +63,14 @@ def _console_context():
         return {}
     user = g.get("console_user")
     row = g.get("console_session")
-    return {"console_user": user, "station_name": _station_name(user), "current_locale": str(get_locale()),
-            "csrf_token": row.csrf_token if row is not None else None,
-            "nav": entries_for(g.actor) if user is not None else [], "locales": CONSOLE_LOCALES}
+    return {
+        "console_user": user,
+        "station_name": _station_name(user),
+        "current_locale": str(get_locale()),
+        "csrf_token": row.csrf_token if row is not None else None,
+        "nav": entries_for(g.actor) if user is not None else [],
+        "locales": CONSOLE_LOCALES,
+    }
 
 
 def _station_name(user) -> str:
@@ -74,6 +82,7 @@ def _station_name(user) -> str:
 
 
 # --- entry ---------------------------------------------------------------------------------
+
 
 @blp.route("/", methods=["GET"])
 @console_public
@@ -99,11 +108,26 @@ def _login_page(*, status: int = 200, error: str | None = None, notice: str | No
     nonce = request.cookies.get(sessions.login_cookie_name())
     if not csrf.login_token(nonce):
         nonce = csrf.new_login_nonce()
-    resp = make_response(render_template("console/login.html", login_csrf=csrf.login_token(nonce), error=error,
-                                         notice=notice, username=username,
-                                         next=access.safe_next(request.values.get("next"))), status)
-    resp.set_cookie(sessions.login_cookie_name(), nonce, max_age=3600, path="/", secure=sessions.cookie_secure(),
-                    httponly=True, samesite="Strict")
+    resp = make_response(
+        render_template(
+            "console/login.html",
+            login_csrf=csrf.login_token(nonce),
+            error=error,
+            notice=notice,
+            username=username,
+            next=access.safe_next(request.values.get("next")),
+        ),
+        status,
+    )
+    resp.set_cookie(
+        sessions.login_cookie_name(),
+        nonce,
+        max_age=3600,
+        path="/",
+        secure=sessions.cookie_secure(),
+        httponly=True,
+        samesite="Strict",
+    )
     if notice and request.cookies.get(sessions.cookie_name()):
         _forget_session_cookie(resp)
     return resp
@@ -121,18 +145,31 @@ def login_submit():
         user = auth_services.authenticate(username, password)
     except TooManyRequests as exc:
         minutes = max(1, -(-int(exc.extra.get("retry_after", 60)) // 60))
-        return _login_page(status=429, username=username, error=_(
-            "Too many failed log-ins. Try again in %(minutes)d minutes.", minutes=minutes))
+        return _login_page(
+            status=429,
+            username=username,
+            error=_("Too many failed log-ins. Try again in %(minutes)d minutes.", minutes=minutes),
+        )
     except Unauthorized:
         return _login_page(status=401, username=username, error=_("Wrong username or password."))
     if user.role not in sessions.CONSOLE_ROLES:
-        audit.record(auth_services.actor_of(user), "auth.login_failed", "user", user.id,
-                     after={"username": pii.scrub(username), "reason": "role may not use the console"},
-                     station_id=user.station_id)
+        audit.record(
+            auth_services.actor_of(user),
+            "auth.login_failed",
+            "user",
+            user.id,
+            after={"username": pii.scrub(username), "reason": "role may not use the console"},
+            station_id=user.station_id,
+        )
         db.session.commit()
-        return _login_page(status=403, username=username, error=_(
-            "This account cannot use the station console: it is for station staff. "
-            "Officers work on their tablets; residents use the mini-program."))
+        return _login_page(
+            status=403,
+            username=username,
+            error=_(
+                "This account cannot use the station console: it is for station staff. "
+                "Officers work on their tablets; residents use the mini-program."
+            ),
+        )
     # Session fixation: whatever session id the browser brought is dropped, and a new one issued.
     sessions.end(request.cookies.get(sessions.cookie_name()))
     sessions.purge_expired()
@@ -140,10 +177,17 @@ def login_submit():
     audit.record(auth_services.actor_of(user), "auth.login", "user", user.id, after={"channel": "console"})
     db.session.commit()
     resp = redirect(access.safe_next(request.form.get("next")) or url_for("console.dashboard"))
-    resp.set_cookie(sessions.cookie_name(), opened.token, path="/", secure=sessions.cookie_secure(), httponly=True,
-                    samesite="Strict")
-    resp.delete_cookie(sessions.login_cookie_name(), path="/", secure=sessions.cookie_secure(), httponly=True,
-                       samesite="Strict")
+    resp.set_cookie(
+        sessions.cookie_name(),
+        opened.token,
+        path="/",
+        secure=sessions.cookie_secure(),
+        httponly=True,
+        samesite="Strict",
+    )
+    resp.delete_cookie(
+        sessions.login_cookie_name(), path="/", secure=sessions.cookie_secure(), httponly=True, samesite="Strict"
+    )
     return resp
 
 
@@ -160,8 +204,9 @@ def logout():
 
 
 def _forget_session_cookie(resp) -> None:
-    resp.delete_cookie(sessions.cookie_name(), path="/", secure=sessions.cookie_secure(), httponly=True,
-                       samesite="Strict")
+    resp.delete_cookie(
+        sessions.cookie_name(), path="/", secure=sessions.cookie_secure(), httponly=True, samesite="Strict"
+    )
 
 
 @blp.route("/console/language", methods=["POST"])
@@ -179,6 +224,7 @@ def language():
 
 # --- today -----------------------------------------------------------------------------------
 
+
 @blp.route("/console/", methods=["GET"])
 @staff_page()
 def dashboard():
@@ -195,6 +241,7 @@ def not_found(rest):
 
 
 # --- errors as pages ------------------------------------------------------------------------
+
 
 @blp.errorhandler(DomainError)
 def _domain_error(err: DomainError):
@@ -220,5 +267,6 @@ def _error_page(status: int, title: str, detail: str):
     from app.web.i18n import translate_detail, translate_text
 
     db.session.rollback()
-    return render_template("console/error.html", status=status, title=translate_text(title),
-                           detail=translate_detail(detail)), status
+    return render_template(
+        "console/error.html", status=status, title=translate_text(title), detail=translate_detail(detail)
+    ), status

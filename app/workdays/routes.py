@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-
-from app.schemas import Blueprint
 from app.auth.permissions import current_actor, public, requires
+from app.schemas import Blueprint
 from app.workdays import services
 from app.workdays.schemas import DayOut, DeclareIn, RangeArgs
 

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import chinese_calendar
 import sqlalchemy as sa
@@ -82,9 +81,15 @@ def declare(actor, day: date, is_workday: bool, name: str) -> DayInfo:
     row.is_workday, row.name, row.created_by_id = is_workday, name, actor.user_id
     db.session.add(row)
     db.session.flush()
-    audit.record(actor, "calendar.declare", "calendar_day", day.isoformat(),
-                 before={"is_workday": before.is_workday, "source": before.source},
-                 after={"is_workday": is_workday, "name": name}, station_id=None)
+    audit.record(
+        actor,
+        "calendar.declare",
+        "calendar_day",
+        day.isoformat(),
+        before={"is_workday": before.is_workday, "source": before.source},
+        after={"is_workday": is_workday, "name": name},
+        station_id=None,
+    )
     db.session.commit()
     return day_info(day)
 
@@ -93,8 +98,14 @@ def withdraw(actor, day: date) -> DayInfo:
     row = db.session.get(CalendarDay, day)
     if row is None:
         raise NotFound("no declaration for that date")
-    audit.record(actor, "calendar.withdraw", "calendar_day", day.isoformat(),
-                 before={"is_workday": row.is_workday, "name": row.name}, station_id=None)
+    audit.record(
+        actor,
+        "calendar.withdraw",
+        "calendar_day",
+        day.isoformat(),
+        before={"is_workday": row.is_workday, "name": row.name},
+        station_id=None,
+    )
     db.session.delete(row)
     db.session.commit()
     return day_info(day)

@@ -1,4 +1,5 @@
 """Bookings: made online or on the phone, looked up, cancelled, rescheduled."""
+
 from __future__ import annotations
 
 from flask import request
@@ -8,8 +9,15 @@ from app.headers import locates
 from app.schemas import paginate
 from appointments.blueprint import blp
 from appointments.booking import services as bookings
-from appointments.booking.schemas import (BookingArgs, BookingDetailOut, BookingIn, BookingOut, BookingPiiOut, CancelIn,
-                                          RescheduleIn)
+from appointments.booking.schemas import (
+    BookingArgs,
+    BookingDetailOut,
+    BookingIn,
+    BookingOut,
+    BookingPiiOut,
+    CancelIn,
+    RescheduleIn,
+)
 
 
 @blp.route("/bookings", methods=["POST"])
@@ -17,9 +25,18 @@ from appointments.booking.schemas import (BookingArgs, BookingDetailOut, Booking
 @blp.arguments(BookingIn)
 @blp.response(201, BookingDetailOut)
 @blp.alt_response(200, schema=BookingDetailOut, description="A retry: the booking this Idempotency-Key made")
-@blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "required": True,
-                      "schema": {"type": "string", "minLength": 1, "maxLength": 100},
-                      "example": "b7e2c1d4-booking-1", "description": "One per booking attempt; retries reuse it"}])
+@blp.doc(
+    parameters=[
+        {
+            "in": "header",
+            "name": "Idempotency-Key",
+            "required": True,
+            "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+            "example": "b7e2c1d4-booking-1",
+            "description": "One per booking attempt; retries reuse it",
+        }
+    ]
+)
 @locates("appointments.get_booking", booking_id="id")
 def create_booking(body):
     """Book a home visit (citizens in the mini-program; staff for a caller on the phone)"""

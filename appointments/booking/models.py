@@ -1,4 +1,5 @@
 """Bookings: a citizen's (or a caller's) seat in a visit window."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa

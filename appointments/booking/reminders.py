@@ -1,5 +1,6 @@
 """The evening-before reminder, one per visit per date. The scheduler calls this each tick;
 the dedupe key makes a repeated or overlapping run harmless."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -17,12 +18,20 @@ from appointments.notices import notify, reminder_dedupe_key
 def enqueue_evening_reminders(day: date) -> int:
     """Queue reminders for the open booked visits of ``day`` that have none yet; returns how many."""
     rows = db.session.execute(
-        sa.select(Visit, Booking).join(Booking, Booking.id == Visit.booking_id).where(
-            Visit.day == day, Visit.status.in_(visit_states.OPEN), Booking.status == "confirmed")
+        sa.select(Visit, Booking)
+        .join(Booking, Booking.id == Visit.booking_id)
+        .where(Visit.day == day, Visit.status.in_(visit_states.OPEN), Booking.status == "confirmed")
     ).all()
     keys = {reminder_dedupe_key(v.id, day): b for v, b in rows}
-    existing = set(db.session.execute(sa.select(Notification.dedupe_key).where(
-        Notification.dedupe_key.in_(list(keys)))).scalars()) if keys else set()
+    existing = (
+        set(
+            db.session.execute(
+                sa.select(Notification.dedupe_key).where(Notification.dedupe_key.in_(list(keys)))
+            ).scalars()
+        )
+        if keys
+        else set()
+    )
     queued = 0
     for key, booking in keys.items():
         if key not in existing:

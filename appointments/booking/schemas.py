@@ -31,8 +31,9 @@ class BookingArgs(In):
 
 
 def _masked(attr):
-    return fields.Function(lambda b: pii.mask_phone(pii.decrypt(pii.PHONE, getattr(b, attr))),
-                           metadata={"example": "138****5678"})
+    return fields.Function(
+        lambda b: pii.mask_phone(pii.decrypt(pii.PHONE, getattr(b, attr))), metadata={"example": "138****5678"}
+    )
 
 
 class BookingOut(Out):

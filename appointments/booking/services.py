@@ -1,5 +1,6 @@
 """Bookings: a citizen (mini-program) or staff (for a caller on the phone) reserve a window;
 each booking becomes a visit to dispatch."""
+
 from __future__ import annotations
 
 import hashlib
@@ -54,8 +55,12 @@ def search(actor, filters: dict):
     query = bookings_visible_to(actor)
     if filters.get("reference"):
         query = query.where(Booking.reference == filters["reference"].strip().upper())
-    for key, column in (("day", Booking.day), ("status", Booking.status), ("purpose", Booking.purpose),
-                        ("area_id", Booking.area_id)):
+    for key, column in (
+        ("day", Booking.day),
+        ("status", Booking.status),
+        ("purpose", Booking.purpose),
+        ("area_id", Booking.area_id),
+    ):
         if filters.get(key) is not None:
             query = query.where(column == filters[key])
     return query
@@ -79,8 +84,13 @@ def _open_window(area_id, day, start, *, field: str = "window_start") -> windows
         raise field_error(field, "no visit window starts then on that day")
     why = windows.booking_closed_reason(window)
     if why:
-        raise field_error(field, {"past_cutoff": "the window has started or is too close to change online",
-                                  "beyond_horizon": "the window is too far ahead to book yet"}[why])
+        raise field_error(
+            field,
+            {
+                "past_cutoff": "the window has started or is too close to change online",
+                "beyond_horizon": "the window is too far ahead to book yet",
+            }[why],
+        )
     return window
 
 
@@ -94,8 +104,12 @@ def _channel_fields(actor, data: dict) -> dict:
     for f in ("caller_name", "caller_phone"):
         if not data.get(f):
             raise field_error(f, "is required for a phone booking")
-    return {"channel": "phone", "citizen_id": None, "caller_name": data["caller_name"],
-            "caller_phone_enc": pii.encrypt(pii.PHONE, _phone(data["caller_phone"], "caller_phone"))}
+    return {
+        "channel": "phone",
+        "citizen_id": None,
+        "caller_name": data["caller_name"],
+        "caller_phone_enc": pii.encrypt(pii.PHONE, _phone(data["caller_phone"], "caller_phone")),
+    }
 
 
 def _phone(raw: str, field: str) -> str:
@@ -106,11 +120,14 @@ def _phone(raw: str, field: str) -> str:
 
 
 def _replay(actor, key: str, request_hash: str) -> Booking | None:
-    existing = db.session.execute(sa.select(Booking).where(
-        Booking.created_by_id == actor.user_id, Booking.idempotency_key == key)).scalar_one_or_none()
+    existing = db.session.execute(
+        sa.select(Booking).where(Booking.created_by_id == actor.user_id, Booking.idempotency_key == key)
+    ).scalar_one_or_none()
     if existing is not None and existing.request_hash != request_hash:
-        raise IdempotencyKeyReused("the same Idempotency-Key came with a different request body",
-                                   errors={"Idempotency-Key": ["already used for a different request"]})
+        raise IdempotencyKeyReused(
+            "the same Idempotency-Key came with a different request body",
+            errors={"Idempotency-Key": ["already used for a different request"]},
+        )
     return existing
 
 
@@ -126,14 +143,21 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
     area = db.session.get(Area, data["area_id"])
     if area is None or not area.active:
         raise field_error("area_id", "no such area")
-    if actor.role != "citizen" and db.session.execute(
-            areas_visible_to(actor).where(Area.id == area.id)).first() is None:
+    if (
+        actor.role != "citizen"
+        and db.session.execute(areas_visible_to(actor).where(Area.id == area.id)).first() is None
+    ):
         raise field_error("area_id", "not an area of your station")
     channel = _channel_fields(actor, data)
     if actor.role == "citizen":  # each booking sends an SMS: booking and cancelling must not loop
-        quotas.check(sa.select(Booking.id).where(Booking.created_by_id == actor.user_id,
-                                                 Booking.created_at > utcnow() - timedelta(hours=24)),
-                     current_app.config["BOOKING_DAILY_MAX"], "purpose", "bookings in 24 hours")
+        quotas.check(
+            sa.select(Booking.id).where(
+                Booking.created_by_id == actor.user_id, Booking.created_at > utcnow() - timedelta(hours=24)
+            ),
+            current_app.config["BOOKING_DAILY_MAX"],
+            "purpose",
+            "bookings in 24 hours",
+        )
     contact_phone = _phone(data["contact_phone"], "contact_phone")
     window = _open_window(area.id, data["day"], data["window_start"])
     for _attempt in range(3):
@@ -148,34 +172,68 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
                 return existing, False
             if isinstance(exc, windows.SlotFull):
                 raise
-            if channel["citizen_id"] and db.session.execute(sa.select(Booking.id).where(
-                    Booking.active_key == f"{actor.user_id}:{data['purpose']}")).first():
-                raise ActiveBookingExists(f"you already hold an open {data['purpose']} booking; change or "
-                                          "cancel it instead", errors={"purpose": ["an open booking exists"]}) from None
+            if (
+                channel["citizen_id"]
+                and db.session.execute(
+                    sa.select(Booking.id).where(Booking.active_key == f"{actor.user_id}:{data['purpose']}")
+                ).first()
+            ):
+                raise ActiveBookingExists(
+                    f"you already hold an open {data['purpose']} booking; change or cancel it instead",
+                    errors={"purpose": ["an open booking exists"]},
+                ) from None
             # otherwise the reference code collided: draw another
     raise Conflict("could not allocate a booking reference; retry")
 
 
 def _insert(actor, data, key, request_hash, area, window, channel, contact_phone) -> Booking:
     booking = Booking(
-        reference=new_reference(), station_id=area.station_id, area_id=area.id, day=window.day,
-        window_start=window.start, window_end=window.end, purpose=data["purpose"], created_by_id=actor.user_id,
-        address=data["address"], contact_name=data["contact_name"],
-        contact_phone_enc=pii.encrypt(pii.PHONE, contact_phone), notes=data.get("notes", ""),
-        locale=data.get("locale", "zh"), idempotency_key=key, request_hash=request_hash,
+        reference=new_reference(),
+        station_id=area.station_id,
+        area_id=area.id,
+        day=window.day,
+        window_start=window.start,
+        window_end=window.end,
+        purpose=data["purpose"],
+        created_by_id=actor.user_id,
+        address=data["address"],
+        contact_name=data["contact_name"],
+        contact_phone_enc=pii.encrypt(pii.PHONE, contact_phone),
+        notes=data.get("notes", ""),
+        locale=data.get("locale", "zh"),
+        idempotency_key=key,
+        request_hash=request_hash,
         active_key=f"{channel['citizen_id']}:{data['purpose']}" if channel["citizen_id"] else None,
-        slot_id=windows.take_seat(area.id, window), **channel)
+        slot_id=windows.take_seat(area.id, window),
+        **channel,
+    )
     db.session.add(booking)
     db.session.flush()
-    visit = Visit(kind="booking", booking_id=booking.id, station_id=booking.station_id, area_id=booking.area_id,
-                  day=booking.day, window_start=booking.window_start, window_end=booking.window_end,
-                  address=booking.address, status="requested")
+    visit = Visit(
+        kind="booking",
+        booking_id=booking.id,
+        station_id=booking.station_id,
+        area_id=booking.area_id,
+        day=booking.day,
+        window_start=booking.window_start,
+        window_end=booking.window_end,
+        address=booking.address,
+        status="requested",
+    )
     db.session.add(visit)
-    db.session.add(TimelineEvent(booking_id=booking.id, action="booked", status="confirmed",
-                                 detail={"channel": booking.channel}, actor_role=actor.role))
+    db.session.add(
+        TimelineEvent(
+            booking_id=booking.id,
+            action="booked",
+            status="confirmed",
+            detail={"channel": booking.channel},
+            actor_role=actor.role,
+        )
+    )
     db.session.flush()
-    audit.record(actor, "booking.create", "booking", booking.id, after=booking_snapshot(booking),
-                 station_id=booking.station_id)
+    audit.record(
+        actor, "booking.create", "booking", booking.id, after=booking_snapshot(booking), station_id=booking.station_id
+    )
     notify("booking_confirmed", booking, f"booking-confirmed:{booking.id}")
     return booking
 
@@ -186,8 +244,7 @@ def _may_change(actor, booking: Booking, reason: str | None) -> None:
     if actor.role == "citizen":
         cutoff = timedelta(hours=current_app.config["BOOKING_CUTOFF_HOURS"])
         if workdays.local_datetime(booking.day, booking.window_start) - cutoff <= workdays.local_now():
-            raise Forbidden("it is too late to change this booking online; please call the station",
-                            slug="past-cutoff")
+            raise Forbidden("it is too late to change this booking online; please call the station", slug="past-cutoff")
     elif not reason:
         raise field_error("reason", "staff give a reason when they change a booking")
 
@@ -199,8 +256,15 @@ def cancel(actor, booking_id, reason: str | None) -> Booking:
     windows.release_seat(booking.slot_id)
     booking.status, booking.active_key = "cancelled", None
     transition(actor, booking.visit, "cancelled", "cancelled", reason=reason, officer_id=None)
-    audit.record(actor, "booking.cancel", "booking", booking.id, before=before, after=booking_snapshot(booking),
-                 station_id=booking.station_id)
+    audit.record(
+        actor,
+        "booking.cancel",
+        "booking",
+        booking.id,
+        before=before,
+        after=booking_snapshot(booking),
+        station_id=booking.station_id,
+    )
     notify("visit_cancelled", booking, f"visit-cancelled:{booking.visit.id}")
     db.session.commit()
     return booking
@@ -217,11 +281,33 @@ def reschedule(actor, booking_id, day, window_start, reason: str | None) -> Book
     before = booking_snapshot(booking)
     new_slot = windows.take_seat(booking.area_id, window)
     windows.release_seat(booking.slot_id)
-    booking.slot_id, booking.day, booking.window_start, booking.window_end = new_slot, window.day, window.start, window.end
-    transition(actor, booking.visit, "rescheduled", "rescheduled", reason=reason, officer_id=None, assigned_at=None,
-               day=window.day, window_start=window.start, window_end=window.end)
-    audit.record(actor, "booking.reschedule", "booking", booking.id, before=before, after=booking_snapshot(booking),
-                 station_id=booking.station_id)
+    booking.slot_id, booking.day, booking.window_start, booking.window_end = (
+        new_slot,
+        window.day,
+        window.start,
+        window.end,
+    )
+    transition(
+        actor,
+        booking.visit,
+        "rescheduled",
+        "rescheduled",
+        reason=reason,
+        officer_id=None,
+        assigned_at=None,
+        day=window.day,
+        window_start=window.start,
+        window_end=window.end,
+    )
+    audit.record(
+        actor,
+        "booking.reschedule",
+        "booking",
+        booking.id,
+        before=before,
+        after=booking_snapshot(booking),
+        station_id=booking.station_id,
+    )
     notify("visit_moved", booking, f"visit-moved:{booking.visit.id}:{booking.visit.version}")
     db.session.commit()
     return booking
@@ -230,7 +316,13 @@ def reschedule(actor, booking_id, day, window_start, reason: str | None) -> Book
 def read_pii(actor, booking_id) -> Booking:
     """Full contact numbers, for staff and the officer holding the visit; the read is audited."""
     booking = booking_for(actor, booking_id)
-    audit.record(actor, "pii.read", "booking", booking.id, after={"fields": ["contact_phone", "caller_phone"]},
-                 station_id=booking.station_id)
+    audit.record(
+        actor,
+        "pii.read",
+        "booking",
+        booking.id,
+        after={"fields": ["contact_phone", "caller_phone"]},
+        station_id=booking.station_id,
+    )
     db.session.commit()
     return booking

@@ -1,4 +1,5 @@
 """Dispatch: the visit queue, assignment, officers' progress and outcomes, leave."""
+
 from __future__ import annotations
 
 from app.auth.permissions import current_actor, requires
@@ -7,8 +8,20 @@ from app.schemas import paginate
 from appointments.blueprint import blp
 from appointments.dispatch import services as visits
 from appointments.dispatch.models import OfficerLeave
-from appointments.dispatch.schemas import (AssignIn, BulkAssignIn, BulkResultOut, LeaveArgs, LeaveCreatedOut, LeaveIn,
-                                           LeaveOut, OutcomeIn, SuggestionOut, UnassignIn, VisitArgs, VisitOut)
+from appointments.dispatch.schemas import (
+    AssignIn,
+    BulkAssignIn,
+    BulkResultOut,
+    LeaveArgs,
+    LeaveCreatedOut,
+    LeaveIn,
+    LeaveOut,
+    OutcomeIn,
+    SuggestionOut,
+    UnassignIn,
+    VisitArgs,
+    VisitOut,
+)
 
 
 def _visit_tag(*, lock: bool, visit_id, **_):

@@ -1,4 +1,5 @@
 """Visits, the officers' work items, and officers' leave."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -46,8 +47,9 @@ class OfficerLeave(db.Model):
     __tablename__ = "officer_leave"
     __table_args__ = (sa.CheckConstraint("end_day >= start_day", name="order"),)
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
-    officer_id = mapped_column(sa.Uuid, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False,
-                               index=True)
+    officer_id = mapped_column(
+        sa.Uuid, sa.ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+    )
     start_day = mapped_column(sa.Date, nullable=False)
     end_day = mapped_column(sa.Date, nullable=False)
     reason = mapped_column(sa.String(200), nullable=False, default="")

@@ -26,7 +26,8 @@ class VisitOut(Out):
     purpose = fields.Function(lambda v: v.booking.purpose if v.booking else None)
     contact_name = fields.Function(lambda v: v.booking.contact_name if v.booking else None)
     contact_phone = fields.Function(
-        lambda v: pii.mask_phone(pii.decrypt(pii.PHONE, v.booking.contact_phone_enc)) if v.booking else None)
+        lambda v: pii.mask_phone(pii.decrypt(pii.PHONE, v.booking.contact_phone_enc)) if v.booking else None
+    )
     station_id = fields.UUID()
     area_id = fields.UUID()
     day = fields.Date()
@@ -93,5 +94,6 @@ class LeaveOut(Out):
 
 
 class LeaveCreatedOut(LeaveOut):
-    affected_visit_ids = fields.List(fields.UUID(), metadata={"description": "open visits of the officer in the "
-                                                                              "period: reassign them"})
+    affected_visit_ids = fields.List(
+        fields.UUID(), metadata={"description": "open visits of the officer in the period: reassign them"}
+    )

@@ -1,5 +1,6 @@
 """Dispatch: the station's queue, assigning visits to officers, and officers recording outcomes.
 These functions are the ones the tablets' sync push will call too."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -37,8 +38,13 @@ def visit_for(actor, visit_id, *, lock: bool = False) -> Visit:
 
 def queue(actor, filters: dict):
     query = visits_visible_to(actor)
-    for key, column in (("day", Visit.day), ("area_id", Visit.area_id), ("status", Visit.status),
-                        ("officer_id", Visit.officer_id), ("kind", Visit.kind)):
+    for key, column in (
+        ("day", Visit.day),
+        ("area_id", Visit.area_id),
+        ("status", Visit.status),
+        ("officer_id", Visit.officer_id),
+        ("kind", Visit.kind),
+    ):
         if filters.get(key) is not None:
             query = query.where(column == filters[key])
     if filters.get("unassigned"):
@@ -64,27 +70,47 @@ def transition(actor, visit: Visit, target: str, action: str, *, reason: str | N
         detail = {"reason": reason} if reason else {}
         if target == "assigned" and visit.officer is not None:
             detail["officer"] = visit.officer.display_name
-        db.session.add(TimelineEvent(booking_id=visit.booking_id, action=f"visit_{action}", status=target,
-                                     detail=detail, actor_role=actor.role))
+        db.session.add(
+            TimelineEvent(
+                booking_id=visit.booking_id,
+                action=f"visit_{action}",
+                status=target,
+                detail=detail,
+                actor_role=actor.role,
+            )
+        )
     return visit
 
 
 # --- officers' availability --------------------------------------------------------------
 
+
 def _on_leave(officer_id, day: date) -> bool:
-    return db.session.execute(sa.select(OfficerLeave.id).where(
-        OfficerLeave.officer_id == officer_id, OfficerLeave.start_day <= day, OfficerLeave.end_day >= day
-    ).limit(1)).first() is not None
+    return (
+        db.session.execute(
+            sa.select(OfficerLeave.id)
+            .where(OfficerLeave.officer_id == officer_id, OfficerLeave.start_day <= day, OfficerLeave.end_day >= day)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _open_visits(officer_id, day: date) -> int:
-    return db.session.execute(sa.select(sa.func.count()).where(
-        Visit.officer_id == officer_id, Visit.day == day, Visit.status.in_(visit_states.OPEN))).scalar_one()
+    return db.session.execute(
+        sa.select(sa.func.count()).where(
+            Visit.officer_id == officer_id, Visit.day == day, Visit.status.in_(visit_states.OPEN)
+        )
+    ).scalar_one()
 
 
 def _works_area(officer_id, area_id) -> bool:
-    return db.session.execute(sa.select(user_area.c.area_id).where(
-        user_area.c.user_id == officer_id, user_area.c.area_id == area_id)).first() is not None
+    return (
+        db.session.execute(
+            sa.select(user_area.c.area_id).where(user_area.c.user_id == officer_id, user_area.c.area_id == area_id)
+        ).first()
+        is not None
+    )
 
 
 def refusal(officer: User | None, visit: Visit) -> str | None:
@@ -97,7 +123,10 @@ def refusal(officer: User | None, visit: Visit) -> str | None:
         return "the officer does not work this visit's area"
     if _on_leave(officer.id, visit.day):
         return "the officer is on leave that day"
-    if visit.officer_id != officer.id and _open_visits(officer.id, visit.day) >= current_app.config["OFFICER_DAILY_LIMIT"]:
+    if (
+        visit.officer_id != officer.id
+        and _open_visits(officer.id, visit.day) >= current_app.config["OFFICER_DAILY_LIMIT"]
+    ):
         return f"the officer already has {current_app.config['OFFICER_DAILY_LIMIT']} open visits that day"
     return None
 
@@ -112,8 +141,12 @@ def assign(actor, visit_id, officer_id) -> Visit:
     action = "reassigned" if visit.officer_id and visit.officer_id != officer.id else "assigned"
     transition(actor, visit, "assigned", action, officer_id=officer.id, assigned_at=utcnow())
     if visit.booking is not None:
-        notify("visit_assigned", visit.booking, f"visit-assigned:{visit.id}:{visit.version}",
-               officer=officer.display_name or "民警")
+        notify(
+            "visit_assigned",
+            visit.booking,
+            f"visit-assigned:{visit.id}:{visit.version}",
+            officer=officer.display_name or "民警",
+        )
     commit()
     return visit
 
@@ -136,8 +169,14 @@ def bulk_assign(actor, visit_ids: list, officer_id) -> list[dict]:
             results.append({"visit_id": visit_id, "ok": True, "status": visit.status, "error": None})
         except DomainError as exc:
             db.session.rollback()
-            results.append({"visit_id": visit_id, "ok": False, "status": None,
-                            "error": {"slug": exc.slug, "detail": exc.detail, "errors": exc.errors}})
+            results.append(
+                {
+                    "visit_id": visit_id,
+                    "ok": False,
+                    "status": None,
+                    "error": {"slug": exc.slug, "detail": exc.detail, "errors": exc.errors},
+                }
+            )
     return results
 
 
@@ -145,22 +184,41 @@ def suggest_officers(actor, visit_id) -> list[dict]:
     """The area's officers who could take the visit: fewest open visits that day first, then the
     one assigned least recently."""
     visit = visit_for(actor, visit_id)
-    officers = db.session.execute(sa.select(User).join(user_area, user_area.c.user_id == User.id).where(
-        user_area.c.area_id == visit.area_id, User.active.is_(True), User.role.in_(FIELD_ROLES))).scalars().all()
-    last_assigned = dict(db.session.execute(sa.select(Visit.officer_id, sa.func.max(Visit.assigned_at)).where(
-        Visit.officer_id.in_([o.id for o in officers])).group_by(Visit.officer_id)).all())
+    officers = (
+        db.session.execute(
+            sa.select(User)
+            .join(user_area, user_area.c.user_id == User.id)
+            .where(user_area.c.area_id == visit.area_id, User.active.is_(True), User.role.in_(FIELD_ROLES))
+        )
+        .scalars()
+        .all()
+    )
+    last_assigned = dict(
+        db.session.execute(
+            sa.select(Visit.officer_id, sa.func.max(Visit.assigned_at))
+            .where(Visit.officer_id.in_([o.id for o in officers]))
+            .group_by(Visit.officer_id)
+        ).all()
+    )
     ranked = []
     for officer in officers:
         if refusal(officer, visit) is None:
-            ranked.append({"officer_id": officer.id, "display_name": officer.display_name, "role": officer.role,
-                           "open_visits": _open_visits(officer.id, visit.day),
-                           "last_assigned_at": last_assigned.get(officer.id)})
+            ranked.append(
+                {
+                    "officer_id": officer.id,
+                    "display_name": officer.display_name,
+                    "role": officer.role,
+                    "open_visits": _open_visits(officer.id, visit.day),
+                    "last_assigned_at": last_assigned.get(officer.id),
+                }
+            )
     epoch = utcnow().replace(year=1970)
     ranked.sort(key=lambda r: (r["open_visits"], r["last_assigned_at"] or epoch))
     return ranked
 
 
 # --- the officer at the door -------------------------------------------------------------
+
 
 def start(actor, visit_id) -> Visit:
     visit = visit_for(actor, visit_id, lock=True)
@@ -187,8 +245,9 @@ def record_outcome_fact(actor, visit_id, outcome: str, note: str = "") -> tuple[
         return record_outcome(actor, visit_id, outcome, note), False
     except (NotFound, visit_states.InvalidTransition):
         pass  # fall through to the fact path
-    visit = one_or_404(sa.select(Visit).where(Visit.id == visit_id, Visit.station_id == actor.station_id)
-                       .with_for_update(), "visit")
+    visit = one_or_404(
+        sa.select(Visit).where(Visit.id == visit_id, Visit.station_id == actor.station_id).with_for_update(), "visit"
+    )
     if visit.status == outcome:
         return visit, False
     before = visit_snapshot(visit)
@@ -196,14 +255,21 @@ def record_outcome_fact(actor, visit_id, outcome: str, note: str = "") -> tuple[
     if visit.booking is not None:
         visit.booking.status, visit.booking.active_key = outcome, None
     db.session.flush()
-    audit.record(actor, "visit.outcome_fact", "visit", visit.id, before=before,
-                 after={**visit_snapshot(visit), "flag": "recorded after staff changed the visit"},
-                 station_id=visit.station_id)
+    audit.record(
+        actor,
+        "visit.outcome_fact",
+        "visit",
+        visit.id,
+        before=before,
+        after={**visit_snapshot(visit), "flag": "recorded after staff changed the visit"},
+        station_id=visit.station_id,
+    )
     commit()
     return visit, True
 
 
 # --- leave ---------------------------------------------------------------------------------
+
 
 def leave_visible_to(actor):
     query = sa.select(OfficerLeave).order_by(OfficerLeave.start_day)
@@ -219,19 +285,42 @@ def add_leave(actor, data: dict) -> tuple[OfficerLeave, list]:
     if actor.role in FIELD_ROLES and officer_id != actor.user_id:
         raise field_error("officer_id", "officers record only their own leave")
     officer = db.session.get(User, officer_id)
-    if officer is None or officer.role not in FIELD_ROLES or (not actor.is_admin and officer.station_id != actor.station_id):
+    if (
+        officer is None
+        or officer.role not in FIELD_ROLES
+        or (not actor.is_admin and officer.station_id != actor.station_id)
+    ):
         raise field_error("officer_id", "not an officer of your station")
     if data["end_day"] < data["start_day"]:
         raise field_error("end_day", "must not be before start_day")
-    leave = OfficerLeave(officer_id=officer.id, start_day=data["start_day"], end_day=data["end_day"],
-                         reason=data.get("reason", ""), created_by_id=actor.user_id)
+    leave = OfficerLeave(
+        officer_id=officer.id,
+        start_day=data["start_day"],
+        end_day=data["end_day"],
+        reason=data.get("reason", ""),
+        created_by_id=actor.user_id,
+    )
     db.session.add(leave)
     db.session.flush()
-    audit.record(actor, "leave.add", "user", officer.id, after={"start_day": leave.start_day.isoformat(),
-                 "end_day": leave.end_day.isoformat(), "reason": leave.reason}, station_id=officer.station_id)
-    affected = db.session.execute(sa.select(Visit.id).where(
-        Visit.officer_id == officer.id, Visit.day.between(leave.start_day, leave.end_day),
-        Visit.status.in_(visit_states.OPEN))).scalars().all()
+    audit.record(
+        actor,
+        "leave.add",
+        "user",
+        officer.id,
+        after={"start_day": leave.start_day.isoformat(), "end_day": leave.end_day.isoformat(), "reason": leave.reason},
+        station_id=officer.station_id,
+    )
+    affected = (
+        db.session.execute(
+            sa.select(Visit.id).where(
+                Visit.officer_id == officer.id,
+                Visit.day.between(leave.start_day, leave.end_day),
+                Visit.status.in_(visit_states.OPEN),
+            )
+        )
+        .scalars()
+        .all()
+    )
     commit()
     return leave, affected
 
@@ -239,7 +328,13 @@ def add_leave(actor, data: dict) -> tuple[OfficerLeave, list]:
 def remove_leave(actor, leave_id) -> None:
     leave = one_or_404(leave_visible_to(actor).where(OfficerLeave.id == leave_id), "leave")
     officer = db.session.get(User, leave.officer_id)
-    audit.record(actor, "leave.remove", "user", leave.officer_id, before={"start_day": leave.start_day.isoformat(),
-                 "end_day": leave.end_day.isoformat()}, station_id=officer.station_id)
+    audit.record(
+        actor,
+        "leave.remove",
+        "user",
+        leave.officer_id,
+        before={"start_day": leave.start_day.isoformat(), "end_day": leave.end_day.isoformat()},
+        station_id=officer.station_id,
+    )
     db.session.delete(leave)
     commit()

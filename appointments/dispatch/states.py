@@ -3,6 +3,7 @@
 requested → assigned → en_route → completed | not_home | cancelled, plus rescheduled (moved to
 another window, waiting to be dispatched again). Reassigning is assigned → assigned.
 """
+
 from __future__ import annotations
 
 from app.errors import Conflict
@@ -26,5 +27,6 @@ class InvalidTransition(Conflict):
 
 def check(current: str, target: str) -> None:
     if target not in TRANSITIONS[current]:
-        raise InvalidTransition(f"a visit that is {current} cannot become {target}",
-                                current_status=current, requested_status=target)
+        raise InvalidTransition(
+            f"a visit that is {current} cannot become {target}", current_status=current, requested_status=target
+        )

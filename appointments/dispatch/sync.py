@@ -1,5 +1,6 @@
 """Visits on the tablets: each visit's document, and what an officer pushes from the door
 (setting out, the outcome), through the same services as the online endpoints."""
+
 from __future__ import annotations
 
 from app import pii
@@ -14,14 +15,21 @@ from sync.handling import Document, EmptyIn, Outcome, as_uuid, clock_time, encod
 
 def visit_document(v: Visit) -> Document:
     booking = v.booking
-    data = {"kind": v.kind, "status": v.status, "day": iso_date(v.day), "window_start": clock_time(v.window_start),
-            "window_end": clock_time(v.window_end), "address": v.address, "area_id": str(v.area_id),
-            "officer_id": str(v.officer_id) if v.officer_id else None,
-            "booking_reference": booking.reference if booking else None,
-            "purpose": booking.purpose if booking else None,
-            "contact_name": booking.contact_name if booking else None,
-            "contact_phone": pii.mask_phone(pii.decrypt(pii.PHONE, booking.contact_phone_enc)) if booking else None,
-            "outcome_note": v.outcome_note}
+    data = {
+        "kind": v.kind,
+        "status": v.status,
+        "day": iso_date(v.day),
+        "window_start": clock_time(v.window_start),
+        "window_end": clock_time(v.window_end),
+        "address": v.address,
+        "area_id": str(v.area_id),
+        "officer_id": str(v.officer_id) if v.officer_id else None,
+        "booking_reference": booking.reference if booking else None,
+        "purpose": booking.purpose if booking else None,
+        "contact_name": booking.contact_name if booking else None,
+        "contact_phone": pii.mask_phone(pii.decrypt(pii.PHONE, booking.contact_phone_enc)) if booking else None,
+        "outcome_note": v.outcome_note,
+    }
     return Document(encode(data), v.version, {("officer", str(v.officer_id))} if v.officer_id else set())
 
 
@@ -48,8 +56,9 @@ def visit_start(actor, m, _data):
 def visit_outcome(actor, m, data):
     _visit_not_ahead(actor, as_uuid(m["id"], "id"), m)
     visit, flagged = visits.record_outcome_fact(actor, as_uuid(m["id"], "id"), data["outcome"], data["note"])
-    return Outcome("visit", visit.id, {"kind": "fact-after-change", "fields": {"outcome": data["outcome"]}}
-                   if flagged else None)
+    return Outcome(
+        "visit", visit.id, {"kind": "fact-after-change", "fields": {"outcome": data["outcome"]}} if flagged else None
+    )
 
 
 def register() -> None:

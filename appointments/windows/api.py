@@ -1,12 +1,20 @@
 """Visit windows: the public availability, the weekly template, date exceptions."""
+
 from __future__ import annotations
 
 from app.auth.permissions import current_actor, public, requires
 from app.headers import etag_of, etagged, locates
 from appointments.blueprint import blp
 from appointments.windows import services as windows
-from appointments.windows.schemas import (DayAvailabilityOut, ExceptionArgs, ExceptionIn, ExceptionOut, SlotArgs,
-                                          TemplateIn, TemplateWindowOut)
+from appointments.windows.schemas import (
+    DayAvailabilityOut,
+    ExceptionArgs,
+    ExceptionIn,
+    ExceptionOut,
+    SlotArgs,
+    TemplateIn,
+    TemplateWindowOut,
+)
 
 
 def _template_tag(*, lock: bool, area_id, **_):

@@ -1,4 +1,5 @@
 """Weekly visit windows, their date exceptions, and the seats taken in each window on a date."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -34,8 +35,10 @@ class WindowException(db.Model):
     __table_args__ = (
         sa.UniqueConstraint("area_id", "day", "start_time", name="uq_window_exception_area_day_start"),
         sa.CheckConstraint("kind IN ('closed', 'open')", name="kind"),
-        sa.CheckConstraint("kind = 'closed' OR (start_time IS NOT NULL AND end_time > start_time AND capacity >= 0)",
-                           name="open_window"),
+        sa.CheckConstraint(
+            "kind = 'closed' OR (start_time IS NOT NULL AND end_time > start_time AND capacity >= 0)",
+            name="open_window",
+        ),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     area_id = mapped_column(sa.Uuid, sa.ForeignKey("area.id", ondelete="CASCADE"), nullable=False, index=True)

@@ -26,8 +26,9 @@ class DayAvailabilityOut(Out):
     is_workday = fields.Boolean()
     holiday_name = fields.String()
     calendar_source = fields.String()
-    reason = fields.String(allow_none=True, metadata={"description": "why no windows: closed, holiday, weekend, "
-                                                                      "no_windows"})
+    reason = fields.String(
+        allow_none=True, metadata={"description": "why no windows: closed, holiday, weekend, no_windows"}
+    )
     windows = fields.List(fields.Nested(WindowAvailabilityOut))
 
 

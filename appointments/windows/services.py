@@ -1,4 +1,5 @@
 """Visit windows: the weekly template of an area, date exceptions, and public availability."""
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,15 @@ def _windows(day: date, info, templates, exceptions) -> tuple[list[Window], str 
     """The windows open on ``day`` and, when there are none, why."""
     if any(e.kind == "closed" and e.start_time is None for e in exceptions):
         return [], "closed"
-    windows = {t.start_time: Window(day, t.start_time, t.end_time, t.capacity)
-               for t in templates if t.weekday == day.weekday()} if info.is_workday else {}
+    windows = (
+        {
+            t.start_time: Window(day, t.start_time, t.end_time, t.capacity)
+            for t in templates
+            if t.weekday == day.weekday()
+        }
+        if info.is_workday
+        else {}
+    )
     for e in exceptions:
         if e.kind == "open":
             windows[e.start_time] = Window(day, e.start_time, e.end_time, e.capacity)
@@ -59,8 +67,13 @@ def _windows(day: date, info, templates, exceptions) -> tuple[list[Window], str 
 
 def _load(area_id, start: date, end: date):
     templates = db.session.execute(sa.select(WindowTemplate).where(WindowTemplate.area_id == area_id)).scalars().all()
-    exceptions = _by_day(db.session.execute(sa.select(WindowException).where(
-        WindowException.area_id == area_id, WindowException.day.between(start, end))).scalars())
+    exceptions = _by_day(
+        db.session.execute(
+            sa.select(WindowException).where(
+                WindowException.area_id == area_id, WindowException.day.between(start, end)
+            )
+        ).scalars()
+    )
     return templates, exceptions
 
 
@@ -91,8 +104,12 @@ def availability(area_id, start: date, end: date) -> list[dict]:
     if area is None or not area.active:
         raise field_error("area_id", "no such area")
     templates, exceptions = _load(area_id, start, end)
-    booked = {(s.day, s.start_time): s for s in db.session.execute(sa.select(Slot).where(
-        Slot.area_id == area_id, Slot.day.between(start, end))).scalars()}
+    booked = {
+        (s.day, s.start_time): s
+        for s in db.session.execute(
+            sa.select(Slot).where(Slot.area_id == area_id, Slot.day.between(start, end))
+        ).scalars()
+    }
     days = []
     for info in workdays.days(start, end):
         windows, reason = _windows(info.day, info, templates, exceptions.get(info.day, []))
@@ -101,10 +118,26 @@ def availability(area_id, start: date, end: date) -> list[dict]:
             slot = booked.get((w.day, w.start))
             left = max(0, w.capacity - (slot.booked if slot else 0))
             why = booking_closed_reason(w) or (None if left else "full")
-            entries.append({"start": w.start, "end": w.end, "capacity": w.capacity, "left": left,
-                            "bookable": why is None, "reason": why})
-        days.append({"day": info.day, "is_workday": info.is_workday, "holiday_name": info.name,
-                     "calendar_source": info.source, "windows": entries, "reason": reason})
+            entries.append(
+                {
+                    "start": w.start,
+                    "end": w.end,
+                    "capacity": w.capacity,
+                    "left": left,
+                    "bookable": why is None,
+                    "reason": why,
+                }
+            )
+        days.append(
+            {
+                "day": info.day,
+                "is_workday": info.is_workday,
+                "holiday_name": info.name,
+                "calendar_source": info.source,
+                "windows": entries,
+                "reason": reason,
+            }
+        )
     return days
 
 
@@ -116,13 +149,27 @@ def take_seat(area_id, window: Window):
     processes, app nodes — can seat more than the capacity."""
     session = db.session
     insert = insert_for(session)
-    session.execute(insert(Slot).values(
-        id=new_id(), area_id=area_id, day=window.day, start_time=window.start, end_time=window.end,
-        capacity=window.capacity, booked=0).on_conflict_do_nothing(index_elements=["area_id", "day", "start_time"]))
-    slot_id = session.execute(sa.select(Slot.id).where(
-        Slot.area_id == area_id, Slot.day == window.day, Slot.start_time == window.start)).scalar_one()
-    taken = session.execute(sa.update(Slot).where(Slot.id == slot_id, Slot.booked < window.capacity).values(
-        booked=Slot.booked + 1, capacity=window.capacity, end_time=window.end)).rowcount
+    session.execute(
+        insert(Slot)
+        .values(
+            id=new_id(),
+            area_id=area_id,
+            day=window.day,
+            start_time=window.start,
+            end_time=window.end,
+            capacity=window.capacity,
+            booked=0,
+        )
+        .on_conflict_do_nothing(index_elements=["area_id", "day", "start_time"])
+    )
+    slot_id = session.execute(
+        sa.select(Slot.id).where(Slot.area_id == area_id, Slot.day == window.day, Slot.start_time == window.start)
+    ).scalar_one()
+    taken = session.execute(
+        sa.update(Slot)
+        .where(Slot.id == slot_id, Slot.booked < window.capacity)
+        .values(booked=Slot.booked + 1, capacity=window.capacity, end_time=window.end)
+    ).rowcount
     if not taken:
         raise SlotFull("this window is fully booked; choose another")
     return slot_id
@@ -134,15 +181,30 @@ def release_seat(slot_id) -> None:
 
 # --- staff: templates and exceptions -------------------------------------------------------
 
+
 def _template_snapshot(rows) -> list[dict]:
-    return [{"weekday": r.weekday, "start": r.start_time.isoformat("minutes"), "end": r.end_time.isoformat("minutes"),
-             "capacity": r.capacity} for r in sorted(rows, key=lambda r: (r.weekday, r.start_time))]
+    return [
+        {
+            "weekday": r.weekday,
+            "start": r.start_time.isoformat("minutes"),
+            "end": r.end_time.isoformat("minutes"),
+            "capacity": r.capacity,
+        }
+        for r in sorted(rows, key=lambda r: (r.weekday, r.start_time))
+    ]
 
 
 def template_of(actor, area_id) -> list[WindowTemplate]:
     area = area_for(actor, area_id)
-    return db.session.execute(sa.select(WindowTemplate).where(WindowTemplate.area_id == area.id).order_by(
-        WindowTemplate.weekday, WindowTemplate.start_time)).scalars().all()
+    return (
+        db.session.execute(
+            sa.select(WindowTemplate)
+            .where(WindowTemplate.area_id == area.id)
+            .order_by(WindowTemplate.weekday, WindowTemplate.start_time)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def template_version(actor, area_id, *, lock: bool = False) -> str:
@@ -160,8 +222,9 @@ def _check_no_overlap(windows: list[dict], field: str) -> None:
     ordered = sorted(windows, key=lambda w: (w.get("weekday", 0), w["start"]))
     for a, b in zip(ordered, ordered[1:]):
         if a.get("weekday") == b.get("weekday") and b["start"] < a["end"]:
-            raise field_error(field, f"windows {a['start']:%H:%M}-{a['end']:%H:%M} and "
-                                     f"{b['start']:%H:%M}-{b['end']:%H:%M} overlap")
+            raise field_error(
+                field, f"windows {a['start']:%H:%M}-{a['end']:%H:%M} and {b['start']:%H:%M}-{b['end']:%H:%M} overlap"
+            )
     for w in windows:
         if w["end"] <= w["start"]:
             raise field_error(field, f"window starting {w['start']:%H:%M} must end after it starts")
@@ -176,26 +239,49 @@ def replace_template(actor, area_id, windows: list[dict]) -> list[WindowTemplate
     for row in current:
         db.session.delete(row)
     db.session.flush()
-    rows = [WindowTemplate(area_id=area.id, weekday=w["weekday"], start_time=w["start"], end_time=w["end"],
-                           capacity=w["capacity"]) for w in windows]
+    rows = [
+        WindowTemplate(
+            area_id=area.id, weekday=w["weekday"], start_time=w["start"], end_time=w["end"], capacity=w["capacity"]
+        )
+        for w in windows
+    ]
     db.session.add_all(rows)
     db.session.flush()
-    audit.record(actor, "window_template.replace", "area", area.id, before={"windows": before},
-                 after={"windows": _template_snapshot(rows)}, station_id=area.station_id)
+    audit.record(
+        actor,
+        "window_template.replace",
+        "area",
+        area.id,
+        before={"windows": before},
+        after={"windows": _template_snapshot(rows)},
+        station_id=area.station_id,
+    )
     db.session.commit()
     return template_of(actor, area.id)
 
 
 def exceptions_of(actor, area_id, start: date, end: date) -> list[WindowException]:
     area = area_for(actor, area_id)
-    return db.session.execute(sa.select(WindowException).where(
-        WindowException.area_id == area.id, WindowException.day.between(start, end)).order_by(
-        WindowException.day, WindowException.start_time)).scalars().all()
+    return (
+        db.session.execute(
+            sa.select(WindowException)
+            .where(WindowException.area_id == area.id, WindowException.day.between(start, end))
+            .order_by(WindowException.day, WindowException.start_time)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def _exception_snapshot(e: WindowException) -> dict:
-    return {"day": e.day.isoformat(), "kind": e.kind, "start": e.start_time and e.start_time.isoformat("minutes"),
-            "end": e.end_time and e.end_time.isoformat("minutes"), "capacity": e.capacity, "note": e.note}
+    return {
+        "day": e.day.isoformat(),
+        "kind": e.kind,
+        "start": e.start_time and e.start_time.isoformat("minutes"),
+        "end": e.end_time and e.end_time.isoformat("minutes"),
+        "capacity": e.capacity,
+        "note": e.note,
+    }
 
 
 def add_exception(actor, area_id, data: dict) -> WindowException:
@@ -208,23 +294,36 @@ def add_exception(actor, area_id, data: dict) -> WindowException:
                 raise field_error(f, "is required to open a window")
         _check_no_overlap([data], "end")
     elif data.get("end") is not None or data.get("capacity") is not None:
-        raise field_error("end" if data.get("end") is not None else "capacity",
-                          "a closure names only the day and, for one window, its start")
-    row = WindowException(area_id=area.id, day=data["day"], kind=data["kind"], start_time=data.get("start"),
-                          end_time=data.get("end"), capacity=data.get("capacity"), note=data.get("note", ""))
+        raise field_error(
+            "end" if data.get("end") is not None else "capacity",
+            "a closure names only the day and, for one window, its start",
+        )
+    row = WindowException(
+        area_id=area.id,
+        day=data["day"],
+        kind=data["kind"],
+        start_time=data.get("start"),
+        end_time=data.get("end"),
+        capacity=data.get("capacity"),
+        note=data.get("note", ""),
+    )
     with unique_or_conflict("start", "window exception"):
         db.session.add(row)
-    audit.record(actor, "window_exception.add", "area", area.id, after=_exception_snapshot(row),
-                 station_id=area.station_id)
+    audit.record(
+        actor, "window_exception.add", "area", area.id, after=_exception_snapshot(row), station_id=area.station_id
+    )
     db.session.commit()
     return row
 
 
 def remove_exception(actor, area_id, exception_id) -> None:
     area = area_for(actor, area_id)
-    row = one_or_404(sa.select(WindowException).where(
-        WindowException.id == exception_id, WindowException.area_id == area.id), "window exception")
-    audit.record(actor, "window_exception.remove", "area", area.id, before=_exception_snapshot(row),
-                 station_id=area.station_id)
+    row = one_or_404(
+        sa.select(WindowException).where(WindowException.id == exception_id, WindowException.area_id == area.id),
+        "window exception",
+    )
+    audit.record(
+        actor, "window_exception.remove", "area", area.id, before=_exception_snapshot(row), station_id=area.station_id
+    )
     db.session.delete(row)
     db.session.commit()

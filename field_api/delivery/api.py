@@ -1,4 +1,5 @@
 """Deliveries, handovers, receipts and their public verification."""
+
 from __future__ import annotations
 
 from flask import Response
@@ -11,8 +12,16 @@ from field_api.blueprint import blp
 from field_api.delivery import receipts
 from field_api.delivery import services as deliveries
 from field_api.delivery.receipt_token import render_png, render_svg
-from field_api.delivery.schemas import (DeliveryIn, DeliveryOut, HandoverIn, ManifestEntryOut, QrArgs, ReceiptOut,
-                                        VerifyIn, VerifyOut)
+from field_api.delivery.schemas import (
+    DeliveryIn,
+    DeliveryOut,
+    HandoverIn,
+    ManifestEntryOut,
+    QrArgs,
+    ReceiptOut,
+    VerifyIn,
+    VerifyOut,
+)
 from field_api.scoping import deliveries_visible_to, delivery_for
 
 
@@ -23,8 +32,9 @@ from field_api.scoping import deliveries_visible_to, delivery_for
 @locates("field.get_delivery", delivery_id="id")
 def create_delivery(body):
     """Schedule door-to-door delivery of an issued permit: a visit of kind delivery to dispatch"""
-    return deliveries.create_delivery(current_actor(), body["permit_id"], body["day"], body["window_start"],
-                                      body["window_end"])
+    return deliveries.create_delivery(
+        current_actor(), body["permit_id"], body["day"], body["window_start"], body["window_end"]
+    )
 
 
 @blp.route("/deliveries", methods=["GET"])

@@ -3,6 +3,7 @@
 ``verify-receipt`` works offline: it reads the server keys from ``--jwks FILE`` or from the cache
 ``cache-jwks`` wrote (``instance/jwks-cache.json``) and never touches the database or the network.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,18 +28,23 @@ def _read_jwks(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise click.ClickException(f"no JWKS at {path}: run `flask --app wsgi cache-jwks` "
-                                   "or pass --jwks FILE") from None
+        raise click.ClickException(
+            f"no JWKS at {path}: run `flask --app wsgi cache-jwks` or pass --jwks FILE"
+        ) from None
     except (OSError, ValueError) as exc:
         raise click.ClickException(f"unreadable JWKS {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
-        raise click.ClickException(f"{path} is not a JWKS ({{\"keys\": [...]}})")
+        raise click.ClickException(f'{path} is not a JWKS ({{"keys": [...]}})')
     return data
 
 
 @click.command("cache-jwks")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help=f"Where to write (default: instance/{CACHE_NAME})")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Where to write (default: instance/{CACHE_NAME})",
+)
 @with_appcontext
 def cache_jwks(output):
     """Write the server's public keys for offline receipt verification. Every key that may have
@@ -68,8 +74,13 @@ def _is_file(arg: str) -> bool:
 
 @click.command("verify-receipt")
 @click.argument("receipt")
-@click.option("--jwks", "jwks_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help=f"JWKS file (default: the cache at instance/{CACHE_NAME})")
+@click.option(
+    "--jwks",
+    "jwks_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"JWKS file (default: the cache at instance/{CACHE_NAME})",
+)
 @with_appcontext
 def verify_receipt_command(receipt, jwks_file):
     """Verify a receipt offline: RECEIPT is the token itself or a PNG (or text) file holding it.

@@ -1,4 +1,5 @@
 """Permit deliveries, the devices each delivery's manifest went to, and signed receipts."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -12,10 +13,11 @@ class Delivery(db.Model):
     """送证上门: a permit carried to the door, as a dispatched visit of kind ``delivery``."""
 
     __tablename__ = "delivery"
-    __table_args__ = (sa.CheckConstraint("status IN ('pending', 'delivered')", name="status"),
-                      sa.CheckConstraint("recipient_kind IS NULL OR recipient_kind IN ('self', 'proxy')",
-                                         name="recipient_kind"),
-                      sa.Index("ix_delivery_status", "status"))  # the pending few, for the scheduler
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'delivered')", name="status"),
+        sa.CheckConstraint("recipient_kind IS NULL OR recipient_kind IN ('self', 'proxy')", name="recipient_kind"),
+        sa.Index("ix_delivery_status", "status"),
+    )  # the pending few, for the scheduler
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
     permit_id = mapped_column(sa.Uuid, sa.ForeignKey("permit.id"), unique=True, nullable=False)
     visit_id = mapped_column(sa.Uuid, sa.ForeignKey("visit.id"), unique=True, nullable=False)

@@ -19,33 +19,60 @@ mode; a receipt is ~600 characters, rendered as byte mode so its version depends
 alone. ``sign_receipt`` refuses anything that would not fit; ``verify_receipt`` refuses anything
 over ``MAX_TOKEN_CHARS`` before looking inside it.
 """
+
 from __future__ import annotations
 
 import hmac
 import io
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import qrcode
 import qrcode.constants
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app import clock
-from app.auth.credentials import (CLOCK_LEEWAY, CredentialError, b64url_decode,
-                                  check_credential_time, compressed_point, es256_verify, json_bytes, json_object,
-                                  jws_sign, jws_split, open_device_credential, parse_credential_payload)
+from app.auth.credentials import (
+    CLOCK_LEEWAY,
+    CredentialError,
+    b64url_decode,
+    check_credential_time,
+    compressed_point,
+    es256_verify,
+    json_bytes,
+    json_object,
+    jws_sign,
+    jws_split,
+    open_device_credential,
+    parse_credential_payload,
+)
 from doorstep_protocol import receipts as protocol
 from doorstep_protocol.identity import normalize_for_hint as normalize_identity_number  # noqa: F401
-from doorstep_protocol.receipts import (HINT_HEX, JTI_BYTES, MAX_TOKEN_CHARS, QR_CAPACITY, RECEIPT_TYP,  # noqa: F401
-                                        identity_hint, mask_name)
+from doorstep_protocol.receipts import (  # noqa: F401
+    HINT_HEX,
+    JTI_BYTES,
+    MAX_TOKEN_CHARS,
+    QR_CAPACITY,
+    RECEIPT_TYP,
+    identity_hint,
+    mask_name,
+)
 from doorstep_protocol.receipts import jti_bytes as _jti_bytes
 
 QR_MAX_VERSION = 20
 QR_ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_M
 
-REASONS = ("oversized", "malformed", "unknown-key", "credential-invalid", "signature-invalid", "claims-missing",
-           "credential-expired", "issued-in-future")
+REASONS = (
+    "oversized",
+    "malformed",
+    "unknown-key",
+    "credential-invalid",
+    "signature-invalid",
+    "claims-missing",
+    "credential-expired",
+    "issued-in-future",
+)
 
 
 class ReceiptError(CredentialError):
@@ -61,6 +88,7 @@ class VerifyResult:
 
 
 # --- what goes in ---------------------------------------------------------------------------
+
 
 def hint_matches(claims: dict, identity_number: str) -> bool:
     """Whether a verified receipt's hint fits this identity number (to be checked at the door)."""
@@ -83,14 +111,28 @@ def _epoch(value) -> int:
     raise ValueError("iat must be an aware datetime or epoch seconds")
 
 
-def sign_receipt(device_private_key: ec.EllipticCurvePrivateKey, credential: str, *, permit_number: str,
-                 recipient_name: str, identity_number: str, seq: int, jti=None, iat=None) -> str:
+def sign_receipt(
+    device_private_key: ec.EllipticCurvePrivateKey,
+    credential: str,
+    *,
+    permit_number: str,
+    recipient_name: str,
+    identity_number: str,
+    seq: int,
+    jti=None,
+    iat=None,
+) -> str:
     """Sign a receipt on the tablet. ``credential`` is the one the server returned at log-in; its
     key must be this device key. Raises ValueError for bad input and ReceiptError("oversized")
     when the result would not fit a version-20 QR symbol."""
-    payload = protocol.payload(jti=os.urandom(JTI_BYTES) if jti is None else jti, iat=_epoch(iat),
-                               permit_number=permit_number, recipient_name=recipient_name,
-                               identity_number=identity_number, seq=seq)
+    payload = protocol.payload(
+        jti=os.urandom(JTI_BYTES) if jti is None else jti,
+        iat=_epoch(iat),
+        permit_number=permit_number,
+        recipient_name=recipient_name,
+        identity_number=identity_number,
+        seq=seq,
+    )
     try:
         _, cred_payload, _, _ = jws_split(credential)
         bound_key = parse_credential_payload(cred_payload)["public_key"]
@@ -100,15 +142,19 @@ def sign_receipt(device_private_key: ec.EllipticCurvePrivateKey, credential: str
         raise ReceiptError("credential-invalid", "the device credential is for another device key")
     token = jws_sign(protocol.header(credential), json_bytes(payload), device_private_key)
     if len(token) > QR_CAPACITY:
-        raise ReceiptError("oversized", f"the receipt is {len(token)} characters; a version-{QR_MAX_VERSION} "
-                                        f"QR symbol holds {QR_CAPACITY} (shorten the permit number or name)")
+        raise ReceiptError(
+            "oversized",
+            f"the receipt is {len(token)} characters; a version-{QR_MAX_VERSION} "
+            f"QR symbol holds {QR_CAPACITY} (shorten the permit number or name)",
+        )
     return token
 
 
 # --- verification ---------------------------------------------------------------------------
 
+
 def _iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat()
+    return value.astimezone(UTC).isoformat()
 
 
 def _claims_of(payload: dict, credential: dict) -> tuple[dict, list[str]]:
@@ -126,15 +172,20 @@ def _claims_of(payload: dict, credential: dict) -> tuple[dict, list[str]]:
     if "jti" not in missing:
         claims["jti"] = payload["jti"]
     if "iat" not in missing:
-        claims["iat"] = _iso(datetime.fromtimestamp(payload["iat"], tz=timezone.utc))
+        claims["iat"] = _iso(datetime.fromtimestamp(payload["iat"], tz=UTC))
     for short, name in (("pn", "permit_number"), ("rn", "recipient"), ("ih", "identity_hint"), ("sq", "seq")):
         if short not in missing:
             claims[name] = payload[short]
-    claims.update({
-        "officer_id": credential["officer_id"], "device_id": credential["device_id"],
-        "station_id": credential["station_id"], "credential_issued_at": _iso(credential["iat"]),
-        "credential_expires_at": _iso(credential["exp"]), "server_kid": credential["kid"],
-    })
+    claims.update(
+        {
+            "officer_id": credential["officer_id"],
+            "device_id": credential["device_id"],
+            "station_id": credential["station_id"],
+            "credential_issued_at": _iso(credential["iat"]),
+            "credential_expires_at": _iso(credential["exp"]),
+            "server_kid": credential["kid"],
+        }
+    )
     return claims, missing
 
 
@@ -190,7 +241,7 @@ def verify_receipt(token, jwks: dict, *, now: datetime | None = None) -> VerifyR
     if missing:
         return VerifyResult(False, ["claims-missing"], claims, "missing or invalid: " + ", ".join(missing))
     reasons, details = [], []
-    signed_at = datetime.fromtimestamp(payload["iat"], tz=timezone.utc)
+    signed_at = datetime.fromtimestamp(payload["iat"], tz=UTC)
     try:
         check_credential_time(credential, signed_at)
     except CredentialError as exc:
@@ -204,9 +255,10 @@ def verify_receipt(token, jwks: dict, *, now: datetime | None = None) -> VerifyR
 
 # --- QR -------------------------------------------------------------------------------------
 
+
 def _qr(token: str) -> qrcode.QRCode:
     qr = qrcode.QRCode(version=None, error_correction=QR_ERROR_CORRECTION, box_size=4, border=4)
-    qr.add_data(token.encode("ascii"), optimize=0)   # byte mode: the version depends on the length only
+    qr.add_data(token.encode("ascii"), optimize=0)  # byte mode: the version depends on the length only
     qr.make(fit=True)
     return qr
 

@@ -1,4 +1,5 @@
 """Reading and publicly verifying handover receipts and their countersignatures."""
+
 from __future__ import annotations
 
 import base64
@@ -9,22 +10,23 @@ import jwt
 import sqlalchemy as sa
 
 from app import throttle
+from app.auth import keys
 from app.auth.models import Device
 from app.context import current_meta
 from app.db import one_or_404
 from app.extensions import db
-from app.auth import keys
-from field_api.delivery.services import COUNTERSIGN_TYP, device_revoked_before, signed_at_of
 from field_api.delivery.models import Delivery, Receipt
 from field_api.delivery.receipt_token import verify_receipt
+from field_api.delivery.services import COUNTERSIGN_TYP, device_revoked_before, signed_at_of
 from field_api.scoping import deliveries_visible_to
 
 MAX_TOKEN = 2000
 
 
 def receipts_visible_to(actor):
-    return sa.select(Receipt).where(Receipt.delivery_id.in_(
-        deliveries_visible_to(actor).with_only_columns(Delivery.id).order_by(None)))
+    return sa.select(Receipt).where(
+        Receipt.delivery_id.in_(deliveries_visible_to(actor).with_only_columns(Delivery.id).order_by(None))
+    )
 
 
 def receipt_for(actor, receipt_id) -> Receipt:
@@ -46,18 +48,36 @@ def _verify_countersignature(token: str) -> dict:
     digest = base64.urlsafe_b64encode(hashlib.sha256(receipt.token.encode()).digest()).rstrip(b"=").decode()[:22]
     if claims.get("h") != digest:
         return _verdict(True, False, False, ["receipt-mismatch"], {})
-    return _verdict(True, True, False, [], {
-        "kind": "countersignature", "jti": receipt.jti, "permit_number": claims.get("p"),
-        "recorded_at": receipt.received_at.isoformat(), "signed_at": receipt.signed_at.isoformat(),
-        "seq": receipt.seq, "device_id": str(receipt.device_id), "recorded": True})
+    return _verdict(
+        True,
+        True,
+        False,
+        [],
+        {
+            "kind": "countersignature",
+            "jti": receipt.jti,
+            "permit_number": claims.get("p"),
+            "recorded_at": receipt.received_at.isoformat(),
+            "signed_at": receipt.signed_at.isoformat(),
+            "seq": receipt.seq,
+            "device_id": str(receipt.device_id),
+            "recorded": True,
+        },
+    )
 
 
 def _verdict(signature_valid: bool, recorded: bool, revoked: bool, reasons: list, claims: dict) -> dict:
     """A receipt is good only if its signatures verify, the server recorded it and its device was
     not revoked before it was signed; each is reported on its own, since a verifier acts on them
     differently (a lost tablet's receipt verifies offline, yet no permit was handed over)."""
-    return {"valid": signature_valid and recorded and not revoked and not reasons, "signature_valid": signature_valid,
-            "recorded": recorded, "revoked": revoked, "reasons": reasons, "claims": claims}
+    return {
+        "valid": signature_valid and recorded and not revoked and not reasons,
+        "signature_valid": signature_valid,
+        "recorded": recorded,
+        "revoked": revoked,
+        "reasons": reasons,
+        "claims": claims,
+    }
 
 
 def verify_public(token: str) -> dict:
@@ -65,8 +85,11 @@ def verify_public(token: str) -> dict:
     signature oracle, not a search engine."""
     meta = current_meta()
     try:
-        throttle.take(f"verify:addr:{meta.client_addr if meta else 'unknown'}",
-                      throttle.Policy(window=60, limit=60), "too many verifications from this address")
+        throttle.take(
+            f"verify:addr:{meta.client_addr if meta else 'unknown'}",
+            throttle.Policy(window=60, limit=60),
+            "too many verifications from this address",
+        )
     finally:
         db.session.commit()
     if len(token) > MAX_TOKEN:

@@ -1,4 +1,5 @@
 """Deliveries, handovers and receipts at the API's edge."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -23,7 +24,8 @@ class DeliveryOut(Out):
     status = fields.String()
     recipient_kind = fields.String(allow_none=True)
     recipient_name = fields.Function(
-        lambda d: d.recipient_name[:1] + "*" * (len(d.recipient_name) - 1) if d.recipient_name else None)
+        lambda d: d.recipient_name[:1] + "*" * (len(d.recipient_name) - 1) if d.recipient_name else None
+    )
     proxy_relation = fields.String(allow_none=True)
     handed_over_at = fields.DateTime(allow_none=True)
     receipt_id = fields.Function(lambda d: str(d.receipt.id) if d.receipt else None)
@@ -37,9 +39,13 @@ class ManifestEntryOut(Out):
     day = fields.Date()
     window_start = fields.Time(**HHMM)
     window_end = fields.Time(**HHMM)
-    identity_masked = fields.String(metadata={"description": "the permit holder's identity number masked as "
-                                                             "everywhere (first 4, last 4), for an offline "
-                                                             "check of the ID card; the server checks it in full"})
+    identity_masked = fields.String(
+        metadata={
+            "description": "the permit holder's identity number masked as "
+            "everywhere (first 4, last 4), for an offline "
+            "check of the ID card; the server checks it in full"
+        }
+    )
     entry = fields.String(metadata={"description": "the server-signed manifest entry (JWS)"})
 
 
@@ -50,8 +56,9 @@ class HandoverIn(In):
     proxy_relation = text(20, load_default=None, metadata={"example": "配偶"})
     signature_sha256 = fields.String(load_default=None, validate=SHA256)
     handed_over_at = fields.AwareDateTime(load_default=None)
-    receipt = fields.String(required=True, validate=validate.Length(max=2000),
-                            metadata={"description": "the receipt JWS the tablet signed"})
+    receipt = fields.String(
+        required=True, validate=validate.Length(max=2000), metadata={"description": "the receipt JWS the tablet signed"}
+    )
 
 
 class ReceiptOut(Out):

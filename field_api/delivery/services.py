@@ -1,11 +1,12 @@
 """送证上门: a delivery visit for an issued permit, the device's signed manifest, the identity
 check at the door, and the receipt the tablet signs — accepted, recorded and countersigned."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
 import uuid
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import jwt
 import sqlalchemy as sa
@@ -46,9 +47,16 @@ def create_delivery(actor, permit_id, day, window_start: time, window_end: time)
     if window_end <= window_start:
         raise field_error("window_end", "must be after window_start")
     registration = permit.application.registration
-    visit = Visit(kind="delivery", station_id=permit.station_id, area_id=registration.area_id, day=day,
-                  window_start=window_start, window_end=window_end, address=registration.address,
-                  status="requested")
+    visit = Visit(
+        kind="delivery",
+        station_id=permit.station_id,
+        area_id=registration.area_id,
+        day=day,
+        window_start=window_start,
+        window_end=window_end,
+        address=registration.address,
+        status="requested",
+    )
     db.session.add(visit)
     db.session.flush()
     delivery = Delivery(permit_id=permit.id, visit_id=visit.id, station_id=permit.station_id)
@@ -56,9 +64,14 @@ def create_delivery(actor, permit_id, day, window_start: time, window_end: time)
     permit.status = "out_for_delivery"
     transition_application(actor, permit.application, "out_for_delivery", "out_for_delivery", day=day.isoformat())
     db.session.flush()
-    audit.record(actor, "delivery.create", "delivery", delivery.id,
-                 after={"permit": permit.number, "visit_id": str(visit.id), "day": day.isoformat()},
-                 station_id=delivery.station_id)
+    audit.record(
+        actor,
+        "delivery.create",
+        "delivery",
+        delivery.id,
+        after={"permit": permit.number, "visit_id": str(visit.id), "day": day.isoformat()},
+        station_id=delivery.station_id,
+    )
     commit()
     return delivery
 
@@ -86,9 +99,11 @@ def record_manifest(delivery_ids, device_id) -> None:
     """Remember which device was handed which deliveries: only those can be receipted by it."""
     if delivery_ids:
         insert = insert_for(db.session)
-        db.session.execute(insert(ManifestEntry).values([
-            {"delivery_id": d, "device_id": device_id, "issued_at": utcnow()} for d in delivery_ids
-        ]).on_conflict_do_nothing())
+        db.session.execute(
+            insert(ManifestEntry)
+            .values([{"delivery_id": d, "device_id": device_id, "issued_at": utcnow()} for d in delivery_ids])
+            .on_conflict_do_nothing()
+        )
 
 
 def manifest(actor) -> list[dict]:
@@ -96,44 +111,56 @@ def manifest(actor) -> list[dict]:
     recorded as handed to this device: only these can be receipted by it."""
     if actor.device_id is None:
         raise Forbidden("the manifest is issued to an enrolled device; sign in on the tablet", slug="device-required")
-    rows = db.session.execute(sa.select(Delivery, Visit, Permit).join(Visit, Visit.id == Delivery.visit_id).join(
-        Permit, Permit.id == Delivery.permit_id).where(
-        Visit.officer_id == actor.user_id, Delivery.status == "pending")).all()
+    rows = db.session.execute(
+        sa.select(Delivery, Visit, Permit)
+        .join(Visit, Visit.id == Delivery.visit_id)
+        .join(Permit, Permit.id == Delivery.permit_id)
+        .where(Visit.officer_id == actor.user_id, Delivery.status == "pending")
+    ).all()
     record_manifest([d.id for d, _v, _p in rows], actor.device_id)
     entries = []
     for delivery, visit, permit in rows:
         resident = permit.resident
-        entries.append({
-            "delivery_id": delivery.id, "permit_number": permit.number, "resident_name": resident.name,
-            "address": visit.address, "day": visit.day, "window_start": visit.window_start,
-            "window_end": visit.window_end,
-            "identity_masked": identity_masked(pii.decrypt(pii.IDENTITY, resident.identity_enc)),
-            "entry": manifest_claims(delivery, actor.user_id),
-        })
-    audit.record(actor, "delivery.manifest", "device", actor.device_id,
-                 after={"deliveries": [str(d.id) for d, _v, _p in rows]})
+        entries.append(
+            {
+                "delivery_id": delivery.id,
+                "permit_number": permit.number,
+                "resident_name": resident.name,
+                "address": visit.address,
+                "day": visit.day,
+                "window_start": visit.window_start,
+                "window_end": visit.window_end,
+                "identity_masked": identity_masked(pii.decrypt(pii.IDENTITY, resident.identity_enc)),
+                "entry": manifest_claims(delivery, actor.user_id),
+            }
+        )
+    audit.record(
+        actor, "delivery.manifest", "device", actor.device_id, after={"deliveries": [str(d.id) for d, _v, _p in rows]}
+    )
     commit()
     return entries
 
 
 def signed_at_of(claims: dict) -> datetime:
     signed_at = datetime.fromisoformat(claims["iat"])
-    return signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=timezone.utc)
+    return signed_at if signed_at.tzinfo else signed_at.replace(tzinfo=UTC)
 
 
 def device_revoked_before(device: Device | None, signed_at: datetime) -> bool:
     """Receipts signed after a device's revocation are refused; earlier ones still count. Receipts
     carry whole seconds, so one signed in the second of the revocation counts as after it."""
-    return (device is not None and device.revoked_at is not None
-            and device.revoked_at.replace(microsecond=0) <= signed_at)
+    return (
+        device is not None and device.revoked_at is not None and device.revoked_at.replace(microsecond=0) <= signed_at
+    )
 
 
 def accept_receipt(actor, delivery: Delivery, token: str, recipient_identity: str) -> Receipt:
     """The checks of a receipt reaching the server, in order; the first failure refuses it."""
     result = verify_receipt(token, keys.jwks())
     if not result.valid:
-        raise ReceiptRefused("the receipt does not verify: " + ", ".join(result.reasons),
-                             errors={"receipt": result.reasons})
+        raise ReceiptRefused(
+            "the receipt does not verify: " + ", ".join(result.reasons), errors={"receipt": result.reasons}
+        )
     claims = result.claims
     signed_at = signed_at_of(claims)
     device_id = uuid.UUID(claims["device_id"])
@@ -153,13 +180,21 @@ def accept_receipt(actor, delivery: Delivery, token: str, recipient_identity: st
         reasons.append("identity-hint-mismatch")
     if db.session.execute(sa.select(Receipt.id).where(Receipt.jti == claims["jti"])).first():
         reasons.append("jti-reused")
-    if db.session.execute(sa.select(Receipt.id).where(Receipt.device_id == device_id,
-                                                      Receipt.seq == claims["seq"])).first():
+    if db.session.execute(
+        sa.select(Receipt.id).where(Receipt.device_id == device_id, Receipt.seq == claims["seq"])
+    ).first():
         reasons.append("seq-reused")
     if reasons:
         raise ReceiptRefused("the receipt is refused: " + ", ".join(reasons), errors={"receipt": reasons})
-    receipt = Receipt(jti=claims["jti"], delivery_id=delivery.id, device_id=device_id,
-                      seq=claims["seq"], token=token, signed_at=signed_at, countersignature="")
+    receipt = Receipt(
+        jti=claims["jti"],
+        delivery_id=delivery.id,
+        device_id=device_id,
+        seq=claims["seq"],
+        token=token,
+        signed_at=signed_at,
+        countersignature="",
+    )
     receipt.countersignature = countersign(receipt, delivery.permit.number)
     db.session.add(receipt)
     return receipt
@@ -168,8 +203,12 @@ def accept_receipt(actor, delivery: Delivery, token: str, recipient_identity: st
 def countersign(receipt: Receipt, permit_number: str) -> str:
     """The server's word that it recorded this receipt: short enough for its own QR."""
     kid, private = keys.signing_key()
-    claims = {"j": receipt.jti, "p": permit_number, "t": int(utcnow().timestamp()),
-              "h": _b64(hashlib.sha256(receipt.token.encode()).digest())[:22]}
+    claims = {
+        "j": receipt.jti,
+        "p": permit_number,
+        "t": int(utcnow().timestamp()),
+        "h": _b64(hashlib.sha256(receipt.token.encode()).digest())[:22],
+    }
     return jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid, "typ": COUNTERSIGN_TYP})
 
 
@@ -188,8 +227,11 @@ def handover(actor, delivery_id, data: dict, *, lookup=None) -> Delivery:
     """At the door: check who takes the permit, record the handover and accept the tablet's
     receipt, all or nothing. A handover is a fact: it is recorded even if the visit was changed
     meanwhile (the visit is completed whatever its state was)."""
-    delivery = one_or_404(lookup.with_for_update(), "delivery") if lookup is not None else \
-        delivery_for(actor, delivery_id, lock=True)
+    delivery = (
+        one_or_404(lookup.with_for_update(), "delivery")
+        if lookup is not None
+        else delivery_for(actor, delivery_id, lock=True)
+    )
     if delivery.status == "delivered":
         raise Conflict("the permit has already been delivered", slug="already-delivered")
     resident = delivery.permit.resident
@@ -203,8 +245,10 @@ def handover(actor, delivery_id, data: dict, *, lookup=None) -> Delivery:
         name = resident.name
     else:
         if not data.get("proxy_name") or not data.get("proxy_relation"):
-            raise field_error("proxy_name" if not data.get("proxy_name") else "proxy_relation",
-                              "is required when someone else takes the permit")
+            raise field_error(
+                "proxy_name" if not data.get("proxy_name") else "proxy_relation",
+                "is required when someone else takes the permit",
+            )
         name = data["proxy_name"]
     receipt = accept_receipt(actor, delivery, data["receipt"], identity)
     delivery.status, delivery.recipient_kind, delivery.recipient_name = "delivered", data["recipient"], name
@@ -215,9 +259,19 @@ def handover(actor, delivery_id, data: dict, *, lookup=None) -> Delivery:
     delivery.permit.status = "delivered"
     transition_application(actor, delivery.permit.application, "delivered", "delivered", receipt=receipt.jti)
     _complete_visit(actor, delivery.visit)
-    audit.record(actor, "delivery.handover", "delivery", delivery.id,
-                 after={"recipient": data["recipient"], "recipient_name": name[:1] + "*" * (len(name) - 1),
-                        "receipt": receipt.jti, "seq": receipt.seq}, station_id=delivery.station_id)
+    audit.record(
+        actor,
+        "delivery.handover",
+        "delivery",
+        delivery.id,
+        after={
+            "recipient": data["recipient"],
+            "recipient_name": name[:1] + "*" * (len(name) - 1),
+            "receipt": receipt.jti,
+            "seq": receipt.seq,
+        },
+        station_id=delivery.station_id,
+    )
     commit()
     return delivery
 
@@ -232,6 +286,12 @@ def _complete_visit(actor, visit) -> None:
         return
     before = visit.status
     visit.status, visit.version = "completed", visit.version + 1
-    audit.record(actor, "visit.completed_flagged", "visit", visit.id, before={"status": before},
-                 after={"status": "completed", "flag": "handover recorded after the visit left this state"},
-                 station_id=visit.station_id)
+    audit.record(
+        actor,
+        "visit.completed_flagged",
+        "visit",
+        visit.id,
+        before={"status": before},
+        after={"status": "completed", "flag": "handover recorded after the visit left this state"},
+        station_id=visit.station_id,
+    )

@@ -1,5 +1,6 @@
 """Deliveries on the tablets: each delivery's document (with its signed manifest entry), the
 handover a tablet pushes, and the manifest a pull hands to the device."""
+
 from __future__ import annotations
 
 import uuid
@@ -18,10 +19,14 @@ from sync.handling import Document, Outcome, as_uuid, encode
 def delivery_document(d: Delivery) -> Document:
     v, permit = d.visit, d.permit
     resident = permit.resident
-    data = {"visit_id": str(d.visit_id), "permit_number": permit.number, "resident_name": resident.name,
-            "identity_masked": deliveries.identity_masked(pii.decrypt(pii.IDENTITY, resident.identity_enc)),
-            "status": d.status,
-            "manifest_entry": deliveries.manifest_claims(d, v.officer_id) if v.officer_id else None}
+    data = {
+        "visit_id": str(d.visit_id),
+        "permit_number": permit.number,
+        "resident_name": resident.name,
+        "identity_masked": deliveries.identity_masked(pii.decrypt(pii.IDENTITY, resident.identity_enc)),
+        "status": d.status,
+        "manifest_entry": deliveries.manifest_claims(d, v.officer_id) if v.officer_id else None,
+    }
     scopes = {("officer", str(v.officer_id))} if v.officer_id and d.status == "pending" else set()
     return Document(encode(data), None, scopes)
 
@@ -41,8 +46,9 @@ def served(record_ids: list[str], device_id) -> None:
 
 def delivery_handover(actor, m, data):
     delivery, flagged = deliveries.handover_fact(actor, as_uuid(m["id"], "id"), data)
-    return Outcome("delivery", delivery.id, {"kind": "fact-after-change", "fields": {"handover": "recorded"}}
-                   if flagged else None)
+    return Outcome(
+        "delivery", delivery.id, {"kind": "fact-after-change", "fields": {"handover": "recorded"}} if flagged else None
+    )
 
 
 def register() -> None:

@@ -1,4 +1,5 @@
 """Permit applications, their materials (容缺) and review, and permits."""
+
 from __future__ import annotations
 
 from app.auth.permissions import current_actor, requires
@@ -9,14 +10,20 @@ from field_api.blueprint import blp
 from field_api.delivery import services as deliveries
 from field_api.permits import services as applications
 from field_api.permits.models import Permit
-from field_api.permits.schemas import (ApplicationArgs, ApplicationDetailOut, ApplicationIn, ApplicationOut,
-                                       DecisionIn, PermitOut, SupplyIn)
+from field_api.permits.schemas import (
+    ApplicationArgs,
+    ApplicationDetailOut,
+    ApplicationIn,
+    ApplicationOut,
+    DecisionIn,
+    PermitOut,
+    SupplyIn,
+)
 from field_api.scoping import application_for
 
 
 def _application_tag(*, lock: bool, application_id, **_):
     return etag_of(application_for(current_actor(), application_id, lock=lock).version)
-
 
 
 @blp.route("/applications", methods=["POST"])

@@ -1,4 +1,5 @@
 """Permit applications with their materials (容缺: owed ones), events and permits."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -8,8 +9,16 @@ from app.db import UTCDateTime, new_id, one_of, utcnow
 from app.extensions import db
 
 CHANNELS = ("online", "visit", "window")
-APPLICATION_STATUSES = ("submitted", "accepted", "under_review", "approved", "rejected", "issued",
-                        "out_for_delivery", "delivered")
+APPLICATION_STATUSES = (
+    "submitted",
+    "accepted",
+    "under_review",
+    "approved",
+    "rejected",
+    "issued",
+    "out_for_delivery",
+    "delivered",
+)
 MATERIAL_STATUSES = ("provided", "owed")
 
 
@@ -59,8 +68,7 @@ class Material(db.Model):
         sa.CheckConstraint(one_of("status", MATERIAL_STATUSES), name="status"),
     )
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)
-    application_id = mapped_column(sa.Uuid, sa.ForeignKey("permit_application.id", ondelete="CASCADE"),
-                                   nullable=False)
+    application_id = mapped_column(sa.Uuid, sa.ForeignKey("permit_application.id", ondelete="CASCADE"), nullable=False)
     kind = mapped_column(sa.String(32), nullable=False)
     core = mapped_column(sa.Boolean, nullable=False)
     status = mapped_column(sa.String(8), nullable=False)

@@ -1,4 +1,5 @@
 """Permit applications, their materials and permits at the API's edge."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -10,8 +11,12 @@ from field_api.permits.models import APPLICATION_STATUSES
 
 
 class MaterialIn(In):
-    kind = fields.String(required=True, validate=validate.OneOf(
-        ["identity_card", "rental_contract", "property_certificate", "employer_proof", "photo"]))
+    kind = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ["identity_card", "rental_contract", "property_certificate", "employer_proof", "photo"]
+        ),
+    )
     attachment_sha256 = fields.String(required=True, validate=SHA256)
 
 
@@ -28,8 +33,7 @@ class SupplyIn(In):
 
 class DecisionIn(In):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
-    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_]{2,32}$"),
-                         metadata={"example": "OK"})
+    code = fields.String(required=True, validate=validate.Regexp(r"^[A-Z0-9_]{2,32}$"), metadata={"example": "OK"})
     text = text(500, min_len=0, load_default="")
 
 
@@ -47,7 +51,8 @@ class MaterialOut(Out):
     attachment_sha256 = fields.String(allow_none=True)
     attachment_stored = fields.Function(
         lambda m: attachments.is_stored(m.attachment_sha256) if m.attachment_sha256 else None,
-        metadata={"description": "false: named but the file has not arrived yet (accepted, waiting)"})
+        metadata={"description": "false: named but the file has not arrived yet (accepted, waiting)"},
+    )
     due_date = fields.Date(allow_none=True)
     provided_at = fields.DateTime(allow_none=True)
 

@@ -1,5 +1,6 @@
 """Residence permit applications: eligibility in one place, materials and 容缺, routing to the
 competent station (内部流转), the 15-working-day review deadline, and the decision."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -23,8 +24,12 @@ from field_api.residency.services import find_by_identity, normalize
 from field_api.scoping import application_for, applications_visible_to, citizen_phone_bidx, resident_for
 
 application_snapshot = ApplicationOut().dump
-PROOF_BY_HOUSING = {"rented": "rental_contract", "owned": "property_certificate", "employer": "employer_proof",
-                    "relatives": "property_certificate"}
+PROOF_BY_HOUSING = {
+    "rented": "rental_contract",
+    "owned": "property_certificate",
+    "employer": "employer_proof",
+    "relatives": "property_certificate",
+}
 MATERIAL_KINDS = ("identity_card", "rental_contract", "property_certificate", "employer_proof", "photo")
 
 
@@ -42,22 +47,34 @@ def eligible_registration(resident) -> Registration:
     """The one eligibility rule: an active registration whose six months have matured, and no
     other open application."""
     today = workdays.local_now().date()
-    active = db.session.execute(sa.select(Registration).where(
-        Registration.resident_id == resident.id, Registration.status == "active").order_by(
-        Registration.maturity_date)).scalars().all()
+    active = (
+        db.session.execute(
+            sa.select(Registration)
+            .where(Registration.resident_id == resident.id, Registration.status == "active")
+            .order_by(Registration.maturity_date)
+        )
+        .scalars()
+        .all()
+    )
     if not active:
-        raise NotEligible("the resident has no active residence registration",
-                          errors={"registration": ["no active registration"]})
+        raise NotEligible(
+            "the resident has no active residence registration", errors={"registration": ["no active registration"]}
+        )
     matured = [r for r in active if r.maturity_date <= today]
     if not matured:
-        raise NotEligible(f"six months of residence mature on {active[0].maturity_date.isoformat()}",
-                          errors={"registration": [f"matures on {active[0].maturity_date.isoformat()}"]},
-                          matures_on=active[0].maturity_date.isoformat())
-    open_application = db.session.execute(sa.select(PermitApplication.reference).where(
-        PermitApplication.open_key == str(resident.id))).scalar_one_or_none()
+        raise NotEligible(
+            f"six months of residence mature on {active[0].maturity_date.isoformat()}",
+            errors={"registration": [f"matures on {active[0].maturity_date.isoformat()}"]},
+            matures_on=active[0].maturity_date.isoformat(),
+        )
+    open_application = db.session.execute(
+        sa.select(PermitApplication.reference).where(PermitApplication.open_key == str(resident.id))
+    ).scalar_one_or_none()
     if open_application:
-        raise NotEligible(f"application {open_application} is still open",
-                          errors={"resident": [f"application {open_application} is open"]})
+        raise NotEligible(
+            f"application {open_application} is still open",
+            errors={"resident": [f"application {open_application} is open"]},
+        )
     return matured[0]
 
 
@@ -80,8 +97,15 @@ def _resident_for_channel(actor, data: dict):
 
 
 def _event(actor, application, action: str, **detail) -> None:
-    db.session.add(ApplicationEvent(application_id=application.id, action=action, status=application.status,
-                                    detail=detail, actor_role=actor.role))
+    db.session.add(
+        ApplicationEvent(
+            application_id=application.id,
+            action=action,
+            status=application.status,
+            detail=detail,
+            actor_role=actor.role,
+        )
+    )
 
 
 def transition_application(actor, application, target: str, action: str, **detail) -> None:
@@ -94,8 +118,15 @@ def transition_application(actor, application, target: str, action: str, **detai
         application.open_key = None
     db.session.flush()
     _event(actor, application, action, **detail)
-    audit.record(actor, f"application.{action}", "permit_application", application.id, before=before,
-                 after={**application_snapshot(application), **detail}, station_id=application.station_id)
+    audit.record(
+        actor,
+        f"application.{action}",
+        "permit_application",
+        application.id,
+        before=before,
+        after={**application_snapshot(application), **detail},
+        station_id=application.station_id,
+    )
 
 
 def submit(actor, data: dict) -> PermitApplication:
@@ -106,30 +137,53 @@ def submit(actor, data: dict) -> PermitApplication:
     stray = sorted(set(offered) - set(required))
     if stray:
         raise field_error("materials", f"not needed for this application: {', '.join(stray)}")
-    accepting = actor.station_id if actor.role not in ("citizen", "admin") and actor.station_id else \
-        registration.station_id
+    accepting = (
+        actor.station_id if actor.role not in ("citizen", "admin") and actor.station_id else registration.station_id
+    )
     application = PermitApplication(
-        reference=new_reference(), resident_id=resident.id, registration_id=registration.id, channel=channel,
-        accepting_station_id=accepting, station_id=registration.station_id, status="submitted",
-        open_key=str(resident.id), created_by_id=actor.user_id)
+        reference=new_reference(),
+        resident_id=resident.id,
+        registration_id=registration.id,
+        channel=channel,
+        accepting_station_id=accepting,
+        station_id=registration.station_id,
+        status="submitted",
+        open_key=str(resident.id),
+        created_by_id=actor.user_id,
+    )
     if data.get("id"):
         application.id = data["id"]
     try:
         with db.session.begin_nested():
             db.session.add(application)
     except IntegrityError:
-        raise NotEligible("another application for this resident was opened at the same moment",
-                          errors={"resident": ["an application is open"]}) from None
+        raise NotEligible(
+            "another application for this resident was opened at the same moment",
+            errors={"resident": ["an application is open"]},
+        ) from None
     for kind, core in required.items():
         sha = offered.get(kind)
         attachments.share_with_station(sha, application.station_id, actor.user_id)
-        db.session.add(Material(application_id=application.id, kind=kind, core=core,
-                                status="provided" if sha else "owed", attachment_sha256=sha,
-                                provided_at=utcnow() if sha else None))
+        db.session.add(
+            Material(
+                application_id=application.id,
+                kind=kind,
+                core=core,
+                status="provided" if sha else "owed",
+                attachment_sha256=sha,
+                provided_at=utcnow() if sha else None,
+            )
+        )
     db.session.flush()
     _event(actor, application, "submitted", channel=channel)
-    audit.record(actor, "application.submit", "permit_application", application.id,
-                 after=application_snapshot(application), station_id=application.station_id)
+    audit.record(
+        actor,
+        "application.submit",
+        "permit_application",
+        application.id,
+        after=application_snapshot(application),
+        station_id=application.station_id,
+    )
     if accepting != application.station_id:
         _route(actor, application)
     if channel == "window":
@@ -139,18 +193,30 @@ def submit(actor, data: dict) -> PermitApplication:
 
 
 def _route(actor, application) -> None:
-    names = dict(db.session.execute(sa.select(Station.id, Station.name).where(
-        Station.id.in_([application.accepting_station_id, application.station_id]))).all())
+    names = dict(
+        db.session.execute(
+            sa.select(Station.id, Station.name).where(
+                Station.id.in_([application.accepting_station_id, application.station_id])
+            )
+        ).all()
+    )
     detail = {"from_station": names[application.accepting_station_id], "to_station": names[application.station_id]}
     _event(actor, application, "routed", **detail)
-    audit.record(actor, "application.route", "permit_application", application.id, after=detail,
-                 station_id=application.station_id)
+    audit.record(
+        actor,
+        "application.route",
+        "permit_application",
+        application.id,
+        after=detail,
+        station_id=application.station_id,
+    )
 
 
 def _competent(actor, application) -> None:
     if not actor.is_admin and application.station_id != actor.station_id:
-        raise Forbidden("the application was routed to the competent station; only it may act on it",
-                        slug="routed-elsewhere")
+        raise Forbidden(
+            "the application was routed to the competent station; only it may act on it", slug="routed-elsewhere"
+        )
 
 
 def _accept(actor, application) -> None:
@@ -167,8 +233,9 @@ def _accept(actor, application) -> None:
             owed.append(m.kind)
     application.accepted_at = utcnow()
     application.review_deadline = workdays.add_working_days(today, current_app.config["REVIEW_WORKING_DAYS"])
-    transition_application(actor, application, "accepted", "accepted", review_deadline=application.review_deadline.isoformat(),
-                owed=owed)
+    transition_application(
+        actor, application, "accepted", "accepted", review_deadline=application.review_deadline.isoformat(), owed=owed
+    )
 
 
 def accept(actor, application_id) -> PermitApplication:
@@ -200,8 +267,14 @@ def supply_material(actor, application_id, kind: str, sha256: str) -> PermitAppl
     attachments.share_with_station(sha256, application.station_id, actor.user_id)
     application.version += 1
     _event(actor, application, "material_supplied", kind=kind, was=was)
-    audit.record(actor, "application.material", "permit_application", application.id,
-                 after={"kind": kind, "attachment_sha256": sha256, "was": was}, station_id=application.station_id)
+    audit.record(
+        actor,
+        "application.material",
+        "permit_application",
+        application.id,
+        after={"kind": kind, "attachment_sha256": sha256, "was": was},
+        station_id=application.station_id,
+    )
     commit()
     return application
 
@@ -212,14 +285,20 @@ def decide(actor, application_id, decision: str, code: str, text: str) -> Permit
     if decision == "approve":
         owed = [m.kind for m in application.materials if m.status == "owed"]
         if owed:
-            raise Conflict(f"materials still owed: {', '.join(owed)}", slug="materials-owed",
-                           errors={"materials": owed})
+            raise Conflict(
+                f"materials still owed: {', '.join(owed)}", slug="materials-owed", errors={"materials": owed}
+            )
     application.decision_code, application.decision_text = code, text
     application.decided_at, application.decided_by_id = utcnow(), actor.user_id
     if decision == "reject":
         transition_application(actor, application, "rejected", "rejected", code=code)
-        notify_resident(application, "application_decided", f"application-decided:{application.id}",
-                        decision="未通过", reference=application.reference)
+        notify_resident(
+            application,
+            "application_decided",
+            f"application-decided:{application.id}",
+            decision="未通过",
+            reference=application.reference,
+        )
     else:
         transition_application(actor, application, "approved", "approved", code=code)
         permit = _issue_permit(application)
@@ -232,14 +311,21 @@ def decide(actor, application_id, decision: str, code: str, text: str) -> Permit
 def _issue_permit(application) -> Permit:
     """Numbers run per station and year: <station code>-<year>-<six digits>."""
     today = workdays.local_now().date()
-    counter = locked_row(db.session, PermitCounter, {"station_id": application.station_id, "year": today.year},
-                         {"last": 0})
+    counter = locked_row(
+        db.session, PermitCounter, {"station_id": application.station_id, "year": today.year}, {"last": 0}
+    )
     counter.last += 1
     code = db.session.get(Station, application.station_id).code
-    permit = Permit(number=f"{code}-{today.year}-{counter.last:06d}", application_id=application.id,
-                    resident_id=application.resident_id, station_id=application.station_id, issue_date=today,
-                    valid_until=today.replace(year=today.year + 1) - timedelta(days=1)
-                    if not (today.month == 2 and today.day == 29) else date(today.year + 1, 2, 28))
+    permit = Permit(
+        number=f"{code}-{today.year}-{counter.last:06d}",
+        application_id=application.id,
+        resident_id=application.resident_id,
+        station_id=application.station_id,
+        issue_date=today,
+        valid_until=today.replace(year=today.year + 1) - timedelta(days=1)
+        if not (today.month == 2 and today.day == 29)
+        else date(today.year + 1, 2, 28),
+    )
     db.session.add(permit)
     db.session.flush()
     return permit
@@ -250,11 +336,14 @@ def queue(actor, filters: dict):
     if filters.get("status"):
         query = query.where(PermitApplication.status == filters["status"])
     if filters.get("due_by"):
-        query = query.where(PermitApplication.review_deadline <= filters["due_by"],
-                            PermitApplication.status.in_(("accepted", "under_review")))
+        query = query.where(
+            PermitApplication.review_deadline <= filters["due_by"],
+            PermitApplication.status.in_(("accepted", "under_review")),
+        )
     if filters.get("owes_materials"):
-        query = query.where(PermitApplication.id.in_(sa.select(Material.application_id).where(
-            Material.status == "owed")))
+        query = query.where(
+            PermitApplication.id.in_(sa.select(Material.application_id).where(Material.status == "owed"))
+        )
     if filters.get("reference"):
         query = query.where(PermitApplication.reference == filters["reference"].strip().upper())
     return query

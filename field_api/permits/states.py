@@ -3,6 +3,7 @@
 submitted → accepted (materials may be owed: 容缺) → under_review → approved | rejected;
 approved → issued → out_for_delivery → delivered. A submitted or accepted application can also
 be rejected (for example when a core material never comes)."""
+
 from __future__ import annotations
 
 from app.errors import Conflict
@@ -26,5 +27,6 @@ class InvalidTransition(Conflict):
 
 def check(current: str, target: str) -> None:
     if target not in TRANSITIONS[current]:
-        raise InvalidTransition(f"an application that is {current} cannot become {target}",
-                                current_status=current, requested_status=target)
+        raise InvalidTransition(
+            f"an application that is {current} cannot become {target}", current_status=current, requested_status=target
+        )

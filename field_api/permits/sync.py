@@ -1,4 +1,5 @@
 """Permit applications from the tablets: submitted at the door, materials supplied later."""
+
 from __future__ import annotations
 
 from field_api.permits import services as applications

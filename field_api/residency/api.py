@@ -1,4 +1,5 @@
 """Residents, registrations and the daily maturity list."""
+
 from __future__ import annotations
 
 from app.auth.permissions import current_actor, requires
@@ -6,15 +7,22 @@ from app.headers import etag_of, etagged, locates
 from app.schemas import paginate
 from field_api.blueprint import blp
 from field_api.residency import services as residents
-from field_api.residency.schemas import (EndRegistrationIn, RegistrationArgs,
-                                         RegistrationIn, RegistrationOut, ResidentArgs, ResidentIn, ResidentOut,
-                                         ResidentPatch, ResidentPiiOut)
+from field_api.residency.schemas import (
+    EndRegistrationIn,
+    RegistrationArgs,
+    RegistrationIn,
+    RegistrationOut,
+    ResidentArgs,
+    ResidentIn,
+    ResidentOut,
+    ResidentPatch,
+    ResidentPiiOut,
+)
 from field_api.scoping import registration_for, resident_for
 
 
 def _resident_tag(*, lock: bool, resident_id, **_):
     return etag_of(resident_for(current_actor(), resident_id, lock=lock).version)
-
 
 
 @blp.route("/residents", methods=["POST"])

@@ -32,6 +32,7 @@ on this path and a scan of a million rows does no cryptography. The message's pa
 name, ISO day) are the row's ``params``, which the dispatcher renders at send time as for any
 other outbox row.
 """
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -48,22 +49,37 @@ from app.notify.templates import TEMPLATES
 from app.org.models import FIELD_ROLES, Station
 from app.workdays import LOCAL_TZ
 from field_api.permits.models import PermitApplication
-from field_api.residency.models import (DONE, NOTICE_CLOCK, NOTICE_KEY, PRENOTICE_CLOCK, PRENOTICE_KEY, PRENOTICED, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, Registration, Resident)
+from field_api.residency.models import (
+    DONE,
+    NOTICE_CLOCK,
+    NOTICE_KEY,
+    PRENOTICE_CLOCK,
+    PRENOTICE_KEY,
+    PRENOTICED,
+    QUEUED,
+    SCHEDULED,
+    MaturityNotice,
+    MaturityProgress,
+    Registration,
+    Resident,
+)
 
 BATCH = 2000
 
-TEMPLATES.update({
-    "maturity_reached": {
-        "zh": "【{station}】您的居住登记已于{day}满六个月，可以申领居住证了：在小程序在线申请，或预约民警上门办理。",
-        "en": "[{station}] Six months of residence reached {day}: apply for a residence permit in the "
-              "mini-program or book a visit.",
-    },
-    "maturity_soon": {
-        "zh": "【{station}】您的居住登记将于{day}满六个月，届时可在小程序申领居住证，或预约民警上门办理。",
-        "en": "[{station}] Six months of residence on {day}: then apply for a residence permit in the "
-              "mini-program or book a visit.",
-    },
-})
+TEMPLATES.update(
+    {
+        "maturity_reached": {
+            "zh": "【{station}】您的居住登记已于{day}满六个月，可以申领居住证了：在小程序在线申请，或预约民警上门办理。",
+            "en": "[{station}] Six months of residence reached {day}: apply for a residence permit in the "
+            "mini-program or book a visit.",
+        },
+        "maturity_soon": {
+            "zh": "【{station}】您的居住登记将于{day}满六个月，届时可在小程序申领居住证，或预约民警上门办理。",
+            "en": "[{station}] Six months of residence on {day}: then apply for a residence permit in the "
+            "mini-program or book a visit.",
+        },
+    }
+)
 
 
 def maturity_key(registration_id) -> str:
@@ -86,8 +102,9 @@ def _clock(kind: str) -> date | None:
     query = sa.select(table.c.through).where(table.c.kind == kind).with_for_update()
     row = db.session.execute(query).first()
     if row is None:
-        db.session.execute(insert_for(db.session)(table).values(kind=kind, through=None, updated_at=utcnow())
-                           .on_conflict_do_nothing())
+        db.session.execute(
+            insert_for(db.session)(table).values(kind=kind, through=None, updated_at=utcnow()).on_conflict_do_nothing()
+        )
         row = db.session.execute(query).first()
     return row.through
 
@@ -115,8 +132,9 @@ def _queued(stage: int, where: list):
     even when its statistics — which cannot know that stage and date go together — expect far
     more rows (it would read the whole table to find the first)."""
     r = Registration
-    return (sa.select(r.id).where(r.status == "active", r.maturity_notice_stage == stage, *where)
-            .order_by(r.maturity_date))
+    return (
+        sa.select(r.id).where(r.status == "active", r.maturity_notice_stage == stage, *where).order_by(r.maturity_date)
+    )
 
 
 def _look(scheduled: list, queue: dict[int, list]) -> tuple[int, list[int]]:
@@ -135,17 +153,25 @@ def _take(stage: int, to: int, where: list) -> list:
     batch = _queued(stage, where).limit(BATCH).with_for_update(skip_locked=True)
     # A plain table UPDATE: bookkeeping, not a change of the record (no version, no updated_at,
     # nothing for the tablets' change feed).
-    return db.session.execute(sa.update(table).where(table.c.id.in_(batch))
-                              .values(maturity_notice_stage=to, updated_at=table.c.updated_at)
-                              .returning(table.c.id)).scalars().all()
+    return (
+        db.session.execute(
+            sa.update(table)
+            .where(table.c.id.in_(batch))
+            .values(maturity_notice_stage=to, updated_at=table.c.updated_at)
+            .returning(table.c.id)
+        )
+        .scalars()
+        .all()
+    )
 
 
 def _message_params(station, day):
     """The template's parameters as the database's JSON: ``{"station": <name>, "day": "<ISO date>"}``."""
     station_key, day_key = sa.literal_column("'station'"), sa.literal_column("'day'")
     if db.session.get_bind().dialect.name == "postgresql":
-        return sa.func.json_build_object(station_key, station, day_key,
-                                         sa.func.to_char(day, sa.literal_column("'YYYY-MM-DD'")))
+        return sa.func.json_build_object(
+            station_key, station, day_key, sa.func.to_char(day, sa.literal_column("'YYYY-MM-DD'"))
+        )
     return sa.func.json_object(station_key, station, day_key, day)  # SQLite keeps a date as its ISO text
 
 
@@ -155,18 +181,38 @@ def _queue(kind: str, key_prefix: str, where: list, now: datetime) -> int:
     dedupe keys already there ignored. Returns how many were new. The columns are those
     ``app.notify.jobs.outbox_row`` fills."""
     r, p, s = Registration, Resident, Station
-    applied = sa.exists().where(PermitApplication.resident_id == r.resident_id,
-                                PermitApplication.registration_id == r.id)
+    applied = sa.exists().where(
+        PermitApplication.resident_id == r.resident_id, PermitApplication.registration_id == r.id
+    )
     stamp = sa.literal(now, UTCDateTime())
-    values = {"id": new_uuid(), "kind": sa.literal(kind), "template": sa.literal(kind),
-              "params": _message_params(s.name, r.maturity_date), "locale": sa.literal("zh"),
-              "recipient_phone_enc": p.phone_enc, "recipient_bidx": p.phone_bidx, "station_id": r.station_id,
-              "due_at": stamp, "next_attempt_at": stamp, "status": sa.literal("pending"), "attempts": sa.literal(0),
-              "dedupe_key": sa.literal(key_prefix) + uuid_text(r.id), "created_at": stamp}
-    rows = (sa.select(*values.values()).select_from(r).join(p, p.id == r.resident_id).join(s, s.id == r.station_id)
-            .where(*where, p.phone_enc.is_not(None), ~applied))
-    insert = (insert_for(db.session)(Notification.__table__).from_select(list(values), rows)
-              .on_conflict_do_nothing(index_elements=["dedupe_key"]))
+    values = {
+        "id": new_uuid(),
+        "kind": sa.literal(kind),
+        "template": sa.literal(kind),
+        "params": _message_params(s.name, r.maturity_date),
+        "locale": sa.literal("zh"),
+        "recipient_phone_enc": p.phone_enc,
+        "recipient_bidx": p.phone_bidx,
+        "station_id": r.station_id,
+        "due_at": stamp,
+        "next_attempt_at": stamp,
+        "status": sa.literal("pending"),
+        "attempts": sa.literal(0),
+        "dedupe_key": sa.literal(key_prefix) + uuid_text(r.id),
+        "created_at": stamp,
+    }
+    rows = (
+        sa.select(*values.values())
+        .select_from(r)
+        .join(p, p.id == r.resident_id)
+        .join(s, s.id == r.station_id)
+        .where(*where, p.phone_enc.is_not(None), ~applied)
+    )
+    insert = (
+        insert_for(db.session)(Notification.__table__)
+        .from_select(list(values), rows)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
     return db.session.execute(insert, execution_options={"preserve_rowcount": True}).rowcount
 
 
@@ -227,24 +273,35 @@ def cancel_reminders(registration_id) -> int:
     for this end and finds the registration ended. (The rows are made here if a clock never ran:
     a first run making its row at this moment is waited for as well.)"""
     progress = MaturityProgress.__table__
-    db.session.execute(insert_for(db.session)(progress).values(
-        [{"kind": kind, "through": None, "updated_at": utcnow()} for kind in (NOTICE_CLOCK, PRENOTICE_CLOCK)])
-        .on_conflict_do_nothing())
+    db.session.execute(
+        insert_for(db.session)(progress)
+        .values([{"kind": kind, "through": None, "updated_at": utcnow()} for kind in (NOTICE_CLOCK, PRENOTICE_CLOCK)])
+        .on_conflict_do_nothing()
+    )
     db.session.execute(sa.select(progress.c.kind).with_for_update(read=True, key_share=True)).all()
     table = Notification.__table__
-    result = db.session.execute(sa.update(table).where(
-        table.c.dedupe_key.in_([maturity_key(registration_id), prenotice_key(registration_id)]),
-        table.c.status.in_(("pending", "failed"))).values(status="dead", last_error="registration ended"))
+    result = db.session.execute(
+        sa.update(table)
+        .where(
+            table.c.dedupe_key.in_([maturity_key(registration_id), prenotice_key(registration_id)]),
+            table.c.status.in_(("pending", "failed")),
+        )
+        .values(status="dead", last_error="registration ended")
+    )
     return result.rowcount
 
 
 def daily_list(actor, day: date, area_id=None):
     """The station's list for ``day`` as the caller may see it: officers their areas, staff their
     station, administrators every station."""
-    query = (sa.select(MaturityNotice).join(Registration, Registration.id == MaturityNotice.registration_id)
-             .join(Resident, Resident.id == Registration.resident_id)
-             .options(contains_eager(MaturityNotice.registration).contains_eager(Registration.resident))
-             .where(MaturityNotice.day == day).order_by(MaturityNotice.area_id, Resident.name, Resident.id))
+    query = (
+        sa.select(MaturityNotice)
+        .join(Registration, Registration.id == MaturityNotice.registration_id)
+        .join(Resident, Resident.id == Registration.resident_id)
+        .options(contains_eager(MaturityNotice.registration).contains_eager(Registration.resident))
+        .where(MaturityNotice.day == day)
+        .order_by(MaturityNotice.area_id, Resident.name, Resident.id)
+    )
     if area_id is not None:
         query = query.where(MaturityNotice.area_id == area_id)
     if actor.is_admin:

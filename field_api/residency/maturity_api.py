@@ -1,5 +1,6 @@
 """The daily maturity list. Its routes come after delivery's on the field blueprint, where the API
 document has always listed them."""
+
 from __future__ import annotations
 
 from app.auth.permissions import current_actor, requires

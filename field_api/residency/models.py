@@ -1,4 +1,5 @@
 """Residents and their residence registrations; the maturity job's progress and daily list."""
+
 from __future__ import annotations
 
 from datetime import date, timedelta
@@ -112,13 +113,13 @@ class Registration(db.Model):
     field_versions = mapped_column(sa.JSON, nullable=False, default=dict, server_default="{}")
     # QUEUED (0): nothing sent yet, PRENOTICED (1): the pre-notice is queued, DONE (2): the maturity
     # notice is done; SCHEDULED (3): left to the job's clock (see ``initial_maturity_stage``).
-    maturity_notice_stage = mapped_column(sa.SmallInteger, nullable=False, default=initial_maturity_stage,
-                                          server_default="0")
+    maturity_notice_stage = mapped_column(
+        sa.SmallInteger, nullable=False, default=initial_maturity_stage, server_default="0"
+    )
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
     resident = relationship("Resident", back_populates="registrations")
-
 
 
 class MaturityProgress(db.Model):
@@ -142,15 +143,26 @@ def _daily_list_lines() -> sa.Subquery:
     registration already, and the officers tell the resident in person."""
     r, progress, n = Registration.__table__, MaturityProgress.__table__, Notification.__table__
     sms = sa.exists().where(n.c.dedupe_key == sa.literal(NOTICE_KEY) + uuid_text(r.c.id))
-    return (sa.select(r.c.id.label("registration_id"), r.c.station_id, r.c.area_id,
-                      r.c.maturity_date.label("day"), sms.label("sms"))
-            .join_from(r, progress, progress.c.kind == NOTICE_CLOCK, isouter=True)
-            # both statuses, so the (status, maturity_date) index finds a day's registrations
-            .where(r.c.status.in_(("active", "ended")),
-                   sa.or_(r.c.status == "active", r.c.end_date > r.c.maturity_date),
-                   sa.or_(r.c.maturity_notice_stage == DONE,
-                          sa.and_(r.c.maturity_notice_stage == SCHEDULED, r.c.maturity_date <= progress.c.through)))
-            .subquery("maturity_notice"))
+    return (
+        sa.select(
+            r.c.id.label("registration_id"),
+            r.c.station_id,
+            r.c.area_id,
+            r.c.maturity_date.label("day"),
+            sms.label("sms"),
+        )
+        .join_from(r, progress, progress.c.kind == NOTICE_CLOCK, isouter=True)
+        # both statuses, so the (status, maturity_date) index finds a day's registrations
+        .where(
+            r.c.status.in_(("active", "ended")),
+            sa.or_(r.c.status == "active", r.c.end_date > r.c.maturity_date),
+            sa.or_(
+                r.c.maturity_notice_stage == DONE,
+                sa.and_(r.c.maturity_notice_stage == SCHEDULED, r.c.maturity_date <= progress.c.through),
+            ),
+        )
+        .subquery("maturity_notice")
+    )
 
 
 class MaturityNotice:
@@ -160,6 +172,12 @@ class MaturityNotice:
 
 _lines = _daily_list_lines()
 db.Model.registry.map_imperatively(
-    MaturityNotice, _lines, primary_key=[_lines.c.registration_id],
-    properties={"registration": relationship(Registration, viewonly=True,
-                                             primaryjoin=Registration.id == foreign(_lines.c.registration_id))})
+    MaturityNotice,
+    _lines,
+    primary_key=[_lines.c.registration_id],
+    properties={
+        "registration": relationship(
+            Registration, viewonly=True, primaryjoin=Registration.id == foreign(_lines.c.registration_id)
+        )
+    },
+)

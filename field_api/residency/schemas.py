@@ -1,4 +1,5 @@
 """Residents, registrations and the daily maturity list at the API's edge."""
+
 from __future__ import annotations
 
 from marshmallow import fields, validate
@@ -62,8 +63,9 @@ class ResidentPiiOut(Out):
 class RegistrationIn(In):
     id = fields.UUID(load_default=None, metadata={"description": "client-generated on tablets"})
     resident_id = fields.UUID(load_default=None)
-    resident = fields.Nested(ResidentIn, load_default=None,
-                             metadata={"description": "register or link the person in the same call"})
+    resident = fields.Nested(
+        ResidentIn, load_default=None, metadata={"description": "register or link the person in the same call"}
+    )
     area_id = fields.UUID(required=True)
     address = text(200, required=True, metadata={"example": "北山街道12号3单元402"})
     start_date = fields.Date(required=True)

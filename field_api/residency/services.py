@@ -1,4 +1,5 @@
 """Residents and their residence registrations (居住登记), with the six-month maturity date."""
+
 from __future__ import annotations
 
 import uuid
@@ -39,8 +40,9 @@ def normalize(kind: str, raw, field: str, *, today: date | None = None):
 
 
 def find_by_identity(identity: str) -> Resident | None:
-    return db.session.execute(sa.select(Resident).where(
-        Resident.identity_bidx == pii.blind_index(pii.IDENTITY, identity))).scalar_one_or_none()
+    return db.session.execute(
+        sa.select(Resident).where(Resident.identity_bidx == pii.blind_index(pii.IDENTITY, identity))
+    ).scalar_one_or_none()
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,9 +120,12 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
     photos = attachments.stored_among(row["photo_sha256"] for _i, row, *_ in new if row["photo_sha256"])
     for i, row, identity, phone in new:
         outcomes[i] = Registered(row["id"], True, _created_view(row, identity, phone, photos))
-    audit.record_many(actor, "resident.create", "resident",
-                      [(outcomes[i].id, outcomes[i].view, audit_contexts[i] if audit_contexts else None)
-                       for i, *_ in new])
+    audit.record_many(
+        actor,
+        "resident.create",
+        "resident",
+        [(outcomes[i].id, outcomes[i].view, audit_contexts[i] if audit_contexts else None) for i, *_ in new],
+    )
     _record_links(actor, outcomes, audit_contexts)
     return outcomes
 
@@ -132,16 +137,26 @@ def in_reach(actor, resident_ids) -> set:
     ids = list(set(resident_ids))
     if not ids:
         return set()
-    visible = set(db.session.execute(residents_visible_to(actor).with_only_columns(Resident.id).order_by(None).where(
-        bulk.id_in(Resident.id, ids))).scalars())
+    visible = set(
+        db.session.execute(
+            residents_visible_to(actor)
+            .with_only_columns(Resident.id)
+            .order_by(None)
+            .where(bulk.id_in(Resident.id, ids))
+        ).scalars()
+    )
     rest = [i for i in ids if i not in visible]
     if rest and actor.user_id is not None:
-        visible |= set(db.session.execute(sa.select(Resident.id).where(
-            bulk.id_in(Resident.id, rest), Resident.created_by_id == actor.user_id)).scalars())
+        visible |= set(
+            db.session.execute(
+                sa.select(Resident.id).where(bulk.id_in(Resident.id, rest), Resident.created_by_id == actor.user_id)
+            ).scalars()
+        )
         rest = [i for i in rest if i not in visible]
     if rest and actor.user_id is not None:
-        visible |= {uuid.UUID(e) for e in audit.recorded_for(actor, "resident.link", "resident",
-                                                             [str(i) for i in rest])}
+        visible |= {
+            uuid.UUID(e) for e in audit.recorded_for(actor, "resident.link", "resident", [str(i) for i in rest])
+        }
     return visible
 
 
@@ -167,9 +182,16 @@ def _mark_out_of_reach(actor, outcomes: list, creating: set) -> None:
 def _record_links(actor, outcomes: list, audit_contexts: list | None = None) -> None:
     """A tablet's create matched a person outside its scope by the identity number it held: the
     match is the logged reason that lets the same officer register that person's residence."""
-    audit.record_many(actor, "resident.link", "resident", [
-        (o.id, None, audit_contexts[i] if audit_contexts else None)
-        for i, o in enumerate(outcomes) if isinstance(o, Registered) and not o.visible])
+    audit.record_many(
+        actor,
+        "resident.link",
+        "resident",
+        [
+            (o.id, None, audit_contexts[i] if audit_contexts else None)
+            for i, o in enumerate(outcomes)
+            if isinstance(o, Registered) and not o.visible
+        ],
+    )
 
 
 def _id_taken() -> Conflict:
@@ -183,8 +205,14 @@ def _known(bidxs: list, ids: list) -> tuple[dict, set]:
     wanted = set(bidxs)
     bidxs, ids = list(wanted), list(set(ids))
     for n in range(0, max(len(bidxs), len(ids)), step):
-        rows = db.session.execute(sa.select(Resident.identity_bidx, Resident.id).where(sa.or_(
-            bulk.id_in(Resident.identity_bidx, bidxs[n:n + step], "bidxs"), bulk.id_in(Resident.id, ids[n:n + step]))))
+        rows = db.session.execute(
+            sa.select(Resident.identity_bidx, Resident.id).where(
+                sa.or_(
+                    bulk.id_in(Resident.identity_bidx, bidxs[n : n + step], "bidxs"),
+                    bulk.id_in(Resident.id, ids[n : n + step]),
+                )
+            )
+        )
         for bidx, resident_id in rows:
             taken.add(resident_id)
             if bidx in wanted:
@@ -193,21 +221,40 @@ def _known(bidxs: list, ids: list) -> tuple[dict, set]:
 
 
 def _resident_row(actor, data: dict, identity: str, phone: str | None, bidx: str, now, keys: pii.Keys) -> dict:
-    return {"id": data.get("id") or new_id(), "name": data["name"], "sex": data["sex"],
-            "ethnicity": data.get("ethnicity") or "汉族", "identity_enc": keys.encrypt(pii.IDENTITY, identity),
-            "identity_bidx": bidx, "phone_enc": keys.encrypt(pii.PHONE, phone),
-            "phone_bidx": keys.blind_index(pii.PHONE, phone), "hukou_address": data.get("hukou_address", ""),
-            "photo_sha256": data.get("photo_sha256"), "version": 1, "field_versions": {},
-            "created_by_id": actor.user_id, "created_at": now, "updated_at": now}
+    return {
+        "id": data.get("id") or new_id(),
+        "name": data["name"],
+        "sex": data["sex"],
+        "ethnicity": data.get("ethnicity") or "汉族",
+        "identity_enc": keys.encrypt(pii.IDENTITY, identity),
+        "identity_bidx": bidx,
+        "phone_enc": keys.encrypt(pii.PHONE, phone),
+        "phone_bidx": keys.blind_index(pii.PHONE, phone),
+        "hukou_address": data.get("hukou_address", ""),
+        "photo_sha256": data.get("photo_sha256"),
+        "version": 1,
+        "field_versions": {},
+        "created_by_id": actor.user_id,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _created_view(row: dict, identity: str, phone: str | None, photos_stored: set) -> dict:
     """``ResidentOut`` of the new row, from the numbers in plain rather than decrypted again."""
     photo = row["photo_sha256"]
-    return {"id": str(row["id"]), "name": row["name"], "sex": row["sex"], "ethnicity": row["ethnicity"],
-            "identity_number": pii.mask_identity(identity), "phone": pii.mask_phone(phone),
-            "hukou_address": row["hukou_address"], "photo_sha256": photo,
-            "photo_stored": (photo in photos_stored) if photo else None, "version": row["version"]}
+    return {
+        "id": str(row["id"]),
+        "name": row["name"],
+        "sex": row["sex"],
+        "ethnicity": row["ethnicity"],
+        "identity_number": pii.mask_identity(identity),
+        "phone": pii.mask_phone(phone),
+        "hukou_address": row["hukou_address"],
+        "photo_sha256": photo,
+        "photo_stored": (photo in photos_stored) if photo else None,
+        "version": row["version"],
+    }
 
 
 def _insert_one(row: dict, identity: str):
@@ -227,9 +274,12 @@ def create_or_link(actor, data: dict) -> tuple[Resident, bool]:
     registering their residence (the person inline) is the way to link, and it is audited."""
     outcome = register_resident(actor, data)
     if not outcome.visible:
-        raise Conflict("a resident with this identity number is registered elsewhere; register their residence "
-                       "with the person inline to link them", slug="resident-exists-elsewhere",
-                       errors={"identity_number": ["registered elsewhere"]})
+        raise Conflict(
+            "a resident with this identity number is registered elsewhere; register their residence "
+            "with the person inline to link them",
+            slug="resident-exists-elsewhere",
+            errors={"identity_number": ["registered elsewhere"]},
+        )
     commit()
     return db.session.get(Resident, outcome.id), outcome.created
 
@@ -238,11 +288,17 @@ def update_resident(actor, resident_id, data: dict) -> Resident:
     resident = resident_for(actor, resident_id, lock=True)
     base = data.pop("base_version", None)
     if base is not None and base != resident.version:
-        raise Conflict(f"the resident changed since version {base} (now {resident.version}); reload and retry",
-                       slug="stale-version", current_version=resident.version)
+        raise Conflict(
+            f"the resident changed since version {base} (now {resident.version}); reload and retry",
+            slug="stale-version",
+            current_version=resident.version,
+        )
     before = resident_snapshot(resident)
-    changed = [key for key in ("name", "sex", "ethnicity", "hukou_address", "photo_sha256")
-               if key in data and getattr(resident, key) != data[key]]
+    changed = [
+        key
+        for key in ("name", "sex", "ethnicity", "hukou_address", "photo_sha256")
+        if key in data and getattr(resident, key) != data[key]
+    ]
     for key in changed:
         setattr(resident, key, data[key])
     if "phone" in data:
@@ -254,7 +310,7 @@ def update_resident(actor, resident_id, data: dict) -> Resident:
     if not changed:
         return resident
     resident.version += 1
-    resident.field_versions = {**(resident.field_versions or {}), **{key: resident.version for key in changed}}
+    resident.field_versions = {**(resident.field_versions or {}), **dict.fromkeys(changed, resident.version)}
     db.session.flush()
     audit.record(actor, "resident.update", "resident", resident.id, before=before, after=resident_snapshot(resident))
     commit()
@@ -278,11 +334,15 @@ def read_pii(actor, resident_id) -> dict:
     resident = resident_for(actor, resident_id)
     audit.record(actor, "pii.read", "resident", resident.id, after={"fields": ["identity_number", "phone"]})
     commit()
-    return {"id": resident.id, "identity_number": pii.decrypt(pii.IDENTITY, resident.identity_enc),
-            "phone": pii.decrypt(pii.PHONE, resident.phone_enc)}
+    return {
+        "id": resident.id,
+        "identity_number": pii.decrypt(pii.IDENTITY, resident.identity_enc),
+        "phone": pii.decrypt(pii.PHONE, resident.phone_enc),
+    }
 
 
 # --- registrations ---------------------------------------------------------------------------
+
 
 def _area_in_scope(actor, area_id) -> Area:
     area = db.session.execute(areas_visible_to(actor).where(Area.id == area_id)).scalar_one_or_none()
@@ -298,8 +358,11 @@ def _housing_details(data: dict) -> dict:
     if housing == "employer" and not data.get("employer_name"):
         raise field_error("employer_name", "is required for employer housing")
     landlord_phone = normalize(pii.PHONE, data.get("landlord_phone"), "landlord_phone")
-    return {"landlord_name": data.get("landlord_name"), "employer_name": data.get("employer_name"),
-            "landlord_phone_enc": pii.encrypt(pii.PHONE, landlord_phone)}
+    return {
+        "landlord_name": data.get("landlord_name"),
+        "employer_name": data.get("employer_name"),
+        "landlord_phone_enc": pii.encrypt(pii.PHONE, landlord_phone),
+    }
 
 
 def register_residence(actor, data: dict) -> Registration:
@@ -316,21 +379,39 @@ def register_residence(actor, data: dict) -> Registration:
     else:
         resident_id = resident_in_reach(actor, data["resident_id"])
     registration = Registration(
-        resident_id=resident_id, station_id=area.station_id, area_id=area.id, address=data["address"],
-        start_date=data["start_date"], maturity_date=maturity_date(data["start_date"]), reason=data["reason"],
-        housing=data["housing"], status="active", active_key=f"{resident_id}:{area.station_id}",
-        registered_by_id=actor.user_id, device_id=actor.device_id, **_housing_details(data))
+        resident_id=resident_id,
+        station_id=area.station_id,
+        area_id=area.id,
+        address=data["address"],
+        start_date=data["start_date"],
+        maturity_date=maturity_date(data["start_date"]),
+        reason=data["reason"],
+        housing=data["housing"],
+        status="active",
+        active_key=f"{resident_id}:{area.station_id}",
+        registered_by_id=actor.user_id,
+        device_id=actor.device_id,
+        **_housing_details(data),
+    )
     if data.get("id"):
         registration.id = data["id"]
     try:
         with db.session.begin_nested():
             db.session.add(registration)
     except IntegrityError:
-        raise Conflict("this resident already has an active registration at this station; end it first",
-                       slug="active-registration-exists", errors={"resident_id": ["active registration exists"]}
-                       ) from None
-    audit.record(actor, "registration.create", "registration", registration.id,
-                 after=registration_snapshot(registration), station_id=registration.station_id)
+        raise Conflict(
+            "this resident already has an active registration at this station; end it first",
+            slug="active-registration-exists",
+            errors={"resident_id": ["active registration exists"]},
+        ) from None
+    audit.record(
+        actor,
+        "registration.create",
+        "registration",
+        registration.id,
+        after=registration_snapshot(registration),
+        station_id=registration.station_id,
+    )
     commit()
     return registration
 
@@ -356,11 +437,20 @@ def update_registration(actor, registration_id, data: dict) -> Registration:
     if not changed:
         return registration
     registration.version += 1
-    registration.field_versions = {**(registration.field_versions or {}),
-                                   **{f: registration.version for f in changed}}
+    registration.field_versions = {
+        **(registration.field_versions or {}),
+        **dict.fromkeys(changed, registration.version),
+    }
     db.session.flush()
-    audit.record(actor, "registration.update", "registration", registration.id, before=before,
-                 after=registration_snapshot(registration), station_id=registration.station_id)
+    audit.record(
+        actor,
+        "registration.update",
+        "registration",
+        registration.id,
+        before=before,
+        after=registration_snapshot(registration),
+        station_id=registration.station_id,
+    )
     commit()
     return registration
 
@@ -379,19 +469,28 @@ def end_registration(actor, registration_id, end_date: date, reason: str) -> Reg
     db.session.flush()
 
     cancel_reminders(registration.id)  # its maturity SMS not yet sent die with it, in this transaction
-    audit.record(actor, "registration.end", "registration", registration.id, before=before,
-                 after=registration_snapshot(registration), station_id=registration.station_id)
+    audit.record(
+        actor,
+        "registration.end",
+        "registration",
+        registration.id,
+        before=before,
+        after=registration_snapshot(registration),
+        station_id=registration.station_id,
+    )
     commit()
     return registration
 
 
 def registrations(actor, filters: dict):
     query = registrations_visible_to(actor)
-    for key, column in (("area_id", Registration.area_id), ("status", Registration.status),
-                        ("resident_id", Registration.resident_id)):
+    for key, column in (
+        ("area_id", Registration.area_id),
+        ("status", Registration.status),
+        ("resident_id", Registration.resident_id),
+    ):
         if filters.get(key) is not None:
             query = query.where(column == filters[key])
     if filters.get("matures_by") is not None:
         query = query.where(Registration.maturity_date <= filters["matures_by"])
     return query
-

@@ -1,5 +1,6 @@
 """Residency on the tablets: the documents of residents and registrations, and the mutations a
 tablet pushes for them, each through the same service as the online endpoint."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -12,8 +13,19 @@ from field_api.residency.models import Registration, Resident
 from field_api.residency.schemas import EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn, ResidentPatch
 from field_api.scoping import registration_for, resident_for
 from sync import registry
-from sync.handling import (Answer, Document, Outcome, as_uuid, encode, field_conflict, iso_date, known_id, merge,
-                           normalized_phone, not_ahead)
+from sync.handling import (
+    Answer,
+    Document,
+    Outcome,
+    as_uuid,
+    encode,
+    field_conflict,
+    iso_date,
+    known_id,
+    merge,
+    normalized_phone,
+    not_ahead,
+)
 
 # --- documents -------------------------------------------------------------------------------
 
@@ -27,11 +39,17 @@ def resident_record(view: dict) -> dict:
 
 
 def resident_document(r: Resident) -> Document:
-    data = resident_record({
-        "name": r.name, "sex": r.sex, "ethnicity": r.ethnicity,
-        "identity_number": pii.mask_identity(pii.decrypt(pii.IDENTITY, r.identity_enc)),
-        "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.phone_enc)), "hukou_address": r.hukou_address,
-        "photo_sha256": r.photo_sha256})
+    data = resident_record(
+        {
+            "name": r.name,
+            "sex": r.sex,
+            "ethnicity": r.ethnicity,
+            "identity_number": pii.mask_identity(pii.decrypt(pii.IDENTITY, r.identity_enc)),
+            "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.phone_enc)),
+            "hukou_address": r.hukou_address,
+            "photo_sha256": r.photo_sha256,
+        }
+    )
     # Scopes left unknown (None): a push answer needs only the document, and the feed fills them
     # for all residents of a transaction in one query (``active_areas``).
     return Document(encode(data), r.version, None)
@@ -41,18 +59,30 @@ def active_areas(resident_ids: list) -> dict:
     """{resident id: {("area", id) of its active registrations}}, in one query per 500 residents."""
     out: dict = {rid: set() for rid in resident_ids}
     for i in range(0, len(resident_ids), 500):
-        rows = db.session.execute(sa.select(Registration.resident_id, Registration.area_id).where(
-            bulk.id_in(Registration.resident_id, resident_ids[i:i + 500]), Registration.status == "active"))
+        rows = db.session.execute(
+            sa.select(Registration.resident_id, Registration.area_id).where(
+                bulk.id_in(Registration.resident_id, resident_ids[i : i + 500]), Registration.status == "active"
+            )
+        )
         for resident_id, area_id in rows:
             out[resident_id].add(("area", str(area_id)))
     return out
 
 
 def registration_document(g: Registration) -> Document:
-    data = {"resident_id": str(g.resident_id), "area_id": str(g.area_id), "station_id": str(g.station_id),
-            "address": g.address, "start_date": iso_date(g.start_date), "maturity_date": iso_date(g.maturity_date),
-            "reason": g.reason, "housing": g.housing, "landlord_name": g.landlord_name,
-            "employer_name": g.employer_name, "status": g.status}
+    data = {
+        "resident_id": str(g.resident_id),
+        "area_id": str(g.area_id),
+        "station_id": str(g.station_id),
+        "address": g.address,
+        "start_date": iso_date(g.start_date),
+        "maturity_date": iso_date(g.maturity_date),
+        "reason": g.reason,
+        "housing": g.housing,
+        "landlord_name": g.landlord_name,
+        "employer_name": g.employer_name,
+        "status": g.status,
+    }
     return Document(encode(data), g.version, {("area", str(g.area_id))} if g.status == "active" else set())
 
 
@@ -67,13 +97,20 @@ def holder_of(g: Registration) -> list:
 
 # --- mutations -------------------------------------------------------------------------------
 
+
 def resident_id(actor, value, field: str):
     return known_id(actor, Resident, "resident", value, field)
 
 
 def _resident_values(r: Resident) -> dict:
-    return {"name": r.name, "sex": r.sex, "ethnicity": r.ethnicity, "hukou_address": r.hukou_address,
-            "photo_sha256": r.photo_sha256, "phone": pii.decrypt(pii.PHONE, r.phone_enc)}
+    return {
+        "name": r.name,
+        "sex": r.sex,
+        "ethnicity": r.ethnicity,
+        "hukou_address": r.hukou_address,
+        "photo_sha256": r.photo_sha256,
+        "phone": pii.decrypt(pii.PHONE, r.phone_enc),
+    }
 
 
 def resident_create_many(actor, items: list, audit_contexts: list) -> list:
@@ -129,13 +166,23 @@ def registration_end(actor, m, data):
 
 
 def register() -> None:
-    registry.register_document(registry.DocumentKind(
-        "resident", Resident, resident_document, cached=True, scopes_of_many=active_areas,
-        # A resident inserted in a transaction is in a device's scope only through a registration
-        # inserted after it, which publishes the resident itself (``holder_of``).
-        scoped_on_insert=False))
-    registry.register_document(registry.DocumentKind(
-        "registration", Registration, registration_document, cached=True, also_forget=registration_holder))
+    registry.register_document(
+        registry.DocumentKind(
+            "resident",
+            Resident,
+            resident_document,
+            cached=True,
+            scopes_of_many=active_areas,
+            # A resident inserted in a transaction is in a device's scope only through a registration
+            # inserted after it, which publishes the resident itself (``holder_of``).
+            scoped_on_insert=False,
+        )
+    )
+    registry.register_document(
+        registry.DocumentKind(
+            "registration", Registration, registration_document, cached=True, also_forget=registration_holder
+        )
+    )
     registry.register_related("registration", holder_of)
     # resident.create is settled many at once: most of what a tablet brings back from a day.
     registry.register_batch("resident", "create", resident_create_many, ResidentIn)

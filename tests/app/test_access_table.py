@@ -1,5 +1,6 @@
 """Every route, every role: the outcome is written down here, and a route missing from the
 table fails the suite — a new endpoint cannot ship without saying who may call it."""
+
 from __future__ import annotations
 
 import uuid
@@ -17,8 +18,12 @@ ROLES = ("anonymous", "admin", "staff", "officer", "auxiliary", "citizen")
 
 
 def _user_body(w):
-    return {"username": f"new.{mobile()}", "password": "a-long-password", "role": "officer",
-            "station_id": str(w.stations[0].id)}
+    return {
+        "username": f"new.{mobile()}",
+        "password": "a-long-password",
+        "role": "officer",
+        "station_id": str(w.stations[0].id),
+    }
 
 
 OFFICER_SEES = {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 404, "citizen": 200}
@@ -49,8 +54,12 @@ TABLE = [
     ("GET", "/api/v1/stations/<uuid:station_id>", None, {"admin": 200, "staff": 200}),
     ("PATCH", "/api/v1/stations/<uuid:station_id>", lambda w: {"name": "改名"}, {"admin": 200}),
     ("GET", "/api/v1/areas", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200}),
-    ("POST", "/api/v1/areas", lambda w: {"station_id": str(w.stations[0].id), "code": "NEWA", "name": "新区"},
-     {"admin": 201}),
+    (
+        "POST",
+        "/api/v1/areas",
+        lambda w: {"station_id": str(w.stations[0].id), "code": "NEWA", "name": "新区"},
+        {"admin": 201},
+    ),
     # area 0 is the officer's; the auxiliary officer works area 1 only, so area 0 is out of scope.
     ("GET", "/api/v1/areas/<uuid:area_id>", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 404}),
     ("PATCH", "/api/v1/areas/<uuid:area_id>", lambda w: {"name": "改名"}, {"admin": 200}),
@@ -59,8 +68,12 @@ TABLE = [
     ("GET", "/api/v1/users/<uuid:user_id>", None, {"admin": 200, "staff": 200}),
     ("PATCH", "/api/v1/users/<uuid:user_id>", lambda w: {"display_name": "Li"}, {"admin": 200, "staff": 200}),
     ("GET", "/api/v1/users/<uuid:user_id>/pii", None, {"admin": 200, "staff": 200}),
-    ("POST", "/api/v1/devices", lambda w: {"label": "Tablet", "station_id": str(w.stations[0].id)},
-     {"admin": 201, "staff": 201}),
+    (
+        "POST",
+        "/api/v1/devices",
+        lambda w: {"label": "Tablet", "station_id": str(w.stations[0].id)},
+        {"admin": 201, "staff": 201},
+    ),
     ("GET", "/api/v1/devices", None, {"admin": 200, "staff": 200}),
     ("GET", "/api/v1/devices/<uuid:device_id>", None, {"admin": 200, "staff": 200}),
     ("POST", "/api/v1/devices/<uuid:device_id>/revoke", lambda w: {"mode": "retired"}, {"admin": 200, "staff": 200}),
@@ -73,75 +86,148 @@ TABLE = [
     ("GET", "/api/v1/slots?area_id={area}&from=2026-10-08&to=2026-10-09", None, {"*": 200}),
     ("GET", "/api/v1/areas/<uuid:area_id>/window-template", None, {"admin": 200, "staff": 200}),
     ("PUT", "/api/v1/areas/<uuid:area_id>/window-template", lambda w: {"windows": []}, {"admin": 200, "staff": 200}),
-    ("GET", "/api/v1/areas/<uuid:area_id>/window-exceptions?from=2026-10-01&to=2026-10-07", None,
-     {"admin": 200, "staff": 200}),
-    ("POST", "/api/v1/areas/<uuid:area_id>/window-exceptions", lambda w: {"day": "2099-01-05", "kind": "closed"},
-     {"admin": 201, "staff": 201}),
-    ("DELETE", "/api/v1/areas/<uuid:area_id>/window-exceptions/<uuid:exception_id>", None,
-     {"admin": 404, "staff": 404}),
+    (
+        "GET",
+        "/api/v1/areas/<uuid:area_id>/window-exceptions?from=2026-10-01&to=2026-10-07",
+        None,
+        {"admin": 200, "staff": 200},
+    ),
+    (
+        "POST",
+        "/api/v1/areas/<uuid:area_id>/window-exceptions",
+        lambda w: {"day": "2099-01-05", "kind": "closed"},
+        {"admin": 201, "staff": 201},
+    ),
+    (
+        "DELETE",
+        "/api/v1/areas/<uuid:area_id>/window-exceptions/<uuid:exception_id>",
+        None,
+        {"admin": 404, "staff": 404},
+    ),
     # bookings: the citizen's own booking in station 0, assigned to station 0's officer
     ("POST", "/api/v1/bookings", lambda w: {}, {"staff": 422, "citizen": 422}),
     ("GET", "/api/v1/bookings", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
-    ("GET", "/api/v1/bookings/<uuid:booking_id>", None,
-     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 404, "citizen": 200}),
-    ("GET", "/api/v1/bookings/<uuid:booking_id>/pii", None,
-     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 404}),
-    ("POST", "/api/v1/bookings/<uuid:booking_id>/cancel", lambda w: {"reason": "测试"},
-     {"staff": 200, "citizen": 200}),
-    ("POST", "/api/v1/bookings/<uuid:booking_id>/reschedule",
-     lambda w: {"day": "2099-01-05", "window_start": "09:00", "reason": "测试"}, {"staff": 422, "citizen": 422}),
+    (
+        "GET",
+        "/api/v1/bookings/<uuid:booking_id>",
+        None,
+        {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 404, "citizen": 200},
+    ),
+    (
+        "GET",
+        "/api/v1/bookings/<uuid:booking_id>/pii",
+        None,
+        {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 404},
+    ),
+    ("POST", "/api/v1/bookings/<uuid:booking_id>/cancel", lambda w: {"reason": "测试"}, {"staff": 200, "citizen": 200}),
+    (
+        "POST",
+        "/api/v1/bookings/<uuid:booking_id>/reschedule",
+        lambda w: {"day": "2099-01-05", "window_start": "09:00", "reason": "测试"},
+        {"staff": 422, "citizen": 422},
+    ),
     # visits
     ("GET", "/api/v1/visits", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200}),
     ("GET", "/api/v1/visits/<uuid:visit_id>", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 404}),
-    ("POST", "/api/v1/visits/<uuid:visit_id>/assign", lambda w: {"officer_id": str(w.officer[0].id)},
-     {"staff": 200}),
+    ("POST", "/api/v1/visits/<uuid:visit_id>/assign", lambda w: {"officer_id": str(w.officer[0].id)}, {"staff": 200}),
     ("POST", "/api/v1/visits/<uuid:visit_id>/unassign", lambda w: {"reason": "测试"}, {"staff": 200}),
     ("POST", "/api/v1/visits/bulk-assign", lambda w: {"visit_ids": [], "officer_id": None}, {"staff": 422}),
     ("GET", "/api/v1/visits/<uuid:visit_id>/suggest-officers", None, {"staff": 200}),
     ("POST", "/api/v1/visits/<uuid:visit_id>/start", None, {"officer": 200, "auxiliary": 404}),
-    ("POST", "/api/v1/visits/<uuid:visit_id>/outcome", lambda w: {"outcome": "not_home"},
-     {"officer": 200, "auxiliary": 404}),
+    (
+        "POST",
+        "/api/v1/visits/<uuid:visit_id>/outcome",
+        lambda w: {"outcome": "not_home"},
+        {"officer": 200, "auxiliary": 404},
+    ),
     # leave
-    ("POST", "/api/v1/leave", lambda w: {"officer_id": str(w.officer[0].id), "start_day": "2099-01-05",
-                                         "end_day": "2099-01-05"}, {"staff": 201, "officer": 201, "auxiliary": 422}),
+    (
+        "POST",
+        "/api/v1/leave",
+        lambda w: {"officer_id": str(w.officer[0].id), "start_day": "2099-01-05", "end_day": "2099-01-05"},
+        {"staff": 201, "officer": 201, "auxiliary": 422},
+    ),
     ("GET", "/api/v1/leave", None, {"staff": 200, "officer": 200, "auxiliary": 200}),
     ("DELETE", "/api/v1/leave/<uuid:leave_id>", None, {"staff": 204, "officer": 204, "auxiliary": 404}),
     # attachments: <sha256> is a stored photo declared by station 0's officer (PUT/confirm of a stored one: 200)
-    ("POST", "/api/v1/attachments", lambda w: declaration(png()),
-     {"staff": 201, "officer": 201, "auxiliary": 201, "citizen": 201}),
-    ("GET", "/api/v1/attachments/<sha256>", None,
-     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404}),
-    ("GET", "/api/v1/attachments/<sha256>/content", None,
-     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404}),
-    ("PUT", "/api/v1/attachments/<sha256>/content", None,
-     {"staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404}),
-    ("POST", "/api/v1/attachments/<sha256>/confirm", None,
-     {"staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404}),
+    (
+        "POST",
+        "/api/v1/attachments",
+        lambda w: declaration(png()),
+        {"staff": 201, "officer": 201, "auxiliary": 201, "citizen": 201},
+    ),
+    (
+        "GET",
+        "/api/v1/attachments/<sha256>",
+        None,
+        {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404},
+    ),
+    (
+        "GET",
+        "/api/v1/attachments/<sha256>/content",
+        None,
+        {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404},
+    ),
+    (
+        "PUT",
+        "/api/v1/attachments/<sha256>/content",
+        None,
+        {"staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404},
+    ),
+    (
+        "POST",
+        "/api/v1/attachments/<sha256>/confirm",
+        None,
+        {"staff": 200, "officer": 200, "auxiliary": 200, "citizen": 404},
+    ),
     # field work: a resident of area 0 (the officer's) whose phone is the citizen's, an issued
     # application, its permit out for delivery with the officer, and a recorded receipt
     ("POST", "/api/v1/residents", lambda w: _person(), {"staff": 201, "officer": 201, "auxiliary": 201}),
     ("GET", "/api/v1/residents", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
     ("GET", "/api/v1/residents/<uuid:resident_id>", None, OFFICER_SEES),
-    ("PATCH", "/api/v1/residents/<uuid:resident_id>", lambda w: {"hukou_address": "x"},
-     {"staff": 200, "officer": 200, "auxiliary": 404}),
+    (
+        "PATCH",
+        "/api/v1/residents/<uuid:resident_id>",
+        lambda w: {"hukou_address": "x"},
+        {"staff": 200, "officer": 200, "auxiliary": 404},
+    ),
     ("GET", "/api/v1/residents/<uuid:resident_id>/pii", None, {"admin": 200, "staff": 200}),
     ("POST", "/api/v1/registrations", lambda w: {}, {"staff": 422, "officer": 422, "auxiliary": 422}),
-    ("GET", "/api/v1/registrations", None,
-     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
+    (
+        "GET",
+        "/api/v1/registrations",
+        None,
+        {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200},
+    ),
     ("GET", "/api/v1/registrations/<uuid:registration_id>", None, OFFICER_SEES),
-    ("POST", "/api/v1/registrations/<uuid:registration_id>/end", lambda w: {"end_date": str(months_ago(6)),
-                                                                          "reason": "moved_away"},
-     {"staff": 200, "officer": 200, "auxiliary": 404}),
+    (
+        "POST",
+        "/api/v1/registrations/<uuid:registration_id>/end",
+        lambda w: {"end_date": str(months_ago(6)), "reason": "moved_away"},
+        {"staff": 200, "officer": 200, "auxiliary": 404},
+    ),
     ("POST", "/api/v1/applications", lambda w: {}, {"staff": 422, "officer": 422, "auxiliary": 422, "citizen": 422}),
-    ("GET", "/api/v1/applications", None,
-     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
+    (
+        "GET",
+        "/api/v1/applications",
+        None,
+        {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200},
+    ),
     ("GET", "/api/v1/applications/<uuid:application_id>", None, OFFICER_SEES),
     ("POST", "/api/v1/applications/<uuid:application_id>/accept", None, {"staff": 409}),
     ("POST", "/api/v1/applications/<uuid:application_id>/review", None, {"staff": 409}),
-    ("POST", "/api/v1/applications/<uuid:application_id>/decision", lambda w: {"decision": "approve", "code": "OK"},
-     {"staff": 409}),
-    ("PUT", "/api/v1/applications/<uuid:application_id>/materials/<string:kind>",
-     lambda w: {"attachment_sha256": "a" * 64}, {"staff": 200, "officer": 200, "auxiliary": 404, "citizen": 200}),
+    (
+        "POST",
+        "/api/v1/applications/<uuid:application_id>/decision",
+        lambda w: {"decision": "approve", "code": "OK"},
+        {"staff": 409},
+    ),
+    (
+        "PUT",
+        "/api/v1/applications/<uuid:application_id>/materials/<string:kind>",
+        lambda w: {"attachment_sha256": "a" * 64},
+        {"staff": 200, "officer": 200, "auxiliary": 404, "citizen": 200},
+    ),
     ("GET", "/api/v1/permits/<uuid:permit_id>", None, {"admin": 200, "staff": 200}),
     ("POST", "/api/v1/deliveries", lambda w: {}, {"staff": 422}),
     ("GET", "/api/v1/deliveries", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200, "citizen": 200}),
@@ -153,8 +239,12 @@ TABLE = [
     ("POST", "/api/v1/receipts/verify", lambda w: {"token": "not.a.receipt"}, {"*": 200}),
     # the daily maturity list (scoped: officers their areas, staff their station)
     ("GET", "/api/v1/maturities", None, {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200}),
-    ("GET", "/api/v1/maturities?day=2026-07-01&area_id={area}", None,
-     {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200}),
+    (
+        "GET",
+        "/api/v1/maturities?day=2026-07-01&area_id={area}",
+        None,
+        {"admin": 200, "staff": 200, "officer": 200, "auxiliary": 200},
+    ),
     # SMS outbox: <notification_id> is a dead message of station 0; opt-outs by staff and by citizens
     ("GET", "/api/v1/outbox", None, {"admin": 200, "staff": 200}),
     ("GET", "/api/v1/outbox/stats", None, {"admin": 200, "staff": 200}),
@@ -167,11 +257,19 @@ TABLE = [
     ("POST", "/api/v1/sync/pull", lambda w: {"protocol": 1}, {"officer": 403, "auxiliary": 403}),
     ("POST", "/api/v1/sync/push", lambda w: {"protocol": 1, "mutations": []}, {"officer": 403, "auxiliary": 403}),
     ("GET", "/api/v1/sync/conflicts", None, {"admin": 200, "staff": 200}),
-    ("POST", "/api/v1/sync/conflicts/<uuid:conflict_id>/resolve", lambda w: {"choice": "acknowledge"},
-     {"admin": 404, "staff": 404}),
+    (
+        "POST",
+        "/api/v1/sync/conflicts/<uuid:conflict_id>/resolve",
+        lambda w: {"choice": "acknowledge"},
+        {"admin": 404, "staff": 404},
+    ),
     ("GET", "/api/v1/sync/rejections", None, {"admin": 200, "staff": 200}),
-    ("POST", "/api/v1/sync/rejections/<uuid:mutation_id>/resolve", lambda w: {"resolution": "dismissed"},
-     {"admin": 404, "staff": 404}),
+    (
+        "POST",
+        "/api/v1/sync/rejections/<uuid:mutation_id>/resolve",
+        lambda w: {"resolution": "dismissed"},
+        {"admin": 404, "staff": 404},
+    ),
     ("GET", "/api/v1/sync/rejections/<uuid:mutation_id>/pii", None, {"admin": 404, "staff": 404}),
 ]
 
@@ -186,9 +284,14 @@ def expected(row, role):
 
 
 def _fill(rule: str, w, records: dict) -> str:
-    for key, value in {"<uuid:station_id>": w.stations[0].id, "<uuid:area_id>": w.areas[0][0].id,
-                       "{area}": w.areas[0][0].id, "<uuid:user_id>": w.officer[0].id,
-                       "<isodate:day>": "2099-01-05", **records}.items():
+    for key, value in {
+        "<uuid:station_id>": w.stations[0].id,
+        "<uuid:area_id>": w.areas[0][0].id,
+        "{area}": w.areas[0][0].id,
+        "<uuid:user_id>": w.officer[0].id,
+        "<isodate:day>": "2099-01-05",
+        **records,
+    }.items():
         rule = rule.replace(key, str(value))
     return rule
 
@@ -208,24 +311,50 @@ def _records(make, w) -> dict:
         slot = Slot(area_id=w.areas[0][0].id, day=today, start_time=time(9), end_time=time(12), capacity=5, booked=1)
         db.session.add(slot)
         db.session.flush()
-        booking = Booking(reference="ACCESS22", station_id=w.stations[0].id, area_id=w.areas[0][0].id,
-                          slot_id=slot.id, day=today, window_start=time(9), window_end=time(12),
-                          purpose="registration", channel="mini_program", citizen_id=w.citizen.id,
-                          created_by_id=w.citizen.id, address="x", contact_name="x",
-                          contact_phone_enc=pii.encrypt(pii.PHONE, "13800000000"), idempotency_key="k",
-                          request_hash="h", active_key=f"{w.citizen.id}:registration")
+        booking = Booking(
+            reference="ACCESS22",
+            station_id=w.stations[0].id,
+            area_id=w.areas[0][0].id,
+            slot_id=slot.id,
+            day=today,
+            window_start=time(9),
+            window_end=time(12),
+            purpose="registration",
+            channel="mini_program",
+            citizen_id=w.citizen.id,
+            created_by_id=w.citizen.id,
+            address="x",
+            contact_name="x",
+            contact_phone_enc=pii.encrypt(pii.PHONE, "13800000000"),
+            idempotency_key="k",
+            request_hash="h",
+            active_key=f"{w.citizen.id}:registration",
+        )
         db.session.add(booking)
         db.session.flush()
-        visit = Visit(booking_id=booking.id, station_id=w.stations[0].id, area_id=w.areas[0][0].id, day=today,
-                      window_start=time(9), window_end=time(12), address="x", status="assigned",
-                      officer_id=w.officer[0].id)
+        visit = Visit(
+            booking_id=booking.id,
+            station_id=w.stations[0].id,
+            area_id=w.areas[0][0].id,
+            day=today,
+            window_start=time(9),
+            window_end=time(12),
+            address="x",
+            status="assigned",
+            officer_id=w.officer[0].id,
+        )
         leave = OfficerLeave(officer_id=w.officer[0].id, start_day=date(2099, 2, 1), end_day=date(2099, 2, 2))
         db.session.add_all([visit, leave])
         attachment = stored_attachment(w.officer[0], png())
         db.session.commit()
-        records = {"<uuid:device_id>": device.id, "<uuid:booking_id>": booking.id, "<uuid:visit_id>": visit.id,
-                   "<uuid:leave_id>": leave.id, "<uuid:exception_id>": "00000000-0000-4000-8000-000000000000",
-                   "<sha256>": attachment}
+        records = {
+            "<uuid:device_id>": device.id,
+            "<uuid:booking_id>": booking.id,
+            "<uuid:visit_id>": visit.id,
+            "<uuid:leave_id>": leave.id,
+            "<uuid:exception_id>": "00000000-0000-4000-8000-000000000000",
+            "<sha256>": attachment,
+        }
         records.update(_field_records(w, device))
         records.update(_outbox_records(w))
         return records
@@ -244,52 +373,105 @@ def _field_records(w, device) -> dict:
 
     identity = valid_identity(serial=8)
     citizen = db.session.get(User, w.citizen.id)
-    resident = Resident(name="王芳", sex="female", identity_enc=pii.encrypt(pii.IDENTITY, identity),
-                        identity_bidx=pii.blind_index(pii.IDENTITY, identity), phone_enc=citizen.phone_enc,
-                        phone_bidx=citizen.phone_bidx)
+    resident = Resident(
+        name="王芳",
+        sex="female",
+        identity_enc=pii.encrypt(pii.IDENTITY, identity),
+        identity_bidx=pii.blind_index(pii.IDENTITY, identity),
+        phone_enc=citizen.phone_enc,
+        phone_bidx=citizen.phone_bidx,
+    )
     db.session.add(resident)
     db.session.flush()
-    registration = Registration(resident_id=resident.id, station_id=w.stations[0].id, area_id=w.areas[0][0].id,
-                                address="x", start_date=months_ago(7), maturity_date=maturity_date(months_ago(7)),
-                                reason="work", housing="owned", status="active",
-                                active_key=f"{resident.id}:{w.stations[0].id}")
+    registration = Registration(
+        resident_id=resident.id,
+        station_id=w.stations[0].id,
+        area_id=w.areas[0][0].id,
+        address="x",
+        start_date=months_ago(7),
+        maturity_date=maturity_date(months_ago(7)),
+        reason="work",
+        housing="owned",
+        status="active",
+        active_key=f"{resident.id}:{w.stations[0].id}",
+    )
     db.session.add(registration)
     db.session.flush()
-    application = PermitApplication(reference="APPL2345", resident_id=resident.id, registration_id=registration.id,
-                                    channel="window", accepting_station_id=w.stations[0].id,
-                                    station_id=w.stations[0].id, status="out_for_delivery",
-                                    created_by_id=w.staff[0].id)
+    application = PermitApplication(
+        reference="APPL2345",
+        resident_id=resident.id,
+        registration_id=registration.id,
+        channel="window",
+        accepting_station_id=w.stations[0].id,
+        station_id=w.stations[0].id,
+        status="out_for_delivery",
+        created_by_id=w.staff[0].id,
+    )
     db.session.add(application)
     db.session.flush()
     db.session.add(Material(application_id=application.id, kind="photo", core=False, status="owed"))
-    permit = Permit(number="ACC-2026-000001", application_id=application.id, resident_id=resident.id,
-                    station_id=w.stations[0].id, issue_date=date(2026, 8, 1), valid_until=date(2027, 7, 31),
-                    status="delivered")
-    visit = Visit(kind="delivery", station_id=w.stations[0].id, area_id=w.areas[0][0].id, day=date(2099, 1, 6),
-                  window_start=time(14), window_end=time(17), address="x", status="completed",
-                  officer_id=w.officer[0].id)
+    permit = Permit(
+        number="ACC-2026-000001",
+        application_id=application.id,
+        resident_id=resident.id,
+        station_id=w.stations[0].id,
+        issue_date=date(2026, 8, 1),
+        valid_until=date(2027, 7, 31),
+        status="delivered",
+    )
+    visit = Visit(
+        kind="delivery",
+        station_id=w.stations[0].id,
+        area_id=w.areas[0][0].id,
+        day=date(2099, 1, 6),
+        window_start=time(14),
+        window_end=time(17),
+        address="x",
+        status="completed",
+        officer_id=w.officer[0].id,
+    )
     db.session.add_all([permit, visit])
     db.session.flush()
     delivery = Delivery(permit_id=permit.id, visit_id=visit.id, station_id=w.stations[0].id, status="delivered")
     db.session.add(delivery)
     db.session.flush()
     db.session.add(ManifestEntry(delivery_id=delivery.id, device_id=device.id))
-    receipt = Receipt(jti="AAAAAAAAAAAAAAAAAAAAAA", delivery_id=delivery.id, device_id=device.id, seq=1,
-                      token="a.b.c", countersignature="d.e.f", signed_at=utcnow())
+    receipt = Receipt(
+        jti="AAAAAAAAAAAAAAAAAAAAAA",
+        delivery_id=delivery.id,
+        device_id=device.id,
+        seq=1,
+        token="a.b.c",
+        countersignature="d.e.f",
+        signed_at=utcnow(),
+    )
     db.session.add(receipt)
     db.session.commit()
-    return {"<uuid:resident_id>": resident.id, "<uuid:registration_id>": registration.id,
-            "<uuid:application_id>": application.id, "<string:kind>": "photo", "<uuid:permit_id>": permit.id,
-            "<uuid:delivery_id>": delivery.id, "<uuid:receipt_id>": receipt.id,
-            "<any(png, svg):fmt>": "png", "<uuid:conflict_id>": uuid.uuid4(), "<uuid:mutation_id>": uuid.uuid4()}
+    return {
+        "<uuid:resident_id>": resident.id,
+        "<uuid:registration_id>": registration.id,
+        "<uuid:application_id>": application.id,
+        "<string:kind>": "photo",
+        "<uuid:permit_id>": permit.id,
+        "<uuid:delivery_id>": delivery.id,
+        "<uuid:receipt_id>": receipt.id,
+        "<any(png, svg):fmt>": "png",
+        "<uuid:conflict_id>": uuid.uuid4(),
+        "<uuid:mutation_id>": uuid.uuid4(),
+    }
 
 
 def _outbox_records(w) -> dict:
     from app.extensions import db
     from app.notify.outbox import enqueue
 
-    message = enqueue("visit_cancelled", "visit_cancelled", {"station": "x", "reference": "ACCESS22"},
-                      phone=mobile(), station_id=w.stations[0].id)
+    message = enqueue(
+        "visit_cancelled",
+        "visit_cancelled",
+        {"station": "x", "reference": "ACCESS22"},
+        phone=mobile(),
+        station_id=w.stations[0].id,
+    )
     message.status = "dead"
     db.session.commit()
     return {"<uuid:notification_id>": message.id}
@@ -299,8 +481,12 @@ def test_table_covers_every_route(app):
     from app.auth.permissions import LIBRARY_ENDPOINTS
 
     # The console's pages answer HTML, not problem+json: tests/app/web/test_console_access.py
-    routes = {(m, r.rule) for r in app.url_map.iter_rules() if r.endpoint not in LIBRARY_ENDPOINTS
-              and not r.endpoint.startswith("console.") for m in r.methods - {"HEAD", "OPTIONS"}}
+    routes = {
+        (m, r.rule)
+        for r in app.url_map.iter_rules()
+        if r.endpoint not in LIBRARY_ENDPOINTS and not r.endpoint.startswith("console.")
+        for m in r.methods - {"HEAD", "OPTIONS"}
+    }
     listed = {(row[0], row[1].split("?")[0]) for row in TABLE}
     assert routes - listed == set(), "routes missing from the access table"
     assert listed - routes == set(), "table rows for routes that do not exist"
@@ -314,8 +500,12 @@ def test_route_outcome_per_role(app, client, make, world, row, role):
     headers = {} if role == "anonymous" else make.auth(world.user(role, 0))
     before = database_state(app)
     # "*" satisfies the If-Match of versioned edits: this table is about who may, not which version
-    resp = client.open(_fill(rule, world, records), method=method, headers={**headers, "If-Match": "*"},
-                       json=body(world) if body else None)
+    resp = client.open(
+        _fill(rule, world, records),
+        method=method,
+        headers={**headers, "If-Match": "*"},
+        json=body(world) if body else None,
+    )
     assert resp.status_code == expected(row, role), resp.get_data(as_text=True)
     if resp.status_code >= 400:
         assert resp.mimetype == "application/problem+json"

@@ -1,4 +1,5 @@
 """Operator commands, run the way ``flask --app wsgi <command>`` runs them."""
+
 from __future__ import annotations
 
 import re
@@ -36,6 +37,7 @@ def count(app, table: str) -> int:
 
 
 # --- create-admin ---------------------------------------------------------------------------
+
 
 def test_create_admin_makes_an_account_that_can_log_in(cli, client):
     result = cli("create-admin", "--username", "chief.zhang", "--password", "a long enough password")
@@ -78,6 +80,7 @@ def test_create_admin_asks_for_a_password_it_was_not_given(cli, client):
 
 # --- seed-demo -------------------------------------------------------------------------------
 
+
 def _credentials(output: str) -> dict[str, tuple[str, str]]:
     found = {}
     for line in output.splitlines():
@@ -98,8 +101,9 @@ def test_seed_demo_prints_four_working_credentials(cli, client):
         assert resp.status_code == 200, (role, resp.json)
         me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {resp.json['access_token']}"}).json
         assert me["role"] == role
-    officer = client.get("/api/v1/me", headers={"Authorization": "Bearer " + login(
-        client, *creds["officer"]).json["access_token"]}).json
+    officer = client.get(
+        "/api/v1/me", headers={"Authorization": "Bearer " + login(client, *creds["officer"]).json["access_token"]}
+    ).json
     assert len(officer["area_ids"]) == 1
 
 
@@ -129,6 +133,7 @@ def test_seed_demo_refuses_a_database_with_stations(cli, make):
 
 
 # --- rotate-keys -----------------------------------------------------------------------------
+
 
 def _bearer(token):
     return {"Authorization": f"Bearer {token}"}
@@ -174,6 +179,7 @@ def _age_retired_key(app, kid, seconds):
 
 
 # --- audit-verify ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def audited(cli):

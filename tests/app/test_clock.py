@@ -1,11 +1,12 @@
 """The one clock: time-machine moves it in this process, an offset in the environment moves it in
 the processes a test starts, and both give the same answers as the app's own readings."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,22 +20,29 @@ from tests.conftest import clock_env, pinned_instant, system_now
 ROOT = Path(__file__).resolve().parents[2]
 BEIJING = clock.LOCAL_TZ
 # Probed in a child: its clock, its Beijing date, and the app clock a feature would read.
-PROBE = ("from app import clock, db; from app.workdays import local_now; "
-         "print(clock.now().isoformat(), clock.today().isoformat(), db.utcnow().isoformat(), "
-         "local_now().date().isoformat())")
+PROBE = (
+    "from app import clock, db; from app.workdays import local_now; "
+    "print(clock.now().isoformat(), clock.today().isoformat(), db.utcnow().isoformat(), "
+    "local_now().date().isoformat())"
+)
 
 
 def child_clock(env: dict) -> tuple[datetime, date, datetime, date]:
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=60, check=True).stdout.split()
-    return datetime.fromisoformat(out[0]), date.fromisoformat(out[1]), datetime.fromisoformat(out[2]), \
-        date.fromisoformat(out[3])
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    return (
+        datetime.fromisoformat(out[0]),
+        date.fromisoformat(out[1]),
+        datetime.fromisoformat(out[2]),
+        date.fromisoformat(out[3]),
+    )
 
 
 def test_now_is_aware_utc_and_utcnow_is_the_same_clock(time_machine):
     time_machine.move_to(datetime(2027, 1, 1, 0, 0, 30, tzinfo=BEIJING), tick=False)
-    assert clock.now() == utcnow() == datetime(2026, 12, 31, 16, 0, 30, tzinfo=timezone.utc)
-    assert clock.now().tzinfo is timezone.utc
+    assert clock.now() == utcnow() == datetime(2026, 12, 31, 16, 0, 30, tzinfo=UTC)
+    assert clock.now().tzinfo is UTC
 
 
 def test_the_local_date_is_beijing_s_not_utc_s(time_machine):
@@ -65,8 +73,14 @@ def test_without_an_offset_a_child_reads_the_system_clock():
 
 
 def test_a_malformed_offset_stops_the_process_naming_the_variable():
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, clock.OFFSET_ENV: "a year"})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, clock.OFFSET_ENV: "a year"},
+    )
     assert done.returncode != 0 and f"{clock.OFFSET_ENV} must be a number of seconds, not 'a year'" in done.stderr
 
 
@@ -78,10 +92,11 @@ def test_production_refuses_a_moved_clock(monkeypatch):
         check_production(config)
 
 
-@pytest.mark.parametrize("raw,problem", [("2026-12-31T23:30:00", "needs an offset"),
-                                         ("New Year's Eve", "is not an ISO 8601")])
+@pytest.mark.parametrize(
+    "raw,problem", [("2026-12-31T23:30:00", "needs an offset"), ("New Year's Eve", "is not an ISO 8601")]
+)
 def test_the_test_clock_switch_is_read_strictly(raw, problem):
     with pytest.raises(pytest.UsageError, match=problem):
         pinned_instant(raw)
-    assert pinned_instant("2026-12-07T08:59:00+08:00") == datetime(2026, 12, 7, 0, 59, tzinfo=timezone.utc)
+    assert pinned_instant("2026-12-07T08:59:00+08:00") == datetime(2026, 12, 7, 0, 59, tzinfo=UTC)
     assert pinned_instant("") is None

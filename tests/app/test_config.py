@@ -1,4 +1,5 @@
 """Configuration comes from DOORSTEP_* variables; production refuses unsafe settings."""
+
 from __future__ import annotations
 
 import base64
@@ -6,11 +7,18 @@ import os
 
 import pytest
 
-from app import pii
-from compose import create_app
 from app import config as config_module
-from app.config import (DEV_BLIND_INDEX_KEY, DEV_PII_KEYS, DEV_SECRET_KEY, SETTINGS, Config, ConfigError,
-                        check_production)
+from app import pii
+from app.config import (
+    DEV_BLIND_INDEX_KEY,
+    DEV_PII_KEYS,
+    DEV_SECRET_KEY,
+    SETTINGS,
+    Config,
+    ConfigError,
+    check_production,
+)
+from compose import create_app
 
 # Nothing listens on port 1: if the app tried to connect at start, it would fail loudly.
 UNREACHABLE_PG = "postgresql+psycopg://doorstep:pw@127.0.0.1:1/doorstep"
@@ -35,8 +43,14 @@ def production_env(**overrides) -> dict:
 
 
 def test_settings_are_read_from_the_given_environ_and_cast():
-    config = Config({"DOORSTEP_ACCESS_TOKEN_TTL": "60", "DOORSTEP_JWT_ISSUER": "https://x.example",
-                     "DOORSTEP_DATABASE_URL": "sqlite:////tmp/x.sqlite3", "DOORSTEP_TRUSTED_PROXIES": "2"})
+    config = Config(
+        {
+            "DOORSTEP_ACCESS_TOKEN_TTL": "60",
+            "DOORSTEP_JWT_ISSUER": "https://x.example",
+            "DOORSTEP_DATABASE_URL": "sqlite:////tmp/x.sqlite3",
+            "DOORSTEP_TRUSTED_PROXIES": "2",
+        }
+    )
     assert config.ACCESS_TOKEN_TTL == 60
     assert config.TRUSTED_PROXIES == 2
     assert config.JWT_ISSUER == "https://x.example"
@@ -89,11 +103,14 @@ def test_production_names_every_problem_at_once():
         assert name in message
 
 
-@pytest.mark.parametrize("env, value", [
-    ("DOORSTEP_SECRET_KEY", DEV_SECRET_KEY),
-    ("DOORSTEP_PII_KEYS", DEV_PII_KEYS),
-    ("DOORSTEP_BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY),
-])
+@pytest.mark.parametrize(
+    "env, value",
+    [
+        ("DOORSTEP_SECRET_KEY", DEV_SECRET_KEY),
+        ("DOORSTEP_PII_KEYS", DEV_PII_KEYS),
+        ("DOORSTEP_BLIND_INDEX_KEY", DEV_BLIND_INDEX_KEY),
+    ],
+)
 def test_production_refuses_a_development_key(env, value):
     with pytest.raises(ConfigError, match=f"{env} holds the development key"):
         create_app(Config(production_env(**{env: value})))
@@ -116,12 +133,15 @@ def test_production_refuses_a_short_secret_key():
         create_app(Config(production_env(DOORSTEP_SECRET_KEY="too-short")))
 
 
-@pytest.mark.parametrize("keys", [
-    _b64(),                                   # the kid: prefix forgotten
-    f"k2026:{_b64(16)}",                      # AES-128, not AES-256
-    f"k2026:{_b64()},:{_b64()}",              # an entry without a kid
-    "k2026:not base64 at all!",
-])
+@pytest.mark.parametrize(
+    "keys",
+    [
+        _b64(),  # the kid: prefix forgotten
+        f"k2026:{_b64(16)}",  # AES-128, not AES-256
+        f"k2026:{_b64()},:{_b64()}",  # an entry without a kid
+        "k2026:not base64 at all!",
+    ],
+)
 def test_production_refuses_malformed_pii_keys(keys):
     """Otherwise the service would start and then fail every request that touches a number."""
     with pytest.raises(ConfigError, match="DOORSTEP_PII_KEYS entries must be kid:base64"):

@@ -1,17 +1,17 @@
 """Every error a client can meet has one shape: application/problem+json with type, title,
 status and detail, plus ``errors`` naming the fields when input was refused."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from compose import create_app
 from app.auth.permissions import public
 from app.errors import Conflict
+from compose import create_app
 from tests.conftest import make_config
-from tests.problems import PROBLEM, assert_problem
-
+from tests.problems import assert_problem
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -70,10 +70,13 @@ def test_body_just_under_the_limit_is_parsed(http):
     assert "password" in body["errors"]
 
 
-@pytest.mark.parametrize("content_type, data", [
-    ("text/plain", '{"username": "li.wei", "password": "correct horse battery"}'),
-    ("application/x-www-form-urlencoded", "username=li.wei&password=correct+horse+battery"),
-])
+@pytest.mark.parametrize(
+    "content_type, data",
+    [
+        ("text/plain", '{"username": "li.wei", "password": "correct horse battery"}'),
+        ("application/x-www-form-urlencoded", "username=li.wei&password=correct+horse+battery"),
+    ],
+)
 def test_a_body_that_is_not_json_is_415(http, content_type, data):
     resp = http.post("/api/v1/auth/login", data=data, content_type=content_type)
     body = assert_problem(resp, 415, "unsupported-media-type")
@@ -155,13 +158,17 @@ def test_unexpected_exception_is_500_without_leaking_it(crash_app, method):
 
 # --- request ids --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("request_args", [
-    ("GET", "/healthz", None),
-    ("GET", "/api/v1/nothing-here", None),
-    ("GET", "/api/v1/auth/login", None),
-    ("POST", "/api/v1/auth/login", {"username": "x"}),
-    ("GET", "/api/v1/me", None),
-])
+
+@pytest.mark.parametrize(
+    "request_args",
+    [
+        ("GET", "/healthz", None),
+        ("GET", "/api/v1/nothing-here", None),
+        ("GET", "/api/v1/auth/login", None),
+        ("POST", "/api/v1/auth/login", {"username": "x"}),
+        ("GET", "/api/v1/me", None),
+    ],
+)
 def test_every_response_carries_a_request_id(http, request_args):
     method, path, body = request_args
     resp = http.open(path, method=method, json=body)
@@ -203,8 +210,9 @@ def test_a_body_sent_to_a_route_that_takes_none_is_refused(client, make, world):
     """``accept`` takes no body: a note sent with it would be lost without a word."""
     from uuid import uuid4
 
-    resp = client.post(f"/api/v1/applications/{uuid4()}/accept", json={"note": "材料齐全"},
-                       headers=make.auth(world.staff[0]))
+    resp = client.post(
+        f"/api/v1/applications/{uuid4()}/accept", json={"note": "材料齐全"}, headers=make.auth(world.staff[0])
+    )
     assert resp.status_code == 400 and resp.mimetype == "application/problem+json"
     assert resp.json["type"].endswith("/unexpected-body") and "body" in resp.json["errors"]
     # without a body the route answers as usual (here: no such application)

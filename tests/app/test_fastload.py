@@ -1,9 +1,11 @@
 """The fast loader must load exactly what marshmallow loads, and refuse with marshmallow's words."""
+
 import uuid
 
 import marshmallow as ma
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from marshmallow import fields, validate
 
 from app import fastload
@@ -34,12 +36,28 @@ SOME_ID = uuid.UUID("c9b5e1a2-6f7e-4d5e-9a1b-2c3d4e5f6a7b")
 VALID = {"name": "张伟", "sex": "male", "identity_number": "33010619900307123X"}
 
 
-@pytest.mark.parametrize("change", [
-    {}, {"name": ""}, {"name": "x" * 51}, {"name": "x" * 50}, {"sex": "m"}, {"sex": None}, {"extra": 1},
-    {"phone": None}, {"phone": 13812345678}, {"identity_number": 1}, {"photo_sha256": "zz"},
-    {"photo_sha256": "a" * 64}, {"id": str(SOME_ID)}, {"id": "not-a-uuid"}, {"id": SOME_ID.hex},
-    {"ethnicity": None}, {"hukou_address": ""},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"name": ""},
+        {"name": "x" * 51},
+        {"name": "x" * 50},
+        {"sex": "m"},
+        {"sex": None},
+        {"extra": 1},
+        {"phone": None},
+        {"phone": 13812345678},
+        {"identity_number": 1},
+        {"photo_sha256": "zz"},
+        {"photo_sha256": "a" * 64},
+        {"id": str(SOME_ID)},
+        {"id": "not-a-uuid"},
+        {"id": SOME_ID.hex},
+        {"ethnicity": None},
+        {"hukou_address": ""},
+    ],
+)
 def test_a_resident_loads_or_is_refused_as_marshmallow_does(change):
     same_as_marshmallow(ResidentIn, {**VALID, **change})
 
@@ -50,13 +68,33 @@ def test_absent_optional_fields_stay_absent():
 
 
 def mutation(**change):
-    return {"mutation_id": str(uuid.uuid4()), "seq": 1, "entity": "resident", "op": "create",
-            "id": str(uuid.uuid4()), "data": {"name": "张伟"}, **change}
+    return {
+        "mutation_id": str(uuid.uuid4()),
+        "seq": 1,
+        "entity": "resident",
+        "op": "create",
+        "id": str(uuid.uuid4()),
+        "data": {"name": "张伟"},
+        **change,
+    }
 
 
-@pytest.mark.parametrize("change", [{}, {"seq": "3"}, {"seq": True}, {"seq": 0}, {"seq": 1.0}, {"data": []},
-                                    {"mutation_id": "x"}, {"entity": ""}, {"base_version": None},
-                                    {"occurred_at": None}, {"unknown": 1}])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {},
+        {"seq": "3"},
+        {"seq": True},
+        {"seq": 0},
+        {"seq": 1.0},
+        {"data": []},
+        {"mutation_id": "x"},
+        {"entity": ""},
+        {"base_version": None},
+        {"occurred_at": None},
+        {"unknown": 1},
+    ],
+)
 def test_a_push_envelope_loads_or_is_refused_as_marshmallow_does(change):
     same_as_marshmallow(PushIn, {"protocol": 1, "mutations": [mutation(), mutation(**change)]})
 
@@ -95,30 +133,49 @@ class Mixed(In):
 
 def test_validators_it_cannot_translate_still_run():
     assert fastload.loader(Mixed).__name__ == "load"
-    same_as_marshmallow(Mixed, {"code": "ab"})     # the regular expression, called on the value
+    same_as_marshmallow(Mixed, {"code": "ab"})  # the regular expression, called on the value
     same_as_marshmallow(Mixed, {"code": "ABCDE"})
     assert same_as_marshmallow(Mixed, {"code": "AB"}) == ("loaded", {"code": "AB", "count": 3, "tags": []})
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers(-3, 12) | st.floats(allow_nan=False)
-                           | st.text(max_size=12), lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 12) | st.floats(allow_nan=False) | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.fixed_dictionaries({}, optional={
-    "code": st.sampled_from(["AB", "ab", "ABCDE", ""]) | json_values,
-    "count": st.integers(-2, 12) | json_values, "tags": st.lists(st.text(max_size=3), max_size=4) | json_values,
-    "on": st.sampled_from(["2026-11-21", "2026-02-30", "21/11/2026"]) | json_values, "other": json_values}))
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "code": st.sampled_from(["AB", "ab", "ABCDE", ""]) | json_values,
+            "count": st.integers(-2, 12) | json_values,
+            "tags": st.lists(st.text(max_size=3), max_size=4) | json_values,
+            "on": st.sampled_from(["2026-11-21", "2026-02-30", "21/11/2026"]) | json_values,
+            "other": json_values,
+        },
+    )
+)
 def test_any_input_gets_marshmallows_answer(data):
     same_as_marshmallow(Mixed, data)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.fixed_dictionaries({}, optional={
-    "name": st.text(max_size=60) | json_values, "sex": st.sampled_from(["male", "female", "x"]) | json_values,
-    "identity_number": st.text(max_size=20) | json_values, "phone": st.none() | st.text(max_size=12),
-    "ethnicity": json_values, "hukou_address": json_values,
-    "id": st.uuids().map(str) | st.uuids().map(lambda u: u.hex) | json_values}))
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": st.text(max_size=60) | json_values,
+            "sex": st.sampled_from(["male", "female", "x"]) | json_values,
+            "identity_number": st.text(max_size=20) | json_values,
+            "phone": st.none() | st.text(max_size=12),
+            "ethnicity": json_values,
+            "hukou_address": json_values,
+            "id": st.uuids().map(str) | st.uuids().map(lambda u: u.hex) | json_values,
+        },
+    )
+)
 def test_any_resident_gets_marshmallows_answer(data):
     same_as_marshmallow(ResidentIn, data)

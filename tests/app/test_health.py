@@ -1,12 +1,13 @@
 """Probes for load balancers, and the API description clients are generated from."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
 
-from compose import create_app
 from app.health import migration_heads
+from compose import create_app
 from tests.conftest import make_config
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
@@ -76,17 +77,35 @@ def spec(bare_app):
 def test_openapi_lists_the_kernel_paths(spec):
     assert spec["openapi"].startswith("3.")
     assert spec["info"]["title"] == "Doorstep"
-    for path in ("/healthz", "/readyz", "/.well-known/jwks.json", "/api/v1/auth/login", "/api/v1/auth/refresh",
-                 "/api/v1/auth/otp", "/api/v1/auth/otp/verify", "/api/v1/me", "/api/v1/users",
-                 "/api/v1/users/{user_id}", "/api/v1/users/{user_id}/pii", "/api/v1/stations", "/api/v1/areas",
-                 "/api/v1/devices", "/api/v1/devices/enroll", "/api/v1/devices/{device_id}/revoke",
-                 "/api/v1/audit-events"):
+    for path in (
+        "/healthz",
+        "/readyz",
+        "/.well-known/jwks.json",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/otp",
+        "/api/v1/auth/otp/verify",
+        "/api/v1/me",
+        "/api/v1/users",
+        "/api/v1/users/{user_id}",
+        "/api/v1/users/{user_id}/pii",
+        "/api/v1/stations",
+        "/api/v1/areas",
+        "/api/v1/devices",
+        "/api/v1/devices/enroll",
+        "/api/v1/devices/{device_id}/revoke",
+        "/api/v1/audit-events",
+    ):
         assert path in spec["paths"], path
 
 
 def test_every_operation_has_a_summary(spec):
-    missing = [f"{method.upper()} {path}" for path, item in spec["paths"].items()
-               for method, op in item.items() if method in HTTP_METHODS and not op.get("summary")]
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in HTTP_METHODS and not op.get("summary")
+    ]
     assert missing == []
 
 
@@ -139,8 +158,11 @@ def test_every_json_request_and_response_in_the_openapi_document_has_examples(cl
             if method not in ("get", "post", "put", "patch", "delete"):
                 continue  # path-level "parameters"
             bodies = [op.get("requestBody", {}).get("content", {}).get("application/json")]
-            bodies += [r.get("content", {}).get("application/json") for code, r in op.get("responses", {}).items()
-                       if code.startswith("2")]
+            bodies += [
+                r.get("content", {}).get("application/json")
+                for code, r in op.get("responses", {}).items()
+                if code.startswith("2")
+            ]
             bodies = [b for b in bodies if b]
             if bodies and not any("example" in b or has_example(b.get("schema", {})) for b in bodies):
                 missing.append(f"{method.upper()} {path}")

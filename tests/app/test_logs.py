@@ -1,16 +1,17 @@
 """Logs are JSON lines that carry the request id, and never a plaintext personal number."""
+
 from __future__ import annotations
 
 import io
 import json
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app import clock, logs
-from compose import create_app
 from app.auth.permissions import public
+from compose import create_app
 from tests.conftest import make_config
 from tests.factories import valid_identity
 
@@ -36,6 +37,7 @@ def log_lines(bare_app):
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     try:
+
         def lines():
             raw = buffer.getvalue()
             return raw, [json.loads(line) for line in raw.splitlines() if line.strip()]
@@ -59,7 +61,9 @@ def test_each_request_logs_one_json_line_with_its_request_id(bare_app, log_lines
     raw, lines = log_lines()
     access = [e for e in lines if e.get("event") == "request"]
     assert [(e["request_id"], e["path"], e["status"], e["method"]) for e in access] == [
-        ("probe-1", "/healthz", 200, "GET"), ("probe-2", "/api/v1/none", 404, "GET")]
+        ("probe-1", "/healthz", 200, "GET"),
+        ("probe-2", "/api/v1/none", 404, "GET"),
+    ]
     for entry in access:
         assert entry["level"] == "INFO" and entry["logger"] == "doorstep.access"
         assert entry["ts"].endswith("+00:00")
@@ -69,7 +73,7 @@ def test_each_request_logs_one_json_line_with_its_request_id(bare_app, log_lines
 
 def test_a_line_is_stamped_by_the_app_s_clock(bare_app, log_lines, time_machine, monkeypatch):
     """Log lines and the audit trail agree on when something happened, even on a moved clock."""
-    time_machine.move_to(datetime(2026, 12, 31, 15, 30, tzinfo=timezone.utc), tick=False)
+    time_machine.move_to(datetime(2026, 12, 31, 15, 30, tzinfo=UTC), tick=False)
     monkeypatch.setattr(clock, "_offset", timedelta(minutes=1))  # as a child process with an offset
     bare_app.test_client().get("/healthz")
     _, lines = log_lines()

@@ -1,5 +1,6 @@
 """/metrics: Prometheus text format, labels without ids, sync and outbox numbers, the optional
 token, and the multi-process mode gunicorn needs (values summed over workers)."""
+
 from __future__ import annotations
 
 import os
@@ -7,16 +8,16 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app import metrics
-from compose import create_app
 from app.db import utcnow
 from app.extensions import db
+from compose import create_app
 from tests.conftest import clock_env, make_config
 from tests.factories import mobile
 
@@ -28,8 +29,11 @@ def scrape(client, headers=None) -> dict:
     resp = client.get("/metrics", headers=headers or {})
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert resp.headers["Content-Type"].startswith("text/plain; version=")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(resp.get_data(as_text=True)) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(resp.get_data(as_text=True))
+        for s in family.samples
+    }
 
 
 def value(samples: dict, name: str, **labels) -> float | None:
@@ -71,10 +75,20 @@ def test_sync_pages_and_mutations_by_status_and_replay(client, make, world):
     rejected = counted("doorstep_sync_mutations_total", status="rejected", replayed="false")
     replayed = counted("doorstep_sync_mutations_total", status="rejected", replayed="true")
 
-    assert client.post("/api/v1/sync/pull", json={"protocol": 1, "cursor": None, "limit": 10},
-                       headers=headers).status_code == 200
-    bogus = {"mutation_id": str(uuid.uuid4()), "seq": 1, "entity": "spaceship", "op": "launch", "id": str(uuid.uuid4()),
-             "base_version": None, "data": {}, "occurred_at": utcnow().isoformat()}
+    assert (
+        client.post("/api/v1/sync/pull", json={"protocol": 1, "cursor": None, "limit": 10}, headers=headers).status_code
+        == 200
+    )
+    bogus = {
+        "mutation_id": str(uuid.uuid4()),
+        "seq": 1,
+        "entity": "spaceship",
+        "op": "launch",
+        "id": str(uuid.uuid4()),
+        "base_version": None,
+        "data": {},
+        "occurred_at": utcnow().isoformat(),
+    }
     for _ in range(2):  # the second is a resend: answered from the stored result
         resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": [bogus]}, headers=headers)
         assert resp.status_code == 200, resp.json
@@ -91,8 +105,13 @@ def test_outbox_rows_by_status_are_read_from_the_database(app, client, world):
 
     with app.app_context():
         for status in ("pending", "pending", "dead", "sent"):
-            message = enqueue("visit_cancelled", "visit_cancelled", {"station": "x", "reference": "R"},
-                              phone=mobile(), station_id=world.stations[0].id)
+            message = enqueue(
+                "visit_cancelled",
+                "visit_cancelled",
+                {"station": "x", "reference": "R"},
+                phone=mobile(),
+                station_id=world.stations[0].id,
+            )
             message.status = status
             if status == "sent":
                 message.sent_at = message.created_at
@@ -113,9 +132,12 @@ def test_scheduler_state_is_zero_and_tick_absent_without_a_scheduler(client):
 def test_scheduler_state_comes_from_the_running_scheduler(client, monkeypatch):
     import app.scheduler as scheduler
 
-    tick = datetime(2026, 5, 1, 8, 0, tzinfo=timezone.utc)
-    monkeypatch.setattr(scheduler, "leadership_state", lambda: {
-        "running": True, "is_leader": True, "leader_since": tick, "last_tick_at": tick, "jobs": {}})
+    tick = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
+    monkeypatch.setattr(
+        scheduler,
+        "leadership_state",
+        lambda: {"running": True, "is_leader": True, "leader_since": tick, "last_tick_at": tick, "jobs": {}},
+    )
     samples = scrape(client)
     assert value(samples, "doorstep_scheduler_running") == 1
     assert value(samples, "doorstep_scheduler_is_leader") == 1
@@ -155,8 +177,9 @@ def test_a_configured_token_is_required(app):
 
 
 def test_an_allow_list_admits_its_addresses_only(app):
-    guarded = create_app(make_config(METRICS_ALLOW="10.1.0.0/16, 192.0.2.7",
-                                     METRICS_TOKEN="a-long-random-metrics-token"))
+    guarded = create_app(
+        make_config(METRICS_ALLOW="10.1.0.0/16, 192.0.2.7", METRICS_TOKEN="a-long-random-metrics-token")
+    )
     inside, outside, tokened = guarded.test_client(), guarded.test_client(), guarded.test_client()
     inside.environ_base["REMOTE_ADDR"] = "10.1.2.3"
     outside.environ_base["REMOTE_ADDR"] = "203.0.113.9"
@@ -188,13 +211,23 @@ def test_multiprocess_mode_sums_every_workers_counters(tmp_path):
     args = [f"sqlite:///{tmp_path / 'mp.sqlite3'}", str(tmp_path / "blobs")]
 
     def worker(count, mode):
-        return subprocess.run([sys.executable, "-c", MULTIPROCESS_WORKER, *args, str(count), mode], env=env,
-                              cwd=ROOT, capture_output=True, text=True, timeout=120, check=True).stdout
+        return subprocess.run(
+            [sys.executable, "-c", MULTIPROCESS_WORKER, *args, str(count), mode],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
 
     worker(3, "no")
     text = worker(2, "scrape")
-    samples = {(s.name, frozenset(s.labels.items())): s.value
-               for family in text_string_to_metric_families(text) for s in family.samples}
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
     assert value(samples, "doorstep_http_requests_total", route="/healthz", method="GET", status="2xx") == 5
     assert any(shared.iterdir())
 

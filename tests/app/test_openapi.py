@@ -1,6 +1,7 @@
 """The published contract stays honest between Schemathesis runs (tests/contract/run.py): every
 operation is named, says who may call it and which errors it answers, and every example in the
 document validates against the schema it illustrates."""
+
 from __future__ import annotations
 
 import copy
@@ -71,6 +72,7 @@ def test_headers_are_documented_where_they_are_sent(spec):
 
 def _json_schema(spec, schema):
     """OpenAPI 3.0's ``nullable`` as JSON Schema, with the components reachable for ``$ref``."""
+
     def convert(node):
         if isinstance(node, dict):
             node = {k: convert(v) for k, v in node.items() if k not in ("example", "examples")}
@@ -80,6 +82,7 @@ def _json_schema(spec, schema):
         if isinstance(node, list):
             return [convert(v) for v in node]
         return node
+
     return {**convert(copy.deepcopy(schema)), "components": convert(spec["components"])}
 
 

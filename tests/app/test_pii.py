@@ -1,4 +1,5 @@
 """Identity and phone numbers: what is accepted, how it is stored, how it is shown."""
+
 from __future__ import annotations
 
 import base64
@@ -34,6 +35,7 @@ def _with_check(first17: str) -> str:
 
 
 # --- identity numbers (GB 11643-1999) ----------------------------------------------------
+
 
 def test_check_character_of_a_published_example():
     """The worked example of the standard: 11010519491231002 has check character X."""
@@ -139,19 +141,42 @@ def test_identity_must_be_a_string(value):
 
 # --- phone numbers ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("prefix", ["13", "14", "15", "16", "17", "18", "19"])
 def test_mobile_prefixes_13_to_19_are_accepted(prefix):
     assert pii.normalize_phone(f"{prefix}812345678") == f"{prefix}812345678"
 
 
-@pytest.mark.parametrize("raw", ["+8613812345678", "008613812345678", "+86 138 1234 5678",
-                                 "138-1234-5678", "0086-138-1234-5678", " 13812345678 ", "13812345678\n"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+8613812345678",
+        "008613812345678",
+        "+86 138 1234 5678",
+        "138-1234-5678",
+        "0086-138-1234-5678",
+        " 13812345678 ",
+        "13812345678\n",
+    ],
+)
 def test_country_prefix_spaces_and_dashes_are_accepted(raw):
     assert pii.normalize_phone(raw) == "13812345678"
 
 
-@pytest.mark.parametrize("raw", ["138123456789", "1381234567", "12812345678", "11812345678", "23812345678",
-                                 "+85213812345678", "1381234567a", "+86+8613812345678", ""])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "138123456789",
+        "1381234567",
+        "12812345678",
+        "11812345678",
+        "23812345678",
+        "+85213812345678",
+        "1381234567a",
+        "+86+8613812345678",
+        "",
+    ],
+)
 def test_not_a_mainland_mobile_is_refused(raw):
     with pytest.raises(pii.InvalidPII, match="11-digit"):
         pii.normalize_phone(raw)
@@ -164,6 +189,7 @@ def test_phone_must_be_a_string(value):
 
 
 # --- encryption at rest ---------------------------------------------------------------------
+
 
 def _key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
@@ -226,9 +252,8 @@ def test_key_rotation_reads_old_values_and_writes_with_the_new_key():
         assert pii.decrypt(pii.PHONE, stored) == "13812345678"
         rewritten = pii.encrypt(pii.PHONE, "13812345678")
         assert rewritten.startswith("new:")
-    with before.app_context():
-        with pytest.raises(RuntimeError, match="'new' is not configured"):
-            pii.decrypt(pii.PHONE, rewritten)
+    with before.app_context(), pytest.raises(RuntimeError, match="'new' is not configured"):
+        pii.decrypt(pii.PHONE, rewritten)
 
 
 def test_a_key_dropped_from_the_configuration_no_longer_decrypts():
@@ -237,13 +262,13 @@ def test_a_key_dropped_from_the_configuration_no_longer_decrypts():
     only_new = create_app(make_config(PII_KEYS=f"new:{new}"))
     with before.app_context():
         stored = pii.encrypt(pii.PHONE, "13812345678")
-    with only_new.app_context():
-        with pytest.raises(RuntimeError, match="'old' is not configured"):
-            pii.decrypt(pii.PHONE, stored)
+    with only_new.app_context(), pytest.raises(RuntimeError, match="'old' is not configured"):
+        pii.decrypt(pii.PHONE, stored)
 
 
-@pytest.mark.parametrize("keys", ["nokid", f":{base64.b64encode(b'x' * 32).decode()}",
-                                  f"short:{base64.b64encode(b'x' * 16).decode()}"])
+@pytest.mark.parametrize(
+    "keys", ["nokid", f":{base64.b64encode(b'x' * 32).decode()}", f"short:{base64.b64encode(b'x' * 16).decode()}"]
+)
 def test_malformed_keys_are_refused_on_first_use(keys):
     bad = create_app(make_config(PII_KEYS=keys))
     with bad.app_context(), pytest.raises(RuntimeError, match="kid:base64"):
@@ -251,6 +276,7 @@ def test_malformed_keys_are_refused_on_first_use(keys):
 
 
 # --- blind indexes -------------------------------------------------------------------------
+
 
 def test_blind_index_is_deterministic_and_hides_the_value(pii_app):
     with pii_app.app_context():
@@ -286,6 +312,7 @@ def test_blind_index_does_not_change_when_the_encryption_key_rotates():
 
 
 # --- masking ----------------------------------------------------------------------------------
+
 
 def test_masks():
     assert pii.mask_identity("33010619900307123X") == "3301**********123X"

@@ -1,5 +1,6 @@
 """Phone numbers never rest in plain text in any table; responses mask them unless the
 caller's role needs them, and every unmasked read leaves an audit event."""
+
 from __future__ import annotations
 
 import json
@@ -49,9 +50,17 @@ def every_stored_text(app) -> str:
 def activity(client, make, world, sms):
     """Phone numbers going through every kernel path that takes one."""
     admin = make.auth(world.admin)
-    resp = client.post("/api/v1/users", headers=admin, json={
-        "username": "wang.fang", "password": PASSWORD, "role": "staff", "station_id": str(world.stations[0].id),
-        "phone": "+86 139-1234-5678"})
+    resp = client.post(
+        "/api/v1/users",
+        headers=admin,
+        json={
+            "username": "wang.fang",
+            "password": PASSWORD,
+            "role": "staff",
+            "station_id": str(world.stations[0].id),
+            "phone": "+86 139-1234-5678",
+        },
+    )
     assert resp.status_code == 201, resp.json
     user_id = resp.json["id"]
     resp = client.patch(f"/api/v1/users/{user_id}", headers=admin, json={"phone": NEW_STAFF_PHONE})
@@ -84,14 +93,18 @@ def test_the_rows_that_hold_phones_hold_ciphertext_and_masks(app, activity):
     with app.app_context():
         staff = db.session.get(User, uuid.UUID(activity["user_id"]))
         assert staff.phone == STAFF_PHONE  # decrypts back
-        citizen = db.session.execute(sa.select(User).where(
-            User.role == "citizen", User.phone_bidx == pii.blind_index(pii.PHONE, CITIZEN_PHONE))).scalar_one()
+        citizen = db.session.execute(
+            sa.select(User).where(User.role == "citizen", User.phone_bidx == pii.blind_index(pii.PHONE, CITIZEN_PHONE))
+        ).scalar_one()
         assert citizen.phone == CITIZEN_PHONE
         (notification,) = db.session.execute(sa.select(Notification)).scalars().all()
         assert notification.status == "sent"
         assert pii.decrypt(pii.PHONE, notification.recipient_phone_enc) == CITIZEN_PHONE
-        events = db.session.execute(sa.select(AuditEvent).where(AuditEvent.entity == "user")
-                                    .order_by(AuditEvent.id)).scalars().all()
+        events = (
+            db.session.execute(sa.select(AuditEvent).where(AuditEvent.entity == "user").order_by(AuditEvent.id))
+            .scalars()
+            .all()
+        )
         snapshots = [(e.action, e.before, e.after) for e in events if e.action in ("user.create", "user.update")]
     staff_create, first_update, second_update, citizen_create = snapshots
     assert staff_create[2]["phone"] == "139****5678"

@@ -1,6 +1,7 @@
 """The scheduler's wiring: the registry, one leader at a time (a file lock on SQLite, an advisory
 lock on PostgreSQL — whichever database the run uses), takeover when the leader goes, catch-up
 on taking over, failures that never stop it, the state it exposes, and its command."""
+
 from __future__ import annotations
 
 import threading
@@ -10,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from app import scheduler
-from compose import create_app
 from app.extensions import db
 from app.scheduler import AdvisoryLock, FileLock, JobSpec, Scheduler, leadership_state, lock_for, run_job
+from compose import create_app
 from tests.conftest import database_url, make_config
 from tests.waiting import eventually as wait_for
 
@@ -21,9 +22,15 @@ POSTGRES = sa.engine.make_url(database_url()).get_backend_name() == "postgresql"
 
 def test_features_register_their_jobs_with_intervals_from_the_configuration(app):
     jobs = {spec.name: spec for spec in scheduler.registered_jobs()}
-    assert set(jobs) == {"notify.dispatch", "appointments.evening_reminders", "field.maturity",
-                         "field.delivery_scheduled", "field.materials_owed", "field.review_deadline",
-                         "sync.prune_tombstones"}
+    assert set(jobs) == {
+        "notify.dispatch",
+        "appointments.evening_reminders",
+        "field.maturity",
+        "field.delivery_scheduled",
+        "field.materials_owed",
+        "field.review_deadline",
+        "sync.prune_tombstones",
+    }
     assert jobs["notify.dispatch"].interval(app.config) == app.config["DISPATCH_INTERVAL_SECONDS"]
     assert jobs["field.maturity"].interval(app.config) == app.config["SCHEDULER_TICK_SECONDS"] == 60
     with pytest.raises(ValueError):
@@ -55,13 +62,21 @@ def test_an_advisory_lock_has_one_holder_and_dies_with_its_session(app):
     try:
         assert first.try_acquire() and not second.try_acquire()
         with app.app_context(), db.engine.begin() as conn:  # an operator sees who leads
-            holders = conn.execute(sa.text(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'doorstep-scheduler:%'"
-            )).scalars().all()
+            holders = (
+                conn.execute(
+                    sa.text(
+                        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'doorstep-scheduler:%'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             assert holders == [first.holder]
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
-                         {"n": first.holder})
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :n"),
+                {"n": first.holder},
+            )
         assert wait_for(second.try_acquire, timeout=5)
         assert not first.still_held()
     finally:

@@ -14,6 +14,7 @@ therefore kills the leader mid-run at a moment with no call in flight: it freeze
 it go on (SIGCONT) and tries again a few milliseconds later. Everything else — a half-run batch,
 an open claim transaction, the lock, the catch-up of a successor — is exactly as in a real crash.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -62,25 +63,51 @@ def seed(app, station, area) -> set[str]:
     residents, registrations, phones = [], [], set()
     with app.app_context():
         for i in range(RESIDENTS + NOT_DUE):
-            identity = valid_identity(born=(today.replace(year=1960) + timedelta(days=i)).strftime("%Y%m%d"),
-                                      serial=i % 1000)
+            identity = valid_identity(
+                born=(today.replace(year=1960) + timedelta(days=i)).strftime("%Y%m%d"), serial=i % 1000
+            )
             phone = _phone(i)
             rid = new_id()
-            residents.append({"id": rid, "name": "居民", "sex": "female", "ethnicity": "汉族",
-                              "identity_enc": pii.encrypt(pii.IDENTITY, identity),
-                              "identity_bidx": pii.blind_index(pii.IDENTITY, identity),
-                              "phone_enc": pii.encrypt(pii.PHONE, phone), "phone_bidx": pii.blind_index(pii.PHONE, phone),
-                              "hukou_address": "", "version": 1, "field_versions": {}, "created_at": now,
-                              "updated_at": now})
+            residents.append(
+                {
+                    "id": rid,
+                    "name": "居民",
+                    "sex": "female",
+                    "ethnicity": "汉族",
+                    "identity_enc": pii.encrypt(pii.IDENTITY, identity),
+                    "identity_bidx": pii.blind_index(pii.IDENTITY, identity),
+                    "phone_enc": pii.encrypt(pii.PHONE, phone),
+                    "phone_bidx": pii.blind_index(pii.PHONE, phone),
+                    "hukou_address": "",
+                    "version": 1,
+                    "field_versions": {},
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
             matures = today - timedelta(days=i % 3) if i < RESIDENTS else today + timedelta(days=30)
             if i < RESIDENTS:
                 phones.add(phone)
-            registrations.append({"id": new_id(), "resident_id": rid, "station_id": station.id, "area_id": area.id,
-                                  "address": f"北山街道{i}号", "start_date": matures - relativedelta(months=6),
-                                  "maturity_date": matures, "reason": "work", "housing": "owned",
-                                  "status": "active", "active_key": f"{rid}:{station.id}", "version": 1,
-                                  "field_versions": {}, "maturity_notice_stage": 0, "created_at": now,
-                                  "updated_at": now})
+            registrations.append(
+                {
+                    "id": new_id(),
+                    "resident_id": rid,
+                    "station_id": station.id,
+                    "area_id": area.id,
+                    "address": f"北山街道{i}号",
+                    "start_date": matures - relativedelta(months=6),
+                    "maturity_date": matures,
+                    "reason": "work",
+                    "housing": "owned",
+                    "status": "active",
+                    "active_key": f"{rid}:{station.id}",
+                    "version": 1,
+                    "field_versions": {},
+                    "maturity_notice_stage": 0,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
         db.session.execute(sa.insert(Resident.__table__), residents)
         db.session.execute(sa.insert(Registration.__table__), registrations)
         db.session.commit()
@@ -131,8 +158,15 @@ def outbox(app) -> Counter:
 
 def _outbox(app) -> Counter:
     with app.app_context():
-        counts = Counter(dict(db.session.execute(sa.select(Notification.status, sa.func.count()).where(
-            Notification.kind == "maturity_reached").group_by(Notification.status)).all()))
+        counts = Counter(
+            dict(
+                db.session.execute(
+                    sa.select(Notification.status, sa.func.count())
+                    .where(Notification.kind == "maturity_reached")
+                    .group_by(Notification.status)
+                ).all()
+            )
+        )
         db.session.remove()
         return counts
 
@@ -141,10 +175,16 @@ def leader_pid(app, procs) -> int | None:
     """The scheduler process holding the lock, as an operator would find it."""
     with app.app_context():
         if POSTGRES:  # (on SQLite the lock file names the holder: no database read needed)
-            names = db.session.execute(sa.text(
-                "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'doorstep-scheduler:%'"
-            )).scalars().all()
+            names = (
+                db.session.execute(
+                    sa.text(
+                        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted AND a.application_name LIKE 'doorstep-scheduler:%'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             db.session.remove()
         else:
             path = Path(sa.engine.make_url(database_url()).database + ".scheduler-lock")
@@ -173,14 +213,29 @@ def kill_between_calls(app, pid: int) -> int:
 
 def scheduler_env(endpoint: str, tmp_path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOORSTEP_", "AWS_"))}
-    env.update({k: v for k, v in os.environ.items() if k in ("DOORSTEP_PII_KEYS", "DOORSTEP_BLIND_INDEX_KEY",
-                                                             "DOORSTEP_SECRET_KEY")})
-    env.update(DOORSTEP_DATABASE_URL=database_url(), DOORSTEP_ENV="development", DOORSTEP_LOG_LEVEL="INFO",
-               DOORSTEP_BLOB_DIR=str(tmp_path / "blobs"), DOORSTEP_SMS_SENDER="sns",
-               DOORSTEP_SMS_SNS_ENDPOINT_URL=endpoint, DOORSTEP_SMS_SNS_REGION="us-east-1",
-               DOORSTEP_QUIET_HOURS="off", DOORSTEP_SCHEDULER_TICK_SECONDS="1",
-               DOORSTEP_SCHEDULER_STANDBY_SECONDS="1", DOORSTEP_DISPATCH_INTERVAL_SECONDS="1",
-               AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    env.update(
+        {
+            k: v
+            for k, v in os.environ.items()
+            if k in ("DOORSTEP_PII_KEYS", "DOORSTEP_BLIND_INDEX_KEY", "DOORSTEP_SECRET_KEY")
+        }
+    )
+    env.update(
+        DOORSTEP_DATABASE_URL=database_url(),
+        DOORSTEP_ENV="development",
+        DOORSTEP_LOG_LEVEL="INFO",
+        DOORSTEP_BLOB_DIR=str(tmp_path / "blobs"),
+        DOORSTEP_SMS_SENDER="sns",
+        DOORSTEP_SMS_SNS_ENDPOINT_URL=endpoint,
+        DOORSTEP_SMS_SNS_REGION="us-east-1",
+        DOORSTEP_QUIET_HOURS="off",
+        DOORSTEP_SCHEDULER_TICK_SECONDS="1",
+        DOORSTEP_SCHEDULER_STANDBY_SECONDS="1",
+        DOORSTEP_DISPATCH_INTERVAL_SECONDS="1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     return clock_env(env)  # the schedulers' "today" is this run's, however it is pinned
 
 
@@ -209,8 +264,15 @@ def test_three_schedulers_one_killed_mid_run_send_every_maturity_sms_exactly_onc
         try:
             for log in logs:
                 with open(log, "wb") as out:
-                    procs.append(subprocess.Popen([str(flask), "--app", "wsgi", "scheduler"], cwd=ROOT, env=env,
-                                                  stdout=out, stderr=subprocess.STDOUT))
+                    procs.append(
+                        subprocess.Popen(
+                            [str(flask), "--app", "wsgi", "scheduler"],
+                            cwd=ROOT,
+                            env=env,
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
             first = wait_for(lambda: leader_pid(app, procs), timeout=60)
             assert first, "no scheduler took the lead"
             # Mid-run: a fifth of the messages out, most still to go.
@@ -222,8 +284,11 @@ def test_three_schedulers_one_killed_mid_run_send_every_maturity_sms_exactly_onc
 
             second = wait_for(lambda: (pid := leader_pid(app, procs)) != first and pid, timeout=30)
             assert second and second != first, "no standby took over"
-            drained = wait_for(lambda: outbox(app)["sent"] == RESIDENTS and len(sms_received()) >= RESIDENTS,
-                               timeout=DRAIN_TIMEOUT, step=0.2)
+            drained = wait_for(
+                lambda: outbox(app)["sent"] == RESIDENTS and len(sms_received()) >= RESIDENTS,
+                timeout=DRAIN_TIMEOUT,
+                step=0.2,
+            )
         finally:
             stop(procs)
             received = sms_received()
@@ -240,6 +305,8 @@ def test_three_schedulers_one_killed_mid_run_send_every_maturity_sms_exactly_onc
     assert all("满六个月" in text for _phone, text in received)
     assert outbox(app) == Counter({"sent": RESIDENTS})
     assert [p.returncode for p in procs].count(-signal.SIGKILL) == 1
-    print(f"\n{RESIDENTS} residents, {PROCESSES} schedulers, leader {first} killed after {at_kill['sent']} SMS "
-          f"({freezes} freezes), {second} took over; {len(received)} SMS, {len(duplicates)} duplicates, "
-          f"{len(missed)} missed, {elapsed:.1f} s")
+    print(
+        f"\n{RESIDENTS} residents, {PROCESSES} schedulers, leader {first} killed after {at_kill['sent']} SMS "
+        f"({freezes} freezes), {second} took over; {len(received)} SMS, {len(duplicates)} duplicates, "
+        f"{len(missed)} missed, {elapsed:.1f} s"
+    )

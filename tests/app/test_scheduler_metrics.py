@@ -1,6 +1,7 @@
 """``flask --app wsgi scheduler`` serves Prometheus metrics on a port of its own
 (``DOORSTEP_SCHEDULER_METRICS_PORT``): the scheduler runs as its own process in production, and only
 that process knows whether it leads and when its jobs last ran."""
+
 from __future__ import annotations
 
 import signal
@@ -35,8 +36,7 @@ def fetch(port: int, path: str = "/metrics") -> str:
 
 
 def samples(text: str) -> dict:
-    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples
-            if not s.labels}
+    return {s.name: s.value for family in text_string_to_metric_families(text) for s in family.samples if not s.labels}
 
 
 def test_no_port_is_opened_by_default(app):
@@ -63,8 +63,10 @@ def test_the_scheduler_command_serves_its_leadership_and_last_tick(app, monkeypa
                     command_done.wait(0.1)  # the port is not open yet
                     continue
                 values = samples(text)
-                if (values.get("doorstep_scheduler_is_leader") == 1.0
-                        and "doorstep_scheduler_last_tick_timestamp_seconds" in values):
+                if (
+                    values.get("doorstep_scheduler_is_leader") == 1.0
+                    and "doorstep_scheduler_last_tick_timestamp_seconds" in values
+                ):
                     filtered = fetch(port, "/?name[]=doorstep_scheduler_running")
                     scraped.update(text=text, values=values, filtered=filtered)
                     return
@@ -93,8 +95,12 @@ def test_the_scheduler_command_serves_its_leadership_and_last_tick(app, monkeypa
     assert "doorstep_scheduler_is_leader 1.0" in text
     assert "doorstep_scheduler_running 1.0" in text
     now = utcnow().timestamp()
-    assert (now - 60 < values["doorstep_scheduler_leader_since_timestamp_seconds"]
-            <= values["doorstep_scheduler_last_tick_timestamp_seconds"] <= now)
+    assert (
+        now - 60
+        < values["doorstep_scheduler_leader_since_timestamp_seconds"]
+        <= values["doorstep_scheduler_last_tick_timestamp_seconds"]
+        <= now
+    )
     assert values["doorstep_database_up"] == 1.0  # the scrape-time reads ran in an app context
     if POSTGRES:
         assert values["doorstep_scheduler_leader_elected"] == 1.0

@@ -1,4 +1,5 @@
 """The local blob store on its own: layout, atomic writes, and names that cannot escape it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -43,15 +44,25 @@ def test_local_uploads_go_through_the_api(tmp_path):
     store = LocalStore(tmp_path)
     h = digest(b"x")
     assert store.presign_put(h, "image/png", 1) == {
-        "method": "PUT", "url": API_CONTENT_PATH.format(sha256=h), "headers": {"Content-Type": "image/png"},
-        "expires_at": None}
+        "method": "PUT",
+        "url": API_CONTENT_PATH.format(sha256=h),
+        "headers": {"Content-Type": "image/png"},
+        "expires_at": None,
+    }
     assert store.presign_get(h) is None
 
 
 def test_the_configuration_chooses_the_store(tmp_path):
     assert isinstance(make_store({"BLOB_DIR": str(tmp_path), "S3_BUCKET": ""}), LocalStore)
-    s3 = make_store({"BLOB_DIR": str(tmp_path), "S3_BUCKET": "doorstep-blobs", "S3_ENDPOINT_URL": "http://127.0.0.1:9",
-                     "S3_REGION": "us-east-1", "PRESIGN_SECONDS": 60})
+    s3 = make_store(
+        {
+            "BLOB_DIR": str(tmp_path),
+            "S3_BUCKET": "doorstep-blobs",
+            "S3_ENDPOINT_URL": "http://127.0.0.1:9",
+            "S3_REGION": "us-east-1",
+            "PRESIGN_SECONDS": 60,
+        }
+    )
     assert s3.kind == "s3" and s3.client.meta.config.s3["addressing_style"] == "path"
     assert s3.client.meta.endpoint_url == "http://127.0.0.1:9"
 

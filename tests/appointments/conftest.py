@@ -1,4 +1,5 @@
 """Fixtures for bookings and dispatch: an area with weekly windows and a booking helper."""
+
 from __future__ import annotations
 
 import itertools
@@ -37,10 +38,20 @@ class Windows:
 def set_template(app, area, *, morning_capacity=3, afternoon_capacity=2):
     with app.app_context():
         for weekday in range(7):
-            db.session.add(WindowTemplate(area_id=area.id, weekday=weekday, start_time=time(9), end_time=time(12),
-                                          capacity=morning_capacity))
-            db.session.add(WindowTemplate(area_id=area.id, weekday=weekday, start_time=time(14),
-                                          end_time=time(17, 30), capacity=afternoon_capacity))
+            db.session.add(
+                WindowTemplate(
+                    area_id=area.id, weekday=weekday, start_time=time(9), end_time=time(12), capacity=morning_capacity
+                )
+            )
+            db.session.add(
+                WindowTemplate(
+                    area_id=area.id,
+                    weekday=weekday,
+                    start_time=time(14),
+                    end_time=time(17, 30),
+                    capacity=afternoon_capacity,
+                )
+            )
         db.session.commit()
 
 
@@ -54,9 +65,15 @@ def windows(app, world):
 
 
 def booking_body(area, day, start=time(9), **overrides) -> dict:
-    body = {"purpose": "registration", "area_id": str(area.id), "day": day.isoformat(),
-            "window_start": start if isinstance(start, str) else start.strftime("%H:%M"), "address": "北山街道12号3单元402",
-            "contact_name": "李娜", "contact_phone": mobile()}
+    body = {
+        "purpose": "registration",
+        "area_id": str(area.id),
+        "day": day.isoformat(),
+        "window_start": start if isinstance(start, str) else start.strftime("%H:%M"),
+        "address": "北山街道12号3单元402",
+        "contact_name": "李娜",
+        "contact_phone": mobile(),
+    }
     body.update(overrides)
     return body
 
@@ -75,8 +92,12 @@ class Booker:
         return self.post(self.make.auth(staff or self.world.staff[0]), key, **overrides)
 
     def post(self, headers, key=None, **overrides):
-        body = booking_body(self.windows.area, overrides.pop("day", self.windows.days[0]),
-                            overrides.pop("start", self.windows.morning), **overrides)
+        body = booking_body(
+            self.windows.area,
+            overrides.pop("day", self.windows.days[0]),
+            overrides.pop("start", self.windows.morning),
+            **overrides,
+        )
         headers = {**headers, "Idempotency-Key": key or f"k-{next(_keys)}-{uuid.uuid4().hex[:6]}"}
         return self.client.post("/api/v1/bookings", json=body, headers=headers)
 

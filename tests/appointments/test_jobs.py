@@ -1,8 +1,9 @@
 """The evening-before reminder as the scheduler runs it: from the configured local hour, every
 tick queues what tomorrow's visits still lack, and nothing twice."""
+
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 
@@ -23,8 +24,11 @@ def tick(app, now):
 
 def reminders(app):
     with app.app_context():
-        return db.session.execute(sa.select(Notification.dedupe_key).where(
-            Notification.kind == "visit_reminder")).scalars().all()
+        return (
+            db.session.execute(sa.select(Notification.dedupe_key).where(Notification.kind == "visit_reminder"))
+            .scalars()
+            .all()
+        )
 
 
 def test_tomorrows_visits_are_reminded_from_the_evening_hour_once(app, booker, windows):
@@ -38,8 +42,9 @@ def test_tomorrows_visits_are_reminded_from_the_evening_hour_once(app, booker, w
     assert tick(app, at(eve, 18, 1)) == {"visit_reminders": 0}
     second = booker.as_staff(start=windows.afternoon).json  # booked at 20:00 for tomorrow
     assert tick(app, at(eve, 20, 0)) == {"visit_reminders": 1}
-    assert sorted(reminders(app)) == sorted(f"visit-reminder:{b['visit_id']}:{tomorrow.isoformat()}"
-                                            for b in (first, second))
+    assert sorted(reminders(app)) == sorted(
+        f"visit-reminder:{b['visit_id']}:{tomorrow.isoformat()}" for b in (first, second)
+    )
 
 
 def test_the_evening_hour_is_configurable(app, booker, windows, monkeypatch):
@@ -54,5 +59,5 @@ def test_the_evening_is_local_not_utc(app, booker, windows):
     """18:00 UTC is 02:00 the next morning in Shanghai; 10:00 UTC is 18:00 there."""
     booker.as_citizen()
     eve = windows.days[0] - timedelta(days=1)
-    assert tick(app, datetime.combine(eve - timedelta(days=1), time(18), timezone.utc)) is None
-    assert tick(app, datetime.combine(eve, time(10), timezone.utc)) == {"visit_reminders": 1}
+    assert tick(app, datetime.combine(eve - timedelta(days=1), time(18), UTC)) is None
+    assert tick(app, datetime.combine(eve, time(10), UTC)) == {"visit_reminders": 1}

@@ -2,6 +2,7 @@
 migrated and seeded with the demo, the test run's clock) in a subprocess, driven by Debian's
 Chromium through Playwright. Every page a test opens fails the test if it asks another host for
 anything or logs an error to the console. Screenshots go to ``build/screenshots/console/``."""
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,14 @@ def _free_port() -> int:
 
 
 def _flask(env, *args) -> str:
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -68,21 +75,34 @@ def _ready(base: str) -> bool:
 @pytest.fixture(scope="session")
 def server():
     with tempfile.TemporaryDirectory(prefix="doorstep-browser-") as tmp:
-        env = clock_env({**os.environ, "DOORSTEP_ENV": "development",
-                         "DOORSTEP_DATABASE_URL": f"sqlite:///{tmp}/console.sqlite3",
-                         "DOORSTEP_BLOB_DIR": f"{tmp}/blobs", "DOORSTEP_SCHEDULER_IN_PROCESS": "0",
-                         "DOORSTEP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)})
+        env = clock_env(
+            {
+                **os.environ,
+                "DOORSTEP_ENV": "development",
+                "DOORSTEP_DATABASE_URL": f"sqlite:///{tmp}/console.sqlite3",
+                "DOORSTEP_BLOB_DIR": f"{tmp}/blobs",
+                "DOORSTEP_SCHEDULER_IN_PROCESS": "0",
+                "DOORSTEP_LOG_LEVEL": "WARNING",
+                "PYTHONPATH": str(ROOT),
+            }
+        )
         _flask(env, "db", "upgrade")
         seeded = _flask(env, "seed-demo")
         passwords = {m.group(1): m.group(2) for m in re.finditer(r"^\s+\w+\s+(demo\.\w+)\s+(\S+)$", seeded, re.M)}
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         with open(Path(tmp) / "app.log", "w") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1",
-                                     "--port", str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(port)],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             try:
-                assert eventually(lambda: proc.poll() is not None or _ready(base), timeout=60) and proc.poll() is None, \
-                    (Path(tmp) / "app.log").read_text()
+                assert (
+                    eventually(lambda: proc.poll() is not None or _ready(base), timeout=60) and proc.poll() is None
+                ), (Path(tmp) / "app.log").read_text()
                 yield Server(base, passwords)
             finally:
                 proc.terminate()
@@ -143,7 +163,9 @@ class Watched:
 @pytest.fixture
 def console(browser, server):
     """A fresh browser (no cookies) that prefers Simplified Chinese, as a station's PC does."""
-    context = browser.new_context(locale="zh-CN", viewport=DESKTOP, extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    context = browser.new_context(
+        locale="zh-CN", viewport=DESKTOP, extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"}
+    )
     watched = Watched(context, server.base)
     yield watched
     context.close()

@@ -1,5 +1,6 @@
 """The console in a real browser: a clerk's log-in, the day's dashboard in Chinese then English,
 log-out; a forged form refused; an officer kept out."""
+
 from __future__ import annotations
 
 from tests.browser.conftest import PHONE
@@ -26,8 +27,16 @@ def test_a_clerk_logs_in_sees_the_day_switches_to_english_and_logs_out(console, 
     assert "示范派出所" in page.locator("header.top").inner_text()
     assert "李明" in page.locator("header.top").inner_text()
     titles = page.locator(".panel h2").all_inner_texts()
-    assert titles == ["今日上门（按状态）", "未派单的预约", "今日民警工作量", "超期未审的申请", "居住满六个月提醒",
-                      "未发出的短信", "每日预约", "按时完成率"]
+    assert titles == [
+        "今日上门（按状态）",
+        "未派单的预约",
+        "今日民警工作量",
+        "超期未审的申请",
+        "居住满六个月提醒",
+        "未发出的短信",
+        "每日预约",
+        "按时完成率",
+    ]
     for panel in page.locator(".panel").all():  # the demo gives every panel something to show
         assert panel.locator(".empty").count() == 0, panel.inner_text()
     assert page.locator("svg.chart").count() == 2

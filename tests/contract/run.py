@@ -12,6 +12,7 @@ Environment: ``CONTRACT_MAX_EXAMPLES`` (default 200 per operation), ``CONTRACT_M
 for the whole Schemathesis run, default 240), ``CONTRACT_SEED`` (default 20261204),
 ``CONTRACT_REPORT_DIR`` (where the JUnit report is written; default: the temporary folder).
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,14 @@ def _free_port() -> int:
 
 
 def _flask(env: dict, *args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"flask {' '.join(args)} failed ({done.returncode})")
@@ -65,47 +72,94 @@ def _wait_ready(base: str, server: subprocess.Popen, timeout: float = 60.0) -> N
 
 
 def _login(base: str, username: str, password: str) -> str:
-    request = urllib.request.Request(f"{base}/api/v1/auth/login", method="POST",
-                                     data=json.dumps({"username": username, "password": password}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/api/v1/auth/login",
+        method="POST",
+        data=json.dumps({"username": username, "password": password}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as resp:
         return json.loads(resp.read())["access_token"]
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="doorstep-contract-") as tmp:
-        env = {**os.environ, "DOORSTEP_ENV": "development", "DOORSTEP_DATABASE_URL": f"sqlite:///{tmp}/contract.sqlite3",
-               "DOORSTEP_BLOB_DIR": f"{tmp}/blobs", "DOORSTEP_SCHEDULER_IN_PROCESS": "0",
-               "DOORSTEP_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "DOORSTEP_ENV": "development",
+            "DOORSTEP_DATABASE_URL": f"sqlite:///{tmp}/contract.sqlite3",
+            "DOORSTEP_BLOB_DIR": f"{tmp}/blobs",
+            "DOORSTEP_SCHEDULER_IN_PROCESS": "0",
+            "DOORSTEP_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
         _flask(env, "db", "upgrade")
         passwords = _passwords(_flask(env, "seed-demo"))
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         log = open(Path(tmp) / "app.log", "w")
-        server = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1",
-                                   "--port", str(port), "--without-threads"], cwd=ROOT, env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "wsgi",
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--without-threads",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             _wait_ready(base, server)
             user = os.environ.get("CONTRACT_USER", "demo.staff")  # another demo account: its view of the API
             token = _login(base, user, passwords[user])
             report_dir = os.environ.get("CONTRACT_REPORT_DIR") or tmp
             command = [
-                sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "run", f"{base}/openapi.json",
-                "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
-                "--header", f"Authorization: Bearer {token}",
-                "--max-examples", os.environ.get("CONTRACT_MAX_EXAMPLES", "200"),
-                "--max-time", os.environ.get("CONTRACT_MAX_TIME", "240"),
-                "--seed", os.environ.get("CONTRACT_SEED", "20261204"),
+                sys.executable,
+                "-m",
+                "schemathesis.cli",
+                "--config-file",
+                str(CONFIG),
+                "run",
+                f"{base}/openapi.json",
+                "--checks",
+                "all",
+                "--phases",
+                "examples,coverage,fuzzing,stateful",
+                "--header",
+                f"Authorization: Bearer {token}",
+                "--max-examples",
+                os.environ.get("CONTRACT_MAX_EXAMPLES", "200"),
+                "--max-time",
+                os.environ.get("CONTRACT_MAX_TIME", "240"),
+                "--seed",
+                os.environ.get("CONTRACT_SEED", "20261204"),
                 # A generator's complaint, not the API's: for bodies combining a date, a time
                 # pattern and many required fields it discards more drafts than it likes. Every
                 # example it does produce is still sent and checked.
-                "--suppress-health-check", "filter_too_much",
+                "--suppress-health-check",
+                "filter_too_much",
                 # Logging out ends the one token the run holds: every operation after it would
                 # only see 401. Its contract is kept by the suite (tests/app/auth).
-                "--exclude-path", "/api/v1/auth/logout",
-                "--workers", "1", "--no-color", "--output-truncate", "true",
-                "--report", "junit", "--report-dir", report_dir,
+                "--exclude-path",
+                "/api/v1/auth/logout",
+                "--workers",
+                "1",
+                "--no-color",
+                "--output-truncate",
+                "true",
+                "--report",
+                "junit",
+                "--report-dir",
+                report_dir,
             ]
             return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
         finally:

@@ -2,6 +2,7 @@
 registered by staff, enrolled, logged in; work done offline reaching the server; facts, conflicts,
 rejections; and the client killed or cut off at every phase of a sync, ending with nothing lost,
 nothing applied twice, and the tablet holding exactly the server's view of its scope."""
+
 from __future__ import annotations
 
 import io
@@ -59,21 +60,34 @@ class Station:
             self._windows = True
         with self.app.app_context():
             day = day or upcoming_workdays(1)[0]
-        booking = self.client.post("/api/v1/bookings", json=booking_body(self.area, day, caller_name="来电",
-                                                                          caller_phone=mobile()),
-                                   headers={**self.staff, "Idempotency-Key": str(uuid.uuid4())})
+        booking = self.client.post(
+            "/api/v1/bookings",
+            json=booking_body(self.area, day, caller_name="来电", caller_phone=mobile()),
+            headers={**self.staff, "Idempotency-Key": str(uuid.uuid4())},
+        )
         assert booking.status_code == 201, booking.json
         visit_id = booking.json["visit_id"]
-        assign = self.client.post(f"/api/v1/visits/{visit_id}/assign",
-                                  json={"officer_id": str((officer or self.officer).id)},
-                                  headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff))
+        assign = self.client.post(
+            f"/api/v1/visits/{visit_id}/assign",
+            json={"officer_id": str((officer or self.officer).id)},
+            headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff),
+        )
         assert assign.status_code == 200, assign.json
         return visit_id
 
     def register_online(self, **kw) -> dict:
-        resp = self.client.post("/api/v1/registrations", json={
-            "area_id": str(self.area.id), "address": "北山街道1号", "start_date": months_ago(11).isoformat(),
-            "reason": "work", "housing": "owned", "resident": person(**kw)}, headers=self.make.auth(self.officer))
+        resp = self.client.post(
+            "/api/v1/registrations",
+            json={
+                "area_id": str(self.area.id),
+                "address": "北山街道1号",
+                "start_date": months_ago(11).isoformat(),
+                "reason": "work",
+                "housing": "owned",
+                "resident": person(**kw),
+            },
+            headers=self.make.auth(self.officer),
+        )
         assert resp.status_code == 201, resp.json
         return resp.json
 
@@ -82,9 +96,11 @@ class Station:
 
     def mutations(self, device_id) -> list:
         with self.app.app_context():
-            rows = db.session.execute(sa.select(SyncMutation.seq, SyncMutation.status, SyncMutation.entity,
-                                                SyncMutation.op).where(SyncMutation.device_id == uuid.UUID(device_id))
-                                      .order_by(SyncMutation.seq)).all()
+            rows = db.session.execute(
+                sa.select(SyncMutation.seq, SyncMutation.status, SyncMutation.entity, SyncMutation.op)
+                .where(SyncMutation.device_id == uuid.UUID(device_id))
+                .order_by(SyncMutation.seq)
+            ).all()
             return [tuple(r) for r in rows]
 
 
@@ -121,6 +137,7 @@ def assert_mirrors_server(tablet: TabletClient):
 
 # --- enrolment, log-in, first pull ----------------------------------------------------------------
 
+
 def test_enrol_log_in_and_pull_the_scope(station, world):
     tablet = station.tablet()
     device_id = tablet._meta("device_id")
@@ -147,15 +164,25 @@ def test_an_unknown_enrolment_code_and_a_wrong_password_are_surfaced(station, tm
 
 # --- offline work reaching the server -----------------------------------------------------------------
 
+
 def test_a_resident_and_registration_made_offline_reach_the_server(station):
     tablet = station.tablet()
     tablet.sync()
     body = person(phone=mobile())
-    rid = tablet.register_resident(body["name"], body["sex"], body["identity_number"], phone=body["phone"],
-                                   hukou_address=body["hukou_address"])
-    reg = tablet.register_residence(rid, station.area.id, "北山街道12号", months_ago(7).isoformat(), "work", "rented",
-                                    landlord_name="陈房东", landlord_phone=mobile())
-    assert tablet.record("registration", reg)["data"]["maturity_date"] is None     # the server computes it
+    rid = tablet.register_resident(
+        body["name"], body["sex"], body["identity_number"], phone=body["phone"], hukou_address=body["hukou_address"]
+    )
+    reg = tablet.register_residence(
+        rid,
+        station.area.id,
+        "北山街道12号",
+        months_ago(7).isoformat(),
+        "work",
+        "rented",
+        landlord_name="陈房东",
+        landlord_phone=mobile(),
+    )
+    assert tablet.record("registration", reg)["data"]["maturity_date"] is None  # the server computes it
     report = tablet.sync()
     assert (report.applied, report.rejected, report.conflicts) == (2, 0, 0)
     on_server = station.get(f"/api/v1/residents/{rid}")
@@ -165,7 +192,9 @@ def test_a_resident_and_registration_made_offline_reach_the_server(station):
     assert tablet.record("registration", reg)["data"]["maturity_date"] == registration["maturity_date"]
     assert tablet.record("resident", rid)["data"]["identity_number"] == on_server.json["identity_number"]
     assert [(s, e, o) for _, s, e, o in station.mutations(tablet._meta("device_id"))] == [
-        ("applied", "resident", "create"), ("applied", "registration", "create")]
+        ("applied", "resident", "create"),
+        ("applied", "registration", "create"),
+    ]
     assert_mirrors_server(tablet)
 
 
@@ -196,7 +225,7 @@ def test_a_refused_mutation_is_kept_on_both_sides_and_rolled_back_on_the_tablet(
     report = tablet.sync()
     assert (report.rejected, report.applied) == (2, 2)
     assert tablet.record("resident", rid) is None and tablet.record("registration", reg) is None
-    assert tablet.record("registration", ok_reg) is not None                        # not blocked by the bad one
+    assert tablet.record("registration", ok_reg) is not None  # not blocked by the bad one
     assert {(r["entity"], r["id"]) for r in tablet.rejections()} == {("resident", rid), ("registration", reg)}
     assert "phone" in tablet.rejections()[0]["errors"]
     kept = station.get("/api/v1/sync/rejections").json
@@ -210,15 +239,18 @@ def test_an_edit_against_a_stale_version_merges_and_the_conflict_is_shown(statio
     tablet = station.tablet()
     tablet.sync()
     base = tablet.record("resident", rid)["version"]
-    patched = station.client.patch(f"/api/v1/residents/{rid}", json={"name": "张维"},
-                                   headers=if_match(station.client, f"/api/v1/residents/{rid}", station.staff))
+    patched = station.client.patch(
+        f"/api/v1/residents/{rid}",
+        json={"name": "张维"},
+        headers=if_match(station.client, f"/api/v1/residents/{rid}", station.staff),
+    )
     assert patched.status_code == 200, patched.json
-    tablet.update_resident(rid, name="张卫", hukou_address="浙江省杭州市")            # offline, on the old version
+    tablet.update_resident(rid, name="张卫", hukou_address="浙江省杭州市")  # offline, on the old version
     assert tablet.pending()[0]["base_version"] == base
     report = tablet.sync()
     assert report.conflicts == 1
     shown = tablet.record("resident", rid)["data"]
-    assert (shown["name"], shown["hukou_address"]) == ("张维", "浙江省杭州市")       # server's name, tablet's address
+    assert (shown["name"], shown["hukou_address"]) == ("张维", "浙江省杭州市")  # server's name, tablet's address
     [c] = tablet.conflicts()
     assert c["fields"]["name"] == {"server": "张维", "device": "张卫"}
     assert [k["kind"] for k in station.get("/api/v1/sync/conflicts").json] == ["fields"]
@@ -231,9 +263,12 @@ def test_an_evicted_visit_with_an_unpushed_outcome_is_pushed_then_dropped(statio
     tablet.sync()
     tablet.record_outcome(visit_id, "not_home", "敲门无人")
     other = make.user("officer", world.stations[0], [station.area])
-    station.client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(other.id)},
-                        headers=if_match(station.client, f"/api/v1/visits/{visit_id}", station.staff))
-    tablet.pull()                                          # the evict arrives while the outcome is unpushed
+    station.client.post(
+        f"/api/v1/visits/{visit_id}/assign",
+        json={"officer_id": str(other.id)},
+        headers=if_match(station.client, f"/api/v1/visits/{visit_id}", station.staff),
+    )
+    tablet.pull()  # the evict arrives while the outcome is unpushed
     assert tablet.record("visit", visit_id)["data"]["status"] == "not_home"
     report = tablet.sync()
     assert report.conflicts == 1 and tablet.conflicts()[0]["kind"] == "fact-after-change"
@@ -243,28 +278,38 @@ def test_an_evicted_visit_with_an_unpushed_outcome_is_pushed_then_dropped(statio
 
 
 def test_a_change_of_areas_resets_the_tablet_to_its_new_scope(station, world, make):
-    kept = station.register_online(name="甲")["resident_id"]                     # area 0
+    kept = station.register_online(name="甲")["resident_id"]  # area 0
     other = world.areas[0][1]
-    resp = station.client.post("/api/v1/registrations", json={
-        "area_id": str(other.id), "address": "南山路2号", "start_date": months_ago(11).isoformat(), "reason": "work",
-        "housing": "owned", "resident": person(name="乙")}, headers=make.auth(world.auxiliary[0]))
+    resp = station.client.post(
+        "/api/v1/registrations",
+        json={
+            "area_id": str(other.id),
+            "address": "南山路2号",
+            "start_date": months_ago(11).isoformat(),
+            "reason": "work",
+            "housing": "owned",
+            "resident": person(name="乙"),
+        },
+        headers=make.auth(world.auxiliary[0]),
+    )
     assert resp.status_code == 201, resp.json
     arrives = resp.json["resident_id"]
     tablet = station.tablet()
     tablet.sync()
     assert tablet.record("resident", kept) and not tablet.record("resident", arrives)
-    tablet.update_resident(kept, hukou_address="浙江省")                           # unpushed edit in area 0
-    mine = tablet.register_resident("丙", "male", person()["identity_number"])     # unpushed create
-    moved = station.client.patch(f"/api/v1/users/{station.officer.id}", json={"area_ids": [str(other.id)]},
-                                 headers=station.staff)
+    tablet.update_resident(kept, hukou_address="浙江省")  # unpushed edit in area 0
+    mine = tablet.register_resident("丙", "male", person()["identity_number"])  # unpushed create
+    moved = station.client.patch(
+        f"/api/v1/users/{station.officer.id}", json={"area_ids": [str(other.id)]}, headers=station.staff
+    )
     assert moved.status_code == 200, moved.json
     report = tablet.pull()
     assert report.resets == 1
-    assert tablet.record("resident", arrives) is not None                        # the new area's people
-    assert tablet.record("resident", kept)["pending"] == 1                        # held for its edit …
-    assert tablet.record("resident", mine) is not None                            # … and for its create
+    assert tablet.record("resident", arrives) is not None  # the new area's people
+    assert tablet.record("resident", kept)["pending"] == 1  # held for its edit …
+    assert tablet.record("resident", mine) is not None  # … and for its create
     tablet.sync()
-    assert tablet.record("resident", kept) is None                                # pushed, then dropped
+    assert tablet.record("resident", kept) is None  # pushed, then dropped
     assert_mirrors_server(tablet)
 
 
@@ -277,8 +322,8 @@ def test_a_resident_created_outside_the_officers_areas_leaves_the_tablet_after_s
     from field_api.residency.models import Resident
 
     with station.app.app_context():
-        assert db.session.get(Resident, uuid.UUID(lone)) is not None               # the server has it …
-    assert tablet.record("resident", lone) is None                                # … the device's scope does not
+        assert db.session.get(Resident, uuid.UUID(lone)) is not None  # the server has it …
+    assert tablet.record("resident", lone) is None  # … the device's scope does not
     assert tablet.result(tablet.outbox()[0]["mutation_id"])["record"]["id"] == lone
     assert_mirrors_server(tablet)
 
@@ -287,12 +332,21 @@ def test_a_permit_is_handed_over_offline_with_a_receipt_the_server_accepts(stati
     from tests.field_api.delivery.test_deliveries import issue_permit
 
     body, approved = issue_permit(field, world, mobile())
-    delivery = station.client.post("/api/v1/deliveries", json={
-        "permit_id": approved["permit_id"], "day": local_now().date().isoformat(), "window_start": "14:00",
-        "window_end": "17:00"}, headers=station.staff).json
-    station.client.post(f"/api/v1/visits/{delivery['visit_id']}/assign",
-                        json={"officer_id": str(station.officer.id)},
-                        headers=if_match(station.client, f"/api/v1/visits/{delivery['visit_id']}", station.staff))
+    delivery = station.client.post(
+        "/api/v1/deliveries",
+        json={
+            "permit_id": approved["permit_id"],
+            "day": local_now().date().isoformat(),
+            "window_start": "14:00",
+            "window_end": "17:00",
+        },
+        headers=station.staff,
+    ).json
+    station.client.post(
+        f"/api/v1/visits/{delivery['visit_id']}/assign",
+        json={"officer_id": str(station.officer.id)},
+        headers=if_match(station.client, f"/api/v1/visits/{delivery['visit_id']}", station.staff),
+    )
     tablet = station.tablet()
     tablet.sync()
     held = tablet.record("delivery", delivery["id"])
@@ -305,7 +359,7 @@ def test_a_permit_is_handed_over_offline_with_a_receipt_the_server_accepts(stati
     assert on_server["status"] == "delivered" and on_server["receipt_id"]
     recorded = station.get(f"/api/v1/receipts/{on_server['receipt_id']}").json
     assert recorded["token"] == receipt and recorded["seq"] == 1
-    assert tablet.record("delivery", delivery["id"]) is None          # delivered: no longer on the manifest
+    assert tablet.record("delivery", delivery["id"]) is None  # delivered: no longer on the manifest
     assert station.get(f"/api/v1/visits/{delivery['visit_id']}").json["status"] == "completed"
     assert_mirrors_server(tablet)
 
@@ -314,8 +368,9 @@ def test_a_lost_device_is_refused_and_keeps_its_outbox(station):
     tablet = station.tablet()
     tablet.sync()
     tablet.register_resident("张伟", "male", person()["identity_number"])
-    revoked = station.client.post(f"/api/v1/devices/{tablet._meta('device_id')}/revoke", json={"mode": "lost"},
-                                  headers=station.staff)
+    revoked = station.client.post(
+        f"/api/v1/devices/{tablet._meta('device_id')}/revoke", json={"mode": "lost"}, headers=station.staff
+    )
     assert revoked.status_code == 200
     with pytest.raises(ProblemError) as exc:
         tablet.sync()
@@ -324,7 +379,7 @@ def test_a_lost_device_is_refused_and_keeps_its_outbox(station):
 
 
 def test_a_short_lived_access_token_is_refreshed_on_the_way(station, app, monkeypatch):
-    monkeypatch.setitem(app.config, "ACCESS_TOKEN_TTL", 20)      # inside the client's 30 s margin
+    monkeypatch.setitem(app.config, "ACCESS_TOKEN_TTL", 20)  # inside the client's 30 s margin
     tablet = station.tablet()
     first = tablet._meta("refresh_token")
     tablet.register_resident("张伟", "male", person()["identity_number"])
@@ -351,12 +406,37 @@ def test_the_command_line_against_the_server(station, monkeypatch, tmp_path):
     assert code == 0 and "pulled" in out
     code, out, _ = cli("visits")
     assert code == 0 and visit_id in out and "assigned" in out
-    code, out, _ = cli("register-resident", "--name", "王芳", "--sex", "female", "--identity",
-                       person()["identity_number"], "--phone", mobile())
+    code, out, _ = cli(
+        "register-resident",
+        "--name",
+        "王芳",
+        "--sex",
+        "female",
+        "--identity",
+        person()["identity_number"],
+        "--phone",
+        mobile(),
+    )
     assert code == 0
     rid = out.split()[1]
-    assert cli("register-residence", "--resident", rid, "--area", str(station.area.id), "--address", "北山街道9号",
-               "--start", months_ago(7).isoformat(), "--reason", "family", "--housing", "relatives")[0] == 0
+    assert (
+        cli(
+            "register-residence",
+            "--resident",
+            rid,
+            "--area",
+            str(station.area.id),
+            "--address",
+            "北山街道9号",
+            "--start",
+            months_ago(7).isoformat(),
+            "--reason",
+            "family",
+            "--housing",
+            "relatives",
+        )[0]
+        == 0
+    )
     assert cli("outcome", visit_id, "completed", "--note", "登记完成")[0] == 0
     assert "3 pending" in cli("pending")[1]
     code, out, _ = cli("sync")
@@ -379,14 +459,19 @@ FAULTS = {
     "killed mid-pull": lambda t: t.crash_after(PULL, nth=2),
     "killed on the last page": lambda t: t.crash_after(PULL, nth=4),
 }
-HOOKS = ("push:before-send", "push:answer-received", "push:results-before-commit", "pull:page-received",
-         "pull:page-before-commit")
+HOOKS = (
+    "push:before-send",
+    "push:answer-received",
+    "push:results-before-commit",
+    "pull:page-received",
+    "pull:page-before-commit",
+)
 
 
 @pytest.mark.parametrize("fault", [*FAULTS, *(f"hook {h}" for h in HOOKS)])
 def test_interrupted_at_any_phase_nothing_is_lost_or_applied_twice(station, fault):
     for i in range(3):
-        station.register_online(name=f"原有{i}")              # enough records for several pages of 2
+        station.register_online(name=f"原有{i}")  # enough records for several pages of 2
     visit_id = station.visit()
     existing = station.register_online(name="老住户")["resident_id"]
     hook_at = fault[5:] if fault.startswith("hook ") else None
@@ -398,13 +483,19 @@ def test_interrupted_at_any_phase_nothing_is_lost_or_applied_twice(station, faul
         return faulty
 
     tablet = station.tablet(wrap=wrap, pull_limit=2)
-    tablet.sync()                                            # on the road with the day's work
+    tablet.sync()  # on the road with the day's work
     people = [person() for _ in range(2)]
     made = []
     for p in people:
         rid = tablet.register_resident(p["name"], p["sex"], p["identity_number"], phone=p["phone"])
-        made.append((rid, tablet.register_residence(rid, station.area.id, "北山街道5号", months_ago(7).isoformat(),
-                                                    "work", "owned")))
+        made.append(
+            (
+                rid,
+                tablet.register_residence(
+                    rid, station.area.id, "北山街道5号", months_ago(7).isoformat(), "work", "owned"
+                ),
+            )
+        )
     tablet.record_outcome(visit_id, "completed", "已登记")
     tablet.update_resident(existing, hukou_address="河南省信阳市")
     queued = [(m["seq"], m["mutation_id"]) for m in tablet.pending()]
@@ -417,6 +508,7 @@ def test_interrupted_at_any_phase_nothing_is_lost_or_applied_twice(station, faul
             if point == hook_at and not fired:
                 fired.append(point)
                 raise Crash(point)
+
         tablet.fault_hook = hook
     else:
         FAULTS[fault](faulty)
@@ -427,14 +519,16 @@ def test_interrupted_at_any_phase_nothing_is_lost_or_applied_twice(station, faul
         crashed = True
         tablet = station.reopen(tablet, pull_limit=2)
     assert crashed == (hook_at is not None or "killed" in fault)
-    assert hook_at or all(f.fired for f in faulty.faults)       # every injected fault really happened
+    assert hook_at or all(f.fired for f in faulty.faults)  # every injected fault really happened
     tablet.sync()
 
     # nothing lost, nothing twice: every queued mutation settled once, as applied, with its seq
     assert [(m["seq"], m["mutation_id"], m["state"]) for m in tablet.outbox()] == [
-        (s, mid, "applied") for s, mid in queued]
+        (s, mid, "applied") for s, mid in queued
+    ]
     assert [(seq, status) for seq, status, _, _ in station.mutations(tablet._meta("device_id"))] == [
-        (s, "applied") for s, _ in queued]
+        (s, "applied") for s, _ in queued
+    ]
     for p, (rid, reg) in zip(people, made):
         found = station.get(f"/api/v1/residents?identity_number={p['identity_number']}").json
         assert [r["id"] for r in found] == [rid]
@@ -476,8 +570,13 @@ def test_a_tablet_whose_clock_is_an_hour_off_still_syncs(station, monkeypatch):
 
     tablet = station.tablet()
     for module in (tablet_module, transport_module):
-        monkeypatch.setattr(module, "time", types.SimpleNamespace(
-            time=lambda: real_time.time() + 3600, sleep=real_time.sleep, monotonic=real_time.monotonic))
+        monkeypatch.setattr(
+            module,
+            "time",
+            types.SimpleNamespace(
+                time=lambda: real_time.time() + 3600, sleep=real_time.sleep, monotonic=real_time.monotonic
+            ),
+        )
     tablet.register_resident("王五", "male", valid_identity())
     report = tablet.sync()
     assert report.applied == 1 and tablet.pending() == []

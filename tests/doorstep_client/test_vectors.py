@@ -1,4 +1,5 @@
 """The reference client passes the shared vectors (doorstep_protocol/vectors), as any client must."""
+
 from __future__ import annotations
 
 import pytest
@@ -44,9 +45,16 @@ def test_the_client_signs_device_proofs_over_the_vector_bytes(case):
 def test_the_client_signs_receipts_over_the_vector_bytes(case):
     i = case["inputs"]
     key = keys.load_private_key(RECEIPTS["device_private_key_pem"])
-    token = receipts.sign_receipt(key, RECEIPTS["device_credential"], permit_number=i["permit_number"],
-                                  recipient_name=i["recipient_name"], identity_number=i["identity_number"],
-                                  seq=i["seq"], jti=bytes.fromhex(i["jti_hex"]), iat=i["iat"])
+    token = receipts.sign_receipt(
+        key,
+        RECEIPTS["device_credential"],
+        permit_number=i["permit_number"],
+        recipient_name=i["recipient_name"],
+        identity_number=i["identity_number"],
+        seq=i["seq"],
+        jti=bytes.fromhex(i["jti_hex"]),
+        iat=i["iat"],
+    )
     signing_input, signature = token.rsplit(".", 1)
     assert signing_input == case["signing_input"]
     assert _verifies(RECEIPTS["device_public_jwk"], signing_input.encode(), b64url_decode(signature))
@@ -56,9 +64,16 @@ def test_the_client_refuses_to_sign_with_another_devices_credential():
     i = RECEIPTS["cases"][0]["inputs"]
     other = keys.load_private_key(keys.new_private_key_pem())
     with pytest.raises(receipts.ReceiptError, match="another device key"):
-        receipts.sign_receipt(other, RECEIPTS["device_credential"], permit_number=i["permit_number"],
-                              recipient_name=i["recipient_name"], identity_number=i["identity_number"],
-                              seq=i["seq"], jti=bytes.fromhex(i["jti_hex"]), iat=i["iat"])
+        receipts.sign_receipt(
+            other,
+            RECEIPTS["device_credential"],
+            permit_number=i["permit_number"],
+            recipient_name=i["recipient_name"],
+            identity_number=i["identity_number"],
+            seq=i["seq"],
+            jti=bytes.fromhex(i["jti_hex"]),
+            iat=i["iat"],
+        )
 
 
 @pytest.mark.parametrize("case", RECEIPTS["invalid"], ids=lambda c: c["error"])
@@ -66,6 +81,13 @@ def test_the_client_refuses_receipt_input_no_receipt_may_carry(case):
     i = {**RECEIPTS["cases"][0]["inputs"], **case["change"]}
     key = keys.load_private_key(RECEIPTS["device_private_key_pem"])
     with pytest.raises(ValueError, match=case["error"]):
-        receipts.sign_receipt(key, RECEIPTS["device_credential"], permit_number=i["permit_number"],
-                              recipient_name=i["recipient_name"], identity_number=i["identity_number"],
-                              seq=i["seq"], jti=bytes.fromhex(i["jti_hex"]), iat=i["iat"])
+        receipts.sign_receipt(
+            key,
+            RECEIPTS["device_credential"],
+            permit_number=i["permit_number"],
+            recipient_name=i["recipient_name"],
+            identity_number=i["identity_number"],
+            seq=i["seq"],
+            jti=bytes.fromhex(i["jti_hex"]),
+            iat=i["iat"],
+        )

@@ -8,6 +8,7 @@ two sets agree. ECDSA signatures are randomised: a vector's signature is one tha
 everything it covers (signing inputs, payloads, hashes) must be reproduced exactly. Everything is
 fictitious: ids, people, identity numbers, keys.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,10 +58,16 @@ def identity_numbers() -> dict:
         {"input": "11010519491231002x", "canonical": "11010519491231002X", "note": "lower-case x is upper-cased"},
         {"input": "  11010519491231002X\n", "canonical": "11010519491231002X", "note": "surrounding space trimmed"},
         {"input": good, "canonical": good, "note": "the receipt vectors' holder"},
-        {"input": _with_check("44030420000229123"), "canonical": _with_check("44030420000229123"),
-         "note": "born on 29 February of a leap year"},
-        {"input": _with_check("31010119000101000"), "canonical": _with_check("31010119000101000"),
-         "note": "born on the first day accepted"},
+        {
+            "input": _with_check("44030420000229123"),
+            "canonical": _with_check("44030420000229123"),
+            "note": "born on 29 February of a leap year",
+        },
+        {
+            "input": _with_check("31010119000101000"),
+            "canonical": _with_check("31010119000101000"),
+            "note": "born on the first day accepted",
+        },
     ]
     invalid = [
         {"input": 110105194912310020, "reason": "not-a-string", "note": "a JSON number"},
@@ -69,14 +76,20 @@ def identity_numbers() -> dict:
         {"input": "11010519491231002", "reason": "length", "note": "17 characters"},
         {"input": "11010519491231002X0", "reason": "length", "note": "19 characters"},
         {"input": _with_check("01010519900307005"), "reason": "shape", "note": "region code starts with 0"},
-        {"input": "１１０１０５１９４９１２３１００２Ｘ", "reason": "shape",
-         "note": "full-width digits are refused here (the hint form accepts them)"},
+        {
+            "input": "１１０１０５１９４９１２３１００２Ｘ",
+            "reason": "shape",
+            "note": "full-width digits are refused here (the hint form accepts them)",
+        },
         {"input": "1101051949123100ZX", "reason": "shape", "note": "a letter among the digits"},
         {"input": _with_check("11010519900230005"), "reason": "birth-date-invalid", "note": "30 February"},
         {"input": _with_check("11010519001301005"), "reason": "birth-date-invalid", "note": "month 13"},
         {"input": _with_check("11010518991231005"), "reason": "birth-date-out-of-range", "note": "before 1900"},
-        {"input": _with_check("11010520260303005"), "reason": "birth-date-out-of-range",
-         "note": "born the day after today"},
+        {
+            "input": _with_check("11010520260303005"),
+            "reason": "birth-date-out-of-range",
+            "note": "born the day after today",
+        },
         {"input": wrong, "reason": "check-character"},
     ]
     for case in valid:
@@ -91,31 +104,55 @@ def identity_numbers() -> dict:
     hint_forms = [
         {"input": "11010519900307005X", "normalized": "11010519900307005X"},
         {"input": " 11010519900307005x ", "normalized": "11010519900307005X"},
-        {"input": "１１０１０５１９９００３０７００５ｘ", "normalized": "11010519900307005X",
-         "note": "full-width digits and letter, as typed on a Chinese keyboard"},
+        {
+            "input": "１１０１０５１９９００３０７００５ｘ",
+            "normalized": "11010519900307005X",
+            "note": "full-width digits and letter, as typed on a Chinese keyboard",
+        },
     ]
     for case in hint_forms:
         assert identity.normalize_for_hint(case["input"]) == case["normalized"]
-    return {"today": TODAY.isoformat(), "valid": valid, "invalid": invalid, "hint_forms": hint_forms,
-            "hint_form_invalid": ["", "   ", None]}
+    return {
+        "today": TODAY.isoformat(),
+        "valid": valid,
+        "invalid": invalid,
+        "hint_forms": hint_forms,
+        "hint_form_invalid": ["", "   ", None],
+    }
 
 
 def device_proofs() -> dict:
     key = _device_key()
     cases = []
     for method, target, seconds, nonce, token in (
-            ("POST", "/api/v1/sync/push", 1772433000, "q1w2e3r4t5y6u7i8", "header.payload.signature"),
-            ("get", "/api/v1/visits?day=2026-03-02", 1772433061, "AAAAAAAA", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln"),
-            ("POST", "/api/v1/sync/pull", 1772436600, "n" * 64, "a-much-longer-access-token-" + "x" * 200)):
+        ("POST", "/api/v1/sync/push", 1772433000, "q1w2e3r4t5y6u7i8", "header.payload.signature"),
+        ("get", "/api/v1/visits?day=2026-03-02", 1772433061, "AAAAAAAA", "eyJhbGciOiJFUzI1NiJ9.e30.c2ln"),
+        ("POST", "/api/v1/sync/pull", 1772436600, "n" * 64, "a-much-longer-access-token-" + "x" * 200),
+    ):
         data = device_proof.signing_input(method, target, seconds, nonce, token)
-        cases.append({"method": method, "target": target, "seconds": seconds, "nonce": nonce, "access_token": token,
-                      "token_hash": device_proof.token_hash(token), "signing_input": data.decode(),
-                      "header": device_proof.header_value(seconds, nonce, _sign(key, data))})
-    return {"public_jwk": _public_jwk(key),
-            "private_key_pem": (KEYS / "device_key.pem").read_text(),
-            "cases": cases,
-            "malformed_headers": ["", "1772433000.q1w2e3r4t5y6u7i8", "x.q1w2e3r4t5y6u7i8.AAAA",
-                                  "1772433000.q1w2e3r4t5y6u7i8.not*base64"]}
+        cases.append(
+            {
+                "method": method,
+                "target": target,
+                "seconds": seconds,
+                "nonce": nonce,
+                "access_token": token,
+                "token_hash": device_proof.token_hash(token),
+                "signing_input": data.decode(),
+                "header": device_proof.header_value(seconds, nonce, _sign(key, data)),
+            }
+        )
+    return {
+        "public_jwk": _public_jwk(key),
+        "private_key_pem": (KEYS / "device_key.pem").read_text(),
+        "cases": cases,
+        "malformed_headers": [
+            "",
+            "1772433000.q1w2e3r4t5y6u7i8",
+            "x.q1w2e3r4t5y6u7i8.AAAA",
+            "1772433000.q1w2e3r4t5y6u7i8.not*base64",
+        ],
+    }
 
 
 def receipt_vectors() -> dict:
@@ -124,21 +161,51 @@ def receipt_vectors() -> dict:
     jwks = json.loads((KEYS / "server_jwks.json").read_text())
     cases = []
     for inputs in (
-            {"jti_hex": "00112233445566778899aabbccddeeff", "iat": 1772433000, "permit_number": "XH01-2026-000123",
-             "recipient_name": "张三丰", "identity_number": "11010519900307005X", "seq": 42},
-            {"jti_hex": "ffeeddccbbaa99887766554433221100", "iat": 1772433001,
-             "permit_number": "  XH01-2026-000124 ", "recipient_name": " 欧阳娜娜 ",
-             "identity_number": "１１０１０５１９９００３０７００５ｘ", "seq": 0},
-            {"jti_hex": "0f" * 16, "iat": 1772440000, "permit_number": "XH01-2026-000125",
-             "recipient_name": "Li", "identity_number": "11010519491231002x", "seq": 2**31}):
-        payload = receipts.payload(jti=bytes.fromhex(inputs["jti_hex"]), iat=inputs["iat"],
-                                   permit_number=inputs["permit_number"], recipient_name=inputs["recipient_name"],
-                                   identity_number=inputs["identity_number"], seq=inputs["seq"])
+        {
+            "jti_hex": "00112233445566778899aabbccddeeff",
+            "iat": 1772433000,
+            "permit_number": "XH01-2026-000123",
+            "recipient_name": "张三丰",
+            "identity_number": "11010519900307005X",
+            "seq": 42,
+        },
+        {
+            "jti_hex": "ffeeddccbbaa99887766554433221100",
+            "iat": 1772433001,
+            "permit_number": "  XH01-2026-000124 ",
+            "recipient_name": " 欧阳娜娜 ",
+            "identity_number": "１１０１０５１９９００３０７００５ｘ",
+            "seq": 0,
+        },
+        {
+            "jti_hex": "0f" * 16,
+            "iat": 1772440000,
+            "permit_number": "XH01-2026-000125",
+            "recipient_name": "Li",
+            "identity_number": "11010519491231002x",
+            "seq": 2**31,
+        },
+    ):
+        payload = receipts.payload(
+            jti=bytes.fromhex(inputs["jti_hex"]),
+            iat=inputs["iat"],
+            permit_number=inputs["permit_number"],
+            recipient_name=inputs["recipient_name"],
+            identity_number=inputs["identity_number"],
+            seq=inputs["seq"],
+        )
         header = receipts.header(credential)
         signing_input = receipts.signing_input(header, json_bytes(payload))
-        cases.append({"inputs": inputs, "payload": payload, "payload_json": json_bytes(payload).decode("utf-8"),
-                      "header": header, "signing_input": signing_input.decode("ascii"),
-                      "token": f"{signing_input.decode('ascii')}.{b64url(_sign(key, signing_input))}"})
+        cases.append(
+            {
+                "inputs": inputs,
+                "payload": payload,
+                "payload_json": json_bytes(payload).decode("utf-8"),
+                "header": header,
+                "signing_input": signing_input.decode("ascii"),
+                "token": f"{signing_input.decode('ascii')}.{b64url(_sign(key, signing_input))}",
+            }
+        )
     base = cases[0]["inputs"]
     invalid = [
         {"change": {"permit_number": "  "}, "error": "permit_number"},
@@ -151,16 +218,27 @@ def receipt_vectors() -> dict:
     for case in invalid:
         args = {**base, **case["change"]}
         try:
-            receipts.payload(jti=bytes.fromhex(args["jti_hex"]), iat=args["iat"], permit_number=args["permit_number"],
-                             recipient_name=args["recipient_name"], identity_number=args["identity_number"],
-                             seq=args["seq"])
+            receipts.payload(
+                jti=bytes.fromhex(args["jti_hex"]),
+                iat=args["iat"],
+                permit_number=args["permit_number"],
+                recipient_name=args["recipient_name"],
+                identity_number=args["identity_number"],
+                seq=args["seq"],
+            )
         except ValueError as exc:
             assert case["error"] in str(exc), (case, exc)
         else:
             raise AssertionError(case)
-    return {"device_credential": credential, "server_jwks": jwks, "device_public_jwk": _public_jwk(key),
-            "device_private_key_pem": (KEYS / "device_key.pem").read_text(), "qr_capacity": receipts.QR_CAPACITY,
-            "cases": cases, "invalid": invalid}
+    return {
+        "device_credential": credential,
+        "server_jwks": jwks,
+        "device_public_jwk": _public_jwk(key),
+        "device_private_key_pem": (KEYS / "device_key.pem").read_text(),
+        "qr_capacity": receipts.QR_CAPACITY,
+        "cases": cases,
+        "invalid": invalid,
+    }
 
 
 RESIDENT = "5b0e1d2c-3a4b-4c5d-8e6f-708192a3b4c5"
@@ -173,55 +251,163 @@ def mutations() -> dict:
     """The data each (entity, op) carries, as the reference client builds it from the officer's
     action, and data the server must refuse naming the field."""
     valid = [
-        {"entity": "resident", "op": "create", "action": "register_resident",
-         "args": {"name": "张三", "sex": "male", "identity_number": "11010519491231002X", "phone": "13812345678",
-                  "ethnicity": "汉族", "hukou_address": "北京市西城区", "photo_sha256": None},
-         "data": {"name": "张三", "sex": "male", "ethnicity": "汉族", "identity_number": "11010519491231002X",
-                  "phone": "13812345678", "hukou_address": "北京市西城区", "photo_sha256": None}},
-        {"entity": "resident", "op": "update", "action": "update_resident", "args": {"phone": "13900001111"},
-         "data": {"phone": "13900001111"}},
-        {"entity": "registration", "op": "create", "action": "register_residence",
-         "args": {"resident_id": RESIDENT, "area_id": AREA, "address": "幸福路1号3单元502", "start_date": "2026-03-01",
-                  "reason": "work", "housing": "rented", "landlord_name": "王先生", "landlord_phone": "13700002222",
-                  "employer_name": None},
-         "data": {"resident_id": RESIDENT, "area_id": AREA, "address": "幸福路1号3单元502", "start_date": "2026-03-01",
-                  "reason": "work", "housing": "rented", "landlord_name": "王先生", "landlord_phone": "13700002222",
-                  "employer_name": None}},
-        {"entity": "registration", "op": "update", "action": "update_registration",
-         "args": {"housing": "owned", "landlord_name": None}, "data": {"housing": "owned", "landlord_name": None}},
-        {"entity": "registration", "op": "end", "action": "end_registration",
-         "args": {"end_date": "2026-06-30", "reason": "moved_away"},
-         "data": {"end_date": "2026-06-30", "reason": "moved_away"}},
+        {
+            "entity": "resident",
+            "op": "create",
+            "action": "register_resident",
+            "args": {
+                "name": "张三",
+                "sex": "male",
+                "identity_number": "11010519491231002X",
+                "phone": "13812345678",
+                "ethnicity": "汉族",
+                "hukou_address": "北京市西城区",
+                "photo_sha256": None,
+            },
+            "data": {
+                "name": "张三",
+                "sex": "male",
+                "ethnicity": "汉族",
+                "identity_number": "11010519491231002X",
+                "phone": "13812345678",
+                "hukou_address": "北京市西城区",
+                "photo_sha256": None,
+            },
+        },
+        {
+            "entity": "resident",
+            "op": "update",
+            "action": "update_resident",
+            "args": {"phone": "13900001111"},
+            "data": {"phone": "13900001111"},
+        },
+        {
+            "entity": "registration",
+            "op": "create",
+            "action": "register_residence",
+            "args": {
+                "resident_id": RESIDENT,
+                "area_id": AREA,
+                "address": "幸福路1号3单元502",
+                "start_date": "2026-03-01",
+                "reason": "work",
+                "housing": "rented",
+                "landlord_name": "王先生",
+                "landlord_phone": "13700002222",
+                "employer_name": None,
+            },
+            "data": {
+                "resident_id": RESIDENT,
+                "area_id": AREA,
+                "address": "幸福路1号3单元502",
+                "start_date": "2026-03-01",
+                "reason": "work",
+                "housing": "rented",
+                "landlord_name": "王先生",
+                "landlord_phone": "13700002222",
+                "employer_name": None,
+            },
+        },
+        {
+            "entity": "registration",
+            "op": "update",
+            "action": "update_registration",
+            "args": {"housing": "owned", "landlord_name": None},
+            "data": {"housing": "owned", "landlord_name": None},
+        },
+        {
+            "entity": "registration",
+            "op": "end",
+            "action": "end_registration",
+            "args": {"end_date": "2026-06-30", "reason": "moved_away"},
+            "data": {"end_date": "2026-06-30", "reason": "moved_away"},
+        },
         {"entity": "visit", "op": "start", "action": "start_visit", "args": {}, "data": {}},
-        {"entity": "visit", "op": "outcome", "action": "record_outcome", "args": {"outcome": "not_home", "note": ""},
-         "data": {"outcome": "not_home", "note": ""}},
-        {"entity": "application", "op": "create", "action": "apply_for_permit",
-         "args": {"resident_id": RESIDENT, "materials": [{"kind": "rental_contract", "attachment_sha256": SHA}]},
-         "data": {"resident_id": RESIDENT, "materials": [{"kind": "rental_contract", "attachment_sha256": SHA}]}},
-        {"entity": "application", "op": "supply_material", "action": "supply_material",
-         "args": {"kind": "photo", "attachment_sha256": SHA}, "data": {"kind": "photo", "attachment_sha256": SHA}},
+        {
+            "entity": "visit",
+            "op": "outcome",
+            "action": "record_outcome",
+            "args": {"outcome": "not_home", "note": ""},
+            "data": {"outcome": "not_home", "note": ""},
+        },
+        {
+            "entity": "application",
+            "op": "create",
+            "action": "apply_for_permit",
+            "args": {"resident_id": RESIDENT, "materials": [{"kind": "rental_contract", "attachment_sha256": SHA}]},
+            "data": {"resident_id": RESIDENT, "materials": [{"kind": "rental_contract", "attachment_sha256": SHA}]},
+        },
+        {
+            "entity": "application",
+            "op": "supply_material",
+            "action": "supply_material",
+            "args": {"kind": "photo", "attachment_sha256": SHA},
+            "data": {"kind": "photo", "attachment_sha256": SHA},
+        },
     ]
     invalid = [
-        {"entity": "resident", "op": "create", "field": "sex",
-         "data": {**valid[0]["data"], "sex": "unknown"}},
-        {"entity": "resident", "op": "create", "field": "name",
-         "data": {k: v for k, v in valid[0]["data"].items() if k != "name"}},
+        {"entity": "resident", "op": "create", "field": "sex", "data": {**valid[0]["data"], "sex": "unknown"}},
+        {
+            "entity": "resident",
+            "op": "create",
+            "field": "name",
+            "data": {k: v for k, v in valid[0]["data"].items() if k != "name"},
+        },
         {"entity": "resident", "op": "update", "field": "sex", "data": {"sex": "f"}},
-        {"entity": "registration", "op": "create", "field": "reason", "data": {**valid[2]["data"], "reason": "tourism"}},
-        {"entity": "registration", "op": "create", "field": "housing", "data": {**valid[2]["data"], "housing": "hotel"}},
-        {"entity": "registration", "op": "create", "field": "start_date",
-         "data": {**valid[2]["data"], "start_date": "2026-02-30"}},
-        {"entity": "registration", "op": "end", "field": "reason", "data": {"end_date": "2026-06-30", "reason": "died"}},
+        {
+            "entity": "registration",
+            "op": "create",
+            "field": "reason",
+            "data": {**valid[2]["data"], "reason": "tourism"},
+        },
+        {
+            "entity": "registration",
+            "op": "create",
+            "field": "housing",
+            "data": {**valid[2]["data"], "housing": "hotel"},
+        },
+        {
+            "entity": "registration",
+            "op": "create",
+            "field": "start_date",
+            "data": {**valid[2]["data"], "start_date": "2026-02-30"},
+        },
+        {
+            "entity": "registration",
+            "op": "end",
+            "field": "reason",
+            "data": {"end_date": "2026-06-30", "reason": "died"},
+        },
         {"entity": "visit", "op": "outcome", "field": "outcome", "data": {"outcome": "done", "note": ""}},
-        {"entity": "delivery", "op": "handover", "field": "recipient",
-         "data": {"recipient": "neighbour", "identity_number": "11010519491231002X", "receipt": "x"}},
+        {
+            "entity": "delivery",
+            "op": "handover",
+            "field": "recipient",
+            "data": {"recipient": "neighbour", "identity_number": "11010519491231002X", "receipt": "x"},
+        },
     ]
-    push = {"protocol": PROTOCOL_VERSION, "sent_at": "2026-03-02T14:30:05+08:00", "mutations": [
-        {"mutation_id": "0b4f7c1e-2d3a-4b5c-9d6e-7f8091a2b3c4", "seq": 1, "entity": "visit", "op": "outcome",
-         "id": "d4c3b2a1-0f9e-4d8c-b7a6-958473625140", "base_version": 3, "data": {"outcome": "completed", "note": ""},
-         "occurred_at": "2026-03-02T14:29:59+08:00"}]}
-    return {"envelope_keys": ["mutation_id", "seq", "entity", "op", "id", "base_version", "data", "occurred_at"],
-            "push_example": push, "valid": valid, "invalid": invalid}
+    push = {
+        "protocol": PROTOCOL_VERSION,
+        "sent_at": "2026-03-02T14:30:05+08:00",
+        "mutations": [
+            {
+                "mutation_id": "0b4f7c1e-2d3a-4b5c-9d6e-7f8091a2b3c4",
+                "seq": 1,
+                "entity": "visit",
+                "op": "outcome",
+                "id": "d4c3b2a1-0f9e-4d8c-b7a6-958473625140",
+                "base_version": 3,
+                "data": {"outcome": "completed", "note": ""},
+                "occurred_at": "2026-03-02T14:29:59+08:00",
+            }
+        ],
+    }
+    return {
+        "envelope_keys": ["mutation_id", "seq", "entity", "op", "id", "base_version", "data", "occurred_at"],
+        "push_example": push,
+        "valid": valid,
+        "invalid": invalid,
+    }
 
 
 def conflicts() -> dict:
@@ -229,23 +415,48 @@ def conflicts() -> dict:
     from doorstep_protocol.merge import merge_fields
 
     cases = [
-        {"name": "untouched fields take the device's value",
-         "field_versions": {"name": 1, "phone": 1}, "base_version": 1,
-         "current": {"name": "张三", "phone": "13812345678"}, "data": {"phone": "13900001111"}},
-        {"name": "a field both changed keeps the server's value and is a conflict",
-         "field_versions": {"name": 1, "phone": 2}, "base_version": 1,
-         "current": {"name": "张三", "phone": "13700002222"}, "data": {"phone": "13900001111"}},
-        {"name": "the same new value on both sides is no conflict",
-         "field_versions": {"phone": 2}, "base_version": 1,
-         "current": {"phone": "13900001111"}, "data": {"phone": "13900001111"}},
-        {"name": "one field clashes, the other applies",
-         "field_versions": {"name": 3, "address": 1, "housing": 1}, "base_version": 2,
-         "current": {"name": "张三", "address": "幸福路1号", "housing": "rented"},
-         "data": {"name": "张叁", "housing": "owned"}},
-        {"name": "no base version: the device's values apply",
-         "field_versions": {"name": 5}, "base_version": None, "current": {"name": "张三"}, "data": {"name": "李四"}},
-        {"name": "a field never versioned counts as version 0",
-         "field_versions": {}, "base_version": 0, "current": {"ethnicity": "汉族"}, "data": {"ethnicity": "回族"}},
+        {
+            "name": "untouched fields take the device's value",
+            "field_versions": {"name": 1, "phone": 1},
+            "base_version": 1,
+            "current": {"name": "张三", "phone": "13812345678"},
+            "data": {"phone": "13900001111"},
+        },
+        {
+            "name": "a field both changed keeps the server's value and is a conflict",
+            "field_versions": {"name": 1, "phone": 2},
+            "base_version": 1,
+            "current": {"name": "张三", "phone": "13700002222"},
+            "data": {"phone": "13900001111"},
+        },
+        {
+            "name": "the same new value on both sides is no conflict",
+            "field_versions": {"phone": 2},
+            "base_version": 1,
+            "current": {"phone": "13900001111"},
+            "data": {"phone": "13900001111"},
+        },
+        {
+            "name": "one field clashes, the other applies",
+            "field_versions": {"name": 3, "address": 1, "housing": 1},
+            "base_version": 2,
+            "current": {"name": "张三", "address": "幸福路1号", "housing": "rented"},
+            "data": {"name": "张叁", "housing": "owned"},
+        },
+        {
+            "name": "no base version: the device's values apply",
+            "field_versions": {"name": 5},
+            "base_version": None,
+            "current": {"name": "张三"},
+            "data": {"name": "李四"},
+        },
+        {
+            "name": "a field never versioned counts as version 0",
+            "field_versions": {},
+            "base_version": 0,
+            "current": {"ethnicity": "汉族"},
+            "data": {"ethnicity": "回族"},
+        },
     ]
     for case in cases:
         apply, clashes = merge_fields(case["field_versions"], case["base_version"], case["data"], case["current"])

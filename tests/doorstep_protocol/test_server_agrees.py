@@ -1,9 +1,10 @@
 """The server passes the shared vectors: the same facts a tablet's tests check, checked here
 against the server's own code paths (ID validation, Device-Proof verification, receipt signing
 and verification, mutation input schemas, the field merge)."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -36,8 +37,14 @@ def test_server_refuses_invalid_identity_numbers(case):
 
 @pytest.mark.parametrize("case", PROOFS["cases"], ids=lambda c: c["target"])
 def test_server_verifies_vector_device_proofs(case):
-    args = dict(jwk=PROOFS["public_jwk"], method=case["method"], target=case["target"],
-                access_token=case["access_token"], now_seconds=case["seconds"] + 5, max_age=60)
+    args = dict(
+        jwk=PROOFS["public_jwk"],
+        method=case["method"],
+        target=case["target"],
+        access_token=case["access_token"],
+        now_seconds=case["seconds"] + 5,
+        max_age=60,
+    )
     proof.verify(case["header"], **args)
     with pytest.raises(proof.ProofError):
         proof.verify(case["header"], **{**args, "target": case["target"] + "/x"})
@@ -48,22 +55,36 @@ def test_server_verifies_vector_device_proofs(case):
 @pytest.mark.parametrize("header", PROOFS["malformed_headers"])
 def test_server_refuses_malformed_device_proofs(header):
     with pytest.raises(proof.ProofError):
-        proof.verify(header, jwk=PROOFS["public_jwk"], method="POST", target="/api/v1/sync/push",
-                     access_token="t", now_seconds=1772433000, max_age=60)
+        proof.verify(
+            header,
+            jwk=PROOFS["public_jwk"],
+            method="POST",
+            target="/api/v1/sync/push",
+            access_token="t",
+            now_seconds=1772433000,
+            max_age=60,
+        )
 
 
 @pytest.mark.parametrize("case", RECEIPTS["cases"], ids=lambda c: c["inputs"]["permit_number"].strip())
 def test_server_verifies_vector_receipts_and_signs_the_same_bytes(case):
     i = case["inputs"]
-    at = datetime.fromtimestamp(i["iat"], tz=timezone.utc)
+    at = datetime.fromtimestamp(i["iat"], tz=UTC)
     result = receipt_token.verify_receipt(case["token"], RECEIPTS["server_jwks"], now=at)
     assert result.valid, result.reasons
     assert result.claims["identity_hint"] == case["payload"]["ih"]
     assert receipt_token.hint_matches(result.claims, i["identity_number"])
     key = serialization.load_pem_private_key(RECEIPTS["device_private_key_pem"].encode(), password=None)
-    token = receipt_token.sign_receipt(key, RECEIPTS["device_credential"], permit_number=i["permit_number"],
-                                       recipient_name=i["recipient_name"], identity_number=i["identity_number"],
-                                       seq=i["seq"], jti=bytes.fromhex(i["jti_hex"]), iat=i["iat"])
+    token = receipt_token.sign_receipt(
+        key,
+        RECEIPTS["device_credential"],
+        permit_number=i["permit_number"],
+        recipient_name=i["recipient_name"],
+        identity_number=i["identity_number"],
+        seq=i["seq"],
+        jti=bytes.fromhex(i["jti_hex"]),
+        iat=i["iat"],
+    )
     assert token.rsplit(".", 1)[0] == case["signing_input"]
 
 
@@ -71,8 +92,11 @@ def test_a_tampered_vector_receipt_is_refused():
     case = RECEIPTS["cases"][0]
     head, payload, signature = case["token"].split(".")
     other = RECEIPTS["cases"][1]["token"].split(".")[1]
-    result = receipt_token.verify_receipt(f"{head}.{other}.{signature}", RECEIPTS["server_jwks"],
-                                          now=datetime.fromtimestamp(case["inputs"]["iat"], tz=timezone.utc))
+    result = receipt_token.verify_receipt(
+        f"{head}.{other}.{signature}",
+        RECEIPTS["server_jwks"],
+        now=datetime.fromtimestamp(case["inputs"]["iat"], tz=UTC),
+    )
     assert not result.valid and result.reasons == ["signature-invalid"]
 
 
@@ -107,5 +131,7 @@ def test_server_merge_follows_the_vectors(case):
     from sync.handling import merge
 
     record = SimpleNamespace(field_versions=case["field_versions"])
-    assert merge(record, case["base_version"], case["data"], case["current"]) == (case["apply"],
-                                                                                 case["conflict_fields"])
+    assert merge(record, case["base_version"], case["data"], case["current"]) == (
+        case["apply"],
+        case["conflict_fields"],
+    )

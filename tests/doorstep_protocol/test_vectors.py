@@ -1,4 +1,5 @@
 """The protocol package reproduces its own vectors: the canonical bytes every side must build."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -45,8 +46,12 @@ def test_empty_hint_form_is_refused(value):
 @pytest.mark.parametrize("case", PROOFS["cases"], ids=lambda c: c["target"])
 def test_device_proof_signing_input(case):
     assert device_proof.token_hash(case["access_token"]) == case["token_hash"]
-    assert device_proof.signing_input(case["method"], case["target"], case["seconds"], case["nonce"],
-                                      case["access_token"]).decode() == case["signing_input"]
+    assert (
+        device_proof.signing_input(
+            case["method"], case["target"], case["seconds"], case["nonce"], case["access_token"]
+        ).decode()
+        == case["signing_input"]
+    )
     seconds, nonce, signature = device_proof.parse_header(case["header"])
     assert (seconds, nonce, len(signature)) == (case["seconds"], case["nonce"], 64)
     assert device_proof.header_value(seconds, nonce, signature) == case["header"]
@@ -61,8 +66,14 @@ def test_malformed_device_proof_headers_do_not_parse(header):
 @pytest.mark.parametrize("case", RECEIPTS["cases"], ids=lambda c: c["inputs"]["permit_number"].strip())
 def test_receipt_payload_and_signing_input(case):
     i = case["inputs"]
-    payload = receipts.payload(jti=bytes.fromhex(i["jti_hex"]), iat=i["iat"], permit_number=i["permit_number"],
-                               recipient_name=i["recipient_name"], identity_number=i["identity_number"], seq=i["seq"])
+    payload = receipts.payload(
+        jti=bytes.fromhex(i["jti_hex"]),
+        iat=i["iat"],
+        permit_number=i["permit_number"],
+        recipient_name=i["recipient_name"],
+        identity_number=i["identity_number"],
+        seq=i["seq"],
+    )
     assert payload == case["payload"]
     assert json_bytes(payload).decode("utf-8") == case["payload_json"]
     assert receipts.header(RECEIPTS["device_credential"]) == case["header"]
@@ -75,8 +86,14 @@ def test_receipt_payload_and_signing_input(case):
 def test_receipt_payload_refuses(case):
     i = {**RECEIPTS["cases"][0]["inputs"], **case["change"]}
     with pytest.raises(ValueError, match=case["error"]):
-        receipts.payload(jti=bytes.fromhex(i["jti_hex"]), iat=i["iat"], permit_number=i["permit_number"],
-                         recipient_name=i["recipient_name"], identity_number=i["identity_number"], seq=i["seq"])
+        receipts.payload(
+            jti=bytes.fromhex(i["jti_hex"]),
+            iat=i["iat"],
+            permit_number=i["permit_number"],
+            recipient_name=i["recipient_name"],
+            identity_number=i["identity_number"],
+            seq=i["seq"],
+        )
 
 
 def test_the_credential_binds_the_vectors_device_key():

@@ -2,6 +2,7 @@
 years, the local day, catch-up after downtime, reruns, the pre-notice, ended registrations, the
 daily list), materials still owed (容缺), review deadline warnings and delivery notices. The texts'
 lengths are checked with every other template's in tests/app/notify/test_templates.py."""
+
 from __future__ import annotations
 
 import itertools
@@ -20,10 +21,10 @@ from app.notify.models import Notification
 from app.notify.templates import render
 from app.org.models import Station
 from app.workdays import LOCAL_TZ, local_now
-from field_api.residency import maturity
 from field_api import jobs
 from field_api.permits.models import PermitApplication
-from field_api.residency.models import (DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, Registration, Resident)
+from field_api.residency import maturity
+from field_api.residency.models import DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, Registration, Resident
 from field_api.residency.services import maturity_date
 from tests.factories import if_match, mobile, valid_identity
 from tests.field_api.conftest import materials
@@ -36,8 +37,9 @@ def at(day: date, hour: int = 9, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), LOCAL_TZ)
 
 
-def add_registration(app, area, matures: date, *, phone: bool = True, status: str = "active",
-                     stage: int | None = None) -> str:
+def add_registration(
+    app, area, matures: date, *, phone: bool = True, status: str = "active", stage: int | None = None
+) -> str:
     """A registration whose six months mature on ``matures`` (the row as the service writes it,
     on the day the residence starts, whatever day the suite runs; ``stage``: as a late
     registration, or the previous version of the job, left it)."""
@@ -45,16 +47,30 @@ def add_registration(app, area, matures: date, *, phone: bool = True, status: st
     with app.app_context(), time_machine.travel(at(starts, 10), tick=False):
         identity = valid_identity(born=f"1985{(next(_born) % 12) + 1:02d}{(next(_born) % 28) + 1:02d}")
         number = mobile() if phone else None
-        resident = Resident(name="张伟", sex="male", identity_enc=pii.encrypt(pii.IDENTITY, identity),
-                            identity_bidx=pii.blind_index(pii.IDENTITY, identity),
-                            phone_enc=pii.encrypt(pii.PHONE, number), phone_bidx=pii.blind_index(pii.PHONE, number))
+        resident = Resident(
+            name="张伟",
+            sex="male",
+            identity_enc=pii.encrypt(pii.IDENTITY, identity),
+            identity_bidx=pii.blind_index(pii.IDENTITY, identity),
+            phone_enc=pii.encrypt(pii.PHONE, number),
+            phone_bidx=pii.blind_index(pii.PHONE, number),
+        )
         db.session.add(resident)
         db.session.flush()
         registration = Registration(
-            resident_id=resident.id, station_id=area.station_id, area_id=area.id, address="北山街道1号",
-            start_date=starts, maturity_date=matures, reason="work", housing="owned",
-            status=status, active_key=f"{resident.id}:{area.station_id}" if status == "active" else None,
-            end_date=matures if status != "active" else None, end_reason="moved_away" if status != "active" else None)
+            resident_id=resident.id,
+            station_id=area.station_id,
+            area_id=area.id,
+            address="北山街道1号",
+            start_date=starts,
+            maturity_date=matures,
+            reason="work",
+            housing="owned",
+            status=status,
+            active_key=f"{resident.id}:{area.station_id}" if status == "active" else None,
+            end_date=matures if status != "active" else None,
+            end_reason="moved_away" if status != "active" else None,
+        )
         if stage is not None:
             registration.maturity_notice_stage = stage
         db.session.add(registration)
@@ -93,11 +109,14 @@ def tick(app, fn, now: datetime):
 
 # --- maturity ----------------------------------------------------------------------------------
 
+
 def test_month_end_and_leap_year_maturities_reach_the_job_on_their_local_day(app, world):
     area = world.areas[0][0]
-    feb_28 = add_registration(app, area, maturity_date(date(2026, 8, 31)))      # → 2027-02-28
-    leap = [add_registration(app, area, maturity_date(start))                    # → 2028-02-29, all three
-            for start in (date(2027, 8, 29), date(2027, 8, 30), date(2027, 8, 31))]
+    feb_28 = add_registration(app, area, maturity_date(date(2026, 8, 31)))  # → 2027-02-28
+    leap = [
+        add_registration(app, area, maturity_date(start))  # → 2028-02-29, all three
+        for start in (date(2027, 8, 29), date(2027, 8, 30), date(2027, 8, 31))
+    ]
     assert maturity_date(date(2026, 8, 31)) == date(2027, 2, 28)
     assert maturity_date(date(2027, 8, 31)) == date(2028, 2, 29)
 
@@ -115,9 +134,11 @@ def test_month_end_and_leap_year_maturities_reach_the_job_on_their_local_day(app
     assert [r.params["day"] for r in rows] == ["2027-02-28"] + ["2028-02-29"] * 3
     station = station_name(app, world.stations[0].id)
     assert {(r.params["station"], r.template, r.locale, r.status) for r in rows} == {
-        (station, "maturity_reached", "zh", "pending")}
+        (station, "maturity_reached", "zh", "pending")
+    }
     assert render(rows[0].template, rows[0].locale, rows[0].params).startswith(
-        f"【{station}】您的居住登记已于2027-02-28满六个月")
+        f"【{station}】您的居住登记已于2027-02-28满六个月"
+    )
     assert [line.day for line in list_lines(app)] == [date(2027, 2, 28)] + [date(2028, 2, 29)] * 3
 
 
@@ -151,8 +172,9 @@ def test_a_tick_after_three_days_of_downtime_catches_up_every_missed_day_once(ap
         stages = dict(db.session.execute(sa.select(Registration.id, Registration.maturity_notice_stage)).all())
         versions = set(db.session.execute(sa.select(Registration.version)).scalars())
     # the queue is emptied row by row; scheduled rows are left as they are
-    assert {str(k): v for k, v in stages.items() if str(k) in missed} == {r: DONE if stage == QUEUED else SCHEDULED
-                                                                          for r in missed}
+    assert {str(k): v for k, v in stages.items() if str(k) in missed} == dict.fromkeys(
+        missed, DONE if stage == QUEUED else SCHEDULED
+    )
     assert versions == {1}  # bookkeeping, not an edit: tablets see no new version
 
 
@@ -211,10 +233,17 @@ def test_no_maturity_sms_for_a_resident_who_already_applied_on_the_registration(
     reg = add_registration(app, world.areas[0][0], date(2027, 3, 10))
     with app.app_context():
         registration = db.session.get(Registration, uuid.UUID(reg))
-        db.session.add(PermitApplication(reference="EARLY123", resident_id=registration.resident_id,
-                                         registration_id=registration.id, channel="window",
-                                         accepting_station_id=registration.station_id,
-                                         station_id=registration.station_id, created_by_id=world.staff[0].id))
+        db.session.add(
+            PermitApplication(
+                reference="EARLY123",
+                resident_id=registration.resident_id,
+                registration_id=registration.id,
+                channel="window",
+                accepting_station_id=registration.station_id,
+                station_id=registration.station_id,
+                created_by_id=world.staff[0].id,
+            )
+        )
         db.session.commit()
     assert tick(app, maturity.run, at(date(2027, 3, 10))) == {"matured": 1, "sms": 0, "prenotices": 0}
     assert [line.sms for line in list_lines(app)] == [False]
@@ -230,8 +259,11 @@ def test_ending_a_registration_cancels_its_pending_reminder(app, client, make, w
     assert today < matures <= today + timedelta(days=7)
     assert tick(app, maturity.run, utcnow())["prenotices"] == 1
 
-    end = client.post(f"/api/v1/registrations/{reg}/end", json={"end_date": today.isoformat(), "reason": "moved_away"},
-                      headers=make.auth(world.officer[0]))
+    end = client.post(
+        f"/api/v1/registrations/{reg}/end",
+        json={"end_date": today.isoformat(), "reason": "moved_away"},
+        headers=make.auth(world.officer[0]),
+    )
     assert end.status_code == 200, end.json
     [pre] = notices(app)
     assert (pre.dedupe_key, pre.status, pre.last_error) == (f"maturity-pre:{reg}", "dead", "registration ended")
@@ -239,8 +271,9 @@ def test_ending_a_registration_cancels_its_pending_reminder(app, client, make, w
     assert len(notices(app)) == 1 and list_lines(app) == []
 
 
-def test_an_end_while_the_job_runs_waits_for_it_and_cancels_the_sms(app, client, make, world, monkeypatch,
-                                                                     time_machine):
+def test_an_end_while_the_job_runs_waits_for_it_and_cancels_the_sms(
+    app, client, make, world, monkeypatch, time_machine
+):
     """The job reads scheduled registrations without locking them: a registration ended while a
     run is queueing its SMS must not get it. The end waits for the run's commit, then finds the
     message and kills it."""
@@ -260,9 +293,16 @@ def test_an_end_while_the_job_runs_waits_for_it_and_cancels_the_sms(app, client,
     run.start()
     assert queued.wait(20)  # the run has queued the SMS and not committed yet
     ended = {}
-    end = threading.Thread(target=lambda: ended.setdefault("resp", client.post(
-        f"/api/v1/registrations/{reg}/end", json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
-        headers=headers)))
+    end = threading.Thread(
+        target=lambda: ended.setdefault(
+            "resp",
+            client.post(
+                f"/api/v1/registrations/{reg}/end",
+                json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
+                headers=headers,
+            ),
+        )
+    )
     end.start()
     end.join(0.5)
     assert end.is_alive()  # waiting for the run
@@ -286,15 +326,14 @@ def test_a_sent_reminder_is_not_touched_by_the_end(app, world):
 
 def test_the_daily_list_is_scoped_to_the_station_and_the_officers_areas(app, client, make, world):
     day = date(2027, 3, 10)
-    mine = add_registration(app, world.areas[0][0], day)         # the officer's area
-    other_area = add_registration(app, world.areas[0][1], day)   # the auxiliary officer's area
-    elsewhere = add_registration(app, world.areas[1][0], day)    # another station
+    mine = add_registration(app, world.areas[0][0], day)  # the officer's area
+    other_area = add_registration(app, world.areas[0][1], day)  # the auxiliary officer's area
+    elsewhere = add_registration(app, world.areas[1][0], day)  # another station
     add_registration(app, world.areas[0][0], day + timedelta(days=1))
     tick(app, maturity.run, at(day + timedelta(days=1)))
 
     def ids(who, **query):
-        resp = client.get("/api/v1/maturities", query_string={"day": day.isoformat(), **query},
-                          headers=make.auth(who))
+        resp = client.get("/api/v1/maturities", query_string={"day": day.isoformat(), **query}, headers=make.auth(who))
         assert resp.status_code == 200, resp.json
         return {line["registration_id"] for line in resp.json}
 
@@ -305,32 +344,33 @@ def test_the_daily_list_is_scoped_to_the_station_and_the_officers_areas(app, cli
     assert ids(world.officer[1]) == {elsewhere}
     assert ids(world.staff[1], area_id=str(world.areas[0][0].id)) == set()
     assert len(ids(world.admin)) == 3
-    line = client.get("/api/v1/maturities", query_string={"day": day.isoformat()},
-                      headers=make.auth(world.officer[0])).json[0]
+    line = client.get(
+        "/api/v1/maturities", query_string={"day": day.isoformat()}, headers=make.auth(world.officer[0])
+    ).json[0]
     assert line["sms"] is True and line["registration_status"] == "active" and "****" in line["phone"]
     assert line["resident_name"] == "张伟" and line["day"] == day.isoformat()
     assert client.get("/api/v1/maturities", headers=make.auth(world.citizen)).status_code == 403
 
 
-def test_the_daily_list_keeps_a_resident_who_moved_away_after_maturing_and_waits_for_the_job(app, client, make,
-                                                                                             world):
+def test_the_daily_list_keeps_a_resident_who_moved_away_after_maturing_and_waits_for_the_job(app, client, make, world):
     day = date(2027, 3, 10)
     moved = add_registration(app, world.areas[0][0], day)
     stayed = add_registration(app, world.areas[0][0], day, phone=False)
     add_registration(app, world.areas[0][0], day + timedelta(days=1))
 
     def lines(on: date) -> dict:
-        resp = client.get("/api/v1/maturities", query_string={"day": on.isoformat()},
-                          headers=make.auth(world.staff[0]))
+        resp = client.get("/api/v1/maturities", query_string={"day": on.isoformat()}, headers=make.auth(world.staff[0]))
         assert resp.status_code == 200, resp.json
         return {line["registration_id"]: (line["sms"], line["registration_status"]) for line in resp.json}
 
     assert lines(day) == {}  # the job has not got there yet
     tick(app, maturity.run, at(day))
     with app.app_context():
-        db.session.execute(sa.update(Registration.__table__).where(Registration.id == uuid.UUID(moved))
-                           .values(status="ended", end_date=day + timedelta(days=20), end_reason="moved_away",
-                                   active_key=None))
+        db.session.execute(
+            sa.update(Registration.__table__)
+            .where(Registration.id == uuid.UUID(moved))
+            .values(status="ended", end_date=day + timedelta(days=20), end_reason="moved_away", active_key=None)
+        )
         db.session.commit()
     assert lines(day) == {moved: (True, "ended"), stayed: (False, "active")}
     assert lines(day + timedelta(days=1)) == {}  # tomorrow's: not yet
@@ -352,20 +392,25 @@ def test_a_registration_made_after_its_six_months_is_told_on_the_next_tick(app, 
     assert tick(app, maturity.run, utcnow()) == {"matured": 0, "sms": 0, "prenotices": 0}
     [sms] = notices(app)
     assert sms.dedupe_key == f"maturity:{late.json['id']}" and sms.params == {
-        "station": station_name(app, world.stations[0].id), "day": late.json["maturity_date"]}
-    resp = client.get("/api/v1/maturities", query_string={"day": late.json["maturity_date"]},
-                      headers=make.auth(world.officer[0]))
+        "station": station_name(app, world.stations[0].id),
+        "day": late.json["maturity_date"],
+    }
+    resp = client.get(
+        "/api/v1/maturities", query_string={"day": late.json["maturity_date"]}, headers=make.auth(world.officer[0])
+    )
     assert [(line["registration_id"], line["sms"]) for line in resp.json] == [(late.json["id"], True)]
 
 
 # --- materials still owed (容缺) ---------------------------------------------------------------
 
+
 @pytest.fixture
 def owing(app, field, world):
     """An application accepted at the window with the photo still owed; returns (id, accepted day)."""
     body, _ = field.matured_resident()
-    resp = field.apply(world.staff[0], identity_number=body["identity_number"],
-                       materials=materials("identity_card", "rental_contract"))
+    resp = field.apply(
+        world.staff[0], identity_number=body["identity_number"], materials=materials("identity_card", "rental_contract")
+    )
     assert resp.status_code == 201 and resp.json["status"] == "accepted", resp.json
     return resp.json["id"], local_now().date()
 
@@ -381,8 +426,9 @@ def test_materials_owed_are_reminded_every_n_days_until_supplied(app, field, wor
     assert rows[0].params["materials"] == "照片" and rows[0].params["reference"]
 
     headers = if_match(field.client, f"/api/v1/applications/{app_id}", field.make.auth(world.staff[0]))
-    supplied = field.client.put(f"/api/v1/applications/{app_id}/materials/photo",
-                                json={"attachment_sha256": "c" * 64}, headers=headers)
+    supplied = field.client.put(
+        f"/api/v1/applications/{app_id}/materials/photo", json={"attachment_sha256": "c" * 64}, headers=headers
+    )
     assert supplied.status_code == 200, supplied.json
     assert run(15)["materials_reminders"] == 0
 
@@ -403,6 +449,7 @@ def test_the_reminder_period_is_configurable(app, world, owing, monkeypatch):
 
 # --- review deadline warnings --------------------------------------------------------------------
 
+
 def test_staff_with_a_phone_are_warned_two_working_days_before_the_deadline(app, make, field, world, owing):
     app_id, _ = owing
     silent = make.user("staff", world.stations[0])  # no phone
@@ -412,9 +459,9 @@ def test_staff_with_a_phone_are_warned_two_working_days_before_the_deadline(app,
         db.session.execute(sa.update(PermitApplication).values(review_deadline=deadline))
         db.session.commit()
     run = lambda day: tick(app, jobs.deadline_warnings, at(day, 9))["deadline_warnings"]  # noqa: E731
-    assert run(date(2026, 12, 7)) == 0   # Monday: three working days left
-    assert run(date(2026, 12, 8)) == 1   # Tuesday: two working days before
-    assert run(date(2026, 12, 9)) == 0   # once
+    assert run(date(2026, 12, 7)) == 0  # Monday: three working days left
+    assert run(date(2026, 12, 8)) == 1  # Tuesday: two working days before
+    assert run(date(2026, 12, 9)) == 0  # once
     assert run(date(2026, 12, 11)) == 0  # past the deadline: nothing to warn of
     [row] = notices(app, "review_deadline")
     assert row.dedupe_key == f"deadline:{app_id}:{world.staff[0].id}" and row.recipient_user_id == world.staff[0].id
@@ -432,21 +479,34 @@ def test_decided_applications_get_no_deadline_warning(app, field, world, owing):
 
 # --- delivery scheduled ----------------------------------------------------------------------------
 
+
 def test_a_scheduled_delivery_is_announced_once(app, client, make, field, world):
     from tests.field_api.delivery.test_deliveries import issue_permit
 
     _, approved = issue_permit(field, world, mobile())
     day = local_now().date() + timedelta(days=1)
-    resp = client.post("/api/v1/deliveries", json={"permit_id": approved["permit_id"], "day": day.isoformat(),
-                                                   "window_start": "14:00", "window_end": "17:00"},
-                       headers=make.auth(world.staff[0]))
+    resp = client.post(
+        "/api/v1/deliveries",
+        json={
+            "permit_id": approved["permit_id"],
+            "day": day.isoformat(),
+            "window_start": "14:00",
+            "window_end": "17:00",
+        },
+        headers=make.auth(world.staff[0]),
+    )
     assert resp.status_code == 201, resp.json
     assert tick(app, jobs.delivery_notices, utcnow()) == {"delivery_notices": 1}
     assert tick(app, jobs.delivery_notices, utcnow()) == {"delivery_notices": 0}
     [row] = notices(app, "delivery_scheduled")
     assert row.dedupe_key == f"delivery:{resp.json['id']}"
-    assert row.params == {"station": "测试派出所", "number": approved["permit_number"], "day": day.isoformat(),
-                          "start": "14:00", "end": "17:00"}
+    assert row.params == {
+        "station": "测试派出所",
+        "number": approved["permit_number"],
+        "day": day.isoformat(),
+        "start": "14:00",
+        "end": "17:00",
+    }
 
 
 def test_decision_and_permit_ready_are_queued_by_the_decision_not_by_a_job(app, field, world):
@@ -459,5 +519,6 @@ def test_decision_and_permit_ready_are_queued_by_the_decision_not_by_a_job(app, 
     for fn in (maturity.run, jobs.delivery_notices, jobs.materials_reminders, jobs.deadline_warnings):
         tick(app, fn, utcnow())
     after = [r.dedupe_key for r in notices(app)]
-    assert [k for k in after if k.startswith(("permit-ready:", "application-decided:"))] == \
-           [k for k in before if k.startswith(("permit-ready:", "application-decided:"))]
+    assert [k for k in after if k.startswith(("permit-ready:", "application-decided:"))] == [
+        k for k in before if k.startswith(("permit-ready:", "application-decided:"))
+    ]

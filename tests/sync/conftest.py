@@ -1,4 +1,5 @@
 """A tablet speaking the wire protocol directly (the reference client has its own tests)."""
+
 from __future__ import annotations
 
 import itertools
@@ -48,13 +49,20 @@ class Tablet:
                 return seen
 
     def mutation(self, entity, op, record_id, data, base_version=None, **extra):
-        return {"mutation_id": str(uuid.uuid4()), "seq": next(self.seq), "entity": entity, "op": op,
-                "id": str(record_id), "base_version": base_version, "data": data,
-                "occurred_at": utcnow().isoformat(), **extra}
+        return {
+            "mutation_id": str(uuid.uuid4()),
+            "seq": next(self.seq),
+            "entity": entity,
+            "op": op,
+            "id": str(record_id),
+            "base_version": base_version,
+            "data": data,
+            "occurred_at": utcnow().isoformat(),
+            **extra,
+        }
 
     def push_raw(self, *mutations, **envelope):
-        body = {"protocol": 1, "sent_at": utcnow().isoformat(), "mutations": list(mutations),
-                **envelope}
+        body = {"protocol": 1, "sent_at": utcnow().isoformat(), "mutations": list(mutations), **envelope}
         return self.client.post("/api/v1/sync/push", json=body, headers=self.headers)
 
     def push(self, *mutations, **envelope):
@@ -72,6 +80,7 @@ def tablet(client, make, world):
 def new_tablet(client, make, world):
     def build(officer=None, station=0):
         return Tablet(client, make, officer or world.officer[station], make.device(world.stations[station]))
+
     return build
 
 

@@ -4,6 +4,7 @@ Writers register residents in parallel while a tablet pulls continuously; at the
 must have seen every registration that was committed, and the positions it was served must only
 ever rise. On PostgreSQL the writers' transactions truly overlap and commit in any order; a feed
 that took positions at write time (a plain sequence) loses changes here."""
+
 from __future__ import annotations
 
 import threading
@@ -20,8 +21,9 @@ def test_every_committed_change_reaches_a_tablet_pulling_during_the_writes(app, 
     def write(n):
         client = app.test_client()
         for _ in range(per_writer):
-            resp = client.post("/api/v1/registrations", json=registration_body(world.areas[0][0]),
-                               headers=staff_headers)
+            resp = client.post(
+                "/api/v1/registrations", json=registration_body(world.areas[0][0]), headers=staff_headers
+            )
             (created if resp.status_code == 201 else errors).append(resp.json.get("id") or resp.json)
 
     served_seqs, seen = [], set()

@@ -8,6 +8,7 @@ the same push three times at once. Once every tablet has synced to quiescence:
 - each tablet holds exactly the server's view of its scope,
 - every mutation it ever queued is accounted for on the server exactly once (applied, conflict
   recorded, or rejected and kept), and no record was created twice."""
+
 from __future__ import annotations
 
 import functools
@@ -27,13 +28,24 @@ from doorstep_client import Crash, FaultyTransport, FlaskTransport, TabletClient
 from field_api.residency.models import Registration, Resident
 from sync.models import SyncMutation
 from tests.conftest import empty_database
+from tests.doorstep_client.test_client_server import SERVER, server_view, tablet_view
 from tests.factories import Factory, device_key, if_match, mobile
 from tests.field_api.conftest import person
-from tests.doorstep_client.test_client_server import SERVER, server_view, tablet_view
 
 EXAMPLES = int(os.environ.get("DOORSTEP_HYPOTHESIS_EXAMPLES", "5"))
-ADVERSARIAL = ("reused-seq", "duplicate-seq", "float-seq", "string-seq", "huge-seq", "future-base-version",
-               "far-occurred-at", "bad-occurred-at", "deep-payload", "unknown-entity", "concurrent-identical")
+ADVERSARIAL = (
+    "reused-seq",
+    "duplicate-seq",
+    "float-seq",
+    "string-seq",
+    "huge-seq",
+    "future-base-version",
+    "far-occurred-at",
+    "bad-occurred-at",
+    "deep-payload",
+    "unknown-entity",
+    "concurrent-identical",
+)
 FAULTS = ("none", "lose-push-request", "lose-push-answer", "lose-pull-answer", "kill-after-push", "kill-mid-pull")
 
 
@@ -87,14 +99,18 @@ def machine_for(app):
             if known and data.draw(st.booleans(), label="someone already known"):
                 resident_id = known[0]["id"]
             else:
-                resident_id = tablet.register_resident(body["name"], body["sex"], body["identity_number"],
-                                                       phone=body["phone"])
+                resident_id = tablet.register_resident(
+                    body["name"], body["sex"], body["identity_number"], phone=body["phone"]
+                )
             tablet.register_residence(resident_id, str(self.area.id), "北山街道9号", "2026-01-05", "work", "owned")
             self._note(tablet)
 
         @precondition(lambda self: any(t.records("resident") for t in self.tablets))
-        @rule(i=st.integers(0, 2), field=st.sampled_from(["name", "hukou_address"]), value=st.text(
-            alphabet="张王李赵刘陈杨黄周吴", min_size=2, max_size=4))
+        @rule(
+            i=st.integers(0, 2),
+            field=st.sampled_from(["name", "hukou_address"]),
+            value=st.text(alphabet="张王李赵刘陈杨黄周吴", min_size=2, max_size=4),
+        )
         def edit_offline(self, i, field, value):
             tablet = self.tablets[i % len(self.tablets)]
             residents = tablet.records("resident")
@@ -119,13 +135,18 @@ def machine_for(app):
 
             with app.app_context():
                 day = upcoming_workdays(1)[0]
-            booking = self.client.post("/api/v1/bookings", headers={**self.staff, "Idempotency-Key": str(uuid.uuid4())},
-                                       json=booking_body(self.area, day, caller_name="来电", caller_phone=mobile()))
+            booking = self.client.post(
+                "/api/v1/bookings",
+                headers={**self.staff, "Idempotency-Key": str(uuid.uuid4())},
+                json=booking_body(self.area, day, caller_name="来电", caller_phone=mobile()),
+            )
             assert booking.status_code == 201, booking.json
             visit_id = booking.json["visit_id"]
-            resp = self.client.post(f"/api/v1/visits/{visit_id}/assign",
-                                    json={"officer_id": str(self.officers[officer].id)},
-                                    headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff))
+            resp = self.client.post(
+                f"/api/v1/visits/{visit_id}/assign",
+                json={"officer_id": str(self.officers[officer].id)},
+                headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff),
+            )
             assert resp.status_code in (200, 422), resp.json  # 422: the officer's day is full
             self.visits.append(visit_id)
 
@@ -133,8 +154,11 @@ def machine_for(app):
         @rule(k=st.integers(0, 50), officer=st.integers(0, 1))
         def staff_reassign(self, k, officer):
             visit_id = self.visits[k % len(self.visits)]
-            self.client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(self.officers[officer].id)},
-                             headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff))
+            self.client.post(
+                f"/api/v1/visits/{visit_id}/assign",
+                json={"officer_id": str(self.officers[officer].id)},
+                headers=if_match(self.client, f"/api/v1/visits/{visit_id}", self.staff),
+            )
             # refused for finished visits: that is fine
 
         @rule(k=st.integers(0, 50), name=st.sampled_from(["王五", "赵六"]))
@@ -151,9 +175,11 @@ def machine_for(app):
             if headers is None:  # read from the tablet's file here, never from another thread
                 device_key(tablet._device_key())  # the test client signs its Device-Proof with it
                 headers = {"Authorization": f"Bearer {tablet._access_token()}"}
-            resp = (client or self.client).post("/api/v1/sync/push", headers=headers,
-                                                json={"protocol": 1, "sent_at": "2026-12-04T10:00:00+08:00",
-                                                      "mutations": mutations})
+            resp = (client or self.client).post(
+                "/api/v1/sync/push",
+                headers=headers,
+                json={"protocol": 1, "sent_at": "2026-12-04T10:00:00+08:00", "mutations": mutations},
+            )
             assert resp.status_code < 500, resp.get_data(as_text=True)
             return resp
 
@@ -168,9 +194,16 @@ def machine_for(app):
             target = residents[0]["id"] if residents else str(uuid.uuid4())
 
             def mutation(**over):
-                m = {"mutation_id": str(uuid.uuid4()), "seq": last + 1, "entity": "resident", "op": "update",
-                     "id": target, "base_version": None, "data": {"name": "无名"},
-                     "occurred_at": "2026-12-04T09:00:00+08:00"}
+                m = {
+                    "mutation_id": str(uuid.uuid4()),
+                    "seq": last + 1,
+                    "entity": "resident",
+                    "op": "update",
+                    "id": target,
+                    "base_version": None,
+                    "data": {"name": "无名"},
+                    "occurred_at": "2026-12-04T09:00:00+08:00",
+                }
                 return {**m, **over}
 
             expect_whole_refusal = kind in ("float-seq", "string-seq", "huge-seq", "deep-payload")
@@ -181,10 +214,20 @@ def machine_for(app):
                 "string-seq": lambda: [mutation(seq=str(last + 1))],
                 "huge-seq": lambda: [mutation(seq=2**64)],
                 "future-base-version": lambda: [mutation(base_version=10**6)],
-                "far-occurred-at": lambda: [mutation(occurred_at=data.draw(st.sampled_from(
-                    ["2100-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]), label="far"))],
-                "bad-occurred-at": lambda: [mutation(occurred_at=data.draw(st.sampled_from(
-                    ["tomorrow", "2026-13-01T00:00:00Z", "2026-12-04 10:00", ""]), label="bad"))],
+                "far-occurred-at": lambda: [
+                    mutation(
+                        occurred_at=data.draw(
+                            st.sampled_from(["2100-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]), label="far"
+                        )
+                    )
+                ],
+                "bad-occurred-at": lambda: [
+                    mutation(
+                        occurred_at=data.draw(
+                            st.sampled_from(["tomorrow", "2026-13-01T00:00:00Z", "2026-12-04 10:00", ""]), label="bad"
+                        )
+                    )
+                ],
                 "deep-payload": lambda: [mutation(data={"name": functools.reduce(lambda v, _: [v], range(260), 1)})],
                 "unknown-entity": lambda: [mutation(entity="ufo", op="land")],
             }
@@ -193,8 +236,12 @@ def machine_for(app):
                 answers = []
                 device_key(tablet._device_key())
                 headers = {"Authorization": f"Bearer {tablet._access_token()}"}  # the tablet's file stays here
-                threads = [threading.Thread(target=lambda: answers.append(
-                    self._raw_push(tablet, mutations, app.test_client(), headers))) for _ in range(3)]
+                threads = [
+                    threading.Thread(
+                        target=lambda: answers.append(self._raw_push(tablet, mutations, app.test_client(), headers))
+                    )
+                    for _ in range(3)
+                ]
                 for t in threads:
                     t.start()
                 for t in threads:
@@ -223,18 +270,21 @@ def machine_for(app):
             idx = i % len(self.tablets)
             tablet = self.tablets[idx]
             transport = tablet.transport
-            {"lose-push-request": lambda: transport.drop_request("/api/v1/sync/push"),
-             "lose-push-answer": lambda: transport.drop_response("/api/v1/sync/push"),
-             "lose-pull-answer": lambda: transport.drop_response("/api/v1/sync/pull"),
-             "kill-after-push": lambda: transport.crash_after("/api/v1/sync/push"),
-             "kill-mid-pull": lambda: transport.crash_after("/api/v1/sync/pull", nth=2),
-             "none": lambda: None}[fault]()
+            {
+                "lose-push-request": lambda: transport.drop_request("/api/v1/sync/push"),
+                "lose-push-answer": lambda: transport.drop_response("/api/v1/sync/push"),
+                "lose-pull-answer": lambda: transport.drop_response("/api/v1/sync/pull"),
+                "kill-after-push": lambda: transport.crash_after("/api/v1/sync/push"),
+                "kill-mid-pull": lambda: transport.crash_after("/api/v1/sync/pull", nth=2),
+                "none": lambda: None,
+            }[fault]()
             try:
                 tablet.sync()
             except Crash:
                 tablet.close()  # the process died; a new one opens the same file
-                self.tablets[idx] = TabletClient(tablet.path, FaultyTransport(FlaskTransport(self.client)),
-                                                 sleep=lambda s: None)
+                self.tablets[idx] = TabletClient(
+                    tablet.path, FaultyTransport(FlaskTransport(self.client)), sleep=lambda s: None
+                )
             transport.faults.clear() if hasattr(transport, "faults") else None
 
         @invariant()
@@ -261,13 +311,16 @@ def machine_for(app):
                     queued |= {uuid.UUID(m) for m in self.adversarial}
                     assert queued <= set(stored), "a mutation the tablet queued never reached the server"
                     assert {stored[m] for m in queued} <= {"applied", "conflict", "rejected"}
-                    duplicates = db.session.execute(sa.select(Registration.resident_id, Registration.station_id)
-                                                    .where(Registration.status == "active")
-                                                    .group_by(Registration.resident_id, Registration.station_id)
-                                                    .having(sa.func.count() > 1)).all()
+                    duplicates = db.session.execute(
+                        sa.select(Registration.resident_id, Registration.station_id)
+                        .where(Registration.status == "active")
+                        .group_by(Registration.resident_id, Registration.station_id)
+                        .having(sa.func.count() > 1)
+                    ).all()
                     assert duplicates == []
-                    identities = db.session.execute(sa.select(Resident.identity_bidx).group_by(
-                        Resident.identity_bidx).having(sa.func.count() > 1)).all()
+                    identities = db.session.execute(
+                        sa.select(Resident.identity_bidx).group_by(Resident.identity_bidx).having(sa.func.count() > 1)
+                    ).all()
                     assert identities == []
             finally:
                 for tablet in self.tablets:
@@ -279,6 +332,12 @@ def machine_for(app):
 def test_random_interleavings_converge(app):
     from hypothesis.stateful import run_state_machine_as_test
 
-    run_state_machine_as_test(machine_for(app), settings=settings(
-        max_examples=EXAMPLES, stateful_step_count=18, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    run_state_machine_as_test(
+        machine_for(app),
+        settings=settings(
+            max_examples=EXAMPLES,
+            stateful_step_count=18,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )

@@ -1,5 +1,6 @@
 """The sync server against its wire contract: scope, paging, evicts, idempotent push, merge,
 facts, rejections kept, envelope errors."""
+
 from __future__ import annotations
 
 import gzip
@@ -16,8 +17,14 @@ from tests.field_api.conftest import person
 
 def _registration(area, resident_id, **over):
     start = (local_now().date() - relativedelta(months=7)).isoformat()
-    data = {"resident_id": str(resident_id), "area_id": str(area.id), "address": "北山街道1号", "start_date": start,
-            "reason": "work", "housing": "owned"}
+    data = {
+        "resident_id": str(resident_id),
+        "area_id": str(area.id),
+        "address": "北山街道1号",
+        "start_date": start,
+        "reason": "work",
+        "housing": "owned",
+    }
     data.update(over)
     return data
 
@@ -25,14 +32,15 @@ def _registration(area, resident_id, **over):
 def _register(tablet, world, body=None):
     resident_id, registration_id = uuid.uuid4(), uuid.uuid4()
     body = body or person()
-    res = tablet.push(tablet.mutation("resident", "create", resident_id, body),
-                      tablet.mutation("registration", "create", registration_id,
-                                      _registration(world.areas[0][0], resident_id)))
+    res = tablet.push(
+        tablet.mutation("resident", "create", resident_id, body),
+        tablet.mutation("registration", "create", registration_id, _registration(world.areas[0][0], resident_id)),
+    )
     return res, resident_id, registration_id
 
 
 def test_first_pull_serves_the_scope_and_reference_data(tablet, world, field):
-    field.register()                                            # in the officer's area
+    field.register()  # in the officer's area
     field.register(who=world.auxiliary[0], area=world.areas[0][1])  # in another area
     changes = tablet.pull_all()
     kinds = sorted({c["entity"] for c in changes})
@@ -77,16 +85,20 @@ def test_a_bad_mutation_does_not_block_the_next(tablet, world, client, make):
     good, bad = uuid.uuid4(), uuid.uuid4()
     broken = person()
     broken["identity_number"] = "123"
-    res = tablet.push(tablet.mutation("resident", "create", bad, broken),
-                      tablet.mutation("resident", "create", good, person()))
+    res = tablet.push(
+        tablet.mutation("resident", "create", bad, broken), tablet.mutation("resident", "create", good, person())
+    )
     assert [r["status"] for r in res["results"]] == ["rejected", "applied"]
     assert "identity_number" in res["results"][0]["errors"]
     kept = client.get("/api/v1/sync/rejections", headers=make.auth(world.staff[0])).json
     assert len(kept) == 1 and kept[0]["errors"]["identity_number"]
     assert kept[0]["payload"]["data"]["identity_number"] != "123" or "*" in str(kept[0]["payload"])
     assert client.get("/api/v1/sync/rejections", headers=make.auth(world.staff[1])).json == []
-    done = client.post(f"/api/v1/sync/rejections/{kept[0]['mutation_id']}/resolve",
-                       json={"resolution": "dismissed", "note": "重新登记"}, headers=make.auth(world.staff[0]))
+    done = client.post(
+        f"/api/v1/sync/rejections/{kept[0]['mutation_id']}/resolve",
+        json={"resolution": "dismissed", "note": "重新登记"},
+        headers=make.auth(world.staff[0]),
+    )
     assert done.status_code == 200 and done.json["resolved_at"]
 
 
@@ -95,8 +107,10 @@ def test_new_records_reach_the_tablet_and_other_tablets(tablet, new_tablet, worl
     other.pull_all()
     _res, resident_id, registration_id = _register(tablet, world)
     changes = other.pull_all()
-    assert {(c["entity"], c["id"]) for c in changes} >= {("resident", str(resident_id)),
-                                                         ("registration", str(registration_id))}
+    assert {(c["entity"], c["id"]) for c in changes} >= {
+        ("resident", str(resident_id)),
+        ("registration", str(registration_id)),
+    }
     assert other.pull_all() == []
 
 
@@ -127,17 +141,25 @@ def test_reassignment_evicts_the_visit(client, make, world, tablet, new_tablet):
         day = upcoming_workdays(1)[0]
     set_template(app, world.areas[0][0])
     staff = make.auth(world.staff[0])
-    booking = client.post("/api/v1/bookings", json=booking_body(world.areas[0][0], day, caller_name="来电",
-                                                                caller_phone=mobile()),
-                          headers={**staff, "Idempotency-Key": "k1"}).json
+    booking = client.post(
+        "/api/v1/bookings",
+        json=booking_body(world.areas[0][0], day, caller_name="来电", caller_phone=mobile()),
+        headers={**staff, "Idempotency-Key": "k1"},
+    ).json
     visit_id = booking["visit_id"]
-    client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(world.officer[0].id)},
-                headers=if_match(client, f"/api/v1/visits/{visit_id}", staff))
+    client.post(
+        f"/api/v1/visits/{visit_id}/assign",
+        json={"officer_id": str(world.officer[0].id)},
+        headers=if_match(client, f"/api/v1/visits/{visit_id}", staff),
+    )
     tablet.pull_all()
     assert ("visit", visit_id) in tablet.records
     second = make.user("officer", world.stations[0], [world.areas[0][0]])
-    client.post(f"/api/v1/visits/{visit_id}/assign", json={"officer_id": str(second.id)},
-                headers=if_match(client, f"/api/v1/visits/{visit_id}", staff))
+    client.post(
+        f"/api/v1/visits/{visit_id}/assign",
+        json={"officer_id": str(second.id)},
+        headers=if_match(client, f"/api/v1/visits/{visit_id}", staff),
+    )
     changes = tablet.pull_all()
     assert [(c["op"], c["reason"]) for c in changes if c["id"] == visit_id] == [("evict", "reassigned")]
     assert ("visit", visit_id) not in tablet.records
@@ -151,8 +173,9 @@ def test_reassignment_evicts_the_visit(client, make, world, tablet, new_tablet):
     assert client.get(f"/api/v1/visits/{visit_id}", headers=staff).json["status"] == "completed"
     flagged = client.get("/api/v1/sync/conflicts", headers=staff).json
     assert [c["kind"] for c in flagged] == ["fact-after-change"]
-    ack = client.post(f"/api/v1/sync/conflicts/{flagged[0]['id']}/resolve", json={"choice": "acknowledge"},
-                      headers=staff)
+    ack = client.post(
+        f"/api/v1/sync/conflicts/{flagged[0]['id']}/resolve", json={"choice": "acknowledge"}, headers=staff
+    )
     assert ack.status_code == 200 and ack.json["status"] == "resolved"
 
 
@@ -161,17 +184,22 @@ def test_stale_update_merges_field_by_field(tablet, world, client, make):
     tablet.pull_all()
     base = tablet.records[("resident", str(resident_id))]["version"]
     staff = make.auth(world.staff[0])
-    client.patch(f"/api/v1/residents/{resident_id}", json={"name": "王五", "hukou_address": "新户籍地"},
-                 headers=if_match(client, f"/api/v1/residents/{resident_id}", staff))
-    res = tablet.push(tablet.mutation("resident", "update", resident_id,
-                                      {"name": "王六", "ethnicity": "回族"}, base_version=base))["results"][0]
+    client.patch(
+        f"/api/v1/residents/{resident_id}",
+        json={"name": "王五", "hukou_address": "新户籍地"},
+        headers=if_match(client, f"/api/v1/residents/{resident_id}", staff),
+    )
+    res = tablet.push(
+        tablet.mutation("resident", "update", resident_id, {"name": "王六", "ethnicity": "回族"}, base_version=base)
+    )["results"][0]
     assert res["status"] == "conflict"
     assert res["record"]["name"] == "王五" and res["record"]["ethnicity"] == "回族"
     assert res["conflict"]["fields"] == {"name": {"server": "王五", "device": "王六"}}
     conflicts = client.get("/api/v1/sync/conflicts", headers=staff).json
     assert len(conflicts) == 1
-    chosen = client.post(f"/api/v1/sync/conflicts/{conflicts[0]['id']}/resolve", json={"choice": "device"},
-                         headers=staff)
+    chosen = client.post(
+        f"/api/v1/sync/conflicts/{conflicts[0]['id']}/resolve", json={"choice": "device"}, headers=staff
+    )
     assert chosen.status_code == 200
     assert client.get(f"/api/v1/residents/{resident_id}", headers=staff).json["name"] == "王六"
 
@@ -179,9 +207,11 @@ def test_stale_update_merges_field_by_field(tablet, world, client, make):
 def test_ending_a_registration_evicts_it_and_its_resident(tablet, world, client, make):
     _res, resident_id, registration_id = _register(tablet, world)
     tablet.pull_all()
-    client.post(f"/api/v1/registrations/{registration_id}/end",
-                json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
-                headers=make.auth(world.staff[0]))
+    client.post(
+        f"/api/v1/registrations/{registration_id}/end",
+        json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
+        headers=make.auth(world.staff[0]),
+    )
     changes = tablet.pull_all()
     assert {(c["entity"], c["op"]) for c in changes} == {("registration", "evict"), ("resident", "evict")}
     assert tablet.records.get(("resident", str(resident_id))) is None
@@ -189,9 +219,11 @@ def test_ending_a_registration_evicts_it_and_its_resident(tablet, world, client,
 
 def test_changed_areas_reset_the_cursor(tablet, world, client, make):
     tablet.pull_all()
-    client.patch(f"/api/v1/users/{world.officer[0].id}",
-                 json={"area_ids": [str(world.areas[0][0].id), str(world.areas[0][1].id)]},
-                 headers=make.auth(world.staff[0]))
+    client.patch(
+        f"/api/v1/users/{world.officer[0].id}",
+        json={"area_ids": [str(world.areas[0][0].id), str(world.areas[0][1].id)]},
+        headers=make.auth(world.staff[0]),
+    )
     tablet.tokens = make.tokens(world.officer[0], tablet.device)
     page = tablet.pull_raw().json
     assert page["reset"] is True
@@ -209,8 +241,7 @@ def test_envelope_errors(tablet, client):
     many = [tablet.mutation("resident", "create", uuid.uuid4(), {}) for _ in range(501)]
     resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": many}, headers=tablet.headers)
     assert resp.status_code == 413 and resp.json["type"].endswith("/too-many-mutations")
-    resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": [{"seq": "x"}]},
-                       headers=tablet.headers)
+    resp = client.post("/api/v1/sync/push", json={"protocol": 1, "mutations": [{"seq": "x"}]}, headers=tablet.headers)
     assert resp.status_code == 422
     for field, value in (("seq", 2**70), ("base_version", 2**40)):  # beyond the columns: named, never a 500
         mutation = {**tablet.mutation("resident", "create", uuid.uuid4(), {}), field: value}
@@ -221,9 +252,16 @@ def test_envelope_errors(tablet, client):
 def test_gzip_both_ways(tablet, client, field):
     field.register()
     body = gzip.compress(orjson.dumps({"protocol": 1, "cursor": None}))
-    resp = client.post("/api/v1/sync/pull", data=body, headers={**tablet.headers, "Content-Encoding": "gzip",
-                                                                "Accept-Encoding": "gzip",
-                                                                "Content-Type": "application/json"})
+    resp = client.post(
+        "/api/v1/sync/pull",
+        data=body,
+        headers={
+            **tablet.headers,
+            "Content-Encoding": "gzip",
+            "Accept-Encoding": "gzip",
+            "Content-Type": "application/json",
+        },
+    )
     assert resp.status_code == 200 and resp.headers["Content-Encoding"] == "gzip"
     assert orjson.loads(gzip.decompress(resp.data))["changes"]
 
@@ -231,8 +269,9 @@ def test_gzip_both_ways(tablet, client, field):
 def test_lost_devices_are_refused_retired_may_still_push(tablet, client, make, world):
     staff = make.auth(world.staff[0])
     client.post(f"/api/v1/devices/{tablet.device.id}/revoke", json={"mode": "retired"}, headers=staff)
-    assert tablet.push(tablet.mutation("resident", "create", uuid.uuid4(), person()))["results"][0]["status"] == \
-        "applied"
+    assert (
+        tablet.push(tablet.mutation("resident", "create", uuid.uuid4(), person()))["results"][0]["status"] == "applied"
+    )
     client.post(f"/api/v1/devices/{tablet.device.id}/revoke", json={"mode": "lost"}, headers=staff)
     resp = tablet.pull_raw()
     assert resp.status_code == 401 and resp.json["type"].endswith("/device-revoked")
@@ -269,9 +308,10 @@ def test_a_known_person_registered_offline_in_another_station(new_tablet, world,
     body, existing = field.matured_resident()
     tablet = new_tablet(station=1)
     resident_id, registration_id = uuid.uuid4(), uuid.uuid4()
-    res = tablet.push(tablet.mutation("resident", "create", resident_id, body),
-                      tablet.mutation("registration", "create", registration_id,
-                                      _registration(world.areas[1][0], resident_id)))
+    res = tablet.push(
+        tablet.mutation("resident", "create", resident_id, body),
+        tablet.mutation("registration", "create", registration_id, _registration(world.areas[1][0], resident_id)),
+    )
     assert [r["status"] for r in res["results"]] == ["applied", "applied"], res
     assert res["results"][1]["record"]["resident_id"] == existing["resident_id"]
 
@@ -285,14 +325,19 @@ def test_pruned_tombstones_reset_an_old_cursor(app, tablet, world, client, make)
     _res, _resident_id, registration_id = _register(tablet, world)
     tablet.pull_all()
     old_cursor = tablet.cursor
-    client.post(f"/api/v1/registrations/{registration_id}/end",
-                json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
-                headers=make.auth(world.staff[0]))
+    client.post(
+        f"/api/v1/registrations/{registration_id}/end",
+        json={"end_date": local_now().date().isoformat(), "reason": "moved_away"},
+        headers=make.auth(world.staff[0]),
+    )
     with app.app_context():
         from app.db import utcnow
 
-        db.session.execute(SyncRecord.__table__.update().where(SyncRecord.op != "upsert").values(
-            changed_at=utcnow() - timedelta(days=60)))
+        db.session.execute(
+            SyncRecord.__table__.update()
+            .where(SyncRecord.op != "upsert")
+            .values(changed_at=utcnow() - timedelta(days=60))
+        )
         db.session.commit()
         assert feed.prune(30) == 2  # the registration's and the resident's evicts
     page = tablet.pull_raw(cursor=old_cursor).json
@@ -304,22 +349,28 @@ def test_every_applied_mutation_is_audited_with_device_and_both_clocks(tablet, w
     resident_id = uuid.uuid4()
     m = tablet.mutation("resident", "create", resident_id, person(), occurred_at="2026-11-20T09:30:00+08:00")
     tablet.push(m)
-    [event] = client.get("/api/v1/audit-events", query_string={"entity": "resident", "entity_id": str(resident_id)},
-                         headers=make.auth(world.admin)).json
+    [event] = client.get(
+        "/api/v1/audit-events",
+        query_string={"entity": "resident", "entity_id": str(resident_id)},
+        headers=make.auth(world.admin),
+    ).json
     assert event["actor_id"] == str(world.officer[0].id) and event["device_id"] == str(tablet.device.id)
     assert event["after"]["_sync"]["mutation_id"] == m["mutation_id"]
     from datetime import datetime
 
     assert datetime.fromisoformat(event["after"]["_sync"]["occurred_at"]) == datetime.fromisoformat(
-        "2026-11-20T01:30:00+00:00")
+        "2026-11-20T01:30:00+00:00"
+    )
     assert event["after"]["_sync"]["received_at"]
 
 
 def test_malformed_mutations_are_rejected_naming_the_field_not_a_500(tablet):
-    res = tablet.push(tablet.mutation("resident", "create", uuid.uuid4(), {}),
-                      tablet.mutation("registration", "create", uuid.uuid4(), {"area_id": "x"}),
-                      tablet.mutation("visit", "outcome", uuid.uuid4(), {"outcome": "exploded"}),
-                      tablet.mutation("resident", "create", uuid.uuid4(), {**person(), "role": "admin"}))
+    res = tablet.push(
+        tablet.mutation("resident", "create", uuid.uuid4(), {}),
+        tablet.mutation("registration", "create", uuid.uuid4(), {"area_id": "x"}),
+        tablet.mutation("visit", "outcome", uuid.uuid4(), {"outcome": "exploded"}),
+        tablet.mutation("resident", "create", uuid.uuid4(), {**person(), "role": "admin"}),
+    )
     assert [r["status"] for r in res["results"]] == ["rejected"] * 4
     assert {"name", "sex", "identity_number"} <= set(res["results"][0]["errors"])
     assert "area_id" in res["results"][1]["errors"]
@@ -333,11 +384,13 @@ def test_a_run_of_creates_settles_each_on_its_own(tablet, world, client, make, f
     _body, existing = field.matured_resident()
     twin = person()
     ids = [uuid.uuid4() for _ in range(5)]
-    ms = [tablet.mutation("resident", "create", ids[0], twin),
-          tablet.mutation("resident", "create", ids[1], person(identity_number="123")),
-          tablet.mutation("resident", "create", ids[2], {**twin, "name": "同一人"}),
-          tablet.mutation("resident", "create", uuid.UUID(existing["resident_id"]), person()),
-          tablet.mutation("resident", "create", ids[4], person())]
+    ms = [
+        tablet.mutation("resident", "create", ids[0], twin),
+        tablet.mutation("resident", "create", ids[1], person(identity_number="123")),
+        tablet.mutation("resident", "create", ids[2], {**twin, "name": "同一人"}),
+        tablet.mutation("resident", "create", uuid.UUID(existing["resident_id"]), person()),
+        tablet.mutation("resident", "create", ids[4], person()),
+    ]
     res = tablet.push(*ms)
     first, bad, same, taken, last = res["results"]
     assert first["status"] == last["status"] == "applied"
@@ -346,8 +399,11 @@ def test_a_run_of_creates_settles_each_on_its_own(tablet, world, client, make, f
     assert taken["status"] == "rejected" and taken["errors"]["id"] == ["already used"]
     assert res["last_seq"] == ms[-1]["seq"]
     for resident_id, m in ((ids[0], ms[0]), (ids[4], ms[4])):
-        [event] = client.get("/api/v1/audit-events", headers=make.auth(world.admin),
-                             query_string={"entity": "resident", "entity_id": str(resident_id)}).json
+        [event] = client.get(
+            "/api/v1/audit-events",
+            headers=make.auth(world.admin),
+            query_string={"entity": "resident", "entity_id": str(resident_id)},
+        ).json
         assert event["after"]["_sync"]["mutation_id"] == m["mutation_id"]
     again = tablet.push(*ms)["results"]
     assert [r["replayed"] for r in again] == [True] * 5
@@ -357,11 +413,12 @@ def test_a_run_of_creates_settles_each_on_its_own(tablet, world, client, make, f
 def test_a_run_of_creates_around_other_mutations_keeps_seq_order(tablet, world):
     """A registration between two creates sees the first create and not the second."""
     a, b, registration_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    res = tablet.push(tablet.mutation("resident", "create", a, person()),
-                      tablet.mutation("registration", "create", registration_id,
-                                      _registration(world.areas[0][0], a)),
-                      tablet.mutation("registration", "create", uuid.uuid4(), _registration(world.areas[0][0], b)),
-                      tablet.mutation("resident", "create", b, person()))
+    res = tablet.push(
+        tablet.mutation("resident", "create", a, person()),
+        tablet.mutation("registration", "create", registration_id, _registration(world.areas[0][0], a)),
+        tablet.mutation("registration", "create", uuid.uuid4(), _registration(world.areas[0][0], b)),
+        tablet.mutation("resident", "create", b, person()),
+    )
     assert [r["status"] for r in res["results"]] == ["applied", "applied", "rejected", "applied"], res
 
 
@@ -373,22 +430,36 @@ def test_a_create_matching_another_stations_resident_answers_the_id_alone(tablet
     res = other.push(other.mutation("resident", "create", resident_id, {**body, "name": "探"}))["results"][0]
     assert res["status"] == "applied" and res["record"] == {"id": known["resident_id"]}
     # the match (an identity number the officer held) lets that officer register the residence
-    reg = other.push(other.mutation("registration", "create", uuid.uuid4(),
-                                    _registration(world.areas[1][0], resident_id)))["results"][0]
+    reg = other.push(
+        other.mutation("registration", "create", uuid.uuid4(), _registration(world.areas[1][0], resident_id))
+    )["results"][0]
     assert reg["status"] == "applied" and reg["record"]["resident_id"] == known["resident_id"]
     # an id alone does not
     stranger = field.register(resident=person()).json
-    refused = other.push(other.mutation("registration", "create", uuid.uuid4(),
-                                        _registration(world.areas[1][0], stranger["resident_id"])))["results"][0]
+    refused = other.push(
+        other.mutation(
+            "registration", "create", uuid.uuid4(), _registration(world.areas[1][0], stranger["resident_id"])
+        )
+    )["results"][0]
     assert refused["status"] == "rejected" and "resident_id" in refused["errors"]
 
 
 def test_rejected_payloads_show_numbers_masked_and_unmasking_is_audited(tablet, world, client, make):
     body = person()
     outside = world.areas[1][0]  # not the officer's area: refused, with the resident inline
-    res = tablet.push(tablet.mutation("registration", "create", uuid.uuid4(),
-                                      {**_registration(outside, uuid.uuid4()), "resident_id": None, "resident": body,
-                                       "landlord_phone": 13912345678}))
+    res = tablet.push(
+        tablet.mutation(
+            "registration",
+            "create",
+            uuid.uuid4(),
+            {
+                **_registration(outside, uuid.uuid4()),
+                "resident_id": None,
+                "resident": body,
+                "landlord_phone": 13912345678,
+            },
+        )
+    )
     assert res["results"][0]["status"] == "rejected"
     staff = make.auth(world.staff[0])
     [kept] = client.get("/api/v1/sync/rejections", headers=staff).json
@@ -399,8 +470,13 @@ def test_rejected_payloads_show_numbers_masked_and_unmasking_is_audited(tablet, 
     assert plain.status_code == 200
     assert plain.json["data"]["resident"]["identity_number"] == body["identity_number"]
     assert plain.json["data"]["landlord_phone"] == "13912345678"
-    events = client.get("/api/v1/audit-events", headers=make.auth(world.admin),
-                        query_string={"entity": "sync_mutation", "entity_id": kept["mutation_id"]}).json
+    events = client.get(
+        "/api/v1/audit-events",
+        headers=make.auth(world.admin),
+        query_string={"entity": "sync_mutation", "entity_id": kept["mutation_id"]},
+    ).json
     assert [e["action"] for e in events] == ["pii.read"]
-    assert client.get(f"/api/v1/sync/rejections/{kept['mutation_id']}/pii",
-                      headers=make.auth(world.staff[1])).status_code == 404
+    assert (
+        client.get(f"/api/v1/sync/rejections/{kept['mutation_id']}/pii", headers=make.auth(world.staff[1])).status_code
+        == 404
+    )

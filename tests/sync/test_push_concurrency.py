@@ -1,5 +1,6 @@
 """Pushes racing each other and racing staff at their desks: never a 5xx, never two effects.
 On SQLite the threads take turns on the write lock, and the same promises hold."""
+
 from __future__ import annotations
 
 import uuid
@@ -41,8 +42,10 @@ def test_a_long_update_push_and_staff_edits_of_the_same_residents_never_fail(app
     rounds = 4
 
     def tablet_work(client, round_no):
-        mutations = [tablet.mutation("resident", "update", rid, {"hukou_address": f"河南省第{round_no}-{k}号"})
-                     for k, rid in enumerate(reversed(residents * 5))]
+        mutations = [
+            tablet.mutation("resident", "update", rid, {"hukou_address": f"河南省第{round_no}-{k}号"})
+            for k, rid in enumerate(reversed(residents * 5))
+        ]
         body = {"protocol": 1, "sent_at": mutations[0]["occurred_at"], "mutations": mutations}
         resp = client.post("/api/v1/sync/push", json=body, headers=tablet.headers)
         return ("push", resp.status_code, resp.get_json())
@@ -58,8 +61,9 @@ def test_a_long_update_push_and_staff_edits_of_the_same_residents_never_fail(app
         return answers
 
     for round_no in range(rounds):
-        answers = release_together(app, 3, lambda client, i: tablet_work(client, round_no) if i == 0
-                                   else staff_work(client, round_no, i))
+        answers = release_together(
+            app, 3, lambda client, i: tablet_work(client, round_no) if i == 0 else staff_work(client, round_no, i)
+        )
         push = answers[0]
         assert push[1] == 200, push
         assert {r["status"] for r in push[2]["results"]} <= {"applied", "conflict"}, push[2]["results"]

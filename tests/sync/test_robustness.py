@@ -1,6 +1,7 @@
 """Whatever a tablet sends, every mutation settles and no push answers 5xx: reused and duplicate
 seqs, numbers that are not integers, nesting without end, impossible clocks, versions from the
 future, and a mutation the server fails on unexpectedly."""
+
 from __future__ import annotations
 
 import uuid
@@ -13,9 +14,9 @@ from app.auth.models import Device
 from app.db import utcnow
 from app.extensions import db
 from sync.models import SyncMutation
-from tests.problems import assert_problem
 from tests.factories import if_match
 from tests.field_api.conftest import person
+from tests.problems import assert_problem
 from tests.sync.test_protocol import _register
 
 
@@ -36,11 +37,11 @@ def _rename(tablet, resident_id, name, **extra):
 
 
 def test_a_seq_settled_under_another_mutation_is_rejected_and_the_next_push_goes_on(app, tablet, world):
-    _res, resident_id, _reg = _register(tablet, world)               # seqs 1 and 2
-    restored = _rename(tablet, resident_id, "张三丰", seq=2)         # a tablet restored from a backup
+    _res, resident_id, _reg = _register(tablet, world)  # seqs 1 and 2
+    restored = _rename(tablet, resident_id, "张三丰", seq=2)  # a tablet restored from a backup
     first = tablet.push(restored)["results"][0]
     assert first["status"] == "rejected" and first["errors"]["_type"] == ["seq-reused"] and "seq" in first["errors"]
-    again = tablet.push(restored)["results"][0]                      # sent again: replayed, not a 500
+    again = tablet.push(restored)["results"][0]  # sent again: replayed, not a 500
     assert again["replayed"] is True and again["status"] == "rejected"
     after = tablet.push(_rename(tablet, resident_id, "李四"))["results"][0]
     assert after["status"] == "applied" and after["record"]["name"] == "李四"
@@ -66,8 +67,10 @@ def test_a_seq_below_the_last_settled_never_used_is_not_rising(tablet, world):
     assert gap_result["errors"]["_type"] == ["seq-not-rising"]
 
 
-@pytest.mark.parametrize("field, value", [("seq", 1.5), ("seq", "3"), ("seq", True), ("base_version", "3"),
-                                          ("base_version", 2.0), ("seq", 2**64)])
+@pytest.mark.parametrize(
+    "field, value",
+    [("seq", 1.5), ("seq", "3"), ("seq", True), ("base_version", "3"), ("base_version", 2.0), ("seq", 2**64)],
+)
 def test_envelope_numbers_are_json_integers_and_nothing_else(tablet, field, value):
     mutation = {**tablet.mutation("resident", "update", uuid.uuid4(), {"name": "张三"}), field: value}
     body = assert_problem(tablet.push_raw(mutation), 422)
@@ -83,10 +86,18 @@ def test_nesting_beyond_the_limit_is_a_422_for_a_push_and_for_any_route(tablet, 
     assert within["results"][0]["status"] == "rejected"  # parsed, then refused by the schema
 
 
-@pytest.mark.parametrize("occurred_at, reason", [
-    ("2100-01-01T00:00:00+08:00", "between"), ("1970-01-01T00:00:00Z", "between"),
-    ("yesterday", "RFC 3339"), ("2026-12-04T10:00:00", "RFC 3339"), ("2026-12-04", "RFC 3339"),
-    ("2026-02-30T10:00:00+08:00", "real date"), (None, "required")])
+@pytest.mark.parametrize(
+    "occurred_at, reason",
+    [
+        ("2100-01-01T00:00:00+08:00", "between"),
+        ("1970-01-01T00:00:00Z", "between"),
+        ("yesterday", "RFC 3339"),
+        ("2026-12-04T10:00:00", "RFC 3339"),
+        ("2026-12-04", "RFC 3339"),
+        ("2026-02-30T10:00:00+08:00", "real date"),
+        (None, "required"),
+    ],
+)
 def test_an_impossible_occurred_at_rejects_that_mutation_only(app, tablet, world, occurred_at, reason):
     _res, resident_id, _reg = _register(tablet, world)
     bad = _rename(tablet, resident_id, "钱七", occurred_at=occurred_at)
@@ -100,8 +111,10 @@ def test_an_impossible_occurred_at_rejects_that_mutation_only(app, tablet, world
 def test_clock_skew_is_measured_from_the_push_sent_at_and_clamped(app, tablet, world, client, make):
     staff = make.auth(world.staff[0])
     behind = (utcnow() - timedelta(hours=1)).isoformat()
-    tablet.push(tablet.mutation("resident", "create", uuid.uuid4(), person(),
-                                occurred_at="2026-01-02T08:00:00+08:00"), sent_at=behind)
+    tablet.push(
+        tablet.mutation("resident", "create", uuid.uuid4(), person(), occurred_at="2026-01-02T08:00:00+08:00"),
+        sent_at=behind,
+    )
     skew = client.get(f"/api/v1/devices/{tablet.device.id}", headers=staff).json["clock_skew_seconds"]
     assert -3660 < skew < -3540  # an hour behind, whatever the mutation's age
     tablet.push(sent_at="2100-01-01T00:00:00+00:00")
@@ -142,19 +155,25 @@ def test_an_unexpected_failure_settles_one_mutation_as_internal_error(app, table
 
 
 def test_unknown_entities_and_ops_name_their_field(tablet):
-    results = tablet.push(tablet.mutation("spaceship", "create", uuid.uuid4(), {}),
-                          tablet.mutation("resident", "teleport", uuid.uuid4(), {}))["results"]
+    results = tablet.push(
+        tablet.mutation("spaceship", "create", uuid.uuid4(), {}),
+        tablet.mutation("resident", "teleport", uuid.uuid4(), {}),
+    )["results"]
     assert "entity" in results[0]["errors"] and "op" not in results[0]["errors"]
     assert "op" in results[1]["errors"]
 
 
 def test_protocol_missing_is_a_422_unsupported_a_400(tablet, client):
     for path in ("/api/v1/sync/push", "/api/v1/sync/pull"):
-        assert_problem(client.post(path, json={"mutations": [], "cursor": None}, headers=tablet.headers), 422,
-                       field="protocol")
+        assert_problem(
+            client.post(path, json={"mutations": [], "cursor": None}, headers=tablet.headers), 422, field="protocol"
+        )
         for version in (2, "1", 1.0):
-            body = assert_problem(client.post(path, json={"protocol": version, "mutations": []},
-                                              headers=tablet.headers), 400, "unsupported-protocol")
+            body = assert_problem(
+                client.post(path, json={"protocol": version, "mutations": []}, headers=tablet.headers),
+                400,
+                "unsupported-protocol",
+            )
             assert body["supported"] == [1]
 
 
@@ -177,8 +196,11 @@ def test_pull_honours_limit_exactly_reference_data_included(tablet, world, field
 def test_a_reset_page_carries_the_reset_and_nothing_else(tablet, world, client, make, field):
     field.register()
     tablet.pull_all()
-    client.patch(f"/api/v1/users/{world.officer[0].id}", json={"area_ids": [str(world.areas[0][1].id)]},
-                 headers=make.auth(world.admin))
+    client.patch(
+        f"/api/v1/users/{world.officer[0].id}",
+        json={"area_ids": [str(world.areas[0][1].id)]},
+        headers=make.auth(world.admin),
+    )
     page = tablet.pull_raw().json
     assert page["reset"] is True and page["changes"] == [] and page["has_more"] is True
 

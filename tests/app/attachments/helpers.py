@@ -1,4 +1,5 @@
 """Attachment fixtures: files whose first bytes are those of their type, and declaration bodies."""
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,18 @@ def stored_attachment(user, data: bytes, content_type: str = "image/png", kind: 
 
     digest = sha(data)
     get_store().put(digest, data, content_type)
-    db.session.add(Attachment(sha256=digest, content_type=content_type, size=len(data), kind=kind, status=STORED,
-                              station_id=user.station_id, uploaded_by_id=user.id, stored_at=utcnow()))
+    db.session.add(
+        Attachment(
+            sha256=digest,
+            content_type=content_type,
+            size=len(data),
+            kind=kind,
+            status=STORED,
+            station_id=user.station_id,
+            uploaded_by_id=user.id,
+            stored_at=utcnow(),
+        )
+    )
     db.session.flush()
     db.session.add(AttachmentClaim(sha256=digest, user_id=user.id, station_id=user.station_id))
     return digest

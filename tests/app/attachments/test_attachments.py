@@ -1,4 +1,5 @@
 """Attachments through the API on the local store: declare, upload, verify, read, and scope."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -36,8 +37,12 @@ def test_round_trip_through_the_local_store(app, client, make, world):
     assert resp.status_code == 201
     assert resp.json["status"] == "pending" and resp.json["sha256"] == sha(data)
     target = resp.json["upload"]
-    assert target == {"method": "PUT", "url": f"{URL}/{sha(data)}/content", "headers": {"Content-Type": "image/png"},
-                      "expires_at": None}
+    assert target == {
+        "method": "PUT",
+        "url": f"{URL}/{sha(data)}/content",
+        "headers": {"Content-Type": "image/png"},
+        "expires_at": None,
+    }
 
     resp = client.open(target["url"], method=target["method"], data=data, headers={**officer, **target["headers"]})
     assert resp.status_code == 200, resp.json
@@ -51,14 +56,21 @@ def test_round_trip_through_the_local_store(app, client, make, world):
 
     with app.app_context():
         assert attachments.is_stored(sha(data))
-        events = db.session.execute(sa.select(AuditEvent).where(AuditEvent.action == "attachment.store")).scalars().all()
-        assert [(e.entity_id, e.station_id, e.after["via"]) for e in events] == [(sha(data), world.stations[0].id, "api")]
+        events = (
+            db.session.execute(sa.select(AuditEvent).where(AuditEvent.action == "attachment.store")).scalars().all()
+        )
+        assert [(e.entity_id, e.station_id, e.after["via"]) for e in events] == [
+            (sha(data), world.stations[0].id, "api")
+        ]
 
 
 def test_every_accepted_type_round_trips(client, make, world):
     staff = make.auth(world.staff[0])
-    for data, content_type, kind in ((jpeg(), "image/jpeg", "photo"), (webp(), "image/webp", "signature"),
-                                     (pdf(), "application/pdf", "material")):
+    for data, content_type, kind in (
+        (jpeg(), "image/jpeg", "photo"),
+        (webp(), "image/webp", "signature"),
+        (pdf(), "application/pdf", "material"),
+    ):
         digest = stored(client, staff, data, content_type=content_type, kind=kind)
         assert client.get(f"{URL}/{digest}/content", headers=staff).data == data
 
@@ -70,8 +82,9 @@ def test_a_body_above_the_json_limit_is_accepted_by_the_upload_route_only(app, c
     data = pdf(3 * 1024 * 1024)
     assert app.config["MAX_CONTENT_LENGTH"] < len(data) < app.config["ATTACHMENT_MAX_BYTES"]
     stored(client, officer, data, content_type="application/pdf", kind="material")
-    big_json = client.post(URL, data=b'{"sha256": "' + b"a" * (2 * 1024 * 1024) + b'"}',
-                           content_type="application/json", headers=officer)
+    big_json = client.post(
+        URL, data=b'{"sha256": "' + b"a" * (2 * 1024 * 1024) + b'"}', content_type="application/json", headers=officer
+    )
     assert big_json.status_code == 413
 
 
@@ -118,7 +131,9 @@ def test_types_other_than_images_and_pdf_are_refused(client, make, world):
     gif = b"GIF89a" + b"\0" * 100
     assert_problem(declare(client, officer, gif, content_type="image/gif"), 422, field="content_type")
     # a photo or a signature is an image; PDFs are materials
-    assert_problem(declare(client, officer, pdf(), content_type="application/pdf", kind="photo"), 422, field="content_type")
+    assert_problem(
+        declare(client, officer, pdf(), content_type="application/pdf", kind="photo"), 422, field="content_type"
+    )
     data = png()
     declare(client, officer, data)
     assert_problem(upload(client, officer, data, content_type="image/gif"), 415, field="content_type")
@@ -151,7 +166,7 @@ def test_declared_and_uploaded_sizes_are_limited(app, client, make, world):
     assert resp.json["type"].endswith("/payload-too-large")
 
 
-def PNG_TOO_BIG(limit: int) -> bytes:  # noqa: N802 - reads as a constant at the call site
+def PNG_TOO_BIG(limit: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + b"\0" * (limit - 7)
 
 
@@ -179,8 +194,14 @@ def test_reads_are_scoped_to_the_station_and_to_the_citizen(client, make, world)
     data = png()
     stored(client, make.auth(world.officer[0]), data)
     digest = sha(data)
-    for user, status in ((world.admin, 200), (world.staff[0], 200), (world.auxiliary[0], 200),
-                         (world.staff[1], 404), (world.officer[1], 404), (world.citizen, 404)):
+    for user, status in (
+        (world.admin, 200),
+        (world.staff[0], 200),
+        (world.auxiliary[0], 200),
+        (world.staff[1], 404),
+        (world.officer[1], 404),
+        (world.citizen, 404),
+    ):
         for path in (f"{URL}/{digest}", f"{URL}/{digest}/content"):
             resp = client.get(path, headers=make.auth(user))
             assert resp.status_code == status, (user.role, path)

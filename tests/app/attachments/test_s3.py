@@ -1,5 +1,6 @@
 """Attachments on S3, against a real moto server over HTTP: the tablet's upload goes to a
 presigned URL with plain HTTP, never through the API, exactly as in production."""
+
 from __future__ import annotations
 
 import http.client
@@ -12,9 +13,9 @@ import pytest
 from botocore.config import Config as BotoConfig
 
 from app import attachments
-from compose import create_app
 from app.db import utcnow
 from app.storage import sha256_b64
+from compose import create_app
 from tests.app.attachments.helpers import declaration, jpeg, pdf, png, sha
 from tests.conftest import make_config
 
@@ -38,8 +39,9 @@ def moto_endpoint():
         mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         mp.delenv("AWS_SESSION_TOKEN", raising=False)
         mp.delenv("AWS_PROFILE", raising=False)
-        boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
-                     config=BotoConfig(s3={"addressing_style": "path"})).create_bucket(Bucket=BUCKET)
+        boto3.client(
+            "s3", endpoint_url=endpoint, region_name=REGION, config=BotoConfig(s3={"addressing_style": "path"})
+        ).create_bucket(Bucket=BUCKET)
         yield endpoint
     server.stop()
 
@@ -47,15 +49,17 @@ def moto_endpoint():
 @pytest.fixture(scope="module")
 def bucket(moto_endpoint):
     """The test's own view of the bucket, to see what the API left in it."""
-    return boto3.client("s3", endpoint_url=moto_endpoint, region_name=REGION,
-                        config=BotoConfig(s3={"addressing_style": "path"}))
+    return boto3.client(
+        "s3", endpoint_url=moto_endpoint, region_name=REGION, config=BotoConfig(s3={"addressing_style": "path"})
+    )
 
 
 @pytest.fixture(scope="module")
 def s3_app(app, moto_endpoint):
     """A second app on the session's database (``app`` migrated it) whose blob store is the bucket."""
-    return create_app(make_config(S3_BUCKET=BUCKET, S3_ENDPOINT_URL=moto_endpoint, S3_REGION=REGION,
-                                  PRESIGN_SECONDS=300))
+    return create_app(
+        make_config(S3_BUCKET=BUCKET, S3_ENDPOINT_URL=moto_endpoint, S3_REGION=REGION, PRESIGN_SECONDS=300)
+    )
 
 
 @pytest.fixture
@@ -68,8 +72,9 @@ def send(method: str, url: str, body: bytes | None = None, headers: dict | None 
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     try:
-        conn.request(method, f"{parts.path}?{parts.query}" if parts.query else parts.path, body=body,
-                     headers=headers or {})
+        conn.request(
+            method, f"{parts.path}?{parts.query}" if parts.query else parts.path, body=body, headers=headers or {}
+        )
         resp = conn.getresponse()
         return resp.status, resp.read()
     finally:
@@ -94,11 +99,18 @@ def test_presigned_upload_confirm_and_presigned_download(s3_app, api, bucket, ma
     assert upload["method"] == "PUT" and upload["url"].startswith(f"{moto_endpoint}/{BUCKET}/blobs/{sha(data)}?")
     query = parse_qs(urlsplit(upload["url"]).query)
     # The type, the length and the checksum are signed: real S3 refuses a PUT that differs in any.
-    assert set(query["X-Amz-SignedHeaders"][0].split(";")) == {"content-length", "content-type", "host",
-                                                               "x-amz-checksum-sha256"}
+    assert set(query["X-Amz-SignedHeaders"][0].split(";")) == {
+        "content-length",
+        "content-type",
+        "host",
+        "x-amz-checksum-sha256",
+    }
     assert query["X-Amz-Expires"] == ["300"]
-    assert upload["headers"] == {"Content-Type": "image/png", "Content-Length": str(len(data)),
-                                 "x-amz-checksum-sha256": sha256_b64(sha(data))}
+    assert upload["headers"] == {
+        "Content-Type": "image/png",
+        "Content-Length": str(len(data)),
+        "x-amz-checksum-sha256": sha256_b64(sha(data)),
+    }
     expires_at = datetime.fromisoformat(upload["expires_at"])
     assert timedelta(seconds=290) < expires_at - utcnow() <= timedelta(seconds=300)
 
@@ -193,8 +205,9 @@ def test_an_unreachable_store_is_a_503_not_a_crash(app, make, world, moto_endpoi
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed_port = s.getsockname()[1]
-    down = create_app(make_config(S3_BUCKET=BUCKET, S3_ENDPOINT_URL=f"http://127.0.0.1:{closed_port}",
-                                  S3_REGION=REGION))
+    down = create_app(
+        make_config(S3_BUCKET=BUCKET, S3_ENDPOINT_URL=f"http://127.0.0.1:{closed_port}", S3_REGION=REGION)
+    )
     client = down.test_client()
     officer = make.auth(world.officer[0])
     data = png()

@@ -1,4 +1,5 @@
 """The audit trail: written with the change, masked, scoped, and tamper-evident."""
+
 from __future__ import annotations
 
 import threading
@@ -17,8 +18,11 @@ def _events(client, headers, **params):
 
 def test_a_change_records_who_what_and_before_after(client, make, world):
     staff = make.auth(world.staff[0])
-    resp = client.patch(f"/api/v1/users/{world.officer[0].id}", json={"display_name": "张伟", "phone": "13900001111"},
-                        headers={**staff, "X-Request-ID": "req-audit-1"})
+    resp = client.patch(
+        f"/api/v1/users/{world.officer[0].id}",
+        json={"display_name": "张伟", "phone": "13900001111"},
+        headers={**staff, "X-Request-ID": "req-audit-1"},
+    )
     assert resp.status_code == 200
     [event] = _events(client, staff, entity="user", entity_id=str(world.officer[0].id), action="user.update")
     assert event["actor_id"] == str(world.staff[0].id) and event["actor_role"] == "staff"
@@ -100,8 +104,11 @@ def test_concurrent_writers_keep_one_linear_chain(app, make, world):
     def create(i):
         c = app.test_client()
         barrier.wait()
-        r = c.post("/api/v1/areas", json={"station_id": str(world.stations[0].id), "code": f"C{i:02d}", "name": "x"},
-                   headers=admin_headers)
+        r = c.post(
+            "/api/v1/areas",
+            json={"station_id": str(world.stations[0].id), "code": f"C{i:02d}", "name": "x"},
+            headers=admin_headers,
+        )
         statuses.append(r.status_code)
 
     threads = [threading.Thread(target=create, args=(i,)) for i in range(12)]

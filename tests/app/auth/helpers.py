@@ -1,5 +1,6 @@
 """Helpers shared by the authentication tests: problem+json checks, clock travel on stored
 rows, hand-made JWTs, captured SMS codes and a barrier-started thread pool."""
+
 from __future__ import annotations
 
 import base64
@@ -18,6 +19,7 @@ from app.auth import keys
 from app.auth.models import Throttle
 from app.db import utcnow
 from app.extensions import db
+
 
 def retry_after(resp) -> int:
     value = resp.headers.get("Retry-After")
@@ -51,6 +53,7 @@ def throttle_rows(app) -> dict:
 
 # --- JWTs made by hand ------------------------------------------------------------------
 
+
 def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
@@ -71,10 +74,14 @@ def server_key(app):
 def access_claims(app, user, **overrides) -> dict:
     now = utcnow()
     claims = {
-        "iss": app.config["JWT_ISSUER"], "aud": app.config["JWT_AUDIENCE"], "sub": str(user.id),
-        "iat": int(now.timestamp()), "nbf": int(now.timestamp()),
+        "iss": app.config["JWT_ISSUER"],
+        "aud": app.config["JWT_AUDIENCE"],
+        "sub": str(user.id),
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=app.config["ACCESS_TOKEN_TTL"])).timestamp()),
-        "jti": uuid.uuid4().hex, "role": user.role,
+        "jti": uuid.uuid4().hex,
+        "role": user.role,
     }
     if user.station_id:
         claims["sid"] = str(user.station_id)
@@ -117,6 +124,7 @@ def bearer(token: str) -> dict:
 
 # --- SMS ------------------------------------------------------------------------------
 
+
 class SmsBox:
     """What the console sender logged, read back the way a phone would."""
 
@@ -137,6 +145,7 @@ class SmsBox:
 
 
 # --- concurrency ------------------------------------------------------------------------
+
 
 def in_parallel(app, n: int, call):
     """Run ``call(client, i)`` on ``n`` threads released together; each has its own test client."""

@@ -1,25 +1,33 @@
 """Device credentials: issued with device-bound tokens, verified against the published JWKS, never
 usable as access tokens."""
+
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.auth import keys
-from app.auth.credentials import (CredentialError, b64url, b64url_decode, compressed_point,
-                                  decode_device_credential, encode_device_credential, issue_device_credential,
-                                  jws_sign, receipt_jwks)
+from app.auth.credentials import (
+    CredentialError,
+    b64url,
+    b64url_decode,
+    compressed_point,
+    decode_device_credential,
+    encode_device_credential,
+    issue_device_credential,
+    jws_sign,
+)
 from app.auth.models import Device, SigningKey
 from app.db import utcnow
 from app.extensions import db
 from app.org.models import User
 from tests.app.auth.helpers import bearer, shift_back
-from tests.problems import assert_problem
 from tests.factories import PASSWORD
+from tests.problems import assert_problem
 
 LOGIN, REFRESH, ME, JWKS = "/api/v1/auth/login", "/api/v1/auth/refresh", "/api/v1/me", "/.well-known/jwks.json"
 
@@ -42,7 +50,10 @@ def test_a_device_bound_login_returns_a_credential_for_that_device(app, client, 
     assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in", "device_credential"}
     cred = decode_device_credential(body["device_credential"], client.get(JWKS).json)
     assert (cred["device_id"], cred["officer_id"], cred["station_id"]) == (
-        str(device.id), str(officer.id), str(world.stations[0].id))
+        str(device.id),
+        str(officer.id),
+        str(world.stations[0].id),
+    )
     assert compressed_point(cred["public_key"]) == compressed_point(device.private_key.public_key())
     assert cred["public_jwk"] == device.public_jwk
     assert cred["exp"] - cred["iat"] == timedelta(seconds=app.config["DEVICE_CREDENTIAL_TTL"]) == timedelta(hours=24)
@@ -86,8 +97,10 @@ def test_a_retired_device_refreshes_without_a_new_credential(app, client, make, 
 
 def test_the_lifetime_follows_the_setting(app, client, make, world, monkeypatch):
     monkeypatch.setitem(app.config, "DEVICE_CREDENTIAL_TTL", 3600)
-    cred = decode_device_credential(device_login(client, world.officer[0], make.device(world.stations[0]))
-                                    ["device_credential"], client.get(JWKS).json)
+    cred = decode_device_credential(
+        device_login(client, world.officer[0], make.device(world.stations[0]))["device_credential"],
+        client.get(JWKS).json,
+    )
     assert cred["exp"] - cred["iat"] == timedelta(hours=1)
 
 
@@ -105,6 +118,7 @@ def test_an_access_token_is_not_a_credential(client, make, world):
 
 
 # --- verification rules, on credentials signed by the server's own key --------------------------
+
 
 @pytest.fixture
 def issued(app, make, world):
@@ -143,13 +157,15 @@ def test_a_tampered_credential_is_refused(issued):
     cred, jwks, _ = issued
     h, p, s = cred.split(".")
     i = len(p) // 2
-    tampered = f"{h}.{p[:i]}{'A' if p[i] != 'A' else 'B'}{p[i + 1:]}.{s}"
+    tampered = f"{h}.{p[:i]}{'A' if p[i] != 'A' else 'B'}{p[i + 1 :]}.{s}"
     with pytest.raises(CredentialError):
         decode_device_credential(tampered, jwks)
 
 
-@pytest.mark.parametrize("header", [{"alg": "ES256"}, {"alg": "ES256", "typ": "at+jwt"},
-                                    {"alg": "ES384", "typ": "dc"}, {"alg": "none", "typ": "dc"}])
+@pytest.mark.parametrize(
+    "header",
+    [{"alg": "ES256"}, {"alg": "ES256", "typ": "at+jwt"}, {"alg": "ES384", "typ": "dc"}, {"alg": "none", "typ": "dc"}],
+)
 def test_alg_and_typ_are_pinned(issued, header):
     cred, jwks, server_private = issued
     _, payload, _ = parts(cred)
@@ -176,8 +192,14 @@ def test_a_payload_of_the_wrong_layout_is_refused_even_when_signed(issued):
 
 def test_private_or_foreign_keys_in_a_jwks_are_ignored(issued):
     cred, jwks, _ = issued
-    polluted = {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB"}, "junk", {"kty": "EC", "crv": "P-384"},
-                         {**jwks["keys"][0], "d": b64url(b"\1" * 32)}]}
+    polluted = {
+        "keys": [
+            {"kty": "RSA", "n": "AQAB", "e": "AQAB"},
+            "junk",
+            {"kty": "EC", "crv": "P-384"},
+            {**jwks["keys"][0], "d": b64url(b"\1" * 32)},
+        ]
+    }
     with pytest.raises(CredentialError) as info:
         decode_device_credential(cred, polluted)
     assert info.value.reason == "unknown-key"
@@ -187,15 +209,29 @@ def test_private_or_foreign_keys_in_a_jwks_are_ignored(issued):
 def test_the_pure_encoder_round_trips():
     server, device = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ids = [uuid.uuid4() for _ in range(3)]
-    iat = datetime(2026, 5, 1, 8, tzinfo=timezone.utc)
-    cred = encode_device_credential(server, device_id=ids[0], officer_id=ids[1], station_id=ids[2],
-                                    device_public_key=device.public_key(), iat=iat, exp=iat + timedelta(hours=24))
+    iat = datetime(2026, 5, 1, 8, tzinfo=UTC)
+    cred = encode_device_credential(
+        server,
+        device_id=ids[0],
+        officer_id=ids[1],
+        station_id=ids[2],
+        device_public_key=device.public_key(),
+        iat=iat,
+        exp=iat + timedelta(hours=24),
+    )
     out = decode_device_credential(cred, {"keys": [keys.public_jwk(server.public_key(), "k1")]}, iat)
     assert [out["device_id"], out["officer_id"], out["station_id"]] == [str(i) for i in ids]
     assert out["kid"] == "k1" and out["iat"] == iat
     with pytest.raises(ValueError):
-        encode_device_credential(server, device_id=ids[0], officer_id=ids[1], station_id=ids[2],
-                                 device_public_key=device.public_key(), iat=iat, exp=iat)
+        encode_device_credential(
+            server,
+            device_id=ids[0],
+            officer_id=ids[1],
+            station_id=ids[2],
+            device_public_key=device.public_key(),
+            iat=iat,
+            exp=iat,
+        )
 
 
 def test_receipt_keys_outlive_the_access_token_window(app, client, make, world):

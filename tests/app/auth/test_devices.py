@@ -1,5 +1,6 @@
 """Field tablets: registered by staff, enrolled once with a code and a P-256 public key, bound
 to their station, and revoked as lost (refused at once) or retired (may still hand in work)."""
+
 from __future__ import annotations
 
 import functools
@@ -20,8 +21,8 @@ from app.db import utcnow
 from app.errors import DeviceRevoked
 from app.extensions import db
 from tests.app.auth.helpers import b64url, bearer, in_parallel, shift_back
-from tests.problems import assert_problem
 from tests.factories import PASSWORD, device_key
+from tests.problems import assert_problem
 
 DEVICES, ENROLL, LOGIN, ME = "/api/v1/devices", "/api/v1/devices/enroll", "/api/v1/auth/login", "/api/v1/me"
 
@@ -58,6 +59,7 @@ def staff_a(make, world):
 
 
 # --- registration and enrollment -------------------------------------------------------------
+
 
 def test_staff_registers_and_the_tablet_enrolls(app, client, world, staff_a):
     r = register(client, staff_a)
@@ -184,6 +186,7 @@ def test_registration_input_is_checked(client, world, staff_a, make):
 
 # --- signing in on a tablet ------------------------------------------------------------------
 
+
 def test_field_accounts_get_device_bound_tokens(app, client, make, world):
     device = make.device(world.stations[0])
     for role in ("officer", "auxiliary"):
@@ -213,8 +216,7 @@ def test_staff_and_admins_cannot_log_in_on_a_device(client, make, world):
 
 def test_a_wrong_password_on_a_device_is_still_invalid_credentials(client, make, world):
     device = make.device(world.stations[0])
-    assert_problem(device_login(client, world.officer[0], device.id, "wrong password!"), 401,
-                   "invalid-credentials")
+    assert_problem(device_login(client, world.officer[0], device.id, "wrong password!"), 401, "invalid-credentials")
 
 
 def test_no_sign_in_on_a_device_that_is_not_active(client, make, world):
@@ -224,6 +226,7 @@ def test_no_sign_in_on_a_device_that_is_not_active(client, make, world):
 
 
 # --- revocation --------------------------------------------------------------------------
+
 
 def test_lost_device_is_refused_at_once(app, client, make, world, staff_a):
     device = make.device(world.stations[0])
@@ -303,6 +306,7 @@ def test_revoke_mode_is_checked(client, make, world, staff_a):
 
 # --- who may manage devices ------------------------------------------------------------------
 
+
 def test_staff_of_another_station_gets_404(client, make, world):
     device = make.device(world.stations[0])
     staff_b = make.auth(world.staff[1])
@@ -345,8 +349,9 @@ def test_an_officer_moved_to_another_station_loses_the_old_stations_tablet(clien
     device = make.device(world.stations[0])
     officer = world.officer[0]
     pair = make.tokens(officer, device)
-    r = client.patch(f"/api/v1/users/{officer.id}", json={"station_id": str(world.stations[1].id)},
-                     headers=make.auth(world.admin))
+    r = client.patch(
+        f"/api/v1/users/{officer.id}", json={"station_id": str(world.stations[1].id)}, headers=make.auth(world.admin)
+    )
     assert r.status_code == 200, r.json
     # The login check (the device must be of the officer's station) also holds for live sessions.
     assert_problem(client.get(ME, headers=bearer(pair["access_token"])), 401)

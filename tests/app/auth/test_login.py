@@ -1,5 +1,6 @@
 """Password log-in: the token pair, one answer for every wrong credential, slow-down, lock-out
 and the per-address limit, all counted in the database."""
+
 from __future__ import annotations
 
 import jwt
@@ -10,8 +11,8 @@ from app.auth.models import Throttle
 from app.auth.services import login_account_key, login_address_key
 from app.extensions import db
 from tests.app.auth.helpers import age_throttle, bearer, in_parallel, retry_after, throttle_rows
-from tests.problems import assert_problem
 from tests.factories import PASSWORD
+from tests.problems import assert_problem
 
 LOGIN = "/api/v1/auth/login"
 
@@ -36,6 +37,7 @@ def audit_actions(app, action=None):
 
 # --- success ----------------------------------------------------------------------------
 
+
 def test_login_returns_a_bearer_pair(app, client, world):
     for role in ("admin", "staff", "officer", "auxiliary"):
         user = world.user(role)
@@ -59,6 +61,7 @@ def test_username_is_case_insensitive(client, world):
 
 # --- one answer for every wrong credential ------------------------------------------------
 
+
 def test_wrong_password_and_unknown_user_get_the_same_answer(client, world):
     wrong = fail(client, world.staff[0].username).json
     unknown = fail(client, "nobody-at-all").json
@@ -72,11 +75,13 @@ def test_inactive_account_gets_the_same_answer_even_with_the_right_password(app,
 
 
 def test_malformed_login_is_422_naming_the_field(client, world):
-    for body, field in (({"password": PASSWORD}, "username"),
-                        ({"username": "x"}, "password"),
-                        ({"username": "x", "password": PASSWORD, "device_id": "not-a-uuid"}, "device_id"),
-                        ({"username": "x", "password": PASSWORD, "role": "admin"}, "role"),
-                        ({"username": "x" * 65, "password": PASSWORD}, "username")):
+    for body, field in (
+        ({"password": PASSWORD}, "username"),
+        ({"username": "x"}, "password"),
+        ({"username": "x", "password": PASSWORD, "device_id": "not-a-uuid"}, "device_id"),
+        ({"username": "x", "password": PASSWORD, "role": "admin"}, "role"),
+        ({"username": "x" * 65, "password": PASSWORD}, "username"),
+    ):
         assert_problem(client.post(LOGIN, json=body), 422, field=field, case=body)
 
 
@@ -85,15 +90,18 @@ def test_login_failures_are_audited(app, client, world):
     fail(client, staff.username)
     fail(client, "ghost")
     events = audit_actions(app, "auth.login_failed")
-    assert (("auth.login_failed", str(staff.id), {"username": staff.username}) in events)
-    assert (("auth.login_failed", None, {"username": "ghost"}) in events)
+    assert ("auth.login_failed", str(staff.id), {"username": staff.username}) in events
+    assert ("auth.login_failed", None, {"username": "ghost"}) in events
     with app.app_context():
-        row = db.session.execute(sa.select(AuditEvent).where(AuditEvent.action == "auth.login_failed")).scalars().first()
+        row = (
+            db.session.execute(sa.select(AuditEvent).where(AuditEvent.action == "auth.login_failed")).scalars().first()
+        )
         assert row.client_addr == "127.0.0.1" and row.request_id
         assert PASSWORD not in str(row.after) and "wrong password" not in str(row.after)
 
 
 # --- slow-down and lock-out -----------------------------------------------------------------
+
 
 def test_slow_down_after_three_failures(app, client, world):
     username = world.officer[0].username
@@ -121,7 +129,7 @@ def test_a_client_that_obeys_retry_after_gets_in(app, client, world):
         fail(client, username)  # a 401 again, not another 429
     r = login(client, username)
     assert_problem(r, 429)
-    assert retry_after(r) == 2 ** 4
+    assert retry_after(r) == 2**4
     age_throttle(app, retry_after(r))
     assert login(client, username).status_code == 200
 
@@ -215,8 +223,9 @@ def test_good_logins_do_not_use_up_the_address_budget(app, client, world):
 
 def test_parallel_guesses_cannot_slip_past_the_back_off(app, world):
     username = world.officer[0].username
-    results = in_parallel(app, 8, lambda c, i: c.post(LOGIN, json={"username": username,
-                                                                   "password": f"wrong {i} password"}))
+    results = in_parallel(
+        app, 8, lambda c, i: c.post(LOGIN, json={"username": username, "password": f"wrong {i} password"})
+    )
     statuses = sorted(r.status_code for r in results)
     # Three counted failures may go straight through; the rest wait behind the back-off.
     assert statuses.count(401) <= 4 and statuses.count(401) + statuses.count(429) == 8, statuses
@@ -229,8 +238,10 @@ def test_picking_the_wrong_tablet_is_not_a_password_guess(app, client, make, wor
     officer = world.officer[0]
     foreign = make.device(world.stations[1])
     for _ in range(app.config["LOGIN_SLOWDOWN_AFTER"] + 2):
-        resp = client.post("/api/v1/auth/login", json={"username": officer.username, "password": PASSWORD,
-                                                       "device_id": str(foreign.id)})
+        resp = client.post(
+            "/api/v1/auth/login",
+            json={"username": officer.username, "password": PASSWORD, "device_id": str(foreign.id)},
+        )
         assert resp.status_code == 422 and "device_id" in resp.json["errors"]
     assert login_account_key(officer.username) not in throttle_rows(app)
     ok = client.post("/api/v1/auth/login", json={"username": officer.username, "password": PASSWORD})

@@ -1,5 +1,6 @@
 """Citizen sign-in by SMS code: the code reaches only the phone, works once, resists guessing
 (also in parallel), expires, is superseded by a newer one and cannot be requested in bulk."""
+
 from __future__ import annotations
 
 import re
@@ -11,8 +12,8 @@ from app.extensions import db
 from app.notify.models import Notification
 from app.org.models import User
 from tests.app.auth.helpers import age_throttle, bearer, in_parallel, retry_after, shift_back
-from tests.problems import assert_problem
 from tests.factories import mobile
+from tests.problems import assert_problem
 
 OTP, VERIFY, ME = "/api/v1/auth/otp", "/api/v1/auth/otp/verify", "/api/v1/me"
 
@@ -122,17 +123,29 @@ def test_the_code_never_appears_in_responses_or_the_outbox(app, client, sms):
 
 
 def test_bad_phone_is_422_naming_phone(client, sms):
-    for phone in ("12345", "23812345678", "1381234567", "138123456789", "+1 415 555 0100", "",
-                  "１３８１２３４５６７８", "13８12345678", "1381234567٨"):
+    for phone in (
+        "12345",
+        "23812345678",
+        "1381234567",
+        "138123456789",
+        "+1 415 555 0100",
+        "",
+        "１３８１２３４５６７８",
+        "13８12345678",
+        "1381234567٨",
+    ):
         assert_problem(ask(client, phone), 422, field="phone", case=phone)
         assert_problem(verify(client, phone, "123456"), 422, field="phone", case=phone)
     assert sms.messages() == []
 
 
 def test_malformed_otp_request_is_422_naming_the_field(client):
-    for body, field in (({}, "phone"), ({"phone": 13812345678}, "phone"),
-                        ({"phone": "13812345678", "locale": "fr"}, "locale"),
-                        ({"phone": "13812345678", "extra": 1}, "extra")):
+    for body, field in (
+        ({}, "phone"),
+        ({"phone": 13812345678}, "phone"),
+        ({"phone": "13812345678", "locale": "fr"}, "locale"),
+        ({"phone": "13812345678", "extra": 1}, "extra"),
+    ):
         assert_problem(client.post(OTP, json=body), 422, field=field, case=body)
 
 

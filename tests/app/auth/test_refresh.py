@@ -1,5 +1,6 @@
 """Refresh tokens: rotated on every use, a reused one kills its whole family, exactly one of
 many concurrent uses wins, and log-out ends the login."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -19,8 +20,13 @@ def refresh(client, token):
 
 def family_rows(app, user_id):
     with app.app_context():
-        return db.session.execute(sa.select(RefreshToken).where(RefreshToken.user_id == user_id)
-                                  .order_by(RefreshToken.issued_at)).scalars().all()
+        return (
+            db.session.execute(
+                sa.select(RefreshToken).where(RefreshToken.user_id == user_id).order_by(RefreshToken.issued_at)
+            )
+            .scalars()
+            .all()
+        )
 
 
 def test_refresh_rotates_and_the_old_token_stops_working(app, client, make, world):
@@ -48,16 +54,16 @@ def test_refresh_tokens_are_stored_only_as_hashes(app, make, world):
 def test_reuse_of_a_rotated_token_kills_the_family(app, client, make, world):
     user = world.officer[0]
     stolen = make.tokens(user)["refresh_token"]
-    newest = refresh(client, stolen).json["refresh_token"]       # the legitimate holder rotates
-    newest = refresh(client, newest).json["refresh_token"]       # …and again
-    other_login = make.tokens(user)["refresh_token"]             # a separate login (another family)
+    newest = refresh(client, stolen).json["refresh_token"]  # the legitimate holder rotates
+    newest = refresh(client, newest).json["refresh_token"]  # …and again
+    other_login = make.tokens(user)["refresh_token"]  # a separate login (another family)
 
     assert_problem(refresh(client, stolen), 401, "refresh-token-reused")
-    assert_problem(refresh(client, newest), 401)                  # the newest link is dead too
+    assert_problem(refresh(client, newest), 401)  # the newest link is dead too
     rows = family_rows(app, user.id)
     family = rows[0].family_id
     assert all(r.revoked_at is not None for r in rows if r.family_id == family)
-    assert refresh(client, other_login).status_code == 200        # other logins are untouched
+    assert refresh(client, other_login).status_code == 200  # other logins are untouched
 
 
 def test_refresh_token_reuse_after_family_revocation_stays_refused(client, make, world):
@@ -79,8 +85,9 @@ def test_concurrent_refresh_of_one_token_has_exactly_one_winner(app, make, world
         with app.app_context():
             from app.auth.tokens import _hash_refresh
 
-            family = db.session.execute(sa.select(RefreshToken.family_id).where(
-                RefreshToken.token_hash == _hash_refresh(token))).scalar_one()
+            family = db.session.execute(
+                sa.select(RefreshToken.family_id).where(RefreshToken.token_hash == _hash_refresh(token))
+            ).scalar_one()
             links = db.session.execute(sa.select(RefreshToken).where(RefreshToken.family_id == family)).scalars().all()
             assert len(links) == 2, "only the winner was issued a new refresh token"
             assert sum(1 for t in links if t.used_at is not None) == 1

@@ -1,4 +1,5 @@
 """Access tokens: what a genuine one carries, and every forgery /me must refuse with a 401."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,7 @@ from app.auth import keys
 from app.auth.models import SigningKey
 from app.extensions import db
 from app.org.models import User
-from tests.app.auth.helpers import (access_claims, b64json, b64url, bearer, hs256, server_key, shift_back,
-                                    sign)
+from tests.app.auth.helpers import access_claims, b64json, b64url, bearer, hs256, server_key, shift_back, sign
 from tests.problems import assert_problem
 
 ME = "/api/v1/me"
@@ -35,6 +35,7 @@ def _set_user(app, user_id, **values):
 
 # --- the genuine article ----------------------------------------------------------------
 
+
 def test_valid_token_works_and_carries_the_registered_claims(app, client, make, officer):
     token = make.tokens(officer)["access_token"]
     r = client.get(ME, headers=bearer(token))
@@ -45,8 +46,13 @@ def test_valid_token_works_and_carries_the_registered_claims(app, client, make, 
     assert header["alg"] == "ES256" and header["typ"] == "at+jwt"
     kid, private = server_key(app)
     assert header["kid"] == kid
-    claims = jwt.decode(token, private.public_key(), algorithms=["ES256"], audience=app.config["JWT_AUDIENCE"],
-                        issuer=app.config["JWT_ISSUER"])
+    claims = jwt.decode(
+        token,
+        private.public_key(),
+        algorithms=["ES256"],
+        audience=app.config["JWT_AUDIENCE"],
+        issuer=app.config["JWT_ISSUER"],
+    )
     for name in ("iss", "aud", "exp", "iat", "jti", "sub"):
         assert name in claims
     assert claims["exp"] - claims["iat"] == 900
@@ -56,8 +62,10 @@ def test_valid_token_works_and_carries_the_registered_claims(app, client, make, 
 
 def test_every_token_has_its_own_jti(make, officer):
     first, second = make.tokens(officer)["access_token"], make.tokens(officer)["access_token"]
-    assert jwt.decode(first, options={"verify_signature": False})["jti"] != \
-        jwt.decode(second, options={"verify_signature": False})["jti"]
+    assert (
+        jwt.decode(first, options={"verify_signature": False})["jti"]
+        != jwt.decode(second, options={"verify_signature": False})["jti"]
+    )
 
 
 def test_a_token_signed_by_hand_with_the_server_key_is_accepted(app, client, officer):
@@ -82,6 +90,7 @@ def test_jwks_lists_the_signing_key_with_public_members_only(app, client, make, 
 
 # --- refused: each one a 401 problem --------------------------------------------------------
 
+
 def _refused(client, token, slug="unauthorized", case=None):
     r = client.get(ME, headers=bearer(token))
     assert_problem(r, 401, slug, case=case)
@@ -90,8 +99,18 @@ def _refused(client, token, slug="unauthorized", case=None):
 
 
 def test_missing_or_malformed_authorization_is_refused(client, world):
-    for header in (None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer not-a-jwt",
-                   "Bearer a.b.c", "Bearer ....", "Bearer " + "A" * 5000):
+    for header in (
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Token abc",
+        "Bearer not-a-jwt",
+        "Bearer a.b.c",
+        "Bearer ....",
+        "Bearer " + "A" * 5000,
+    ):
         headers = {} if header is None else {"Authorization": header}
         assert_problem(client.get(ME, headers=headers), 401, case=header)
 
@@ -120,7 +139,9 @@ def test_hs256_with_the_public_key_as_hmac_secret_is_refused(app, client, make, 
         json.dumps(jwk).encode(),
         json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode(),
         json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":")).encode(),
-        raw_x + raw_y, jwk["x"].encode(), jwk["y"].encode(),
+        raw_x + raw_y,
+        jwk["x"].encode(),
+        jwk["y"].encode(),
     ]
     claims = access_claims(app, officer)
     for secret in secrets:
@@ -165,8 +186,12 @@ def test_embedded_jwk_or_jku_header_is_not_trusted(app, client, officer):
     jwk = ECAlgorithm.to_jwk(attacker.public_key(), as_dict=True)
     claims = access_claims(app, officer)
     _refused(client, sign(app, claims, private_key=attacker, headers={"jwk": jwk}))
-    _refused(client, sign(app, claims, private_key=attacker,
-                          headers={"kid": "attacker", "jku": "https://attacker.example/jwks.json"}))
+    _refused(
+        client,
+        sign(
+            app, claims, private_key=attacker, headers={"kid": "attacker", "jku": "https://attacker.example/jwks.json"}
+        ),
+    )
 
 
 def test_wrong_audience_is_refused(app, client, officer):
@@ -265,6 +290,7 @@ def test_deactivation_through_the_api_cuts_off_the_access_token(client, make, wo
 
 # --- key rotation -----------------------------------------------------------------------
 
+
 def test_retired_key_verifies_access_tokens_for_one_lifetime_and_stays_published(app, client, make, officer):
     old_token = make.tokens(officer)["access_token"]
     old_kid = jwt.get_unverified_header(old_token)["kid"]
@@ -305,12 +331,14 @@ def test_a_device_token_is_useless_without_the_device_key(app, make, world):
     resp = me({})
     assert resp.status_code == 401 and resp.json["type"].endswith("/device-proof-required")
     thief = ec.generate_private_key(ec.SECP256R1())
-    for bad in (proof.sign(thief, "GET", "/api/v1/me", token, now),                 # another key
-                proof.sign(device.private_key, "GET", "/api/v1/devices", token, now),  # another path
-                proof.sign(device.private_key, "POST", "/api/v1/me", token, now),      # another method
-                proof.sign(device.private_key, "GET", "/api/v1/me", token, now - 3600),  # stale
-                proof.sign(device.private_key, "GET", "/api/v1/me", "another.token.x", now),  # another token
-                "not-a-proof"):
+    for bad in (
+        proof.sign(thief, "GET", "/api/v1/me", token, now),  # another key
+        proof.sign(device.private_key, "GET", "/api/v1/devices", token, now),  # another path
+        proof.sign(device.private_key, "POST", "/api/v1/me", token, now),  # another method
+        proof.sign(device.private_key, "GET", "/api/v1/me", token, now - 3600),  # stale
+        proof.sign(device.private_key, "GET", "/api/v1/me", "another.token.x", now),  # another token
+        "not-a-proof",
+    ):
         resp = me({proof.HEADER: bad})
         assert resp.status_code == 401 and resp.json["type"].endswith("/device-proof-required"), bad
     stale = me({proof.HEADER: proof.sign(device.private_key, "GET", "/api/v1/me", token, now - 3600)})

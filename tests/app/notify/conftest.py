@@ -1,10 +1,11 @@
 """Outbox fixtures: a sender that records what it is given (and fails when told to), a helper
 that queues a message as a feature would, and a fixed clock at noon, Beijing time, outside the
 quiet hours."""
+
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -14,11 +15,11 @@ from app.notify import outbox, senders
 from app.notify.models import Notification
 from app.notify.policy import LOCAL_TZ
 
-NOON = datetime(2026, 11, 23, 12, 0, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+NOON = datetime(2026, 11, 23, 12, 0, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 def local(hour: int, minute: int = 0, day: int = 23) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+    return datetime(2026, 11, day, hour, minute, tzinfo=LOCAL_TZ).astimezone(UTC)
 
 
 class Recorder:
@@ -68,15 +69,26 @@ def queue(app, make):
     """``queue(phone=..., template=..., **enqueue kwargs)`` → the new row's id, committed."""
     station = {}
 
-    def _queue(phone: str | None = "13800138000", *, kind: str = "visit_cancelled", params: dict | None = None,
-               due_at=None, **kw):
+    def _queue(
+        phone: str | None = "13800138000",
+        *,
+        kind: str = "visit_cancelled",
+        params: dict | None = None,
+        due_at=None,
+        **kw,
+    ):
         if "station_id" not in kw:
             station.setdefault("s", make.station())
             kw["station_id"] = station["s"].id
         with app.app_context():
-            row = outbox.enqueue(kind, kw.pop("template", kind),
-                                 params if params is not None else {"station": "北山街派出所", "reference": "ABCD2345"},
-                                 phone=phone, due_at=due_at or NOON - timedelta(minutes=1), **kw)
+            row = outbox.enqueue(
+                kind,
+                kw.pop("template", kind),
+                params if params is not None else {"station": "北山街派出所", "reference": "ABCD2345"},
+                phone=phone,
+                due_at=due_at or NOON - timedelta(minutes=1),
+                **kw,
+            )
             db.session.commit()
             return row.id
 

@@ -1,5 +1,6 @@
 """The dispatcher: claim, send, record; back-off and dead letters; leases and ``unknown``;
 quiet hours, opt-outs and the per-recipient limit; two dispatchers at once."""
+
 from __future__ import annotations
 
 import threading
@@ -29,7 +30,7 @@ def test_a_due_message_is_rendered_decrypted_sent_and_recorded(app, sms, queue):
     row_id = queue(phone, kind="visit_cancelled", params={"station": "北山街派出所", "reference": "ABCD2345"})
     result = dispatch(app, now=NOON)
     assert result["claimed"] == 1 and result["sent"] == 1
-    (called_phone, text, ref), = sms.calls
+    ((called_phone, text, ref),) = sms.calls
     assert called_phone == phone and ref == str(row_id)
     assert text == "【北山街派出所】您的预约ABCD2345已取消。如需办理请重新预约。"
     sent = row(app, row_id)
@@ -108,6 +109,7 @@ def test_no_phone_number_is_dead(app, sms, queue, make):
 
 
 # --- leases and unknown --------------------------------------------------------------------
+
 
 def _claim_and_crash(app, now):
     """What a dispatcher that dies after committing its claim leaves behind."""
@@ -194,6 +196,7 @@ def test_one_time_codes_are_never_dispatched_and_a_failed_one_dies(app, sms, que
 
 # --- quiet hours, opt-outs, rate limit -----------------------------------------------------
 
+
 def test_at_ten_in_the_evening_a_notice_waits_until_eight(app, sms, queue):
     row_id = queue(due_at=local(21, 55))
     result = dispatch(app, now=local(22))
@@ -263,6 +266,7 @@ def test_the_limit_counts_messages_sent_earlier(app, sms, queue, monkeypatch):
 
 # --- concurrency ---------------------------------------------------------------------------
 
+
 def test_two_dispatchers_at_once_never_send_a_row_twice(app, sms, queue):
     """On PostgreSQL the two claim different rows at the same time (SKIP LOCKED); on SQLite their
     claims take turns (BEGIN IMMEDIATE). Either way every row is sent exactly once."""
@@ -300,5 +304,3 @@ def test_two_dispatchers_at_once_never_send_a_row_twice(app, sms, queue):
     assert sorted(sms.refs) == sorted(ids)  # each once, none missing
     assert sorted(sent_by)[0] > 0 and sum(sent_by) == 30  # both took part
     assert {r.status for r in rows(app)} == {"sent"}
-
-

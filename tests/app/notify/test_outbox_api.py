@@ -1,4 +1,5 @@
 """The staff outbox: masked, scoped to the station, retry of what died; and SMS opt-outs."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -16,15 +17,24 @@ PHONE = "13912345678"
 
 def set_status(app, row_id, status, **values):
     with app.app_context():
-        db.session.execute(sa.update(Notification).where(Notification.id == row_id)
-                           .values(status=status, **values))
+        db.session.execute(sa.update(Notification).where(Notification.id == row_id).values(status=status, **values))
         db.session.commit()
 
 
 def test_the_list_masks_the_recipient_and_the_personal_values(app, client, make, world, queue):
-    row_id = queue(PHONE, kind="visit_assigned", station_id=world.stations[0].id,
-                   params={"station": "北山街派出所", "day": "2026-10-08", "start": "09:00", "end": "12:00",
-                           "officer": "王建国", "reference": "ABCD2345"})
+    row_id = queue(
+        PHONE,
+        kind="visit_assigned",
+        station_id=world.stations[0].id,
+        params={
+            "station": "北山街派出所",
+            "day": "2026-10-08",
+            "start": "09:00",
+            "end": "12:00",
+            "officer": "王建国",
+            "reference": "ABCD2345",
+        },
+    )
     resp = client.get("/api/v1/outbox", headers=make.auth(world.staff[0]))
     assert resp.status_code == 200
     (item,) = resp.json
@@ -63,9 +73,15 @@ def test_staff_see_only_their_station_and_admins_see_all(app, client, make, worl
 
 def test_filters_and_stats(app, client, make, world, queue):
     station = world.stations[0].id
-    a, b = queue(mobile(), station_id=station), queue(mobile(), station_id=station, kind="visit_moved",
-                                                     params={"station": "s", "reference": "R", "day": "d",
-                                                             "start": "s", "end": "e"})
+    a, b = (
+        queue(mobile(), station_id=station),
+        queue(
+            mobile(),
+            station_id=station,
+            kind="visit_moved",
+            params={"station": "s", "reference": "R", "day": "d", "start": "s", "end": "e"},
+        ),
+    )
     queue(mobile(), station_id=station)
     set_status(app, a, "dead")
     set_status(app, b, "sent")
@@ -76,8 +92,15 @@ def test_filters_and_stats(app, client, make, world, queue):
     assert client.get("/api/v1/outbox?colour=red", headers=staff).status_code == 422
     stats = client.get("/api/v1/outbox/stats", headers=staff).json
     assert stats["total"] == 3
-    assert stats["by_status"] == {"pending": 1, "sending": 0, "sent": 1, "failed": 0, "dead": 1, "unknown": 0,
-                                  "skipped": 0}
+    assert stats["by_status"] == {
+        "pending": 1,
+        "sending": 0,
+        "sent": 1,
+        "failed": 0,
+        "dead": 1,
+        "unknown": 0,
+        "skipped": 0,
+    }
     assert stats["by_kind"] == {"visit_cancelled": {"dead": 1, "pending": 1}, "visit_moved": {"sent": 1}}
 
 
@@ -134,8 +157,9 @@ def test_staff_record_an_opt_out_and_no_notice_reaches_the_number(app, client, m
     assert client.post("/api/v1/sms-opt-outs", json={"phone": PHONE}, headers=staff).status_code == 200
     assert client.post("/api/v1/sms-opt-outs", json={"phone": "12345"}, headers=staff).status_code == 422
     with app.app_context():
-        events = db.session.execute(sa.select(AuditEvent).where(AuditEvent.action == "sms_opt_out.create")
-                                    ).scalars().all()
+        events = (
+            db.session.execute(sa.select(AuditEvent).where(AuditEvent.action == "sms_opt_out.create")).scalars().all()
+        )
         assert len(events) == 1 and events[0].after == {"phone": "139****5678", "source": "staff"}
     row_id = queue(PHONE, station_id=world.stations[1].id)  # any station's notices
     with app.app_context():
@@ -163,8 +187,13 @@ def test_a_citizen_opts_out_and_back_in(app, client, make, world, queue, sms):
     sent = queue(world.citizen.phone)
     with app.app_context():
         dispatch_due(now=NOON)
-        actions = db.session.execute(sa.select(AuditEvent.action).where(AuditEvent.entity == "sms_opt_out")
-                                     .order_by(AuditEvent.id)).scalars().all()
+        actions = (
+            db.session.execute(
+                sa.select(AuditEvent.action).where(AuditEvent.entity == "sms_opt_out").order_by(AuditEvent.id)
+            )
+            .scalars()
+            .all()
+        )
         assert db.session.execute(sa.select(sa.func.count()).select_from(SmsOptOut)).scalar() == 0
     assert row(app, sent).status == "sent"
     assert actions == ["sms_opt_out.create", "sms_opt_out.delete"]

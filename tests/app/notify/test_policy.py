@@ -1,8 +1,9 @@
 """The pure rules: back-off schedule, quiet hours, the resend policy, SMS segment counting."""
+
 from __future__ import annotations
 
 import random
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import pytest
 
@@ -32,15 +33,18 @@ def test_backoff_is_jittered_within_its_bounds_and_monotonic_below_the_cap():
     assert schedule == sorted(schedule)
 
 
-@pytest.mark.parametrize("now,expected", [
-    (local(22), local(8, day=24)),       # evening: the next morning
-    (local(21), local(8, day=24)),       # the first minute is quiet
-    (local(3, 30), local(8)),            # after midnight: this morning
-    (local(7, 59), local(8)),
-    (local(8), None),                    # the last minute is not
-    (local(12), None),
-    (local(20, 59), None),
-])
+@pytest.mark.parametrize(
+    "now,expected",
+    [
+        (local(22), local(8, day=24)),  # evening: the next morning
+        (local(21), local(8, day=24)),  # the first minute is quiet
+        (local(3, 30), local(8)),  # after midnight: this morning
+        (local(7, 59), local(8)),
+        (local(8), None),  # the last minute is not
+        (local(12), None),
+        (local(20, 59), None),
+    ],
+)
 def test_quiet_hours_end_in_the_local_morning(now, expected):
     assert parse_quiet_hours("21:00-08:00").end_after(now) == expected
 
@@ -59,7 +63,7 @@ def test_malformed_quiet_hours_are_refused(bad):
 
 
 def test_quiet_hours_are_local_time_whatever_the_clock_zone():
-    utc_14 = datetime(2026, 11, 23, 14, 0, tzinfo=timezone.utc)  # 22:00 in Beijing
+    utc_14 = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)  # 22:00 in Beijing
     assert parse_quiet_hours("21:00-08:00").end_after(utc_14).astimezone(LOCAL_TZ).hour == 8
 
 

@@ -1,5 +1,6 @@
 """The real senders against real servers over HTTP: SNS against a moto server, the webhook
 against a local HTTP server that checks the signature the way a gateway would."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,7 @@ import pytest
 
 from app.config import Config, ConfigError, check_production
 from app.notify.dispatcher import dispatch_due
-from app.notify.senders import (WEBHOOK_SIGNATURE_HEADER, SendFailed, SnsSender, WebhookSender,
-                                webhook_signature)
+from app.notify.senders import WEBHOOK_SIGNATURE_HEADER, SendFailed, SnsSender, WebhookSender, webhook_signature
 from tests.app.notify.conftest import NOON, row
 from tests.factories import mobile
 
@@ -23,6 +23,7 @@ SECRET = "webhook-test-secret-of-32-characters!"
 
 
 # --- SNS -----------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def moto_sns():
@@ -50,8 +51,12 @@ def sms_published_to_moto(message_id: str) -> tuple[str, str]:
 
 @pytest.fixture
 def sns_app(app, moto_sns, monkeypatch):
-    for key, value in {"SMS_SENDER": "sns", "SMS_SNS_ENDPOINT_URL": moto_sns, "SMS_SNS_REGION": REGION,
-                       "SMS_SENDER_ID": "Doorstep"}.items():
+    for key, value in {
+        "SMS_SENDER": "sns",
+        "SMS_SNS_ENDPOINT_URL": moto_sns,
+        "SMS_SNS_REGION": REGION,
+        "SMS_SENDER_ID": "Doorstep",
+    }.items():
         monkeypatch.setitem(app.config, key, value)
     return app
 
@@ -62,35 +67,38 @@ def test_sns_publishes_a_transactional_sms_and_keeps_its_message_id(sns_app, que
     row_id = queue(phone, kind="visit_cancelled", params={"station": "北山街派出所", "reference": "ABCD2345"})
     seen = []
     with app.app_context():
-        SnsSender().client.meta.events.register("provide-client-params.sns.Publish",
-                                                lambda params, **kw: seen.append(params))
+        SnsSender().client.meta.events.register(
+            "provide-client-params.sns.Publish", lambda params, **kw: seen.append(params)
+        )
         assert dispatch_due(now=NOON)["sent"] == 1
     sent = row(app, row_id)
     assert sent.status == "sent" and sent.sender == "sns"
     assert sms_published_to_moto(sent.provider_message_id) == (
-        f"+86{phone}", "【北山街派出所】您的预约ABCD2345已取消。如需办理请重新预约。")
+        f"+86{phone}",
+        "【北山街派出所】您的预约ABCD2345已取消。如需办理请重新预约。",
+    )
     (params,) = seen
     assert params["MessageAttributes"] == {
         "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
-        "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "Doorstep"}}
+        "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "Doorstep"},
+    }
 
 
 def test_sns_refusing_a_number_is_permanent(sns_app):
-    with sns_app.app_context():
-        with pytest.raises(SendFailed) as refused:
-            SnsSender().send_sms("not-a-number", "x")
+    with sns_app.app_context(), pytest.raises(SendFailed) as refused:
+        SnsSender().send_sms("not-a-number", "x")
     assert refused.value.permanent and "InvalidParameter" in str(refused.value)
 
 
 def test_sns_unreachable_is_a_retryable_failure(app, monkeypatch, moto_sns):
     monkeypatch.setitem(app.config, "SMS_SNS_ENDPOINT_URL", "http://127.0.0.1:1")
-    with app.app_context():
-        with pytest.raises(SendFailed) as failed:
-            SnsSender().send_sms("13800138000", "x")
+    with app.app_context(), pytest.raises(SendFailed) as failed:
+        SnsSender().send_sms("13800138000", "x")
     assert not failed.value.permanent and "unreachable" in str(failed.value)
 
 
 # --- webhook -------------------------------------------------------------------------------
+
 
 class Gateway:
     """A gateway that checks our signature; each path answers differently."""
@@ -108,8 +116,9 @@ class Gateway:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
                 valid = hmac.compare_digest(self.headers.get(WEBHOOK_SIGNATURE_HEADER, ""), expected)
-                gateway.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                         "valid": valid})
+                gateway.requests.append(
+                    {"path": self.path, "headers": dict(self.headers), "body": body, "valid": valid}
+                )
                 if not valid:
                     return self._answer(401, {"error": "bad signature"})
                 if self.path == "/redirect":
@@ -153,8 +162,12 @@ def gateway():
 @pytest.fixture
 def webhook(app, gateway, monkeypatch):
     gateway.requests.clear()
-    for key, value in {"SMS_SENDER": "webhook", "SMS_WEBHOOK_URL": gateway.url + "/sms",
-                       "SMS_WEBHOOK_SECRET": SECRET, "SMS_READ_TIMEOUT": 0.5}.items():
+    for key, value in {
+        "SMS_SENDER": "webhook",
+        "SMS_WEBHOOK_URL": gateway.url + "/sms",
+        "SMS_WEBHOOK_SECRET": SECRET,
+        "SMS_READ_TIMEOUT": 0.5,
+    }.items():
         monkeypatch.setitem(app.config, key, value)
 
     def point_at(path):
@@ -197,9 +210,8 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(app, gateway, webhoo
 @pytest.mark.parametrize("path,permanent", [("/busy", False), ("/bad", True)])
 def test_gateway_refusals(app, gateway, webhook, path, permanent):
     webhook(path)
-    with app.app_context():
-        with pytest.raises(SendFailed) as refused:
-            WebhookSender().send_sms("13800138000", "x", ref="r")
+    with app.app_context(), pytest.raises(SendFailed) as refused:
+        WebhookSender().send_sms("13800138000", "x", ref="r")
     assert refused.value.permanent is permanent
 
 
@@ -213,9 +225,8 @@ def test_a_slow_gateway_times_out(app, gateway, webhook):
     webhook("/slow")
     started = time.monotonic()
     try:
-        with app.app_context():
-            with pytest.raises(SendFailed, match="ReadTimeout|timed out|Timeout"):
-                WebhookSender().send_sms("13800138000", "x")
+        with app.app_context(), pytest.raises(SendFailed, match="ReadTimeout|timed out|Timeout"):
+            WebhookSender().send_sms("13800138000", "x")
         assert time.monotonic() - started < 1.4
     finally:
         gateway.answer_slow.set()
@@ -223,9 +234,8 @@ def test_a_slow_gateway_times_out(app, gateway, webhook):
 
 def test_a_wrong_secret_is_refused_by_the_gateway(app, gateway, webhook, monkeypatch):
     monkeypatch.setitem(app.config, "SMS_WEBHOOK_SECRET", "another-secret-of-thirty-two-chars!!")
-    with app.app_context():
-        with pytest.raises(SendFailed, match="401"):
-            WebhookSender().send_sms("13800138000", "x")
+    with app.app_context(), pytest.raises(SendFailed, match="401"):
+        WebhookSender().send_sms("13800138000", "x")
     assert gateway.requests[-1]["valid"] is False
 
 
@@ -239,12 +249,21 @@ def test_production_refuses_a_webhook_without_https_or_a_strong_secret():
     import base64
     import os
 
-    env = {"DOORSTEP_ENV": "production", "DOORSTEP_DATABASE_URL": "postgresql+psycopg://u:p@127.0.0.1:1/d",
-           "DOORSTEP_SECRET_KEY": "s" * 48, "DOORSTEP_PII_KEYS": "k:" + base64.b64encode(os.urandom(32)).decode(),
-           "DOORSTEP_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(), "DOORSTEP_SMS_SENDER": "webhook",
-           "DOORSTEP_SMS_WEBHOOK_URL": "http://gateway.internal/sms", "DOORSTEP_SMS_WEBHOOK_SECRET": "short",
-           "DOORSTEP_METRICS_TOKEN": "m" * 40}
+    env = {
+        "DOORSTEP_ENV": "production",
+        "DOORSTEP_DATABASE_URL": "postgresql+psycopg://u:p@127.0.0.1:1/d",
+        "DOORSTEP_SECRET_KEY": "s" * 48,
+        "DOORSTEP_PII_KEYS": "k:" + base64.b64encode(os.urandom(32)).decode(),
+        "DOORSTEP_BLIND_INDEX_KEY": base64.b64encode(os.urandom(32)).decode(),
+        "DOORSTEP_SMS_SENDER": "webhook",
+        "DOORSTEP_SMS_WEBHOOK_URL": "http://gateway.internal/sms",
+        "DOORSTEP_SMS_WEBHOOK_SECRET": "short",
+        "DOORSTEP_METRICS_TOKEN": "m" * 40,
+    }
     with pytest.raises(ConfigError, match="SMS_WEBHOOK_URL must be an https.*SMS_WEBHOOK_SECRET must be"):
         check_production(Config(env))
-    check_production(Config({**env, "DOORSTEP_SMS_WEBHOOK_URL": "https://gateway.internal/sms",
-                             "DOORSTEP_SMS_WEBHOOK_SECRET": SECRET}))
+    check_production(
+        Config(
+            {**env, "DOORSTEP_SMS_WEBHOOK_URL": "https://gateway.internal/sms", "DOORSTEP_SMS_WEBHOOK_SECRET": SECRET}
+        )
+    )

@@ -1,6 +1,7 @@
 """Every template, in every language, rendered with long but realistic values, fits in two SMS
 segments: ≤ 134 characters when any is Chinese (2 × 67 UCS-2), ≤ 306 when all are GSM-7
 (2 × 153). English texts carry the station's Chinese name, so they are checked both ways."""
+
 from __future__ import annotations
 
 import importlib
@@ -71,10 +72,19 @@ def test_every_template_fits_two_segments(name, locale):
         assert len(text) <= 134, (len(text), text)
     if locale == "en":
         # An English text with only Latin values is GSM-7 and must fit 2 × 153.
-        latin = render(name, locale, _values(locale, station=ASCII_STATION, officer="Abdurahman Mamat",
-                                             decision="rejected", name="Abdurahman Mamat",
-                                             materials="photo, lease, labour contract",
-                                             address="Room 501, 12 Baochu Road"))
+        latin = render(
+            name,
+            locale,
+            _values(
+                locale,
+                station=ASCII_STATION,
+                officer="Abdurahman Mamat",
+                decision="rejected",
+                name="Abdurahman Mamat",
+                materials="photo, lease, labour contract",
+                address="Room 501, 12 Baochu Road",
+            ),
+        )
         if is_gsm7(latin):
             assert len(latin) <= 306, (len(latin), latin)
 

@@ -1,4 +1,5 @@
 """Accounts: who may create and change whom, and which fields are refused rather than ignored."""
+
 from __future__ import annotations
 
 from tests.factories import PASSWORD, mobile
@@ -40,11 +41,15 @@ def test_staff_may_not_place_an_account_in_another_station(client, make, world):
 
 
 def test_areas_must_belong_to_the_accounts_station(client, make, world):
-    resp = client.post("/api/v1/users", json=_new(area_ids=[str(world.areas[1][0].id)]),
-                       headers=make.auth(world.staff[0]))
+    resp = client.post(
+        "/api/v1/users", json=_new(area_ids=[str(world.areas[1][0].id)]), headers=make.auth(world.staff[0])
+    )
     assert resp.status_code == 422 and "area_ids" in resp.json["errors"]
-    resp = client.post("/api/v1/users", json=_new("staff", world.stations[0], area_ids=[str(world.areas[0][0].id)]),
-                       headers=make.auth(world.admin))
+    resp = client.post(
+        "/api/v1/users",
+        json=_new("staff", world.stations[0], area_ids=[str(world.areas[0][0].id)]),
+        headers=make.auth(world.admin),
+    )
     assert resp.status_code == 422 and "area_ids" in resp.json["errors"]
 
 
@@ -79,16 +84,20 @@ def test_staff_cannot_change_other_staff(client, make, world):
 
 
 def test_admin_moves_an_officer_and_their_areas_are_cleared(client, make, world):
-    resp = client.patch(f"/api/v1/users/{world.officer[0].id}", json={"station_id": str(world.stations[1].id)},
-                        headers=make.auth(world.admin))
+    resp = client.patch(
+        f"/api/v1/users/{world.officer[0].id}",
+        json={"station_id": str(world.stations[1].id)},
+        headers=make.auth(world.admin),
+    )
     assert resp.status_code == 200
     assert resp.json["station_id"] == str(world.stations[1].id) and resp.json["area_ids"] == []
 
 
 def test_deactivating_an_account_ends_its_sessions(client, make, world):
     tokens = make.tokens(world.officer[0])
-    resp = client.patch(f"/api/v1/users/{world.officer[0].id}", json={"active": False},
-                        headers=make.auth(world.staff[0]))
+    resp = client.patch(
+        f"/api/v1/users/{world.officer[0].id}", json={"active": False}, headers=make.auth(world.staff[0])
+    )
     assert resp.status_code == 200
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert me.status_code == 401
@@ -138,8 +147,11 @@ def test_me_lists_permissions(client, make, world):
 
 def test_moving_an_officer_to_another_station_ends_their_sessions(client, make, world):
     tokens = make.tokens(world.officer[0])
-    resp = client.patch(f"/api/v1/users/{world.officer[0].id}", json={"station_id": str(world.stations[1].id)},
-                        headers=make.auth(world.admin))
+    resp = client.patch(
+        f"/api/v1/users/{world.officer[0].id}",
+        json={"station_id": str(world.stations[1].id)},
+        headers=make.auth(world.admin),
+    )
     assert resp.status_code == 200
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
 
@@ -147,9 +159,12 @@ def test_moving_an_officer_to_another_station_ends_their_sessions(client, make, 
 def test_a_citizen_account_never_becomes_a_staff_account(client, make, world):
     admin = make.auth(world.admin)
     citizen = world.citizen
-    for body in ({"role": "officer"}, {"role": "officer", "station_id": str(world.stations[0].id),
-                                       "area_ids": [str(world.areas[0][0].id)]},
-                 {"station_id": str(world.stations[0].id)}, {"password": "a long enough password"}):
+    for body in (
+        {"role": "officer"},
+        {"role": "officer", "station_id": str(world.stations[0].id), "area_ids": [str(world.areas[0][0].id)]},
+        {"station_id": str(world.stations[0].id)},
+        {"password": "a long enough password"},
+    ):
         resp = client.patch(f"/api/v1/users/{citizen.id}", json=body, headers=admin)
         assert resp.status_code == 422, (body, resp.json)
         assert set(resp.json["errors"]) & set(body)

@@ -1,4 +1,5 @@
 """Logging in to the console the way a browser does: GET the form (its token and cookie), POST it."""
+
 from __future__ import annotations
 
 import re
@@ -12,9 +13,15 @@ def form_token(html: str) -> str:
 
 def log_in(client, user, password: str | None = None, **headers):
     page = client.get("/console/login", headers=headers)
-    return client.post("/console/login", headers=headers, data={
-        "csrf_token": form_token(page.get_data(as_text=True)), "username": user.username,
-        "password": password if password is not None else user.password})
+    return client.post(
+        "/console/login",
+        headers=headers,
+        data={
+            "csrf_token": form_token(page.get_data(as_text=True)),
+            "username": user.username,
+            "password": password if password is not None else user.password,
+        },
+    )
 
 
 def session_token(client) -> str:

@@ -1,5 +1,6 @@
 """Every console route, and who gets what: the console's own access table (the API's is
 tests/app/test_access_table.py). A new console page cannot ship without a row here."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,12 @@ TABLE = [
 
 
 def test_table_covers_every_console_route(app):
-    routes = {(m, r.rule) for r in app.url_map.iter_rules() if r.endpoint.startswith("console.")
-              for m in r.methods - {"HEAD", "OPTIONS"}}
+    routes = {
+        (m, r.rule)
+        for r in app.url_map.iter_rules()
+        if r.endpoint.startswith("console.")
+        for m in r.methods - {"HEAD", "OPTIONS"}
+    }
     assert routes == {(m, rule) for m, rule, _ in TABLE}
 
 

@@ -1,5 +1,6 @@
 """CSRF: every console request that is not a GET needs the session's token (form field or
 htmx header); the log-in form needs its own. Refusals change nothing."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -58,7 +59,8 @@ def test_the_log_in_form_needs_its_own_token(client, app, world):
     resp = client.post("/console/login", data={"username": staff.username, "password": staff.password})
     assert resp.status_code == 400
     client.get("/console/login")  # a nonce cookie, but the token below is not its token
-    resp = client.post("/console/login", data={"username": staff.username, "password": staff.password,
-                                               "csrf_token": "0" * 64})
+    resp = client.post(
+        "/console/login", data={"username": staff.username, "password": staff.password, "csrf_token": "0" * 64}
+    )
     assert resp.status_code == 403
     assert _sessions(app) == 0 and client.get_cookie("doorstep") is None

@@ -1,5 +1,6 @@
 """The "today" dashboard: the features' panels, each scoped as the API scopes it (a station's staff
 see nothing of another station), with personal numbers masked."""
+
 from __future__ import annotations
 
 from datetime import time, timedelta
@@ -23,31 +24,81 @@ def _station_day(app, world, i: int, *, address: str, resident: str, phone: str)
     today = clock.today()
     station, area = world.stations[i], world.areas[i][0]
     with app.app_context():
-        db.session.add_all([
-            Visit(kind="follow_up", station_id=station.id, area_id=area.id, day=today, window_start=time(9),
-                  window_end=time(12), address=address, status="requested"),
-            Visit(kind="follow_up", station_id=station.id, area_id=area.id, day=today, window_start=time(14),
-                  window_end=time(17), address=address + "B", status="assigned", officer_id=world.officer[i].id)])
+        db.session.add_all(
+            [
+                Visit(
+                    kind="follow_up",
+                    station_id=station.id,
+                    area_id=area.id,
+                    day=today,
+                    window_start=time(9),
+                    window_end=time(12),
+                    address=address,
+                    status="requested",
+                ),
+                Visit(
+                    kind="follow_up",
+                    station_id=station.id,
+                    area_id=area.id,
+                    day=today,
+                    window_start=time(14),
+                    window_end=time(17),
+                    address=address + "B",
+                    status="assigned",
+                    officer_id=world.officer[i].id,
+                ),
+            ]
+        )
         identity = valid_identity(serial=100 + i)
-        person = Resident(name=resident, sex="male", identity_enc=pii.encrypt(pii.IDENTITY, identity),
-                          identity_bidx=pii.blind_index(pii.IDENTITY, identity))
+        person = Resident(
+            name=resident,
+            sex="male",
+            identity_enc=pii.encrypt(pii.IDENTITY, identity),
+            identity_bidx=pii.blind_index(pii.IDENTITY, identity),
+        )
         db.session.add(person)
         db.session.flush()
         start = today - timedelta(days=200)  # the maturity date below is what the panel reads
-        registration = Registration(resident_id=person.id, station_id=station.id, area_id=area.id, address=address,
-                                    start_date=start, maturity_date=today + timedelta(days=2), reason="work",
-                                    housing="owned", status="active", active_key=f"{person.id}:{station.id}")
+        registration = Registration(
+            resident_id=person.id,
+            station_id=station.id,
+            area_id=area.id,
+            address=address,
+            start_date=start,
+            maturity_date=today + timedelta(days=2),
+            reason="work",
+            housing="owned",
+            status="active",
+            active_key=f"{person.id}:{station.id}",
+        )
         db.session.add(registration)
         db.session.flush()
-        db.session.add(PermitApplication(reference=f"LATE000{i}", resident_id=person.id,
-                                         registration_id=registration.id, channel="window",
-                                         accepting_station_id=station.id, station_id=station.id,
-                                         status="under_review", open_key=str(person.id),
-                                         review_deadline=today - timedelta(days=3),
-                                         created_by_id=world.staff[i].id))
-        db.session.add(Notification(kind="notice", station_id=station.id, template="booking_confirmed",
-                                    recipient_phone_enc=pii.encrypt(pii.PHONE, phone), params={}, status="dead",
-                                    attempts=6, last_error=f"refused {address}"))
+        db.session.add(
+            PermitApplication(
+                reference=f"LATE000{i}",
+                resident_id=person.id,
+                registration_id=registration.id,
+                channel="window",
+                accepting_station_id=station.id,
+                station_id=station.id,
+                status="under_review",
+                open_key=str(person.id),
+                review_deadline=today - timedelta(days=3),
+                created_by_id=world.staff[i].id,
+            )
+        )
+        db.session.add(
+            Notification(
+                kind="notice",
+                station_id=station.id,
+                template="booking_confirmed",
+                recipient_phone_enc=pii.encrypt(pii.PHONE, phone),
+                params={},
+                status="dead",
+                attempts=6,
+                last_error=f"refused {address}",
+            )
+        )
         db.session.commit()
 
 
@@ -62,7 +113,7 @@ def two_days(app, world):
 
 def _panel(html: str, name: str) -> str:
     start = html.index(f'id="panel-{name}"')
-    return html[start:html.index("</article>", start)]
+    return html[start : html.index("</article>", start)]
 
 
 def test_staff_see_their_station_and_nothing_of_another(client, world, two_days):
@@ -103,13 +154,33 @@ def test_every_registered_panel_is_drawn_in_order(client, world):
 
     log_in(client, world.staff[0])
     html = client.get("/console/").get_data(as_text=True)
-    assert registered() == sorted(["visits_today", "unassigned", "officer_load", "overdue_reviews", "maturity_due",
-                                   "sms_failures", "bookings_chart", "on_time_chart"])
-    positions = [html.index(f'id="panel-{n}"') for n in ("visits_today", "unassigned", "officer_load",
-                                                        "overdue_reviews", "maturity_due", "sms_failures",
-                                                        "bookings_chart", "on_time_chart")]
+    assert registered() == sorted(
+        [
+            "visits_today",
+            "unassigned",
+            "officer_load",
+            "overdue_reviews",
+            "maturity_due",
+            "sms_failures",
+            "bookings_chart",
+            "on_time_chart",
+        ]
+    )
+    positions = [
+        html.index(f'id="panel-{n}"')
+        for n in (
+            "visits_today",
+            "unassigned",
+            "officer_load",
+            "overdue_reviews",
+            "maturity_due",
+            "sms_failures",
+            "bookings_chart",
+            "on_time_chart",
+        )
+    ]
     assert positions == sorted(positions)
-    assert html.count("<svg class=\"chart\"") == 2
+    assert html.count('<svg class="chart"') == 2
     assert "每日预约" in html and "按时完成率" in html
 
 
@@ -127,6 +198,9 @@ def test_the_page_loads_nothing_from_another_host(client, world):
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Frame-Options"] == "DENY" and resp.headers["Cache-Control"] == "no-store"
-    for asset in ("/static/vendor/pico-2.1.1/pico.classless.min.css", "/static/vendor/htmx-2.0.11/htmx.min.js",
-                  "/static/console/console.css"):
+    for asset in (
+        "/static/vendor/pico-2.1.1/pico.classless.min.css",
+        "/static/vendor/htmx-2.0.11/htmx.min.js",
+        "/static/console/console.css",
+    ):
         assert asset in html and client.get(asset).status_code == 200

@@ -1,6 +1,7 @@
 """Languages: the console in the account's language, else the browser's, else Chinese; the API's
 problem titles and details in Chinese for a Chinese caller and English otherwise; the catalogue
 complete and compiled."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,16 @@ from app.web import catalogue
 from tests.app.web.helpers import log_in, session_token
 
 
-@pytest.mark.parametrize("accept, heading", [("zh-CN,zh;q=0.9", "登录派出所工作台"), ("en-US,en;q=0.8", "Log in to the station console"),
-                                             ("zh-TW", "登录派出所工作台"), ("fr", "登录派出所工作台"), ("", "登录派出所工作台")])
+@pytest.mark.parametrize(
+    "accept, heading",
+    [
+        ("zh-CN,zh;q=0.9", "登录派出所工作台"),
+        ("en-US,en;q=0.8", "Log in to the station console"),
+        ("zh-TW", "登录派出所工作台"),
+        ("fr", "登录派出所工作台"),
+        ("", "登录派出所工作台"),
+    ],
+)
 def test_the_log_in_page_speaks_the_browsers_language_chinese_by_default(client, accept, heading):
     page = client.get("/console/login", headers={"Accept-Language": accept} if accept else {})
     assert f"<h1>{heading}</h1>" in page.get_data(as_text=True)
@@ -33,32 +42,52 @@ def test_an_unknown_language_is_refused_and_kept_as_it_was(client, world):
     assert resp.status_code == 400 and "<h1>今日</h1>" in client.get("/console/").get_data(as_text=True)
 
 
-@pytest.mark.parametrize("accept, title, detail", [
-    ("zh-CN", "无法处理的请求", "username: 缺少必填字段。; password: 缺少必填字段。"),
-    ("zh", "无法处理的请求", "username: 缺少必填字段。; password: 缺少必填字段。"),
-    ("en-GB", "Unprocessable Entity", "username: Missing data for required field.; password: Missing data for required field."),
-    (None, "Unprocessable Entity", "username: Missing data for required field.; password: Missing data for required field."),
-])
+@pytest.mark.parametrize(
+    "accept, title, detail",
+    [
+        ("zh-CN", "无法处理的请求", "username: 缺少必填字段。; password: 缺少必填字段。"),
+        ("zh", "无法处理的请求", "username: 缺少必填字段。; password: 缺少必填字段。"),
+        (
+            "en-GB",
+            "Unprocessable Entity",
+            "username: Missing data for required field.; password: Missing data for required field.",
+        ),
+        (
+            None,
+            "Unprocessable Entity",
+            "username: Missing data for required field.; password: Missing data for required field.",
+        ),
+    ],
+)
 def test_the_same_bad_request_in_chinese_and_in_english(client, accept, title, detail):
     resp = client.post("/api/v1/auth/login", json={}, headers={"Accept-Language": accept} if accept else {})
     assert resp.status_code == 422 and resp.mimetype == "application/problem+json"
     body = resp.json
     assert (body["title"], body["detail"]) == (title, detail)
     assert body["type"].endswith("/validation-failed")  # what programs read stays as it was
-    assert body["errors"] == {"username": ["Missing data for required field."],
-                              "password": ["Missing data for required field."]}
+    assert body["errors"] == {
+        "username": ["Missing data for required field."],
+        "password": ["Missing data for required field."],
+    }
 
 
-@pytest.mark.parametrize("accept, title, detail", [("zh-CN", "需要登录", "需要 Bearer 访问令牌"),
-                                                   ("en", "Authentication required", "a Bearer access token is required")])
+@pytest.mark.parametrize(
+    "accept, title, detail",
+    [
+        ("zh-CN", "需要登录", "需要 Bearer 访问令牌"),
+        ("en", "Authentication required", "a Bearer access token is required"),
+    ],
+)
 def test_a_domain_problem_in_both_languages(client, accept, title, detail):
     body = client.get("/api/v1/me", headers={"Accept-Language": accept}).json
     assert (body["title"], body["detail"]) == (title, detail)
 
 
 def test_a_detail_the_catalogue_does_not_know_stays_english_whole(client, world, make):
-    resp = client.get("/api/v1/visits/00000000-0000-4000-8000-000000000000",
-                      headers={**make.auth(world.staff[0]), "Accept-Language": "zh-CN"})
+    resp = client.get(
+        "/api/v1/visits/00000000-0000-4000-8000-000000000000",
+        headers={**make.auth(world.staff[0]), "Accept-Language": "zh-CN"},
+    )
     assert resp.status_code == 404 and resp.json["title"] == "未找到" and resp.json["detail"] == "no such visit"
 
 

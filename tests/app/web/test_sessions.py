@@ -1,5 +1,6 @@
 """Console sessions: the cookie's flags, a new id at every log-in, the idle timeout and the absolute
 lifetime, logout that really ends the session, and the audit trail of each log-in."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -179,10 +180,21 @@ def test_after_log_in_the_clerk_returns_to_the_page_asked_for_but_never_off_site
     from tests.app.web.helpers import form_token
 
     staff = world.staff[0]
-    for asked, lands in (("/console/", "/console/"), ("https://evil.example/", "/console/"),
-                         ("//evil.example/x", "/console/"), ("/api/v1/me", "/console/")):
+    for asked, lands in (
+        ("/console/", "/console/"),
+        ("https://evil.example/", "/console/"),
+        ("//evil.example/x", "/console/"),
+        ("/api/v1/me", "/console/"),
+    ):
         client = app.test_client()
         page = client.get("/console/login", query_string={"next": asked}).get_data(as_text=True)
-        resp = client.post("/console/login", data={"csrf_token": form_token(page), "username": staff.username,
-                                                   "password": staff.password, "next": asked})
+        resp = client.post(
+            "/console/login",
+            data={
+                "csrf_token": form_token(page),
+                "username": staff.username,
+                "password": staff.password,
+                "next": asked,
+            },
+        )
         assert resp.headers["Location"] == lands, asked

@@ -1,5 +1,6 @@
 """The working calendar: published holidays and adjusted weekends, staff declarations, and
 counting working days across a holiday."""
+
 from __future__ import annotations
 
 from datetime import date
@@ -29,15 +30,20 @@ def test_staff_declare_dates_the_package_does_not_know(client, make, world):
     staff = make.auth(world.staff[0])
     resp = client.put("/api/v1/calendar/2027-02-08", json={"is_workday": False, "name": "春节"}, headers=staff)
     assert resp.status_code == 200 and resp.json["source"] == "staff"
-    assert client.put("/api/v1/calendar/2027-02-06", json={"is_workday": True, "name": "调休"},
-                      headers=staff).json["is_workday"] is True
+    assert (
+        client.put("/api/v1/calendar/2027-02-06", json={"is_workday": True, "name": "调休"}, headers=staff).json[
+            "is_workday"
+        ]
+        is True
+    )
     days = _days(client, "2027-02-06", "2027-02-08")
     assert (days["2027-02-06"]["is_workday"], days["2027-02-08"]["is_workday"]) == (True, False)
     resp = client.delete("/api/v1/calendar/2027-02-08", headers=staff)
     assert resp.status_code == 200 and resp.json["source"] == "weekday-rule" and resp.json["is_workday"] is True
     assert client.delete("/api/v1/calendar/2027-02-08", headers=staff).status_code == 404
-    events = client.get("/api/v1/audit-events", query_string={"entity": "calendar_day"},
-                        headers=make.auth(world.admin)).json
+    events = client.get(
+        "/api/v1/audit-events", query_string={"entity": "calendar_day"}, headers=make.auth(world.admin)
+    ).json
     assert {e["action"] for e in events} == {"calendar.declare", "calendar.withdraw"}
 
 
@@ -48,8 +54,12 @@ def test_officers_and_citizens_cannot_declare(client, make, world):
 
 
 def test_bad_dates_and_ranges(client, make, world):
-    assert client.put("/api/v1/calendar/2027-02-30", json={"is_workday": False},
-                      headers=make.auth(world.staff[0])).status_code == 404
+    assert (
+        client.put(
+            "/api/v1/calendar/2027-02-30", json={"is_workday": False}, headers=make.auth(world.staff[0])
+        ).status_code
+        == 404
+    )
     resp = client.get("/api/v1/calendar", query_string={"from": "2026-01-01", "to": "2028-01-01"})
     assert resp.status_code == 422 and "to" in resp.json["errors"]
 

@@ -1,5 +1,6 @@
 """Booking a visit: by citizens and by staff on the phone; idempotent, one open booking per
 purpose, cancel and reschedule with capacity moving atomically, and the progress timeline."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,9 @@ REFERENCE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")
 
 def _booked(app, area, day, start):
     with app.app_context():
-        return db.session.execute(sa.select(Slot.booked).where(
-            Slot.area_id == area.id, Slot.day == day, Slot.start_time == start)).scalar()
+        return db.session.execute(
+            sa.select(Slot.booked).where(Slot.area_id == area.id, Slot.day == day, Slot.start_time == start)
+        ).scalar()
 
 
 def test_a_citizen_books_and_follows_progress(client, make, world, booker, windows):
@@ -47,8 +49,9 @@ def test_the_key_is_required(client, make, world, windows):
     """A missing header is a malformed request (400), not an invalid field of the body (422)."""
     from tests.appointments.conftest import booking_body
 
-    resp = client.post("/api/v1/bookings", json=booking_body(windows.area, windows.days[0]),
-                       headers=make.auth(world.citizen))
+    resp = client.post(
+        "/api/v1/bookings", json=booking_body(windows.area, windows.days[0]), headers=make.auth(world.citizen)
+    )
     assert resp.status_code == 400 and "Idempotency-Key" in resp.json["errors"]
     assert resp.mimetype == "application/problem+json"
 
@@ -126,8 +129,9 @@ def test_citizens_cannot_change_inside_the_cutoff(app, client, make, world, book
     try:
         resp = client.post(f"/api/v1/bookings/{booking['id']}/cancel", json={}, headers=make.auth(world.citizen))
         assert resp.status_code == 403 and resp.json["type"].endswith("/past-cutoff")
-        staff = client.post(f"/api/v1/bookings/{booking['id']}/cancel", json={"reason": "来电"},
-                            headers=make.auth(world.staff[0]))
+        staff = client.post(
+            f"/api/v1/bookings/{booking['id']}/cancel", json={"reason": "来电"}, headers=make.auth(world.staff[0])
+        )
         assert staff.status_code == 200
     finally:
         app.config["BOOKING_CUTOFF_HOURS"] = 2
@@ -156,11 +160,16 @@ def test_reschedule_moves_the_seat_or_leaves_everything_as_it_was(app, client, m
 
 def test_staff_find_a_booking_by_reference_and_others_see_nothing(client, make, world, booker):
     booking = booker.as_citizen().json
-    found = client.get("/api/v1/bookings", query_string={"reference": booking["reference"].lower()},
-                       headers=make.auth(world.staff[0])).json
+    found = client.get(
+        "/api/v1/bookings", query_string={"reference": booking["reference"].lower()}, headers=make.auth(world.staff[0])
+    ).json
     assert [b["id"] for b in found] == [booking["id"]]
-    assert client.get("/api/v1/bookings", query_string={"reference": booking["reference"]},
-                      headers=make.auth(world.staff[1])).json == []
+    assert (
+        client.get(
+            "/api/v1/bookings", query_string={"reference": booking["reference"]}, headers=make.auth(world.staff[1])
+        ).json
+        == []
+    )
     stranger = make.user("citizen", phone=mobile())
     assert client.get(f"/api/v1/bookings/{booking['id']}", headers=make.auth(stranger)).status_code == 404
 
@@ -168,8 +177,9 @@ def test_staff_find_a_booking_by_reference_and_others_see_nothing(client, make, 
 def test_confirmation_goes_to_the_outbox_without_plaintext_numbers(app, booker):
     booking = booker.as_citizen(contact_phone="13711112222").json
     with app.app_context():
-        row = db.session.execute(sa.select(Notification).where(
-            Notification.dedupe_key == f"booking-confirmed:{booking['id']}")).scalar_one()
+        row = db.session.execute(
+            sa.select(Notification).where(Notification.dedupe_key == f"booking-confirmed:{booking['id']}")
+        ).scalar_one()
         assert row.status == "pending" and row.template == "booking_confirmed"
         assert row.params["reference"] == booking["reference"]
         assert "13711112222" not in str(row.params) and "13711112222" not in row.recipient_phone_enc
@@ -183,8 +193,11 @@ def test_unmasked_contact_is_audited(client, make, world, booker):
     booking = booker.as_citizen(contact_phone="13711113333").json
     resp = client.get(f"/api/v1/bookings/{booking['id']}/pii", headers=make.auth(world.staff[0]))
     assert resp.status_code == 200 and resp.json["contact_phone"] == "13711113333"
-    events = client.get("/api/v1/audit-events", query_string={"action": "pii.read", "entity": "booking"},
-                        headers=make.auth(world.staff[0])).json
+    events = client.get(
+        "/api/v1/audit-events",
+        query_string={"action": "pii.read", "entity": "booking"},
+        headers=make.auth(world.staff[0]),
+    ).json
     assert events[0]["entity_id"] == booking["id"] and events[0]["actor_id"] == str(world.staff[0].id)
     assert client.get(f"/api/v1/bookings/{booking['id']}/pii", headers=make.auth(world.citizen)).status_code == 403
 
@@ -203,8 +216,12 @@ def test_a_citizen_cannot_loop_booking_and_cancelling(app, client, make, world, 
         for _ in range(2):
             booking = booker.as_citizen()
             assert booking.status_code == 201, booking.json
-            assert client.post(f"/api/v1/bookings/{booking.json['id']}/cancel", json={},
-                               headers=make.auth(world.citizen)).status_code == 200
+            assert (
+                client.post(
+                    f"/api/v1/bookings/{booking.json['id']}/cancel", json={}, headers=make.auth(world.citizen)
+                ).status_code
+                == 200
+            )
         third = booker.as_citizen()
         assert third.status_code == 409 and third.json["type"].endswith("/quota-exceeded")
         assert "purpose" in third.json["errors"]

@@ -1,5 +1,6 @@
 """Capacity under real concurrency: the database, not Python, keeps a window from overbooking.
 On PostgreSQL the threads' transactions truly interleave; on SQLite they queue for the lock."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,8 +17,9 @@ from tests.threads import release_together
 
 def test_fifty_callers_one_window_of_ten(app, make, world, windows):
     with app.app_context():
-        db.session.execute(sa.update(WindowTemplate).where(WindowTemplate.area_id == windows.area.id)
-                           .values(capacity=10))
+        db.session.execute(
+            sa.update(WindowTemplate).where(WindowTemplate.area_id == windows.area.id).values(capacity=10)
+        )
         db.session.commit()
     headers = make.auth(world.staff[0])
 
@@ -30,8 +32,9 @@ def test_fifty_callers_one_window_of_ten(app, make, world, windows):
     assert Counter(status for status, _ in results) == {201: 10, 409: 40}
     assert all(kind.endswith("/slot-full") for status, kind in results if status == 409)
     with app.app_context():
-        slot = db.session.execute(sa.select(Slot).where(Slot.area_id == windows.area.id,
-                                                        Slot.day == windows.days[0])).scalar_one()
+        slot = db.session.execute(
+            sa.select(Slot).where(Slot.area_id == windows.area.id, Slot.day == windows.days[0])
+        ).scalar_one()
         assert (slot.booked, slot.capacity) == (10, 10)
         assert db.session.execute(sa.select(sa.func.count()).select_from(Booking)).scalar() == 10
 

@@ -1,4 +1,5 @@
 """Dispatch: the station's queue, assignment rules, suggestions, and officers at the door."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -26,8 +27,9 @@ def _assign(client, headers, visit_id, officer):
 def test_staff_assign_and_the_officer_works_the_visit(app, client, make, world, booker, windows):
     staff = make.auth(world.staff[0])
     visit_id, booking = _visit(client, make, world, booker)
-    queue = client.get("/api/v1/visits", query_string={"unassigned": "true", "day": windows.days[0].isoformat()},
-                       headers=staff).json
+    queue = client.get(
+        "/api/v1/visits", query_string={"unassigned": "true", "day": windows.days[0].isoformat()}, headers=staff
+    ).json
     assert [v["id"] for v in queue] == [visit_id]
     resp = _assign(client, staff, visit_id, world.officer[0])
     assert resp.status_code == 200, resp.json
@@ -41,14 +43,19 @@ def test_staff_assign_and_the_officer_works_the_visit(app, client, make, world, 
     assert done.status_code == 200 and done.json["status"] == "completed"
     timeline = client.get(f"/api/v1/bookings/{booking['id']}", headers=staff).json
     assert timeline["status"] == "completed"
-    assert [e["action"] for e in timeline["timeline"]] == ["booked", "visit_assigned", "visit_started",
-                                                          "visit_completed"]
+    assert [e["action"] for e in timeline["timeline"]] == [
+        "booked",
+        "visit_assigned",
+        "visit_started",
+        "visit_completed",
+    ]
     assert timeline["timeline"][1]["detail"]["officer"] == "officer"
     with app.app_context():
         kinds = db.session.execute(sa.select(Notification.kind).order_by(Notification.created_at)).scalars().all()
         assert kinds == ["booking_confirmed", "visit_assigned"]
-    events = client.get("/api/v1/audit-events", query_string={"entity": "visit", "entity_id": visit_id},
-                        headers=staff).json
+    events = client.get(
+        "/api/v1/audit-events", query_string={"entity": "visit", "entity_id": visit_id}, headers=staff
+    ).json
     assert [e["action"] for e in reversed(events)] == ["visit.assigned", "visit.started", "visit.completed"]
     assert events[0]["before"]["status"] == "en_route" and events[0]["after"]["status"] == "completed"
 
@@ -77,8 +84,9 @@ def test_assignment_is_refused_with_the_reason(app, client, make, world, booker,
     assert resp.status_code == 422 and "inactive" in resp.json["errors"]["officer_id"][0]
     # on leave that day
     day = windows.days[0].isoformat()
-    leave = client.post("/api/v1/leave", json={"start_day": day, "end_day": day, "reason": "病假"},
-                        headers=make.auth(world.officer[0]))
+    leave = client.post(
+        "/api/v1/leave", json={"start_day": day, "end_day": day, "reason": "病假"}, headers=make.auth(world.officer[0])
+    )
     assert leave.status_code == 201
     resp = _assign(client, staff, visit_id, world.officer[0])
     assert resp.status_code == 422 and "leave" in resp.json["errors"]["officer_id"][0]
@@ -89,12 +97,16 @@ def test_leave_lists_the_visits_it_affects(client, make, world, booker, windows)
     visit_id, _ = _visit(client, make, world, booker)
     _assign(client, staff, visit_id, world.officer[0])
     day = windows.days[0].isoformat()
-    resp = client.post("/api/v1/leave", json={"officer_id": str(world.officer[0].id), "start_day": day,
-                                              "end_day": day}, headers=staff)
+    resp = client.post(
+        "/api/v1/leave", json={"officer_id": str(world.officer[0].id), "start_day": day, "end_day": day}, headers=staff
+    )
     assert resp.status_code == 201 and resp.json["affected_visit_ids"] == [visit_id]
     # officers record only their own leave
-    resp = client.post("/api/v1/leave", json={"officer_id": str(world.auxiliary[0].id), "start_day": day,
-                                              "end_day": day}, headers=make.auth(world.officer[0]))
+    resp = client.post(
+        "/api/v1/leave",
+        json={"officer_id": str(world.auxiliary[0].id), "start_day": day, "end_day": day},
+        headers=make.auth(world.officer[0]),
+    )
     assert resp.status_code == 422 and "officer_id" in resp.json["errors"]
     listed = client.get("/api/v1/leave", headers=make.auth(world.officer[0])).json
     assert len(listed) == 1
@@ -135,8 +147,11 @@ def test_bulk_assignment_reports_each_visit(client, make, world, booker, windows
     b, _ = _visit(client, make, world, booker, start=windows.afternoon)
     c, _ = _visit(client, make, world, booker)
     client.post(f"/api/v1/bookings/{_booking_of(client, staff, c)}/cancel", json={"reason": "x"}, headers=staff)
-    resp = client.post("/api/v1/visits/bulk-assign", json={"visit_ids": [a, b, c],
-                                                           "officer_id": str(world.officer[0].id)}, headers=staff)
+    resp = client.post(
+        "/api/v1/visits/bulk-assign",
+        json={"visit_ids": [a, b, c], "officer_id": str(world.officer[0].id)},
+        headers=staff,
+    )
     assert resp.status_code == 200
     assert [(r["ok"], r["status"]) for r in resp.json] == [(True, "assigned"), (True, "assigned"), (False, None)]
     assert resp.json[2]["error"]["slug"] == "invalid-transition"
@@ -178,7 +193,6 @@ def test_queue_filters_and_scope(client, make, world, booker, windows):
     _visit(client, make, world, booker)
     _visit(client, make, world, booker, day=windows.days[1])
     assert len(client.get("/api/v1/visits", headers=staff).json) == 2
-    assert len(client.get("/api/v1/visits", query_string={"day": windows.days[1].isoformat()},
-                          headers=staff).json) == 1
+    assert len(client.get("/api/v1/visits", query_string={"day": windows.days[1].isoformat()}, headers=staff).json) == 1
     assert client.get("/api/v1/visits", headers=make.auth(world.staff[1])).json == []
     assert client.get("/api/v1/visits", query_string={"status": "flying"}, headers=staff).status_code == 422

@@ -1,4 +1,5 @@
 """Public availability: windows per day, seats left, and why a window or day cannot be booked."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -8,8 +9,9 @@ from tests.appointments.conftest import upcoming_workdays
 
 
 def _slots(client, area, start, end):
-    resp = client.get("/api/v1/slots", query_string={"area_id": str(area.id), "from": start.isoformat(),
-                                                     "to": end.isoformat()})
+    resp = client.get(
+        "/api/v1/slots", query_string={"area_id": str(area.id), "from": start.isoformat(), "to": end.isoformat()}
+    )
     assert resp.status_code == 200, resp.json
     return {d["day"]: d for d in resp.json}
 
@@ -54,18 +56,38 @@ def test_exceptions_close_a_day_close_a_window_or_open_one(client, make, world, 
     staff = make.auth(world.staff[0])
     url = f"/api/v1/areas/{windows.area.id}/window-exceptions"
     d0, d1, d2 = windows.days
-    assert client.post(url, json={"day": d0.isoformat(), "kind": "closed", "note": "培训"}, headers=staff).status_code == 201
-    assert client.post(url, json={"day": d1.isoformat(), "kind": "closed", "start": "14:00"},
-                       headers=staff).status_code == 201
-    assert client.post(url, json={"day": d2.isoformat(), "kind": "open", "start": "09:00", "end": "12:00",
-                                  "capacity": 8}, headers=staff).status_code == 201
-    assert client.post(url, json={"day": d2.isoformat(), "kind": "open", "start": "18:00", "end": "20:00",
-                                  "capacity": 1}, headers=staff).status_code == 201
+    assert (
+        client.post(url, json={"day": d0.isoformat(), "kind": "closed", "note": "培训"}, headers=staff).status_code
+        == 201
+    )
+    assert (
+        client.post(url, json={"day": d1.isoformat(), "kind": "closed", "start": "14:00"}, headers=staff).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            url,
+            json={"day": d2.isoformat(), "kind": "open", "start": "09:00", "end": "12:00", "capacity": 8},
+            headers=staff,
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            url,
+            json={"day": d2.isoformat(), "kind": "open", "start": "18:00", "end": "20:00", "capacity": 1},
+            headers=staff,
+        ).status_code
+        == 201
+    )
     days = _slots(client, windows.area, d0, d2)
     assert days[d0.isoformat()]["windows"] == [] and days[d0.isoformat()]["reason"] == "closed"
     assert [w["start"] for w in days[d1.isoformat()]["windows"]] == ["09:00"]
     assert [(w["start"], w["capacity"]) for w in days[d2.isoformat()]["windows"]] == [
-        ("09:00", 8), ("14:00", 2), ("18:00", 1)]
+        ("09:00", 8),
+        ("14:00", 2),
+        ("18:00", 1),
+    ]
     listed = client.get(url, query_string={"from": d0.isoformat(), "to": d2.isoformat()}, headers=staff).json
     assert len(listed) == 4
     resp = client.delete(f"{url}/{listed[0]['id']}", headers=staff)
@@ -96,8 +118,12 @@ def test_staff_replace_the_weekly_template(client, make, world, windows):
     assert stale.status_code == 412
     staff = {**staff, "If-Match": resp.headers["ETag"]}
     assert client.get(url, headers=staff).json[0] == {"weekday": 0, "start": "08:30", "end": "11:30", "capacity": 5}
-    overlapping = {"windows": [{"weekday": 0, "start": "08:00", "end": "12:00", "capacity": 1},
-                               {"weekday": 0, "start": "11:00", "end": "13:00", "capacity": 1}]}
+    overlapping = {
+        "windows": [
+            {"weekday": 0, "start": "08:00", "end": "12:00", "capacity": 1},
+            {"weekday": 0, "start": "11:00", "end": "13:00", "capacity": 1},
+        ]
+    }
     resp = client.put(url, json=overlapping, headers=staff)
     assert resp.status_code == 422 and "overlap" in resp.json["errors"]["windows"][0]
     # another station's staff cannot see or change this area's windows
@@ -120,8 +146,14 @@ def test_a_capacity_that_is_not_a_whole_number_is_refused_not_truncated(client, 
 
 def test_bad_queries_name_the_field(client, windows):
     day = windows.days[0]
-    resp = client.get("/api/v1/slots", query_string={"area_id": str(windows.area.id), "from": day.isoformat(),
-                                                     "to": (day + timedelta(days=100)).isoformat()})
+    resp = client.get(
+        "/api/v1/slots",
+        query_string={
+            "area_id": str(windows.area.id),
+            "from": day.isoformat(),
+            "to": (day + timedelta(days=100)).isoformat(),
+        },
+    )
     assert resp.status_code == 422 and "to" in resp.json["errors"]
     resp = client.get("/api/v1/slots", query_string={"from": day.isoformat(), "to": day.isoformat()})
     assert resp.status_code == 422 and "area_id" in resp.json["errors"]

@@ -1,6 +1,7 @@
 """Door-to-door delivery: a permit goes out as a dispatched visit, the officer checks who takes
 it, the tablet signs a receipt, the server accepts it once and countersigns, and anyone can
 verify the QR."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,12 +45,17 @@ def out_for_delivery(field, client, make, world):
     body, approved = issue_permit(field, world, phone)
     staff = make.auth(world.staff[0])
     day = local_now().date().isoformat()
-    delivery = client.post("/api/v1/deliveries", json={"permit_id": approved["permit_id"], "day": day,
-                                                       "window_start": "14:00", "window_end": "17:00"}, headers=staff)
+    delivery = client.post(
+        "/api/v1/deliveries",
+        json={"permit_id": approved["permit_id"], "day": day, "window_start": "14:00", "window_end": "17:00"},
+        headers=staff,
+    )
     assert delivery.status_code == 201, delivery.json
-    assign = client.post(f"/api/v1/visits/{delivery.json['visit_id']}/assign",
-                         json={"officer_id": str(world.officer[0].id)},
-                         headers=if_match(client, f"/api/v1/visits/{delivery.json['visit_id']}", staff))
+    assign = client.post(
+        f"/api/v1/visits/{delivery.json['visit_id']}/assign",
+        json={"officer_id": str(world.officer[0].id)},
+        headers=if_match(client, f"/api/v1/visits/{delivery.json['visit_id']}", staff),
+    )
     assert assign.status_code == 200, assign.json
     device = make.device(world.stations[0])
     tokens = make.tokens(world.officer[0], device)
@@ -62,9 +68,14 @@ def out_for_delivery(field, client, make, world):
 
 
 def _receipt(out, seq=1, identity=None, key=None, credential=None, permit=None):
-    return sign_receipt(key or out.device.private_key, credential or out.tokens["device_credential"],
-                        permit_number=permit or out.delivery["permit_number"], recipient_name=out.body["name"],
-                        identity_number=identity or out.body["identity_number"], seq=seq)
+    return sign_receipt(
+        key or out.device.private_key,
+        credential or out.tokens["device_credential"],
+        permit_number=permit or out.delivery["permit_number"],
+        recipient_name=out.body["name"],
+        identity_number=identity or out.body["identity_number"],
+        seq=seq,
+    )
 
 
 def _handover(client, out, token, **overrides):
@@ -110,8 +121,15 @@ def test_a_proxy_with_relation_and_their_own_identity(client, out_for_delivery):
     proxy = person(name="李娜")["identity_number"]
     missing = _handover(client, out, _receipt(out, identity=proxy), recipient="proxy", identity_number=proxy)
     assert missing.status_code == 422 and "proxy_name" in missing.json["errors"]
-    resp = _handover(client, out, _receipt(out, seq=2, identity=proxy), recipient="proxy", identity_number=proxy,
-                     proxy_name="李娜", proxy_relation="配偶")
+    resp = _handover(
+        client,
+        out,
+        _receipt(out, seq=2, identity=proxy),
+        recipient="proxy",
+        identity_number=proxy,
+        proxy_name="李娜",
+        proxy_relation="配偶",
+    )
     assert resp.status_code == 200 and resp.json["recipient_kind"] == "proxy" and resp.json["recipient_name"] == "李*"
 
 
@@ -125,11 +143,19 @@ def test_only_permits_on_this_devices_manifest(client, make, world, out_for_deli
     out = out_for_delivery
     other = make.device(world.stations[0])
     tokens = make.tokens(world.officer[0], other)
-    token = sign_receipt(other.private_key, tokens["device_credential"], permit_number=out.delivery["permit_number"],
-                         recipient_name=out.body["name"], identity_number=out.body["identity_number"], seq=1)
-    resp = client.post(f"/api/v1/deliveries/{out.delivery['id']}/handover",
-                       json={"recipient": "self", "identity_number": out.body["identity_number"], "receipt": token},
-                       headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    token = sign_receipt(
+        other.private_key,
+        tokens["device_credential"],
+        permit_number=out.delivery["permit_number"],
+        recipient_name=out.body["name"],
+        identity_number=out.body["identity_number"],
+        seq=1,
+    )
+    resp = client.post(
+        f"/api/v1/deliveries/{out.delivery['id']}/handover",
+        json={"recipient": "self", "identity_number": out.body["identity_number"], "receipt": token},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
     assert resp.status_code == 422 and "not-on-manifest" in resp.json["errors"]["receipt"]
 
 
@@ -153,20 +179,41 @@ def test_seq_and_jti_are_single_use(client, make, world, field, out_for_delivery
     phone = mobile()
     body2, approved2 = issue_permit(field, world, phone)
     staff = make.auth(world.staff[0])
-    d2 = client.post("/api/v1/deliveries", json={"permit_id": approved2["permit_id"],
-                                                 "day": local_now().date().isoformat(), "window_start": "14:00",
-                                                 "window_end": "17:00"}, headers=staff).json
-    client.post(f"/api/v1/visits/{d2['visit_id']}/assign", json={"officer_id": str(world.officer[0].id)},
-                headers=if_match(client, f"/api/v1/visits/{d2['visit_id']}", staff))
+    d2 = client.post(
+        "/api/v1/deliveries",
+        json={
+            "permit_id": approved2["permit_id"],
+            "day": local_now().date().isoformat(),
+            "window_start": "14:00",
+            "window_end": "17:00",
+        },
+        headers=staff,
+    ).json
+    client.post(
+        f"/api/v1/visits/{d2['visit_id']}/assign",
+        json={"officer_id": str(world.officer[0].id)},
+        headers=if_match(client, f"/api/v1/visits/{d2['visit_id']}", staff),
+    )
     client.get("/api/v1/deliveries/manifest", headers=out.headers)
-    reused_seq = sign_receipt(out.device.private_key, out.tokens["device_credential"],
-                              permit_number=d2["permit_number"], recipient_name=body2["name"],
-                              identity_number=body2["identity_number"], seq=7)
-    resp = client.post(f"/api/v1/deliveries/{d2['id']}/handover", headers=out.headers,
-                       json={"recipient": "self", "identity_number": body2["identity_number"], "receipt": reused_seq})
+    reused_seq = sign_receipt(
+        out.device.private_key,
+        out.tokens["device_credential"],
+        permit_number=d2["permit_number"],
+        recipient_name=body2["name"],
+        identity_number=body2["identity_number"],
+        seq=7,
+    )
+    resp = client.post(
+        f"/api/v1/deliveries/{d2['id']}/handover",
+        headers=out.headers,
+        json={"recipient": "self", "identity_number": body2["identity_number"], "receipt": reused_seq},
+    )
     assert resp.status_code == 422 and resp.json["errors"]["receipt"] == ["seq-reused"]
-    resp = client.post(f"/api/v1/deliveries/{d2['id']}/handover", headers=out.headers,
-                       json={"recipient": "self", "identity_number": body2["identity_number"], "receipt": first})
+    resp = client.post(
+        f"/api/v1/deliveries/{d2['id']}/handover",
+        headers=out.headers,
+        json={"recipient": "self", "identity_number": body2["identity_number"], "receipt": first},
+    )
     assert resp.status_code == 422 and "jti-reused" in resp.json["errors"]["receipt"]
 
 
@@ -176,8 +223,11 @@ def test_receipts_signed_after_revocation_are_refused(client, make, world, out_f
     late = _receipt(out)
     # the officer hands it in from a desk login (the tablet itself is refused)
     desk = make.auth(world.officer[0])
-    resp = client.post(f"/api/v1/deliveries/{out.delivery['id']}/handover", headers=desk,
-                       json={"recipient": "self", "identity_number": out.body["identity_number"], "receipt": late})
+    resp = client.post(
+        f"/api/v1/deliveries/{out.delivery['id']}/handover",
+        headers=desk,
+        json={"recipient": "self", "identity_number": out.body["identity_number"], "receipt": late},
+    )
     assert resp.status_code == 422 and "device-revoked" in resp.json["errors"]["receipt"]
     verdict = client.post("/api/v1/receipts/verify", json={"token": late}).json
     assert verdict["valid"] is False and "device-revoked" in verdict["reasons"]
@@ -212,7 +262,11 @@ def test_verify_tells_a_signature_from_a_recorded_handover(client, make, world, 
     unsent = _receipt(out, seq=7)
     verdict = client.post("/api/v1/receipts/verify", json={"token": unsent}).json
     assert (verdict["valid"], verdict["signature_valid"], verdict["recorded"], verdict["revoked"]) == (
-        False, True, False, False)
+        False,
+        True,
+        False,
+        False,
+    )
     assert "not-recorded" in verdict["reasons"]
     client.post(f"/api/v1/devices/{out.device.id}/revoke", json={"mode": "lost"}, headers=make.auth(world.staff[0]))
     late = client.post("/api/v1/receipts/verify", json={"token": _receipt(out, seq=8)}).json

@@ -1,5 +1,6 @@
 """Delivery receipts as tokens: size, QR round trip, offline verification, tampering, the fixed
 test vectors and the ``verify-receipt`` / ``cache-jwks`` commands."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from PIL import Image
 
-from app.auth.credentials import (b64url, b64url_decode, decode_device_credential, encode_device_credential,
-                                  json_bytes, jws_sign)
+from app.auth.credentials import (
+    b64url,
+    b64url_decode,
+    decode_device_credential,
+    encode_device_credential,
+    json_bytes,
+    jws_sign,
+)
 from app.auth.keys import public_jwk
 from app.db import utcnow
 from field_api.delivery import receipt_token as rt
@@ -29,8 +36,12 @@ VECTORS = Path(__file__).parent / "vectors"
 NOW = utcnow().replace(microsecond=0)
 IDENTITY = valid_identity(region="330106", born="19900307", serial=123)
 PHONE = "13812345678"
-REALISTIC = {"permit_number": "XH01-2026-000123", "recipient_name": "张三丰", "identity_number": IDENTITY,
-             "seq": 123456}
+REALISTIC = {
+    "permit_number": "XH01-2026-000123",
+    "recipient_name": "张三丰",
+    "identity_number": IDENTITY,
+    "seq": 123456,
+}
 
 
 @dataclass
@@ -54,8 +65,15 @@ def tablet(server_key=SERVER_KEY, *, iat=None, ttl=timedelta(hours=24), key=None
     key = key or ec.generate_private_key(ec.SECP256R1())
     ids = [str(uuid.uuid4()) for _ in range(3)]
     iat = iat or NOW - timedelta(hours=1)
-    cred = encode_device_credential(server_key, device_id=ids[0], officer_id=ids[1], station_id=ids[2],
-                                    device_public_key=key.public_key(), iat=iat, exp=iat + ttl)
+    cred = encode_device_credential(
+        server_key,
+        device_id=ids[0],
+        officer_id=ids[1],
+        station_id=ids[2],
+        device_public_key=key.public_key(),
+        iat=iat,
+        exp=iat + ttl,
+    )
     return Tablet(key, cred, *ids)
 
 
@@ -78,10 +96,11 @@ def with_header(token: str, **changes) -> str:
 def flip(text: str, i: int) -> str:
     """Another base64url character at position i (kept canonical: never the last character)."""
     assert 0 <= i < len(text) - 1
-    return text[:i] + ("B" if text[i] != "B" else "C") + text[i + 1:]
+    return text[:i] + ("B" if text[i] != "B" else "C") + text[i + 1 :]
 
 
 # --- size -----------------------------------------------------------------------------------
+
 
 def test_version_20_at_level_m_holds_666_bytes_in_qrcode_itself():
     def version(n):
@@ -112,6 +131,7 @@ def test_a_receipt_that_would_not_fit_is_refused_at_signing():
 
 # --- round trip -----------------------------------------------------------------------------
 
+
 def test_sign_render_decode_verify():
     tab = tablet()
     token = sign(tab)
@@ -124,7 +144,10 @@ def test_sign_render_decode_verify():
     assert claims["permit_number"] == "XH01-2026-000123" and claims["recipient"] == "张**"
     assert claims["seq"] == 123456 and re.fullmatch(r"[0-9a-f]{4}", claims["identity_hint"])
     assert (claims["device_id"], claims["officer_id"], claims["station_id"]) == (
-        tab.device_id, tab.officer_id, tab.station_id)
+        tab.device_id,
+        tab.officer_id,
+        tab.station_id,
+    )
     assert claims["credential_expires_at"] == (NOW + timedelta(hours=23)).isoformat()
     assert datetime.fromisoformat(claims["iat"]) >= NOW - timedelta(seconds=1)
     assert len(b64url_decode(claims["jti"])) == 16
@@ -160,6 +183,7 @@ def test_svg_output_is_svg():
 
 
 # --- verification failures -------------------------------------------------------------------
+
 
 def test_a_tampered_payload_is_invalid():
     token = sign(tablet())
@@ -284,8 +308,9 @@ def test_an_oversized_token_is_refused_without_parsing(monkeypatch):
         assert result == rt.VerifyResult(False, ["oversized"], {}, result.detail)
 
 
-@pytest.mark.parametrize("token", ["", "abc", "a.b", "a.b.c", "....", "é.é.é",
-                                   f"{b64url(b'{}')}.{b64url(b'{}')}.{b64url(bytes(64))}"])
+@pytest.mark.parametrize(
+    "token", ["", "abc", "a.b", "a.b.c", "....", "é.é.é", f"{b64url(b'{}')}.{b64url(b'{}')}.{b64url(bytes(64))}"]
+)
 def test_garbage_is_malformed(token):
     assert rt.verify_receipt(token, JWKS).reasons == ["malformed"]
 
@@ -294,7 +319,7 @@ def test_other_tokens_are_not_receipts():
     tab = tablet()
     token = sign(tab)
     _, payload, _ = segments(token)
-    assert rt.verify_receipt(tab.credential, JWKS).reasons == ["malformed"]          # typ dc
+    assert rt.verify_receipt(tab.credential, JWKS).reasons == ["malformed"]  # typ dc
     assert rt.verify_receipt(with_header(token, typ="at+jwt"), JWKS).reasons == ["malformed"]
     assert rt.verify_receipt(with_header(token, alg="none"), JWKS).reasons == ["malformed"]
     assert rt.verify_receipt(with_header(token, alg="HS256"), JWKS).reasons == ["malformed"]
@@ -323,8 +348,11 @@ def test_wrongly_typed_claims_are_reported():
 
 # --- building blocks --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, masked", [("张三丰", "张**"), ("李", "李"), (" 买买提·艾力 ", "买*****"),
-                                          ("欧阳娜娜", "欧***"), ("𠀋一", "𠀋*")])
+
+@pytest.mark.parametrize(
+    "name, masked",
+    [("张三丰", "张**"), ("李", "李"), (" 买买提·艾力 ", "买*****"), ("欧阳娜娜", "欧***"), ("𠀋一", "𠀋*")],
+)
 def test_mask_name(name, masked):
     assert rt.mask_name(name) == masked
 
@@ -339,9 +367,9 @@ def test_identity_hint_is_keyed_by_the_jti():
     jti = bytes(range(16))
     hint = rt.identity_hint(jti, IDENTITY)
     assert re.fullmatch(r"[0-9a-f]{4}", hint)
-    assert rt.identity_hint(b64url(jti), IDENTITY) == hint                       # jti as text
-    assert rt.identity_hint(jti, " " + IDENTITY.lower() + " ") == hint           # normalised
-    full_width = "".join(chr(ord(c) + 0xFEE0) for c in IDENTITY)                 # typed on a phone
+    assert rt.identity_hint(b64url(jti), IDENTITY) == hint  # jti as text
+    assert rt.identity_hint(jti, " " + IDENTITY.lower() + " ") == hint  # normalised
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in IDENTITY)  # typed on a phone
     assert rt.identity_hint(jti, full_width) == hint
     assert len({rt.identity_hint(bytes([i]) * 16, IDENTITY) for i in range(64)}) > 50
     with pytest.raises(ValueError):
@@ -360,6 +388,7 @@ def test_decode_png_refuses_what_is_not_one_qr_code():
 
 
 # --- fixed test vectors -------------------------------------------------------------------------
+
 
 def vector(name: str) -> str:
     return (VECTORS / name).read_text(encoding="utf-8").strip()
@@ -390,7 +419,10 @@ def test_the_committed_credential_decodes_as_issued():
     expected = public_jwk(device.public_key())
     assert cred["public_jwk"] == {k: expected[k] for k in ("kty", "crv", "x", "y")}
     assert (cred["device_id"], cred["officer_id"], cred["station_id"]) == (
-        VECTOR_INPUTS["device_id"], VECTOR_INPUTS["officer_id"], VECTOR_INPUTS["station_id"])
+        VECTOR_INPUTS["device_id"],
+        VECTOR_INPUTS["officer_id"],
+        VECTOR_INPUTS["station_id"],
+    )
     assert cred["iat"].isoformat() == VECTOR_INPUTS["credential_iat"]
     assert cred["exp"].isoformat() == VECTOR_INPUTS["credential_exp"]
 
@@ -410,9 +442,11 @@ def test_todays_code_encodes_the_vectors_identically():
 
 # --- through the server and the commands ----------------------------------------------------------
 
+
 def device_login(client, user, device):
-    r = client.post("/api/v1/auth/login", json={"username": user.username, "password": PASSWORD,
-                                               "device_id": str(device.id)})
+    r = client.post(
+        "/api/v1/auth/login", json={"username": user.username, "password": PASSWORD, "device_id": str(device.id)}
+    )
     assert r.status_code == 200, r.json
     return r.json
 
@@ -425,7 +459,10 @@ def test_a_receipt_from_a_logged_in_tablet_verifies_against_the_published_jwks(c
     result = rt.verify_receipt(token, client.get("/.well-known/jwks.json").json)
     assert result.valid, result
     assert (result.claims["device_id"], result.claims["officer_id"], result.claims["station_id"]) == (
-        str(device.id), str(officer.id), str(world.stations[0].id))
+        str(device.id),
+        str(officer.id),
+        str(world.stations[0].id),
+    )
 
 
 @pytest.fixture

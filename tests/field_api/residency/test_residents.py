@@ -1,4 +1,5 @@
 """Residents and residence registration: one person per identity number, scope, maturity."""
+
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
@@ -11,13 +12,16 @@ from tests.factories import mobile
 from tests.field_api.conftest import person, registration_body
 
 
-@pytest.mark.parametrize("start, matures", [
-    (date(2026, 8, 31), date(2027, 2, 28)),
-    (date(2027, 8, 31), date(2028, 2, 29)),
-    (date(2026, 3, 31), date(2026, 9, 30)),
-    (date(2026, 1, 15), date(2026, 7, 15)),
-    (date(2025, 12, 31), date(2026, 6, 30)),
-])
+@pytest.mark.parametrize(
+    "start, matures",
+    [
+        (date(2026, 8, 31), date(2027, 2, 28)),
+        (date(2027, 8, 31), date(2028, 2, 29)),
+        (date(2026, 3, 31), date(2026, 9, 30)),
+        (date(2026, 1, 15), date(2026, 7, 15)),
+        (date(2025, 12, 31), date(2026, 6, 30)),
+    ],
+)
 def test_six_calendar_months_clamped_to_month_end(start, matures):
     assert maturity_date(start) == matures
 
@@ -39,8 +43,11 @@ def test_an_officer_registers_a_person_at_the_door(field, client, make, world, t
 def test_a_known_identity_number_links_instead_of_duplicating(field, client, make, world):
     body = person()
     first = client.post("/api/v1/residents", json=body, headers=make.auth(world.staff[0]))
-    again = client.post("/api/v1/residents", json={**body, "identity_number": body["identity_number"].lower(),
-                                                   "name": "张伟伟"}, headers=make.auth(world.staff[0]))
+    again = client.post(
+        "/api/v1/residents",
+        json={**body, "identity_number": body["identity_number"].lower(), "name": "张伟伟"},
+        headers=make.auth(world.staff[0]),
+    )
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json["id"] == first.json["id"] and again.json["name"] == "张伟"
     reg = field.register(resident={**body, "name": "别名"})
@@ -96,15 +103,19 @@ def test_one_active_registration_per_station_and_ending_restarts_the_clock(field
     # another station may hold one at the same time
     assert field.register(who=world.officer[1], area=world.areas[1][0], resident=body).status_code == 201
     today = local_now().date()
-    ended = client.post(f"/api/v1/registrations/{first['id']}/end", json={"end_date": today.isoformat(),
-                                                                          "reason": "moved_away"},
-                        headers=make.auth(world.officer[0]))
+    ended = client.post(
+        f"/api/v1/registrations/{first['id']}/end",
+        json={"end_date": today.isoformat(), "reason": "moved_away"},
+        headers=make.auth(world.officer[0]),
+    )
     assert ended.status_code == 200 and ended.json["status"] == "ended"
     again = field.register(resident=body, start=today)
     assert again.status_code == 201 and again.json["maturity_date"] == maturity_date(today).isoformat()
-    twice = client.post(f"/api/v1/registrations/{first['id']}/end", json={"end_date": today.isoformat(),
-                                                                          "reason": "cancelled"},
-                        headers=make.auth(world.staff[0]))
+    twice = client.post(
+        f"/api/v1/registrations/{first['id']}/end",
+        json={"end_date": today.isoformat(), "reason": "cancelled"},
+        headers=make.auth(world.staff[0]),
+    )
     assert twice.status_code == 409
 
 
@@ -112,13 +123,20 @@ def test_staff_search_by_number_and_name_within_their_station(field, client, mak
     body = person(name="欧阳娜娜")
     field.register(resident=body)
     staff = make.auth(world.staff[0])
-    by_id = client.get("/api/v1/residents", query_string={"identity_number": body["identity_number"]},
-                       headers=staff).json
+    by_id = client.get(
+        "/api/v1/residents", query_string={"identity_number": body["identity_number"]}, headers=staff
+    ).json
     by_phone = client.get("/api/v1/residents", query_string={"phone": body["phone"]}, headers=staff).json
     by_name = client.get("/api/v1/residents", query_string={"name": "欧阳"}, headers=staff).json
     assert len(by_id) == len(by_phone) == len(by_name) == 1
-    assert client.get("/api/v1/residents", query_string={"identity_number": body["identity_number"]},
-                      headers=make.auth(world.staff[1])).json == []
+    assert (
+        client.get(
+            "/api/v1/residents",
+            query_string={"identity_number": body["identity_number"]},
+            headers=make.auth(world.staff[1]),
+        ).json
+        == []
+    )
     assert client.get(f"/api/v1/residents/{by_id[0]['id']}", headers=make.auth(world.staff[1])).status_code == 404
     bad = client.get("/api/v1/residents", query_string={"phone": "12"}, headers=staff)
     assert bad.status_code == 422 and "phone" in bad.json["errors"]
@@ -128,8 +146,11 @@ def test_page_through_an_areas_registrations(field, client, make, world):
     for _ in range(3):
         field.register()
     field.register(who=world.auxiliary[0], area=world.areas[0][1])
-    resp = client.get("/api/v1/registrations", query_string={"area_id": str(world.areas[0][0].id),
-                                                             "page_size": 2}, headers=make.auth(world.staff[0]))
+    resp = client.get(
+        "/api/v1/registrations",
+        query_string={"area_id": str(world.areas[0][0].id), "page_size": 2},
+        headers=make.auth(world.staff[0]),
+    )
     assert resp.status_code == 200 and len(resp.json) == 2
     assert '"total": 3' in resp.headers["X-Pagination"] or '"total":3' in resp.headers["X-Pagination"]
 
@@ -139,11 +160,16 @@ def test_unmasked_numbers_are_audited(field, client, make, world):
     reg = field.register(resident=body).json
     resp = client.get(f"/api/v1/residents/{reg['resident_id']}/pii", headers=make.auth(world.staff[0]))
     assert resp.json == {"id": reg["resident_id"], "identity_number": body["identity_number"], "phone": body["phone"]}
-    events = client.get("/api/v1/audit-events", query_string={"action": "pii.read", "entity": "resident"},
-                        headers=make.auth(world.admin)).json
+    events = client.get(
+        "/api/v1/audit-events",
+        query_string={"action": "pii.read", "entity": "resident"},
+        headers=make.auth(world.admin),
+    ).json
     assert events[0]["actor_id"] == str(world.staff[0].id)
-    assert client.get(f"/api/v1/residents/{reg['resident_id']}/pii",
-                      headers=make.auth(world.officer[0])).status_code == 403
+    assert (
+        client.get(f"/api/v1/residents/{reg['resident_id']}/pii", headers=make.auth(world.officer[0])).status_code
+        == 403
+    )
 
 
 def test_a_citizen_sees_the_resident_who_registered_their_phone(field, client, make, world):
@@ -161,8 +187,9 @@ def test_stale_edits_are_refused(field, client, make, world):
     staff = make.auth(world.staff[0])
     read = client.get(url, headers=staff)
     assert read.headers["ETag"] == '"1"'
-    ok = client.patch(url, json={"base_version": 1, "hukou_address": "新地址"},
-                      headers={**staff, "If-Match": read.headers["ETag"]})
+    ok = client.patch(
+        url, json={"base_version": 1, "hukou_address": "新地址"}, headers={**staff, "If-Match": read.headers["ETag"]}
+    )
     assert ok.status_code == 200 and ok.json["version"] == 2 and ok.headers["ETag"] == '"2"'
     stale = client.patch(url, json={"base_version": 1, "name": "改名"}, headers={**staff, "If-Match": '"2"'})
     assert stale.status_code == 409 and stale.json["type"].endswith("/stale-version")
@@ -209,10 +236,15 @@ def test_many_at_once_link_whoever_was_registered_meanwhile(app, world, client, 
     actor = Actor(user_id=officer.id, role="officer", station_id=officer.station_id)
     real_known = residents._known
     misses = iter([True])  # the look-up, as it was before the other registration committed
-    monkeypatch.setattr(residents, "_known", lambda bidxs, ids: ({}, set()) if next(misses, False)
-                        else real_known(bidxs, ids))
-    items = [{**person(), "id": uuid.uuid4()}, {**known, "id": uuid.uuid4()}, {**person(), "id": uuid.uuid4()},
-             {**known, "id": uuid.uuid4()}]  # the same person twice in the batch: linked to the first
+    monkeypatch.setattr(
+        residents, "_known", lambda bidxs, ids: ({}, set()) if next(misses, False) else real_known(bidxs, ids)
+    )
+    items = [
+        {**person(), "id": uuid.uuid4()},
+        {**known, "id": uuid.uuid4()},
+        {**person(), "id": uuid.uuid4()},
+        {**known, "id": uuid.uuid4()},
+    ]  # the same person twice in the batch: linked to the first
     with app.app_context():
         outcomes = residents.register_residents(actor, items)
         db.session.commit()
@@ -226,7 +258,10 @@ def test_the_creation_audited_is_the_resident_as_the_api_shows_them(field, clien
     back: what it records must be exactly what ``GET /residents/<id>`` shows."""
     reg = field.register(resident={**person(), "photo_sha256": "a" * 64}).json
     shown = client.get(f"/api/v1/residents/{reg['resident_id']}", headers=make.auth(world.staff[0])).json
-    events = client.get("/api/v1/audit-events", query_string={"action": "resident.create", "entity_id": reg["resident_id"]},
-                        headers=make.auth(world.admin)).json
+    events = client.get(
+        "/api/v1/audit-events",
+        query_string={"action": "resident.create", "entity_id": reg["resident_id"]},
+        headers=make.auth(world.admin),
+    ).json
     assert len(events) == 1 and events[0]["after"] == shown
     assert shown["photo_stored"] is False  # named, not yet uploaded

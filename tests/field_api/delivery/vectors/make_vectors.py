@@ -8,6 +8,7 @@ randomised, so tokens differ between runs; their header and payload segments do 
 test_receipt_token.py checks that today's code still produces exactly those segments.
 Everything here is fictitious: the ids, the person, the identity number.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,11 @@ def _key(name: str) -> ec.EllipticCurvePrivateKey:
     path = HERE / name
     if not path.exists():
         key = ec.generate_private_key(ec.SECP256R1())
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return serialization.load_pem_private_key(path.read_bytes(), password=None)
 
 
@@ -58,17 +62,29 @@ def credential(server, device) -> str:
     from app.auth.credentials import encode_device_credential
 
     return encode_device_credential(
-        server, device_id=INPUTS["device_id"], officer_id=INPUTS["officer_id"], station_id=INPUTS["station_id"],
-        device_public_key=device.public_key(), iat=datetime.fromisoformat(INPUTS["credential_iat"]),
-        exp=datetime.fromisoformat(INPUTS["credential_exp"]))
+        server,
+        device_id=INPUTS["device_id"],
+        officer_id=INPUTS["officer_id"],
+        station_id=INPUTS["station_id"],
+        device_public_key=device.public_key(),
+        iat=datetime.fromisoformat(INPUTS["credential_iat"]),
+        exp=datetime.fromisoformat(INPUTS["credential_exp"]),
+    )
 
 
 def receipt(device, cred: str) -> str:
     from field_api.delivery.receipt_token import sign_receipt
 
-    return sign_receipt(device, cred, permit_number=INPUTS["permit_number"], recipient_name=INPUTS["recipient_name"],
-                        identity_number=INPUTS["identity_number"], seq=INPUTS["seq"],
-                        jti=bytes.fromhex(INPUTS["jti_hex"]), iat=datetime.fromisoformat(INPUTS["receipt_iat"]))
+    return sign_receipt(
+        device,
+        cred,
+        permit_number=INPUTS["permit_number"],
+        recipient_name=INPUTS["recipient_name"],
+        identity_number=INPUTS["identity_number"],
+        seq=INPUTS["seq"],
+        jti=bytes.fromhex(INPUTS["jti_hex"]),
+        iat=datetime.fromisoformat(INPUTS["receipt_iat"]),
+    )
 
 
 def main(force: bool) -> None:
@@ -76,8 +92,9 @@ def main(force: bool) -> None:
     from field_api.delivery.receipt_token import qr_version, verify_receipt
 
     server, device = server_key(), device_key()
-    (HERE / "server_jwks.json").write_text(json.dumps({"keys": [public_jwk(server.public_key(), SERVER_KID)]},
-                                                      indent=2) + "\n")
+    (HERE / "server_jwks.json").write_text(
+        json.dumps({"keys": [public_jwk(server.public_key(), SERVER_KID)]}, indent=2) + "\n"
+    )
     (HERE / "inputs.json").write_text(json.dumps(INPUTS, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if force or not (HERE / "credential.txt").exists():
         (HERE / "credential.txt").write_text(credential(server, device) + "\n")
@@ -88,8 +105,7 @@ def main(force: bool) -> None:
     jwks = json.loads((HERE / "server_jwks.json").read_text())
     result = verify_receipt(token, jwks, now=datetime.fromisoformat(INPUTS["receipt_iat"]) + timedelta(days=1))
     assert result.valid, result
-    (HERE / "claims.json").write_text(json.dumps(result.claims, indent=2, ensure_ascii=False) + "\n",
-                                      encoding="utf-8")
+    (HERE / "claims.json").write_text(json.dumps(result.claims, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"receipt: {len(token)} characters, QR version {qr_version(token)}; credential: {len(cred)} characters")
 
 
