@@ -54,16 +54,19 @@ lint: install-dev
 ## DOORSTEP_DATABASE_URL names a PostgreSQL database; DOORSTEP_TEST_NOW=2026-12-31T23:30:00+08:00
 ## runs it with the clock pinned there, ticking. ruff and mypy (make lint) do not gate it yet: they
 ## still report findings outside the typed packages (docs/architecture.md, "Known gaps").
+## The tests run in one pytest-xdist worker per core (PYTEST_WORKERS=1 for one process); on
+## PostgreSQL each worker uses its own database, <name>_gw0, <name>_gw1… (tests/conftest.py).
+PYTEST_WORKERS ?= auto
 test: install-dev
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 ## make contract: the OpenAPI document through Schemathesis (all checks, stateful) against a fresh,
 ## seeded app on SQLite, as the station's staff and then as the sub-bureau's administrator (who
 ## reaches stations, areas and accounts); any failure fails the target (tests/contract/run.py)
 contract: install-dev
-	CONTRACT_USER=demo.staff CONTRACT_MAX_TIME=$${CONTRACT_MAX_TIME:-200} $(PY) -m tests.contract.run
-	CONTRACT_USER=demo.admin CONTRACT_MAX_TIME=$${CONTRACT_ADMIN_MAX_TIME:-100} $(PY) -m tests.contract.run
+	CONTRACT_USER=demo.staff CONTRACT_MAX_TIME=$${CONTRACT_MAX_TIME:-150} $(PY) -m tests.contract.run
+	CONTRACT_USER=demo.admin CONTRACT_MAX_TIME=$${CONTRACT_ADMIN_MAX_TIME:-75} $(PY) -m tests.contract.run
 
 ## make translations: collect new messages into app/translations/*/messages.po (translate the
 ## zh_Hans_CN one), then compile the .mo files the app reads; commit both

@@ -25,6 +25,34 @@ from tests import factories
 
 _TMP = tempfile.mkdtemp(prefix="doorstep-test-")
 
+
+def _own_database_per_worker() -> None:
+    """Under pytest-xdist (``make test`` runs one worker per core) each worker gets its own
+    PostgreSQL database, ``<name>_gw0``, ``<name>_gw1``…, created on first use: a worker empties
+    every table after each test, which one shared database could not survive. Set in the
+    environment, so the processes a test starts use the same database. SQLite needs nothing: each
+    worker already has its own temporary folder."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    url = os.environ.get("DOORSTEP_DATABASE_URL")
+    if not worker or not url:
+        return
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() != "postgresql" or parsed.database is None:
+        return
+    name = f"{parsed.database}_{worker}"
+    maintenance = sa.create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with maintenance.connect() as conn:
+            found = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if found.scalar() is None:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        maintenance.dispose()
+    os.environ["DOORSTEP_DATABASE_URL"] = parsed.set(database=name).render_as_string(hide_password=False)
+
+
+_own_database_per_worker()
+
 TEST_NOW_ENV = "DOORSTEP_TEST_NOW"
 _traveller: time_machine.travel | None = None
 _inherited_offset: str | None = None

@@ -141,6 +141,7 @@ def test_production_refuses_a_short_secret_key():
         f"k2026:{_b64()},:{_b64()}",  # an entry without a kid
         "k2026:not base64 at all!",
     ],
+    ids=["no-kid", "aes-128", "entry-without-kid", "not-base64"],
 )
 def test_production_refuses_malformed_pii_keys(keys):
     """Otherwise the service would start and then fail every request that touches a number."""
@@ -153,7 +154,7 @@ def test_production_refuses_a_key_id_used_twice():
         create_app(Config(production_env(DOORSTEP_PII_KEYS=f"k1:{_b64()},k1:{_b64()}")))
 
 
-@pytest.mark.parametrize("key", [_b64(16), "@@@@"])
+@pytest.mark.parametrize("key", [_b64(16), "@@@@"], ids=["16-bytes", "not-base64"])
 def test_production_refuses_a_weak_or_malformed_blind_index_key(key):
     with pytest.raises(ConfigError, match="DOORSTEP_BLIND_INDEX_KEY must be base64 of at least 32 bytes"):
         create_app(Config(production_env(DOORSTEP_BLIND_INDEX_KEY=key)))
