@@ -97,7 +97,7 @@ def _processor(column_type, dialect):
     handles sentinels these rows never hold, and cost as much as orjson)."""
     if isinstance(column_type, sa.JSON):
         return (lambda v: None if v is None else json_text(v)) if column_type.none_as_null else json_text
-    return column_type._cached_bind_processor(dialect)
+    return column_type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect) -> int:
@@ -159,7 +159,7 @@ def id_in(column, ids: list[Any], name: str = "ids"):
     dialect = db.session.get_bind().dialect
     if dialect.name == "postgresql":
         return column == sa.any_(sa.bindparam(name, list(ids), type_=ARRAY(column.type)))
-    process = column.type._cached_bind_processor(dialect)
+    process = _processor(column.type, dialect)
     stored = list(map(process, ids)) if process is not None else list(ids)  # as the column holds them
     listed = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(name, json_text(stored))))
     return column.in_(listed)

@@ -139,7 +139,9 @@ class _Compiled:
 @functools.cache
 def _compile(schema_class) -> _Compiled:
     schema = schema_class()
-    if any(schema._hooks.values()):
+    # resolve_hooks is marshmallow's public class method (SchemaMeta) listing the decorated
+    # pre/post-load hooks; a schema with any is left to marshmallow.
+    if any(schema_class.resolve_hooks().values()):
         raise _Untranslatable("hooks")
     if schema.unknown not in (ma.RAISE, ma.EXCLUDE):
         raise _Untranslatable("unknown=INCLUDE")
