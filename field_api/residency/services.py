@@ -16,6 +16,7 @@ from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
 from app.org.models import Area
 from app.org.scoping import areas_visible_to
+from field_api.residency import resident_fields
 from field_api.residency.maturity import cancel_reminders
 from field_api.residency.models import Registration, Resident
 from field_api.residency.schemas import RegistrationOut, ResidentOut
@@ -223,15 +224,12 @@ def _known(bidxs: list, ids: list) -> tuple[dict, set]:
 def _resident_row(actor, data: dict, identity: str, phone: str | None, bidx: str, now, keys: pii.Keys) -> dict:
     return {
         "id": data.get("id") or new_id(),
-        "name": data["name"],
-        "sex": data["sex"],
-        "ethnicity": data.get("ethnicity") or "汉族",
+        # name and sex are required by the schema; the others take the declared default
+        **{name: data.get(name, default) for name, default in resident_fields.PLAIN_DEFAULTS.items()},
         "identity_enc": keys.encrypt(pii.IDENTITY, identity),
         "identity_bidx": bidx,
         "phone_enc": keys.encrypt(pii.PHONE, phone),
         "phone_bidx": keys.blind_index(pii.PHONE, phone),
-        "hukou_address": data.get("hukou_address", ""),
-        "photo_sha256": data.get("photo_sha256"),
         "version": 1,
         "field_versions": {},
         "created_by_id": actor.user_id,
@@ -245,13 +243,9 @@ def _created_view(row: dict, identity: str, phone: str | None, photos_stored: se
     photo = row["photo_sha256"]
     return {
         "id": str(row["id"]),
-        "name": row["name"],
-        "sex": row["sex"],
-        "ethnicity": row["ethnicity"],
+        **{name: row[name] for name in resident_fields.PLAIN},
         "identity_number": pii.mask_identity(identity),
         "phone": pii.mask_phone(phone),
-        "hukou_address": row["hukou_address"],
-        "photo_sha256": photo,
         "photo_stored": (photo in photos_stored) if photo else None,
         "version": row["version"],
     }
@@ -294,11 +288,7 @@ def update_resident(actor, resident_id, data: dict) -> Resident:
             current_version=resident.version,
         )
     before = resident_snapshot(resident)
-    changed = [
-        key
-        for key in ("name", "sex", "ethnicity", "hukou_address", "photo_sha256")
-        if key in data and getattr(resident, key) != data[key]
-    ]
+    changed = [key for key in resident_fields.PLAIN if key in data and getattr(resident, key) != data[key]]
     for key in changed:
         setattr(resident, key, data[key])
     if "phone" in data:

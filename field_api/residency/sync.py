@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from app import bulk, pii
 from app.errors import DomainError
 from app.extensions import db
+from field_api.residency import resident_fields
 from field_api.residency import services as residents
 from field_api.residency.models import Registration, Resident
 from field_api.residency.schemas import EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn, ResidentPatch
@@ -29,7 +30,7 @@ from sync.handling import (
 
 # --- documents -------------------------------------------------------------------------------
 
-RESIDENT_FIELDS = ("name", "sex", "ethnicity", "identity_number", "phone", "hukou_address", "photo_sha256")
+RESIDENT_FIELDS = resident_fields.DOCUMENT
 
 
 def resident_record(view: dict) -> dict:
@@ -39,17 +40,11 @@ def resident_record(view: dict) -> dict:
 
 
 def resident_document(r: Resident) -> Document:
-    data = resident_record(
-        {
-            "name": r.name,
-            "sex": r.sex,
-            "ethnicity": r.ethnicity,
-            "identity_number": pii.mask_identity(pii.decrypt(pii.IDENTITY, r.identity_enc)),
-            "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.phone_enc)),
-            "hukou_address": r.hukou_address,
-            "photo_sha256": r.photo_sha256,
-        }
-    )
+    masked = {
+        name: pii.MASKERS[purpose](pii.decrypt(purpose, getattr(r, f"{purpose}_enc")))
+        for name, purpose in resident_fields.PERSONAL_NUMBERS.items()
+    }
+    data = resident_record({**resident_fields.plain_values(r), **masked})
     # Scopes left unknown (None): a push answer needs only the document, and the feed fills them
     # for all residents of a transaction in one query (``active_areas``).
     return Document(encode(data), r.version, None)
@@ -103,14 +98,8 @@ def resident_id(actor, value, field: str):
 
 
 def _resident_values(r: Resident) -> dict:
-    return {
-        "name": r.name,
-        "sex": r.sex,
-        "ethnicity": r.ethnicity,
-        "hukou_address": r.hukou_address,
-        "photo_sha256": r.photo_sha256,
-        "phone": pii.decrypt(pii.PHONE, r.phone_enc),
-    }
+    """The editable fields' current values, what a tablet's edit merges against."""
+    return {**resident_fields.plain_values(r), "phone": pii.decrypt(pii.PHONE, r.phone_enc)}
 
 
 def resident_create_many(actor, items: list, audit_contexts: list) -> list:
