@@ -14,7 +14,7 @@ from flask_migrate import downgrade, upgrade
 from app.extensions import db
 from app.health import migration_heads
 from compose import create_app
-from tests.conftest import database_url, make_config
+from tests.fixtures.database import database_url, make_config
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app import pii
 from app.extensions import db
 from tests.factories import DeviceH, StationH, UserH
-from tests.sync.conftest import Tablet
+from tests.fixtures.tablets import Tablet
 
 PASSWORD = "seed scale password"
 ARGS = [

@@ -29,9 +29,9 @@ from doorstep_client import FlaskTransport, TabletClient, Transport
 from sync.models import SyncMutation
 from tests import factories
 from tests.app.attachments.helpers import declaration, png, sha
-from tests.conftest import make_config
 from tests.factories import PASSWORD
-from tests.field_api.conftest import months_ago, person
+from tests.fixtures.database import make_config
+from tests.fixtures.field import months_ago, person
 
 SERVER = "http://doorstep.test"
 

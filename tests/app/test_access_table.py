@@ -11,7 +11,7 @@ import pytest
 from field_api.residency.services import maturity_date
 from tests.app.attachments.helpers import declaration, png, stored_attachment
 from tests.factories import mobile
-from tests.field_api.conftest import months_ago
+from tests.fixtures.field import months_ago
 from tests.snapshots import changed_tables, database_state
 
 ROLES = ("anonymous", "admin", "staff", "officer", "auxiliary", "citizen")

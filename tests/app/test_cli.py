@@ -109,7 +109,7 @@ def test_seed_demo_prints_four_working_credentials(cli, client):
 
 def test_seed_demo_passwords_differ_between_runs(cli, app):
     first = _credentials(cli("seed-demo").output)
-    from tests.conftest import empty_database
+    from tests.fixtures.database import empty_database
 
     empty_database(app)
     second = _credentials(cli("seed-demo").output)

@@ -15,7 +15,7 @@ from app import clock
 from app.config import Config, ConfigError, check_production
 from app.db import utcnow
 from tests.app.test_config import production_env
-from tests.conftest import clock_env, pinned_instant, system_now
+from tests.fixtures.clock import clock_env, pinned_instant, system_now
 
 ROOT = Path(__file__).resolve().parents[2]
 BEIJING = clock.LOCAL_TZ

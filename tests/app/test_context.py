@@ -8,7 +8,7 @@ from flask import request
 
 from app.context import current_meta
 from compose import create_app
-from tests.conftest import make_config
+from tests.fixtures.database import make_config
 
 
 def _app(trusted: int):

@@ -10,7 +10,7 @@ import pytest
 from app.auth.permissions import public
 from app.errors import Conflict
 from compose import create_app
-from tests.conftest import make_config
+from tests.fixtures.database import make_config
 from tests.problems import assert_problem
 
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")

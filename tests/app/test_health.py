@@ -8,7 +8,7 @@ import pytest
 
 from app.health import migration_heads
 from compose import create_app
-from tests.conftest import make_config
+from tests.fixtures.database import make_config
 
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 

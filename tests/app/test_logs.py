@@ -12,8 +12,8 @@ import pytest
 from app import clock, logs
 from app.auth.permissions import public
 from compose import create_app
-from tests.conftest import make_config
 from tests.factories import valid_identity
+from tests.fixtures.database import make_config
 
 PHONE = "13812345678"
 MASKED = "138****5678"

@@ -18,8 +18,9 @@ from app import metrics
 from app.db import utcnow
 from app.extensions import db
 from compose import create_app
-from tests.conftest import clock_env, make_config
 from tests.factories import mobile
+from tests.fixtures.clock import clock_env
+from tests.fixtures.database import make_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

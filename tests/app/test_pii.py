@@ -11,8 +11,8 @@ from cryptography.exceptions import InvalidTag
 
 from app import pii
 from compose import create_app
-from tests.conftest import make_config
 from tests.factories import mobile, valid_identity
+from tests.fixtures.database import make_config
 
 
 def _identity_ending_in_x(region="330106", born="19900307") -> str:

@@ -14,7 +14,7 @@ from app import scheduler
 from app.extensions import db
 from app.scheduler import AdvisoryLock, FileLock, JobSpec, Scheduler, leadership_state, lock_for, run_job
 from compose import create_app
-from tests.conftest import database_url, make_config
+from tests.fixtures.database import database_url, make_config
 from tests.waiting import eventually as wait_for
 
 POSTGRES = sa.engine.make_url(database_url()).get_backend_name() == "postgresql"

@@ -39,8 +39,9 @@ from app.extensions import db
 from app.notify.models import Notification
 from app.workdays import local_now
 from field_api.residency.models import Registration, Resident
-from tests.conftest import clock_env, database_url
 from tests.factories import valid_identity
+from tests.fixtures.clock import clock_env
+from tests.fixtures.database import database_url
 from tests.waiting import eventually as wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import metrics
 from app.db import utcnow
 from app.scheduler import leadership_state
-from tests.conftest import database_url
+from tests.fixtures.database import database_url
 
 POSTGRES = sa.engine.make_url(database_url()).get_backend_name() == "postgresql"
 

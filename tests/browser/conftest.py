@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import clock_env
+from tests.fixtures.clock import clock_env
 from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]

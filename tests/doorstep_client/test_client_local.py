@@ -37,7 +37,7 @@ from doorstep_client import (
     Transport,
 )
 from doorstep_protocol.encoding import b64url
-from tests.conftest import clock_env
+from tests.fixtures.clock import clock_env
 
 ROOT = Path(__file__).resolve().parents[2]
 ID = "330106199003071236"

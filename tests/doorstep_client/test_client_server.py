@@ -18,7 +18,7 @@ from doorstep_client import Crash, FaultyTransport, FlaskTransport, ProblemError
 from doorstep_client.cli import main
 from sync.models import SyncMutation
 from tests.factories import PASSWORD, if_match, mobile, valid_identity
-from tests.field_api.conftest import months_ago, person
+from tests.fixtures.field import months_ago, person
 
 SERVER = "http://doorstep.test"
 
@@ -53,7 +53,7 @@ class Station:
 
     def visit(self, officer=None, day=None) -> str:
         """A booked visit assigned to the officer."""
-        from tests.appointments.conftest import booking_body, set_template, upcoming_workdays
+        from tests.fixtures.appointments import booking_body, set_template, upcoming_workdays
 
         if not getattr(self, "_windows", False):
             set_template(self.app, self.area)

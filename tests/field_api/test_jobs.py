@@ -27,7 +27,7 @@ from field_api.residency import maturity
 from field_api.residency.models import DONE, QUEUED, SCHEDULED, MaturityNotice, MaturityProgress, Registration, Resident
 from field_api.residency.services import maturity_date
 from tests.factories import if_match, mobile, valid_identity
-from tests.field_api.conftest import materials
+from tests.fixtures.field import materials
 
 _born = itertools.count(1)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.field_api.conftest import registration_body
+from tests.fixtures.field import registration_body
 
 
 def test_every_committed_change_reaches_a_tablet_pulling_during_the_writes(app, make, world, tablet):

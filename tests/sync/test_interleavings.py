@@ -27,10 +27,10 @@ from app.extensions import db
 from doorstep_client import Crash, FaultyTransport, FlaskTransport, TabletClient
 from field_api.residency.models import Registration, Resident
 from sync.models import SyncMutation
-from tests.conftest import empty_database
 from tests.doorstep_client.test_client_server import SERVER, server_view, tablet_view
 from tests.factories import Factory, device_key, if_match, mobile
-from tests.field_api.conftest import person
+from tests.fixtures.database import empty_database
+from tests.fixtures.field import person
 
 EXAMPLES = int(os.environ.get("DOORSTEP_HYPOTHESIS_EXAMPLES", "5"))
 ADVERSARIAL = (
@@ -68,7 +68,7 @@ def machine_for(app):
             self.queued: dict[str, set] = {}  # tablet path -> every mutation_id it ever queued
             self.visits: list[str] = []
             self.adversarial: set[str] = set()  # mutation ids pushed by ``adversarial_push`` that must settle
-            from tests.appointments.conftest import set_template
+            from tests.fixtures.appointments import set_template
 
             set_template(app, self.area, morning_capacity=50, afternoon_capacity=50)
 
@@ -131,7 +131,7 @@ def machine_for(app):
 
         @rule(officer=st.integers(0, 1))
         def staff_book_and_assign(self, officer):
-            from tests.appointments.conftest import booking_body, upcoming_workdays
+            from tests.fixtures.appointments import booking_body, upcoming_workdays
 
             with app.app_context():
                 day = upcoming_workdays(1)[0]

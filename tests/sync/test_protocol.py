@@ -12,7 +12,7 @@ from dateutil.relativedelta import relativedelta
 
 from app.workdays import local_now
 from tests.factories import if_match, mobile
-from tests.field_api.conftest import person
+from tests.fixtures.field import person
 
 
 def _registration(area, resident_id, **over):
@@ -134,7 +134,7 @@ def test_paging_without_gap_or_repeat(tablet, world, field):
 
 
 def test_reassignment_evicts_the_visit(client, make, world, tablet, new_tablet):
-    from tests.appointments.conftest import booking_body, set_template, upcoming_workdays
+    from tests.fixtures.appointments import booking_body, set_template, upcoming_workdays
 
     app = client.application
     with app.app_context():

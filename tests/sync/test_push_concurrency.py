@@ -12,7 +12,7 @@ from app.extensions import db
 from field_api.residency.models import Resident
 from sync.models import SyncMutation
 from tests.factories import if_match
-from tests.field_api.conftest import person, registration_body
+from tests.fixtures.field import person, registration_body
 from tests.sync.test_protocol import _register
 from tests.threads import release_together
 

@@ -15,7 +15,7 @@ from app.db import utcnow
 from app.extensions import db
 from sync.models import SyncMutation
 from tests.factories import if_match
-from tests.field_api.conftest import person
+from tests.fixtures.field import person
 from tests.problems import assert_problem
 from tests.sync.test_protocol import _register
 

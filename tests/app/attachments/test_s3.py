@@ -17,7 +17,7 @@ from app.db import utcnow
 from app.storage import sha256_b64
 from compose import create_app
 from tests.app.attachments.helpers import declaration, jpeg, pdf, png, sha
-from tests.conftest import make_config
+from tests.fixtures.database import make_config
 
 URL = "/api/v1/attachments"
 BUCKET = "doorstep-test-blobs"

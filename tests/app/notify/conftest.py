@@ -1,59 +1,15 @@
-"""Outbox fixtures: a sender that records what it is given (and fails when told to), a helper
-that queues a message as a feature would, and a fixed clock at noon, Beijing time, outside the
-quiet hours."""
+"""The outbox's fixtures: ``sms`` records what the provider is asked to send (tests/app/auth has a
+different ``sms``), ``queue`` queues a message as a feature would."""
 
 from __future__ import annotations
 
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
 
 from app.extensions import db
 from app.notify import outbox, senders
-from app.notify.models import Notification
-from app.notify.policy import LOCAL_TZ
-
-NOON = datetime(2026, 11, 23, 12, 0, tzinfo=LOCAL_TZ).astimezone(UTC)
-
-
-def local(hour: int, minute: int = 0, day: int = 23) -> datetime:
-    return datetime(2026, 11, day, hour, minute, tzinfo=LOCAL_TZ).astimezone(UTC)
-
-
-class Recorder:
-    """What the provider was asked to send; ``fail`` (an exception, or a function of the call
-    number returning one or None) makes it refuse."""
-
-    def __init__(self):
-        self.calls: list[tuple[str, str, str | None]] = []
-        self.fail = None
-        self.on_send = None  # called during each send: a test moves the clock there, or waits
-        self.lock = threading.Lock()
-
-    def sender_class(self):
-        recorder = self
-
-        class RecordingSender:
-            name = "recording"
-
-            def send_sms(self, phone, text, *, ref=None):
-                with recorder.lock:
-                    recorder.calls.append((phone, text, ref))
-                    n = len(recorder.calls)
-                if recorder.on_send is not None:
-                    recorder.on_send()
-                error = recorder.fail(n) if callable(recorder.fail) else recorder.fail
-                if error is not None:
-                    raise error
-                return f"rec-{n}"
-
-        return RecordingSender
-
-    @property
-    def refs(self) -> list[str]:
-        return [ref for _, _, ref in self.calls]
+from tests.fixtures.outbox import NOON, Recorder
 
 
 @pytest.fixture
@@ -93,18 +49,3 @@ def queue(app, make):
             return row.id
 
     return _queue
-
-
-def row(app, row_id) -> Notification:
-    with app.app_context():
-        found = db.session.get(Notification, row_id)
-        db.session.expunge(found)
-        return found
-
-
-def rows(app) -> list[Notification]:
-    with app.app_context():
-        found = db.session.execute(sa.select(Notification).order_by(Notification.created_at)).scalars().all()
-        for r in found:
-            db.session.expunge(r)
-        return found

@@ -16,8 +16,8 @@ from app.notify import dispatcher, policy
 from app.notify.dispatcher import dispatch_due
 from app.notify.models import Notification, SmsOptOut
 from app.notify.senders import SendFailed
-from tests.app.notify.conftest import NOON, local, row, rows
 from tests.factories import mobile
+from tests.fixtures.outbox import NOON, local, row, rows
 
 
 def dispatch(app, **kw) -> dict:

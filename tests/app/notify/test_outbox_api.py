@@ -9,8 +9,8 @@ from app.audit.models import AuditEvent
 from app.extensions import db
 from app.notify.dispatcher import dispatch_due
 from app.notify.models import Notification, SmsOptOut
-from tests.app.notify.conftest import NOON, local, row
 from tests.factories import mobile
+from tests.fixtures.outbox import NOON, local, row
 
 PHONE = "13912345678"
 

@@ -9,7 +9,7 @@ import pytest
 
 from app.notify import policy
 from app.notify.policy import LOCAL_TZ, backoff_bounds, backoff_seconds, parse_quiet_hours, sms_segments, sms_units
-from tests.app.notify.conftest import local
+from tests.fixtures.outbox import local
 
 
 def test_backoff_bounds_grow_without_overlap_until_the_cap():

@@ -15,8 +15,8 @@ import pytest
 from app.config import Config, ConfigError, check_production
 from app.notify.dispatcher import dispatch_due
 from app.notify.senders import WEBHOOK_SIGNATURE_HEADER, SendFailed, SnsSender, WebhookSender, webhook_signature
-from tests.app.notify.conftest import NOON, row
 from tests.factories import mobile
+from tests.fixtures.outbox import NOON, row
 
 REGION = "us-east-1"
 SECRET = "webhook-test-secret-of-32-characters!"

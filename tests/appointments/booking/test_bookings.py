@@ -47,7 +47,7 @@ def test_a_retry_with_the_same_key_returns_the_same_booking(app, make, world, bo
 
 def test_the_key_is_required(client, make, world, windows):
     """A missing header is a malformed request (400), not an invalid field of the body (422)."""
-    from tests.appointments.conftest import booking_body
+    from tests.fixtures.appointments import booking_body
 
     resp = client.post(
         "/api/v1/bookings", json=booking_body(windows.area, windows.days[0]), headers=make.auth(world.citizen)

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from app.extensions import db
 from appointments.booking.models import Booking
 from appointments.windows.models import Slot, WindowTemplate
-from tests.appointments.conftest import booking_body
 from tests.factories import mobile
+from tests.fixtures.appointments import booking_body
 from tests.threads import release_together
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from app.workdays import LOCAL_TZ
-from tests.appointments.conftest import upcoming_workdays
+from tests.fixtures.appointments import upcoming_workdays
 
 
 def _slots(client, area, start, end):

@@ -11,7 +11,7 @@ import pytest
 from app.workdays import local_now
 from field_api.delivery.receipt_token import decode_png, sign_receipt
 from tests.factories import if_match, mobile
-from tests.field_api.conftest import materials, person
+from tests.fixtures.field import materials, person
 
 ALL = materials("identity_card", "rental_contract", "photo")
 

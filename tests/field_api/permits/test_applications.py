@@ -12,7 +12,7 @@ from app.extensions import db
 from app.notify.models import Notification
 from app.workdays import add_working_days, local_now
 from tests.factories import if_match, mobile
-from tests.field_api.conftest import SHA, materials, person
+from tests.fixtures.field import SHA, materials, person
 
 ALL = materials("identity_card", "rental_contract", "photo")
 

@@ -9,7 +9,7 @@ import pytest
 from app.workdays import LOCAL_TZ, local_now
 from field_api.residency.services import maturity_date
 from tests.factories import mobile
-from tests.field_api.conftest import person, registration_body
+from tests.fixtures.field import person, registration_body
 
 
 @pytest.mark.parametrize(
