@@ -14,12 +14,24 @@ from __future__ import annotations
 
 import struct
 import uuid
+from typing import TypedDict
 
 CREDENTIAL_TYP = "dc"
 LAYOUT = struct.Struct(">16s16s16s33sII")
 
 
-def read_payload(payload: bytes) -> dict:
+class CredentialPayload(TypedDict):
+    """A credential payload's fields, as ``read_payload`` returns them."""
+
+    device_id: str
+    officer_id: str
+    station_id: str
+    public_key_point: bytes
+    iat: int
+    exp: int
+
+
+def read_payload(payload: bytes) -> CredentialPayload:
     """The fields, signature NOT checked; ValueError if the layout is wrong. The key stays the
     33-byte point: turning it into a key object is the caller's crypto library's job."""
     if len(payload) != LAYOUT.size:

@@ -15,7 +15,7 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def b64url_decode(text: str) -> bytes:
+def b64url_decode(text: object) -> bytes:
     """Canonical unpadded base64url only; ValueError otherwise (a lenient decoder would let a
     flipped padding bit or a stray character leave a signature valid)."""
     if not isinstance(text, str) or not _B64URL.match(text) or len(text) % 4 == 1:
@@ -29,7 +29,7 @@ def b64url_decode(text: str) -> bytes:
     return raw
 
 
-def json_bytes(obj) -> bytes:
+def json_bytes(obj: object) -> bytes:
     """Compact JSON, members in the order given, UTF-8 (not \\u escapes: a receipt's name is
     Chinese and every byte of a QR code counts)."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -34,7 +34,7 @@ def check_character(first17: str) -> str:
     return CHECK_CHARACTERS[(sum(map(mul, first17.encode(), WEIGHTS)) - 48 * _WEIGHT_SUM) % 11]
 
 
-def validate(value, *, today: date) -> str:
+def validate(value: object, *, today: date) -> str:
     """The canonical form (trimmed, upper-case X) or ``InvalidIdentityNumber``. ``today`` bounds
     the birth date: the caller's clock, never read here."""
     if not isinstance(value, str):
@@ -58,7 +58,7 @@ def validate(value, *, today: date) -> str:
     return v
 
 
-def normalize_for_hint(value) -> str:
+def normalize_for_hint(value: object) -> str:
     """The form a receipt's identity hint is computed over; ValueError only when empty."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("the identity number is empty")

@@ -8,11 +8,17 @@ reported back as a conflict, with both values, for the officer (and staff) to se
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 
-def merge_fields(field_versions: dict, base_version: int | None, data: dict, current: dict) -> tuple[dict, dict]:
+
+def merge_fields(
+    field_versions: Mapping[str, int], base_version: int | None, data: Mapping[str, Any], current: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """``(apply, clashes)``: the device's values to write, and ``{field: {"server", "device"}}``
     for each field both sides changed to different values (the same value is no clash)."""
-    apply, clashes = {}, {}
+    apply: dict[str, Any] = {}
+    clashes: dict[str, dict[str, Any]] = {}
     for field, value in data.items():
         if base_version is None or field_versions.get(field, 0) <= base_version:
             apply[field] = value

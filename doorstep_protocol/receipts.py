@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import unicodedata
+from typing import TypedDict
 
 from doorstep_protocol import identity
 from doorstep_protocol.encoding import b64url, b64url_decode, json_bytes
@@ -25,7 +26,24 @@ QR_CAPACITY = 666  # bytes in byte mode of a version-20 QR symbol at level M
 MAX_TOKEN_CHARS = 700  # a verifier refuses longer input before parsing it
 
 
-def mask_name(name: str) -> str:
+class ReceiptHeader(TypedDict):
+    alg: str
+    typ: str
+    dc: str  # the device credential
+
+
+class ReceiptPayload(TypedDict):
+    """The claims, in the order they are encoded."""
+
+    jti: str
+    iat: int
+    pn: str  # permit number
+    rn: str  # masked recipient name
+    ih: str  # identity hint
+    sq: int  # device receipt sequence
+
+
+def mask_name(name: object) -> str:
     """The first character, then one ``*`` per remaining character: 张三丰 -> 张**."""
     if not isinstance(name, str):
         raise ValueError("the recipient's name must be a string")
@@ -35,14 +53,14 @@ def mask_name(name: str) -> str:
     return name[0] + "*" * (len(name) - 1)
 
 
-def jti_bytes(jti) -> bytes:
+def jti_bytes(jti: bytes | str) -> bytes:
     raw = jti if isinstance(jti, bytes) else b64url_decode(jti)
     if len(raw) != JTI_BYTES:
         raise ValueError(f"a receipt jti is {JTI_BYTES} bytes")
     return raw
 
 
-def identity_hint(jti, identity_number: str) -> str:
+def identity_hint(jti: bytes | str, identity_number: str) -> str:
     """First 4 hex characters of HMAC-SHA256(key = the jti's 16 bytes, message = the identity
     number in its hint form). ``jti`` as bytes or as its base64url text.
 
@@ -59,11 +77,13 @@ def identity_hint(jti, identity_number: str) -> str:
     return digest[:HINT_HEX]
 
 
-def header(credential: str) -> dict:
+def header(credential: str) -> ReceiptHeader:
     return {"alg": ALGORITHM, "typ": RECEIPT_TYP, "dc": credential}
 
 
-def payload(*, jti, iat: int, permit_number: str, recipient_name: str, identity_number: str, seq: int) -> dict:
+def payload(
+    *, jti: bytes | str, iat: object, permit_number: object, recipient_name: str, identity_number: str, seq: object
+) -> ReceiptPayload:
     """The claims, validated; ValueError for input no receipt may carry."""
     if not isinstance(permit_number, str) or not permit_number.strip() or not permit_number.isprintable():
         raise ValueError("permit_number must be a non-empty printable string")
@@ -82,6 +102,6 @@ def payload(*, jti, iat: int, permit_number: str, recipient_name: str, identity_
     }
 
 
-def signing_input(header_obj: dict, payload_bytes: bytes) -> bytes:
+def signing_input(header_obj: ReceiptHeader, payload_bytes: bytes) -> bytes:
     """``b64url(header).b64url(payload)``: what the device key signs."""
     return f"{b64url(json_bytes(header_obj))}.{b64url(payload_bytes)}".encode("ascii")

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
-def vectors(name: str) -> dict:
+def vectors(name: str) -> dict[str, Any]:
     """``vectors("receipts")``: the parsed ``vectors/receipts.json``."""
-    return json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8"))
+    parsed: dict[str, Any] = json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8"))
+    return parsed
