@@ -6,6 +6,8 @@ one place that names them all."""
 
 from __future__ import annotations
 
+from flask import Flask
+
 from app import create_app as create_kernel_app
 from app.config import Config
 from appointments import register as appointments
@@ -17,5 +19,5 @@ from sync import register as sync
 FEATURES = (appointments, field_api, sync, seed_scale, seed_demo)
 
 
-def create_app(config: Config | None = None):
+def create_app(config: Config | None = None) -> Flask:
     return create_kernel_app(config, features=FEATURES)

@@ -11,17 +11,19 @@ dated in the past. It writes several domains' tables, so it lives at the composi
 from __future__ import annotations
 
 import random
-from datetime import datetime, time, timedelta
-from typing import Any
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
+from flask import Flask
 
 from app import clock, pii
-from app.auth.permissions import Actor
+from app.auth.actor import Actor
 from app.cli import add_demo_populator
 from app.extensions import db
 from app.notify.models import Notification
+from app.org.models import Area, Station, User
 from app.workdays import is_workday
 from appointments.booking import services as bookings
 from appointments.booking.models import Booking
@@ -30,6 +32,7 @@ from appointments.dispatch import services as visits
 from appointments.dispatch.models import Visit
 from appointments.windows import services as windows
 from appointments.windows.models import Slot
+from doorstep_protocol.identity import check_character
 from field_api.permits.models import PermitApplication
 from field_api.residency import services as residents
 
@@ -38,7 +41,7 @@ STREETS = ["北山路", "东湖路", "学院路", "文三路", "天目山路", "
 NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周婷", "吴强", "徐丽", "孙浩"]
 
 
-def populate(station, areas, staff, officers) -> dict[str, Any]:
+def populate(station: Station, areas: Sequence[Area], staff: User, officers: Sequence[User]) -> dict[str, int]:
     """Fill the demo station; returns counts for the command to print."""
     rng = random.Random(20261204)  # noqa: S311 (a repeatable demo, not a secret)
     actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
@@ -79,7 +82,18 @@ def populate(station, areas, staff, officers) -> dict[str, Any]:
     return {"bookings": made, "past_visits": history, "maturing": matured}
 
 
-def _visit_row(station, area, staff, day, window, status, officer=None, done_at=None, created_at=None, n=0):
+def _visit_row(
+    station: Station,
+    area: Area,
+    staff: User,
+    day: date,
+    window: tuple[time, time],
+    status: str,
+    officer: User | None = None,
+    done_at: datetime | None = None,
+    created_at: datetime | None = None,
+    n: int = 0,
+) -> Visit:
     slot = db.session.execute(
         sa.select(Slot).where(Slot.area_id == area.id, Slot.day == day, Slot.start_time == window[0])
     ).scalar_one_or_none()
@@ -133,7 +147,14 @@ def _visit_row(station, area, staff, day, window, status, officer=None, done_at=
     return visit
 
 
-def _history(rng, station, areas, staff, officers, today) -> int:
+def _history(
+    rng: random.Random,
+    station: Station,
+    areas: Sequence[Area],
+    staff: User,
+    officers: Sequence[User],
+    today: date,
+) -> int:
     """Thirty days of visits behind today, most done in their window, some late or not at home;
     and today's visits at every stage."""
     n = 1000
@@ -185,10 +206,10 @@ def _history(rng, station, areas, staff, officers, today) -> int:
 
 def _identity(serial: int) -> str:
     first17 = f"33010619{88 + serial % 10:02d}0{serial % 9 + 1}1{serial % 9}{serial % 1000:03d}"
-    return first17 + pii.identity_check_char(first17)
+    return first17 + check_character(first17)
 
 
-def _maturing(actor, areas, today) -> int:
+def _maturing(actor: Actor, areas: Sequence[Area], today: date) -> int:
     """Residents whose six months mature from today to a week on, registered the day they moved in."""
     count = 0
     for k in range(7):
@@ -216,7 +237,7 @@ def _maturing(actor, areas, today) -> int:
     return count
 
 
-def _overdue_review(station, staff, areas, today) -> None:
+def _overdue_review(station: Station, staff: User, areas: Sequence[Area], today: date) -> None:
     """An application under review whose 15 working days ran out three days ago (history)."""
     actor = Actor(user_id=staff.id, role="staff", station_id=station.id)
     registration = residents.register_residence(
@@ -251,7 +272,7 @@ def _overdue_review(station, staff, areas, today) -> None:
     db.session.flush()
 
 
-def _failed_sms(station) -> None:
+def _failed_sms(station: Station) -> None:
     """The provider refused one booking's confirmation for good: staff see it and may retry it."""
     row = db.session.execute(
         sa.select(Notification).where(Notification.station_id == station.id).order_by(Notification.created_at).limit(1)
@@ -260,12 +281,12 @@ def _failed_sms(station) -> None:
         row.status, row.attempts, row.last_error = "dead", 6, "provider: 号码无法接通 (unreachable number)"
 
 
-def register(app) -> None:
+def register(app: Flask) -> None:
     """Fill ``seed-demo``'s station with the demo's day (the kernel's command calls it)."""
     add_demo_populator(app, _populate_and_summarise)
 
 
-def _populate_and_summarise(station, areas, staff, officers) -> str:
+def _populate_and_summarise(station: Station, areas: Sequence[Area], staff: User, officers: Sequence[User]) -> str:
     made = populate(station, areas, staff, officers)
     return (
         f"Demo station {station.name}: {made['bookings']} bookings ahead, {made['past_visits']} visits "

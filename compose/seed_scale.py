@@ -38,10 +38,12 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock
+from typing import Protocol, TypedDict
 
 import click
 import orjson
 import sqlalchemy as sa
+from flask import Flask
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
@@ -50,13 +52,13 @@ from app.auth.passwords import hash_password
 from app.db import locked_row, utcnow
 from app.extensions import db
 from app.org.models import Area, Station, User
-from app.pii import identity_check_char
 from app.workdays import local_now
 from appointments.booking.models import Booking
 from appointments.booking.services import REFERENCE_ALPHABET
 from appointments.dispatch.models import Visit
 from appointments.timeline import TimelineEvent
 from appointments.windows.models import Slot, WindowTemplate
+from doorstep_protocol.identity import check_character, mask, mask_phone
 from field_api.residency.models import DONE, Registration, Resident, stage_for
 from field_api.residency.services import maturity_date
 from sync.feed import COUNTER_ID
@@ -149,7 +151,7 @@ PHONE_PREFIXES = (
 )
 
 
-def _id(*parts) -> uuid.UUID:
+def _id(*parts: object) -> uuid.UUID:
     """Deterministic ids: what makes a re-run find what an earlier one wrote."""
     return uuid.uuid5(NAMESPACE, ":".join(str(p) for p in parts))
 
@@ -165,7 +167,7 @@ def identity_number(i: int) -> str:
     serial, x = x % SERIALS, x // SERIALS
     born = BORN_FROM + timedelta(days=x % BORN_DAYS)
     first17 = f"{REGIONS[x // BORN_DAYS][0]}{born:%Y%m%d}{serial:03d}"
-    return first17 + identity_check_char(first17)
+    return first17 + check_character(first17)
 
 
 def _hukou(identity: str, i: int) -> str:
@@ -186,14 +188,17 @@ def _phone(i: int) -> str | None:
     return PHONE_PREFIXES[h % len(PHONE_PREFIXES)] + f"{(i * 7_919 + h) % 10**8:08d}"
 
 
-def _dump(data: dict) -> str:
+def _dump(data: dict[str, object]) -> str:
     return orjson.dumps(data).decode()
 
 
 # --- writing in bulk -----------------------------------------------------------------------------
 
+Row = tuple[object, ...]  # one table row, in the order of the columns it is written with
+Change = tuple[str, str, str, str, int, str]  # entity, record id, scope kind, scope id, version, doc
 
-def _bulk(table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
+
+def _bulk(table: sa.Table, columns: list[str], rows: list[Row]) -> None:
     """COPY on PostgreSQL (the driver streams rows; no per-row statement), executemany elsewhere.
     Runs on the session's connection, so it is part of the batch's transaction."""
     if not rows:
@@ -202,22 +207,23 @@ def _bulk(table: sa.Table, columns: list[str], rows: list[tuple]) -> None:
     if conn.dialect.name == "postgresql":
         json_at = [k for k, c in enumerate(columns) if isinstance(table.c[c].type, sa.JSON)]
         raw = conn.connection.driver_connection
+        if raw is None:  # a checked-out connection always has its driver's
+            raise RuntimeError("the session's connection has no driver connection")
         quoted = ", ".join(f'"{c}"' for c in columns)
         with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
             for row in rows:
-                if json_at:
-                    row = list(row)
-                    for k in json_at:
-                        row[k] = json.dumps(row[k], ensure_ascii=False)
-                copy.write_row(row)
+                values = list(row)
+                for k in json_at:
+                    values[k] = json.dumps(values[k], ensure_ascii=False)
+                copy.write_row(values)
         return
-    conn.execute(sa.insert(table), [dict(zip(columns, row)) for row in rows])
+    conn.execute(sa.insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 SYNC_COLUMNS = ["entity", "record_id", "scope_kind", "scope_id", "seq", "op", "version", "doc", "reason", "changed_at"]
 
 
-def _publish(changes: list[tuple[str, str, str, str, int, str]]) -> None:
+def _publish(changes: list[Change]) -> None:
     """Feed rows for (entity, record_id, scope_kind, scope_id, version, doc), numbered from the
     counter row, which is locked here — the last thing the batch does before it commits, as in
     ``sync.feed.publish`` — and advanced past them."""
@@ -225,7 +231,7 @@ def _publish(changes: list[tuple[str, str, str, str, int, str]]) -> None:
         return
     counter = locked_row(db.session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
     first, now = counter.last_seq + 1, utcnow()
-    rows = [
+    rows: list[Row] = [
         (entity, record_id, kind, scope, first + k, "upsert", version, doc, None, now)
         for k, (entity, record_id, kind, scope, version, doc) in enumerate(changes)
     ]
@@ -240,7 +246,9 @@ def _publish(changes: list[tuple[str, str, str, str, int, str]]) -> None:
 class _Org:
     """What the resident and visit batches need to know about one station."""
 
-    def __init__(self, station_id, areas, officers, staff_id):
+    def __init__(
+        self, station_id: uuid.UUID, areas: list[uuid.UUID], officers: list[uuid.UUID], staff_id: uuid.UUID
+    ) -> None:
         self.station_id, self.areas, self.officers, self.staff_id = station_id, areas, officers, staff_id
 
 
@@ -363,7 +371,18 @@ REGISTRATION_COLUMNS = [
 ]
 
 
-def _registrations(i: int, today: date) -> list[dict]:
+class _Planned(TypedDict):
+    """One registration a seeded resident gets (``_registrations``)."""
+
+    n: int
+    area: int
+    start: date
+    end: date | None
+    end_reason: str | None
+    maturity: date
+
+
+def _registrations(i: int, today: date) -> list[_Planned]:
     """One active registration for most people; one in twenty moved away (an ended registration
     only), one in twenty moved within the station (an ended one, then an active one in another area).
     ``n`` numbers them for their ids; ``area`` is the index of the area in the station."""
@@ -371,6 +390,7 @@ def _registrations(i: int, today: date) -> list[dict]:
     kind = h % 20
     area = (i // 97) % AREAS_PER_STATION  # neighbours in index order live in the same area
     start = today - timedelta(days=h % HISTORY_DAYS)
+    out: list[_Planned]
     if kind == 0:
         out = [
             {
@@ -379,6 +399,7 @@ def _registrations(i: int, today: date) -> list[dict]:
                 "start": start,
                 "end": min(today, start + timedelta(days=60 + h % 300)),
                 "end_reason": "moved_away",
+                "maturity": maturity_date(start),
             }
         ]
     elif kind == 1:
@@ -390,19 +411,24 @@ def _registrations(i: int, today: date) -> list[dict]:
                 "start": earlier,
                 "end": start - timedelta(days=1),
                 "end_reason": "moved_away",
+                "maturity": maturity_date(earlier),
             },
-            {"n": 0, "area": area, "start": start, "end": None, "end_reason": None},
+            {"n": 0, "area": area, "start": start, "end": None, "end_reason": None, "maturity": maturity_date(start)},
         ]
     else:
-        out = [{"n": 0, "area": area, "start": start, "end": None, "end_reason": None}]
-    for r in out:
-        r["maturity"] = maturity_date(r["start"])
+        out = [
+            {"n": 0, "area": area, "start": start, "end": None, "end_reason": None, "maturity": maturity_date(start)}
+        ]
     return out
 
 
-def _resident_batch(indices, orgs: list[_Org], today: date, now: datetime):
+def _resident_batch(
+    indices: list[int], orgs: list[_Org], today: date, now: datetime
+) -> tuple[list[Row], list[Row], list[Change]]:
     """(resident rows, registration rows, feed changes) for these resident indices."""
-    residents, registrations, changes = [], [], []
+    residents: list[Row] = []
+    registrations: list[Row] = []
+    changes: list[Change] = []
     n_st = len(orgs)
     for i in indices:
         org = orgs[i % n_st]
@@ -507,14 +533,14 @@ def _resident_batch(indices, orgs: list[_Org], today: date, now: datetime):
                     "name": name,
                     "sex": sex,
                     "ethnicity": ethnicity,
-                    "identity_number": pii.mask_identity(identity),
-                    "phone": pii.mask_phone(phone),
+                    "identity_number": mask(identity),
+                    "phone": mask_phone(phone),
                     "hukou_address": hukou,
                     "photo_sha256": None,
                 }
             )
-            for area_id in sorted(set(active_areas)):
-                changes.append(("resident", str(rid), "area", area_id, 1, doc))
+            for scope in sorted(set(active_areas)):
+                changes.append(("resident", str(rid), "area", scope, 1, doc))
     return residents, registrations, changes
 
 
@@ -522,7 +548,7 @@ def _missing(batch: range) -> list[int]:
     """The indices of this batch not yet in the database: all, none, or (a smaller earlier run
     stopped inside this batch) the rest."""
 
-    def exists(i):
+    def exists(i: int) -> bool:
         return db.session.execute(sa.select(Resident.id).where(Resident.id == _id("resident", i))).first() is not None
 
     if exists(batch[-1]):
@@ -535,7 +561,15 @@ def _missing(batch: range) -> list[int]:
     return [i for i in batch if _id("resident", i) not in have]
 
 
-def seed_residents(orgs, total: int, batch_size: int, today: date, progress) -> tuple[int, float]:
+class _Progress(Protocol):
+    """What the resident seeding reports to (a tqdm bar)."""
+
+    def update(self, n: int) -> object: ...
+
+
+def seed_residents(
+    orgs: list[_Org], total: int, batch_size: int, today: date, progress: _Progress
+) -> tuple[int, float]:
     """Returns (residents inserted by this run, seconds spent inserting them)."""
     inserted, busy = 0, 0.0
     for start in range(0, total, batch_size):
@@ -558,7 +592,7 @@ def seed_residents(orgs, total: int, batch_size: int, today: date, progress) -> 
 # --- bookings and visits for the coming days ---------------------------------------------------------
 
 
-def seed_visits(orgs, days: int, today: date) -> int:
+def seed_visits(orgs: list[_Org], days: int, today: date) -> int:
     """Per area and day, 0–3 phone bookings per window (within the officer's daily limit of 12),
     each with its visit: tomorrow's and the day after's dispatched to the area's officer, later
     days still waiting for staff. One station per transaction, skipped when already there."""
@@ -615,7 +649,11 @@ def seed_visits(orgs, days: int, today: date) -> int:
         if db.session.get(Visit, marker) is not None:
             continue
         now = utcnow()
-        slots, bookings, visits, timeline, changes = [], [], [], [], []
+        slots: list[Row] = []
+        bookings: list[Row] = []
+        visits: list[Row] = []
+        timeline: list[Row] = []
+        changes: list[Change] = []
         for a, area_id in enumerate(org.areas):
             for d in range(days):
                 day = today + timedelta(days=d + 1)
@@ -712,7 +750,7 @@ def seed_visits(orgs, days: int, today: date) -> int:
                                             "booking_reference": reference,
                                             "purpose": purpose,
                                             "contact_name": contact,
-                                            "contact_phone": pii.mask_phone(phone),
+                                            "contact_phone": mask_phone(phone),
                                             "outcome_note": None,
                                         }
                                     ),
@@ -754,7 +792,15 @@ def seed_visits(orgs, days: int, today: date) -> int:
 @click.option("--prefix", default="SC", show_default=True, help="Station code prefix (SC01, SC02, …)")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs, CI)")
 @with_appcontext
-def seed_scale(stations, residents, batch_size, visit_days, password, prefix, no_progress):
+def seed_scale(
+    stations: int,
+    residents: int,
+    batch_size: int,
+    visit_days: int,
+    password: str | None,
+    prefix: str,
+    no_progress: bool,
+) -> None:
     """A realistic data set at scale (resumable: run it again to continue where it stopped)."""
     started = time.perf_counter()
     today = local_now().date()
@@ -790,6 +836,6 @@ def seed_scale(stations, residents, batch_size, visit_days, password, prefix, no
         click.echo("seconds per 100,000 residents: n/a (nothing left to insert)")
 
 
-def register(app) -> None:
+def register(app: Flask) -> None:
     """``seed-scale`` on the app's command line."""
     app.cli.add_command(seed_scale)
