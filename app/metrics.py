@@ -118,7 +118,7 @@ blp = Blueprint("metrics", __name__, description="Operations")
 
 def multiprocess_dir() -> str | None:
     """prometheus-client reads this variable when it is imported; read it the same way here."""
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir") or None  # noqa: SIM112 (the legacy name it reads)
 
 
 # --- request metrics ---------------------------------------------------------------------------

@@ -159,8 +159,8 @@ class AdvisoryLock:
         if self.conn is not None:
             try:
                 self.conn.close()
-            except Exception:
-                pass
+            except Exception:  # a dead connection has nothing left to release
+                log.debug("closing the lock connection failed", exc_info=True)
             self.conn = None
 
 

@@ -27,7 +27,8 @@ PURPOSE_NAMES = {
 TEMPLATES.update(
     {
         "booking_confirmed": {
-            "zh": "【{station}】预约成功，编号{reference}。{day} {start}-{end}将上门办理{purpose}。变更请用小程序或致电派出所。",
+            "zh": "【{station}】预约成功，编号{reference}。{day} {start}-{end}将上门办理{purpose}。"
+            "变更请用小程序或致电派出所。",
             "en": "[{station}] Booked {reference}: visit {day} {start}-{end}, {purpose}. "
             "To change: mini-program or call us.",
         },

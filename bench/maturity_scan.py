@@ -473,12 +473,13 @@ def main(argv=None) -> int:
             f"joins and index)"
         )
         say(
-            f"raw floor      {floor * 1000:.1f} ms  (best of {args.repeat}; the same writes done inside the database: INSERT … SELECT "
-            f"into the outbox, {'the stage update, ' if args.queued else ''}the clock's update, one commit)"
+            f"raw floor      {floor * 1000:.1f} ms  (best of {args.repeat}; the same writes done inside the "
+            f"database: INSERT … SELECT into the outbox, {'the stage update, ' if args.queued else ''}"
+            "the clock's update, one commit)"
         )
         say(
-            f"job            {job * 1000:.1f} ms  (best of {args.repeat}; {result['matured']:,} matured, {result['sms']:,} SMS queued; "
-            f"{job / max(result['matured'], 1) * 1e6:.0f} µs per registration)"
+            f"job            {job * 1000:.1f} ms  (best of {args.repeat}; {result['matured']:,} matured, "
+            f"{result['sms']:,} SMS queued; {job / max(result['matured'], 1) * 1e6:.0f} µs per registration)"
         )
         say(f"idle tick      {idle_time * 1000:.1f} ms  (run again at once: {idle})")
 

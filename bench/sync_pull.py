@@ -1,8 +1,8 @@
 """A tablet's first pull of a 10,000-record scope, through the WSGI handler, against the
 physical limit measured in the same run: a raw DBAPI SELECT of the same rows encoded with
 orjson. Only the handler's time is counted (the tablet encoding its request and reading each page
-is not the server's work), the median of ``--repeats`` pulls. Then the peak Python memory of pulling a 100,000-record scope, which must stay bounded
-by the page size rather than grow with the scope.
+is not the server's work), the median of ``--repeats`` pulls. Then the peak Python memory of
+pulling a 100,000-record scope, which must stay bounded by the page size rather than grow with the scope.
 
 Run: python bench/sync_pull.py            (SQLite)
      DOORSTEP_DATABASE_URL=postgresql+psycopg://user@host/any python bench/sync_pull.py

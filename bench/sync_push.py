@@ -208,8 +208,8 @@ def main():
             rows = written_rows(dbi, {uuid.UUID(m["id"]) for m in muts}, since_audit, since_seq, first_seq)
             resident_floors.append(min(raw_insert(dbi, rows, ("resident",)) for _ in range(2)))
             floors.append(min(raw_insert(dbi, rows, WRITTEN) for _ in range(2)))
-        pushed, raw_all, raw_residents = (statistics.median(x) for x in (runs, floors, resident_floors))
-        ratios = [r / f for r, f in zip(runs, floors)]
+        pushed, raw_residents = (statistics.median(x) for x in (runs, resident_floors))
+        ratios = [r / f for r, f in zip(runs, floors, strict=True)]
         counts = ", ".join(f"{len(rows[t][1])} {t}" for t in WRITTEN)
         rate = args.creates / pushed
         print(f"database       {dbi.label}")

@@ -98,7 +98,7 @@ def _apply_supply(current, data, hints):
     materials = [m for m in current.get("materials", []) if m.get("kind") != data.get("kind")]
     return {
         **current,
-        "materials": materials + [{"kind": data.get("kind"), "attachment_sha256": data.get("attachment_sha256")}],
+        "materials": [*materials, {"kind": data.get("kind"), "attachment_sha256": data.get("attachment_sha256")}],
     }
 
 

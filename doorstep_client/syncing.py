@@ -81,7 +81,7 @@ class Syncing:
                 return report
             with self._tx() as conn:
                 conn.execute(
-                    f"UPDATE outbox SET state = 'sent', attempts = attempts + 1, "
+                    f"UPDATE outbox SET state = 'sent', attempts = attempts + 1, "  # noqa: S608 (placeholders only)
                     f"first_sent_at = COALESCE(first_sent_at, ?) WHERE seq IN ({','.join('?' * len(rows))})",
                     (_now_iso(), *[r["seq"] for r in rows]),
                 )
@@ -333,12 +333,11 @@ class Syncing:
                     (entity, record_id),
                 )
                 self._rebuild(conn, entity, record_id)
-        elif op == "evict":
-            if row is not None:
-                if self._unsettled_for(conn, entity, record_id):
-                    conn.execute("UPDATE records SET evicted = 1 WHERE entity = ? AND id = ?", (entity, record_id))
-                else:
-                    conn.execute("DELETE FROM records WHERE entity = ? AND id = ?", (entity, record_id))
+        elif op == "evict" and row is not None:
+            if self._unsettled_for(conn, entity, record_id):
+                conn.execute("UPDATE records SET evicted = 1 WHERE entity = ? AND id = ?", (entity, record_id))
+            else:
+                conn.execute("DELETE FROM records WHERE entity = ? AND id = ?", (entity, record_id))
 
     def _drop_unconfirmed(self, conn, report: SyncReport) -> None:
         """At the end of a complete pull: records known only from push results that the pull did

@@ -188,7 +188,7 @@ class TabletClient(Store, Outbox, Syncing):
                 raise ServerUnavailable(f"{failure} (after {attempt} attempt(s); nothing is lost, sync again later)")
             self._retries += 1
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
-            self.sleep(delay * (0.5 + random.random() / 2))
+            self.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 (jitter, not a secret)
 
     def _device_key(self):
         """This tablet's private key (None before enrolment), parsed once."""
@@ -482,7 +482,7 @@ class TabletClient(Store, Outbox, Syncing):
         }
 
     def records(self, entity: str | None = None) -> list[dict]:
-        query = "SELECT * FROM records WHERE data IS NOT NULL" + (" AND entity = ?" if entity else "")
+        query = "SELECT * FROM records WHERE data IS NOT NULL" + (" AND entity = ?" if entity else "")  # noqa: S608 (fixed text)
         rows = self.db.execute(query + " ORDER BY entity, id", (entity,) if entity else ())
         return [self._as_record(r) for r in rows]
 

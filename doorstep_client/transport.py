@@ -87,13 +87,16 @@ class HttpTransport(Transport):
     explain. Every status is returned as a Reply; only a lost connection raises."""
 
     def __init__(self, base_url: str, *, timeout: float = 30.0):
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"the server's address must be http(s)://…, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
     def _send(self, method, path, body, headers):
-        request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method=method)
+        # http(s) only (see __init__), never file: or another scheme
+        request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method=method)  # noqa: S310
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as resp:
+            with urllib.request.urlopen(request, timeout=self.timeout) as resp:  # noqa: S310
                 return resp.status, dict(resp.headers.items()), resp.read()
         except urllib.error.HTTPError as exc:  # 4xx/5xx: an answer, not a transport failure
             try:

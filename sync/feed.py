@@ -417,14 +417,14 @@ def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
         # names and UUIDs the server wrote, safe to format directly. One encode for the page.
         if op == "upsert":
             parts.append(
-                '{"seq":%d,"entity":"%s","id":"%s","op":"upsert","version":%d,"data":%s}'
+                '{"seq":%d,"entity":"%s","id":"%s","op":"upsert","version":%d,"data":%s}'  # noqa: UP031 (JSON braces)
                 % (seq, entity, record_id, version, doc)
             )
             if entity in watched:
                 served.setdefault(entity, []).append(record_id)
         elif (entity, record_id) not in held:
             parts.append(
-                '{"seq":%d,"entity":"%s","id":"%s","op":"%s","version":%d,"reason":%s}'
+                '{"seq":%d,"entity":"%s","id":"%s","op":"%s","version":%d,"reason":%s}'  # noqa: UP031 (JSON braces)
                 % (seq, entity, record_id, op, version, orjson.dumps(reason or op).decode())
             )
     if rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 
@@ -220,7 +221,7 @@ def template_version(actor, area_id, *, lock: bool = False) -> str:
 
 def _check_no_overlap(windows: list[dict], field: str) -> None:
     ordered = sorted(windows, key=lambda w: (w.get("weekday", 0), w["start"]))
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in itertools.pairwise(ordered):
         if a.get("weekday") == b.get("weekday") and b["start"] < a["end"]:
             raise field_error(
                 field, f"windows {a['start']:%H:%M}-{a['end']:%H:%M} and {b['start']:%H:%M}-{b['end']:%H:%M} overlap"

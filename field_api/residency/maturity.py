@@ -69,7 +69,8 @@ BATCH = 2000
 TEMPLATES.update(
     {
         "maturity_reached": {
-            "zh": "【{station}】您的居住登记已于{day}满六个月，可以申领居住证了：在小程序在线申请，或预约民警上门办理。",
+            "zh": "【{station}】您的居住登记已于{day}满六个月，可以申领居住证了："
+            "在小程序在线申请，或预约民警上门办理。",
             "en": "[{station}] Six months of residence reached {day}: apply for a residence permit in the "
             "mini-program or book a visit.",
         },
@@ -143,7 +144,7 @@ def _look(scheduled: list, queue: dict[int, list]) -> tuple[int, list[int]]:
     count = sa.select(sa.func.count()).select_from(Registration).where(*scheduled).scalar_subquery()
     firsts = [_queued(stage, where).limit(1).scalar_subquery().is_not(None) for stage, where in queue.items()]
     row = db.session.execute(sa.select(count, *firsts)).one()
-    return row[0], [stage for stage, waiting in zip(queue, row[1:]) if waiting]
+    return row[0], [stage for stage, waiting in zip(queue, row[1:], strict=True) if waiting]
 
 
 def _take(stage: int, to: int, where: list) -> list:

@@ -6,7 +6,8 @@ bulk writer all name a resident's fields; they take them from here, and
 field is added here first, then where the test points.
 
 Two kinds of field: *plain* ones are stored as given; *personal numbers* are stored encrypted with a
-blind index (``<purpose>_enc``, ``<purpose>_bidx`` columns, e.g. ``identity_enc``), masked in every response and document."""
+blind index (``<purpose>_enc``, ``<purpose>_bidx`` columns, e.g. ``identity_enc``), masked in every
+response and document."""
 
 from __future__ import annotations
 

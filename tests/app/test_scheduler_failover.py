@@ -207,7 +207,7 @@ def kill_between_calls(app, pid: int) -> int:
         os.kill(pid, signal.SIGCONT)
         # Freeze it again once it has moved on (an outcome or a claim), looked at a random few
         # milliseconds apart so the freezes fall at different points of its work.
-        wait_for(lambda: outbox(app) != frozen, timeout=10, step=random.uniform(0.002, 0.02))
+        wait_for(lambda frozen=frozen: outbox(app) != frozen, timeout=10, step=random.uniform(0.002, 0.02))
     os.kill(pid, signal.SIGCONT)
     pytest.fail("the leader never paused between provider calls in 2,000 tries")
 

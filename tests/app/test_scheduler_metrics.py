@@ -125,7 +125,7 @@ def test_a_port_in_use_stops_the_command_before_it_can_lead(app, monkeypatch):
 def test_a_token_does_not_protect_the_scheduler_port_and_the_log_says_so(app, monkeypatch, caplog):
     monkeypatch.setitem(app.config, "SCHEDULER_METRICS_PORT", free_port())
     monkeypatch.setitem(app.config, "METRICS_TOKEN", "t" * 32)
-    for addr, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
+    for addr, warned in (("127.0.0.1", False), ("0.0.0.0", True)):  # noqa: S104 (the warning under test)
         monkeypatch.setitem(app.config, "SCHEDULER_METRICS_ADDR", addr)
         caplog.clear()
         server, thread = metrics.serve_for_scheduler(app)

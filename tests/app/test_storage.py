@@ -19,7 +19,7 @@ def test_files_are_sharded_by_hash_prefix_and_written_whole(tmp_path):
     h = digest(data)
     store.put(h, data, "application/pdf")
     assert (tmp_path / h[:2] / h[2:4] / h).read_bytes() == data
-    assert not [p for p in tmp_path.rglob(".incoming-*")], "temporary files left behind"
+    assert not list(tmp_path.rglob(".incoming-*")), "temporary files left behind"
     assert store.head(h) == BlobHead(len(data), "application/pdf")
     assert store.get(h) == data
     assert store.get(h, max_bytes=3) == data[:4]  # one byte past the limit tells the caller it was exceeded

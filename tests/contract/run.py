@@ -97,80 +97,79 @@ def main() -> int:
         passwords = _passwords(_flask(env, "seed-demo"))
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
-        log = open(Path(tmp) / "app.log", "w")
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "flask",
-                "--app",
-                "wsgi",
-                "run",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--without-threads",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            _wait_ready(base, server)
-            user = os.environ.get("CONTRACT_USER", "demo.staff")  # another demo account: its view of the API
-            token = _login(base, user, passwords[user])
-            report_dir = os.environ.get("CONTRACT_REPORT_DIR") or tmp
-            command = [
-                sys.executable,
-                "-m",
-                "schemathesis.cli",
-                "--config-file",
-                str(CONFIG),
-                "run",
-                f"{base}/openapi.json",
-                "--checks",
-                "all",
-                "--phases",
-                "examples,coverage,fuzzing,stateful",
-                "--header",
-                f"Authorization: Bearer {token}",
-                "--max-examples",
-                os.environ.get("CONTRACT_MAX_EXAMPLES", "200"),
-                "--max-time",
-                os.environ.get("CONTRACT_MAX_TIME", "240"),
-                "--seed",
-                os.environ.get("CONTRACT_SEED", "20261204"),
-                # A generator's complaint, not the API's: for bodies combining a date, a time
-                # pattern and many required fields it discards more drafts than it likes. Every
-                # example it does produce is still sent and checked.
-                "--suppress-health-check",
-                "filter_too_much",
-                # Logging out ends the one token the run holds: every operation after it would
-                # only see 401. Its contract is kept by the suite (tests/app/auth).
-                "--exclude-path",
-                "/api/v1/auth/logout",
-                "--workers",
-                "1",
-                "--no-color",
-                "--output-truncate",
-                "true",
-                "--report",
-                "junit",
-                "--report-dir",
-                report_dir,
-            ]
-            return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
-        finally:
-            server.terminate()
+        with open(Path(tmp) / "app.log", "w") as log:
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "flask",
+                    "--app",
+                    "wsgi",
+                    "run",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--without-threads",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
             try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-            log.close()
-            if os.environ.get("CONTRACT_KEEP_LOG"):
-                sys.stderr.write((Path(tmp) / "app.log").read_text()[-20000:])
+                _wait_ready(base, server)
+                user = os.environ.get("CONTRACT_USER", "demo.staff")  # another demo account: its view of the API
+                token = _login(base, user, passwords[user])
+                report_dir = os.environ.get("CONTRACT_REPORT_DIR") or tmp
+                command = [
+                    sys.executable,
+                    "-m",
+                    "schemathesis.cli",
+                    "--config-file",
+                    str(CONFIG),
+                    "run",
+                    f"{base}/openapi.json",
+                    "--checks",
+                    "all",
+                    "--phases",
+                    "examples,coverage,fuzzing,stateful",
+                    "--header",
+                    f"Authorization: Bearer {token}",
+                    "--max-examples",
+                    os.environ.get("CONTRACT_MAX_EXAMPLES", "200"),
+                    "--max-time",
+                    os.environ.get("CONTRACT_MAX_TIME", "240"),
+                    "--seed",
+                    os.environ.get("CONTRACT_SEED", "20261204"),
+                    # A generator's complaint, not the API's: for bodies combining a date, a time
+                    # pattern and many required fields it discards more drafts than it likes. Every
+                    # example it does produce is still sent and checked.
+                    "--suppress-health-check",
+                    "filter_too_much",
+                    # Logging out ends the one token the run holds: every operation after it would
+                    # only see 401. Its contract is kept by the suite (tests/app/auth).
+                    "--exclude-path",
+                    "/api/v1/auth/logout",
+                    "--workers",
+                    "1",
+                    "--no-color",
+                    "--output-truncate",
+                    "true",
+                    "--report",
+                    "junit",
+                    "--report-dir",
+                    report_dir,
+                ]
+                return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+            finally:
+                server.terminate()
+                try:
+                    server.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    server.kill()
+                if os.environ.get("CONTRACT_KEEP_LOG"):
+                    sys.stderr.write((Path(tmp) / "app.log").read_text()[-20000:])
 
 
 if __name__ == "__main__":

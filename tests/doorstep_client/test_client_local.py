@@ -585,7 +585,7 @@ def test_lost_requests_and_5xx_are_retried_with_exponential_backoff(tablet_for, 
     assert tablet.pending() == []
     assert len(sleeps) == 3
     # jittered between half and all of 0.5, 1, 2 seconds
-    for delay, base in zip(sleeps, (0.5, 1, 2)):
+    for delay, base in zip(sleeps, (0.5, 1, 2), strict=True):
         assert base / 2 <= delay <= base
 
 

@@ -529,7 +529,7 @@ def test_interrupted_at_any_phase_nothing_is_lost_or_applied_twice(station, faul
     assert [(seq, status) for seq, status, _, _ in station.mutations(tablet._meta("device_id"))] == [
         (s, "applied") for s, _ in queued
     ]
-    for p, (rid, reg) in zip(people, made):
+    for p, (rid, reg) in zip(people, made, strict=True):
         found = station.get(f"/api/v1/residents?identity_number={p['identity_number']}").json
         assert [r["id"] for r in found] == [rid]
         regs = station.get(f"/api/v1/registrations?resident_id={rid}").json

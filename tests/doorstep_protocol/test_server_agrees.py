@@ -37,14 +37,14 @@ def test_server_refuses_invalid_identity_numbers(case):
 
 @pytest.mark.parametrize("case", PROOFS["cases"], ids=lambda c: c["target"])
 def test_server_verifies_vector_device_proofs(case):
-    args = dict(
-        jwk=PROOFS["public_jwk"],
-        method=case["method"],
-        target=case["target"],
-        access_token=case["access_token"],
-        now_seconds=case["seconds"] + 5,
-        max_age=60,
-    )
+    args = {
+        "jwk": PROOFS["public_jwk"],
+        "method": case["method"],
+        "target": case["target"],
+        "access_token": case["access_token"],
+        "now_seconds": case["seconds"] + 5,
+        "max_age": 60,
+    }
     proof.verify(case["header"], **args)
     with pytest.raises(proof.ProofError):
         proof.verify(case["header"], **{**args, "target": case["target"] + "/x"})
@@ -90,7 +90,7 @@ def test_server_verifies_vector_receipts_and_signs_the_same_bytes(case):
 
 def test_a_tampered_vector_receipt_is_refused():
     case = RECEIPTS["cases"][0]
-    head, payload, signature = case["token"].split(".")
+    head, _payload, signature = case["token"].split(".")
     other = RECEIPTS["cases"][1]["token"].split(".")[1]
     result = receipt_token.verify_receipt(
         f"{head}.{other}.{signature}",

@@ -130,7 +130,7 @@ def test_month_end_and_leap_year_maturities_reach_the_job_on_their_local_day(app
     assert tick(app, maturity.notify_matured, at(date(2028, 2, 29), 0, 1)) == {"matured": 3, "sms": 3}
 
     rows = notices(app, "maturity_reached")
-    assert [r.dedupe_key for r in rows] == [f"maturity:{feb_28}"] + sorted(f"maturity:{r}" for r in leap)
+    assert [r.dedupe_key for r in rows] == [f"maturity:{feb_28}", *sorted(f"maturity:{r}" for r in leap)]
     assert [r.params["day"] for r in rows] == ["2027-02-28"] + ["2028-02-29"] * 3
     station = station_name(app, world.stations[0].id)
     assert {(r.params["station"], r.template, r.locale, r.status) for r in rows} == {
@@ -441,7 +441,7 @@ def test_no_materials_reminder_once_the_application_is_closed(app, field, world,
 
 
 def test_the_reminder_period_is_configurable(app, world, owing, monkeypatch):
-    app_id, accepted = owing
+    _app_id, accepted = owing
     monkeypatch.setitem(app.config, "MATERIALS_REMINDER_DAYS", 5)
     assert tick(app, jobs.materials_reminders, at(accepted + timedelta(days=3)))["materials_reminders"] == 0
     assert tick(app, jobs.materials_reminders, at(accepted + timedelta(days=5)))["materials_reminders"] == 1

@@ -95,7 +95,7 @@ def machine_for(app):
         def register_offline(self, i, data):
             tablet = self.tablets[i % len(self.tablets)]
             body = person(phone=mobile())
-            known = [r for r in tablet.records("resident")]
+            known = list(tablet.records("resident"))
             if known and data.draw(st.booleans(), label="someone already known"):
                 resident_id = known[0]["id"]
             else:

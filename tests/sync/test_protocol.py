@@ -52,7 +52,7 @@ def test_first_pull_serves_the_scope_and_reference_data(tablet, world, field):
 
 
 def test_push_applies_in_order_and_reports_the_records(tablet, world):
-    res, resident_id, registration_id = _register(tablet, world)
+    res, resident_id, _registration_id = _register(tablet, world)
     assert [r["status"] for r in res["results"]] == ["applied", "applied"], res
     assert res["results"][0]["record"]["id"] == str(resident_id)
     assert res["results"][1]["record"]["maturity_date"]
@@ -294,7 +294,7 @@ def test_a_known_person_registered_offline_keeps_the_registration(tablet, world,
     """The tablet made up an id for someone the server knew; its registration in the same push
     names that id and must still land on the existing resident."""
     body, existing = field.matured_resident()
-    res, client_id, registration_id = _register(tablet, world, body=body)
+    res, client_id, _registration_id = _register(tablet, world, body=body)
     linked, registration = res["results"]
     assert linked["status"] == "applied" and linked["record"]["id"] == existing["resident_id"] != str(client_id)
     assert registration["status"] in ("applied", "rejected")

@@ -27,7 +27,7 @@ def test_the_same_push_sent_at_once_applies_once_and_replays_to_the_others(app, 
 
     answers = release_together(app, 4, send)
     assert [status for status, _ in answers] == [200] * 4, answers
-    for k, m in enumerate(mutations):
+    for k, _m in enumerate(mutations):
         results = [payload["results"][k] for _, payload in answers]
         assert {r["status"] for r in results} == {"applied"}
         assert sorted(r["replayed"] for r in results) == [False, True, True, True]
@@ -62,7 +62,7 @@ def test_a_long_update_push_and_staff_edits_of_the_same_residents_never_fail(app
 
     for round_no in range(rounds):
         answers = release_together(
-            app, 3, lambda client, i: tablet_work(client, round_no) if i == 0 else staff_work(client, round_no, i)
+            app, 3, lambda client, i, n=round_no: tablet_work(client, n) if i == 0 else staff_work(client, n, i)
         )
         push = answers[0]
         assert push[1] == 200, push

@@ -97,7 +97,7 @@ def sign(app, claims: dict, *, headers: dict | None = None, private_key=None, om
     token = jwt.encode(claims, private_key or server_private, algorithm="ES256", headers=hdrs)
     if not omit:
         return token
-    header, payload, signature = token.split(".")
+    header, payload, _signature = token.split(".")
     decoded = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
     for name in omit:
         decoded.pop(name, None)

@@ -76,7 +76,7 @@ def test_refresh_token_reuse_after_family_revocation_stays_refused(client, make,
 def test_concurrent_refresh_of_one_token_has_exactly_one_winner(app, make, world):
     for _ in range(3):
         token = make.tokens(world.officer[0])["refresh_token"]
-        results = in_parallel(app, 8, lambda c, i: refresh(c, token))
+        results = in_parallel(app, 8, lambda c, i, token=token: refresh(c, token))
         statuses = sorted(r.status_code for r in results)
         assert statuses == [200] + [401] * 7, statuses
         for r in results:

@@ -121,7 +121,7 @@ def _claim_and_crash(app, now):
 
 def test_a_claim_whose_lease_expires_unanswered_becomes_unknown_and_is_not_resent(app, sms, queue):
     row_id = queue()
-    (claimed,) = _claim_and_crash(app, NOON)
+    (_claimed,) = _claim_and_crash(app, NOON)
     held = row(app, row_id)
     assert (held.status, held.attempts) == ("sending", 1)
     lease = app.config["SMS_LEASE_SECONDS"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, datetime, time
 
@@ -17,7 +18,7 @@ def test_backoff_bounds_grow_without_overlap_until_the_cap():
     assert bounds[0] == (48.0, 72.0)  # 60 s ± 20 %
     uncapped = [b for b in bounds if b[1] < policy.BACKOFF_CAP_SECONDS * (1 + policy.BACKOFF_JITTER)]
     assert len(uncapped) >= 5
-    for earlier, later in zip(uncapped, uncapped[1:]):
+    for earlier, later in itertools.pairwise(uncapped):
         assert later[0] >= earlier[1]  # the next attempt's earliest wait is past this one's latest
     assert bounds[-1] == (policy.BACKOFF_CAP_SECONDS * 0.8, policy.BACKOFF_CAP_SECONDS * 1.2)
 

@@ -225,7 +225,7 @@ def test_a_slow_gateway_times_out(app, gateway, webhook):
     webhook("/slow")
     started = time.monotonic()
     try:
-        with app.app_context(), pytest.raises(SendFailed, match="ReadTimeout|timed out|Timeout"):
+        with app.app_context(), pytest.raises(SendFailed, match=r"ReadTimeout|timed out|Timeout"):
             WebhookSender().send_sms("13800138000", "x")
         assert time.monotonic() - started < 1.4
     finally:
@@ -260,7 +260,7 @@ def test_production_refuses_a_webhook_without_https_or_a_strong_secret():
         "DOORSTEP_SMS_WEBHOOK_SECRET": "short",
         "DOORSTEP_METRICS_TOKEN": "m" * 40,
     }
-    with pytest.raises(ConfigError, match="SMS_WEBHOOK_URL must be an https.*SMS_WEBHOOK_SECRET must be"):
+    with pytest.raises(ConfigError, match=r"SMS_WEBHOOK_URL must be an https.*SMS_WEBHOOK_SECRET must be"):
         check_production(Config(env))
     check_production(
         Config(

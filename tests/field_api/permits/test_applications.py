@@ -38,7 +38,7 @@ def test_an_ended_registration_gives_no_right(field, client, make, world):
 
 
 def test_window_acceptance_routes_to_the_competent_station_and_starts_the_deadline(app, field, client, make, world):
-    body, reg = field.matured_resident()
+    body, _reg = field.matured_resident()
     resp = field.apply(
         world.staff[1], identity_number=body["identity_number"], materials=materials("identity_card", "rental_contract")
     )
