@@ -22,7 +22,7 @@ import app.notify.models
 import app.org.models
 import app.web.models
 import app.workdays.models  # noqa: F401
-from app import context, jsonlimits, logs, metrics, web
+from app import context, jsonlimits, logs, metrics, unit_of_work, web
 from app.attachments.routes import blp as attachments_blp
 from app.audit.routes import blp as audit_blp
 from app.auth.permissions import enforce_marked
@@ -39,15 +39,16 @@ from app.openapi import add_examples
 from app.org.routes import blp as org_blp
 from app.scheduler import start_in_process
 from app.schemas import LocalTime, refuse_unexpected_bodies
-from app.unit_of_work import retrying
 from app.workdays.routes import blp as calendar_blp
 
 
 class DoorstepFlask(Flask):
     def dispatch_request(self):
-        """Every view runs as one unit of work that a transient database failure (a deadlock, a
-        serialization failure) runs again: see ``app.unit_of_work``."""
-        return retrying(super().dispatch_request, sql.session)
+        """Every view runs as one unit of work: committed when the view returns (its response is
+        already rendered, so nothing is reloaded after the commit), rolled back when it raises, and
+        run again after a transient database failure (a deadlock, a serialization failure): see
+        ``app.unit_of_work``."""
+        return unit_of_work.run(super().dispatch_request, sql.session)
 
 
 def create_app(config: Config | None = None, features: Iterable = ()) -> Flask:

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from app import unit_of_work
 from app.audit import verify_chain
 from app.auth.keys import create_key
 from app.errors import DomainError
@@ -52,6 +53,7 @@ class _System:
     help="At least 10 characters; asked for when omitted, which keeps it out of shell history",
 )
 @with_appcontext
+@unit_of_work.in_unit
 def create_admin(username, password):
     """Create a sub-bureau administrator account."""
     try:
@@ -64,6 +66,7 @@ def create_admin(username, password):
 @click.command("seed-demo")
 @click.option("--if-empty", is_flag=True, help="Do nothing when any station exists")
 @with_appcontext
+@unit_of_work.in_unit
 def seed_demo(if_empty):
     """A small demo: one station, two areas, staff, an officer and an auxiliary officer, and a day's
     work for the console (compose/seed_demo.py)."""
@@ -113,10 +116,11 @@ def seed_demo(if_empty):
 
 @click.command("rotate-keys")
 @with_appcontext
+@unit_of_work.in_unit
 def rotate_keys():
     """Start signing with a new key; the old one verifies until its tokens expire."""
     key = create_key()
-    db.session.commit()
+    db.session.flush()
     click.echo(f"new signing key {key.kid}")
 
 

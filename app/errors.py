@@ -18,7 +18,7 @@ from flask_smorest.utils import prepare_response
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.openapi import PROBLEM_HEADERS, register_components
-from app.unit_of_work import is_retryable
+from app.transient import is_retryable
 from app.web.i18n import translate_detail, translate_text
 
 log = logging.getLogger("doorstep.errors")

@@ -39,7 +39,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
-from app import clock
+from app import clock, unit_of_work
 from app.config import INSTANCE_DIR
 from app.extensions import db
 
@@ -342,10 +342,8 @@ def run_job(app: Flask, spec: JobSpec, runs: dict | None = None):
     result, error = None, None
     with app.app_context():
         try:
-            result = spec.func(started)
-            db.session.commit()
+            result = unit_of_work.unit(lambda: spec.func(started))  # one unit of work per job run
         except Exception as exc:
-            db.session.rollback()
             error = f"{type(exc).__name__}: {exc}"[:500]
             log.exception("job %s failed", spec.name, extra={"event": "scheduler.job_failed"})
         finally:

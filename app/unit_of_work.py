@@ -1,46 +1,76 @@
-"""Where a unit of work that lost a race is tried again.
+"""The unit of work: the one place that commits.
+
+Services add and flush; they never commit. The edge commits, once, when the work it ran succeeded,
+and rolls back when it failed:
+
+- an HTTP request: ``DoorstepFlask.dispatch_request`` runs the view in ``unit()``; the view has
+  already turned its result into a response (schemas dump inside the view), so nothing is lazily
+  reloaded after the commit;
+- a scheduler job run: ``app.scheduler.run_job``;
+- a CLI command: ``@in_unit`` on the command;
+- a pushed sync mutation: a savepoint inside the push request's unit (``sync.push``).
+
+A service that must keep something even though the work around it fails (a failed log-in attempt
+counted, an outbox row claimed before the SMS leaves) says so by name: ``commit_now(reason)``.
 
 Two writers that lock the same rows can still meet in a deadlock (PostgreSQL picks a victim) or a
 serialization failure, and SQLite can stay busy past its timeout. Each is transient: the same
-work a moment later succeeds. So a request (or a sync push) that failed that way, and had not
-committed anything yet, is rolled back and run again, a few times, after a jittered pause; a
-unit that still fails is answered 503 with ``Retry-After`` — never a 500, which would say the
-request itself is wrong."""
+work a moment later succeeds. So a unit that failed that way, and had not committed anything yet,
+is rolled back and run again, a few times, after a jittered pause; a request that still fails is
+answered 503 with ``Retry-After`` — never a 500, which would say the request itself is wrong."""
 
 from __future__ import annotations
 
 import contextvars
+import functools
+import logging
 import random
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.extensions import db
+from app.transient import RETRY_SQLSTATES, is_retryable
+
+__all__ = [
+    "ATTEMPTS",
+    "RETRY_SQLSTATES",
+    "commit_now",
+    "in_unit",
+    "is_retryable",
+    "on_commit",
+    "retrying",
+    "run",
+    "unit",
+]
+
 ATTEMPTS = 4
-RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
-_commits: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar("uow_commits", default=None)
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """A failure of the database's, not of the request's: worth the same work again."""
-    if not isinstance(exc, sa.exc.DBAPIError):
-        return False
-    if exc.connection_invalidated or getattr(exc.orig, "sqlstate", None) in RETRY_SQLSTATES:
-        return True
-    return isinstance(exc, sa.exc.OperationalError)  # lost connection; SQLite still locked
+_commits: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("uow_commits", default=None)
 
 
 @event.listens_for(Session, "after_commit")
-def _count_commit(session):
+def _count_commit(session: Session) -> None:
     counter = _commits.get()
     if counter is not None and not session.in_nested_transaction():  # a savepoint's release is no commit
         counter[0] += 1
+    if not session.in_nested_transaction():
+        for callback in session.info.pop("uow_on_commit", ()):
+            callback()
 
 
-def retrying(work, session):
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_callbacks(session: Session, previous_transaction: Any) -> None:
+    if previous_transaction.parent is None:  # the whole unit is gone, not a savepoint
+        session.info.pop("uow_on_commit", None)
+
+
+def retrying(work: Callable[[], T], session: Session) -> T:
     """Run ``work()``; when it fails transiently before committing anything, roll back and run it
     again (at most ``ATTEMPTS`` times). Work that had committed is never re-run: it would apply
     twice."""
@@ -50,9 +80,57 @@ def retrying(work, session):
             try:
                 return work()
             except Exception as exc:
-                if not is_retryable(exc) or attempt == ATTEMPTS or _commits.get()[0]:
+                counter = _commits.get()
+                if not is_retryable(exc) or attempt == ATTEMPTS or (counter and counter[0]):
                     raise
                 session.rollback()
                 time.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 (jitter, not a secret)
+        raise AssertionError("unreachable")  # pragma: no cover
     finally:
         _commits.reset(token)
+
+
+def unit(work: Callable[[], T], session: Session | None = None) -> T:
+    """Run ``work()`` as one unit of work: commit when it returns, roll back when it raises."""
+    session = session if session is not None else db.session()
+    try:
+        result = work()
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+    return result
+
+
+def run(work: Callable[[], T], session: Session | None = None) -> T:
+    """``unit(work)``, run again when it lost a race (see ``retrying``): a request, a job run."""
+    session = session if session is not None else db.session()
+    return retrying(lambda: unit(work, session), session)
+
+
+def in_unit(command: Callable[..., T]) -> Callable[..., T]:
+    """For a CLI command (under ``with_appcontext``): the whole command is one unit of work."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        return unit(lambda: command(*args, **kwargs))
+
+    return wrapper
+
+
+def commit_now(reason: str) -> None:
+    """Commit the unit so far, on purpose, before it ends: what it wrote must stay even if the
+    rest fails (the caller's comment says why). The unit goes on in a new transaction; the
+    request is no longer run again on a transient failure, as that would apply the work twice.
+    Never inside a savepoint: that would commit the enclosing unit's other work with it."""
+    session = db.session()
+    if session.in_nested_transaction():
+        raise RuntimeError(f"commit_now({reason!r}) inside a savepoint")
+    log.debug("commit before the end of the unit: %s", reason)
+    session.commit()
+
+
+def on_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the current unit has committed (dropped if it rolls back): for what
+    must only follow a durable change (a counter of settled mutations)."""
+    db.session().info.setdefault("uow_on_commit", []).append(callback)

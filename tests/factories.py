@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask.testing import EnvironBuilder, FlaskClient
 from jwt.algorithms import ECAlgorithm
 
-from app import pii
+from app import pii, unit_of_work
 from app.auth.models import Device
 from app.auth.passwords import hash_password
 from app.db import utcnow
@@ -185,7 +185,7 @@ class Factory:
                 return pair
             from app.auth.services import login
 
-            return login(user.username, user.password, device.id if device else None)
+            return unit_of_work.unit(lambda: login(user.username, user.password, device.id if device else None))
 
     def auth(self, user: UserH, device: DeviceH | None = None) -> dict:
         return {"Authorization": f"Bearer {self.tokens(user, device)['access_token']}"}

@@ -60,7 +60,7 @@ def register(actor, label: str, station_id=None) -> tuple[Device, str]:
     db.session.add(device)
     db.session.flush()
     audit.record(actor, "device.register", "device", device.id, after=snapshot(device), station_id=device.station_id)
-    db.session.commit()
+    db.session.flush()
     return device, code
 
 
@@ -98,7 +98,7 @@ def enroll(code: str, public_key: dict[str, Any]) -> Device:
         raise Conflict("the enrollment code was used concurrently", slug="enrollment-code-invalid")
     db.session.refresh(device)
     audit.record(None, "device.enroll", "device", device.id, after=snapshot(device), station_id=device.station_id)
-    db.session.commit()
+    db.session.flush()
     return device
 
 
@@ -125,5 +125,5 @@ def revoke(actor, device_id, mode: str) -> Device:
         after=snapshot(device),
         station_id=device.station_id,
     )
-    db.session.commit()
+    db.session.flush()
     return device

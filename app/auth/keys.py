@@ -24,6 +24,7 @@ from jwt.algorithms import ECAlgorithm
 from app.auth.models import SigningKey
 from app.db import utcnow
 from app.extensions import db
+from app.unit_of_work import commit_now
 
 _CACHE_SECONDS = 30
 
@@ -86,12 +87,13 @@ def signing_key():
     created = row is None
     if created:
         # The very first key of a deployment. Outside a commit hook it is committed at once (as
-        # before any other use); inside one (the change feed signing a manifest entry) it joins
-        # that commit. Either way it is cached only once read back, so a key that was rolled back
-        # never signs twice.
+        # before any other use: a token it signs must verify even if the unit that asked for it
+        # fails); inside one (the change feed signing a manifest entry) it joins that commit.
+        # Either way it is cached only once read back, so a key that was rolled back never signs
+        # twice.
         row = create_key()
         if not db.session.info.get("sync_publishing"):
-            db.session.commit()
+            commit_now("the deployment's first signing key")
     private = serialization.load_pem_private_key(_unwrap(row.private_key_enc, row.kid), password=None)
     if not created:
         cache["__current__"] = (row.kid, private, time.monotonic())

@@ -31,6 +31,7 @@ from app.errors import DomainError, Unauthorized, field_error
 from app.extensions import db
 from app.notify import outbox
 from app.org.models import FIELD_ROLES, User
+from app.unit_of_work import commit_now
 
 
 def _token_pair(user: User, device_id=None, family_id=None) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def login(username: str, password: str, device_id=None) -> dict[str, Any]:
         check_device(device, allow_retired=False)
     tokens = _token_pair(user, device_id)
     audit.record(actor_of(user, device_id), "auth.login", "user", user.id)
-    db.session.commit()
+    db.session.flush()
     return tokens
 
 
@@ -107,7 +108,9 @@ def authenticate(username: str, password: str) -> User:
             ]
         )
     finally:
-        db.session.commit()  # the attempt counts even if refused
+        # The attempt counts even if it is refused, or the password turns out wrong: a guesser
+        # must not get a free try by failing.
+        commit_now("log-in attempt counted")
     user = db.session.execute(
         sa.select(User).where(sa.func.lower(User.username) == username.lower())
     ).scalar_one_or_none()
@@ -120,12 +123,14 @@ def authenticate(username: str, password: str) -> User:
             after={"username": pii.scrub(username)},
             station_id=user.station_id if user else None,
         )
-        db.session.commit()
+        commit_now("failed log-in audited although the request is refused")
         raise Unauthorized("wrong username or password", slug="invalid-credentials")
     # The password was right: whatever happens with the device, this was not a guessing attempt.
     throttle.clear(account_key)
     throttle.give_back(address_key)
-    db.session.commit()
+    # The right password was typed: the account's counter is cleared even if the log-in is then
+    # refused for another reason (a device of another station), as it always was.
+    commit_now("log-in throttle cleared by the right password")
     return user
 
 
@@ -138,7 +143,7 @@ def refresh(token: str) -> dict[str, Any]:
     user = db.session.get(User, row.user_id)
     if user is None or not user.active:
         revoke_family(row.family_id)
-        db.session.commit()
+        commit_now("the login of an inactive account stays revoked although the refresh is refused")
         raise Unauthorized("the account is inactive")
     if row.device_id is not None:
         try:
@@ -147,10 +152,10 @@ def refresh(token: str) -> dict[str, Any]:
                 raise Unauthorized("this device belongs to another station; log in again")
         except Unauthorized:
             revoke_family(row.family_id)
-            db.session.commit()
+            commit_now("the login of a revoked or moved device stays revoked although the refresh is refused")
             raise
     tokens = _token_pair(user, row.device_id, row.family_id)
-    db.session.commit()
+    db.session.flush()
     return tokens
 
 
@@ -164,7 +169,7 @@ def logout(token: str) -> None:
         revoke_family(row.family_id)
         user = db.session.get(User, row.user_id)
         audit.record(actor_of(user, row.device_id), "auth.logout", "user", row.user_id)
-    db.session.commit()
+    db.session.flush()
 
 
 # --- citizen one-time codes -------------------------------------------------------------
@@ -208,7 +213,7 @@ def request_otp(raw_phone: str, locale: str = "zh") -> dict[str, Any]:
             ]
         )
     finally:
-        db.session.commit()  # counted even when refused
+        commit_now("code request counted even when refused")
     now = utcnow()
     # A new code supersedes older ones, so only the latest message works.
     db.session.execute(
@@ -248,7 +253,9 @@ def verify_otp(raw_phone: str, code: str) -> dict[str, Any]:
         )
         .values(attempts=OtpChallenge.attempts + 1)
     ).rowcount
-    db.session.commit()
+    # The guess is spent whatever follows (a wrong code refuses the request): parallel guesses
+    # share one budget only if each is durable before the comparison.
+    commit_now("one-time code attempt counted")
     if not counted:
         raise Unauthorized("too many wrong codes; request a new one", slug="otp-invalid")
     if not hmac.compare_digest(challenge.code_hash, _code_hash(challenge.id, str(code))):
@@ -272,9 +279,9 @@ def verify_otp(raw_phone: str, code: str) -> dict[str, Any]:
             actor_of(user), "user.create", "user", user.id, after={"role": "citizen", "phone": pii.mask_phone(phone)}
         )
     elif not user.active:
-        db.session.commit()
+        commit_now("the code of a disabled account stays used although the log-in is refused")
         raise Unauthorized("this account is disabled")
     tokens = _token_pair(user)
     audit.record(actor_of(user), "auth.login", "user", user.id)
-    db.session.commit()
+    db.session.flush()
     return tokens

@@ -19,6 +19,7 @@ from app.db import utcnow
 from app.errors import DeviceRevoked, Unauthorized
 from app.extensions import db
 from app.org.models import User, user_area
+from app.unit_of_work import commit_now
 
 ALGORITHM = "ES256"
 ACCESS_TYP = "at+jwt"
@@ -223,7 +224,8 @@ def consume_refresh_token(token: str) -> RefreshToken:
     ).rowcount
     if not won:
         revoke_family(row.family_id)
-        db.session.commit()
+        # The theft response must hold although this request is refused.
+        commit_now("a reused refresh token revokes its family")
         raise Unauthorized(
             "the refresh token was already used; every session of this login is revoked", slug="refresh-token-reused"
         )

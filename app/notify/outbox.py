@@ -16,6 +16,7 @@ from app.notify.models import Notification
 from app.notify.senders import SendFailed, get_sender
 from app.notify.templates import render
 from app.org.models import User
+from app.unit_of_work import commit_now
 
 log = logging.getLogger("doorstep.sms")
 
@@ -68,14 +69,20 @@ def send_immediately(row: Notification, secret_params: dict[str, Any] | None = N
     row.status, row.sender, row.attempts = "sending", sender.name, row.attempts + 1
     row.claim_token, row.claimed_at = secrets.token_hex(8), now
     row.lease_until = now + timedelta(seconds=current_app.config["SMS_LEASE_SECONDS"])
-    db.session.commit()
     text = render(row.template, row.locale, {**row.params, **(secret_params or {})})
+    phone = pii.decrypt(pii.PHONE, row.recipient_phone_enc)
+    kind, row_id = row.kind, row.id
+    # The claim is durable before the provider is called: if this process dies mid-call the
+    # dispatcher's sweep finds the lease and marks the row ``unknown`` rather than sending twice.
+    commit_now("outbox row claimed before the SMS leaves")
     try:
-        row.provider_message_id = sender.send_sms(pii.decrypt(pii.PHONE, row.recipient_phone_enc), text)
+        row.provider_message_id = sender.send_sms(phone, text)
         row.status, row.sent_at = "sent", utcnow()
     except SendFailed as exc:
         row.status, row.last_error = "failed", str(exc)[:500]
-        log.warning("immediate %s message %s failed: %s", row.kind, row.id, exc, extra={"event": "sms.failed"})
+        log.warning("immediate %s message %s failed: %s", kind, row_id, exc, extra={"event": "sms.failed"})
     row.lease_until = None
-    db.session.commit()
+    # What the provider answered is kept even when the caller then refuses the request (a code
+    # that could not be sent is answered 503, and the row must say ``failed``).
+    commit_now("outbox row's send outcome recorded")
     return row.status == "sent"

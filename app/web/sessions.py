@@ -19,6 +19,7 @@ from flask import current_app
 from app.db import sqlite_begin_mode, utcnow
 from app.extensions import db
 from app.org.models import User
+from app.unit_of_work import commit_now
 from app.web.models import ConsoleSession
 
 CONSOLE_ROLES = ("staff", "admin")
@@ -99,7 +100,10 @@ def touch(row: ConsoleSession) -> None:
     now = utcnow()
     if now - row.last_seen_at < TOUCH_EVERY:
         return
-    db.session.commit()  # end the read-only transaction this request began
+    # Its own short write, apart from the page's unit: the read-only transaction this request
+    # began ends here (on SQLite a GET never holds the write lock), and the deadline moves on
+    # even if the page then fails.
+    commit_now("end the read-only transaction before touching the console session")
     token = sqlite_begin_mode.set("IMMEDIATE")
     try:
         db.session.execute(
@@ -108,7 +112,7 @@ def touch(row: ConsoleSession) -> None:
             .values(last_seen_at=now)
             .execution_options(synchronize_session=False)
         )
-        db.session.commit()
+        commit_now("console session idle deadline moved")
     finally:
         sqlite_begin_mode.reset(token)
 

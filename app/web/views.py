@@ -161,7 +161,6 @@ def login_submit():
             after={"username": pii.scrub(username), "reason": "role may not use the console"},
             station_id=user.station_id,
         )
-        db.session.commit()
         return _login_page(
             status=403,
             username=username,
@@ -175,7 +174,6 @@ def login_submit():
     sessions.purge_expired()
     opened = sessions.open_session(user)
     audit.record(auth_services.actor_of(user), "auth.login", "user", user.id, after={"channel": "console"})
-    db.session.commit()
     resp = redirect(access.safe_next(request.form.get("next")) or url_for("console.dashboard"))
     resp.set_cookie(
         sessions.cookie_name(),
@@ -197,7 +195,6 @@ def logout():
     row = sessions.end(request.cookies.get(sessions.cookie_name()))
     if row is not None:
         audit.record(g.actor, "auth.logout", "user", g.actor.user_id, after={"channel": "console"})
-    db.session.commit()
     resp = redirect(url_for("console.login", bye=1))
     _forget_session_cookie(resp)
     return resp
@@ -218,7 +215,6 @@ def language():
         raise DomainError("locale: must be one of zh_CN, en", errors={"locale": ["must be zh_CN or en"]})
     user = g.console_user
     user.locale = chosen
-    db.session.commit()
     return redirect(access.safe_next(request.form.get("next")) or url_for("console.dashboard"))
 
 
