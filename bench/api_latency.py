@@ -1,0 +1,161 @@
+#!/usr/bin/env python
+"""What one request costs, in process: Doorstep's ``POST /api/v1/bookings`` and ``GET /api/v1/me``
+beside the lean anchor's twins (``bench/lean_anchor.py``: Flask + SQLAlchemy Core doing the same
+booking — token check, one conditional seat update, one booking row, one outbox row, one commit).
+
+Both apps run in this process through Flask's test client (no sockets: the figure is the
+application's own cost), each on its own throwaway database of the same kind (SQLite by default;
+PostgreSQL when ``DOORSTEP_DATABASE_URL`` names a server). The machine's speed drifts, so the
+requests are timed in alternating rounds — a round of Doorstep, then a round of the anchor — and
+each figure is the median of all its requests. Nothing is refused: every window has room for
+every booking.
+
+Usage::
+
+    .venv/bin/python bench/api_latency.py                  # SQLite
+    DOORSTEP_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python bench/api_latency.py              # PostgreSQL
+    .venv/bin/python bench/api_latency.py --requests 1000 --rounds 5
+
+The last line is ``api_latency: <Doorstep booking median> ms ratio=<Doorstep ÷ anchor>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import booking_race, lean_anchor  # noqa: E402  (after the path is set)
+from bench.common import doorstep_env, run, throwaway_database  # noqa: E402
+
+
+def say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def timed(call: Callable[[], object], expected: int) -> float:
+    start = time.perf_counter()
+    resp = call()
+    elapsed = time.perf_counter() - start
+    status = getattr(resp, "status_code", None)
+    if status != expected:
+        raise SystemExit(f"api_latency: expected {expected}, got {status}: {getattr(resp, 'data', b'')[:300]!r}")
+    return elapsed
+
+
+def doorstep(db, requests: int):
+    """Doorstep on its throwaway database: (booking call per index, me call)."""
+    from app.config import Config
+    from compose import create_app
+
+    app = create_app(Config(doorstep_env(db)))
+    scene = booking_race.set_up(app, windows=6, capacity=requests)
+    client = app.test_client()
+    resp = client.post("/api/v1/auth/login", json={"username": scene.username, "password": scene.password})
+    if resp.status_code != 200:
+        raise SystemExit(f"api_latency: log-in failed: {resp.status_code} {resp.data[:300]!r}")
+    auth = {"Authorization": f"Bearer {resp.json['access_token']}"}
+    jobs = booking_race.booking_requests(scene, requests)
+    headers = [{**auth, "Idempotency-Key": key, "Content-Type": "application/json"} for key, _ in jobs]
+
+    def book(i: int):
+        return client.post("/api/v1/bookings", data=jobs[i][1], headers=headers[i])
+
+    def me():
+        return client.get("/api/v1/me", headers=auth)
+
+    return book, me, scene.day
+
+
+def anchor(db, requests: int, day):
+    engine = lean_anchor.engine_for(db.url)
+    area_id, _, token = lean_anchor.seed(engine, day=day, capacity=requests)
+    engine.dispose()
+    client = lean_anchor.create_app(db.url).test_client()
+    auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    windows = lean_anchor.WINDOWS
+    bodies = [
+        json.dumps(
+            {
+                "area_id": area_id,
+                "day": day.isoformat(),
+                "window_start": windows[i % len(windows)],
+                "address": f"北山街道{i % 97 + 1}号{i // 97 + 1}室",
+                "contact_name": "李娜",
+                "contact_phone": f"139{i % 10**8:08d}",
+            },
+            ensure_ascii=False,
+        ).encode()
+        for i in range(requests)
+    ]
+
+    def book(i: int):
+        return client.post("/bookings", data=bodies[i], headers=auth)
+
+    def me():
+        return client.get("/me", headers=auth)
+
+    return book, me
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=600, help="bookings per app (default 600)")
+    parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (default 6)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed requests per app first (default 20)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    server = os.environ.get("DOORSTEP_DATABASE_URL")
+    total = args.requests + args.warmup
+    with throwaway_database(server) as ours, throwaway_database(server) as theirs:
+        d_book, d_me, day = doorstep(ours, total)
+        a_book, a_me = anchor(theirs, total, day)
+        for i in range(args.warmup):
+            timed(lambda i=i: d_book(i), 201)
+            timed(lambda i=i: a_book(i), 201)
+            timed(d_me, 200)
+            timed(a_me, 200)
+        times: dict[str, list[float]] = {"d_book": [], "a_book": [], "d_me": [], "a_me": []}
+        per_round = args.requests // args.rounds
+        i = args.warmup
+        for _ in range(args.rounds):
+            block = range(i, i + per_round)
+            times["d_book"] += [timed(lambda k=k: d_book(k), 201) for k in block]
+            times["a_book"] += [timed(lambda k=k: a_book(k), 201) for k in block]
+            times["d_me"] += [timed(d_me, 200) for _ in block]
+            times["a_me"] += [timed(a_me, 200) for _ in block]
+            i += per_round
+        label = ours.kind
+
+    ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    p95 = {k: statistics.quantiles(v, n=20)[18] * 1000 for k, v in times.items()}
+    say(f"database        {label} (one throwaway database per app)")
+    say(f"requests        {per_round * args.rounds} per app and route, {args.rounds} alternating rounds")
+    say(
+        f"POST booking    Doorstep {ms['d_book']:.2f} ms (p95 {p95['d_book']:.2f}), "
+        f"anchor {ms['a_book']:.2f} ms (p95 {p95['a_book']:.2f}), gap {ms['d_book'] / ms['a_book']:.1f}x"
+    )
+    say(
+        f"GET /me         Doorstep {ms['d_me']:.2f} ms (p95 {p95['d_me']:.2f}), "
+        f"anchor {ms['a_me']:.2f} ms (p95 {p95['a_me']:.2f}), gap {ms['d_me'] / ms['a_me']:.1f}x"
+    )
+    say(f"api_latency_me: {ms['d_me']:.2f} ms ratio={ms['d_me'] / ms['a_me']:.1f}")
+    say(f"api_latency: {ms['d_book']:.2f} ms ratio={ms['d_book'] / ms['a_book']:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, "api_latency")
