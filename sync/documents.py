@@ -6,10 +6,17 @@ so pull serves them as they are. Each domain registers its entities' builders
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.orm import Session, scoped_session
+
 from app.extensions import db
 from app.org.models import Area
 from sync import registry
 from sync.handling import Document, encode
+
+Key = tuple[str, str]  # (entity, record id as text)
+AnySession = Session | scoped_session[Any]  # a flush hook's session, or db.session
 
 
 def area(a: Area) -> Document:
@@ -20,7 +27,7 @@ def area(a: Area) -> Document:
 registry.register_document(registry.DocumentKind("area", Area, area))
 
 
-def build(entity: str, obj) -> Document:
+def build(entity: str, obj: Any) -> Document:
     """One record's document with its scopes."""
     return build_many(db.session, [(entity, obj)])[(entity, str(obj.id))]
 
@@ -35,7 +42,13 @@ def build(entity: str, obj) -> Document:
 CACHE = "sync_documents"
 
 
-def forget(session, entity: str, obj) -> None:
+def _cache(session: AnySession) -> dict[Key, Document]:
+    """The documents kept in this session (``session.info`` holds them between flushes)."""
+    cache: dict[Key, Document] = session.info.setdefault(CACHE, {})
+    return cache
+
+
+def forget(session: AnySession, entity: str, obj: Any) -> None:
     cache = session.info.get(CACHE)
     if cache:
         cache.pop((entity, str(obj.id)), None)
@@ -44,10 +57,10 @@ def forget(session, entity: str, obj) -> None:
             cache.pop(also(obj), None)
 
 
-def build_cached(session, entity: str, obj) -> Document:
+def build_cached(session: AnySession, entity: str, obj: Any) -> Document:
     """The document a push answers with (its scopes may still be unread)."""
     key = (entity, str(obj.id))
-    cache = session.info.setdefault(CACHE, {})
+    cache = _cache(session)
     if key not in cache:
         kind = registry.DOCUMENTS[entity]
         document = kind.build(obj)
@@ -57,18 +70,22 @@ def build_cached(session, entity: str, obj) -> Document:
     return cache[key]
 
 
-def build_many(session, items: list[tuple[str, object]]) -> dict:
+def build_many(session: AnySession, items: list[tuple[str, Any]]) -> dict[Key, Document]:
     """{(entity, id): Document} for many records: kept documents reused, scopes left unread
     filled in one query per entity."""
-    cache = session.info.get(CACHE) or {}
-    out, unscoped = {}, {}
+    cache: dict[Key, Document] = session.info.get(CACHE) or {}
+    out: dict[Key, Document] = {}
+    unscoped: dict[str, dict[Any, Document]] = {}
     for entity, obj in items:
         key = (entity, str(obj.id))
         out[key] = cache.get(key) or registry.DOCUMENTS[entity].build(obj)
         if out[key].scopes is None:
             unscoped.setdefault(entity, {})[obj.id] = out[key]
     for entity, documents in unscoped.items():
-        for record_id, scopes in registry.DOCUMENTS[entity].scopes_of_many(list(documents)).items():
+        scopes_of_many = registry.DOCUMENTS[entity].scopes_of_many
+        if scopes_of_many is None:  # a kind that leaves scopes unread must say how to read them
+            raise LookupError(f"sync: the {entity!r} documents have no scopes_of_many")
+        for record_id, scopes in scopes_of_many(list(documents)).items():
             documents[record_id].scopes = scopes
     return out
 
@@ -79,6 +96,6 @@ def possibly_scoped(inserted: list[tuple[str, object]]) -> set[tuple[str, object
     return {(entity, record_id) for entity, record_id in inserted if registry.DOCUMENTS[entity].scoped_on_insert}
 
 
-def related(entity: str, obj) -> list[tuple[str, object]]:
+def related(entity: str, obj: Any) -> list[tuple[str, object]]:
     """Records whose document or scope depends on this one."""
     return [record for related in registry.RELATED.get(entity, ()) for record in related(obj)]

@@ -14,21 +14,32 @@ import base64
 import functools
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy import event
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.engine import CursorResult, Dialect
+from sqlalchemy.orm import Session, SessionTransaction, object_session
 
 from app import bulk
+from app.auth.actor import Actor
+from app.auth.models import Device
 from app.db import ends_outermost, insert_for, locked_row, utcnow
 from app.errors import DomainError
 from app.extensions import db
 from sync import documents, registry
-from sync.models import ChangeCounter, SyncRecord
+from sync.documents import AnySession
+from sync.handling import Document, JsonObject
+from sync.models import ChangeCounter, SyncRecord, table_of
+
+Key = tuple[str, str]  # (entity, record id as text)
+Row = dict[str, Any]  # a sync_record row to upsert
+Current = dict[tuple[str, str], tuple[str, int, str | None]]  # {(scope kind, scope id): (op, version, doc)}
 
 COUNTER_ID = 1
 MATERIAL_KINDS = {
@@ -46,7 +57,7 @@ MATERIAL_KINDS = {
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _touch(_mapper, _connection, target):
+def _touch(_mapper: object, _connection: object, target: Any) -> None:
     """Per flushed row (O(1)), unlike walking ``session.dirty``, which scans the identity map and
     makes a 500-mutation push quadratic."""
     session = object_session(target)
@@ -58,37 +69,37 @@ def _touch(_mapper, _connection, target):
         documents.forget(session, entity, target)
 
 
-def _inserted(entity: str, session, rows: list[dict]) -> None:
+def _inserted(entity: str, session: AnySession, rows: list[JsonObject]) -> None:
     """Rows written without the ORM (``app.bulk``): noted, and sorted out at commit."""
     session.info.setdefault("sync_inserted", []).extend((entity, row["id"]) for row in rows)
 
 
-def _track(kind: registry.DocumentKind) -> None:
+def _track(kind: registry.DocumentKind[Any]) -> None:
     """Every synced entity's rows, as the domains register them, publish the change feed."""
     for event_name in ("after_insert", "after_update", "after_delete"):
         event.listen(kind.model, event_name, _touch)
-    bulk.on_insert(kind.model.__table__, functools.partial(_inserted, kind.entity))
+    bulk.on_insert(table_of(kind.model), functools.partial(_inserted, kind.entity))
 
 
 registry.on_document_registered(_track)
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _forget(session, previous_transaction):
+def _forget(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:  # the whole transaction is gone, not a savepoint
         session.info.pop("sync_touched", None)
         session.info.pop("sync_inserted", None)
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _drop_documents(session, transaction):
+def _drop_documents(session: Session, transaction: SessionTransaction) -> None:
     if ends_outermost(transaction):
         session.info.pop(documents.CACHE, None)
         session.info.pop("sync_held", None)
 
 
 @event.listens_for(Session, "before_commit")
-def _publish(session):
+def _publish(session: Session) -> None:
     # Savepoint commits fire this hook too; only the outermost commit publishes, so the counter
     # lock is always the last lock a transaction takes (after the audit head), never held early.
     if session.info.get("sync_publishing") or session.in_nested_transaction():
@@ -110,7 +121,7 @@ def _publish(session):
         session.info.pop("sync_touched", None)
 
 
-def publish(session, touched: set) -> None:
+def publish(session: AnySession, touched: set[tuple[str, object]]) -> None:
     """Feed rows for every record the transaction touched (and the records whose documents
     depend on them): one read of their current rows, one batched upsert."""
     pending: dict[tuple[str, str], object] = {}
@@ -125,7 +136,7 @@ def publish(session, touched: set) -> None:
             queue.extend(documents.related(entity, obj))
     current = _current_rows(session, list(pending))
     built = documents.build_many(session, [(e, o) for (e, _i), o in pending.items() if o is not None])
-    rows = []
+    rows: list[Row] = []
     for key in sorted(pending):
         rows.extend(_changes(key, built.get(key), current.get(key, {})))
     if not rows:
@@ -147,10 +158,10 @@ def publish(session, touched: set) -> None:
     )
 
 
-def _current_rows(session, keys: list[tuple[str, str]]) -> dict:
+def _current_rows(session: AnySession, keys: list[Key]) -> dict[Key, Current]:
     """{(entity, record_id): {(scope_kind, scope_id): (op, version, doc)}} for the given records."""
     t = SyncRecord.__table__.c
-    out: dict = {}
+    out: dict[Key, Current] = {}
     for entity in {e for e, _i in keys}:
         ids = [i for e, i in keys if e == entity]
         for chunk in range(0, len(ids), 500):
@@ -164,7 +175,7 @@ def _current_rows(session, keys: list[tuple[str, str]]) -> dict:
     return out
 
 
-def _changes(key: tuple[str, str], document, current: dict) -> list[dict]:
+def _changes(key: Key, document: Document | None, current: Current) -> list[Row]:
     """The rows to write for one record: upserts for its scopes, evicts for scopes it left,
     nothing when neither the document nor the scopes changed."""
     entity, record_id = key
@@ -184,8 +195,9 @@ def _changes(key: tuple[str, str], document, current: dict) -> list[dict]:
             if op == "upsert"
         ]
     text = document.doc.decode()
-    out = []
-    for scope in sorted(document.scopes):
+    scopes = document.scopes or set()  # build_many has read every document's scopes
+    out: list[Row] = []
+    for scope in sorted(scopes):
         row = current.get(scope)
         if row is not None and row[0] == "upsert" and row[2] == text:
             continue
@@ -201,7 +213,7 @@ def _changes(key: tuple[str, str], document, current: dict) -> list[dict]:
             }
         )
     for scope, (op, version, _doc) in current.items():
-        if scope not in document.scopes and op == "upsert":
+        if scope not in scopes and op == "upsert":
             out.append(
                 {
                     **base,
@@ -237,9 +249,12 @@ def prune(older_than_days: int) -> int:
         return 0
     counter = locked_row(db.session, ChangeCounter, {"id": COUNTER_ID}, {"last_seq": 0, "pruned_before": 0})
     counter.pruned_before = max(counter.pruned_before, horizon + 1)
-    removed = db.session.execute(
-        sa.delete(SyncRecord).where(SyncRecord.op != "upsert", SyncRecord.seq <= horizon)
-    ).rowcount
+    # A DELETE's result is a CursorResult, which knows its row count.
+    deleted = cast(
+        CursorResult[Any],
+        db.session.execute(sa.delete(SyncRecord).where(SyncRecord.op != "upsert", SyncRecord.seq <= horizon)),
+    )
+    removed = deleted.rowcount
     db.session.commit()
     return removed
 
@@ -263,7 +278,7 @@ class Scope:
         return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def scope_of(actor) -> Scope:
+def scope_of(actor: Actor) -> Scope:
     return Scope(str(actor.user_id), str(actor.station_id), tuple(sorted(str(a) for a in actor.area_ids)))
 
 
@@ -271,20 +286,20 @@ def _cursor_key() -> bytes:
     return hashlib.sha256(b"sync-cursor:" + str(current_app.config["SECRET_KEY"]).encode()).digest()
 
 
-def encode_cursor(device_id, seq: int, scope: Scope) -> str:
+def encode_cursor(device_id: object, seq: int, scope: Scope) -> str:
     body = orjson.dumps({"d": str(device_id), "s": seq, "f": scope.fingerprint})
     mac = hmac.new(_cursor_key(), body, hashlib.sha256).digest()[:16]
     return base64.urlsafe_b64encode(body + mac).rstrip(b"=").decode()
 
 
-def decode_cursor(cursor: str, device_id) -> dict:
+def decode_cursor(cursor: str, device_id: object) -> JsonObject:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         body, mac = raw[:-16], raw[-16:]
         if not hmac.compare_digest(mac, hmac.new(_cursor_key(), body, hashlib.sha256).digest()[:16]):
             raise ValueError("signature")
         data = orjson.loads(body)
-        if data["d"] != str(device_id) or not isinstance(data["s"], int):
+        if not isinstance(data, dict) or data["d"] != str(device_id) or not isinstance(data["s"], int):
             raise ValueError("device")
         return data
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
@@ -293,7 +308,8 @@ def decode_cursor(cursor: str, device_id) -> dict:
         ) from None
 
 
-def _scope_filter(scope: Scope, t=SyncRecord.__table__.c):
+def _scope_filter(scope: Scope) -> sa.ColumnElement[bool]:
+    t = SyncRecord.__table__.c
     conditions = [
         sa.and_(t.scope_kind == "officer", t.scope_id == scope.officer_id),
         sa.and_(t.scope_kind == "station", t.scope_id == scope.station_id),
@@ -307,10 +323,10 @@ def _scopes(scope: Scope) -> list[tuple[str, str]]:
     return [("officer", scope.officer_id), ("station", scope.station_id)] + [("area", a) for a in scope.area_ids]
 
 
-_PAGE_SQL: dict = {}
+_PAGE_SQL: dict[tuple[str, int, bool], sa.Select[Any]] = {}
 
 
-def _page_sql(dialect, scopes: int, first: bool) -> str:
+def _page_sql(dialect: Dialect, scopes: int, first: bool) -> sa.Select[Any]:
     """The page query for a scope shape (how many scopes, first pull or not), compiled once:
     one index range scan per scope (officer, station, each area), each cut at the page size,
     merged by position — a page costs the same in a district-sized feed as in a small one."""
@@ -340,19 +356,20 @@ def _page_sql(dialect, scopes: int, first: bool) -> str:
     return _PAGE_SQL[key]
 
 
-def _rows(scope: Scope, after: int, limit: int, first: bool) -> list[tuple]:
+def _rows(scope: Scope, after: int, limit: int, first: bool) -> Sequence[tuple[Any, ...]]:
     """Plain tuples straight from the driver's cursor: a page is a thousand rows, and building
     result objects for them would cost more than reading them."""
     scopes = _scopes(scope)
     connection = db.session.connection()
-    params = {"after": after, "cut": limit + 1}
+    params: dict[str, object] = {"after": after, "cut": limit + 1}
     for n, (kind, scope_id) in enumerate(scopes):
         params[f"k{n}"], params[f"i{n}"] = kind, scope_id
     result = connection.execute(_page_sql(connection.dialect, len(scopes), first), params)
-    return result.cursor.fetchall()
+    rows: Sequence[tuple[Any, ...]] = result.cursor.fetchall()
+    return rows
 
 
-def _still_in_scope(scope: Scope, evicts: list) -> set[tuple[str, str]]:
+def _still_in_scope(scope: Scope, evicts: list[tuple[Any, ...]]) -> set[Key]:
     """Records evicted from one scope of the device but still held through another (a resident
     with registrations in two of the officer's areas): those evicts are not sent."""
     if not evicts:
@@ -384,7 +401,7 @@ _REFERENCE = (
 )
 
 
-def _reset_page(device, scope: Scope) -> Page:
+def _reset_page(device: Device, scope: Scope) -> Page:
     """The cursor cannot be served: the page says so and carries nothing else, so a client that
     clears its view on ``reset`` cannot lose changes that came with it. It pulls again from null."""
     body = (
@@ -393,7 +410,7 @@ def _reset_page(device, scope: Scope) -> Page:
     return Page(body, {})
 
 
-def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
+def pull(device: Device, scope: Scope, cursor: str | None, limit: int) -> Page:
     """One page of at most ``limit`` changes after the cursor, as ready-to-send JSON bytes; the
     first page's reference data counts as one of them."""
     after, first = 0, cursor is None
@@ -410,7 +427,8 @@ def pull(device, scope: Scope, cursor: str | None, limit: int) -> Page:
     has_more = len(rows) > take
     rows = rows[:take]
     held = set() if first else _still_in_scope(scope, [r for r in rows if r[3] == "evict"])
-    parts, served = [_REFERENCE] if first else [], {}
+    parts = [_REFERENCE] if first else []
+    served: dict[str, list[str]] = {}
     watched = registry.SERVED
     for seq, entity, record_id, op, version, doc, reason in rows:
         # Stored documents are spliced in as they are, never parsed; entity, id and op are ASCII

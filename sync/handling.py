@@ -6,17 +6,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import date, time
+from typing import Any, Protocol
 
 import orjson
 import sqlalchemy as sa
 from marshmallow import ValidationError
 
 from app import fastload, pii
+from app.auth.actor import Actor
 from app.errors import Conflict, Unprocessable, field_error
 from app.extensions import db
 from app.schemas import In
+from doorstep_protocol.identity import mask_phone
 from doorstep_protocol.merge import merge_fields
 from sync.models import SyncMutation
+
+JsonObject = dict[str, Any]
+"""A JSON object as a tablet sent it or is answered with: a pushed mutation, its data, a result."""
+
+Scope = tuple[str, str]
+"""Who receives a document: (scope kind, scope id), e.g. ("area", "<uuid>")."""
 
 
 class EmptyIn(In):
@@ -26,7 +36,7 @@ class EmptyIn(In):
 class Outcome:
     """What one mutation did: the record (entity, id) to send back, and any conflict."""
 
-    def __init__(self, entity: str, record_id, conflict: dict | None = None):
+    def __init__(self, entity: str, record_id: object, conflict: JsonObject | None = None) -> None:
         self.entity, self.record_id, self.conflict = entity, record_id, conflict
 
 
@@ -34,7 +44,7 @@ class Answer:
     """A batch handler's result already in hand: the record as the push answers it, without
     reading it back."""
 
-    def __init__(self, record: dict, version: int | None):
+    def __init__(self, record: JsonObject, version: int | None) -> None:
         self.record, self.version = record, version
 
 
@@ -42,22 +52,22 @@ class Answer:
 class Document:
     doc: bytes
     version: int | None  # None: the feed position serves as the version
-    scopes: set[tuple[str, str]] | None  # None: not read yet (see ``DocumentKind.scopes_of_many``)
+    scopes: set[Scope] | None  # None: not read yet (see ``DocumentKind.scopes_of_many``)
 
 
-def clock_time(value):
+def clock_time(value: time | None) -> str | None:
     return value.strftime("%H:%M") if value is not None else None
 
 
-def iso_date(value):
+def iso_date(value: date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def encode(data: dict) -> bytes:
+def encode(data: JsonObject) -> bytes:
     return orjson.dumps(data)
 
 
-def as_uuid(value, field: str):
+def as_uuid(value: object, field: str) -> uuid.UUID:
     if isinstance(value, uuid.UUID):
         return value
     try:
@@ -70,30 +80,49 @@ def as_uuid(value, field: str):
 # same action, so a tablet's malformed mutation is rejected naming the field, exactly as online.
 
 
-def load(schema, data: dict) -> dict:
+def refusal(exc: ValidationError) -> Unprocessable:
+    """A schema's refusal as the 422 naming each field (a load of one object is refused with
+    ``{field: [reasons]}``; anything else is said to be about the whole object)."""
+    messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+    return Unprocessable("; ".join(f"{k}: {v}" for k, v in messages.items()), errors=messages)
+
+
+def load(schema: type, data: object) -> JsonObject:
     try:
         return fastload.loader(schema)(data)
     except ValidationError as exc:
-        raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
+        raise refusal(exc) from None
 
 
 # --- field-by-field merge --------------------------------------------------------------------
 
 
-def merge(record, base_version, data: dict, current: dict) -> tuple[dict, dict]:
+class Versioned(Protocol):
+    """A synced record that keeps, per field, the version that last changed it."""
+
+    @property
+    def field_versions(self) -> dict[str, int] | None: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+def merge(
+    record: Versioned, base_version: int | None, data: JsonObject, current: JsonObject
+) -> tuple[JsonObject, dict[str, JsonObject]]:
     """Fields the server has not changed since ``base_version`` take the device's value; a field
     both changed keeps the server's value and goes into the conflict."""
     return merge_fields(record.field_versions or {}, base_version, data, current)
 
 
-def mask_conflict(clashes: dict) -> dict:
+def mask_conflict(clashes: dict[str, JsonObject]) -> dict[str, JsonObject]:
     """Conflicts are stored for staff: phone numbers masked, the device's value kept encrypted."""
-    out = {}
+    out: dict[str, JsonObject] = {}
     for field, sides in clashes.items():
         if field.endswith("phone"):
             out[field] = {
-                "server": pii.mask_phone(sides["server"]),
-                "device": pii.mask_phone(sides["device"]),
+                "server": mask_phone(sides["server"]),
+                "device": mask_phone(sides["device"]),
                 "device_enc": pii.encrypt(pii.PHONE, sides["device"]),
             }
         else:
@@ -101,11 +130,11 @@ def mask_conflict(clashes: dict) -> dict:
     return out
 
 
-def field_conflict(clashes: dict) -> dict | None:
+def field_conflict(clashes: dict[str, JsonObject]) -> JsonObject | None:
     return {"kind": "fields", "fields": mask_conflict(clashes)} if clashes else None
 
 
-def normalized_phone(data: dict, field: str) -> dict:
+def normalized_phone(data: JsonObject, field: str) -> JsonObject:
     if data.get(field) is not None:
         try:
             data = {**data, field: pii.normalize_phone(data[field])}
@@ -118,7 +147,7 @@ class VersionAhead(Conflict):
     slug, title = "version-ahead", "The device names a version the server never had"
 
 
-def not_ahead(record, m) -> None:
+def not_ahead(record: Versioned | None, m: JsonObject) -> None:
     """A ``base_version`` above the record's version is no edit of anything the server holds (a
     tablet restored from a backup of another server, a client bug): merging it would overwrite
     staff's edits as if the device had seen them. Refused, and kept for a person."""
@@ -133,7 +162,7 @@ def not_ahead(record, m) -> None:
 # --- ids the device made up for records the server already had --------------------------------
 
 
-def known_id(actor, model, entity: str, value, field: str):
+def known_id(actor: Actor, model: type, entity: str, value: object, field: str) -> uuid.UUID:
     """A tablet that created a record the server already knew used its own uuid; the create
     answered with the existing record's id. Later mutations of that device may still name the
     tablet's uuid (sent before the answer came): map it, so the officer's work does not fail."""

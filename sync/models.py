@@ -6,12 +6,21 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column
 
 from app.db import UTCDateTime, new_id, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
-class SyncRecord(db.Model):
+def table_of(model: type[Model]) -> sa.Table:
+    """A model's table, for Core statements and ``app.bulk`` (declarative types ``__table__`` as any
+    FromClause; a class mapped by a ``__tablename__`` always has a Table)."""
+    table = model.__table__
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
+
+
+class SyncRecord(Model):
     """The latest change of one record in one scope (an officer, an area, a station, everyone).
 
     A write replaces the row and gives it a new, higher ``seq``, so the table holds one row per
@@ -35,7 +44,7 @@ class SyncRecord(db.Model):
     changed_at = mapped_column(UTCDateTime, nullable=False, default=utcnow)
 
 
-class ChangeCounter(db.Model):
+class ChangeCounter(Model):
     """One row. Locked at the very end of each writing transaction: positions in the feed are
     handed out in commit order, so a reader never sees a later position before an earlier one."""
 
@@ -45,7 +54,7 @@ class ChangeCounter(db.Model):
     pruned_before = mapped_column(BIGINT, nullable=False, default=0)
 
 
-class SyncMutation(db.Model):
+class SyncMutation(Model):
     """Every mutation a device pushed, with the result it got: the replay answer, and — when
     rejected — the payload kept for staff to resolve."""
 
@@ -82,7 +91,7 @@ class SyncMutation(db.Model):
     resolution = mapped_column(sa.String(500), nullable=True)
 
 
-class SyncConflict(db.Model):
+class SyncConflict(Model):
     """A field both sides changed (the server's value kept, the device's here), or a field fact
     recorded after staff had changed the record."""
 

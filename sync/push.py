@@ -8,13 +8,14 @@ import logging
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
 from flask import current_app
 
 from app import bulk, metrics, pii
+from app.auth.actor import Actor
 from app.auth.models import Device
 from app.context import audit_context, current_meta
 from app.db import deferred_commits, new_id, utcnow
@@ -22,15 +23,15 @@ from app.errors import DomainError, field_error
 from app.extensions import db
 from app.unit_of_work import is_retryable
 from sync import documents, registry
-from sync.handling import Answer, Outcome, as_uuid, load
-from sync.models import SyncConflict, SyncMutation
+from sync.handling import Answer, JsonObject, Outcome, as_uuid, load
+from sync.models import SyncConflict, SyncMutation, table_of
 
 MAX_SKEW_SECONDS = 366 * 86400  # what is stored of a device's clock skew, either way
 
 log = logging.getLogger("doorstep.sync")
 
 
-def _hash(m: dict) -> str:
+def _hash(m: JsonObject) -> str:
     keys = ("seq", "entity", "op", "id", "base_version", "data", "occurred_at")
     return hashlib.sha256(orjson.dumps({k: m.get(k) for k in keys}, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -38,7 +39,7 @@ def _hash(m: dict) -> str:
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
 
 
-def instant(value, field: str) -> datetime:
+def instant(value: object, field: str) -> datetime:
     """An RFC 3339 instant: a full date and time with its UTC offset, nothing looser (ISO 8601's
     week dates, basic format or a missing offset would each be a guess)."""
     if not isinstance(value, str) or not _RFC3339.fullmatch(value):
@@ -52,7 +53,7 @@ def instant(value, field: str) -> datetime:
 # --- the push --------------------------------------------------------------------------------
 
 
-def _record_doc(outcome: Outcome) -> tuple[dict | None, int | None]:
+def _record_doc(outcome: Outcome) -> tuple[JsonObject | None, int | None]:
     kind = registry.DOCUMENTS.get(outcome.entity)
     if kind is None:
         return {"id": str(outcome.record_id)}, None
@@ -63,7 +64,7 @@ def _record_doc(outcome: Outcome) -> tuple[dict | None, int | None]:
     return {"id": str(outcome.record_id), **orjson.loads(document.doc)}, document.version
 
 
-def _rejected(m: dict, errors: dict, slug: str) -> dict:
+def _rejected(m: JsonObject, errors: dict[str, Any], slug: str) -> JsonObject:
     return {
         "mutation_id": m["mutation_id"],
         "seq": m["seq"],
@@ -76,7 +77,7 @@ def _rejected(m: dict, errors: dict, slug: str) -> dict:
     }
 
 
-def _refused(m: dict, exc: DomainError) -> dict:
+def _refused(m: JsonObject, exc: DomainError) -> JsonObject:
     return _rejected(m, exc.errors or {"_": [exc.detail]}, exc.slug)
 
 
@@ -85,7 +86,7 @@ class Stored(NamedTuple):
 
     device_id: uuid.UUID
     request_hash: str
-    result: dict
+    result: JsonObject
 
 
 class Batch:
@@ -93,13 +94,13 @@ class Batch:
     carries (read in one query rather than one per mutation), and the rows settling them, written
     together (``write``) rather than one INSERT each."""
 
-    def __init__(self, mutations: list[dict], received_at: datetime):
+    def __init__(self, mutations: list[JsonObject], received_at: datetime) -> None:
         self.window = Plausible(received_at)
         ids = list({as_uuid(m["mutation_id"], "mutation_id") for m in mutations})
         t = SyncMutation.__table__.c
-        self.stored: dict = {}
-        self.pending: list[dict] = []
-        self.conflicts: list[dict] = []
+        self.stored: dict[uuid.UUID, Stored] = {}
+        self.pending: list[JsonObject] = []
+        self.conflicts: list[JsonObject] = []
         for i in range(0, len(ids), 500):
             for mutation_id, *stored in db.session.execute(
                 sa.select(t.mutation_id, t.device_id, t.request_hash, t.result).where(
@@ -110,8 +111,8 @@ class Batch:
 
     def write(self) -> None:
         """Insert the settled mutations (and then their conflicts, which refer to them)."""
-        bulk.insert_rows(SyncMutation.__table__, self.pending)
-        bulk.insert_rows(SyncConflict.__table__, self.conflicts)
+        bulk.insert_rows(table_of(SyncMutation), self.pending)
+        bulk.insert_rows(table_of(SyncConflict), self.conflicts)
         self.pending, self.conflicts = [], []
 
 
@@ -119,14 +120,14 @@ class Plausible:
     """The window a device's ``occurred_at`` must fall in, fixed once per push, and the instants
     already read (a tablet stamps its mutations to the second: a push repeats them)."""
 
-    def __init__(self, received_at: datetime):
+    def __init__(self, received_at: datetime) -> None:
         config = current_app.config
         self.tolerance = config["SYNC_FUTURE_TOLERANCE_SECONDS"]
         self.earliest = datetime(config["SYNC_EARLIEST_YEAR"], 1, 1, tzinfo=UTC)
         self.latest = received_at + timedelta(seconds=self.tolerance)
         self.read: dict[str, datetime] = {}
 
-    def occurred_at(self, m: dict) -> datetime:
+    def occurred_at(self, m: JsonObject) -> datetime:
         """When the device says it happened: kept as told, never used for ordering, but it must
         be an instant at all and a plausible one, or the mutation is refused naming it (a tablet
         whose clock reads 1970 or 2100 should be looked at, not believed)."""
@@ -146,7 +147,7 @@ class Plausible:
         return at
 
 
-def _audit_extra(m: dict, occurred_at, received: str) -> dict:
+def _audit_extra(m: JsonObject, occurred_at: datetime | None, received: str) -> JsonObject:
     return {
         "mutation_id": str(m["mutation_id"]),
         "seq": m["seq"],
@@ -155,14 +156,16 @@ def _audit_extra(m: dict, occurred_at, received: str) -> dict:
     }
 
 
-def _applied(m: dict, outcome: Outcome) -> dict:
+def _applied(m: JsonObject, outcome: Outcome) -> JsonObject:
     record, version = _record_doc(outcome)
     return _answer(
         m, "conflict" if outcome.conflict else "applied", record, version, _public_conflict(outcome.conflict)
     )
 
 
-def _answer(m: dict, status: str, record: dict | None, version: int | None, conflict: dict | None = None) -> dict:
+def _answer(
+    m: JsonObject, status: str, record: JsonObject | None, version: int | None, conflict: JsonObject | None = None
+) -> JsonObject:
     return {
         "mutation_id": m["mutation_id"],
         "seq": m["seq"],
@@ -175,7 +178,7 @@ def _answer(m: dict, status: str, record: dict | None, version: int | None, conf
     }
 
 
-def _seq_refusal(device, m: dict) -> dict | None:
+def _seq_refusal(device: Device, m: JsonObject) -> JsonObject | None:
     """The rule for a seq at or below the device's last settled one (see docs/sync-protocol.md):
     a seq an applied (or conflicting) mutation holds is ``seq-reused`` (a tablet restored from a
     backup, a duplicate within one push), any other is ``seq-not-rising``; either settles as
@@ -192,13 +195,13 @@ def _seq_refusal(device, m: dict) -> dict | None:
     return _rejected(m, {"seq": [f"not above the last settled seq {device.last_seq}"]}, "seq-not-rising")
 
 
-def _unknown(m: dict) -> dict:
+def _unknown(m: JsonObject) -> JsonObject:
     if m["entity"] not in registry.KNOWN_ENTITIES:
         return _rejected(m, {"entity": [f"unknown entity {m['entity']!r}"]}, "unknown-mutation")
     return _rejected(m, {"op": [f"no mutation {m['entity']}.{m['op']}"]}, "unknown-mutation")
 
 
-def _internal(m: dict, exc: BaseException) -> dict:
+def _internal(m: JsonObject, exc: BaseException) -> JsonObject:
     """An unexpected failure settles the one mutation it hit (logged with the request and mutation
     ids, never its data): a push that answered 500 would be rolled back whole and sent again
     forever, stopping the officer's day at one bad mutation."""
@@ -217,7 +220,7 @@ def _internal(m: dict, exc: BaseException) -> dict:
     return _rejected(m, {"_": ["the server failed to apply this mutation; it has been logged"]}, "internal-error")
 
 
-def apply_one(actor, device, m: dict, batch: Batch) -> dict:
+def apply_one(actor: Actor, device: Device, m: JsonObject, batch: Batch) -> JsonObject:
     mutation_id = as_uuid(m["mutation_id"], "mutation_id")
     stored = batch.stored.get(mutation_id)
     if stored is not None:
@@ -228,7 +231,8 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
         return _rejected(m, {"mutation_id": ["mutation-id-reused"]}, "mutation-id-reused")
     batch.write()  # a handler may read what earlier mutations settled (``_resident_id``)
     received_at = utcnow()
-    conflict = occurred_at = None
+    conflict: JsonObject | None = None
+    occurred_at: datetime | None = None
     key = (m["entity"], m["op"])
     mutation = registry.MUTATIONS.get(key)
     result = _seq_refusal(device, m)
@@ -266,7 +270,7 @@ def apply_one(actor, device, m: dict, batch: Batch) -> dict:
     return _settle(actor, device, m, batch, result, conflict, occurred_at, received_at)
 
 
-def apply_run(actor, device, run: list[dict], batch: Batch) -> list[dict]:
+def apply_run(actor: Actor, device: Device, run: list[JsonObject], batch: Batch) -> list[JsonObject]:
     """A run of new mutations of one batched (entity, op) — ``resident.create``: most of what a
     tablet brings back from a day of registering people — through the domain's batch handler, the
     service behind the online endpoint, in one call: one look-up and one INSERT for the run instead
@@ -278,9 +282,11 @@ def apply_run(actor, device, run: list[dict], batch: Batch) -> list[dict]:
     handling = registry.BATCHES[(run[0]["entity"], run[0]["op"])]
     received_at = utcnow()
     received = received_at.isoformat()
-    occurred: list = [None] * len(run)
-    results: list = [None] * len(run)
-    sent, items, contexts = [], [], []
+    occurred: list[datetime | None] = [None] * len(run)
+    results: dict[int, JsonObject] = {}  # by the mutation's place in the run; every place is filled
+    sent: list[int] = []
+    items: list[JsonObject] = []
+    contexts: list[JsonObject] = []
     for k, m in enumerate(run):
         try:
             occurred[k] = batch.window.occurred_at(m)
@@ -322,7 +328,16 @@ def apply_run(actor, device, run: list[dict], batch: Batch) -> list[dict]:
     return [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]
 
 
-def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurred_at, received_at) -> dict:
+def _settle(
+    actor: Actor,
+    device: Device,
+    m: JsonObject,
+    batch: Batch,
+    result: JsonObject,
+    conflict: JsonObject | None,
+    occurred_at: datetime | None,
+    received_at: datetime,
+) -> JsonObject:
     """Store the mutation's result (for replay, and for staff when rejected or in conflict). The
     payload is kept only when refused: an applied mutation lives on in its record and its audit
     event."""
@@ -371,7 +386,7 @@ def _settle(actor, device, m: dict, batch: Batch, result: dict, conflict, occurr
     return result
 
 
-def measure_skew(device, sent_at: str | None, received_at: datetime) -> None:
+def measure_skew(device: Device, sent_at: str | None, received_at: datetime) -> None:
     """The device's clock minus the server's, from when the push says it was sent and when it
     arrived (network time counts against it, by seconds at most). ``occurred_at`` cannot measure
     it: it tells how long a mutation waited offline. Clamped when stored: a clock off by decades
@@ -382,7 +397,7 @@ def measure_skew(device, sent_at: str | None, received_at: datetime) -> None:
     device.clock_skew_seconds = int(max(-MAX_SKEW_SECONDS, min(MAX_SKEW_SECONDS, skew)))
 
 
-def _public_conflict(conflict):
+def _public_conflict(conflict: JsonObject | None) -> JsonObject | None:
     if not conflict:
         return None
     fields = {
@@ -392,18 +407,18 @@ def _public_conflict(conflict):
     return {"kind": conflict["kind"], "fields": fields}
 
 
-def _stored_payload(m: dict) -> dict:
+def _stored_payload(m: JsonObject) -> JsonObject:
     """Kept for staff when rejected: identity and phone numbers encrypted, never in plain JSON,
     wherever they sit (a registration carries its resident inline) and whatever their JSON type."""
     return {**{k: v for k, v in m.items() if k != "data"}, "data": _sealed(m.get("data") or {})}
 
 
-def _sealed(value):
+def _sealed(value: object) -> object:
     if isinstance(value, list):
         return [_sealed(v) for v in value]
     if not isinstance(value, dict):
         return value
-    out = {}
+    out: JsonObject = {}
     for key, v in value.items():
         kind = pii.IDENTITY if key.endswith("identity_number") else pii.PHONE if key.endswith("phone") else None
         if kind is not None and isinstance(v, (str, int, float)) and not isinstance(v, bool):
@@ -413,7 +428,7 @@ def _sealed(value):
     return out
 
 
-def locked_device(device_id) -> Device:
+def locked_device(device_id: uuid.UUID) -> Device:
     """The pushing device's row, locked for the push: two pushes of one tablet (a retry racing its
     own first attempt) take turns, so the second finds the first's stored results and replays
     them, never a second effect nor a unique violation."""
@@ -422,7 +437,7 @@ def locked_device(device_id) -> Device:
     ).scalar_one()
 
 
-def push(actor, device_id, mutations: list[dict], sent_at: str | None = None) -> dict:
+def push(actor: Actor, device_id: uuid.UUID, mutations: list[JsonObject], sent_at: str | None = None) -> JsonObject:
     """Settle the mutations in seq order. Consecutive new mutations of one batched (entity, op)
     (resident creates) go to the service together (``apply_run``); everything else, and anything
     that could be a replay, one by one (``apply_one``). Every mutation settles — applied,
@@ -430,7 +445,10 @@ def push(actor, device_id, mutations: list[dict], sent_at: str | None = None) ->
     received_at = utcnow()
     device = locked_device(device_id)
     measure_skew(device, sent_at, received_at)
-    results, run, in_run, run_key = [], [], set(), None
+    results: list[JsonObject] = []
+    run: list[JsonObject] = []
+    in_run: set[uuid.UUID] = set()
+    run_key: tuple[str, str] | None = None
     batch = Batch(mutations, received_at)
     with deferred_commits():
         last = device.last_seq

@@ -8,16 +8,33 @@ another thing under a taken name is a bug and raises."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-Handler = Callable[[Any, dict], Any]
-"""``handler(actor, mutation) -> Outcome``: applies one pushed mutation through the domain's service."""
+from app.auth.actor import Actor
+from app.errors import DomainError
+from sync.handling import Answer, Document, JsonObject, Outcome, Scope
 
-BatchHandler = Callable[[Any, list, list], list]
+R = TypeVar("R")  # a synced entity's model
+
+Handler = Callable[[Actor, JsonObject, JsonObject], Outcome]
+"""``handler(actor, mutation, data) -> Outcome``: applies one pushed mutation (``data`` loaded
+through the schema it was registered with) through the domain's service."""
+
+BatchHandler = Callable[[Actor, list[JsonObject], list[JsonObject]], Sequence[DomainError | Outcome | Answer]]
 """``handler(actor, items, audit_contexts) -> [DomainError | Outcome | Answer]``: applies a run of
 pushed mutations of one (entity, op) in one call, each item settled on its own."""
+
+Related = Callable[[Any], Sequence[tuple[str, object]]]
+"""``related(obj) -> [(entity, id)]``, for a record of any domain's model."""
+
+Resolver = Callable[[Actor, Any, JsonObject], object]
+"""``apply(actor, record_id, values)``: staff keep a device's values of a conflict."""
+
+Served = Callable[[list[str], uuid.UUID], None]
+"""``served(record_ids, device_id)``, after a pull page carried those records."""
 
 
 @dataclass(frozen=True)
@@ -33,20 +50,20 @@ class Batch:
 
 
 @dataclass(frozen=True)
-class DocumentKind:
+class DocumentKind(Generic[R]):
     """A synced entity: its model, the builder of the document a tablet receives, and what the
     feed must know about it."""
 
     entity: str
-    model: type
-    build: Callable  # build(obj) -> Document
+    model: type[R]
+    build: Callable[[R], Document]
     # Kept in the session once built (until the record is flushed again): only for documents that
     # depend on nothing but their own row (and ``also_forget``'s).
     cached: bool = False
     # Cached documents this record's flush makes stale, read from the row alone: (entity, id).
-    also_forget: Callable | None = None
+    also_forget: Callable[[R], tuple[str, str]] | None = None
     # For documents built with scopes None: {record id: scopes}, for many at once.
-    scopes_of_many: Callable | None = None
+    scopes_of_many: Callable[[list[Any]], Mapping[Any, set[Scope]]] | None = None
     # False when a record inserted in a transaction cannot be in any device's scope until
     # something else (which then publishes it) refers to it.
     scoped_on_insert: bool = True
@@ -54,17 +71,20 @@ class DocumentKind:
 
 MUTATIONS: dict[tuple[str, str], Mutation] = {}
 BATCHES: dict[tuple[str, str], Batch] = {}
-DOCUMENTS: dict[str, DocumentKind] = {}
+DOCUMENTS: dict[str, DocumentKind[Any]] = {}
 ENTITIES: dict[type, str] = {}  # model -> entity, for the feed's flush hooks
-RELATED: dict[str, list[Callable]] = {}  # entity -> [related(obj) -> [(entity, id)]]
-RESOLVERS: dict[str, Callable] = {}  # entity -> apply(actor, record_id, values)
-SERVED: dict[str, Callable] = {}  # entity -> served(record_ids, device_id), after a pull page
+RELATED: dict[str, list[Related]] = {}  # entity -> [related(obj) -> [(entity, id)]]
+RESOLVERS: dict[str, Resolver] = {}  # entity -> apply(actor, record_id, values)
+SERVED: dict[str, Served] = {}  # entity -> served(record_ids, device_id), after a pull page
 KNOWN_ENTITIES: set[str] = set()
 
-_document_hooks: list[Callable[[DocumentKind], None]] = []
+_document_hooks: list[Callable[[DocumentKind[Any]], None]] = []
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
-def _put(table: dict, key, value) -> bool:
+def _put(table: dict[K, V], key: K, value: V) -> bool:
     """True if newly added; False if the same value was already there."""
     if key in table:
         if table[key] != value:
@@ -85,14 +105,14 @@ def register_batch(entity: str, op: str, handler: BatchHandler, schema: type) ->
     KNOWN_ENTITIES.add(entity)
 
 
-def register_document(kind: DocumentKind) -> None:
+def register_document(kind: DocumentKind[Any]) -> None:
     if _put(DOCUMENTS, kind.entity, kind):
         ENTITIES[kind.model] = kind.entity
         for hook in _document_hooks:
             hook(kind)
 
 
-def register_related(entity: str, related: Callable) -> None:
+def register_related(entity: str, related: Related) -> None:
     """``related(obj) -> [(entity, id)]``: records whose document or scope depends on a record of
     ``entity``, published again when it changes. Any domain may add to any entity: a delivery's
     document shows its visit, which the appointments domain registers."""
@@ -101,15 +121,15 @@ def register_related(entity: str, related: Callable) -> None:
         found.append(related)
 
 
-def register_resolver(entity: str, apply: Callable) -> None:
+def register_resolver(entity: str, apply: Resolver) -> None:
     _put(RESOLVERS, entity, apply)
 
 
-def on_served(entity: str, served: Callable) -> None:
+def on_served(entity: str, served: Served) -> None:
     _put(SERVED, entity, served)
 
 
-def on_document_registered(hook: Callable[[DocumentKind], None]) -> None:
+def on_document_registered(hook: Callable[[DocumentKind[Any]], None]) -> None:
     """``hook(kind)`` for every document kind, those registered already and those to come."""
     _document_hooks.append(hook)
     for kind in list(DOCUMENTS.values()):

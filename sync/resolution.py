@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 
 from app import audit, pii
+from app.auth.actor import Actor
 from app.db import one_or_404, utcnow
 from app.errors import Conflict, field_error
 from app.extensions import db
@@ -15,7 +18,7 @@ from sync.models import SyncConflict, SyncMutation
 from sync.schemas import opened
 
 
-def conflicts_visible_to(actor, filters: dict):
+def conflicts_visible_to(actor: Actor, filters: Mapping[str, Any]) -> sa.Select[SyncConflict]:
     query = sa.select(SyncConflict).order_by(SyncConflict.created_at.desc())
     if not actor.is_admin:
         query = query.where(SyncConflict.station_id == actor.station_id)
@@ -25,7 +28,7 @@ def conflicts_visible_to(actor, filters: dict):
     return query
 
 
-def rejections_visible_to(actor, filters: dict):
+def rejections_visible_to(actor: Actor, filters: Mapping[str, Any]) -> sa.Select[SyncMutation]:
     query = sa.select(SyncMutation).where(SyncMutation.status == "rejected").order_by(SyncMutation.received_at.desc())
     if not actor.is_admin:
         query = query.where(SyncMutation.station_id == actor.station_id)
@@ -40,12 +43,12 @@ def rejections_visible_to(actor, filters: dict):
     return query
 
 
-def _device_value(field: str, sides: dict):
+def _device_value(field: str, sides: dict[str, Any]) -> object:
     return pii.decrypt(pii.PHONE, sides["device_enc"]) if "device_enc" in sides else sides["device"]
 
 
-def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict:
-    conflict = one_or_404(
+def resolve_conflict(actor: Actor, conflict_id: uuid.UUID, choice: str, note: str) -> SyncConflict:
+    conflict: SyncConflict = one_or_404(
         conflicts_visible_to(actor, {"status": "open"}).where(SyncConflict.id == conflict_id).with_for_update(),
         "conflict",
     )
@@ -73,10 +76,10 @@ def resolve_conflict(actor, conflict_id, choice: str, note: str) -> SyncConflict
     return conflict
 
 
-def read_rejection_pii(actor, mutation_id) -> dict:
+def read_rejection_pii(actor: Actor, mutation_id: uuid.UUID) -> dict[str, Any]:
     """The numbers of a rejected payload in plain, for staff re-entering it by hand: the same
     audited step as unmasking a resident."""
-    mutation = one_or_404(
+    mutation: SyncMutation = one_or_404(
         rejections_visible_to(actor, {"status": "any"}).where(SyncMutation.mutation_id == mutation_id), "rejection"
     )
     data = opened(
@@ -97,8 +100,8 @@ def read_rejection_pii(actor, mutation_id) -> dict:
     return {"mutation_id": mutation.mutation_id, "data": data}
 
 
-def resolve_rejection(actor, mutation_id, resolution: str, note: str) -> SyncMutation:
-    mutation = one_or_404(
+def resolve_rejection(actor: Actor, mutation_id: uuid.UUID, resolution: str, note: str) -> SyncMutation:
+    mutation: SyncMutation = one_or_404(
         rejections_visible_to(actor, {"status": "open"})
         .where(SyncMutation.mutation_id == mutation_id)
         .with_for_update(),

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import gzip
+import uuid
 import zlib
 from datetime import timedelta
 
 import orjson
-from flask import current_app, request
+from flask import Response, current_app, request
+from flask_smorest.pagination import PaginationParameters
 from marshmallow import ValidationError
 
 from app import fastload, jsonlimits, metrics
+from app.auth.actor import Actor
 from app.auth.models import Device
 from app.auth.permissions import current_actor, requires
 from app.db import utcnow
-from app.errors import DomainError, Forbidden, Unprocessable, field_error
+from app.errors import DomainError, Forbidden, field_error
 from app.extensions import db
 from app.schemas import Blueprint, paginate
-from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH
+from doorstep_protocol.limits import MAX_MUTATIONS_PER_PUSH, SUPPORTED_PROTOCOLS
 from sync import feed, registry, resolution
 from sync import push as pushing
+from sync.handling import JsonObject, refusal
+from sync.models import SyncConflict, SyncMutation
 from sync.schemas import (
-    SUPPORTED_PROTOCOLS,
     ConflictOut,
     ListArgs,
     PullIn,
@@ -51,7 +55,7 @@ class PayloadTooLarge(DomainError):
     status, slug, title = 413, "payload-too-large", "The body is too large"
 
 
-def _body(schema):
+def _body(schema: type) -> JsonObject:
     """Read (and un-gzip) the body, refuse other protocols first, then validate the envelope."""
     limit = current_app.config["SYNC_MAX_BODY"]
     raw = request.get_data(cache=True)  # kept: a unit of work retried reads it again
@@ -80,16 +84,17 @@ def _body(schema):
     try:
         return fastload.loader(schema)(body)
     except ValidationError as exc:
-        raise Unprocessable("; ".join(f"{k}: {v}" for k, v in exc.messages.items()), errors=exc.messages) from None
+        raise refusal(exc) from None
 
 
-def _device(actor) -> Device:
-    if actor.device_id is None:
+def _device(actor: Actor) -> Device:
+    device = db.session.get(Device, actor.device_id) if actor.device_id is not None else None
+    if device is None:  # a device-bound token names a device that exists (permissions checked it)
         raise Forbidden("sync needs a device-bound token: sign in on the tablet", slug="device-required")
-    return db.session.get(Device, actor.device_id)
+    return device
 
 
-def _respond(body: bytes):
+def _respond(body: bytes) -> Response:
     response = current_app.response_class(body, mimetype="application/json")
     if "gzip" in request.headers.get("Accept-Encoding", "").lower() and len(body) > 512:
         response.set_data(gzip.compress(body, compresslevel=5))
@@ -101,7 +106,7 @@ def _respond(body: bytes):
 @blp.route("/pull", methods=["POST"])
 @requires("sync.use", allow_retired_device=True)
 @blp.doc(requestBody={"content": {"application/json": {"schema": PullIn}}})
-def pull():
+def pull() -> Response:
     """Changes in this device's scope after the cursor (see docs/sync-protocol.md)"""
     body = _body(PullIn)
     actor = current_actor()
@@ -120,7 +125,7 @@ def pull():
 @blp.route("/push", methods=["POST"])
 @requires("sync.use", allow_retired_device=True)
 @blp.doc(requestBody={"content": {"application/json": {"schema": PushIn}}})
-def push():
+def push() -> Response:
     """Apply this device's mutations, each once, in seq order (see docs/sync-protocol.md)"""
     body = _body(PushIn)
     actor = current_actor()
@@ -133,7 +138,7 @@ def push():
 @blp.arguments(ListArgs, location="query")
 @blp.response(200, ConflictOut(many=True))
 @blp.paginate()
-def list_conflicts(args, pagination_parameters):
+def list_conflicts(args: JsonObject, pagination_parameters: PaginationParameters) -> list[SyncConflict]:
     """Conflicts of your station's devices: fields both sides changed, facts recorded late"""
     return paginate(resolution.conflicts_visible_to(current_actor(), args), pagination_parameters)
 
@@ -142,7 +147,7 @@ def list_conflicts(args, pagination_parameters):
 @requires("sync.resolve")
 @blp.arguments(ResolveConflictIn)
 @blp.response(200, ConflictOut)
-def resolve_conflict(body, conflict_id):
+def resolve_conflict(body: JsonObject, conflict_id: uuid.UUID) -> SyncConflict:
     """Keep the server's value, apply the device's, or acknowledge a late fact"""
     return resolution.resolve_conflict(current_actor(), conflict_id, body["choice"], body["note"])
 
@@ -152,7 +157,7 @@ def resolve_conflict(body, conflict_id):
 @blp.arguments(ListArgs, location="query")
 @blp.response(200, RejectionOut(many=True))
 @blp.paginate()
-def list_rejections(args, pagination_parameters):
+def list_rejections(args: JsonObject, pagination_parameters: PaginationParameters) -> list[SyncMutation]:
     """Mutations your station's devices pushed that were refused, with their payload and reasons"""
     return paginate(resolution.rejections_visible_to(current_actor(), args), pagination_parameters)
 
@@ -160,7 +165,7 @@ def list_rejections(args, pagination_parameters):
 @blp.route("/rejections/<uuid:mutation_id>/pii", methods=["GET"])
 @requires("resident.read_pii", writes=True)
 @blp.response(200, RejectionPiiOut)
-def rejection_pii(mutation_id):
+def rejection_pii(mutation_id: uuid.UUID) -> JsonObject:
     """A rejected payload's identity and phone numbers in plain (audited)"""
     return resolution.read_rejection_pii(current_actor(), mutation_id)
 
@@ -169,6 +174,6 @@ def rejection_pii(mutation_id):
 @requires("sync.resolve")
 @blp.arguments(ResolveRejectionIn)
 @blp.response(200, RejectionOut)
-def resolve_rejection(body, mutation_id):
+def resolve_rejection(body: JsonObject, mutation_id: uuid.UUID) -> SyncMutation:
     """Close a rejection: dismissed, or applied by hand"""
     return resolution.resolve_rejection(current_actor(), mutation_id, body["resolution"], body["note"])

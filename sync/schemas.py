@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from marshmallow import fields, validate
 
 from app.schemas import In, JsonInteger, Out, text
-from doorstep_protocol.limits import SUPPORTED_PROTOCOLS  # noqa: F401  (sync/routes.py names it here)
 
 
 class PullIn(In):
@@ -82,11 +84,11 @@ class RejectionOut(Out):
     resolution = fields.String(allow_none=True)
 
 
-def _masked_payload(payload: dict) -> dict:
+def _masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "data": opened(payload.get("data") or {}, lambda sealed: sealed["masked"])}
 
 
-def opened(value, show):
+def opened(value: object, show: Callable[[dict[str, Any]], object]) -> object:
     """A stored payload with each sealed number (``{"masked", "enc"}``) replaced by ``show(it)``."""
     if isinstance(value, list):
         return [opened(v, show) for v in value]
