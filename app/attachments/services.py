@@ -226,7 +226,7 @@ def declare(actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
     )
     upload = None if row.status == STORED else get_store().presign_put(sha256, row.content_type, row.size)
     info = AttachmentInfo.of(row, upload=upload)
-    db.session.commit()
+    db.session.flush()
     return info, created
 
 
@@ -289,7 +289,7 @@ def _mark_stored(actor, declared: _Declared, how: str) -> AttachmentInfo:
         for hook in list(_stored_hooks):
             hook(row.sha256)
     info = AttachmentInfo.of(row)
-    db.session.commit()
+    db.session.flush()
     return info
 
 

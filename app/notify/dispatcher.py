@@ -36,6 +36,7 @@ from app.notify.models import CLAIMABLE, Notification, SmsOptOut
 from app.notify.senders import SendFailed, get_sender, send
 from app.notify.templates import UnknownTemplate, render
 from app.org.models import User
+from app.unit_of_work import commit_now
 
 log = logging.getLogger("doorstep.sms")
 
@@ -71,7 +72,9 @@ def dispatch_due(batch: int = 100, now: datetime | None = None) -> dict[str, Any
             f"DOORSTEP_SMS_LEASE_SECONDS must exceed the SMS connect and read timeouts plus "
             f"{LEASE_MARGIN_SECONDS} s ({budget.total_seconds():g} s), or no message could ever go"
         )
-    db.session.commit()
+    # The dispatcher runs a sequence of transactions of its own (claim, send, record), each
+    # committed by name below: that order is what keeps two dispatchers from sending one row.
+    commit_now("end the caller's transaction before the dispatcher's own")
     mode = sqlite_begin_mode.set("IMMEDIATE")
     try:
         result = Counter(_sweep(base))
@@ -146,7 +149,7 @@ def _sweep(now: datetime) -> dict[str, Any]:
             .values(status="dead")
             .execution_options(synchronize_session=False)
         )
-    db.session.commit()
+    commit_now("expired claims swept before claiming")
     return counts
 
 
@@ -178,7 +181,7 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
     candidates = db.session.execute(query).all()
     decided = Counter(claimed=len(candidates))
     if not candidates:
-        db.session.commit()
+        commit_now("claim transaction ends: nothing due")
         return [], decided
 
     def mark(ids, **values):
@@ -194,7 +197,7 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
     until = quiet_until(candidates[0].kind, now)
     if until is not None:
         mark([c.id for c in candidates], next_attempt_at=until, skip_reason="quiet-hours")
-        db.session.commit()
+        commit_now("quiet-hours deferral")
         decided["deferred_quiet"] = len(candidates)
         return [], decided
 
@@ -274,7 +277,7 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
             .order_by(n.next_attempt_at, n.id)
         ).all()
         claimed = [r._asdict() for r in rows]
-    db.session.commit()
+    commit_now("claim durable before the provider is called")
     return claimed, decided
 
 
@@ -342,7 +345,7 @@ def _send_one(sender, row: dict[str, Any], token: str, clock) -> str:
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.commit()
+    commit_now("send outcome recorded before the next message")
     if not done:
         log.warning(
             "message %s was sent but its claim had been taken over; the result is only logged",
@@ -369,7 +372,7 @@ def _record_failure(row: dict[str, Any], token: str, now: datetime, error: str, 
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
+    commit_now("send failure recorded before the next message")
     log.warning(
         "sms %s (%s) %s after attempt %d: %s",
         row["id"],
@@ -391,5 +394,5 @@ def _release(ids: list[Any], token: str) -> int:
         .values(status="pending", attempts=n.attempts - 1, claim_token=None, lease_until=None)
         .execution_options(synchronize_session=False)
     ).rowcount
-    db.session.commit()
+    commit_now("unsent claims handed back")
     return count

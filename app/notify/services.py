@@ -96,7 +96,7 @@ def retry(actor, notification_id) -> Notification:
         after={"status": "pending", "attempts": 0},
         station_id=row.station_id,
     )
-    db.session.commit()
+    db.session.flush()
     return row
 
 
@@ -124,7 +124,7 @@ def _add_opt_out(actor, bidx: str, masked: str, source: str) -> tuple[dict[str, 
     if created:
         audit.record(actor, "sms_opt_out.create", "sms_opt_out", bidx[:16], after={"phone": masked, "source": source})
     row = db.session.get(SmsOptOut, bidx)
-    db.session.commit()
+    db.session.flush()
     return {"phone": masked, "opted_out": True, "source": row.source, "since": row.created_at}, created
 
 
@@ -172,4 +172,4 @@ def opt_in_self(actor) -> None:
             user.phone_bidx[:16],
             before={"phone": pii.mask_phone(user.phone)},
         )
-    db.session.commit()
+    db.session.flush()

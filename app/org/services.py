@@ -28,7 +28,7 @@ def create_station(actor, data: dict[str, Any]) -> Station:
     with unique_or_conflict("code", "station"):
         db.session.add(station)
     audit.record(actor, "station.create", "station", station.id, after=station_snapshot(station), station_id=station.id)
-    db.session.commit()
+    db.session.flush()
     return station
 
 
@@ -40,7 +40,7 @@ def _patch(actor, record, data: dict[str, Any], keys: set[Any], snapshot, entity
     audit.record(
         actor, f"{entity}.update", entity, record.id, before=before, after=snapshot(record), station_id=station_id
     )
-    db.session.commit()
+    db.session.flush()
     return record
 
 
@@ -55,7 +55,7 @@ def create_area(actor, data: dict[str, Any]) -> Area:
     with unique_or_conflict("code", "area"):
         db.session.add(area)
     audit.record(actor, "area.create", "area", area.id, after=area_snapshot(area), station_id=station.id)
-    db.session.commit()
+    db.session.flush()
     return area
 
 
@@ -118,7 +118,7 @@ def create_user(actor, data: dict[str, Any]) -> User:
     with unique_or_conflict("username", "user"):
         db.session.add(user)
     audit.record(actor, "user.create", "user", user.id, after=user_snapshot(user), station_id=station_id)
-    db.session.commit()
+    db.session.flush()
     return user
 
 
@@ -182,7 +182,7 @@ def update_user(actor, user_id, data: dict[str, Any]) -> User:
     audit.record(
         actor, "user.update", "user", user.id, before=before, after=user_snapshot(user), station_id=user.station_id
     )
-    db.session.commit()
+    db.session.flush()
     return user
 
 
@@ -190,7 +190,7 @@ def read_user_pii(actor, user_id) -> dict[str, Any]:
     """The unmasked phone number, for a role that needs it; the read itself is audited."""
     user = user_for(actor, user_id)
     audit.record(actor, "pii.read", "user", user.id, after={"fields": ["phone"]}, station_id=user.station_id)
-    db.session.commit()
+    db.session.flush()
     return {"id": user.id, "phone": user.phone}
 
 

@@ -90,7 +90,7 @@ def declare(actor, day: date, is_workday: bool, name: str) -> DayInfo:
         after={"is_workday": is_workday, "name": name},
         station_id=None,
     )
-    db.session.commit()
+    db.session.flush()
     return day_info(day)
 
 
@@ -107,7 +107,7 @@ def withdraw(actor, day: date) -> DayInfo:
         station_id=None,
     )
     db.session.delete(row)
-    db.session.commit()
+    db.session.flush()
     return day_info(day)
 
 
