@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import clock
 from app.errors import Conflict, NotFound
-from app.extensions import db
+from app.extensions import Model, db
 
 # On SQLite a transaction that reads and then writes must take the write lock up front
 # (BEGIN IMMEDIATE), or two of them deadlock on the upgrade. Read-only requests opt out.
@@ -174,3 +174,12 @@ def deferred_commits():
         yield
     finally:
         _deferred_commit.reset(token)
+
+
+def table_of(model: type[Model]) -> sa.Table:
+    """A model's table, for Core statements and ``app.bulk`` (declarative types ``__table__`` as any
+    FromClause; a class mapped by a ``__tablename__`` always has a Table)."""
+    table = model.__table__
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-HHMM = {"format": "%H:%M"}
+HHMM = "%H:%M"  # fields.Time(format=HHMM)

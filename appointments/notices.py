@@ -59,7 +59,7 @@ def reminder_dedupe_key(visit_id, day) -> str:
 
 
 def _params(booking, **extra) -> dict:
-    station = db.session.get(Station, booking.station_id)
+    station = db.session.get_one(Station, booking.station_id)
     return {
         "station": station.name,
         "reference": booking.reference,

@@ -36,7 +36,7 @@ def unassigned(actor, from_day: date, limit: int) -> tuple[list[Visit], int]:
     """Open visits with no officer from ``from_day`` on, soonest first, and how many there are."""
     query = queue(actor, {"unassigned": True}).where(Visit.day >= from_day, Visit.status.in_(visit_states.OPEN))
     total = db.session.execute(query.with_only_columns(sa.func.count()).order_by(None)).scalar_one()
-    return db.session.execute(query.limit(limit)).scalars().all(), total
+    return list(db.session.execute(query.limit(limit)).scalars()), total
 
 
 def officer_load(actor, day: date) -> list[dict]:

@@ -6,10 +6,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column
 
 from app.db import UTCDateTime, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
-class TimelineEvent(db.Model):
+class TimelineEvent(Model):
     """What the citizen sees in 进度查询: each step of a booking and its visit, in order."""
 
     __tablename__ = "timeline_event"

@@ -49,7 +49,7 @@ from tqdm import tqdm
 
 from app import pii
 from app.auth.passwords import hash_password
-from app.db import locked_row, utcnow
+from app.db import locked_row, table_of, utcnow
 from app.extensions import db
 from app.org.models import Area, Station, User
 from app.workdays import local_now
@@ -235,7 +235,7 @@ def _publish(changes: list[Change]) -> None:
         (entity, record_id, kind, scope, first + k, "upsert", version, doc, None, now)
         for k, (entity, record_id, kind, scope, version, doc) in enumerate(changes)
     ]
-    _bulk(SyncRecord.__table__, SYNC_COLUMNS, rows)
+    _bulk(table_of(SyncRecord), SYNC_COLUMNS, rows)
     counter.last_seq = first + len(changes) - 1
     db.session.flush()
 
@@ -579,8 +579,8 @@ def seed_residents(
         if todo:
             began = time.perf_counter()
             residents, registrations, changes = _resident_batch(todo, orgs, today, utcnow())
-            _bulk(Resident.__table__, RESIDENT_COLUMNS, residents)
-            _bulk(Registration.__table__, REGISTRATION_COLUMNS, registrations)
+            _bulk(table_of(Resident), RESIDENT_COLUMNS, residents)
+            _bulk(table_of(Registration), REGISTRATION_COLUMNS, registrations)
             _publish(changes)
             db.session.commit()
             busy += time.perf_counter() - began
@@ -757,10 +757,10 @@ def seed_visits(orgs: list[_Org], days: int, today: date) -> int:
                                 )
                             )
         # the marker visit (area 0, tomorrow, first window, first booking) is always among them
-        _bulk(Slot.__table__, slot_cols, slots)
-        _bulk(Booking.__table__, booking_cols, bookings)
-        _bulk(Visit.__table__, visit_cols, visits)
-        _bulk(TimelineEvent.__table__, timeline_cols, timeline)
+        _bulk(table_of(Slot), slot_cols, slots)
+        _bulk(table_of(Booking), booking_cols, bookings)
+        _bulk(table_of(Visit), visit_cols, visits)
+        _bulk(table_of(TimelineEvent), timeline_cols, timeline)
         _publish(changes)
         db.session.commit()
         made += len(visits)

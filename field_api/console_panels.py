@@ -108,7 +108,7 @@ def maturity_due(actor) -> Markup:
     rows = []
     for r in registrations:
         status = sms.get(maturity_key(r.id)) or sms.get(prenotice_key(r.id))
-        label, kind = SMS_STATUS.get(status, (_l("Not queued yet"), ""))
+        label, kind = SMS_STATUS.get(status or "", (_l("Not queued yet"), ""))
         rows.append(
             [
                 r.resident.name,

@@ -28,7 +28,7 @@ def notify_resident(application, kind: str, dedupe_key: str, **params) -> None:
     resident = application.resident
     if resident.phone_enc is None:
         return
-    station = db.session.get(Station, application.station_id)
+    station = db.session.get_one(Station, application.station_id)
     outbox.enqueue(
         kind,
         kind,

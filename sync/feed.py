@@ -29,13 +29,13 @@ from sqlalchemy.orm import Session, SessionTransaction, object_session
 from app import bulk
 from app.auth.actor import Actor
 from app.auth.models import Device
-from app.db import ends_outermost, insert_for, locked_row, utcnow
+from app.db import ends_outermost, insert_for, locked_row, table_of, utcnow
 from app.errors import DomainError
 from app.extensions import db
 from sync import documents, registry
 from sync.documents import AnySession
 from sync.handling import Document, JsonObject
-from sync.models import ChangeCounter, SyncRecord, table_of
+from sync.models import ChangeCounter, SyncRecord
 
 Key = tuple[str, str]  # (entity, record id as text)
 Row = dict[str, Any]  # a sync_record row to upsert

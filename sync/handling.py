@@ -98,17 +98,21 @@ def load(schema: type, data: object) -> JsonObject:
 
 
 class Versioned(Protocol):
-    """A synced record that keeps, per field, the version that last changed it."""
-
-    @property
-    def field_versions(self) -> dict[str, int] | None: ...
+    """A synced record: its version rises with every change."""
 
     @property
     def version(self) -> int: ...
 
 
+class FieldVersioned(Versioned, Protocol):
+    """A synced record that keeps, per field, the version that last changed it."""
+
+    @property
+    def field_versions(self) -> dict[str, int] | None: ...
+
+
 def merge(
-    record: Versioned, base_version: int | None, data: JsonObject, current: JsonObject
+    record: FieldVersioned, base_version: int | None, data: JsonObject, current: JsonObject
 ) -> tuple[JsonObject, dict[str, JsonObject]]:
     """Fields the server has not changed since ``base_version`` take the device's value; a field
     both changed keeps the server's value and goes into the conflict."""

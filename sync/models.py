@@ -11,15 +11,6 @@ from app.extensions import Model
 BIGINT = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
-def table_of(model: type[Model]) -> sa.Table:
-    """A model's table, for Core statements and ``app.bulk`` (declarative types ``__table__`` as any
-    FromClause; a class mapped by a ``__tablename__`` always has a Table)."""
-    table = model.__table__
-    if not isinstance(table, sa.Table):
-        raise TypeError(f"{model.__name__} is not mapped to a table")
-    return table
-
-
 class SyncRecord(Model):
     """The latest change of one record in one scope (an officer, an area, a station, everyone).
 

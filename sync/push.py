@@ -18,13 +18,13 @@ from app import bulk, metrics, pii
 from app.auth.actor import Actor
 from app.auth.models import Device
 from app.context import audit_context, current_meta
-from app.db import deferred_commits, new_id, utcnow
+from app.db import deferred_commits, new_id, table_of, utcnow
 from app.errors import DomainError, field_error
 from app.extensions import db
 from app.unit_of_work import is_retryable
 from sync import documents, registry
 from sync.handling import Answer, JsonObject, Outcome, as_uuid, load
-from sync.models import SyncConflict, SyncMutation, table_of
+from sync.models import SyncConflict, SyncMutation
 
 MAX_SKEW_SECONDS = 366 * 86400  # what is stored of a device's clock skew, either way
 

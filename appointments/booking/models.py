@@ -6,14 +6,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column, relationship
 
 from app.db import UTCDateTime, new_id, one_of, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 PURPOSES = ("registration", "permit_application", "permit_delivery", "other")
 CHANNELS = ("mini_program", "phone")
 BOOKING_STATUSES = ("confirmed", "cancelled", "completed", "not_home")
 
 
-class Booking(db.Model):
+class Booking(Model):
     __tablename__ = "booking"
     __table_args__ = (
         sa.UniqueConstraint("created_by_id", "idempotency_key", name="uq_booking_idempotency"),

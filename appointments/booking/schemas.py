@@ -6,6 +6,7 @@ from app import pii
 from app.schemas import In, LocalTime, Out, TimelineOut, text
 from appointments.booking.models import BOOKING_STATUSES, PURPOSES
 from appointments.fields import HHMM
+from doorstep_protocol.identity import mask_phone
 
 
 class BookingIn(In):
@@ -32,7 +33,7 @@ class BookingArgs(In):
 
 def _masked(attr):
     return fields.Function(
-        lambda b: pii.mask_phone(pii.decrypt(pii.PHONE, getattr(b, attr))), metadata={"example": "138****5678"}
+        lambda b: mask_phone(pii.decrypt(pii.PHONE, getattr(b, attr))), metadata={"example": "138****5678"}
     )
 
 
@@ -45,8 +46,8 @@ class BookingOut(Out):
     station_id = fields.UUID()
     area_id = fields.UUID()
     day = fields.Date()
-    window_start = fields.Time(**HHMM)
-    window_end = fields.Time(**HHMM)
+    window_start = fields.Time(format=HHMM)
+    window_end = fields.Time(format=HHMM)
     address = fields.String()
     contact_name = fields.String()
     contact_phone = _masked("contact_phone_enc")

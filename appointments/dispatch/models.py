@@ -6,13 +6,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column, relationship
 
 from app.db import UTCDateTime, new_id, one_of, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 VISIT_KINDS = ("booking", "delivery", "follow_up")
 VISIT_STATUSES = ("requested", "assigned", "en_route", "completed", "not_home", "cancelled", "rescheduled")
 
 
-class Visit(db.Model):
+class Visit(Model):
     """An officer's work item at an address in a window: a booked visit, a delivery, a follow-up."""
 
     __tablename__ = "visit"
@@ -43,7 +43,7 @@ class Visit(db.Model):
     officer = relationship("User")
 
 
-class OfficerLeave(db.Model):
+class OfficerLeave(Model):
     __tablename__ = "officer_leave"
     __table_args__ = (sa.CheckConstraint("end_day >= start_day", name="order"),)
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)

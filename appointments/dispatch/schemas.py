@@ -6,6 +6,7 @@ from app import pii
 from app.schemas import In, Out, text
 from appointments.dispatch.models import VISIT_KINDS, VISIT_STATUSES
 from appointments.fields import HHMM
+from doorstep_protocol.identity import mask_phone
 
 
 class VisitArgs(In):
@@ -26,13 +27,13 @@ class VisitOut(Out):
     purpose = fields.Function(lambda v: v.booking.purpose if v.booking else None)
     contact_name = fields.Function(lambda v: v.booking.contact_name if v.booking else None)
     contact_phone = fields.Function(
-        lambda v: pii.mask_phone(pii.decrypt(pii.PHONE, v.booking.contact_phone_enc)) if v.booking else None
+        lambda v: mask_phone(pii.decrypt(pii.PHONE, v.booking.contact_phone_enc)) if v.booking else None
     )
     station_id = fields.UUID()
     area_id = fields.UUID()
     day = fields.Date()
-    window_start = fields.Time(**HHMM)
-    window_end = fields.Time(**HHMM)
+    window_start = fields.Time(format=HHMM)
+    window_end = fields.Time(format=HHMM)
     address = fields.String()
     officer_id = fields.UUID(allow_none=True)
     officer_name = fields.Function(lambda v: v.officer.display_name if v.officer else None)

@@ -136,8 +136,8 @@ def assign(actor, visit_id, officer_id) -> Visit:
     # Lock the officer so two dispatchers cannot both fill the officer's last place of the day.
     officer = db.session.execute(sa.select(User).where(User.id == officer_id).with_for_update()).scalar_one_or_none()
     why = refusal(officer, visit)
-    if why:
-        raise field_error("officer_id", why)
+    if why or officer is None:
+        raise field_error("officer_id", why or "no such officer")
     action = "reassigned" if visit.officer_id and visit.officer_id != officer.id else "assigned"
     transition(actor, visit, "assigned", action, officer_id=officer.id, assigned_at=utcnow())
     if visit.booking is not None:
@@ -310,16 +310,14 @@ def add_leave(actor, data: dict) -> tuple[OfficerLeave, list]:
         after={"start_day": leave.start_day.isoformat(), "end_day": leave.end_day.isoformat(), "reason": leave.reason},
         station_id=officer.station_id,
     )
-    affected = (
+    affected = list(
         db.session.execute(
             sa.select(Visit.id).where(
                 Visit.officer_id == officer.id,
                 Visit.day.between(leave.start_day, leave.end_day),
                 Visit.status.in_(visit_states.OPEN),
             )
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
     commit()
     return leave, affected
@@ -327,7 +325,7 @@ def add_leave(actor, data: dict) -> tuple[OfficerLeave, list]:
 
 def remove_leave(actor, leave_id) -> None:
     leave = one_or_404(leave_visible_to(actor).where(OfficerLeave.id == leave_id), "leave")
-    officer = db.session.get(User, leave.officer_id)
+    officer = db.session.get_one(User, leave.officer_id)
     audit.record(
         actor,
         "leave.remove",

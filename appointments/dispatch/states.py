@@ -7,7 +7,7 @@ another window, waiting to be dispatched again). Reassigning is assigned → ass
 from __future__ import annotations
 
 from app.errors import Conflict
-from doorstep_protocol.vocabulary import OUTCOMES  # noqa: F401  (shared with tablets)
+from doorstep_protocol.vocabulary import OUTCOMES as OUTCOMES  # re-exported: shared with tablets
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "requested": frozenset({"assigned", "cancelled", "rescheduled"}),

@@ -9,6 +9,7 @@ from appointments.dispatch import services as visits
 from appointments.dispatch import states as visit_states
 from appointments.dispatch.models import Visit
 from appointments.dispatch.schemas import OutcomeIn
+from doorstep_protocol.identity import mask_phone
 from sync import registry
 from sync.handling import Document, EmptyIn, Outcome, as_uuid, clock_time, encode, iso_date, not_ahead
 
@@ -27,7 +28,7 @@ def visit_document(v: Visit) -> Document:
         "booking_reference": booking.reference if booking else None,
         "purpose": booking.purpose if booking else None,
         "contact_name": booking.contact_name if booking else None,
-        "contact_phone": pii.mask_phone(pii.decrypt(pii.PHONE, booking.contact_phone_enc)) if booking else None,
+        "contact_phone": mask_phone(pii.decrypt(pii.PHONE, booking.contact_phone_enc)) if booking else None,
         "outcome_note": v.outcome_note,
     }
     return Document(encode(data), v.version, {("officer", str(v.officer_id))} if v.officer_id else set())

@@ -6,10 +6,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column
 
 from app.db import new_id
-from app.extensions import db
+from app.extensions import Model
 
 
-class WindowTemplate(db.Model):
+class WindowTemplate(Model):
     """A weekly visit window of an area: weekday 0 = Monday."""
 
     __tablename__ = "window_template"
@@ -27,7 +27,7 @@ class WindowTemplate(db.Model):
     capacity = mapped_column(sa.Integer, nullable=False)
 
 
-class WindowException(db.Model):
+class WindowException(Model):
     """A date-specific change: the whole day closed (no start), one window closed, or a window
     added or re-sized (``open`` with start, end and capacity)."""
 
@@ -50,7 +50,7 @@ class WindowException(db.Model):
     note = mapped_column(sa.String(200), nullable=False, default="")
 
 
-class Slot(db.Model):
+class Slot(Model):
     """One window on one date, created when first booked. The database refuses ``booked`` above
     ``capacity``: that CHECK, with a conditional increment, is the overbooking guard."""
 

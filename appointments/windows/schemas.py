@@ -13,8 +13,8 @@ class SlotArgs(In):
 
 
 class WindowAvailabilityOut(Out):
-    start = fields.Time(**HHMM)
-    end = fields.Time(**HHMM)
+    start = fields.Time(format=HHMM)
+    end = fields.Time(format=HHMM)
     capacity = fields.Integer()
     left = fields.Integer()
     bookable = fields.Boolean()
@@ -45,8 +45,8 @@ class TemplateIn(In):
 
 class TemplateWindowOut(Out):
     weekday = fields.Integer()
-    start = fields.Time(attribute="start_time", **HHMM)
-    end = fields.Time(attribute="end_time", **HHMM)
+    start = fields.Time(attribute="start_time", format=HHMM)
+    end = fields.Time(attribute="end_time", format=HHMM)
     capacity = fields.Integer()
 
 
@@ -68,7 +68,7 @@ class ExceptionOut(Out):
     id = fields.UUID()
     day = fields.Date()
     kind = fields.String()
-    start = fields.Time(attribute="start_time", allow_none=True, **HHMM)
-    end = fields.Time(attribute="end_time", allow_none=True, **HHMM)
+    start = fields.Time(attribute="start_time", allow_none=True, format=HHMM)
+    end = fields.Time(attribute="end_time", allow_none=True, format=HHMM)
     capacity = fields.Integer(allow_none=True)
     note = fields.String()

@@ -6,10 +6,12 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.engine import CursorResult
 
 from app import audit, workdays
 from app.db import insert_for, new_id, one_or_404, unique_or_conflict
@@ -166,10 +168,13 @@ def take_seat(area_id, window: Window):
     slot_id = session.execute(
         sa.select(Slot.id).where(Slot.area_id == area_id, Slot.day == window.day, Slot.start_time == window.start)
     ).scalar_one()
-    taken = session.execute(
-        sa.update(Slot)
-        .where(Slot.id == slot_id, Slot.booked < window.capacity)
-        .values(booked=Slot.booked + 1, capacity=window.capacity, end_time=window.end)
+    taken = cast(  # an UPDATE's result is a CursorResult, which knows its row count
+        CursorResult[Any],
+        session.execute(
+            sa.update(Slot)
+            .where(Slot.id == slot_id, Slot.booked < window.capacity)
+            .values(booked=Slot.booked + 1, capacity=window.capacity, end_time=window.end)
+        ),
     ).rowcount
     if not taken:
         raise SlotFull("this window is fully booked; choose another")
@@ -197,14 +202,12 @@ def _template_snapshot(rows) -> list[dict]:
 
 def template_of(actor, area_id) -> list[WindowTemplate]:
     area = area_for(actor, area_id)
-    return (
+    return list(
         db.session.execute(
             sa.select(WindowTemplate)
             .where(WindowTemplate.area_id == area.id)
             .order_by(WindowTemplate.weekday, WindowTemplate.start_time)
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
 
 
@@ -263,14 +266,12 @@ def replace_template(actor, area_id, windows: list[dict]) -> list[WindowTemplate
 
 def exceptions_of(actor, area_id, start: date, end: date) -> list[WindowException]:
     area = area_for(actor, area_id)
-    return (
+    return list(
         db.session.execute(
             sa.select(WindowException)
             .where(WindowException.area_id == area.id, WindowException.day.between(start, end))
             .order_by(WindowException.day, WindowException.start_time)
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
 
 

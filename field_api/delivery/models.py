@@ -6,10 +6,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column, relationship
 
 from app.db import UTCDateTime, new_id, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """送证上门: a permit carried to the door, as a dispatched visit of kind ``delivery``."""
 
     __tablename__ = "delivery"
@@ -36,7 +36,7 @@ class Delivery(db.Model):
     receipt = relationship("Receipt", uselist=False, viewonly=True)
 
 
-class ManifestEntry(db.Model):
+class ManifestEntry(Model):
     """A delivery handed to a device (server-signed): only permits on a device's manifest can be
     receipted by it."""
 
@@ -46,7 +46,7 @@ class ManifestEntry(db.Model):
     issued_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
 
 
-class Receipt(db.Model):
+class Receipt(Model):
     """A device-signed handover receipt the server accepted, and its countersignature."""
 
     __tablename__ = "receipt"

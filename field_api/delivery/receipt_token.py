@@ -36,11 +36,9 @@ from app import clock
 from app.auth.credentials import (
     CLOCK_LEEWAY,
     CredentialError,
-    b64url_decode,
     check_credential_time,
     compressed_point,
     es256_verify,
-    json_bytes,
     json_object,
     jws_sign,
     jws_split,
@@ -48,6 +46,7 @@ from app.auth.credentials import (
     parse_credential_payload,
 )
 from doorstep_protocol import receipts as protocol
+from doorstep_protocol.encoding import b64url_decode, json_bytes
 from doorstep_protocol.identity import normalize_for_hint as normalize_identity_number  # noqa: F401
 from doorstep_protocol.receipts import (  # noqa: F401
     HINT_HEX,
@@ -140,7 +139,7 @@ def sign_receipt(
         raise ReceiptError("credential-invalid", f"the device credential is unreadable: {exc}") from None
     if compressed_point(bound_key) != compressed_point(device_private_key.public_key()):
         raise ReceiptError("credential-invalid", "the device credential is for another device key")
-    token = jws_sign(protocol.header(credential), json_bytes(payload), device_private_key)
+    token = jws_sign(dict(protocol.header(credential)), json_bytes(payload), device_private_key)
     if len(token) > QR_CAPACITY:
         raise ReceiptError(
             "oversized",
@@ -277,7 +276,7 @@ def render_png(token: str, *, box_size: int = 4) -> bytes:
     n = len(matrix)
     modules = Image.frombytes("L", (n, n), bytes(0 if dark else 255 for row in matrix for dark in row))
     buf = io.BytesIO()
-    modules.resize((n * box_size, n * box_size), Image.NEAREST).convert("1").save(buf, format="PNG")
+    modules.resize((n * box_size, n * box_size), Image.Resampling.NEAREST).convert("1").save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -307,7 +306,9 @@ def decode_png(data: bytes) -> str:
                 raise ReceiptError("malformed", "not a PNG image")
             if img.width * img.height > MAX_PNG_PIXELS:
                 raise ReceiptError("oversized", "the image has too many pixels")
-            found = zxingcpp.read_barcodes(img.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+            found = zxingcpp.read_barcodes(
+                img.convert("L"), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+            )
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         raise ReceiptError("malformed", f"unreadable image: {exc}") from None
     texts = [b.text for b in found if b.valid]

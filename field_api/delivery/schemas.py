@@ -37,8 +37,8 @@ class ManifestEntryOut(Out):
     resident_name = fields.String()
     address = fields.String()
     day = fields.Date()
-    window_start = fields.Time(**HHMM)
-    window_end = fields.Time(**HHMM)
+    window_start = fields.Time(format=HHMM)
+    window_end = fields.Time(format=HHMM)
     identity_masked = fields.String(
         metadata={
             "description": "the permit holder's identity number masked as "

@@ -20,8 +20,10 @@ from app.extensions import db
 from appointments.dispatch import states as visit_states
 from appointments.dispatch.models import Visit
 from appointments.dispatch.services import transition as visit_transition
+from doorstep_protocol.identity import mask as mask_identity
+from doorstep_protocol.receipts import identity_hint
 from field_api.delivery.models import Delivery, ManifestEntry, Receipt
-from field_api.delivery.receipt_token import identity_hint, verify_receipt
+from field_api.delivery.receipt_token import verify_receipt
 from field_api.permits.models import Permit
 from field_api.permits.services import transition_application
 from field_api.scoping import delivery_for
@@ -80,12 +82,12 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def identity_masked(identity_number: str) -> str:
+def identity_masked(identity_number: str | None) -> str | None:
     """What a tablet checks an ID card against at the door, offline: the masked form every staff
     view shows. A hash of the number, salted or not, would hand the device the number itself —
     the ID space is small and structured enough to search in under a second — and a key the
     device holds protects nothing. The full number is checked when the handover reaches us."""
-    return pii.mask_identity(identity_number)
+    return mask_identity(identity_number)
 
 
 def manifest_claims(delivery: Delivery, officer_id) -> str:

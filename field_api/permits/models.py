@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import mapped_column, relationship
 
 from app.db import UTCDateTime, new_id, one_of, utcnow
-from app.extensions import db
+from app.extensions import Model
 
 CHANNELS = ("online", "visit", "window")
 APPLICATION_STATUSES = (
@@ -22,7 +22,7 @@ APPLICATION_STATUSES = (
 MATERIAL_STATUSES = ("provided", "owed")
 
 
-class PermitApplication(db.Model):
+class PermitApplication(Model):
     __tablename__ = "permit_application"
     __table_args__ = (
         sa.CheckConstraint(one_of("channel", CHANNELS), name="channel"),
@@ -58,7 +58,7 @@ class PermitApplication(db.Model):
     permit = relationship("Permit", uselist=False, back_populates="application")
 
 
-class Material(db.Model):
+class Material(Model):
     """One document an application needs; ``owed`` is 容缺: accepted without it, due later."""
 
     __tablename__ = "material"
@@ -79,7 +79,7 @@ class Material(db.Model):
     application = relationship("PermitApplication", back_populates="materials")
 
 
-class ApplicationEvent(db.Model):
+class ApplicationEvent(Model):
     """The application's timeline, as the citizen and staff see it."""
 
     __tablename__ = "application_event"
@@ -92,7 +92,7 @@ class ApplicationEvent(db.Model):
     actor_role = mapped_column(sa.String(16), nullable=True)
 
 
-class PermitCounter(db.Model):
+class PermitCounter(Model):
     """Per station and year, the last permit number issued; locked to hand out the next."""
 
     __tablename__ = "permit_counter"
@@ -101,7 +101,7 @@ class PermitCounter(db.Model):
     last = mapped_column(sa.Integer, nullable=False, default=0)
 
 
-class Permit(db.Model):
+class Permit(Model):
     __tablename__ = "permit"
     __table_args__ = (sa.CheckConstraint("status IN ('issued', 'out_for_delivery', 'delivered')", name="status"),)
     id = mapped_column(sa.Uuid, primary_key=True, default=new_id)

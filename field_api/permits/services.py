@@ -315,7 +315,7 @@ def _issue_permit(application) -> Permit:
         db.session, PermitCounter, {"station_id": application.station_id, "year": today.year}, {"last": 0}
     )
     counter.last += 1
-    code = db.session.get(Station, application.station_id).code
+    code = db.session.get_one(Station, application.station_id).code
     permit = Permit(
         number=f"{code}-{today.year}-{counter.last:06d}",
         application_id=application.id,

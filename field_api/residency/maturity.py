@@ -36,13 +36,15 @@ other outbox row.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import contains_eager
 
 from app.bulk import id_in, new_uuid, uuid_text
-from app.db import UTCDateTime, insert_for, utcnow
+from app.db import UTCDateTime, insert_for, table_of, utcnow
 from app.extensions import db
 from app.notify.models import Notification
 from app.notify.templates import TEMPLATES
@@ -99,21 +101,21 @@ def _clock(kind: str) -> date | None:
     """The last day this clock has done (None: it never ran), its row locked for the run (made the
     first time): a second scheduler waits, then finds the clock moved on; an end waits
     (``cancel_reminders``)."""
-    table = MaturityProgress.__table__
+    table = table_of(MaturityProgress)
     query = sa.select(table.c.through).where(table.c.kind == kind).with_for_update()
     row = db.session.execute(query).first()
     if row is None:
         db.session.execute(
             insert_for(db.session)(table).values(kind=kind, through=None, updated_at=utcnow()).on_conflict_do_nothing()
         )
-        row = db.session.execute(query).first()
+        row = db.session.execute(query).one()
     return row.through
 
 
 def _move(kind: str, through: date | None, to: date) -> None:
     """Move the clock on to ``to`` (never back: a tick with an earlier clock changes nothing)."""
     if through is None or to > through:
-        table = MaturityProgress.__table__
+        table = table_of(MaturityProgress)
         db.session.execute(sa.update(table).where(table.c.kind == kind).values(through=to, updated_at=utcnow()))
 
 
@@ -150,25 +152,24 @@ def _look(scheduled: list, queue: dict[int, list]) -> tuple[int, list[int]]:
 def _take(stage: int, to: int, where: list) -> list:
     """One batch off the queue (see ``_queued``), moved to stage ``to``; returns its ids. A row a
     concurrent end holds locked is skipped: it is ended, or back, next tick."""
-    table = Registration.__table__
+    table = table_of(Registration)
     batch = _queued(stage, where).limit(BATCH).with_for_update(skip_locked=True)
     # A plain table UPDATE: bookkeeping, not a change of the record (no version, no updated_at,
     # nothing for the tablets' change feed).
-    return (
+    return list(
         db.session.execute(
             sa.update(table)
             .where(table.c.id.in_(batch))
             .values(maturity_notice_stage=to, updated_at=table.c.updated_at)
             .returning(table.c.id)
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
 
 
 def _message_params(station, day):
     """The template's parameters as the database's JSON: ``{"station": <name>, "day": "<ISO date>"}``."""
-    station_key, day_key = sa.literal_column("'station'"), sa.literal_column("'day'")
+    station_key: sa.ColumnClause[str] = sa.literal_column("'station'")
+    day_key: sa.ColumnClause[str] = sa.literal_column("'day'")
     if db.session.get_bind().dialect.name == "postgresql":
         return sa.func.json_build_object(
             station_key, station, day_key, sa.func.to_char(day, sa.literal_column("'YYYY-MM-DD'"))
@@ -210,11 +211,13 @@ def _queue(kind: str, key_prefix: str, where: list, now: datetime) -> int:
         .where(*where, p.phone_enc.is_not(None), ~applied)
     )
     insert = (
-        insert_for(db.session)(Notification.__table__)
+        insert_for(db.session)(table_of(Notification))
         .from_select(list(values), rows)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
     )
-    return db.session.execute(insert, execution_options={"preserve_rowcount": True}).rowcount
+    # An INSERT's result is a CursorResult, which knows its row count.
+    inserted = cast(CursorResult[Any], db.session.execute(insert, execution_options={"preserve_rowcount": True}))
+    return inserted.rowcount
 
 
 def notify_matured(now: datetime) -> dict:
@@ -273,21 +276,24 @@ def cancel_reminders(registration_id) -> int:
     a run in progress commits before the update below looks, and a run that starts later waits
     for this end and finds the registration ended. (The rows are made here if a clock never ran:
     a first run making its row at this moment is waited for as well.)"""
-    progress = MaturityProgress.__table__
+    progress = table_of(MaturityProgress)
     db.session.execute(
         insert_for(db.session)(progress)
         .values([{"kind": kind, "through": None, "updated_at": utcnow()} for kind in (NOTICE_CLOCK, PRENOTICE_CLOCK)])
         .on_conflict_do_nothing()
     )
     db.session.execute(sa.select(progress.c.kind).with_for_update(read=True, key_share=True)).all()
-    table = Notification.__table__
-    result = db.session.execute(
-        sa.update(table)
-        .where(
-            table.c.dedupe_key.in_([maturity_key(registration_id), prenotice_key(registration_id)]),
-            table.c.status.in_(("pending", "failed")),
-        )
-        .values(status="dead", last_error="registration ended")
+    table = table_of(Notification)
+    result = cast(  # an UPDATE's result is a CursorResult, which knows its row count
+        CursorResult[Any],
+        db.session.execute(
+            sa.update(table)
+            .where(
+                table.c.dedupe_key.in_([maturity_key(registration_id), prenotice_key(registration_id)]),
+                table.c.status.in_(("pending", "failed")),
+            )
+            .values(status="dead", last_error="registration ended")
+        ),
     )
     return result.rowcount
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
-from sqlalchemy.orm import foreign, mapped_column, relationship
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from app.bulk import uuid_text
 from app.db import UTCDateTime, new_id, one_of, utcnow
-from app.extensions import db
+from app.extensions import Model
 from app.notify.models import Notification
 from app.workdays import local_now
 from doorstep_protocol.vocabulary import END_REASONS, HOUSING, REASONS, SEXES  # noqa: F401  (shared with tablets)
@@ -48,7 +49,7 @@ def stage_for(matures: date, today: date) -> int:
     return SCHEDULED if matures > today + timedelta(days=window + SCHEDULE_MARGIN_DAYS) else QUEUED
 
 
-class Resident(db.Model):
+class Resident(Model):
     """A person, once: the identity number's blind index is unique."""
 
     __tablename__ = "resident"
@@ -73,7 +74,7 @@ class Resident(db.Model):
     registrations = relationship("Registration", back_populates="resident", order_by="Registration.start_date")
 
 
-class Registration(db.Model):
+class Registration(Model):
     """居住登记: a person lives at an address of an area since a date. ``maturity_date`` is when six
     months of residence are complete; the scheduler scans it."""
 
@@ -122,7 +123,7 @@ class Registration(db.Model):
     resident = relationship("Resident", back_populates="registrations")
 
 
-class MaturityProgress(db.Model):
+class MaturityProgress(Model):
     """How far a clock of the maturity job has gone: ``through`` is the last day whose scheduled
     registrations it has handled — maturity notices up to today, pre-notices up to the end of the
     window. No row, or no day: the clock has never run, and every scheduled registration up to
@@ -169,9 +170,16 @@ class MaturityNotice:
     """One line of a station's daily maturity list (read-only; see ``_daily_list_lines``):
     ``registration_id``, ``station_id``, ``area_id``, ``day``, ``sms`` and the registration."""
 
+    registration_id: Mapped[uuid.UUID]
+    station_id: Mapped[uuid.UUID]
+    area_id: Mapped[uuid.UUID]
+    day: Mapped[date]
+    sms: Mapped[bool]
+    registration: Mapped[Registration]
+
 
 _lines = _daily_list_lines()
-db.Model.registry.map_imperatively(
+Model.registry.map_imperatively(
     MaturityNotice,
     _lines,
     primary_key=[_lines.c.registration_id],

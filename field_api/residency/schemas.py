@@ -6,8 +6,9 @@ from marshmallow import fields, validate
 
 from app import attachments, pii
 from app.schemas import In, JsonInteger, Out, text
+from doorstep_protocol.identity import mask_phone
+from doorstep_protocol.vocabulary import END_REASONS, HOUSING, REASONS, SEXES
 from field_api.fields import SHA256
-from field_api.residency.models import END_REASONS, HOUSING, REASONS, SEXES
 
 
 class ResidentIn(In):
@@ -132,7 +133,7 @@ class MaturityOut(Out):
     registration_id = fields.UUID()
     resident_id = fields.Function(lambda m: m.registration.resident_id)
     resident_name = fields.Function(lambda m: m.registration.resident.name)
-    phone = fields.Function(lambda m: pii.mask_phone(pii.decrypt(pii.PHONE, m.registration.resident.phone_enc)))
+    phone = fields.Function(lambda m: mask_phone(pii.decrypt(pii.PHONE, m.registration.resident.phone_enc)))
     station_id = fields.UUID()
     area_id = fields.UUID()
     address = fields.Function(lambda m: m.registration.address)

@@ -11,11 +11,13 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, bulk, pii, workdays
-from app.db import commit, new_id, utcnow
+from app.db import commit, new_id, table_of, utcnow
 from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
 from app.org.models import Area
 from app.org.scoping import areas_visible_to
+from doorstep_protocol.identity import mask as mask_identity
+from doorstep_protocol.identity import mask_phone
 from field_api.residency import resident_fields
 from field_api.residency.maturity import cancel_reminders
 from field_api.residency.models import Registration, Resident
@@ -107,7 +109,7 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
     if new:
         try:
             with db.session.begin_nested():
-                bulk.insert_rows(Resident.__table__, [row for _i, row, *_ in new])
+                bulk.insert_rows(table_of(Resident), [row for _i, row, *_ in new])
         except IntegrityError:
             for i, row, identity, _phone in new:
                 outcomes[i] = _insert_one(row, identity)
@@ -221,7 +223,7 @@ def _known(bidxs: list, ids: list) -> tuple[dict, set]:
     return known, taken
 
 
-def _resident_row(actor, data: dict, identity: str, phone: str | None, bidx: str, now, keys: pii.Keys) -> dict:
+def _resident_row(actor, data: dict, identity: str, phone: str | None, bidx: str | None, now, keys: pii.Keys) -> dict:
     return {
         "id": data.get("id") or new_id(),
         # name and sex are required by the schema; the others take the declared default
@@ -244,8 +246,8 @@ def _created_view(row: dict, identity: str, phone: str | None, photos_stored: se
     return {
         "id": str(row["id"]),
         **{name: row[name] for name in resident_fields.PLAIN},
-        "identity_number": pii.mask_identity(identity),
-        "phone": pii.mask_phone(phone),
+        "identity_number": mask_identity(identity),
+        "phone": mask_phone(phone),
         "photo_stored": (photo in photos_stored) if photo else None,
         "version": row["version"],
     }
@@ -256,7 +258,7 @@ def _insert_one(row: dict, identity: str):
     registered the person meanwhile (or refused, when the id is what clashed)."""
     try:
         with db.session.begin_nested():
-            bulk.insert_rows(Resident.__table__, [row])
+            bulk.insert_rows(table_of(Resident), [row])
     except IntegrityError:
         existing = find_by_identity(identity)  # registered concurrently by someone else
         return Registered(existing.id, False) if existing is not None else _id_taken()
@@ -275,7 +277,7 @@ def create_or_link(actor, data: dict) -> tuple[Resident, bool]:
             errors={"identity_number": ["registered elsewhere"]},
         )
     commit()
-    return db.session.get(Resident, outcome.id), outcome.created
+    return db.session.get_one(Resident, outcome.id), outcome.created
 
 
 def update_resident(actor, resident_id, data: dict) -> Resident:
