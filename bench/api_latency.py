@@ -17,7 +17,9 @@ Usage::
         .venv/bin/python bench/api_latency.py              # PostgreSQL
     .venv/bin/python bench/api_latency.py --requests 1000 --rounds 5
 
-The last line is ``api_latency: <Doorstep booking median> ms ratio=<Doorstep ÷ anchor>``.
+Then, unless ``--served 0``, both serve the same bookings under gunicorn with the same worker count
+(``api_served: <bookings/s> bookings/s ratio=<anchor ÷ Doorstep>``). The last line is
+``api_latency: <Doorstep booking median> ms ratio=<Doorstep ÷ anchor>``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import json
 import os
 import statistics
 import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,8 +87,20 @@ def anchor(db, requests: int, day):
     engine.dispose()
     client = lean_anchor.create_app(db.url).test_client()
     auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    bodies = anchor_bodies(area_id, day, requests)
+
+    def book(i: int):
+        return client.post("/bookings", data=bodies[i], headers=auth)
+
+    def me():
+        return client.get("/me", headers=auth)
+
+    return book, me
+
+
+def anchor_bodies(area_id: str, day, requests: int) -> list[bytes]:
     windows = lean_anchor.WINDOWS
-    bodies = [
+    return [
         json.dumps(
             {
                 "area_id": area_id,
@@ -99,13 +115,63 @@ def anchor(db, requests: int, day):
         for i in range(requests)
     ]
 
-    def book(i: int):
-        return client.post("/bookings", data=bodies[i], headers=auth)
 
-    def me():
-        return client.get("/me", headers=auth)
+def served(port: int, jobs: list[tuple[str, bytes, dict]], threads: int) -> tuple[float, int]:
+    """``jobs`` (path, body, headers) fired by ``threads`` keep-alive clients: (requests/s, errors)."""
+    lock, done, errors = threading.Lock(), iter(jobs), [0]
 
-    return book, me
+    def work() -> None:
+        client = booking_race.Client(port)
+        try:
+            while True:
+                with lock:
+                    job = next(done, None)
+                if job is None:
+                    return
+                status, _ = client.call("POST", job[0], job[1], job[2])
+                if status != 201:
+                    with lock:
+                        errors[0] += 1
+        finally:
+            client.close()
+
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return len(jobs) / (time.perf_counter() - start), errors[0]
+
+
+def under_gunicorn(server: str | None, requests: int, workers: int, threads: int) -> tuple[float, float, int]:
+    """Bookings/s of Doorstep and of the anchor, each under gunicorn with ``workers`` workers, on
+    fresh throwaway databases; and the requests that failed."""
+    from app.config import Config
+    from compose import create_app
+
+    with (
+        tempfile.TemporaryDirectory(prefix="doorstep-bench-log-") as logs,
+        throwaway_database(server) as ours,
+        throwaway_database(server) as theirs,
+    ):
+        app = create_app(Config(doorstep_env(ours)))
+        scene = booking_race.set_up(app, windows=6, capacity=requests)
+        with booking_race.gunicorn(ours, workers, logs) as srv:
+            auth = {"Authorization": f"Bearer {booking_race.log_in(srv.port, scene)}"}
+            jobs = [
+                ("/api/v1/bookings", body, {**auth, "Idempotency-Key": key, "Content-Type": "application/json"})
+                for key, body in booking_race.booking_requests(scene, requests)
+            ]
+            ours_rps, ours_errors = served(srv.port, jobs, threads)
+        engine = lean_anchor.engine_for(theirs.url)
+        area_id, _, token = lean_anchor.seed(engine, day=scene.day, capacity=requests)
+        engine.dispose()
+        with booking_race.gunicorn(theirs, workers, logs, "bench.lean_anchor:create_app()") as srv:
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            jobs = [("/bookings", body, headers) for body in anchor_bodies(area_id, scene.day, requests)]
+            theirs_rps, theirs_errors = served(srv.port, jobs, threads)
+    return ours_rps, theirs_rps, ours_errors + theirs_errors
 
 
 def parse_args(argv=None):
@@ -113,6 +179,10 @@ def parse_args(argv=None):
     parser.add_argument("--requests", type=int, default=600, help="bookings per app (default 600)")
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (default 6)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests per app first (default 20)")
+    cores = os.cpu_count() or 1
+    parser.add_argument("--served", type=int, default=1000, help="bookings per app under gunicorn (0: skip)")
+    parser.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn workers (2 x cores + 1)")
+    parser.add_argument("--threads", type=int, default=4 * cores, help="client threads (4 x cores)")
     return parser.parse_args(argv)
 
 
@@ -140,6 +210,8 @@ def main(argv=None) -> int:
             i += per_round
         label = ours.kind
 
+    if args.served:
+        ours_rps, theirs_rps, failed = under_gunicorn(server, args.served, args.workers, args.threads)
     ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
     p95 = {k: statistics.quantiles(v, n=20)[18] * 1000 for k, v in times.items()}
     say(f"database        {label} (one throwaway database per app)")
@@ -152,7 +224,15 @@ def main(argv=None) -> int:
         f"GET /me         Doorstep {ms['d_me']:.2f} ms (p95 {p95['d_me']:.2f}), "
         f"anchor {ms['a_me']:.2f} ms (p95 {p95['a_me']:.2f}), gap {ms['d_me'] / ms['a_me']:.1f}x"
     )
+    if args.served:
+        say(
+            f"gunicorn        {args.workers} workers, {args.threads} client threads, {args.served} bookings each: "
+            f"Doorstep {ours_rps:.0f} req/s, anchor {theirs_rps:.0f} req/s, gap {theirs_rps / ours_rps:.1f}x; "
+            f"failed {failed}"
+        )
     say(f"api_latency_me: {ms['d_me']:.2f} ms ratio={ms['d_me'] / ms['a_me']:.1f}")
+    if args.served:
+        say(f"api_served: {ours_rps:.0f} bookings/s ratio={theirs_rps / ours_rps:.1f}")
     say(f"api_latency: {ms['d_book']:.2f} ms ratio={ms['d_book'] / ms['a_book']:.1f}")
     return 0
 

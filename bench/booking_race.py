@@ -181,13 +181,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(db: Database, workers: int, log_dir: str):
+def gunicorn(db: Database, workers: int, log_dir: str, app_spec: str = "wsgi:app"):
+    """gunicorn serving ``app_spec`` (Doorstep by default; bench/api_latency.py also serves the lean
+    anchor) on a free port, pointed at ``db``."""
     port = free_port()
-    log_path = os.path.join(log_dir, "gunicorn.log")
+    log_path = os.path.join(log_dir, f"gunicorn-{port}.log")
     env = {**os.environ, **doorstep_env(db)}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [_gunicorn_bin(), "--workers", str(workers), "--bind", f"{HOST}:{port}", "wsgi:app"],
+            [_gunicorn_bin(), "--workers", str(workers), "--bind", f"{HOST}:{port}", app_spec],
             cwd=ROOT,
             env=env,
             stdout=log,

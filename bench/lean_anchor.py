@@ -138,6 +138,8 @@ def create_app(url: str | None = None) -> Flask:
 
     @app.before_request
     def _authenticate() -> Response | None:
+        if request.path == "/readyz":
+            return None
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return _problem(401, "Authorization", "missing")
@@ -160,6 +162,10 @@ def create_app(url: str | None = None) -> Flask:
             return _problem(401, "Authorization", "no such account")
         g.account = row
         return None
+
+    @app.get("/readyz")
+    def ready() -> Response:
+        return Response(b"ok", mimetype="text/plain")
 
     @app.get("/me")
     def me() -> Response:
