@@ -6,7 +6,9 @@ import argparse
 import getpass
 import sqlite3
 import sys
+from collections.abc import Sequence
 from datetime import date
+from typing import NoReturn, TextIO
 
 from doorstep_client.errors import ClientError, ProblemError
 from doorstep_client.tablet import TabletClient
@@ -17,7 +19,7 @@ from doorstep_protocol.vocabulary import HOUSING, OUTCOMES, REASONS, SEXES
 class _Parser(argparse.ArgumentParser):
     """argparse already exits 2 on usage errors; this keeps the message on one screen."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         print(f"{self.prog}: {message}", file=sys.stderr)
         raise SystemExit(2)
@@ -77,7 +79,7 @@ def _read_password() -> str:
     return sys.stdin.readline().rstrip("\n")
 
 
-def main(argv=None, *, transport: Transport | None = None, out=None) -> int:
+def main(argv: Sequence[str] | None = None, *, transport: Transport | None = None, out: TextIO | None = None) -> int:
     """Exit codes: 0 done, 1 the server or the tablet said no (the reason is printed), 2 usage."""
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
@@ -95,8 +97,8 @@ def main(argv=None, *, transport: Transport | None = None, out=None) -> int:
         return 1
 
 
-def _run(client: TabletClient, args, out) -> int:
-    def say(*parts):
+def _run(client: TabletClient, args: argparse.Namespace, out: TextIO) -> int:
+    def say(*parts: object) -> None:
         print(*parts, file=out)
 
     cmd = args.command

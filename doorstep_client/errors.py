@@ -21,7 +21,7 @@ class ProblemError(ClientError):
     """The server answered with a 4xx problem+json. Never retried: retrying the same request would
     get the same answer, so it is surfaced to the officer (or the operator) as it is."""
 
-    def __init__(self, status: int, body: dict | None):
+    def __init__(self, status: int, body: object) -> None:
         body = body if isinstance(body, dict) else {}
         self.status, self.body = status, body
         self.type = str(body.get("type") or "")

@@ -22,10 +22,13 @@ def new_private_key_pem() -> str:
 
 
 def load_private_key(pem: str) -> ec.EllipticCurvePrivateKey:
-    return serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the device key is not an elliptic-curve key")
+    return key
 
 
-def public_jwk(key: ec.EllipticCurvePrivateKey) -> dict:
+def public_jwk(key: ec.EllipticCurvePrivateKey) -> dict[str, str]:
     """What enrolment sends: the public half as a JWK."""
     numbers = key.public_key().public_numbers()
     return {

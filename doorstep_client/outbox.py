@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable, Iterable
 
 from doorstep_client.errors import ClientError
-from doorstep_client.store import _dumps, _loads, _now_iso
+from doorstep_client.store import JsonObject, Store, _dump, _dumps, _loads, _now_iso
 from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.identity import mask_phone
 
+Record = JsonObject | None  # a record's data as the officer sees it; None: it does not exist
+Effect = Callable[[Record, JsonObject, JsonObject], Record]
+"""``effect(current, data, hints)``: what one mutation does to one record of the local view."""
 
-def _record_of(result: dict):
+
+def _record_of(result: JsonObject) -> tuple[str, JsonObject] | tuple[None, None]:
     """``(id, data)`` from a push result's ``record`` (``{"id": …, <the entity's data>}``)."""
     record = result.get("record")
     if not isinstance(record, dict) or "id" not in record:
@@ -30,7 +35,7 @@ def _record_of(result: dict):
 # time, such as the station of the area a registration names).
 
 
-def _apply_resident_create(current, data, hints):
+def _apply_resident_create(current: Record, data: JsonObject, hints: JsonObject) -> Record:
     if current is not None:
         return current  # the server's record already holds this create (its answer was lost)
     return {
@@ -44,7 +49,7 @@ def _apply_resident_create(current, data, hints):
     }
 
 
-def _apply_update(current, data, hints):
+def _apply_update(current: Record, data: JsonObject, hints: JsonObject) -> Record:
     if current is None:
         return None
     out = dict(current)
@@ -55,7 +60,7 @@ def _apply_update(current, data, hints):
     return out
 
 
-def _apply_registration_create(current, data, hints):
+def _apply_registration_create(current: Record, data: JsonObject, hints: JsonObject) -> Record:
     if current is not None:
         return current
     return {
@@ -73,26 +78,26 @@ def _apply_registration_create(current, data, hints):
     }
 
 
-def _set(**values):
-    def apply(current, data, hints):
+def _set(**values: object) -> Effect:
+    def apply(current: Record, data: JsonObject, hints: JsonObject) -> Record:
         return None if current is None else {**current, **values}
 
     return apply
 
 
-def _apply_outcome(current, data, hints):
+def _apply_outcome(current: Record, data: JsonObject, hints: JsonObject) -> Record:
     if current is None:
         return None
     return {**current, "status": data.get("outcome"), "outcome_note": data.get("note") or None}
 
 
-def _apply_application_create(current, data, hints):
+def _apply_application_create(current: Record, data: JsonObject, hints: JsonObject) -> Record:
     if current is not None:
         return current
     return {"resident_id": data.get("resident_id"), "materials": data.get("materials", []), "status": "queued"}
 
 
-def _apply_supply(current, data, hints):
+def _apply_supply(current: Record, data: JsonObject, hints: JsonObject) -> Record:
     if current is None:
         return None
     materials = [m for m in current.get("materials", []) if m.get("kind") != data.get("kind")]
@@ -104,7 +109,7 @@ def _apply_supply(current, data, hints):
 
 # (entity, op) -> {touched entity: effect}. A mutation touches its own record, and sometimes another
 # (a handover completes the delivery's visit); the outbox remembers which (table ``touches``).
-EFFECTS = {
+EFFECTS: dict[tuple[str, str], dict[str, Effect]] = {
     ("resident", "create"): {"resident": _apply_resident_create},
     ("resident", "update"): {"resident": _apply_update},
     ("registration", "create"): {"registration": _apply_registration_create},
@@ -119,18 +124,18 @@ EFFECTS = {
 CREATES = {k for k in EFFECTS if k[1] == "create"}
 
 
-class Outbox:
+class Outbox(Store):
     def _enqueue(
         self,
         entity: str,
         op: str,
         record_id: str,
-        data: dict,
+        data: JsonObject,
         *,
-        base_version=None,
-        hints=None,
-        touches=(),
-        finish=None,
+        base_version: int | None = None,
+        hints: JsonObject | None = None,
+        touches: Iterable[tuple[str, str]] = (),
+        finish: Callable[[sqlite3.Connection], None] | None = None,
     ) -> str:
         """Queue one mutation and apply it to the local view, in one transaction. ``finish(conn)``
         runs first inside it (the handover takes its receipt seq and signs there).
@@ -166,7 +171,7 @@ class Outbox:
                     )
                     self._rebuild(conn, entity, record_id)
                     self._point("enqueue:before-commit")
-                    return last["mutation_id"]
+                    return str(last["mutation_id"])
             seq = max(
                 self._take_counter(conn, "next_seq"),
                 (conn.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]) + 1,
@@ -184,7 +189,7 @@ class Outbox:
             self._point("enqueue:before-commit")
         return mutation_id
 
-    def _rebuild(self, conn, entity: str, record_id: str) -> None:
+    def _rebuild(self, conn: sqlite3.Connection, entity: str, record_id: str) -> None:
         """The view of one record: its base, then every unsettled mutation touching it, in seq order."""
         row = conn.execute(
             "SELECT base_version, base_data, evicted, seen FROM records WHERE entity = ? AND id = ?",
@@ -209,7 +214,16 @@ class Outbox:
             (entity, record_id, row["base_version"] if row else None, _dumps(view), None, None),
         )
 
-    def _set_base(self, conn, entity: str, record_id: str, data, version, *, from_push: bool = False) -> None:
+    def _set_base(
+        self,
+        conn: sqlite3.Connection,
+        entity: str,
+        record_id: str,
+        data: Record,
+        version: int | None,
+        *,
+        from_push: bool = False,
+    ) -> None:
         """Replace the server's copy and rebuild the view. A record first learnt from a push result
         is ``unconfirmed``: the server holds it, but only a pull says whether it is in this
         device's scope (a resident with no registration in the officer's areas is not)."""
@@ -223,7 +237,7 @@ class Outbox:
         )
         self._rebuild(conn, entity, record_id)
 
-    def _unsettled_for(self, conn, entity: str, record_id: str) -> list:
+    def _unsettled_for(self, conn: sqlite3.Connection, entity: str, record_id: str) -> list[sqlite3.Row]:
         return conn.execute(
             "SELECT o.* FROM outbox o JOIN touches t ON t.seq = o.seq WHERE t.entity = ? AND t.record_id = ? "
             "AND o.state IN ('pending', 'sent') ORDER BY o.seq",
@@ -231,14 +245,14 @@ class Outbox:
         ).fetchall()
 
     def _local(self, entity: str, record_id: str) -> sqlite3.Row:
-        row = self.db.execute(
+        row: sqlite3.Row | None = self.db.execute(
             "SELECT * FROM records WHERE entity = ? AND id = ? AND data IS NOT NULL", (entity, str(record_id))
         ).fetchone()
         if row is None:
             raise ClientError(f"no {entity} {record_id} on this tablet")
         return row
 
-    def _follow_id(self, conn, entity: str, old: str, new: str) -> None:
+    def _follow_id(self, conn: sqlite3.Connection, entity: str, old: str, new: str) -> None:
         ref = f"{entity}_id"
         for m in conn.execute("SELECT * FROM outbox WHERE state = 'pending'").fetchall():
             data = _loads(m["data"])
@@ -262,7 +276,7 @@ class Outbox:
         self._rebuild(conn, entity, new)
 
 
-def _scrub(data: dict) -> str:
+def _scrub(data: JsonObject | None) -> str:
     """Rejections are kept for the officer to read and redo: numbers masked, like everything the
     tablet shows."""
     out = dict(data or {})
@@ -273,4 +287,4 @@ def _scrub(data: dict) -> str:
             out[key] = mask_phone(out[key])
     if isinstance(out.get("receipt"), str):
         out["receipt"] = out["receipt"][:16] + "…"
-    return _dumps(out)
+    return _dump(out)

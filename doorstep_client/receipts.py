@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import time
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from doorstep_client.keys import compressed_point, es256_sign
 from doorstep_protocol import receipts
 from doorstep_protocol.credentials import read_payload
@@ -18,7 +20,7 @@ class ReceiptError(ValueError):
 
 
 def sign_receipt(
-    key,
+    key: ec.EllipticCurvePrivateKey,
     credential: str,
     *,
     permit_number: str,

@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, Self, overload
+
+JsonObject = dict[str, Any]
+"""A JSON object as the server sends it or the tablet stores it: a record's data, a mutation."""
+
+FaultHook = Callable[[str], None]
+"""``fault_hook(point)``, for tests: may raise ``Crash`` at a named point."""
 
 
-def _dumps(value) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+def _dump(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _loads(text):
+def _dumps(value: object) -> str | None:
+    return None if value is None else _dump(value)
+
+
+def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
@@ -104,7 +116,7 @@ class Store:
     it may raise ``Crash`` to simulate a kill there (inside a transaction that means: rolled back,
     as SQLite would on restart)."""
 
-    def __init__(self, path: str, *, fault_hook=None):
+    def __init__(self, path: str, *, fault_hook: FaultHook | None = None) -> None:
         self.path = path
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
         self.db.row_factory = sqlite3.Row
@@ -113,17 +125,17 @@ class Store:
         self.db.executescript(SCHEMA)
         self.fault_hook = fault_hook
 
-    def close(self):
+    def close(self) -> None:
         self.db.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     @contextmanager
-    def _tx(self):
+    def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction. BEGIN IMMEDIATE takes the write lock up front, so two processes
         on the same file (the app and the CLI) queue instead of failing half-way."""
         self.db.execute("BEGIN IMMEDIATE")
@@ -134,22 +146,28 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
-    def _point(self, name: str):
+    def _point(self, name: str) -> None:
         if self.fault_hook is not None:
             self.fault_hook(name)
 
-    def _meta(self, key: str, default=None):
-        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return default if row is None or row[0] is None else row[0]
+    @overload
+    def _meta(self, key: str) -> str | None: ...
 
-    def _set_meta(self, conn, **values):
+    @overload
+    def _meta(self, key: str, default: str) -> str: ...
+
+    def _meta(self, key: str, default: str | None = None) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None or row[0] is None else str(row[0])
+
+    def _set_meta(self, conn: sqlite3.Connection, **values: object) -> None:
         for key, value in values.items():
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, None if value is None else str(value)),
             )
 
-    def _take_counter(self, conn, key: str) -> int:
+    def _take_counter(self, conn: sqlite3.Connection, key: str) -> int:
         value = int(self._meta(key, "1"))
         self._set_meta(conn, **{key: value + 1})
         return value

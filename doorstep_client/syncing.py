@@ -4,11 +4,13 @@ into ``TabletClient``."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from doorstep_client.errors import ClientError, ProblemError
-from doorstep_client.outbox import CREATES, EFFECTS, _record_of, _scrub
-from doorstep_client.store import _dumps, _loads, _now_iso
+from doorstep_client.outbox import CREATES, EFFECTS, Outbox, _record_of, _scrub
+from doorstep_client.store import JsonObject, _dumps, _loads, _now_iso
 from doorstep_protocol.limits import PROTOCOL_VERSION as PROTOCOL
 from doorstep_protocol.vocabulary import MUTATION_STATUSES as SETTLED
 from doorstep_protocol.vocabulary import SERVED_ENTITIES as SERVED
@@ -27,7 +29,7 @@ class SyncReport:
     resets: int = 0
     dropped: int = 0
     retries: int = 0
-    details: list = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -38,7 +40,26 @@ class SyncReport:
         )
 
 
-class Syncing:
+class Syncing(Outbox):
+    # Set by ``TabletClient``, which also sends the requests.
+    max_rounds: int
+    batch_size: int
+    pull_limit: int
+    _retries: int
+
+    if TYPE_CHECKING:
+
+        def _request(
+            self,
+            method: str,
+            path: str,
+            payload: JsonObject | None = None,
+            *,
+            auth: bool = True,
+            compress: bool = False,
+            retry: bool = True,
+        ) -> JsonObject: ...
+
     def sync(self) -> SyncReport:
         """Push, then pull, until quiescent: a round that found nothing to push and ended with
         nothing unsettled. Pulls can make more to push (an evict holds a record until its pending
@@ -64,7 +85,8 @@ class Syncing:
         )
 
     def _count_unsettled(self) -> int:
-        return self.db.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sent')").fetchone()[0]
+        count: int = self.db.execute("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sent')").fetchone()[0]
+        return count
 
     def push(self, report: SyncReport | None = None) -> SyncReport:
         """Send every unsettled mutation, oldest first, ≤ 500 at a time. Each batch is marked
@@ -124,7 +146,7 @@ class Syncing:
                 # would loop. Leave it for the next sync round (which re-checks quiescence).
                 return report
 
-    def _apply_results(self, conn, results: list, report: SyncReport) -> int:
+    def _apply_results(self, conn: sqlite3.Connection, results: list[JsonObject], report: SyncReport) -> int:
         served = set(SERVED) | {
             r[0] for r in conn.execute("SELECT DISTINCT entity FROM records WHERE base_data IS NOT NULL")
         }
@@ -202,7 +224,15 @@ class Syncing:
             self._settle_record(conn, row, res, replayed, served, touched)
         return settled
 
-    def _settle_record(self, conn, row, res: dict, replayed: bool, served: set, touched: list) -> None:
+    def _settle_record(
+        self,
+        conn: sqlite3.Connection,
+        row: sqlite3.Row,
+        res: JsonObject,
+        replayed: bool,
+        served: set[str],
+        touched: list[tuple[str, str]],
+    ) -> None:
         """Take the server's record for what an applied (or conflicting) mutation touched."""
         entity, record_id = row["entity"], row["record_id"]
         server_id, record = _record_of(res)
@@ -305,8 +335,9 @@ class Syncing:
             if not body.get("has_more"):
                 return report
 
-    def _apply_change(self, conn, change: dict, *, fresh: bool) -> None:
-        entity, record_id, op = change.get("entity"), str(change.get("id")), change.get("op")
+    def _apply_change(self, conn: sqlite3.Connection, change: JsonObject, *, fresh: bool) -> None:
+        entity: str = change["entity"]  # every change of a page names its entity
+        record_id, op = str(change.get("id")), change.get("op")
         version = change.get("version")
         row = conn.execute(
             "SELECT base_version, base_data FROM records WHERE entity = ? AND id = ?", (entity, record_id)
@@ -339,7 +370,7 @@ class Syncing:
             else:
                 conn.execute("DELETE FROM records WHERE entity = ? AND id = ?", (entity, record_id))
 
-    def _drop_unconfirmed(self, conn, report: SyncReport) -> None:
+    def _drop_unconfirmed(self, conn: sqlite3.Connection, report: SyncReport) -> None:
         """At the end of a complete pull: records known only from push results that the pull did
         not send are outside this device's scope. Sound because the server gives feed positions
         in commit order and a push commits before it answers, so every pull that completes after
@@ -349,7 +380,7 @@ class Syncing:
                 conn.execute("DELETE FROM records WHERE entity = ? AND id = ?", (r["entity"], r["id"]))
                 report.dropped += 1
 
-    def _finish_reset(self, conn, report: SyncReport) -> None:
+    def _finish_reset(self, conn: sqlite3.Connection, report: SyncReport) -> None:
         for r in conn.execute("SELECT entity, id FROM records WHERE seen = 0").fetchall():
             pending = self._unsettled_for(conn, r["entity"], r["id"])
             if any((m["entity"], m["op"]) in CREATES and m["record_id"] == r["id"] for m in pending):
@@ -369,6 +400,6 @@ class Syncing:
         self._set_meta(conn, reset_mode=0)
 
     @staticmethod
-    def _check_protocol(body: dict) -> None:
+    def _check_protocol(body: JsonObject) -> None:
         if body.get("protocol") not in (None, PROTOCOL):
             raise ClientError(f"the server answered protocol {body.get('protocol')}; this client speaks {PROTOCOL}")

@@ -29,16 +29,20 @@ from __future__ import annotations
 import base64
 import json
 import random
+import sqlite3
 import time
 import uuid
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import UTC, date, datetime
+from typing import TypeVar
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from doorstep_client import keys, receipts
 from doorstep_client.errors import ClientError, ProblemError, ServerUnavailable, TransportError
-from doorstep_client.outbox import Outbox
-from doorstep_client.store import Store, _loads
+from doorstep_client.store import FaultHook, JsonObject, _loads
 from doorstep_client.syncing import Syncing
-from doorstep_client.transport import HttpTransport, Transport
+from doorstep_client.transport import HttpTransport, Reply, Transport
 from doorstep_protocol import problems
 from doorstep_protocol.identity import InvalidIdentityNumber, normalize_for_hint
 from doorstep_protocol.identity import mask as mask_identity
@@ -56,8 +60,10 @@ from doorstep_protocol.vocabulary import (
     SEXES,
 )
 
+T = TypeVar("T")
 
-def _iso_date(value, name: str) -> str:
+
+def _iso_date(value: object, name: str) -> str:
     if isinstance(value, date):
         return value.isoformat()
     try:
@@ -66,19 +72,19 @@ def _iso_date(value, name: str) -> str:
         raise ClientError(f"{name} must be a date YYYY-MM-DD") from None
 
 
-def _one_of(value, allowed, name):
-    if value not in allowed:
+def _one_of(value: object, allowed: Collection[str], name: str) -> str:
+    if not isinstance(value, str) or value not in allowed:
         raise ClientError(f"{name} must be one of {', '.join(allowed)}")
     return value
 
 
-def _required(value, name):
+def _required(value: T | None, name: str) -> T:
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ClientError(f"{name} is required")
     return value
 
 
-def _identity(value) -> str:
+def _identity(value: object) -> str:
     """Checked here, before the mutation is queued: an officer at the door can still ask for the
     card again, which nobody can once the push is refused hours later. The tablet's own date
     bounds the birth date (a future one is refused)."""
@@ -91,14 +97,16 @@ def _identity(value) -> str:
 def _jwt_exp(token: str | None) -> int | None:
     """The ``exp`` of an access token, read without verifying (only to refresh before it expires;
     the server does the verifying)."""
+    if token is None:
+        return None
     try:
         payload = token.split(".")[1]
         return int(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
-    except (AttributeError, IndexError, ValueError, KeyError, TypeError):
+    except (IndexError, ValueError, KeyError, TypeError):
         return None
 
 
-class TabletClient(Store, Outbox, Syncing):
+class TabletClient(Syncing):
     """One tablet. ``TabletClient(path, transport)``; ``transport`` defaults to ``HttpTransport`` on
     the enrolled server's URL. ``sleep`` and ``fault_hook`` are for tests: ``fault_hook(point)`` is
     called at named points of every write and sync step, and may raise ``Crash`` to simulate a kill
@@ -109,20 +117,21 @@ class TabletClient(Store, Outbox, Syncing):
         path: str,
         transport: Transport | None = None,
         *,
-        sleep=time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
         max_attempts: int = 6,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
         pull_limit: int = PULL_LIMIT,
         batch_size: int = MAX_BATCH,
-        fault_hook=None,
+        fault_hook: FaultHook | None = None,
         max_rounds: int = 20,
-    ):
+    ) -> None:
         super().__init__(path, fault_hook=fault_hook)
         self._transport = transport
         self.sleep, self.max_attempts, self.backoff, self.max_backoff = sleep, max_attempts, backoff, max_backoff
         self.pull_limit, self.batch_size, self.max_rounds = pull_limit, min(batch_size, MAX_BATCH), max_rounds
         self._retries = 0
+        self._parsed_key: tuple[str, ec.EllipticCurvePrivateKey] | None = None
         self._proof_offset = 0  # seconds added to this clock when dating a Device-Proof (set by the server)
 
     @property
@@ -137,12 +146,21 @@ class TabletClient(Store, Outbox, Syncing):
     # -- requests: retry, back-off, tokens ----------------------------------------------------------
 
     def _request(
-        self, method: str, path: str, payload=None, *, auth: bool = True, compress: bool = False, retry: bool = True
-    ) -> dict:
+        self,
+        method: str,
+        path: str,
+        payload: JsonObject | None = None,
+        *,
+        auth: bool = True,
+        compress: bool = False,
+        retry: bool = True,
+    ) -> JsonObject:
         """Send, retrying transport errors and 5xx with exponential back-off (jittered, capped),
         refreshing the access token once on 401 token-expired, surfacing every other 4xx."""
         refreshed = resynced = False
         attempt = 0
+        reply: Reply | None
+        failure: Exception | None
         while True:
             transport = self.transport  # not enrolled: say so before "not logged in"
             token = self._access_token() if auth else None
@@ -190,12 +208,12 @@ class TabletClient(Store, Outbox, Syncing):
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             self.sleep(delay * (0.5 + random.random() / 2))  # noqa: S311 (jitter, not a secret)
 
-    def _device_key(self):
+    def _device_key(self) -> ec.EllipticCurvePrivateKey | None:
         """This tablet's private key (None before enrolment), parsed once."""
         pem = self._meta("device_key_pem")
         if pem is None:
             return None
-        if getattr(self, "_parsed_key", (None,))[0] != pem:
+        if self._parsed_key is None or self._parsed_key[0] != pem:
             self._parsed_key = (pem, keys.load_private_key(pem))
         return self._parsed_key[1]
 
@@ -207,6 +225,8 @@ class TabletClient(Store, Outbox, Syncing):
         if exp is not None and exp - 30 < time.time() and self._meta("refresh_token"):
             self.refresh()
             token = self._meta("access_token")
+            if not token:
+                raise ClientError("not logged in: run login first")
         return token
 
     # -- enrolment and log-in --------------------------------------------------------------------
@@ -232,9 +252,9 @@ class TabletClient(Store, Outbox, Syncing):
         )
         with self._tx() as conn:
             self._set_meta(conn, device_id=body["device_id"], station_id=body.get("station_id"))
-        return body["device_id"]
+        return str(body["device_id"])
 
-    def _store_tokens(self, conn, body: dict):
+    def _store_tokens(self, conn: sqlite3.Connection, body: JsonObject) -> None:
         self._set_meta(conn, access_token=body["access_token"], refresh_token=body["refresh_token"])
         if body.get("device_credential"):
             self._set_meta(conn, device_credential=body["device_credential"])
@@ -304,7 +324,7 @@ class TabletClient(Store, Outbox, Syncing):
         resident_id: str,
         area_id: str,
         address: str,
-        start_date,
+        start_date: date | str,
         reason: str,
         housing: str,
         *,
@@ -334,7 +354,7 @@ class TabletClient(Store, Outbox, Syncing):
         )
         return record_id
 
-    def update_resident(self, resident_id: str, **fields) -> str:
+    def update_resident(self, resident_id: str, **fields: object) -> str:
         """Correct a resident. Only the fields given are sent, so the server's field-by-field merge
         applies what the officer changed and nothing else."""
         stray = sorted(set(fields) - set(RESIDENT_UPDATABLE))
@@ -347,14 +367,14 @@ class TabletClient(Store, Outbox, Syncing):
         row = self._local("resident", resident_id)
         return self._enqueue("resident", "update", str(resident_id), fields, base_version=row["version"])
 
-    def update_registration(self, registration_id: str, **fields) -> str:
+    def update_registration(self, registration_id: str, **fields: object) -> str:
         stray = sorted(set(fields) - set(REGISTRATION_UPDATABLE))
         if stray or not fields:
             raise ClientError(f"updatable fields: {', '.join(REGISTRATION_UPDATABLE)}")
         row = self._local("registration", registration_id)
         return self._enqueue("registration", "update", str(registration_id), fields, base_version=row["version"])
 
-    def end_registration(self, registration_id: str, end_date, reason: str) -> str:
+    def end_registration(self, registration_id: str, end_date: date | str, reason: str) -> str:
         row = self._local("registration", registration_id)
         return self._enqueue(
             "registration",
@@ -378,7 +398,7 @@ class TabletClient(Store, Outbox, Syncing):
             base_version=row["version"],
         )
 
-    def apply_for_permit(self, resident_id: str, materials=()) -> str:
+    def apply_for_permit(self, resident_id: str, materials: Iterable[Mapping[str, str]] = ()) -> str:
         """``materials``: ``[{"kind": …, "attachment_sha256": …}]`` (files go to /api/v1/attachments)."""
         record_id = str(uuid.uuid4())
         self._enqueue(
@@ -432,7 +452,7 @@ class TabletClient(Store, Outbox, Syncing):
             raise ClientError("no device credential: log in on this tablet (online) first")
         key = keys.load_private_key(pem)
         handed = (handed_over_at or datetime.now(UTC)).astimezone().isoformat(timespec="seconds")
-        data = {
+        data: JsonObject = {
             "recipient": recipient,
             "identity_number": identity,
             "proxy_name": proxy_name,
@@ -442,7 +462,7 @@ class TabletClient(Store, Outbox, Syncing):
         }
         touches = [("visit", delivery["visit_id"])] if delivery.get("visit_id") else []
 
-        def sign(conn):
+        def sign(conn: sqlite3.Connection) -> None:
             receipt_seq = self._take_counter(conn, "next_receipt_seq")
             data["receipt"] = receipts.sign_receipt(
                 key,
@@ -456,18 +476,18 @@ class TabletClient(Store, Outbox, Syncing):
         self._enqueue(
             "delivery", "handover", str(delivery_id), data, base_version=row["version"], touches=touches, finish=sign
         )
-        return data["receipt"]
+        return str(data["receipt"])
 
     # -- queries ---------------------------------------------------------------------------------
 
-    def record(self, entity: str, record_id: str) -> dict | None:
+    def record(self, entity: str, record_id: str) -> JsonObject | None:
         row = self.db.execute(
             "SELECT * FROM records WHERE entity = ? AND id = ? AND data IS NOT NULL", (entity, str(record_id))
         ).fetchone()
         return None if row is None else self._as_record(row)
 
-    def _as_record(self, row) -> dict:
-        pending = self.db.execute(
+    def _as_record(self, row: sqlite3.Row) -> JsonObject:
+        pending: int = self.db.execute(
             "SELECT COUNT(*) FROM touches t JOIN outbox o ON o.seq = t.seq WHERE t.entity = ? AND t.record_id = ? "
             "AND o.state IN ('pending', 'sent')",
             (row["entity"], row["id"]),
@@ -481,28 +501,28 @@ class TabletClient(Store, Outbox, Syncing):
             "synced": row["base_data"] is not None,
         }
 
-    def records(self, entity: str | None = None) -> list[dict]:
+    def records(self, entity: str | None = None) -> list[JsonObject]:
         query = "SELECT * FROM records WHERE data IS NOT NULL" + (" AND entity = ?" if entity else "")  # noqa: S608 (fixed text)
         rows = self.db.execute(query + " ORDER BY entity, id", (entity,) if entity else ())
         return [self._as_record(r) for r in rows]
 
-    def visits(self, day=None) -> list[dict]:
+    def visits(self, day: date | str | None = None) -> list[JsonObject]:
         """The officer's visits (all, or one day's), in the order of the day."""
-        day = _iso_date(day, "day") if day is not None else None
-        out = [r for r in self.records("visit") if day is None or r["data"].get("day") == day]
+        wanted = _iso_date(day, "day") if day is not None else None
+        out = [r for r in self.records("visit") if wanted is None or r["data"].get("day") == wanted]
         return sorted(out, key=lambda r: (r["data"].get("day") or "", r["data"].get("window_start") or "", r["id"]))
 
-    def pending(self) -> list[dict]:
+    def pending(self) -> list[JsonObject]:
         return [
             self._mutation(r)
             for r in self.db.execute("SELECT * FROM outbox WHERE state IN ('pending', 'sent') ORDER BY seq")
         ]
 
-    def outbox(self) -> list[dict]:
+    def outbox(self) -> list[JsonObject]:
         return [self._mutation(r) for r in self.db.execute("SELECT * FROM outbox ORDER BY seq")]
 
     @staticmethod
-    def _mutation(row) -> dict:
+    def _mutation(row: sqlite3.Row) -> JsonObject:
         return {
             "seq": row["seq"],
             "mutation_id": row["mutation_id"],
@@ -516,7 +536,7 @@ class TabletClient(Store, Outbox, Syncing):
             "attempts": row["attempts"],
         }
 
-    def conflicts(self) -> list[dict]:
+    def conflicts(self) -> list[JsonObject]:
         return [
             {
                 "mutation_id": r["mutation_id"],
@@ -531,7 +551,7 @@ class TabletClient(Store, Outbox, Syncing):
             for r in self.db.execute("SELECT * FROM conflicts ORDER BY seq")
         ]
 
-    def rejections(self) -> list[dict]:
+    def rejections(self) -> list[JsonObject]:
         return [
             {
                 "mutation_id": r["mutation_id"],
@@ -546,7 +566,7 @@ class TabletClient(Store, Outbox, Syncing):
             for r in self.db.execute("SELECT * FROM rejections ORDER BY seq")
         ]
 
-    def result(self, mutation_id: str) -> dict | None:
+    def result(self, mutation_id: str) -> JsonObject | None:
         r = self.db.execute("SELECT * FROM results WHERE mutation_id = ?", (mutation_id,)).fetchone()
         return (
             None

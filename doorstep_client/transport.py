@@ -8,18 +8,39 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http.client import HTTPException
+from typing import Any, Protocol, Self
+
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from doorstep_client import keys
 from doorstep_client.errors import Crash, TransportError
 from doorstep_protocol import device_proof
 
+Headers = dict[str, str]
+
+
+class _TestResponse(Protocol):
+    status_code: int
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    def get_data(self) -> bytes: ...
+
+
+class _TestClient(Protocol):
+    """What ``FlaskTransport`` needs of a Flask test client (the client does not import Flask)."""
+
+    def open(self, path: str, *, method: str, data: bytes | None, headers: Headers) -> _TestResponse: ...
+
 
 @dataclass
 class Reply:
     status: int
-    headers: dict
+    headers: Headers
     body: object  # parsed JSON, or None
 
     @property
@@ -38,11 +59,11 @@ class Transport:
         self,
         method: str,
         path: str,
-        payload=None,
+        payload: object = None,
         *,
         token: str | None = None,
         compress: bool = False,
-        proof_key=None,
+        proof_key: ec.EllipticCurvePrivateKey | None = None,
         clock_offset: int = 0,
     ) -> Reply:
         """``proof_key``: the tablet's private key; a device-bound token is good only with a
@@ -69,7 +90,7 @@ class Transport:
                 raw = gzip.decompress(raw)
             except (OSError, EOFError) as exc:  # a truncated answer is a lost answer
                 raise TransportError(f"corrupt gzip answer: {exc}") from None
-        parsed = None
+        parsed: object = None
         if raw:
             try:
                 parsed = json.loads(raw)
@@ -78,7 +99,7 @@ class Transport:
                     raise TransportError(f"answer is not JSON (HTTP {status})") from None
         return Reply(status, resp_headers, parsed)
 
-    def _send(self, method: str, path: str, body: bytes | None, headers: dict) -> tuple[int, dict, bytes]:
+    def _send(self, method: str, path: str, body: bytes | None, headers: Headers) -> tuple[int, Headers, bytes]:
         raise NotImplementedError
 
 
@@ -86,13 +107,13 @@ class HttpTransport(Transport):
     """The real thing, standard library only (urllib), so the reference has no dependency to
     explain. Every status is returned as a Reply; only a lost connection raises."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0):
+    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"the server's address must be http(s)://…, not {base_url!r}")
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
 
-    def _send(self, method, path, body, headers):
+    def _send(self, method: str, path: str, body: bytes | None, headers: Headers) -> tuple[int, Headers, bytes]:
         # http(s) only (see __init__), never file: or another scheme
         request = urllib.request.Request(self.base_url + path, data=body, headers=headers, method=method)  # noqa: S310
         try:
@@ -112,10 +133,10 @@ class FlaskTransport(Transport):
     """Drives a Flask/WSGI app in-process (``FlaskTransport(app.test_client())``): the same bytes,
     headers and gzip as over the network, no socket."""
 
-    def __init__(self, test_client):
+    def __init__(self, test_client: _TestClient) -> None:
         self.test_client = test_client
 
-    def _send(self, method, path, body, headers):
+    def _send(self, method: str, path: str, body: bytes | None, headers: Headers) -> tuple[int, Headers, bytes]:
         resp = self.test_client.open(path, method=method, data=body, headers=headers)
         return resp.status_code, dict(resp.headers.items()), resp.get_data()
 
@@ -140,23 +161,23 @@ class FaultyTransport(Transport):
     ``crash_after(path, nth)`` is ``drop_response`` with a ``Crash``: with the pull path and
     ``nth=2`` it kills the client mid-pull, after page 1 was applied and page 2 was served."""
 
-    def __init__(self, inner: Transport):
+    def __init__(self, inner: Transport) -> None:
         self.inner = inner
         self.faults: list[Fault] = []
         self.calls: list[tuple[str, str, int | None]] = []  # (method, path, status or None if lost)
 
-    def drop_request(self, path: str | None = None, *, nth: int = 1, exc: BaseException | None = None):
+    def drop_request(self, path: str | None = None, *, nth: int = 1, exc: BaseException | None = None) -> Self:
         self.faults.append(Fault("before", path, nth, exc))
         return self
 
-    def drop_response(self, path: str | None = None, *, nth: int = 1, exc: BaseException | None = None):
+    def drop_response(self, path: str | None = None, *, nth: int = 1, exc: BaseException | None = None) -> Self:
         self.faults.append(Fault("after", path, nth, exc))
         return self
 
-    def crash_before(self, path: str | None = None, *, nth: int = 1):
+    def crash_before(self, path: str | None = None, *, nth: int = 1) -> Self:
         return self.drop_request(path, nth=nth, exc=Crash(f"killed before sending {path}"))
 
-    def crash_after(self, path: str | None = None, *, nth: int = 1):
+    def crash_after(self, path: str | None = None, *, nth: int = 1) -> Self:
         return self.drop_response(path, nth=nth, exc=Crash(f"killed after the server answered {path}"))
 
     def _due(self, kind: str, path: str) -> Fault | None:
@@ -171,7 +192,7 @@ class FaultyTransport(Transport):
                     due = fault
         return due
 
-    def call(self, method, path, payload=None, **kw):
+    def call(self, method: str, path: str, payload: object = None, **kw: Any) -> Reply:
         fault = self._due("before", path)
         if fault is not None:
             self.calls.append((method, path, None))
