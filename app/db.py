@@ -154,28 +154,6 @@ def ends_outermost(transaction) -> bool:
     return transaction.parent is None and not transaction.nested
 
 
-_deferred_commit: contextvars.ContextVar[bool] = contextvars.ContextVar("deferred_commit", default=False)
-
-
-def commit() -> None:
-    """Where a service ends its use case. Inside ``deferred_commits()`` — a sync push applying
-    hundreds of mutations, each in its own savepoint — it only flushes: the push commits them
-    all at once together with the stored results that make each one exactly-once."""
-    if _deferred_commit.get():
-        db.session.flush()
-    else:
-        db.session.commit()
-
-
-@contextmanager
-def deferred_commits():
-    token = _deferred_commit.set(True)
-    try:
-        yield
-    finally:
-        _deferred_commit.reset(token)
-
-
 def table_of(model: type[Model]) -> sa.Table:
     """A model's table, for Core statements and ``app.bulk`` (declarative types ``__table__`` as any
     FromClause; a class mapped by a ``__tablename__`` always has a Table)."""

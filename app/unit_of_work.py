@@ -97,6 +97,7 @@ def unit(work: Callable[[], T], session: Session | None = None) -> T:
         result = work()
     except BaseException:
         session.rollback()
+        session.info.pop("uow_on_commit", None)  # also when the work had not begun a transaction
         raise
     session.commit()
     return result

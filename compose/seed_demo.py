@@ -78,7 +78,7 @@ def populate(station: Station, areas: Sequence[Area], staff: User, officers: Seq
     matured = _maturing(actor, areas, today)
     _overdue_review(station, staff, areas, today)
     _failed_sms(station)
-    db.session.commit()
+    db.session.flush()  # the seed-demo command's unit of work commits
     return {"bookings": made, "past_visits": history, "maturing": matured}
 
 

@@ -47,7 +47,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 from tqdm import tqdm
 
-from app import pii
+from app import pii, unit_of_work
 from app.auth.passwords import hash_password
 from app.db import locked_row, table_of, utcnow
 from app.extensions import db
@@ -320,7 +320,9 @@ def seed_org(stations: int, password_hash: str, prefix: str) -> tuple[list[_Org]
                 )
                 aux.areas = [areas[2 * k % AREAS_PER_STATION], areas[(2 * k + 1) % AREAS_PER_STATION]]
                 db.session.add(aux)
-            db.session.commit()  # the feed hook publishes the areas to the station's tablets
+            # Each station durable on its own (the feed hook publishes its areas to the station's
+            # tablets at this commit); a stopped seed resumes with the next station.
+            unit_of_work.commit_now("seed: one station's organisation")
         out.append(_Org(station_id, area_ids, officer_ids, staff_id))
     return out, created
 
@@ -582,7 +584,7 @@ def seed_residents(
             _bulk(table_of(Resident), RESIDENT_COLUMNS, residents)
             _bulk(table_of(Registration), REGISTRATION_COLUMNS, registrations)
             _publish(changes)
-            db.session.commit()
+            unit_of_work.commit_now("seed: one batch of residents, so a stopped seed resumes after it")
             busy += time.perf_counter() - began
             inserted += len(todo)
         progress.update(len(batch))
@@ -762,7 +764,7 @@ def seed_visits(orgs: list[_Org], days: int, today: date) -> int:
         _bulk(table_of(Visit), visit_cols, visits)
         _bulk(table_of(TimelineEvent), timeline_cols, timeline)
         _publish(changes)
-        db.session.commit()
+        unit_of_work.commit_now("seed: one day of visits, so a stopped seed resumes after it")
         made += len(visits)
     return made
 
@@ -792,6 +794,7 @@ def seed_visits(orgs: list[_Org], days: int, today: date) -> int:
 @click.option("--prefix", default="SC", show_default=True, help="Station code prefix (SC01, SC02, …)")
 @click.option("--no-progress", is_flag=True, help="No progress bar (logs, CI)")
 @with_appcontext
+@unit_of_work.in_unit
 def seed_scale(
     stations: int,
     residents: int,

@@ -129,7 +129,7 @@ def _absent_only(messages: list[dict]) -> int:
         db.session.execute(sa.select(Notification.dedupe_key).where(Notification.dedupe_key.in_(keys))).scalars()
     )
     queued = enqueue_absent([m for m in messages if m["dedupe_key"] not in present])
-    db.session.commit()
+    db.session.flush()
     return queued
 
 

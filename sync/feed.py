@@ -255,7 +255,7 @@ def prune(older_than_days: int) -> int:
         db.session.execute(sa.delete(SyncRecord).where(SyncRecord.op != "upsert", SyncRecord.seq <= horizon)),
     )
     removed = deleted.rowcount
-    db.session.commit()
+    db.session.flush()
     return removed
 
 

@@ -14,11 +14,11 @@ import orjson
 import sqlalchemy as sa
 from flask import current_app
 
-from app import bulk, metrics, pii
+from app import bulk, metrics, pii, unit_of_work
 from app.auth.actor import Actor
 from app.auth.models import Device
 from app.context import audit_context, current_meta
-from app.db import deferred_commits, new_id, table_of, utcnow
+from app.db import new_id, table_of, utcnow
 from app.errors import DomainError, field_error
 from app.extensions import db
 from app.unit_of_work import is_retryable
@@ -248,19 +248,18 @@ def apply_one(actor: Actor, device: Device, m: JsonObject, batch: Batch) -> Json
     elif mutation is None:
         result = _unknown(m)
     else:
-        savepoint = db.session.begin_nested()
         token = audit_context.set(_audit_extra(m, occurred_at, received_at.isoformat()))
         try:
-            outcome = mutation.handler(actor, m, load(mutation.schema, m["data"]))
-            db.session.flush()
-            result = _applied(m, outcome)
-            savepoint.commit()
+            # One savepoint per pushed mutation: a refused one is undone alone, inside the push's
+            # unit of work (the request), which commits them all with their stored results.
+            with db.session.begin_nested():
+                outcome = mutation.handler(actor, m, load(mutation.schema, m["data"]))
+                db.session.flush()
+                result = _applied(m, outcome)
             conflict = outcome.conflict
         except DomainError as exc:
-            savepoint.rollback()
             result = _refused(m, exc)
         except Exception as exc:
-            savepoint.rollback()
             if is_retryable(exc):
                 raise  # a deadlock or lost connection: the whole push is retried, or answered 503
             result = _internal(m, exc)
@@ -296,19 +295,17 @@ def apply_run(actor: Actor, device: Device, run: list[JsonObject], batch: Batch)
             continue
         sent.append(k)
         contexts.append(_audit_extra(m, occurred[k], received))
-    savepoint = db.session.begin_nested()
     try:
-        outcomes = handling.handler(actor, items, contexts)
-        for k, outcome in zip(sent, outcomes, strict=True):
-            if isinstance(outcome, DomainError):
-                results[k] = _refused(run[k], outcome)
-            elif isinstance(outcome, Answer):  # answered from what the service wrote: nothing to read back
-                results[k] = _answer(run[k], "applied", outcome.record, outcome.version)
-            else:
-                results[k] = _applied(run[k], outcome)
-        savepoint.commit()
+        with db.session.begin_nested():
+            outcomes = handling.handler(actor, items, contexts)
+            for k, outcome in zip(sent, outcomes, strict=True):
+                if isinstance(outcome, DomainError):
+                    results[k] = _refused(run[k], outcome)
+                elif isinstance(outcome, Answer):  # answered from what the service wrote: nothing to read back
+                    results[k] = _answer(run[k], "applied", outcome.record, outcome.version)
+                else:
+                    results[k] = _applied(run[k], outcome)
     except Exception as exc:
-        savepoint.rollback()
         if is_retryable(exc):
             raise
         if len(sent) > 1:  # find the one that failed: each on its own
@@ -450,29 +447,28 @@ def push(actor: Actor, device_id: uuid.UUID, mutations: list[JsonObject], sent_a
     in_run: set[uuid.UUID] = set()
     run_key: tuple[str, str] | None = None
     batch = Batch(mutations, received_at)
-    with deferred_commits():
-        last = device.last_seq
-        for m in sorted(mutations, key=lambda m: m["seq"]):  # stable: the first of equal seqs leads
-            mutation_id = as_uuid(m["mutation_id"], "mutation_id")
-            seen = mutation_id in batch.stored or mutation_id in in_run  # a replay, or a reused id
-            new = not seen and m["seq"] > last
-            key = (m["entity"], m["op"])
-            if run and key != run_key:
-                results += apply_run(actor, device, run, batch)
-                run, in_run = [], set()
-            if new and key in registry.BATCHES:
-                run.append(m)
-                in_run.add(mutation_id)
-                run_key = key
-            else:
-                results += apply_run(actor, device, run, batch)
-                run, in_run = [], set()
-                results.append(apply_one(actor, device, m, batch))
-            if not seen:  # what settling it does to the device's last seq
-                last = max(last, m["seq"])
-        results += apply_run(actor, device, run, batch)
-        batch.write()
+    last = device.last_seq
+    for m in sorted(mutations, key=lambda m: m["seq"]):  # stable: the first of equal seqs leads
+        mutation_id = as_uuid(m["mutation_id"], "mutation_id")
+        seen = mutation_id in batch.stored or mutation_id in in_run  # a replay, or a reused id
+        new = not seen and m["seq"] > last
+        key = (m["entity"], m["op"])
+        if run and key != run_key:
+            results += apply_run(actor, device, run, batch)
+            run, in_run = [], set()
+        if new and key in registry.BATCHES:
+            run.append(m)
+            in_run.add(mutation_id)
+            run_key = key
+        else:
+            results += apply_run(actor, device, run, batch)
+            run, in_run = [], set()
+            results.append(apply_one(actor, device, m, batch))
+        if not seen:  # what settling it does to the device's last seq
+            last = max(last, m["seq"])
+    results += apply_run(actor, device, run, batch)
+    batch.write()
     device.last_push_at = received_at
-    db.session.commit()
-    metrics.sync_mutations_settled(results)  # counted once committed: a rolled-back push settled nothing
+    # Counted once the push's unit of work has committed: a rolled-back push settled nothing.
+    unit_of_work.on_commit(lambda: metrics.sync_mutations_settled(results))
     return {"protocol": 1, "results": results, "last_seq": device.last_seq}

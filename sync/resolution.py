@@ -72,7 +72,7 @@ def resolve_conflict(actor: Actor, conflict_id: uuid.UUID, choice: str, note: st
         after={"choice": choice, "note": note, "entity": conflict.entity, "record_id": conflict.record_id},
         station_id=conflict.station_id,
     )
-    db.session.commit()
+    db.session.flush()
     return conflict
 
 
@@ -96,7 +96,7 @@ def read_rejection_pii(actor: Actor, mutation_id: uuid.UUID) -> dict[str, Any]:
         after={"entity": mutation.entity, "op": mutation.op},
         station_id=mutation.station_id,
     )
-    db.session.commit()
+    db.session.flush()
     return {"mutation_id": mutation.mutation_id, "data": data}
 
 
@@ -117,5 +117,5 @@ def resolve_rejection(actor: Actor, mutation_id: uuid.UUID, resolution: str, not
         after={"resolution": resolution, "note": note, "entity": mutation.entity, "op": mutation.op},
         station_id=mutation.station_id,
     )
-    db.session.commit()
+    db.session.flush()
     return mutation

@@ -12,7 +12,7 @@ from flask import Response, current_app, request
 from flask_smorest.pagination import PaginationParameters
 from marshmallow import ValidationError
 
-from app import fastload, jsonlimits, metrics
+from app import fastload, jsonlimits, metrics, unit_of_work
 from app.auth.actor import Actor
 from app.auth.models import Device
 from app.auth.permissions import current_actor, requires
@@ -117,8 +117,7 @@ def pull() -> Response:
     now = utcnow()
     if device.last_pull_at is None or now - device.last_pull_at > PULL_STAMP_EVERY:
         device.last_pull_at = now  # a first pull of 100 pages need not write 100 times
-    db.session.commit()
-    metrics.sync_page_served()
+    unit_of_work.on_commit(metrics.sync_page_served)  # served once the request's unit has committed
     return _respond(page.body)
 
 

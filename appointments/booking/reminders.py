@@ -38,5 +38,5 @@ def enqueue_evening_reminders(day: date) -> int:
             with db.session.begin_nested():
                 notify("visit_reminder", booking, key)
             queued += 1
-    db.session.commit()
+    db.session.flush()
     return queued

@@ -162,11 +162,13 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
     window = _open_window(area.id, data["day"], data["window_start"])
     for _attempt in range(3):
         try:
-            booking = _insert(actor, data, idempotency_key, request_hash, area, window, channel, contact_phone)
-            db.session.commit()
+            # A savepoint: a lost race (a reference drawn twice, the last seat gone, a concurrent
+            # retry of this request) undoes only this attempt; the unit of work commits the one
+            # that holds.
+            with db.session.begin_nested():
+                booking = _insert(actor, data, idempotency_key, request_hash, area, window, channel, contact_phone)
             return booking, True
         except (IntegrityError, windows.SlotFull) as exc:
-            db.session.rollback()
             existing = _replay(actor, idempotency_key, request_hash)
             if existing is not None:  # a concurrent retry of this very request won
                 return existing, False
@@ -266,7 +268,7 @@ def cancel(actor, booking_id, reason: str | None) -> Booking:
         station_id=booking.station_id,
     )
     notify("visit_cancelled", booking, f"visit-cancelled:{booking.visit.id}")
-    db.session.commit()
+    db.session.flush()
     return booking
 
 
@@ -309,7 +311,7 @@ def reschedule(actor, booking_id, day, window_start, reason: str | None) -> Book
         station_id=booking.station_id,
     )
     notify("visit_moved", booking, f"visit-moved:{booking.visit.id}:{booking.visit.version}")
-    db.session.commit()
+    db.session.flush()
     return booking
 
 
@@ -324,5 +326,5 @@ def read_pii(actor, booking_id) -> Booking:
         after={"fields": ["contact_phone", "caller_phone"]},
         station_id=booking.station_id,
     )
-    db.session.commit()
+    db.session.flush()
     return booking

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import audit
-from app.db import commit, one_or_404, utcnow
+from app.db import one_or_404, utcnow
 from app.errors import DomainError, NotFound, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User, user_area
@@ -147,7 +147,7 @@ def assign(actor, visit_id, officer_id) -> Visit:
             f"visit-assigned:{visit.id}:{visit.version}",
             officer=officer.display_name or "民警",
         )
-    commit()
+    db.session.flush()
     return visit
 
 
@@ -156,7 +156,7 @@ def unassign(actor, visit_id, reason: str) -> Visit:
     if visit.officer_id is None:
         raise visit_states.InvalidTransition("the visit is not assigned")
     transition(actor, visit, "requested", "unassigned", reason=reason, officer_id=None, assigned_at=None)
-    commit()
+    db.session.flush()
     return visit
 
 
@@ -165,10 +165,15 @@ def bulk_assign(actor, visit_ids: list, officer_id) -> list[dict]:
     results = []
     for visit_id in visit_ids:
         try:
-            visit = assign(actor, visit_id, officer_id) if officer_id else unassign(actor, visit_id, "bulk unassign")
-            results.append({"visit_id": visit_id, "ok": True, "status": visit.status, "error": None})
+            # Each visit in a savepoint: a refusal undoes that visit alone, and the unit of work
+            # commits the rest.
+            with db.session.begin_nested():
+                visit = (
+                    assign(actor, visit_id, officer_id) if officer_id else unassign(actor, visit_id, "bulk unassign")
+                )
+                status = visit.status
+            results.append({"visit_id": visit_id, "ok": True, "status": status, "error": None})
         except DomainError as exc:
-            db.session.rollback()
             results.append(
                 {
                     "visit_id": visit_id,
@@ -223,7 +228,7 @@ def suggest_officers(actor, visit_id) -> list[dict]:
 def start(actor, visit_id) -> Visit:
     visit = visit_for(actor, visit_id, lock=True)
     transition(actor, visit, "en_route", "started")
-    commit()
+    db.session.flush()
     return visit
 
 
@@ -234,7 +239,7 @@ def record_outcome(actor, visit_id, outcome: str, note: str = "") -> Visit:
     transition(actor, visit, outcome, outcome, reason=note or None, outcome_note=note or None)
     if visit.booking is not None:
         visit.booking.status, visit.booking.active_key = outcome, None
-    commit()
+    db.session.flush()
     return visit
 
 
@@ -264,7 +269,7 @@ def record_outcome_fact(actor, visit_id, outcome: str, note: str = "") -> tuple[
         after={**visit_snapshot(visit), "flag": "recorded after staff changed the visit"},
         station_id=visit.station_id,
     )
-    commit()
+    db.session.flush()
     return visit, True
 
 
@@ -319,7 +324,7 @@ def add_leave(actor, data: dict) -> tuple[OfficerLeave, list]:
             )
         ).scalars()
     )
-    commit()
+    db.session.flush()
     return leave, affected
 
 
@@ -335,4 +340,4 @@ def remove_leave(actor, leave_id) -> None:
         station_id=officer.station_id,
     )
     db.session.delete(leave)
-    commit()
+    db.session.flush()

@@ -260,7 +260,7 @@ def replace_template(actor, area_id, windows: list[dict]) -> list[WindowTemplate
         after={"windows": _template_snapshot(rows)},
         station_id=area.station_id,
     )
-    db.session.commit()
+    db.session.flush()
     return template_of(actor, area.id)
 
 
@@ -314,7 +314,7 @@ def add_exception(actor, area_id, data: dict) -> WindowException:
     audit.record(
         actor, "window_exception.add", "area", area.id, after=_exception_snapshot(row), station_id=area.station_id
     )
-    db.session.commit()
+    db.session.flush()
     return row
 
 
@@ -328,4 +328,4 @@ def remove_exception(actor, area_id, exception_id) -> None:
         actor, "window_exception.remove", "area", area.id, before=_exception_snapshot(row), station_id=area.station_id
     )
     db.session.delete(row)
-    db.session.commit()
+    db.session.flush()

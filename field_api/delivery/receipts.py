@@ -15,6 +15,7 @@ from app.auth.models import Device
 from app.context import current_meta
 from app.db import one_or_404
 from app.extensions import db
+from app.unit_of_work import commit_now
 from field_api.delivery.models import Delivery, Receipt
 from field_api.delivery.receipt_token import verify_receipt
 from field_api.delivery.services import COUNTERSIGN_TYP, device_revoked_before, signed_at_of
@@ -91,7 +92,8 @@ def verify_public(token: str) -> dict:
             "too many verifications from this address",
         )
     finally:
-        db.session.commit()
+        # Counted even when refused: the limit is what keeps the endpoint from being an oracle.
+        commit_now("receipt verification counted")
     if len(token) > MAX_TOKEN:
         return _verdict(False, False, False, ["oversized"], {})
     try:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from app import audit, pii
 from app.auth import keys
 from app.auth.models import Device
-from app.db import commit, insert_for, one_or_404, utcnow
+from app.db import insert_for, one_or_404, utcnow
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
 from app.extensions import db
 from appointments.dispatch import states as visit_states
@@ -74,7 +74,7 @@ def create_delivery(actor, permit_id, day, window_start: time, window_end: time)
         after={"permit": permit.number, "visit_id": str(visit.id), "day": day.isoformat()},
         station_id=delivery.station_id,
     )
-    commit()
+    db.session.flush()
     return delivery
 
 
@@ -139,7 +139,7 @@ def manifest(actor) -> list[dict]:
     audit.record(
         actor, "delivery.manifest", "device", actor.device_id, after={"deliveries": [str(d.id) for d, _v, _p in rows]}
     )
-    commit()
+    db.session.flush()
     return entries
 
 
@@ -274,7 +274,7 @@ def handover(actor, delivery_id, data: dict, *, lookup=None) -> Delivery:
         },
         station_id=delivery.station_id,
     )
-    commit()
+    db.session.flush()
     return delivery
 
 

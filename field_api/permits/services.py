@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, pii, workdays
-from app.db import commit, locked_row, utcnow
+from app.db import locked_row, utcnow
 from app.errors import Conflict, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Station
@@ -188,7 +188,7 @@ def submit(actor, data: dict) -> PermitApplication:
         _route(actor, application)
     if channel == "window":
         _accept(actor, application)
-    commit()
+    db.session.flush()
     return application
 
 
@@ -242,7 +242,7 @@ def accept(actor, application_id) -> PermitApplication:
     application = application_for(actor, application_id, lock=True)
     _competent(actor, application)
     _accept(actor, application)
-    commit()
+    db.session.flush()
     return application
 
 
@@ -250,7 +250,7 @@ def start_review(actor, application_id) -> PermitApplication:
     application = application_for(actor, application_id, lock=True)
     _competent(actor, application)
     transition_application(actor, application, "under_review", "review_started")
-    commit()
+    db.session.flush()
     return application
 
 
@@ -275,7 +275,7 @@ def supply_material(actor, application_id, kind: str, sha256: str) -> PermitAppl
         after={"kind": kind, "attachment_sha256": sha256, "was": was},
         station_id=application.station_id,
     )
-    commit()
+    db.session.flush()
     return application
 
 
@@ -304,7 +304,7 @@ def decide(actor, application_id, decision: str, code: str, text: str) -> Permit
         permit = _issue_permit(application)
         transition_application(actor, application, "issued", "issued", permit_number=permit.number)
         notify_resident(application, "permit_ready", f"permit-ready:{application.id}", number=permit.number)
-    commit()
+    db.session.flush()
     return application
 
 
@@ -318,7 +318,7 @@ def _issue_permit(application) -> Permit:
     code = db.session.get_one(Station, application.station_id).code
     permit = Permit(
         number=f"{code}-{today.year}-{counter.last:06d}",
-        application_id=application.id,
+        application=application,  # the relationship, so the response sees the permit without a reload
         resident_id=application.resident_id,
         station_id=application.station_id,
         issue_date=today,

@@ -237,7 +237,7 @@ def notify_matured(now: datetime) -> dict:
             if len(ids) < BATCH:
                 break
     _move(NOTICE_CLOCK, through, today)
-    db.session.commit()
+    db.session.flush()
     return {"matured": matured, "sms": sms}
 
 
@@ -259,7 +259,7 @@ def notify_soon(now: datetime) -> dict:
             if len(ids) < BATCH:
                 break
     _move(PRENOTICE_CLOCK, through, end)
-    db.session.commit()
+    db.session.flush()
     return {"prenotices": sent}
 
 

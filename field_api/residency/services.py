@@ -11,7 +11,7 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, bulk, pii, workdays
-from app.db import commit, new_id, table_of, utcnow
+from app.db import new_id, table_of, utcnow
 from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
 from app.org.models import Area
@@ -276,7 +276,7 @@ def create_or_link(actor, data: dict) -> tuple[Resident, bool]:
             slug="resident-exists-elsewhere",
             errors={"identity_number": ["registered elsewhere"]},
         )
-    commit()
+    db.session.flush()
     return db.session.get_one(Resident, outcome.id), outcome.created
 
 
@@ -305,7 +305,7 @@ def update_resident(actor, resident_id, data: dict) -> Resident:
     resident.field_versions = {**(resident.field_versions or {}), **dict.fromkeys(changed, resident.version)}
     db.session.flush()
     audit.record(actor, "resident.update", "resident", resident.id, before=before, after=resident_snapshot(resident))
-    commit()
+    db.session.flush()
     return resident
 
 
@@ -325,7 +325,7 @@ def search(actor, filters: dict):
 def read_pii(actor, resident_id) -> dict:
     resident = resident_for(actor, resident_id)
     audit.record(actor, "pii.read", "resident", resident.id, after={"fields": ["identity_number", "phone"]})
-    commit()
+    db.session.flush()
     return {
         "id": resident.id,
         "identity_number": pii.decrypt(pii.IDENTITY, resident.identity_enc),
@@ -404,7 +404,7 @@ def register_residence(actor, data: dict) -> Registration:
         after=registration_snapshot(registration),
         station_id=registration.station_id,
     )
-    commit()
+    db.session.flush()
     return registration
 
 
@@ -443,7 +443,7 @@ def update_registration(actor, registration_id, data: dict) -> Registration:
         after=registration_snapshot(registration),
         station_id=registration.station_id,
     )
-    commit()
+    db.session.flush()
     return registration
 
 
@@ -470,7 +470,7 @@ def end_registration(actor, registration_id, end_date: date, reason: str) -> Reg
         after=registration_snapshot(registration),
         station_id=registration.station_id,
     )
-    commit()
+    db.session.flush()
     return registration
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import sqlalchemy as sa
 
+from app import unit_of_work
 from app.extensions import db
 from app.notify.models import Notification
 from app.workdays import LOCAL_TZ
@@ -18,8 +19,8 @@ def at(day, hour, minute=0):
 
 
 def tick(app, now):
-    with app.app_context():
-        return evening_reminders(now)
+    with app.app_context():  # one unit of work per job run, as the scheduler runs it
+        return unit_of_work.unit(lambda: evening_reminders(now))
 
 
 def reminders(app):

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from app import pii
+from app import pii, unit_of_work
 from app.db import utcnow
 from app.extensions import db
 from app.notify.models import Notification
@@ -101,10 +101,8 @@ def station_name(app, station_id) -> str:
 
 
 def tick(app, fn, now: datetime):
-    with app.app_context():
-        result = fn(now)
-        db.session.commit()
-        return result
+    with app.app_context():  # one unit of work per job run, as the scheduler runs it
+        return unit_of_work.unit(lambda: fn(now))
 
 
 # --- maturity ----------------------------------------------------------------------------------
