@@ -413,6 +413,7 @@ def main(argv=None) -> int:
     with throwaway_database(os.environ.get("DOORSTEP_DATABASE_URL")) as db:
         env = {**doorstep_env(db), "DOORSTEP_QUIET_HOURS": "off", "DOORSTEP_SMS_SENDER": "console"}
         app = create_app(Config(env))
+        from app import unit_of_work
         from app.extensions import db as sa_db
         from app.notify.jobs import dispatch
         from app.workdays import LOCAL_TZ
@@ -451,10 +452,10 @@ def main(argv=None) -> int:
                     sa_db.session.remove()
                     reset_due(db, due_ids, through, args.queued)
                 t0 = time.perf_counter()
-                result = notify_matured(now)
+                result = unit_of_work.unit(lambda: notify_matured(now))  # a job run: one unit, committed
                 job = min(job, time.perf_counter() - t0)
             t0 = time.perf_counter()
-            idle = notify_matured(now)
+            idle = unit_of_work.unit(lambda: notify_matured(now))
             idle_time = time.perf_counter() - t0
             queued = sa_db.session.execute(sa_db.select(sa_db.func.count()).select_from(Notification)).scalar_one()
             sa_db.session.remove()
