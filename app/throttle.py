@@ -23,7 +23,8 @@ class Policy:
 
 
 def take(key: str, policy: Policy, message: str) -> None:
-    """Count one event for ``key`` or raise 429 with ``Retry-After``; the caller commits."""
+    """Count one event for ``key`` or raise 429 with ``Retry-After``. The caller commits the count
+    by name (``unit_of_work.commit_now``) when it must stand although the request is refused."""
     take_all([(key, policy, message)])
 
 

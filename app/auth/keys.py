@@ -54,7 +54,7 @@ def public_jwk(public_key, kid: str | None = None) -> dict[str, Any]:
 
 
 def create_key() -> SigningKey:
-    """Add a new key and retire the previous ones; the caller commits."""
+    """Add a new key and retire the previous ones; the caller's unit of work commits."""
     now = utcnow()
     db.session.execute(sa.update(SigningKey).where(SigningKey.retired_at.is_(None)).values(retired_at=now))
     private = ec.generate_private_key(ec.SECP256R1())

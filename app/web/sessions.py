@@ -61,7 +61,7 @@ class Opened:
 
 
 def open_session(user: User) -> Opened:
-    """A fresh session for ``user``; the caller commits and sets the cookie."""
+    """A fresh session for ``user``; the request's unit of work commits, the view sets the cookie."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     row = ConsoleSession(
@@ -129,7 +129,7 @@ def end(token: str | None) -> ConsoleSession | None:
 
 
 def purge_expired() -> int:
-    """Delete sessions past their lifetime or idle too long; the caller commits."""
+    """Delete sessions past their lifetime or idle too long; the unit of work commits."""
     now = utcnow()
     return db.session.execute(
         sa.delete(ConsoleSession)
