@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import uuid
+
 from app import pii
+from app.auth.actor import Actor
 from app.errors import NotFound
 from appointments.dispatch import services as visits
 from appointments.dispatch import states as visit_states
@@ -11,7 +14,7 @@ from appointments.dispatch.models import Visit
 from appointments.dispatch.schemas import OutcomeIn
 from doorstep_protocol.identity import mask_phone
 from sync import registry
-from sync.handling import Document, EmptyIn, Outcome, as_uuid, clock_time, encode, iso_date, not_ahead
+from sync.handling import Document, EmptyIn, JsonObject, Outcome, as_uuid, clock_time, encode, iso_date, not_ahead
 
 
 def visit_document(v: Visit) -> Document:
@@ -34,7 +37,7 @@ def visit_document(v: Visit) -> Document:
     return Document(encode(data), v.version, {("officer", str(v.officer_id))} if v.officer_id else set())
 
 
-def _visit_not_ahead(actor, visit_id, m) -> None:
+def _visit_not_ahead(actor: Actor, visit_id: uuid.UUID, m: JsonObject) -> None:
     """Only a visit still in the officer's hands is compared: one reassigned away is a late fact."""
     if m.get("base_version") is not None:
         try:
@@ -43,7 +46,7 @@ def _visit_not_ahead(actor, visit_id, m) -> None:
             pass
 
 
-def visit_start(actor, m, _data):
+def visit_start(actor: Actor, m: JsonObject, _data: JsonObject) -> Outcome:
     visit_id = as_uuid(m["id"], "id")
     _visit_not_ahead(actor, visit_id, m)
     try:
@@ -54,7 +57,7 @@ def visit_start(actor, m, _data):
         return Outcome("visit", visit_id, {"kind": "fact-after-change", "fields": {"start": exc.detail}})
 
 
-def visit_outcome(actor, m, data):
+def visit_outcome(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     _visit_not_ahead(actor, as_uuid(m["id"], "id"), m)
     visit, flagged = visits.record_outcome_fact(actor, as_uuid(m["id"], "id"), data["outcome"], data["note"])
     return Outcome(

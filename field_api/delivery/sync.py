@@ -8,12 +8,14 @@ import uuid
 import sqlalchemy as sa
 
 from app import pii
+from app.auth.actor import Actor
 from app.extensions import db
+from appointments.dispatch.models import Visit
 from field_api.delivery import services as deliveries
 from field_api.delivery.models import Delivery
 from field_api.delivery.schemas import HandoverIn
 from sync import registry
-from sync.handling import Document, Outcome, as_uuid, encode
+from sync.handling import Document, JsonObject, Outcome, as_uuid, encode
 
 
 def delivery_document(d: Delivery) -> Document:
@@ -31,7 +33,7 @@ def delivery_document(d: Delivery) -> Document:
     return Document(encode(data), None, scopes)
 
 
-def delivery_of_visit(visit) -> list:
+def delivery_of_visit(visit: Visit) -> list[tuple[str, object]]:
     """A delivery's document shows its visit's officer: the visit changing publishes it again."""
     if visit.kind != "delivery":
         return []
@@ -39,12 +41,12 @@ def delivery_of_visit(visit) -> list:
     return [("delivery", delivery_id)] if delivery_id else []
 
 
-def served(record_ids: list[str], device_id) -> None:
+def served(record_ids: list[str], device_id: uuid.UUID) -> None:
     """The deliveries a pull page carried are on that device's manifest."""
     deliveries.record_manifest([uuid.UUID(d) for d in record_ids], device_id)
 
 
-def delivery_handover(actor, m, data):
+def delivery_handover(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     delivery, flagged = deliveries.handover_fact(actor, as_uuid(m["id"], "id"), data)
     return Outcome(
         "delivery", delivery.id, {"kind": "fact-after-change", "fields": {"handover": "recorded"}} if flagged else None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from app.auth.actor import Actor
 from field_api.permits import services as applications
 from field_api.permits.schemas import ApplicationIn, MaterialIn
 from field_api.residency.sync import resident_id
 from sync import registry
-from sync.handling import Outcome, as_uuid
+from sync.handling import JsonObject, Outcome, as_uuid
 
 
-def application_create(actor, m, data):
+def application_create(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     data["id"] = as_uuid(m["id"], "id")
     if data.get("resident_id") is not None:
         data["resident_id"] = resident_id(actor, data["resident_id"], "resident_id")
@@ -17,7 +18,7 @@ def application_create(actor, m, data):
     return Outcome("application", application.id)
 
 
-def application_supply(actor, m, data):
+def application_supply(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     application = applications.supply_material(actor, as_uuid(m["id"], "id"), data["kind"], data["attachment_sha256"])
     return Outcome("application", application.id)
 

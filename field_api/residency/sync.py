@@ -3,9 +3,13 @@ tablet pushes for them, each through the same service as the online endpoint."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
+
 import sqlalchemy as sa
 
 from app import bulk, pii
+from app.auth.actor import Actor
 from app.errors import DomainError
 from app.extensions import db
 from field_api.residency import resident_fields
@@ -17,7 +21,9 @@ from sync import registry
 from sync.handling import (
     Answer,
     Document,
+    JsonObject,
     Outcome,
+    Scope,
     as_uuid,
     encode,
     field_conflict,
@@ -33,7 +39,7 @@ from sync.handling import (
 RESIDENT_FIELDS = resident_fields.DOCUMENT
 
 
-def resident_record(view: dict) -> dict:
+def resident_record(view: JsonObject) -> JsonObject:
     """A resident's document from their masked view (``ResidentOut``'s fields): what a push that
     created them answers with, without reading them back."""
     return {k: view[k] for k in RESIDENT_FIELDS}
@@ -50,9 +56,9 @@ def resident_document(r: Resident) -> Document:
     return Document(encode(data), r.version, None)
 
 
-def active_areas(resident_ids: list) -> dict:
+def active_areas(resident_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[Scope]]:
     """{resident id: {("area", id) of its active registrations}}, in one query per 500 residents."""
-    out: dict = {rid: set() for rid in resident_ids}
+    out: dict[uuid.UUID, set[Scope]] = {rid: set() for rid in resident_ids}
     for i in range(0, len(resident_ids), 500):
         rows = db.session.execute(
             sa.select(Registration.resident_id, Registration.area_id).where(
@@ -86,25 +92,27 @@ def registration_holder(g: Registration) -> tuple[str, str]:
     return ("resident", str(g.resident_id))
 
 
-def holder_of(g: Registration) -> list:
+def holder_of(g: Registration) -> list[tuple[str, object]]:
     return [("resident", g.resident_id)]
 
 
 # --- mutations -------------------------------------------------------------------------------
 
 
-def resident_id(actor, value, field: str):
+def resident_id(actor: Actor, value: object, field: str) -> uuid.UUID:
     return known_id(actor, Resident, "resident", value, field)
 
 
-def _resident_values(r: Resident) -> dict:
+def _resident_values(r: Resident) -> JsonObject:
     """The editable fields' current values, what a tablet's edit merges against."""
     return {**resident_fields.plain_values(r), "phone": pii.decrypt(pii.PHONE, r.phone_enc)}
 
 
-def resident_create_many(actor, items: list, audit_contexts: list) -> list:
+def resident_create_many(
+    actor: Actor, items: list[JsonObject], audit_contexts: list[JsonObject]
+) -> Sequence[DomainError | Outcome | Answer]:
     """A run of new residents through ``register_residents`` in one call."""
-    out: list = []
+    out: list[DomainError | Outcome | Answer] = []
     for outcome in residents.register_residents(actor, items, audit_contexts=audit_contexts):
         if isinstance(outcome, DomainError):
             out.append(outcome)
@@ -117,7 +125,7 @@ def resident_create_many(actor, items: list, audit_contexts: list) -> list:
     return out
 
 
-def resident_update(actor, m, data):
+def resident_update(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     data = normalized_phone(data, "phone")
     data.pop("base_version", None)  # the envelope's base_version is the one that counts
     resident = resident_for(actor, resident_id(actor, m["id"], "id"), lock=True)
@@ -128,7 +136,7 @@ def resident_update(actor, m, data):
     return Outcome("resident", resident.id, field_conflict(clashes))
 
 
-def registration_create(actor, m, data):
+def registration_create(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     data["id"] = as_uuid(m["id"], "id")
     if data.get("resident_id") is not None:
         data["resident_id"] = resident_id(actor, data["resident_id"], "resident_id")
@@ -136,7 +144,7 @@ def registration_create(actor, m, data):
     return Outcome("registration", registration.id)
 
 
-def registration_update(actor, m, data):
+def registration_update(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     data = normalized_phone(data, "landlord_phone")
     registration = registration_for(actor, as_uuid(m["id"], "id"), lock=True)
     not_ahead(registration, m)
@@ -148,7 +156,7 @@ def registration_update(actor, m, data):
     return Outcome("registration", registration.id, field_conflict(clashes))
 
 
-def registration_end(actor, m, data):
+def registration_end(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     not_ahead(registration_for(actor, as_uuid(m["id"], "id")), m)
     registration = residents.end_registration(actor, as_uuid(m["id"], "id"), data["end_date"], data["reason"])
     return Outcome("registration", registration.id)
