@@ -5,6 +5,8 @@ makes the app refuse to start."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, g, request
 
@@ -58,9 +60,12 @@ def requires(permission: str, *, allow_retired_device: bool = False, writes: boo
     return decorate
 
 
-def public(view):
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def public(view: View) -> View:
     """Open to anyone; the view itself rate-limits if it must."""
-    view._doorstep_access = ("public", None)
+    view._doorstep_access = ("public", None)  # type: ignore[attr-defined]
     return view
 
 
