@@ -73,9 +73,9 @@ def shell() -> Response:
 @blp.route("/static/<path:filename>")
 @public
 def static(filename: str) -> Response:
-    """The modules, styles, icons and vendored files; revalidated on every load (the service
-    worker serves them offline)."""
-    return send_from_directory(STATIC, filename, max_age=0)
+    """The modules, styles, icons and vendored files, whole (no conditional requests): the service
+    worker fetches them once per deploy and serves them from its cache."""
+    return send_from_directory(STATIC, filename, max_age=0, conditional=False)
 
 
 @blp.route("/manifest.webmanifest")

@@ -42,6 +42,12 @@ TABLE = [
     ("GET", "/readyz", None, {"*": 200}),
     ("GET", "/metrics", None, {"*": 200}),  # no DOORSTEP_METRICS_TOKEN in tests: open, like /healthz
     ("GET", "/.well-known/jwks.json", None, {"*": 200}),
+    # The tablet's files (docs/tablet.md): open to anyone, like any web page; the data is behind the API.
+    ("GET", "/tablet", None, {"*": 308}),
+    ("GET", "/tablet/", None, {"*": 200}),
+    ("GET", "/tablet/sw.js", None, {"*": 200}),
+    ("GET", "/tablet/manifest.webmanifest", None, {"*": 200}),
+    ("GET", "/tablet/static/<path:filename>", None, {"*": 200}),
     ("POST", "/api/v1/auth/login", lambda w: {"username": "nobody", "password": "wrong-password"}, {"*": 401}),
     ("POST", "/api/v1/auth/refresh", lambda w: {"refresh_token": "not-a-token"}, {"*": 401}),
     ("POST", "/api/v1/auth/logout", lambda w: {"refresh_token": "not-a-token"}, {"*": 204}),
@@ -290,6 +296,7 @@ def _fill(rule: str, w, records: dict) -> str:
         "{area}": w.areas[0][0].id,
         "<uuid:user_id>": w.officer[0].id,
         "<isodate:day>": "2099-01-05",
+        "<path:filename>": "js/app.js",
         **records,
     }.items():
         rule = rule.replace(key, str(value))

@@ -32,11 +32,11 @@ class StationApi:
 
     def _send(self, method: str, path: str, body: Any = None, headers: dict | None = None) -> tuple[int, Any, dict]:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})  # noqa: S310
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers=headers or {})
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 (the test server)
+            with urllib.request.urlopen(request, timeout=30) as resp:
                 raw = resp.read()
                 return resp.status, json.loads(raw) if raw else None, dict(resp.headers.items())
         except urllib.error.HTTPError as exc:
