@@ -98,6 +98,12 @@ function time(hhmm) {
   return hhmm ? String(hhmm).slice(0, 5) : "";
 }
 
+function howLong(seconds) {
+  if (seconds >= 2 * 86400) return `${Math.round(seconds / 86400)} 天`;
+  if (seconds >= 2 * 3600) return `${Math.round(seconds / 3600)} 小时`;
+  return `${Math.round(seconds / 60)} 分钟`;
+}
+
 // -- status line -------------------------------------------------------------------------------
 
 async function renderStatus() {
@@ -116,7 +122,7 @@ async function renderStatus() {
     h("span", { id: "last-sync" }, `上次同步：${m.last_sync_at ? m.last_sync_at.replace("T", " ").slice(0, 16) : "从未"}`),
     h("span", { id: "pending-count" }, `待上传：${pending} 条`),
     Math.abs(m.clock_skew || 0) > SKEW_WARNING_SECONDS
-      ? h("span", { class: "warn", id: "skew" }, `平板时钟与服务器相差约 ${Math.round(Math.abs(m.clock_skew) / 60)} 分钟，请校准时间`)
+      ? h("span", { class: "warn", id: "skew" }, `平板时钟与服务器相差约 ${howLong(Math.abs(m.clock_skew))}，请校准时间`)
       : null,
     ]),
   );
