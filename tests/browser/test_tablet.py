@@ -299,6 +299,19 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     shot(page, "receipt", PORTRAIT)
     page.set_viewport_size(LANDSCAPE)
 
+    # Meanwhile staff correct the permit holder's phone in the console; the officer, offline,
+    # changes it too: both sides changed one field, which is a conflict the server settles.
+    holder = station.ok("demo.staff", "GET", f"/api/v1/residents?identity_number={delivery['identity_number']}")[0]
+    url = f"/api/v1/residents/{holder['id']}"
+    station.ok("demo.staff", "PATCH", url, {"phone": "13700000001"}, {"If-Match": station.etag("demo.staff", url)})
+    page.click("#receipt-done")
+    page.click(f"[data-resident='{holder['id']}'] button")
+    page.fill("#edit-resident #f-phone", "13911112222")
+    page.click("#edit-resident button[type=submit]")
+    page.wait_for_selector(f"[data-resident='{holder['id']}'] >> text=139****2222")
+    assert page.locator("#pending-count").inner_text() == "待上传：4 条"
+    shot(page, "visit-offline-edit", LANDSCAPE)
+
     # Back online: one sync settles everything, and the server has it.
     tablet.context.set_offline(False)
     page.click("button:has-text('同步')")
@@ -307,7 +320,15 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     assert "同步完成" in page.locator("#sync-result").inner_text(), page.locator("#sync-result").inner_text()
     assert page.locator("#pending-count").inner_text() == "待上传：0 条"
     shot(page, "synced", LANDSCAPE)
+    shot(page, "synced", PORTRAIT)
     assert page.locator("#rejections").count() == 0, page.locator("#rejections").inner_text()
+    assert "冲突 1" in page.locator("#sync-result").inner_text()
+    assert (
+        "手机号码：所内为「137****0001」，平板为「139****2222」，以所内为准" in page.locator("#conflicts").inner_text()
+    )
+    assert station.ok("demo.staff", "GET", url)["phone"].endswith("0001")  # the staff's value stands
+    flagged = station.ok("demo.staff", "GET", "/api/v1/sync/conflicts")
+    assert [c["record_id"] for c in flagged if c["entity"] == "resident"] == [holder["id"]]
 
     found = station.ok("demo.officer", "GET", f"/api/v1/residents?identity_number={good}")
     assert [r["name"] for r in found] == ["刘晓峰"]

@@ -280,6 +280,32 @@ function residentForm(visit, areas, today, onDone) {
   return form;
 }
 
+// Change a resident's phone or household address: an update against the version the tablet holds.
+function editForm(resident, onDone) {
+  const form = h(
+    "form",
+    { id: "edit-resident", class: "card", novalidate: true },
+    h("h2", {}, `修改 ${resident.data.name} 的信息`),
+    h("div", { class: "grid" }, field("phone", input("phone", { inputmode: "numeric", maxlength: "11", placeholder: resident.data.phone || "" })), field("hukou_address", input("hukou_address", { value: resident.data.hukou_address || "" }))),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "保存修改")),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const v = values(form);
+    const changes = {};
+    if (v.phone) changes.phone = v.phone;
+    if ((v.hukou_address || "") !== (resident.data.hukou_address || "")) changes.hukou_address = v.hukou_address;
+    if (!Object.keys(changes).length) return onDone("没有改动。");
+    try {
+      await tablet.updateResident(resident.id, changes);
+      await onDone(`已修改 ${resident.data.name} 的信息，联网后上传。`);
+    } catch (e) {
+      showErrors(form, e instanceof InvalidInput ? e.errors : { _: [describe(e)] });
+    }
+  });
+  return form;
+}
+
 async function residentsAt(address) {
   const regs = (await tablet.records("registration")).filter((r) => r.data.address === address && r.data.status !== "ended");
   const out = [];
@@ -302,7 +328,13 @@ screens.visit = async (id, message) => {
   const header = [
     h("h1", {}, `${time(d.window_start)}–${time(d.window_end)} ${d.address || ""}`),
     message ? notice(message) : null,
-    h("p", {}, `${T.kind[d.kind] || d.kind} · ${T.purpose[d.purpose] || d.purpose || ""} · 联系人 ${d.contact_name || "—"} ${d.contact_phone || ""} · `, h("span", { class: "pill", id: "visit-status" }, T.status[d.status] || d.status)),
+    h(
+      "p",
+      {},
+      [T.kind[d.kind] || d.kind, T.purpose[d.purpose] || d.purpose, d.contact_name ? `联系人 ${d.contact_name} ${d.contact_phone || ""}` : null].filter(Boolean).join(" · "),
+      " ",
+      h("span", { class: "pill", id: "visit-status" }, T.status[d.status] || d.status),
+    ),
     h(
       "div",
       { class: "actions" },
@@ -329,14 +361,25 @@ screens.visit = async (id, message) => {
     );
   });
   const living = await residentsAt(d.address);
+  const editor = h("div", { id: "edit-slot" });
   const residentRows = living.map(({ resident, registration }) =>
-    h("tr", {}, h("td", {}, resident.data.name), h("td", {}, T.sex[resident.data.sex] || ""), h("td", {}, resident.data.identity_number || ""), h("td", {}, resident.data.phone || ""), h("td", {}, `${T.reason[registration.data.reason] || ""} ${registration.data.start_date || ""}`)),
+    h(
+      "tr",
+      { dataset: { resident: resident.id } },
+      h("td", {}, resident.data.name),
+      h("td", {}, T.sex[resident.data.sex] || ""),
+      h("td", {}, resident.data.identity_number || ""),
+      h("td", {}, resident.data.phone || ""),
+      h("td", {}, `${T.reason[registration.data.reason] || ""} ${registration.data.start_date || ""}`),
+      h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => editor.replaceChildren(editForm(resident, rerender)) }, "修改")),
+    ),
   );
   return [
     ...header,
     deliveryCards.length ? [h("h2", {}, "送达证件"), ...deliveryCards] : null,
     h("h2", {}, `在此居住（${living.length} 人）`),
-    living.length ? h("table", { id: "residents" }, h("tr", {}, h("th", {}, "姓名"), h("th", {}, "性别"), h("th", {}, "身份证号码"), h("th", {}, "电话"), h("th", {}, "登记")), residentRows) : h("p", { class: "muted" }, "尚无登记。"),
+    living.length ? h("table", { id: "residents" }, h("tr", {}, h("th", {}, "姓名"), h("th", {}, "性别"), h("th", {}, "身份证号码"), h("th", {}, "电话"), h("th", {}, "登记"), h("th", {}, "")), residentRows) : h("p", { class: "muted" }, "尚无登记。"),
+    editor,
     residentForm(visit, await areaOptions(), today, rerender),
   ];
 };
@@ -382,7 +425,7 @@ screens.receipt = async (id) => {
       token ? canvas : notice("这份回执不在本平板上。", "error"),
       h("p", { class: "muted" }, "回执由本平板离线签名，联网同步后服务器核验并存档。"),
       token ? h("details", {}, h("summary", {}, "回执原文"), h("code", { id: "receipt-token" }, token)) : null,
-      h("div", { class: "actions" }, h("button", { type: "button", onclick: () => go("visit", rec?.data?.visit_id) }, "完成")),
+      h("div", { class: "actions" }, h("button", { type: "button", id: "receipt-done", onclick: () => go("visit", rec?.data?.visit_id) }, "完成")),
     ),
   ];
 };
