@@ -281,6 +281,17 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     shot(page, "visit-registered", PORTRAIT)
     page.set_viewport_size(LANDSCAPE)
 
+    # The service worker is killed and the page reloaded, still offline: nothing is lost.
+    cdp = tablet.context.new_cdp_session(page)
+    cdp.send("ServiceWorker.enable")
+    cdp.send("ServiceWorker.stopAllWorkers")
+    cdp.detach()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#pending-count").inner_text() == "待上传：2 条"
+    page.click(f"[data-visit='{visit_id}']")
+    page.wait_for_selector("#residents >> text=刘晓峰")
+
     # The permit is handed over at the door: the receipt is signed offline and shown as a QR code.
     page.click("button:has-text('今日走访')")
     page.click(f"[data-visit='{delivery['visit_id']}']")
@@ -314,6 +325,8 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
 
     # Back online: one sync settles everything, and the server has it.
     tablet.context.set_offline(False)
+    pushes: list[dict] = []
+    page.on("request", lambda r: pushes.append(r.all_headers()) if r.url.endswith("/api/v1/sync/push") else None)
     page.click("button:has-text('同步')")
     page.click("#sync-now")
     page.wait_for_selector("#sync-result .notice")
@@ -323,6 +336,7 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     shot(page, "synced", PORTRAIT)
     assert page.locator("#rejections").count() == 0, page.locator("#rejections").inner_text()
     assert "冲突 1" in page.locator("#sync-result").inner_text()
+    assert pushes and pushes[0].get("content-encoding") == "gzip"  # a day's push is compressed
     assert (
         "手机号码：所内为「137****0001」，平板为「139****2222」，以所内为准" in page.locator("#conflicts").inner_text()
     )

@@ -39,6 +39,12 @@ export class Offline extends Error {}
 export class Wiped extends Error {}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const GZIP_MIN_BYTES = 1024; // below this gzip costs more than it saves (as the reference client)
+
+async function gzip(text) {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
 
 function jwtClaims(token) {
   try {
@@ -102,14 +108,15 @@ export class Tablet {
         const seconds = Math.floor(Date.now() / 1000) + (offset || 0);
         headers["Device-Proof"] = await keys.proofHeader(pair.privateKey, method, path, token, seconds);
       }
+      let payload = raw || (body === undefined || body === null ? undefined : JSON.stringify(body));
+      if (typeof payload === "string" && /^\/api\/v1\/sync\//.test(path) && payload.length >= GZIP_MIN_BYTES) {
+        // The sync endpoints accept gzip bodies (docs/sync-protocol.md, "Transport").
+        payload = await gzip(payload);
+        headers["Content-Encoding"] = "gzip";
+      }
       let response;
       try {
-        response = await this.fetch(path, {
-          method,
-          headers,
-          body: raw || (body === undefined || body === null ? undefined : JSON.stringify(body)),
-          cache: "no-store",
-        });
+        response = await this.fetch(path, { method, headers, body: payload, cache: "no-store" });
       } catch (e) {
         if (!retry || attempt >= 3 || !this.online()) throw new Offline(`${method} ${path}: ${e.message}`);
         await sleep(500 * 2 ** (attempt - 1) * (0.5 + Math.random() / 2));
