@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from app import clock
 from doorstep_protocol.encoding import P256_ORDER, b64url_decode
 from doorstep_protocol.testing import vectors
+from field_api.delivery.receipt_token import qr_version
 from tests.browser.conftest import ROOT, Watched
 from tests.browser.station_api import StationApi
 from tests.factories import valid_identity
@@ -306,6 +307,10 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     page.wait_for_selector("#receipt-qr")
     receipt = page.locator("#receipt-token").text_content()
     assert page.evaluate("document.getElementById('receipt-qr').width") > 0
+    # The symbol the server renders for this receipt: byte mode, level M, the same version
+    # (field_api/delivery/receipt_token.py; the encoders may pick different masks).
+    drawn = run_module(page, "qr", "return m.matrix(arg);", receipt)
+    assert len(drawn) == 17 + 4 * qr_version(receipt) and qr_version(receipt) <= 20
     shot(page, "receipt", LANDSCAPE)
     shot(page, "receipt", PORTRAIT)
     page.set_viewport_size(LANDSCAPE)
@@ -324,9 +329,9 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     shot(page, "visit-offline-edit", LANDSCAPE)
 
     # Back online: one sync settles everything, and the server has it.
-    tablet.context.set_offline(False)
     pushes: list[dict] = []
     page.on("request", lambda r: pushes.append(r.all_headers()) if r.url.endswith("/api/v1/sync/push") else None)
+    tablet.context.set_offline(False)  # the tablet starts syncing by itself; the officer's button joins it
     page.click("button:has-text('同步')")
     page.click("#sync-now")
     page.wait_for_selector("#sync-result .notice")

@@ -469,6 +469,19 @@ screens.sync = async (message) => {
   ];
 };
 
+// Back in coverage with work waiting: settle it without waiting for the officer to ask.
+async function syncOnReconnect() {
+  await renderStatus();
+  if (!(await tablet.meta("username")) || !(await tablet.pending()).length) return;
+  try {
+    await tablet.sync();
+  } catch (e) {
+    if (e instanceof Wiped) return go("setup", describe(e));
+    // Shown on the sync screen when the officer syncs; the status line still counts what waits.
+  }
+  await renderStatus();
+}
+
 // -- start -------------------------------------------------------------------------------------
 
 async function start() {
@@ -478,7 +491,7 @@ async function start() {
   tablet = await Tablet.open();
   tablet.onWiped = () => renderStatus();
   for (const b of document.querySelectorAll("#nav button")) b.addEventListener("click", () => go(b.dataset.go));
-  window.addEventListener("online", renderStatus);
+  window.addEventListener("online", syncOnReconnect);
   window.addEventListener("offline", renderStatus);
   const username = await tablet.meta("username");
   await go(username ? "today" : "setup");

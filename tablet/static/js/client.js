@@ -484,7 +484,17 @@ export class Tablet {
 
   // -- sync ---------------------------------------------------------------------------------------
 
-  async sync() {
+  // One sync at a time: a second caller (the button while the reconnect sync runs) shares it.
+  sync() {
+    if (!this.running) {
+      this.running = this.syncRounds().finally(() => {
+        this.running = null;
+      });
+    }
+    return this.running;
+  }
+
+  async syncRounds() {
     const report = { pushed: 0, applied: 0, conflicts: 0, rejected: 0, pulled: 0, uploaded: 0 };
     for (let round = 0; round < MAX_ROUNDS; round++) {
       const hadWork = (await this.pending()).length > 0;

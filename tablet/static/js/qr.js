@@ -3,10 +3,22 @@
 
 import qrcode from "../vendor/qrcode-generator-2.0.4/qrcode.mjs";
 
-export function draw(canvas, text, { scale = 6, quiet = 4 } = {}) {
+function encode(text) {
   const qr = qrcode(0, "M");
   qr.addData(text, "Byte");
   qr.make();
+  return qr;
+}
+
+// The symbol as rows of "1" (dark) and "0", for comparing with the server's rendering.
+export function matrix(text) {
+  const qr = encode(text);
+  const n = qr.getModuleCount();
+  return Array.from({ length: n }, (_, r) => Array.from({ length: n }, (_, c) => (qr.isDark(r, c) ? "1" : "0")).join(""));
+}
+
+export function draw(canvas, text, { scale = 6, quiet = 4 } = {}) {
+  const qr = encode(text);
   const n = qr.getModuleCount();
   const size = (n + 2 * quiet) * scale;
   canvas.width = size;
