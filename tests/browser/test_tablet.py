@@ -380,3 +380,71 @@ def test_a_lost_tablet_wipes_its_store_at_the_next_contact(tablet, server, stati
     )
     assert left == [None, None, 0]
     shot(page, "wiped", LANDSCAPE)
+
+
+def test_a_full_day_offline_settles_every_mutation_once(tablet, server, station):
+    """Five permits to hand over, thirty people registered with photos of three documents, the
+    day's visits closed, all offline; one sync afterwards settles each mutation once."""
+    deliveries = [station.permit_out_for_delivery(today(), name=f"送达{n}号") for n in range(5)]
+    page = open_tablet(tablet, server)
+    enrol_and_log_in(page, station, "整日离线的平板")
+    tablet.context.set_offline(True)
+    people = [valid_identity(region="110105", born="19920101", serial=secrets.randbelow(1000)) for _ in range(30)]
+    people = list(dict.fromkeys(people))
+    uploads: list[str] = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "PUT" and "/attachments/" in r.url else None)
+    done = page.evaluate(
+        """async ({people, deliveries, png}) => {
+          const {Tablet} = await import('/tablet/static/js/client.js');
+          const t = await Tablet.open();
+          const today = await t.today();
+          const visit = await t.record('visit', deliveries[0].visit_id);
+          const bytes = Uint8Array.from(atob(png), c => c.charCodeAt(0));
+          const photos = [];
+          for (let i = 0; i < 3; i++) {
+            // three documents: the same picture bytes with a different trailing comment chunk
+            const file = new File([bytes, new Uint8Array([i])], `doc${i}.png`, {type: 'image/png'});
+            photos.push(await t.addPhoto(file));
+          }
+          for (const [i, id] of people.entries()) {
+            const resident = await t.registerResident({name: `住户${i}`, sex: i % 2 ? 'female' : 'male',
+              identity_number: id, phone: `139${String(10000000 + i)}`, photo_sha256: photos[i % 3]});
+            await t.registerResidence({resident_id: resident, area_id: visit.data.area_id,
+              address: `北山街道${i}号`, start_date: today, reason: 'work', housing: 'rented',
+              landlord_name: '陈房东'});
+          }
+          for (const d of deliveries) {
+            await t.handover(d.id, {recipient: 'self', identity_number: d.identity_number});
+          }
+          for (const v of await t.records('visit')) {
+            if (v.data.day === today && ['assigned', 'en_route'].includes(v.data.status)) {
+              await t.recordOutcome(v.id, 'completed', '');
+            }
+          }
+          return (await t.pending()).length;
+        }""",
+        {"people": people, "deliveries": deliveries, "png": base64.b64encode(PNG).decode()},
+    )
+    assert done >= 2 * len(people) + len(deliveries)
+    page.reload()  # still offline: the day is in the store
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#pending-count").inner_text() == f"待上传：{done} 条"
+
+    tablet.context.set_offline(False)
+    page.click("button:has-text('同步')")
+    page.click("#sync-now")
+    page.wait_for_selector("#sync-result .notice")
+    result = page.locator("#sync-result").inner_text()
+    assert f"上传 {done} 条（成功 {done}，冲突 0，被拒 0）" in result, result
+    assert len(uploads) == 3  # thirty people, three documents: each stored once
+    for identity in people:
+        assert len(station.ok("demo.officer", "GET", f"/api/v1/residents?identity_number={identity}")) == 1
+    seqs = []
+    for d in deliveries:
+        on_server = station.ok("demo.staff", "GET", f"/api/v1/deliveries/{d['id']}")
+        assert on_server["status"] == "delivered"
+        seqs.append(station.ok("demo.staff", "GET", f"/api/v1/receipts/{on_server['receipt_id']}")["seq"])
+    assert sorted(seqs) == [1, 2, 3, 4, 5]
+    # Syncing again sends nothing and changes nothing.
+    page.click("#sync-now")
+    page.wait_for_selector("#sync-result .notice >> text=上传 0 条")
