@@ -448,3 +448,37 @@ def test_a_full_day_offline_settles_every_mutation_once(tablet, server, station)
     # Syncing again sends nothing and changes nothing.
     page.click("#sync-now")
     page.wait_for_selector("#sync-result .notice >> text=上传 0 条")
+
+
+def test_a_refused_registration_is_shown_and_rolled_back(tablet, server, station):
+    """The officer registers someone in an area that is not theirs: the tablet cannot know, the
+    server refuses that mutation alone, the tablet shows why and drops what it had assumed."""
+    page = open_tablet(tablet, server)
+    enrol_and_log_in(page, station, "登记被拒的平板")
+    mine = station.officer_area()["id"]
+    other = page.evaluate(
+        "async (mine) => { const {Tablet} = await import('/tablet/static/js/client.js');"
+        " const t = await Tablet.open(); return (await t.records('area')).map(a => a.id).find(id => id !== mine); }",
+        mine,
+    )
+    assert other, "the demo station has a second area"
+    tablet.context.set_offline(True)
+    page.locator(".visit").first.click()
+    page.fill("#f-name", "错区登记")
+    page.select_option("#f-sex", "female")
+    page.fill("#f-identity_number", valid_identity(region="110105", born="19950505", serial=secrets.randbelow(1000)))
+    page.select_option("#f-area_id", other)
+    page.select_option("#f-reason", "family")
+    page.select_option("#f-housing", "owned")
+    page.click("#register button[type=submit]")
+    page.wait_for_selector("#residents >> text=错区登记")
+    tablet.context.set_offline(False)
+    page.click("button:has-text('同步')")
+    page.click("#sync-now")
+    page.wait_for_selector("#sync-result .notice")
+    assert "被拒 1" in page.locator("#sync-result").inner_text()
+    assert "居住登记 · 新增" in page.locator("#rejections").inner_text()
+    assert "责任区：不是您负责登记的责任区" in page.locator("#rejections").inner_text()
+    shot(page, "rejected", LANDSCAPE)
+    refused = station.ok("demo.staff", "GET", "/api/v1/sync/rejections")
+    assert any(r["entity"] == "registration" for r in refused)

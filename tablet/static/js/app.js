@@ -430,6 +430,31 @@ screens.receipt = async (id) => {
   ];
 };
 
+// The server's reasons are English (programs read them); the officer reads these.
+const REASONS_ZH = {
+  "not an area you register residents in": "不是您负责登记的责任区",
+  "is required for rented housing": "租住的须填写房东姓名",
+  "is required for employer housing": "单位宿舍须填写工作单位",
+  "internal-error": "服务器处理出错，请联系所内",
+  "version-ahead": "平板上的版本比服务器新，请联系所内",
+  "seq-reused": "序号重复，请联系所内",
+  "seq-not-rising": "序号未递增，请联系所内",
+  "mutation-id-reused": "编号重复，请联系所内",
+  "unknown-mutation": "服务器不认识这项操作",
+};
+
+function reasons(errors) {
+  const entries = Object.entries(errors || {});
+  const named = entries.filter(([k]) => k !== "_type");
+  const shown = named.length ? named : entries;
+  return shown
+    .map(([k, v]) => {
+      const text = [].concat(v).map((x) => REASONS_ZH[x] || x).join("，");
+      return k === "_type" ? text : `${T.field[k] || k}：${text}`;
+    })
+    .join("；");
+}
+
 function describeMutation(m) {
   return `${T.entity[m.entity] || m.entity} · ${T.op[m.op] || m.op}${m.data?.name ? ` · ${m.data.name}` : ""}`;
 }
@@ -460,7 +485,7 @@ screens.sync = async (message) => {
     pending.length ? h("table", { id: "pending" }, pending.map((m) => h("tr", {}, h("td", {}, `#${m.seq}`), h("td", {}, describeMutation(m)), h("td", {}, m.occurred_at.replace("T", " ").slice(0, 16))))) : h("p", { class: "muted" }, "没有待上传的数据。"),
     h("h2", {}, `被拒绝（${rejections.length}）`),
     rejections.length
-      ? h("table", { id: "rejections" }, rejections.map((r) => h("tr", {}, h("td", {}, `#${r.seq}`), h("td", {}, describeMutation(r)), h("td", {}, Object.entries(r.errors || {}).map(([k, v]) => `${T.field[k] || k}：${[].concat(v).join("，")}`).join("；")))))
+      ? h("table", { id: "rejections" }, rejections.map((r) => h("tr", {}, h("td", {}, `#${r.seq}`), h("td", {}, describeMutation(r)), h("td", {}, reasons(r.errors)))))
       : h("p", { class: "muted" }, "没有被拒绝的数据。"),
     h("h2", {}, `冲突，待所内核对（${conflicts.length}）`),
     conflicts.length
