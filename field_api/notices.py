@@ -15,6 +15,10 @@ TEMPLATES.update(
             "zh": "【{station}】您的居住证申请{reference}审核结果：{decision}。详情请在小程序查看。",
             "en": "[{station}] Your residence permit application {reference}: {decision}. See the mini-program.",
         },
+        "application_returned": {
+            "zh": "【{station}】您的居住证申请{reference}被退回补正，请在小程序查看原因，修改后重新提交。",
+            "en": "[{station}] Application {reference} was returned: see why in the mini-program, correct, resubmit.",
+        },
         "permit_ready": {
             "zh": "【{station}】您的居住证{number}已制证，民警将预约上门送达。",
             "en": "[{station}] Your residence permit {number} is ready; an officer will arrange delivery to your door.",

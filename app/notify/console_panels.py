@@ -28,6 +28,7 @@ TEMPLATE_LABELS = {
     "maturity_reached": _l("Six months reached"),
     "maturity_soon": _l("Six months soon"),
     "application_decided": _l("Application decided"),
+    "application_returned": _l("Application returned"),
     "permit_ready": _l("Permit ready"),
 }
 LABELS = {"dead": (_l("Failed"), "bad"), "unknown": (_l("Unknown"), "warn"), "failed": (_l("Retrying"), "warn")}

@@ -17,6 +17,7 @@ from field_api.permits.schemas import (
     ApplicationOut,
     DecisionIn,
     PermitOut,
+    ReturnIn,
     SupplyIn,
 )
 from field_api.scoping import application_for
@@ -81,6 +82,25 @@ def review_application(application_id):
 def decide_application(body, application_id):
     """Approve (issues the permit) or reject, with a reason code and text"""
     return applications.decide(current_actor(), application_id, body["decision"], body["code"], body["text"])
+
+
+@blp.route("/applications/<uuid:application_id>/return", methods=["POST"])
+@requires("application.review")
+@blp.arguments(ReturnIn)
+@blp.response(200, ApplicationDetailOut)
+@etagged(_application_tag, edit=True)
+def return_application(body, application_id):
+    """Return for correction (退回补正) with a reason; the citizen is told by SMS and may resubmit"""
+    return applications.return_for_correction(current_actor(), application_id, body["reason"])
+
+
+@blp.route("/applications/<uuid:application_id>/resubmit", methods=["POST"])
+@requires("application.supply")
+@blp.response(200, ApplicationDetailOut)
+@etagged(_application_tag, edit=True)
+def resubmit_application(application_id):
+    """Resubmit a returned application after correcting it; the station accepts it again"""
+    return applications.resubmit(current_actor(), application_id)
 
 
 @blp.route("/applications/<uuid:application_id>/materials/<string:kind>", methods=["PUT"])

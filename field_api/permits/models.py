@@ -13,6 +13,7 @@ APPLICATION_STATUSES = (
     "submitted",
     "accepted",
     "under_review",
+    "returned",
     "approved",
     "rejected",
     "issued",

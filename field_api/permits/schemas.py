@@ -37,6 +37,10 @@ class DecisionIn(In):
     text = text(500, min_len=0, load_default="")
 
 
+class ReturnIn(In):
+    reason = text(500, required=True, metadata={"example": "租赁合同缺少房东签字"})
+
+
 class ApplicationArgs(In):
     status = fields.String(validate=validate.OneOf(APPLICATION_STATUSES))
     due_by = fields.Date(metadata={"description": "review deadline on or before this date"})

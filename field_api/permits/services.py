@@ -308,6 +308,36 @@ def decide(actor, application_id, decision: str, code: str, text: str) -> Permit
     return application
 
 
+def return_for_correction(actor, application_id, reason: str) -> PermitApplication:
+    """退回补正: the competent station sends the application back with a reason; the citizen is
+    told by SMS (the reason, free text, is read in the mini-program), corrects what is asked
+    (supplying materials again) and resubmits."""
+    application = application_for(actor, application_id, lock=True)
+    _competent(actor, application)
+    reason = (reason or "").strip()
+    if not reason:
+        raise field_error("reason", "is required")
+    application.decision_text = reason
+    transition_application(actor, application, "returned", "returned", reason=reason)
+    notify_resident(
+        application,
+        "application_returned",
+        f"application-returned:{application.id}:{application.version}",
+        reference=application.reference,
+    )
+    db.session.flush()
+    return application
+
+
+def resubmit(actor, application_id) -> PermitApplication:
+    """After a return: back to submitted, so the station checks the materials and accepts again
+    (which starts a new review deadline)."""
+    application = application_for(actor, application_id, lock=True)
+    transition_application(actor, application, "submitted", "resubmitted")
+    db.session.flush()
+    return application
+
+
 def _issue_permit(application) -> Permit:
     """Numbers run per station and year: <station code>-<year>-<six digits>."""
     today = workdays.local_now().date()

@@ -2,7 +2,9 @@
 
 submitted → accepted (materials may be owed: 容缺) → under_review → approved | rejected;
 approved → issued → out_for_delivery → delivered. A submitted or accepted application can also
-be rejected (for example when a core material never comes)."""
+be rejected (for example when a core material never comes). An accepted application or one under
+review can be returned for correction (退回补正) with a reason; the citizen corrects it and
+resubmits, and it starts again as submitted."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from app.errors import Conflict
 
 TRANSITIONS: dict[str, frozenset[str]] = {
     "submitted": frozenset({"accepted", "rejected"}),
-    "accepted": frozenset({"under_review", "rejected"}),
-    "under_review": frozenset({"approved", "rejected"}),
+    "accepted": frozenset({"under_review", "rejected", "returned"}),
+    "under_review": frozenset({"approved", "rejected", "returned"}),
+    "returned": frozenset({"submitted", "rejected"}),
     "approved": frozenset({"issued"}),
     "issued": frozenset({"out_for_delivery"}),
     "out_for_delivery": frozenset({"delivered", "issued"}),

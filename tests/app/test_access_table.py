@@ -228,6 +228,13 @@ TABLE = [
         lambda w: {"decision": "approve", "code": "OK"},
         {"staff": 409},
     ),
+    ("POST", "/api/v1/applications/<uuid:application_id>/return", lambda w: {"reason": "照片不清晰"}, {"staff": 409}),
+    (
+        "POST",
+        "/api/v1/applications/<uuid:application_id>/resubmit",
+        None,
+        {"staff": 409, "officer": 409, "auxiliary": 404, "citizen": 409},
+    ),
     (
         "PUT",
         "/api/v1/applications/<uuid:application_id>/materials/<string:kind>",

@@ -241,3 +241,30 @@ def test_naming_a_digest_in_a_material_does_not_make_it_readable(field, client, 
     assert supplied.status_code == 200
     for who in (citizen, world.staff[0]):
         assert client.get(f"/api/v1/attachments/{sha}/content", headers=make.auth(who)).status_code == 404
+
+
+def test_returned_for_correction_the_citizen_is_told_and_resubmits(app, field, client, make, world):
+    phone = mobile()
+    citizen = make.user("citizen", phone=phone)
+    body, _ = field.matured_resident(phone=phone)
+    app_id = field.apply(citizen, identity_number=body["identity_number"], materials=ALL).json["id"]
+    field.act(world.staff[0], app_id, "accept")
+    # without a reason nothing changes
+    resp = field.act(world.staff[0], app_id, "return", reason="")
+    assert resp.status_code == 422 and "reason" in resp.json["errors"]
+    # another station may not return it
+    assert field.act(world.staff[1], app_id, "return", reason="照片不清晰").status_code in (403, 404)
+    resp = field.act(world.staff[0], app_id, "return", reason="照片不清晰")
+    assert resp.status_code == 200 and resp.json["status"] == "returned"
+    assert resp.json["decision_text"] == "照片不清晰"
+    assert field.act(world.staff[0], app_id, "decision", decision="approve", code="OK").status_code == 409
+    with app.app_context():
+        sms = db.session.execute(
+            sa.select(Notification).where(Notification.kind == "application_returned")
+        ).scalar_one()
+        assert sms.params["reference"] and sms.station_id == world.stations[0].id
+    resp = field.act(citizen, app_id, "resubmit")
+    assert resp.status_code == 200 and resp.json["status"] == "submitted"
+    assert [e["action"] for e in resp.json["timeline"]][-2:] == ["returned", "resubmitted"]
+    assert field.act(citizen, app_id, "resubmit").status_code == 409
+    assert field.act(world.staff[0], app_id, "accept").json["status"] == "accepted"
