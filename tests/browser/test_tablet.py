@@ -331,11 +331,11 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     # Back online: one sync settles everything, and the server has it.
     pushes: list[dict] = []
     page.on("request", lambda r: pushes.append(r.all_headers()) if r.url.endswith("/api/v1/sync/push") else None)
-    tablet.context.set_offline(False)  # the tablet starts syncing by itself; the officer's button joins it
+    tablet.context.set_offline(False)  # the tablet syncs by itself when the network returns
+    page.wait_for_selector("#pending-count >> text=待上传：0 条")
     page.click("button:has-text('同步')")
-    page.click("#sync-now")
     page.wait_for_selector("#sync-result .notice")
-    assert "同步完成" in page.locator("#sync-result").inner_text(), page.locator("#sync-result").inner_text()
+    assert "上次同步" in page.locator("#sync-result").inner_text(), page.locator("#sync-result").inner_text()
     assert page.locator("#pending-count").inner_text() == "待上传：0 条"
     shot(page, "synced", LANDSCAPE)
     shot(page, "synced", PORTRAIT)
@@ -431,8 +431,8 @@ def test_a_full_day_offline_settles_every_mutation_once(tablet, server, station)
     assert page.locator("#pending-count").inner_text() == f"待上传：{done} 条"
 
     tablet.context.set_offline(False)
+    page.wait_for_selector("#pending-count >> text=待上传：0 条", timeout=60_000)
     page.click("button:has-text('同步')")
-    page.click("#sync-now")
     page.wait_for_selector("#sync-result .notice")
     result = page.locator("#sync-result").inner_text()
     assert f"上传 {done} 条（成功 {done}，冲突 0，被拒 0）" in result, result
@@ -473,8 +473,8 @@ def test_a_refused_registration_is_shown_and_rolled_back(tablet, server, station
     page.click("#register button[type=submit]")
     page.wait_for_selector("#residents >> text=错区登记")
     tablet.context.set_offline(False)
+    page.wait_for_selector("#pending-count >> text=待上传：0 条")
     page.click("button:has-text('同步')")
-    page.click("#sync-now")
     page.wait_for_selector("#sync-result .notice")
     assert "被拒 1" in page.locator("#sync-result").inner_text()
     assert "居住登记 · 新增" in page.locator("#rejections").inner_text()

@@ -455,6 +455,10 @@ function reasons(errors) {
     .join("；");
 }
 
+function summary(r) {
+  return `上传 ${r.pushed} 条（成功 ${r.applied}，冲突 ${r.conflicts}，被拒 ${r.rejected}），照片 ${r.uploaded} 张，下载 ${r.pulled} 条变更。`;
+}
+
 function describeMutation(m) {
   return `${T.entity[m.entity] || m.entity} · ${T.op[m.op] || m.op}${m.data?.name ? ` · ${m.data.name}` : ""}`;
 }
@@ -464,12 +468,14 @@ screens.sync = async (message) => {
   const rejections = await tablet.rejections();
   const conflicts = await tablet.conflicts();
   const button = h("button", { type: "button", id: "sync-now" }, "立即同步");
-  const out = h("div", { id: "sync-result" }, message ? notice(message) : null);
+  const last = await tablet.metas("last_report", "last_sync_at");
+  const previous = last.last_report ? `上次同步（${last.last_sync_at.replace("T", " ").slice(0, 16)}）：${summary(last.last_report)}` : null;
+  const out = h("div", { id: "sync-result" }, message ? notice(message) : previous ? notice(previous) : null);
   button.addEventListener("click", async () => {
     button.disabled = true;
     try {
       const r = await tablet.sync();
-      await go("sync", `同步完成：上传 ${r.pushed} 条（成功 ${r.applied}，冲突 ${r.conflicts}，被拒 ${r.rejected}），照片 ${r.uploaded} 张，下载 ${r.pulled} 条变更。`);
+      await go("sync", `同步完成：${summary(r)}`);
     } catch (e) {
       if (e instanceof Wiped) return go("setup", describe(e));
       out.replaceChildren(notice(describe(e), "error"));

@@ -504,7 +504,7 @@ export class Tablet {
       await this.pull(report);
       await this.dropEvicted();
       if (!hadWork && (await this.pending()).length === 0) {
-        await this.setMeta({ last_sync_at: isoLocal(Date.now()) });
+        await this.setMeta({ last_sync_at: isoLocal(Date.now()), last_report: report });
         return report;
       }
     }
