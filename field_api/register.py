@@ -13,6 +13,7 @@ from field_api.delivery import api as delivery_api  # noqa: F401
 from field_api.delivery import sync as delivery_sync
 from field_api.delivery.cli import cache_jwks, verify_receipt_command
 from field_api.permits import api as permits_api  # noqa: F401
+from field_api.permits import console as permits_console
 from field_api.permits import sync as permits_sync
 
 # Their routes, on blp: imported in the order the API document has always listed them.
@@ -26,5 +27,6 @@ def register(app: Flask) -> None:
     residency_sync.register()
     permits_sync.register()
     delivery_sync.register()
+    app.register_blueprint(permits_console.pages)
     app.cli.add_command(cache_jwks)
     app.cli.add_command(verify_receipt_command)

@@ -10,7 +10,14 @@ from app.web.nav import register_nav
 from app.web.panels import part, register_panel
 
 # The features' entry points.
-__all__ = ["init_app", "part", "register_nav", "register_panel"]
+__all__ = ["init_app", "page_blueprint", "part", "register_nav", "register_panel"]
+
+
+def page_blueprint(name: str, import_name: str, url_prefix: str):
+    """A feature's console pages (see ``app.web.views.page_blueprint``)."""
+    from app.web import views
+
+    return views.page_blueprint(name, import_name, url_prefix)
 
 
 def init_app(app: Flask) -> None:

@@ -13,6 +13,9 @@ from app.auth.permissions import Actor
 from app.errors import Forbidden
 from app.web import sessions
 
+# The blueprints whose pages are console pages: the kernel's, and the features' (page_blueprint).
+CONSOLE_BLUEPRINTS: set[str] = {"console"}
+
 
 def load() -> None:
     """Find this request's session (before the view runs): ``g.console_session``,

@@ -30,7 +30,9 @@ def browser_locale() -> str | None:
 
 
 def is_console_request() -> bool:
-    return request.blueprint == "console"
+    from app.web.access import CONSOLE_BLUEPRINTS
+
+    return request.blueprint in CONSOLE_BLUEPRINTS
 
 
 def select_locale() -> str | None:

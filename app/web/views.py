@@ -50,8 +50,9 @@ def _load_and_check():
 
 @blp.after_request
 def _headers(resp):
-    resp.headers["Content-Security-Policy"] = CSP
-    resp.headers["X-Frame-Options"] = "DENY"
+    # a page may narrow its own (a file shown in a frame of another console page)
+    resp.headers.setdefault("Content-Security-Policy", CSP)
+    resp.headers.setdefault("X-Frame-Options", "DENY")
     resp.headers["Referrer-Policy"] = "same-origin"
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -59,7 +60,7 @@ def _headers(resp):
 
 @blp.app_context_processor
 def _console_context():
-    if request.blueprint != "console":
+    if request.blueprint not in access.CONSOLE_BLUEPRINTS:
         return {}
     user = g.get("console_user")
     row = g.get("console_session")
@@ -266,3 +267,17 @@ def _error_page(status: int, title: str, detail: str):
     return render_template(
         "console/error.html", status=status, title=translate_text(title), detail=translate_detail(detail)
     ), status
+
+
+def page_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
+    """A feature's console pages: a blueprint with the kernel's session loading, CSRF check,
+    security headers, base-template context and error pages. Its templates live in the
+    feature's ``templates/`` folder; the feature registers it in its ``register(app)``."""
+    pages = Blueprint(name, import_name, template_folder="templates", url_prefix=url_prefix)
+    pages.before_request(_load_and_check)
+    pages.after_request(_headers)
+    pages.register_error_handler(DomainError, _domain_error)
+    pages.register_error_handler(HTTPException, _http_error)
+    pages.register_error_handler(Exception, _unexpected)
+    access.CONSOLE_BLUEPRINTS.add(name)
+    return pages

@@ -6,6 +6,24 @@ add or correct dates in ``calendar_day``, which always wins. For a year neither 
 Friday are working days and the answer says the year is unconfirmed.
 """
 
-from app.workdays.services import LOCAL_TZ, add_working_days, day_info, days, is_workday, local_datetime, local_now
+from app.workdays.services import (
+    LOCAL_TZ,
+    add_working_days,
+    day_info,
+    days,
+    is_workday,
+    local_datetime,
+    local_now,
+    working_days_until,
+)
 
-__all__ = ["LOCAL_TZ", "add_working_days", "day_info", "days", "is_workday", "local_datetime", "local_now"]
+__all__ = [
+    "LOCAL_TZ",
+    "add_working_days",
+    "day_info",
+    "days",
+    "is_workday",
+    "local_datetime",
+    "local_now",
+    "working_days_until",
+]

@@ -121,3 +121,11 @@ def local_now() -> datetime:
 
 def local_datetime(day: date, at: time) -> datetime:
     return datetime.combine(day, at, LOCAL_TZ)
+
+
+def working_days_until(today: date, deadline: date) -> int:
+    """Working days left before ``deadline`` (today not counted, the deadline counted): 0 on the
+    deadline itself; negative when it has passed (the working days it is late)."""
+    start, end, sign = (today, deadline, 1) if deadline >= today else (deadline, today, -1)
+    overrides = _overrides(start, end)
+    return sign * sum(_info(start + timedelta(n), overrides).is_workday for n in range(1, (end - start).days + 1))
