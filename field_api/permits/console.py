@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import current_app, g, redirect, render_template, request, url_for
+from flask import Response, current_app, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -176,9 +176,9 @@ def act(application_id: uuid.UUID, action: str) -> ResponseReturnValue:
 
         errors["action"] = translate_detail(err.detail)
         return _detail(application_for(g.actor, application_id), errors=errors, form=dict(form), status=err.status)
-    target = "review.queue" if action in ("approve", "reject", "return") else "review.detail"
-    kwargs = {} if target == "review.queue" else {"application_id": application_id}
-    return redirect(url_for(target, done=action, **kwargs), 303)
+    if action in ("approve", "reject", "return"):
+        return redirect(url_for("review.queue", done=action), 303)
+    return redirect(url_for("review.detail", done=action, application_id=application_id), 303)
 
 
 @pages.route("/files/<sha256>", methods=["GET"])
@@ -194,7 +194,7 @@ def file(sha256: str) -> ResponseReturnValue:
 
 
 @pages.after_request
-def _frame_files(resp):  # type: ignore[no-untyped-def]
+def _frame_files(resp: Response) -> Response:
     """A PDF is shown in a frame of the review page: only this site may frame it."""
     if request.endpoint == "review.file" and resp.status_code == 200:
         resp.headers["X-Frame-Options"] = "SAMEORIGIN"
