@@ -322,9 +322,14 @@ def search(actor, filters: dict):
     return query
 
 
-def read_pii(actor, resident_id) -> dict:
+def read_pii(actor, resident_id, reason: str | None = None) -> dict:
+    """The unmasked numbers, audited as ``pii.read``; the console also records why (its unmask
+    form requires a reason)."""
     resident = resident_for(actor, resident_id)
-    audit.record(actor, "pii.read", "resident", resident.id, after={"fields": ["identity_number", "phone"]})
+    after: dict = {"fields": ["identity_number", "phone"]}
+    if reason is not None:
+        after["reason"] = reason
+    audit.record(actor, "pii.read", "resident", resident.id, after=after)
     db.session.flush()
     return {
         "id": resident.id,

@@ -25,10 +25,16 @@ TABLE = [
     ("GET", "/console/review/<uuid:application_id>", {"anonymous": 302, "staff": 404, "admin": 403}),
     ("POST", "/console/review/<uuid:application_id>/<action>", {"anonymous": 400, "staff": 404, "admin": 403}),
     ("GET", "/console/review/files/<sha256>", {"anonymous": 302, "staff": 404, "admin": 404}),
+    # residents (field_api/residency/console.py): a search is a POST, so no number is in a URL
+    ("GET", "/console/residents/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("POST", "/console/residents/", {"anonymous": 400, "staff": 200, "admin": 200}),
+    ("GET", "/console/residents/<uuid:resident_id>", {"anonymous": 302, "staff": 404, "admin": 404}),
+    ("POST", "/console/residents/<uuid:resident_id>/unmask", {"anonymous": 400, "staff": 404, "admin": 404}),
 ]
 PARAMS = {
     "<path:rest>": "nowhere",
     "<uuid:application_id>": "00000000-0000-4000-8000-000000000000",
+    "<uuid:resident_id>": "00000000-0000-4000-8000-000000000000",
     "<action>": "review",
     "<sha256>": "0" * 64,
 }
