@@ -19,7 +19,10 @@ from field_api.permits import sync as permits_sync
 # Their routes, on blp: imported in the order the API document has always listed them.
 from field_api.residency import api as residency_api  # noqa: F401
 from field_api.residency import console as residents_console
-from field_api.residency import maturity_api  # noqa: F401
+from field_api.residency import (
+    maturity_api,  # noqa: F401
+    maturity_console,
+)
 from field_api.residency import sync as residency_sync
 
 
@@ -30,5 +33,6 @@ def register(app: Flask) -> None:
     delivery_sync.register()
     app.register_blueprint(permits_console.pages)
     app.register_blueprint(residents_console.pages)
+    app.register_blueprint(maturity_console.pages)
     app.cli.add_command(cache_jwks)
     app.cli.add_command(verify_receipt_command)

@@ -30,11 +30,19 @@ TABLE = [
     ("POST", "/console/residents/", {"anonymous": 400, "staff": 200, "admin": 200}),
     ("GET", "/console/residents/<uuid:resident_id>", {"anonymous": 302, "staff": 404, "admin": 404}),
     ("POST", "/console/residents/<uuid:resident_id>/unmask", {"anonymous": 400, "staff": 404, "admin": 404}),
+    # six months (field_api/residency/maturity_console.py)
+    ("GET", "/console/maturity/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    (
+        "POST",
+        "/console/maturity/reminders/<uuid:notification_id>/resend",
+        {"anonymous": 400, "staff": 404, "admin": 404},
+    ),
 ]
 PARAMS = {
     "<path:rest>": "nowhere",
     "<uuid:application_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:resident_id>": "00000000-0000-4000-8000-000000000000",
+    "<uuid:notification_id>": "00000000-0000-4000-8000-000000000000",
     "<action>": "review",
     "<sha256>": "0" * 64,
 }
