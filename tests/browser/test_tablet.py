@@ -482,3 +482,31 @@ def test_a_refused_registration_is_shown_and_rolled_back(tablet, server, station
     shot(page, "rejected", LANDSCAPE)
     refused = station.ok("demo.staff", "GET", "/api/v1/sync/rejections")
     assert any(r["entity"] == "registration" for r in refused)
+
+
+def test_a_change_of_areas_resets_the_tablet_to_its_new_scope(tablet, server, station):
+    """Staff move the officer to another area: the next pull is a reset, the tablet pulls afresh
+    and keeps only what the new scope holds."""
+    page = open_tablet(tablet, server)
+    enrol_and_log_in(page, station, "换片区的平板")
+    held = (
+        "import('/tablet/static/js/client.js').then(async m => { const t = await m.Tablet.open();"
+        " return (await t.records('registration')).map(r => r.data.area_id); })"
+    )
+    north = station.officer_area()["id"]
+    assert set(page.evaluate(held)) == {north}
+    areas = page.evaluate(
+        "import('/tablet/static/js/client.js').then(async m => (await (await m.Tablet.open()).records('area'))"
+        ".map(a => a.id))"
+    )
+    east = next(a for a in areas if a != north)
+    officer = station.ok("demo.officer", "GET", "/api/v1/me")
+    url = f"/api/v1/users/{officer['id']}"
+    station.ok("demo.admin", "PATCH", url, {"area_ids": [east]})
+    try:
+        page.click("button:has-text('同步')")
+        page.click("#sync-now")
+        page.wait_for_selector("#sync-result .notice >> text=同步完成")
+        assert set(page.evaluate(held)) <= {east}
+    finally:
+        station.ok("demo.admin", "PATCH", url, {"area_ids": [north]})
