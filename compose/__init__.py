@@ -11,13 +11,14 @@ from flask import Flask
 from app import create_app as create_kernel_app
 from app.config import Config
 from appointments import register as appointments
+from citizen import register as citizen
 from compose import seed_demo, seed_scale
 from field_api import register as field_api
 from sync import register as sync
 from tablet import register as tablet
 
 # The order the features register: their blueprints appear in the API document in this order.
-FEATURES = (appointments, field_api, sync, tablet, seed_scale, seed_demo)
+FEATURES = (appointments, field_api, sync, tablet, citizen, seed_scale, seed_demo)
 
 
 def create_app(config: Config | None = None) -> Flask:

@@ -56,3 +56,19 @@ def station_id_for_write(actor, requested):
     if requested is not None and requested != actor.station_id:
         raise field_error("station_id", "you may act only for your own station")
     return actor.station_id
+
+
+def public_directory() -> list[tuple[Station, list[Area]]]:
+    """What anyone may read, signed in or not: the active stations, each with its active areas
+    (names and codes only are shown). A station without an active area takes no booking, so it is
+    left out."""
+    areas = db.session.execute(
+        sa.select(Area)
+        .join(Station, Station.id == Area.station_id)
+        .where(Area.active.is_(True), Station.active.is_(True))
+        .order_by(Station.code, Area.code)
+    ).scalars()
+    listing: dict[object, tuple[Station, list[Area]]] = {}
+    for area in areas:
+        listing.setdefault(area.station_id, (area.station, []))[1].append(area)
+    return list(listing.values())

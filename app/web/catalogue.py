@@ -23,7 +23,7 @@ TRANSLATIONS = ROOT / "app" / "translations"
 # Directory names are Babel's names of the locales: Flask-Babel looks ``zh_CN`` up as
 # ``zh_Hans_CN`` (Babel adds the script), and would not find a ``zh_CN`` folder.
 LOCALES = ("zh_Hans_CN", "en")
-SOURCES = ("app", "appointments", "field_api", "sync")
+SOURCES = ("app", "appointments", "field_api", "sync", "citizen")
 METHODS = [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**/static/**", "ignore"), ("**.py", "python")]
 KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None}
 

@@ -21,19 +21,13 @@ from app.web.access import console_public, staff_page
 from app.web.i18n import CONSOLE_LOCALES
 from app.web.nav import entries_for, register_nav
 from app.web.panels import panels_for
+from app.web.security import secure_page
 
 log = logging.getLogger("doorstep.console")
 
 blp = Blueprint("console", __name__, template_folder="templates")
 
 register_nav("console.dashboard", _l("Today"), 0)
-
-# What a page may load: this host only. Inline scripts and styles are refused, so an injected
-# fragment cannot run; htmx is told not to add its indicator <style> (base template).
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
-)
 
 
 @blp.before_request
@@ -51,11 +45,7 @@ def _load_and_check():
 @blp.after_request
 def _headers(resp):
     # a page may narrow its own (a file shown in a frame of another console page)
-    resp.headers.setdefault("Content-Security-Policy", CSP)
-    resp.headers.setdefault("X-Frame-Options", "DENY")
-    resp.headers["Referrer-Policy"] = "same-origin"
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
+    return secure_page(resp)
 
 
 @blp.app_context_processor

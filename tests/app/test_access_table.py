@@ -48,6 +48,12 @@ TABLE = [
     ("GET", "/tablet/sw.js", None, {"*": 200}),
     ("GET", "/tablet/manifest.webmanifest", None, {"*": 200}),
     ("GET", "/tablet/static/<path:filename>", None, {"*": 200}),
+    # The citizens' H5 (docs/citizen.md): its directory is public, in pages and in the API. The
+    # filler's file is the tablet's, absent here: 404 for all alike (tests/citizen serve its CSS).
+    ("GET", "/m", None, {"*": 308}),
+    ("GET", "/m/", None, {"*": 200}),
+    ("GET", "/m/static/<path:filename>", None, {"*": 404}),
+    ("GET", "/api/v1/public/stations", None, {"*": 200}),
     ("POST", "/api/v1/auth/login", lambda w: {"username": "nobody", "password": "wrong-password"}, {"*": 401}),
     ("POST", "/api/v1/auth/refresh", lambda w: {"refresh_token": "not-a-token"}, {"*": 401}),
     ("POST", "/api/v1/auth/logout", lambda w: {"refresh_token": "not-a-token"}, {"*": 204}),

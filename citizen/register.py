@@ -1,0 +1,14 @@
+"""Plugging the citizens' H5 into the app: its pages and its public read-only API."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.extensions import api
+from citizen.api import blp as directory_api
+from citizen.pages import blp as pages
+
+
+def register(app: Flask) -> None:
+    api.register_blueprint(directory_api)
+    app.register_blueprint(pages)
