@@ -123,7 +123,7 @@ def _access_log(app: Flask) -> None:
     log = logging.getLogger("doorstep.access")
 
     @app.before_request
-    def _start():
+    def _start() -> None:
         g._started = time.perf_counter()
 
     @app.after_request

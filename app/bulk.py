@@ -182,12 +182,12 @@ class new_uuid(FunctionElement):
 
 
 @compiles(new_uuid, "postgresql")
-def _new_uuid_pg(element, compiler, **kw):
+def _new_uuid_pg(element, compiler, **kw) -> str:
     return "gen_random_uuid()"
 
 
 @compiles(new_uuid, "sqlite")
-def _new_uuid_sqlite(element, compiler, **kw):
+def _new_uuid_sqlite(element, compiler, **kw) -> str:
     return "lower(hex(randomblob(16)))"  # lowercase, as ``uuid.UUID.hex``: the form ids are compared in
 
 
@@ -199,7 +199,7 @@ class uuid_text(FunctionElement):
 
 
 @compiles(uuid_text, "postgresql")
-def _uuid_text_pg(element, compiler, **kw):
+def _uuid_text_pg(element, compiler, **kw) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
 
 

@@ -117,7 +117,7 @@ def seed_demo(if_empty):
 @click.command("rotate-keys")
 @with_appcontext
 @unit_of_work.in_unit
-def rotate_keys():
+def rotate_keys() -> None:
     """Start signing with a new key; the old one verifies until its tokens expire."""
     key = create_key()
     db.session.flush()
@@ -126,7 +126,7 @@ def rotate_keys():
 
 @click.command("audit-verify")
 @with_appcontext
-def audit_verify():
+def audit_verify() -> None:
     """Check the audit chain; exit 1 at the first edited, missing or unlinked event."""
     report = verify_chain()
     if report.ok:

@@ -453,7 +453,7 @@ class Config:
     OTP_ADDRESS_PER_HOUR = 30
     DEVICE_ENROLLMENT_TTL_SECONDS = 24 * 3600
 
-    def __init__(self, environ: dict[str, Any] | None = None):
+    def __init__(self, environ: dict[str, Any] | None = None) -> None:
         environ = os.environ if environ is None else environ
         for s in SETTINGS:
             raw = environ.get(s.env)
@@ -471,7 +471,7 @@ class TestConfig(Config):
     TESTING = True
     PASSWORD_HASH_FAST = True
 
-    def __init__(self, environ: dict[str, Any] | None = None):
+    def __init__(self, environ: dict[str, Any] | None = None) -> None:
         super().__init__(environ)
         self.ENV = "test"
 

@@ -43,7 +43,7 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=0, x_port=0, x_prefix=0)
 
     @app.before_request
-    def _begin():
+    def _begin() -> None:
         incoming = request.headers.get("X-Request-ID", "")
         rid = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         g.request_id = rid
@@ -60,7 +60,7 @@ def init_app(app: Flask) -> None:
         return resp
 
     @app.teardown_request
-    def _end(_exc):
+    def _end(_exc) -> None:
         for var, name in ((_meta, "_meta_token"), (sqlite_begin_mode, "_begin_token")):
             token = g.pop(name, None)
             if token is not None:

@@ -85,7 +85,7 @@ def configure_sqlite(engine: Engine) -> None:
         return
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):
+    def _on_connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
@@ -96,7 +96,7 @@ def configure_sqlite(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):
+    def _on_begin(conn) -> None:
         conn.exec_driver_sql(f"BEGIN {sqlite_begin_mode.get()}")
 
 

@@ -41,7 +41,7 @@ class DomainError(Exception):
         headers: dict[str, Any] | None = None,
         slug: str | None = None,
         **extra,
-    ):
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.errors = errors
@@ -54,7 +54,7 @@ class DomainError(Exception):
 class Unauthorized(DomainError):
     status, slug, title = 401, "unauthorized", "Authentication required"
 
-    def __init__(self, detail=None, **kw):
+    def __init__(self, detail=None, **kw) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="doorstep"'})
         super().__init__(detail, **kw)
 
@@ -90,7 +90,7 @@ class Unprocessable(DomainError):
 class TooManyRequests(DomainError):
     status, slug, title = 429, "too-many-requests", "Too many requests"
 
-    def __init__(self, detail=None, *, retry_after: float, **kw):
+    def __init__(self, detail=None, *, retry_after: float, **kw) -> None:
         seconds = max(1, math.ceil(retry_after))  # rounded up: a client that waits this long gets in
         kw.setdefault("headers", {"Retry-After": str(seconds)})
         super().__init__(detail, retry_after=seconds, **kw)
@@ -217,7 +217,7 @@ class ProblemApi(Api):
 
     ERROR_SCHEMA = ProblemSchema
 
-    def _register_responses(self):
+    def _register_responses(self) -> None:
         register_components(self.spec)
         for status in http.HTTPStatus:
             if status < 400:
@@ -232,13 +232,13 @@ class ProblemApi(Api):
         self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
         self.spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
 
-    def _register_etag_headers(self):
+    def _register_etag_headers(self) -> None:
         """ETag is registered with the other shared headers (app/openapi.py)."""
 
-    def _register_pagination_header(self):
+    def _register_pagination_header(self) -> None:
         """X-Pagination is registered with the other shared headers (app/openapi.py)."""
 
-    def _register_error_handlers(self):
+    def _register_error_handlers(self) -> None:
         app = self._app
         app.register_error_handler(DomainError, handle_domain_error)
         app.register_error_handler(HTTPException, handle_http_exception)

@@ -77,7 +77,7 @@ def _constraints(field, base) -> tuple[Any, list[Any]]:
 class _Field:
     """How one field's decoded value becomes marshmallow's loaded value."""
 
-    def __init__(self, name: str, validators: list[Any], convert: Callable | None):
+    def __init__(self, name: str, validators: list[Any], convert: Callable | None) -> None:
         self.name, self.validators, self.convert = name, validators, convert
 
 
@@ -112,7 +112,7 @@ def _field_type(field) -> tuple[Any, list[Any], Callable | None]:
 
 
 class _Compiled:
-    def __init__(self, type_, plan: list[_Field], has_unset: bool):
+    def __init__(self, type_, plan: list[_Field], has_unset: bool) -> None:
         self.type, self.plan, self.has_unset = type_, plan, has_unset
         self.simple = not has_unset and not any(f.validators or f.convert for f in plan)
 

@@ -11,7 +11,7 @@ and gives up by itself past 1024 levels, and the parsed value is then measured l
 from __future__ import annotations
 
 import orjson
-from flask import request
+from flask import Flask, request
 
 from app.errors import Unprocessable
 
@@ -80,11 +80,11 @@ def self_checked(endpoint: str) -> None:
     _SELF_CHECKED.add(endpoint)
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     """Every JSON body, before a view or a parser reads it."""
 
     @app.before_request
-    def _bounded_json():
+    def _bounded_json() -> None:
         if (
             request.is_json
             and request.content_length != 0

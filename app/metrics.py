@@ -129,7 +129,7 @@ def init_app(app: Flask) -> None:
     api.register_blueprint(blp)
 
     @app.before_request
-    def _metrics_start():
+    def _metrics_start() -> None:
         g._metrics_started = time.perf_counter()
 
     @app.after_request
@@ -258,7 +258,7 @@ class ScrapeCollector:
 class _Sources:
     """What one scrape serves: the counters (this process's or every worker's) and the live reads."""
 
-    def __init__(self, *sources):
+    def __init__(self, *sources) -> None:
         self.sources = sources
 
     def collect(self):
@@ -285,7 +285,7 @@ class _InAppContext:
     scrape-time reads need one (the database session). Everything is read inside the context and
     yielded after it is popped, so an abandoned scrape cannot leave a context pushed."""
 
-    def __init__(self, app: Flask, source):
+    def __init__(self, app: Flask, source) -> None:
         self.app, self.source = app, source
 
     def collect(self):

@@ -64,7 +64,7 @@ class Keys:
     decoding the configuration or building a cipher per value cost more than the cipher, so
     code doing many takes ``keys()`` once and calls its methods."""
 
-    def __init__(self, config):
+    def __init__(self, config) -> None:
         self.ciphers: list[tuple[str, AESGCM]] = []
         for part in str(config["PII_KEYS"]).split(","):
             kid, _, b64 = part.strip().partition(":")

@@ -105,7 +105,7 @@ class AdvisoryLock:
 
     kind = "postgresql-advisory-lock"
 
-    def __init__(self, url, key: int = ADVISORY_KEY):
+    def __init__(self, url, key: int = ADVISORY_KEY) -> None:
         self.key = key
         self.holder = _holder()
         self.engine = sa.create_engine(
@@ -171,7 +171,7 @@ class FileLock:
 
     kind = "file-lock"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.holder = _holder()
         self.fd: int | None = None
@@ -222,7 +222,7 @@ class Scheduler:
     """One process's scheduler. Every process runs the same APScheduler jobs; a job does its work
     only while this process leads, so a standby takes over without re-planning anything."""
 
-    def __init__(self, app: Flask, jobs: list[JobSpec] | None = None):
+    def __init__(self, app: Flask, jobs: list[JobSpec] | None = None) -> None:
         # APScheduler logs every run of every job at INFO; ours logs the runs that did something.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self.app = app

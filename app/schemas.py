@@ -6,7 +6,7 @@ import flask_smorest
 import flask_smorest.pagination
 import marshmallow as ma
 import sqlalchemy as sa
-from flask import request
+from flask import Flask, request
 from marshmallow import fields, validate
 from webargs.flaskparser import FlaskParser
 from webargs.multidictproxy import MultiDictProxy
@@ -37,7 +37,7 @@ class LocalTime(fields.Time):
     default_error_messages = {"offset": "must be a local time without a UTC offset, like 09:00"}  # noqa: RUF012
     PATTERN = r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"  # simple enough for generators; the parser checks ranges
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs) -> None:
         kwargs["metadata"] = {"pattern": self.PATTERN, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
 
@@ -69,7 +69,7 @@ class JsonInteger(fields.Integer):
     """A body's whole number as JSON writes it: ``2.5``, ``1e-42``, ``"3"`` and ``true`` are a
     client's mistake, said as a 422 rather than truncated or coerced into a valid-looking value."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs) -> None:
         super().__init__(strict=True, **kwargs)
 
     def _validated(self, value):
@@ -153,7 +153,7 @@ class _CompletingSpec:
     """The apispec object a blueprint documents its views into, with each operation completed
     (operationId, security, error responses, headers) from its view before it is added."""
 
-    def __init__(self, spec, app, blueprint_name: str):
+    def __init__(self, spec, app: Flask, blueprint_name: str) -> None:
         self._spec, self._app, self._name = spec, app, blueprint_name
 
     def __getattr__(self, name):
@@ -169,7 +169,7 @@ class _CompletingSpec:
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
-    def register_views_in_doc(self, api, app, spec, *, name, parameters):
+    def register_views_in_doc(self, api, app: Flask, spec, *, name, parameters) -> None:
         super().register_views_in_doc(api, app, _CompletingSpec(spec, app, name), name=name, parameters=parameters)
 
 
@@ -185,7 +185,7 @@ def _takes_body(view) -> bool:
     return "requestBody" in doc.get("manual_doc", {})
 
 
-def refuse_unexpected_bodies(app) -> None:
+def refuse_unexpected_bodies(app: Flask) -> None:
     """A body sent to a route that takes none is a 400, not ignored: a client that thinks it sent
     a note with "accept" or a reason with "start" learns at once that nothing read it."""
     takes = {}

@@ -81,7 +81,7 @@ class LocalStore:
 
     kind = "local"
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
 
     def _path(self, sha256: str) -> Path:
@@ -155,7 +155,7 @@ class S3Store:
     kind = "s3"
     PREFIX = "blobs/"
 
-    def __init__(self, bucket: str, *, endpoint_url: str | None, region: str, presign_seconds: int):
+    def __init__(self, bucket: str, *, endpoint_url: str | None, region: str, presign_seconds: int) -> None:
         # boto3 (about half a second to import) loads only in deployments that store blobs on S3.
         import boto3
         from botocore.config import Config as BotoConfig

@@ -42,7 +42,7 @@ def declare(body):
 @blp.route("/attachments/<sha256>", methods=["GET"])
 @requires("attachment.read")
 @blp.response(200, AttachmentDetailOut)
-def get_attachment(sha256):
+def get_attachment(sha256: str):
     """An attachment's metadata and, once stored, a download URL"""
     return services.detail(current_actor(), sha256)
 
@@ -51,7 +51,7 @@ def get_attachment(sha256):
 @requires("attachment.upload")
 @blp.doc(requestBody={"required": True, "content": _BINARY})
 @blp.response(200, AttachmentOut)
-def put_content(sha256):
+def put_content(sha256: str):
     """Upload the declared bytes through the API (the local store's upload URL)"""
     return services.receive(current_actor(), sha256, request.mimetype or None, _read_body)
 
@@ -59,7 +59,7 @@ def put_content(sha256):
 @blp.route("/attachments/<sha256>/content", methods=["GET"])
 @requires("attachment.read")
 @blp.doc(responses={"200": {"description": "The file", "content": _BINARY}})
-def get_content(sha256):
+def get_content(sha256: str):
     """Download the verified bytes"""
     data, content_type, filename = services.content(current_actor(), sha256)
     return current_app.response_class(
@@ -72,6 +72,6 @@ def get_content(sha256):
 @blp.route("/attachments/<sha256>/confirm", methods=["POST"])
 @requires("attachment.upload")
 @blp.response(200, AttachmentOut)
-def confirm(sha256):
+def confirm(sha256: str):
     """After uploading to a presigned URL: check the bytes and mark the attachment stored"""
     return services.confirm(current_actor(), sha256)

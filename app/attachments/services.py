@@ -16,12 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from flask import current_app
 
 from app import audit, quotas
 from app.attachments.models import PENDING, STORED, Attachment, AttachmentClaim
+from app.auth.actor import Actor
 from app.db import insert_for, one_or_404, utcnow
 from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_error
 from app.extensions import db
@@ -116,7 +118,7 @@ def stored_among(hashes) -> set[str]:
 # ---------------------------------------------------------------- scope
 
 
-def attachments_visible_to(actor):
+def attachments_visible_to(actor: Actor):
     """Administrators see every attachment; station accounts those declared by anyone of their
     station; citizens those they declared themselves."""
     query = sa.select(Attachment)
@@ -130,7 +132,7 @@ def attachments_visible_to(actor):
     return query.where(Attachment.sha256.in_(claims))
 
 
-def _in_scope(actor, sha256: str) -> bool:
+def _in_scope(actor: Actor, sha256: str) -> bool:
     return (
         db.session.execute(
             attachments_visible_to(actor).with_only_columns(Attachment.sha256).where(Attachment.sha256 == sha256)
@@ -139,7 +141,7 @@ def _in_scope(actor, sha256: str) -> bool:
     )
 
 
-def attachment_for(actor, sha256: str) -> Attachment:
+def attachment_for(actor: Actor, sha256: str) -> Attachment:
     return one_or_404(attachments_visible_to(actor).where(Attachment.sha256 == sha256), "attachment")
 
 
@@ -157,7 +159,7 @@ def _check_declaration(content_type: str, size: int, kind: str) -> None:
         raise field_error("size", f"must be at most {_max_bytes()} bytes")
 
 
-def declare(actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
+def declare(actor: Actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
     """Declare a file about to be uploaded; returns (info, created). Declaring a hash again is
     answered with the same attachment (and a fresh upload target while it is still pending).
 
@@ -255,7 +257,7 @@ def _verify(declared: _Declared, data: bytes) -> None:
         )
 
 
-def _declared_then_release(actor, sha256: str) -> tuple[_Declared, Attachment | None]:
+def _declared_then_release(actor: Actor, sha256: str) -> tuple[_Declared, Attachment | None]:
     """Look the attachment up in the caller's scope, then end the transaction: receiving or
     fetching up to ATTACHMENT_MAX_BYTES can take long, and on SQLite an open write transaction
     would hold every other writer for that time. Returns the row only if it is already stored."""
@@ -267,7 +269,7 @@ def _declared_then_release(actor, sha256: str) -> tuple[_Declared, Attachment | 
     return declared, None
 
 
-def _mark_stored(actor, declared: _Declared, how: str) -> AttachmentInfo:
+def _mark_stored(actor: Actor, declared: _Declared, how: str) -> AttachmentInfo:
     """One transaction: lock the row, mark it stored, audit, let waiting records know."""
     row = db.session.execute(
         sa.select(Attachment)
@@ -293,7 +295,7 @@ def _mark_stored(actor, declared: _Declared, how: str) -> AttachmentInfo:
     return info
 
 
-def receive(actor, sha256: str, content_type: str | None, read_body: Callable[[int], bytes]) -> AttachmentInfo:
+def receive(actor: Actor, sha256: str, content_type: str | None, read_body: Callable[[int], bytes]) -> AttachmentInfo:
     """The bytes through the API (the local store's upload target; a fallback with S3 too).
     ``read_body(limit)`` reads the request body, raising ``PayloadTooLarge`` above ``limit``."""
     declared, stored = _declared_then_release(actor, sha256)
@@ -318,7 +320,7 @@ def _discard_unless_stored(store, sha256: str) -> None:
         store.delete(sha256)
 
 
-def confirm(actor, sha256: str) -> AttachmentInfo:
+def confirm(actor: Actor, sha256: str) -> AttachmentInfo:
     """After a client PUT the bytes to a presigned URL: fetch them back and check them ourselves.
     S3 already refused other bytes (the checksum is signed), but an S3-compatible server may not
     enforce it, and the type and size limits are ours to check. Bytes that fail are deleted."""
@@ -355,7 +357,7 @@ def confirm(actor, sha256: str) -> AttachmentInfo:
 # ---------------------------------------------------------------- reading
 
 
-def detail(actor, sha256: str) -> AttachmentInfo:
+def detail(actor: Actor, sha256: str) -> AttachmentInfo:
     """Metadata, and where to download the bytes once they are stored: a presigned URL from S3, or
     the API's own content URL for the local store."""
     row = attachment_for(actor, sha256)
@@ -368,7 +370,7 @@ def detail(actor, sha256: str) -> AttachmentInfo:
     return AttachmentInfo.of(row, download=download)
 
 
-def content(actor, sha256: str) -> tuple[bytes, str, str]:
+def content(actor: Actor, sha256: str) -> tuple[bytes, str, str]:
     """The verified bytes, their type, and a file name for the download."""
     row = attachment_for(actor, sha256)
     if row.status != STORED:
@@ -381,7 +383,7 @@ def content(actor, sha256: str) -> tuple[bytes, str, str]:
     return data, row.content_type, sha256 + EXTENSIONS.get(row.content_type, "")
 
 
-def share_with_station(sha256: str | None, station_id, user_id) -> None:
+def share_with_station(sha256: str | None, station_id: UUID, user_id: UUID) -> None:
     """A record of a station now names these bytes (a citizen's upload attached to an
     application): that station's staff may read them. Only the declarer's own claim is given
     the station, so naming a digest one never declared shares nothing (and grants no read);

@@ -12,6 +12,7 @@ import hashlib
 import weakref
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import orjson
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app import bulk
 from app.audit.models import AuditEvent, AuditHead
+from app.auth.actor import Actor
 from app.context import audit_context, current_meta
 from app.db import ends_outermost, locked_row, utcnow
 from app.extensions import db
@@ -73,13 +75,13 @@ _savepoint_marks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session, transaction):
+def _mark_savepoint(session, transaction) -> None:
     if transaction.nested:
         _savepoint_marks[transaction] = len(session.info.get("audit_pending") or ())
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session, previous_transaction):
+def _drop_rolled_back(session, previous_transaction) -> None:
     """A rolled-back savepoint (a refused sync mutation) takes its events with it."""
     if previous_transaction.nested and previous_transaction in _savepoint_marks:
         mark = _savepoint_marks.pop(previous_transaction)
@@ -89,7 +91,7 @@ def _drop_rolled_back(session, previous_transaction):
 
 
 @event.listens_for(Session, "before_commit")
-def _append_to_chain(session):
+def _append_to_chain(session) -> None:
     """Give the transaction's events their places in the chain: lock the head, hash, insert, move
     the head — the last lock the transaction takes before the change feed's counter, whatever the
     transaction did before. Taking the head at the first ``record`` instead held it while the rest
@@ -117,12 +119,12 @@ def _append_to_chain(session):
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_pending(session, transaction):
+def _forget_pending(session, transaction) -> None:
     if ends_outermost(transaction):
         session.info.pop("audit_pending", None)
 
 
-def recorded_for(actor, action: str, entity: str, entity_ids: list[str]) -> set[str]:
+def recorded_for(actor: Actor, action: str, entity: str, entity_ids: list[str]) -> set[str]:
     """Those of ``entity_ids`` this actor has an ``action`` event for: written ones, and those this
     transaction recorded and chains only at commit (a push links a person, then registers them,
     in one transaction)."""
@@ -153,7 +155,7 @@ def recorded_for(actor, action: str, entity: str, entity_ids: list[str]) -> set[
 
 
 def record(
-    actor,
+    actor: Actor,
     action: str,
     entity: str,
     entity_id=None,
@@ -171,7 +173,7 @@ def record(
     return row
 
 
-def record_many(actor, action: str, entity: str, events: list[tuple[Any, ...]], *, station_id=None) -> None:
+def record_many(actor: Actor, action: str, entity: str, events: list[tuple[Any, ...]], *, station_id=None) -> None:
     """Append one event per ``(entity_id, after, sync_context)``, in order: a push of 500
     registrations audits each person without building 500 ORM objects. ``after`` must be masked
     and JSON already (strings, numbers, lists, dicts); ``sync_context`` is what ``audit_context``
@@ -186,7 +188,7 @@ def record_many(actor, action: str, entity: str, events: list[tuple[Any, ...]], 
     )
 
 
-def _event(actor, action, entity, station_id, meta, at) -> dict[str, Any]:
+def _event(actor: Actor, action, entity, station_id: UUID, meta, at) -> dict[str, Any]:
     """An event's who, what and where."""
     return {
         "at": at,
@@ -245,7 +247,7 @@ def verify_chain(batch: int = 5000) -> ChainReport:
     return ChainReport(True, checked)
 
 
-def events_visible_to(actor, filters: dict[str, Any]):
+def events_visible_to(actor: Actor, filters: dict[str, Any]):
     """Newest first. Staff see their station's events; administrators everything."""
     query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(filters.get("limit", 100))
     if not actor.is_admin:

@@ -30,6 +30,7 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -54,7 +55,7 @@ class CredentialError(ValueError):
     """A credential or receipt failed a check. ``reason`` is a stable machine-readable slug
     (``credential-invalid``, ``credential-expired``, ``unknown-key``, …), ``detail`` a sentence."""
 
-    def __init__(self, reason: str, detail: str = ""):
+    def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
@@ -166,9 +167,9 @@ def _datetime(seconds: int) -> datetime:
 def encode_device_credential(
     server_private_key,
     *,
-    device_id,
+    device_id: UUID,
     officer_id,
-    station_id,
+    station_id: UUID,
     device_public_key: ec.EllipticCurvePublicKey,
     iat: datetime,
     exp: datetime,

@@ -7,12 +7,14 @@ import hashlib
 import secrets
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from flask import current_app
 from jwt.algorithms import ECAlgorithm
 
 from app import audit, quotas
+from app.auth.actor import Actor
 from app.auth.models import Device, RefreshToken
 from app.db import one_or_404, utcnow
 from app.errors import Conflict, Unprocessable, field_error
@@ -30,16 +32,16 @@ def snapshot(device: Device) -> dict[str, Any]:
     return {"id": str(device.id), "label": device.label, "status": device.status, "station_id": str(device.station_id)}
 
 
-def devices_visible_to(actor):
+def devices_visible_to(actor: Actor):
     query = sa.select(Device).order_by(Device.created_at)
     return query if actor.is_admin else query.where(Device.station_id == actor.station_id)
 
 
-def device_for(actor, device_id) -> Device:
+def device_for(actor: Actor, device_id: UUID) -> Device:
     return one_or_404(devices_visible_to(actor).where(Device.id == device_id), "device")
 
 
-def register(actor, label: str, station_id=None) -> tuple[Device, str]:
+def register(actor: Actor, label: str, station_id=None) -> tuple[Device, str]:
     quotas.check(
         sa.select(Device.id).where(
             Device.created_by_id == actor.user_id, Device.status == "pending", Device.enrollment_expires_at > utcnow()
@@ -102,7 +104,7 @@ def enroll(code: str, public_key: dict[str, Any]) -> Device:
     return device
 
 
-def revoke(actor, device_id, mode: str) -> Device:
+def revoke(actor: Actor, device_id: UUID, mode: str) -> Device:
     if mode not in ("lost", "retired"):
         raise field_error("mode", "must be 'lost' or 'retired'")
     device = device_for(actor, device_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from flask import jsonify
 
 from app.auth import devices, keys, services
@@ -53,7 +55,7 @@ def refresh(body):
 @public
 @blp.arguments(RefreshIn)
 @blp.response(204)
-def logout(body):
+def logout(body) -> None:
     """Revoke this login's refresh tokens"""
     services.logout(body["refresh_token"])
 
@@ -114,7 +116,7 @@ def list_devices(pagination_parameters):
 @blp.route("/devices/<uuid:device_id>", methods=["GET"])
 @requires("device.read")
 @blp.response(200, DeviceOut)
-def get_device(device_id):
+def get_device(device_id: UUID):
     """One tablet"""
     return devices.device_for(current_actor(), device_id)
 
@@ -133,7 +135,7 @@ def enroll_device(body):
 @requires("device.manage")
 @blp.arguments(RevokeIn)
 @blp.response(200, DeviceOut)
-def revoke_device(body, device_id):
+def revoke_device(body, device_id: UUID):
     """Revoke a tablet: `lost` refuses it at once, `retired` lets it hand in what it holds"""
     return devices.revoke(current_actor(), device_id, body["mode"])
 

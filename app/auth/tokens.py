@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from uuid import UUID
 
 import jwt
 import sqlalchemy as sa
@@ -204,7 +205,7 @@ def issue_refresh_token(user: User, device_id=None, family_id=None) -> str:
     return token
 
 
-def revoke_family(family_id) -> None:
+def revoke_family(family_id: UUID) -> None:
     # The family's rows locked oldest first — the order in which refreshing takes them (a token,
     # then the one issued for it) — before revoking: concurrent reuses of one token all revoke the
     # same family, and taking its rows in whatever order an UPDATE met them deadlocked on PostgreSQL.

@@ -6,6 +6,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
 
+from app.auth.actor import Actor
 from app.extensions import db
 from app.notify.models import Notification
 from app.notify.services import masked_recipient, outbox_visible_to, stats
@@ -34,7 +35,7 @@ TEMPLATE_LABELS = {
 LABELS = {"dead": (_l("Failed"), "bad"), "unknown": (_l("Unknown"), "warn"), "failed": (_l("Retrying"), "warn")}
 
 
-def sms_failures(actor) -> Markup:
+def sms_failures(actor: Actor) -> Markup:
     by_status = stats(actor)["by_status"]
     counts = part(
         "counts",

@@ -184,7 +184,7 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
         commit_now("claim transaction ends: nothing due")
         return [], decided
 
-    def mark(ids, **values):
+    def mark(ids, **values) -> None:
         if ids:
             db.session.execute(
                 sa.update(n)

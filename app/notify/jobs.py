@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from flask import current_app
 
@@ -33,7 +34,7 @@ def outbox_row(
     phone_enc: str,
     phone_bidx: str | None,
     *,
-    station_id,
+    station_id: UUID,
     dedupe_key: str,
     now: datetime,
     user_id=None,

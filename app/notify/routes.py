@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from app.auth.permissions import current_actor, requires
 from app.headers import locates
 from app.notify import services
@@ -32,7 +34,7 @@ def outbox_stats():
 @blp.route("/outbox/<uuid:notification_id>/retry", methods=["POST"])
 @requires("outbox.manage")
 @blp.response(200, OutboxOut)
-def retry_message(notification_id):
+def retry_message(notification_id: UUID):
     """Send a dead or unknown message again (audited)"""
     return services.retry(current_actor(), notification_id)
 
@@ -70,6 +72,6 @@ def opt_out_myself():
 @blp.route("/me/sms-opt-out", methods=["DELETE"])
 @requires("self.sms_opt_out")
 @blp.response(204)
-def opt_in_myself():
+def opt_in_myself() -> None:
     """Receive notices again"""
     services.opt_in_self(current_actor())

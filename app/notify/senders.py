@@ -32,7 +32,7 @@ MAX_ANSWER_BYTES = 64 * 1024
 class SendFailed(RuntimeError):
     """The provider refused or could not be reached; unless ``permanent``, it may be retried."""
 
-    def __init__(self, message: str, *, permanent: bool = False):
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
 
@@ -66,7 +66,7 @@ class SnsSender:
     name = "sns"
     PERMANENT_CODES = frozenset({"InvalidParameter", "InvalidParameterValue", "ValidationError"})
 
-    def __init__(self):
+    def __init__(self) -> None:
         cfg = current_app.config
         self.sender_id = cfg["SMS_SENDER_ID"]
         key = (
@@ -121,7 +121,7 @@ class WebhookSender:
     name = "webhook"
     PERMANENT_STATUSES = frozenset({400, 422})  # the gateway refused this message as such
 
-    def __init__(self):
+    def __init__(self) -> None:
         import urllib3  # only the HTTP gateway sender needs it
 
         cfg = current_app.config

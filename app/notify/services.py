@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 
 from app import audit, pii
+from app.auth.actor import Actor
 from app.db import insert_for, one_or_404, utcnow
 from app.errors import Conflict, field_error
 from app.extensions import db
@@ -21,18 +23,18 @@ RETRYABLE = ("dead", "unknown")
 # --- the outbox ----------------------------------------------------------------------------
 
 
-def outbox_visible_to(actor):
+def outbox_visible_to(actor: Actor):
     """Administrators see every message; staff their station's. One-time codes have no station,
     so only administrators see those."""
     query = sa.select(Notification).order_by(Notification.created_at.desc(), Notification.id)
     return query if actor.is_admin else query.where(Notification.station_id == actor.station_id)
 
 
-def outbox_for(actor, notification_id) -> Notification:
+def outbox_for(actor: Actor, notification_id: UUID) -> Notification:
     return one_or_404(outbox_visible_to(actor).where(Notification.id == notification_id), "message")
 
 
-def filtered(actor, args: dict[str, Any]):
+def filtered(actor: Actor, args: dict[str, Any]):
     query = outbox_visible_to(actor)
     if "status" in args:
         query = query.where(Notification.status == args["status"])
@@ -53,7 +55,7 @@ def masked_text(row: Notification) -> str | None:
     return render_masked(row.template, row.locale, row.params)
 
 
-def stats(actor) -> dict[str, Any]:
+def stats(actor: Actor) -> dict[str, Any]:
     """Counts by status (every status, zeros included) and by kind and status."""
     scoped = outbox_visible_to(actor).order_by(None).subquery()
     rows = db.session.execute(
@@ -67,7 +69,7 @@ def stats(actor) -> dict[str, Any]:
     return {"total": sum(by_status.values()), "by_status": by_status, "by_kind": by_kind}
 
 
-def retry(actor, notification_id) -> Notification:
+def retry(actor: Actor, notification_id: UUID) -> Notification:
     """Send a dead or unknown message again, from a fresh set of attempts. For an ``unknown`` one
     this is a person's decision that a possible duplicate is better than a possible gap."""
     row = one_or_404(outbox_visible_to(actor).where(Notification.id == notification_id).with_for_update(), "message")
@@ -103,7 +105,7 @@ def retry(actor, notification_id) -> Notification:
 # --- opt-outs ------------------------------------------------------------------------------
 
 
-def _add_opt_out(actor, bidx: str, masked: str, source: str) -> tuple[dict[str, Any], bool]:
+def _add_opt_out(actor: Actor, bidx: str, masked: str, source: str) -> tuple[dict[str, Any], bool]:
     """Insert-or-keep: the primary key, not a prior look-up, decides whether this is new."""
     insert = insert_for(db.session)
     created = (
@@ -128,7 +130,7 @@ def _add_opt_out(actor, bidx: str, masked: str, source: str) -> tuple[dict[str, 
     return {"phone": masked, "opted_out": True, "source": row.source, "since": row.created_at}, created
 
 
-def opt_out_phone(actor, raw_phone: str) -> tuple[dict[str, Any], bool]:
+def opt_out_phone(actor: Actor, raw_phone: str) -> tuple[dict[str, Any], bool]:
     """Staff record a resident's wish (at the counter, on the phone) to receive no notices."""
     try:
         phone = pii.normalize_phone(raw_phone)
@@ -137,14 +139,14 @@ def opt_out_phone(actor, raw_phone: str) -> tuple[dict[str, Any], bool]:
     return _add_opt_out(actor, pii.blind_index(pii.PHONE, phone), pii.mask_phone(phone), "staff")
 
 
-def _own_phone(actor) -> User:
+def _own_phone(actor: Actor) -> User:
     user = db.session.get(User, actor.user_id)
     if user is None or user.phone_bidx is None:
         raise field_error("phone", "your account has no phone number")
     return user
 
 
-def my_opt_out(actor) -> dict[str, Any]:
+def my_opt_out(actor: Actor) -> dict[str, Any]:
     user = _own_phone(actor)
     row = db.session.get(SmsOptOut, user.phone_bidx)
     return {
@@ -155,12 +157,12 @@ def my_opt_out(actor) -> dict[str, Any]:
     }
 
 
-def opt_out_self(actor) -> tuple[dict[str, Any], bool]:
+def opt_out_self(actor: Actor) -> tuple[dict[str, Any], bool]:
     user = _own_phone(actor)
     return _add_opt_out(actor, user.phone_bidx, pii.mask_phone(user.phone), "citizen")
 
 
-def opt_in_self(actor) -> None:
+def opt_in_self(actor: Actor) -> None:
     """Opting back in is the citizen's own act (staff record opt-outs, never undo them)."""
     user = _own_phone(actor)
     removed = db.session.execute(sa.delete(SmsOptOut).where(SmsOptOut.phone_bidx == user.phone_bidx)).rowcount

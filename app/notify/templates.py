@@ -50,7 +50,7 @@ def mask_value(value) -> str:
 
 
 class _Masked(dict[str, Any]):
-    def __missing__(self, key):
+    def __missing__(self, key) -> str:
         return "…"
 
 

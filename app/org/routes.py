@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from app.auth.permissions import current_actor, requires
 from app.headers import locates
 from app.org import scoping, services
@@ -47,7 +49,7 @@ def create_station(body):
 @blp.route("/stations/<uuid:station_id>", methods=["GET"])
 @requires("station.read")
 @blp.response(200, StationOut)
-def get_station(station_id):
+def get_station(station_id: UUID):
     """One station"""
     return scoping.station_for(current_actor(), station_id)
 
@@ -56,7 +58,7 @@ def get_station(station_id):
 @requires("station.manage")
 @blp.arguments(StationPatch)
 @blp.response(200, StationOut)
-def update_station(body, station_id):
+def update_station(body, station_id: UUID):
     """Rename or deactivate a station"""
     return services.update_station(current_actor(), station_id, body)
 
@@ -87,7 +89,7 @@ def create_area(body):
 @blp.route("/areas/<uuid:area_id>", methods=["GET"])
 @requires("area.read")
 @blp.response(200, AreaOut)
-def get_area(area_id):
+def get_area(area_id: UUID):
     """One area"""
     return scoping.area_for(current_actor(), area_id)
 
@@ -96,7 +98,7 @@ def get_area(area_id):
 @requires("area.manage")
 @blp.arguments(AreaPatch)
 @blp.response(200, AreaOut)
-def update_area(body, area_id):
+def update_area(body, area_id: UUID):
     """Rename, re-kind or deactivate an area"""
     return services.update_area(current_actor(), area_id, body)
 
@@ -128,7 +130,7 @@ def create_user(body):
 @blp.route("/users/<uuid:user_id>", methods=["GET"])
 @requires("user.read")
 @blp.response(200, UserOut)
-def get_user(user_id):
+def get_user(user_id: UUID):
     """One account, phone number masked"""
     return scoping.user_for(current_actor(), user_id)
 
@@ -137,7 +139,7 @@ def get_user(user_id):
 @requires("user.manage")
 @blp.arguments(UserPatch)
 @blp.response(200, UserOut)
-def update_user(body, user_id):
+def update_user(body, user_id: UUID):
     """Change an account; deactivating it or setting a password ends its sessions"""
     return services.update_user(current_actor(), user_id, body)
 
@@ -145,6 +147,6 @@ def update_user(body, user_id):
 @blp.route("/users/<uuid:user_id>/pii", methods=["GET"])
 @requires("user.read_pii", writes=True)
 @blp.response(200, UserPiiOut)
-def read_user_pii(user_id):
+def read_user_pii(user_id: UUID):
     """The unmasked phone number; every call is written to the audit trail"""
     return services.read_user_pii(current_actor(), user_id)

@@ -3,24 +3,27 @@ record outside it is 404, exactly as if it did not exist."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import sqlalchemy as sa
 
+from app.auth.actor import Actor
 from app.db import one_or_404
 from app.errors import field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, Station, User, user_area
 
 
-def stations_visible_to(actor):
+def stations_visible_to(actor: Actor):
     query = sa.select(Station).order_by(Station.code)
     return query if actor.is_admin else query.where(Station.id == actor.station_id)
 
 
-def station_for(actor, station_id) -> Station:
+def station_for(actor: Actor, station_id: UUID) -> Station:
     return one_or_404(stations_visible_to(actor).where(Station.id == station_id), "station")
 
 
-def areas_visible_to(actor):
+def areas_visible_to(actor: Actor):
     query = sa.select(Area).order_by(Area.code)
     if actor.is_admin:
         return query
@@ -29,22 +32,22 @@ def areas_visible_to(actor):
     return query.where(Area.station_id == actor.station_id)
 
 
-def area_for(actor, area_id) -> Area:
+def area_for(actor: Actor, area_id: UUID) -> Area:
     return one_or_404(areas_visible_to(actor).where(Area.id == area_id), "area")
 
 
-def users_visible_to(actor):
+def users_visible_to(actor: Actor):
     query = sa.select(User).order_by(User.created_at)
     if actor.is_admin:
         return query
     return query.where(User.station_id == actor.station_id, User.role != "citizen")
 
 
-def user_for(actor, user_id) -> User:
+def user_for(actor: Actor, user_id: UUID) -> User:
     return one_or_404(users_visible_to(actor).where(User.id == user_id), "user")
 
 
-def station_id_for_write(actor, requested):
+def station_id_for_write(actor: Actor, requested):
     """The station a new record belongs to: an admin names it, staff get their own and may not
     name another (refused, never silently replaced)."""
     if actor.is_admin:

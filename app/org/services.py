@@ -4,10 +4,12 @@ accounts (officers and auxiliary officers) of their own station and nothing else
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 
 from app import audit, pii
+from app.auth.actor import Actor
 from app.auth.models import RefreshToken
 from app.auth.passwords import MIN_LENGTH, hash_password
 from app.db import unique_or_conflict, utcnow
@@ -23,7 +25,7 @@ area_snapshot = AreaOut().dump
 user_snapshot = UserOut().dump
 
 
-def create_station(actor, data: dict[str, Any]) -> Station:
+def create_station(actor: Actor, data: dict[str, Any]) -> Station:
     station = Station(code=data["code"], name=data["name"])
     with unique_or_conflict("code", "station"):
         db.session.add(station)
@@ -32,7 +34,7 @@ def create_station(actor, data: dict[str, Any]) -> Station:
     return station
 
 
-def _patch(actor, record, data: dict[str, Any], keys: set[Any], snapshot, entity: str, station_id):
+def _patch(actor: Actor, record, data: dict[str, Any], keys: set[Any], snapshot, entity: str, station_id: UUID):
     """Apply the plain fields a schema already validated, audited with before and after."""
     before = snapshot(record)
     for key in keys & data.keys():
@@ -44,12 +46,12 @@ def _patch(actor, record, data: dict[str, Any], keys: set[Any], snapshot, entity
     return record
 
 
-def update_station(actor, station_id, data: dict[str, Any]) -> Station:
+def update_station(actor: Actor, station_id: UUID, data: dict[str, Any]) -> Station:
     station = station_for(actor, station_id)
     return _patch(actor, station, data, {"name", "active"}, station_snapshot, "station", station.id)
 
 
-def create_area(actor, data: dict[str, Any]) -> Area:
+def create_area(actor: Actor, data: dict[str, Any]) -> Area:
     station = station_for(actor, data["station_id"])
     area = Area(station_id=station.id, code=data["code"], name=data["name"], kind=data.get("kind", "community"))
     with unique_or_conflict("code", "area"):
@@ -59,19 +61,19 @@ def create_area(actor, data: dict[str, Any]) -> Area:
     return area
 
 
-def update_area(actor, area_id, data: dict[str, Any]) -> Area:
+def update_area(actor: Actor, area_id: UUID, data: dict[str, Any]) -> Area:
     area = area_for(actor, area_id)
     return _patch(actor, area, data, {"name", "kind", "active"}, area_snapshot, "area", area.station_id)
 
 
-def _check_role(actor, role: str) -> None:
+def _check_role(actor: Actor, role: str) -> None:
     if role == "citizen":
         raise field_error("role", "citizen accounts are created by signing in with an SMS code")
     if not actor.is_admin and role not in FIELD_ROLES:
         raise field_error("role", "staff may create and change only officer and auxiliary accounts")
 
 
-def _areas(station_id, role: str, area_ids) -> list[Area]:
+def _areas(station_id: UUID, role: str, area_ids) -> list[Area]:
     if not area_ids:
         return []
     if role not in FIELD_ROLES:
@@ -97,7 +99,7 @@ def _phone(raw):
         raise field_error("phone", str(exc)) from None
 
 
-def create_user(actor, data: dict[str, Any]) -> User:
+def create_user(actor: Actor, data: dict[str, Any]) -> User:
     role = data["role"]
     _check_role(actor, role)
     if role == "admin":
@@ -122,7 +124,7 @@ def create_user(actor, data: dict[str, Any]) -> User:
     return user
 
 
-def user_for_manage(actor, user_id) -> User:
+def user_for_manage(actor: Actor, user_id: UUID) -> User:
     user = user_for(actor, user_id)
     if not actor.is_admin and user.role not in FIELD_ROLES:
         raise Forbidden("staff manage only officer and auxiliary accounts")
@@ -132,7 +134,7 @@ def user_for_manage(actor, user_id) -> User:
 STAFF_ONLY_FIELDS = ("role", "station_id", "area_ids", "password")
 
 
-def update_user(actor, user_id, data: dict[str, Any]) -> User:
+def update_user(actor: Actor, user_id: UUID, data: dict[str, Any]) -> User:
     """A citizen account (made by an SMS sign-in) never crosses into the staff side: it gets no
     role, station, areas or password here, or a phone number could become an officer's login."""
     user = user_for_manage(actor, user_id)
@@ -186,7 +188,7 @@ def update_user(actor, user_id, data: dict[str, Any]) -> User:
     return user
 
 
-def read_user_pii(actor, user_id) -> dict[str, Any]:
+def read_user_pii(actor: Actor, user_id: UUID) -> dict[str, Any]:
     """The unmasked phone number, for a role that needs it; the read itself is audited."""
     user = user_for(actor, user_id)
     audit.record(actor, "pii.read", "user", user.id, after={"fields": ["phone"]}, station_id=user.station_id)
@@ -194,5 +196,5 @@ def read_user_pii(actor, user_id) -> dict[str, Any]:
     return {"id": user.id, "phone": user.phone}
 
 
-def own_account(actor) -> User:
+def own_account(actor: Actor) -> User:
     return db.session.get(User, actor.user_id)

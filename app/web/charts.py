@@ -66,7 +66,7 @@ def line(points: Sequence[tuple[date, float | None]], label: str, width: int = W
     height = HEIGHT - PAD_TOP - PAD_BOTTOM
     inner, run = [], []
 
-    def flush():
+    def flush() -> None:
         if len(run) > 1:
             inner.append(f'<polyline class="line" points="{" ".join(run)}"/>')
         run.clear()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.auth.actor import Actor
+
 
 @dataclass(frozen=True)
 class NavEntry:
@@ -21,7 +23,7 @@ def register_nav(endpoint: str, title, order: int, *, permission: str | None = N
     _ENTRIES[endpoint] = NavEntry(endpoint, title, order, permission)
 
 
-def entries_for(actor) -> list[NavEntry]:
+def entries_for(actor: Actor) -> list[NavEntry]:
     return sorted(
         (e for e in _ENTRIES.values() if e.permission is None or actor.can(e.permission)),
         key=lambda e: (e.order, e.endpoint),

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from flask import render_template
 from markupsafe import Markup
 
+from app.auth.actor import Actor
+
 
 @dataclass(frozen=True)
 class Panel:
@@ -47,7 +49,7 @@ def register_panel(
     return panel
 
 
-def panels_for(actor) -> list[Panel]:
+def panels_for(actor: Actor) -> list[Panel]:
     return sorted(
         (p for p in _PANELS.values() if p.permission is None or actor.can(p.permission)),
         key=lambda p: (p.order, p.name),

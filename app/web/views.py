@@ -31,7 +31,7 @@ register_nav("console.dashboard", _l("Today"), 0)
 
 
 @blp.before_request
-def _load_and_check():
+def _load_and_check() -> None:
     access.load()
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return

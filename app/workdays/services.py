@@ -8,6 +8,7 @@ import chinese_calendar
 import sqlalchemy as sa
 
 from app import audit, clock
+from app.auth.actor import Actor
 from app.errors import NotFound, field_error
 from app.extensions import db
 from app.workdays.models import CalendarDay
@@ -75,7 +76,7 @@ def add_working_days(start: date, n: int) -> date:
     return day
 
 
-def declare(actor, day: date, is_workday: bool, name: str) -> DayInfo:
+def declare(actor: Actor, day: date, is_workday: bool, name: str) -> DayInfo:
     before = day_info(day)
     row = db.session.get(CalendarDay, day) or CalendarDay(day=day)
     row.is_workday, row.name, row.created_by_id = is_workday, name, actor.user_id
@@ -94,7 +95,7 @@ def declare(actor, day: date, is_workday: bool, name: str) -> DayInfo:
     return day_info(day)
 
 
-def withdraw(actor, day: date) -> DayInfo:
+def withdraw(actor: Actor, day: date) -> DayInfo:
     row = db.session.get(CalendarDay, day)
     if row is None:
         raise NotFound("no declaration for that date")
