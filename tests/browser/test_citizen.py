@@ -1,0 +1,45 @@
+"""The citizens' H5 on a 375×667 touch phone in Chinese: nothing leaves 127.0.0.1, no console error.
+Screenshots go to ``build/screenshots/citizen/``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.browser.conftest import PHONE, ROOT, Watched
+
+SHOTS = ROOT / "build" / "screenshots" / "citizen"
+
+
+@pytest.fixture
+def phone(browser, server) -> Iterator[Watched]:
+    """A fresh phone browser (no cookies, touch, mobile viewport) that prefers Simplified Chinese."""
+    context = browser.new_context(
+        locale="zh-CN",
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+        extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"},
+    )
+    watched = Watched(context, server.base)
+    yield watched
+    context.close()
+    assert watched.foreign == [], f"requests left 127.0.0.1: {watched.foreign}"
+    assert watched.unexpected_errors() == [], f"console errors: {watched.errors}"
+
+
+def test_a_citizen_finds_the_station_and_areas_on_a_phone(phone, server):
+    page = phone.page()
+    page.goto(f"{server.base}/m/")
+    assert page.locator("h1").inner_text() == "选择派出所"
+    station = page.locator("details.station").first
+    if station.get_attribute("open") is None:  # one station opens by itself
+        station.locator("summary").tap()
+    assert station.locator("ul.areas li").count() >= 1
+    assert page.locator("section.prepare h2").inner_text() == "上门前请准备"
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], "the page scrolls sideways on a phone"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "directory-375x667.png"), full_page=True)
