@@ -34,6 +34,7 @@ from app.db import configure_sqlite, json_text
 from app.extensions import api, migrate
 from app.extensions import db as sql  # not ``db``: that name is the module ``app.db``
 from app.health import blp as health_blp
+from app.notify import console as notify_console
 from app.notify.routes import blp as notify_blp
 from app.openapi import add_examples
 from app.org.routes import blp as org_blp
@@ -92,6 +93,7 @@ def create_app(config: Config | None = None, features: Iterable = ()) -> Flask:
     api.register_blueprint(notify_blp)  # after the features: where the API document has always listed it
     metrics.init_app(app)  # /metrics and the request counters
     web.init_app(app)  # the console; features add their panels (console_panels) in register(app)
+    app.register_blueprint(notify_console.pages)  # the kernel's own console page: the outbox
 
     enforce_marked(app)
     refuse_unexpected_bodies(app)

@@ -8,17 +8,11 @@ from app import pii
 from app.audit.models import AuditEvent
 from app.extensions import db
 from app.notify.dispatcher import dispatch_due
-from app.notify.models import Notification, SmsOptOut
+from app.notify.models import SmsOptOut
 from tests.factories import mobile
-from tests.fixtures.outbox import NOON, local, row
+from tests.fixtures.outbox import NOON, local, row, set_status
 
 PHONE = "13912345678"
-
-
-def set_status(app, row_id, status, **values):
-    with app.app_context():
-        db.session.execute(sa.update(Notification).where(Notification.id == row_id).values(status=status, **values))
-        db.session.commit()
 
 
 def test_the_list_masks_the_recipient_and_the_personal_values(app, client, make, world, queue):

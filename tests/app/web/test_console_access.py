@@ -38,6 +38,11 @@ TABLE = [
         {"anonymous": 400, "staff": 404, "admin": 404},
     ),
 ]
+TABLE += [
+    # messages (app/notify/console.py): the outbox; a retry of no message of the station is not found
+    ("GET", "/console/messages/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("POST", "/console/messages/<uuid:notification_id>/retry", {"anonymous": 400, "staff": 404, "admin": 404}),
+]
 PARAMS = {
     "<path:rest>": "nowhere",
     "<uuid:application_id>": "00000000-0000-4000-8000-000000000000",
