@@ -20,6 +20,8 @@ from app.errors import DomainError
 from app.extensions import db
 from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
+from doorstep_protocol.identity import mask as mask_identity
+from doorstep_protocol.identity import mask_phone
 from field_api.permits.console import STATUS
 from field_api.permits.models import PermitApplication
 from field_api.residency import services as residents
@@ -47,8 +49,8 @@ def _filters(q: str) -> dict[str, str]:
 
 def _masked(resident: Resident) -> dict[str, str]:
     return {
-        "identity": pii.mask_identity(pii.decrypt(pii.IDENTITY, resident.identity_enc)) or "",
-        "phone": pii.mask_phone(pii.decrypt(pii.PHONE, resident.phone_enc)) or "" if resident.phone_enc else "",
+        "identity": mask_identity(pii.decrypt(pii.IDENTITY, resident.identity_enc)) or "",
+        "phone": mask_phone(pii.decrypt(pii.PHONE, resident.phone_enc)) or "" if resident.phone_enc else "",
     }
 
 
@@ -63,9 +65,9 @@ def search() -> ResponseReturnValue:
     if q:
         filters = _filters(q)
         if "identity_number" in filters:
-            shown = pii.mask_identity(filters["identity_number"]) or ""
+            shown = mask_identity(filters["identity_number"]) or ""
         elif "phone" in filters:
-            shown = pii.mask_phone(filters["phone"]) or ""
+            shown = mask_phone(filters["phone"]) or ""
         try:
             query = residents.search(g.actor, filters).order_by(Resident.name).limit(LIMIT + 1)
             found = list(db.session.execute(query).scalars().unique())

@@ -20,6 +20,7 @@ from app.notify import services as outbox
 from app.notify.models import Notification
 from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
+from doorstep_protocol.identity import mask_phone
 from field_api.residency.maturity import maturity_key, prenotice_key
 from field_api.residency.models import Registration
 from field_api.scoping import registrations_visible_to
@@ -84,7 +85,7 @@ def upcoming() -> ResponseReturnValue:
             {
                 "registration": r,
                 "name": r.resident.name,
-                "phone": pii.mask_phone(pii.decrypt(pii.PHONE, r.resident.phone_enc)) if r.resident.phone_enc else "",
+                "phone": mask_phone(pii.decrypt(pii.PHONE, r.resident.phone_enc)) if r.resident.phone_enc else "",
                 "left": (r.maturity_date - today).days,
                 "reminders": sent,
             }
