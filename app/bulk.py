@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.db import json_text
+from app.db import affected, json_text
 from app.extensions import db
 
 _listeners: dict[str, list[Callable]] = {}
@@ -148,7 +148,7 @@ def _unnest(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | N
     )
     if conflict is not None:
         sql += f" ON CONFLICT ({', '.join(quote(c) for c in conflict)}) DO NOTHING"
-    return db.session.execute(sa.text(sql), params).rowcount
+    return affected(sa.text(sql), params)
 
 
 def id_in(column, ids: list[Any], name: str = "ids"):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextvars
 import uuid
+from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import sqlalchemy as sa
@@ -98,6 +99,12 @@ def configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
         conn.exec_driver_sql(f"BEGIN {sqlite_begin_mode.get()}")
+
+
+def affected(statement: sa.Executable, params: Mapping[str, Any] | None = None) -> int:
+    """Run an INSERT, UPDATE or DELETE in the session; how many rows it changed."""
+    result = cast("sa.CursorResult[Any]", db.session.execute(statement, params))
+    return result.rowcount
 
 
 def is_postgres() -> bool:

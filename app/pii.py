@@ -19,8 +19,10 @@ from flask import current_app
 from app import clock
 from doorstep_protocol import identity as _identity
 from doorstep_protocol.identity import check_character as identity_check_char  # noqa: F401  (GB 11643)
-from doorstep_protocol.identity import mask as mask_identity
-from doorstep_protocol.identity import mask_phone
+
+# Re-exported: the server masks with the protocol's own rules.
+from doorstep_protocol.identity import mask
+from doorstep_protocol.identity import mask_phone as mask_phone
 
 IDENTITY = "identity"
 PHONE = "phone"
@@ -53,6 +55,7 @@ def normalize_phone(value: str) -> str:
     return v
 
 
+mask_identity = mask
 MASKERS = {IDENTITY: mask_identity, PHONE: mask_phone}
 
 

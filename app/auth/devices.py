@@ -16,7 +16,7 @@ from jwt.algorithms import ECAlgorithm
 from app import audit, quotas
 from app.auth.actor import Actor
 from app.auth.models import Device, RefreshToken
-from app.db import one_or_404, utcnow
+from app.db import affected, one_or_404, utcnow
 from app.errors import Conflict, Unprocessable, field_error
 from app.extensions import db
 from app.org.scoping import station_id_for_write
@@ -91,11 +91,11 @@ def enroll(code: str, public_key: dict[str, Any]) -> Device:
             errors={"enrollment_code": ["unknown, used or expired"]},
             slug="enrollment-code-invalid",
         )
-    won = db.session.execute(
+    won = affected(
         sa.update(Device)
         .where(Device.id == device.id, Device.status == "pending")
         .values(status="active", public_jwk=members, enrolled_at=now, enrollment_code_hash=None)
-    ).rowcount
+    )
     if not won:
         raise Conflict("the enrollment code was used concurrently", slug="enrollment-code-invalid")
     db.session.refresh(device)

@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 from flask import Flask, g, request
 
 from app.auth.actor import ROLE_PERMISSIONS, Actor
-from app.auth.proof import HEADER
 from app.auth.tokens import RequestProof, actor_from_access_token
 from app.db import sqlite_begin_mode
 from app.errors import Forbidden, Unauthorized
+from doorstep_protocol.device_proof import HEADER
 
 
 def current_actor() -> Actor:

@@ -25,8 +25,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from app.auth.credentials import b64url, es256_sign, es256_verify, public_key_from_jwk
+from app.auth.credentials import es256_sign, es256_verify, public_key_from_jwk
 from doorstep_protocol.device_proof import HEADER, header_value, parse_header, signing_input, token_hash  # noqa: F401
+from doorstep_protocol.encoding import b64url
 
 
 def thumbprint(jwk: dict[str, Any]) -> str:

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import audit, pii, throttle
+from app.auth.actor import Actor
 from app.auth.credentials import issue_device_credential
 from app.auth.models import Device, OtpChallenge, RefreshToken
 from app.auth.passwords import verify_password
-from app.auth.permissions import Actor
 from app.auth.tokens import (
     _hash_refresh,
     check_device,
@@ -26,7 +26,7 @@ from app.auth.tokens import (
     revoke_family,
 )
 from app.context import current_meta
-from app.db import utcnow
+from app.db import affected, utcnow
 from app.errors import DomainError, Unauthorized, field_error
 from app.extensions import db
 from app.notify import outbox
@@ -246,13 +246,13 @@ def verify_otp(raw_phone: str, code: str) -> dict[str, Any]:
     if challenge is None:
         raise Unauthorized("no valid code for this number; request a new one", slug="otp-invalid")
     # Count the attempt atomically before comparing, so parallel guesses share one budget.
-    counted = db.session.execute(
+    counted = affected(
         sa.update(OtpChallenge)
         .where(
             OtpChallenge.id == challenge.id, OtpChallenge.attempts < max_attempts, OtpChallenge.consumed_at.is_(None)
         )
         .values(attempts=OtpChallenge.attempts + 1)
-    ).rowcount
+    )
     # The guess is spent whatever follows (a wrong code refuses the request): parallel guesses
     # share one budget only if each is durable before the comparison.
     commit_now("one-time code attempt counted")
@@ -260,11 +260,11 @@ def verify_otp(raw_phone: str, code: str) -> dict[str, Any]:
         raise Unauthorized("too many wrong codes; request a new one", slug="otp-invalid")
     if not hmac.compare_digest(challenge.code_hash, _code_hash(challenge.id, str(code))):
         raise Unauthorized("the code is wrong", slug="otp-invalid")
-    won = db.session.execute(
+    won = affected(
         sa.update(OtpChallenge)
         .where(OtpChallenge.id == challenge.id, OtpChallenge.consumed_at.is_(None))
         .values(consumed_at=utcnow())
-    ).rowcount
+    )
     if not won:
         raise Unauthorized("this code was already used", slug="otp-invalid")
     user = db.session.execute(

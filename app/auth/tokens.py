@@ -17,7 +17,7 @@ from app import clock
 from app.auth import keys, proof
 from app.auth.actor import Actor
 from app.auth.models import Device, RefreshToken
-from app.db import utcnow
+from app.db import affected, utcnow
 from app.errors import DeviceRevoked, Unauthorized
 from app.extensions import db
 from app.org.models import User, user_area
@@ -234,9 +234,9 @@ def consume_refresh_token(token: str) -> RefreshToken:
     if row.revoked_at is not None or row.expires_at <= now:
         raise Unauthorized("the refresh token is revoked or expired")
     # Conditional update: of two concurrent uses exactly one wins.
-    won = db.session.execute(
+    won = affected(
         sa.update(RefreshToken).where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None)).values(used_at=now)
-    ).rowcount
+    )
     if not won:
         revoke_family(row.family_id)
         # The theft response must hold although this request is refused.

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import pii
-from app.db import is_postgres, sqlite_begin_mode, utcnow
+from app.db import affected, is_postgres, sqlite_begin_mode, utcnow
 from app.extensions import db
 from app.notify import policy
 from app.notify.models import CLAIMABLE, Notification, SmsOptOut
@@ -117,12 +117,12 @@ def _sweep(now: datetime) -> dict[str, Any]:
     cfg = current_app.config
     n = Notification
     counts = {}
-    counts["unknown"] = db.session.execute(
+    counts["unknown"] = affected(
         sa.update(n)
         .where(n.status == "sending", n.lease_until < now)
         .values(status="unknown", last_error=UNKNOWN_ERROR)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     db.session.execute(
         sa.update(n)
         .where(n.status == "failed", n.kind.in_(policy.IMMEDIATE_KINDS))
@@ -137,12 +137,12 @@ def _sweep(now: datetime) -> dict[str, Any]:
             n.kind.not_in(policy.IMMEDIATE_KINDS),
             n.lease_until <= now - timedelta(seconds=after),
         )
-        counts["requeued_unknown"] = db.session.execute(
+        counts["requeued_unknown"] = affected(
             sa.update(n)
             .where(*stale, n.attempts < cfg["SMS_MAX_ATTEMPTS"])
             .values(status="pending", next_attempt_at=now, claim_token=None, lease_until=None)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         db.session.execute(
             sa.update(n)
             .where(*stale, n.attempts >= cfg["SMS_MAX_ATTEMPTS"])
@@ -332,7 +332,7 @@ def _send_one(sender, row: dict[str, Any], token: str, clock) -> str:
         log.exception("sender %s crashed on message %s", sender.name, row["id"], extra={"event": "sms.error"})
         return _record_failure(row, token, clock(), f"sender error: {type(exc).__name__}: {exc}", permanent=False)
     n = Notification
-    done = db.session.execute(
+    done = affected(
         sa.update(n)
         .where(n.id == row["id"], n.claim_token == token, n.status.in_(("sending", "unknown")))
         .values(
@@ -344,7 +344,7 @@ def _send_one(sender, row: dict[str, Any], token: str, clock) -> str:
             skip_reason=None,
         )
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     commit_now("send outcome recorded before the next message")
     if not done:
         log.warning(
@@ -388,11 +388,11 @@ def _record_failure(row: dict[str, Any], token: str, now: datetime, error: str, 
 def _release(ids: list[Any], token: str) -> int:
     """Hand unsent claims back (their attempt did not happen) so another tick sends them."""
     n = Notification
-    count = db.session.execute(
+    count = affected(
         sa.update(n)
         .where(n.id.in_(ids), n.claim_token == token, n.status == "sending")
         .values(status="pending", attempts=n.attempts - 1, claim_token=None, lease_until=None)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
     commit_now("unsent claims handed back")
     return count

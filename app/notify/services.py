@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app import audit, pii
 from app.auth.actor import Actor
-from app.db import insert_for, one_or_404, utcnow
+from app.db import affected, insert_for, one_or_404, utcnow
 from app.errors import Conflict, field_error
 from app.extensions import db
 from app.notify import policy
@@ -165,7 +165,7 @@ def opt_out_self(actor: Actor) -> tuple[dict[str, Any], bool]:
 def opt_in_self(actor: Actor) -> None:
     """Opting back in is the citizen's own act (staff record opt-outs, never undo them)."""
     user = _own_phone(actor)
-    removed = db.session.execute(sa.delete(SmsOptOut).where(SmsOptOut.phone_bidx == user.phone_bidx)).rowcount
+    removed = affected(sa.delete(SmsOptOut).where(SmsOptOut.phone_bidx == user.phone_bidx))
     if removed:
         audit.record(
             actor,

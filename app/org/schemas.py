@@ -3,7 +3,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from app import pii
-from app.auth.permissions import ROLE_PERMISSIONS
+from app.auth.actor import ROLE_PERMISSIONS
 from app.org.models import AREA_KINDS, ROLES
 from app.schemas import In, JsonBoolean, Out, text
 

@@ -9,7 +9,7 @@ import functools
 
 from flask import g, redirect, request, url_for
 
-from app.auth.permissions import Actor
+from app.auth.actor import Actor
 from app.errors import Forbidden
 from app.web import sessions
 

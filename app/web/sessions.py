@@ -16,7 +16,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from app.db import sqlite_begin_mode, utcnow
+from app.db import affected, sqlite_begin_mode, utcnow
 from app.extensions import db
 from app.org.models import User
 from app.unit_of_work import commit_now
@@ -131,8 +131,8 @@ def end(token: str | None) -> ConsoleSession | None:
 def purge_expired() -> int:
     """Delete sessions past their lifetime or idle too long; the unit of work commits."""
     now = utcnow()
-    return db.session.execute(
+    return affected(
         sa.delete(ConsoleSession)
         .where(sa.or_(ConsoleSession.expires_at <= now, ConsoleSession.last_seen_at <= now - idle_limit()))
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )
