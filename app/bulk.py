@@ -26,10 +26,10 @@ from sqlalchemy.sql.functions import FunctionElement
 from app.db import affected, json_text
 from app.extensions import db
 
-_listeners: dict[str, list[Callable]] = {}
+_listeners: dict[str, list[Callable[..., Any]]] = {}
 
 
-def on_insert(table: sa.Table, listener: Callable) -> None:
+def on_insert(table: sa.Table, listener: Callable[..., Any]) -> None:
     """Call ``listener(session, rows)`` after ``insert_rows`` or ``insert_ignoring`` writes to
     ``table`` (with every row given: an ignored one was there already)."""
     _listeners.setdefault(table.name, []).append(listener)

@@ -77,11 +77,11 @@ def _constraints(field, base) -> tuple[Any, list[Any]]:
 class _Field:
     """How one field's decoded value becomes marshmallow's loaded value."""
 
-    def __init__(self, name: str, validators: list[Any], convert: Callable | None) -> None:
+    def __init__(self, name: str, validators: list[Any], convert: Callable[..., Any] | None) -> None:
         self.name, self.validators, self.convert = name, validators, convert
 
 
-def _field_type(field) -> tuple[Any, list[Any], Callable | None]:
+def _field_type(field) -> tuple[Any, list[Any], Callable[..., Any] | None]:
     kind = type(field)
     if kind in _SCALARS:
         typ, rest = _constraints(field, _SCALARS[kind])

@@ -81,7 +81,7 @@ class LocalStore:
 
     kind = "local"
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
     def _path(self, sha256: str) -> Path:

@@ -71,7 +71,7 @@ def _pending(session) -> list[Any]:
     return session.info.setdefault("audit_pending", [])
 
 
-_savepoint_marks: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_savepoint_marks: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 @event.listens_for(Session, "after_transaction_create")

@@ -6,6 +6,7 @@ importing the guards that call it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from uuid import UUID
 
 _FIELD = frozenset(
     {
@@ -142,7 +143,7 @@ class Actor:
     role: str
     station_id: object | None
     device_id: object | None = None
-    area_ids: frozenset = field(default_factory=frozenset)
+    area_ids: frozenset[UUID] = field(default_factory=frozenset)
 
     def can(self, permission: str) -> bool:
         return permission in ROLE_PERMISSIONS.get(self.role, ())
