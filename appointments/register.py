@@ -11,6 +11,7 @@ from app.extensions import api
 from appointments.blueprint import blp
 from appointments.booking import api as booking_api  # noqa: F401
 from appointments.dispatch import api as dispatch_api  # noqa: F401
+from appointments.dispatch import console as dispatch_console
 from appointments.dispatch import sync as dispatch_sync
 
 # Their routes, on blp: imported in the order the API document has always listed them.
@@ -20,3 +21,4 @@ from appointments.windows import api as windows_api  # noqa: F401
 def register(app: Flask) -> None:
     api.register_blueprint(blp)
     dispatch_sync.register()
+    app.register_blueprint(dispatch_console.pages)

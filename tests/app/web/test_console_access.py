@@ -42,12 +42,18 @@ TABLE += [
     # messages (app/notify/console.py): the outbox; a retry of no message of the station is not found
     ("GET", "/console/messages/", {"anonymous": 302, "staff": 200, "admin": 200}),
     ("POST", "/console/messages/<uuid:notification_id>/retry", {"anonymous": 400, "staff": 404, "admin": 404}),
+    # dispatch (appointments/dispatch/console.py): assigning is the station's work (visit.assign);
+    # a route sheet of no officer of the station is not found
+    ("GET", "/console/dispatch/", {"anonymous": 302, "staff": 200, "admin": 403}),
+    ("POST", "/console/dispatch/<uuid:visit_id>/assign", {"anonymous": 400, "staff": 422, "admin": 403}),
+    ("GET", "/console/dispatch/route", {"anonymous": 302, "staff": 404, "admin": 404}),
 ]
 PARAMS = {
     "<path:rest>": "nowhere",
     "<uuid:application_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:resident_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:notification_id>": "00000000-0000-4000-8000-000000000000",
+    "<uuid:visit_id>": "00000000-0000-4000-8000-000000000000",
     "<action>": "review",
     "<sha256>": "0" * 64,
 }
