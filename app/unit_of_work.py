@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -38,6 +39,7 @@ from app.transient import RETRY_SQLSTATES, is_retryable
 __all__ = [
     "ATTEMPTS",
     "RETRY_SQLSTATES",
+    "assert_no_transaction",
     "commit_now",
     "in_unit",
     "is_retryable",
@@ -135,3 +137,16 @@ def on_commit(callback: Callable[[], None]) -> None:
     """Run ``callback`` once the current unit has committed (dropped if it rolls back): for what
     must only follow a durable change (a counter of settled mutations)."""
     db.session().info.setdefault("uow_on_commit", []).append(callback)
+
+
+def assert_no_transaction(what: str) -> None:
+    """Slow work that needs no database (hashing a password: Argon2id takes about 100 ms) must run
+    between transactions, or it holds SQLite's write lock or PostgreSQL's row locks all along and
+    stalls every other writer. Called before such work; fails loudly under test, logs otherwise."""
+    session = db.session()
+    if not session.in_transaction():
+        return
+    message = f"a database transaction is open while {what}"
+    if current_app.config.get("TESTING"):
+        raise AssertionError(message)
+    log.warning(message)

@@ -264,3 +264,22 @@ def test_a_refusal_of_the_limiter_is_not_counted_against_the_address(app, client
         assert login(client, world.staff[0].username).status_code == 200  # the station still gets in
     finally:
         app.config["LOGIN_ADDRESS_LOCK_AFTER"] = saved
+
+
+def test_the_password_is_checked_outside_any_transaction(client, world, monkeypatch):
+    """Argon2id takes about 100 ms: run inside a transaction it would hold SQLite's write lock (or
+    PostgreSQL's row locks) and stall every other writer for that long."""
+    from app.auth import services
+
+    seen: list[bool] = []
+    real = services.verify_password
+
+    def spy(stored, password):
+        seen.append(db.session().in_transaction())
+        return real(stored, password)
+
+    monkeypatch.setattr(services, "verify_password", spy)
+    assert login(client, world.staff[0].username).status_code == 200
+    assert_problem(login(client, world.staff[0].username, "wrong password!"), 401, "invalid-credentials")
+    assert_problem(login(client, "nobody-at-all"), 401, "invalid-credentials")
+    assert seen == [False, False, False]
