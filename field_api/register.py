@@ -10,6 +10,7 @@ import field_api.jobs  # noqa: F401  (adds its jobs to the scheduler's registry)
 from app.extensions import api
 from field_api.blueprint import blp
 from field_api.delivery import api as delivery_api  # noqa: F401
+from field_api.delivery import console as delivery_console
 from field_api.delivery import sync as delivery_sync
 from field_api.delivery.cli import cache_jwks, verify_receipt_command
 from field_api.permits import api as permits_api  # noqa: F401
@@ -34,5 +35,6 @@ def register(app: Flask) -> None:
     app.register_blueprint(permits_console.pages)
     app.register_blueprint(residents_console.pages)
     app.register_blueprint(maturity_console.pages)
+    app.register_blueprint(delivery_console.pages)
     app.cli.add_command(cache_jwks)
     app.cli.add_command(verify_receipt_command)

@@ -37,6 +37,9 @@ TABLE = [
         "/console/maturity/reminders/<uuid:notification_id>/resend",
         {"anonymous": 400, "staff": 404, "admin": 404},
     ),
+    # receipts and their print view (field_api/delivery/console.py)
+    ("GET", "/console/receipts/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("GET", "/console/receipts/<uuid:receipt_id>/print", {"anonymous": 302, "staff": 404, "admin": 404}),
 ]
 TABLE += [
     # messages (app/notify/console.py): the outbox; a retry of no message of the station is not found
@@ -54,6 +57,7 @@ PARAMS = {
     "<uuid:resident_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:notification_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:visit_id>": "00000000-0000-4000-8000-000000000000",
+    "<uuid:receipt_id>": "00000000-0000-4000-8000-000000000000",
     "<action>": "review",
     "<sha256>": "0" * 64,
 }
