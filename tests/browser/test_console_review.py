@@ -1,0 +1,131 @@
+"""The clerk's review day in a real browser: the review queue with a scanned material shown
+inline, one application approved and one returned with a reason, the six-months page, a resident
+unmasked for a stated reason. Screenshots at 1280×800."""
+
+from __future__ import annotations
+
+import hashlib
+import urllib.request
+
+from dateutil.relativedelta import relativedelta
+
+from app import clock
+from field_api.delivery.receipt_token import render_png
+from tests.browser.station_api import StationApi
+from tests.factories import mobile, valid_identity
+
+
+def _log_in(page, server, username: str):
+    page.goto(server.base + "/")
+    page.fill("#username", username)
+    page.fill("#password", server.passwords[username])
+    page.click("button[type=submit]")
+
+
+def _upload(api: StationApi, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    body = {"sha256": sha, "content_type": "image/png", "size": len(data), "kind": "material"}
+    api.ok("demo.staff", "POST", "/api/v1/attachments", body)
+    request = urllib.request.Request(
+        f"{api.base}/api/v1/attachments/{sha}/content",
+        data=data,
+        method="PUT",
+        headers={"Authorization": f"Bearer {api.tokens['demo.staff']}", "Content-Type": "image/png"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.status == 200
+    return sha
+
+
+def _application(api: StationApi, name: str, phone: str) -> str:
+    """A resident of seven months whose identity card scan and contract scan are real PNGs; the
+    photo is owed. Accepted at the demo station's window."""
+    today = clock.today()
+    identity = valid_identity(region="110105", born="19900312", serial=None)
+    area = api.officer_area()
+    api.ok(
+        "demo.officer",
+        "POST",
+        "/api/v1/registrations",
+        {
+            "area_id": area["id"],
+            "address": "北山街道16号1单元502",
+            "start_date": (today - relativedelta(months=7)).isoformat(),
+            "reason": "work",
+            "housing": "rented",
+            "landlord_name": "陈房东",
+            "landlord_phone": mobile(),
+            "resident": {"name": name, "sex": "male", "identity_number": identity, "phone": phone},
+        },
+    )
+    card = _upload(api, render_png(f"ID CARD SCAN {identity}", box_size=6))
+    contract = _upload(api, render_png(f"RENTAL CONTRACT {identity}", box_size=6))
+    application = api.ok(
+        "demo.staff",
+        "POST",
+        "/api/v1/applications",
+        {
+            "identity_number": identity,
+            "materials": [
+                {"kind": "identity_card", "attachment_sha256": card},
+                {"kind": "rental_contract", "attachment_sha256": contract},
+            ],
+        },
+    )
+    return application["reference"]
+
+
+def test_review_return_six_months_and_unmask(console, server):
+    api = StationApi(server.base, server.passwords)
+    first = _application(api, "韩立新", mobile())
+    phone = mobile()
+    second = _application(api, "曹文静", phone)
+
+    page = console.page()
+    _log_in(page, server, "demo.staff")
+    page.click("header.top nav >> text=审核")
+    assert page.locator("h1").inner_text() == "审核队列"
+    assert first in page.locator("table").inner_text()
+    assert "剩余" in page.locator("table").inner_text()  # the working-day countdown
+    console.shot(page, "review-queue")
+
+    # approve the first: start the review, then approve (its owed photo comes at the window first)
+    page.click(f"text={first}")
+    assert page.locator("img.scan").count() == 2
+    assert page.locator("img.scan").first.evaluate("img => img.naturalWidth") > 0  # the scan loads
+    console.shot(page, "review-application")
+    page.click("button:has-text('退回补正')")  # no reason: said under the field, nothing changes
+    assert page.locator("#reason-error").inner_text() == "请写明申请人需要补正的内容。"
+    console.shot(page, "review-return-needs-reason")
+    page.fill("#reason", "租赁合同缺少房东签字，请补充后重新提交。")
+    page.click("button:has-text('退回补正')")
+    assert "已退回补正" in page.locator(".flash.ok").inner_text()
+    console.shot(page, "review-returned")
+
+    page.click(f"text={second}")
+    page.click("button:has-text('开始审核')")
+    assert "已开始审核" in page.locator(".flash.ok").inner_text()
+    console.expect_status(409)
+    page.click("button:has-text('批准并制发居住证')")  # the photo is still owed (容缺)
+    assert "photo" in page.locator(".flash.error").inner_text() or "照片" in page.locator(".flash.error").inner_text()
+    console.shot(page, "review-approve-blocked")
+
+    page.click("header.top nav >> text=满六个月")
+    assert page.locator("h1").inner_text() == "居住满六个月"
+    console.shot(page, "maturity")
+
+    page.click("header.top nav >> text=人口查询")
+    page.fill("#q", phone)
+    page.click("button:has-text('查询')")
+    assert "曹文静" in page.locator("table").inner_text() and phone not in page.content()
+    console.shot(page, "residents-search")
+    page.click("text=曹文静")
+    console.expect_status(422)
+    page.click("button:has-text('查看完整号码')")
+    assert page.locator("#reason-error").is_visible()
+    page.fill("#reason", "核对居住证申请人联系电话")
+    page.click("button:has-text('查看完整号码')")
+    assert phone in page.locator("strong.unmasked").all_inner_texts()
+    console.shot(page, "residents-unmasked")
+    page.goto(page.url.removesuffix("/unmask"))  # opened again: masked (the numbers were in that one answer only)
+    assert phone not in page.content()
