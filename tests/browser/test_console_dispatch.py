@@ -1,0 +1,44 @@
+"""The dispatch board and the messages page in a real browser, on the demo's day: a clerk assigns
+a waiting visit (the officers who cannot take it are shown disabled with the reason), prints the
+officer's route sheet, and sends a failed SMS again."""
+
+from __future__ import annotations
+
+
+def _log_in(page, server, username: str) -> None:
+    page.goto(server.base + "/")
+    page.fill("#username", username)
+    page.fill("#password", server.passwords[username])
+    page.click("button[type=submit]")
+
+
+def test_a_clerk_assigns_a_visit_prints_the_route_and_resends_an_sms(console, server):
+    page = console.page()
+    _log_in(page, server, "demo.staff")
+    page.click("nav >> text=派单")
+    assert page.locator("h1").inner_text().startswith("派单")
+    console.shot(page, "dispatch")
+    waiting = page.locator("form.assign").filter(has=page.locator("button:has-text('派单')"))
+    before = waiting.count()
+    assert before > 0  # the demo leaves requests without an officer
+    form = waiting.first
+    choice = form.locator("option:not([disabled]):not([value=''])").first
+    form.locator("select").select_option(choice.get_attribute("value"))
+    form.locator("button").click()
+    assert page.locator("h1").inner_text().startswith("派单")
+    assert page.locator(".field-error").count() == 0
+    assert page.locator("form.assign").filter(has=page.locator("button:has-text('派单')")).count() == before - 1
+    console.shot(page, "dispatch-assigned")
+    page.locator("ul.officers a").first.click()
+    assert page.locator("h1").inner_text().startswith("路线单")
+    console.shot(page, "route-sheet")
+
+    page.goto(server.base + "/console/messages/?status=dead")
+    assert page.locator("h1").inner_text() == "短信"
+    console.shot(page, "messages-dead")
+    resend = page.locator("button:has-text('重发')")
+    failed = resend.count()
+    assert failed > 0  # the demo has a failed SMS
+    resend.first.click()
+    assert page.url.endswith("/console/messages/?status=dead")
+    assert page.locator("button:has-text('重发')").count() == failed - 1
