@@ -77,9 +77,10 @@ def open_session(user: User) -> Opened:
     return Opened(token, row)
 
 
-def find(token: str | None) -> ConsoleSession | None:
+def find(token: str | None, roles: tuple[str, ...] = CONSOLE_ROLES) -> ConsoleSession | None:
     """The live session of this cookie value, or None: unknown, idle too long, past its lifetime,
-    or its account deactivated or no longer of a console role."""
+    or its account deactivated or no longer of one of ``roles`` (the console's, or the citizens'
+    H5's: one table, separate cookies)."""
     if not token or len(token) > 100:
         return None
     row = db.session.execute(
@@ -90,7 +91,7 @@ def find(token: str | None) -> ConsoleSession | None:
     now = utcnow()
     if row.expires_at <= now or row.last_seen_at + idle_limit() <= now:
         return None
-    if not row.user.active or row.user.role not in CONSOLE_ROLES:
+    if not row.user.active or row.user.role not in roles:
         return None
     return row
 

@@ -54,6 +54,13 @@ TABLE = [
     ("GET", "/m/", None, {"*": 200}),
     ("GET", "/m/static/<path:filename>", None, {"*": 404}),
     ("GET", "/api/v1/public/stations", None, {"*": 200}),
+    # Its log-in and pages take its own cookie, never a bearer token: forms without their CSRF
+    # token are refused (400) and a page without a session goes to the log-in page (302).
+    ("GET", "/m/login", None, {"*": 200}),
+    ("POST", "/m/login", None, {"*": 400}),
+    ("POST", "/m/login/code", None, {"*": 400}),
+    ("GET", "/m/me", None, {"*": 302}),
+    ("POST", "/m/logout", None, {"*": 400}),
     ("POST", "/api/v1/auth/login", lambda w: {"username": "nobody", "password": "wrong-password"}, {"*": 401}),
     ("POST", "/api/v1/auth/refresh", lambda w: {"refresh_token": "not-a-token"}, {"*": 401}),
     ("POST", "/api/v1/auth/logout", lambda w: {"refresh_token": "not-a-token"}, {"*": 204}),
