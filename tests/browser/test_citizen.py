@@ -43,3 +43,17 @@ def test_a_citizen_finds_the_station_and_areas_on_a_phone(phone, server):
     assert width <= PHONE["width"], "the page scrolls sideways on a phone"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "directory-375x667.png"), full_page=True)
+
+
+def test_a_citizen_asks_for_a_log_in_code_on_a_phone(phone, server):
+    page = phone.page()
+    page.goto(f"{server.base}/m/me")  # a page for citizens sends a stranger to log in
+    assert page.locator("h1").inner_text() == "手机验证码登录"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "login-375x667.png"), full_page=True)
+    page.locator("input[name=phone]").tap()
+    page.keyboard.type("13912340077")
+    page.locator("button[type=submit]").tap()
+    assert page.locator("p.notice").inner_text() == "6 位验证码已发送到您的手机。"
+    assert page.locator("input[name=code]").get_attribute("autocomplete") == "one-time-code"
+    page.screenshot(path=str(SHOTS / "login-code-375x667.png"), full_page=True)
