@@ -10,6 +10,7 @@ import urllib.request
 from dateutil.relativedelta import relativedelta
 
 from app import clock
+from doorstep_client.tablet import TabletClient
 from field_api.delivery.receipt_token import render_png
 from tests.browser.station_api import StationApi
 from tests.factories import mobile, valid_identity
@@ -129,3 +130,28 @@ def test_review_return_six_months_and_unmask(console, server):
     console.shot(page, "residents-unmasked")
     page.goto(page.url.removesuffix("/unmask"))  # opened again: masked (the numbers were in that one answer only)
     assert phone not in page.content()
+
+
+def test_a_receipt_is_printed_with_its_qr(console, server, tmp_path):
+    """A permit handed over by the Python tablet client; the clerk opens its print view."""
+    api = StationApi(server.base, server.passwords)
+    delivery = api.permit_out_for_delivery(clock.today(), name="钱玉兰")
+    tablet = TabletClient(str(tmp_path / "tablet.sqlite3"), sleep=lambda s: None)
+    tablet.enroll(server.base, api.enrolment_code("打印回执用的平板"))
+    tablet.login("demo.officer", server.passwords["demo.officer"])
+    tablet.sync()
+    tablet.handover(delivery["id"], "self", delivery["identity_number"])
+    assert tablet.sync().applied == 1, tablet.rejections()
+    tablet.close()
+
+    page = console.page()
+    _log_in(page, server, "demo.staff")
+    page.click("header.top nav >> text=送达回执")
+    assert delivery["permit_number"] in page.locator("table").inner_text()
+    page.click("text=打印页")
+    assert page.locator("h1").inner_text() == "居住证送达回执"
+    assert page.locator("figure.receipt-qr svg path").count() == 1
+    console.shot(page, "receipt-print")
+    page.emulate_media(media="print")
+    assert not page.locator("header.top").is_visible()  # on paper: the receipt alone
+    console.shot(page, "receipt-print-paper")
