@@ -159,3 +159,11 @@ def logout() -> BaseResponse:
     resp = redirect(url_for("citizen_pages.directory"))
     session.forget(resp, session.cookie_name())
     return resp
+
+
+@blp.errorhandler(DomainError)
+def _refused(err: DomainError) -> tuple[str, int]:
+    """A refusal (a form's expired security token, above all) as a page in words, not JSON."""
+    return render_template(
+        "citizen/error.html", title=translate_text(err.title), detail=translate_detail(err.detail)
+    ), err.status

@@ -88,3 +88,10 @@ def test_log_out_ends_the_session(client, sms):
 def test_the_citizens_cookie_opens_no_console_page(client, sms):
     log_in(client, sms, mobile())
     assert client.get("/console/").status_code == 302  # to the console's log-in
+
+
+def test_an_expired_form_is_refused_with_a_page_in_words(client):
+    refused = client.post("/m/login/code", data={"phone": mobile(), "csrf_token": "stale"}, headers=ZH)
+    assert refused.status_code == 403
+    assert refused.mimetype == "text/html"
+    assert "请刷新页面后重新提交" in refused.get_data(as_text=True)
