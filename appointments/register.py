@@ -10,6 +10,7 @@ import appointments.jobs  # noqa: F401  (adds its jobs to the scheduler's regist
 from app.extensions import api
 from appointments.blueprint import blp
 from appointments.booking import api as booking_api  # noqa: F401
+from appointments.booking import console as booking_console
 from appointments.dispatch import api as dispatch_api  # noqa: F401
 from appointments.dispatch import console as dispatch_console
 from appointments.dispatch import sync as dispatch_sync
@@ -21,4 +22,5 @@ from appointments.windows import api as windows_api  # noqa: F401
 def register(app: Flask) -> None:
     api.register_blueprint(blp)
     dispatch_sync.register()
+    app.register_blueprint(booking_console.pages)
     app.register_blueprint(dispatch_console.pages)

@@ -1,6 +1,6 @@
-"""The dispatch board and the messages page in a real browser, on the demo's day: a clerk assigns
-a waiting visit (the officers who cannot take it are shown disabled with the reason), prints the
-officer's route sheet, and sends a failed SMS again."""
+"""Phone booking, the dispatch board and the messages page in a real browser, on the demo's day: a
+clerk books a visit for a caller, assigns a waiting visit (the officers who cannot take it are
+shown disabled with the reason), prints the officer's route sheet, and sends a failed SMS again."""
 
 from __future__ import annotations
 
@@ -15,6 +15,20 @@ def _log_in(page, server, username: str) -> None:
 def test_a_clerk_assigns_a_visit_prints_the_route_and_resends_an_sms(console, server):
     page = console.page()
     _log_in(page, server, "demo.staff")
+    page.click("nav >> text=电话预约")
+    assert page.locator("h1").inner_text() == "电话预约"
+    page.fill("#caller_name", "王先生")
+    page.fill("#caller_phone", "13800138000")
+    page.fill("#contact_name", "李娜")
+    page.fill("#contact_phone", "13912340000")
+    page.fill("#address", "北山街道12号3单元402")
+    page.locator("input[name=slot]:not([disabled])").first.check()
+    console.shot(page, "phone-booking")
+    page.click("button:has-text('确认预约')")
+    assert page.locator("h1").inner_text() == "预约成功"
+    assert "139****0000" in page.locator("main").inner_text()
+    console.shot(page, "phone-booking-done")
+
     page.click("nav >> text=派单")
     assert page.locator("h1").inner_text().startswith("派单")
     console.shot(page, "dispatch")

@@ -1,0 +1,86 @@
+"""The console's phone booking: the area's windows with seats left, a booking for the caller made
+by the API's schema and service (the same SMS, the same audit event), booked once however often
+the form is sent, and every refusal next to its field with nothing booked."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from app.audit.models import AuditEvent
+from app.extensions import db
+from app.notify.models import Notification
+from appointments.booking.models import Booking
+from tests.app.web.helpers import log_in, session_token
+from tests.factories import mobile
+from tests.snapshots import changed_tables, database_state
+
+QUIET = frozenset({"throttle", "console_session"})
+KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
+
+
+def _form(client, windows) -> tuple[str, dict]:
+    html = client.get("/console/booking/", query_string={"area_id": str(windows.area.id)}).get_data(as_text=True)
+    slot = f"{windows.days[0].isoformat()}|09:00"
+    data = {
+        "csrf_token": session_token(client),
+        "idempotency_key": KEY.search(html).group(1),
+        "area_id": str(windows.area.id),
+        "slot": slot,
+        "caller_name": "王先生",
+        "caller_phone": mobile(),
+        "contact_name": "李娜",
+        "contact_phone": "13912345678",
+        "address": "北山街道12号3单元402",
+        "purpose": "registration",
+        "notes": "",
+    }
+    return html, data
+
+
+def _bookings(app) -> list[Booking]:
+    with app.app_context():
+        return list(db.session.execute(sa.select(Booking)).scalars())
+
+
+def test_the_form_shows_the_areas_windows_with_seats_left(client, world, windows):
+    log_in(client, world.staff[0])
+    html, data = _form(client, windows)
+    assert f'value="{data["slot"]}"' in html and "剩余 3 个名额" in html
+
+
+def test_a_phone_booking_is_the_apis_booking_and_is_made_once(app, client, world, windows):
+    log_in(client, world.staff[0])
+    _, data = _form(client, windows)
+    resp = client.post("/console/booking/", data=data)
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    (booking,) = _bookings(app)
+    assert booking.reference in resp.get_data(as_text=True) and booking.channel == "phone"
+    assert "139****5678" in resp.get_data(as_text=True) and "13912345678" not in resp.get_data(as_text=True)
+    again = client.post("/console/booking/", data=data)  # a reload of the result page
+    assert again.status_code == 201 and len(_bookings(app)) == 1
+    with app.app_context():
+        kinds = db.session.execute(sa.select(Notification.kind)).scalars().all()
+        actions = db.session.execute(sa.select(AuditEvent.action)).scalars().all()
+    assert kinds == ["booking_confirmed"]
+    assert any(a.startswith("booking.") for a in actions)
+
+
+def test_refusals_are_shown_next_to_their_fields_and_book_nothing(app, client, world, windows):
+    log_in(client, world.staff[0])
+    _, data = _form(client, windows)
+    before = database_state(app, exclude=QUIET)
+    bad_phone = client.post("/console/booking/", data={**data, "contact_phone": "12345"})
+    assert bad_phone.status_code == 422 and 'id="contact_phone-error"' in bad_phone.get_data(as_text=True)
+    no_slot = client.post("/console/booking/", data={**data, "slot": ""})
+    assert no_slot.status_code == 422 and 'id="slot-error"' in no_slot.get_data(as_text=True)
+    assert client.post("/console/booking/", data={**data, "csrf_token": ""}).status_code == 400
+    assert changed_tables(before, database_state(app, exclude=QUIET)) == []
+
+
+def test_another_stations_area_cannot_be_booked_from_this_desk(app, client, world, windows):
+    log_in(client, world.staff[1])
+    _, data = _form(client, windows)
+    resp = client.post("/console/booking/", data=data)
+    assert resp.status_code in (403, 404, 422) and _bookings(app) == []
