@@ -65,7 +65,7 @@ def _safe_next(path: str | None) -> str | None:
 def _login_page(
     step: str = "phone", *, status: int = 200, error: str | None = None, notice: str | None = None, phone: str = ""
 ) -> BaseResponse:
-    nonce = request.cookies.get(session.login_cookie_name())
+    nonce = request.cookies.get(session.login_cookie_name()) or ""
     if not csrf.login_token(nonce):
         nonce = csrf.new_login_nonce()
     resp = make_response(
@@ -87,11 +87,11 @@ def _login_page(
 def _refusal(exc: DomainError) -> str:
     if isinstance(exc, TooManyRequests):
         minutes = max(1, -(-int(exc.extra.get("retry_after", 60)) // 60))
-        return _("Too many codes were asked for. Please try again in %(minutes)d minutes.", minutes=minutes)
+        return str(_("Too many codes were asked for. Please try again in %(minutes)d minutes.", minutes=minutes))
     if exc.errors and "phone" in exc.errors:
-        return _("That is not a mainland mobile number. Please check it.")
+        return str(_("That is not a mainland mobile number. Please check it."))
     if exc.slug == "sms-unavailable":
-        return _("The text message could not be sent. Please try again in a minute.")
+        return str(_("The text message could not be sent. Please try again in a minute."))
     return translate_detail(exc.detail) if exc.detail else translate_text(exc.title)
 
 
