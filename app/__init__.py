@@ -24,6 +24,7 @@ import app.web.models
 import app.workdays.models  # noqa: F401
 from app import context, jsonlimits, logs, metrics, unit_of_work, web
 from app.attachments.routes import blp as attachments_blp
+from app.audit import console as audit_console
 from app.audit.routes import blp as audit_blp
 from app.auth.permissions import enforce_marked
 from app.auth.routes import blp as auth_blp
@@ -93,7 +94,8 @@ def create_app(config: Config | None = None, features: Iterable = ()) -> Flask:
     api.register_blueprint(notify_blp)  # after the features: where the API document has always listed it
     metrics.init_app(app)  # /metrics and the request counters
     web.init_app(app)  # the console; features add their panels (console_panels) in register(app)
-    app.register_blueprint(notify_console.pages)  # the kernel's own console page: the outbox
+    app.register_blueprint(notify_console.pages)  # the kernel's own console pages: the outbox,
+    app.register_blueprint(audit_console.pages)  # the audit trail
 
     enforce_marked(app)
     refuse_unexpected_bodies(app)

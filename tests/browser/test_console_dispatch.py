@@ -1,6 +1,7 @@
 """Phone booking, the dispatch board and the messages page in a real browser, on the demo's day: a
 clerk books a visit for a caller, assigns a waiting visit (the officers who cannot take it are
-shown disabled with the reason), prints the officer's route sheet, and sends a failed SMS again."""
+shown disabled with the reason), prints the officer's route sheet, sends a failed SMS again and
+verifies the audit chain."""
 
 from __future__ import annotations
 
@@ -56,3 +57,9 @@ def test_a_clerk_assigns_a_visit_prints_the_route_and_resends_an_sms(console, se
     resend.first.click()
     assert page.url.endswith("/console/messages/?status=dead")
     assert page.locator("button:has-text('重发')").count() == failed - 1
+
+    page.click("nav >> text=审计")
+    assert page.locator("h1").inner_text().startswith("审计")
+    page.click("button:has-text('核验审计链')")
+    assert "审计链完整" in page.locator("main").inner_text()
+    console.shot(page, "audit-verified")

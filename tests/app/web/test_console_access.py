@@ -53,6 +53,9 @@ TABLE += [
     # phone booking (appointments/booking/console.py): an empty form names its missing window
     ("GET", "/console/booking/", {"anonymous": 302, "staff": 200, "admin": 403}),
     ("POST", "/console/booking/", {"anonymous": 400, "staff": 422, "admin": 403}),
+    # the audit trail (app/audit/console.py)
+    ("GET", "/console/audit/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("POST", "/console/audit/verify", {"anonymous": 400, "staff": 200, "admin": 200}),
 ]
 PARAMS = {
     "<path:rest>": "nowhere",
