@@ -16,7 +16,7 @@ from app import audit, pii, quotas, workdays
 from app.db import one_or_404, utcnow
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
-from app.org.models import FIELD_ROLES, Area
+from app.org.models import FIELD_ROLES, Area, User
 from app.org.scoping import areas_visible_to
 from appointments.booking.models import Booking
 from appointments.booking.schemas import BookingOut
@@ -104,12 +104,23 @@ def _channel_fields(actor, data: dict) -> dict:
     for f in ("caller_name", "caller_phone"):
         if not data.get(f):
             raise field_error(f, "is required for a phone booking")
+    caller_phone = _phone(data["caller_phone"], "caller_phone")
     return {
         "channel": "phone",
-        "citizen_id": None,
+        "citizen_id": _citizen_with_phone(caller_phone),
         "caller_name": data["caller_name"],
-        "caller_phone_enc": pii.encrypt(pii.PHONE, _phone(data["caller_phone"], "caller_phone")),
+        "caller_phone_enc": pii.encrypt(pii.PHONE, caller_phone),
     }
+
+
+def _citizen_with_phone(phone: str) -> object | None:
+    """A caller who already has a citizen account (by the phone's blind index) gets the booking in
+    their own list, with the same one-open-booking-per-purpose rule as booking for themselves."""
+    return db.session.execute(
+        sa.select(User.id).where(
+            User.role == "citizen", User.active.is_(True), User.phone_bidx == pii.blind_index(pii.PHONE, phone)
+        )
+    ).scalar_one_or_none()
 
 
 def _phone(raw: str, field: str) -> str:
@@ -177,7 +188,7 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
             if (
                 channel["citizen_id"]
                 and db.session.execute(
-                    sa.select(Booking.id).where(Booking.active_key == f"{actor.user_id}:{data['purpose']}")
+                    sa.select(Booking.id).where(Booking.active_key == f"{channel['citizen_id']}:{data['purpose']}")
                 ).first()
             ):
                 raise ActiveBookingExists(

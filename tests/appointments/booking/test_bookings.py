@@ -228,3 +228,19 @@ def test_a_citizen_cannot_loop_booking_and_cancelling(app, client, make, world, 
         assert booker.as_staff().status_code == 201  # phone bookings by staff are not this account's
     finally:
         app.config["BOOKING_DAILY_MAX"] = saved
+
+
+def test_a_phone_booking_appears_in_the_callers_own_list(client, make, world, booker):
+    """A caller with a citizen account finds the booking staff took for them among their own, and
+    the one-open-booking-per-purpose rule holds across both channels."""
+    phone = mobile()
+    caller = make.user("citizen", phone=phone)
+    resp = booker.as_staff(caller_name="王先生", caller_phone=phone)
+    assert resp.status_code == 201, resp.json
+    mine = client.get("/api/v1/bookings", headers=make.auth(caller)).json
+    assert [b["id"] for b in mine] == [resp.json["id"]]
+    again = booker.as_staff(caller_name="王先生", caller_phone=phone)
+    assert again.status_code == 409 and again.json["type"].endswith("/active-booking-exists")
+    stranger = booker.as_staff(caller_name="李女士", caller_phone=mobile())
+    assert stranger.status_code == 201
+    assert [b["id"] for b in client.get("/api/v1/bookings", headers=make.auth(caller)).json] == [resp.json["id"]]
