@@ -41,6 +41,7 @@ from app.openapi import add_examples
 from app.org.routes import blp as org_blp
 from app.scheduler import start_in_process
 from app.schemas import LocalTime, refuse_unexpected_bodies
+from app.web import export_pages
 from app.workdays.routes import blp as calendar_blp
 
 
@@ -95,7 +96,8 @@ def create_app(config: Config | None = None, features: Iterable = ()) -> Flask:
     metrics.init_app(app)  # /metrics and the request counters
     web.init_app(app)  # the console; features add their panels (console_panels) in register(app)
     app.register_blueprint(notify_console.pages)  # the kernel's own console pages: the outbox,
-    app.register_blueprint(audit_console.pages)  # the audit trail
+    app.register_blueprint(audit_console.pages)  # the audit trail,
+    app.register_blueprint(export_pages.pages)  # the exports the features register
 
     enforce_marked(app)
     refuse_unexpected_bodies(app)

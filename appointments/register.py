@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask
 
 import appointments.console_panels
+import appointments.exports
 import appointments.jobs  # noqa: F401  (adds its jobs to the scheduler's registry)
 from app.extensions import api
 from appointments.blueprint import blp

@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import Flask
 
 import field_api.console_panels
-import field_api.jobs  # noqa: F401  (adds its jobs to the scheduler's registry)
+import field_api.jobs
+import field_api.residency.exports  # noqa: F401  (registers the registrations export)
 from app.extensions import api
 from field_api.blueprint import blp
 from field_api.delivery import api as delivery_api  # noqa: F401

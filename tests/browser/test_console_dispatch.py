@@ -1,9 +1,13 @@
 """Phone booking, the dispatch board and the messages page in a real browser, on the demo's day: a
 clerk books a visit for a caller, assigns a waiting visit (the officers who cannot take it are
 shown disabled with the reason), prints the officer's route sheet, sends a failed SMS again and
-verifies the audit chain."""
+verifies the audit chain, then exports the visits as CSV and opens the file."""
 
 from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
 
 
 def _log_in(page, server, username: str) -> None:
@@ -63,3 +67,13 @@ def test_a_clerk_assigns_a_visit_prints_the_route_and_resends_an_sms(console, se
     page.click("button:has-text('核验审计链')")
     assert "审计链完整" in page.locator("main").inner_text()
     console.shot(page, "audit-verified")
+
+    page.click("nav >> text=导出")
+    assert page.locator("h1").inner_text() == "导出"
+    console.shot(page, "exports")
+    with page.expect_download() as download:
+        page.click("a:has-text('走访 (CSV)')")
+    raw = Path(download.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads the Chinese as UTF-8
+    header, *rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert header[:2] == ["日期", "时段"] and rows  # the demo's visits of the last 30 days

@@ -56,6 +56,9 @@ TABLE += [
     # the audit trail (app/audit/console.py)
     ("GET", "/console/audit/", {"anonymous": 302, "staff": 200, "admin": 200}),
     ("POST", "/console/audit/verify", {"anonymous": 400, "staff": 200, "admin": 200}),
+    # exports (app/web/export_pages.py; the kinds are the features'): no such kind is not found
+    ("GET", "/console/exports/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("GET", "/console/exports/<name>.csv", {"anonymous": 302, "staff": 404, "admin": 404}),
 ]
 PARAMS = {
     "<path:rest>": "nowhere",
@@ -65,6 +68,7 @@ PARAMS = {
     "<uuid:visit_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:receipt_id>": "00000000-0000-4000-8000-000000000000",
     "<action>": "review",
+    "<name>": "nothing",
     "<sha256>": "0" * 64,
 }
 
