@@ -26,6 +26,7 @@ from app import context, jsonlimits, logs, metrics, unit_of_work, web
 from app.attachments.routes import blp as attachments_blp
 from app.audit import console as audit_console
 from app.audit.routes import blp as audit_blp
+from app.auth import console as tablets_console
 from app.auth.permissions import enforce_marked
 from app.auth.routes import blp as auth_blp
 from app.auth.routes import wellknown
@@ -97,7 +98,8 @@ def create_app(config: Config | None = None, features: Iterable = ()) -> Flask:
     web.init_app(app)  # the console; features add their panels (console_panels) in register(app)
     app.register_blueprint(notify_console.pages)  # the kernel's own console pages: the outbox,
     app.register_blueprint(audit_console.pages)  # the audit trail,
-    app.register_blueprint(export_pages.pages)  # the exports the features register
+    app.register_blueprint(export_pages.pages)  # the exports the features register,
+    app.register_blueprint(tablets_console.pages)  # the station's tablets
 
     enforce_marked(app)
     refuse_unexpected_bodies(app)

@@ -77,3 +77,10 @@ def test_a_clerk_assigns_a_visit_prints_the_route_and_resends_an_sms(console, se
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads the Chinese as UTF-8
     header, *rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert header[:2] == ["日期", "时段"] and rows  # the demo's visits of the last 30 days
+
+    page.click("nav >> text=平板")
+    page.fill("#label", "北山社区-9")
+    page.click("button:has-text('登记并显示绑定码')")
+    assert page.locator(".enrol-code svg").count() == 1
+    assert len(page.locator("p.code").inner_text().strip()) == 14  # XXXX-XXXX-XXXX
+    console.shot(page, "tablet-enrol")

@@ -59,6 +59,10 @@ TABLE += [
     # exports (app/web/export_pages.py; the kinds are the features'): no such kind is not found
     ("GET", "/console/exports/", {"anonymous": 302, "staff": 200, "admin": 200}),
     ("GET", "/console/exports/<name>.csv", {"anonymous": 302, "staff": 404, "admin": 404}),
+    # tablets (app/auth/console.py): registering without a name names the field
+    ("GET", "/console/devices/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("POST", "/console/devices/", {"anonymous": 400, "staff": 422, "admin": 422}),
+    ("POST", "/console/devices/<uuid:device_id>/revoke", {"anonymous": 400, "staff": 404, "admin": 404}),
 ]
 PARAMS = {
     "<path:rest>": "nowhere",
@@ -66,6 +70,7 @@ PARAMS = {
     "<uuid:resident_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:notification_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:visit_id>": "00000000-0000-4000-8000-000000000000",
+    "<uuid:device_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:receipt_id>": "00000000-0000-4000-8000-000000000000",
     "<action>": "review",
     "<name>": "nothing",
