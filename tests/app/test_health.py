@@ -7,6 +7,7 @@ import re
 import pytest
 
 from app.health import migration_heads
+from app.web.access import CONSOLE_BLUEPRINTS
 from compose import create_app
 from tests.fixtures.database import make_config
 
@@ -112,14 +113,15 @@ def test_every_operation_has_a_summary(spec):
 def test_openapi_documents_every_route_of_the_app(bare_app, spec):
     """A route that is served but not described is invisible to client generators."""
     documented = {(p, m) for p, item in spec["paths"].items() for m in item if m in HTTP_METHODS}
+    # The console's blueprints (its kernel's and every feature's page_blueprint), the tablet's and
+    # the citizens' H5 (docs/console.md, docs/tablet.md, docs/citizen.md).
+    pages = {*CONSOLE_BLUEPRINTS, "tablet", "citizen_pages"}
     served = set()
     for rule in bare_app.url_map.iter_rules():
         if rule.endpoint in ("static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"):
             continue
-        if rule.endpoint.startswith("console."):
-            continue  # the staff console's HTML pages, not the API (docs/console.md)
-        if rule.endpoint.startswith("tablet."):
-            continue  # the tablet's files, not the API (docs/tablet.md)
+        if rule.endpoint.split(".")[0] in pages:
+            continue  # HTML pages and their files, not the API: the console, the tablet, the H5
         path = re.sub(r"<(?:[^<>:]+:)?([^<>:]+)>", r"{\1}", rule.rule)  # <uuid:user_id> -> {user_id}
         served |= {(path, m.lower()) for m in rule.methods if m.lower() in HTTP_METHODS}
     assert served - documented == set()
