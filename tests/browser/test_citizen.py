@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import PHONE, ROOT, Watched
+from tests.browser.harness import PHONE, ROOT, Watched
 
 SHOTS = ROOT / "build" / "screenshots" / "citizen"
 

@@ -3,7 +3,7 @@ log-out; a forged form refused; an officer kept out."""
 
 from __future__ import annotations
 
-from tests.browser.conftest import PHONE
+from tests.browser.harness import PHONE
 
 
 def _log_in(page, server, username: str):

@@ -20,7 +20,7 @@ from app import clock
 from doorstep_protocol.encoding import P256_ORDER, b64url_decode
 from doorstep_protocol.testing import vectors
 from field_api.delivery.receipt_token import qr_version
-from tests.browser.conftest import ROOT, Watched
+from tests.browser.harness import ROOT, Watched
 from tests.browser.station_api import StationApi
 from tests.factories import valid_identity
 
