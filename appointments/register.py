@@ -18,6 +18,7 @@ from appointments.dispatch import sync as dispatch_sync
 
 # Their routes, on blp: imported in the order the API document has always listed them.
 from appointments.windows import api as windows_api  # noqa: F401
+from appointments.windows import console as windows_console
 
 
 def register(app: Flask) -> None:
@@ -25,3 +26,4 @@ def register(app: Flask) -> None:
     dispatch_sync.register()
     app.register_blueprint(booking_console.pages)
     app.register_blueprint(dispatch_console.pages)
+    app.register_blueprint(windows_console.pages)

@@ -8,22 +8,26 @@ Friday are working days and the answer says the year is unconfirmed.
 
 from app.workdays.services import (
     LOCAL_TZ,
+    DayInfo,
     add_working_days,
     day_info,
     days,
     is_workday,
     local_datetime,
     local_now,
+    published,
     working_days_until,
 )
 
 __all__ = [
     "LOCAL_TZ",
+    "DayInfo",
     "add_working_days",
     "day_info",
     "days",
     "is_workday",
     "local_datetime",
     "local_now",
+    "published",
     "working_days_until",
 ]

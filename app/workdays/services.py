@@ -51,6 +51,11 @@ def day_info(day: date) -> DayInfo:
     return _info(day, _overrides(day, day))
 
 
+def published(day: date) -> DayInfo:
+    """What ``day`` is without a staff declaration: what withdrawing one would leave."""
+    return _info(day, {})
+
+
 def days(start: date, end: date) -> list[DayInfo]:
     if end < start:
         raise field_error("to", "must not be before from")
@@ -95,10 +100,16 @@ def declare(actor: Actor, day: date, is_workday: bool, name: str) -> DayInfo:
     return day_info(day)
 
 
-def withdraw(actor: Actor, day: date) -> DayInfo:
+def declaration(day: date) -> CalendarDay:
+    """Staff's declaration for ``day``; none is a 404 (there is nothing to withdraw)."""
     row = db.session.get(CalendarDay, day)
     if row is None:
         raise NotFound("no declaration for that date")
+    return row
+
+
+def withdraw(actor: Actor, day: date) -> DayInfo:
+    row = declaration(day)
     audit.record(
         actor,
         "calendar.withdraw",

@@ -18,7 +18,7 @@ from app.db import insert_for, new_id, one_or_404, unique_or_conflict
 from app.errors import Conflict, field_error
 from app.extensions import db
 from app.org.models import Area
-from app.org.scoping import area_for
+from app.org.scoping import area_for, areas_visible_to
 from appointments.windows.models import Slot, WindowException, WindowTemplate
 
 MAX_QUERY_DAYS = 62
@@ -286,8 +286,9 @@ def _exception_snapshot(e: WindowException) -> dict:
     }
 
 
-def add_exception(actor, area_id, data: dict) -> WindowException:
-    area = area_for(actor, area_id)
+def check_exception(data: dict) -> None:
+    """What makes a date exception acceptable: the rule ``add_exception`` applies and the
+    console's preview runs before showing the effect."""
     if data["day"] < workdays.local_now().date():
         raise field_error("day", "is in the past")
     if data["kind"] == "open":
@@ -300,6 +301,11 @@ def add_exception(actor, area_id, data: dict) -> WindowException:
             "end" if data.get("end") is not None else "capacity",
             "a closure names only the day and, for one window, its start",
         )
+
+
+def add_exception(actor, area_id, data: dict) -> WindowException:
+    area = area_for(actor, area_id)
+    check_exception(data)
     row = WindowException(
         area_id=area.id,
         day=data["day"],
@@ -329,3 +335,171 @@ def remove_exception(actor, area_id, exception_id) -> None:
     )
     db.session.delete(row)
     db.session.flush()
+
+
+# --- what a change would do: the console's preview, on the rule the save applies -----------
+
+
+@dataclass(frozen=True)
+class SlotChange:
+    """One window on one date whose offer a change would alter; ``before``/``after`` are the
+    capacities (None: no such window), ``booked`` the seats already taken in it."""
+
+    area_id: Any
+    day: date
+    start: time
+    end_before: time | None
+    end_after: time | None
+    before: int | None
+    after: int | None
+    booked: int
+    slot_id: Any = None
+
+    @property
+    def kind(self) -> str:
+        if self.before is None:
+            return "appears"
+        if self.after is None:
+            return "disappears"
+        return "changes"
+
+    @property
+    def strands_bookings(self) -> bool:
+        """Seats already taken that the new window no longer holds as booked: the window goes,
+        shrinks below its bookings, or its hours move. The bookings keep their seats; the clerk
+        calls the people to move them."""
+        if not self.booked:
+            return False
+        return self.after is None or self.after < self.booked or self.end_after != self.end_before
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """A template or exception row as ``_windows`` reads it, for a state not yet saved."""
+
+    kind: str = "open"
+    weekday: int | None = None
+    start_time: time | None = None
+    end_time: time | None = None
+    capacity: int | None = None
+    id: Any = None
+
+
+def effect(
+    area_id,
+    start: date,
+    end: date,
+    *,
+    template: list[dict] | None = None,
+    add: dict | None = None,
+    remove_id=None,
+    calendar: dict[date, workdays.DayInfo] | None = None,
+) -> list[SlotChange]:
+    """The windows between ``start`` and ``end`` that would appear, disappear or change if the
+    weekly ``template`` replaced the area's, the exception ``add`` were added, the exception
+    ``remove_id`` withdrawn, or the ``calendar`` said otherwise of some dates. Reads, never writes:
+    it runs ``_windows``, the rule availability and booking use, on the state now and on the state
+    proposed, and compares."""
+    templates, exceptions = _load(area_id, start, end)
+    infos = workdays.days(start, end)
+    new_templates: list[Any] = (
+        templates
+        if template is None
+        else [
+            _Rule(weekday=w["weekday"], start_time=w["start"], end_time=w["end"], capacity=w["capacity"])
+            for w in template
+        ]
+    )
+    new_exceptions: dict[date, list[Any]] = {
+        d: [e for e in rows if e.id != remove_id] for d, rows in exceptions.items()
+    }
+    if add is not None and start <= add["day"] <= end:
+        new_exceptions.setdefault(add["day"], []).append(
+            _Rule(kind=add["kind"], start_time=add.get("start"), end_time=add.get("end"), capacity=add.get("capacity"))
+        )
+    slots = {
+        (s.day, s.start_time): s
+        for s in db.session.execute(
+            sa.select(Slot).where(Slot.area_id == area_id, Slot.day.between(start, end))
+        ).scalars()
+    }
+    changes = []
+    for info in infos:
+        after_info = (calendar or {}).get(info.day, info)
+        now, _ = _windows(info.day, info, templates, exceptions.get(info.day, []))
+        then, _ = _windows(info.day, after_info, new_templates, new_exceptions.get(info.day, []))
+        old, new = {w.start: w for w in now}, {w.start: w for w in then}
+        for at in sorted(old.keys() | new.keys()):
+            a, b = old.get(at), new.get(at)
+            if a is not None and b is not None and (a.capacity, a.end) == (b.capacity, b.end):
+                continue
+            slot = slots.get((info.day, at))
+            changes.append(
+                SlotChange(
+                    area_id=area_id,
+                    day=info.day,
+                    start=at,
+                    end_before=a.end if a else None,
+                    end_after=b.end if b else None,
+                    before=a.capacity if a else None,
+                    after=b.capacity if b else None,
+                    booked=slot.booked if slot else 0,
+                    slot_id=slot.id if slot else None,
+                )
+            )
+    return changes
+
+
+def preview_template(actor, area_id, windows: list[dict]) -> list[SlotChange]:
+    """What ``replace_template`` would change in the bookable horizon, after the same checks."""
+    area = area_for(actor, area_id)
+    _check_no_overlap(windows, "windows")
+    today = workdays.local_now().date()
+    horizon = today + timedelta(days=current_app.config["BOOKING_HORIZON_DAYS"])
+    return effect(area.id, today, horizon, template=windows)
+
+
+def preview_exception(actor, area_id, data: dict) -> list[SlotChange]:
+    """What ``add_exception`` would change on its day, after the same checks (and the unique
+    constraint's answer, given before the insert would meet it)."""
+    area = area_for(actor, area_id)
+    check_exception(data)
+    taken = (
+        data.get("start") is not None
+        and db.session.execute(
+            sa.select(WindowException.id).where(
+                WindowException.area_id == area.id,
+                WindowException.day == data["day"],
+                WindowException.start_time == data["start"],
+            )
+        ).first()
+    )
+    if taken:
+        # The unique constraint's answer (``unique_or_conflict`` in ``add_exception``), given before
+        # the insert meets it. A whole-day closure (no start) is never unique: NULLs differ.
+        raise Conflict(
+            "start: this window exception start is already taken",
+            errors={"start": ["already taken"]},
+            slug="window exception-start-taken",
+        )
+    return effect(area.id, data["day"], data["day"], add=data)
+
+
+def preview_removal(actor, area_id, exception_id) -> tuple[WindowException, list[SlotChange]]:
+    """What ``remove_exception`` would change on the exception's day."""
+    area = area_for(actor, area_id)
+    row = one_or_404(
+        sa.select(WindowException).where(WindowException.id == exception_id, WindowException.area_id == area.id),
+        "window exception",
+    )
+    return row, effect(area.id, row.day, row.day, remove_id=row.id)
+
+
+def preview_calendar(actor, day: date, after: workdays.DayInfo) -> list[SlotChange]:
+    """What declaring ``day`` (or withdrawing a declaration: ``after`` is then the published
+    calendar's answer) would change in the windows of every area the actor may see. The calendar
+    is the district's; the actor sees only the effect on their own station."""
+    changes = []
+    for area in db.session.execute(areas_visible_to(actor).where(Area.active.is_(True))).scalars():
+        changes += effect(area.id, day, day, calendar={day: after})
+    return changes

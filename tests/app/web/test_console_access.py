@@ -63,6 +63,32 @@ TABLE += [
     ("GET", "/console/devices/", {"anonymous": 302, "staff": 200, "admin": 200}),
     ("POST", "/console/devices/", {"anonymous": 400, "staff": 422, "admin": 422}),
     ("POST", "/console/devices/<uuid:device_id>/revoke", {"anonymous": 400, "staff": 404, "admin": 404}),
+    # windows and holidays (appointments/windows/console.py): a preview writes nothing (an empty
+    # weekly table previews every window going); a save without its fields names them; no such
+    # exception or declaration is not found
+    ("GET", "/console/windows/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("POST", "/console/windows/template/preview", {"anonymous": 400, "staff": 200, "admin": 200}),
+    ("POST", "/console/windows/template", {"anonymous": 400, "staff": 422, "admin": 422}),
+    ("POST", "/console/windows/exceptions/preview", {"anonymous": 400, "staff": 422, "admin": 422}),
+    ("POST", "/console/windows/exceptions", {"anonymous": 400, "staff": 422, "admin": 422}),
+    (
+        "POST",
+        "/console/windows/exceptions/<uuid:exception_id>/withdraw/preview",
+        {"anonymous": 400, "staff": 404, "admin": 404},
+    ),
+    (
+        "POST",
+        "/console/windows/exceptions/<uuid:exception_id>/withdraw",
+        {"anonymous": 400, "staff": 404, "admin": 404},
+    ),
+    ("POST", "/console/windows/calendar/preview", {"anonymous": 400, "staff": 422, "admin": 422}),
+    ("POST", "/console/windows/calendar", {"anonymous": 400, "staff": 422, "admin": 422}),
+    (
+        "POST",
+        "/console/windows/calendar/<isodate:day>/withdraw/preview",
+        {"anonymous": 400, "staff": 404, "admin": 404},
+    ),
+    ("POST", "/console/windows/calendar/<isodate:day>/withdraw", {"anonymous": 400, "staff": 404, "admin": 404}),
 ]
 PARAMS = {
     "<path:rest>": "nowhere",
@@ -71,6 +97,8 @@ PARAMS = {
     "<uuid:notification_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:visit_id>": "00000000-0000-4000-8000-000000000000",
     "<uuid:device_id>": "00000000-0000-4000-8000-000000000000",
+    "<uuid:exception_id>": "00000000-0000-4000-8000-000000000000",
+    "<isodate:day>": "2026-12-25",
     "<uuid:receipt_id>": "00000000-0000-4000-8000-000000000000",
     "<action>": "review",
     "<name>": "nothing",
