@@ -1,4 +1,5 @@
-"""The visits export: a station's visits of a date range, as the dispatch board shows them."""
+"""The visits export: a station's visits of a date range, as the dispatch board shows them. One
+query: the area and the officer's name come joined in, not looked up row by row."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.auth.actor import Actor
 from app.extensions import db
-from app.org.models import User
-from app.org.scoping import areas_visible_to
+from app.org.models import Area, User
 from app.web.exports import register_export
 from appointments.console_panels import VISIT_STATUS
 from appointments.dispatch.models import Visit
@@ -19,20 +19,31 @@ from appointments.dispatch.services import visits_visible_to
 
 
 def visit_rows(actor: Actor, start: date, end: date) -> Iterator[tuple[Any, ...]]:
-    areas = {a.id: a.name for a in db.session.execute(areas_visible_to(actor)).scalars()}
-    names: dict[Any, str] = {}
-    query = visits_visible_to(actor).where(Visit.day.between(start, end)).execution_options(yield_per=500)
-    for v in db.session.execute(query).scalars():
-        if v.officer_id is not None and v.officer_id not in names:
-            officer = db.session.get(User, v.officer_id)
-            names[v.officer_id] = (officer.display_name or officer.username) if officer else ""
+    query = (
+        visits_visible_to(actor)
+        .where(Visit.day.between(start, end))
+        .outerjoin(Area, Area.id == Visit.area_id)
+        .outerjoin(User, User.id == Visit.officer_id)
+        .with_only_columns(
+            Visit.day,
+            Visit.window_start,
+            Visit.window_end,
+            Area.name,
+            Visit.address,
+            Visit.status,
+            User.display_name,
+            User.username,
+        )
+        .execution_options(yield_per=500)
+    )
+    for day, window_start, window_end, area, address, status, display_name, username in db.session.execute(query):
         yield (
-            v.day.isoformat(),
-            f"{v.window_start:%H:%M}-{v.window_end:%H:%M}",
-            areas.get(v.area_id, ""),
-            v.address,
-            str(VISIT_STATUS.get(v.status, v.status)),
-            names.get(v.officer_id, "") if v.officer_id else "",
+            day,
+            f"{window_start:%H:%M}-{window_end:%H:%M}",
+            area or "",
+            address,
+            str(VISIT_STATUS.get(status, status)),
+            display_name or username or "",
         )
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 from flask import Flask
 
 import field_api.console_panels
+import field_api.delivery.exports  # registers the deliveries export
 import field_api.jobs
-import field_api.residency.exports  # noqa: F401  (registers the registrations export)
+import field_api.residency.exports  # noqa: F401  (registers the registrations and six-months exports)
 from app.extensions import api
 from field_api.blueprint import blp
 from field_api.delivery import api as delivery_api  # noqa: F401

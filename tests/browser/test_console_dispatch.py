@@ -72,7 +72,7 @@ def test_a_clerk_assigns_a_visit_prints_the_route_and_resends_an_sms(console, se
     assert page.locator("h1").inner_text() == "导出"
     console.shot(page, "exports")
     with page.expect_download() as download:
-        page.click("a:has-text('走访 (CSV)')")
+        page.get_by_role("link", name="走访 (CSV)").click()
     raw = Path(download.value.path()).read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads the Chinese as UTF-8
     header, *rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))

@@ -59,6 +59,7 @@ TABLE += [
     # exports (app/web/export_pages.py; the kinds are the features'): no such kind is not found
     ("GET", "/console/exports/", {"anonymous": 302, "staff": 200, "admin": 200}),
     ("GET", "/console/exports/<name>.csv", {"anonymous": 302, "staff": 404, "admin": 404}),
+    ("GET", "/console/exports/<name>.xlsx", {"anonymous": 302, "staff": 404, "admin": 404}),
     # tablets (app/auth/console.py): registering without a name names the field
     ("GET", "/console/devices/", {"anonymous": 302, "staff": 200, "admin": 200}),
     ("POST", "/console/devices/", {"anonymous": 400, "staff": 422, "admin": 422}),
