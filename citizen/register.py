@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app.extensions import api
+from citizen import booking as _booking  # noqa: F401  (its routes join the pages blueprint)
 from citizen.api import blp as directory_api
 from citizen.pages import blp as pages
 

@@ -4,6 +4,7 @@ from marshmallow import fields, validate
 
 from app import pii
 from app.schemas import In, LocalTime, Out, TimelineOut, text
+from appointments.booking import reference as reference_codes
 from appointments.booking.models import BOOKING_STATUSES, PURPOSES
 from appointments.fields import HHMM
 from doorstep_protocol.identity import mask_phone
@@ -24,7 +25,13 @@ class BookingIn(In):
 
 
 class BookingArgs(In):
-    reference = fields.String(validate=validate.Length(equal=8))
+    reference = fields.String(
+        validate=validate.Length(min=8, max=13),
+        metadata={
+            "description": "the reference code (9 characters, dashes allowed) or the stored 8",
+            "example": "7KQ-2MX-9PW",
+        },
+    )
     day = fields.Date()
     status = fields.String(validate=validate.OneOf(BOOKING_STATUSES))
     purpose = fields.String(validate=validate.OneOf(PURPOSES))
@@ -40,6 +47,13 @@ def _masked(attr):
 class BookingOut(Out):
     id = fields.UUID()
     reference = fields.String(metadata={"example": "7KQ2MX9P"})
+    reference_code = fields.Function(
+        lambda b: reference_codes.with_check(b.reference),
+        metadata={
+            "example": "7KQ2MX9PW",
+            "description": "the reference with its check character, as citizens are shown it; a typo fails the check",
+        },
+    )
     status = fields.String()
     purpose = fields.String()
     channel = fields.String()
