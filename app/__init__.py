@@ -7,9 +7,12 @@ import time
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 import orjson
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
+from flask.json.provider import DefaultJSONProvider
+from flask.typing import ResponseReturnValue
 from werkzeug.routing import BaseConverter, ValidationError
 
 import app.attachments.models
@@ -46,8 +49,17 @@ from app.web import export_pages
 from app.workdays.routes import blp as calendar_blp
 
 
+class Feature(Protocol):
+    """What ``create_app`` needs of a feature package: a ``register(app)`` (``compose`` names them)."""
+
+    def register(self, app: Flask) -> None: ...
+
+
 class DoorstepFlask(Flask):
-    def dispatch_request(self):
+    # Flask's default json_provider_class, which this app keeps; its settings (sort_keys) are set below.
+    json: DefaultJSONProvider
+
+    def dispatch_request(self) -> ResponseReturnValue:
         """Every view runs as one unit of work: committed when the view returns (its response is
         already rendered, so nothing is reloaded after the commit), rolled back when it raises, and
         run again after a transient database failure (a deadlock, a serialization failure): see
@@ -55,7 +67,7 @@ class DoorstepFlask(Flask):
         return unit_of_work.run(super().dispatch_request, sql.session)
 
 
-def create_app(config: Config | None = None, features: Iterable = ()) -> Flask:
+def create_app(config: Config | None = None, features: Iterable[Feature] = ()) -> Flask:
     """The kernel, then each feature's ``register(app)`` in the order given (its blueprints, CLI
     commands, jobs, sync handlers…). The kernel imports no feature: ``wsgi`` (via ``compose``)
     names them."""
@@ -117,13 +129,13 @@ class IsoDateConverter(BaseConverter):
 
     regex = r"\d{4}-\d{2}-\d{2}"
 
-    def to_python(self, value):
+    def to_python(self, value: str) -> date:
         try:
             return date.fromisoformat(value)
         except ValueError:
             raise ValidationError() from None
 
-    def to_url(self, value):
+    def to_url(self, value: date) -> str:
         return value.isoformat()
 
 
@@ -135,7 +147,7 @@ def _access_log(app: Flask) -> None:
         g._started = time.perf_counter()
 
     @app.after_request
-    def _done(resp):
+    def _done(resp: Response) -> Response:
         started = g.get("_started")
         log.info(
             "%s %s %s",

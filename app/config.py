@@ -11,6 +11,7 @@ import base64
 import binascii
 import ipaddress
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +43,7 @@ class Setting:
     env: str
     attr: str
     default: object
-    cast: type
+    cast: Callable[[str], object]  # a type (str, int) or a parser that raises ValueError
     doc: str
     secret: bool = False
 
@@ -452,8 +453,22 @@ class Config:
     OTP_PHONE_PER_HOUR = 5
     OTP_ADDRESS_PER_HOUR = 30
     DEVICE_ENROLLMENT_TTL_SECONDS = 24 * 3600
+    # Settings the code reads as attributes; every one of SETTINGS is set in __init__.
+    ENV: str
+    SQLALCHEMY_DATABASE_URI: str
+    SECRET_KEY: str
+    PII_KEYS: str
+    BLIND_INDEX_KEY: str
+    MAX_CONTENT_LENGTH: int
+    LOG_LEVEL: str
+    SMS_SENDER: str
+    SMS_WEBHOOK_URL: str
+    SMS_WEBHOOK_SECRET: str
+    METRICS_TOKEN: str
+    METRICS_ALLOW: str
+    SCHEDULER_IN_PROCESS: int
 
-    def __init__(self, environ: dict[str, Any] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, Any] | None = None) -> None:
         environ = os.environ if environ is None else environ
         for s in SETTINGS:
             raw = environ.get(s.env)
@@ -471,7 +486,7 @@ class TestConfig(Config):
     TESTING = True
     PASSWORD_HASH_FAST = True
 
-    def __init__(self, environ: dict[str, Any] | None = None) -> None:
+    def __init__(self, environ: Mapping[str, Any] | None = None) -> None:
         super().__init__(environ)
         self.ENV = "test"
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, Response, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.db import sqlite_begin_mode
@@ -40,7 +40,10 @@ def init_app(app: Flask) -> None:
     if trusted > 0:
         # Exactly the configured number of hops of X-Forwarded-For and -Proto are believed: one more
         # would let a client choose the address its rate limits and audit events are counted under.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=0, x_port=0, x_prefix=0)
+        # Flask's documented way to add WSGI middleware; typeshed sees wsgi_app only as a method.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=trusted, x_proto=trusted, x_host=0, x_port=0, x_prefix=0
+        )
 
     @app.before_request
     def _begin() -> None:
@@ -51,7 +54,7 @@ def init_app(app: Flask) -> None:
         g._begin_token = sqlite_begin_mode.set("DEFERRED" if request.method in READ_ONLY_METHODS else "IMMEDIATE")
 
     @app.after_request
-    def _stamp(resp):
+    def _stamp(resp: Response) -> Response:
         rid = g.get("request_id")
         if rid:
             resp.headers["X-Request-ID"] = rid
@@ -60,7 +63,7 @@ def init_app(app: Flask) -> None:
         return resp
 
     @app.teardown_request
-    def _end(_exc) -> None:
+    def _end(_exc: BaseException | None) -> None:
         for var, name in ((_meta, "_meta_token"), (sqlite_begin_mode, "_begin_token")):
             token = g.pop(name, None)
             if token is not None:

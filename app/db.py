@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from app import clock
 from app.errors import Conflict, NotFound
@@ -25,8 +29,15 @@ from app.extensions import Model, db
 # (BEGIN IMMEDIATE), or two of them deadlock on the upgrade. Read-only requests opt out.
 sqlite_begin_mode: contextvars.ContextVar[str] = contextvars.ContextVar("sqlite_begin_mode", default="IMMEDIATE")
 
+T = TypeVar("T")
+M = TypeVar("M", bound=Model)
+# A session, or the request's scoped session that proxies to it (``db.session``).
+AnySession = Session | scoped_session[Any]
+# The dialect's INSERT construct: both have on_conflict_do_nothing and on_conflict_do_update.
+DialectInsert = PostgresqlInsert | SqliteInsert
 
-def one_of(column: str, values) -> str:
+
+def one_of(column: str, values: Iterable[object]) -> str:
     """SQL for a CHECK constraint limiting a column to a fixed set of names."""
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
@@ -40,13 +51,13 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
-class UTCDateTime(sa.types.TypeDecorator):
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Timezone-aware UTC in and out; SQLite would otherwise hand back naive datetimes."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -54,11 +65,11 @@ class UTCDateTime(sa.types.TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def bind_processor(self, dialect):
+    def bind_processor(self, dialect: Dialect) -> Callable[[datetime | None], Any] | None:
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
-        def process(value):
+        def process(value: datetime | None) -> str | None:
             # process_bind_param and the dialect's DATETIME format in one step (the same text:
             # "YYYY-MM-DD HH:MM:SS.ffffff"): bulk writes bind thousands of these.
             if value is None:
@@ -69,13 +80,13 @@ class UTCDateTime(sa.types.TypeDecorator):
 
         return process
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def json_text(value) -> str:
+def json_text(value: object) -> str:
     """How every JSON column is written (see ``create_app``)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -86,7 +97,7 @@ def configure_sqlite(engine: Engine) -> None:
         return
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record) -> None:
+    def _on_connect(dbapi_conn: DBAPIConnection, _record: object) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
@@ -97,7 +108,7 @@ def configure_sqlite(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
+    def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql(f"BEGIN {sqlite_begin_mode.get()}")
 
 
@@ -111,12 +122,12 @@ def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
 
 
-def insert_for(session):
+def insert_for(session: AnySession) -> Callable[[Any], DialectInsert]:
     """The dialect's INSERT, which has ``on_conflict_do_nothing``/``do_update`` on both databases."""
     return postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-def locked_row(session, model, key: dict[str, Any], defaults: dict[str, Any]):
+def locked_row(session: AnySession, model: type[M], key: dict[str, Any], defaults: dict[str, Any]) -> M:
     """Fetch a row by key under ``FOR UPDATE``, creating it first if absent.
 
     The insert ignores a concurrent creator's row, so two processes never both create it and
@@ -132,7 +143,7 @@ def locked_row(session, model, key: dict[str, Any], defaults: dict[str, Any]):
 
 
 @contextmanager
-def unique_or_conflict(field: str, what: str):
+def unique_or_conflict(field: str, what: str) -> Iterator[None]:
     """Turn a unique-constraint violation inside the block into a 409 naming the field; the
     savepoint keeps the rest of the transaction usable. The constraint, not a prior SELECT,
     is the guard, so concurrent creators cannot both succeed."""
@@ -147,7 +158,7 @@ def unique_or_conflict(field: str, what: str):
         ) from None
 
 
-def one_or_404(query, what: str):
+def one_or_404(query: sa.Select[T], what: str) -> T:
     """Run a scoped select; outside the caller's scope a record simply does not exist."""
     row = db.session.execute(query).scalar_one_or_none()
     if row is None:
@@ -155,7 +166,7 @@ def one_or_404(query, what: str):
     return row
 
 
-def ends_outermost(transaction) -> bool:
+def ends_outermost(transaction: SessionTransaction) -> bool:
     """For session hooks: ``after_commit``/``after_rollback`` also fire for savepoints, and
     per-transaction state must outlive those."""
     return transaction.parent is None and not transaction.nested

@@ -12,10 +12,10 @@ import math
 from typing import Any
 
 import marshmallow as ma
-from flask import current_app, json
+from flask import Response, current_app, json
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from app.openapi import PROBLEM_HEADERS, register_components
 from app.transient import is_retryable
@@ -40,7 +40,7 @@ class DomainError(Exception):
         errors: dict[str, Any] | None = None,
         headers: dict[str, Any] | None = None,
         slug: str | None = None,
-        **extra,
+        **extra: Any,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
@@ -54,7 +54,7 @@ class DomainError(Exception):
 class Unauthorized(DomainError):
     status, slug, title = 401, "unauthorized", "Authentication required"
 
-    def __init__(self, detail=None, **kw) -> None:
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
         kw.setdefault("headers", {"WWW-Authenticate": 'Bearer realm="doorstep"'})
         super().__init__(detail, **kw)
 
@@ -90,22 +90,30 @@ class Unprocessable(DomainError):
 class TooManyRequests(DomainError):
     status, slug, title = 429, "too-many-requests", "Too many requests"
 
-    def __init__(self, detail=None, *, retry_after: float, **kw) -> None:
+    def __init__(self, detail: str | None = None, *, retry_after: float, **kw: Any) -> None:
         seconds = max(1, math.ceil(retry_after))  # rounded up: a client that waits this long gets in
         kw.setdefault("headers", {"Retry-After": str(seconds)})
         super().__init__(detail, retry_after=seconds, **kw)
 
 
-def field_error(field: str, message: str, cls=Unprocessable, **kw) -> DomainError:
+def field_error(field: str, message: str, cls: type[DomainError] = Unprocessable, **kw: Any) -> DomainError:
     """The common case: one named field, one reason."""
     return cls(f"{field}: {message}", errors={field: [message]}, **kw)
 
 
-def problem_response(status: int, slug: str, title: str, detail: str, errors=None, headers=None, **extra):
+def problem_response(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    errors: dict[str, Any] | None = None,
+    headers: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Response:
     """The one problem+json response. ``title`` and ``detail`` follow the caller's
     ``Accept-Language`` through the app's catalogue (``app.web.i18n``); ``type``, ``errors`` and
     the extra members stay as they are, for programs to read."""
-    body = {
+    body: dict[str, Any] = {
         "type": f"{current_app.config['PROBLEM_BASE']}/{slug}",
         "title": translate_text(title),
         "status": status,
@@ -149,11 +157,11 @@ HTTP_SLUGS = {
 }
 
 
-def handle_domain_error(err: DomainError):
+def handle_domain_error(err: DomainError) -> Response:
     return problem_response(err.status, err.slug, err.title, err.detail, err.errors, err.headers, **err.extra)
 
 
-def handle_http_exception(err: HTTPException):
+def handle_http_exception(err: HTTPException) -> Response:
     if isinstance(err, InternalServerError) and err.original_exception is not None:
         return handle_unexpected(err.original_exception)
     data = getattr(err, "data", None) or {}
@@ -164,12 +172,13 @@ def handle_http_exception(err: HTTPException):
             f"{f}: {m[0] if isinstance(m, list) and m and isinstance(m[0], str) else m}" for f, m in errors.items()
         )
     headers = dict(data.get("headers") or {})
-    if err.code == 405 and err.valid_methods:
+    if err.code == 405 and isinstance(err, MethodNotAllowed) and err.valid_methods:
         headers["Allow"] = ", ".join(err.valid_methods)
-    return problem_response(err.code, HTTP_SLUGS.get(err.code, "http-error"), err.name, detail, errors, headers)
+    code = err.code if err.code is not None else 500  # Flask hands a handler only errors with a code
+    return problem_response(code, HTTP_SLUGS.get(code, "http-error"), err.name, detail, errors, headers)
 
 
-def handle_unexpected(err: Exception):
+def handle_unexpected(err: BaseException) -> Response:
     if isinstance(err, HTTPException):
         return handle_http_exception(err)
     if isinstance(err, DomainError):

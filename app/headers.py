@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec
 
 from flask import request, url_for
 
 from app.errors import PreconditionFailed, PreconditionRequired
+
+P = ParamSpec("P")
 
 
 def etag_of(version: int | str) -> str:
@@ -46,7 +48,7 @@ def check_if_match(current: str) -> None:
     )
 
 
-def _unpack(result) -> tuple[object, int | None, dict[str, Any]]:
+def _unpack(result: object) -> tuple[object, int | None, dict[str, Any]]:
     """flask-smorest accepts body, (body, status), (body, headers) and (body, status, headers)."""
     if not isinstance(result, tuple):
         return result, None, {}
@@ -57,19 +59,19 @@ def _unpack(result) -> tuple[object, int | None, dict[str, Any]]:
     return result[0], None, dict(result[1])
 
 
-def _with_headers(result, **headers):
+def _with_headers(result: object, **headers: str) -> tuple[object, dict[str, Any]] | tuple[object, int, dict[str, Any]]:
     body, status, current = _unpack(result)
     current.update(headers)
     return (body, current) if status is None else (body, status, current)
 
 
-def locates(endpoint: str, **params: str):
+def locates(endpoint: str, **params: str) -> Callable[[Callable[P, object]], Callable[P, object]]:
     """On a 201, send ``Location``: the URL of ``endpoint`` with each route parameter taken from the
     created record's attribute (``locates("field.get_resident", resident_id="id")``)."""
 
-    def decorate(view):
+    def decorate(view: Callable[P, object]) -> Callable[P, object]:
         @functools.wraps(view)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
             result = view(*args, **kwargs)
             body, status, _ = _unpack(result)
             if status not in (None, 201) or body is None:  # None: the route's own status, 201
@@ -79,13 +81,14 @@ def locates(endpoint: str, **params: str):
             }
             return _with_headers(result if status else (body, 201), Location=url_for(endpoint, **values))
 
-        wrapper._doorstep_locates = endpoint
+        # A marker on the function object (read by app.openapi); functions take no declared attributes.
+        wrapper._doorstep_locates = endpoint  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
 
 
-def etagged(current: Callable[..., str], *, edit: bool = False):
+def etagged(current: Callable[..., str], *, edit: bool = False) -> Callable[[Callable[P, object]], Callable[P, object]]:
     """Stamp the response with ``current(lock=…, **view_kwargs)``; with ``edit``, require ``If-Match`` first.
 
     Place it directly above the view function (under ``@blp.response``): ``current`` runs with the
@@ -93,15 +96,16 @@ def etagged(current: Callable[..., str], *, edit: bool = False):
     change happen in one transaction and two editors of one version cannot both win. It runs again
     after the view, so the ETag sent back names the version the edit produced."""
 
-    def decorate(view):
+    def decorate(view: Callable[P, object]) -> Callable[P, object]:
         @functools.wraps(view)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> object:
             if edit:
                 check_if_match(current(lock=True, **kwargs))
             result = view(*args, **kwargs)
             return _with_headers(result, ETag=current(lock=False, **kwargs))
 
-        wrapper._doorstep_etag = "edit" if edit else "read"
+        # A marker on the function object (read by app.openapi); functions take no declared attributes.
+        wrapper._doorstep_etag = "edit" if edit else "read"  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

@@ -29,10 +29,11 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypedDict, TypeVar
 
 import sqlalchemy as sa
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -61,7 +62,7 @@ class JobSpec:
     func: Callable[[datetime], object]  # called in an app context with the tick's time (UTC)
     every: int | str  # seconds, or the config key that holds them
 
-    def interval(self, config) -> int:
+    def interval(self, config: Mapping[str, Any]) -> int:
         seconds = int(config[self.every]) if isinstance(self.every, str) else int(self.every)
         if seconds < 1:
             raise ValueError(f"job {self.name}: interval must be at least one second, not {seconds}")
@@ -70,12 +71,35 @@ class JobSpec:
 
 _REGISTRY: dict[str, JobSpec] = {}
 
+Job = TypeVar("Job", bound=Callable[[datetime], object])
 
-def job(name: str, *, every: int | str = "SCHEDULER_TICK_SECONDS"):
+
+class JobRun(TypedDict):
+    """How one job's last run went (``Scheduler.runs``)."""
+
+    started_at: datetime
+    finished_at: datetime
+    result: object
+    error: str | None
+
+
+class SchedulerState(TypedDict):
+    """What metrics and health checks read of this process's scheduler."""
+
+    running: bool
+    is_leader: bool
+    holder: str | None
+    lock: str | None
+    leader_since: datetime | None
+    last_tick_at: datetime | None
+    jobs: dict[str, JobRun]
+
+
+def job(name: str, *, every: int | str = "SCHEDULER_TICK_SECONDS") -> Callable[[Job], Job]:
     """Register ``func(now)`` to run every ``every`` seconds on the leader. Registering a name again
     replaces it, so a re-imported module does not double its jobs."""
 
-    def decorate(func):
+    def decorate(func: Job) -> Job:
         _REGISTRY[name] = JobSpec(name, func, every)
         return func
 
@@ -105,7 +129,7 @@ class AdvisoryLock:
 
     kind = "postgresql-advisory-lock"
 
-    def __init__(self, url, key: int = ADVISORY_KEY) -> None:
+    def __init__(self, url: str | sa.engine.URL, key: int = ADVISORY_KEY) -> None:
         self.key = key
         self.holder = _holder()
         self.engine = sa.create_engine(
@@ -121,9 +145,9 @@ class AdvisoryLock:
                 "keepalives_count": 3,
             },
         )
-        self.conn = None
+        self.conn: sa.Connection | None = None
 
-    def _connection(self):
+    def _connection(self) -> sa.Connection:
         if self.conn is None:
             self.conn = self.engine.connect()
         return self.conn
@@ -199,7 +223,7 @@ class FileLock:
             self.fd = None
 
 
-def lock_for(url) -> AdvisoryLock | FileLock:
+def lock_for(url: str | sa.engine.URL) -> AdvisoryLock | FileLock:
     url = sa.engine.make_url(url)
     if url.get_backend_name() == "postgresql":
         return AdvisoryLock(url)
@@ -231,7 +255,7 @@ class Scheduler:
         self.jobs = registered_jobs() if jobs is None else list(jobs)
         self.is_leader = False
         self.leader_since: datetime | None = None
-        self.runs: dict[str, dict] = {}
+        self.runs: dict[str, JobRun] = {}
         self._guard = threading.Lock()
         self._aps = BackgroundScheduler(
             timezone=UTC,
@@ -304,12 +328,12 @@ class Scheduler:
 
     # jobs
 
-    def _run(self, spec: JobSpec):
+    def _run(self, spec: JobSpec) -> object:
         if not self.is_leader:
             return None
         return run_job(self.app, spec, self.runs)
 
-    def run_all_once(self) -> dict:
+    def run_all_once(self) -> dict[str, object]:
         """Every job once, in registration order, if this process can lead (``--once``)."""
         if not self.lock.try_acquire():
             return {}
@@ -320,10 +344,10 @@ class Scheduler:
             self.is_leader = False
             self.lock.release()
 
-    def state(self) -> dict:
+    def state(self) -> SchedulerState:
         """For metrics and health checks: does this process lead, since when, when did a job last
         finish, and how did each job's last run end."""
-        ticks = [r["finished_at"] for r in self.runs.values() if r.get("finished_at")]
+        ticks = [r["finished_at"] for r in self.runs.values()]
         return {
             "running": self._aps.running,
             "is_leader": self.is_leader,
@@ -331,15 +355,16 @@ class Scheduler:
             "lock": self.lock.kind,
             "leader_since": self.leader_since,
             "last_tick_at": max(ticks) if ticks else None,
-            "jobs": {k: dict(v) for k, v in self.runs.items()},
+            "jobs": {k: v.copy() for k, v in self.runs.items()},
         }
 
 
-def run_job(app: Flask, spec: JobSpec, runs: dict | None = None):
+def run_job(app: Flask, spec: JobSpec, runs: dict[str, JobRun] | None = None) -> object:
     """One run of one job in a fresh app context; a failure is logged and the next tick retries —
     it must never stop the scheduler."""
     started = _utcnow()
-    result, error = None, None
+    result: object = None
+    error: str | None = None
     with app.app_context():
         try:
             result = unit_of_work.unit(lambda: spec.func(started))  # one unit of work per job run
@@ -362,7 +387,7 @@ def run_job(app: Flask, spec: JobSpec, runs: dict | None = None):
     return result
 
 
-def _did_something(result) -> bool:
+def _did_something(result: object) -> bool:
     if isinstance(result, dict):
         return any(result.values())
     return bool(result)
@@ -371,7 +396,7 @@ def _did_something(result) -> bool:
 _RUNNING: set[Scheduler] = set()
 
 
-def leadership_state() -> dict:
+def leadership_state() -> SchedulerState:
     """The leadership state of the scheduler running in this process (none: not leading)."""
     for scheduler in list(_RUNNING):
         return scheduler.state()

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import flask
 import flask_smorest
 import flask_smorest.pagination
 import marshmallow as ma
 import sqlalchemy as sa
-from flask import Flask, request
+from apispec import APISpec
+from flask import Flask, Response, request
 from marshmallow import fields, validate
 from webargs.flaskparser import FlaskParser
 from webargs.multidictproxy import MultiDictProxy
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import Rule
 
 from app.errors import Unprocessable, problem_response
 from app.extensions import db
 from app.openapi import complete_operation
+
+T = TypeVar("T")
 
 
 class In(ma.Schema):
@@ -37,11 +46,11 @@ class LocalTime(fields.Time):
     default_error_messages = {"offset": "must be a local time without a UTC offset, like 09:00"}  # noqa: RUF012
     PATTERN = r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"  # simple enough for generators; the parser checks ranges
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs["metadata"] = {"pattern": self.PATTERN, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> dt.time:
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is not None:
             raise self.make_error("offset")
@@ -51,7 +60,7 @@ class LocalTime(fields.Time):
 MAX_BIGINT = 2**63 - 1  # the largest id a BIGINT column holds; above it is a 422, not a driver error
 
 
-def text(max_len: int, *, min_len: int = 1, **kw):
+def text(max_len: int, *, min_len: int = 1, **kw: Any) -> fields.String:
     return fields.String(validate=validate.Length(min=min_len, max=max_len), **kw)
 
 
@@ -59,7 +68,7 @@ class JsonBoolean(fields.Boolean):
     """A body's ``true`` or ``false``, nothing else: JSON has a boolean, so 0, 1 or "yes" is a
     client's mistake, said as a 422 (a query string, all text, keeps the lenient field)."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
+    def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> bool:
         if type(value) is not bool:
             raise self.make_error("invalid")
         return value
@@ -69,10 +78,10 @@ class JsonInteger(fields.Integer):
     """A body's whole number as JSON writes it: ``2.5``, ``1e-42``, ``"3"`` and ``true`` are a
     client's mistake, said as a 422 rather than truncated or coerced into a valid-looking value."""
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
 
-    def _validated(self, value):
+    def _validated(self, value: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid", input=value)
         return super()._validated(value)
@@ -87,7 +96,7 @@ class TimelineOut(Out):
     detail = fields.Dict()
 
 
-def paginate(query, pagination_parameters):
+def paginate(query: sa.Select[T], pagination_parameters: flask_smorest.pagination.PaginationParameters) -> Sequence[T]:
     """Run a scoped select for one page and tell flask-smorest the total for ``X-Pagination``."""
     total = db.session.execute(sa.select(sa.func.count()).select_from(query.order_by(None).subquery())).scalar_one()
     pagination_parameters.item_count = total
@@ -103,7 +112,7 @@ PAGINATION_KEYS = ("page", "page_size")
 MAX_PAGE = 1_000_000
 
 
-def _pagination_schema(def_page, def_page_size, def_max_page_size):
+def _pagination_schema(def_page: int, def_page_size: int, def_max_page_size: int) -> type[ma.Schema]:
     """flask-smorest's page parameters with a ceiling on ``page``: an absurd page number is a 422
     naming ``page``, not a database error."""
 
@@ -115,7 +124,7 @@ def _pagination_schema(def_page, def_page_size, def_max_page_size):
         page_size = fields.Integer(load_default=def_page_size, validate=validate.Range(min=1, max=def_max_page_size))
 
         @ma.post_load
-        def make_paginator(self, data, **kwargs):
+        def make_paginator(self, data: dict[str, int], **kwargs: Any) -> flask_smorest.pagination.PaginationParameters:
             return flask_smorest.pagination.PaginationParameters(**data)
 
     return PaginationParametersSchema
@@ -131,7 +140,7 @@ class StrictParser(FlaskParser):
     # webargs declares this class attribute; its type is webargs'.
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}  # noqa: RUF012
 
-    def _raw_load_json(self, req):
+    def _raw_load_json(self, req: flask.Request) -> Any:
         """A body sent as anything but JSON is a 415, not a misleading 'every field missing'; a
         PATCH without one changes nothing and is a client's mistake, said as a 422 naming it."""
         raw = req.get_data(cache=True)
@@ -144,7 +153,7 @@ class StrictParser(FlaskParser):
             )
         return super()._raw_load_json(req)
 
-    def load_querystring(self, req, schema):
+    def load_querystring(self, req: flask.Request, schema: ma.Schema) -> MultiDictProxy:
         args = MultiDict((k, v) for k, v in req.args.items(multi=True) if k not in PAGINATION_KEYS)
         return MultiDictProxy(args, schema)
 
@@ -153,13 +162,13 @@ class _CompletingSpec:
     """The apispec object a blueprint documents its views into, with each operation completed
     (operationId, security, error responses, headers) from its view before it is added."""
 
-    def __init__(self, spec, app: Flask, blueprint_name: str) -> None:
+    def __init__(self, spec: APISpec, app: Flask, blueprint_name: str) -> None:
         self._spec, self._app, self._name = spec, app, blueprint_name
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._spec, name)
 
-    def path(self, *, rule, operations, parameters):
+    def path(self, *, rule: Rule, operations: dict[str, Any], parameters: list[dict[str, Any]]) -> APISpec:
         view = self._app.view_functions[rule.endpoint]
         for method, operation in operations.items():
             complete_operation(operation, method=method, view=view, rule=rule)
@@ -169,14 +178,16 @@ class _CompletingSpec:
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictParser()
 
-    def register_views_in_doc(self, api, app: Flask, spec, *, name, parameters) -> None:
+    def register_views_in_doc(
+        self, api: flask_smorest.Api, app: Flask, spec: APISpec, *, name: str, parameters: list[Any]
+    ) -> None:
         super().register_views_in_doc(api, app, _CompletingSpec(spec, app, name), name=name, parameters=parameters)
 
 
 BODY_LOCATIONS = (None, "json", "form", "files")
 
 
-def _takes_body(view) -> bool:
+def _takes_body(view: Callable[..., object]) -> bool:
     doc = getattr(view, "_apidoc", None)
     if doc is None:
         return True  # not an API route (pages, metrics): its own code decides
@@ -188,10 +199,10 @@ def _takes_body(view) -> bool:
 def refuse_unexpected_bodies(app: Flask) -> None:
     """A body sent to a route that takes none is a 400, not ignored: a client that thinks it sent
     a note with "accept" or a reason with "start" learns at once that nothing read it."""
-    takes = {}
+    takes: dict[str, bool] = {}
 
     @app.before_request
-    def _refuse_body():
+    def _refuse_body() -> Response | None:
         if request.method not in ("POST", "PUT", "PATCH", "DELETE") or request.endpoint is None:
             return None
         if not (request.content_length or request.headers.get("Transfer-Encoding")):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import sqlalchemy as sa
 
 RETRY_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 
 
-def is_retryable(exc: BaseException) -> bool:
+def is_retryable(exc: BaseException) -> TypeGuard[sa.exc.DBAPIError]:
     """A failure of the database's, not of the request's: worth the same work again."""
     if not isinstance(exc, sa.exc.DBAPIError):
         return False

@@ -33,6 +33,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from app.db import AnySession
 from app.extensions import db
 from app.transient import RETRY_SQLSTATES, is_retryable
 
@@ -72,7 +73,7 @@ def _forget_callbacks(session: Session, previous_transaction: Any) -> None:
         session.info.pop("uow_on_commit", None)
 
 
-def retrying(work: Callable[[], T], session: Session) -> T:
+def retrying(work: Callable[[], T], session: AnySession) -> T:
     """Run ``work()``; when it fails transiently before committing anything, roll back and run it
     again (at most ``ATTEMPTS`` times). Work that had committed is never re-run: it would apply
     twice."""
@@ -92,7 +93,7 @@ def retrying(work: Callable[[], T], session: Session) -> T:
         _commits.reset(token)
 
 
-def unit(work: Callable[[], T], session: Session | None = None) -> T:
+def unit(work: Callable[[], T], session: AnySession | None = None) -> T:
     """Run ``work()`` as one unit of work: commit when it returns, roll back when it raises."""
     session = session if session is not None else db.session()
     try:
@@ -105,7 +106,7 @@ def unit(work: Callable[[], T], session: Session | None = None) -> T:
     return result
 
 
-def run(work: Callable[[], T], session: Session | None = None) -> T:
+def run(work: Callable[[], T], session: AnySession | None = None) -> T:
     """``unit(work)``, run again when it lost a race (see ``retrying``): a request, a job run."""
     session = session if session is not None else db.session()
     return retrying(lambda: unit(work, session), session)

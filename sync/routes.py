@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import uuid
 import zlib
+from collections.abc import Sequence
 from datetime import timedelta
 
 import orjson
@@ -137,7 +138,7 @@ def push() -> Response:
 @blp.arguments(ListArgs, location="query")
 @blp.response(200, ConflictOut(many=True))
 @blp.paginate()
-def list_conflicts(args: JsonObject, pagination_parameters: PaginationParameters) -> list[SyncConflict]:
+def list_conflicts(args: JsonObject, pagination_parameters: PaginationParameters) -> Sequence[SyncConflict]:
     """Conflicts of your station's devices: fields both sides changed, facts recorded late"""
     return paginate(resolution.conflicts_visible_to(current_actor(), args), pagination_parameters)
 
@@ -156,7 +157,7 @@ def resolve_conflict(body: JsonObject, conflict_id: uuid.UUID) -> SyncConflict:
 @blp.arguments(ListArgs, location="query")
 @blp.response(200, RejectionOut(many=True))
 @blp.paginate()
-def list_rejections(args: JsonObject, pagination_parameters: PaginationParameters) -> list[SyncMutation]:
+def list_rejections(args: JsonObject, pagination_parameters: PaginationParameters) -> Sequence[SyncMutation]:
     """Mutations your station's devices pushed that were refused, with their payload and reasons"""
     return paginate(resolution.rejections_visible_to(current_actor(), args), pagination_parameters)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from flask import Flask, g, request
 
@@ -18,7 +18,8 @@ from doorstep_protocol.device_proof import HEADER
 
 
 def current_actor() -> Actor:
-    return g.actor
+    actor: Actor = g.actor
+    return actor
 
 
 def _authenticate(allow_retired_device: bool) -> Actor:
@@ -35,7 +36,13 @@ def _authenticate(allow_retired_device: bool) -> Actor:
     )
 
 
-def requires(permission: str, *, allow_retired_device: bool = False, writes: bool = False):
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def requires(
+    permission: str, *, allow_retired_device: bool = False, writes: bool = False
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Authenticate, then require ``permission``; place directly under ``@blp.route``.
 
     ``writes`` marks a GET that records something (an audited read), so SQLite takes the
@@ -43,9 +50,9 @@ def requires(permission: str, *, allow_retired_device: bool = False, writes: boo
     if not any(permission in perms for perms in ROLE_PERMISSIONS.values()):
         raise ValueError(f"permission {permission!r} is granted to no role")
 
-    def decorate(view):
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(view)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if writes:
                 sqlite_begin_mode.set("IMMEDIATE")
             actor = _authenticate(allow_retired_device)
@@ -54,7 +61,8 @@ def requires(permission: str, *, allow_retired_device: bool = False, writes: boo
             g.actor = actor
             return view(*args, **kwargs)
 
-        wrapper._doorstep_access = ("requires", permission)
+        # A marker on the function object, read by enforce_marked; functions take no declared attributes.
+        wrapper._doorstep_access = ("requires", permission)  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

@@ -6,8 +6,11 @@ staff member or an administrator, else a redirect to the log-in page)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 from flask import g, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 
 from app.auth.actor import Actor
 from app.errors import Forbidden
@@ -15,6 +18,9 @@ from app.web import sessions
 
 # The blueprints whose pages are console pages: the kernel's, and the features' (page_blueprint).
 CONSOLE_BLUEPRINTS: set[str] = {"console"}
+
+P = ParamSpec("P")
+View = TypeVar("View", bound=Callable[..., ResponseReturnValue])
 
 
 def load() -> None:
@@ -28,17 +34,20 @@ def load() -> None:
         g.actor = Actor(user_id=user.id, role=user.role, station_id=user.station_id)
 
 
-def console_public(view):
-    view._doorstep_access = ("console", None)
+def console_public(view: View) -> View:
+    # A marker on the function object, read by enforce_marked; functions take no declared attributes.
+    view._doorstep_access = ("console", None)  # type: ignore[attr-defined]
     return view
 
 
-def staff_page(permission: str | None = None):
+def staff_page(
+    permission: str | None = None,
+) -> Callable[[Callable[P, ResponseReturnValue]], Callable[P, ResponseReturnValue]]:
     """A page for a logged-in staff member or administrator holding ``permission`` (if given)."""
 
-    def decorate(view):
+    def decorate(view: Callable[P, ResponseReturnValue]) -> Callable[P, ResponseReturnValue]:
         @functools.wraps(view)
-        def wrapper(*args, **kwargs):
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> ResponseReturnValue:
             row = g.get("console_session")
             if row is None:
                 if request.headers.get("HX-Request"):
@@ -50,7 +59,8 @@ def staff_page(permission: str | None = None):
             sessions.touch(row)
             return view(*args, **kwargs)
 
-        wrapper._doorstep_access = ("console", permission or "session")
+        # A marker on the function object, read by enforce_marked; functions take no declared attributes.
+        wrapper._doorstep_access = ("console", permission or "session")  # type: ignore[attr-defined]
         return wrapper
 
     return decorate

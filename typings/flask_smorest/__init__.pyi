@@ -70,6 +70,7 @@ class Blueprint(flask.Blueprint):
 
 class Api:
     ERROR_SCHEMA: Any
+    _app: flask.Flask
     spec: APISpec
     ma_plugin: Any
     def __init__(
