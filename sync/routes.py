@@ -148,8 +148,9 @@ def list_conflicts(args: JsonObject, pagination_parameters: PaginationParameters
 @blp.arguments(ResolveConflictIn)
 @blp.response(200, ConflictOut)
 def resolve_conflict(body: JsonObject, conflict_id: uuid.UUID) -> SyncConflict:
-    """Keep the server's value, apply the device's, or acknowledge a late fact"""
-    return resolution.resolve_conflict(current_actor(), conflict_id, body["choice"], body["note"])
+    """Keep the server's value or apply the device's, for all fields or field by field; or
+    acknowledge a late fact"""
+    return resolution.resolve_conflict(current_actor(), conflict_id, body["choice"], body["note"], body["fields"])
 
 
 @blp.route("/rejections", methods=["GET"])

@@ -77,14 +77,14 @@ class RejectionOut(Out):
     op = fields.String()
     record_id = fields.String()
     errors = fields.Function(lambda m: m.result.get("errors"))
-    payload = fields.Function(lambda m: _masked_payload(m.payload))
+    payload = fields.Function(lambda m: masked_payload(m.payload))
     occurred_at = fields.DateTime(allow_none=True)
     received_at = fields.DateTime()
     resolved_at = fields.DateTime(allow_none=True)
     resolution = fields.String(allow_none=True)
 
 
-def _masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
+def masked_payload(payload: dict[str, Any]) -> dict[str, Any]:
     return {**payload, "data": opened(payload.get("data") or {}, lambda sealed: sealed["masked"])}
 
 
@@ -110,7 +110,19 @@ class ListArgs(In):
 
 
 class ResolveConflictIn(In):
-    choice = fields.String(required=True, validate=validate.OneOf(["server", "device", "acknowledge"]))
+    choice = fields.String(
+        load_default=None,
+        validate=validate.OneOf(["server", "device", "acknowledge"]),
+        metadata={"description": "the side of every field not named in `fields`; `acknowledge` for a late fact"},
+    )
+    fields_ = fields.Dict(
+        keys=fields.String(validate=validate.Length(max=64)),
+        values=fields.String(validate=validate.OneOf(["server", "device"])),
+        load_default=None,
+        data_key="fields",
+        attribute="fields",
+        metadata={"description": 'a side per field of a field conflict, e.g. {"name": "device", "phone": "server"}'},
+    )
     note = text(500, min_len=0, load_default="")
 
 
