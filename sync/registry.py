@@ -77,6 +77,8 @@ RELATED: dict[str, list[Related]] = {}  # entity -> [related(obj) -> [(entity, i
 RESOLVERS: dict[str, Resolver] = {}  # entity -> apply(actor, record_id, values)
 SERVED: dict[str, Served] = {}  # entity -> served(record_ids, device_id), after a pull page
 KNOWN_ENTITIES: set[str] = set()
+# entity -> (its name, {field: its name}, {op: its name}), in the console's words (lazy strings)
+LABELS: dict[str, tuple[object, dict[str, object], dict[str, object]]] = {}
 
 _document_hooks: list[Callable[[DocumentKind[Any]], None]] = []
 
@@ -123,6 +125,15 @@ def register_related(entity: str, related: Related) -> None:
 
 def register_resolver(entity: str, apply: Resolver) -> None:
     _put(RESOLVERS, entity, apply)
+
+
+def register_labels(
+    entity: str, name: object, fields: Mapping[str, object] | None = None, ops: Mapping[str, object] | None = None
+) -> None:
+    """How the console names an entity, its fields and its mutations on the conflicts and
+    rejections pages (lazy translations; a name not given shows as the wire's). Registered again,
+    it replaces: the texts are the same lazy strings."""
+    LABELS[entity] = (name, dict(fields or {}), dict(ops or {}))
 
 
 def on_served(entity: str, served: Served) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+from flask_babel import lazy_gettext as _l
+
 from app import pii
 from app.auth.actor import Actor
 from app.errors import NotFound
@@ -69,3 +71,9 @@ def register() -> None:
     registry.register_document(registry.DocumentKind("visit", Visit, visit_document))
     registry.register_handler("visit", "start", visit_start, EmptyIn)
     registry.register_handler("visit", "outcome", visit_outcome, OutcomeIn)
+    registry.register_labels(
+        "visit",
+        _l("Visit"),
+        {"start": _l("Setting out"), "outcome": _l("Outcome")},
+        {"start": _l("Set out"), "outcome": _l("Record the outcome")},
+    )

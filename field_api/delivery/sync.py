@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from app import pii
 from app.auth.actor import Actor
@@ -58,3 +59,4 @@ def register() -> None:
     registry.register_related("visit", delivery_of_visit)
     registry.on_served("delivery", served)
     registry.register_handler("delivery", "handover", delivery_handover, HandoverIn)
+    registry.register_labels("delivery", _l("Delivery"), {"handover": _l("Handover")}, {"handover": _l("Handover")})

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
 
 from app import bulk, pii
 from app.auth.actor import Actor
@@ -189,3 +190,33 @@ def register() -> None:
     registry.register_handler("registration", "end", registration_end, EndRegistrationIn)
     registry.register_resolver("resident", residents.update_resident)
     registry.register_resolver("registration", residents.update_registration)
+    registry.register_labels(
+        "resident",
+        _l("Resident"),
+        {
+            "name": _l("Name"),
+            "sex": _l("Sex"),
+            "ethnicity": _l("Ethnicity"),
+            "identity_number": _l("Identity number"),
+            "phone": _l("Phone"),
+            "hukou_address": _l("Household registration"),
+            "photo_sha256": _l("Photo"),
+        },
+        {"create": _l("Register"), "update": _l("Edit")},
+    )
+    registry.register_labels(
+        "registration",
+        _l("Residence registration"),
+        {
+            "address": _l("Address"),
+            "reason": _l("Reason"),
+            "housing": _l("Housing"),
+            "landlord_name": _l("Landlord"),
+            "landlord_phone": _l("Landlord's phone"),
+            "employer_name": _l("Employer"),
+            "resident": _l("Resident"),
+            "area_id": _l("Area"),
+            "start_date": _l("Since"),
+        },
+        {"create": _l("Register"), "update": _l("Edit"), "end": _l("End")},
+    )

@@ -90,6 +90,14 @@ TABLE += [
         {"anonymous": 400, "staff": 404, "admin": 404},
     ),
     ("POST", "/console/windows/calendar/<isodate:day>/withdraw", {"anonymous": 400, "staff": 404, "admin": 404}),
+    # sync (sync/console.py): conflicts side by side, rejected mutations masked, unmask with a reason
+    ("GET", "/console/sync/conflicts/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("GET", "/console/sync/conflicts/<uuid:conflict_id>", {"anonymous": 302, "staff": 404, "admin": 404}),
+    ("POST", "/console/sync/conflicts/<uuid:conflict_id>/resolve", {"anonymous": 400, "staff": 404, "admin": 404}),
+    ("GET", "/console/sync/rejections/", {"anonymous": 302, "staff": 200, "admin": 200}),
+    ("GET", "/console/sync/rejections/<uuid:mutation_id>", {"anonymous": 302, "staff": 404, "admin": 404}),
+    ("POST", "/console/sync/rejections/<uuid:mutation_id>/unmask", {"anonymous": 400, "staff": 404, "admin": 404}),
+    ("POST", "/console/sync/rejections/<uuid:mutation_id>/resolve", {"anonymous": 400, "staff": 404, "admin": 404}),
 ]
 PARAMS = {
     "<path:rest>": "nowhere",
@@ -101,6 +109,8 @@ PARAMS = {
     "<uuid:exception_id>": "00000000-0000-4000-8000-000000000000",
     "<isodate:day>": "2026-12-25",
     "<uuid:receipt_id>": "00000000-0000-4000-8000-000000000000",
+    "<uuid:conflict_id>": "00000000-0000-4000-8000-000000000000",
+    "<uuid:mutation_id>": "00000000-0000-4000-8000-000000000000",
     "<action>": "review",
     "<name>": "nothing",
     "<sha256>": "0" * 64,
