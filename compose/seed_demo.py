@@ -1,7 +1,7 @@
 """The demo's day at the station, so every panel of the console has something to show on a
 fresh ``make run``: visit windows, phone bookings for the coming days (some assigned), today's
 visits at every stage, thirty days of past visits, residents whose six months mature this week, a
-review past its deadline, and an SMS that failed.
+review past its deadline, an SMS that failed, and a tablet's sync conflict and rejected change.
 
 What lies ahead goes through the services (bookings, assignments, registrations), exactly as a
 clerk's work would. The past cannot: no service books a window that has closed or backdates an
@@ -11,6 +11,7 @@ dated in the past. It writes several domains' tables, so it lives at the composi
 from __future__ import annotations
 
 import random
+import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 
@@ -20,7 +21,9 @@ from flask import Flask
 
 from app import clock, pii
 from app.auth.actor import Actor
+from app.auth.models import Device
 from app.cli import add_demo_populator
+from app.db import utcnow
 from app.extensions import db
 from app.notify.models import Notification
 from app.org.models import Area, Station, User
@@ -35,6 +38,8 @@ from appointments.windows.models import Slot
 from doorstep_protocol.identity import check_character
 from field_api.permits.models import PermitApplication
 from field_api.residency import services as residents
+from field_api.residency.models import Resident
+from sync import push as sync_push
 
 WINDOWS = [(time(9), time(12)), (time(14), time(17))]
 STREETS = ["北山路", "东湖路", "学院路", "文三路", "天目山路", "莫干山路"]
@@ -78,6 +83,7 @@ def populate(station: Station, areas: Sequence[Area], staff: User, officers: Seq
     matured = _maturing(actor, areas, today)
     _overdue_review(station, staff, areas, today)
     _failed_sms(station)
+    _tablet_work(station, areas, staff, officers, today)
     db.session.flush()  # the seed-demo command's unit of work commits
     return {"bookings": made, "past_visits": history, "maturing": matured}
 
@@ -279,6 +285,93 @@ def _failed_sms(station: Station) -> None:
     ).scalar_one_or_none()
     if row is not None:
         row.status, row.attempts, row.last_error = "dead", 6, "provider: 号码无法接通 (unreachable number)"
+
+
+def _tablet_work(station: Station, areas: Sequence[Area], staff: User, officers: Sequence[User], today: date) -> None:
+    """What an officer's tablet brought back that sync could not settle alone, through the push
+    service as a real tablet's push: a resident whose name, household address and phone were
+    corrected at the desk while the officer, offline, corrected them otherwise (a conflict), and a
+    registration in an area not the officer's (a rejected change)."""
+    if not officers or not officers[0].areas:
+        return
+    officer = officers[0]
+    mine = officer.areas[0]
+    other = next((a for a in areas if a.id not in {x.id for x in officer.areas}), None)
+    desk = Actor(user_id=staff.id, role="staff", station_id=station.id)
+    registration = residents.register_residence(
+        desk,
+        {
+            "area_id": mine.id,
+            "address": "北山路66号2单元301",
+            "start_date": today - relativedelta(months=2),
+            "reason": "work",
+            "housing": "rented",
+            "landlord_name": "钱房东",
+            "landlord_phone": "13812347700",
+            "resident": {
+                "name": "孙浩",
+                "sex": "male",
+                "identity_number": _identity(41),
+                "phone": "13812347701",
+                "hukou_address": "安徽省合肥市蜀山区",
+            },
+        },
+    )
+    resident_id = registration.resident_id
+    base = db.session.get(Resident, resident_id).version
+    residents.update_resident(
+        desk, resident_id, {"name": "孙皓", "hukou_address": "安徽省合肥市包河区", "phone": "13812347702"}
+    )
+    device = Device(station_id=station.id, label="北山社区-1", status="active", enrolled_at=utcnow())
+    db.session.add(device)
+    db.session.flush()
+    tablet = Actor(
+        user_id=officer.id,
+        role=officer.role,
+        station_id=station.id,
+        device_id=device.id,
+        area_ids=frozenset(a.id for a in officer.areas),
+    )
+    occurred = utcnow().isoformat()
+    mutations: list[dict[str, object]] = [
+        {
+            "mutation_id": uuid.uuid4(),
+            "seq": 1,
+            "entity": "resident",
+            "op": "update",
+            "id": str(resident_id),
+            "base_version": base,
+            "data": {"name": "孙浩然", "hukou_address": "安徽省六安市金安区", "phone": "13812347703"},
+            "occurred_at": occurred,
+        }
+    ]
+    if other is not None:
+        mutations.append(
+            {
+                "mutation_id": uuid.uuid4(),
+                "seq": 2,
+                "entity": "registration",
+                "op": "create",
+                "id": str(uuid.uuid4()),
+                "base_version": None,
+                "data": {
+                    "resident_id": None,
+                    "resident": {
+                        "name": "吴强",
+                        "sex": "male",
+                        "identity_number": _identity(42),
+                        "phone": "13812347704",
+                    },
+                    "area_id": str(other.id),
+                    "address": "东湖路9号",
+                    "start_date": (today - relativedelta(months=1)).isoformat(),
+                    "reason": "family",
+                    "housing": "owned",
+                },
+                "occurred_at": occurred,
+            }
+        )
+    sync_push.push(tablet, device.id, mutations, occurred)
 
 
 def register(app: Flask) -> None:

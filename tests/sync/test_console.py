@@ -15,6 +15,7 @@ from app.auth.models import Device
 from app.extensions import db
 from app.org.models import User
 from field_api.residency.models import Resident
+from sync.models import SyncConflict, SyncMutation
 from tests.app.web.helpers import log_in, session_token
 from tests.fixtures.field import months_ago, person
 from tests.fixtures.tablets import field_conflict
@@ -207,3 +208,15 @@ def test_closing_a_rejection_is_the_apis_and_audited(app, client, world, tablet)
     assert mutation_id not in client.get("/console/sync/rejections/").get_data(as_text=True)
     closed = client.get("/console/sync/rejections/?status=resolved").get_data(as_text=True)
     assert mutation_id in closed
+
+
+def test_the_demo_leaves_a_conflict_and_a_rejected_change_to_settle(app, client):
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        statuses = db.session.execute(sa.select(SyncMutation.status).order_by(SyncMutation.seq)).scalars().all()
+        [conflict] = db.session.execute(sa.select(SyncConflict)).scalars().all()
+        rejected = db.session.execute(sa.select(SyncMutation).where(SyncMutation.status == "rejected")).scalar_one()
+        assert statuses == ["conflict", "rejected"]
+        assert set(conflict.fields) == {"name", "hukou_address", "phone"}
+        assert "area_id" in rejected.result["errors"]
