@@ -55,6 +55,7 @@ CLOSED = {
     "past_cutoff": _l("Closed for online booking"),
     "beyond_horizon": _l("Not open for booking yet"),
 }
+DONE = {"cancelled": _l("The booking is cancelled."), "moved": _l("The booking has moved to the new time.")}
 FIELDS = ("purpose", "address", "contact_name", "contact_phone", "notes")
 
 
@@ -267,11 +268,17 @@ def booking_view(booking: Booking) -> dict[str, Any]:
 @public
 @session.signed_in
 def booking(booking_id: uuid.UUID) -> str:
-    """One of the citizen's own bookings (another's is a 404, as in the API)."""
+    """One of the citizen's own bookings (another's is a 404, as in the API), with the buttons
+    to cancel or move it while the station's rules allow, and why not once they do not."""
     found = bookings.booking_for(actor(), booking_id)
+    refusal = bookings.change_refusal(actor(), found)
     return render_template(
         "citizen/booking.html",
         booked=request.args.get("booked") == "1",
+        done=DONE.get(request.args.get("done") or ""),
+        changeable=refusal is None,
+        # a closed booking needs no reason; a confirmed one past the cut-off says whom to call
+        why_not=refusal_text(refusal) if refusal is not None and found.status == "confirmed" else None,
         **booking_view(found),
     )
 

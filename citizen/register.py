@@ -6,6 +6,7 @@ from flask import Flask
 
 from app.extensions import api
 from citizen import booking as _booking  # noqa: F401  (its routes join the pages blueprint)
+from citizen import my_bookings as _my_bookings  # noqa: F401
 from citizen.api import blp as directory_api
 from citizen.pages import blp as pages
 

@@ -263,6 +263,16 @@ def _may_change(actor, booking: Booking, reason: str | None) -> None:
         raise field_error("reason", "staff give a reason when they change a booking")
 
 
+def change_refusal(actor, booking: Booking) -> DomainError | None:
+    """Why ``actor`` may not cancel or move ``booking`` now, or None: the same rule the changes
+    enforce, for a page that offers the buttons only when they would work."""
+    try:
+        _may_change(actor, booking, "-")
+    except DomainError as exc:
+        return exc
+    return None
+
+
 def cancel(actor, booking_id, reason: str | None) -> Booking:
     booking = booking_for(actor, booking_id, lock=True)
     _may_change(actor, booking, reason)
