@@ -13,20 +13,28 @@ writes to a table (the change feed) subscribes with ``on_insert``."""
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+
+if TYPE_CHECKING:
+    import psycopg
 
 from app.db import affected, json_text
 from app.extensions import db
 
 _listeners: dict[str, list[Callable[..., Any]]] = {}
+# How a column's values are bound: the type's processor, or None when the driver takes them as they are.
+Processor = Callable[[Any], Any] | None
 
 
 def on_insert(table: sa.Table, listener: Callable[..., Any]) -> None:
@@ -59,12 +67,12 @@ def _insert(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | N
     return count
 
 
-def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None, dialect) -> int:
+def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None, dialect: Dialect) -> int:
     """The dialect's INSERT, each value through its column type's bind processor, then the
     driver's ``executemany``: what ``session.execute(insert, rows)`` does, without the per-row
     bookkeeping that cost more than SQLite's own work."""
     sql, plan = _compiled_insert(table, tuple(rows[0]), tuple(conflict) if conflict is not None else None, dialect)
-    columns = []
+    columns: list[list[Any]] = []
     for key, process in plan:
         values = [row[key] for row in rows]
         first = values[0]
@@ -80,19 +88,21 @@ def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str
 
 @functools.lru_cache(maxsize=64)
 def _compiled_insert(
-    table: sa.Table, names: tuple[Any, ...], conflict: tuple[Any, ...] | None, dialect
-) -> tuple[str, list[Any]]:
+    table: sa.Table, names: tuple[Any, ...], conflict: tuple[Any, ...] | None, dialect: Dialect
+) -> tuple[str, list[tuple[str, Processor]]]:
     """The INSERT's text and, in the order of its parameters, each column with its processor:
     compiled once per table and set of columns."""
     stmt = insert(table)
     if conflict is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
     compiled = stmt.compile(dialect=dialect, column_keys=list(names))
+    if compiled.positiontup is None:  # SQLite's qmark style is positional; a named style has no order
+        raise TypeError(f"{dialect.name} binds parameters by name, not by position")
     keys = [compiled.binds[name].key for name in compiled.positiontup]
     return compiled.string, [(key, _processor(table.c[key].type, dialect)) for key in keys]
 
 
-def _processor(column_type, dialect):
+def _processor(column_type: sa.types.TypeEngine[Any], dialect: Dialect) -> Processor:
     """The column type's bind processor; for JSON, the serializer itself (the type's wrapper
     handles sentinels these rows never hold, and cost as much as orjson)."""
     if isinstance(column_type, sa.JSON):
@@ -100,15 +110,15 @@ def _processor(column_type, dialect):
     return column_type.dialect_impl(dialect).bind_processor(dialect)
 
 
-def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect) -> int:
+def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect: Dialect) -> int:
     """``COPY … FROM STDIN`` in the transaction's connection: PostgreSQL's own bulk load, rows
     encoded by psycopg in C. A duplicate key fails the whole COPY, as it would an INSERT."""
     quote = dialect.identifier_preparer.quote
     names = list(rows[0])
-    json_columns = [
-        (i, table.c[n].type.none_as_null) for i, n in enumerate(names) if isinstance(table.c[n].type, sa.JSON)
-    ]
-    cursor = db.session.connection().connection.dbapi_connection.cursor()
+    json_columns = [(i, t.none_as_null) for i, n in enumerate(names) if isinstance(t := table.c[n].type, sa.JSON)]
+    # SQLAlchemy types the driver's connection as the generic DB-API one; on PostgreSQL it is psycopg's.
+    driver = cast("psycopg.Connection[Any]", db.session.connection().connection.dbapi_connection)
+    cursor = driver.cursor()
     sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
     import psycopg  # the PostgreSQL driver (half a second to import), only on the COPY path
 
@@ -125,18 +135,21 @@ def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect) -> int:
     return len(rows)
 
 
-def _unnest(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None, dialect) -> int:
+def _unnest(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | None, dialect: Dialect) -> int:
     quote = dialect.identifier_preparer.quote
     names = list(rows[0])
-    arrays, picks, params = [], [], {}
+    arrays: list[str] = []
+    picks: list[str] = []
+    params: dict[str, list[Any]] = {}
     for i, name in enumerate(names):
         column = table.c[name]
-        is_json = isinstance(column.type, sa.JSON)
+        json_type = column.type if isinstance(column.type, sa.JSON) else None
+        is_json = json_type is not None
         element = "text" if is_json else column.type.compile(dialect=dialect)
         arrays.append(f"CAST(:a{i} AS {element}[])")
         picks.append(f"u.c{i}::json" if is_json else f"u.c{i}")
-        if is_json:  # None is a JSON null, as the ORM writes it, unless the column says SQL NULL
-            sql_null = column.type.none_as_null
+        if json_type is not None:  # None is a JSON null, as the ORM writes it, unless the column says SQL NULL
+            sql_null = json_type.none_as_null
             params[f"a{i}"] = [None if sql_null and r[name] is None else json_text(r[name]) for r in rows]
         else:
             params[f"a{i}"] = [r[name] for r in rows]
@@ -151,7 +164,9 @@ def _unnest(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | N
     return affected(sa.text(sql), params)
 
 
-def id_in(column, ids: list[Any], name: str = "ids"):
+def id_in(
+    column: sa.ColumnElement[Any] | sa.orm.InstrumentedAttribute[Any], ids: list[Any], name: str = "ids"
+) -> sa.ColumnElement[bool]:
     """``column IN ids`` with the ids as one parameter, however many: an array on PostgreSQL
     (``= ANY``), a JSON array read by ``json_each`` on SQLite. Rendering and binding one parameter
     per id cost more than the look-up itself for the hundreds a push asks about. ``name`` tells
@@ -161,7 +176,9 @@ def id_in(column, ids: list[Any], name: str = "ids"):
         return column == sa.any_(sa.bindparam(name, list(ids), type_=ARRAY(column.type)))
     process = _processor(column.type, dialect)
     stored = list(map(process, ids)) if process is not None else list(ids)  # as the column holds them
-    listed = sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam(name, json_text(stored))))
+    listed: sa.Select[Any] = sa.select(sa.column("value")).select_from(
+        sa.func.json_each(sa.bindparam(name, json_text(stored)))
+    )
     return column.in_(listed)
 
 
@@ -172,7 +189,7 @@ def id_in(column, ids: list[Any], name: str = "ids"):
 # an id (``f"maturity:{id}"``) uses the hyphenated form.
 
 
-class new_uuid(FunctionElement):
+class new_uuid(FunctionElement[uuid.UUID]):
     """A random UUID for a ``sa.Uuid`` column: version 4 on PostgreSQL; on SQLite 128 random bits
     as 32 lowercase hex digits (no version bits: forging them costs a fifth of a bulk insert's
     time there, and nothing reads them)."""
@@ -182,16 +199,16 @@ class new_uuid(FunctionElement):
 
 
 @compiles(new_uuid, "postgresql")
-def _new_uuid_pg(element, compiler, **kw) -> str:
+def _new_uuid_pg(element: new_uuid, compiler: SQLCompiler, **kw: Any) -> str:
     return "gen_random_uuid()"
 
 
 @compiles(new_uuid, "sqlite")
-def _new_uuid_sqlite(element, compiler, **kw) -> str:
+def _new_uuid_sqlite(element: new_uuid, compiler: SQLCompiler, **kw: Any) -> str:
     return "lower(hex(randomblob(16)))"  # lowercase, as ``uuid.UUID.hex``: the form ids are compared in
 
 
-class uuid_text(FunctionElement):
+class uuid_text(FunctionElement[str]):
     """``str(<uuid column>)``: lowercase, hyphenated."""
 
     type = sa.String()
@@ -199,12 +216,12 @@ class uuid_text(FunctionElement):
 
 
 @compiles(uuid_text, "postgresql")
-def _uuid_text_pg(element, compiler, **kw) -> str:
+def _uuid_text_pg(element: uuid_text, compiler: SQLCompiler, **kw: Any) -> str:
     return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
 
 
 @compiles(uuid_text, "sqlite")
-def _uuid_text_sqlite(element, compiler, **kw):
+def _uuid_text_sqlite(element: uuid_text, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
     parts = [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12)]
     return "(" + " || '-' || ".join(f"substr({column}, {start}, {length})" for start, length in parts) + ")"

@@ -552,7 +552,7 @@ def _metrics_problems(config: Config) -> list[str]:
     return problems
 
 
-def metrics_networks(value: str) -> list[Any]:
+def metrics_networks(value: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """The networks of ``DOORSTEP_METRICS_ALLOW``; a bare address is a network of one."""
     return [ipaddress.ip_network(part.strip(), strict=False) for part in str(value or "").split(",") if part.strip()]
 

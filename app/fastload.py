@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import types
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -45,10 +46,11 @@ _SCALARS = {
 }
 
 
-def _constraints(field, base) -> tuple[Any, list[Any]]:
+def _constraints(field: fields.Field[Any], base: type) -> tuple[Any, list[Any]]:
     """The msgspec annotation for the field's validators it can check in C, and the validators
     it cannot (called on the decoded value)."""
-    meta, rest = {}, []
+    meta: dict[str, Any] = {}
+    rest: list[Any] = []
     for v in field.validators:
         if type(v) is validate.Length and base in (str, list):
             if v.equal is not None:
@@ -81,24 +83,26 @@ class _Field:
         self.name, self.validators, self.convert = name, validators, convert
 
 
-def _field_type(field) -> tuple[Any, list[Any], Callable[..., Any] | None]:
+def _field_type(field: fields.Field[Any]) -> tuple[Any, list[Any], Callable[..., Any] | None]:
     kind = type(field)
     if kind in _SCALARS:
         typ, rest = _constraints(field, _SCALARS[kind])
         return typ, rest, None
-    if kind is fields.Dict and field.key_field is None and field.value_field is None:
+    if type(field) is fields.Dict and field.key_field is None and field.value_field is None:
         typ, rest = _constraints(field, dict)
         return typ, rest, None
-    if kind is fields.List:
+    if type(field) is fields.List:
         inner, inner_rest, inner_convert = _field_type(field.inner)
         if inner_rest:
             raise _Untranslatable("validators on list items")
         typ, rest = _constraints(field, list)
-        typ = list[inner] if typ is list else Annotated[list[inner], *typ.__metadata__]  # the Length
+        # list[inner], spelt so that a type checker sees a value built at run time, not an annotation
+        listed = types.GenericAlias(list, (inner,))
+        typ = listed if typ is list else Annotated[listed, *typ.__metadata__]  # the Length
         convert = (lambda items: [inner_convert(i) for i in items]) if inner_convert else None
         return typ, rest, convert
     if (
-        kind is fields.Nested
+        type(field) is fields.Nested
         and isinstance(field.nested, type)
         and not field.only
         and not field.exclude
@@ -106,17 +110,18 @@ def _field_type(field) -> tuple[Any, list[Any], Callable[..., Any] | None]:
     ):
         compiled = _compile(field.nested)
         if field.many:
-            return list[compiled.type], list(field.validators), lambda items: [compiled.to_dict(i) for i in items]
+            listed = types.GenericAlias(list, (compiled.type,))  # list[compiled.type], built at run time
+            return listed, list(field.validators), lambda items: [compiled.to_dict(i) for i in items]
         return compiled.type, list(field.validators), compiled.to_dict
     raise _Untranslatable(f"{kind.__name__} fields")
 
 
 class _Compiled:
-    def __init__(self, type_, plan: list[_Field], has_unset: bool) -> None:
+    def __init__(self, type_: type[msgspec.Struct], plan: list[_Field], has_unset: bool) -> None:
         self.type, self.plan, self.has_unset = type_, plan, has_unset
         self.simple = not has_unset and not any(f.validators or f.convert for f in plan)
 
-    def to_dict(self, obj) -> dict[str, Any]:
+    def to_dict(self, obj: msgspec.Struct) -> dict[str, Any]:
         """The decoded struct as marshmallow would have loaded it: a plain dict, nested ones too,
         absent optional fields absent; raises ``ma.ValidationError`` if a validator refuses."""
         out = msgspec.structs.asdict(obj)
@@ -137,7 +142,7 @@ class _Compiled:
 
 
 @functools.cache
-def _compile(schema_class) -> _Compiled:
+def _compile(schema_class: type[ma.Schema]) -> _Compiled:
     schema = schema_class()
     # resolve_hooks is marshmallow's public class method (SchemaMeta) listing the decorated
     # pre/post-load hooks; a schema with any is left to marshmallow.
@@ -145,7 +150,10 @@ def _compile(schema_class) -> _Compiled:
         raise _Untranslatable("hooks")
     if schema.unknown not in (ma.RAISE, ma.EXCLUDE):
         raise _Untranslatable("unknown=INCLUDE")
-    specs, plan, has_unset = [], [], False
+    specs: list[tuple[str, Any, Any]] = []
+    plan: list[_Field] = []
+    has_unset = False
+    default: Any
     for name, field in schema.load_fields.items():
         typ, rest, convert = _field_type(field)
         if field.allow_none:
@@ -172,22 +180,22 @@ def _compile(schema_class) -> _Compiled:
     return _Compiled(struct, plan, has_unset)
 
 
-def _marshmallow(schema_class) -> Callable[[Any], dict[str, Any]]:
+def _marshmallow(schema_class: type[ma.Schema]) -> Callable[[Any], dict[str, Any]]:
     return schema_class().load
 
 
 @functools.cache
-def loader(schema_class) -> Callable[[Any], dict[str, Any]]:
+def loader(schema_class: type[ma.Schema]) -> Callable[[Any], dict[str, Any]]:
     """``schema_class().load``, fast where it can be (see the module's docstring); refusals raise
     marshmallow's ``ValidationError`` with marshmallow's messages."""
     try:
         compiled = _compile(schema_class)
     except _Untranslatable:
         return _marshmallow(schema_class)
-    slow = schema_class().load
+    slow: Callable[[Any], dict[str, Any]] = schema_class().load  # load(many=False) gives one dict
     convert = msgspec.convert
 
-    def load(data):
+    def load(data: Any) -> dict[str, Any]:
         try:
             return compiled.to_dict(convert(data, compiled.type))
         except (msgspec.ValidationError, ma.ValidationError):

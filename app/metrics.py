@@ -38,9 +38,15 @@ import ipaddress
 import logging
 import os
 import time
+from collections.abc import Iterable, Iterator, Mapping
+from ipaddress import IPv4Network, IPv6Network
+from threading import Thread
+from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import sqlalchemy as sa
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
+from flask_sqlalchemy import SQLAlchemy
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -51,6 +57,8 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from app import scheduler
 from app.auth.permissions import public
@@ -133,7 +141,7 @@ def init_app(app: Flask) -> None:
         g._metrics_started = time.perf_counter()
 
     @app.after_request
-    def _metrics_done(response):
+    def _metrics_done(response: Response) -> Response:
         started = g.pop("_metrics_started", None)
         rule = request.url_rule
         route = rule.rule if rule is not None else UNMATCHED
@@ -150,7 +158,7 @@ def init_app(app: Flask) -> None:
     sa.event.listen(engine, "checkin", lambda *_: _observe_pool(engine.pool))
 
 
-def _observe_pool(pool) -> None:
+def _observe_pool(pool: sa.pool.Pool) -> None:
     """QueuePool reports its use; NullPool and StaticPool (SQLite in memory) have nothing to say."""
     if hasattr(pool, "checkedout"):
         POOL_CHECKED_OUT.set(pool.checkedout())
@@ -167,7 +175,7 @@ def sync_page_served() -> None:
     SYNC_PAGES.inc()
 
 
-def sync_mutations_settled(results: list[dict]) -> None:
+def sync_mutations_settled(results: Iterable[Mapping[str, Any]]) -> None:
     counts = collections.Counter((str(r.get("status")), "true" if r.get("replayed") else "false") for r in results)
     for labels, count in counts.items():
         SYNC_MUTATIONS.labels(*labels).inc(count)
@@ -179,14 +187,14 @@ def sync_mutations_settled(results: list[dict]) -> None:
 class ScrapeCollector:
     """Numbers that are read when Prometheus asks, in the request's app context."""
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         yield from self._outbox()
         yield from self._scheduler()
 
-    def _outbox(self):
+    def _outbox(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("doorstep_database_up", "1 if this scrape could read the database.")
         try:
-            rows = dict(
+            rows: dict[str, int] = dict(
                 db.session.execute(sa.select(Notification.status, sa.func.count()).group_by(Notification.status)).all()
             )
             elected = self._leader_elected(db)
@@ -213,7 +221,7 @@ class ScrapeCollector:
             )
 
     @staticmethod
-    def _leader_elected(db):
+    def _leader_elected(db: SQLAlchemy) -> int | None:
         """Session-level advisory locks on a bigint key appear in pg_locks split in two 32-bit
         halves (classid, objid) with objsubid 1."""
         if db.engine.dialect.name != "postgresql":
@@ -229,7 +237,7 @@ class ScrapeCollector:
         return 1 if held else 0
 
     @staticmethod
-    def _scheduler():
+    def _scheduler() -> Iterator[Metric]:
         state = scheduler.leadership_state()
         yield GaugeMetricFamily(
             "doorstep_scheduler_running", "1 if this process runs a scheduler.", value=1 if state.get("running") else 0
@@ -239,29 +247,29 @@ class ScrapeCollector:
             "1 if this process's scheduler leads (runs the jobs).",
             value=1 if state.get("is_leader") else 0,
         )
-        for name, key, doc in (
+        for name, at, doc in (
             (
                 "doorstep_scheduler_last_tick_timestamp_seconds",
-                "last_tick_at",
+                state["last_tick_at"],
                 "When a job of this process's scheduler last finished (Unix time).",
             ),
             (
                 "doorstep_scheduler_leader_since_timestamp_seconds",
-                "leader_since",
+                state["leader_since"],
                 "Since when this process's scheduler leads (Unix time).",
             ),
         ):
-            if state.get(key) is not None:  # absent rather than 0: "never" is not 1970
-                yield GaugeMetricFamily(name, doc, value=state[key].timestamp())
+            if at is not None:  # absent rather than 0: "never" is not 1970
+                yield GaugeMetricFamily(name, doc, value=at.timestamp())
 
 
 class _Sources:
     """What one scrape serves: the counters (this process's or every worker's) and the live reads."""
 
-    def __init__(self, *sources) -> None:
+    def __init__(self, *sources: Collector) -> None:
         self.sources = sources
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         for source in self.sources:
             yield from source.collect()
 
@@ -271,7 +279,8 @@ def exposition() -> bytes:
     if multiprocess_dir():
         from prometheus_client import multiprocess  # only in multi-process mode: it reads its directory at import
 
-        counters = multiprocess.MultiProcessCollector(None)
+        # prometheus-client leaves MultiProcessCollector's constructor unannotated.
+        counters: Collector = multiprocess.MultiProcessCollector(None)  # type: ignore[no-untyped-call]
     else:
         counters = REGISTRY
     return generate_latest(_Sources(counters, ScrapeCollector()))
@@ -285,10 +294,10 @@ class _InAppContext:
     scrape-time reads need one (the database session). Everything is read inside the context and
     yielded after it is popped, so an abandoned scrape cannot leave a context pushed."""
 
-    def __init__(self, app: Flask, source) -> None:
+    def __init__(self, app: Flask, source: Collector) -> None:
         self.app, self.source = app, source
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         with self.app.app_context():
             _observe_pool(db.engine.pool)
             families = list(self.source.collect())
@@ -302,7 +311,7 @@ def _loopback(addr: str) -> bool:
         return addr == "localhost"
 
 
-def serve_for_scheduler(app: Flask):
+def serve_for_scheduler(app: Flask) -> tuple[WSGIServer, Thread] | None:
     """``flask --app wsgi scheduler`` serves the same numbers as ``/metrics`` — above all its own
     leadership, leader-since and last tick, which no app node can see — on
     ``DOORSTEP_SCHEDULER_METRICS_ADDR:DOORSTEP_SCHEDULER_METRICS_PORT`` with prometheus-client's own
@@ -351,9 +360,9 @@ def _check_token() -> None:
         raise Unauthorized("a Bearer metrics token, or an allowed address, is required")
 
 
-def _allowed_networks() -> list:
+def _allowed_networks() -> list[IPv4Network | IPv6Network]:
     raw = current_app.config.get("METRICS_ALLOW") or ""
-    cache = current_app.extensions.setdefault("doorstep.metrics_allow", {})
+    cache: dict[str, list[IPv4Network | IPv6Network]] = current_app.extensions.setdefault("doorstep.metrics_allow", {})
     if raw not in cache:
         cache[raw] = metrics_networks(raw)
     return cache[raw]
@@ -369,7 +378,7 @@ def _allowed_networks() -> list:
         }
     }
 )
-def metrics():
+def metrics() -> Response:
     """Prometheus metrics (a Bearer token when DOORSTEP_METRICS_TOKEN is set)"""
     _check_token()
     return current_app.response_class(

@@ -10,24 +10,29 @@ from __future__ import annotations
 
 import hashlib
 import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from app import bulk
 from app.audit.models import AuditEvent, AuditHead
 from app.auth.actor import Actor
-from app.context import audit_context, current_meta
-from app.db import ends_outermost, locked_row, utcnow
+from app.context import RequestMeta, audit_context, current_meta
+from app.db import ends_outermost, locked_row, table_of, utcnow
 from app.extensions import db
 
 GENESIS = "0" * 64
 HEAD_ID = 1
+
+# An event row waiting for its place in the chain, with the hashed fields its batch shares (or None).
+Pending = tuple[dict[str, Any], dict[str, Any] | None]
 
 
 def _digest(prev_hash: str, event_id: int, fields: dict[str, Any]) -> str:
@@ -35,14 +40,14 @@ def _digest(prev_hash: str, event_id: int, fields: dict[str, Any]) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def _text(value):
+def _text(value: object) -> str | None:
     return str(value) if value is not None else None
 
 
-def _hashed_fields(ev, common: dict[str, Any] | None = None) -> dict[str, Any]:
+def _hashed_fields(ev: dict[str, Any] | AuditEvent, common: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the hash covers, from an event row (a dict) or a loaded event; ``common`` is
     ``_hashed_common`` of it, when a batch of events shares it."""
-    get = ev.get if isinstance(ev, dict) else ev.__getattribute__
+    get: Callable[[str], Any] = ev.get if isinstance(ev, dict) else ev.__getattribute__
     return {
         **(common or _hashed_common(get)),
         "entity_id": get("entity_id"),
@@ -51,7 +56,7 @@ def _hashed_fields(ev, common: dict[str, Any] | None = None) -> dict[str, Any]:
     }
 
 
-def _hashed_common(get) -> dict[str, Any]:
+def _hashed_common(get: Callable[[str], Any]) -> dict[str, Any]:
     """The hashed fields that say who, what and when: the same for every event of one call."""
     return {
         "at": get("at").isoformat(),
@@ -66,22 +71,23 @@ def _hashed_common(get) -> dict[str, Any]:
     }
 
 
-def _pending(session) -> list[Any]:
+def _pending(session: Session) -> list[Pending]:
     """Events this transaction recorded, waiting for their place in the chain at commit."""
-    return session.info.setdefault("audit_pending", [])
+    pending: list[Pending] = session.info.setdefault("audit_pending", [])
+    return pending
 
 
 _savepoint_marks: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 @event.listens_for(Session, "after_transaction_create")
-def _mark_savepoint(session, transaction) -> None:
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
         _savepoint_marks[transaction] = len(session.info.get("audit_pending") or ())
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_rolled_back(session, previous_transaction) -> None:
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
     """A rolled-back savepoint (a refused sync mutation) takes its events with it."""
     if previous_transaction.nested and previous_transaction in _savepoint_marks:
         mark = _savepoint_marks.pop(previous_transaction)
@@ -91,7 +97,7 @@ def _drop_rolled_back(session, previous_transaction) -> None:
 
 
 @event.listens_for(Session, "before_commit")
-def _append_to_chain(session) -> None:
+def _append_to_chain(session: Session) -> None:
     """Give the transaction's events their places in the chain: lock the head, hash, insert, move
     the head — the last lock the transaction takes before the change feed's counter, whatever the
     transaction did before. Taking the head at the first ``record`` instead held it while the rest
@@ -111,7 +117,7 @@ def _append_to_chain(session) -> None:
         row.update(id=last_id, prev_hash=last_hash)
         row["hash"] = last_hash = _digest(last_hash, last_id, _hashed_fields(row, common))
         rows.append(row)
-    bulk.insert_rows(AuditEvent.__table__, rows)
+    bulk.insert_rows(table_of(AuditEvent), rows)
     session.execute(
         sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash),
         execution_options={"synchronize_session": False},
@@ -119,7 +125,7 @@ def _append_to_chain(session) -> None:
 
 
 @event.listens_for(Session, "after_transaction_end")
-def _forget_pending(session, transaction) -> None:
+def _forget_pending(session: Session, transaction: SessionTransaction) -> None:
     if ends_outermost(transaction):
         session.info.pop("audit_pending", None)
 
@@ -155,14 +161,14 @@ def recorded_for(actor: Actor, action: str, entity: str, entity_ids: list[str]) 
 
 
 def record(
-    actor: Actor,
+    actor: Actor | None,
     action: str,
     entity: str,
-    entity_id=None,
+    entity_id: object = None,
     *,
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
-    station_id=None,
+    station_id: UUID | None = None,
 ) -> dict[str, Any]:
     """Append one event. ``before``/``after`` must already be masked (use output schemas)."""
     row = _event(actor, action, entity, station_id, current_meta(), utcnow())
@@ -173,7 +179,9 @@ def record(
     return row
 
 
-def record_many(actor: Actor, action: str, entity: str, events: list[tuple[Any, ...]], *, station_id=None) -> None:
+def record_many(
+    actor: Actor, action: str, entity: str, events: list[tuple[Any, ...]], *, station_id: UUID | None = None
+) -> None:
     """Append one event per ``(entity_id, after, sync_context)``, in order: a push of 500
     registrations audits each person without building 500 ORM objects. ``after`` must be masked
     and JSON already (strings, numbers, lists, dicts); ``sync_context`` is what ``audit_context``
@@ -188,7 +196,9 @@ def record_many(actor: Actor, action: str, entity: str, events: list[tuple[Any, 
     )
 
 
-def _event(actor: Actor, action, entity, station_id: UUID, meta, at) -> dict[str, Any]:
+def _event(
+    actor: Actor | None, action: str, entity: str, station_id: UUID | None, meta: RequestMeta | None, at: datetime
+) -> dict[str, Any]:
     """An event's who, what and where."""
     return {
         "at": at,
@@ -203,12 +213,15 @@ def _event(actor: Actor, action, entity, station_id: UUID, meta, at) -> dict[str
     }
 
 
-def _with_context(after, extra):
+def _with_context(after: dict[str, Any] | None, extra: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**(after or {}), "_sync": extra} if extra else after
 
 
-def _jsonable(value):
-    return None if value is None else orjson.loads(orjson.dumps(value, default=str))
+def _jsonable(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    loaded: dict[str, Any] = orjson.loads(orjson.dumps(value, default=str))
+    return loaded
 
 
 @dataclass
@@ -247,12 +260,12 @@ def verify_chain(batch: int = 5000) -> ChainReport:
     return ChainReport(True, checked)
 
 
-def events_visible_to(actor: Actor, filters: dict[str, Any]):
+def events_visible_to(actor: Actor, filters: dict[str, Any]) -> Sequence[AuditEvent]:
     """Newest first. Staff see their station's events; administrators everything."""
     query = sa.select(AuditEvent).order_by(AuditEvent.id.desc()).limit(filters.get("limit", 100))
     if not actor.is_admin:
         query = query.where(AuditEvent.station_id == actor.station_id)
-    conditions = {
+    conditions: dict[str, Callable[[Any], sa.ColumnElement[bool]]] = {
         "entity": lambda v: AuditEvent.entity == v,
         "entity_id": lambda v: AuditEvent.entity_id == v,
         "actor_id": lambda v: AuditEvent.actor_id == v,

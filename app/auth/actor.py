@@ -139,10 +139,10 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 class Actor:
     """The authenticated caller, as services see it."""
 
-    user_id: object
+    user_id: UUID
     role: str
-    station_id: object | None
-    device_id: object | None = None
+    station_id: UUID | None
+    device_id: UUID | None = None
     area_ids: frozenset[UUID] = field(default_factory=frozenset)
 
     def can(self, permission: str) -> bool:

@@ -14,7 +14,7 @@ from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, Station, User, user_area
 
 
-def stations_visible_to(actor: Actor):
+def stations_visible_to(actor: Actor) -> sa.Select[Station]:
     query = sa.select(Station).order_by(Station.code)
     return query if actor.is_admin else query.where(Station.id == actor.station_id)
 
@@ -23,7 +23,7 @@ def station_for(actor: Actor, station_id: UUID) -> Station:
     return one_or_404(stations_visible_to(actor).where(Station.id == station_id), "station")
 
 
-def areas_visible_to(actor: Actor):
+def areas_visible_to(actor: Actor) -> sa.Select[Area]:
     query = sa.select(Area).order_by(Area.code)
     if actor.is_admin:
         return query
@@ -36,7 +36,7 @@ def area_for(actor: Actor, area_id: UUID) -> Area:
     return one_or_404(areas_visible_to(actor).where(Area.id == area_id), "area")
 
 
-def users_visible_to(actor: Actor):
+def users_visible_to(actor: Actor) -> sa.Select[User]:
     query = sa.select(User).order_by(User.created_at)
     if actor.is_admin:
         return query
@@ -47,7 +47,7 @@ def user_for(actor: Actor, user_id: UUID) -> User:
     return one_or_404(users_visible_to(actor).where(User.id == user_id), "user")
 
 
-def station_id_for_write(actor: Actor, requested):
+def station_id_for_write(actor: Actor, requested: UUID | None) -> UUID | None:
     """The station a new record belongs to: an admin names it, staff get their own and may not
     name another (refused, never silently replaced)."""
     if actor.is_admin:

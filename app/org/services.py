@@ -3,7 +3,8 @@ accounts (officers and auxiliary officers) of their own station and nothing else
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -24,6 +25,8 @@ station_snapshot = StationOut().dump
 area_snapshot = AreaOut().dump
 user_snapshot = UserOut().dump
 
+Record = TypeVar("Record", Station, Area)
+
 
 def create_station(actor: Actor, data: dict[str, Any]) -> Station:
     station = Station(code=data["code"], name=data["name"])
@@ -34,7 +37,15 @@ def create_station(actor: Actor, data: dict[str, Any]) -> Station:
     return station
 
 
-def _patch(actor: Actor, record, data: dict[str, Any], keys: set[Any], snapshot, entity: str, station_id: UUID):
+def _patch(
+    actor: Actor,
+    record: Record,
+    data: dict[str, Any],
+    keys: set[str],
+    snapshot: Callable[[Record], dict[str, Any]],
+    entity: str,
+    station_id: UUID,
+) -> Record:
     """Apply the plain fields a schema already validated, audited with before and after."""
     before = snapshot(record)
     for key in keys & data.keys():
@@ -73,7 +84,7 @@ def _check_role(actor: Actor, role: str) -> None:
         raise field_error("role", "staff may create and change only officer and auxiliary accounts")
 
 
-def _areas(station_id: UUID, role: str, area_ids) -> list[Area]:
+def _areas(station_id: UUID | None, role: str, area_ids: list[UUID] | None) -> list[Area]:
     if not area_ids:
         return []
     if role not in FIELD_ROLES:
@@ -90,7 +101,7 @@ def _password(password: str) -> str:
     return hash_password(password)
 
 
-def _phone(raw):
+def _phone(raw: str | None) -> str | None:
     if raw is None:
         return None
     try:
@@ -199,5 +210,5 @@ def read_user_pii(actor: Actor, user_id: UUID) -> dict[str, Any]:
     return {"id": user.id, "phone": user.phone}
 
 
-def own_account(actor: Actor) -> User:
+def own_account(actor: Actor) -> User | None:
     return db.session.get(User, actor.user_id)

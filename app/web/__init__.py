@@ -4,7 +4,7 @@ features add their pages. It imports no feature package; features import it."""
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Blueprint, Flask
 
 from app.web.nav import register_nav
 from app.web.panels import part, register_panel
@@ -13,7 +13,7 @@ from app.web.panels import part, register_panel
 __all__ = ["init_app", "page_blueprint", "part", "register_nav", "register_panel"]
 
 
-def page_blueprint(name: str, import_name: str, url_prefix: str):
+def page_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
     """A feature's console pages (see ``app.web.views.page_blueprint``)."""
     from app.web import views
 

@@ -64,7 +64,8 @@ def line(points: Sequence[tuple[date, float | None]], label: str, width: int = W
     span = WIDTH - PAD_LEFT - PAD_RIGHT
     step = span / max(1, len(points) - 1)
     height = HEIGHT - PAD_TOP - PAD_BOTTOM
-    inner, run = [], []
+    inner: list[str] = []
+    run: list[str] = []
 
     def flush() -> None:
         if len(run) > 1:

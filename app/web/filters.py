@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
+from decimal import Decimal
 
 from flask import Flask
 from flask_babel import format_date, format_decimal, format_percent, format_time
@@ -53,7 +54,7 @@ def percent(value: float | None) -> str:
     return "—" if value is None else format_percent(value)
 
 
-def number(value) -> str:
+def number(value: float | Decimal) -> str:
     return format_decimal(value)
 
 

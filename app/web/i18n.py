@@ -41,7 +41,8 @@ def select_locale() -> str | None:
     if is_console_request():
         user = g.get("console_user")
         if user is not None and user.locale in CONSOLE_LOCALES:
-            return user.locale
+            locale: str = user.locale
+            return locale
         return browser_locale() or DEFAULT_LOCALE
     return "zh_CN" if browser_locale() == "zh_CN" else "en"
 

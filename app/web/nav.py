@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel.speaklater import LazyString
+
 from app.auth.actor import Actor
 
 
 @dataclass(frozen=True)
 class NavEntry:
     endpoint: str
-    title: object  # a lazy string
+    title: str | LazyString  # a lazy string, translated when the page is drawn
     order: int
     permission: str | None = None
 
@@ -19,7 +21,7 @@ class NavEntry:
 _ENTRIES: dict[str, NavEntry] = {}
 
 
-def register_nav(endpoint: str, title, order: int, *, permission: str | None = None) -> None:
+def register_nav(endpoint: str, title: str | LazyString, order: int, *, permission: str | None = None) -> None:
     _ENTRIES[endpoint] = NavEntry(endpoint, title, order, permission)
 
 

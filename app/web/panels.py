@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import render_template
+from flask_babel.speaklater import LazyString
 from markupsafe import Markup
 
 from app.auth.actor import Actor
@@ -20,8 +21,8 @@ from app.auth.actor import Actor
 class Panel:
     name: str
     order: int
-    title: object  # a lazy string, translated when the page is drawn
-    render: Callable[[object], Markup]
+    title: str | LazyString  # a lazy string, translated when the page is drawn
+    render: Callable[[Actor], Markup]
     permission: str | None = None
     wide: bool = False
 
@@ -32,9 +33,9 @@ _PANELS: dict[str, Panel] = {}
 def register_panel(
     name: str,
     order: int,
-    render: Callable[[object], Markup],
+    render: Callable[[Actor], Markup],
     *,
-    title,
+    title: str | LazyString,
     permission: str | None = None,
     wide: bool = False,
 ) -> Panel:
@@ -60,6 +61,6 @@ def registered() -> list[str]:
     return sorted(_PANELS)
 
 
-def part(name: str, **context) -> Markup:
+def part(name: str, **context: object) -> Markup:
     """One of the kernel's partials (``templates/console/parts/<name>.html``), rendered."""
     return Markup(render_template(f"console/parts/{name}.html", **context))  # noqa: S704 (autoescaped template)

@@ -5,17 +5,21 @@ audit are the API's (``app.auth.services.authenticate``)."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
-from flask import Blueprint, g, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, g, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.wrappers import Response as BaseResponse
 
 from app import audit, clock, pii
 from app.auth import services as auth_services
 from app.errors import DomainError, TooManyRequests, Unauthorized
 from app.extensions import db
+from app.org.models import User
 from app.web import access, csrf, sessions
 from app.web.access import console_public, staff_page
 from app.web.i18n import CONSOLE_LOCALES
@@ -43,13 +47,13 @@ def _load_and_check() -> None:
 
 
 @blp.after_request
-def _headers(resp):
+def _headers(resp: Response) -> Response:
     # a page may narrow its own (a file shown in a frame of another console page)
     return secure_page(resp)
 
 
 @blp.app_context_processor
-def _console_context():
+def _console_context() -> dict[str, Any]:
     if request.blueprint not in access.CONSOLE_BLUEPRINTS:
         return {}
     user = g.get("console_user")
@@ -64,12 +68,13 @@ def _console_context():
     }
 
 
-def _station_name(user) -> str:
+def _station_name(user: User | None) -> str:
     if user is None:
         return ""
     if user.station is None:
         return _("Sub-bureau (all stations)")
-    return user.station.name
+    name: str = user.station.name
+    return name
 
 
 # --- entry ---------------------------------------------------------------------------------
@@ -77,14 +82,14 @@ def _station_name(user) -> str:
 
 @blp.route("/", methods=["GET"])
 @console_public
-def root():
+def root() -> ResponseReturnValue:
     """The address a new user types: the console, logged in or not."""
     return redirect(url_for("console.dashboard" if g.console_session is not None else "console.login"))
 
 
 @blp.route("/console/login", methods=["GET"])
 @console_public
-def login():
+def login() -> ResponseReturnValue:
     if g.console_session is not None:
         return redirect(url_for("console.dashboard"))
     notice = None
@@ -95,9 +100,11 @@ def login():
     return _login_page(notice=notice)
 
 
-def _login_page(*, status: int = 200, error: str | None = None, notice: str | None = None, username: str = ""):
+def _login_page(
+    *, status: int = 200, error: str | None = None, notice: str | None = None, username: str = ""
+) -> Response:
     nonce = request.cookies.get(sessions.login_cookie_name())
-    if not csrf.login_token(nonce):
+    if nonce is None or not csrf.login_token(nonce):  # login_token(None) is None
         nonce = csrf.new_login_nonce()
     resp = make_response(
         render_template(
@@ -126,7 +133,7 @@ def _login_page(*, status: int = 200, error: str | None = None, notice: str | No
 
 @blp.route("/console/login", methods=["POST"])
 @console_public
-def login_submit():
+def login_submit() -> ResponseReturnValue:
     """Password check, lock-outs and audit as the API's log-in; then a fresh session."""
     username = (request.form.get("username") or "").strip()
     password = request.form.get("password") or ""
@@ -182,7 +189,7 @@ def login_submit():
 
 @blp.route("/console/logout", methods=["POST"])
 @staff_page()
-def logout():
+def logout() -> ResponseReturnValue:
     row = sessions.end(request.cookies.get(sessions.cookie_name()))
     if row is not None:
         audit.record(g.actor, "auth.logout", "user", g.actor.user_id, after={"channel": "console"})
@@ -191,7 +198,7 @@ def logout():
     return resp
 
 
-def _forget_session_cookie(resp) -> None:
+def _forget_session_cookie(resp: BaseResponse) -> None:
     resp.delete_cookie(
         sessions.cookie_name(), path="/", secure=sessions.cookie_secure(), httponly=True, samesite="Strict"
     )
@@ -199,7 +206,7 @@ def _forget_session_cookie(resp) -> None:
 
 @blp.route("/console/language", methods=["POST"])
 @staff_page()
-def language():
+def language() -> ResponseReturnValue:
     """The account's console language, kept with the account (it follows the clerk to another desk)."""
     chosen = request.form.get("locale")
     if chosen not in CONSOLE_LOCALES:
@@ -214,7 +221,7 @@ def language():
 
 @blp.route("/console/", methods=["GET"])
 @staff_page()
-def dashboard():
+def dashboard() -> ResponseReturnValue:
     """今日: every panel the features registered that this account may see."""
     actor = g.actor
     panels = [(panel, panel.render(actor)) for panel in panels_for(actor)]
@@ -223,7 +230,7 @@ def dashboard():
 
 @blp.route("/console/<path:rest>", methods=["GET", "POST"])
 @console_public
-def not_found(rest):
+def not_found(rest: str) -> ResponseReturnValue:
     raise NotFound()
 
 
@@ -231,17 +238,17 @@ def not_found(rest):
 
 
 @blp.errorhandler(DomainError)
-def _domain_error(err: DomainError):
+def _domain_error(err: DomainError) -> ResponseReturnValue:
     return _error_page(err.status, err.title, err.detail)
 
 
 @blp.errorhandler(HTTPException)
-def _http_error(err: HTTPException):
+def _http_error(err: HTTPException) -> ResponseReturnValue:
     return _error_page(err.code or 500, err.name, err.description or err.name)
 
 
 @blp.errorhandler(Exception)
-def _unexpected(err: Exception):
+def _unexpected(err: Exception) -> ResponseReturnValue:
     if isinstance(err, HTTPException):
         return _http_error(err)
     if isinstance(err, DomainError):
@@ -250,7 +257,7 @@ def _unexpected(err: Exception):
     return _error_page(500, "Internal server error", "The server failed to handle this request; it has been logged.")
 
 
-def _error_page(status: int, title: str, detail: str):
+def _error_page(status: int, title: str, detail: str) -> tuple[str, int]:
     from app.web.i18n import translate_detail, translate_text
 
     db.session.rollback()

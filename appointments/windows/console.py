@@ -191,7 +191,7 @@ def _preview(changes: list[windows.SlotChange], action: str, button: str, area_n
 
 
 def _saved(area: Area | None, what: str) -> ResponseReturnValue:
-    args = {"saved": what}
+    args: dict[str, Any] = {"saved": what}
     if area is not None:
         args["area_id"] = str(area.id)
     return redirect(url_for("windows.page", **args), code=303)

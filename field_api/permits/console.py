@@ -12,6 +12,7 @@ from flask import Response, current_app, g, redirect, render_template, request, 
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 
 from app import clock, pii, workdays
 from app.attachments import services as attachments
@@ -117,7 +118,7 @@ def _detail(
     errors: dict[str, str] | None = None,
     form: dict | None = None,
     status: int = 200,
-    done: str | None = None,
+    done: str | LazyString | None = None,
 ) -> ResponseReturnValue:
     return render_template(
         "console/review/detail.html",
@@ -147,7 +148,9 @@ def act(application_id: uuid.UUID, action: str) -> ResponseReturnValue:
     form = request.form
     errors: dict[str, str] = {}
     if action not in ACTIONS:
-        return detail(application_id)[0], 404
+        return _detail(
+            application_for(g.actor, application_id), status=404, done=DONE.get(request.args.get("done", ""))
+        )
     if action == "return" and not form.get("reason", "").strip():
         errors["reason"] = _("Say what the citizen must correct.")
     if action == "reject":
