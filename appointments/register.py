@@ -1,5 +1,5 @@
-"""How appointments plug into the app: windows, booking and dispatch on one blueprint, the visits' sync
-handlers, the scheduled jobs, the console panels."""
+"""How appointments plug into the app: windows, booking, dispatch and ratings on one blueprint, the
+visits' sync handlers, the scheduled jobs, the console panels."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from appointments.booking import console as booking_console
 from appointments.dispatch import api as dispatch_api  # noqa: F401
 from appointments.dispatch import console as dispatch_console
 from appointments.dispatch import sync as dispatch_sync
+from appointments.rating import api as rating_api  # noqa: F401
+from appointments.rating import console_panels as rating_panels  # noqa: F401
 
 # Their routes, on blp: imported in the order the API document has always listed them.
 from appointments.windows import api as windows_api  # noqa: F401

@@ -71,6 +71,9 @@ TABLE = [
     ("POST", "/m/bookings/<uuid:booking_id>/cancel", None, {"*": 400}),
     ("GET", "/m/bookings/<uuid:booking_id>/reschedule", None, {"*": 302}),
     ("POST", "/m/bookings/<uuid:booking_id>/reschedule", None, {"*": 400}),
+    ("GET", "/m/ratings", None, {"*": 302}),
+    ("GET", "/m/ratings/<uuid:visit_id>", None, {"*": 302}),
+    ("POST", "/m/ratings/<uuid:visit_id>", None, {"*": 400}),
     ("POST", "/api/v1/auth/login", lambda w: {"username": "nobody", "password": "wrong-password"}, {"*": 401}),
     ("POST", "/api/v1/auth/refresh", lambda w: {"refresh_token": "not-a-token"}, {"*": 401}),
     ("POST", "/api/v1/auth/logout", lambda w: {"refresh_token": "not-a-token"}, {"*": 204}),
@@ -169,6 +172,11 @@ TABLE = [
         lambda w: {"outcome": "not_home"},
         {"officer": 200, "auxiliary": 404},
     ),
+    # ratings (好差评): the citizen's own visit, not yet completed, is a 409; staff read theirs
+    ("POST", "/api/v1/visits/<uuid:visit_id>/rating", lambda w: {"stars": 5}, {"citizen": 409}),
+    ("GET", "/api/v1/visits/<uuid:visit_id>/rating", None, {"admin": 404, "staff": 404, "citizen": 404}),
+    ("GET", "/api/v1/ratings", None, {"admin": 200, "staff": 200, "citizen": 200}),
+    ("GET", "/api/v1/ratings/summary", None, {"admin": 200, "staff": 200, "citizen": 200}),
     # leave
     (
         "POST",

@@ -162,6 +162,7 @@ def test_every_registered_panel_is_drawn_in_order(client, world):
             "overdue_reviews",
             "maturity_due",
             "sms_failures",
+            "ratings",
             "bookings_chart",
             "on_time_chart",
         ]
@@ -175,6 +176,7 @@ def test_every_registered_panel_is_drawn_in_order(client, world):
             "overdue_reviews",
             "maturity_due",
             "sms_failures",
+            "ratings",
             "bookings_chart",
             "on_time_chart",
         )
