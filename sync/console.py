@@ -291,12 +291,21 @@ def _count_open_rejections() -> int:
     return db.session.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
 
 
+def _named(mutation: SyncMutation) -> str:
+    """The person a rejected change is about, when it names one (a name is not masked)."""
+    data = (mutation.payload or {}).get("data") or {}
+    inline = data.get("resident") if isinstance(data.get("resident"), dict) else {}
+    name = data.get("name") or inline.get("name")
+    return name if isinstance(name, str) else ""
+
+
 def _rejection_rows(mutations: list[SyncMutation]) -> list[dict[str, Any]]:
     devices, officers = _names({m.device_id for m in mutations}, {m.mutation_id for m in mutations})
     return [
         {
             "m": m,
             "what": f"{_entity_name(m.entity)} · {_op_name(m.entity, m.op)}",
+            "who": _named(m),
             "device": devices.get(m.device_id, "—"),
             "officer": officers.get(m.mutation_id) or "—",
             "reason": reason_in_words(m),

@@ -35,6 +35,14 @@ from sync.handling import (
     not_ahead,
 )
 
+# The services' reasons a tablet's push most often meets, in the catalogue so that the console's
+# rejected changes (and the API's problems) say them in the reader's language.
+REFUSALS = (
+    _l("not an area you register residents in"),
+    _l("is required for rented housing"),
+    _l("is required for employer housing"),
+)
+
 # --- documents -------------------------------------------------------------------------------
 
 RESIDENT_FIELDS = resident_fields.DOCUMENT
