@@ -8,6 +8,7 @@ from app.extensions import db
 from app.notify import outbox
 from app.notify.templates import TEMPLATES
 from app.org.models import Station
+from appointments.booking import reference
 
 PURPOSE_NAMES = {
     "zh": {
@@ -62,7 +63,7 @@ def _params(booking, **extra) -> dict:
     station = db.session.get_one(Station, booking.station_id)
     return {
         "station": station.name,
-        "reference": booking.reference,
+        "reference": reference.display(booking.reference),  # as the H5 shows it, with its check
         "day": booking.day.isoformat(),
         "start": booking.window_start.strftime("%H:%M"),
         "end": booking.window_end.strftime("%H:%M"),

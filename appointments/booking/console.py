@@ -24,6 +24,7 @@ from app.org.scoping import areas_visible_to
 from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
 from app.web.i18n import translate_detail
+from appointments.booking import reference as booking_reference
 from appointments.booking import services as bookings
 from appointments.booking.schemas import BookingIn
 from appointments.windows import services as windows
@@ -110,6 +111,7 @@ def book() -> ResponseReturnValue:
     return render_template(
         "console/booking/done.html",
         booking=booking,
+        reference=booking_reference.display(booking.reference),  # as the caller's SMS says it
         contact_phone=pii.mask_phone(pii.normalize_phone(values["contact_phone"])),
         purpose=PURPOSE_LABELS.get(booking.purpose, booking.purpose),
     ), 201

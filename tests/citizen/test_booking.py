@@ -10,6 +10,7 @@ import re
 import sqlalchemy as sa
 
 from app.extensions import db
+from app.notify.models import Notification
 from appointments.booking import reference
 from appointments.booking.models import Booking
 from appointments.windows.models import Slot
@@ -88,6 +89,9 @@ def test_a_citizen_books_step_by_step_and_gets_a_reference(app, client, make, sm
     assert mine[0]["reference_code"] == shown.replace("-", "") == reference.with_check(mine[0]["reference"])
     assert mine[0]["contact_phone"].endswith(world.citizen.phone[-4:])  # empty: the account's number
     assert mine[0]["notes"] == "请按门铃; 狗不咬人, 放心"
+    with app.app_context():  # the confirmation SMS says the reference as the page does
+        sent = db.session.execute(sa.select(Notification).where(Notification.kind == "booking_confirmed")).scalar_one()
+        assert sent.params["reference"] == shown
     again = client.post("/m/book", data=hidden_fields(checked), headers=ZH)  # a double tap
     assert again.headers["Location"] == done.headers["Location"]
     assert booked_seats(app, windows) == 1
