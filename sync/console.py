@@ -30,7 +30,7 @@ from flask_babel import lazy_gettext as _l
 from app.auth.models import Device
 from app.errors import DomainError
 from app.extensions import db
-from app.org.models import User
+from app.org.models import Area, User
 from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
 from app.web.i18n import translate_text
@@ -68,17 +68,32 @@ REASONS = {
 
 def _entity_name(entity: str) -> str:
     found = registry.LABELS.get(entity)
-    return str(found[0]) if found else entity
+    return str(found.name) if found else entity
 
 
 def _field_name(entity: str, field: str) -> str:
     found = registry.LABELS.get(entity)
-    return str(found[1].get(field, field)) if found else field
+    return str(found.fields.get(field, field)) if found else field
 
 
 def _op_name(entity: str, op: str) -> str:
     found = registry.LABELS.get(entity)
-    return str(found[2].get(op, op)) if found else op
+    return str(found.ops.get(op, op)) if found else op
+
+
+def _value(entity: str, field: str, value: object) -> str:
+    """A value as staff read it: a coded value in words, an area by its name."""
+    found = registry.LABELS.get(entity)
+    if found and isinstance(value, str) and value in found.values.get(field, {}):
+        return str(found.values[field][value])
+    if field == "area_id" and isinstance(value, str):
+        try:
+            area = db.session.get(Area, uuid.UUID(value))
+        except ValueError:
+            area = None
+        if area is not None:
+            return area.name
+    return _shown(value)
 
 
 def _title_of(slug: str) -> str | None:
@@ -146,7 +161,7 @@ def payload_rows(entity: str, data: object, prefix: str = "") -> list[dict[str, 
         elif isinstance(value, dict | list):
             rows.append({"field": name, "value": ", ".join(_shown(v) for v in _flat(value)) or "—"})
         else:
-            rows.append({"field": name, "value": _shown(value)})
+            rows.append({"field": name, "value": _value(entity, key, value)})
     return rows
 
 
@@ -226,8 +241,8 @@ def _conflict_page(conflict: SyncConflict, *, errors: dict[str, str] | None = No
         {
             "field": f,
             "name": _field_name(conflict.entity, f),
-            "server": _shown(s.get("server")) if isinstance(s, dict) else "—",
-            "device": _shown(s.get("device")) if isinstance(s, dict) else _shown(s),
+            "server": _value(conflict.entity, f, s.get("server")) if isinstance(s, dict) else "—",
+            "device": _value(conflict.entity, f, s.get("device") if isinstance(s, dict) else s),
         }
         for f, s in conflict.fields.items()
     ]
@@ -327,12 +342,17 @@ def rejections() -> ResponseReturnValue:
 
 def _rejection_page(mutation: SyncMutation, *, plain=None, errors=None, status: int = 200):
     [row] = _rejection_rows([mutation])
-    masked = masked_payload(mutation.payload or {})
+    data = payload_rows(mutation.entity, masked_payload(mutation.payload or {}).get("data") or {})
+    if plain is not None:  # the numbers the unmask revealed are marked; the rest reads as before
+        data = [
+            {**shown, "revealed": shown["value"] != before["value"]}
+            for shown, before in zip(payload_rows(mutation.entity, plain), data, strict=True)
+        ]
     return render_template(
         "console/sync/rejection.html",
         row=row,
         m=mutation,
-        data=payload_rows(mutation.entity, plain if plain is not None else masked.get("data") or {}),
+        data=data,
         unmasked=plain is not None,
         can_unmask=g.actor.can("resident.read_pii"),
         errors=errors or {},

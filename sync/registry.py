@@ -69,6 +69,17 @@ class DocumentKind(Generic[R]):
     scoped_on_insert: bool = True
 
 
+@dataclass(frozen=True)
+class Labels:
+    """An entity in the console's words (lazy translations): its name, its fields', its
+    mutations', and the words for the coded values of some fields (``{"housing": {"rented": …}}``)."""
+
+    name: object
+    fields: Mapping[str, object]
+    ops: Mapping[str, object]
+    values: Mapping[str, Mapping[str, object]]
+
+
 MUTATIONS: dict[tuple[str, str], Mutation] = {}
 BATCHES: dict[tuple[str, str], Batch] = {}
 DOCUMENTS: dict[str, DocumentKind[Any]] = {}
@@ -77,8 +88,7 @@ RELATED: dict[str, list[Related]] = {}  # entity -> [related(obj) -> [(entity, i
 RESOLVERS: dict[str, Resolver] = {}  # entity -> apply(actor, record_id, values)
 SERVED: dict[str, Served] = {}  # entity -> served(record_ids, device_id), after a pull page
 KNOWN_ENTITIES: set[str] = set()
-# entity -> (its name, {field: its name}, {op: its name}), in the console's words (lazy strings)
-LABELS: dict[str, tuple[object, dict[str, object], dict[str, object]]] = {}
+LABELS: dict[str, Labels] = {}  # entity -> how the console says it
 
 _document_hooks: list[Callable[[DocumentKind[Any]], None]] = []
 
@@ -128,12 +138,16 @@ def register_resolver(entity: str, apply: Resolver) -> None:
 
 
 def register_labels(
-    entity: str, name: object, fields: Mapping[str, object] | None = None, ops: Mapping[str, object] | None = None
+    entity: str,
+    name: object,
+    fields: Mapping[str, object] | None = None,
+    ops: Mapping[str, object] | None = None,
+    values: Mapping[str, Mapping[str, object]] | None = None,
 ) -> None:
-    """How the console names an entity, its fields and its mutations on the conflicts and
-    rejections pages (lazy translations; a name not given shows as the wire's). Registered again,
-    it replaces: the texts are the same lazy strings."""
-    LABELS[entity] = (name, dict(fields or {}), dict(ops or {}))
+    """How the console names an entity, its fields, its mutations and coded values on the
+    conflicts and rejections pages (lazy translations; anything not given shows as the wire's).
+    Registered again, it replaces: the texts are the same lazy strings."""
+    LABELS[entity] = Labels(name, dict(fields or {}), dict(ops or {}), {k: dict(v) for k, v in (values or {}).items()})
 
 
 def on_served(entity: str, served: Served) -> None:

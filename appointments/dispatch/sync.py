@@ -76,4 +76,5 @@ def register() -> None:
         _l("Visit"),
         {"start": _l("Setting out"), "outcome": _l("Outcome")},
         {"start": _l("Set out"), "outcome": _l("Record the outcome")},
+        {"outcome": {"completed": _l("Completed"), "not_home": _l("Nobody at home")}},
     )

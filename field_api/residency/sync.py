@@ -43,6 +43,15 @@ REFUSALS = (
     _l("is required for employer housing"),
 )
 
+SEX_WORDS = {"male": _l("Male"), "female": _l("Female")}
+REASON_WORDS = {"work": _l("Work"), "study": _l("Study"), "family": _l("Family"), "other": _l("Other")}
+HOUSING_WORDS = {
+    "rented": _l("Rented"),
+    "owned": _l("Own home"),
+    "employer": _l("Employer's dormitory"),
+    "relatives": _l("Relatives' home"),
+}
+
 # --- documents -------------------------------------------------------------------------------
 
 RESIDENT_FIELDS = resident_fields.DOCUMENT
@@ -211,6 +220,7 @@ def register() -> None:
             "photo_sha256": _l("Photo"),
         },
         {"create": _l("Register"), "update": _l("Edit")},
+        {"sex": SEX_WORDS},
     )
     registry.register_labels(
         "registration",
@@ -227,4 +237,5 @@ def register() -> None:
             "start_date": _l("Since"),
         },
         {"create": _l("Register"), "update": _l("Edit"), "end": _l("End")},
+        {"reason": REASON_WORDS, "housing": HOUSING_WORDS},
     )

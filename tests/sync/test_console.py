@@ -155,7 +155,7 @@ def test_rejections_masked_with_the_reason_device_and_officer(app, client, world
         assert body["identity_number"] not in html and body["phone"] not in html and "13912345678" not in html
     detail = client.get(f"/console/sync/rejections/{mutation_id}").get_data(as_text=True)
     assert pii.mask_phone(body["phone"]) in detail and pii.mask_identity(body["identity_number"]) in detail
-    assert "李房东" in detail
+    assert "李房东" in detail and "租住" in detail and "测试社区" in detail  # in words
 
 
 def test_another_station_sees_no_rejection(client, world, tablet):
@@ -191,6 +191,7 @@ def test_unmask_needs_a_reason_shows_once_and_is_audited(app, client, world, tab
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     assert body["identity_number"] in html and body["phone"] in html and "13912345678" in html
+    assert html.count('class="unmasked"') == 3  # what the unmask revealed is marked, nothing else
     assert _events(app, "pii.read", mutation_id) == [{"entity": "registration", "op": "create", "reason": "补录登记"}]
     assert body["identity_number"] not in client.get(f"/console/sync/rejections/{mutation_id}").get_data(as_text=True)
 
