@@ -221,3 +221,38 @@ def test_the_demo_leaves_a_conflict_and_a_rejected_change_to_settle(app, client)
         assert statuses == ["conflict", "rejected"]
         assert set(conflict.fields) == {"name", "hukou_address", "phone"}
         assert "area_id" in rejected.result["errors"]
+
+
+def test_a_late_fact_is_shown_and_acknowledged_as_the_api_does(app, client, make, world, tablet, new_tablet):
+    from tests.factories import if_match, mobile
+    from tests.fixtures.appointments import booking_body, set_template, upcoming_workdays
+
+    with app.app_context():
+        day = upcoming_workdays(1)[0]
+    set_template(app, world.areas[0][0])
+    staff = make.auth(world.staff[0])
+    visit_id = client.post(
+        "/api/v1/bookings",
+        json=booking_body(world.areas[0][0], day, caller_name="来电", caller_phone=mobile()),
+        headers={**staff, "Idempotency-Key": "late-fact"},
+    ).json["visit_id"]
+    url = f"/api/v1/visits/{visit_id}"
+    client.post(f"{url}/assign", json={"officer_id": str(world.officer[0].id)}, headers=if_match(client, url, staff))
+    tablet.pull_all()
+    second = make.user("officer", world.stations[0], [world.areas[0][0]])
+    client.post(f"{url}/assign", json={"officer_id": str(second.id)}, headers=if_match(client, url, staff))
+    [result] = tablet.push(tablet.mutation("visit", "outcome", visit_id, {"outcome": "completed", "note": "已办"}))[
+        "results"
+    ]
+    assert result["conflict"]["kind"] == "fact-after-change"
+    [flagged] = client.get("/api/v1/sync/conflicts", headers=staff).json
+    log_in(client, world.staff[0])
+    page = client.get(f"/console/sync/conflicts/{flagged['id']}").get_data(as_text=True)
+    assert "上门" in page and "已完成" in page and 'type="radio"' not in page
+    resp = client.post(
+        f"/console/sync/conflicts/{flagged['id']}/resolve", data={"csrf_token": session_token(client), "note": "已核对"}
+    )
+    assert resp.status_code == 303
+    assert _events(app, "sync.conflict_resolved", flagged["id"]) == [
+        {"choice": "acknowledge", "note": "已核对", "entity": "visit", "record_id": visit_id}
+    ]
