@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
 
 import click
 import sqlalchemy as sa
@@ -12,15 +15,16 @@ from flask.cli import with_appcontext
 
 from app import unit_of_work
 from app.audit import verify_chain
+from app.auth.actor import Actor
 from app.auth.keys import create_key
 from app.errors import DomainError
 from app.extensions import db
-from app.org.models import Station
+from app.org.models import Area, Station, User
 from app.org.services import create_area, create_station, create_user
 from app.scheduler_cli import scheduler_command
 
 
-def add_demo_populator(app: Flask, populate) -> None:
+def add_demo_populator(app: Flask, populate: Callable[[Station, list[Area], User, list[User]], str]) -> None:
     """What fills the demo station after ``seed-demo`` made its accounts: a feature (or the
     composition root, compose/seed_demo.py) adds ``populate(station, areas, staff, officers)``,
     which returns a line for the command to print. Kept per app: tests build many apps."""
@@ -33,14 +37,17 @@ def register(app: Flask) -> None:
         app.cli.add_command(command)
 
 
-class _System:
-    """The actor of operator commands in the audit trail."""
+@dataclass(frozen=True)
+class _System(Actor):
+    """The actor of operator commands in the audit trail: no account, and an administrator's reach."""
 
-    user_id = None
-    role = "system"
-    station_id = None
-    device_id = None
-    is_admin = True
+    user_id: UUID | None = None
+    role: str = "system"
+    station_id: UUID | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return True
 
 
 @click.command("create-admin")
@@ -54,7 +61,7 @@ class _System:
 )
 @with_appcontext
 @unit_of_work.in_unit
-def create_admin(username, password):
+def create_admin(username: str, password: str) -> None:
     """Create a sub-bureau administrator account."""
     try:
         user = create_user(_System(), {"username": username, "password": password, "role": "admin"})
@@ -67,7 +74,7 @@ def create_admin(username, password):
 @click.option("--if-empty", is_flag=True, help="Do nothing when any station exists")
 @with_appcontext
 @unit_of_work.in_unit
-def seed_demo(if_empty):
+def seed_demo(if_empty: bool) -> None:
     """A small demo: one station, two areas, staff, an officer and an auxiliary officer, and a day's
     work for the console (compose/seed_demo.py)."""
     if db.session.execute(sa.select(Station.id).limit(1)).first() is not None:
@@ -86,8 +93,8 @@ def seed_demo(if_empty):
     ]
     names = {"demo.admin": "分局管理员", "demo.staff": "李明", "demo.officer": "王建国", "demo.auxiliary": "赵小军"}
     phones = {"demo.officer": "13900001001", "demo.auxiliary": "13900001002"}
-    users = {}
-    lines = []
+    users: dict[str, User] = {}
+    lines: list[str] = []
     for username, role, station_id, areas in accounts:
         password = secrets.token_urlsafe(12)
         users[username] = create_user(

@@ -12,6 +12,7 @@ with ``time.monotonic()``, which no offset or travel touches.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ OFFSET_ENV = "DOORSTEP_CLOCK_OFFSET_SECONDS"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
-def _offset_from(environ) -> timedelta:
+def _offset_from(environ: Mapping[str, str]) -> timedelta:
     raw = environ.get(OFFSET_ENV, "").strip()
     if not raw:
         return timedelta(0)

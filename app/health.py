@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import jsonify
+from flask import Response, jsonify
 
 from app.auth.permissions import public
 from app.errors import DomainError
@@ -34,7 +34,7 @@ def migration_heads() -> set[str]:
 @blp.route("/healthz", methods=["GET"])
 @public
 @blp.doc(**json_example({"status": "ok"}))
-def healthz():
+def healthz() -> Response:
     """The process is up"""
     return jsonify(status="ok")
 
@@ -42,7 +42,7 @@ def healthz():
 @blp.route("/readyz", methods=["GET"])
 @public
 @blp.doc(**json_example({"status": "ready", "revision": ["1aef4dc0197d"]}))
-def readyz():
+def readyz() -> Response:
     """The database answers and its schema is at the newest migration"""
     try:
         with db.engine.connect() as conn:

@@ -10,6 +10,8 @@ and gives up by itself past 1024 levels, and the parsed value is then measured l
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from flask import Flask, request
 
@@ -28,14 +30,14 @@ def too_deep() -> Unprocessable:
     )
 
 
-def nesting_exceeds(value, limit: int = MAX_DEPTH) -> bool:
+def nesting_exceeds(value: object, limit: int = MAX_DEPTH) -> bool:
     """True when arrays and objects nest more than ``limit`` deep; breadth first, no recursion."""
     level, depth = [value], 0
     while level:
         depth += 1
         if depth > limit:
             return True
-        deeper = []
+        deeper: list[object] = []
         for container in level:
             if type(container) is dict:
                 container = container.values()
@@ -49,12 +51,12 @@ def nesting_exceeds(value, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def check_parsed(value) -> None:
+def check_parsed(value: object) -> None:
     if nesting_exceeds(value):
         raise too_deep()
 
 
-def loads(raw: bytes):
+def loads(raw: bytes) -> Any:
     """Parse a body that must be JSON: too deep is a 422 (``too_deep``), anything else the parser
     refuses is raised as ``orjson.JSONDecodeError`` for the caller to answer."""
     try:

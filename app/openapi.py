@@ -5,9 +5,15 @@ filled-in body instead of "string"."""
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import marshmallow as ma
+from apispec import APISpec
+from flask_smorest import Api
+from werkzeug.routing import Rule
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 STRING_EXAMPLES = {
     "name": "张伟",
@@ -46,7 +52,7 @@ STRING_EXAMPLES = {
 }
 
 
-def _example(field: ma.fields.Field, name: str):
+def _example(field: ma.fields.Field[Any], name: str) -> object:
     checks = [
         (ma.fields.UUID, "0f8fad5b-d9cb-469f-a165-70867728950e"),
         (ma.fields.AwareDateTime, "2026-11-25T09:30:00+08:00"),
@@ -68,22 +74,23 @@ def _example(field: ma.fields.Field, name: str):
     return None
 
 
-def _fits(value, ret: dict[str, Any]) -> bool:
+def _fits(value: object, ret: dict[str, Any]) -> bool:
     """An example must validate against its own schema: one that would not is left out."""
     if not isinstance(value, str):
         return True
     if "pattern" in ret and not re.search(ret["pattern"], value):
         return False
-    return ret.get("minLength", 0) <= len(value) <= ret.get("maxLength", len(value))
+    fits: bool = ret.get("minLength", 0) <= len(value) <= ret.get("maxLength", len(value))
+    return fits
 
 
-def add_examples(api) -> None:
+def add_examples(api: Api) -> None:
     converter = api.ma_plugin.converter  # a new one per init_app; add the rule to each once
     if getattr(converter, "_doorstep_examples", False):
         return
     converter._doorstep_examples = True
 
-    def attribute(self, field, ret, **kwargs):
+    def attribute(self: object, field: ma.fields.Field[Any], ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         if "example" in ret or "examples" in ret or "$ref" in ret or field.metadata.get("example") is not None:
             return {}
         if isinstance(field, (ma.fields.Nested, ma.fields.List, ma.fields.Pluck)):
@@ -118,13 +125,14 @@ WRITE_METHODS = {"post", "put", "patch", "delete"}
 BEARER = "bearer"
 
 
-def rate_limited(view):
+def rate_limited(view: View) -> View:
     """Mark a route that may answer 429 with Retry-After, so the document says so."""
-    view._doorstep_rate_limited = True
+    # A marker on the function object, read by complete_operation; functions take no declared attributes.
+    view._doorstep_rate_limited = True  # type: ignore[attr-defined]
     return view
 
 
-def complete_operation(operation: dict[str, Any], *, method: str, view, rule) -> None:
+def complete_operation(operation: dict[str, Any], *, method: str, view: Callable[..., object], rule: Rule) -> None:
     """Fill in what every operation of the published contract must state, from how its view is built.
 
     The route decorators already know who may call it (``requires``/``public``), whether it edits
@@ -133,7 +141,7 @@ def complete_operation(operation: dict[str, Any], *, method: str, view, rule) ->
     operation.setdefault("operationId", view.__name__)
     responses = operation["responses"] = {str(code): r for code, r in operation.get("responses", {}).items()}
     kind, _permission = getattr(view, "_doorstep_access", ("public", None))
-    wanted = set()
+    wanted: set[str] = set()
     if kind == "requires":
         operation["security"] = [{BEARER: []}]
         wanted |= {"401", "403"}
@@ -182,7 +190,7 @@ PROBLEM_HEADERS = {
 }
 
 
-def register_components(spec) -> None:
+def register_components(spec: APISpec) -> None:
     """The shared headers the operations refer to by name."""
     spec.components.header(
         "LOCATION",

@@ -11,7 +11,9 @@ import binascii
 import hmac
 import os
 import re
+from collections.abc import Mapping
 from datetime import date
+from typing import Any, overload
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from flask import current_app
@@ -67,7 +69,7 @@ class Keys:
     decoding the configuration or building a cipher per value cost more than the cipher, so
     code doing many takes ``keys()`` once and calls its methods."""
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: Mapping[str, Any]) -> None:
         self.ciphers: list[tuple[str, AESGCM]] = []
         for part in str(config["PII_KEYS"]).split(","):
             kid, _, b64 = part.strip().partition(":")
@@ -116,10 +118,22 @@ def encrypt(purpose: str, plaintext: str | None) -> str | None:
     return keys().encrypt(purpose, plaintext)
 
 
+@overload
+def decrypt(purpose: str, token: str) -> str: ...
+@overload
+def decrypt(purpose: str, token: None) -> None: ...
+@overload
+def decrypt(purpose: str, token: str | None) -> str | None: ...
 def decrypt(purpose: str, token: str | None) -> str | None:
     return keys().decrypt(purpose, token)
 
 
+@overload
+def blind_index(purpose: str, normalized: str) -> str: ...
+@overload
+def blind_index(purpose: str, normalized: None) -> None: ...
+@overload
+def blind_index(purpose: str, normalized: str | None) -> str | None: ...
 def blind_index(purpose: str, normalized: str | None) -> str | None:
     """HMAC-SHA-256 under a key separate from the encryption keys: equality look-up only."""
     return keys().blind_index(purpose, normalized)

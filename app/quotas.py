@@ -4,6 +4,8 @@ is valid each time on its own."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from app.errors import Conflict
@@ -14,7 +16,7 @@ class QuotaExceeded(Conflict):
     slug, title = "quota-exceeded", "This account holds as many as it may"
 
 
-def check(query, limit: int, field: str, what: str) -> None:
+def check(query: sa.Select[Any], limit: int, field: str, what: str) -> None:
     """Refuse (409 quota-exceeded, naming ``field``) when ``query`` — a select of the rows the
     account holds — counts ``limit`` or more. Concurrent requests may overshoot by a few: a
     quota bounds abuse, it is not an invariant."""

@@ -7,7 +7,7 @@ import signal
 import threading
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.metrics import serve_for_scheduler
@@ -19,9 +19,11 @@ from app.scheduler import Scheduler
 @click.command("scheduler")
 @click.option("--once", is_flag=True, help="Run every job once if no other scheduler leads, then exit (cron-style).")
 @with_appcontext
-def scheduler_command(once):
+def scheduler_command(once: bool) -> None:
     """Run the scheduler: the jobs run here while this process leads, otherwise it stands by."""
-    app = current_app._get_current_object()
+    # The app itself, not the proxy (the scheduler's threads have no app context): a method of
+    # werkzeug's LocalProxy, which Flask types as the Flask it stands for.
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     in_process = app.extensions.pop("doorstep.scheduler", None)
     if in_process is not None:  # DOORSTEP_SCHEDULER_IN_PROCESS was set as well: one per process
         in_process.stop()
@@ -45,7 +47,7 @@ def scheduler_command(once):
     scheduler = Scheduler(app).start()
     click.echo(f"scheduler {scheduler.lock.holder} running ({scheduler.lock.kind}); Ctrl-C stops it", err=True)
     if metrics_server is not None:
-        host, port = metrics_server[0].server_address[:2]
+        host, port = metrics_server[0].socket.getsockname()[:2]  # server_address, as a (str, int) pair
         click.echo(f"metrics on http://{host}:{port}/metrics", err=True)
     try:
         while not stopping.wait(1):

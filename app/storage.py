@@ -19,6 +19,7 @@ import base64
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,7 +46,7 @@ class BlobStoreUnavailable(DomainError):
     status, slug, title = 503, "blob-store-unavailable", "The file store is unavailable"
 
 
-def check_sha256(sha256: str) -> str:
+def check_sha256(sha256: object) -> str:
     """Hashes become file names and object keys: anything but 64 lowercase hex is refused here
     too, whatever the caller validated, so no path can escape the store."""
     if not isinstance(sha256, str) or not SHA256_RE.match(sha256):
@@ -182,7 +183,7 @@ class S3Store:
     def _key(self, sha256: str) -> str:
         return self.PREFIX + check_sha256(sha256)
 
-    def _call(self, method: str, **params):
+    def _call(self, method: str, **params: Any) -> Any:
         """Run one S3 operation; a transport failure or refusal becomes a 503 the client can retry."""
         from botocore.exceptions import BotoCoreError, ClientError  # loaded with boto3, S3 deployments only
 
@@ -203,7 +204,8 @@ class S3Store:
     def get(self, sha256: str, max_bytes: int | None = None) -> bytes:
         body = self._call("get_object", Key=self._key(sha256))["Body"]
         try:
-            return body.read() if max_bytes is None else body.read(max_bytes + 1)
+            data: bytes = body.read() if max_bytes is None else body.read(max_bytes + 1)
+            return data
         finally:
             body.close()
 
@@ -224,9 +226,10 @@ class S3Store:
         from botocore.exceptions import BotoCoreError  # loaded with boto3, S3 deployments only
 
         try:
-            return self.client.generate_presigned_url(
+            url: str = self.client.generate_presigned_url(
                 method, Params={"Bucket": self.bucket, **params}, ExpiresIn=self.presign_seconds
             )
+            return url
         except BotoCoreError as exc:  # e.g. no credentials configured
             raise BlobStoreUnavailable(f"cannot sign a file store URL ({type(exc).__name__})") from exc
 
@@ -250,7 +253,7 @@ class S3Store:
         return {"url": url, "expires_at": self._expires_at()}
 
 
-def make_store(config) -> BlobStore:
+def make_store(config: Mapping[str, Any]) -> BlobStore:
     """The store the configuration names: S3 when a bucket is set, otherwise the folder."""
     if config.get("S3_BUCKET"):
         return S3Store(

@@ -5,7 +5,7 @@ the expensive or sensitive work it guards, so parallel attempts cannot slip past
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from app.auth.models import Throttle
 from app.db import locked_row, utcnow
@@ -50,7 +50,7 @@ def take_all(checks: list[tuple[str, Policy, str]]) -> None:
             row.locked_until = now + timedelta(seconds=policy.lock_for)
 
 
-def _check(row: Throttle, policy: Policy, message: str, now) -> None:
+def _check(row: Throttle, policy: Policy, message: str, now: datetime) -> None:
     if row.locked_until and row.locked_until > now:
         raise TooManyRequests(message, retry_after=(row.locked_until - now).total_seconds())
     if row.window_started_at + timedelta(seconds=policy.window) <= now or (

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from datetime import date
 from operator import mul
+from typing import overload
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARACTERS = "10X98765432"
@@ -70,5 +71,11 @@ def mask(value: str | None) -> str | None:
     return None if value is None else value[:4] + "*" * 10 + value[-4:]
 
 
+@overload
+def mask_phone(value: str) -> str: ...
+@overload
+def mask_phone(value: None) -> None: ...
+@overload
+def mask_phone(value: str | None) -> str | None: ...
 def mask_phone(value: str | None) -> str | None:
     return None if value is None else value[:3] + "****" + value[-4:]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from flask import current_app, request
+from typing import Any
+
+from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.attachments import services
 from app.attachments.schemas import AttachmentDeclaredOut, AttachmentDeclareIn, AttachmentDetailOut, AttachmentOut
+from app.attachments.services import AttachmentInfo
 from app.auth.permissions import current_actor, requires
 from app.errors import field_error
 from app.headers import locates
@@ -33,7 +36,7 @@ def _read_body(limit: int) -> bytes:
 @blp.response(201, AttachmentDeclaredOut)
 @blp.alt_response(200, schema=AttachmentDeclaredOut, description="The hash was declared before: the same attachment")
 @locates("attachments.get_attachment", sha256="sha256")
-def declare(body):
+def declare(body: dict[str, Any]) -> tuple[AttachmentInfo, int]:
     """Declare a file before uploading it; the answer says where to PUT the bytes"""
     info, created = services.declare(current_actor(), body)
     return info, 201 if created else 200
@@ -42,7 +45,7 @@ def declare(body):
 @blp.route("/attachments/<sha256>", methods=["GET"])
 @requires("attachment.read")
 @blp.response(200, AttachmentDetailOut)
-def get_attachment(sha256: str):
+def get_attachment(sha256: str) -> AttachmentInfo:
     """An attachment's metadata and, once stored, a download URL"""
     return services.detail(current_actor(), sha256)
 
@@ -51,7 +54,7 @@ def get_attachment(sha256: str):
 @requires("attachment.upload")
 @blp.doc(requestBody={"required": True, "content": _BINARY})
 @blp.response(200, AttachmentOut)
-def put_content(sha256: str):
+def put_content(sha256: str) -> AttachmentInfo:
     """Upload the declared bytes through the API (the local store's upload URL)"""
     return services.receive(current_actor(), sha256, request.mimetype or None, _read_body)
 
@@ -59,7 +62,7 @@ def put_content(sha256: str):
 @blp.route("/attachments/<sha256>/content", methods=["GET"])
 @requires("attachment.read")
 @blp.doc(responses={"200": {"description": "The file", "content": _BINARY}})
-def get_content(sha256: str):
+def get_content(sha256: str) -> Response:
     """Download the verified bytes"""
     data, content_type, filename = services.content(current_actor(), sha256)
     return current_app.response_class(
@@ -72,6 +75,6 @@ def get_content(sha256: str):
 @blp.route("/attachments/<sha256>/confirm", methods=["POST"])
 @requires("attachment.upload")
 @blp.response(200, AttachmentOut)
-def confirm(sha256: str):
+def confirm(sha256: str) -> AttachmentInfo:
     """After uploading to a presigned URL: check the bytes and mark the attachment stored"""
     return services.confirm(current_actor(), sha256)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,7 @@ from app.auth.actor import Actor
 from app.db import insert_for, one_or_404, utcnow
 from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_error
 from app.extensions import db
-from app.storage import API_CONTENT_PATH, SHA256_RE, BlobMissing, BlobStoreUnavailable, get_store
+from app.storage import API_CONTENT_PATH, SHA256_RE, BlobMissing, BlobStore, BlobStoreUnavailable, get_store
 
 log = logging.getLogger("doorstep.attachments")
 
@@ -77,7 +77,7 @@ class AttachmentInfo:
     download: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, row: Attachment, **extra) -> AttachmentInfo:
+    def of(cls, row: Attachment, **extra: Any) -> AttachmentInfo:
         return cls(row.sha256, row.content_type, row.size, row.kind, row.status, row.created_at, row.stored_at, **extra)
 
 
@@ -100,7 +100,7 @@ def is_stored(sha256: str) -> bool:
     return sha256 in stored_among([sha256])
 
 
-def stored_among(hashes) -> set[str]:
+def stored_among(hashes: Iterable[object]) -> set[str]:
     """``is_stored`` for many hashes in one query per 500: the ones that have arrived."""
     wanted = sorted({h for h in hashes if isinstance(h, str) and SHA256_RE.match(h)})
     found: set[str] = set()
@@ -118,7 +118,7 @@ def stored_among(hashes) -> set[str]:
 # ---------------------------------------------------------------- scope
 
 
-def attachments_visible_to(actor: Actor):
+def attachments_visible_to(actor: Actor) -> sa.Select[Attachment]:
     """Administrators see every attachment; station accounts those declared by anyone of their
     station; citizens those they declared themselves."""
     query = sa.select(Attachment)
@@ -149,7 +149,8 @@ def attachment_for(actor: Actor, sha256: str) -> Attachment:
 
 
 def _max_bytes() -> int:
-    return current_app.config["ATTACHMENT_MAX_BYTES"]
+    limit: int = current_app.config["ATTACHMENT_MAX_BYTES"]
+    return limit
 
 
 def _check_declaration(content_type: str, size: int, kind: str) -> None:
@@ -311,7 +312,7 @@ def receive(actor: Actor, sha256: str, content_type: str | None, read_body: Call
     return _mark_stored(actor, declared, "api")
 
 
-def _discard_unless_stored(store, sha256: str) -> None:
+def _discard_unless_stored(store: BlobStore, sha256: str) -> None:
     """Delete refused bytes, unless the attachment was stored meanwhile through the API (whose
     upload overwrote the object with verified bytes that must stay)."""
     status = db.session.execute(sa.select(Attachment.status).where(Attachment.sha256 == sha256)).scalar_one()

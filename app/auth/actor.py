@@ -143,7 +143,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 class Actor:
     """The authenticated caller, as services see it."""
 
-    user_id: UUID
+    user_id: UUID | None
     role: str
     station_id: UUID | None
     device_id: UUID | None = None

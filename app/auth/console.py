@@ -40,7 +40,9 @@ def _qr_svg(text: str) -> str:
     return str(symbol.make_image(image_factory=SvgPathImage).to_string(encoding="unicode"))
 
 
-def _page(*, enrolled: dict[str, object] | None = None, errors: dict[str, str] | None = None, code: int = 200):
+def _page(
+    *, enrolled: dict[str, object] | None = None, errors: dict[str, str] | None = None, code: int = 200
+) -> tuple[str, int]:
     rows = list(db.session.execute(devices.devices_visible_to(g.actor)).scalars())
     return render_template(
         "console/devices/list.html",

@@ -41,7 +41,9 @@ from jwt.algorithms import ECAlgorithm
 
 from app import clock
 from app.auth import keys as server_keys
+from app.auth.models import Device
 from app.db import utcnow
+from app.org.models import User
 from doorstep_protocol.credentials import CREDENTIAL_TYP
 from doorstep_protocol.credentials import LAYOUT as _LAYOUT
 from doorstep_protocol.encoding import P256_ORDER, b64url, b64url_decode, json_bytes, raw_signature
@@ -64,8 +66,8 @@ class CredentialError(ValueError):
 # --- compact JWS, strict --------------------------------------------------------------------
 
 
-def _no_duplicates(pairs):
-    obj = {}
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
     for key, value in pairs:
         if key in obj:
             raise ValueError(f"duplicate member {key!r}")
@@ -99,7 +101,7 @@ def es256_verify(public_key: ec.EllipticCurvePublicKey, signing_input: bytes, si
     return True
 
 
-def jws_sign(header: dict[str, Any], payload: bytes, private_key) -> str:
+def jws_sign(header: dict[str, Any], payload: bytes, private_key: ec.EllipticCurvePrivateKey) -> str:
     signing_input = f"{b64url(json_bytes(header))}.{b64url(payload)}"
     return f"{signing_input}.{b64url(es256_sign(private_key, signing_input.encode('ascii')))}"
 
@@ -126,8 +128,8 @@ def compressed_point(public_key: ec.EllipticCurvePublicKey) -> bytes:
     return public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
 
 
-def public_key_from_jwk(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
-    """A P-256 public key from a public JWK; ValueError for any other key (or a private one)."""
+def public_key_from_jwk(jwk: object) -> ec.EllipticCurvePublicKey:
+    """A P-256 public key from a public JWK (any JSON value); ValueError for any other key (or a private one)."""
     if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256" or "d" in jwk:
         raise ValueError("not a P-256 public JWK")
     if jwk.get("alg") not in (None, ALGORITHM) or jwk.get("use") not in (None, "sig"):
@@ -139,10 +141,11 @@ def public_key_from_jwk(jwk: dict[str, Any]) -> ec.EllipticCurvePublicKey:
     return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + x + y)
 
 
-def jwks_keys(jwks: dict[str, Any]) -> list[tuple[str | None, ec.EllipticCurvePublicKey]]:
-    """(kid, key) of every usable ES256 P-256 public key of a JWKS, in its order; others are skipped."""
+def jwks_keys(jwks: object) -> list[tuple[str | None, ec.EllipticCurvePublicKey]]:
+    """(kid, key) of every usable ES256 P-256 public key of a JWKS (any JSON value), in its order;
+    others are skipped."""
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
-    usable = []
+    usable: list[tuple[str | None, ec.EllipticCurvePublicKey]] = []
     for jwk in keys if isinstance(keys, list) else []:
         try:
             usable.append((jwk.get("kid"), public_key_from_jwk(jwk)))
@@ -165,12 +168,12 @@ def _datetime(seconds: int) -> datetime:
 
 
 def encode_device_credential(
-    server_private_key,
+    server_private_key: ec.EllipticCurvePrivateKey,
     *,
     device_id: UUID,
-    officer_id,
+    officer_id: UUID | str,
     station_id: UUID,
-    device_public_key: ec.EllipticCurvePublicKey,
+    device_public_key: object,
     iat: datetime,
     exp: datetime,
 ) -> str:
@@ -206,7 +209,7 @@ def parse_credential_payload(payload: bytes) -> dict[str, Any]:
     }
 
 
-def open_device_credential(token: str, jwks: dict[str, Any]) -> dict[str, Any]:
+def open_device_credential(token: object, jwks: dict[str, Any]) -> dict[str, Any]:
     """Check structure, type and the server's signature, not the time; raise CredentialError."""
     if not isinstance(token, str) or len(token) > MAX_CREDENTIAL_CHARS:
         raise CredentialError("credential-invalid", "the credential is missing or too long")
@@ -241,7 +244,7 @@ def check_credential_time(claims: dict[str, Any], at: datetime) -> None:
         raise CredentialError("credential-expired", f"the credential expired at {claims['exp'].isoformat()}")
 
 
-def decode_device_credential(token: str, jwks: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
+def decode_device_credential(token: object, jwks: dict[str, Any], at: datetime | None = None) -> dict[str, Any]:
     """Verify a credential against ``jwks`` (``{"keys": [...]}``), pinned to ES256 and ``typ`` dc,
     in force at ``at`` (default: now). Returns device_id, officer_id, station_id (UUID strings),
     public_key (a cryptography key), public_jwk, kid (of the JWKS key that verified it), iat and exp
@@ -256,7 +259,7 @@ def decode_device_credential(token: str, jwks: dict[str, Any], at: datetime | No
 # --- issued by the server -------------------------------------------------------------------
 
 
-def issue_device_credential(device, user) -> str:
+def issue_device_credential(device: Device, user: User) -> str:
     """A credential for ``device`` with ``user`` signed in on it, signed with the current server key."""
     if device.public_jwk is None:
         raise ValueError("the device has no enrolled key")

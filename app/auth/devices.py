@@ -32,7 +32,7 @@ def snapshot(device: Device) -> dict[str, Any]:
     return {"id": str(device.id), "label": device.label, "status": device.status, "station_id": str(device.station_id)}
 
 
-def devices_visible_to(actor: Actor):
+def devices_visible_to(actor: Actor) -> sa.Select[Device]:
     query = sa.select(Device).order_by(Device.created_at)
     return query if actor.is_admin else query.where(Device.station_id == actor.station_id)
 
@@ -41,7 +41,7 @@ def device_for(actor: Actor, device_id: UUID) -> Device:
     return one_or_404(devices_visible_to(actor).where(Device.id == device_id), "device")
 
 
-def register(actor: Actor, label: str, station_id=None) -> tuple[Device, str]:
+def register(actor: Actor, label: str, station_id: UUID | None = None) -> tuple[Device, str]:
     quotas.check(
         sa.select(Device.id).where(
             Device.created_by_id == actor.user_id, Device.status == "pending", Device.enrollment_expires_at > utcnow()
@@ -66,7 +66,7 @@ def register(actor: Actor, label: str, station_id=None) -> tuple[Device, str]:
     return device, code
 
 
-def _public_members(jwk) -> dict[str, Any]:
+def _public_members(jwk: object) -> dict[str, Any]:
     if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
         raise field_error("public_key", "must be an EC P-256 public JWK")
     if "d" in jwk:

@@ -45,7 +45,7 @@ def _unwrap(blob: str, kid: str) -> bytes:
     return AESGCM(_wrapping_key()).decrypt(raw[:12], raw[12:], kid.encode())
 
 
-def public_jwk(public_key, kid: str | None = None) -> dict[str, Any]:
+def public_jwk(public_key: ec.EllipticCurvePublicKey, kid: str | None = None) -> dict[str, Any]:
     jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
     jwk.update({"use": "sig", "alg": "ES256"})
     if kid:
@@ -71,11 +71,13 @@ def create_key() -> SigningKey:
     return key
 
 
-def _cache() -> dict[str, Any]:
-    return current_app.extensions.setdefault("doorstep.signing_keys", {})
+def _cache() -> dict[object, Any]:
+    """Entries by kid (or ``__current__``): a tuple whose last member is when it was read (monotonic)."""
+    cache: dict[object, Any] = current_app.extensions.setdefault("doorstep.signing_keys", {})
+    return cache
 
 
-def signing_key():
+def signing_key() -> tuple[str, ec.EllipticCurvePrivateKey]:
     """(kid, private key) of the newest active key, creating the first one on demand."""
     cache = _cache()
     entry = cache.get("__current__")
@@ -85,7 +87,7 @@ def signing_key():
         sa.select(SigningKey).where(SigningKey.retired_at.is_(None)).order_by(SigningKey.created_at.desc()).limit(1)
     ).scalar_one_or_none()
     created = row is None
-    if created:
+    if row is None:
         # The very first key of a deployment. Outside a commit hook it is committed at once (as
         # before any other use: a token it signs must verify even if the unit that asked for it
         # fails); inside one (the change feed signing a manifest entry) it joins that commit.
@@ -95,16 +97,19 @@ def signing_key():
         if not db.session.info.get("sync_publishing"):
             commit_now("the deployment's first signing key")
     private = serialization.load_pem_private_key(_unwrap(row.private_key_enc, row.kid), password=None)
+    if not isinstance(private, ec.EllipticCurvePrivateKey):  # create_key makes only P-256 keys
+        raise TypeError(f"signing key {row.kid} is not an EC key")
+    kid: str = row.kid
     if not created:
-        cache["__current__"] = (row.kid, private, time.monotonic())
-    return row.kid, private
+        cache["__current__"] = (kid, private, time.monotonic())
+    return kid, private
 
 
 def _verify_window() -> timedelta:
     return timedelta(seconds=current_app.config["ACCESS_TOKEN_TTL"] + 60)
 
 
-def verification_key(kid: str):
+def verification_key(kid: object) -> ec.EllipticCurvePublicKey | None:
     """The public key for ``kid`` if tokens signed with it may still be accepted, else None."""
     cache = _cache()
     entry = cache.get(kid)
@@ -117,7 +122,10 @@ def verification_key(kid: str):
     jwk, retired_at, _ = entry
     if jwk is None or (retired_at is not None and utcnow() - retired_at > _verify_window()):
         return None
-    return ECAlgorithm.from_jwk(jwk)
+    key = ECAlgorithm.from_jwk(jwk)
+    if not isinstance(key, ec.EllipticCurvePublicKey):  # public_jwk holds public halves only
+        raise TypeError(f"the stored JWK of key {kid!r} is not a public EC key")
+    return key
 
 
 def jwks() -> dict[str, Any]:

@@ -10,7 +10,7 @@ MIN_LENGTH = 10
 _FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 _STRONG = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost the same.
-_DUMMY = {}
+_DUMMY: dict[int, str] = {}
 
 
 def _hasher() -> PasswordHasher:

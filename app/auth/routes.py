@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
-from flask import jsonify
+from flask import Response, jsonify
+from flask_smorest.pagination import PaginationParameters
 
 from app.auth import devices, keys, services
+from app.auth.models import Device
 from app.auth.permissions import current_actor, public, requires
 from app.auth.schemas import (
     DeviceCreatedOut,
@@ -24,6 +28,7 @@ from app.auth.schemas import (
 )
 from app.headers import locates
 from app.openapi import json_example, rate_limited
+from app.org.models import User
 from app.org.schemas import MeOut
 from app.org.services import own_account
 from app.schemas import Blueprint, paginate
@@ -37,7 +42,7 @@ wellknown = Blueprint("wellknown", __name__, description="Public keys")
 @rate_limited
 @blp.arguments(LoginIn)
 @blp.response(200, TokenOut)
-def login(body):
+def login(body: dict[str, Any]) -> dict[str, Any]:
     """Log in with a username and password (and a device id on a tablet)"""
     return services.login(body["username"], body["password"], body["device_id"])
 
@@ -46,7 +51,7 @@ def login(body):
 @public
 @blp.arguments(RefreshIn)
 @blp.response(200, TokenOut)
-def refresh(body):
+def refresh(body: dict[str, Any]) -> dict[str, Any]:
     """Trade a refresh token for a new pair; the old one stops working"""
     return services.refresh(body["refresh_token"])
 
@@ -55,7 +60,7 @@ def refresh(body):
 @public
 @blp.arguments(RefreshIn)
 @blp.response(204)
-def logout(body) -> None:
+def logout(body: dict[str, Any]) -> None:
     """Revoke this login's refresh tokens"""
     services.logout(body["refresh_token"])
 
@@ -65,7 +70,7 @@ def logout(body) -> None:
 @rate_limited
 @blp.arguments(OtpRequestIn)
 @blp.response(202, OtpRequestOut)
-def otp_request(body):
+def otp_request(body: dict[str, Any]) -> dict[str, Any]:
     """Send a citizen a 6-digit sign-in code by SMS"""
     return services.request_otp(body["phone"], body["locale"])
 
@@ -75,7 +80,7 @@ def otp_request(body):
 @rate_limited
 @blp.arguments(OtpVerifyIn)
 @blp.response(200, TokenOut)
-def otp_verify(body):
+def otp_verify(body: dict[str, Any]) -> dict[str, Any]:
     """Sign a citizen in with the code; the account is created on first use"""
     return services.verify_otp(body["phone"], body["code"])
 
@@ -83,7 +88,7 @@ def otp_verify(body):
 @blp.route("/me", methods=["GET"])
 @requires("self.read")
 @blp.response(200, MeOut)
-def me():
+def me() -> User | None:
     """The signed-in account and what it may do"""
     return own_account(current_actor())
 
@@ -93,7 +98,7 @@ def me():
 @blp.arguments(DeviceIn)
 @blp.response(201, DeviceCreatedOut)
 @locates("auth.get_device", device_id="id")
-def register_device(body):
+def register_device(body: dict[str, Any]) -> dict[str, Any]:
     """Register a tablet and get its single-use enrollment code (valid 24 h)"""
     device, code = devices.register(current_actor(), body["label"], body["station_id"])
     return {
@@ -108,7 +113,7 @@ def register_device(body):
 @requires("device.read")
 @blp.response(200, DeviceOut(many=True))
 @blp.paginate()
-def list_devices(pagination_parameters):
+def list_devices(pagination_parameters: PaginationParameters) -> Sequence[Device]:
     """Tablets of your station (all stations for administrators)"""
     return paginate(devices.devices_visible_to(current_actor()), pagination_parameters)
 
@@ -116,7 +121,7 @@ def list_devices(pagination_parameters):
 @blp.route("/devices/<uuid:device_id>", methods=["GET"])
 @requires("device.read")
 @blp.response(200, DeviceOut)
-def get_device(device_id: UUID):
+def get_device(device_id: UUID) -> Device:
     """One tablet"""
     return devices.device_for(current_actor(), device_id)
 
@@ -126,7 +131,7 @@ def get_device(device_id: UUID):
 @blp.arguments(EnrollIn)
 @blp.response(201, EnrollOut)
 @locates("auth.get_device", device_id="id")
-def enroll_device(body):
+def enroll_device(body: dict[str, Any]) -> Device:
     """A tablet enrols with its code and the public half of the key it generated"""
     return devices.enroll(body["enrollment_code"], body["public_key"])
 
@@ -135,7 +140,7 @@ def enroll_device(body):
 @requires("device.manage")
 @blp.arguments(RevokeIn)
 @blp.response(200, DeviceOut)
-def revoke_device(body, device_id: UUID):
+def revoke_device(body: dict[str, Any], device_id: UUID) -> Device:
     """Revoke a tablet: `lost` refuses it at once, `retired` lets it hand in what it holds"""
     return devices.revoke(current_actor(), device_id, body["mode"])
 
@@ -159,7 +164,7 @@ def revoke_device(body, device_id: UUID):
         }
     )
 )
-def jwks():
+def jwks() -> Response:
     """The server's public keys: access tokens, device credentials, receipt countersignatures"""
     resp = jsonify(keys.jwks())
     resp.headers["Cache-Control"] = "public, max-age=300"

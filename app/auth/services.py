@@ -8,6 +8,7 @@ import secrets
 import uuid
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from flask import current_app
@@ -34,10 +35,10 @@ from app.org.models import FIELD_ROLES, User
 from app.unit_of_work import assert_no_transaction, commit_now
 
 
-def _token_pair(user: User, device_id=None, family_id=None) -> dict[str, Any]:
+def _token_pair(user: User, device_id: UUID | None = None, family_id: UUID | None = None) -> dict[str, Any]:
     family_id = family_id or uuid.uuid4()
     refresh = issue_refresh_token(user, device_id, family_id)
-    pair = {
+    pair: dict[str, Any] = {
         "access_token": issue_access_token(user, device_id, family_id),
         "refresh_token": refresh,
         "token_type": "Bearer",
@@ -68,7 +69,7 @@ def _address() -> str:
     return (meta.client_addr if meta else None) or "unknown"
 
 
-def login(username: str, password: str, device_id=None) -> dict[str, Any]:
+def login(username: str, password: str, device_id: UUID | None = None) -> dict[str, Any]:
     user = authenticate(username, password)
     if device_id is not None:
         device = db.session.get(Device, device_id)
@@ -144,7 +145,7 @@ def authenticate(username: str, password: str) -> User:
     return user
 
 
-def actor_of(user: User, device_id=None):
+def actor_of(user: User, device_id: UUID | None = None) -> Actor:
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id)
 
 
@@ -177,7 +178,7 @@ def logout(token: str) -> None:
     ).scalar_one_or_none()
     if row is not None:
         revoke_family(row.family_id)
-        user = db.session.get(User, row.user_id)
+        user = db.session.get_one(User, row.user_id)  # the token's account (a foreign key)
         audit.record(actor_of(user, row.device_id), "auth.logout", "user", row.user_id)
     db.session.flush()
 
@@ -185,7 +186,7 @@ def logout(token: str) -> None:
 # --- citizen one-time codes -------------------------------------------------------------
 
 
-def _code_hash(challenge_id, code: str) -> str:
+def _code_hash(challenge_id: UUID, code: str) -> str:
     key = hashlib.sha256(b"otp:" + str(current_app.config["SECRET_KEY"]).encode()).digest()
     return hmac.new(key, f"{challenge_id}:{code}".encode(), hashlib.sha256).hexdigest()
 

@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import jwt
@@ -29,12 +30,12 @@ ACCESS_TYP = "at+jwt"
 CLOCK_LEEWAY_SECONDS = 30
 
 
-def issue_access_token(user: User, device_id=None, family_id=None) -> str:
+def issue_access_token(user: User, device_id: UUID | None = None, family_id: UUID | None = None) -> str:
     """``family_id``: the login (refresh-token family) the token belongs to, so that logging out,
     or any revocation of that login, ends the access token too, not at its expiry."""
     kid, private = keys.signing_key()
     now = utcnow()
-    claims = {
+    claims: dict[str, Any] = {
         "iss": current_app.config["JWT_ISSUER"],
         "aud": current_app.config["JWT_AUDIENCE"],
         "sub": str(user.id),
@@ -56,7 +57,7 @@ def issue_access_token(user: User, device_id=None, family_id=None) -> str:
     return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": ACCESS_TYP})
 
 
-def decode_access_token(token: str) -> dict:
+def decode_access_token(token: str) -> dict[str, Any]:
     """Verify signature, algorithm, key id, type and registered claims; raise Unauthorized."""
     try:
         header = jwt.get_unverified_header(token)
@@ -156,13 +157,13 @@ def actor_from_access_token(
         db.session.info["authenticated_device"] = device
     if rows[0][3]:
         raise Unauthorized("this login has ended (logged out or revoked); log in again", slug="token-revoked")
-    area_ids = frozenset()
+    area_ids: frozenset[UUID] = frozenset()
     if user.role in ("officer", "auxiliary"):
         area_ids = frozenset(area for _u, _d, area, _r in rows if area is not None)
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id, area_ids=area_ids)
 
 
-def _check_possession(device: Device, claims: dict, token: str, request_proof: RequestProof | None) -> None:
+def _check_possession(device: Device, claims: dict[str, Any], token: str, request_proof: RequestProof | None) -> None:
     """A device with a key uses its tokens only with that key: a token copied off the tablet (or
     out of a log) is refused without the key's signature over this very request."""
     if not device.public_jwk:
@@ -191,7 +192,7 @@ def _hash_refresh(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_refresh_token(user: User, device_id=None, family_id=None) -> str:
+def issue_refresh_token(user: User, device_id: UUID | None = None, family_id: UUID | None = None) -> str:
     token = secrets.token_urlsafe(32)
     db.session.add(
         RefreshToken(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +34,7 @@ from app.db import affected, is_postgres, sqlite_begin_mode, utcnow
 from app.extensions import db
 from app.notify import policy
 from app.notify.models import CLAIMABLE, Notification, SmsOptOut
-from app.notify.senders import SendFailed, get_sender, send
+from app.notify.senders import SendFailed, SmsSender, get_sender, send
 from app.notify.templates import UnknownTemplate, render
 from app.org.models import User
 from app.unit_of_work import commit_now
@@ -184,7 +185,7 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
         commit_now("claim transaction ends: nothing due")
         return [], decided
 
-    def mark(ids, **values) -> None:
+    def mark(ids: list[Any], **values: Any) -> None:
         if ids:
             db.session.execute(
                 sa.update(n)
@@ -281,15 +282,18 @@ def _claim(batch: int, now: datetime, token: str, sender_name: str) -> tuple[lis
     return claimed, decided
 
 
-def _recipient_bidx(c) -> str | None:
+def _recipient_bidx(c: sa.Row[*tuple[Any, ...]]) -> str | None:
     """Rows queued before ``recipient_bidx`` existed (or for an account that had no phone yet)
     get it here; every row ``enqueue`` writes today already carries it."""
-    if c.recipient_bidx:
-        return c.recipient_bidx
-    if c.recipient_phone_enc:
-        return pii.blind_index(pii.PHONE, pii.decrypt(pii.PHONE, c.recipient_phone_enc))
+    known: str | None = c.recipient_bidx
+    if known:
+        return known
+    phone_enc: str | None = c.recipient_phone_enc
+    if phone_enc:
+        return pii.blind_index(pii.PHONE, pii.decrypt(pii.PHONE, phone_enc))
     if c.recipient_user_id:
-        return db.session.execute(sa.select(User.phone_bidx).where(User.id == c.recipient_user_id)).scalar()
+        bidx: str | None = db.session.execute(sa.select(User.phone_bidx).where(User.id == c.recipient_user_id)).scalar()
+        return bidx
     return None
 
 
@@ -308,7 +312,7 @@ def _lock_recipients(bidxs: list[str]) -> None:
 # --- send and record -----------------------------------------------------------------------
 
 
-def _send_one(sender, row: dict[str, Any], token: str, clock) -> str:
+def _send_one(sender: SmsSender, row: dict[str, Any], token: str, clock: Callable[[], datetime]) -> str:
     """Render and decrypt only now, call the provider with no transaction open, then record."""
     try:
         text = render(row["template"], row["locale"], row["params"] or {})
@@ -360,7 +364,8 @@ def _record_failure(row: dict[str, Any], token: str, now: datetime, error: str, 
     cfg = current_app.config
     attempts = row["attempts"]
     dead = permanent or attempts >= cfg["SMS_MAX_ATTEMPTS"]
-    values = {"status": "dead" if dead else "failed", "last_error": pii.scrub(error)[:500], "lease_until": None}
+    status = "dead" if dead else "failed"
+    values: dict[str, object] = {"status": status, "last_error": pii.scrub(error)[:500], "lease_until": None}
     if not dead:
         values["next_attempt_at"] = now + timedelta(
             seconds=policy.backoff_seconds(attempts, cfg["SMS_RETRY_BASE_SECONDS"])
@@ -382,7 +387,7 @@ def _record_failure(row: dict[str, Any], token: str, now: datetime, error: str, 
         values["last_error"],
         extra={"event": f"sms.{values['status']}"},
     )
-    return values["status"]
+    return status
 
 
 def _release(ids: list[Any], token: str) -> int:

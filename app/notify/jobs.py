@@ -12,7 +12,7 @@ from uuid import UUID
 from flask import current_app
 
 from app.bulk import insert_ignoring
-from app.db import new_id
+from app.db import new_id, table_of
 from app.notify.dispatcher import dispatch_due
 from app.notify.models import Notification
 from app.scheduler import job
@@ -37,7 +37,7 @@ def outbox_row(
     station_id: UUID,
     dedupe_key: str,
     now: datetime,
-    user_id=None,
+    user_id: UUID | None = None,
     locale: str = "zh",
 ) -> dict[str, Any]:
     """The values of one outbox row, for a bulk insert (``outbox.enqueue`` adds one ORM object at a
@@ -63,7 +63,7 @@ def outbox_row(
 
 def enqueue_absent(rows: list[dict[str, Any]]) -> int:
     """Insert outbox rows whose dedupe key is not there yet; returns how many were new."""
-    return insert_ignoring(Notification.__table__, rows, ["dedupe_key"])
+    return insert_ignoring(table_of(Notification), rows, ["dedupe_key"])
 
 
 # --- sending ---------------------------------------------------------------------------------------

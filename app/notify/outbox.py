@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from flask import current_app
 
@@ -27,10 +28,10 @@ def enqueue(
     params: dict[str, Any],
     *,
     phone: str | None = None,
-    user_id=None,
-    station_id=None,
+    user_id: UUID | None = None,
+    station_id: UUID | None = None,
     locale: str = "zh",
-    due_at=None,
+    due_at: datetime | None = None,
     dedupe_key: str | None = None,
 ) -> Notification:
     """Add a row in the caller's transaction; it commits or rolls back with the business change.

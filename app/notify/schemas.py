@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from types import ModuleType
+
 from marshmallow import fields, validate
 
 from app.notify import services
@@ -39,7 +41,7 @@ class OutboxOut(Out):
     sent_at = fields.DateTime(allow_none=True)
 
 
-def _services():
+def _services() -> ModuleType:
     return services
 
 

@@ -15,7 +15,8 @@ import json
 import logging
 import threading
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from flask import current_app
 
@@ -37,6 +38,17 @@ class SendFailed(RuntimeError):
         self.permanent = permanent
 
 
+class SmsSender(Protocol):
+    """What the dispatcher needs of a sender. ``send_sms(phone, text, *, ref=None)`` returns the
+    provider's message id (or None); senders written before ``ref`` take ``(phone, text)`` only
+    (``send`` tells them apart)."""
+
+    name: str
+
+    @property
+    def send_sms(self) -> Callable[..., str | None]: ...
+
+
 class ConsoleSender:
     """Development: the message goes to the log (the recipient masked) instead of a phone."""
 
@@ -52,7 +64,8 @@ _clients: dict[tuple[Any, ...], object] = {}
 _clients_lock = threading.Lock()
 
 
-def _shared(key: tuple[Any, ...], build):
+def _shared(key: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """The client built for ``key`` (a boto3 client, a urllib3 pool: several libraries' types)."""
     with _clients_lock:
         if key not in _clients:
             _clients[key] = build()
@@ -79,7 +92,7 @@ class SnsSender:
         self.client = _shared(key, lambda: self._client(*key[1:]))
 
     @staticmethod
-    def _client(region, endpoint_url, connect_timeout, read_timeout):
+    def _client(region: str, endpoint_url: str | None, connect_timeout: float, read_timeout: float) -> Any:
         # boto3 (about half a second to import) loads only where SMS goes through SNS.
         import boto3
         from botocore.config import Config
@@ -105,7 +118,8 @@ class SnsSender:
             ) from None
         except BotoCoreError as exc:
             raise SendFailed(f"sns unreachable: {type(exc).__name__}") from None
-        return answer["MessageId"]
+        message_id: str = answer["MessageId"]
+        return message_id
 
 
 def webhook_signature(secret: str, body: bytes) -> str:
@@ -182,10 +196,10 @@ def _provider_id(answer: bytes) -> str | None:
     return None
 
 
-SENDERS = {"console": ConsoleSender, "sns": SnsSender, "webhook": WebhookSender}
+SENDERS: dict[str, Callable[[], SmsSender]] = {"console": ConsoleSender, "sns": SnsSender, "webhook": WebhookSender}
 
 
-def get_sender():
+def get_sender() -> SmsSender:
     name = current_app.config["SMS_SENDER"]
     try:
         return SENDERS[name]()
@@ -193,7 +207,7 @@ def get_sender():
         raise RuntimeError(f"DOORSTEP_SMS_SENDER={name!r} is not one of {sorted(SENDERS)}") from None
 
 
-def send(sender, phone: str, text: str, ref: str | None) -> str | None:
+def send(sender: SmsSender, phone: str, text: str, ref: str | None) -> str | None:
     """Call ``sender`` with ``ref`` when it takes one (senders written for ``(phone, text)`` still work)."""
     try:
         takes_ref = "ref" in inspect.signature(sender.send_sms).parameters

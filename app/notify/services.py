@@ -23,7 +23,7 @@ RETRYABLE = ("dead", "unknown")
 # --- the outbox ----------------------------------------------------------------------------
 
 
-def outbox_visible_to(actor: Actor):
+def outbox_visible_to(actor: Actor) -> sa.Select[Notification]:
     """Administrators see every message; staff their station's. One-time codes have no station,
     so only administrators see those."""
     query = sa.select(Notification).order_by(Notification.created_at.desc(), Notification.id)
@@ -34,7 +34,7 @@ def outbox_for(actor: Actor, notification_id: UUID) -> Notification:
     return one_or_404(outbox_visible_to(actor).where(Notification.id == notification_id), "message")
 
 
-def filtered(actor: Actor, args: dict[str, Any]):
+def filtered(actor: Actor, args: dict[str, Any]) -> sa.Select[Notification]:
     query = outbox_visible_to(actor)
     if "status" in args:
         query = query.where(Notification.status == args["status"])
@@ -44,7 +44,7 @@ def filtered(actor: Actor, args: dict[str, Any]):
 
 
 def masked_recipient(row: Notification) -> str | None:
-    enc = row.recipient_phone_enc
+    enc: str | None = row.recipient_phone_enc
     if enc is None and row.recipient_user_id is not None:
         user = db.session.get(User, row.recipient_user_id)
         enc = user.phone_enc if user is not None else None
@@ -105,7 +105,7 @@ def retry(actor: Actor, notification_id: UUID) -> Notification:
 # --- opt-outs ------------------------------------------------------------------------------
 
 
-def _add_opt_out(actor: Actor, bidx: str, masked: str, source: str) -> tuple[dict[str, Any], bool]:
+def _add_opt_out(actor: Actor, bidx: str, masked: str | None, source: str) -> tuple[dict[str, Any], bool]:
     """Insert-or-keep: the primary key, not a prior look-up, decides whether this is new."""
     insert = insert_for(db.session)
     created = (
@@ -125,7 +125,7 @@ def _add_opt_out(actor: Actor, bidx: str, masked: str, source: str) -> tuple[dic
     )
     if created:
         audit.record(actor, "sms_opt_out.create", "sms_opt_out", bidx[:16], after={"phone": masked, "source": source})
-    row = db.session.get(SmsOptOut, bidx)
+    row = db.session.get_one(SmsOptOut, bidx)  # inserted above, or there already
     db.session.flush()
     return {"phone": masked, "opted_out": True, "source": row.source, "since": row.created_at}, created
 

@@ -38,7 +38,7 @@ def render(template: str, locale: str, params: dict[str, Any]) -> str:
     return texts.get(locale, texts["zh"]).format_map(params)
 
 
-def mask_value(value) -> str:
+def mask_value(value: object) -> str:
     """Keep the first character (a surname), and the last of longer values, so staff can tell
     messages apart without reading them: 王*, 王*国, A******5."""
     text = str(value)
@@ -50,7 +50,7 @@ def mask_value(value) -> str:
 
 
 class _Masked(dict[str, Any]):
-    def __missing__(self, key) -> str:
+    def __missing__(self, key: str) -> str:
         return "…"
 
 

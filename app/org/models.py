@@ -79,7 +79,8 @@ class User(Model):
 
     @property
     def phone(self) -> str | None:
-        return pii.decrypt(pii.PHONE, self.phone_enc)
+        enc: str | None = self.phone_enc
+        return pii.decrypt(pii.PHONE, enc)
 
     def set_phone(self, normalized: str | None) -> None:
         self.phone_enc = pii.encrypt(pii.PHONE, normalized)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
+
+from flask_smorest.pagination import PaginationParameters
 
 from app.auth.permissions import current_actor, requires
 from app.headers import locates
 from app.org import scoping, services
-from app.org.models import Area, User
+from app.org.models import Area, Station, User
 from app.org.schemas import (
     AreaArgs,
     AreaIn,
@@ -31,7 +35,7 @@ blp = Blueprint("org", __name__, url_prefix="/api/v1", description="Stations, ar
 @requires("station.read")
 @blp.response(200, StationOut(many=True))
 @blp.paginate()
-def list_stations(pagination_parameters):
+def list_stations(pagination_parameters: PaginationParameters) -> Sequence[Station]:
     """Stations you may see"""
     return paginate(scoping.stations_visible_to(current_actor()), pagination_parameters)
 
@@ -41,7 +45,7 @@ def list_stations(pagination_parameters):
 @blp.arguments(StationIn)
 @blp.response(201, StationOut)
 @locates("org.get_station", station_id="id")
-def create_station(body):
+def create_station(body: dict[str, Any]) -> Station:
     """Create a station (sub-bureau administrators)"""
     return services.create_station(current_actor(), body)
 
@@ -49,7 +53,7 @@ def create_station(body):
 @blp.route("/stations/<uuid:station_id>", methods=["GET"])
 @requires("station.read")
 @blp.response(200, StationOut)
-def get_station(station_id: UUID):
+def get_station(station_id: UUID) -> Station:
     """One station"""
     return scoping.station_for(current_actor(), station_id)
 
@@ -58,7 +62,7 @@ def get_station(station_id: UUID):
 @requires("station.manage")
 @blp.arguments(StationPatch)
 @blp.response(200, StationOut)
-def update_station(body, station_id: UUID):
+def update_station(body: dict[str, Any], station_id: UUID) -> Station:
     """Rename or deactivate a station"""
     return services.update_station(current_actor(), station_id, body)
 
@@ -68,7 +72,7 @@ def update_station(body, station_id: UUID):
 @blp.arguments(AreaArgs, location="query")
 @blp.response(200, AreaOut(many=True))
 @blp.paginate()
-def list_areas(args, pagination_parameters):
+def list_areas(args: dict[str, Any], pagination_parameters: PaginationParameters) -> Sequence[Area]:
     """Areas you may see: officers their own, staff their station's"""
     query = scoping.areas_visible_to(current_actor())
     if "station_id" in args:
@@ -81,7 +85,7 @@ def list_areas(args, pagination_parameters):
 @blp.arguments(AreaIn)
 @blp.response(201, AreaOut)
 @locates("org.get_area", area_id="id")
-def create_area(body):
+def create_area(body: dict[str, Any]) -> Area:
     """Create an area (community or police point) of a station"""
     return services.create_area(current_actor(), body)
 
@@ -89,7 +93,7 @@ def create_area(body):
 @blp.route("/areas/<uuid:area_id>", methods=["GET"])
 @requires("area.read")
 @blp.response(200, AreaOut)
-def get_area(area_id: UUID):
+def get_area(area_id: UUID) -> Area:
     """One area"""
     return scoping.area_for(current_actor(), area_id)
 
@@ -98,7 +102,7 @@ def get_area(area_id: UUID):
 @requires("area.manage")
 @blp.arguments(AreaPatch)
 @blp.response(200, AreaOut)
-def update_area(body, area_id: UUID):
+def update_area(body: dict[str, Any], area_id: UUID) -> Area:
     """Rename, re-kind or deactivate an area"""
     return services.update_area(current_actor(), area_id, body)
 
@@ -108,7 +112,7 @@ def update_area(body, area_id: UUID):
 @blp.arguments(UserArgs, location="query")
 @blp.response(200, UserOut(many=True))
 @blp.paginate()
-def list_users(args, pagination_parameters):
+def list_users(args: dict[str, Any], pagination_parameters: PaginationParameters) -> Sequence[User]:
     """Accounts you may see, filtered by station, role or active"""
     query = scoping.users_visible_to(current_actor())
     for key, column in (("station_id", User.station_id), ("role", User.role), ("active", User.active)):
@@ -122,7 +126,7 @@ def list_users(args, pagination_parameters):
 @blp.arguments(UserIn)
 @blp.response(201, UserOut)
 @locates("org.get_user", user_id="id")
-def create_user(body):
+def create_user(body: dict[str, Any]) -> User:
     """Create an account (staff: officers and auxiliary officers of their station)"""
     return services.create_user(current_actor(), body)
 
@@ -130,7 +134,7 @@ def create_user(body):
 @blp.route("/users/<uuid:user_id>", methods=["GET"])
 @requires("user.read")
 @blp.response(200, UserOut)
-def get_user(user_id: UUID):
+def get_user(user_id: UUID) -> User:
     """One account, phone number masked"""
     return scoping.user_for(current_actor(), user_id)
 
@@ -139,7 +143,7 @@ def get_user(user_id: UUID):
 @requires("user.manage")
 @blp.arguments(UserPatch)
 @blp.response(200, UserOut)
-def update_user(body, user_id: UUID):
+def update_user(body: dict[str, Any], user_id: UUID) -> User:
     """Change an account; deactivating it or setting a password ends its sessions"""
     return services.update_user(current_actor(), user_id, body)
 
@@ -147,6 +151,6 @@ def update_user(body, user_id: UUID):
 @blp.route("/users/<uuid:user_id>/pii", methods=["GET"])
 @requires("user.read_pii", writes=True)
 @blp.response(200, UserPiiOut)
-def read_user_pii(user_id: UUID):
+def read_user_pii(user_id: UUID) -> dict[str, Any]:
     """The unmasked phone number; every call is written to the audit trail"""
     return services.read_user_pii(current_actor(), user_id)

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from app.auth.permissions import current_actor, public, requires
 from app.schemas import Blueprint
 from app.workdays import services
 from app.workdays.schemas import DayOut, DeclareIn, RangeArgs
+from app.workdays.services import DayInfo
 
 blp = Blueprint("calendar", __name__, url_prefix="/api/v1", description="Working calendar")
 
@@ -12,7 +16,7 @@ blp = Blueprint("calendar", __name__, url_prefix="/api/v1", description="Working
 @public
 @blp.arguments(RangeArgs, location="query")
 @blp.response(200, DayOut(many=True))
-def list_days(args):
+def list_days(args: dict[str, Any]) -> list[DayInfo]:
     """Working days and holidays between two dates, and where each answer comes from"""
     return services.days(args["from_"], args["to"])
 
@@ -21,7 +25,7 @@ def list_days(args):
 @requires("calendar.manage")
 @blp.arguments(DeclareIn)
 @blp.response(200, DayOut)
-def declare_day(body, day):
+def declare_day(body: dict[str, Any], day: date) -> DayInfo:
     """Declare a date a holiday or a working day (overrides the published calendar)"""
     return services.declare(current_actor(), day, body["is_workday"], body["name"])
 
@@ -29,6 +33,6 @@ def declare_day(body, day):
 @blp.route("/calendar/<isodate:day>", methods=["DELETE"])
 @requires("calendar.manage")
 @blp.response(200, DayOut)
-def withdraw(day):
+def withdraw(day: date) -> DayInfo:
     """Withdraw a declaration; the published calendar applies again"""
     return services.withdraw(current_actor(), day)

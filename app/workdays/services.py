@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 import chinese_calendar
 import sqlalchemy as sa
@@ -37,7 +36,7 @@ def _overrides(start: date, end: date) -> dict[date, CalendarDay]:
     return {r.day: r for r in rows}
 
 
-def _info(day: date, overrides: dict[str, Any]) -> DayInfo:
+def _info(day: date, overrides: dict[date, CalendarDay]) -> DayInfo:
     if day in overrides:
         row = overrides[day]
         return DayInfo(day, row.is_workday, row.name, "staff")
@@ -71,7 +70,8 @@ def is_workday(day: date) -> bool:
 
 def add_working_days(start: date, n: int) -> date:
     """The n-th working day after ``start`` (``start`` itself not counted)."""
-    day, counted, horizon, overrides = start, 0, start, {}
+    overrides: dict[date, CalendarDay] = {}
+    day, counted, horizon = start, 0, start
     while counted < n:
         day += timedelta(days=1)
         if day > horizon:
