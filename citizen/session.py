@@ -20,6 +20,10 @@ from app.web import csrf, sessions
 
 ROLES = ("citizen",)
 
+# Forms anyone may send without a session (log-in, receipt check, progress look-up): their CSRF
+# token is an HMAC of the nonce cookie, as the log-in's. A page module adds its own endpoints.
+NONCE_FORMS: set[str] = {"citizen_pages.login_code", "citizen_pages.login_submit"}
+
 
 def cookie_name() -> str:
     return "__Host-doorstep-citizen" if sessions.cookie_secure() else "doorstep-citizen"
@@ -46,7 +50,7 @@ def load() -> None:
         sessions.touch(g.citizen_session)
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
-    if request.endpoint in ("citizen_pages.login_code", "citizen_pages.login_submit"):
+    if request.endpoint in NONCE_FORMS:
         csrf.check(csrf.login_token(request.cookies.get(login_cookie_name())))
     else:
         row = g.citizen_session

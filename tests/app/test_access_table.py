@@ -74,6 +74,11 @@ TABLE = [
     ("GET", "/m/ratings", None, {"*": 302}),
     ("GET", "/m/ratings/<uuid:visit_id>", None, {"*": 302}),
     ("POST", "/m/ratings/<uuid:visit_id>", None, {"*": 400}),
+    ("GET", "/m/receipts", None, {"*": 302}),
+    ("GET", "/m/receipts/<uuid:receipt_id>", None, {"*": 302}),
+    # checking a receipt is for anyone, as the API's verify; its form needs the nonce's token
+    ("GET", "/m/verify", None, {"*": 200}),
+    ("POST", "/m/verify", None, {"*": 400}),
     ("POST", "/api/v1/auth/login", lambda w: {"username": "nobody", "password": "wrong-password"}, {"*": 401}),
     ("POST", "/api/v1/auth/refresh", lambda w: {"refresh_token": "not-a-token"}, {"*": 401}),
     ("POST", "/api/v1/auth/logout", lambda w: {"refresh_token": "not-a-token"}, {"*": 204}),
