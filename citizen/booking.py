@@ -32,6 +32,7 @@ from appointments.booking import calendar, reference
 from appointments.booking import services as bookings
 from appointments.booking.models import Booking
 from appointments.booking.schemas import BookingIn
+from appointments.dispatch.states import InvalidTransition
 from appointments.windows import services as windows
 from citizen import session
 from citizen.pages import blp
@@ -56,6 +57,7 @@ CLOSED = {
     "beyond_horizon": _l("Not open for booking yet"),
 }
 DONE = {"cancelled": _l("The booking is cancelled."), "moved": _l("The booking has moved to the new time.")}
+PHONE_REFUSED = _l("That is not a mainland mobile number. Please check it.")
 FIELDS = ("purpose", "address", "contact_name", "contact_phone", "notes")
 
 
@@ -191,9 +193,12 @@ def book_review() -> Any:
         return _window_gone(area)
     try:
         BookingIn().load(_body(values, area, window))
+        contact_phone = pii.normalize_phone(values["contact_phone"] or own_phone())
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {}
         return _details_form(area, window, values, {k: field_message(v) for k, v in messages.items()}, 422)
+    except pii.InvalidPII:  # the service would refuse it too (bookings._phone); say so here, in words
+        return _details_form(area, window, values, {"contact_phone": PHONE_REFUSED}, 422)
     return render_template(
         "citizen/book_review.html",
         area=area,
@@ -202,7 +207,7 @@ def book_review() -> Any:
         slot=slot_value(window["day"], window["start"]),
         values=values,
         purposes=PURPOSES,
-        contact_phone=pii.mask_phone(pii.normalize_phone(values["contact_phone"] or own_phone())),
+        contact_phone=pii.mask_phone(contact_phone),
         key=uuid.uuid4().hex,
     )
 
@@ -228,6 +233,8 @@ def book_confirm() -> Any:
             raise
         db.session.rollback()
         errors = {k: field_message(v) for k, v in (exc.errors or {}).items() if k in FIELDS}
+        if "contact_phone" in errors:
+            errors["contact_phone"] = str(PHONE_REFUSED)
         if isinstance(exc, windows.SlotFull):
             return _window_gone(area)
         errors["_"] = refusal_text(exc)
@@ -239,6 +246,8 @@ def refusal_text(exc: DomainError) -> str:
     """A service's refusal as a sentence for a citizen."""
     if isinstance(exc, bookings.ActiveBookingExists):
         return str(_("You already have an open booking for this. Change or cancel it in My bookings."))
+    if isinstance(exc, InvalidTransition):
+        return str(_("This booking is no longer open, so it cannot be changed."))
     if exc.slug == "past-cutoff":
         return str(_("It is too late to change this booking online. Please call the station."))
     if exc.slug == "quota-exceeded":

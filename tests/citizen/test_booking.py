@@ -186,6 +186,9 @@ def test_refusals_are_shown_in_words_next_to_the_form(app, client, sms, world, w
     log_in(client, sms, world.citizen.phone)
     empty = review(client, windows, address="")
     assert empty.status_code == 422 and 'class="field-error"' in empty.get_data(as_text=True)
+    typo = review(client, windows, contact_phone="1381234")
+    assert typo.status_code == 422 and "这不是有效的大陆手机号" in typo.get_data(as_text=True)
+    assert 'value="1381234"' in typo.get_data(as_text=True)  # what was typed stays, to be corrected
     assert book(client, windows).status_code == 303
     second = book(client, windows)  # the API's one-open-booking-per-purpose rule
     assert second.status_code == 409
