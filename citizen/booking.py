@@ -198,7 +198,7 @@ def book_review() -> Any:
         messages = exc.messages if isinstance(exc.messages, dict) else {}
         return _details_form(area, window, values, {k: field_message(v) for k, v in messages.items()}, 422)
     except pii.InvalidPII:  # the service would refuse it too (bookings._phone); say so here, in words
-        return _details_form(area, window, values, {"contact_phone": PHONE_REFUSED}, 422)
+        return _details_form(area, window, values, {"contact_phone": str(PHONE_REFUSED)}, 422)
     return render_template(
         "citizen/book_review.html",
         area=area,
