@@ -5,15 +5,20 @@ beside the field."""
 
 from __future__ import annotations
 
+from typing import Any
+from uuid import UUID
+
 from flask import g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth import services as auth_services
+from app.auth.actor import Actor
 from app.auth.permissions import public
 from app.errors import Conflict, DomainError
 from app.web.i18n import translate_detail
+from appointments.dispatch.models import Visit
 from appointments.rating import services as ratings
 from appointments.rating.models import COMMENT_MAX, MAX_STARS, MIN_STARS
 from citizen import session
@@ -29,11 +34,11 @@ STAR_LABELS = {
 }
 
 
-def _actor():
+def _actor() -> Actor:
     return auth_services.actor_of(g.citizen_session.user)
 
 
-def officer_label(visit) -> str:
+def officer_label(visit: Visit) -> str:
     """The officer as the citizen may see them: the first character of the name, then stars."""
     officer = visit.officer
     name = officer.display_name or officer.username if officer is not None else ""
@@ -47,7 +52,9 @@ def _stars(raw: str | None) -> int | str:
         return raw or ""
 
 
-def _form(visit, *, status: int = 200, errors: dict | None = None, notice: str | None = None, **values):
+def _form(
+    visit: Visit, *, status: int = 200, errors: dict[str, str] | None = None, notice: str | None = None, **values: Any
+) -> tuple[str, int]:
     rating = ratings.rating_of(visit.id)
     return render_template(
         "citizen/rating_form.html",
@@ -83,7 +90,7 @@ def ratings_list() -> str:
 @blp.route("/ratings/<uuid:visit_id>")
 @public
 @session.signed_in
-def rating_form(visit_id):
+def rating_form(visit_id: UUID) -> tuple[str, int]:
     """The form for one completed visit (or, once rated, what was given)."""
     return _form(ratings.own_visit(_actor(), visit_id))
 
@@ -91,7 +98,7 @@ def rating_form(visit_id):
 @blp.route("/ratings/<uuid:visit_id>", methods=["POST"])
 @public
 @session.signed_in
-def rating_submit(visit_id) -> BaseResponse | tuple[str, int]:
+def rating_submit(visit_id: UUID) -> BaseResponse | tuple[str, int]:
     actor = _actor()
     visit = ratings.own_visit(actor, visit_id)
     stars, comment = _stars(request.form.get("stars")), request.form.get("comment", "")

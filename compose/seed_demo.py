@@ -318,7 +318,7 @@ def _tablet_work(station: Station, areas: Sequence[Area], staff: User, officers:
         },
     )
     resident_id = registration.resident_id
-    base = db.session.get(Resident, resident_id).version
+    base = db.session.get_one(Resident, resident_id).version  # registered just above
     residents.update_resident(
         desk, resident_id, {"name": "孙皓", "hukou_address": "安徽省合肥市包河区", "phone": "13812347702"}
     )

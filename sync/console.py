@@ -18,7 +18,7 @@ no domain: each domain tells ``sync.registry.register_labels`` how its entities 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -125,7 +125,7 @@ def reason_in_words(mutation: SyncMutation) -> dict[str, Any]:
     headline = (
         str(REASONS[slug])
         if slug in REASONS
-        else (translate_text(_title_of(slug)) if _title_of(slug) else _("The server refused it."))
+        else (translate_text(title) if (title := _title_of(slug)) else _("The server refused it."))
     )
     fields = []
     for field, messages in errors.items():
@@ -165,14 +165,16 @@ def payload_rows(entity: str, data: object, prefix: str = "") -> list[dict[str, 
     return rows
 
 
-def _names(device_ids: set[uuid.UUID], mutation_ids: set[uuid.UUID]) -> tuple[dict, dict]:
+def _names(
+    device_ids: set[uuid.UUID], mutation_ids: set[uuid.UUID]
+) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, str]]:
     """Each tablet's label, and the officer who pushed each mutation, in two queries."""
-    devices = (
+    devices: dict[uuid.UUID, str] = (
         dict(db.session.execute(sa.select(Device.id, Device.label).where(Device.id.in_(device_ids))).all())
         if device_ids
         else {}
     )
-    officers = (
+    officers: dict[uuid.UUID, str] = (
         dict(
             db.session.execute(
                 sa.select(SyncMutation.mutation_id, User.display_name)
@@ -235,7 +237,13 @@ def conflicts() -> ResponseReturnValue:
     )
 
 
-def _conflict_page(conflict: SyncConflict, *, errors: dict[str, str] | None = None, chosen=None, status: int = 200):
+def _conflict_page(
+    conflict: SyncConflict,
+    *,
+    errors: dict[str, str] | None = None,
+    chosen: dict[str, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     [row] = _conflict_rows([conflict])
     sides = [
         {
@@ -309,7 +317,8 @@ def _count_open_rejections() -> int:
 def _named(mutation: SyncMutation) -> str:
     """The person a rejected change is about, when it names one (a name is not masked)."""
     data = (mutation.payload or {}).get("data") or {}
-    inline = data.get("resident") if isinstance(data.get("resident"), dict) else {}
+    resident = data.get("resident")
+    inline = resident if isinstance(resident, dict) else {}
     name = data.get("name") or inline.get("name")
     return name if isinstance(name, str) else ""
 
@@ -340,9 +349,13 @@ def rejections() -> ResponseReturnValue:
     return render_template("console/sync/rejections.html", rows=_rejection_rows(found), status=status)
 
 
-def _rejection_page(mutation: SyncMutation, *, plain=None, errors=None, status: int = 200):
+def _rejection_page(
+    mutation: SyncMutation, *, plain: object = None, errors: dict[str, str] | None = None, status: int = 200
+) -> tuple[str, int]:
     [row] = _rejection_rows([mutation])
-    data = payload_rows(mutation.entity, masked_payload(mutation.payload or {}).get("data") or {})
+    data: Sequence[Mapping[str, object]] = payload_rows(
+        mutation.entity, masked_payload(mutation.payload or {}).get("data") or {}
+    )
     if plain is not None:  # the numbers the unmask revealed are marked; the rest reads as before
         data = [
             {**shown, "revealed": shown["value"] != before["value"]}
