@@ -49,16 +49,15 @@ lint: install-dev
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-## make test: the import contracts, then the whole suite with branch coverage (the report lists the
-## files not fully covered; below [tool.coverage.report] fail_under fails the run). SQLite unless
+## make test: make lint first (ruff, ruff format, mypy, the import contracts: any finding fails the
+## run before a test starts), then the whole suite with branch coverage (the report lists the files
+## not fully covered; below [tool.coverage.report] fail_under fails the run). SQLite unless
 ## DOORSTEP_DATABASE_URL names a PostgreSQL database; DOORSTEP_TEST_NOW=2026-12-31T23:30:00+08:00
-## runs it with the clock pinned there, ticking. ruff and mypy (make lint) do not gate it yet: they
-## still report findings outside the typed packages (docs/architecture.md, "Known gaps").
+## runs it with the clock pinned there, ticking.
 ## The tests run in one pytest-xdist worker per core (PYTEST_WORKERS=1 for one process); on
 ## PostgreSQL each worker uses its own database, <name>_gw0, <name>_gw1… (tests/conftest.py).
 PYTEST_WORKERS ?= auto
-test: install-dev
-	$(VENV)/bin/lint-imports
+test: install-dev lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
 
 ## make contract: the OpenAPI document through Schemathesis (all checks, stateful) against a fresh,
