@@ -10,12 +10,14 @@ offers it as an ``.ics`` file for the phone's calendar."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 from typing import Any
 
 from flask import Response, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from marshmallow import ValidationError
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -120,7 +122,11 @@ def field_message(value: object) -> str:
 
 
 def _details_form(
-    area: Area, window: dict[str, Any], values: dict[str, str], errors: dict[str, str] | None = None, status: int = 200
+    area: Area,
+    window: dict[str, Any],
+    values: dict[str, str],
+    errors: Mapping[str, str | LazyString] | None = None,
+    status: int = 200,
 ) -> tuple[str, int]:
     return render_template(
         "citizen/book_details.html",

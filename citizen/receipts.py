@@ -11,9 +11,11 @@ import uuid
 
 from flask import g, render_template, request
 from markupsafe import Markup
+from marshmallow import validate
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth import services as auth_services
+from app.auth.actor import Actor
 from app.auth.permissions import public
 from app.errors import TooManyRequests
 from app.extensions import db
@@ -21,18 +23,27 @@ from citizen import public_forms, session
 from citizen.pages import blp
 from doorstep_protocol.receipts import mask_name
 from field_api.delivery import receipts
-from field_api.delivery.models import Receipt
+from field_api.delivery.models import Delivery, Receipt
 from field_api.delivery.receipt_token import render_svg
 from field_api.delivery.schemas import VerifyIn
 
-MAX_CODE = VerifyIn().fields["token"].validate.max  # the API's own limit on what it reads
+
+def _max_length(field: str) -> int:
+    """The ``Length(max=…)`` of one of the API's input fields."""
+    rule = VerifyIn().fields[field].validate
+    if not isinstance(rule, validate.Length) or rule.max is None:
+        raise TypeError(f"VerifyIn.{field} has no Length(max=...)")
+    return rule.max
 
 
-def _actor():
+MAX_CODE = _max_length("token")  # the API's own limit on what it reads
+
+
+def _actor() -> Actor:
     return auth_services.actor_of(g.citizen_session.user)
 
 
-def _recipient(delivery) -> str:
+def _recipient(delivery: Delivery) -> str:
     name = delivery.recipient_name or ""
     return mask_name(name) if name.strip() else ""
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from app import throttle
 from app.auth import keys
+from app.auth.actor import Actor
 from app.auth.models import Device
 from app.context import current_meta
 from app.db import one_or_404
@@ -24,7 +25,7 @@ from field_api.scoping import deliveries_visible_to
 MAX_TOKEN = 2000
 
 
-def receipts_visible_to(actor):
+def receipts_visible_to(actor: Actor) -> sa.Select[Receipt]:
     return sa.select(Receipt).where(
         Receipt.delivery_id.in_(deliveries_visible_to(actor).with_only_columns(Delivery.id).order_by(None))
     )
