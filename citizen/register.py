@@ -7,6 +7,7 @@ from flask import Flask
 from app.extensions import api
 from citizen import booking as _booking  # noqa: F401  (its routes join the pages blueprint)
 from citizen import my_bookings as _my_bookings  # noqa: F401
+from citizen import progress as _progress  # noqa: F401  (its pages, on the citizens' blueprint)
 from citizen import rating  # noqa: F401  (its pages, on the citizens' blueprint)
 from citizen import receipts as _receipts  # noqa: F401  (its pages, on the citizens' blueprint)
 from citizen.api import blp as directory_api

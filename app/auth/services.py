@@ -256,6 +256,29 @@ def verify_otp(raw_phone: str, code: str) -> dict[str, Any]:
 def citizen_by_otp(raw_phone: str, code: str) -> User:
     """The citizen whose phone this code was sent to (created at the first log-in), after the
     attempt limits; every channel (API tokens, the H5's cookie session) logs in through it."""
+    phone = spend_otp(raw_phone, code)
+    bidx = pii.blind_index(pii.PHONE, phone)
+    user = db.session.execute(
+        sa.select(User).where(User.role == "citizen", User.phone_bidx == bidx)
+    ).scalar_one_or_none()
+    if user is None:
+        user = User(role="citizen", display_name="")
+        user.set_phone(phone)
+        db.session.add(user)
+        db.session.flush()
+        audit.record(
+            actor_of(user), "user.create", "user", user.id, after={"role": "citizen", "phone": pii.mask_phone(phone)}
+        )
+    elif not user.active:
+        commit_now("the code of a disabled account stays used although the log-in is refused")
+        raise Unauthorized("this account is disabled")
+    return user
+
+
+def spend_otp(raw_phone: str, code: str) -> str:
+    """Check and use up the code last sent to this number (attempt limit and expiry as for a
+    log-in) and return the number, normalised. The log-in and the H5's progress look-up, which
+    proves the phone on file without opening an account, both check codes here."""
     phone = _phone(raw_phone)
     bidx = pii.blind_index(pii.PHONE, phone)
     max_attempts = current_app.config["OTP_MAX_ATTEMPTS"]
@@ -289,18 +312,4 @@ def citizen_by_otp(raw_phone: str, code: str) -> User:
     )
     if not won:
         raise Unauthorized("this code was already used", slug="otp-invalid")
-    user = db.session.execute(
-        sa.select(User).where(User.role == "citizen", User.phone_bidx == bidx)
-    ).scalar_one_or_none()
-    if user is None:
-        user = User(role="citizen", display_name="")
-        user.set_phone(phone)
-        db.session.add(user)
-        db.session.flush()
-        audit.record(
-            actor_of(user), "user.create", "user", user.id, after={"role": "citizen", "phone": pii.mask_phone(phone)}
-        )
-    elif not user.active:
-        commit_now("the code of a disabled account stays used although the log-in is refused")
-        raise Unauthorized("this account is disabled")
-    return user
+    return phone

@@ -79,6 +79,10 @@ TABLE = [
     # checking a receipt is for anyone, as the API's verify; its form needs the nonce's token
     ("GET", "/m/verify", None, {"*": 200}),
     ("POST", "/m/verify", None, {"*": 400}),
+    # 进度查询 is for anyone holding a reference and the code sent to its phone
+    ("GET", "/m/progress", None, {"*": 200}),
+    ("POST", "/m/progress/code", None, {"*": 400}),
+    ("POST", "/m/progress", None, {"*": 400}),
     ("POST", "/api/v1/auth/login", lambda w: {"username": "nobody", "password": "wrong-password"}, {"*": 401}),
     ("POST", "/api/v1/auth/refresh", lambda w: {"refresh_token": "not-a-token"}, {"*": 401}),
     ("POST", "/api/v1/auth/logout", lambda w: {"refresh_token": "not-a-token"}, {"*": 204}),
