@@ -40,6 +40,7 @@ def _wrong(code: str) -> str:
 
 
 def test_a_booking_reference_and_the_code_show_its_progress(client, make, world, booker, sms):
+    assert 'href="/m/progress"' in client.get("/m/", headers=ZH).get_data(as_text=True)
     phone = mobile()
     booking = booker.as_citizen(contact_phone=phone).json
     shown = references.display(booking["reference"])
