@@ -129,3 +129,15 @@ def test_the_dashboard_shows_each_officers_average_and_count(app, client, make, 
     html = other.get("/console/").get_data(as_text=True)
     start = html.index('id="panel-ratings"')
     assert 'value="3.5"' not in html[start : html.index("</article>", start)]
+
+
+def test_ratings_sent_at_once_keep_one(app, client, make, world, booker):
+    """Two taps on two phones at the same moment: one rating stands, the other is the 409."""
+    from tests.app.auth.helpers import in_parallel
+
+    booking = completed_visit(client, make, world, booker)
+    citizen = make.auth(world.citizen)
+    results = in_parallel(app, 4, lambda c, i: _rate(c, make, citizen, booking["visit_id"], stars=i + 1).status_code)
+    assert sorted(results) == [201, 409, 409, 409]
+    staff = client.get("/api/v1/ratings", headers=make.auth(world.staff[0])).json
+    assert len(staff) == 1
