@@ -416,6 +416,20 @@ SETTINGS: tuple[Setting, ...] = (
         "Time zone (IANA name) in which the console shows times.",
     ),
     Setting(
+        "DOORSTEP_PUBLIC_URL",
+        "PUBLIC_URL",
+        "http://127.0.0.1:5000",
+        str,
+        "The address citizens reach the service at (`https://…`); SMS texts carry links under it.",
+    ),
+    Setting(
+        "DOORSTEP_LINK_DAYS",
+        "LINK_DAYS",
+        30,
+        int,
+        "Days an SMS link (`/s/…`) opens after the text was sent.",
+    ),
+    Setting(
         "DOORSTEP_PROBLEM_BASE",
         "PROBLEM_BASE",
         "https://doorstep.local/problems",
@@ -512,6 +526,8 @@ def check_production(config: Config) -> None:
     problems += _key_shape_problems(config)
     problems += _sms_problems(config)
     problems += _metrics_problems(config)
+    if not str(config.PUBLIC_URL).startswith("https://"):
+        problems.append("DOORSTEP_PUBLIC_URL must be the service's https:// address (SMS texts link to it)")
     if clock.offset():
         problems.append(f"{clock.OFFSET_ENV} moves the clock; it is for tests and rehearsals only")
     if problems:

@@ -28,27 +28,24 @@ PURPOSE_NAMES = {
 TEMPLATES.update(
     {
         "booking_confirmed": {
-            "zh": "【{station}】预约成功，编号{reference}。{day} {start}-{end}将上门办理{purpose}。"
-            "变更请用小程序或致电派出所。",
-            "en": "[{station}] Booked {reference}: visit {day} {start}-{end}, {purpose}. "
-            "To change: mini-program or call us.",
+            "zh": "【{station}】预约成功，编号{reference}。{day} {start}-{end}上门办理{purpose}。查看或变更：{link}",
+            "en": "[{station}] Booked {reference}: {day} {start}-{end}. Change: {link}",
         },
         "visit_assigned": {
             "zh": "【{station}】您{day} {start}-{end}的上门服务由{officer}负责，预约编号{reference}。",
             "en": "[{station}] Your visit on {day} {start}-{end} will be made by {officer}. Ref {reference}.",
         },
         "visit_moved": {
-            "zh": "【{station}】您的预约{reference}已改至{day} {start}-{end}。",
-            "en": "[{station}] Your booking {reference} has moved to {day} {start}-{end}.",
+            "zh": "【{station}】您的预约{reference}已改至{day} {start}-{end}。详情：{link}",
+            "en": "[{station}] Booking {reference} moved to {day} {start}-{end}: {link}",
         },
         "visit_cancelled": {
             "zh": "【{station}】您的预约{reference}已取消。如需办理请重新预约。",
             "en": "[{station}] Your booking {reference} is cancelled. Book again if you still need a visit.",
         },
         "visit_reminder": {
-            "zh": "【{station}】提醒：明天{start}-{end}将上门办理{purpose}，预约编号{reference}，请留人在家。",
-            "en": "[{station}] Reminder: tomorrow {start}-{end} a visit for {purpose}, ref {reference}. "
-            "Please be at home.",
+            "zh": "【{station}】提醒：明天{start}-{end}上门办理{purpose}，请留人在家。改约：{link}",
+            "en": "[{station}] Visit tomorrow {start}-{end}, please be home. Change: {link}",
         },
     }
 )
@@ -68,6 +65,8 @@ def _params(booking, **extra) -> dict:
         "start": booking.window_start.strftime("%H:%M"),
         "end": booking.window_end.strftime("%H:%M"),
         "purpose": PURPOSE_NAMES.get(booking.locale, PURPOSE_NAMES["zh"])[booking.purpose],
+        # The page for this booking (app.short_links): signed only when the text is sent.
+        "link": f"B:{booking.reference}",
         **extra,
     }
 

@@ -312,6 +312,22 @@ def receive(actor: Actor, sha256: str, content_type: str | None, read_body: Call
     return _mark_stored(actor, declared, "api")
 
 
+def store(actor: Actor, kind: str, content_type: str | None, data: bytes) -> AttachmentInfo:
+    """Declare and store in one step, for a page that has the bytes in hand (the citizens' H5
+    posts the photo it has just resized): the declaration's checks, then the arrival's, in the
+    caller's unit of work. Storing the same bytes again answers with the stored attachment."""
+    if content_type not in ALLOWED_TYPES:
+        raise field_error("content_type", f"send the file as one of {', '.join(ALLOWED_TYPES)}", cls=UnsupportedType)
+    sha256 = hashlib.sha256(data).hexdigest()
+    info, _ = declare(actor, {"sha256": sha256, "content_type": content_type, "size": len(data), "kind": kind})
+    if info.status == STORED:
+        return info
+    declared = _Declared(sha256, content_type, len(data))
+    _verify(declared, data)
+    get_store().put(sha256, data, content_type)
+    return _mark_stored(actor, declared, "page")
+
+
 def _discard_unless_stored(store: BlobStore, sha256: str) -> None:
     """Delete refused bytes, unless the attachment was stored meanwhile through the API (whose
     upload overwrote the object with verified bytes that must stay)."""

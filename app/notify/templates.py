@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app import short_links
 from app.pii import scrub
 
 TEMPLATES: dict[str, dict[str, str]] = {
@@ -30,12 +31,20 @@ class UnknownTemplate(KeyError):
     pass
 
 
-def render(template: str, locale: str, params: dict[str, Any]) -> str:
+def _format(template: str, locale: str, params: dict[str, Any]) -> str:
     try:
         texts = TEMPLATES[template]
     except KeyError:
         raise UnknownTemplate(template) from None
     return texts.get(locale, texts["zh"]).format_map(params)
+
+
+def render(template: str, locale: str, params: dict[str, Any]) -> str:
+    """The text for the provider. A stored ``link`` (``"B:<reference>"``) becomes its signed URL
+    only here, so the outbox never holds a working link (app.short_links)."""
+    if "link" in params:
+        params = {**params, "link": short_links.url(str(params["link"]))}
+    return _format(template, locale, params)
 
 
 def mask_value(value: object) -> str:
@@ -66,6 +75,6 @@ def render_masked(template: str, locale: str, params: dict[str, Any]) -> str | N
     for key in SECRET_PARAMS:
         shown.setdefault(key, "******")
     try:
-        return scrub(render(template, locale, shown))
+        return scrub(_format(template, locale, shown))
     except (UnknownTemplate, IndexError, ValueError):
         return None

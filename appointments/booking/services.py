@@ -350,3 +350,9 @@ def read_pii(actor, booking_id) -> Booking:
     )
     db.session.flush()
     return booking
+
+
+def booking_by_reference(reference: str) -> Booking | None:
+    """The booking an SMS link names (app.short_links): unscoped, because the signed link itself
+    is the capability, and the page it opens shows no address, phone or full name."""
+    return db.session.execute(sa.select(Booking).where(Booking.reference == reference)).scalar_one_or_none()

@@ -129,6 +129,15 @@ def transition_application(actor, application, target: str, action: str, **detai
     )
 
 
+def plan(actor, data: dict) -> tuple[Registration, list[tuple[str, bool]]]:
+    """What an application would need, before anything is written: the resident matched and the
+    eligibility rule applied exactly as ``submit`` does, so a page can ask for the right materials
+    (or say why not yet) before the citizen takes any photo."""
+    resident, _ = _resident_for_channel(actor, data)
+    registration = eligible_registration(resident)
+    return registration, required_materials(registration)
+
+
 def submit(actor, data: dict) -> PermitApplication:
     resident, channel = _resident_for_channel(actor, data)
     registration = eligible_registration(resident)

@@ -35,6 +35,7 @@ other outbox row.
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
@@ -71,15 +72,12 @@ BATCH = 2000
 TEMPLATES.update(
     {
         "maturity_reached": {
-            "zh": "【{station}】您的居住登记已于{day}满六个月，可以申领居住证了："
-            "在小程序在线申请，或预约民警上门办理。",
-            "en": "[{station}] Six months of residence reached {day}: apply for a residence permit in the "
-            "mini-program or book a visit.",
+            "zh": "【{station}】您的居住登记已于{day}满六个月，可申领居住证：{link}",
+            "en": "[{station}] Permit: apply from {day} at {link}",
         },
         "maturity_soon": {
-            "zh": "【{station}】您的居住登记将于{day}满六个月，届时可在小程序申领居住证，或预约民警上门办理。",
-            "en": "[{station}] Six months of residence on {day}: then apply for a residence permit in the "
-            "mini-program or book a visit.",
+            "zh": "【{station}】您的居住登记将于{day}满六个月，届时可申领居住证：{link}",
+            "en": "[{station}] Permit: apply from {day} at {link}",
         },
     }
 )
@@ -166,15 +164,18 @@ def _take(stage: int, to: int, where: list) -> list:
     )
 
 
-def _message_params(station, day):
-    """The template's parameters as the database's JSON: ``{"station": <name>, "day": "<ISO date>"}``."""
+def _message_params(station, day, registration_id):
+    """The template's parameters as the database's JSON: ``{"station": <name>, "day": "<ISO date>",
+    "link": "R:<registration id>"}`` (the link is signed when the text is sent: app.short_links)."""
     station_key: sa.ColumnClause[str] = sa.literal_column("'station'")
     day_key: sa.ColumnClause[str] = sa.literal_column("'day'")
+    link_key: sa.ColumnClause[str] = sa.literal_column("'link'")
+    link = sa.literal("R:") + uuid_text(registration_id)
     if db.session.get_bind().dialect.name == "postgresql":
         return sa.func.json_build_object(
-            station_key, station, day_key, sa.func.to_char(day, sa.literal_column("'YYYY-MM-DD'"))
+            station_key, station, day_key, sa.func.to_char(day, sa.literal_column("'YYYY-MM-DD'")), link_key, link
         )
-    return sa.func.json_object(station_key, station, day_key, day)  # SQLite keeps a date as its ISO text
+    return sa.func.json_object(station_key, station, day_key, day, link_key, link)  # a date is its ISO text
 
 
 def _queue(kind: str, key_prefix: str, where: list, now: datetime) -> int:
@@ -191,7 +192,7 @@ def _queue(kind: str, key_prefix: str, where: list, now: datetime) -> int:
         "id": new_uuid(),
         "kind": sa.literal(kind),
         "template": sa.literal(kind),
-        "params": _message_params(s.name, r.maturity_date),
+        "params": _message_params(s.name, r.maturity_date, r.id),
         "locale": sa.literal("zh"),
         "recipient_phone_enc": p.phone_enc,
         "recipient_bidx": p.phone_bidx,
@@ -316,3 +317,13 @@ def daily_list(actor, day: date, area_id=None):
     if actor.role in FIELD_ROLES:
         return query.where(MaturityNotice.area_id.in_(actor.area_ids))
     return query.where(MaturityNotice.station_id == actor.station_id)
+
+
+def registration_for_link(registration_id: str) -> Registration | None:
+    """The registration a six-months SMS link names (app.short_links): unscoped, because the
+    signed link is the capability; the page it opens shows the station, the date and a masked name."""
+    try:
+        key = uuid.UUID(registration_id)
+    except ValueError:
+        return None
+    return db.session.get(Registration, key)

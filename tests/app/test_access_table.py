@@ -83,6 +83,14 @@ TABLE = [
     ("GET", "/m/progress", None, {"*": 200}),
     ("POST", "/m/progress/code", None, {"*": 400}),
     ("POST", "/m/progress", None, {"*": 400}),
+    # SMS links (app.short_links): a token that is not a signed link is refused in words, alike for all.
+    ("GET", "/s/<token>", None, {"*": 404}),
+    ("GET", "/m/apply", None, {"*": 302}),
+    ("POST", "/m/apply", None, {"*": 400}),
+    ("POST", "/m/apply/materials", None, {"*": 400}),
+    ("POST", "/m/apply/upload", None, {"*": 400}),
+    ("GET", "/m/applications/<uuid:application_id>", None, {"*": 302}),
+    ("POST", "/m/applications/<uuid:application_id>/materials/<kind>", None, {"*": 400}),
     ("POST", "/api/v1/auth/login", lambda w: {"username": "nobody", "password": "wrong-password"}, {"*": 401}),
     ("POST", "/api/v1/auth/refresh", lambda w: {"refresh_token": "not-a-token"}, {"*": 401}),
     ("POST", "/api/v1/auth/logout", lambda w: {"refresh_token": "not-a-token"}, {"*": 204}),
@@ -344,6 +352,8 @@ def _fill(rule: str, w, records: dict) -> str:
         "<uuid:user_id>": w.officer[0].id,
         "<isodate:day>": "2099-01-05",
         "<path:filename>": "js/app.js",
+        "<kind>": "photo",
+        "<token>": "B2345ABCD222XXXXXXXX",
         **records,
     }.items():
         rule = rule.replace(key, str(value))
@@ -564,7 +574,7 @@ def test_route_outcome_per_role(app, client, make, world, row, role):
     assert resp.status_code == expected(row, role), resp.get_data(as_text=True)
     if resp.status_code >= 400:
         # the citizens' H5 pages refuse in a page of words (docs/citizen.md); the API in problem+json
-        page = rule.startswith("/m/") and "/static/" not in rule
+        page = rule.startswith(("/m/", "/s/")) and "/static/" not in rule
         assert resp.mimetype == ("text/html" if page else "application/problem+json")
         # a failed log-in is itself audited: the audit chain is all it may change
         allowed = {"audit_event", "audit_head"} if rule == "/api/v1/auth/login" else set()

@@ -37,6 +37,7 @@ def production_env(**overrides) -> dict:
         "DOORSTEP_BLIND_INDEX_KEY": _b64(),
         "DOORSTEP_SMS_SENDER": "sns",
         "DOORSTEP_METRICS_TOKEN": "m" * 40,
+        "DOORSTEP_PUBLIC_URL": "https://doorstep.example.gov.cn",
     }
     env.update(overrides)
     return {k: v for k, v in env.items() if v is not None}
@@ -200,3 +201,9 @@ def test_production_refuses_open_metrics():
         create_app(Config(production_env(DOORSTEP_METRICS_TOKEN=None, DOORSTEP_METRICS_ALLOW="10.0.0.0/33")))
     check_production(Config(production_env(DOORSTEP_METRICS_TOKEN=None, DOORSTEP_METRICS_ALLOW="10.0.0.0/8")))
     check_production(Config(production_env()))
+
+
+@pytest.mark.parametrize("url", [None, "http://doorstep.example.gov.cn"])
+def test_production_refuses_sms_links_to_a_plain_http_address(url):
+    with pytest.raises(ConfigError, match="DOORSTEP_PUBLIC_URL must be the service's https"):
+        check_production(Config(production_env(DOORSTEP_PUBLIC_URL=url)))

@@ -259,6 +259,7 @@ def test_production_refuses_a_webhook_without_https_or_a_strong_secret():
         "DOORSTEP_SMS_WEBHOOK_URL": "http://gateway.internal/sms",
         "DOORSTEP_SMS_WEBHOOK_SECRET": "short",
         "DOORSTEP_METRICS_TOKEN": "m" * 40,
+        "DOORSTEP_PUBLIC_URL": "https://doorstep.example.gov.cn",
     }
     with pytest.raises(ConfigError, match=r"SMS_WEBHOOK_URL must be an https.*SMS_WEBHOOK_SECRET must be"):
         check_production(Config(env))

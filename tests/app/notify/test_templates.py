@@ -8,6 +8,7 @@ import importlib
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from app.notify.policy import is_gsm7, sms_segments
 from app.notify.templates import TEMPLATES, render, render_masked
@@ -49,15 +50,35 @@ LONG = {
     "name": "阿卜杜热合曼·买买提",
     "days": "30",
     "address": "西湖区北山街道保俶路12号3幢2单元501室",
+    "link": "B:ABCD2345",  # a booking's link: its reference
 }
+# A registration's link carries its UUID (26 letters in the link rather than 8).
+LINKS = {
+    "maturity_reached": "R:6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5",
+    "maturity_soon": "R:6f1c2d3e-4a5b-4c6d-8e7f-90a1b2c3d4e5",
+}
+# A realistic long address for the service: links in texts start with it.
+PUBLIC_URL = "https://jzz.gaj.hangzhou.gov.cn"
+
+
+@pytest.fixture(autouse=True)
+def _link_settings():
+    """Rendering for the provider signs links: it needs the app's key and public address."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="k" * 48, PUBLIC_URL=PUBLIC_URL, LINK_DAYS=30)
+    with app.app_context():
+        yield
+
+
 PURPOSE = {"zh": "居住证申领", "en": "residence registration"}
 ASCII_STATION = "Xihu Sub-bureau Beishan Street Police Station"
 
 CASES = [(name, locale) for name, texts in sorted(TEMPLATES.items()) for locale in sorted(texts)]
 
 
-def _values(locale: str, **overrides) -> dict:
-    return {**LONG, "purpose": PURPOSE.get(locale, PURPOSE["zh"]), **overrides}
+def _values(locale: str, template: str = "", **overrides) -> dict:
+    link = LINKS.get(template, LONG["link"])
+    return {**LONG, "link": link, "purpose": PURPOSE.get(locale, PURPOSE["zh"]), **overrides}
 
 
 def test_the_known_templates_are_registered():
@@ -66,7 +87,7 @@ def test_the_known_templates_are_registered():
 
 @pytest.mark.parametrize("name,locale", CASES, ids=[f"{n}-{loc}" for n, loc in CASES])
 def test_every_template_fits_two_segments(name, locale):
-    text = render(name, locale, _values(locale))
+    text = render(name, locale, _values(locale, name))
     assert sms_segments(text) <= 2, (len(text), text)
     if locale == "zh" or not is_gsm7(text):
         assert len(text) <= 134, (len(text), text)
@@ -77,6 +98,7 @@ def test_every_template_fits_two_segments(name, locale):
             locale,
             _values(
                 locale,
+                name,
                 station=ASCII_STATION,
                 officer="Abdurahman Mamat",
                 decision="rejected",
@@ -91,9 +113,16 @@ def test_every_template_fits_two_segments(name, locale):
 
 @pytest.mark.parametrize("name,locale", CASES, ids=[f"{n}-{loc}" for n, loc in CASES])
 def test_the_masked_text_shows_no_code_and_no_identifying_value(name, locale):
-    text = render_masked(name, locale, _values(locale))
+    text = render_masked(name, locale, _values(locale, name))
     assert text is not None
     for key in ("code", "reference", "officer", "number", "name", "address"):
         if "{" + key + "}" in TEMPLATES[name][locale]:
             assert LONG[key] not in text
     assert "123456" not in text
+    assert "/s/" not in text and _values(locale, name)["link"][2:] not in text
+
+
+@pytest.mark.parametrize("name", ["booking_confirmed", "visit_moved", "visit_reminder", "maturity_reached"])
+def test_the_texts_that_lead_somewhere_carry_a_signed_link(name):
+    text = render(name, "zh", _values("zh", name))
+    assert PUBLIC_URL + "/s/" + _values("zh", name)["link"][0] in text
