@@ -481,6 +481,8 @@ class Config:
     METRICS_TOKEN: str
     METRICS_ALLOW: str
     SCHEDULER_IN_PROCESS: int
+    PUBLIC_URL: str
+    LINK_DAYS: int
 
     def __init__(self, environ: Mapping[str, Any] | None = None) -> None:
         environ = os.environ if environ is None else environ

@@ -102,7 +102,8 @@ def url(stored: str) -> str:
     """The absolute URL for a message's stored ``"<purpose>:<key>"``, opening for LINK_DAYS days."""
     purpose, _, key = stored.partition(":")
     until = utcnow().date() + timedelta(days=current_app.config["LINK_DAYS"])
-    return current_app.config["PUBLIC_URL"].rstrip("/") + "/s/" + token(purpose, key, until)
+    base = str(current_app.config["PUBLIC_URL"]).rstrip("/")
+    return f"{base}/s/{token(purpose, key, until)}"
 
 
 def open_token(raw: str, *, today: date | None = None) -> Link:
