@@ -33,6 +33,7 @@ from appointments.booking.models import Booking
 from appointments.booking.services import new_reference
 from appointments.dispatch import services as visits
 from appointments.dispatch.models import Visit
+from appointments.rating import services as ratings
 from appointments.windows import services as windows
 from appointments.windows.models import Slot
 from doorstep_protocol.identity import check_character
@@ -80,6 +81,7 @@ def populate(station: Station, areas: Sequence[Area], staff: User, officers: Seq
             visits.assign(actor, booking.visit.id, officers[0].id)
         made += 1
     history = _history(rng, station, areas, staff, officers, today)
+    _ratings(rng, station)
     matured = _maturing(actor, areas, today)
     _overdue_review(station, staff, areas, today)
     _failed_sms(station)
@@ -208,6 +210,33 @@ def _history(
         )
         n += 1
     return n - 1000
+
+
+def _ratings(rng: random.Random, station: Station) -> int:
+    """Stars for about half of the past month's completed visits, given through the rating service
+    by a demo citizen whose bookings they become (the history is phone bookings, which have no
+    account), so the dashboard's ratings panel has figures to show."""
+    citizen = User(role="citizen", display_name="")
+    citizen.set_phone("13700001234")
+    db.session.add(citizen)
+    db.session.flush()
+    done = (
+        db.session.execute(
+            sa.select(Visit)
+            .where(Visit.station_id == station.id, Visit.status == "completed", Visit.day < clock.today())
+            .order_by(Visit.day, Visit.window_start)
+        )
+        .scalars()
+        .all()
+    )
+    who = Actor(user_id=citizen.id, role="citizen", station_id=None)
+    rated = 0
+    for visit in done[::2]:
+        visit.booking.citizen_id = citizen.id
+        db.session.flush()
+        ratings.rate(who, visit.id, rng.choice((5, 5, 5, 4, 4, 3, 2)), rng.choice(("", "", "民警很耐心", "准时上门")))
+        rated += 1
+    return rated
 
 
 def _identity(serial: int) -> str:

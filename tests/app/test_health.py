@@ -115,7 +115,7 @@ def test_openapi_documents_every_route_of_the_app(bare_app, spec):
     documented = {(p, m) for p, item in spec["paths"].items() for m in item if m in HTTP_METHODS}
     # The console's blueprints (its kernel's and every feature's page_blueprint), the tablet's and
     # the citizens' H5 (docs/console.md, docs/tablet.md, docs/citizen.md).
-    pages = {*CONSOLE_BLUEPRINTS, "tablet", "citizen_pages"}
+    pages = {*CONSOLE_BLUEPRINTS, "tablet", "citizen_pages", "citizen_links"}
     served = set()
     for rule in bare_app.url_map.iter_rules():
         if rule.endpoint in ("static", "api-docs.openapi_json", "api-docs.openapi_swagger_ui"):

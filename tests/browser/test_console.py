@@ -34,6 +34,7 @@ def test_a_clerk_logs_in_sees_the_day_switches_to_english_and_logs_out(console, 
         "超期未审的申请",
         "居住满六个月提醒",
         "未发出的短信",
+        "群众评价（按民警）",
         "每日预约",
         "按时完成率",
     ]

@@ -134,9 +134,9 @@ def test_month_end_and_leap_year_maturities_reach_the_job_on_their_local_day(app
     assert {(r.params["station"], r.template, r.locale, r.status) for r in rows} == {
         (station, "maturity_reached", "zh", "pending")
     }
-    assert render(rows[0].template, rows[0].locale, rows[0].params).startswith(
-        f"【{station}】您的居住登记已于2027-02-28满六个月"
-    )
+    with app.app_context():  # the text's link is signed with the app's key
+        text = render(rows[0].template, rows[0].locale, rows[0].params)
+    assert text.startswith(f"【{station}】您的居住登记已于2027-02-28满六个月")
     assert [line.day for line in list_lines(app)] == [date(2027, 2, 28)] + [date(2028, 2, 29)] * 3
 
 
@@ -392,6 +392,7 @@ def test_a_registration_made_after_its_six_months_is_told_on_the_next_tick(app, 
     assert sms.dedupe_key == f"maturity:{late.json['id']}" and sms.params == {
         "station": station_name(app, world.stations[0].id),
         "day": late.json["maturity_date"],
+        "link": f"R:{late.json['id']}",  # the page for this registration, signed when sent
     }
     resp = client.get(
         "/api/v1/maturities", query_string={"day": late.json["maturity_date"]}, headers=make.auth(world.officer[0])
