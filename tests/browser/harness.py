@@ -53,3 +53,13 @@ class Watched:
         path = SHOTS / f"{name}-{size['width']}x{size['height']}.png"
         page.screenshot(path=str(path), full_page=True)
         return path
+
+
+def log_in(page, server, username: str) -> None:
+    """Log in on the console's form as one of the demo's accounts, and wait for the answer's page
+    to load (the dashboard, or the form again with the reason it refused)."""
+    page.goto(server.base + "/")
+    page.fill("#username", username)
+    page.fill("#password", server.passwords[username])
+    page.click("button[type=submit]")
+    page.wait_for_load_state()

@@ -3,17 +3,12 @@ log-out; a forged form refused; an officer kept out."""
 
 from __future__ import annotations
 
-from tests.browser.harness import PHONE
-
-
-def _log_in(page, server, username: str):
-    page.goto(server.base + "/")
-    page.fill("#username", username)
-    page.fill("#password", server.passwords[username])
-    page.click("button[type=submit]")
+from tests.browser.harness import PHONE, log_in
 
 
 def test_a_clerk_logs_in_sees_the_day_switches_to_english_and_logs_out(console, server):
+    from playwright.sync_api import expect  # imported where used, as the browser fixture does
+
     page = console.page()
     page.goto(server.base + "/")
     assert page.url.endswith("/console/login")
@@ -21,7 +16,7 @@ def test_a_clerk_logs_in_sees_the_day_switches_to_english_and_logs_out(console, 
     console.shot(page, "login")
     console.shot(page, "login", PHONE)
 
-    _log_in(page, server, "demo.staff")
+    log_in(page, server, "demo.staff")
     assert page.url.endswith("/console/")
     assert page.locator("h1").inner_text() == "今日"
     assert "示范派出所" in page.locator("header.top").inner_text()
@@ -50,13 +45,13 @@ def test_a_clerk_logs_in_sees_the_day_switches_to_english_and_logs_out(console, 
 
     page.set_viewport_size({"width": 1280, "height": 800})
     page.click("button[name=locale][value=en]")
-    assert page.locator("h1").inner_text() == "Today"
+    expect(page.locator("h1")).to_have_text("Today")
     assert "Requests without an officer" in page.locator(".panel h2").all_inner_texts()
     console.shot(page, "dashboard-en")
     # The choice is the account's (it follows the clerk to another desk): set it back, since the
     # other walks log in as the same clerk on the same server.
     page.click("button[name=locale][value=zh_CN]")
-    assert page.locator("h1").inner_text() == "今日"
+    expect(page.locator("h1")).to_have_text("今日")
 
     page.click("text=退出登录")
     assert page.url.endswith("/console/login?bye=1")
@@ -68,7 +63,7 @@ def test_a_clerk_logs_in_sees_the_day_switches_to_english_and_logs_out(console, 
 def test_a_form_with_a_wrong_token_is_refused_and_changes_nothing(console, server):
     """As the sub-bureau's administrator, who may use the console too (across all stations)."""
     page = console.page()
-    _log_in(page, server, "demo.admin")
+    log_in(page, server, "demo.admin")
     assert "分局（全部派出所）" in page.locator("header.top").inner_text()
     page.locator("form[action='/console/logout'] input[name=csrf_token]").evaluate("el => el.value = 'forged'")
     console.expect_status(403)
@@ -83,7 +78,7 @@ def test_a_form_with_a_wrong_token_is_refused_and_changes_nothing(console, serve
 def test_an_officer_is_refused_with_a_reason(console, server):
     page = console.page()
     console.expect_status(403)
-    _log_in(page, server, "demo.officer")
+    log_in(page, server, "demo.officer")
     assert page.url.endswith("/console/login")
     error = page.locator("#login-error").inner_text()
     assert "不能登录派出所工作台" in error and "民警请使用平板" in error
