@@ -5,6 +5,7 @@ unmasked for a stated reason. Screenshots at 1280×800."""
 from __future__ import annotations
 
 import hashlib
+import re
 import urllib.request
 
 from dateutil.relativedelta import relativedelta
@@ -12,15 +13,16 @@ from dateutil.relativedelta import relativedelta
 from app import clock
 from doorstep_client.tablet import TabletClient
 from field_api.delivery.receipt_token import render_png
+from tests.browser.harness import log_in
 from tests.browser.station_api import StationApi
 from tests.factories import mobile, valid_identity
 
-
-def _log_in(page, server, username: str):
-    page.goto(server.base + "/")
-    page.fill("#username", username)
-    page.fill("#password", server.passwords[username])
-    page.click("button[type=submit]")
+# An image's width once the browser has it: a scan's <img> is in the page before its bytes are,
+# and naturalWidth is 0 until they arrive (or if they never do: "error" answers 0 at once).
+LOADED_WIDTH = """img => img.complete ? img.naturalWidth : new Promise(done => {
+  img.addEventListener("load", () => done(img.naturalWidth), {once: true});
+  img.addEventListener("error", () => done(0), {once: true});
+})"""
 
 
 def _upload(api: StationApi, data: bytes) -> str:
@@ -77,58 +79,63 @@ def _application(api: StationApi, name: str, phone: str) -> str:
 
 
 def test_review_return_six_months_and_unmask(console, server):
+    from playwright.sync_api import expect  # imported where used, as the browser fixture does
+
     api = StationApi(server.base, server.passwords)
     first = _application(api, "韩立新", mobile())
     phone = mobile()
     second = _application(api, "曹文静", phone)
 
     page = console.page()
-    _log_in(page, server, "demo.staff")
+    log_in(page, server, "demo.staff")
     page.click("header.top nav >> text=审核")
-    assert page.locator("h1").inner_text() == "审核队列"
-    assert first in page.locator("table").inner_text()
-    assert "剩余" in page.locator("table").inner_text()  # the working-day countdown
+    expect(page.locator("h1")).to_have_text("审核队列")
+    expect(page.locator("table")).to_contain_text(first)
+    expect(page.locator("table")).to_contain_text("剩余")  # the working-day countdown
     console.shot(page, "review-queue")
 
     # approve the first: start the review, then approve (its owed photo comes at the window first)
     page.click(f"text={first}")
-    assert page.locator("img.scan").count() == 2
-    assert page.locator("img.scan").first.evaluate("img => img.naturalWidth") > 0  # the scan loads
+    expect(page.locator("h1")).to_contain_text(first)
+    expect(page.locator("img.scan")).to_have_count(2)
+    assert page.locator("img.scan").first.evaluate(LOADED_WIDTH) > 0  # the scan loads
     console.shot(page, "review-application")
     page.click("button:has-text('退回补正')")  # no reason: said under the field, nothing changes
-    assert page.locator("#reason-error").inner_text() == "请写明申请人需要补正的内容。"
+    expect(page.locator("#reason-error")).to_have_text("请写明申请人需要补正的内容。")
     console.shot(page, "review-return-needs-reason")
     page.fill("#reason", "租赁合同缺少房东签字，请补充后重新提交。")
     page.click("button:has-text('退回补正')")
-    assert "已退回补正" in page.locator(".flash.ok").inner_text()
+    expect(page.locator(".flash.ok")).to_contain_text("已退回补正")
     console.shot(page, "review-returned")
 
     page.click(f"text={second}")
     page.click("button:has-text('开始审核')")
-    assert "已开始审核" in page.locator(".flash.ok").inner_text()
+    expect(page.locator(".flash.ok")).to_contain_text("已开始审核")
     console.expect_status(409)
     page.click("button:has-text('批准并制发居住证')")  # the photo is still owed (容缺)
-    assert "photo" in page.locator(".flash.error").inner_text() or "照片" in page.locator(".flash.error").inner_text()
+    expect(page.locator(".flash.error")).to_contain_text(re.compile("photo|照片"))
     console.shot(page, "review-approve-blocked")
 
     page.click("header.top nav >> text=满六个月")
-    assert page.locator("h1").inner_text() == "居住满六个月"
+    expect(page.locator("h1")).to_have_text("居住满六个月")
     console.shot(page, "maturity")
 
     page.click("header.top nav >> text=人口查询")
     page.fill("#q", phone)
     page.click("button:has-text('查询')")
-    assert "曹文静" in page.locator("table").inner_text() and phone not in page.content()
+    expect(page.locator("table")).to_contain_text("曹文静")
+    assert phone not in page.content()
     console.shot(page, "residents-search")
     page.click("text=曹文静")
     console.expect_status(422)
     page.click("button:has-text('查看完整号码')")
-    assert page.locator("#reason-error").is_visible()
+    expect(page.locator("#reason-error")).to_be_visible()
     page.fill("#reason", "核对居住证申请人联系电话")
     page.click("button:has-text('查看完整号码')")
-    assert phone in page.locator("strong.unmasked").all_inner_texts()
+    expect(page.locator("strong.unmasked").filter(has_text=phone)).to_have_count(1)
     console.shot(page, "residents-unmasked")
     page.goto(page.url.removesuffix("/unmask"))  # opened again: masked (the numbers were in that one answer only)
+    expect(page.locator("strong.unmasked")).to_have_count(0)
     assert phone not in page.content()
 
 
@@ -145,7 +152,7 @@ def test_a_receipt_is_printed_with_its_qr(console, server, tmp_path):
     tablet.close()
 
     page = console.page()
-    _log_in(page, server, "demo.staff")
+    log_in(page, server, "demo.staff")
     page.click("header.top nav >> text=送达回执")
     assert delivery["permit_number"] in page.locator("table").inner_text()
     page.click("text=打印页")

@@ -5,17 +5,14 @@ opens the rejected registration, unmasks it for a stated reason and dismisses it
 
 from __future__ import annotations
 
-
-def _log_in(page, server, username: str) -> None:
-    page.goto(server.base + "/")
-    page.fill("#username", username)
-    page.fill("#password", server.passwords[username])
-    page.click("button[type=submit]")
+from tests.browser.harness import log_in
 
 
 def test_a_clerk_settles_a_conflict_field_by_field_and_a_rejected_change(console, server):
+    from playwright.sync_api import expect  # imported where used, as the browser fixture does
+
     page = console.page()
-    _log_in(page, server, "demo.staff")
+    log_in(page, server, "demo.staff")
     page.click("nav >> text=同步")
     assert page.locator("h1").inner_text() == "同步冲突"
     console.shot(page, "sync-conflicts")
@@ -31,7 +28,7 @@ def test_a_clerk_settles_a_conflict_field_by_field_and_a_rejected_change(console
     page.fill("#note", "电话核实")
     console.shot(page, "sync-conflict")
     page.click("button:has-text('按以上选择处理')")
-    assert "已处理" in page.locator("dl.facts").inner_text()
+    expect(page.locator("dl.facts")).to_contain_text("已处理")
     assert "逐项选择" in page.locator("dl.facts").inner_text()
     console.shot(page, "sync-conflict-settled")
 
@@ -47,9 +44,9 @@ def test_a_clerk_settles_a_conflict_field_by_field_and_a_rejected_change(console
     assert "13812347704" not in page.content()
     page.fill("#reason", "补录登记")
     page.click("button:has-text('查看完整号码')")
-    assert "13812347704" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("13812347704")
     console.shot(page, "sync-rejection-unmasked")
     page.click("button:has-text('作废')")
-    assert page.locator("h1").inner_text() == "被拒绝的变更"
-    assert page.locator("tr").filter(has_text="吴强").count() == 0
+    expect(page.locator("h1")).to_have_text("被拒绝的变更")
+    expect(page.locator("tr").filter(has_text="吴强")).to_have_count(0)
     assert console.foreign == [] and console.unexpected_errors() == []

@@ -10,22 +10,17 @@ from datetime import timedelta
 import chinese_calendar
 
 from app import clock
-from tests.browser.harness import DESKTOP, PHONE
-
-
-def _log_in(page, server, username: str) -> None:
-    page.goto(server.base + "/")
-    page.fill("#username", username)
-    page.fill("#password", server.passwords[username])
-    page.click("button[type=submit]")
+from tests.browser.harness import DESKTOP, PHONE, log_in
 
 
 def test_a_clerk_previews_a_holiday_and_saves_it(console, server):
+    from playwright.sync_api import expect  # imported where used, as the browser fixture does
+
     today = clock.today()
     # the demo books its first visits on the first working day ahead
     day = next(d for d in (today + timedelta(days=k) for k in range(1, 15)) if chinese_calendar.is_workday(d))
     page = console.page()
-    _log_in(page, server, "demo.staff")
+    log_in(page, server, "demo.staff")
     page.click("nav >> text=窗口")
     assert page.locator("h1").inner_text() == "窗口与节假日"
     assert page.locator("#weekly input[name=start-0]").input_value() == "09:00"
@@ -49,7 +44,7 @@ def test_a_clerk_previews_a_holiday_and_saves_it(console, server):
     page.set_viewport_size(DESKTOP)
 
     preview.locator("button:has-text('保存日历日')").click()
-    assert "日历日已保存" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("日历日已保存")
     row = page.locator("#calendar tr", has_text="临时闭所")
     assert row.count() == 1 and "节假日" in row.inner_text()
     console.shot(page, "windows-holiday-saved")
@@ -58,5 +53,5 @@ def test_a_clerk_previews_a_holiday_and_saves_it(console, server):
     page.locator("#calendar .preview").wait_for()
     assert "新增" in page.locator("#calendar .preview").inner_text()  # the windows come back
     page.click("#calendar .preview button:has-text('撤销声明')")
-    assert "声明已撤销" in page.locator("main").inner_text()
-    assert page.locator("#calendar tr", has_text="临时闭所").count() == 0
+    expect(page.locator("main")).to_contain_text("声明已撤销")
+    expect(page.locator("#calendar tr", has_text="临时闭所")).to_have_count(0)
