@@ -308,11 +308,16 @@ def _overdue_review(station: Station, staff: User, areas: Sequence[Area], today:
 
 
 def _failed_sms(station: Station) -> None:
-    """The provider refused one booking's confirmation for good: staff see it and may retry it."""
-    row = db.session.execute(
-        sa.select(Notification).where(Notification.station_id == station.id).order_by(Notification.created_at).limit(1)
-    ).scalar_one_or_none()
-    if row is not None:
+    """The provider refused two bookings' confirmations for good: staff see them and may retry
+    them (two, so that a walk can send one again and the dashboard still has one to show)."""
+    rows = db.session.execute(
+        sa.select(Notification).where(Notification.station_id == station.id).order_by(Notification.created_at)
+    ).scalars()
+    dead: list[Notification] = []
+    for row in rows:  # the first, and the first to another number
+        if len(dead) < 2 and all(row.recipient_bidx != d.recipient_bidx for d in dead):
+            dead.append(row)
+    for row in dead:
         row.status, row.attempts, row.last_error = "dead", 6, "provider: 号码无法接通 (unreachable number)"
 
 
