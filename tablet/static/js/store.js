@@ -29,7 +29,12 @@ export function open() {
     db.createObjectStore("rejections", { keyPath: "mutation_id" });
     db.createObjectStore("photos", { keyPath: "sha256" });
   };
-  return promised(request);
+  return promised(request).then((db) => {
+    // Another connection's wipe (a lost tablet) or upgrade waits for every open connection to
+    // close: this one closes at once instead of holding it up until it is garbage-collected.
+    db.onversionchange = () => db.close();
+    return db;
+  });
 }
 
 export function wipe(db) {
