@@ -82,6 +82,6 @@ def test_a_clerk_assigns_a_visit_prints_the_route_and_resends_an_sms(console, se
     page.click("nav >> text=平板")
     page.fill("#label", "北山社区-9")
     page.click("button:has-text('登记并显示绑定码')")
-    assert page.locator(".enrol-code svg").count() == 1
+    expect(page.locator(".enrol-code svg")).to_have_count(1)
     assert len(page.locator("p.code").inner_text().strip()) == 14  # XXXX-XXXX-XXXX
     console.shot(page, "tablet-enrol")
