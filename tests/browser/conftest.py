@@ -53,9 +53,10 @@ def _flask(env, *args) -> str:
 
 
 class Server:
-    def __init__(self, base: str, passwords: dict[str, str]):
+    def __init__(self, base: str, passwords: dict[str, str], log: Path):
         self.base = base
         self.passwords = passwords
+        self.log = log  # the server's log, at INFO: the console SMS sender's texts are there
 
 
 def _ready(base: str) -> bool:
@@ -76,7 +77,8 @@ def server():
                 "DOORSTEP_DATABASE_URL": f"sqlite:///{tmp}/console.sqlite3",
                 "DOORSTEP_BLOB_DIR": f"{tmp}/blobs",
                 "DOORSTEP_SCHEDULER_IN_PROCESS": "0",
-                "DOORSTEP_LOG_LEVEL": "WARNING",
+                "DOORSTEP_LOG_LEVEL": "INFO",
+                "DOORSTEP_SMS_SENDER": "console",
                 "PYTHONPATH": str(ROOT),
             }
         )
@@ -97,7 +99,7 @@ def server():
                 assert (
                     eventually(lambda: proc.poll() is not None or _ready(base), timeout=60) and proc.poll() is None
                 ), (Path(tmp) / "app.log").read_text()
-                yield Server(base, passwords)
+                yield Server(base, passwords, Path(tmp) / "app.log")
             finally:
                 proc.terminate()
                 proc.wait(timeout=20)

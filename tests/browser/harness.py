@@ -4,8 +4,11 @@ error. Imported by tests/browser/conftest.py and by the tests (never a conftest 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.waiting import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -63,3 +66,15 @@ def log_in(page, server, username: str) -> None:
     page.fill("#password", server.passwords[username])
     page.click("button[type=submit]")
     page.wait_for_load_state()
+
+
+def last_sms_code(log: Path, phone: str) -> str:
+    """The six-digit code in the last text the console SMS sender logged to this phone (masked in
+    the log as it is everywhere), once it is there."""
+    masked = f"{phone[:3]}****{phone[-4:]}"
+    codes: list[str] = []
+    assert eventually(
+        lambda: codes.extend(re.findall(rf"SMS to {re.escape(masked)}: [^\n]*?(\d{{6}})", log.read_text())) or codes,
+        timeout=10,
+    ), log.read_text()[-2000:]
+    return codes[-1]

@@ -3,105 +3,25 @@ sender logged, book a visit, take the calendar file, move the visit, cancel it. 
 127.0.0.1, no console error, no page scrolls sideways. Screenshots go to
 ``build/screenshots/citizen/``.
 
-The suite's shared server logs at WARNING, which hides the SMS sender's lines; this walk starts a
-server of its own (the same demo seed and clock) that logs them, and reads the code from there."""
+The code is read from the shared server's log, where the console SMS sender writes it; the walk
+cancels what it booked, so the demo's calendar is as the other walks expect it."""
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import tempfile
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser.harness import PHONE, ROOT, Watched
-from tests.fixtures.clock import clock_env
-from tests.waiting import eventually
+from tests.browser.harness import PHONE, ROOT, Watched, last_sms_code
 
 SHOTS = ROOT / "build" / "screenshots" / "citizen"
 PHONE_NUMBER = "13912340188"
 
 
-class SmsServer:
-    def __init__(self, base: str, log: Path):
-        self.base, self.log = base, log
-
-    def last_code(self, phone: str) -> str:
-        masked = f"{phone[:3]}****{phone[-4:]}"
-        codes: list[str] = []
-        assert eventually(
-            lambda: (
-                codes.extend(re.findall(rf"SMS to {re.escape(masked)}: [^\n]*?(\d{{6}})", self.log.read_text()))
-                or codes
-            ),
-            timeout=10,
-        ), self.log.read_text()[-2000:]
-        return codes[-1]
-
-
-def _ready(base: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=2) as resp:
-            return resp.status == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def sms_server() -> Iterator[SmsServer]:
-    with tempfile.TemporaryDirectory(prefix="doorstep-citizen-") as tmp:
-        env = clock_env(
-            {
-                **os.environ,
-                "DOORSTEP_ENV": "development",
-                "DOORSTEP_DATABASE_URL": f"sqlite:///{tmp}/citizen.sqlite3",
-                "DOORSTEP_BLOB_DIR": f"{tmp}/blobs",
-                "DOORSTEP_SCHEDULER_IN_PROCESS": "0",
-                "DOORSTEP_LOG_LEVEL": "INFO",
-                "DOORSTEP_SMS_SENDER": "console",
-                "PYTHONPATH": str(ROOT),
-            }
-        )
-        for args in (("db", "upgrade"), ("seed-demo",)):
-            done = subprocess.run(
-                [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            assert done.returncode == 0, done.stdout + done.stderr
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        base, log = f"http://127.0.0.1:{port}", Path(tmp) / "app.log"
-        with log.open("w") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "flask", "--app", "wsgi", "run", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                assert (
-                    eventually(lambda: proc.poll() is not None or _ready(base), timeout=60) and proc.poll() is None
-                ), log.read_text()
-                yield SmsServer(base, log)
-            finally:
-                proc.terminate()
-                proc.wait(timeout=20)
-
-
 @pytest.fixture
-def phone(browser, sms_server) -> Iterator[Watched]:
+def phone(browser, server) -> Iterator[Watched]:
     context = browser.new_context(
         locale="zh-CN",
         viewport=PHONE,
@@ -111,7 +31,7 @@ def phone(browser, sms_server) -> Iterator[Watched]:
         extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"},
         accept_downloads=True,
     )
-    watched = Watched(context, sms_server.base)
+    watched = Watched(context, server.base)
     yield watched
     context.close()
     assert watched.foreign == [], f"requests left 127.0.0.1: {watched.foreign}"
@@ -124,17 +44,17 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}-375x667.png"), full_page=True)
 
 
-def test_a_citizen_books_moves_and_cancels_a_visit_on_a_phone(phone, sms_server):
+def test_a_citizen_books_moves_and_cancels_a_visit_on_a_phone(phone, server):
     from playwright.sync_api import expect  # imported where used, as the browser fixture does
 
     page = phone.page()
-    page.goto(f"{sms_server.base}/m/book")  # from a link: log in first, then back here
+    page.goto(f"{server.base}/m/book")  # from a link: log in first, then back here
     expect(page.locator("h1")).to_have_text("手机验证码登录")
     page.locator("input[name=phone]").tap()
     page.keyboard.type(PHONE_NUMBER)
     page.locator("button[type=submit]").tap()
     page.locator("input[name=code]").tap()
-    page.keyboard.type(sms_server.last_code(PHONE_NUMBER))
+    page.keyboard.type(last_sms_code(server.log, PHONE_NUMBER))
     page.locator("form button[type=submit]").first.tap()
 
     expect(page.locator("h1")).to_have_text("您住在哪里？")
