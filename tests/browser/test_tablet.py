@@ -237,6 +237,9 @@ def enrol_and_log_in(page, station, label: str) -> None:
     page.click("#login button[type=submit]")
     page.wait_for_selector("main h1:has-text('今日走访'), #login .notice")
     assert page.locator("#login").count() == 0, page.locator("main").inner_text()
+    # The first pull's requests run on after the day is shown; a walk that takes the network away
+    # while one is in flight gets Chromium's ERR_INTERNET_DISCONNECTED in the console.
+    page.wait_for_load_state("networkidle")
 
 
 def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, station):
