@@ -1,4 +1,5 @@
-"""The shape of the code, checked from its source: only the unit of work commits."""
+"""The shape of the code, checked from its source: only the unit of work commits, and an import
+inside a function says why it is not at the top of its module."""
 
 from __future__ import annotations
 
@@ -41,3 +42,45 @@ def test_the_scan_sees_a_commit(tmp_path):
     sample = tmp_path / "service.py"
     sample.write_text("def f(db, tx):\n    db.session.commit()\n    tx.commit()\n", encoding="utf-8")
     assert _commit_calls(sample) == [2, 3]
+
+
+IMPORTING = (*PACKAGES, "citizen", "tablet", "doorstep_client")
+
+
+def _unexplained_imports(path: Path) -> list[int]:
+    """Imports inside a function whose block carries no comment: the comment (on the line, or on
+    the line above the run of imports it opens) says why the import waits (a cycle, a heavy
+    optional library), so whoever moves it to the top knows what breaks."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    tree = ast.parse("\n".join(lines), filename=str(path))
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            first = node.lineno - 1
+            while first > 0 and lines[first - 1].strip().startswith(("import ", "from ")):
+                first -= 1  # the run of imports this one belongs to
+            said = "#" in lines[node.lineno - 1] or (first > 0 and lines[first - 1].strip().startswith("#"))
+            if not said:
+                found.append(node.lineno)
+    return found
+
+
+def test_an_import_inside_a_function_says_why():
+    found = []
+    for package in IMPORTING:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            found += [f"{path.relative_to(ROOT)}:{line}" for line in _unexplained_imports(path)]
+    assert found == [], "imports inside functions without a reason: " + ", ".join(found)
+
+
+def test_the_scan_sees_an_unexplained_import(tmp_path):
+    sample = tmp_path / "module.py"
+    sample.write_text(
+        "def f():\n    import json\n\n\ndef g():\n    # deferred: heavy\n    import csv\n    import io\n",
+        encoding="utf-8",
+    )
+    assert _unexplained_imports(sample) == [2]

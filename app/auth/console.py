@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 
+import qrcode
 from flask import g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from qrcode.image.svg import SvgPathImage
 
 from app.auth import devices
 from app.errors import DomainError
@@ -32,9 +34,6 @@ STATUS = {
 
 def _qr_svg(text: str) -> str:
     """The code as an SVG QR symbol (one path, crisp at any size; no script, no inline style)."""
-    import qrcode
-    from qrcode.image.svg import SvgPathImage
-
     symbol = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=2)
     symbol.add_data(text)
     return str(symbol.make_image(image_factory=SvgPathImage).to_string(encoding="unicode"))

@@ -15,12 +15,14 @@ __all__ = ["init_app", "page_blueprint", "part", "register_nav", "register_panel
 
 def page_blueprint(name: str, import_name: str, url_prefix: str) -> Blueprint:
     """A feature's console pages (see ``app.web.views.page_blueprint``)."""
+    # deferred: views imports this package's modules, so the package cannot import it at load time
     from app.web import views
 
     return views.page_blueprint(name, import_name, url_prefix)
 
 
 def init_app(app: Flask) -> None:
+    # deferred, as above: the page modules import this package first
     from app.web import filters, i18n
     from app.web.views import blp
 

@@ -7,6 +7,7 @@ its Chinese."""
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
@@ -107,8 +108,6 @@ def update() -> None:
 
 
 def compiled(locale: str) -> bytes:
-    import io
-
     with po_path(locale).open("rb") as f:
         catalog = read_po(f, locale=locale)
     out = io.BytesIO()

@@ -7,7 +7,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from flask import Flask
-from flask_babel import format_date, format_decimal, format_percent, format_time
+from flask_babel import format_date, format_decimal, format_percent, format_time, to_user_timezone
 
 from app import pii
 
@@ -37,8 +37,6 @@ def local_datetime(value: datetime | None) -> str:
 
 
 def _local(value: datetime) -> datetime:
-    from flask_babel import to_user_timezone
-
     return to_user_timezone(value)
 
 

@@ -30,6 +30,7 @@ def browser_locale() -> str | None:
 
 
 def is_console_request() -> bool:
+    # deferred: app.errors imports this module for problem texts, and access imports app.errors
     from app.web.access import CONSOLE_BLUEPRINTS
 
     return request.blueprint in CONSOLE_BLUEPRINTS

@@ -22,7 +22,7 @@ from app.extensions import db
 from app.org.models import User
 from app.web import access, csrf, sessions
 from app.web.access import console_public, staff_page
-from app.web.i18n import CONSOLE_LOCALES
+from app.web.i18n import CONSOLE_LOCALES, translate_detail, translate_text
 from app.web.nav import entries_for, register_nav
 from app.web.panels import panels_for
 from app.web.security import secure_page
@@ -258,8 +258,6 @@ def _unexpected(err: Exception) -> ResponseReturnValue:
 
 
 def _error_page(status: int, title: str, detail: str) -> tuple[str, int]:
-    from app.web.i18n import translate_detail, translate_text
-
     db.session.rollback()
     return render_template(
         "console/error.html", status=status, title=translate_text(title), detail=translate_detail(detail)

@@ -21,6 +21,7 @@ from app.errors import DomainError
 from app.extensions import db
 from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
+from app.web.i18n import translate_detail
 from field_api.permits import services as applications
 from field_api.permits.models import PermitApplication
 from field_api.scoping import application_for
@@ -175,8 +176,6 @@ def act(application_id: uuid.UUID, action: str) -> ResponseReturnValue:
         if err.status >= 500 or err.status in (403, 404):
             raise
         db.session.rollback()
-        from app.web.i18n import translate_detail
-
         errors["action"] = translate_detail(err.detail)
         return _detail(application_for(g.actor, application_id), errors=errors, form=dict(form), status=err.status)
     if action in ("approve", "reject", "return"):

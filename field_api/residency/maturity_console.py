@@ -13,6 +13,7 @@ from typing import Any
 from flask import g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import NotFound
 
 from app import clock, pii
 from app.extensions import db
@@ -117,8 +118,6 @@ def resend(notification_id: uuid.UUID) -> ResponseReturnValue:
         outbox.outbox_visible_to(g.actor).where(Notification.id == notification_id, Notification.kind.in_(tuple(KIND)))
     ).scalar_one_or_none()
     if row is None:
-        from werkzeug.exceptions import NotFound
-
         raise NotFound()
     outbox.retry(g.actor, notification_id)
     return redirect(url_for("maturity.upcoming", days=request.form.get("days", 14), done=1), 303)
