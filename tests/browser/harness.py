@@ -241,3 +241,22 @@ def page_weight(page, document: bytes) -> dict[str, int]:
         assert got.ok, (url, got.status)
         weights[urlsplit(url).path] = len(gzip.compress(got.body(), 6))
     return weights
+
+
+@contextmanager
+def phone_context(browser, base: str) -> Iterator[Watched]:
+    """A fresh phone browser (no cookies, touch, mobile viewport) preferring Simplified Chinese,
+    watched for requests off 127.0.0.1 and console errors, which fail the test when it closes."""
+    context = browser.new_context(
+        locale="zh-CN",
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
+        extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"},
+    )
+    watched = Watched(context, base)
+    yield watched
+    context.close()
+    assert watched.foreign == [], f"requests left 127.0.0.1: {watched.foreign}"
+    assert watched.unexpected_errors() == [], f"console errors: {watched.errors}"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.harness import PHONE, ROOT, Watched
+from tests.browser.harness import PHONE, ROOT, Watched, phone_context
 
 SHOTS = ROOT / "build" / "screenshots" / "citizen"
 
@@ -15,19 +15,8 @@ SHOTS = ROOT / "build" / "screenshots" / "citizen"
 @pytest.fixture
 def phone(browser, server) -> Iterator[Watched]:
     """A fresh phone browser (no cookies, touch, mobile viewport) that prefers Simplified Chinese."""
-    context = browser.new_context(
-        locale="zh-CN",
-        viewport=PHONE,
-        is_mobile=True,
-        has_touch=True,
-        device_scale_factor=2,
-        extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"},
-    )
-    watched = Watched(context, server.base)
-    yield watched
-    context.close()
-    assert watched.foreign == [], f"requests left 127.0.0.1: {watched.foreign}"
-    assert watched.unexpected_errors() == [], f"console errors: {watched.errors}"
+    with phone_context(browser, server.base) as watched:
+        yield watched
 
 
 def test_a_citizen_finds_the_station_and_areas_on_a_phone(phone, server):

@@ -22,7 +22,7 @@ from dateutil.relativedelta import relativedelta
 from PIL import Image, ImageDraw
 
 from app import clock
-from tests.browser.harness import PAGE_BUDGET, PHONE, ROOT, LoggedServer, Watched, logged_server
+from tests.browser.harness import PAGE_BUDGET, PHONE, ROOT, LoggedServer, Watched, logged_server, phone_context
 from tests.browser.station_api import StationApi
 from tests.factories import valid_identity
 
@@ -40,19 +40,8 @@ def sms_server() -> Iterator[LoggedServer]:
 
 @pytest.fixture
 def phone(browser, sms_server) -> Iterator[Watched]:
-    context = browser.new_context(
-        locale="zh-CN",
-        viewport=PHONE,
-        is_mobile=True,
-        has_touch=True,
-        device_scale_factor=2,
-        extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"},
-    )
-    watched = Watched(context, sms_server.base)
-    yield watched
-    context.close()
-    assert watched.foreign == [], f"requests left 127.0.0.1: {watched.foreign}"
-    assert watched.unexpected_errors() == [], f"console errors: {watched.errors}"
+    with phone_context(browser, sms_server.base) as watched:
+        yield watched
 
 
 def _today() -> date:
