@@ -10,9 +10,11 @@ When the leader is killed. A provider call cannot be made idempotent (SNS has no
 for SMS), so a process killed *while a call is in flight* leaves that message ``unknown`` — the
 dispatcher's documented at-most-once choice, shown to staff for a person to resolve. The test
 therefore kills the leader mid-run at a moment with no call in flight: it freezes the leader
-(SIGSTOP), checks that no claimed message is without an outcome, and kills it (SIGKILL) — or lets
-it go on (SIGCONT) and tries again a few milliseconds later. Everything else — a half-run batch,
-an open claim transaction, the lock, the catch-up of a successor — is exactly as in a real crash.
+(SIGSTOP), waits for the database to finish whatever statement the leader had already sent (a
+claim's COMMIT may still be on its way), checks that no claimed message is without an outcome, and
+kills it (SIGKILL) — or lets it go on (SIGCONT) and tries again a few milliseconds later.
+Everything else — a half-run batch, an open claim transaction, the lock, the catch-up of a
+successor — is exactly as in a real crash.
 """
 
 from __future__ import annotations
@@ -200,8 +202,10 @@ def kill_between_calls(app, pid: int) -> int:
     docstring); returns how many freezes it took."""
     for attempt in range(1, 2001):
         os.kill(pid, signal.SIGSTOP)
+        before = server_side(app, pid)
         frozen = outbox(app)
-        if frozen["sending"] == 0:
+        settled = before is not None and server_side(app, pid) == before
+        if settled and frozen["sending"] == 0:
             os.kill(pid, signal.SIGKILL)
             return attempt
         os.kill(pid, signal.SIGCONT)
@@ -210,6 +214,49 @@ def kill_between_calls(app, pid: int) -> int:
         wait_for(lambda frozen=frozen: outbox(app) != frozen, timeout=10, step=random.uniform(0.002, 0.02))
     os.kill(pid, signal.SIGCONT)
     pytest.fail("the leader never paused between provider calls in 2,000 tries")
+
+
+def server_side(app, pid: int) -> tuple | None:
+    """What the database is doing for the frozen process: ``None`` while it still runs one of its
+    statements, else each connection's state and when it last changed.
+
+    A frozen client may already have written a statement, say the COMMIT of a claim, that the
+    PostgreSQL server is still carrying out; an outbox read then may not be the last word. The
+    caller reads the outbox between two looks at this, equal and idle, so the read is final. On
+    SQLite the commit happens inside the frozen process, so freezing it is enough."""
+    if not POSTGRES:
+        return ()
+    ports = sorted(client_ports(pid))
+    with app.app_context():
+        rows = db.session.execute(
+            sa.text(
+                "SELECT client_port, state, state_change FROM pg_stat_activity "
+                "WHERE client_port = ANY(:ports) ORDER BY client_port"
+            ),
+            {"ports": ports},
+        ).all()
+        db.session.remove()
+    if any(state not in ("idle", "idle in transaction") for _port, state, _changed in rows):
+        return None
+    return tuple(tuple(row) for row in rows)
+
+
+def client_ports(pid: int) -> set[int]:
+    """The local TCP ports of a process's sockets (its database connections among them), read
+    from /proc: the socket inodes among its open files, looked up in its TCP tables."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def scheduler_env(endpoint: str, tmp_path) -> dict:
