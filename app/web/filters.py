@@ -1,5 +1,6 @@
 """Template filters: times in the station's zone, dates the way the reader writes them
-(2026年12月4日 in Chinese), and personal numbers masked exactly as the API masks them."""
+(2026年12月4日 in Chinese), labels with the reader's colon, and personal numbers masked exactly
+as the API masks them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 
 from flask import Flask
-from flask_babel import format_date, format_decimal, format_percent, format_time, to_user_timezone
+from flask_babel import format_date, format_decimal, format_percent, format_time, get_locale, to_user_timezone
 
 from app import pii
 
@@ -56,7 +57,15 @@ def number(value: float | Decimal) -> str:
     return format_decimal(value)
 
 
+def colon(label: str) -> str:
+    """A label and its colon as the reader writes it: 当前状态： in Chinese (full width, no space),
+    "Now: " in English. The colon stays out of the catalogue so one label serves a heading too."""
+    locale = get_locale()
+    return f"{label}：" if locale is not None and locale.language == "zh" else f"{label}: "
+
+
 FILTERS = {
+    "colon": colon,
     "date": local_date,
     "time": local_time,
     "datetime": local_datetime,

@@ -50,6 +50,7 @@ def test_a_booking_reference_and_the_code_show_its_progress(client, make, world,
     html = page.get_data(as_text=True)
     assert page.status_code == 200, html
     assert "待派民警" in html and "预约成功" in html and booking["reference"] in html.replace("-", "")
+    assert "当前状态：<strong>待派民警</strong>" in html  # a Chinese colon, as the reader writes it
     for personal in (phone, phone[-4:], "北山街道", "李娜"):
         assert personal not in html
     # the code is the log-in's: used once

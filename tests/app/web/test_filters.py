@@ -29,6 +29,12 @@ def test_the_weekday_in_full_form(app):
         assert filters.local_date(date(2026, 12, 4), "full") == "2026年12月4日星期五"
 
 
+@pytest.mark.parametrize("accept, shown", [("zh-CN", "状态："), ("en", "状态: ")])
+def test_a_label_takes_the_readers_colon(app, accept, shown):
+    with app.test_request_context("/console/login", headers={"Accept-Language": accept}):
+        assert filters.colon("状态") == shown
+
+
 def test_masks_are_the_apis():
     assert filters.masked_phone("13812345678") == pii.mask_phone("13812345678") == "138****5678"
     identity = "330106199003071236"
