@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 5000
 export FLASK_APP := wsgi
 
-.PHONY: run test lint lock contract install install-dev db-upgrade clean translations
+.PHONY: run test suite lint lock contract install install-dev db-upgrade clean translations
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,11 @@ lint: install-dev
 PYTEST_WORKERS ?= auto
 test: install-dev lint
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --cov --cov-report=term-missing:skip-covered $(PYTEST_ARGS)
+
+## make suite: the suite alone, without the lint and without coverage (what CI runs again on
+## PostgreSQL and with the clock pinned, once `make test` has linted and measured coverage)
+suite: install-dev
+	$(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 ## make contract: the OpenAPI document through Schemathesis (all checks, stateful) against a fresh,
 ## seeded app on SQLite, as the station's staff and then as the sub-bureau's administrator (who

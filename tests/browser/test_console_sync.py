@@ -18,7 +18,7 @@ def test_a_clerk_settles_a_conflict_field_by_field_and_a_rejected_change(console
     console.shot(page, "sync-conflicts")
     row = page.locator("tr").filter(has_text="北山社区-1").filter(has_text="姓名")
     row.locator("a").first.click()
-    assert page.locator("h1").inner_text() == "同步冲突: 居民"
+    assert page.locator("h1").inner_text() == "同步冲突：居民"
     table = page.locator("table.compare").inner_text()
     assert "孙皓" in table and "孙浩然" in table and "138****7702" in table and "138****7703" in table
     assert "13812347703" not in page.content()  # the tablet's phone, masked
