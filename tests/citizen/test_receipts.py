@@ -21,7 +21,7 @@ def _csrf(page) -> str:
 
 def _facts(html: str) -> tuple[str, str, str]:
     """The three answers, in the page's order: signature valid, recorded, revoked."""
-    return tuple(re.findall(r'<li class="(?:yes|no)">[^<]*: <strong>([^<]+)</strong>', html))
+    return tuple(re.findall(r'<li class="(?:yes|no)">[^<]*：<strong>([^<]+)</strong>', html))
 
 
 def _check(client, code: str):
