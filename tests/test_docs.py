@@ -25,8 +25,8 @@ def test_ci_runs_the_readme_test_command_on_both_databases_and_on_pinned_clocks(
     )
     # make test once (lint, suite, coverage); the pinned-clock and PostgreSQL runs are the bare suite
     assert ci.count("make test") == 1 and ci.count("make suite") == 2 and "postgresql+psycopg://" in ci
-    assert 'DOORSTEP_TEST_NOW="$instant" make suite' in ci
-    assert "2026-12-31T23:30:00+08:00" in ci and "2026-12-07T08:59:00+08:00" in ci
+    assert 'DOORSTEP_TEST_NOW="$NEW_YEARS_EVE" make suite' in ci and 'DOORSTEP_TEST_NOW="$MONDAY_MORNING"' in ci
+    assert "NEW_YEARS_EVE=2026-12-31T23:30:00+08:00" in ci and "MONDAY_MORNING=2026-12-07T08:59:00+08:00" in ci
 
 
 def test_readme_documents_the_test_clock():
