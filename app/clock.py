@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 OFFSET_ENV = "DOORSTEP_CLOCK_OFFSET_SECONDS"
@@ -50,6 +50,23 @@ def local_now() -> datetime:
 def today() -> date:
     """The district's date: until 08:00 in Beijing, UTC's date is still yesterday's."""
     return local_now().date()
+
+
+def day_starts(day: date) -> datetime:
+    """The instant a local day begins, for "on or after this day" filters. The calendar's first
+    day begins before UTC's range does; it stands for "since ever"."""
+    try:
+        return datetime.combine(day, time.min, LOCAL_TZ).astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def day_ends(day: date) -> datetime:
+    """The instant after a local day, for "on or before this day" filters (``< day_ends(day)``).
+    The calendar's last day has no next one; it stands for "until ever"."""
+    if day == date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return day_starts(day + timedelta(days=1))
 
 
 def timestamp() -> float:

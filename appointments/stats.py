@@ -81,19 +81,13 @@ def officer_load(actor, day: date) -> list[dict]:
     ]
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), tzinfo=clock.LOCAL_TZ)
-
-
 def bookings_per_day(actor, start: date, end: date) -> list[tuple[date, int]]:
     """Bookings made on each local day from ``start`` to ``end`` (both included)."""
     made = db.session.execute(
         bookings_visible_to(actor)
         .with_only_columns(Booking.created_at)
         .order_by(None)
-        .where(
-            Booking.created_at >= _local_midnight(start), Booking.created_at < _local_midnight(end + timedelta(days=1))
-        )
+        .where(Booking.created_at >= clock.day_starts(start), Booking.created_at < clock.day_ends(end))
     ).scalars()
     counts = {start + timedelta(days=i): 0 for i in range((end - start).days + 1)}
     for created in made:

@@ -6,7 +6,7 @@ event was altered, removed or inserted and where."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from flask import g, render_template, request
@@ -14,8 +14,8 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app import clock
 from app.audit.services import ChainReport, events_visible_to, verify_chain
-from app.clock import LOCAL_TZ
 from app.extensions import db
 from app.org.models import User
 from app.org.scoping import users_visible_to
@@ -58,9 +58,9 @@ def _filters() -> tuple[dict[str, Any], dict[str, str], dict[str, str]]:
     if since and until and until < since:
         errors["until"] = _("The end is before the start.")
     if since:
-        filters["since"] = datetime.combine(since, time.min, LOCAL_TZ)
+        filters["since"] = clock.day_starts(since)
     if until:
-        filters["until"] = datetime.combine(until + timedelta(days=1), time.min, LOCAL_TZ)
+        filters["until"] = clock.day_ends(until)
     try:
         before = int(request.values.get("before_id", ""))
         if before > 0:

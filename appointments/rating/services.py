@@ -4,8 +4,6 @@ citizens' H5 and the console's dashboard panel all call these functions."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
@@ -123,14 +121,10 @@ def search(actor, filters: dict):
         if filters.get(key) is not None:
             query = query.where(column == filters[key])
     if filters.get("from") is not None:
-        query = query.where(VisitRating.created_at >= _local_midnight(filters["from"]))
+        query = query.where(VisitRating.created_at >= clock.day_starts(filters["from"]))
     if filters.get("to") is not None:
-        query = query.where(VisitRating.created_at < _local_midnight(filters["to"] + timedelta(days=1)))
+        query = query.where(VisitRating.created_at < clock.day_ends(filters["to"]))
     return query
-
-
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), tzinfo=clock.LOCAL_TZ)
 
 
 def summary(actor, filters: dict | None = None) -> dict:

@@ -6,7 +6,7 @@ the receipt joined in; nothing is looked up row by row."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import date
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
@@ -24,10 +24,6 @@ from field_api.residency.models import Resident
 from field_api.scoping import deliveries_visible_to
 
 
-def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0), clock.LOCAL_TZ)
-
-
 def _masked_name(name: str | None) -> str:
     return name[:1] + "*" * (len(name) - 1) if name else ""
 
@@ -37,8 +33,8 @@ def delivery_rows(actor: Actor, start: date, end: date) -> Iterator[tuple[Any, .
         deliveries_visible_to(actor)
         .where(
             Delivery.status == "delivered",
-            Delivery.handed_over_at >= _local_midnight(start),
-            Delivery.handed_over_at < _local_midnight(end + timedelta(days=1)),
+            Delivery.handed_over_at >= clock.day_starts(start),
+            Delivery.handed_over_at < clock.day_ends(end),
         )
         .join(Permit, Permit.id == Delivery.permit_id)
         .join(Resident, Resident.id == Permit.resident_id)

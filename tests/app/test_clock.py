@@ -100,3 +100,10 @@ def test_the_test_clock_switch_is_read_strictly(raw, problem):
         pinned_instant(raw)
     assert pinned_instant("2026-12-07T08:59:00+08:00") == datetime(2026, 12, 7, 0, 59, tzinfo=UTC)
     assert pinned_instant("") is None
+
+
+def test_a_local_day_starts_and_ends_at_beijings_midnights_and_the_calendars_ends_mean_ever():
+    assert clock.day_starts(date(2026, 12, 4)) == datetime(2026, 12, 3, 16, tzinfo=UTC)
+    assert clock.day_ends(date(2026, 12, 4)) == datetime(2026, 12, 4, 16, tzinfo=UTC)
+    assert clock.day_starts(date.min) == datetime.min.replace(tzinfo=UTC)
+    assert clock.day_ends(date.max) == datetime.max.replace(tzinfo=UTC)

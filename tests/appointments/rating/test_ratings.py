@@ -141,3 +141,15 @@ def test_ratings_sent_at_once_keep_one(app, client, make, world, booker):
     assert sorted(results) == [201, 409, 409, 409]
     staff = client.get("/api/v1/ratings", headers=make.auth(world.staff[0])).json
     assert len(staff) == 1
+
+
+def test_the_calendars_first_and_last_days_mean_since_and_until_ever(client, make, world, booker):
+    visit = completed_visit(client, make, world, booker)
+    _rate(client, make, world.citizen, visit["visit_id"], stars=3)
+    staff = make.auth(world.staff[0])
+    for path in ("/api/v1/ratings", "/api/v1/ratings/summary"):
+        ever = client.get(path, query_string={"from": "0001-01-01", "to": "9999-12-31"}, headers=staff)
+        assert ever.status_code == 200, ever.get_data(as_text=True)
+        assert (len(ever.json) if isinstance(ever.json, list) else ever.json["count"]) == 1
+        ago = client.get(path, query_string={"from": "0001-01-01", "to": "2000-01-01"}, headers=staff)
+        assert (len(ago.json) if isinstance(ago.json, list) else ago.json["count"]) == 0
