@@ -17,8 +17,10 @@ no domain: each domain tells ``sync.registry.register_labels`` how its entities 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +35,7 @@ from app.extensions import db
 from app.org.models import Area, User
 from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
+from app.web.filters import local_date
 from app.web.i18n import translate_text
 from sync import registry, resolution
 from sync.models import SyncConflict, SyncMutation
@@ -137,11 +140,19 @@ def reason_in_words(mutation: SyncMutation) -> dict[str, Any]:
     return {"headline": headline, "fields": fields, "slug": slug}
 
 
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _shown(value: object) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        try:  # a day as the rest of the console writes it: 2026年11月5日
+            return local_date(date.fromisoformat(value))
+        except ValueError:
+            return value
     return str(value)
 
 

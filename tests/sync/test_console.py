@@ -156,6 +156,8 @@ def test_rejections_masked_with_the_reason_device_and_officer(app, client, world
     detail = client.get(f"/console/sync/rejections/{mutation_id}").get_data(as_text=True)
     assert pii.mask_phone(body["phone"]) in detail and pii.mask_identity(body["identity_number"]) in detail
     assert "李房东" in detail and "租住" in detail and "测试社区" in detail  # in words
+    started = months_ago(7)
+    assert f"{started.year}年{started.month}月{started.day}日" in detail  # a day as the console writes days
 
 
 def test_another_station_sees_no_rejection(client, world, tablet):
