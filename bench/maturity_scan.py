@@ -331,11 +331,13 @@ def raw_floor(db: Database, today: date, through: date, queued: bool, now: datet
     stamp = now if pg else now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
     dialect = postgresql.dialect() if pg else sqlite.dialect()
     new_id = str(new_uuid().compile(dialect=dialect))
-    key = "'maturity:' || " + str(uuid_text(sa.literal_column("r.id")).compile(dialect=dialect))
+    registration_text = str(uuid_text(sa.literal_column("r.id")).compile(dialect=dialect))
+    key = "'maturity:' || " + registration_text
+    link = "'R:' || " + registration_text  # the link the text carries, signed when it is sent
     params = (
-        "json_build_object('station', s.name, 'day', to_char(r.maturity_date, 'YYYY-MM-DD'))"
+        f"json_build_object('station', s.name, 'day', to_char(r.maturity_date, 'YYYY-MM-DD'), 'link', {link})"
         if pg
-        else "json_object('station', s.name, 'day', r.maturity_date)"
+        else f"json_object('station', s.name, 'day', r.maturity_date, 'link', {link})"
     )
     statements = [
         (
