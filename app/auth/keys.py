@@ -117,14 +117,16 @@ def verification_key(kid: object) -> ec.EllipticCurvePublicKey | None:
         row = db.session.get(SigningKey, kid) if isinstance(kid, str) and len(kid) <= 32 else None
         if row is None:
             return None  # not cached: a made-up kid per request must not grow memory
-        entry = (row.public_jwk, row.retired_at, time.monotonic())
+        key = ECAlgorithm.from_jwk(row.public_jwk) if row.public_jwk else None
+        if key is not None and not isinstance(key, ec.EllipticCurvePublicKey):  # public halves only
+            raise TypeError(f"the stored JWK of key {kid!r} is not a public EC key")
+        # The same key object while the entry lasts: tokens.decode_access_token remembers the
+        # tokens a key verified for as long as this very object is returned.
+        entry = (key, row.retired_at, time.monotonic())
         cache[kid] = entry
-    jwk, retired_at, _ = entry
-    if jwk is None or (retired_at is not None and utcnow() - retired_at > _verify_window()):
+    key, retired_at, _ = entry
+    if key is None or (retired_at is not None and utcnow() - retired_at > _verify_window()):
         return None
-    key = ECAlgorithm.from_jwk(jwk)
-    if not isinstance(key, ec.EllipticCurvePublicKey):  # public_jwk holds public halves only
-        raise TypeError(f"the stored JWK of key {kid!r} is not a public EC key")
     return key
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -13,6 +15,7 @@ from uuid import UUID
 import jwt
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
 from app.auth import keys, proof
@@ -21,7 +24,7 @@ from app.auth.models import Device, RefreshToken
 from app.db import affected, utcnow
 from app.errors import DeviceRevoked, Unauthorized
 from app.extensions import db
-from app.org.models import User, user_area
+from app.org.models import Area, User, user_area
 from app.unit_of_work import commit_now
 
 ALGORITHM = "ES256"
@@ -57,8 +60,35 @@ def issue_access_token(user: User, device_id: UUID | None = None, family_id: UUI
     return jwt.encode(claims, private, algorithm=ALGORITHM, headers={"kid": kid, "typ": ACCESS_TYP})
 
 
+# Verifying the ES256 signature is the largest fixed cost of an authenticated request, and a given
+# token verifies the same way every time: a process remembers the tokens it has verified (their
+# claims, and the key object that verified them) for as long as that key is still accepted.
+# Expiry and the times are checked on every request, as are the account, the device and the
+# login's revocation (actor_from_access_token).
+_VERIFIED: OrderedDict[tuple[str, str, str], tuple[dict[str, Any], str, object]] = OrderedDict()
+_VERIFIED_MAX = 4096
+_verified_lock = threading.Lock()
+
+
 def decode_access_token(token: str) -> dict[str, Any]:
     """Verify signature, algorithm, key id, type and registered claims; raise Unauthorized."""
+    remembered = (token, current_app.config["JWT_AUDIENCE"], current_app.config["JWT_ISSUER"])
+    with _verified_lock:
+        hit = _VERIFIED.get(remembered)
+        if hit is not None:
+            _VERIFIED.move_to_end(remembered)
+    if hit is not None and keys.verification_key(hit[1]) is hit[2]:
+        return _check_times(dict(hit[0]))
+    claims, kid, key = _verify(token)
+    with _verified_lock:
+        _VERIFIED[remembered] = (claims, kid, key)
+        while len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+    return _check_times(dict(claims))
+
+
+def _verify(token: str) -> tuple[dict[str, Any], str, object]:
+    """The signature, algorithm, key id, type and the presence and shape of the registered claims."""
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
@@ -91,6 +121,12 @@ def decode_access_token(token: str) -> dict[str, Any]:
     exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat, nbf)):
         raise Unauthorized("the access token is invalid: exp, iat and nbf must be numbers")
+    return claims, str(header["kid"]), key
+
+
+def _check_times(claims: dict[str, Any]) -> dict[str, Any]:
+    """Expiry and validity against app.clock, on every request (a remembered token expires too)."""
+    exp, iat, nbf = claims["exp"], claims["iat"], claims.get("nbf", claims["iat"])
     now = clock.now().timestamp()
     if exp <= now - CLOCK_LEEWAY_SECONDS:
         raise Unauthorized("the access token has expired", slug="token-expired")
@@ -121,7 +157,8 @@ def actor_from_access_token(
     token: str, *, allow_retired_device: bool = False, request_proof: RequestProof | None = None
 ) -> Actor:
     """Every authenticated request pays for this: the account, its device and its areas are read
-    in one query (a row per area), so revocation is seen at once at the cost of one round trip.
+    in one query (a row per area), so revocation is seen at once at the cost of one round trip;
+    the account stays in the session with its areas loaded, for the route to read without another.
     A token bound to a device key needs ``request_proof`` signed by that key."""
     claims = decode_access_token(token)
     try:
@@ -136,15 +173,22 @@ def actor_from_access_token(
         else sa.false()
     )
     rows = db.session.execute(
-        sa.select(User, Device, user_area.c.area_id, revoked.label("revoked"))
+        sa.select(User, Device, Area, revoked.label("revoked"))
         .select_from(User)
         .outerjoin(Device, Device.id == device_key if device_key is not None else sa.false())
         .outerjoin(user_area, user_area.c.user_id == User.id)
+        .outerjoin(Area, Area.id == user_area.c.area_id)
         .where(User.id == user_id)
     ).all()
     user = rows[0][0] if rows else None
     if user is None or not user.active or user.role != claims.get("role"):
         raise Unauthorized("the account is inactive or has changed; log in again")
+    # Held for the request (the identity map holds objects weakly), so a route reading its own
+    # account (GET /me, the console's header) finds it in memory instead of asking again.
+    db.session.info["authenticated_user"] = user
+    areas = sorted(filter(None, (row[2] for row in rows)), key=lambda a: a.code)  # (None: no area)
+    if "areas" not in user.__dict__:  # the relationship as its lazy load would have read it
+        set_committed_value(user, "areas", areas)
     device_id = None
     if device_key is not None:
         device = check_device(rows[0][1], allow_retired=allow_retired_device)
@@ -159,7 +203,7 @@ def actor_from_access_token(
         raise Unauthorized("this login has ended (logged out or revoked); log in again", slug="token-revoked")
     area_ids: frozenset[UUID] = frozenset()
     if user.role in ("officer", "auxiliary"):
-        area_ids = frozenset(area for _u, _d, area, _r in rows if area is not None)
+        area_ids = frozenset(area.id for area in areas)
     return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id, area_ids=area_ids)
 
 

@@ -14,6 +14,7 @@ from jwt.algorithms import ECAlgorithm
 
 from app.auth import keys
 from app.auth.models import SigningKey
+from app.db import utcnow
 from app.extensions import db
 from app.org.models import User
 from tests.app.auth.helpers import access_claims, b64json, b64url, bearer, hs256, server_key, shift_back, sign
@@ -225,6 +226,28 @@ def test_expired_token_is_refused(app, client, officer):
     now = access_claims(app, officer)["iat"]
     token = sign(app, access_claims(app, officer, iat=now - 1000, nbf=now - 1000, exp=now - 100))
     _refused(client, token, "token-expired")
+
+
+def test_a_token_already_accepted_still_expires(app, client, officer, time_machine):
+    """The process remembers a token's verified signature; its expiry is checked every time."""
+    time_machine.move_to(utcnow(), tick=False)
+    now = access_claims(app, officer)["iat"]
+    token = sign(app, access_claims(app, officer, iat=now, nbf=now, exp=now + 120))
+    assert client.get(ME, headers=bearer(token)).status_code == 200
+    assert client.get(ME, headers=bearer(token)).status_code == 200
+    time_machine.shift(180)  # past expiry and the 30 s leeway
+    _refused(client, token, "token-expired")
+
+
+def test_a_token_already_accepted_is_refused_once_its_key_is_withdrawn(app, client, officer):
+    token = sign(app, access_claims(app, officer))
+    assert client.get(ME, headers=bearer(token)).status_code == 200
+    with app.app_context():
+        kid = jwt.get_unverified_header(token)["kid"]
+        db.session.get(SigningKey, kid).public_jwk = None  # as if the key were struck off
+        db.session.commit()
+        keys._cache().clear()
+    _refused(client, token)
 
 
 def test_token_from_the_future_is_refused(app, client, officer):
