@@ -181,15 +181,25 @@ class Server:
 
 
 @contextlib.contextmanager
-def gunicorn(db: Database, workers: int, log_dir: str, app_spec: str = "wsgi:app"):
+def gunicorn(
+    db: Database,
+    workers: int,
+    log_dir: str,
+    app_spec: str = "wsgi:app",
+    *,
+    threads: int = 1,
+    env: dict[str, str] | None = None,
+):
     """gunicorn serving ``app_spec`` (Doorstep by default; bench/api_latency.py also serves the lean
-    anchor) on a free port, pointed at ``db``."""
+    anchor) on a free port, pointed at ``db``; with ``threads`` > 1 the gthread worker, that many
+    threads each; ``env`` adds to the ``DOORSTEP_*`` settings."""
     port = free_port()
     log_path = os.path.join(log_dir, f"gunicorn-{port}.log")
-    env = {**os.environ, **doorstep_env(db)}
+    env = {**os.environ, **doorstep_env(db), **(env or {})}
+    concurrency = ["--worker-class", "gthread", "--threads", str(threads)] if threads > 1 else []
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [_gunicorn_bin(), "--workers", str(workers), "--bind", f"{HOST}:{port}", app_spec],
+            [_gunicorn_bin(), "--workers", str(workers), *concurrency, "--bind", f"{HOST}:{port}", app_spec],
             cwd=ROOT,
             env=env,
             stdout=log,
