@@ -48,6 +48,7 @@ import math
 import multiprocessing as mp
 import os
 import secrets
+import signal
 import statistics
 import sys
 import tempfile
@@ -245,7 +246,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
 
     from app.config import Config
-    from bench.booking_race import gunicorn, server_log_summary
+    from bench.booking_race import _on_sigterm, gunicorn, server_log_summary
+
+    signal.signal(signal.SIGTERM, _on_sigterm)  # a stopped run still stops gunicorn and drops its database
     from compose import create_app
 
     failures = []
@@ -272,8 +275,10 @@ def main(argv=None) -> int:
             barrier, results = ctx.Barrier(args.tablets), ctx.Queue()
             work = {k: getattr(args, k) for k in ("tablets", "registrations", "rounds", "pulls", "think", "ramp")}
             procs = [
-                ctx.Process(
-                    target=client_process, args=(plan[i :: args.processes], base, workdir, work, barrier, results)
+                ctx.Process(  # daemonic: they end with the run, however it ends
+                    target=client_process,
+                    args=(plan[i :: args.processes], base, workdir, work, barrier, results),
+                    daemon=True,
                 )
                 for i in range(min(args.processes, args.tablets))
             ]
