@@ -6,12 +6,11 @@ import hashlib
 import itertools
 from dataclasses import dataclass
 from datetime import date, time, timedelta
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.engine import CursorResult
 
 from app import audit, workdays
 from app.db import insert_for, new_id, one_or_404, unique_or_conflict
@@ -147,36 +146,30 @@ def availability(area_id, start: date, end: date) -> list[dict]:
 def take_seat(area_id, window: Window):
     """Reserve one seat in the window or raise 409 slot-full; returns the slot id.
 
-    The slot row is created on first use. The increment is conditional on the window's current
-    capacity and the CHECK constraint backs it, so no interleaving of requests — threads, worker
-    processes, app nodes — can seat more than the capacity."""
-    session = db.session
-    insert = insert_for(session)
-    session.execute(
-        insert(Slot)
-        .values(
-            id=new_id(),
-            area_id=area_id,
-            day=window.day,
-            start_time=window.start,
-            end_time=window.end,
-            capacity=window.capacity,
-            booked=0,
-        )
-        .on_conflict_do_nothing(index_elements=["area_id", "day", "start_time"])
+    One statement: the slot row is created holding this seat on first use, or its count goes up
+    by one only while below the window's current capacity; no row back means the window is full.
+    The database decides under the row's lock (the CHECK constraint backs it), so no interleaving
+    of requests — threads, worker processes, app nodes — can seat more than the capacity, and no
+    read of the count comes before the write."""
+    if window.capacity < 1:
+        raise SlotFull("this window is fully booked; choose another")
+    insert = insert_for(db.session)(Slot).values(
+        id=new_id(),
+        area_id=area_id,
+        day=window.day,
+        start_time=window.start,
+        end_time=window.end,
+        capacity=window.capacity,
+        booked=1,
     )
-    slot_id = session.execute(
-        sa.select(Slot.id).where(Slot.area_id == area_id, Slot.day == window.day, Slot.start_time == window.start)
-    ).scalar_one()
-    taken = cast(  # an UPDATE's result is a CursorResult, which knows its row count
-        CursorResult[Any],
-        session.execute(
-            sa.update(Slot)
-            .where(Slot.id == slot_id, Slot.booked < window.capacity)
-            .values(booked=Slot.booked + 1, capacity=window.capacity, end_time=window.end)
-        ),
-    ).rowcount
-    if not taken:
+    slot_id = db.session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["area_id", "day", "start_time"],
+            set_={"booked": Slot.booked + 1, "capacity": window.capacity, "end_time": window.end},
+            where=Slot.booked < window.capacity,
+        ).returning(Slot.id)
+    ).scalar_one_or_none()
+    if slot_id is None:
         raise SlotFull("this window is fully booked; choose another")
     return slot_id
 
