@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.db import sqlite_begin_mode
@@ -35,6 +35,14 @@ def current_meta() -> RequestMeta | None:
 audit_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("audit_context", default=None)
 
 
+def _reads_first() -> bool:
+    """A read-only method, or a view that takes the write lock itself (``unit_of_work.writing``)."""
+    if request.method in READ_ONLY_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "_doorstep_reads_first", False))
+
+
 def init_app(app: Flask) -> None:
     trusted = app.config["TRUSTED_PROXIES"]
     if trusted > 0:
@@ -51,7 +59,7 @@ def init_app(app: Flask) -> None:
         rid = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
         g.request_id = rid
         g._meta_token = _meta.set(RequestMeta(rid, request.remote_addr))
-        g._begin_token = sqlite_begin_mode.set("DEFERRED" if request.method in READ_ONLY_METHODS else "IMMEDIATE")
+        g._begin_token = sqlite_begin_mode.set("DEFERRED" if _reads_first() else "IMMEDIATE")
 
     @app.after_request
     def _stamp(resp: Response) -> Response:

@@ -13,6 +13,17 @@ and rolls back when it failed:
 A service that must keep something even though the work around it fails (a failed log-in attempt
 counted, an outbox row claimed before the SMS leaves) says so by name: ``commit_now(reason)``.
 
+Lock scope. A unit reads first and writes last, and holds locks only for the writing: on SQLite a
+view marked ``reads_first`` begins its unit with a deferred (read) transaction, and the service
+calls ``writing()`` where its write section starts (take the seat, insert, outbox, commit); that
+ends the read transaction and begins ``IMMEDIATE``, waiting its turn for the write lock. What was
+read before may be stale by then, as under PostgreSQL's READ COMMITTED: the write section's
+guards are the database's (a conditional ``UPDATE``, a unique constraint, a row lock), never an
+earlier read. A write before ``writing()`` is SQLite's own upgrade of the read transaction; when
+another writer got there first SQLite refuses it at once ("database is locked"), and the unit is
+run again like any transient failure. ``between_transactions(what)`` ends a read-only transaction
+before slow work that needs no database (hashing a password), on both databases (decision 92).
+
 Two writers that lock the same rows can still meet in a deadlock (PostgreSQL picks a victim) or a
 serialization failure, and SQLite can stay busy past its timeout. Each is transient: the same
 work a moment later succeeds. So a unit that failed that way, and had not committed anything yet,
@@ -31,9 +42,9 @@ from typing import Any, TypeVar
 
 from flask import current_app
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
-from app.db import AnySession
+from app.db import AnySession, ends_outermost, sqlite_begin_mode
 from app.extensions import db
 from app.transient import RETRY_SQLSTATES, is_retryable
 
@@ -41,17 +52,21 @@ __all__ = [
     "ATTEMPTS",
     "RETRY_SQLSTATES",
     "assert_no_transaction",
+    "between_transactions",
     "commit_now",
     "in_unit",
     "is_retryable",
     "on_commit",
+    "reads_first",
     "retrying",
     "run",
     "unit",
+    "writing",
 ]
 
 ATTEMPTS = 4
 T = TypeVar("T")
+V = TypeVar("V", bound=Callable[..., Any])
 log = logging.getLogger(__name__)
 
 _commits: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("uow_commits", default=None)
@@ -59,6 +74,8 @@ _commits: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("uow
 
 @event.listens_for(Session, "after_commit")
 def _count_commit(session: Session) -> None:
+    if session.info.get("uow_ending_reads"):  # a read-only transaction ended: nothing was committed
+        return
     counter = _commits.get()
     if counter is not None and not session.in_nested_transaction():  # a savepoint's release is no commit
         counter[0] += 1
@@ -71,6 +88,23 @@ def _count_commit(session: Session) -> None:
 def _forget_callbacks(session: Session, previous_transaction: Any) -> None:
     if previous_transaction.parent is None:  # the whole unit is gone, not a savepoint
         session.info.pop("uow_on_commit", None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_dml(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info["uow_wrote"] = True
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    session.info["uow_wrote"] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_writes(session: Session, transaction: SessionTransaction) -> None:
+    if ends_outermost(transaction):
+        session.info.pop("uow_wrote", None)
 
 
 def retrying(work: Callable[[], T], session: AnySession) -> T:
@@ -96,14 +130,18 @@ def retrying(work: Callable[[], T], session: AnySession) -> T:
 def unit(work: Callable[[], T], session: AnySession | None = None) -> T:
     """Run ``work()`` as one unit of work: commit when it returns, roll back when it raises."""
     session = session if session is not None else db.session()
+    mode = sqlite_begin_mode.set(sqlite_begin_mode.get())  # ``writing()`` switches it for this unit only
     try:
-        result = work()
-    except BaseException:
-        session.rollback()
-        session.info.pop("uow_on_commit", None)  # also when the work had not begun a transaction
-        raise
-    session.commit()
-    return result
+        try:
+            result = work()
+        except BaseException:
+            session.rollback()
+            session.info.pop("uow_on_commit", None)  # also when the work had not begun a transaction
+            raise
+        session.commit()
+        return result
+    finally:
+        sqlite_begin_mode.reset(mode)
 
 
 def run(work: Callable[[], T], session: AnySession | None = None) -> T:
@@ -151,3 +189,65 @@ def assert_no_transaction(what: str) -> None:
     if current_app.config.get("TESTING"):
         raise AssertionError(message)
     log.warning(message)
+
+
+def reads_first(view: V) -> V:
+    """Mark a view whose unit reads before it writes and calls ``writing()`` where the writing
+    starts: on SQLite its transaction begins deferred (a read), so validation, authorisation and
+    reference data hold no write lock. Anywhere in the view's decorators (``functools.wraps``
+    carries the mark up); ``app.context`` reads it before the view runs."""
+    view._doorstep_reads_first = True  # type: ignore[attr-defined]
+    return view
+
+
+def wrote(session: AnySession) -> bool:
+    """Has the current transaction written (or is about to: pending changes, events to chain)?"""
+    return bool(
+        session.new
+        or session.dirty
+        or session.deleted
+        or any(session.info.get(key) for key in ("uow_wrote", "audit_pending", "sync_touched", "sync_inserted"))
+    )
+
+
+def _end_reads(session: Session) -> None:
+    """Commit a transaction that wrote nothing: its snapshot (SQLite) and any read locks go, the
+    loaded objects stay as read (not expired: nothing reloads them lazily later), and the unit
+    goes on in a new transaction. Not a commit of the unit: it is still run again on a transient
+    failure, and ``on_commit`` callbacks wait for the real commit."""
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    session.info["uow_ending_reads"] = True
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+        session.info.pop("uow_ending_reads", None)
+
+
+def writing() -> None:
+    """The unit's write section starts here: on SQLite, end the read transaction and take the write
+    lock (``BEGIN IMMEDIATE`` at the next statement, waiting its turn up to the busy timeout), so
+    the writes that follow are serialised and cannot fail to upgrade. A no-op on PostgreSQL, where
+    row locks and conditional updates guard the writes in the same transaction, and when the unit
+    already writes (it began ``IMMEDIATE``, or wrote: SQLite upgraded it then)."""
+    session = db.session()
+    if session.get_bind().dialect.name != "sqlite" or sqlite_begin_mode.get() == "IMMEDIATE":
+        return
+    sqlite_begin_mode.set("IMMEDIATE")  # ``unit()`` restores the request's mode when the unit ends
+    if session.in_transaction() and not session.in_nested_transaction() and not wrote(session):
+        _end_reads(session)
+
+
+def between_transactions(what: str) -> None:
+    """End the unit's read-only transaction before slow work that needs no database (``what``:
+    Argon2id takes about 100 ms), so it holds no snapshot and no lock on either database; the
+    next statement begins a new one. A unit that has written already cannot end its transaction
+    without committing half its work: then the work runs inside it, and the log says so."""
+    session = db.session()
+    if not session.in_transaction():
+        return
+    if session.in_nested_transaction() or wrote(session):
+        log.warning("a transaction that wrote is open while %s", what)
+        return
+    _end_reads(session)

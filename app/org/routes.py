@@ -27,6 +27,7 @@ from app.org.schemas import (
     UserPiiOut,
 )
 from app.schemas import Blueprint, paginate
+from app.unit_of_work import reads_first
 
 blp = Blueprint("org", __name__, url_prefix="/api/v1", description="Stations, areas and accounts")
 
@@ -123,6 +124,7 @@ def list_users(args: dict[str, Any], pagination_parameters: PaginationParameters
 
 @blp.route("/users", methods=["POST"])
 @requires("user.manage")
+@reads_first
 @blp.arguments(UserIn)
 @blp.response(201, UserOut)
 @locates("org.get_user", user_id="id")
@@ -141,6 +143,7 @@ def get_user(user_id: UUID) -> User:
 
 @blp.route("/users/<uuid:user_id>", methods=["PATCH"])
 @requires("user.manage")
+@reads_first
 @blp.arguments(UserPatch)
 @blp.response(200, UserOut)
 def update_user(body: dict[str, Any], user_id: UUID) -> User:

@@ -19,6 +19,7 @@ from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, Station, User
 from app.org.schemas import AreaOut, StationOut, UserOut
 from app.org.scoping import area_for, station_for, station_id_for_write, user_for
+from app.unit_of_work import between_transactions, writing
 
 # Audit snapshots are the masked output representation: one definition of what may be shown.
 station_snapshot = StationOut().dump
@@ -96,9 +97,15 @@ def _areas(station_id: UUID | None, role: str, area_ids: list[UUID] | None) -> l
 
 
 def _password(password: str) -> str:
+    """Hashed between the unit's reads and its writes: Argon2id takes about 100 ms, and it runs
+    with no transaction open (no snapshot, no lock on either database); what follows is the
+    write section (``writing``: on SQLite the write lock)."""
     if len(password) < MIN_LENGTH:
         raise field_error("password", f"must be at least {MIN_LENGTH} characters")
-    return hash_password(password)
+    between_transactions("hashing a password")
+    hashed = hash_password(password)
+    writing()
+    return hashed
 
 
 def _phone(raw: str | None) -> str | None:
@@ -161,9 +168,10 @@ def update_user(actor: Actor, user_id: UUID, data: dict[str, Any]) -> User:
                 raise field_error(
                     field, "your own account's active, role and station are changed by another administrator"
                 )
-    # Hashed before anything is changed: Argon2id takes about 100 ms, and a change flushed first
-    # would hold its row locks (PostgreSQL) all that while.
+    # Hashed before anything is changed, between transactions (``_password``): a change flushed
+    # first would be committed or held under its locks all that while.
     new_hash = _password(data["password"]) if "password" in data else None
+    writing()
     before = user_snapshot(user)
     if "role" in data and data["role"] != user.role:
         _check_role(actor, data["role"])

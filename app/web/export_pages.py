@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app import audit, clock
+from app.db import sqlite_begin_mode
 from app.web import exports, page_blueprint, register_nav
 from app.web.access import staff_page
 
@@ -93,9 +94,15 @@ def download(name: str) -> ResponseReturnValue:
 
     def in_the_clerks_language() -> Iterator[str]:
         # The rows are written after the view returned (and its unit of work committed): the
-        # language is fixed now rather than read again from the account for every label.
-        with force_locale(str(locale)):
-            yield from lines
+        # language is fixed now rather than read again from the account for every label, and the
+        # rows are read in a transaction of their own that only reads (on SQLite deferred, never
+        # the write lock, however long the download takes).
+        mode = sqlite_begin_mode.set("DEFERRED")
+        try:
+            with force_locale(str(locale)):
+                yield from lines
+        finally:
+            sqlite_begin_mode.reset(mode)
 
     return Response(
         stream_with_context(in_the_clerks_language()),

@@ -7,6 +7,7 @@ from flask import request
 from app.auth.permissions import current_actor, requires
 from app.headers import locates
 from app.schemas import paginate
+from app.unit_of_work import reads_first
 from appointments.blueprint import blp
 from appointments.booking import services as bookings
 from appointments.booking.schemas import (
@@ -22,6 +23,7 @@ from appointments.booking.schemas import (
 
 @blp.route("/bookings", methods=["POST"])
 @requires("booking.create")
+@reads_first
 @blp.arguments(BookingIn)
 @blp.response(201, BookingDetailOut)
 @blp.alt_response(200, schema=BookingDetailOut, description="A retry: the booking this Idempotency-Key made")

@@ -17,6 +17,7 @@ from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_er
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, User
 from app.org.scoping import areas_visible_to
+from app.unit_of_work import writing
 from appointments.booking import reference
 from appointments.booking.models import Booking
 from appointments.booking.schemas import BookingOut
@@ -161,6 +162,12 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
     ):
         raise field_error("area_id", "not an area of your station")
     channel = _channel_fields(actor, data)
+    contact_phone = _phone(data["contact_phone"], "contact_phone")
+    window = _open_window(area.id, data["day"], data["window_start"])
+    # Everything above only read. The write section starts here (on SQLite: the write lock), and
+    # what must hold at commit is checked inside it: the quota counts the bookings committed
+    # before this one, the seat and the unique keys are the database's guards.
+    writing()
     if actor.role == "citizen":  # each booking sends an SMS: booking and cancelling must not loop
         quotas.check(
             sa.select(Booking.id).where(
@@ -170,8 +177,6 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
             "purpose",
             "bookings in 24 hours",
         )
-    contact_phone = _phone(data["contact_phone"], "contact_phone")
-    window = _open_window(area.id, data["day"], data["window_start"])
     for _attempt in range(3):
         try:
             # A savepoint: a lost race (a reference drawn twice, the last seat gone, a concurrent

@@ -1,0 +1,58 @@
+"""A booking holds the write lock only for its writes, in one write transaction, and nothing is
+read back after it commits: validation, scoping and the window's reference data run before the
+lock is taken (on SQLite a deferred read transaction; on PostgreSQL the same transaction, whose
+reads take no row lock), and the seat is one conditional statement."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.extensions import db
+from tests.factories import mobile
+from tests.fixtures.appointments import booking_body
+from tests.locks import transactions
+
+
+def _book(client, headers, windows, key):
+    body = booking_body(windows.area, windows.days[0], windows.morning, caller_name="王先生", caller_phone=mobile())
+    return client.post("/api/v1/bookings", json=body, headers={**headers, "Idempotency-Key": key})
+
+
+@pytest.fixture
+def staff_headers(make, world):
+    return make.auth(world.staff[0])
+
+
+def test_a_booking_is_one_write_transaction_and_nothing_after_its_commit(app, client, staff_headers, windows):
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    with transactions(app) as seen:
+        resp = _book(client, staff_headers, windows, "one-write")
+    assert resp.status_code == 201, resp.json
+    assert seen[-1] == "commit"  # the response was rendered before it: no lazy load afterwards
+    begins = [s for s in seen if s.startswith("BEGIN")]
+    writes = [i for i, s in enumerate(seen) if s.split(" ", 1)[0] in ("INSERT", "UPDATE", "DELETE")]
+    if sqlite:
+        # Reads in a deferred transaction, ended (no write in it), then one write transaction.
+        assert begins == ["BEGIN DEFERRED", "BEGIN IMMEDIATE"]
+        assert seen.count("begin") == 2 and seen.count("commit") == 2
+        immediate = seen.index("BEGIN IMMEDIATE")
+        assert all(i > immediate for i in writes)
+        reads = seen[: immediate - 1]
+        assert any("FROM window_template" in s for s in reads)  # reference data: read before the lock
+        assert any("FROM user_account" in s for s in reads)  # the caller authenticated before it too
+    else:
+        assert seen.count("begin") == 1 and seen.count("commit") == 1
+    seat = [s for s in seen if s.startswith("INSERT INTO slot")]
+    assert len(seat) == 1 and "ON CONFLICT" in seat[0] and "RETURNING" in seat[0]
+    assert not any(s.startswith("SELECT slot.") for s in seen)  # the seat is not read before it is taken
+
+
+def test_the_last_seat_refused_is_slot_full_with_nothing_written(app, client, staff_headers, windows):
+    for i in range(3):
+        assert _book(client, staff_headers, windows, f"fill-{i}").status_code == 201
+    with transactions(app) as seen:
+        resp = _book(client, staff_headers, windows, "one-too-many")
+    assert resp.status_code == 409 and resp.json["type"].endswith("/slot-full")
+    assert seen[-1] == "rollback"
+    assert not any(s.startswith(("INSERT INTO booking", "INSERT INTO notification")) for s in seen)
