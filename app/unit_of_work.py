@@ -52,6 +52,7 @@ __all__ = [
     "ATTEMPTS",
     "RETRY_SQLSTATES",
     "assert_no_transaction",
+    "before_commit",
     "between_transactions",
     "commit_now",
     "in_unit",
@@ -82,6 +83,26 @@ def _count_commit(session: Session) -> None:
     if not session.in_nested_transaction():
         for callback in session.info.pop("uow_on_commit", ()):
             callback()
+
+
+# Writers of what a unit buffered (``app.unit_buffer``): each runs as the unit commits, inside its
+# transaction, so the rows commit or roll back with the change that caused them.
+_buffer_writers: list[Callable[[Session], None]] = []
+_buffer_keys: list[str] = []
+
+
+def before_commit(key: str, writer: Callable[[Session], None]) -> None:
+    """Have ``writer(session)`` run as each unit commits, before the commit (not a savepoint's).
+    While ``session.info[key]`` holds anything the unit is about to write (``wrote``)."""
+    _buffer_writers.append(writer)
+    _buffer_keys.append(key)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_buffers(session: Session) -> None:
+    if not session.in_nested_transaction():
+        for writer in _buffer_writers:
+            writer(session)
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -207,6 +228,7 @@ def wrote(session: AnySession) -> bool:
         or session.dirty
         or session.deleted
         or any(session.info.get(key) for key in ("uow_wrote", "audit_pending", "sync_touched", "sync_inserted"))
+        or any(session.info.get(key) for key in _buffer_keys)
     )
 
 

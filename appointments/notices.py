@@ -3,11 +3,8 @@ Sending is the outbox dispatcher's job; each row has a dedupe key so a retry nev
 
 from __future__ import annotations
 
-from app import pii
-from app.extensions import db
 from app.notify import outbox
 from app.notify.templates import TEMPLATES
-from app.org.models import Station
 from appointments.booking import reference
 
 PURPOSE_NAMES = {
@@ -57,9 +54,8 @@ def reminder_dedupe_key(visit_id, day) -> str:
 
 
 def _params(booking, **extra) -> dict:
-    station = db.session.get_one(Station, booking.station_id)
+    """The text's parameters but the station's name, which ``outbox.queue`` adds first."""
     return {
-        "station": station.name,
         "reference": reference.display(booking.reference),  # as the H5 shows it, with its check
         "day": booking.day.isoformat(),
         "start": booking.window_start.strftime("%H:%M"),
@@ -72,11 +68,10 @@ def _params(booking, **extra) -> dict:
 
 
 def notify(kind: str, booking, dedupe_key: str, **extra) -> None:
-    outbox.enqueue(
-        kind,
+    outbox.queue(
         kind,
         _params(booking, **extra),
-        phone=pii.decrypt(pii.PHONE, booking.contact_phone_enc),
+        phone_enc=booking.contact_phone_enc,
         user_id=booking.citizen_id,
         station_id=booking.station_id,
         locale=booking.locale,

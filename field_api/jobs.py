@@ -16,8 +16,9 @@ from flask import current_app
 
 from app import workdays
 from app.extensions import db
-from app.notify.jobs import enqueue_absent, outbox_row
+from app.notify.jobs import enqueue_absent
 from app.notify.models import Notification
+from app.notify.outbox import outbox_row
 from app.notify.templates import TEMPLATES
 from app.org.models import Station, User
 from app.scheduler import job

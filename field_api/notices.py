@@ -3,11 +3,8 @@ change that causes them (each with a dedupe key)."""
 
 from __future__ import annotations
 
-from app import pii
-from app.extensions import db
 from app.notify import outbox
 from app.notify.templates import TEMPLATES
-from app.org.models import Station
 
 TEMPLATES.update(
     {
@@ -32,12 +29,4 @@ def notify_resident(application, kind: str, dedupe_key: str, **params) -> None:
     resident = application.resident
     if resident.phone_enc is None:
         return
-    station = db.session.get_one(Station, application.station_id)
-    outbox.enqueue(
-        kind,
-        kind,
-        {"station": station.name, **params},
-        phone=pii.decrypt(pii.PHONE, resident.phone_enc),
-        station_id=application.station_id,
-        dedupe_key=dedupe_key,
-    )
+    outbox.queue(kind, params, phone_enc=resident.phone_enc, station_id=application.station_id, dedupe_key=dedupe_key)

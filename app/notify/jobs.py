@@ -7,12 +7,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from flask import current_app
 
 from app.bulk import insert_ignoring
-from app.db import new_id, table_of
+from app.db import table_of
 from app.notify.dispatcher import dispatch_due
 from app.notify.models import Notification
 from app.scheduler import job
@@ -26,39 +25,6 @@ TAKEN = ("sent", "failed", "dead", "skipped", "deferred_quiet", "deferred_rate",
 
 
 # --- queueing in bulk, for the jobs that select what is due ---------------------------------------
-
-
-def outbox_row(
-    kind: str,
-    params: dict[str, Any],
-    phone_enc: str,
-    phone_bidx: str | None,
-    *,
-    station_id: UUID,
-    dedupe_key: str,
-    now: datetime,
-    user_id: UUID | None = None,
-    locale: str = "zh",
-) -> dict[str, Any]:
-    """The values of one outbox row, for a bulk insert (``outbox.enqueue`` adds one ORM object at a
-    time). The ciphertext and blind index are the stored ones of the resident or account."""
-    return {
-        "id": new_id(),
-        "kind": kind,
-        "template": kind,
-        "params": params,
-        "locale": locale,
-        "recipient_phone_enc": phone_enc,
-        "recipient_bidx": phone_bidx,
-        "recipient_user_id": user_id,
-        "station_id": station_id,
-        "due_at": now,
-        "next_attempt_at": now,
-        "status": "pending",
-        "attempts": 0,
-        "dedupe_key": dedupe_key,
-        "created_at": now,
-    }
 
 
 def enqueue_absent(rows: list[dict[str, Any]]) -> int:

@@ -11,13 +11,16 @@ from uuid import UUID
 from flask import current_app
 
 from app import pii
-from app.db import utcnow
+from app.db import new_id, table_of, utcnow
 from app.extensions import db
 from app.notify.models import Notification
 from app.notify.senders import SendFailed, get_sender
 from app.notify.templates import render
-from app.org.models import User
+from app.org.models import Station, User
+from app.unit_buffer import UnitBuffer, memo
 from app.unit_of_work import commit_now
+
+_queued = UnitBuffer("outbox", lambda: table_of(Notification))
 
 log = logging.getLogger("doorstep.sms")
 
@@ -59,6 +62,93 @@ def enqueue(
     db.session.add(row)
     db.session.flush()
     return row
+
+
+def queue(
+    kind: str,
+    params: dict[str, Any],
+    *,
+    phone_enc: str | None,
+    user_id: UUID | None = None,
+    station_id: UUID | None = None,
+    locale: str = "zh",
+    dedupe_key: str | None = None,
+) -> None:
+    """A notice (template ``kind``) for the outbox, written with the unit's others in one INSERT
+    as the unit commits (``app.unit_buffer``): it commits or rolls back with the business change
+    and is sent by the dispatcher after the commit.
+
+    ``phone_enc`` is the recipient's number as stored on the record the notice is about; it is
+    decrypted, re-encrypted for the outbox and blind-indexed once per unit, however many notices
+    go to it. With no number, the row is for the account ``user_id`` (as in ``enqueue``). With a
+    ``station_id``, the params get the station's name as ``station``, read once per unit."""
+    enc, bidx = memo(("outbox.recipient", phone_enc), lambda: _recipient(phone_enc))
+    if bidx is None and user_id is not None:
+        bidx = memo(("outbox.user_bidx", user_id), lambda: _user_bidx(user_id))
+    if station_id is not None:
+        params = {"station": station_name(station_id), **params}
+    _queued.add(
+        outbox_row(
+            kind,
+            params,
+            enc,
+            bidx,
+            station_id=station_id,
+            dedupe_key=dedupe_key,
+            now=utcnow(),
+            user_id=user_id,
+            locale=locale,
+        )
+    )
+
+
+def station_name(station_id: UUID) -> str:
+    """The station's name as its notices sign them, read once per unit."""
+    return memo(("outbox.station", station_id), lambda: db.session.get_one(Station, station_id).name)
+
+
+def _recipient(phone_enc: str | None) -> tuple[str | None, str | None]:
+    phone = pii.decrypt(pii.PHONE, phone_enc)
+    return pii.encrypt(pii.PHONE, phone), pii.blind_index(pii.PHONE, phone)
+
+
+def _user_bidx(user_id: UUID) -> str | None:
+    user = db.session.get(User, user_id)
+    return user.phone_bidx if user is not None else None
+
+
+def outbox_row(
+    kind: str,
+    params: dict[str, Any],
+    phone_enc: str | None,
+    phone_bidx: str | None,
+    *,
+    station_id: UUID | None,
+    dedupe_key: str | None,
+    now: datetime,
+    user_id: UUID | None = None,
+    locale: str = "zh",
+) -> dict[str, Any]:
+    """The values of one outbox row, for a bulk insert (``enqueue`` adds one ORM object at a
+    time): a job's rows, or a unit's ``queue``. The ciphertext and blind index are what the row
+    stores (a job passes the resident's or account's own)."""
+    return {
+        "id": new_id(),
+        "kind": kind,
+        "template": kind,
+        "params": params,
+        "locale": locale,
+        "recipient_phone_enc": phone_enc,
+        "recipient_bidx": phone_bidx,
+        "recipient_user_id": user_id,
+        "station_id": station_id,
+        "due_at": now,
+        "next_attempt_at": now,
+        "status": "pending",
+        "attempts": 0,
+        "dedupe_key": dedupe_key,
+        "created_at": now,
+    }
 
 
 def send_immediately(row: Notification, secret_params: dict[str, Any] | None = None) -> bool:

@@ -35,8 +35,7 @@ def enqueue_evening_reminders(day: date) -> int:
     queued = 0
     for key, booking in keys.items():
         if key not in existing:
-            with db.session.begin_nested():
-                notify("visit_reminder", booking, key)
+            notify("visit_reminder", booking, key)  # written with the others at commit
             queued += 1
     db.session.flush()
     return queued

@@ -182,7 +182,7 @@ def _queue(kind: str, key_prefix: str, where: list, now: datetime) -> int:
     """One outbox row of ``kind`` for every registration matching ``where`` whose resident has a
     phone and has not applied on it already, straight from the rows: one ``INSERT … SELECT``,
     dedupe keys already there ignored. Returns how many were new. The columns are those
-    ``app.notify.jobs.outbox_row`` fills."""
+    ``app.notify.outbox.outbox_row`` fills."""
     r, p, s = Registration, Resident, Station
     applied = sa.exists().where(
         PermitApplication.resident_id == r.resident_id, PermitApplication.registration_id == r.id

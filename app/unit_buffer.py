@@ -1,0 +1,92 @@
+"""Side-effect rows a unit of work collects and writes at its commit, one statement per kind.
+
+A request that assigns a day's visits queues one message per visit; written as it went, each was
+an ORM object, a flush and an INSERT of its own. A ``UnitBuffer`` keeps the rows as plain dicts in
+the session and writes them all with one executemany ``INSERT`` as the unit commits
+(``unit_of_work.before_commit``): inside the same transaction, so they still commit or roll back
+with the change that caused them, in the order they were added. A savepoint that rolls back (a
+refused sync mutation, a booking attempt that lost a race) drops the rows added inside it.
+
+Nothing reads a buffered row before the commit: a feature whose own unit must see its rows in the
+database (the one-time code, sent before the unit ends) writes them directly instead.
+
+``memo`` keeps what every row of a unit would otherwise look up again (a station's name, a phone
+number decrypted and encrypted for the outbox) for the rest of the unit."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+from app.db import ends_outermost
+from app.extensions import db
+from app.unit_of_work import before_commit
+
+T = TypeVar("T")
+_MEMO = "unit_memo"
+_buffers: list[UnitBuffer] = []
+# For each open savepoint, how many rows each buffer held when it began.
+_marks: weakref.WeakKeyDictionary[SessionTransaction, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+class UnitBuffer:
+    """Rows for ``table``, added during a unit and inserted at its commit. Every row of a buffer
+    has the same keys (the INSERT's columns)."""
+
+    def __init__(self, name: str, table: Callable[[], sa.Table]) -> None:
+        self.key = f"unit_buffer:{name}"
+        self._table = table
+        _buffers.append(self)
+        before_commit(self.key, self.write)
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.pending(db.session()).append(row)
+
+    def pending(self, session: Session) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = session.info.setdefault(self.key, [])
+        return rows
+
+    def write(self, session: Session) -> None:
+        """One executemany INSERT of the unit's rows (called as the unit commits)."""
+        rows = session.info.pop(self.key, None)
+        if rows:
+            session.connection().execute(sa.insert(self._table()), rows)
+
+
+def memo(key: Hashable, compute: Callable[[], T]) -> T:
+    """``compute()``, once per unit of work for ``key``: later calls in the unit get the first
+    answer. Only for what cannot change within the unit."""
+    cache: dict[Hashable, Any] = db.session().info.setdefault(_MEMO, {})
+    if key not in cache:
+        cache[key] = compute()
+    value: T = cache[key]
+    return value
+
+
+@event.listens_for(Session, "after_transaction_create")
+def _mark(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.nested:
+        _marks[transaction] = {b.key: len(session.info.get(b.key) or ()) for b in _buffers}
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.nested and previous_transaction in _marks:
+        for key, mark in _marks.pop(previous_transaction).items():
+            rows = session.info.get(key)
+            if rows is not None:
+                del rows[mark:]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: SessionTransaction) -> None:
+    """A unit that ended (committed rows were written; a rolled-back unit's rows go unwritten)."""
+    if ends_outermost(transaction):
+        for b in _buffers:
+            session.info.pop(b.key, None)
+        session.info.pop(_MEMO, None)
