@@ -153,7 +153,7 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
     existing = _replay(actor, idempotency_key, request_hash)
     if existing is not None:
         return existing, False
-    area = db.session.get(Area, data["area_id"])
+    area = windows.area_info(data["area_id"])
     if area is None or not area.active:
         raise field_error("area_id", "no such area")
     if (

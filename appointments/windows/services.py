@@ -12,7 +12,7 @@ import orjson
 import sqlalchemy as sa
 from flask import current_app
 
-from app import audit, workdays
+from app import audit, refcache, workdays
 from app.db import insert_for, new_id, one_or_404, unique_or_conflict
 from app.errors import Conflict, field_error
 from app.extensions import db
@@ -33,6 +33,54 @@ class Window:
     start: time
     end: time
     capacity: int
+
+
+@dataclass(frozen=True)
+class TemplateWindow:
+    """A weekly window as the cache keeps it (the fields ``_windows`` reads of a template row)."""
+
+    weekday: int
+    start_time: time
+    end_time: time
+    capacity: int
+
+
+@dataclass(frozen=True)
+class AreaInfo:
+    id: Any
+    station_id: Any
+    name: str
+    active: bool
+
+
+refcache.watch(WindowTemplate, "window_template", lambda row: row.area_id)
+refcache.watch(Area, "area", lambda row: row.id)
+
+
+def area_info(area_id) -> AreaInfo | None:
+    """The area as booking and availability read it, from the process's reference cache."""
+
+    def load() -> AreaInfo | None:
+        area = db.session.get(Area, area_id)
+        return None if area is None else AreaInfo(area.id, area.station_id, area.name, area.active)
+
+    refcache.prefetch([("area", area_id), ("window_template", area_id)])  # both versions in one read
+    return refcache.cached("area", area_id, load)
+
+
+def _templates(area_id) -> tuple[TemplateWindow, ...]:
+    """The area's weekly template, from the process's reference cache."""
+
+    def load() -> tuple[TemplateWindow, ...]:
+        t = WindowTemplate
+        rows = db.session.execute(
+            sa.select(t.weekday, t.start_time, t.end_time, t.capacity)
+            .where(t.area_id == area_id)
+            .order_by(t.weekday, t.start_time)
+        ).all()
+        return tuple(TemplateWindow(*row) for row in rows)
+
+    return refcache.cached("window_template", area_id, load)
 
 
 def _by_day(rows):
@@ -68,7 +116,7 @@ def _windows(day: date, info, templates, exceptions) -> tuple[list[Window], str 
 
 
 def _load(area_id, start: date, end: date):
-    templates = db.session.execute(sa.select(WindowTemplate).where(WindowTemplate.area_id == area_id)).scalars().all()
+    templates = _templates(area_id)
     exceptions = _by_day(
         db.session.execute(
             sa.select(WindowException).where(
@@ -102,7 +150,7 @@ def availability(area_id, start: date, end: date) -> list[dict]:
         raise field_error("to", "must not be before from")
     if (end - start).days >= MAX_QUERY_DAYS:
         raise field_error("to", f"ask for at most {MAX_QUERY_DAYS} days at a time")
-    area = db.session.get(Area, area_id)
+    area = area_info(area_id)
     if area is None or not area.active:
         raise field_error("area_id", "no such area")
     templates, exceptions = _load(area_id, start, end)
