@@ -13,7 +13,7 @@ from app.notify import outbox
 from app.notify.models import Notification
 from app.notify.templates import render
 from app.org.models import Station
-from app.unit_of_work import unit
+from app.unit_of_work import between_transactions, unit
 from tests.queries import statements
 
 PHONES = ("13800138001", "13800138002")
@@ -94,3 +94,19 @@ def test_a_rolled_back_savepoint_takes_only_its_own_notices(app, make):
     with app.app_context():
         unit(work)
     assert [r.dedupe_key for r in queued(app)] == ["test-queue:kept", "test-queue:applied"]
+
+
+def test_queued_notices_keep_the_unit_open_until_it_commits(app, make):
+    """Ending a read-only transaction early (before slow work) must not commit queued notices
+    with it: a unit that then fails leaves none."""
+    station = make.station()
+
+    def fail_after_slow_work():
+        db.session.execute(sa.select(1))
+        queue_three(station.id)
+        between_transactions("hashing a password")
+        raise RuntimeError("the change failed")
+
+    with app.app_context(), pytest.raises(RuntimeError):
+        unit(fail_after_slow_work)
+    assert queued(app) == []
