@@ -8,6 +8,7 @@ import pytest
 
 from app.auth.actor import Actor
 from app.extensions import db
+from app.org.models import Area
 from app.unit_of_work import unit
 from appointments.windows import services as windows_services
 from compose import create_app
@@ -58,7 +59,7 @@ def test_an_area_closed_through_one_app_is_closed_for_the_other(app, other, clie
     reader = other.test_client()
     assert seats(reader, windows.area, day)
     with app.app_context():
-        area = db.session.get(windows_services.Area, windows.area.id)
+        area = db.session.get(Area, windows.area.id)
         area.active = False
         db.session.commit()
     resp = reader.get("/api/v1/slots", query_string={"area_id": str(windows.area.id), "from": day, "to": day})
