@@ -147,8 +147,8 @@ def enrollment_codes(base: str, plan: list[dict]) -> None:
 
 
 def argon2_floor(password_hash: str, repeat: int = 5) -> tuple[str, float]:
-    """The parameters of the officers' hash, and one verification of it on an idle core (median):
-    what every log-in costs before any queueing."""
+    """The parameters of the officers' hash, and one verification of it before the shift, with no
+    fleet load (median of ``repeat``): what every log-in costs before any queueing."""
     from argon2 import PasswordHasher, extract_parameters
 
     params = extract_parameters(password_hash)
@@ -195,7 +195,7 @@ def ms(values: list[float], p: float) -> float:
 
 def report(args, summaries: list[dict], shift: float, kdf_seconds: float) -> tuple[float, float, int, bool]:
     """Print the figures; returns (p95 of a sync round in ms, its ratio, errors, converged). Each gated
-    step's p95 is set against its floor: a log-in's is one Argon2id verification on an idle core, a
+    step's p95 is set against its floor: a log-in's is one Argon2id verification with no fleet load, a
     sync round's the no-op round the same tablet made right after it."""
     steps, calls = defaultdict(list), defaultdict(list)
     for s in summaries:
@@ -267,7 +267,7 @@ def main(argv=None) -> int:
             f"visits for 3 days ({time.perf_counter() - started:.1f} s)"
         )
         kdf, kdf_seconds = argon2_floor(password_hash)
-        say(f"passwords      {kdf}; one verification on an idle core: {kdf_seconds * 1000:.1f} ms")
+        say(f"passwords      {kdf}; one verification before the shift (no fleet load): {kdf_seconds * 1000:.1f} ms")
         with gunicorn(dbi, args.workers, workdir, threads=args.threads, env=server_env) as server:
             base = f"http://127.0.0.1:{server.port}"
             enrollment_codes(base, plan)
