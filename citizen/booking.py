@@ -29,6 +29,7 @@ from app.errors import DomainError, NotFound
 from app.extensions import db
 from app.org.models import Area, Station
 from app.org.scoping import public_directory
+from app.unit_of_work import reads_first
 from app.web.i18n import translate_detail
 from appointments.booking import calendar, reference
 from appointments.booking import services as bookings
@@ -219,6 +220,7 @@ def book_review() -> Any:
 
 
 @blp.route("/book", methods=["POST"])
+@reads_first
 @public
 @session.signed_in
 def book_confirm() -> Any:

@@ -21,6 +21,7 @@ from app import clock, pii
 from app.errors import DomainError
 from app.extensions import db
 from app.org.scoping import areas_visible_to
+from app.unit_of_work import reads_first
 from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
 from app.web.i18n import translate_detail
@@ -84,6 +85,7 @@ def _slot(raw: str) -> tuple[date, time] | None:
 
 
 @pages.route("/", methods=["POST"])
+@reads_first
 @staff_page("booking.create")
 def book() -> ResponseReturnValue:
     """Book for the caller; every refusal is shown next to its field and books nothing."""

@@ -15,6 +15,7 @@ from appointments.booking import reference
 from appointments.booking.models import Booking
 from tests.app.web.helpers import log_in, session_token
 from tests.factories import mobile
+from tests.locks import transactions
 from tests.snapshots import changed_tables, database_state
 
 QUIET = frozenset({"throttle", "console_session"})
@@ -85,3 +86,21 @@ def test_another_stations_area_cannot_be_booked_from_this_desk(app, client, worl
     _, data = _form(client, windows)
     resp = client.post("/console/booking/", data=data)
     assert resp.status_code in (403, 404, 422) and _bookings(app) == []
+
+
+def test_a_phone_booking_reads_before_it_takes_the_write_lock(app, client, world, windows):
+    """The page's reads (session, CSRF, area, windows) take no write lock; the service's write
+    section does (decision 92). On PostgreSQL the same work is one transaction."""
+    log_in(client, world.staff[0])
+    _, data = _form(client, windows)
+    with transactions(app) as seen:
+        assert client.post("/console/booking/", data=data).status_code == 201
+    begins = [s for s in seen if s.startswith("BEGIN")]
+    if begins:  # SQLite
+        assert begins[0] == "BEGIN DEFERRED" and begins[-1] == "BEGIN IMMEDIATE"
+        immediate = len(seen) - 1 - seen[::-1].index("BEGIN IMMEDIATE")
+        assert any("FROM window_template" in s for s in seen[:immediate])
+        assert all(
+            not s.startswith(("INSERT", "UPDATE", "DELETE")) for s in seen[:immediate] if "console_session" not in s
+        )
+    assert seen[-1] == "commit"
