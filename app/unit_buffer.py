@@ -8,7 +8,8 @@ with the change that caused them, in the order they were added. A savepoint that
 refused sync mutation, a booking attempt that lost a race) drops the rows added inside it.
 
 Nothing reads a buffered row before the commit: a feature whose own unit must see its rows in the
-database (the one-time code, sent before the unit ends) writes them directly instead.
+database (the one-time code, sent before the unit ends) writes them directly instead, or calls
+``write_now`` first (the demo seed, which marks some of its own messages as failed).
 
 ``memo`` keeps what every row of a unit would otherwise look up again (a station's name, a phone
 number decrypted and encrypted for the outbox) for the rest of the unit."""
@@ -56,6 +57,15 @@ class UnitBuffer:
         rows = session.info.pop(self.key, None)
         if rows:
             session.connection().execute(sa.insert(self._table()), rows)
+
+
+def write_now(session: Session) -> None:
+    """Write every buffer's rows at once, in the unit's open transaction, for a unit that goes on
+    to read them. Not inside a savepoint: a savepoint's marks count rows still buffered."""
+    if session.in_nested_transaction():
+        raise RuntimeError("write_now inside a savepoint would lose track of what it may drop")
+    for buffer in _buffers:
+        buffer.write(session)
 
 
 def memo(key: Hashable, compute: Callable[[], T]) -> T:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
 from flask import Flask
 
-from app import clock, pii
+from app import clock, pii, unit_buffer
 from app.auth.actor import Actor
 from app.auth.models import Device
 from app.cli import add_demo_populator
@@ -309,7 +309,9 @@ def _overdue_review(station: Station, staff: User, areas: Sequence[Area], today:
 
 def _failed_sms(station: Station) -> None:
     """The provider refused two bookings' confirmations for good: staff see them and may retry
-    them (two, so that a walk can send one again and the dashboard still has one to show)."""
+    them (two, so that a walk can send one again and the dashboard still has one to show).
+    The bookings' confirmations are still buffered for the unit's commit: written now, to be found."""
+    unit_buffer.write_now(db.session())
     rows = db.session.execute(
         sa.select(Notification).where(Notification.station_id == station.id).order_by(Notification.created_at)
     ).scalars()

@@ -107,6 +107,15 @@ def test_seed_demo_prints_four_working_credentials(cli, client):
     assert len(officer["area_ids"]) == 1
 
 
+def test_seed_demo_leaves_two_failed_messages_for_staff_to_retry(cli, app):
+    assert cli("seed-demo").exit_code == 0
+    with app.app_context(), db.engine.connect() as conn:
+        dead = conn.execute(sa.text("SELECT recipient_bidx FROM notification WHERE status = 'dead'")).scalars().all()
+        pending = conn.execute(sa.text("SELECT count(*) FROM notification WHERE status = 'pending'")).scalar_one()
+    assert len(dead) == 2 and len(set(dead)) == 2  # two numbers: one to resend, one still to show
+    assert pending > 0  # the other confirmations wait for the dispatcher as usual
+
+
 def test_seed_demo_passwords_differ_between_runs(cli, app):
     first = _credentials(cli("seed-demo").output)
     from tests.fixtures.database import empty_database

@@ -110,7 +110,10 @@ def test_the_reference_round_trips_and_a_typo_is_caught(client, make, sms, world
     typo = code[:3] + next(c for c in reference.ALPHABET if c != code[3]) + code[4:]
     refused = client.get(f"/api/v1/bookings?reference={typo}", headers=headers)
     assert refused.status_code == 422 and "reference" in refused.json["errors"]
-    assert client.get(f"/api/v1/bookings?reference={code[1:] + code[0]}", headers=headers).status_code == 422
+    # two neighbours swapped: caught for every pair but "2"/"Z" (decision 87), so not a chance test
+    i = next(i for i in range(8) if code[i] != code[i + 1] and {code[i], code[i + 1]} != {"2", "Z"})
+    swapped = code[:i] + code[i + 1] + code[i] + code[i + 2 :]
+    assert client.get(f"/api/v1/bookings?reference={swapped}", headers=headers).status_code == 422
 
 
 def test_every_single_typo_is_detected():
