@@ -10,6 +10,7 @@ import orjson
 import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit, pii, quotas, workdays
 from app.db import one_or_404, utcnow
@@ -240,16 +241,20 @@ def _insert(actor, data, key, request_hash, area, window, channel, contact_phone
         status="requested",
     )
     db.session.add(visit)
-    db.session.add(
-        TimelineEvent(
-            booking_id=booking.id,
-            action="booked",
-            status="confirmed",
-            detail={"channel": booking.channel},
-            actor_role=actor.role,
-        )
+    booked = TimelineEvent(
+        booking_id=booking.id,
+        action="booked",
+        status="confirmed",
+        detail={"channel": booking.channel},
+        actor_role=actor.role,
     )
+    db.session.add(booked)
     db.session.flush()
+    # What a new booking's relations hold is known (its visit, its one timeline event): set as
+    # loaded, so the audit snapshot, the sync feed and the response do not query them again.
+    set_committed_value(booking, "visit", visit)
+    set_committed_value(visit, "booking", booking)
+    set_committed_value(booking, "events", [booked])
     audit.record(
         actor, "booking.create", "booking", booking.id, after=booking_snapshot(booking), station_id=booking.station_id
     )

@@ -56,3 +56,15 @@ def test_the_last_seat_refused_is_slot_full_with_nothing_written(app, client, st
     assert resp.status_code == 409 and resp.json["type"].endswith("/slot-full")
     assert seen[-1] == "rollback"
     assert not any(s.startswith(("INSERT INTO booking", "INSERT INTO notification")) for s in seen)
+
+
+def test_a_booking_does_not_read_back_what_it_wrote(app, client, staff_headers, windows):
+    """Under the write lock every statement counts: the audit snapshot, the sync feed and the
+    response use the booking, its visit and its timeline event as written, not as reloaded."""
+    with transactions(app) as seen:
+        resp = _book(client, staff_headers, windows, "no-read-back")
+    assert resp.status_code == 201, resp.json
+    assert resp.json["visit_status"] == "requested" and [e["action"] for e in resp.json["timeline"]] == ["booked"]
+    after_insert = seen[next(i for i, s in enumerate(seen) if s.startswith("INSERT INTO booking")) :]
+    written = ("SELECT booking.", "SELECT visit.", "SELECT timeline_event.")
+    assert [s for s in after_insert if s.startswith(written)] == []
