@@ -4,6 +4,7 @@ inside a function says why it is not at the top of its module."""
 from __future__ import annotations
 
 import ast
+import configparser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +85,26 @@ def test_the_scan_sees_an_unexplained_import(tmp_path):
         encoding="utf-8",
     )
     assert _unexplained_imports(sample) == [2]
+
+
+# A feature's public surface (decision 94): what the other features may import from it.
+PUBLIC = {"__init__", "services", "states"}
+FEATURES = ("appointments.booking", "appointments.dispatch", "appointments.rating", "appointments.windows")
+
+
+def _internals(feature: str) -> set[str]:
+    folder = ROOT / feature.replace(".", "/")
+    modules = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
+    return {f"{feature}.{m}" for m in modules - PUBLIC}
+
+
+def test_each_feature_contract_forbids_every_internal_module_of_the_others():
+    """The contracts name modules one by one (import-linter has no "all but services"), so a new
+    module in a feature has to be added to the others' contracts; this says which."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / ".importlinter")
+    for feature in FEATURES:
+        section = config[f"importlinter:contract:public-surface-{feature.rsplit('.', 1)[1]}"]
+        forbidden = set(section["forbidden_modules"].split())
+        expected = set().union(*(_internals(other) for other in FEATURES if other != feature))
+        assert forbidden == expected, f"{feature}: add {expected - forbidden}, drop {forbidden - expected}"

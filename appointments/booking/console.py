@@ -34,12 +34,7 @@ pages = page_blueprint("phone_booking", __name__, "/console/booking")
 register_nav("phone_booking.form", _l("Phone booking"), 15, permission="booking.create")
 
 DAYS_SHOWN = 14
-PURPOSE_LABELS = {
-    "registration": _l("Residence registration"),
-    "permit_application": _l("Residence permit application"),
-    "permit_delivery": _l("Permit delivery"),
-    "other": _l("Other"),
-}
+PURPOSE_LABELS = bookings.PURPOSE_LABELS
 FIELDS = ("caller_name", "caller_phone", "contact_name", "contact_phone", "address", "notes", "purpose")
 
 

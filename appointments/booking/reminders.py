@@ -10,19 +10,19 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.notify.models import Notification
 from appointments.booking.models import Booking
-from appointments.dispatch import states as visit_states
-from appointments.dispatch.models import Visit
+from appointments.dispatch import services as dispatch
 from appointments.notices import notify, reminder_dedupe_key
 
 
 def enqueue_evening_reminders(day: date) -> int:
     """Queue reminders for the open booked visits of ``day`` that have none yet; returns how many."""
+    visits = dispatch.open_visits_on(day).subquery()
     rows = db.session.execute(
-        sa.select(Visit, Booking)
-        .join(Booking, Booking.id == Visit.booking_id)
-        .where(Visit.day == day, Visit.status.in_(visit_states.OPEN), Booking.status == "confirmed")
+        sa.select(visits.c.id, Booking)
+        .join(Booking, Booking.id == visits.c.booking_id)
+        .where(Booking.status == "confirmed")
     ).all()
-    keys = {reminder_dedupe_key(v.id, day): b for v, b in rows}
+    keys = {reminder_dedupe_key(visit_id, day): b for visit_id, b in rows}
     existing = (
         set(
             db.session.execute(

@@ -9,6 +9,7 @@ from datetime import timedelta
 import orjson
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -22,8 +23,8 @@ from app.unit_of_work import writing
 from appointments.booking import reference
 from appointments.booking.models import Booking
 from appointments.booking.schemas import BookingOut
+from appointments.dispatch import services as dispatch
 from appointments.dispatch import states as visit_states
-from appointments.dispatch.models import Visit
 from appointments.dispatch.services import transition
 from appointments.notices import notify
 from appointments.timeline import TimelineEvent
@@ -32,6 +33,13 @@ from appointments.windows import services as windows
 REFERENCE_ALPHABET = reference.ALPHABET
 new_reference = reference.new  # permit applications draw theirs from the same alphabet
 booking_snapshot = BookingOut().dump
+# What each purpose is called on a page; the console and the windows page both label by it.
+PURPOSE_LABELS = {
+    "registration": _l("Residence registration"),
+    "permit_application": _l("Residence permit application"),
+    "permit_delivery": _l("Permit delivery"),
+    "other": _l("Other"),
+}
 
 
 def bookings_visible_to(actor):
@@ -41,7 +49,7 @@ def bookings_visible_to(actor):
     if actor.role == "citizen":
         return query.where(Booking.citizen_id == actor.user_id)
     if actor.role in FIELD_ROLES:
-        return query.where(Booking.id.in_(sa.select(Visit.booking_id).where(Visit.officer_id == actor.user_id)))
+        return query.where(Booking.id.in_(dispatch.booking_ids_assigned_to(actor.user_id)))
     return query.where(Booking.station_id == actor.station_id)
 
 
@@ -229,18 +237,7 @@ def _insert(actor, data, key, request_hash, area, window, channel, contact_phone
     )
     db.session.add(booking)
     db.session.flush()
-    visit = Visit(
-        kind="booking",
-        booking_id=booking.id,
-        station_id=booking.station_id,
-        area_id=booking.area_id,
-        day=booking.day,
-        window_start=booking.window_start,
-        window_end=booking.window_end,
-        address=booking.address,
-        status="requested",
-    )
-    db.session.add(visit)
+    visit = dispatch.open_booking_visit(booking)
     booked = TimelineEvent(
         booking_id=booking.id,
         action="booked",
@@ -360,6 +357,18 @@ def read_pii(actor, booking_id) -> Booking:
     )
     db.session.flush()
     return booking
+
+
+def confirmed_on_slots(actor, slot_ids) -> list[Booking]:
+    """The confirmed bookings the actor may see that hold a seat in one of the slots, by day and
+    window: what a change to those slots would strand."""
+    query = bookings_visible_to(actor).where(Booking.slot_id.in_(slot_ids), Booking.status == "confirmed")
+    return list(db.session.execute(query.order_by(None).order_by(Booking.day, Booking.window_start)).scalars())
+
+
+def citizen_booking_ids(citizen_id) -> sa.Select:
+    """The ids of a citizen's own bookings, as a subquery for the features that follow them."""
+    return sa.select(Booking.id).where(Booking.citizen_id == citizen_id)
 
 
 def booking_by_reference(reference: str) -> Booking | None:

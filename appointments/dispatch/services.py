@@ -14,7 +14,8 @@ from app.errors import DomainError, NotFound, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User, user_area
 from appointments.dispatch import states as visit_states
-from appointments.dispatch.models import OfficerLeave, Visit
+from appointments.dispatch.models import OfficerLeave
+from appointments.dispatch.models import Visit as Visit  # re-exported: other features type by it (decision 94)
 from appointments.dispatch.schemas import VisitOut
 from appointments.notices import notify
 from appointments.timeline import TimelineEvent
@@ -29,6 +30,40 @@ def visits_visible_to(actor):
     if actor.role in FIELD_ROLES:
         return query.where(Visit.officer_id == actor.user_id)
     return query.where(Visit.station_id == actor.station_id)
+
+
+def open_booking_visit(booking) -> Visit:
+    """The visit a new booking becomes, waiting to be dispatched (added, not yet flushed)."""
+    visit = Visit(
+        kind="booking",
+        booking_id=booking.id,
+        station_id=booking.station_id,
+        area_id=booking.area_id,
+        day=booking.day,
+        window_start=booking.window_start,
+        window_end=booking.window_end,
+        address=booking.address,
+        status="requested",
+    )
+    db.session.add(visit)
+    return visit
+
+
+def booking_ids_assigned_to(officer_id) -> sa.Select:
+    """The bookings whose visit the officer holds, as a subquery for the booking's own scoping."""
+    return sa.select(Visit.booking_id).where(Visit.officer_id == officer_id)
+
+
+def open_visits_on(day: date) -> sa.Select:
+    """(visit id, booking id) of the visits still open on ``day``, for the evening reminders."""
+    return sa.select(Visit.id, Visit.booking_id).where(Visit.day == day, Visit.status.in_(visit_states.OPEN))
+
+
+def visits_of_bookings(booking_ids: sa.Select) -> sa.Select:
+    """The visits of the given bookings, newest first (a delivery or follow-up visit has none)."""
+    return (
+        sa.select(Visit).where(Visit.booking_id.in_(booking_ids)).order_by(Visit.day.desc(), Visit.window_start.desc())
+    )
 
 
 def visit_for(actor, visit_id, *, lock: bool = False) -> Visit:

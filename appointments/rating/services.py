@@ -12,8 +12,9 @@ from app.db import one_or_404
 from app.errors import Conflict, Forbidden, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
-from appointments.booking.models import Booking
-from appointments.dispatch.models import Visit
+from appointments.booking import services as bookings
+from appointments.dispatch import services as dispatch
+from appointments.dispatch.services import Visit
 from appointments.rating.models import COMMENT_MAX, MAX_STARS, MIN_STARS, VisitRating
 
 
@@ -22,12 +23,7 @@ def own_visits(actor):
     is not rated here)."""
     if actor.role != "citizen":
         raise Forbidden("only the citizen who booked a visit may rate it")
-    return (
-        sa.select(Visit)
-        .join(Booking, Visit.booking_id == Booking.id)
-        .where(Booking.citizen_id == actor.user_id)
-        .order_by(Visit.day.desc(), Visit.window_start.desc())
-    )
+    return dispatch.visits_of_bookings(bookings.citizen_booking_ids(actor.user_id))
 
 
 def rateable(actor) -> list[tuple[Visit, VisitRating | None]]:

@@ -37,9 +37,7 @@ from app.web.access import staff_page
 from app.web.i18n import translate_detail
 from app.workdays import services as calendar
 from app.workdays.schemas import DeclareIn
-from appointments.booking.console import PURPOSE_LABELS
-from appointments.booking.models import Booking
-from appointments.booking.services import bookings_visible_to
+from appointments.booking import services as booking_service
 from appointments.windows import services as windows
 from appointments.windows.schemas import ExceptionIn, TemplateIn
 
@@ -173,9 +171,8 @@ def _preview(changes: list[windows.SlotChange], action: str, button: str, area_n
     stranded = [c.slot_id for c in changes if c.strands_bookings and c.slot_id is not None]
     bookings = []
     if stranded:
-        query = bookings_visible_to(g.actor).where(Booking.slot_id.in_(stranded), Booking.status == "confirmed")
-        for b in db.session.execute(query.order_by(None).order_by(Booking.day, Booking.window_start)).scalars():
-            bookings.append({"booking": b, "purpose": PURPOSE_LABELS.get(b.purpose, b.purpose)})
+        for b in booking_service.confirmed_on_slots(g.actor, stranded):
+            bookings.append({"booking": b, "purpose": booking_service.PURPOSE_LABELS.get(b.purpose, b.purpose)})
     names = area_names or {}
     return {
         "changes": [{"change": c, "area": names.get(c.area_id, "")} for c in changes],
