@@ -29,7 +29,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.auth.credentials import encode_device_credential
 from app.auth.keys import public_jwk
 from app.db import utcnow
-from field_api.delivery.receipt_token import qr_version, render_png, sign_receipt, verify_receipt
+from field_api.delivery.receipt_token import (
+    QR_MASK_PATTERN,
+    qr_version,
+    render_png,
+    sign_receipt,
+    verify_receipt,
+)
 
 IDENTITY = "11010519900307005X"  # fictitious
 
@@ -77,7 +83,8 @@ def main() -> None:
     signing_input = sample.rsplit(".", 1)[0].encode()
 
     def bare_qr() -> None:
-        qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M)
+        # the same fixed mask as the receipt: the floor is one matrix build, not eight
+        qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, mask_pattern=QR_MASK_PATTERN)
         qr.add_data(sample)
         qr.make(fit=True)
 

@@ -61,6 +61,9 @@ from doorstep_protocol.receipts import jti_bytes as _jti_bytes
 
 QR_MAX_VERSION = 20
 QR_ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_M
+# One fixed mask instead of qrcode trying all eight (eight full matrix builds, ~4x the render
+# time); any mask is valid for every reader, the penalty score only picks the prettiest (decision 95).
+QR_MASK_PATTERN = 0
 
 REASONS = (
     "oversized",
@@ -256,7 +259,13 @@ def verify_receipt(token, jwks: dict, *, now: datetime | None = None) -> VerifyR
 
 
 def _qr(token: str) -> qrcode.QRCode:
-    qr = qrcode.QRCode(version=None, error_correction=QR_ERROR_CORRECTION, box_size=4, border=4)
+    qr = qrcode.QRCode(
+        version=None,
+        error_correction=QR_ERROR_CORRECTION,
+        box_size=4,
+        border=4,
+        mask_pattern=QR_MASK_PATTERN,
+    )
     qr.add_data(token.encode("ascii"), optimize=0)  # byte mode: the version depends on the length only
     qr.make(fit=True)
     return qr
