@@ -25,7 +25,7 @@ from doorstep_protocol.receipts import identity_hint
 from field_api.delivery.models import Delivery, ManifestEntry, Receipt
 from field_api.delivery.receipt_token import verify_receipt
 from field_api.permits.models import Permit
-from field_api.permits.services import transition_application
+from field_api.permits.services import permits_visible_to, transition_application
 from field_api.scoping import delivery_for
 
 MANIFEST_TYP = "dlv+jwt"
@@ -34,11 +34,6 @@ COUNTERSIGN_TYP = "rcs+jwt"
 
 class ReceiptRefused(Unprocessable):
     slug, title = "receipt-refused", "The receipt cannot be accepted"
-
-
-def permits_visible_to(actor):
-    query = sa.select(Permit).order_by(Permit.created_at.desc())
-    return query if actor.is_admin else query.where(Permit.station_id == actor.station_id)
 
 
 def create_delivery(actor, permit_id, day, window_start: time, window_end: time) -> Delivery:

@@ -7,7 +7,6 @@ from app.db import one_or_404
 from app.headers import etag_of, etagged, locates
 from app.schemas import paginate
 from field_api.blueprint import blp
-from field_api.delivery import services as deliveries
 from field_api.permits import services as applications
 from field_api.permits.models import Permit
 from field_api.permits.schemas import (
@@ -118,4 +117,4 @@ def supply_material(body, application_id, kind):
 @blp.response(200, PermitOut)
 def get_permit(permit_id):
     """One permit"""
-    return one_or_404(deliveries.permits_visible_to(current_actor()).where(Permit.id == permit_id), "permit")
+    return one_or_404(applications.permits_visible_to(current_actor()).where(Permit.id == permit_id), "permit")

@@ -37,6 +37,12 @@ class NotEligible(Unprocessable):
     slug, title = "not-eligible", "Not eligible for a residence permit yet"
 
 
+def permits_visible_to(actor):
+    """The permits a staff member may see: their station's, or all for an administrator."""
+    query = sa.select(Permit).order_by(Permit.created_at.desc())
+    return query if actor.is_admin else query.where(Permit.station_id == actor.station_id)
+
+
 def required_materials(registration: Registration) -> list[tuple[str, bool]]:
     """(kind, core) for this registration: the identity card and the proof that fits the housing
     are core; the photo is not, so it may be owed (容缺)."""
