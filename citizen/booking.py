@@ -31,10 +31,9 @@ from app.org.models import Area, Station
 from app.org.scoping import public_directory
 from app.unit_of_work import reads_first
 from app.web.i18n import translate_detail
-from appointments.booking import calendar, reference
+from appointments.booking import reference
 from appointments.booking import services as bookings
-from appointments.booking.models import Booking
-from appointments.booking.schemas import BookingIn
+from appointments.booking.services import Booking, BookingIn
 from appointments.dispatch.states import InvalidTransition
 from appointments.windows import services as windows
 from citizen import session
@@ -316,7 +315,7 @@ def booking_ics(booking_id: uuid.UUID) -> Response:
     )
     if found.notes:
         description += "\n" + _("Your note: %(notes)s", notes=found.notes)
-    body = calendar.booking_event(found, summary=summary, description=description, domain=request.host.split(":")[0])
+    body = bookings.booking_event(found, summary=summary, description=description, domain=request.host.split(":")[0])
     return Response(
         body,
         mimetype="text/calendar",

@@ -21,7 +21,7 @@ from appointments.booking import services as bookings
 from citizen import session
 from citizen.booking import booking_view
 from doorstep_protocol.receipts import mask_name
-from field_api.residency import maturity
+from field_api.residency import services as residency
 
 blp = Blueprint("citizen_links", __name__, url_prefix="/s", template_folder="templates")
 blp.after_request(secure_page)
@@ -63,7 +63,7 @@ def _booking(reference: str) -> BaseResponse | tuple[str, int]:
 
 
 def _registration(registration_id: str) -> tuple[str, int]:
-    registration = maturity.registration_for_link(registration_id)
+    registration = residency.registration_for_link(registration_id)
     if registration is None or registration.status != "active":
         return _gone()
     return render_template(

@@ -18,7 +18,7 @@ from app.auth.permissions import public
 from app.errors import DomainError
 from app.extensions import db
 from appointments.booking import services as bookings
-from appointments.booking.models import Booking
+from appointments.booking.services import Booking
 from citizen import session
 from citizen.booking import (
     CLOSED,

@@ -18,9 +18,9 @@ from app.auth.actor import Actor
 from app.auth.permissions import public
 from app.errors import Conflict, DomainError
 from app.web.i18n import translate_detail
-from appointments.dispatch.models import Visit
+from appointments.dispatch.services import Visit
 from appointments.rating import services as ratings
-from appointments.rating.models import COMMENT_MAX, MAX_STARS, MIN_STARS
+from appointments.rating.services import COMMENT_MAX, MAX_STARS, MIN_STARS
 from citizen import session
 from citizen.pages import blp
 from doorstep_protocol.receipts import mask_name

@@ -23,9 +23,7 @@ from citizen import public_forms, session
 from citizen.pages import blp
 from doorstep_protocol.receipts import mask_name
 from field_api.delivery import receipts
-from field_api.delivery.models import Delivery, Receipt
-from field_api.delivery.receipt_token import render_svg
-from field_api.delivery.schemas import VerifyIn
+from field_api.delivery.services import Delivery, Receipt, VerifyIn, render_svg
 
 
 def _max_length(field: str) -> int:

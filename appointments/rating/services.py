@@ -15,7 +15,10 @@ from app.org.models import FIELD_ROLES, User
 from appointments.booking import services as bookings
 from appointments.dispatch import services as dispatch
 from appointments.dispatch.services import Visit
-from appointments.rating.models import COMMENT_MAX, MAX_STARS, MIN_STARS, VisitRating
+from appointments.rating.models import COMMENT_MAX as COMMENT_MAX  # re-exported: the H5's form states the limits
+from appointments.rating.models import MAX_STARS as MAX_STARS  # re-exported, as above
+from appointments.rating.models import MIN_STARS as MIN_STARS  # re-exported, as above
+from appointments.rating.models import VisitRating
 
 
 def own_visits(actor):

@@ -22,8 +22,12 @@ from appointments.dispatch.models import Visit
 from appointments.dispatch.services import transition as visit_transition
 from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.receipts import identity_hint
-from field_api.delivery.models import Delivery, ManifestEntry, Receipt
+from field_api.delivery.models import Delivery as Delivery  # re-exported: other features type by it
+from field_api.delivery.models import ManifestEntry
+from field_api.delivery.models import Receipt as Receipt  # re-exported, as above
+from field_api.delivery.receipt_token import render_svg as render_svg  # re-exported: the H5 draws the QR code
 from field_api.delivery.receipt_token import verify_receipt
+from field_api.delivery.schemas import VerifyIn as VerifyIn  # re-exported: the H5's form takes its limits
 from field_api.permits.models import Permit
 from field_api.permits.services import permits_visible_to, transition_application
 from field_api.scoping import delivery_for
