@@ -112,6 +112,8 @@ SOURCES = (
     "appointments.dispatch",
     "appointments.rating",
     "appointments.windows",
+    "field_api.delivery",
+    "field_api.permits",
     "citizen",
 )
 

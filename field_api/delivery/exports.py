@@ -16,11 +16,11 @@ from app.auth.actor import Actor
 from app.extensions import db
 from app.org.models import User
 from app.web.exports import register_export
-from appointments.dispatch.models import Visit
+from appointments.dispatch.services import Visit
 from field_api.delivery.console import RECIPIENT
 from field_api.delivery.models import Delivery, Receipt
-from field_api.permits.models import Permit
-from field_api.residency.models import Resident
+from field_api.permits.services import Permit
+from field_api.residency.services import Resident
 from field_api.scoping import deliveries_visible_to
 
 

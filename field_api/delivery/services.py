@@ -18,7 +18,7 @@ from app.db import insert_for, one_or_404, utcnow
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
 from app.extensions import db
 from appointments.dispatch import states as visit_states
-from appointments.dispatch.models import Visit
+from appointments.dispatch.services import Visit
 from appointments.dispatch.services import transition as visit_transition
 from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.receipts import identity_hint
@@ -28,8 +28,7 @@ from field_api.delivery.models import Receipt as Receipt  # re-exported, as abov
 from field_api.delivery.receipt_token import render_svg as render_svg  # re-exported: the H5 draws the QR code
 from field_api.delivery.receipt_token import verify_receipt
 from field_api.delivery.schemas import VerifyIn as VerifyIn  # re-exported: the H5's form takes its limits
-from field_api.permits.models import Permit
-from field_api.permits.services import permits_visible_to, transition_application
+from field_api.permits.services import Permit, permits_visible_to, transition_application
 from field_api.scoping import delivery_for
 
 MANIFEST_TYP = "dlv+jwt"

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from app import pii
 from app.auth.actor import Actor
 from app.extensions import db
-from appointments.dispatch.models import Visit
+from appointments.dispatch.services import Visit
 from field_api.delivery import services as deliveries
 from field_api.delivery.models import Delivery
 from field_api.delivery.schemas import HandoverIn

@@ -17,10 +17,10 @@ from app.org.models import FIELD_ROLES, Station
 from appointments.booking.services import new_reference
 from field_api.notices import notify_resident
 from field_api.permits import states as application_states
-from field_api.permits.models import ApplicationEvent, Material, Permit, PermitApplication, PermitCounter
+from field_api.permits.models import ApplicationEvent, Material, PermitApplication, PermitCounter
+from field_api.permits.models import Permit as Permit  # re-exported: delivery types and joins by it
 from field_api.permits.schemas import ApplicationOut
-from field_api.residency.models import Registration
-from field_api.residency.services import find_by_identity, normalize
+from field_api.residency.services import Registration, find_by_identity, normalize
 from field_api.scoping import application_for, applications_visible_to, citizen_phone_bidx, resident_for
 
 application_snapshot = ApplicationOut().dump

@@ -5,15 +5,15 @@ from __future__ import annotations
 from app.auth.actor import Actor
 from field_api.permits import services as applications
 from field_api.permits.schemas import ApplicationIn, MaterialIn
-from field_api.residency.sync import resident_id
+from field_api.residency.services import Resident
 from sync import registry
-from sync.handling import JsonObject, Outcome, as_uuid
+from sync.handling import JsonObject, Outcome, as_uuid, known_id
 
 
 def application_create(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     data["id"] = as_uuid(m["id"], "id")
     if data.get("resident_id") is not None:
-        data["resident_id"] = resident_id(actor, data["resident_id"], "resident_id")
+        data["resident_id"] = known_id(actor, Resident, "resident", data["resident_id"], "resident_id")
     application = applications.submit(actor, data)
     return Outcome("application", application.id)
 

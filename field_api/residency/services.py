@@ -21,7 +21,8 @@ from doorstep_protocol.identity import mask_phone
 from field_api.residency import resident_fields
 from field_api.residency.maturity import cancel_reminders
 from field_api.residency.maturity import registration_for_link as registration_for_link  # re-exported for the H5
-from field_api.residency.models import Registration, Resident
+from field_api.residency.models import Registration as Registration  # re-exported: other features type by it
+from field_api.residency.models import Resident as Resident  # re-exported, as above
 from field_api.residency.schemas import RegistrationOut, ResidentOut
 from field_api.scoping import registration_for, registrations_visible_to, resident_for, residents_visible_to
 
