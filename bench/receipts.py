@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from app.auth.credentials import encode_device_credential
 from app.auth.keys import public_jwk
 from app.db import utcnow
+from doorstep_protocol.receipts import read_compact
 from field_api.delivery.receipt_token import (
     QR_MASK_PATTERN,
     qr_version,
@@ -80,12 +81,12 @@ def main() -> None:
     render_png(sample)
     verify_receipt(sample, jwks)
 
-    signing_input = sample.rsplit(".", 1)[0].encode()
+    _, _, signing_input, _ = read_compact(sample)
 
     def bare_qr() -> None:
         # the same fixed mask as the receipt: the floor is one matrix build, not eight
         qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, mask_pattern=QR_MASK_PATTERN)
-        qr.add_data(sample)
+        qr.add_data(sample)  # the same mode qrcode picks for the receipt: alphanumeric
         qr.make(fit=True)
 
     # Interleaved, receipt by receipt, so the floor is measured under the same load as the real thing.

@@ -1,6 +1,6 @@
-"""Signing a delivery receipt at the door, offline: the claims and the bytes signed come from
-``doorstep_protocol.receipts``; the device key signs them; the device credential from log-in goes
-in the header so anyone can verify with the server's JWKS alone."""
+"""Signing a delivery receipt at the door, offline, in the compact format: the claims and the bytes
+signed come from ``doorstep_protocol.receipts``; the device key signs them; the device credential
+from log-in goes in with them so anyone can verify with the server's JWKS alone."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import time
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from doorstep_client.keys import compressed_point, es256_sign
-from doorstep_protocol import receipts
+from doorstep_protocol import credentials, receipts
 from doorstep_protocol.credentials import read_payload
-from doorstep_protocol.encoding import b64url, b64url_decode, json_bytes
+from doorstep_protocol.encoding import b64url_decode
 
 
 class ReceiptError(ValueError):
@@ -30,7 +30,8 @@ def sign_receipt(
     jti: bytes | None = None,
     iat: int | None = None,
 ) -> str:
-    """A compact JWS for the citizen's QR code. ValueError for input no receipt may carry."""
+    """The compact receipt (``DR2-…``) for the citizen's QR code. ValueError for input no receipt
+    may carry."""
     payload = receipts.payload(
         jti=os.urandom(receipts.JTI_BYTES) if jti is None else jti,
         iat=int(time.time()) if iat is None else iat,
@@ -41,15 +42,16 @@ def sign_receipt(
     )
     try:
         bound = read_payload(b64url_decode(credential.split(".")[1]))["public_key_point"]
+        credentials.to_raw(credential)  # the compact layout carries it without its header
     except (ValueError, IndexError, AttributeError) as exc:
         raise ReceiptError(f"the device credential is unreadable: {exc}") from None
     if bound != compressed_point(key):
         raise ReceiptError("the device credential is for another device key: log in on this tablet again")
-    signing_input = receipts.signing_input(receipts.header(credential), json_bytes(payload))
-    token = f"{signing_input.decode('ascii')}.{b64url(es256_sign(key, signing_input))}"
+    signing_input = receipts.compact_signing_input(credential, payload)
+    token = receipts.compact_token(signing_input, es256_sign(key, signing_input))
     if len(token) > receipts.QR_CAPACITY:
         raise ReceiptError(
             f"the receipt is {len(token)} characters; a QR code holds {receipts.QR_CAPACITY} "
-            "(shorten the permit number or name)"
+            "(shorten the permit number)"
         )
     return token

@@ -1,5 +1,7 @@
-"""The byte encodings every signature in the protocol is computed over: canonical unpadded
-base64url and compact UTF-8 JSON. Strict on input, so no two strings carry one signature."""
+"""The byte encodings every signature in the protocol is computed over or travels in: canonical
+unpadded base64url, compact UTF-8 JSON, and canonical unpadded upper-case base32 (what a compact
+receipt travels in: its alphabet is inside a QR code's alphanumeric mode). Strict on input, so no
+two strings carry one signature."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import json
 import re
 
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_B32 = re.compile(r"^[A-Z2-7]*$")
 
 
 def b64url(raw: bytes) -> str:
@@ -26,6 +29,25 @@ def b64url_decode(text: object) -> bytes:
         raise ValueError("not base64url") from None
     if b64url(raw) != text:
         raise ValueError("non-canonical base64url")
+    return raw
+
+
+def b32(raw: bytes) -> str:
+    """RFC 4648 base32, upper case, unpadded."""
+    return base64.b32encode(raw).rstrip(b"=").decode("ascii")
+
+
+def b32_decode(text: object) -> bytes:
+    """Canonical unpadded upper-case base32 only; ValueError otherwise (the unused low bits of the
+    last character must be zero, so one byte string has one spelling)."""
+    if not isinstance(text, str) or not _B32.match(text) or len(text) % 8 in (1, 3, 6):
+        raise ValueError("not base32")
+    try:
+        raw = base64.b32decode(text + "=" * (-len(text) % 8))
+    except (binascii.Error, ValueError):
+        raise ValueError("not base32") from None
+    if b32(raw) != text:
+        raise ValueError("non-canonical base32")
     return raw
 
 

@@ -1,23 +1,25 @@
 """Delivery receipts: the QR a citizen is handed at the door, verifiable by anyone, offline, with
 nothing but the server's JWKS.
 
-A receipt is a compact JWS (ES256) signed by the tablet's enrolled device key. Its protected header
-carries the device credential (``app/auth/credentials.py``): the server's signature binding that
-device key to the device, its officer and station, for 24 hours. So a verifier checks the server's
-signature on the credential, then the device's signature on the receipt with the key the
-credential names.
+A receipt is signed (ES256) by the tablet's enrolled device key and carries the device credential
+(``app/auth/credentials.py``): the server's signature binding that device key to the device, its
+officer and station, for 24 hours. So a verifier checks the server's signature on the credential,
+then the device's signature on the receipt with the key the credential names. The claims:
 
-    header  {"alg":"ES256","typ":"dr","dc":"<credential>"}
-    payload {"jti":"<16 random bytes, b64url>","iat":<epoch s>,"pn":"<permit number>",
-             "rn":"<masked name>","ih":"<identity hint>","sq":<device receipt seq>}
+    {"jti":"<16 random bytes, b64url>","iat":<epoch s>,"pn":"<permit number>",
+     "rn":"<masked name>","ih":"<identity hint>","sq":<device receipt seq>}
 
 No identity number and no phone number is in it: the name is masked to its first character and
 the identity number is reduced to a 16-bit hint (see ``identity_hint``).
 
-Size is the constraint. A QR symbol of version 20 at error correction M holds 666 bytes in byte
-mode; a receipt is ~600 characters, rendered as byte mode so its version depends on its length
-alone. ``sign_receipt`` refuses anything that would not fit; ``verify_receipt`` refuses anything
-over ``MAX_TOKEN_CHARS`` before looking inside it.
+Size is the constraint: the receipt is a QR code a citizen's phone must read off a tablet screen
+or a print. Receipts are signed in the compact format (``DR2-`` and base32 of a fixed binary
+layout, ``doorstep_protocol/receipts.py``; decision 97): ~430 characters, all in the QR code's
+alphanumeric mode (5.5 bits a character against byte mode's 8), so a version-13 symbol at level M.
+Receipts of the first format, a compact JWS of ~600 characters (version 19 in byte mode), were
+issued for months and are proof for years: ``verify_receipt`` reads both, and both give the same
+claims. ``sign_receipt`` refuses anything that would not fit version 18; ``verify_receipt``
+refuses anything over ``MAX_TOKEN_CHARS`` before looking inside it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import hmac
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -38,28 +41,29 @@ from app.auth.credentials import (
     CredentialError,
     check_credential_time,
     compressed_point,
+    es256_sign,
     es256_verify,
     json_object,
-    jws_sign,
     jws_split,
     open_device_credential,
     parse_credential_payload,
 )
 from doorstep_protocol import receipts as protocol
-from doorstep_protocol.encoding import b64url_decode, json_bytes
+from doorstep_protocol.credentials import to_raw as credential_raw
+from doorstep_protocol.encoding import b64url_decode
 from doorstep_protocol.identity import normalize_for_hint as normalize_identity_number  # noqa: F401
 from doorstep_protocol.receipts import (  # noqa: F401
     HINT_HEX,
     JTI_BYTES,
     MAX_TOKEN_CHARS,
     QR_CAPACITY,
+    QR_MAX_VERSION,
     RECEIPT_TYP,
     identity_hint,
     mask_name,
 )
 from doorstep_protocol.receipts import jti_bytes as _jti_bytes
 
-QR_MAX_VERSION = 20
 QR_ERROR_CORRECTION = qrcode.constants.ERROR_CORRECT_M
 # One fixed mask instead of qrcode trying all eight (eight full matrix builds, ~4x the render
 # time); any mask is valid for every reader, the penalty score only picks the prettiest (decision 95).
@@ -124,9 +128,9 @@ def sign_receipt(
     jti=None,
     iat=None,
 ) -> str:
-    """Sign a receipt on the tablet. ``credential`` is the one the server returned at log-in; its
-    key must be this device key. Raises ValueError for bad input and ReceiptError("oversized")
-    when the result would not fit a version-20 QR symbol."""
+    """Sign a receipt on the tablet, in the compact format. ``credential`` is the one the server
+    returned at log-in; its key must be this device key. Raises ValueError for bad input and
+    ReceiptError("oversized") when the result would not fit a version-18 QR symbol."""
     payload = protocol.payload(
         jti=os.urandom(JTI_BYTES) if jti is None else jti,
         iat=_epoch(iat),
@@ -138,16 +142,18 @@ def sign_receipt(
     try:
         _, cred_payload, _, _ = jws_split(credential)
         bound_key = parse_credential_payload(cred_payload)["public_key"]
+        credential_raw(credential)  # the compact layout carries it without its header
     except (ValueError, UnicodeDecodeError, AttributeError) as exc:
         raise ReceiptError("credential-invalid", f"the device credential is unreadable: {exc}") from None
     if compressed_point(bound_key) != compressed_point(device_private_key.public_key()):
         raise ReceiptError("credential-invalid", "the device credential is for another device key")
-    token = jws_sign(dict(protocol.header(credential)), json_bytes(payload), device_private_key)
+    signing_input = protocol.compact_signing_input(credential, payload)
+    token = protocol.compact_token(signing_input, es256_sign(device_private_key, signing_input))
     if len(token) > QR_CAPACITY:
         raise ReceiptError(
             "oversized",
             f"the receipt is {len(token)} characters; a version-{QR_MAX_VERSION} "
-            f"QR symbol holds {QR_CAPACITY} (shorten the permit number or name)",
+            f"QR symbol holds {QR_CAPACITY} (shorten the permit number)",
         )
     return token
 
@@ -208,8 +214,21 @@ def _signed_by_embedded_key(credential: str, signing_input: bytes, signature: by
         return False
 
 
+def _parse(text: str) -> tuple[str, bytes, bytes, Callable[[], dict]]:
+    """(credential, signing input, signature, claims reader) of either format; ValueError or
+    UnicodeError when the text is neither. The claims are read only once the signatures verify."""
+    if protocol.is_compact(text):
+        credential, payload, signing_input, signature = protocol.read_compact(text)
+        return credential, signing_input, signature, lambda: payload
+    header, _, signature, signing_input = jws_split(text)
+    if header.get("typ") != RECEIPT_TYP or not isinstance(header.get("dc"), str):
+        raise ValueError("not a receipt (typ dr with a device credential)")
+    payload_b64 = text.split(".")[1]
+    return header["dc"], signing_input, signature, lambda: json_object(b64url_decode(payload_b64))
+
+
 def verify_receipt(token, jwks: dict, *, now: datetime | None = None) -> VerifyResult:
-    """Verify a receipt offline against the server's JWKS (``{"keys": [...]}``).
+    """Verify a receipt of either format offline against the server's JWKS (``{"keys": [...]}``).
 
     In order: size (before any parsing), structure, the credential's server signature, the
     receipt's device signature with the credential's key, required claims, the credential in force
@@ -220,23 +239,20 @@ def verify_receipt(token, jwks: dict, *, now: datetime | None = None) -> VerifyR
         return VerifyResult(False, ["oversized"], {}, f"a receipt is at most {MAX_TOKEN_CHARS} characters")
     try:
         text = token.decode("ascii") if isinstance(token, bytes) else token
-        header, _, signature, signing_input = jws_split(text.strip())
-        payload_b64 = text.strip().split(".")[1]
+        credential_token, signing_input, signature, read_claims = _parse(text.strip())
     except (ValueError, UnicodeError) as exc:
-        return VerifyResult(False, ["malformed"], {}, f"not a compact ES256 JWS: {exc}")
-    if header.get("typ") != RECEIPT_TYP or not isinstance(header.get("dc"), str):
-        return VerifyResult(False, ["malformed"], {}, "not a receipt (typ dr with a device credential)")
+        return VerifyResult(False, ["malformed"], {}, f"not a receipt: {exc}")
     try:
-        credential = open_device_credential(header["dc"], jwks)
+        credential = open_device_credential(credential_token, jwks)
     except CredentialError as exc:
-        if exc.reason == "unknown-key" and not _signed_by_embedded_key(header["dc"], signing_input, signature):
-            # The device's signature covers the header: if it fails too, the header was altered.
-            return VerifyResult(False, ["credential-invalid"], {}, "the receipt's header was altered")
+        if exc.reason == "unknown-key" and not _signed_by_embedded_key(credential_token, signing_input, signature):
+            # The device's signature covers the credential: if it fails too, the credential was altered.
+            return VerifyResult(False, ["credential-invalid"], {}, "the receipt's credential was altered")
         return VerifyResult(False, [exc.reason], {}, exc.detail)
     if not es256_verify(credential["public_key"], signing_input, signature):
         return VerifyResult(False, ["signature-invalid"], {}, "the device's signature does not verify")
     try:
-        payload = json_object(b64url_decode(payload_b64))
+        payload = read_claims()
     except (ValueError, UnicodeDecodeError) as exc:  # signed, yet not JSON: the device's own bug
         return VerifyResult(False, ["malformed"], {}, f"the payload is not a JSON object: {exc}")
     claims, missing = _claims_of(payload, credential)
@@ -266,7 +282,9 @@ def _qr(token: str) -> qrcode.QRCode:
         border=4,
         mask_pattern=QR_MASK_PATTERN,
     )
-    qr.add_data(token.encode("ascii"), optimize=0)  # byte mode: the version depends on the length only
+    # One segment, no mode switching: alphanumeric for a compact receipt (DR2- and base32), byte
+    # mode for a first-format one (lower-case letters); the version depends on the length only.
+    qr.add_data(token, optimize=0)
     qr.make(fit=True)
     return qr
 

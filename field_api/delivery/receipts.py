@@ -17,6 +17,7 @@ from app.context import current_meta
 from app.db import one_or_404
 from app.extensions import db
 from app.unit_of_work import commit_now
+from doorstep_protocol.receipts import is_compact
 from field_api.delivery.models import Delivery, Receipt
 from field_api.delivery.receipt_token import verify_receipt
 from field_api.delivery.services import COUNTERSIGN_TYP, device_revoked_before, signed_at_of
@@ -98,7 +99,8 @@ def verify_public(token: str) -> dict:
     if len(token) > MAX_TOKEN:
         return _verdict(False, False, False, ["oversized"], {})
     try:
-        typ = jwt.get_unverified_header(token).get("typ")
+        # a compact receipt (DR2-…) is no JWS; a first-format receipt and a countersignature are
+        typ = None if is_compact(token) else jwt.get_unverified_header(token).get("typ")
     except jwt.PyJWTError:
         return _verdict(False, False, False, ["malformed"], {})
     if typ == COUNTERSIGN_TYP:

@@ -6,9 +6,8 @@ Screenshots go to ``build/screenshots/tablet/``."""
 from __future__ import annotations
 
 import base64
-import json
 import secrets
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from app import clock
-from doorstep_protocol.encoding import P256_ORDER, b64url_decode
+from doorstep_protocol.encoding import P256_ORDER, b32_decode, b64url_decode
+from doorstep_protocol.receipts import read_compact
 from doorstep_protocol.testing import vectors
-from field_api.delivery.receipt_token import qr_version
+from field_api.delivery.receipt_token import qr_version, verify_receipt
 from tests.browser.harness import ROOT, Watched
 from tests.browser.station_api import StationApi
 from tests.factories import valid_identity
@@ -203,25 +203,42 @@ def test_device_proofs_and_receipts_are_signed_as_the_vectors_say(tablet, server
           for (const c of v.cases) {
             const payload = await r.payload(facts(c.inputs));
             const token = await r.sign({privateKey, publicKey}, v.device_credential, facts(c.inputs));
-            const input = r.signingInput(r.header(v.device_credential), payload);
-            cases.push({payload_json: JSON.stringify(payload), signing_input: input, token});
+            const input = enc.hex(r.compactSigningInput(v.device_credential, payload));
+            cases.push({payload_json: JSON.stringify(payload), signing_input_hex: input, token});
           }
           const invalid = [];
           for (const bad of v.invalid) {
             try { await r.payload(facts({...v.cases[0].inputs, ...bad.change})); invalid.push('accepted'); }
             catch (e) { invalid.push(e.message); }
           }
-          return {cases, invalid};
+          const compactInvalid = [];
+          for (const bad of v.compact_invalid) {
+            try {
+              const claims = await r.payload(facts({...v.cases[0].inputs, ...bad.change}));
+              r.compactSigningInput(v.device_credential, claims);
+              compactInvalid.push('accepted');
+            } catch (e) { compactInvalid.push(e.message); }
+          }
+          return {cases, invalid, compactInvalid};
         }""",
         {**receipts, "pkcs8": _pkcs8_b64(receipts["device_private_key_pem"])},
     )
     for case, mine in zip(receipts["cases"], got["cases"], strict=True):
         assert mine["payload_json"] == case["payload_json"]
-        assert mine["signing_input"] == case["signing_input"]
-        head, body, signature = mine["token"].split(".")
-        assert f"{head}.{body}" == case["signing_input"] and len(mine["token"]) <= receipts["qr_capacity"]
-        _verify(receipts["device_public_jwk"], case["signing_input"].encode(), b64url_decode(signature))
+        assert mine["signing_input_hex"] == case["compact"]["signing_input_hex"]
+        token = mine["token"]
+        assert token.startswith(receipts["compact_prefix"]) and len(token) <= receipts["qr_capacity"]
+        signed = b32_decode(token.removeprefix(receipts["compact_prefix"]))
+        assert signed[:-64].hex() == case["compact"]["signing_input_hex"]
+        _verify(receipts["device_public_jwk"], signed[:-64], signed[-64:])
+        # and the server's verifier reads what the tablet signed as it reads the vector's token
+        at = datetime.fromtimestamp(case["inputs"]["iat"], tz=UTC)
+        theirs = verify_receipt(token, receipts["server_jwks"], now=at)
+        vector = verify_receipt(case["compact"]["token"], receipts["server_jwks"], now=at)
+        assert theirs.valid and vector.valid and theirs.claims == vector.claims
     for bad, message in zip(receipts["invalid"], got["invalid"], strict=True):
+        assert bad["error"] in message, (bad, message)
+    for bad, message in zip(receipts["compact_invalid"], got["compactInvalid"], strict=True):
         assert bad["error"] in message, (bad, message)
 
 
@@ -310,10 +327,10 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     page.wait_for_selector("#receipt-qr")
     receipt = page.locator("#receipt-token").text_content()
     assert page.evaluate("document.getElementById('receipt-qr').width") > 0
-    # The symbol the server renders for this receipt: byte mode, level M, the same version
+    # The symbol the server renders for this receipt: alphanumeric mode, level M, the same version
     # (field_api/delivery/receipt_token.py; the encoders may pick different masks).
     drawn = run_module(page, "qr", "return m.matrix(arg);", receipt)
-    assert len(drawn) == 17 + 4 * qr_version(receipt) and qr_version(receipt) <= 20
+    assert len(drawn) == 17 + 4 * qr_version(receipt) and qr_version(receipt) <= 18
     shot(page, "receipt", LANDSCAPE)
     shot(page, "receipt", PORTRAIT)
     page.set_viewport_size(LANDSCAPE)
@@ -362,7 +379,7 @@ def test_a_day_offline_reaches_the_server_once_back_online(tablet, server, stati
     assert on_server["status"] == "delivered" and on_server["receipt_id"]
     recorded = station.ok("demo.staff", "GET", f"/api/v1/receipts/{on_server['receipt_id']}")
     assert recorded["token"] == receipt and recorded["seq"] == 1
-    payload = json.loads(b64url_decode(receipt.split(".")[1]))
+    _, payload, _, _ = read_compact(receipt)
     assert payload["pn"] == delivery["permit_number"] and payload["rn"] == "周**"
 
 

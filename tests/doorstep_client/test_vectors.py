@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from doorstep_client import keys, receipts
 from doorstep_protocol import device_proof
-from doorstep_protocol.encoding import b64url_decode
+from doorstep_protocol.encoding import b32_decode, b64url_decode
 from doorstep_protocol.testing import vectors
 
 PROOFS = vectors("device_proofs")
@@ -55,9 +55,11 @@ def test_the_client_signs_receipts_over_the_vector_bytes(case):
         jti=bytes.fromhex(i["jti_hex"]),
         iat=i["iat"],
     )
-    signing_input, signature = token.rsplit(".", 1)
-    assert signing_input == case["signing_input"]
-    assert _verifies(RECEIPTS["device_public_jwk"], signing_input.encode(), b64url_decode(signature))
+    raw = b32_decode(token.removeprefix(RECEIPTS["compact_prefix"]))
+    signing_input, signature = raw[:-64], raw[-64:]
+    assert token.startswith(RECEIPTS["compact_prefix"]) and signing_input.hex() == case["compact"]["signing_input_hex"]
+    assert _verifies(RECEIPTS["device_public_jwk"], signing_input, signature)
+    assert len(token) <= RECEIPTS["qr_capacity"]
 
 
 def test_the_client_refuses_to_sign_with_another_devices_credential():

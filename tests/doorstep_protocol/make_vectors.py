@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from doorstep_protocol import device_proof, identity, receipts
 from doorstep_protocol.encoding import b64url, json_bytes, raw_signature
 from doorstep_protocol.limits import PROTOCOL_VERSION
+from doorstep_protocol.testing import receipt_claims
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "doorstep_protocol" / "vectors"
@@ -186,20 +187,18 @@ def receipt_vectors() -> dict:
             "seq": 2**31,
         },
     ):
-        payload = receipts.payload(
-            jti=bytes.fromhex(inputs["jti_hex"]),
-            iat=inputs["iat"],
-            permit_number=inputs["permit_number"],
-            recipient_name=inputs["recipient_name"],
-            identity_number=inputs["identity_number"],
-            seq=inputs["seq"],
-        )
+        payload = receipt_claims(inputs)
         header = receipts.header(credential)
         signing_input = receipts.signing_input(header, json_bytes(payload))
+        compact_input = receipts.compact_signing_input(credential, payload)
         cases.append(
             {
                 "inputs": inputs,
                 "payload": payload,
+                "compact": {
+                    "signing_input_hex": compact_input.hex(),
+                    "token": receipts.compact_token(compact_input, _sign(key, compact_input)),
+                },
                 "payload_json": json_bytes(payload).decode("utf-8"),
                 "header": header,
                 "signing_input": signing_input.decode("ascii"),
@@ -218,14 +217,17 @@ def receipt_vectors() -> dict:
     for case in invalid:
         args = {**base, **case["change"]}
         try:
-            receipts.payload(
-                jti=bytes.fromhex(args["jti_hex"]),
-                iat=args["iat"],
-                permit_number=args["permit_number"],
-                recipient_name=args["recipient_name"],
-                identity_number=args["identity_number"],
-                seq=args["seq"],
-            )
+            receipt_claims(args)
+        except ValueError as exc:
+            assert case["error"] in str(exc), (case, exc)
+        else:
+            raise AssertionError(case)
+    compact_invalid = [{"change": {"seq": 2**32}, "error": "seq"}]
+    for case in compact_invalid:
+        args = {**base, **case["change"]}
+        claims = receipt_claims(args)
+        try:
+            receipts.compact_signing_input(credential, claims)
         except ValueError as exc:
             assert case["error"] in str(exc), (case, exc)
         else:
@@ -236,8 +238,10 @@ def receipt_vectors() -> dict:
         "device_public_jwk": _public_jwk(key),
         "device_private_key_pem": (KEYS / "device_key.pem").read_text(),
         "qr_capacity": receipts.QR_CAPACITY,
+        "compact_prefix": receipts.COMPACT_PREFIX,
         "cases": cases,
         "invalid": invalid,
+        "compact_invalid": compact_invalid,
     }
 
 

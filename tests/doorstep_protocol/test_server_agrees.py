@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from app import pii
 from app.auth import proof
 from app.errors import Unprocessable
+from doorstep_protocol.encoding import b32, b32_decode
 from doorstep_protocol.testing import vectors
 from field_api.delivery import receipt_token
 
@@ -74,6 +75,9 @@ def test_server_verifies_vector_receipts_and_signs_the_same_bytes(case):
     assert result.valid, result.reasons
     assert result.claims["identity_hint"] == case["payload"]["ih"]
     assert receipt_token.hint_matches(result.claims, i["identity_number"])
+    compact = receipt_token.verify_receipt(case["compact"]["token"], RECEIPTS["server_jwks"], now=at)
+    assert compact.valid, compact.reasons
+    assert compact.claims == result.claims  # one receipt, whichever format it travels in
     key = serialization.load_pem_private_key(RECEIPTS["device_private_key_pem"].encode(), password=None)
     token = receipt_token.sign_receipt(
         key,
@@ -85,7 +89,9 @@ def test_server_verifies_vector_receipts_and_signs_the_same_bytes(case):
         jti=bytes.fromhex(i["jti_hex"]),
         iat=i["iat"],
     )
-    assert token.rsplit(".", 1)[0] == case["signing_input"]
+    signed = b32_decode(token.removeprefix(RECEIPTS["compact_prefix"]))[:-64]
+    assert signed.hex() == case["compact"]["signing_input_hex"]
+    assert receipt_token.qr_version(token) <= receipt_token.QR_MAX_VERSION
 
 
 def test_a_tampered_vector_receipt_is_refused():
@@ -97,6 +103,11 @@ def test_a_tampered_vector_receipt_is_refused():
         RECEIPTS["server_jwks"],
         now=datetime.fromtimestamp(case["inputs"]["iat"], tz=UTC),
     )
+    assert not result.valid and result.reasons == ["signature-invalid"]
+    # the compact one: another case's claims under this case's credential and signature
+    mine, theirs = (b32_decode(c["compact"]["token"][4:]) for c in RECEIPTS["cases"][:2])
+    spliced = RECEIPTS["compact_prefix"] + b32(mine[:154] + theirs[154:-64] + mine[-64:])
+    result = receipt_token.verify_receipt(spliced, RECEIPTS["server_jwks"])
     assert not result.valid and result.reasons == ["signature-invalid"]
 
 

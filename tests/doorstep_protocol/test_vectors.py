@@ -9,9 +9,9 @@ from cryptography.hazmat.primitives import serialization
 
 from doorstep_protocol import device_proof, identity, receipts
 from doorstep_protocol.credentials import read_payload
-from doorstep_protocol.encoding import b64url, b64url_decode, json_bytes
+from doorstep_protocol.encoding import b32, b32_decode, b64url, b64url_decode, json_bytes
 from doorstep_protocol.merge import merge_fields
-from doorstep_protocol.testing import vectors
+from doorstep_protocol.testing import receipt_claims, vectors
 
 IDS = vectors("identity_numbers")
 TODAY = date.fromisoformat(IDS["today"])
@@ -66,34 +66,50 @@ def test_malformed_device_proof_headers_do_not_parse(header):
 @pytest.mark.parametrize("case", RECEIPTS["cases"], ids=lambda c: c["inputs"]["permit_number"].strip())
 def test_receipt_payload_and_signing_input(case):
     i = case["inputs"]
-    payload = receipts.payload(
-        jti=bytes.fromhex(i["jti_hex"]),
-        iat=i["iat"],
-        permit_number=i["permit_number"],
-        recipient_name=i["recipient_name"],
-        identity_number=i["identity_number"],
-        seq=i["seq"],
-    )
+    payload = receipt_claims(i)
     assert payload == case["payload"]
     assert json_bytes(payload).decode("utf-8") == case["payload_json"]
     assert receipts.header(RECEIPTS["device_credential"]) == case["header"]
     assert receipts.signing_input(case["header"], json_bytes(payload)).decode() == case["signing_input"]
     assert case["token"].rsplit(".", 1)[0] == case["signing_input"]
     assert len(case["token"]) <= receipts.QR_CAPACITY
+    compact = receipts.compact_signing_input(RECEIPTS["device_credential"], payload)
+    assert compact.hex() == case["compact"]["signing_input_hex"]
+    credential, claims, signed, _signature = receipts.read_compact(case["compact"]["token"])
+    assert (credential, claims, signed) == (RECEIPTS["device_credential"], payload, compact)
+    assert case["compact"]["token"].startswith(RECEIPTS["compact_prefix"])
+    assert len(case["compact"]["token"]) <= RECEIPTS["qr_capacity"] == receipts.QR_CAPACITY
+
+
+@pytest.mark.parametrize("case", RECEIPTS["compact_invalid"], ids=lambda c: c["error"])
+def test_compact_receipt_refuses(case):
+    i = {**RECEIPTS["cases"][0]["inputs"], **case["change"]}
+    claims = receipt_claims(i)
+    with pytest.raises(ValueError, match=case["error"]):
+        receipts.compact_signing_input(RECEIPTS["device_credential"], claims)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "DR2-", "DR2-a", "DR1-AAAA", "DR2-" + "A" * 400, "DR2-AI7QZGSSNMPEY7M2F4GU5C3MDIAXUHJOH5FVYT"],
+)
+def test_what_is_no_compact_receipt(text):
+    with pytest.raises(ValueError):
+        receipts.read_compact(text)
+
+
+def test_a_compact_receipt_of_another_format_number_is_refused():
+    token = RECEIPTS["cases"][0]["compact"]["token"]
+    raw = b32_decode(token[len(receipts.COMPACT_PREFIX) :])
+    with pytest.raises(ValueError, match="format"):
+        receipts.read_compact(receipts.COMPACT_PREFIX + b32(b"\x03" + raw[1:]))
 
 
 @pytest.mark.parametrize("case", RECEIPTS["invalid"], ids=lambda c: c["error"])
 def test_receipt_payload_refuses(case):
     i = {**RECEIPTS["cases"][0]["inputs"], **case["change"]}
     with pytest.raises(ValueError, match=case["error"]):
-        receipts.payload(
-            jti=bytes.fromhex(i["jti_hex"]),
-            iat=i["iat"],
-            permit_number=i["permit_number"],
-            recipient_name=i["recipient_name"],
-            identity_number=i["identity_number"],
-            seq=i["seq"],
-        )
+        receipt_claims(i)
 
 
 def test_the_credential_binds_the_vectors_device_key():

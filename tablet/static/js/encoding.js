@@ -1,5 +1,6 @@
 // The byte encodings every signature is computed over (doorstep_protocol/encoding.py): canonical
-// unpadded base64url, compact UTF-8 JSON with members in the order given.
+// unpadded base64url, compact UTF-8 JSON with members in the order given, and unpadded upper-case
+// base32 (RFC 4648), what a compact receipt travels in.
 
 const encoder = new TextEncoder();
 
@@ -22,6 +23,25 @@ export function b64urlDecode(text) {
   const out = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
   if (b64url(out) !== text) throw new Error("non-canonical base64url");
+  return out;
+}
+
+const B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+export function b32(bytes) {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    value &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += B32[(value << (5 - bits)) & 31];
   return out;
 }
 

@@ -1,11 +1,15 @@
 // The receipt's QR code, drawn on a canvas by the vendored encoder (qrcode-generator 2.0.4, MIT):
-// level M, byte mode, as small a version as holds the token (a receipt fits version 20).
+// level M, as small a version as holds the token, one segment in the mode the server's encoder
+// picks too: alphanumeric for a compact receipt ("DR2-" and base32: version 13), byte mode for
+// anything else (a first-format receipt: version 19).
 
 import qrcode from "../vendor/qrcode-generator-2.0.4/qrcode.mjs";
 
+const ALPHANUMERIC = /^[0-9A-Z $%*+\-./:]*$/;
+
 function encode(text) {
   const qr = qrcode(0, "M");
-  qr.addData(text, "Byte");
+  qr.addData(text, ALPHANUMERIC.test(text) ? "Alphanumeric" : "Byte");
   qr.make();
   return qr;
 }

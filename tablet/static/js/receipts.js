@@ -1,13 +1,19 @@
-// A delivery receipt, signed offline at the door (doorstep_protocol/receipts.py): a compact JWS
-// whose header names the device credential, whose payload is
-// {"jti","iat","pn","rn","ih","sq"} in that order, signed ES256 low-S by the device key.
+// A delivery receipt, signed offline at the door, in the compact format (doorstep_protocol/receipts.py
+// has the layout): "DR2-" and the base32 of the format byte, the device credential's payload and
+// server signature, jti, iat, sq, the identity hint, the masked name as its first character and a
+// count, the permit number, then the device's ES256 low-S signature over all of that. The claims
+// {"jti","iat","pn","rn","ih","sq"} are the same as in the first format (a JWS), which the server
+// still verifies and no tablet signs any more.
 
-import { b64url, b64urlDecode, jsonBytes, randomBytes, utf8 } from "./encoding.js";
+import { b32, b64url, b64urlDecode, randomBytes, utf8 } from "./encoding.js";
 import { normalizeForHint } from "./identity.js";
 import { compressedPoint, es256Sign } from "./keys.js";
 
 export const JTI_BYTES = 16;
-export const QR_CAPACITY = 666;
+export const COMPACT_PREFIX = "DR2-";
+export const QR_CAPACITY = 816; // alphanumeric characters of a version-18 QR symbol at level M
+const CREDENTIAL_HEADER = "eyJhbGciOiJFUzI1NiIsInR5cCI6ImRjIn0"; // {"alg":"ES256","typ":"dc"}
+const CREDENTIAL_PAYLOAD = 89;
 
 export class ReceiptError extends Error {}
 
@@ -46,19 +52,53 @@ export async function payload({ jti, iat, permitNumber, recipientName, identityN
   return { jti: b64url(jti), iat, pn: permitNumber.trim(), rn, ih, sq: seq };
 }
 
-export function header(credential) {
-  return { alg: "ES256", typ: "dr", dc: credential };
-}
-
-export function signingInput(headerObj, payloadObj) {
-  return `${b64url(jsonBytes(headerObj))}.${b64url(jsonBytes(payloadObj))}`;
+// The credential as a compact receipt carries it: its payload, then the server's signature.
+export function credentialBytes(credential) {
+  const parts = typeof credential === "string" ? credential.split(".") : [];
+  if (parts.length !== 3 || parts[0] !== CREDENTIAL_HEADER) throw new ReceiptError("the device credential is unreadable");
+  const payload = b64urlDecode(parts[1]);
+  const signature = b64urlDecode(parts[2]);
+  if (payload.length !== CREDENTIAL_PAYLOAD || signature.length !== 64) throw new ReceiptError("the device credential is unreadable");
+  const out = new Uint8Array(payload.length + signature.length);
+  out.set(payload);
+  out.set(signature, payload.length);
+  return out;
 }
 
 // The 33-byte key point a device credential is bound to (doorstep_protocol/credentials.py).
 export function credentialPoint(credential) {
-  const raw = b64urlDecode(credential.split(".")[1]);
-  if (raw.length !== 89) throw new ReceiptError("the device credential is unreadable");
-  return raw.slice(48, 81);
+  return credentialBytes(credential).slice(48, 81);
+}
+
+function uint32(view, at, value, name) {
+  if (!Number.isInteger(value) || value < 0 || value >= 2 ** 32) throw new ReceiptError(`${name} must be below 2**32`);
+  view.setUint32(at, value);
+}
+
+// The bytes the device key signs: everything of the compact receipt but its signature.
+export function compactSigningInput(credential, claims) {
+  const cred = credentialBytes(credential);
+  const jti = b64urlDecode(claims.jti);
+  const [first, ...rest] = Array.from(claims.rn);
+  if (rest.some((c) => c !== "*")) throw new ReceiptError("the recipient's name is not masked");
+  if (rest.length > 255) throw new ReceiptError("the recipient's name is too long for a receipt");
+  const pn = utf8(claims.pn);
+  const out = new Uint8Array(1 + cred.length + JTI_BYTES + 4 + 4 + 2 + 3 + 1 + pn.length);
+  const view = new DataView(out.buffer);
+  out[0] = 2;
+  out.set(cred, 1);
+  let at = 1 + cred.length;
+  out.set(jti, at);
+  at += JTI_BYTES;
+  uint32(view, at, claims.iat, "iat");
+  uint32(view, at + 4, claims.sq, "seq");
+  at += 8;
+  out[at] = parseInt(claims.ih.slice(0, 2), 16);
+  out[at + 1] = parseInt(claims.ih.slice(2, 4), 16);
+  const cp = first.codePointAt(0);
+  out.set([cp >> 16, (cp >> 8) & 255, cp & 255, rest.length], at + 2);
+  out.set(pn, at + 6);
+  return out;
 }
 
 export async function sign(keyPair, credential, facts) {
@@ -68,8 +108,12 @@ export async function sign(keyPair, credential, facts) {
   if (bound.length !== mine.length || bound.some((b, i) => b !== mine[i])) {
     throw new ReceiptError("the device credential is for another device key: log in on this tablet again");
   }
-  const input = signingInput(header(credential), claims);
-  const token = `${input}.${b64url(await es256Sign(keyPair.privateKey, utf8(input)))}`;
+  const input = compactSigningInput(credential, claims);
+  const signature = await es256Sign(keyPair.privateKey, input);
+  const signed = new Uint8Array(input.length + signature.length);
+  signed.set(input);
+  signed.set(signature, input.length);
+  const token = COMPACT_PREFIX + b32(signed);
   if (token.length > QR_CAPACITY) {
     throw new ReceiptError(`the receipt is ${token.length} characters; a QR code holds ${QR_CAPACITY}`);
   }

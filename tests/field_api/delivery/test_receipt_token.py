@@ -24,11 +24,14 @@ from app.auth.credentials import (
     b64url_decode,
     decode_device_credential,
     encode_device_credential,
+    es256_sign,
     json_bytes,
     jws_sign,
 )
 from app.auth.keys import public_jwk
 from app.db import utcnow
+from doorstep_protocol import receipts as protocol
+from doorstep_protocol.encoding import b32, b32_decode
 from field_api.delivery import receipt_token as rt
 from tests.factories import PASSWORD, valid_identity
 
@@ -81,6 +84,28 @@ def sign(tab: Tablet, **overrides) -> str:
     return rt.sign_receipt(tab.key, tab.credential, **{**REALISTIC, **overrides})
 
 
+def legacy(tab: Tablet, **overrides) -> str:
+    """A receipt of the first format (a compact JWS), as tablets signed them before decision 97."""
+    facts = {**REALISTIC, **overrides}
+    iat = facts.pop("iat", NOW)
+    payload = protocol.payload(jti=facts.pop("jti", bytes(range(16))), iat=int(iat.timestamp()), **facts)
+    return jws_sign(dict(protocol.header(tab.credential)), json_bytes(payload), tab.key)
+
+
+def raw(token: str) -> bytes:
+    """The bytes of a compact receipt (signing input, then the 64-byte signature)."""
+    return b32_decode(token.removeprefix(protocol.COMPACT_PREFIX))
+
+
+def compact(data: bytes) -> str:
+    return protocol.COMPACT_PREFIX + b32(data)
+
+
+def resigned(tab: Tablet, signing_input: bytes) -> str:
+    """Compact bytes signed with the tablet's own key: what a buggy or hostile tablet could send."""
+    return compact(signing_input + es256_sign(tab.key, signing_input))
+
+
 def segments(token: str) -> tuple[dict, bytes, str]:
     h, p, s = token.split(".")
     return json.loads(b64url_decode(h)), b64url_decode(p), s
@@ -102,14 +127,14 @@ def flip(text: str, i: int) -> str:
 # --- size -----------------------------------------------------------------------------------
 
 
-def test_version_20_at_level_m_holds_666_bytes_in_qrcode_itself():
+def test_version_18_at_level_m_holds_816_alphanumeric_characters_in_qrcode_itself():
     def version(n):
         qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M)
-        qr.add_data(b"x" * n, optimize=0)
+        qr.add_data("A" * n, optimize=0)
         qr.make(fit=True)
         return qr.version
 
-    assert version(rt.QR_CAPACITY) == 20 and version(rt.QR_CAPACITY + 1) == 21
+    assert version(rt.QR_CAPACITY) == rt.QR_MAX_VERSION == 18 and version(rt.QR_CAPACITY + 1) == 19
 
 
 def test_a_realistic_receipt_fits_well_under_the_budget():
@@ -117,16 +142,27 @@ def test_a_realistic_receipt_fits_well_under_the_budget():
     token = sign(tab)
     version = rt.qr_version(token)
     print(f"\nreceipt {len(token)} characters (credential {len(tab.credential)}), QR version {version} at level M")
-    assert len(token) < 700 and len(token) <= rt.QR_CAPACITY
-    assert version <= 20
-    # Room to spare for long names: a 20-character name still fits.
-    assert rt.qr_version(sign(tab, recipient_name="阿" * 20)) <= 20
+    assert token.startswith("DR2-") and re.fullmatch(r"DR2-[A-Z2-7]+", token)  # all alphanumeric mode
+    assert len(token) <= 430 and version <= 13
+    # A name costs the same whatever its length: its first character and a count.
+    assert sign(tab, recipient_name="阿" * 50).__len__() == len(token)
+    # Room to spare for long permit numbers.
+    assert rt.qr_version(sign(tab, permit_number="X" * 200)) <= rt.QR_MAX_VERSION
+    # A first-format receipt of the same facts was ~600 characters in byte mode: version 19.
+    assert rt.qr_version(legacy(tab)) == 19
 
 
 def test_a_receipt_that_would_not_fit_is_refused_at_signing():
     with pytest.raises(rt.ReceiptError) as info:
-        sign(tablet(), recipient_name="阿" * 200)
+        sign(tablet(), permit_number="X" * 300)
     assert info.value.reason == "oversized"
+
+
+def test_a_name_too_long_to_count_or_a_seq_past_32_bits_is_refused():
+    with pytest.raises(ValueError, match="name"):
+        sign(tablet(), recipient_name="阿" * 257)
+    with pytest.raises(ValueError, match="seq"):
+        sign(tablet(), seq=2**32)
 
 
 # --- round trip -----------------------------------------------------------------------------
@@ -168,6 +204,16 @@ def test_a_photographed_receipt_still_decodes():
 def test_no_identity_phone_or_full_name_anywhere_in_the_qr():
     tab = tablet()
     token = sign(tab)
+    data = raw(token)
+    for secret in (IDENTITY, IDENTITY[6:14], PHONE, "三丰"):
+        assert secret not in token and secret.encode() not in data
+    _, claims, _, _ = protocol.read_compact(token)
+    assert set(claims) == {"jti", "iat", "pn", "rn", "ih", "sq"} and claims["rn"] == "张**"
+
+
+def test_no_identity_phone_or_full_name_anywhere_in_a_first_format_qr():
+    tab = tablet()
+    token = legacy(tab)
     header, payload, _ = segments(token)
     _, cred_payload, _ = segments(header["dc"])
     visible = token + json.dumps(header, ensure_ascii=False) + payload.decode() + cred_payload.hex()
@@ -186,20 +232,20 @@ def test_svg_output_is_svg():
 
 
 def test_a_tampered_payload_is_invalid():
-    token = sign(tablet())
+    token = legacy(tablet())
     h, p, s = token.split(".")
     result = rt.verify_receipt(f"{h}.{flip(p, len(p) // 2)}.{s}", JWKS)
     assert not result.valid and result.reasons == ["signature-invalid"] and result.claims == {}
 
 
 def test_a_tampered_signature_is_invalid():
-    token = sign(tablet())
+    token = legacy(tablet())
     h, p, s = token.split(".")
     assert rt.verify_receipt(f"{h}.{p}.{flip(s, 10)}", JWKS).reasons == ["signature-invalid"]
 
 
 def test_a_tampered_credential_is_invalid():
-    token = sign(tablet())
+    token = legacy(tablet())
     header, _, _ = segments(token)
     dc_h, dc_p, dc_s = header["dc"].split(".")
     result = rt.verify_receipt(with_header(token, dc=f"{dc_h}.{flip(dc_p, 5)}.{dc_s}"), JWKS)
@@ -209,7 +255,7 @@ def test_a_tampered_credential_is_invalid():
 def test_a_non_canonical_signature_encoding_is_malformed():
     """The last character of a 64-byte signature carries 2 unused bits; a lenient decoder would
     accept four spellings of one signature."""
-    token = sign(tablet())
+    token = legacy(tablet())
     h, p, s = token.split(".")
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     sibling = alphabet[alphabet.index(s[-1]) ^ 1]
@@ -228,7 +274,7 @@ def test_a_high_s_twin_of_a_valid_signature_is_refused():
         return b64url(raw[:32] + (order - low).to_bytes(32, "big"))
 
     for _ in range(8):  # signatures are randomised: some come out high-S from a signer that does not care
-        token = sign(tablet())
+        token = legacy(tablet())
         assert rt.verify_receipt(token, JWKS).valid
         h, p, s = token.split(".")
         assert rt.verify_receipt(f"{h}.{p}.{high(s)}", JWKS).reasons == ["signature-invalid"]
@@ -239,13 +285,78 @@ def test_a_high_s_twin_of_a_valid_signature_is_refused():
 
 def test_another_devices_credential_spliced_in_is_invalid():
     mine, theirs = tablet(), tablet()
-    token = sign(mine)
+    token = legacy(mine)
     spliced = with_header(token, dc=theirs.credential)
     result = rt.verify_receipt(spliced, JWKS)
     assert not result.valid and result.reasons == ["signature-invalid"]
     # Signing with one's own key under someone else's credential fails the same way.
     forged = jws_sign({"alg": "ES256", "typ": "dr", "dc": theirs.credential}, segments(token)[1], mine.key)
     assert rt.verify_receipt(forged, JWKS).reasons == ["signature-invalid"]
+
+
+# --- the compact format's failures --------------------------------------------------------------
+
+
+def test_compact_tampering_is_refused_where_it_happened():
+    tab = tablet()
+    data = raw(sign(tab))
+    where = {
+        190: "signature-invalid",  # inside the permit number
+        60: "credential-invalid",  # inside the credential's payload
+        -5: "signature-invalid",  # inside the device's signature
+    }
+    for at, reason in where.items():
+        altered = compact(data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :])
+        result = rt.verify_receipt(altered, JWKS)
+        assert not result.valid and result.reasons == [reason] and result.claims == {}, at
+
+
+def test_compact_another_devices_credential_spliced_in_is_invalid():
+    mine, theirs = tablet(), tablet()
+    data = raw(sign(mine))
+    their_credential = raw(sign(theirs))[1:154]
+    spliced = compact(data[:1] + their_credential + data[154:])
+    assert rt.verify_receipt(spliced, JWKS).reasons == ["signature-invalid"]
+    # Signing with one's own key under someone else's credential fails the same way.
+    assert rt.verify_receipt(resigned(mine, data[:1] + their_credential + data[154:-64]), JWKS).reasons == [
+        "signature-invalid"
+    ]
+
+
+def test_compact_spellings_other_than_the_canonical_one_are_malformed():
+    token = sign(tablet())
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+    sibling = alphabet[alphabet.index(token[-1]) ^ 1]  # the last character's unused low bits
+    for other in (token.lower(), "dr2-" + token[4:], token[:-1] + sibling, token + "=", token[:-1]):
+        assert rt.verify_receipt(other, JWKS).reasons == ["malformed"], other
+
+
+def test_compact_high_s_twin_is_refused():
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # of P-256
+    data = raw(sign(tablet()))
+    s_value = int.from_bytes(data[-32:], "big")
+    twin = compact(data[:-32] + (order - s_value).to_bytes(32, "big"))
+    assert rt.verify_receipt(twin, JWKS).reasons == ["signature-invalid"]
+
+
+def test_compact_claims_that_do_not_decode_are_reported_once_signed():
+    tab = tablet()
+    signing_input = raw(sign(tab))[:-64]
+    bad_permit = resigned(tab, signing_input[:184] + b"\xff\xfe")
+    result = rt.verify_receipt(bad_permit, JWKS)
+    assert result.reasons == ["claims-missing"] and "pn" in result.detail
+    surrogate = (0xD800).to_bytes(3, "big")
+    bad_name = resigned(tab, signing_input[:180] + surrogate + signing_input[183:])
+    result = rt.verify_receipt(bad_name, JWKS)
+    assert result.reasons == ["claims-missing"] and "rn" in result.detail
+
+
+def test_both_formats_of_one_receipt_give_the_same_claims():
+    tab = tablet()
+    jti = bytes(range(16))
+    first, second = legacy(tab, jti=jti, iat=NOW), sign(tab, jti=jti, iat=NOW)
+    one, two = rt.verify_receipt(first, JWKS), rt.verify_receipt(second, JWKS)
+    assert one.valid and two.valid and one.claims == two.claims
 
 
 def test_the_tablet_cannot_sign_with_a_key_its_credential_does_not_bind():
@@ -309,7 +420,20 @@ def test_an_oversized_token_is_refused_without_parsing(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "token", ["", "abc", "a.b", "a.b.c", "....", "é.é.é", f"{b64url(b'{}')}.{b64url(b'{}')}.{b64url(bytes(64))}"]
+    "token",
+    [
+        "",
+        "abc",
+        "a.b",
+        "a.b.c",
+        "....",
+        "é.é.é",
+        f"{b64url(b'{}')}.{b64url(b'{}')}.{b64url(bytes(64))}",
+        "DR2-",
+        "DR2-abc",
+        "DR2-" + "A" * 400,
+        "DR2-" + b32(b"\x02" + bytes(200)),
+    ],
 )
 def test_garbage_is_malformed(token):
     assert rt.verify_receipt(token, JWKS).reasons == ["malformed"]
@@ -317,7 +441,7 @@ def test_garbage_is_malformed(token):
 
 def test_other_tokens_are_not_receipts():
     tab = tablet()
-    token = sign(tab)
+    token = legacy(tab)
     _, payload, _ = segments(token)
     assert rt.verify_receipt(tab.credential, JWKS).reasons == ["malformed"]  # typ dc
     assert rt.verify_receipt(with_header(token, typ="at+jwt"), JWKS).reasons == ["malformed"]
@@ -331,7 +455,7 @@ def test_other_tokens_are_not_receipts():
 
 def test_missing_claims_are_reported():
     tab = tablet()
-    _, payload, _ = segments(sign(tab))
+    _, payload, _ = segments(legacy(tab))
     for drop in ("jti", "iat", "pn", "rn", "ih", "sq"):
         body = {k: v for k, v in json.loads(payload).items() if k != drop}
         token = jws_sign({"alg": "ES256", "typ": "dr", "dc": tab.credential}, json_bytes(body), tab.key)
@@ -341,7 +465,7 @@ def test_missing_claims_are_reported():
 
 def test_wrongly_typed_claims_are_reported():
     tab = tablet()
-    body = {**json.loads(segments(sign(tab))[1]), "sq": "7", "ih": "ABCD"}
+    body = {**json.loads(segments(legacy(tab))[1]), "sq": "7", "ih": "ABCD"}
     token = jws_sign({"alg": "ES256", "typ": "dr", "dc": tab.credential}, json_bytes(body), tab.key)
     assert rt.verify_receipt(token, JWKS).reasons == ["claims-missing"]
 
@@ -398,8 +522,11 @@ VECTOR_INPUTS = json.loads(vector("inputs.json"))
 VECTOR_JWKS = json.loads(vector("server_jwks.json"))
 
 
-def test_the_committed_receipt_verifies_against_the_committed_jwks():
-    token = vector("receipt.txt")
+@pytest.mark.parametrize("name", ["receipt.txt", "receipt_compact.txt"])
+def test_the_committed_receipt_verifies_against_the_committed_jwks(name):
+    """receipt.txt is of the first format (a compact JWS), receipt_compact.txt the same receipt in
+    the compact one: both verify, to the same claims."""
+    token = vector(name)
     # today, and forever after (a run pinned before it was issued checks it on its issue date)
     issued = datetime.fromisoformat(VECTOR_INPUTS["receipt_iat"])
     result = rt.verify_receipt(token, VECTOR_JWKS, now=max(utcnow(), issued))
@@ -435,8 +562,10 @@ def test_todays_code_encodes_the_vectors_identically():
     device = serialization.load_pem_private_key((VECTORS / "device_key.pem").read_bytes(), password=None)
     cred = make_vectors.credential(server, device)
     assert cred.split(".")[:2] == vector("credential.txt").split(".")[:2]
-    token = make_vectors.receipt(device, vector("credential.txt"))
+    token = make_vectors.legacy_receipt(device, vector("credential.txt"))
     assert token.split(".")[:2] == vector("receipt.txt").split(".")[:2]
+    token = make_vectors.receipt(device, vector("credential.txt"))
+    assert raw(token)[:-64] == raw(vector("receipt_compact.txt"))[:-64]
     assert make_vectors.INPUTS == VECTOR_INPUTS
 
 
@@ -478,8 +607,10 @@ def files(tmp_path):
     (tmp_path / "jwks.json").write_text(json.dumps(JWKS))
     (tmp_path / "receipt.png").write_bytes(rt.render_png(token))
     (tmp_path / "receipt.txt").write_text(token + "\n")
-    h, p, s = token.split(".")
-    (tmp_path / "tampered.png").write_bytes(rt.render_png(f"{h}.{flip(p, 20)}.{s}"))
+    data = raw(token)
+    in_permit_number = 190
+    tampered = compact(data[:in_permit_number] + b"Y" + data[in_permit_number + 1 :])
+    (tmp_path / "tampered.png").write_bytes(rt.render_png(tampered))
     return tmp_path, token, tab
 
 

@@ -1,4 +1,6 @@
 """Make the receipt test vectors: run once, commit the output, never regenerate casually.
+``receipt.txt`` is a receipt of the first format (a compact JWS), ``receipt_compact.txt`` the same
+receipt in the compact format tablets sign today; both verify to ``claims.json``.
 
     .venv/bin/python tests/field_api/delivery/vectors/make_vectors.py          # writes only what is missing
     .venv/bin/python tests/field_api/delivery/vectors/make_vectors.py --force  # new tokens, same keys
@@ -73,6 +75,7 @@ def credential(server, device) -> str:
 
 
 def receipt(device, cred: str) -> str:
+    """The receipt as tablets sign it today: the compact format."""
     from field_api.delivery.receipt_token import sign_receipt
 
     return sign_receipt(
@@ -87,6 +90,24 @@ def receipt(device, cred: str) -> str:
     )
 
 
+def legacy_receipt(device, cred: str) -> str:
+    """The same receipt in the first format (a compact JWS), which tablets signed until decision 97
+    and verifiers must still read."""
+    from app.auth.credentials import jws_sign
+    from doorstep_protocol import receipts
+    from doorstep_protocol.encoding import json_bytes
+
+    payload = receipts.payload(
+        jti=bytes.fromhex(INPUTS["jti_hex"]),
+        iat=int(datetime.fromisoformat(INPUTS["receipt_iat"]).timestamp()),
+        permit_number=INPUTS["permit_number"],
+        recipient_name=INPUTS["recipient_name"],
+        identity_number=INPUTS["identity_number"],
+        seq=INPUTS["seq"],
+    )
+    return jws_sign(dict(receipts.header(cred)), json_bytes(payload), device)
+
+
 def main(force: bool) -> None:
     from app.auth.keys import public_jwk
     from field_api.delivery.receipt_token import qr_version, verify_receipt
@@ -99,14 +120,20 @@ def main(force: bool) -> None:
     if force or not (HERE / "credential.txt").exists():
         (HERE / "credential.txt").write_text(credential(server, device) + "\n")
     cred = (HERE / "credential.txt").read_text().strip()
-    if force or not (HERE / "receipt.txt").exists():
-        (HERE / "receipt.txt").write_text(receipt(device, cred) + "\n")
-    token = (HERE / "receipt.txt").read_text().strip()
+    for name, make in (("receipt.txt", legacy_receipt), ("receipt_compact.txt", receipt)):
+        if force or not (HERE / name).exists():
+            (HERE / name).write_text(make(device, cred) + "\n")
     jwks = json.loads((HERE / "server_jwks.json").read_text())
-    result = verify_receipt(token, jwks, now=datetime.fromisoformat(INPUTS["receipt_iat"]) + timedelta(days=1))
-    assert result.valid, result
-    (HERE / "claims.json").write_text(json.dumps(result.claims, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"receipt: {len(token)} characters, QR version {qr_version(token)}; credential: {len(cred)} characters")
+    claims = []
+    for name in ("receipt.txt", "receipt_compact.txt"):
+        token = (HERE / name).read_text().strip()
+        result = verify_receipt(token, jwks, now=datetime.fromisoformat(INPUTS["receipt_iat"]) + timedelta(days=1))
+        assert result.valid, result
+        claims.append(result.claims)
+        print(f"{name}: {len(token)} characters, QR version {qr_version(token)}")
+    assert claims[0] == claims[1], claims  # both formats carry the same claims
+    (HERE / "claims.json").write_text(json.dumps(claims[0], indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"credential: {len(cred)} characters")
 
 
 if __name__ == "__main__":
