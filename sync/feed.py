@@ -57,9 +57,12 @@ MATERIAL_KINDS = {
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _touch(_mapper: object, _connection: object, target: Any) -> None:
+def _touch(_mapper: object, _connection: object, target: Any, *, mark: str | None = None) -> None:
     """Per flushed row (O(1)), unlike walking ``session.dirty``, which scans the identity map and
-    makes a 500-mutation push quadratic."""
+    makes a 500-mutation push quadratic. ``mark`` also notes the record under that key: ``sync_new``
+    for an insert (first written in this transaction, so it has no feed rows yet: publish runs at
+    commit, and need not read them), ``sync_not_new`` for a delete (a row inserted again under the
+    id of one deleted in this transaction has the deleted row's feed rows)."""
     session = object_session(target)
     if session is not None and not session.info.get("sync_publishing"):
         entity = registry.ENTITIES[type(target)]
@@ -67,6 +70,12 @@ def _touch(_mapper: object, _connection: object, target: Any) -> None:
         # The identity map holds objects weakly; publish reads these again at commit.
         session.info.setdefault("sync_held", []).append(target)
         documents.forget(session, entity, target)
+        if mark is not None:
+            session.info.setdefault(mark, set()).add((entity, str(target.id)))
+
+
+_touch_new = functools.partial(_touch, mark="sync_new")
+_touch_gone = functools.partial(_touch, mark="sync_not_new")
 
 
 def _inserted(entity: str, session: AnySession, rows: list[JsonObject]) -> None:
@@ -76,8 +85,9 @@ def _inserted(entity: str, session: AnySession, rows: list[JsonObject]) -> None:
 
 def _track(kind: registry.DocumentKind[Any]) -> None:
     """Every synced entity's rows, as the domains register them, publish the change feed."""
-    for event_name in ("after_insert", "after_update", "after_delete"):
-        event.listen(kind.model, event_name, _touch)
+    event.listen(kind.model, "after_insert", _touch_new)
+    event.listen(kind.model, "after_update", _touch)
+    event.listen(kind.model, "after_delete", _touch_gone)
     bulk.on_insert(table_of(kind.model), functools.partial(_inserted, kind.entity))
 
 
@@ -87,15 +97,15 @@ registry.on_document_registered(_track)
 @event.listens_for(Session, "after_soft_rollback")
 def _forget(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:  # the whole transaction is gone, not a savepoint
-        session.info.pop("sync_touched", None)
-        session.info.pop("sync_inserted", None)
+        for key in ("sync_touched", "sync_inserted", "sync_new", "sync_not_new"):
+            session.info.pop(key, None)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _drop_documents(session: Session, transaction: SessionTransaction) -> None:
     if ends_outermost(transaction):
-        session.info.pop(documents.CACHE, None)
-        session.info.pop("sync_held", None)
+        for key in (documents.CACHE, "sync_held", "sync_new", "sync_not_new"):
+            session.info.pop(key, None)
 
 
 @event.listens_for(Session, "before_commit")
@@ -134,7 +144,9 @@ def publish(session: AnySession, touched: set[tuple[str, object]]) -> None:
         pending[(entity, str(record_id))] = obj
         if obj is not None:
             queue.extend(documents.related(entity, obj))
-    current = _current_rows(session, list(pending))
+    # A record first inserted in this transaction has no feed rows to compare with.
+    fresh = session.info.get("sync_new", set()) - session.info.get("sync_not_new", set())
+    current = _current_rows(session, [key for key in pending if key not in fresh])
     built = documents.build_many(session, [(e, o) for (e, _i), o in pending.items() if o is not None])
     rows: list[Row] = []
     for key in sorted(pending):
