@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit, pii, quotas, workdays
-from app.db import one_or_404, utcnow
+from app.db import new_id, one_or_404, utcnow
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, User
@@ -218,6 +218,7 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
 
 def _insert(actor, data, key, request_hash, area, window, channel, contact_phone) -> Booking:
     booking = Booking(
+        id=new_id(),  # known now: the visit and its timeline event go into the same flush
         reference=new_reference(),
         station_id=area.station_id,
         area_id=area.id,
@@ -238,7 +239,6 @@ def _insert(actor, data, key, request_hash, area, window, channel, contact_phone
         **channel,
     )
     db.session.add(booking)
-    db.session.flush()
     visit = dispatch.open_booking_visit(booking)
     booked = TimelineEvent(
         booking_id=booking.id,
