@@ -32,6 +32,17 @@ def areas_visible_to(actor: Actor) -> sa.Select[Area]:
     return query.where(Area.station_id == actor.station_id)
 
 
+def sees_area(actor: Actor, area_id: UUID, station_id: UUID) -> bool:
+    """Whether ``areas_visible_to(actor)`` holds the area ``area_id`` of station ``station_id``,
+    with no query where the rule needs none (an admin, or staff: its station is known, from the
+    reference cache); a field role's assignments are read."""
+    if actor.is_admin:
+        return True
+    if actor.role in FIELD_ROLES:
+        return db.session.execute(areas_visible_to(actor).where(Area.id == area_id)).first() is not None
+    return station_id == actor.station_id
+
+
 def area_for(actor: Actor, area_id: UUID) -> Area:
     return one_or_404(areas_visible_to(actor).where(Area.id == area_id), "area")
 

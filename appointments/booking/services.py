@@ -17,8 +17,8 @@ from app import audit, pii, quotas, workdays
 from app.db import new_id, one_or_404, utcnow
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
-from app.org.models import FIELD_ROLES, Area, User
-from app.org.scoping import areas_visible_to
+from app.org.models import FIELD_ROLES, User
+from app.org.scoping import sees_area
 from app.unit_of_work import writing
 from appointments.booking import reference
 from appointments.booking.calendar import booking_event as booking_event  # re-exported for the H5 (decision 96)
@@ -167,10 +167,7 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
     area = windows.area_info(data["area_id"])
     if area is None or not area.active:
         raise field_error("area_id", "no such area")
-    if (
-        actor.role != "citizen"
-        and db.session.execute(areas_visible_to(actor).where(Area.id == area.id)).first() is None
-    ):
+    if actor.role != "citizen" and not sees_area(actor, area.id, area.station_id):
         raise field_error("area_id", "not an area of your station")
     channel = _channel_fields(actor, data)
     contact_phone = _phone(data["contact_phone"], "contact_phone")
