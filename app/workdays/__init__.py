@@ -7,6 +7,7 @@ Friday are working days and the answer says the year is unconfirmed.
 """
 
 from app.workdays.services import (
+    CALENDAR,
     LOCAL_TZ,
     DayInfo,
     add_working_days,
@@ -20,6 +21,7 @@ from app.workdays.services import (
 )
 
 __all__ = [
+    "CALENDAR",
     "LOCAL_TZ",
     "DayInfo",
     "add_working_days",

@@ -6,7 +6,7 @@ from datetime import date, datetime, time, timedelta
 import chinese_calendar
 import sqlalchemy as sa
 
-from app import audit, clock
+from app import audit, clock, refcache
 from app.auth.actor import Actor
 from app.errors import NotFound, field_error
 from app.extensions import db
@@ -31,12 +31,32 @@ def _official(day: date) -> tuple[bool, str] | None:
     return (not is_holiday, name or "")
 
 
-def _overrides(start: date, end: date) -> dict[date, CalendarDay]:
-    rows = db.session.execute(sa.select(CalendarDay).where(CalendarDay.day.between(start, end))).scalars()
-    return {r.day: r for r in rows}
+@dataclass(frozen=True)
+class Declaration:
+    """A date staff declared, as the reference cache keeps it."""
+
+    day: date
+    is_workday: bool
+    name: str
 
 
-def _info(day: date, overrides: dict[date, CalendarDay]) -> DayInfo:
+# Staff's declarations are a few dates a year, read by every booking and availability page: the
+# whole table is kept in the process's reference cache (decision 93) under one key, which the
+# windows read ahead with their own (``CALENDAR``).
+CALENDAR = ("calendar_day", "all")
+refcache.watch(CalendarDay, CALENDAR[0], lambda _row: CALENDAR[1])
+
+
+def _declarations() -> tuple[Declaration, ...]:
+    c = CalendarDay
+    return tuple(Declaration(*row) for row in db.session.execute(sa.select(c.day, c.is_workday, c.name)).all())
+
+
+def _overrides(start: date, end: date) -> dict[date, Declaration]:
+    return {d.day: d for d in refcache.cached(*CALENDAR, _declarations) if start <= d.day <= end}
+
+
+def _info(day: date, overrides: dict[date, Declaration]) -> DayInfo:
     if day in overrides:
         row = overrides[day]
         return DayInfo(day, row.is_workday, row.name, "staff")
@@ -70,7 +90,7 @@ def is_workday(day: date) -> bool:
 
 def add_working_days(start: date, n: int) -> date:
     """The n-th working day after ``start`` (``start`` itself not counted)."""
-    overrides: dict[date, CalendarDay] = {}
+    overrides: dict[date, Declaration] = {}
     day, counted, horizon = start, 0, start
     while counted < n:
         day += timedelta(days=1)

@@ -46,6 +46,18 @@ class TemplateWindow:
 
 
 @dataclass(frozen=True)
+class ExceptionWindow:
+    """A date exception as the cache keeps it (the fields ``_windows`` and ``effect`` read)."""
+
+    id: Any
+    day: date
+    kind: str
+    start_time: time | None
+    end_time: time | None
+    capacity: int | None
+
+
+@dataclass(frozen=True)
 class AreaInfo:
     id: Any
     station_id: Any
@@ -55,6 +67,7 @@ class AreaInfo:
 
 refcache.watch(WindowTemplate, "window_template", lambda row: row.area_id)
 refcache.watch(Area, "area", lambda row: row.id)
+refcache.watch(WindowException, "window_exception", lambda row: row.area_id)
 
 
 def area_info(area_id) -> AreaInfo | None:
@@ -64,7 +77,11 @@ def area_info(area_id) -> AreaInfo | None:
         area = db.session.get(Area, area_id)
         return None if area is None else AreaInfo(area.id, area.station_id, area.name, area.active)
 
-    refcache.prefetch([("area", area_id), ("window_template", area_id)])  # both versions in one read
+    # The versions of what booking and availability read next, in one statement: the area, its
+    # weekly windows and date exceptions, and the working calendar.
+    refcache.prefetch(
+        [("area", area_id), ("window_template", area_id), ("window_exception", area_id), workdays.CALENDAR]
+    )
     return refcache.cached("area", area_id, load)
 
 
@@ -115,15 +132,22 @@ def _windows(day: date, info, templates, exceptions) -> tuple[list[Window], str 
     return [], "no_windows"
 
 
+def _exceptions(area_id) -> tuple[ExceptionWindow, ...]:
+    """Every date exception of the area (a few a year), from the process's reference cache."""
+
+    def load() -> tuple[ExceptionWindow, ...]:
+        e = WindowException
+        rows = db.session.execute(
+            sa.select(e.id, e.day, e.kind, e.start_time, e.end_time, e.capacity).where(e.area_id == area_id)
+        ).all()
+        return tuple(ExceptionWindow(*row) for row in rows)
+
+    return refcache.cached("window_exception", area_id, load)
+
+
 def _load(area_id, start: date, end: date):
     templates = _templates(area_id)
-    exceptions = _by_day(
-        db.session.execute(
-            sa.select(WindowException).where(
-                WindowException.area_id == area_id, WindowException.day.between(start, end)
-            )
-        ).scalars()
-    )
+    exceptions = _by_day(e for e in _exceptions(area_id) if start <= e.day <= end)
     return templates, exceptions
 
 
