@@ -100,7 +100,7 @@ def test_a_phone_booking_reads_before_it_takes_the_write_lock(app, client, world
         assert begins[0] == "BEGIN DEFERRED" and begins[-1] == "BEGIN IMMEDIATE"
         immediate = len(seen) - 1 - seen[::-1].index("BEGIN IMMEDIATE")
         # the windows are read (or their versions, when the reference cache holds them: decisions
-        # 93 and 96) before the lock, and not again under it
+        # 93 and 98) before the lock, and not again under it
         windows_read = ("FROM window_template", "FROM window_exception", "FROM calendar_day")
         assert any(w in s for s in seen[:immediate] for w in (*windows_read, "FROM reference_version"))
         assert not any(w in s for s in seen[immediate:] for w in (*windows_read, "FROM reference_version"))
