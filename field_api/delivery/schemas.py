@@ -57,7 +57,9 @@ class HandoverIn(In):
     signature_sha256 = fields.String(load_default=None, validate=SHA256)
     handed_over_at = fields.AwareDateTime(load_default=None)
     receipt = fields.String(
-        required=True, validate=validate.Length(max=2000), metadata={"description": "the receipt JWS the tablet signed"}
+        required=True,
+        validate=validate.Length(max=2000),
+        metadata={"description": "the receipt the tablet signed: compact (DR2-…), or a first-format JWS"},
     )
 
 
