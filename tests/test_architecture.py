@@ -114,6 +114,7 @@ SOURCES = (
     "appointments.windows",
     "field_api.delivery",
     "field_api.permits",
+    "field_api.residency",
     "citizen",
 )
 

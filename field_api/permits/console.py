@@ -13,10 +13,12 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
+from markupsafe import Markup
 
 from app import clock, pii, workdays
 from app.attachments import services as attachments
 from app.attachments.models import Attachment
+from app.auth.actor import Actor
 from app.errors import DomainError
 from app.extensions import db
 from app.web import page_blueprint, register_nav
@@ -24,7 +26,7 @@ from app.web.access import staff_page
 from app.web.i18n import translate_detail
 from field_api.permits import services as applications
 from field_api.permits.models import PermitApplication
-from field_api.scoping import application_for
+from field_api.scoping import application_for, applications_visible_to
 
 pages = page_blueprint("review", __name__, "/console/review")
 register_nav("review.queue", _l("Review"), 30, permission="application.review")
@@ -202,3 +204,17 @@ def _frame_files(resp: Response) -> Response:
         resp.headers["X-Frame-Options"] = "SAMEORIGIN"
         resp.headers["Content-Security-Policy"] = "frame-ancestors 'self'"
     return resp
+
+
+def resident_applications(actor: Actor, resident_id: uuid.UUID) -> Markup:
+    """The resident's applications the actor may see, newest first: a section of residency's
+    resident page (registered in ``field_api.register``; residency does not import permits)."""
+    found = db.session.execute(
+        applications_visible_to(actor)
+        .where(PermitApplication.resident_id == resident_id)
+        .order_by(PermitApplication.created_at.desc())
+    ).scalars()
+    html = render_template(
+        "console/review/resident_applications.html", applications=list(found.unique()), status_names=STATUS
+    )
+    return Markup(html)  # noqa: S704 (autoescaped template)

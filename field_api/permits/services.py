@@ -4,6 +4,7 @@ competent station (内部流转), the 15-working-day review deadline, and the de
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -35,6 +36,14 @@ MATERIAL_KINDS = ("identity_card", "rental_contract", "property_certificate", "e
 
 class NotEligible(Unprocessable):
     slug, title = "not-eligible", "Not eligible for a residence permit yet"
+
+
+def applied_on(registration: Any) -> sa.ColumnElement[bool]:
+    """True for a registration (the enclosing query's, correlated) its resident has applied on:
+    residency's six-month notice skips it (registered with ``field_api.residency.hooks``)."""
+    return sa.exists().where(
+        PermitApplication.resident_id == registration.resident_id, PermitApplication.registration_id == registration.id
+    )
 
 
 def permits_visible_to(actor):

@@ -1,6 +1,7 @@
 """The console's residents (人口查询): search by name, identity number or phone (the numbers
 through their blind indexes, never a scan of decrypted values), a resident's registrations and
-applications, and **unmask**: an explicit POST with a required reason, audited as the API's
+what other features hold of them (their permit applications, through ``hooks.resident_sections``),
+and **unmask**: an explicit POST with a required reason, audited as the API's
 ``GET /residents/{id}/pii`` (``pii.read``, with the reason), the numbers shown once in that
 response and never on a page that can be reloaded from a link."""
 
@@ -22,11 +23,10 @@ from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
 from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.identity import mask_phone
-from field_api.permits.console import STATUS
-from field_api.permits.models import PermitApplication
+from field_api.residency import hooks
 from field_api.residency import services as residents
 from field_api.residency.models import Registration, Resident
-from field_api.scoping import applications_visible_to, registrations_visible_to, resident_for
+from field_api.scoping import registrations_visible_to, resident_for
 
 pages = page_blueprint("residents", __name__, "/console/residents")
 register_nav("residents.search", _l("Residents"), 50, permission="resident.read")
@@ -92,21 +92,15 @@ def _detail(resident: Resident, *, unmasked: dict | None = None, errors: dict | 
         .where(Registration.resident_id == resident.id)
         .order_by(Registration.start_date.desc())
     ).scalars()
-    applications = db.session.execute(
-        applications_visible_to(g.actor)
-        .where(PermitApplication.resident_id == resident.id)
-        .order_by(PermitApplication.created_at.desc())
-    ).scalars()
     return render_template(
         "console/residents/detail.html",
         r=resident,
         masked=_masked(resident),
         registrations=list(registrations.unique()),
-        applications=list(applications.unique()),
+        sections=[(section.title, section.render(g.actor, resident.id)) for section in hooks.resident_sections()],
         unmasked=unmasked,
         errors=errors or {},
         can_unmask=g.actor.can("resident.read_pii"),
-        status_names=STATUS,
     ), status
 
 

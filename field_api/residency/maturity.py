@@ -51,7 +51,7 @@ from app.notify.models import Notification
 from app.notify.templates import TEMPLATES
 from app.org.models import FIELD_ROLES, Station
 from app.workdays import LOCAL_TZ
-from field_api.permits.models import PermitApplication
+from field_api.residency import hooks
 from field_api.residency.models import (
     DONE,
     NOTICE_CLOCK,
@@ -184,9 +184,7 @@ def _queue(kind: str, key_prefix: str, where: list, now: datetime) -> int:
     dedupe keys already there ignored. Returns how many were new. The columns are those
     ``app.notify.outbox.outbox_row`` fills."""
     r, p, s = Registration, Resident, Station
-    applied = sa.exists().where(
-        PermitApplication.resident_id == r.resident_id, PermitApplication.registration_id == r.id
-    )
+    applied = hooks.already_applied(r)  # permits register theirs: residency does not import them
     stamp = sa.literal(now, UTCDateTime())
     values = {
         "id": new_uuid(),
@@ -209,7 +207,7 @@ def _queue(kind: str, key_prefix: str, where: list, now: datetime) -> int:
         .select_from(r)
         .join(p, p.id == r.resident_id)
         .join(s, s.id == r.station_id)
-        .where(*where, p.phone_enc.is_not(None), ~applied)
+        .where(*where, p.phone_enc.is_not(None), *(~clause for clause in applied))
     )
     insert = (
         insert_for(db.session)(table_of(Notification))

@@ -175,3 +175,17 @@ def test_another_station_cannot_act_and_nothing_changes(app, client, field, worl
 def test_the_queue_is_not_for_anonymous_callers(client):
     resp = client.get("/console/review/")
     assert resp.status_code == 302 and "/console/login" in resp.headers["Location"]
+
+
+def test_the_residents_page_lists_their_applications_through_residencys_hook(app, client, field, world):
+    """Residency does not import permits: permits register the section (field_api.residency.hooks)."""
+    application_id, files = _application(app, field, world, 0)
+    with app.app_context():
+        reference = db.session.get(PermitApplication, uuid.UUID(application_id)).reference
+    other = field.register(who=world.officer[0], area=world.areas[0][0])
+    assert other.status_code == 201, other.json
+    log_in(client, world.staff[0])
+    html = client.get(f"/console/residents/{files['resident']['id']}").get_data(as_text=True)
+    assert reference in html and html.count("<h2>") == 2  # registrations, then the applications
+    html = client.get(f"/console/residents/{other.json['resident_id']}").get_data(as_text=True)
+    assert reference not in html and html.count("<h2>") == 2 and 'class="empty"' in html
