@@ -25,18 +25,11 @@ from app.scheduler import job
 from appointments.dispatch import states as visit_states
 from appointments.dispatch.models import Visit
 from field_api.delivery.models import Delivery
-from field_api.permits.models import Material, Permit, PermitApplication
+from field_api.permits.models import MATERIAL_NAMES, Material, Permit, PermitApplication
 from field_api.residency import maturity
 from field_api.residency.maturity import local_today
 from field_api.residency.models import Resident
 
-MATERIAL_NAMES = {
-    "identity_card": "身份证",
-    "rental_contract": "租房合同",
-    "property_certificate": "房产证明",
-    "employer_proof": "单位证明",
-    "photo": "照片",
-}
 # Owed materials matter while the case can still go on: approval is refused while any is owed.
 OWING_STATUSES = ("submitted", "accepted", "under_review")
 UNDECIDED = ("accepted", "under_review")

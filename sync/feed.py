@@ -42,16 +42,6 @@ Row = dict[str, Any]  # a sync_record row to upsert
 Current = dict[tuple[str, str], tuple[str, int, str | None]]  # {(scope kind, scope id): (op, version, doc)}
 
 COUNTER_ID = 1
-MATERIAL_KINDS = {
-    "kinds": [
-        {"kind": "identity_card", "core": True, "housing": None},
-        {"kind": "rental_contract", "core": True, "housing": "rented"},
-        {"kind": "property_certificate", "core": True, "housing": "owned"},
-        {"kind": "property_certificate", "core": True, "housing": "relatives"},
-        {"kind": "employer_proof", "core": True, "housing": "employer"},
-        {"kind": "photo", "core": False, "housing": None},
-    ]
-}
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -406,11 +396,13 @@ class Page:
     served: dict[str, list[str]]  # {entity: [record id]}, of the entities watched (``registry.on_served``)
 
 
-_REFERENCE = (
-    '{"seq":0,"entity":"reference","id":"material_kinds","op":"upsert","version":1,"data":'
-    + orjson.dumps(MATERIAL_KINDS).decode()
-    + "}"
-)
+def _references() -> list[str]:
+    """The reference data domains registered (``registry.register_reference``), as change lines."""
+    return [
+        '{"seq":0,"entity":"reference","id":"%s","op":"upsert","version":1,"data":%s}'  # noqa: UP031 (JSON braces)
+        % (name, orjson.dumps(data).decode())
+        for name, data in registry.REFERENCES.items()
+    ]
 
 
 def _reset_page(device: Device, scope: Scope) -> Page:
@@ -424,7 +416,7 @@ def _reset_page(device: Device, scope: Scope) -> Page:
 
 def pull(device: Device, scope: Scope, cursor: str | None, limit: int) -> Page:
     """One page of at most ``limit`` changes after the cursor, as ready-to-send JSON bytes; the
-    first page's reference data counts as one of them."""
+    first page's reference data (one line per registered name) counts among them."""
     after, first = 0, cursor is None
     counter = None
     if cursor is not None:
@@ -434,12 +426,13 @@ def pull(device: Device, scope: Scope, cursor: str | None, limit: int) -> Page:
             return _reset_page(device, scope)
         after = position["s"]
     reset = False
-    take = limit - 1 if first else limit
+    references = _references() if first else []
+    take = limit - len(references)
     rows = _rows(scope, after, take, first)
     has_more = len(rows) > take
     rows = rows[:take]
     held = set() if first else _still_in_scope(scope, [r for r in rows if r[3] == "evict"])
-    parts = [_REFERENCE] if first else []
+    parts = references
     served: dict[str, list[str]] = {}
     watched = registry.SERVED
     for seq, entity, record_id, op, version, doc, reason in rows:

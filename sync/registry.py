@@ -1,6 +1,7 @@
 """What each domain tells sync, so that sync never names a domain: the handler of each pushed
 (entity, op), the document a tablet receives for each synced record, how staff apply a device's
-value when resolving a conflict, and what a domain does when a pull serves its records.
+value when resolving a conflict, what a domain does when a pull serves its records, and the
+reference data a first pull carries.
 
 Each domain fills these tables from its own ``sync`` module, called from its ``register(app)``.
 Registering the same thing twice (one process building several apps) is harmless; registering
@@ -89,6 +90,7 @@ RESOLVERS: dict[str, Resolver] = {}  # entity -> apply(actor, record_id, values)
 SERVED: dict[str, Served] = {}  # entity -> served(record_ids, device_id), after a pull page
 KNOWN_ENTITIES: set[str] = set()
 LABELS: dict[str, Labels] = {}  # entity -> how the console says it
+REFERENCES: dict[str, JsonObject] = {}  # name -> reference data, on every first pull page
 
 _document_hooks: list[Callable[[DocumentKind[Any]], None]] = []
 
@@ -148,6 +150,12 @@ def register_labels(
     conflicts and rejections pages (lazy translations; anything not given shows as the wire's).
     Registered again, it replaces: the texts are the same lazy strings."""
     LABELS[entity] = Labels(name, dict(fields or {}), dict(ops or {}), {k: dict(v) for k, v in (values or {}).items()})
+
+
+def register_reference(name: str, data: JsonObject) -> None:
+    """Reference data a domain owns that every tablet gets on its first pull, as the record
+    (``reference``, ``name``): permits' material kinds, which sync serves but must not name."""
+    _put(REFERENCES, name, data)
 
 
 def on_served(entity: str, served: Served) -> None:

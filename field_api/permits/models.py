@@ -21,6 +21,16 @@ APPLICATION_STATUSES = (
     "delivered",
 )
 MATERIAL_STATUSES = ("provided", "owed")
+# The materials an application may carry, the one list of them, with the name a text to a resident
+# gives each (the console's and the H5's labels are translations beside their pages).
+MATERIAL_NAMES = {
+    "identity_card": "身份证",
+    "rental_contract": "租房合同",
+    "property_certificate": "房产证明",
+    "employer_proof": "单位证明",
+    "photo": "照片",
+}
+MATERIAL_KINDS = tuple(MATERIAL_NAMES)
 
 
 class PermitApplication(Model):

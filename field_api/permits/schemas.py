@@ -7,16 +7,11 @@ from marshmallow import fields, validate
 from app import attachments
 from app.schemas import In, Out, TimelineOut, text
 from field_api.fields import SHA256
-from field_api.permits.models import APPLICATION_STATUSES
+from field_api.permits.models import APPLICATION_STATUSES, MATERIAL_KINDS
 
 
 class MaterialIn(In):
-    kind = fields.String(
-        required=True,
-        validate=validate.OneOf(
-            ["identity_card", "rental_contract", "property_certificate", "employer_proof", "photo"]
-        ),
-    )
+    kind = fields.String(required=True, validate=validate.OneOf(MATERIAL_KINDS))
     attachment_sha256 = fields.String(required=True, validate=SHA256)
 
 

@@ -28,10 +28,9 @@ application_snapshot = ApplicationOut().dump
 PROOF_BY_HOUSING = {
     "rented": "rental_contract",
     "owned": "property_certificate",
-    "employer": "employer_proof",
     "relatives": "property_certificate",
+    "employer": "employer_proof",
 }
-MATERIAL_KINDS = ("identity_card", "rental_contract", "property_certificate", "employer_proof", "photo")
 
 
 class NotEligible(Unprocessable):
@@ -56,6 +55,20 @@ def required_materials(registration: Registration) -> list[tuple[str, bool]]:
     """(kind, core) for this registration: the identity card and the proof that fits the housing
     are core; the photo is not, so it may be owed (容缺)."""
     return [("identity_card", True), (PROOF_BY_HOUSING[registration.housing], True), ("photo", False)]
+
+
+def material_kinds() -> dict[str, list[dict[str, object]]]:
+    """The rule of ``required_materials`` as reference data, which every tablet gets on its first
+    pull (registered with sync in ``field_api.permits.sync``): which kinds are core, and for which
+    housing (none: for every one)."""
+    proofs = [{"kind": proof, "core": True, "housing": housing} for housing, proof in PROOF_BY_HOUSING.items()]
+    return {
+        "kinds": [
+            {"kind": "identity_card", "core": True, "housing": None},
+            *proofs,
+            {"kind": "photo", "core": False, "housing": None},
+        ]
+    }
 
 
 def eligible_registration(resident) -> Registration:

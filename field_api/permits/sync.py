@@ -24,5 +24,6 @@ def application_supply(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome
 
 
 def register() -> None:
+    registry.register_reference("material_kinds", applications.material_kinds())
     registry.register_handler("application", "create", application_create, ApplicationIn)
     registry.register_handler("application", "supply_material", application_supply, MaterialIn)

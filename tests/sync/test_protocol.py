@@ -12,6 +12,8 @@ from dateutil.relativedelta import relativedelta
 
 from app import unit_of_work
 from app.workdays import local_now
+from field_api.permits.models import MATERIAL_KINDS
+from field_api.permits.services import material_kinds
 from tests.factories import if_match, mobile
 from tests.fixtures.field import person
 
@@ -50,6 +52,14 @@ def test_first_pull_serves_the_scope_and_reference_data(tablet, world, field):
     assert len([c for c in changes if c["entity"] == "area"]) == 2  # the station's areas
     resident = next(c for c in changes if c["entity"] == "resident")
     assert "*" in resident["data"]["identity_number"] and "*" in resident["data"]["phone"]
+
+
+def test_the_reference_data_is_permits_material_rule(tablet):
+    """Sync serves it without naming permits: permits register it (``registry.register_reference``)."""
+    [reference] = [c for c in tablet.pull_all() if c["entity"] == "reference"]
+    assert reference["id"] == "material_kinds" and reference["data"] == material_kinds()
+    assert {k["kind"] for k in reference["data"]["kinds"]} == set(MATERIAL_KINDS)
+    assert {"housing": "owned", "kind": "property_certificate", "core": True} in reference["data"]["kinds"]
 
 
 def test_push_applies_in_order_and_reports_the_records(tablet, world):
