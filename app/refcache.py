@@ -15,7 +15,8 @@ what it replaced. A token is random, never a counter: a rolled-back write's toke
 again, so a snapshot its own transaction loaded cannot be mistaken for a committed one.
 
 Tokens read in a unit are kept for the rest of it (a unit sees reference data as of its first
-read, as a transaction would); the unit's own writes replace them at once."""
+read, as a transaction would), across the end of its read transaction when it begins its write
+section (``unit_of_work.writing``); the unit's own writes replace them at once."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session, SessionTransaction, mapped_column
 
 from app.db import ends_outermost, insert_for
 from app.extensions import Model, db
+from app.unit_of_work import ending_reads
 
 T = TypeVar("T")
 Key = tuple[str, str]
@@ -66,6 +68,13 @@ def cached(kind: str, scope: object, load: Callable[[], T]) -> T:
     value = load()
     store[key] = (token, value)
     return value
+
+
+def peek(kind: str, scope: object) -> Any:
+    """The snapshot last loaded for ``(kind, scope)`` in this process, whatever its version, or
+    None: a hint of which other keys to read ahead, never an answer."""
+    hit = current_app.extensions.get("refcache", {}).get((kind, str(scope)))
+    return None if hit is None else hit[1]
 
 
 def prefetch(keys: Iterable[tuple[str, object]]) -> None:
@@ -123,5 +132,5 @@ def _forget_on_rollback(session: Session, previous_transaction: SessionTransacti
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction: SessionTransaction) -> None:
-    if ends_outermost(transaction):
+    if ends_outermost(transaction) and not ending_reads(session):
         session.info.pop(_TOKENS, None)

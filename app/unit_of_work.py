@@ -55,6 +55,7 @@ __all__ = [
     "before_commit",
     "between_transactions",
     "commit_now",
+    "ending_reads",
     "in_unit",
     "is_retryable",
     "on_commit",
@@ -230,6 +231,12 @@ def wrote(session: AnySession) -> bool:
         or any(session.info.get(key) for key in ("uow_wrote", "audit_pending", "sync_touched", "sync_inserted"))
         or any(session.info.get(key) for key in _buffer_keys)
     )
+
+
+def ending_reads(session: AnySession) -> bool:
+    """For session hooks: is this the commit of a read-only transaction that ``writing()`` or
+    ``between_transactions()`` ends, with the unit going on (state kept for the unit may stay)?"""
+    return bool(session.info.get("uow_ending_reads"))
 
 
 def _end_reads(session: Session) -> None:

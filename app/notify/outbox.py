@@ -10,7 +10,7 @@ from uuid import UUID
 
 from flask import current_app
 
-from app import pii
+from app import pii, refcache
 from app.db import new_id, table_of, utcnow
 from app.extensions import db
 from app.notify.models import Notification
@@ -102,9 +102,15 @@ def queue(
     )
 
 
+# The reference cache's key of a station's name (decision 98): a unit that will queue notices
+# reads its version ahead with the others it reads (``refcache.prefetch``).
+STATION = "station"
+refcache.watch(Station, STATION, lambda row: row.id)
+
+
 def station_name(station_id: UUID) -> str:
-    """The station's name as its notices sign them, read once per unit."""
-    return memo(("outbox.station", station_id), lambda: db.session.get_one(Station, station_id).name)
+    """The station's name as its notices sign them, from the process's reference cache."""
+    return refcache.cached(STATION, station_id, lambda: db.session.get_one(Station, station_id).name)
 
 
 def _recipient(phone_enc: str | None) -> tuple[str | None, str | None]:

@@ -16,6 +16,7 @@ from app import audit, refcache, workdays
 from app.db import insert_for, new_id, one_or_404, unique_or_conflict
 from app.errors import Conflict, field_error
 from app.extensions import db
+from app.notify import outbox
 from app.org.models import Area
 from app.org.scoping import area_for, areas_visible_to
 from appointments.windows.models import Slot, WindowException, WindowTemplate
@@ -78,10 +79,13 @@ def area_info(area_id) -> AreaInfo | None:
         return None if area is None else AreaInfo(area.id, area.station_id, area.name, area.active)
 
     # The versions of what booking and availability read next, in one statement: the area, its
-    # weekly windows and date exceptions, and the working calendar.
-    refcache.prefetch(
-        [("area", area_id), ("window_template", area_id), ("window_exception", area_id), workdays.CALENDAR]
-    )
+    # weekly windows and date exceptions, the working calendar, and the name of the station that
+    # signs a booking's notices (its id as last loaded: a hint; were it stale, its read is one more).
+    keys = [("area", area_id), ("window_template", area_id), ("window_exception", area_id), workdays.CALENDAR]
+    known = refcache.peek("area", area_id)
+    if known is not None:
+        keys.append((outbox.STATION, known.station_id))
+    refcache.prefetch(keys)
     return refcache.cached("area", area_id, load)
 
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app.extensions import db
 from app.notify.models import Notification
 from appointments.windows.models import Slot
-from tests.factories import mobile
+from tests.factories import if_match, mobile
 
 REFERENCE = re.compile(r"^[2-9A-HJ-NP-Z]{8}$")
 
@@ -187,6 +187,22 @@ def test_confirmation_goes_to_the_outbox_without_plaintext_numbers(app, booker):
 
         text = render(row.template, row.locale, row.params)
         assert row.params["reference"] in text and len(text) <= 140
+
+
+def test_a_renamed_station_signs_the_next_confirmation(app, client, make, world, booker):
+    """The station's name comes from the process's reference cache; a rename replaces its version."""
+
+    def signed(booking):
+        with app.app_context():
+            return db.session.execute(
+                sa.select(Notification.params).where(Notification.dedupe_key == f"booking-confirmed:{booking['id']}")
+            ).scalar_one()["station"]
+
+    url = f"/api/v1/stations/{world.stations[0].id}"
+    headers = if_match(client, url, make.auth(world.admin))
+    assert signed(booker.as_citizen().json) == client.get(url, headers=headers).json["name"]
+    assert client.patch(url, json={"name": "西湖派出所（新址）"}, headers=headers).status_code == 200
+    assert signed(booker.as_staff().json) == "西湖派出所（新址）"
 
 
 def test_unmasked_contact_is_audited(client, make, world, booker):
