@@ -49,6 +49,12 @@ class ReferenceVersion(Model):
     token = mapped_column(sa.String(32), nullable=False)
 
 
+# Read by nearly every request: built once (an expanding IN of (kind, scope) pairs).
+_READ_TOKENS = sa.select(ReferenceVersion.kind, ReferenceVersion.scope, ReferenceVersion.token).where(
+    sa.tuple_(ReferenceVersion.kind, ReferenceVersion.scope).in_(sa.bindparam("keys", expanding=True))
+)
+
+
 def watch(model: type[Any], kind: str, scope: Callable[[Any], object]) -> None:
     """ORM writes to ``model`` (insert, update, delete) replace the version of ``(kind,
     scope(row))``."""
@@ -87,8 +93,7 @@ def _tokens_for(keys: list[Key]) -> dict[Key, str]:
     known: dict[Key, str] = session.info.setdefault(_TOKENS, {})
     wanted = [k for k in keys if k not in known]
     if wanted:
-        v = ReferenceVersion
-        rows = session.execute(sa.select(v.kind, v.scope, v.token).where(sa.tuple_(v.kind, v.scope).in_(wanted))).all()
+        rows = session.execute(_READ_TOKENS, {"keys": wanted}).all()
         found = {(kind, scope): token for kind, scope, token in rows}
         for k in wanted:
             known[k] = found.get(k, _MISSING)

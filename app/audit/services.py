@@ -34,6 +34,16 @@ HEAD_ID = 1
 # An event row waiting for its place in the chain, with the hashed fields its batch shares (or None).
 Pending = tuple[dict[str, Any], dict[str, Any] | None]
 
+# Every writing unit reads and moves the head: two statements built once (a statement built per
+# call costs more in SQLAlchemy's construction and cache key than SQLite spends running it).
+_HEAD = table_of(AuditHead)
+_READ_HEAD = sa.select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
+_MOVE_HEAD = (
+    sa.update(_HEAD)
+    .where(_HEAD.c.id == HEAD_ID)
+    .values(last_id=sa.bindparam("new_last_id"), last_hash=sa.bindparam("new_last_hash"))
+)
+
 
 def _digest(prev_hash: str, event_id: int, fields: dict[str, Any]) -> str:
     body = orjson.dumps({"id": event_id, "prev": prev_hash, **fields}, option=orjson.OPT_SORT_KEYS, default=str)
@@ -109,8 +119,12 @@ def _append_to_chain(session: Session) -> None:
     pending = session.info.pop("audit_pending", None)
     if not pending:
         return
-    head = locked_row(session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
-    last_id, last_hash = head.last_id, head.last_hash
+    head = session.connection().execute(_READ_HEAD).first()
+    if head is None:  # the first event of a new database: create the head, locked
+        created = locked_row(session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
+        last_id, last_hash = created.last_id, created.last_hash
+    else:
+        last_id, last_hash = head
     rows = []
     for row, common in pending:
         last_id += 1
@@ -118,10 +132,7 @@ def _append_to_chain(session: Session) -> None:
         row["hash"] = last_hash = _digest(last_hash, last_id, _hashed_fields(row, common))
         rows.append(row)
     bulk.insert_rows(table_of(AuditEvent), rows)
-    session.execute(
-        sa.update(AuditHead).where(AuditHead.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash),
-        execution_options={"synchronize_session": False},
-    )
+    session.connection().execute(_MOVE_HEAD, {"new_last_id": last_id, "new_last_hash": last_hash})
 
 
 @event.listens_for(Session, "after_transaction_end")

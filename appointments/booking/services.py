@@ -126,14 +126,20 @@ def _channel_fields(actor, data: dict) -> dict:
     }
 
 
+# Statements every booking runs, built once: building one per call costs more in SQLAlchemy's
+# construction and cache key than SQLite spends running it.
+_CITIZEN_WITH_PHONE = sa.select(User.id).where(
+    User.role == "citizen", User.active.is_(True), User.phone_bidx == sa.bindparam("bidx")
+)
+_REPLAY = sa.select(Booking).where(
+    Booking.created_by_id == sa.bindparam("created_by"), Booking.idempotency_key == sa.bindparam("key")
+)
+
+
 def _citizen_with_phone(phone: str) -> object | None:
     """A caller who already has a citizen account (by the phone's blind index) gets the booking in
     their own list, with the same one-open-booking-per-purpose rule as booking for themselves."""
-    return db.session.execute(
-        sa.select(User.id).where(
-            User.role == "citizen", User.active.is_(True), User.phone_bidx == pii.blind_index(pii.PHONE, phone)
-        )
-    ).scalar_one_or_none()
+    return db.session.execute(_CITIZEN_WITH_PHONE, {"bidx": pii.blind_index(pii.PHONE, phone)}).scalar_one_or_none()
 
 
 def _phone(raw: str, field: str) -> str:
@@ -144,9 +150,7 @@ def _phone(raw: str, field: str) -> str:
 
 
 def _replay(actor, key: str, request_hash: str) -> Booking | None:
-    existing = db.session.execute(
-        sa.select(Booking).where(Booking.created_by_id == actor.user_id, Booking.idempotency_key == key)
-    ).scalar_one_or_none()
+    existing = db.session.execute(_REPLAY, {"created_by": actor.user_id, "key": key}).scalar_one_or_none()
     if existing is not None and existing.request_hash != request_hash:
         raise IdempotencyKeyReused(
             "the same Idempotency-Key came with a different request body",

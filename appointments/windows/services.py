@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Any
@@ -229,25 +231,47 @@ def take_seat(area_id, window: Window):
     read of the count comes before the write."""
     if window.capacity < 1:
         raise SlotFull("this window is fully booked; choose another")
-    insert = insert_for(db.session)(Slot).values(
-        id=new_id(),
-        area_id=area_id,
-        day=window.day,
-        start_time=window.start,
-        end_time=window.end,
-        capacity=window.capacity,
-        booked=1,
-    )
-    slot_id = db.session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["area_id", "day", "start_time"],
-            set_={"booked": Slot.booked + 1, "capacity": window.capacity, "end_time": window.end},
-            where=Slot.booked < window.capacity,
-        ).returning(Slot.id)
-    ).scalar_one_or_none()
+    params = {
+        "seat_id": new_id(),
+        "seat_area": area_id,
+        "seat_day": window.day,
+        "seat_start": window.start,
+        "seat_end": window.end,
+        "seat_capacity": window.capacity,
+    }
+    slot_id = db.session.execute(_take_seat_statement(insert_for(db.session)), params).scalar_one_or_none()
     if slot_id is None:
         raise SlotFull("this window is fully booked; choose another")
     return slot_id
+
+
+@functools.cache
+def _take_seat_statement(insert: Callable[[Any], Any]) -> Any:
+    """``take_seat``'s statement in the dialect's INSERT, built once per dialect (every booking
+    runs it; building it per call cost more than running it)."""
+    c = Slot.__table__.c
+    return (
+        insert(Slot)
+        .values(
+            id=sa.bindparam("seat_id", type_=c.id.type),
+            area_id=sa.bindparam("seat_area", type_=c.area_id.type),
+            day=sa.bindparam("seat_day", type_=c.day.type),
+            start_time=sa.bindparam("seat_start", type_=c.start_time.type),
+            end_time=sa.bindparam("seat_end", type_=c.end_time.type),
+            capacity=sa.bindparam("seat_capacity", type_=c.capacity.type),
+            booked=1,
+        )
+        .on_conflict_do_update(
+            index_elements=["area_id", "day", "start_time"],
+            set_={
+                "booked": Slot.booked + 1,
+                "capacity": sa.bindparam("seat_capacity", type_=c.capacity.type),
+                "end_time": sa.bindparam("seat_end", type_=c.end_time.type),
+            },
+            where=Slot.booked < sa.bindparam("seat_capacity", type_=c.capacity.type),
+        )
+        .returning(Slot.id)
+    )
 
 
 def release_seat(slot_id) -> None:
