@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import audit, refcache, workdays
-from app.db import insert_for, new_id, one_or_404, unique_or_conflict
+from app.db import insert_for, new_id, one_or_404, table_of, unique_or_conflict
 from app.errors import Conflict, field_error
 from app.extensions import db
 from app.notify import outbox
@@ -248,10 +248,11 @@ def take_seat(area_id, window: Window):
 @functools.cache
 def _take_seat_statement(insert: Callable[[Any], Any]) -> Any:
     """``take_seat``'s statement in the dialect's INSERT, built once per dialect (every booking
-    runs it; building it per call cost more than running it)."""
-    c = Slot.__table__.c
+    runs it; building it per call cost more than running it). On the table, not the mapped class:
+    the ORM's bulk-insert path around it cost as much again."""
+    c = table_of(Slot).c
     return (
-        insert(Slot)
+        insert(table_of(Slot))
         .values(
             id=sa.bindparam("seat_id", type_=c.id.type),
             area_id=sa.bindparam("seat_area", type_=c.area_id.type),
@@ -264,13 +265,13 @@ def _take_seat_statement(insert: Callable[[Any], Any]) -> Any:
         .on_conflict_do_update(
             index_elements=["area_id", "day", "start_time"],
             set_={
-                "booked": Slot.booked + 1,
+                "booked": c.booked + 1,
                 "capacity": sa.bindparam("seat_capacity", type_=c.capacity.type),
                 "end_time": sa.bindparam("seat_end", type_=c.end_time.type),
             },
-            where=Slot.booked < sa.bindparam("seat_capacity", type_=c.capacity.type),
+            where=c.booked < sa.bindparam("seat_capacity", type_=c.capacity.type),
         )
-        .returning(Slot.id)
+        .returning(c.id)
     )
 
 
