@@ -28,7 +28,7 @@ from app.web.i18n import translate_detail, translate_text
 from citizen import session
 from citizen.pages import blp
 from field_api.permits import services as permits
-from field_api.scoping import application_for
+from field_api.permits.services import application_for
 
 MATERIALS = {
     "identity_card": _l("Identity card (front and back in one photo)"),

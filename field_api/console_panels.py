@@ -22,7 +22,7 @@ from field_api.permits.models import PermitApplication
 from field_api.permits.services import queue
 from field_api.residency.maturity import maturity_key, prenotice_key
 from field_api.residency.models import Registration
-from field_api.scoping import registrations_visible_to
+from field_api.residency.services import registrations_visible_to
 
 SHOWN = 8
 

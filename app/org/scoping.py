@@ -23,6 +23,13 @@ def station_for(actor: Actor, station_id: UUID) -> Station:
     return one_or_404(stations_visible_to(actor).where(Station.id == station_id), "station")
 
 
+def citizen_phone_bidx(actor: Actor) -> str | None:
+    """The blind index of the phone number a citizen signed in with: the key that ties them to
+    the residents, applications and deliveries of their household, in each feature's scoping."""
+    bidx: str | None = db.session.execute(sa.select(User.phone_bidx).where(User.id == actor.user_id)).scalar_one()
+    return bidx
+
+
 def areas_visible_to(actor: Actor) -> sa.Select[Area]:
     query = sa.select(Area).order_by(Area.code)
     if actor.is_admin:

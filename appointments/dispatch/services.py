@@ -49,6 +49,11 @@ def open_booking_visit(booking) -> Visit:
     return visit
 
 
+def visit_ids_of_officer(officer_id) -> sa.Select:
+    """The visits an officer holds, as a subquery for the scoping of what they deliver."""
+    return sa.select(Visit.id).where(Visit.officer_id == officer_id)
+
+
 def booking_ids_assigned_to(officer_id) -> sa.Select:
     """The bookings whose visit the officer holds, as a subquery for the booking's own scoping."""
     return sa.select(Visit.booking_id).where(Visit.officer_id == officer_id)

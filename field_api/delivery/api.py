@@ -22,7 +22,7 @@ from field_api.delivery.schemas import (
     VerifyIn,
     VerifyOut,
 )
-from field_api.scoping import deliveries_visible_to, delivery_for
+from field_api.delivery.services import deliveries_visible_to, delivery_for
 
 
 @blp.route("/deliveries", methods=["POST"])

@@ -19,9 +19,9 @@ from app.web.exports import register_export
 from appointments.dispatch.services import Visit
 from field_api.delivery.console import RECIPIENT
 from field_api.delivery.models import Delivery, Receipt
+from field_api.delivery.services import deliveries_visible_to
 from field_api.permits.services import Permit
 from field_api.residency.services import Resident
-from field_api.scoping import deliveries_visible_to
 
 
 def _masked_name(name: str | None) -> str:

@@ -20,8 +20,7 @@ from app.unit_of_work import commit_now
 from doorstep_protocol.receipts import is_compact
 from field_api.delivery.models import Delivery, Receipt
 from field_api.delivery.receipt_token import verify_receipt
-from field_api.delivery.services import COUNTERSIGN_TYP, device_revoked_before, signed_at_of
-from field_api.scoping import deliveries_visible_to
+from field_api.delivery.services import COUNTERSIGN_TYP, deliveries_visible_to, device_revoked_before, signed_at_of
 
 MAX_TOKEN = 2000
 

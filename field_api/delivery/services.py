@@ -17,8 +17,9 @@ from app.auth.models import Device
 from app.db import insert_for, one_or_404, utcnow
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
 from app.extensions import db
+from app.org.models import FIELD_ROLES
 from appointments.dispatch import states as visit_states
-from appointments.dispatch.services import Visit
+from appointments.dispatch.services import Visit, visit_ids_of_officer
 from appointments.dispatch.services import transition as visit_transition
 from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.receipts import identity_hint
@@ -28,8 +29,7 @@ from field_api.delivery.models import Receipt as Receipt  # re-exported, as abov
 from field_api.delivery.receipt_token import render_svg as render_svg  # re-exported: the H5 draws the QR code
 from field_api.delivery.receipt_token import verify_receipt
 from field_api.delivery.schemas import VerifyIn as VerifyIn  # re-exported: the H5's form takes its limits
-from field_api.permits.services import Permit, permits_visible_to, transition_application
-from field_api.scoping import delivery_for
+from field_api.permits.services import Permit, citizen_permit_ids, permits_visible_to, transition_application
 
 MANIFEST_TYP = "dlv+jwt"
 COUNTERSIGN_TYP = "rcs+jwt"
@@ -37,6 +37,24 @@ COUNTERSIGN_TYP = "rcs+jwt"
 
 class ReceiptRefused(Unprocessable):
     slug, title = "receipt-refused", "The receipt cannot be accepted"
+
+
+def deliveries_visible_to(actor):
+    """An officer the deliveries of the visits they hold, a citizen those bringing their
+    household's permits, staff their station's."""
+    query = sa.select(Delivery).order_by(Delivery.created_at.desc())
+    if actor.is_admin:
+        return query
+    if actor.role in FIELD_ROLES:
+        return query.where(Delivery.visit_id.in_(visit_ids_of_officer(actor.user_id)))
+    if actor.role == "citizen":
+        return query.where(Delivery.permit_id.in_(citizen_permit_ids(actor)))
+    return query.where(Delivery.station_id == actor.station_id)
+
+
+def delivery_for(actor, delivery_id, *, lock: bool = False) -> Delivery:
+    query = deliveries_visible_to(actor).where(Delivery.id == delivery_id)
+    return one_or_404(query.with_for_update() if lock else query, "delivery")
 
 
 def create_delivery(actor, permit_id, day, window_start: time, window_end: time) -> Delivery:

@@ -19,7 +19,7 @@ from field_api.permits.schemas import (
     ReturnIn,
     SupplyIn,
 )
-from field_api.scoping import application_for
+from field_api.permits.services import application_for
 
 
 def _application_tag(*, lock: bool, application_id, **_):

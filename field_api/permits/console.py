@@ -26,7 +26,7 @@ from app.web.access import staff_page
 from app.web.i18n import translate_detail
 from field_api.permits import services as applications
 from field_api.permits.models import PermitApplication
-from field_api.scoping import application_for, applications_visible_to
+from field_api.permits.services import application_for, applications_visible_to
 
 pages = page_blueprint("review", __name__, "/console/review")
 register_nav("review.queue", _l("Review"), 30, permission="application.review")

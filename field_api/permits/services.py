@@ -11,18 +11,26 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, pii, workdays
-from app.db import locked_row, utcnow
+from app.db import locked_row, one_or_404, utcnow
 from app.errors import Conflict, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Station
+from app.org.scoping import citizen_phone_bidx
 from appointments.booking.services import new_reference
 from field_api.notices import notify_resident
 from field_api.permits import states as application_states
 from field_api.permits.models import ApplicationEvent, Material, PermitApplication, PermitCounter
 from field_api.permits.models import Permit as Permit  # re-exported: delivery types and joins by it
 from field_api.permits.schemas import ApplicationOut
-from field_api.residency.services import Registration, find_by_identity, normalize
-from field_api.scoping import application_for, applications_visible_to, citizen_phone_bidx, resident_for
+from field_api.residency.services import (
+    Registration,
+    Resident,
+    citizen_resident_ids,
+    find_by_identity,
+    normalize,
+    registration_ids_in_areas,
+    resident_for,
+)
 
 application_snapshot = ApplicationOut().dump
 PROOF_BY_HOUSING = {
@@ -49,6 +57,39 @@ def permits_visible_to(actor):
     """The permits a staff member may see: their station's, or all for an administrator."""
     query = sa.select(Permit).order_by(Permit.created_at.desc())
     return query if actor.is_admin else query.where(Permit.station_id == actor.station_id)
+
+
+def citizen_permit_ids(actor) -> sa.Select:
+    """The permits of a citizen's household, as a subquery for the deliveries that bring them."""
+    return sa.select(Permit.id).join(Resident).where(Resident.phone_bidx == citizen_phone_bidx(actor))
+
+
+def applications_visible_to(actor):
+    """A citizen their household's; an officer those they took or that hang off a registration in
+    their areas; staff the competent station's and the accepting station's."""
+    query = sa.select(PermitApplication).order_by(PermitApplication.created_at.desc())
+    if actor.is_admin:
+        return query
+    if actor.role == "citizen":
+        return query.where(PermitApplication.resident_id.in_(citizen_resident_ids(actor)))
+    if actor.role in FIELD_ROLES:
+        return query.where(
+            sa.or_(
+                PermitApplication.created_by_id == actor.user_id,
+                PermitApplication.registration_id.in_(registration_ids_in_areas(actor.area_ids)),
+            )
+        )
+    # the competent station, and the station that accepted it (内部流转 keeps it visible there)
+    return query.where(
+        sa.or_(
+            PermitApplication.station_id == actor.station_id, PermitApplication.accepting_station_id == actor.station_id
+        )
+    )
+
+
+def application_for(actor, application_id, *, lock: bool = False) -> PermitApplication:
+    query = applications_visible_to(actor).where(PermitApplication.id == application_id)
+    return one_or_404(query.with_for_update() if lock else query, "application")
 
 
 def required_materials(registration: Registration) -> list[tuple[str, bool]]:

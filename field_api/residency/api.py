@@ -18,7 +18,7 @@ from field_api.residency.schemas import (
     ResidentPatch,
     ResidentPiiOut,
 )
-from field_api.scoping import registration_for, resident_for
+from field_api.residency.services import registration_for, resident_for
 
 
 def _resident_tag(*, lock: bool, resident_id, **_):

@@ -26,7 +26,7 @@ from doorstep_protocol.identity import mask_phone
 from field_api.residency import hooks
 from field_api.residency import services as residents
 from field_api.residency.models import Registration, Resident
-from field_api.scoping import registrations_visible_to, resident_for
+from field_api.residency.services import registrations_visible_to, resident_for
 
 pages = page_blueprint("residents", __name__, "/console/residents")
 register_nav("residents.search", _l("Residents"), 50, permission="resident.read")

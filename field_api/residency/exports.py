@@ -25,7 +25,7 @@ from app.web.exports import register_export
 from doorstep_protocol.identity import mask_phone
 from field_api.residency.maturity_console import STATUS as REMINDER_STATUS
 from field_api.residency.models import NOTICE_KEY, PRENOTICE_KEY, Registration, Resident
-from field_api.scoping import registrations_visible_to
+from field_api.residency.services import registrations_visible_to
 
 STATUS = {"active": _l("Active"), "ended": _l("Ended")}
 

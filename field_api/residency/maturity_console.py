@@ -24,7 +24,7 @@ from app.web.access import staff_page
 from doorstep_protocol.identity import mask_phone
 from field_api.residency.maturity import maturity_key, prenotice_key
 from field_api.residency.models import Registration
-from field_api.scoping import registrations_visible_to
+from field_api.residency.services import registrations_visible_to
 
 pages = page_blueprint("maturity", __name__, "/console/maturity")
 register_nav("maturity.upcoming", _l("Six months"), 40, permission="maturity.read")

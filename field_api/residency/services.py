@@ -11,11 +11,11 @@ from dateutil.relativedelta import relativedelta
 from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, bulk, pii, workdays
-from app.db import new_id, table_of, utcnow
+from app.db import new_id, one_or_404, table_of, utcnow
 from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
-from app.org.models import Area
-from app.org.scoping import areas_visible_to
+from app.org.models import FIELD_ROLES, Area
+from app.org.scoping import areas_visible_to, citizen_phone_bidx
 from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.identity import mask_phone
 from field_api.residency import resident_fields
@@ -24,10 +24,57 @@ from field_api.residency.maturity import registration_for_link as registration_f
 from field_api.residency.models import Registration as Registration  # re-exported: other features type by it
 from field_api.residency.models import Resident as Resident  # re-exported, as above
 from field_api.residency.schemas import RegistrationOut, ResidentOut
-from field_api.scoping import registration_for, registrations_visible_to, resident_for, residents_visible_to
 
 resident_snapshot = ResidentOut().dump
 registration_snapshot = RegistrationOut().dump
+
+
+def citizen_resident_ids(actor) -> sa.Select:
+    """The residents a citizen's household registered with the phone number they signed in with,
+    as a subquery: a citizen sees these people's records, in every field feature."""
+    return sa.select(Resident.id).where(Resident.phone_bidx == citizen_phone_bidx(actor))
+
+
+def registration_ids_in_areas(area_ids) -> sa.Select:
+    """The registrations of the given areas, as a subquery: an officer's patch, in the scoping of
+    the features that hang off a registration."""
+    return sa.select(Registration.id).where(Registration.area_id.in_(area_ids))
+
+
+def registrations_visible_to(actor):
+    """Officers their areas, staff their station, citizens their household's registrations."""
+    query = sa.select(Registration).order_by(Registration.start_date.desc(), Registration.created_at.desc())
+    if actor.is_admin:
+        return query
+    if actor.role in FIELD_ROLES:
+        return query.where(Registration.area_id.in_(actor.area_ids))
+    if actor.role == "citizen":
+        return query.where(Registration.resident_id.in_(citizen_resident_ids(actor)))
+    return query.where(Registration.station_id == actor.station_id)
+
+
+def registration_for(actor, registration_id, *, lock: bool = False) -> Registration:
+    query = registrations_visible_to(actor).where(Registration.id == registration_id)
+    return one_or_404(query.with_for_update() if lock else query, "registration")
+
+
+def residents_visible_to(actor):
+    """A citizen their household; the others the residents of the registrations they see (an
+    officer only those still active in their areas)."""
+    query = sa.select(Resident).order_by(Resident.name, Resident.id)
+    if actor.is_admin:
+        return query
+    if actor.role == "citizen":
+        return query.where(Resident.phone_bidx == citizen_phone_bidx(actor))
+    scope = registrations_visible_to(actor).with_only_columns(Registration.resident_id).order_by(None)
+    if actor.role in FIELD_ROLES:
+        scope = scope.where(Registration.status == "active")
+    return query.where(Resident.id.in_(scope))
+
+
+def resident_for(actor, resident_id, *, lock: bool = False) -> Resident:
+    query = residents_visible_to(actor).where(Resident.id == resident_id)
+    return one_or_404(query.with_for_update() if lock else query, "resident")
 
 
 def maturity_date(start: date) -> date:

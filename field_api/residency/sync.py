@@ -17,7 +17,7 @@ from field_api.residency import resident_fields
 from field_api.residency import services as residents
 from field_api.residency.models import Registration, Resident
 from field_api.residency.schemas import EndRegistrationIn, RegistrationIn, RegistrationPatch, ResidentIn, ResidentPatch
-from field_api.scoping import registration_for, resident_for
+from field_api.residency.services import registration_for, resident_for
 from sync import registry
 from sync.handling import (
     Answer,
