@@ -20,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import Rule
 
+from app import fastdump
 from app.errors import Unprocessable, problem_response
 from app.extensions import db
 from app.openapi import complete_operation
@@ -35,7 +36,21 @@ class In(ma.Schema):
 
 
 class Out(ma.Schema):
-    pass
+    """Output schemas dump through ``app.fastdump``: the same dict as marshmallow's, computed
+    without its per-field calls (a response and an audit snapshot on every write)."""
+
+    def dump(self, obj: Any, *, many: bool | None = None) -> Any:
+        dump_one = self.__dict__.get("_fast_dump", _UNPLANNED)
+        if dump_one is _UNPLANNED:
+            dump_one = self.__dict__["_fast_dump"] = fastdump.plan(self)
+        if dump_one is None or obj is None:
+            return super().dump(obj, many=many)
+        if self.many if many is None else many:
+            return [dump_one(each) for each in obj]
+        return dump_one(obj)
+
+
+_UNPLANNED = object()
 
 
 class LocalTime(fields.Time):
