@@ -14,8 +14,7 @@ from app.extensions import db
 from app.org.models import Area, User
 from app.web.exports import register_export
 from appointments.console_panels import VISIT_STATUS
-from appointments.dispatch.models import Visit
-from appointments.dispatch.services import visits_visible_to
+from appointments.dispatch.services import Visit, visits_visible_to
 
 
 def visit_rows(actor: Actor, start: date, end: date) -> Iterator[tuple[Any, ...]]:

@@ -8,7 +8,7 @@ from flask import current_app
 
 from app.scheduler import job
 from app.workdays import LOCAL_TZ
-from appointments.booking.reminders import enqueue_evening_reminders
+from appointments.booking.services import enqueue_evening_reminders
 
 
 @job("appointments.evening_reminders")

@@ -12,11 +12,9 @@ from app import clock
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
 from app.org.scoping import users_visible_to
-from appointments.booking.models import Booking
-from appointments.booking.services import bookings_visible_to
+from appointments.booking.services import Booking, bookings_visible_to
 from appointments.dispatch import states as visit_states
-from appointments.dispatch.models import OfficerLeave, Visit
-from appointments.dispatch.services import leave_visible_to, queue
+from appointments.dispatch.services import Visit, officers_on_leave, queue
 
 # Visits that were due on their day: moved (rescheduled) and cancelled ones were not.
 _DUE_EXCLUDED = ("cancelled", "rescheduled")
@@ -62,14 +60,7 @@ def officer_load(actor, day: date) -> list[dict]:
         .group_by(scoped.c.officer_id)
     ).all()
     per_officer = {officer_id: (total, int(open_ or 0)) for officer_id, total, open_ in rows}
-    on_leave = set(
-        db.session.execute(
-            leave_visible_to(actor)
-            .with_only_columns(OfficerLeave.officer_id)
-            .where(OfficerLeave.start_day <= day, OfficerLeave.end_day >= day)
-            .order_by(None)
-        ).scalars()
-    )
+    on_leave = set(db.session.execute(officers_on_leave(actor, day)).scalars())
     return [
         {
             "officer": o,

@@ -18,11 +18,8 @@ from app.notify.services import outbox_visible_to
 from app.org.scoping import areas_visible_to
 from app.web import part, register_panel
 from app.web.filters import local_date
-from field_api.permits.models import PermitApplication
-from field_api.permits.services import queue
-from field_api.residency.maturity import maturity_key, prenotice_key
-from field_api.residency.models import Registration
-from field_api.residency.services import registrations_visible_to
+from field_api.permits.services import PermitApplication, queue
+from field_api.residency.services import Registration, maturity_key, prenotice_key, registrations_visible_to
 
 SHOWN = 8
 

@@ -23,12 +23,10 @@ from app.notify.templates import TEMPLATES
 from app.org.models import Station, User
 from app.scheduler import job
 from appointments.dispatch import states as visit_states
-from appointments.dispatch.models import Visit
-from field_api.delivery.models import Delivery
-from field_api.permits.models import MATERIAL_NAMES, Material, Permit, PermitApplication
-from field_api.residency import maturity
-from field_api.residency.maturity import local_today
-from field_api.residency.models import Resident
+from appointments.dispatch.services import Visit
+from field_api.delivery.services import Delivery
+from field_api.permits.services import MATERIAL_NAMES, Material, Permit, PermitApplication
+from field_api.residency.services import Resident, local_today, send_maturity_notices
 
 # Owed materials matter while the case can still go on: approval is refused while any is owed.
 OWING_STATUSES = ("submitted", "accepted", "under_review")
@@ -57,7 +55,7 @@ TEMPLATES.update(
 @job("field.maturity")
 def maturity_notices(now: datetime) -> dict:
     """Six months matured today (or on a day the scheduler missed), and the pre-notice."""
-    return maturity.run(now)
+    return send_maturity_notices(now)
 
 
 def delivery_key(delivery_id) -> str:

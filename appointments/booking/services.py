@@ -23,6 +23,7 @@ from app.unit_of_work import writing
 from appointments.booking import reference
 from appointments.booking.calendar import booking_event as booking_event  # re-exported for the H5 (decision 96)
 from appointments.booking.models import Booking as Booking  # re-exported: other features type by it
+from appointments.booking.reminders import enqueue_evening_reminders as enqueue_evening_reminders  # for the job
 from appointments.booking.schemas import BookingIn as BookingIn  # re-exported: the H5 loads its form with it
 from appointments.booking.schemas import BookingOut
 from appointments.dispatch import services as dispatch

@@ -325,6 +325,16 @@ def leave_visible_to(actor):
     return query.where(OfficerLeave.officer_id.in_(sa.select(User.id).where(User.station_id == actor.station_id)))
 
 
+def officers_on_leave(actor, day: date) -> sa.Select:
+    """The officers (ids) the actor sees on leave on ``day``, for the dispatch board's load."""
+    return (
+        leave_visible_to(actor)
+        .with_only_columns(OfficerLeave.officer_id)
+        .where(OfficerLeave.start_day <= day, OfficerLeave.end_day >= day)
+        .order_by(None)
+    )
+
+
 def add_leave(actor, data: dict) -> tuple[OfficerLeave, list]:
     officer_id = data.get("officer_id") or actor.user_id
     if actor.role in FIELD_ROLES and officer_id != actor.user_id:

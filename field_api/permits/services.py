@@ -19,8 +19,11 @@ from app.org.scoping import citizen_phone_bidx
 from appointments.booking.services import new_reference
 from field_api.notices import notify_resident
 from field_api.permits import states as application_states
-from field_api.permits.models import ApplicationEvent, Material, PermitApplication, PermitCounter
+from field_api.permits.models import MATERIAL_NAMES as MATERIAL_NAMES  # re-exported: field_api.jobs names them
+from field_api.permits.models import ApplicationEvent, PermitCounter
+from field_api.permits.models import Material as Material  # re-exported: field_api.jobs reminds of owed ones
 from field_api.permits.models import Permit as Permit  # re-exported: delivery types and joins by it
+from field_api.permits.models import PermitApplication as PermitApplication  # re-exported: the package's jobs, panels
 from field_api.permits.schemas import ApplicationOut
 from field_api.residency.services import (
     Registration,

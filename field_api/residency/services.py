@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from dateutil.relativedelta import relativedelta
@@ -20,7 +20,11 @@ from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.identity import mask_phone
 from field_api.residency import resident_fields
 from field_api.residency.maturity import cancel_reminders
+from field_api.residency.maturity import local_today as local_today  # re-exported: field_api.jobs' day
+from field_api.residency.maturity import maturity_key as maturity_key  # re-exported: the maturity panel
+from field_api.residency.maturity import prenotice_key as prenotice_key  # re-exported, as above
 from field_api.residency.maturity import registration_for_link as registration_for_link  # re-exported for the H5
+from field_api.residency.maturity import run as run_maturity_clocks
 from field_api.residency.models import Registration as Registration  # re-exported: other features type by it
 from field_api.residency.models import Resident as Resident  # re-exported, as above
 from field_api.residency.schemas import RegistrationOut, ResidentOut
@@ -75,6 +79,11 @@ def residents_visible_to(actor):
 def resident_for(actor, resident_id, *, lock: bool = False) -> Resident:
     query = residents_visible_to(actor).where(Resident.id == resident_id)
     return one_or_404(query.with_for_update() if lock else query, "resident")
+
+
+def send_maturity_notices(now: datetime) -> dict:
+    """Queue the six-month notices and pre-notices due by ``now`` (field_api.jobs' tick)."""
+    return run_maturity_clocks(now)
 
 
 def maturity_date(start: date) -> date:
