@@ -155,6 +155,22 @@ class StrictParser(FlaskParser):
     # webargs declares this class attribute; its type is webargs'.
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}  # noqa: RUF012
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type[ma.Schema], ma.Schema] = {}
+
+    def _get_schema(self, argmap: Any, req: flask.Request) -> ma.Schema:
+        """flask-smorest hands webargs the schema class, and webargs builds an instance of it for
+        every request — copying each declared field, ~2% of a booking. A marshmallow 4 schema keeps
+        nothing between loads (no context; errors live in the call), so one instance of each
+        class serves every request, as one instance of each output schema already does."""
+        if isinstance(argmap, type) and issubclass(argmap, ma.Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                schema = self._schemas[argmap] = argmap()
+            return schema
+        return super()._get_schema(argmap, req)
+
     def _raw_load_json(self, req: flask.Request) -> Any:
         """A body sent as anything but JSON is a 415, not a misleading 'every field missing'; a
         PATCH without one changes nothing and is a client's mistake, said as a 422 naming it."""

@@ -113,6 +113,17 @@ def test_unknown_field_is_422_not_ignored(http):
     assert body["errors"] == {"role": ["Unknown field."]}
 
 
+def test_each_input_schema_is_built_once_and_keeps_nothing_between_requests(crash_app, http):
+    parser = crash_app.blueprints["auth"].ARGUMENTS_PARSER
+    refused = http.post("/api/v1/auth/login", json={"username": 42, "password": "pw", "role": "admin"})
+    assert set(assert_problem(refused, 422)["errors"]) == {"username", "role"}
+    schemas = dict(parser._schemas)
+    assert schemas, "the login's input schema is kept by the parser"
+    again = http.post("/api/v1/auth/login", json={"username": "li.wei"})
+    assert assert_problem(again, 422)["errors"] == {"password": ["Missing data for required field."]}
+    assert all(parser._schemas[cls] is schema for cls, schema in schemas.items())  # the same instances
+
+
 def test_bad_query_parameter_is_422_naming_it(client, make):
     headers = make.auth(make.user("admin"))
     resp = client.get("/api/v1/audit-events?limit=0", headers=headers)
