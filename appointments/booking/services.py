@@ -132,7 +132,7 @@ def _channel_fields(actor, data: dict) -> dict:
 _CITIZEN_WITH_PHONE = sa.select(User.id).where(
     User.role == "citizen", User.active.is_(True), User.phone_bidx == sa.bindparam("bidx")
 )
-_REPLAY = sa.select(Booking).where(
+_REPLAY = sa.select(Booking.id, Booking.request_hash).where(
     Booking.created_by_id == sa.bindparam("created_by"), Booking.idempotency_key == sa.bindparam("key")
 )
 
@@ -140,7 +140,8 @@ _REPLAY = sa.select(Booking).where(
 def _citizen_with_phone(phone: str) -> object | None:
     """A caller who already has a citizen account (by the phone's blind index) gets the booking in
     their own list, with the same one-open-booking-per-purpose rule as booking for themselves."""
-    return db.session.execute(_CITIZEN_WITH_PHONE, {"bidx": pii.blind_index(pii.PHONE, phone)}).scalar_one_or_none()
+    bidx = pii.blind_index(pii.PHONE, phone)
+    return db.session.connection().execute(_CITIZEN_WITH_PHONE, {"bidx": bidx}).scalar_one_or_none()
 
 
 def _phone(raw: str, field: str) -> str:
@@ -151,13 +152,15 @@ def _phone(raw: str, field: str) -> str:
 
 
 def _replay(actor, key: str, request_hash: str) -> Booking | None:
-    existing = db.session.execute(_REPLAY, {"created_by": actor.user_id, "key": key}).scalar_one_or_none()
-    if existing is not None and existing.request_hash != request_hash:
+    found = db.session.connection().execute(_REPLAY, {"created_by": actor.user_id, "key": key}).first()
+    if found is None:
+        return None
+    if found.request_hash != request_hash:
         raise IdempotencyKeyReused(
             "the same Idempotency-Key came with a different request body",
             errors={"Idempotency-Key": ["already used for a different request"]},
         )
-    return existing
+    return db.session.get(Booking, found.id)
 
 
 def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, bool]:
