@@ -107,16 +107,7 @@ FEATURES = (
     "field_api.permits",
     "field_api.residency",
 )
-SOURCES = (
-    "appointments.booking",
-    "appointments.dispatch",
-    "appointments.rating",
-    "appointments.windows",
-    "field_api.delivery",
-    "field_api.permits",
-    "field_api.residency",
-    "citizen",
-)
+SOURCES = (*FEATURES, "citizen")
 # The domain packages' own modules, above their features (decision 101), are held to the same
 # surfaces; ``register`` is the package's composition, which wires the features' internals.
 DOMAINS = ("appointments", "field_api")
