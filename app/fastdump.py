@@ -117,9 +117,12 @@ def _step(schema: ma.Schema, name: str, field: fields.Field[Any]) -> Callable[[A
 def plan(schema: ma.Schema) -> Dumper | None:
     """One object's dump for ``schema`` (its ``only``/``exclude`` already in its bound fields), or
     None if the schema must be dumped by marshmallow (hooks, its own attribute access)."""
+    # resolve_hooks is marshmallow's public class method listing the decorated hooks (as
+    # app/fastload.py reads it); a schema with dump hooks is left to marshmallow.
+    hooks = type(schema).resolve_hooks()
     if (
-        schema._hooks[PRE_DUMP]
-        or schema._hooks[POST_DUMP]
+        hooks[PRE_DUMP]
+        or hooks[POST_DUMP]
         or type(schema).get_attribute is not ma.Schema.get_attribute
         or schema.dict_class is not dict
     ):
