@@ -15,9 +15,11 @@ from flask import Blueprint, Response, redirect, send_from_directory, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth.permissions import public
+from app.web.i18n import catalogue, compiled_catalogue
 
 STATIC = Path(__file__).resolve().parent / "static"
 SHELL = STATIC / "index.html"
+MESSAGES_LOCALE = "zh_Hans_CN"  # the officer's language
 
 blp = Blueprint("tablet", __name__, url_prefix="/tablet")
 
@@ -34,8 +36,9 @@ CSP = (
 def assets() -> tuple[list[str], str]:
     """Every URL the service worker caches (the shell first) and a digest of their bytes."""
     digest = hashlib.sha256()
-    urls = ["/tablet/", "/tablet/manifest.webmanifest"]
+    urls = ["/tablet/", "/tablet/manifest.webmanifest", "/tablet/messages.json"]
     digest.update(SHELL.read_bytes())
+    digest.update(compiled_catalogue(MESSAGES_LOCALE).read_bytes())
     for path in sorted(STATIC.rglob("*")):
         if path.is_file() and path != SHELL and path.name not in ("LICENSE", "package.json"):
             rel = path.relative_to(STATIC).as_posix()
@@ -98,6 +101,16 @@ def manifest() -> Response:
         ],
     }
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/manifest+json")
+
+
+@blp.route("/messages.json")
+@public
+def messages() -> Response:
+    """The server's texts in Chinese, keyed by the English the API sends in ``errors``: the tablet
+    shows a refused mutation's reasons from these, offline too, so it says what the console says
+    and no second list of reasons drifts from the catalogue."""
+    body = json.dumps(catalogue(MESSAGES_LOCALE), ensure_ascii=False, sort_keys=True)
+    return Response(body, mimetype="application/json")
 
 
 @blp.route("/sw.js")

@@ -7,12 +7,17 @@ for Chinese (``Accept-Language: zh-CN``, ``zh``, …) gets Chinese problem title
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
+
+from babel.messages.mofile import read_mo
 from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, gettext
 
 CONSOLE_LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
 _TAGS = {"zh-CN": "zh_CN", "en": "en"}  # Accept-Language tags → catalogue names
+TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
 
 babel = Babel()
 
@@ -69,3 +74,21 @@ def translate_text(text: str) -> str:
     """A fixed text (a problem title) in the request's language; texts with ``%`` stay as they are
     (gettext would try to format them)."""
     return text if "%" in text else gettext(text)
+
+
+def compiled_catalogue(folder: str) -> Path:
+    """The ``.mo`` file the app reads for a locale folder (Babel's name: ``zh_Hans_CN``)."""
+    return TRANSLATIONS / folder / "LC_MESSAGES" / "messages.mo"
+
+
+@cache
+def catalogue(folder: str) -> dict[str, str]:
+    """Every translated singular message of a locale, keyed by its English id: for a client that
+    shows the server's reasons itself, offline, in the words the console uses (the tablet)."""
+    with compiled_catalogue(folder).open("rb") as f:
+        messages = read_mo(f)
+    found: dict[str, str] = {}
+    for m in messages:
+        if isinstance(m.id, str) and isinstance(m.string, str) and m.id and m.string:
+            found[m.id] = m.string
+    return found

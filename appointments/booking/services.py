@@ -97,14 +97,10 @@ def _open_window(area_id, day, start, *, field: str = "window_start") -> windows
     if window is None:
         raise field_error(field, "no visit window starts then on that day")
     why = windows.booking_closed_reason(window)
+    if why == "past_cutoff":
+        raise field_error(field, "the window has started or is too close to change online")
     if why:
-        raise field_error(
-            field,
-            {
-                "past_cutoff": "the window has started or is too close to change online",
-                "beyond_horizon": "the window is too far ahead to book yet",
-            }[why],
-        )
+        raise field_error(field, "the window is too far ahead to book yet")
     return window
 
 

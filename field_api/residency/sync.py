@@ -41,6 +41,9 @@ REFUSALS = (
     _l("not an area you register residents in"),
     _l("is required for rented housing"),
     _l("is required for employer housing"),
+    _l("registered elsewhere"),
+    _l("active registration exists"),
+    _l("already used"),
 )
 
 SEX_WORDS = {"male": _l("Male"), "female": _l("Female")}

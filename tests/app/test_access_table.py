@@ -47,6 +47,7 @@ TABLE = [
     ("GET", "/tablet/", None, {"*": 200}),
     ("GET", "/tablet/sw.js", None, {"*": 200}),
     ("GET", "/tablet/manifest.webmanifest", None, {"*": 200}),
+    ("GET", "/tablet/messages.json", None, {"*": 200}),
     ("GET", "/tablet/static/<path:filename>", None, {"*": 200}),
     # The citizens' H5 (docs/citizen.md): its directory is public, in pages and in the API. The
     # filler's file is the tablet's, absent here: 404 for all alike (tests/citizen serve its CSS).

@@ -499,7 +499,7 @@ def test_a_refused_registration_is_shown_and_rolled_back(tablet, server, station
     page.wait_for_selector("#sync-result .notice")
     assert "被拒 1" in page.locator("#sync-result").inner_text()
     assert "居住登记 · 新增" in page.locator("#rejections").inner_text()
-    assert "责任区：不是您负责登记的责任区" in page.locator("#rejections").inner_text()
+    assert "责任区：不在负责登记的责任区内" in page.locator("#rejections").inner_text()
     shot(page, "rejected", LANDSCAPE)
     refused = station.ok("demo.staff", "GET", "/api/v1/sync/rejections")
     assert any(r["entity"] == "registration" for r in refused)

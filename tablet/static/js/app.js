@@ -430,11 +430,10 @@ screens.receipt = async (id) => {
   ];
 };
 
-// The server's reasons are English (programs read them); the officer reads these.
-const REASONS_ZH = {
-  "not an area you register residents in": "不是您负责登记的责任区",
-  "is required for rented housing": "租住的须填写房东姓名",
-  "is required for employer housing": "单位宿舍须填写工作单位",
+// The server's reasons are English (programs read them); the officer reads them in Chinese, from
+// the server's own catalogue (/tablet/messages.json, cached with the shell). The codes below name
+// the protocol's refusals, which carry no sentence.
+const CODES_ZH = {
   "internal-error": "服务器处理出错，请联系所内",
   "version-ahead": "平板上的版本比服务器新，请联系所内",
   "seq-reused": "序号重复，请联系所内",
@@ -442,6 +441,18 @@ const REASONS_ZH = {
   "mutation-id-reused": "编号重复，请联系所内",
   "unknown-mutation": "服务器不认识这项操作",
 };
+let MESSAGES_ZH = {};
+
+async function loadMessages() {
+  try {
+    const resp = await fetch("/tablet/messages.json");
+    if (resp.ok) MESSAGES_ZH = await resp.json();
+  } catch {
+    // Offline before the service worker cached it: reasons show as the server wrote them.
+  }
+}
+
+const zh = (reason) => CODES_ZH[reason] || MESSAGES_ZH[reason] || reason;
 
 function reasons(errors) {
   const entries = Object.entries(errors || {});
@@ -449,7 +460,7 @@ function reasons(errors) {
   const shown = named.length ? named : entries;
   return shown
     .map(([k, v]) => {
-      const text = [].concat(v).map((x) => REASONS_ZH[x] || x).join("，");
+      const text = [].concat(v).map(zh).join("，");
       return k === "_type" ? text : `${T.field[k] || k}：${text}`;
     })
     .join("；");
@@ -520,6 +531,7 @@ async function start() {
     await navigator.serviceWorker.register("/tablet/sw.js", { scope: "/tablet/" });
   }
   tablet = await Tablet.open();
+  await loadMessages();
   tablet.onWiped = () => renderStatus();
   for (const b of document.querySelectorAll("#nav button")) b.addEventListener("click", () => go(b.dataset.go));
   window.addEventListener("online", syncOnReconnect);
