@@ -11,7 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 from flask import Flask, g, request
 
 from app.auth.actor import ROLE_PERMISSIONS, Actor
-from app.auth.tokens import RequestProof, actor_from_access_token
+from app.auth.tokens import Account, Authenticated, RequestProof, authenticate
 from app.db import sqlite_begin_mode
 from app.errors import Forbidden, Unauthorized
 from doorstep_protocol.device_proof import HEADER
@@ -22,14 +22,20 @@ def current_actor() -> Actor:
     return actor
 
 
-def _authenticate(allow_retired_device: bool) -> Actor:
+def current_account() -> Account:
+    """The caller's account as this request's authentication read it (``GET /me``)."""
+    account: Account = g.account
+    return account
+
+
+def _authenticate(allow_retired_device: bool) -> Authenticated:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a Bearer access token is required")
     query = request.query_string.decode("latin-1")
     target = request.path + (f"?{query}" if query else "")
-    return actor_from_access_token(
+    return authenticate(
         token.strip(),
         allow_retired_device=allow_retired_device,
         request_proof=RequestProof(request.headers.get(HEADER), request.method, target),
@@ -55,10 +61,10 @@ def requires(
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             if writes:
                 sqlite_begin_mode.set("IMMEDIATE")
-            actor = _authenticate(allow_retired_device)
-            if not actor.can(permission):
+            authenticated = _authenticate(allow_retired_device)
+            if not authenticated.actor.can(permission):
                 raise Forbidden(f"your role may not {permission}")
-            g.actor = actor
+            g.actor, g.account = authenticated.actor, authenticated.account
             return view(*args, **kwargs)
 
         # A marker on the function object, read by enforce_marked; functions take no declared attributes.

@@ -11,7 +11,7 @@ from flask_smorest.pagination import PaginationParameters
 
 from app.auth import devices, keys, services
 from app.auth.models import Device
-from app.auth.permissions import current_actor, public, requires
+from app.auth.permissions import current_account, current_actor, public, requires
 from app.auth.schemas import (
     DeviceCreatedOut,
     DeviceIn,
@@ -26,11 +26,10 @@ from app.auth.schemas import (
     RevokeIn,
     TokenOut,
 )
+from app.auth.tokens import Account
 from app.headers import locates
 from app.openapi import json_example, rate_limited
-from app.org.models import User
 from app.org.schemas import MeOut
-from app.org.services import own_account
 from app.schemas import Blueprint, paginate
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1", description="Authentication and devices")
@@ -88,9 +87,9 @@ def otp_verify(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/me", methods=["GET"])
 @requires("self.read")
 @blp.response(200, MeOut)
-def me() -> User | None:
+def me() -> Account:
     """The signed-in account and what it may do"""
-    return own_account(current_actor())
+    return current_account()
 
 
 @blp.route("/devices", methods=["POST"])

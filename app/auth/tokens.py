@@ -8,23 +8,22 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 import jwt
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm.attributes import set_committed_value
 
-from app import clock
+from app import clock, pii
 from app.auth import keys, proof
 from app.auth.actor import Actor
 from app.auth.models import Device, RefreshToken
-from app.db import affected, utcnow
+from app.db import affected, table_of, utcnow
 from app.errors import DeviceRevoked, Unauthorized
 from app.extensions import db
-from app.org.models import Area, User, user_area
+from app.org.models import User, user_area
 from app.unit_of_work import commit_now
 
 ALGORITHM = "ES256"
@@ -135,7 +134,15 @@ def _check_times(claims: dict[str, Any]) -> dict[str, Any]:
     return claims
 
 
-def check_device(device: Device | None, *, allow_retired: bool) -> Device:
+class HasStatus(Protocol):
+    @property
+    def status(self) -> str | None: ...
+
+
+D = TypeVar("D", bound=HasStatus)
+
+
+def check_device(device: D | None, *, allow_retired: bool) -> D:
     """Lost devices are refused at once; retired ones only where they may still hand in work."""
     if device is None or device.status == "pending":
         raise DeviceRevoked("this device is not enrolled")
@@ -153,35 +160,89 @@ class RequestProof:
     target: str
 
 
-# Built once: composing it anew cost every request more than running it. A token without a device
-# or a login binds NULL, which matches no device and no revoked family.
+@dataclass(frozen=True)
+class Account:
+    """The caller's account as this request's authentication read it: what ``GET /me`` answers
+    with, so the route needs no second read of the row the request has just checked."""
+
+    id: UUID
+    username: str | None
+    role: str
+    station_id: UUID | None
+    display_name: str
+    phone_enc: str | None
+    active: bool
+    created_at: datetime
+    area_ids: frozenset[UUID]
+
+    @property
+    def phone(self) -> str | None:
+        return pii.decrypt(pii.PHONE, self.phone_enc)
+
+
+@dataclass(frozen=True)
+class TokenDevice:
+    """The token's device as the authentication read it (status, station and key, no more)."""
+
+    id: UUID
+    status: str
+    station_id: UUID
+    public_jwk: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    actor: Actor
+    account: Account
+
+
+_USER, _DEVICE, _REFRESH = table_of(User), table_of(Device), table_of(RefreshToken)
+# Built once (composing it anew cost every request more than running it), and run as Core rows:
+# the ORM's statement set-up and object loading cost more than the query itself, and the request
+# needs the values, not objects. A token without a device or a login binds NULL, which matches no
+# device and no revoked family.
 _AUTH_READ = (
     sa.select(
-        User,
-        Device,
-        Area,
+        _USER.c.id,
+        _USER.c.username,
+        _USER.c.role,
+        _USER.c.station_id,
+        _USER.c.display_name,
+        _USER.c.phone_enc,
+        _USER.c.active,
+        _USER.c.created_at,
+        _DEVICE.c.id.label("device_id"),
+        _DEVICE.c.status.label("device_status"),
+        _DEVICE.c.station_id.label("device_station_id"),
+        _DEVICE.c.public_jwk.label("device_jwk"),
+        user_area.c.area_id,
         sa.exists()
         .where(
-            RefreshToken.family_id == sa.bindparam("family", type_=RefreshToken.family_id.type),
-            RefreshToken.revoked_at.is_not(None),
+            _REFRESH.c.family_id == sa.bindparam("family", type_=_REFRESH.c.family_id.type),
+            _REFRESH.c.revoked_at.is_not(None),
         )
         .label("revoked"),
     )
-    .select_from(User)
-    .outerjoin(Device, Device.id == sa.bindparam("device_key", type_=Device.id.type))
-    .outerjoin(user_area, user_area.c.user_id == User.id)
-    .outerjoin(Area, Area.id == user_area.c.area_id)
-    .where(User.id == sa.bindparam("user_id", type_=User.id.type))
+    .select_from(_USER)
+    .outerjoin(_DEVICE, _DEVICE.c.id == sa.bindparam("device_key", type_=_DEVICE.c.id.type))
+    .outerjoin(user_area, user_area.c.user_id == _USER.c.id)
+    .where(_USER.c.id == sa.bindparam("user_id", type_=_USER.c.id.type))
 )
 
 
 def actor_from_access_token(
     token: str, *, allow_retired_device: bool = False, request_proof: RequestProof | None = None
 ) -> Actor:
-    """Every authenticated request pays for this: the account, its device and its areas are read
-    in one query (a row per area), so revocation is seen at once at the cost of one round trip;
-    the account stays in the session with its areas loaded, for the route to read without another.
-    A token bound to a device key needs ``request_proof`` signed by that key."""
+    return authenticate(token, allow_retired_device=allow_retired_device, request_proof=request_proof).actor
+
+
+def authenticate(
+    token: str, *, allow_retired_device: bool = False, request_proof: RequestProof | None = None
+) -> Authenticated:
+    """Every authenticated request pays for this: the account, its device, its areas and the
+    login's revocation are read in one query (a row per area) in the request's transaction, so a
+    disabled account, a lost device, a revoked login or changed areas are refused or seen on the
+    very next request. A token bound to a device key needs ``request_proof`` signed by that key."""
     claims = decode_access_token(token)
     try:
         user_id = uuid.UUID(claims["sub"])
@@ -189,35 +250,53 @@ def actor_from_access_token(
         family = uuid.UUID(claims["fam"]) if claims.get("fam") else None
     except (ValueError, TypeError, AttributeError):
         raise Unauthorized("the access token is invalid: malformed subject, device or login") from None
-    rows = db.session.execute(_AUTH_READ, {"user_id": user_id, "device_key": device_key, "family": family}).all()
-    user = rows[0][0] if rows else None
-    if user is None or not user.active or user.role != claims.get("role"):
+    rows = (
+        db.session.connection()
+        .execute(_AUTH_READ, {"user_id": user_id, "device_key": device_key, "family": family})
+        .all()
+    )
+    first = rows[0] if rows else None
+    if first is None or not first.active or first.role != claims.get("role"):
         raise Unauthorized("the account is inactive or has changed; log in again")
-    # Held for the request (the identity map holds objects weakly), so a route reading its own
-    # account (GET /me, the console's header) finds it in memory instead of asking again.
-    db.session.info["authenticated_user"] = user
-    areas = sorted(filter(None, (row[2] for row in rows)), key=lambda a: a.code)  # (None: no area)
-    if "areas" not in user.__dict__:  # the relationship as its lazy load would have read it
-        set_committed_value(user, "areas", areas)
     device_id = None
     if device_key is not None:
-        device = check_device(rows[0][1], allow_retired=allow_retired_device)
-        if device.station_id != user.station_id:  # moved to another station since signing in on it
+        device = check_device(
+            TokenDevice(first.device_id, first.device_status, first.device_station_id, first.device_jwk)
+            if first.device_id is not None
+            else None,
+            allow_retired=allow_retired_device,
+        )
+        if device.station_id != first.station_id:  # moved to another station since signing in on it
             raise Unauthorized("this device belongs to another station; log in again")
         _check_possession(device, claims, token, request_proof)
         device_id = device.id
-        # The identity map holds objects weakly: kept here, the request's later look-ups of this
-        # device (sync stamps it on every push and pull) are served from memory.
-        db.session.info["authenticated_device"] = device
-    if rows[0][3]:
+    if first.revoked:
         raise Unauthorized("this login has ended (logged out or revoked); log in again", slug="token-revoked")
-    area_ids: frozenset[UUID] = frozenset()
-    if user.role in ("officer", "auxiliary"):
-        area_ids = frozenset(area.id for area in areas)
-    return Actor(user_id=user.id, role=user.role, station_id=user.station_id, device_id=device_id, area_ids=area_ids)
+    areas = frozenset(row.area_id for row in rows if row.area_id is not None)
+    account = Account(
+        first.id,
+        first.username,
+        first.role,
+        first.station_id,
+        first.display_name,
+        first.phone_enc,
+        first.active,
+        first.created_at,
+        areas,
+    )
+    actor = Actor(
+        user_id=first.id,
+        role=first.role,
+        station_id=first.station_id,
+        device_id=device_id,
+        area_ids=areas if first.role in ("officer", "auxiliary") else frozenset(),
+    )
+    return Authenticated(actor, account)
 
 
-def _check_possession(device: Device, claims: dict[str, Any], token: str, request_proof: RequestProof | None) -> None:
+def _check_possession(
+    device: TokenDevice, claims: dict[str, Any], token: str, request_proof: RequestProof | None
+) -> None:
     """A device with a key uses its tokens only with that key: a token copied off the tablet (or
     out of a log) is refused without the key's signature over this very request."""
     if not device.public_jwk:

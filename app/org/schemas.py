@@ -99,4 +99,7 @@ class UserPiiOut(Out):
 
 
 class MeOut(UserOut):
+    """Dumps the account as the request's authentication read it (``app.auth.tokens.Account``)."""
+
+    area_ids = fields.Function(lambda u: sorted(str(a) for a in u.area_ids))
     permissions = fields.Function(lambda u: sorted(ROLE_PERMISSIONS[u.role]))

@@ -216,7 +216,3 @@ def read_user_pii(actor: Actor, user_id: UUID) -> dict[str, Any]:
     audit.record(actor, "pii.read", "user", user.id, after={"fields": ["phone"]}, station_id=user.station_id)
     db.session.flush()
     return {"id": user.id, "phone": user.phone}
-
-
-def own_account(actor: Actor) -> User | None:
-    return db.session.get(User, actor.user_id)

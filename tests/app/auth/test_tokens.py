@@ -311,6 +311,15 @@ def test_deactivation_through_the_api_cuts_off_the_access_token(client, make, wo
     _refused(client, token)
 
 
+def test_changed_areas_are_seen_by_the_next_request_of_the_same_token(client, make, world, officer):
+    token = make.tokens(officer)["access_token"]
+    assert client.get(ME, headers=bearer(token)).json["area_ids"] == [str(world.areas[0][0].id)]
+    other = str(world.areas[0][1].id)
+    r = client.patch(f"/api/v1/users/{officer.id}", json={"area_ids": [other]}, headers=make.auth(world.staff[0]))
+    assert r.status_code == 200, r.json
+    assert client.get(ME, headers=bearer(token)).json["area_ids"] == [other]
+
+
 # --- key rotation -----------------------------------------------------------------------
 
 
