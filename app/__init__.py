@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Protocol
 
 import orjson
-from flask import Flask, Response, g, request
+from flask import Flask, Request, Response, g, request
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SessionInterface, SessionMixin
 from flask.typing import ResponseReturnValue
 from werkzeug.routing import BaseConverter, ValidationError
 
@@ -55,9 +56,24 @@ class Feature(Protocol):
     def register(self, app: Flask) -> None: ...
 
 
+class NoCookieSession(SessionInterface):
+    """Flask's signed-cookie session is used by nothing here: the API is bearer-token only and the
+    console keeps its sessions in the database (``app.web.sessions``). Flask's default interface
+    still built a signing serializer and parsed the cookie on every request; this one hands out
+    Flask's null session, which refuses any write, so a later use of ``flask.session`` fails
+    loudly instead of quietly setting a cookie."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        return None
+
+
 class DoorstepFlask(Flask):
     # Flask's default json_provider_class, which this app keeps; its settings (sort_keys) are set below.
     json: DefaultJSONProvider
+    session_interface = NoCookieSession()
 
     def dispatch_request(self) -> ResponseReturnValue:
         """Every view runs as one unit of work: committed when the view returns (its response is

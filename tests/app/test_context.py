@@ -4,7 +4,7 @@ so rate limits and audit events count the real client, and a client cannot pick 
 from __future__ import annotations
 
 import pytest
-from flask import request
+from flask import request, session
 
 from app.context import current_meta
 from compose import create_app
@@ -31,3 +31,13 @@ def test_the_client_address_is_the_one_the_trusted_proxies_saw(trusted, forwarde
     resp = _app(trusted).get("/_whoami", headers={"X-Forwarded-For": forwarded, "X-Forwarded-Proto": proto})
     assert resp.json["addr"] == seen
     assert resp.json["scheme"] == ("https" if trusted else "http")
+
+
+def test_no_request_opens_or_writes_a_cookie_session(app):
+    """The API is bearer-token only and the console keeps its sessions in the database: Flask's
+    cookie session is never opened, and a write to it fails instead of setting a cookie."""
+    with app.test_request_context("/api/v1/me", headers={"Cookie": "session=forged"}):
+        app.preprocess_request()
+        assert dict(session) == {}
+        with pytest.raises(RuntimeError):
+            session["who"] = "anyone"
