@@ -153,18 +153,43 @@ def init_app(app: Flask) -> None:
 
     with app.app_context():
         engine = db.engine
+    _watch_pool(engine)
+
+
+def _watch_pool(engine: sa.Engine) -> None:
+    """Every request checks a connection out and in, so each listener does only what can change
+    then: the connections in use on both, the overflow when one is taken (it grows only when a
+    checkout opens a connection beyond the pool's size; at a check-in it has not shrunk yet). The
+    size changes only with a new pool: set when the pool opens a connection. QueuePool reports its
+    use; NullPool and StaticPool (SQLite in memory) have nothing to say."""
+
+    def opened(*_: object) -> None:
+        pool = engine.pool
+        if isinstance(pool, sa.pool.QueuePool):
+            POOL_SIZE.set(pool.size())
+
+    def checked_out(*_: object) -> None:
+        pool = engine.pool
+        if isinstance(pool, sa.pool.QueuePool):
+            POOL_CHECKED_OUT.set(pool.checkedout())
+            POOL_OVERFLOW.set(max(0, pool.overflow()))
+
+    def checked_in(*_: object) -> None:
+        pool = engine.pool
+        if isinstance(pool, sa.pool.QueuePool):
+            POOL_CHECKED_OUT.set(pool.checkedout())
+
     # Listening on the engine (not its current pool) keeps the listeners across engine.dispose().
-    sa.event.listen(engine, "checkout", lambda *_: _observe_pool(engine.pool))
-    sa.event.listen(engine, "checkin", lambda *_: _observe_pool(engine.pool))
+    sa.event.listen(engine, "connect", opened)
+    sa.event.listen(engine, "checkout", checked_out)
+    sa.event.listen(engine, "checkin", checked_in)
 
 
 def _observe_pool(pool: sa.pool.Pool) -> None:
-    """QueuePool reports its use; NullPool and StaticPool (SQLite in memory) have nothing to say."""
-    if hasattr(pool, "checkedout"):
+    """All three at once, at scrape time."""
+    if isinstance(pool, sa.pool.QueuePool):
         POOL_CHECKED_OUT.set(pool.checkedout())
-    if hasattr(pool, "size"):
         POOL_SIZE.set(pool.size())
-    if hasattr(pool, "overflow"):
         POOL_OVERFLOW.set(max(0, pool.overflow()))
 
 
