@@ -5,6 +5,9 @@ data through the online endpoint's schema, and the document a tablet receives.""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, time
 from typing import Any, Protocol
@@ -165,6 +168,20 @@ def not_ahead(record: Versioned | None, m: JsonObject) -> None:
 
 # --- ids the device made up for records the server already had --------------------------------
 
+# The creates the push being applied has settled so far, by (entity, the tablet's id): their rows
+# are written when the push ends, and a later mutation of the same push may name one.
+_PUSHED_CREATES: ContextVar[Mapping[tuple[str, str], JsonObject] | None] = ContextVar("pushed_creates", default=None)
+
+
+@contextmanager
+def pushed_creates(created: Mapping[tuple[str, str], JsonObject]) -> Iterator[None]:
+    """While a push is applied, ``known_id`` looks in ``created`` before the stored results."""
+    token = _PUSHED_CREATES.set(created)
+    try:
+        yield
+    finally:
+        _PUSHED_CREATES.reset(token)
+
 
 def known_id(actor: Actor, model: type, entity: str, value: object, field: str) -> uuid.UUID:
     """A tablet that created a record the server already knew used its own uuid; the create
@@ -173,15 +190,18 @@ def known_id(actor: Actor, model: type, entity: str, value: object, field: str) 
     client_id = as_uuid(value, field)
     if db.session.get(model, client_id) is not None:
         return client_id
-    linked = db.session.execute(
-        sa.select(SyncMutation.result).where(
-            SyncMutation.device_id == actor.device_id,
-            SyncMutation.entity == entity,
-            SyncMutation.op == "create",
-            SyncMutation.record_id == str(client_id),
-            SyncMutation.status == "applied",
-        )
-    ).scalar_one_or_none()
+    pushed = _PUSHED_CREATES.get()
+    linked = pushed.get((entity, str(client_id))) if pushed is not None else None
+    if linked is None:
+        linked = db.session.execute(
+            sa.select(SyncMutation.result).where(
+                SyncMutation.device_id == actor.device_id,
+                SyncMutation.entity == entity,
+                SyncMutation.op == "create",
+                SyncMutation.record_id == str(client_id),
+                SyncMutation.status == "applied",
+            )
+        ).scalar_one_or_none()
     if linked and linked.get("record"):
         return uuid.UUID(linked["record"]["id"])
     return client_id

@@ -22,7 +22,7 @@ from app.db import new_id, table_of, utcnow
 from app.errors import DomainError, field_error
 from app.extensions import db
 from app.unit_of_work import is_retryable
-from sync import documents, registry
+from sync import documents, handling, registry
 from sync.handling import Answer, JsonObject, Outcome, as_uuid, load
 from sync.models import SyncConflict, SyncMutation
 
@@ -91,11 +91,15 @@ class Stored(NamedTuple):
 
 class Batch:
     """What one push shares across its mutations: the stored results of the mutation ids it
-    carries (read in one query rather than one per mutation), and the rows settling them, written
-    together (``write``) rather than one INSERT each."""
+    carries (read in one query rather than one per mutation), the rows settling them, written
+    together at the end (``write``) rather than one INSERT each, the creates it applied (what a
+    later mutation naming a tablet's id is mapped through, ``handling.known_id``) and the device's
+    last settled seq, stored once at the end rather than an UPDATE of the device per mutation."""
 
-    def __init__(self, mutations: list[JsonObject], received_at: datetime) -> None:
+    def __init__(self, mutations: list[JsonObject], received_at: datetime, last_seq: int) -> None:
         self.window = Plausible(received_at)
+        self.last_seq = last_seq
+        self.created: dict[tuple[str, str], JsonObject] = {}
         ids = list({as_uuid(m["mutation_id"], "mutation_id") for m in mutations})
         t = SyncMutation.__table__.c
         self.stored: dict[uuid.UUID, Stored] = {}
@@ -178,13 +182,14 @@ def _answer(
     }
 
 
-def _seq_refusal(device: Device, m: JsonObject) -> JsonObject | None:
+def _seq_refusal(device: Device, m: JsonObject, batch: Batch) -> JsonObject | None:
     """The rule for a seq at or below the device's last settled one (see docs/sync-protocol.md):
     a seq an applied (or conflicting) mutation holds is ``seq-reused`` (a tablet restored from a
     backup, a duplicate within one push), any other is ``seq-not-rising``; either settles as
     rejected, kept for staff, and the tablet moves on."""
-    if m["seq"] > device.last_seq:
+    if m["seq"] > batch.last_seq:
         return None
+    batch.write()  # a seq this push settled already counts
     used = db.session.execute(
         sa.select(SyncMutation.mutation_id).where(  # the partial unique index
             SyncMutation.device_id == device.id, SyncMutation.seq == m["seq"], SyncMutation.status != "rejected"
@@ -192,7 +197,7 @@ def _seq_refusal(device: Device, m: JsonObject) -> JsonObject | None:
     ).first()
     if used is not None:
         return _rejected(m, {"seq": [f"already settled for mutation {used[0]}"]}, "seq-reused")
-    return _rejected(m, {"seq": [f"not above the last settled seq {device.last_seq}"]}, "seq-not-rising")
+    return _rejected(m, {"seq": [f"not above the last settled seq {batch.last_seq}"]}, "seq-not-rising")
 
 
 def _unknown(m: JsonObject) -> JsonObject:
@@ -229,13 +234,12 @@ def apply_one(actor: Actor, device: Device, m: JsonObject, batch: Batch) -> Json
         if stored.device_id == device.id and stored.request_hash == _hash(m):
             return {**stored.result, "replayed": True}
         return _rejected(m, {"mutation_id": ["mutation-id-reused"]}, "mutation-id-reused")
-    batch.write()  # a handler may read what earlier mutations settled (``_resident_id``)
     received_at = utcnow()
     conflict: JsonObject | None = None
     occurred_at: datetime | None = None
     key = (m["entity"], m["op"])
     mutation = registry.MUTATIONS.get(key)
-    result = _seq_refusal(device, m)
+    result = _seq_refusal(device, m, batch)
     if result is None:
         try:
             occurred_at = batch.window.occurred_at(m)
@@ -265,7 +269,7 @@ def apply_one(actor: Actor, device: Device, m: JsonObject, batch: Batch) -> Json
             result = _internal(m, exc)
         finally:
             audit_context.reset(token)
-    device.last_seq = max(device.last_seq, m["seq"])
+    batch.last_seq = max(batch.last_seq, m["seq"])
     return _settle(actor, device, m, batch, result, conflict, occurred_at, received_at)
 
 
@@ -321,7 +325,7 @@ def apply_run(actor: Actor, device: Device, run: list[JsonObject], batch: Batch)
             ]
         for k in sent:
             results[k] = _internal(run[k], exc)
-    device.last_seq = max(device.last_seq, max(m["seq"] for m in run))
+    batch.last_seq = max(batch.last_seq, max(m["seq"] for m in run))
     return [_settle(actor, device, m, batch, results[k], None, occurred[k], received_at) for k, m in enumerate(run)]
 
 
@@ -341,6 +345,8 @@ def _settle(
     mutation_id = as_uuid(m["mutation_id"], "mutation_id")
     request_hash = _hash(m)
     batch.stored[mutation_id] = Stored(device.id, request_hash, result)
+    if m["op"] == "create" and result["status"] == "applied":
+        batch.created[(m["entity"], str(m["id"]))] = result
     batch.pending.append(
         {
             "mutation_id": mutation_id,
@@ -383,15 +389,15 @@ def _settle(
     return result
 
 
-def measure_skew(device: Device, sent_at: str | None, received_at: datetime) -> None:
-    """The device's clock minus the server's, from when the push says it was sent and when it
+def measure_skew(sent_at: str | None, received_at: datetime) -> int | None:
+    """The device's clock minus the server's, in seconds, from when the push says it was sent and when it
     arrived (network time counts against it, by seconds at most). ``occurred_at`` cannot measure
     it: it tells how long a mutation waited offline. Clamped when stored: a clock off by decades
     is shown as off by a year, which says the same to staff."""
     if sent_at is None:
-        return
+        return None
     skew = (instant(sent_at, "sent_at") - received_at).total_seconds()
-    device.clock_skew_seconds = int(max(-MAX_SKEW_SECONDS, min(MAX_SKEW_SECONDS, skew)))
+    return int(max(-MAX_SKEW_SECONDS, min(MAX_SKEW_SECONDS, skew)))
 
 
 def _public_conflict(conflict: JsonObject | None) -> JsonObject | None:
@@ -438,16 +444,32 @@ def push(actor: Actor, device_id: uuid.UUID, mutations: list[JsonObject], sent_a
     """Settle the mutations in seq order. Consecutive new mutations of one batched (entity, op)
     (resident creates) go to the service together (``apply_run``); everything else, and anything
     that could be a replay, one by one (``apply_one``). Every mutation settles — applied,
-    conflict, rejected — whatever it carries; only the database itself failing fails the push."""
+    conflict, rejected — whatever it carries; only the database itself failing fails the push.
+    The device's row changes once, at the end (its skew, last seq and push time): changed at the
+    start, every mutation's flush would write it again."""
     received_at = utcnow()
+    skew = measure_skew(sent_at, received_at)
     device = locked_device(device_id)
-    measure_skew(device, sent_at, received_at)
+    batch = Batch(mutations, received_at, device.last_seq)
+    last = device.last_seq
+    with handling.pushed_creates(batch.created):
+        results = _apply_all(actor, device, mutations, batch, last)
+    batch.write()
+    if skew is not None:
+        device.clock_skew_seconds = skew
+    device.last_seq = batch.last_seq
+    device.last_push_at = received_at
+    # Counted once the push's unit of work has committed: a rolled-back push settled nothing.
+    unit_of_work.on_commit(lambda: metrics.sync_mutations_settled(results))
+    return {"protocol": 1, "results": results, "last_seq": device.last_seq}
+
+
+def _apply_all(actor: Actor, device: Device, mutations: list[JsonObject], batch: Batch, last: int) -> list[JsonObject]:
+    """Each mutation in seq order, runs of new batched ones together."""
     results: list[JsonObject] = []
     run: list[JsonObject] = []
     in_run: set[uuid.UUID] = set()
     run_key: tuple[str, str] | None = None
-    batch = Batch(mutations, received_at)
-    last = device.last_seq
     for m in sorted(mutations, key=lambda m: m["seq"]):  # stable: the first of equal seqs leads
         mutation_id = as_uuid(m["mutation_id"], "mutation_id")
         seen = mutation_id in batch.stored or mutation_id in in_run  # a replay, or a reused id
@@ -467,8 +489,4 @@ def push(actor: Actor, device_id: uuid.UUID, mutations: list[JsonObject], sent_a
         if not seen:  # what settling it does to the device's last seq
             last = max(last, m["seq"])
     results += apply_run(actor, device, run, batch)
-    batch.write()
-    device.last_push_at = received_at
-    # Counted once the push's unit of work has committed: a rolled-back push settled nothing.
-    unit_of_work.on_commit(lambda: metrics.sync_mutations_settled(results))
-    return {"protocol": 1, "results": results, "last_seq": device.last_seq}
+    return results

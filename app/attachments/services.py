@@ -199,38 +199,41 @@ def declare(actor: Actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
         ).first()
         is not None
     )
+    if created:  # the row is this transaction's own, as just written: nothing to read back
+        _claim(actor, sha256, now)
+        target = get_store().presign_put(sha256, content_type, size)
+        return AttachmentInfo(sha256, content_type, size, kind, PENDING, now, None, upload=target), True
     row = db.session.execute(
         sa.select(Attachment)
         .where(Attachment.sha256 == sha256)
         .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one()
-    if not created:
-        if not _in_scope(actor, sha256):
-            # Knowing a digest is no capability: the bytes, their size and their type stay unsaid.
-            db.session.rollback()
-            raise NotFound("no such attachment", errors={"sha256": ["not found"]})
-        if row.status == STORED:
-            if row.content_type != content_type:
-                raise field_error("content_type", f"these bytes were stored as {row.content_type}")
-            if row.size != size:
-                raise field_error("size", f"these bytes are {row.size} bytes long")
-        else:
-            row.content_type, row.size = content_type, size
-    db.session.execute(
-        insert(AttachmentClaim)
-        .values(
-            sha256=sha256,
-            user_id=actor.user_id,
-            station_id=actor.station_id,
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
-    )
+    if not _in_scope(actor, sha256):
+        # Knowing a digest is no capability: the bytes, their size and their type stay unsaid.
+        db.session.rollback()
+        raise NotFound("no such attachment", errors={"sha256": ["not found"]})
+    if row.status == STORED:
+        if row.content_type != content_type:
+            raise field_error("content_type", f"these bytes were stored as {row.content_type}")
+        if row.size != size:
+            raise field_error("size", f"these bytes are {row.size} bytes long")
+    else:
+        row.content_type, row.size = content_type, size
+    _claim(actor, sha256, now)
     upload = None if row.status == STORED else get_store().presign_put(sha256, row.content_type, row.size)
     info = AttachmentInfo.of(row, upload=upload)
     db.session.flush()
-    return info, created
+    return info, False
+
+
+def _claim(actor: Actor, sha256: str, now: datetime) -> None:
+    """The caller's station (or the citizen) may see the attachment from now on."""
+    db.session.execute(
+        insert_for(db.session)(AttachmentClaim)
+        .values(sha256=sha256, user_id=actor.user_id, station_id=actor.station_id, created_at=now)
+        .on_conflict_do_nothing()
+    )
 
 
 # ---------------------------------------------------------------- arrival

@@ -16,6 +16,7 @@ from field_api.permits.models import MATERIAL_KINDS
 from field_api.permits.services import material_kinds
 from tests.factories import if_match, mobile
 from tests.fixtures.field import person
+from tests.queries import statements
 
 
 def _registration(area, resident_id, **over):
@@ -294,6 +295,29 @@ def test_staff_see_each_devices_sync_state(tablet, world, client, make):
     device = client.get(f"/api/v1/devices/{tablet.device.id}", headers=make.auth(world.staff[0])).json
     assert device["last_seq"] == 2 and device["last_push_at"] and device["last_pull_at"]
     assert abs(device["clock_skew_seconds"]) < 60
+
+
+def test_a_push_writes_the_device_and_its_settled_mutations_once(app, tablet, world):
+    """A day's registrations alternate resident and registration creates: each settles on its
+    own, but the device's row (its last seq, skew, push time) is written once, at the end, and
+    the settled mutations together — not once per mutation."""
+    pairs = [(uuid.uuid4(), uuid.uuid4()) for _ in range(4)]
+    ms = [
+        m
+        for resident_id, registration_id in pairs
+        for m in (
+            tablet.mutation("resident", "create", resident_id, person()),
+            tablet.mutation("registration", "create", registration_id, _registration(world.areas[0][0], resident_id)),
+        )
+    ]
+    with statements(app) as sent:
+        res = tablet.push(*ms)
+    assert [r["status"] for r in res["results"]] == ["applied"] * 8, res
+    assert res["last_seq"] == 8
+    device_updates = [s for s in sent if s.lstrip().upper().startswith("UPDATE DEVICE ")]
+    assert len(device_updates) == 1, device_updates
+    # COPY on PostgreSQL (no statement seen here), one multi-row INSERT on SQLite
+    assert len([s for s in sent if s.lstrip().upper().startswith("INSERT INTO SYNC_MUTATION")]) <= 1
 
 
 def test_sync_needs_a_device_token(client, make, world):

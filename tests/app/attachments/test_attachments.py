@@ -11,6 +11,7 @@ from app.audit.models import AuditEvent
 from app.extensions import db
 from tests.app.attachments.helpers import declaration, jpeg, pdf, png, sha, webp
 from tests.problems import assert_problem
+from tests.queries import statements
 
 URL = "/api/v1/attachments"
 
@@ -102,6 +103,20 @@ def test_declaring_again_is_idempotent(client, make, world):
     assert upload(client, officer, data).json["status"] == "stored"
     assert_problem(declare(client, officer, data, size=len(data) + 1), 422, field="size")
     assert_problem(declare(client, officer, data, content_type="image/jpeg"), 422, field="content_type")
+
+
+def test_a_first_declaration_answers_what_it_wrote_without_reading_it_back(app, client, make, world):
+    """A new hash's row is the request's own: the answer is built from what was written (no
+    locking re-read), and says what a later declaration reads back from the table."""
+    officer = make.auth(world.officer[0])
+    data = png()
+    with statements(app) as sent:
+        first = declare(client, officer, data)
+    assert first.status_code == 201
+    reads = [s for s in sent if s.lstrip().startswith("SELECT attachment.")]
+    assert len(reads) == 1, reads  # is it new? (then the quota's count, the INSERT, the claim)
+    again = declare(client, officer, data)
+    assert again.status_code == 200 and again.json == first.json
 
 
 def test_a_mistaken_pending_declaration_is_corrected_by_the_next_one(client, make, world):
