@@ -38,8 +38,9 @@ Processor = Callable[[Any], Any] | None
 
 
 def on_insert(table: sa.Table, listener: Callable[..., Any]) -> None:
-    """Call ``listener(session, rows)`` after ``insert_rows`` or ``insert_ignoring`` writes to
-    ``table`` (with every row given: an ignored one was there already)."""
+    """Call ``listener(session, rows, fresh=…)`` after ``insert_rows`` or ``insert_ignoring`` writes
+    to ``table``, with every row given: ``fresh`` is True when each of them is new in this
+    transaction (``insert_rows``), False when some may have been there already (an ignored one)."""
     _listeners.setdefault(table.name, []).append(listener)
 
 
@@ -63,7 +64,7 @@ def _insert(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str] | N
     else:
         count = _executemany(table, rows, conflict, dialect)
     for listener in _listeners.get(table.name, ()):
-        listener(db.session, rows)
+        listener(db.session, rows, fresh=conflict is None)
     return count
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction, scoped_session
+from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached, scoped_session
 
 from app import clock
 from app.errors import Conflict, NotFound
@@ -156,6 +156,17 @@ def unique_or_conflict(field: str, what: str) -> Iterator[None]:
             errors={field: ["already taken"]},
             slug=f"{what}-{field}-taken",
         ) from None
+
+
+def as_loaded(model: type[M], row: Mapping[str, Any]) -> M:
+    """The ORM object of a row the transaction has just written with a Core INSERT, in the
+    session as if it had been loaded: in the identity map (a read by key, a relationship finds
+    it without a query) and clean (no INSERT of its own at the next flush). ``row`` must hold
+    every column: one left out would be read back lazily."""
+    obj = model(**row)
+    make_transient_to_detached(obj)
+    db.session.add(obj)
+    return obj
 
 
 def one_or_404(query: sa.Select[T], what: str) -> T:

@@ -68,9 +68,13 @@ _touch_new = functools.partial(_touch, mark="sync_new")
 _touch_gone = functools.partial(_touch, mark="sync_not_new")
 
 
-def _inserted(entity: str, session: AnySession, rows: list[JsonObject]) -> None:
-    """Rows written without the ORM (``app.bulk``): noted, and sorted out at commit."""
+def _inserted(entity: str, session: AnySession, rows: list[JsonObject], *, fresh: bool) -> None:
+    """Rows written without the ORM (``app.bulk``): noted, and sorted out at commit. Rows known to
+    be new in this transaction are marked so, as an ORM insert is (``sync_new``): publish need not
+    read their feed rows."""
     session.info.setdefault("sync_inserted", []).extend((entity, row["id"]) for row in rows)
+    if fresh:
+        session.info.setdefault("sync_new", set()).update((entity, str(row["id"])) for row in rows)
 
 
 def _track(kind: registry.DocumentKind[Any]) -> None:

@@ -3,18 +3,20 @@ each booking becomes a visit to dispatch."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app import audit, pii, quotas, workdays
-from app.db import new_id, one_or_404, utcnow
+from app import audit, bulk, pii, quotas, workdays
+from app.db import as_loaded, insert_for, new_id, one_or_404, table_of, utcnow
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
@@ -189,72 +191,102 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
             "purpose",
             "bookings in 24 hours",
         )
+    try:
+        slot_id = windows.take_seat(area.id, window)
+    except windows.SlotFull:
+        existing = _replay(actor, idempotency_key, request_hash)
+        if existing is not None:  # a concurrent retry of this very request won the last seat
+            return existing, False
+        raise
+    row = _booking_row(actor, data, idempotency_key, request_hash, area, window, channel, contact_phone, slot_id)
     for _attempt in range(3):
-        try:
-            # A savepoint: a lost race (a reference drawn twice, the last seat gone, a concurrent
-            # retry of this request) undoes only this attempt; the unit of work commits the one
-            # that holds.
-            with db.session.begin_nested():
-                booking = _insert(actor, data, idempotency_key, request_hash, area, window, channel, contact_phone)
-            return booking, True
-        except (IntegrityError, windows.SlotFull) as exc:
-            existing = _replay(actor, idempotency_key, request_hash)
-            if existing is not None:  # a concurrent retry of this very request won
-                return existing, False
-            if isinstance(exc, windows.SlotFull):
-                raise
-            if (
-                channel["citizen_id"]
-                and db.session.execute(
-                    sa.select(Booking.id).where(Booking.active_key == f"{channel['citizen_id']}:{data['purpose']}")
-                ).first()
-            ):
-                raise ActiveBookingExists(
-                    f"you already hold an open {data['purpose']} booking; change or cancel it instead",
-                    errors={"purpose": ["an open booking exists"]},
-                ) from None
-            # otherwise the reference code collided: draw another
+        row["reference"] = new_reference()
+        if _insert_booking(row):
+            return _written(actor, row), True
+        # The row was not written: a unique key held by a row committed first. Nothing else of
+        # the transaction is undone (no savepoint: ON CONFLICT skips the row), so look which.
+        existing = _replay(actor, idempotency_key, request_hash)
+        if existing is not None:  # a concurrent retry of this very request won: its seat stands, not ours
+            windows.release_seat(slot_id)
+            return existing, False
+        if row["active_key"] and (
+            db.session.connection().execute(_ACTIVE, {"active_key": row["active_key"]}).first() is not None
+        ):
+            raise ActiveBookingExists(
+                f"you already hold an open {data['purpose']} booking; change or cancel it instead",
+                errors={"purpose": ["an open booking exists"]},
+            )
+        # otherwise the reference code collided: draw another
     raise Conflict("could not allocate a booking reference; retry")
 
 
-def _insert(actor, data, key, request_hash, area, window, channel, contact_phone) -> Booking:
-    booking = Booking(
-        id=new_id(),  # known now: the visit and its timeline event go into the same flush
-        reference=new_reference(),
-        station_id=area.station_id,
-        area_id=area.id,
-        day=window.day,
-        window_start=window.start,
-        window_end=window.end,
-        purpose=data["purpose"],
-        created_by_id=actor.user_id,
-        address=data["address"],
-        contact_name=data["contact_name"],
-        contact_phone_enc=pii.encrypt(pii.PHONE, contact_phone),
-        notes=data.get("notes", ""),
-        locale=data.get("locale", "zh"),
-        idempotency_key=key,
-        request_hash=request_hash,
-        active_key=f"{channel['citizen_id']}:{data['purpose']}" if channel["citizen_id"] else None,
-        slot_id=windows.take_seat(area.id, window),
+_ACTIVE = sa.select(Booking.id).where(Booking.active_key == sa.bindparam("active_key"))
+_BOOKING = table_of(Booking)
+_TIMELINE = table_of(TimelineEvent)
+
+
+@functools.cache
+def _insert_statement(insert: Callable[[Any], Any]) -> Any:
+    """The booking's INSERT in the dialect's construct, built once: a row whose unique key
+    (reference, Idempotency-Key, one open booking per purpose) is taken is skipped rather than
+    failing the transaction, and no id back says so."""
+    return insert(_BOOKING).on_conflict_do_nothing().returning(_BOOKING.c.id)
+
+
+def _insert_booking(row: dict) -> bool:
+    """Write the booking's row; False when a unique key stopped it."""
+    statement = _insert_statement(insert_for(db.session))
+    return db.session.connection().execute(statement, row).first() is not None
+
+
+def _booking_row(actor, data, key, request_hash, area, window, channel, contact_phone, slot_id) -> dict:
+    """Every column of the new booking (as the model's defaults would fill them): the row is
+    written with Core and the ORM object is built from it, so nothing is read back."""
+    now = utcnow()
+    return {
+        "id": new_id(),
+        "reference": None,  # drawn per attempt
+        "station_id": area.station_id,
+        "area_id": area.id,
+        "slot_id": slot_id,
+        "day": window.day,
+        "window_start": window.start,
+        "window_end": window.end,
+        "purpose": data["purpose"],
+        "created_by_id": actor.user_id,
+        "address": data["address"],
+        "contact_name": data["contact_name"],
+        "contact_phone_enc": pii.encrypt(pii.PHONE, contact_phone),
+        "notes": data.get("notes", ""),
+        "locale": data.get("locale", "zh"),
+        "status": "confirmed",
+        "active_key": f"{channel['citizen_id']}:{data['purpose']}" if channel["citizen_id"] else None,
+        "idempotency_key": key,
+        "request_hash": request_hash,
+        "created_at": now,
+        "updated_at": now,
         **channel,
-    )
-    db.session.add(booking)
+    }
+
+
+def _written(actor, row: dict) -> Booking:
+    """What follows a booking's row: its visit and its timeline event, the audit event and the
+    confirmation notice. The three rows go in as Core INSERTs (the ORM's flush of them cost more
+    than the rest of the write section); the booking and its visit join the session as loaded,
+    with the relations the audit snapshot, the change feed and the response read."""
+    booking = as_loaded(Booking, row)
     visit = dispatch.open_booking_visit(booking)
-    booked = TimelineEvent(
-        booking_id=booking.id,
-        action="booked",
-        status="confirmed",
-        detail={"channel": booking.channel},
-        actor_role=actor.role,
-    )
-    db.session.add(booked)
-    db.session.flush()
-    # What a new booking's relations hold is known (its visit, its one timeline event): set as
-    # loaded, so the audit snapshot, the sync feed and the response do not query them again.
+    booked = {
+        "booking_id": booking.id,
+        "at": row["created_at"],
+        "action": "booked",
+        "status": "confirmed",
+        "detail": {"channel": booking.channel},
+        "actor_role": actor.role,
+    }
+    bulk.insert_rows(_TIMELINE, [booked])
     set_committed_value(booking, "visit", visit)
-    set_committed_value(visit, "booking", booking)
-    set_committed_value(booking, "events", [booked])
+    set_committed_value(booking, "events", [TimelineEvent(**booked)])
     audit.record(
         actor, "booking.create", "booking", booking.id, after=booking_snapshot(booking), station_id=booking.station_id
     )

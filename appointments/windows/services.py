@@ -239,7 +239,10 @@ def take_seat(area_id, window: Window):
         "seat_end": window.end,
         "seat_capacity": window.capacity,
     }
-    slot_id = db.session.execute(_take_seat_statement(insert_for(db.session)), params).scalar_one_or_none()
+    # On the session's connection: the statement is Core on the table, nothing is pending to
+    # autoflush before it, and the ORM's execute layer cost as much as SQLite's work.
+    statement = _take_seat_statement(insert_for(db.session))
+    slot_id = db.session.connection().execute(statement, params).scalar_one_or_none()
     if slot_id is None:
         raise SlotFull("this window is fully booked; choose another")
     return slot_id

@@ -69,6 +69,21 @@ def test_one_open_booking_per_purpose(booker, windows):
     assert booker.as_citizen(start=windows.afternoon, purpose="other").status_code == 201
 
 
+def test_a_reference_drawn_twice_is_drawn_again_with_one_seat_taken(app, booker, windows, monkeypatch):
+    """The booking's INSERT skips a row whose unique key is taken (no savepoint to roll back):
+    a reference already in use is drawn again, and the seat stays taken once."""
+    from appointments.booking import services
+
+    first = booker.as_staff()
+    assert first.status_code == 201
+    draws = iter([first.json["reference"], first.json["reference"], "ZZZZ2222"])
+    monkeypatch.setattr(services, "new_reference", lambda: next(draws))
+    second = booker.as_staff()
+    assert second.status_code == 201, second.json
+    assert second.json["reference"] == "ZZZZ2222"
+    assert _booked(app, windows.area, windows.days[0], windows.morning) == 2
+
+
 def test_a_full_window_answers_slot_full(app, booker, windows):
     for _ in range(3):
         assert booker.as_staff().status_code == 201
