@@ -93,7 +93,12 @@ def _tokens_for(keys: list[Key]) -> dict[Key, str]:
     known: dict[Key, str] = session.info.setdefault(_TOKENS, {})
     wanted = [k for k in keys if k not in known]
     if wanted:
-        rows = session.execute(_READ_TOKENS, {"keys": wanted}).all()
+        # On the session's connection, not through the ORM's execute (more Python than the
+        # look-up itself); what the unit has pending is flushed first, as the autoflush would, so
+        # its own writes have replaced their versions before they are read.
+        if session.autoflush:
+            session.flush()
+        rows = session.connection().execute(_READ_TOKENS, {"keys": wanted}).all()
         found = {(kind, scope): token for kind, scope, token in rows}
         for k in wanted:
             known[k] = found.get(k, _MISSING)
