@@ -16,7 +16,8 @@ counted, an outbox row claimed before the SMS leaves) says so by name: ``commit_
 Lock scope. A unit reads first and writes last, and holds locks only for the writing: on SQLite a
 view marked ``reads_first`` begins its unit with a deferred (read) transaction, and the service
 calls ``writing()`` where its write section starts (take the seat, insert, outbox, commit); that
-ends the read transaction and begins ``IMMEDIATE``, waiting its turn for the write lock. What was
+ends SQLite's read transaction and begins ``IMMEDIATE`` on the same connection, waiting its turn
+for the write lock, while the session's transaction (the unit) goes on. What was
 read before may be stale by then, as under PostgreSQL's READ COMMITTED: the write section's
 guards are the database's (a conditional ``UPDATE``, a unique constraint, a row lock), never an
 earlier read. A write before ``writing()`` is SQLite's own upgrade of the read transaction; when
@@ -234,7 +235,7 @@ def wrote(session: AnySession) -> bool:
 
 
 def ending_reads(session: AnySession) -> bool:
-    """For session hooks: is this the commit of a read-only transaction that ``writing()`` or
+    """For session hooks: is this the commit of a read-only transaction that
     ``between_transactions()`` ends, with the unit going on (state kept for the unit may stay)?"""
     return bool(session.info.get("uow_ending_reads"))
 
@@ -265,7 +266,15 @@ def writing() -> None:
         return
     sqlite_begin_mode.set("IMMEDIATE")  # ``unit()`` restores the request's mode when the unit ends
     if session.in_transaction() and not session.in_nested_transaction() and not wrote(session):
-        _end_reads(session)
+        # SQLite's read transaction ends and the write lock is taken on the same connection, in
+        # the session's transaction (we emit BEGIN ourselves: ``app.db.configure_sqlite``): the
+        # unit goes on as one, with what it loaded and the versions it read, and the session's
+        # commit at the end commits the write transaction. Ending the session's transaction
+        # instead (``_end_reads``) cost a commit's hooks, a return of the connection to the pool
+        # and a new checkout, more than SQLite's work (decision 109).
+        connection = session.connection()
+        connection.exec_driver_sql("COMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def between_transactions(what: str) -> None:
