@@ -93,7 +93,11 @@ def build_many(session: AnySession, items: list[tuple[str, Any]]) -> dict[Key, D
 def possibly_scoped(inserted: list[tuple[str, object]]) -> set[tuple[str, object]]:
     """Of records just inserted, those a device's scope may hold (``DocumentKind.scoped_on_insert``):
     the hundreds of people a push registers are skipped without reading anything."""
-    return {(entity, record_id) for entity, record_id in inserted if registry.DOCUMENTS[entity].scoped_on_insert}
+    return {
+        (entity, record_id)
+        for entity, record_id in inserted
+        if registry.DOCUMENTS[entity].scoped_on_insert is not False
+    }
 
 
 def related(entity: str, obj: Any) -> list[tuple[str, object]]:

@@ -71,10 +71,15 @@ _touch_gone = functools.partial(_touch, mark="sync_not_new")
 def _inserted(entity: str, session: AnySession, rows: list[JsonObject], *, fresh: bool) -> None:
     """Rows written without the ORM (``app.bulk``): noted, and sorted out at commit. Rows known to
     be new in this transaction are marked so, as an ORM insert is (``sync_new``): publish need not
-    read their feed rows."""
-    session.info.setdefault("sync_inserted", []).extend((entity, row["id"]) for row in rows)
+    read their feed rows. New rows the entity's ``scoped_on_insert`` test says no scope can hold
+    are not published at all: a booking's new visit, nobody's yet, would be read back and built
+    into a document only to find no device to send it to."""
     if fresh:
         session.info.setdefault("sync_new", set()).update((entity, str(row["id"])) for row in rows)
+        scoped = registry.DOCUMENTS[entity].scoped_on_insert
+        if callable(scoped):
+            rows = [row for row in rows if scoped(row)]
+    session.info.setdefault("sync_inserted", []).extend((entity, row["id"]) for row in rows)
 
 
 def _track(kind: registry.DocumentKind[Any]) -> None:

@@ -66,8 +66,9 @@ class DocumentKind(Generic[R]):
     # For documents built with scopes None: {record id: scopes}, for many at once.
     scopes_of_many: Callable[[list[Any]], Mapping[Any, set[Scope]]] | None = None
     # False when a record inserted in a transaction cannot be in any device's scope until
-    # something else (which then publishes it) refers to it.
-    scoped_on_insert: bool = True
+    # something else (which then publishes it) refers to it; or a test of a row ``app.bulk`` wrote
+    # as new, False when the row alone shows no scope can hold it yet (a visit nobody is assigned).
+    scoped_on_insert: bool | Callable[[Mapping[str, Any]], bool] = True
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
@@ -39,6 +41,12 @@ def visit_document(v: Visit) -> Document:
     return Document(encode(data), v.version, {("officer", str(v.officer_id))} if v.officer_id else set())
 
 
+def _assigned(row: Mapping[str, Any]) -> bool:
+    """A visit is on a tablet only once an officer holds it (``visit_document``'s scopes); its
+    assignment, a later write, publishes it."""
+    return row["officer_id"] is not None
+
+
 def _visit_not_ahead(actor: Actor, visit_id: uuid.UUID, m: JsonObject) -> None:
     """Only a visit still in the officer's hands is compared: one reassigned away is a late fact."""
     if m.get("base_version") is not None:
@@ -68,7 +76,7 @@ def visit_outcome(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
 
 
 def register() -> None:
-    registry.register_document(registry.DocumentKind("visit", Visit, visit_document))
+    registry.register_document(registry.DocumentKind("visit", Visit, visit_document, scoped_on_insert=_assigned))
     registry.register_handler("visit", "start", visit_start, EmptyIn)
     registry.register_handler("visit", "outcome", visit_outcome, OutcomeIn)
     registry.register_labels(

@@ -95,3 +95,27 @@ def test_a_booking_does_not_read_back_what_it_wrote(app, client, staff_headers, 
     assert [s for s in after_insert if s.startswith(written)] == []
     # The visit is new in this transaction: the change feed has no rows of it to compare with.
     assert not any("FROM sync_record" in s for s in seen)
+
+
+def test_a_new_visit_nobody_holds_builds_no_feed_document(app, client, staff_headers, windows, monkeypatch):
+    """A booking's visit is on no tablet until an officer is assigned (which publishes it): the
+    feed neither reads it back nor builds its document at the booking's commit."""
+    import dataclasses
+    import uuid
+
+    from sync import registry
+
+    built = []
+    kind = registry.DOCUMENTS["visit"]
+
+    def spy(visit):
+        built.append(visit.id)
+        return kind.build(visit)
+
+    monkeypatch.setitem(registry.DOCUMENTS, "visit", dataclasses.replace(kind, build=spy))
+    resp = _book(client, staff_headers, windows, "unassigned")
+    assert resp.status_code == 201, resp.json
+    assert built == []
+    with app.app_context():
+        visit = db.session.get(registry.DOCUMENTS["visit"].model, uuid.UUID(resp.json["visit_id"]))
+        assert visit is not None and visit.officer_id is None
