@@ -77,7 +77,8 @@ class DoorstepFlask(Flask):
 
     def dispatch_request(self) -> ResponseReturnValue:
         """Every view runs as one unit of work: committed when the view returns (its response is
-        already rendered, so nothing is reloaded after the commit), rolled back when it raises, and
+        already rendered, so nothing is reloaded after the commit; a write view marked
+        ``rendered_after_commit`` commits before its response is dumped), rolled back when it raises, and
         run again after a transient database failure (a deadlock, a serialization failure): see
         ``app.unit_of_work``."""
         return unit_of_work.run(super().dispatch_request, sql.session)

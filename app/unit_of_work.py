@@ -5,7 +5,9 @@ and rolls back when it failed:
 
 - an HTTP request: ``DoorstepFlask.dispatch_request`` runs the view in ``unit()``; the view has
   already turned its result into a response (schemas dump inside the view), so nothing is lazily
-  reloaded after the commit;
+  reloaded after the commit. A write view commits before it renders instead
+  (``rendered_after_commit``, ``commit_before_rendering``: decision 111), so no write lock is held
+  while its response is dumped;
 - a scheduler job run: ``app.scheduler.run_job``;
 - a CLI command: ``@in_unit`` on the command;
 - a pushed sync mutation: a savepoint inside the push request's unit (``sync.push``).
@@ -39,7 +41,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import current_app
 from sqlalchemy import event
@@ -55,12 +57,14 @@ __all__ = [
     "assert_no_transaction",
     "before_commit",
     "between_transactions",
+    "commit_before_rendering",
     "commit_now",
     "ending_reads",
     "in_unit",
     "is_retryable",
     "on_commit",
     "reads_first",
+    "rendered_after_commit",
     "retrying",
     "run",
     "unit",
@@ -240,19 +244,53 @@ def ending_reads(session: AnySession) -> bool:
     return bool(session.info.get("uow_ending_reads"))
 
 
+def _commit_keeping_loaded(session: Session) -> None:
+    """Commit with the loaded objects left as they are (not expired), so nothing reads them again."""
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+
+
 def _end_reads(session: Session) -> None:
     """Commit a transaction that wrote nothing: its snapshot (SQLite) and any read locks go, the
     loaded objects stay as read (not expired: nothing reloads them lazily later), and the unit
     goes on in a new transaction. Not a commit of the unit: it is still run again on a transient
     failure, and ``on_commit`` callbacks wait for the real commit."""
-    expire = session.expire_on_commit
-    session.expire_on_commit = False
     session.info["uow_ending_reads"] = True
     try:
-        session.commit()
+        _commit_keeping_loaded(session)
     finally:
-        session.expire_on_commit = expire
         session.info.pop("uow_ending_reads", None)
+
+
+def commit_before_rendering() -> None:
+    """For a view (never a service): its work is done and only its response is left to render, so
+    the unit commits now and no write transaction — SQLite's write lock, PostgreSQL's row locks —
+    is held while a schema or a template turns the result into bytes. The loaded objects stay as
+    they are (not expired), so rendering reads nothing back; should it read anyway, it reads in a
+    deferred transaction, taking no write lock. The unit's own commit then has nothing left to do.
+    This is the unit's commit: ``on_commit`` callbacks run, and the request is not run again."""
+    session = db.session()
+    if session.in_nested_transaction():
+        raise RuntimeError("commit_before_rendering() inside a savepoint")
+    _commit_keeping_loaded(session)
+    sqlite_begin_mode.set("DEFERRED")  # ``unit()`` restores the request's mode when the unit ends
+
+
+def rendered_after_commit(view: V) -> V:
+    """For an API view whose result ``@blp.response`` dumps (put this below it, on the function):
+    the unit commits when the view returns, and the response is dumped after the commit."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = view(*args, **kwargs)
+        commit_before_rendering()
+        return result
+
+    return cast(V, wrapper)
 
 
 def writing() -> None:

@@ -27,7 +27,7 @@ from app.org.schemas import (
     UserPiiOut,
 )
 from app.schemas import Blueprint, paginate
-from app.unit_of_work import reads_first
+from app.unit_of_work import reads_first, rendered_after_commit
 
 blp = Blueprint("org", __name__, url_prefix="/api/v1", description="Stations, areas and accounts")
 
@@ -128,6 +128,7 @@ def list_users(args: dict[str, Any], pagination_parameters: PaginationParameters
 @blp.arguments(UserIn)
 @blp.response(201, UserOut)
 @locates("org.get_user", user_id="id")
+@rendered_after_commit
 def create_user(body: dict[str, Any]) -> User:
     """Create an account (staff: officers and auxiliary officers of their station)"""
     return services.create_user(current_actor(), body)
@@ -146,6 +147,7 @@ def get_user(user_id: UUID) -> User:
 @reads_first
 @blp.arguments(UserPatch)
 @blp.response(200, UserOut)
+@rendered_after_commit
 def update_user(body: dict[str, Any], user_id: UUID) -> User:
     """Change an account; deactivating it or setting a password ends its sessions"""
     return services.update_user(current_actor(), user_id, body)

@@ -7,7 +7,7 @@ from flask import request
 from app.auth.permissions import current_actor, requires
 from app.headers import locates
 from app.schemas import paginate
-from app.unit_of_work import reads_first
+from app.unit_of_work import reads_first, rendered_after_commit
 from appointments.blueprint import blp
 from appointments.booking import services as bookings
 from appointments.booking.schemas import (
@@ -40,6 +40,7 @@ from appointments.booking.schemas import (
     ]
 )
 @locates("appointments.get_booking", booking_id="id")
+@rendered_after_commit
 def create_booking(body):
     """Book a home visit (citizens in the mini-program; staff for a caller on the phone)"""
     booking, created = bookings.create(current_actor(), body, request.headers.get("Idempotency-Key"))

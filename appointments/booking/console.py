@@ -21,7 +21,7 @@ from app import clock, pii
 from app.errors import DomainError
 from app.extensions import db
 from app.org.scoping import areas_visible_to
-from app.unit_of_work import reads_first
+from app.unit_of_work import commit_before_rendering, reads_first
 from app.web import page_blueprint, register_nav
 from app.web.access import staff_page
 from app.web.i18n import translate_detail
@@ -105,6 +105,7 @@ def book() -> ResponseReturnValue:
         if not errors:
             errors = {"slot": _("That window has no seat left; choose another.") if exc.status == 409 else exc.detail}
         return _form(values, errors, exc.status if exc.status in (409, 422) else 422)
+    commit_before_rendering()
     return render_template(
         "console/booking/done.html",
         booking=booking,

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from app.audit.models import AuditEvent
 from app.extensions import db
 from app.notify.models import Notification
-from appointments.booking import reference
+from appointments.booking import console, reference
 from appointments.booking.models import Booking
 from tests.app.web.helpers import log_in, session_token
 from tests.factories import mobile
-from tests.locks import transactions
+from tests.locks import held, transactions
 from tests.snapshots import changed_tables, database_state
 
 QUIET = frozenset({"throttle", "console_session"})
@@ -69,6 +69,23 @@ def test_a_phone_booking_is_the_apis_booking_and_is_made_once(app, client, world
     assert any(a.startswith("booking.") for a in actions)
 
 
+def test_the_result_page_is_rendered_after_the_booking_commits(app, client, world, windows, monkeypatch):
+    """No write lock while the page renders (issue 21's lock-scope rule): the view commits first."""
+    log_in(client, world.staff[0])
+    _, data = _form(client, windows)
+    seen: list[dict[str, object]] = []
+    page = console.render_template
+
+    def spy(template, **context):
+        seen.append(held())
+        return page(template, **context)
+
+    monkeypatch.setattr(console, "render_template", spy)
+    assert client.post("/console/booking/", data=data).status_code == 201
+    assert seen and not any(any(state.values()) for state in seen), seen
+    assert len(_bookings(app)) == 1
+
+
 def test_refusals_are_shown_next_to_their_fields_and_book_nothing(app, client, world, windows):
     log_in(client, world.staff[0])
     _, data = _form(client, windows)
@@ -97,8 +114,9 @@ def test_a_phone_booking_reads_before_it_takes_the_write_lock(app, client, world
         assert client.post("/console/booking/", data=data).status_code == 201
     begins = [s for s in seen if s.startswith("BEGIN")]
     if begins:  # SQLite
-        assert begins[0] == "BEGIN DEFERRED" and begins[-1] == "BEGIN IMMEDIATE"
-        immediate = len(seen) - 1 - seen[::-1].index("BEGIN IMMEDIATE")
+        assert begins[:2] == ["BEGIN DEFERRED", "BEGIN IMMEDIATE"] and begins.count("BEGIN IMMEDIATE") == 1
+        immediate = seen.index("BEGIN IMMEDIATE")
+        committed = seen.index("commit", immediate)
         # the windows are read (or their versions, when the reference cache holds them: decisions
         # 93 and 98) before the lock, and not again under it
         windows_read = ("FROM window_template", "FROM window_exception", "FROM calendar_day")
@@ -107,4 +125,6 @@ def test_a_phone_booking_reads_before_it_takes_the_write_lock(app, client, world
         assert all(
             not s.startswith(("INSERT", "UPDATE", "DELETE")) for s in seen[:immediate] if "console_session" not in s
         )
+        # the page is rendered after the commit: what it still reads takes no write lock
+        assert not any(s.startswith(("INSERT", "UPDATE", "DELETE")) for s in seen[committed:])
     assert seen[-1] == "commit"

@@ -29,7 +29,7 @@ def test_a_booking_is_one_write_transaction_and_nothing_after_its_commit(app, cl
     with transactions(app) as seen:
         resp = _book(client, staff_headers, windows, "one-write")
     assert resp.status_code == 201, resp.json
-    assert seen[-1] == "commit"  # the response was rendered before it: no lazy load afterwards
+    assert seen[-1] == "commit"  # and the response, rendered after it, read nothing back
     begins = [s for s in seen if s.startswith("BEGIN")]
     writes = [i for i, s in enumerate(seen) if s.split(" ", 1)[0] in ("INSERT", "UPDATE", "DELETE")]
     if sqlite:
