@@ -248,14 +248,17 @@ class ScrapeCollector:
     @staticmethod
     def _leader_elected(db: SQLAlchemy) -> int | None:
         """Session-level advisory locks on a bigint key appear in pg_locks split in two 32-bit
-        halves (classid, objid) with objsubid 1."""
+        halves (classid, objid) with objsubid 1. Advisory locks belong to one database while
+        pg_locks shows the whole server: another database's scheduler on the same server (another
+        deployment, or a test worker's) holds its own lock and must not read as this one's leader."""
         if db.engine.dialect.name != "postgresql":
             return None
         key = scheduler.ADVISORY_KEY & 0xFFFFFFFFFFFFFFFF
         held = db.session.execute(
             sa.text(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-                "AND classid::bigint = :hi AND objid::bigint = :lo"
+                "AND classid::bigint = :hi AND objid::bigint = :lo "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ),
             {"hi": key >> 32, "lo": key & 0xFFFFFFFF},
         ).scalar()

@@ -161,6 +161,21 @@ def test_leader_lock_held_anywhere_is_seen_on_postgresql(app, client):
         lock.release()
 
 
+def test_leader_lock_in_another_database_on_the_server_is_not_this_ones(app, client):
+    """Advisory locks are per database; pg_locks lists the whole server's."""
+    from app.scheduler import lock_for
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return
+        elsewhere = lock_for(db.engine.url.set(database="postgres"))
+    assert elsewhere.try_acquire()
+    try:
+        assert value(scrape(client), "doorstep_scheduler_leader_elected") == 0
+    finally:
+        elsewhere.release()
+
+
 def test_pool_use_is_reported(client):
     samples = scrape(client)
     assert value(samples, "doorstep_db_pool_size") >= 1
