@@ -96,6 +96,14 @@ class TooManyRequests(DomainError):
         super().__init__(detail, retry_after=seconds, **kw)
 
 
+def phrase(template: str, **values: Any) -> str:
+    """A reason with values in it (a limit, a status, a date), in English for programs, made from a
+    catalogue template (``%(name)s`` placeholders): the caller's language is put back together from
+    the template and the values (``app.web.i18n.translate_reason``), where an f-string would leave
+    the catalogue nothing to look up."""
+    return template % values
+
+
 def field_error(field: str, message: str, cls: type[DomainError] = Unprocessable, **kw: Any) -> DomainError:
     """The common case: one named field, one reason."""
     return cls(f"{field}: {message}", errors={field: [message]}, **kw)

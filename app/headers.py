@@ -14,7 +14,7 @@ from typing import Any, ParamSpec
 
 from flask import request, url_for
 
-from app.errors import PreconditionFailed, PreconditionRequired
+from app.errors import PreconditionFailed, PreconditionRequired, phrase
 
 P = ParamSpec("P")
 
@@ -35,15 +35,15 @@ def check_if_match(current: str) -> None:
     header = request.headers.get("If-Match")
     if header is None or not header.strip():
         raise PreconditionRequired(
-            f"If-Match: send the ETag of the record you edit (now {current})",
+            phrase("If-Match: send the ETag of the record you edit (now %(etag)s)", etag=current),
             errors={"If-Match": ["required for this edit"]},
         )
     tags = _listed_tags(header)
     if "*" in tags or current in tags:
         return
     raise PreconditionFailed(
-        f"If-Match: the record is now at {current}; reload it and apply your change again",
-        errors={"If-Match": [f"stale or unknown; current ETag is {current}"]},
+        phrase("If-Match: the record is now at %(etag)s; reload it and apply your change again", etag=current),
+        errors={"If-Match": [phrase("stale or unknown; current ETag is %(etag)s", etag=current)]},
         etag=current,
     )
 

@@ -15,17 +15,21 @@ from typing import Any
 import orjson
 from flask import Flask, request
 
-from app.errors import Unprocessable
+from app.errors import Unprocessable, phrase
 
 MAX_DEPTH = 64
 
 _SELF_CHECKED: set[str] = set()
 
 
+def _too_deep() -> str:
+    return phrase("nested deeper than %(depth)s levels", depth=MAX_DEPTH)
+
+
 def too_deep() -> Unprocessable:
     return Unprocessable(
-        f"body: nested deeper than {MAX_DEPTH} levels",
-        errors={"body": [f"nested deeper than {MAX_DEPTH} levels"]},
+        f"body: {_too_deep()}",
+        errors={"body": [_too_deep()]},
         slug="too-deep",
     )
 

@@ -18,7 +18,7 @@ from marshmallow import ValidationError
 
 from app import fastload, pii
 from app.auth.actor import Actor
-from app.errors import Conflict, Unprocessable, field_error
+from app.errors import Conflict, Unprocessable, field_error, phrase
 from app.extensions import db
 from app.schemas import In
 from doorstep_protocol.identity import mask_phone
@@ -161,8 +161,10 @@ def not_ahead(record: Versioned | None, m: JsonObject) -> None:
     base = m.get("base_version")
     if record is not None and base is not None and base > record.version:
         raise VersionAhead(
-            f"base_version {base} is ahead of the server's version {record.version}",
-            errors={"base_version": [f"ahead of the server's version {record.version}"]},
+            phrase(
+                "base_version %(base)s is ahead of the server's version %(version)s", base=base, version=record.version
+            ),
+            errors={"base_version": [phrase("ahead of the server's version %(version)s", version=record.version)]},
         )
 
 

@@ -19,7 +19,7 @@ from app.auth.actor import Actor
 from app.auth.models import Device
 from app.context import audit_context, current_meta
 from app.db import new_id, table_of, utcnow
-from app.errors import DomainError, field_error
+from app.errors import DomainError, field_error, phrase
 from app.extensions import db
 from app.unit_of_work import is_retryable
 from sync import documents, handling, registry
@@ -144,8 +144,12 @@ class Plausible:
             if not self.earliest <= at <= self.latest:
                 raise field_error(
                     "occurred_at",
-                    f"must lie between {self.earliest.date().isoformat()} and the "
-                    f"server's clock plus {self.tolerance} s: is the device's clock right?",
+                    phrase(
+                        "must lie between %(earliest)s and the server's clock plus %(seconds)s s: "
+                        "is the device's clock right?",
+                        earliest=self.earliest.date().isoformat(),
+                        seconds=self.tolerance,
+                    ),
                 )
             self.read[value] = at
         return at

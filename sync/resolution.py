@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from app import audit, pii
 from app.auth.actor import Actor
 from app.db import one_or_404, utcnow
-from app.errors import Conflict, Unprocessable, field_error
+from app.errors import Conflict, Unprocessable, field_error, phrase
 from app.extensions import db
 from sync import registry
 from sync.models import SyncConflict, SyncMutation
@@ -112,7 +112,7 @@ def resolve_conflict(
     if values:
         apply = registry.RESOLVERS.get(conflict.entity)
         if apply is None:
-            raise Conflict(f"no way to apply a device value to a {conflict.entity}")
+            raise Conflict(phrase("no way to apply a device value to a %(entity)s", entity=conflict.entity))
         apply(actor, uuid.UUID(conflict.record_id), values)
     conflict.status, conflict.resolved_at, conflict.resolved_by_id = "resolved", utcnow(), actor.user_id
     conflict.resolution = f"{choice}: {note}".strip(": ")

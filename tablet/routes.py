@@ -15,11 +15,11 @@ from flask import Blueprint, Response, redirect, send_from_directory, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.auth.permissions import public
-from app.web.i18n import catalogue, compiled_catalogue
+from app.web.i18n import MESSAGES_LOCALE, catalogue, compiled_catalogue  # the officer reads Chinese
 
 STATIC = Path(__file__).resolve().parent / "static"
 SHELL = STATIC / "index.html"
-MESSAGES_LOCALE = "zh_Hans_CN"  # the officer's language
+
 
 blp = Blueprint("tablet", __name__, url_prefix="/tablet")
 

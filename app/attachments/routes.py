@@ -11,7 +11,7 @@ from app.attachments import services
 from app.attachments.schemas import AttachmentDeclaredOut, AttachmentDeclareIn, AttachmentDetailOut, AttachmentOut
 from app.attachments.services import AttachmentInfo
 from app.auth.permissions import current_actor, requires
-from app.errors import field_error
+from app.errors import field_error, phrase
 from app.headers import locates
 from app.schemas import Blueprint
 
@@ -27,7 +27,9 @@ def _read_body(limit: int) -> bytes:
     try:
         return request.get_data(cache=False)
     except RequestEntityTooLarge:
-        raise field_error("size", f"the file is larger than {limit} bytes", cls=services.PayloadTooLarge) from None
+        raise field_error(
+            "size", phrase("the file is larger than %(limit)s bytes", limit=limit), cls=services.PayloadTooLarge
+        ) from None
 
 
 @blp.route("/attachments", methods=["POST"])

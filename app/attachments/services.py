@@ -25,7 +25,7 @@ from app import audit, quotas
 from app.attachments.models import PENDING, STORED, Attachment, AttachmentClaim
 from app.auth.actor import Actor
 from app.db import insert_for, one_or_404, utcnow
-from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_error
+from app.errors import Conflict, DomainError, NotFound, Unprocessable, field_error, phrase
 from app.extensions import db
 from app.storage import API_CONTENT_PATH, SHA256_RE, BlobMissing, BlobStore, BlobStoreUnavailable, get_store
 
@@ -47,6 +47,10 @@ class UnsupportedType(DomainError):
 
 class NotUploaded(Conflict):
     slug, title = "attachment-not-uploaded", "The file has not been uploaded yet"
+
+
+def _send_as_one_of() -> str:
+    return phrase("send the file as one of %(types)s", types=", ".join(ALLOWED_TYPES))
 
 
 def sniff(data: bytes) -> str | None:
@@ -155,9 +159,12 @@ def _max_bytes() -> int:
 
 def _check_declaration(content_type: str, size: int, kind: str) -> None:
     if content_type not in TYPES_BY_KIND[kind]:
-        raise field_error("content_type", f"a {kind} must be one of {', '.join(TYPES_BY_KIND[kind])}")
+        raise field_error(
+            "content_type",
+            phrase("a %(kind)s must be one of %(types)s", kind=kind, types=", ".join(TYPES_BY_KIND[kind])),
+        )
     if size > _max_bytes():
-        raise field_error("size", f"must be at most {_max_bytes()} bytes")
+        raise field_error("size", phrase("must be at most %(limit)s bytes", limit=_max_bytes()))
 
 
 def declare(actor: Actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
@@ -215,9 +222,9 @@ def declare(actor: Actor, data: dict[str, Any]) -> tuple[AttachmentInfo, bool]:
         raise NotFound("no such attachment", errors={"sha256": ["not found"]})
     if row.status == STORED:
         if row.content_type != content_type:
-            raise field_error("content_type", f"these bytes were stored as {row.content_type}")
+            raise field_error("content_type", phrase("these bytes were stored as %(type)s", type=row.content_type))
         if row.size != size:
-            raise field_error("size", f"these bytes are {row.size} bytes long")
+            raise field_error("size", phrase("these bytes are %(size)s bytes long", size=row.size))
     else:
         row.content_type, row.size = content_type, size
     _claim(actor, sha256, now)
@@ -249,15 +256,25 @@ class _Declared:
 def _verify(declared: _Declared, data: bytes) -> None:
     """The checks every arrival passes, whichever way the bytes came."""
     if len(data) > _max_bytes():
-        raise field_error("size", f"the file is larger than {_max_bytes()} bytes", cls=PayloadTooLarge)
+        raise field_error(
+            "size", phrase("the file is larger than %(limit)s bytes", limit=_max_bytes()), cls=PayloadTooLarge
+        )
     if hashlib.sha256(data).hexdigest() != declared.sha256:
         raise field_error("sha256", "the SHA-256 of the bytes received is not the declared one")
     if len(data) != declared.size:
-        raise field_error("size", f"declared {declared.size} bytes, received {len(data)}")
+        raise field_error(
+            "size",
+            phrase("declared %(declared)s bytes, received %(received)s", declared=declared.size, received=len(data)),
+        )
     actual = sniff(data)
     if actual != declared.content_type:
         raise field_error(
-            "content_type", f"declared {declared.content_type}, but the bytes are {actual or 'not an accepted type'}"
+            "content_type",
+            phrase("declared %(declared)s, but the bytes are %(actual)s", declared=declared.content_type, actual=actual)
+            if actual
+            else phrase(
+                "declared %(declared)s, but the bytes are not an accepted type", declared=declared.content_type
+            ),
         )
 
 
@@ -306,9 +323,9 @@ def receive(actor: Actor, sha256: str, content_type: str | None, read_body: Call
     if stored is not None:
         return AttachmentInfo.of(stored)  # a retry after a lost answer
     if content_type not in ALLOWED_TYPES:
-        raise field_error("content_type", f"send the file as one of {', '.join(ALLOWED_TYPES)}", cls=UnsupportedType)
+        raise field_error("content_type", _send_as_one_of(), cls=UnsupportedType)
     if content_type != declared.content_type:
-        raise field_error("content_type", f"the attachment was declared as {declared.content_type}")
+        raise field_error("content_type", phrase("the attachment was declared as %(type)s", type=declared.content_type))
     data = read_body(_max_bytes())
     _verify(declared, data)
     get_store().put(sha256, data, content_type)
@@ -320,7 +337,7 @@ def store(actor: Actor, kind: str, content_type: str | None, data: bytes) -> Att
     posts the photo it has just resized): the declaration's checks, then the arrival's, in the
     caller's unit of work. Storing the same bytes again answers with the stored attachment."""
     if content_type not in ALLOWED_TYPES:
-        raise field_error("content_type", f"send the file as one of {', '.join(ALLOWED_TYPES)}", cls=UnsupportedType)
+        raise field_error("content_type", _send_as_one_of(), cls=UnsupportedType)
     sha256 = hashlib.sha256(data).hexdigest()
     info, _ = declare(actor, {"sha256": sha256, "content_type": content_type, "size": len(data), "kind": kind})
     if info.status == STORED:
@@ -356,12 +373,19 @@ def confirm(actor: Actor, sha256: str) -> AttachmentInfo:
         )
     try:
         if head.size > _max_bytes():
-            raise field_error("size", f"the uploaded file is larger than {_max_bytes()} bytes")
+            raise field_error("size", phrase("the uploaded file is larger than %(limit)s bytes", limit=_max_bytes()))
         if head.content_type != declared.content_type:
-            raise field_error("content_type", f"uploaded as {head.content_type}, declared {declared.content_type}")
+            raise field_error(
+                "content_type",
+                phrase(
+                    "uploaded as %(uploaded)s, declared %(declared)s",
+                    uploaded=head.content_type,
+                    declared=declared.content_type,
+                ),
+            )
         data = store.get(sha256, max_bytes=_max_bytes())
         if len(data) > _max_bytes():
-            raise field_error("size", f"the uploaded file is larger than {_max_bytes()} bytes")
+            raise field_error("size", phrase("the uploaded file is larger than %(limit)s bytes", limit=_max_bytes()))
         _verify(declared, data)
     except BlobMissing:
         raise NotUploaded(

@@ -17,7 +17,7 @@ from app import audit, quotas
 from app.auth.actor import Actor
 from app.auth.models import Device, RefreshToken
 from app.db import affected, one_or_404, utcnow
-from app.errors import Conflict, Unprocessable, field_error
+from app.errors import Conflict, Unprocessable, field_error, phrase
 from app.extensions import db
 from app.org.scoping import station_id_for_write
 
@@ -109,7 +109,7 @@ def revoke(actor: Actor, device_id: UUID, mode: str) -> Device:
         raise field_error("mode", "must be 'lost' or 'retired'")
     device = device_for(actor, device_id)
     if device.status == "lost" or device.status == mode:
-        raise Conflict(f"the device is already {device.status}", slug="device-already-revoked")
+        raise Conflict(phrase("the device is already %(status)s", status=device.status), slug="device-already-revoked")
     before = snapshot(device)
     device.status, device.revoked_at = mode, utcnow()
     if mode == "lost":

@@ -13,7 +13,7 @@ from flask import Flask, g, request
 from app.auth.actor import ROLE_PERMISSIONS, Actor
 from app.auth.tokens import Account, Authenticated, RequestProof, authenticate
 from app.db import sqlite_begin_mode
-from app.errors import Forbidden, Unauthorized
+from app.errors import Forbidden, Unauthorized, phrase
 from doorstep_protocol.device_proof import HEADER
 
 
@@ -63,7 +63,7 @@ def requires(
                 sqlite_begin_mode.set("IMMEDIATE")
             authenticated = _authenticate(allow_retired_device)
             if not authenticated.actor.can(permission):
-                raise Forbidden(f"your role may not {permission}")
+                raise Forbidden(phrase("your role may not %(permission)s", permission=permission))
             g.actor, g.account = authenticated.actor, authenticated.account
             return view(*args, **kwargs)
 

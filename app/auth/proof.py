@@ -26,6 +26,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from app.auth.credentials import es256_sign, es256_verify, public_key_from_jwk
+from app.errors import phrase
 from doorstep_protocol.device_proof import HEADER, header_value, parse_header, signing_input, token_hash  # noqa: F401
 from doorstep_protocol.encoding import b64url
 
@@ -72,14 +73,16 @@ def verify(
 ) -> None:
     """Raise ``ProofError`` unless ``header`` is a fresh proof by the key ``jwk`` for this request."""
     if not header:
-        raise ProofError(f"this token is bound to a device key: send a {HEADER} header signed by it")
+        raise ProofError(
+            phrase("this token is bound to a device key: send a %(header)s header signed by it", header=HEADER)
+        )
     try:
         seconds, nonce, signature = parse_header(header)
     except (ValueError, TypeError):
-        raise ProofError(f"the {HEADER} header is malformed") from None
+        raise ProofError(phrase("the %(header)s header is malformed", header=HEADER)) from None
     if not 8 <= len(nonce) <= 64:
-        raise ProofError(f"the {HEADER} nonce must be 8-64 characters")
+        raise ProofError(phrase("the %(header)s nonce must be 8-64 characters", header=HEADER))
     if abs(now_seconds - seconds) > max_age:
-        raise ProofError(f"the {HEADER} is stale or from the future (check the tablet's clock)")
+        raise ProofError(phrase("the %(header)s is stale or from the future (check the tablet's clock)", header=HEADER))
     if not es256_verify(_key(jwk), signing_input(method, target, seconds, nonce, access_token), signature):
-        raise ProofError(f"the {HEADER} signature does not verify for this request and device")
+        raise ProofError(phrase("the %(header)s signature does not verify for this request and device", header=HEADER))

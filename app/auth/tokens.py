@@ -21,7 +21,7 @@ from app.auth import keys, proof
 from app.auth.actor import Actor
 from app.auth.models import Device, RefreshToken
 from app.db import affected, table_of, utcnow
-from app.errors import DeviceRevoked, Unauthorized
+from app.errors import DeviceRevoked, Unauthorized, phrase
 from app.extensions import db
 from app.org.models import User, user_area
 from app.unit_of_work import commit_now
@@ -147,7 +147,7 @@ def check_device(device: D | None, *, allow_retired: bool) -> D:
     if device is None or device.status == "pending":
         raise DeviceRevoked("this device is not enrolled")
     if device.status == "lost" or (device.status == "retired" and not allow_retired):
-        raise DeviceRevoked(f"this device is {device.status}")
+        raise DeviceRevoked(phrase("this device is %(status)s", status=device.status))
     return device
 
 

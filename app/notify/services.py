@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from app import audit, pii
 from app.auth.actor import Actor
 from app.db import affected, insert_for, one_or_404, utcnow
-from app.errors import Conflict, field_error
+from app.errors import Conflict, field_error, phrase
 from app.extensions import db
 from app.notify import policy
 from app.notify.models import STATUSES, Notification, SmsOptOut
@@ -75,8 +75,12 @@ def retry(actor: Actor, notification_id: UUID) -> Notification:
     row = one_or_404(outbox_visible_to(actor).where(Notification.id == notification_id).with_for_update(), "message")
     if row.status not in RETRYABLE:
         raise Conflict(
-            f"status: a {row.status} message cannot be retried (only {', '.join(RETRYABLE)})",
-            errors={"status": [f"is {row.status}"]},
+            phrase(
+                "status: a %(status)s message cannot be retried (only %(retryable)s)",
+                status=row.status,
+                retryable=", ".join(RETRYABLE),
+            ),
+            errors={"status": [phrase("the message is %(status)s", status=row.status)]},
             slug="message-not-retryable",
         )
     if row.kind in policy.IMMEDIATE_KINDS:

@@ -14,7 +14,7 @@ from app.auth.actor import Actor
 from app.auth.models import RefreshToken
 from app.auth.passwords import MIN_LENGTH, hash_password
 from app.db import unique_or_conflict, utcnow
-from app.errors import Forbidden, field_error
+from app.errors import Forbidden, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area, Station, User
 from app.org.schemas import AreaOut, StationOut, UserOut
@@ -101,7 +101,7 @@ def _password(password: str) -> str:
     with no transaction open (no snapshot, no lock on either database); what follows is the
     write section (``writing``: on SQLite the write lock)."""
     if len(password) < MIN_LENGTH:
-        raise field_error("password", f"must be at least {MIN_LENGTH} characters")
+        raise field_error("password", phrase("must be at least %(length)s characters", length=MIN_LENGTH))
     between_transactions("hashing a password")
     hashed = hash_password(password)
     writing()

@@ -13,7 +13,7 @@ from flask import g, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from app.auth.actor import Actor
-from app.errors import Forbidden
+from app.errors import Forbidden, phrase
 from app.web import sessions
 
 # The blueprints whose pages are console pages: the kernel's, and the features' (page_blueprint).
@@ -55,7 +55,7 @@ def staff_page(
                     return "", 204, {"HX-Redirect": url_for("console.login")}
                 return redirect(url_for("console.login", next=_safe_next(request.full_path)))
             if permission is not None and not g.actor.can(permission):
-                raise Forbidden(f"your role may not {permission}")
+                raise Forbidden(phrase("your role may not %(permission)s", permission=permission))
             sessions.touch(row)
             return view(*args, **kwargs)
 

@@ -26,7 +26,7 @@ TRANSLATIONS = ROOT / "app" / "translations"
 LOCALES = ("zh_Hans_CN", "en")
 SOURCES = ("app", "appointments", "field_api", "sync", "citizen")
 METHODS = [("**/templates/**.html", "jinja2.ext:babel_extract"), ("**/static/**", "ignore"), ("**.py", "python")]
-KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None, "field_error": (2,)}
+KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "_l": None, "field_error": (2,), "phrase": (1,)}
 
 
 def po_path(locale: str) -> Path:

@@ -7,6 +7,7 @@ for Chinese (``Accept-Language: zh-CN``, ``zh``, …) gets Chinese problem title
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -18,6 +19,9 @@ CONSOLE_LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
 _TAGS = {"zh-CN": "zh_CN", "en": "en"}  # Accept-Language tags → catalogue names
 TRANSLATIONS = Path(__file__).resolve().parents[1] / "translations"
+# Every catalogue holds the same English ids: the Chinese one, where every message is translated,
+# lists the templates that ``translate_reason`` can recognise.
+MESSAGES_LOCALE = "zh_Hans_CN"
 
 babel = Babel()
 
@@ -57,17 +61,51 @@ def translate_detail(detail: str) -> str:
     """A problem's detail in the request's language: a fixed sentence as a whole; a templated one
     (``field: reason; field: reason``) reason by reason, where the catalogue knows the reason.
     What the catalogue does not know stays English, never half-translated within a sentence."""
-    whole = gettext(detail) if "%" not in detail else detail
+    whole = translate_reason(detail)
     if whole != detail:
         return whole
     parts = []
     for part in detail.split("; "):
         field, sep, reason = part.partition(": ")
-        if sep and reason and "%" not in reason:
-            parts.append(f"{field}: {gettext(reason)}")
-        else:
-            parts.append(part)
+        parts.append(f"{field}: {translate_reason(reason)}" if sep and reason else part)
     return "; ".join(parts)
+
+
+def translate_reason(text: str) -> str:
+    """One sentence in the request's language: the catalogue's own, or one made with
+    ``app.errors.phrase`` from a template the catalogue translates, its values put back in the
+    translation. Anything else stays as it was."""
+    if "%" in text:  # gettext would try to format it
+        return text
+    translated = gettext(text)
+    if translated != text:
+        return translated
+    for pattern, names, template in phrase_patterns(MESSAGES_LOCALE):
+        found = pattern.fullmatch(text)
+        if found is not None:
+            worded = gettext(template)
+            return worded % dict(zip(names, found.groups(), strict=True)) if worded != template else text
+    return text
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@cache
+def phrase_patterns(folder: str) -> tuple[tuple[re.Pattern[str], tuple[str, ...], str], ...]:
+    """Every translated template with named text values (``%(name)s``), as a pattern that matches
+    its English with any values in their places: how a reason made by ``app.errors.phrase`` is
+    known again, here and on the tablet (``tablet/static/js/reasons.js``, same rules). A template
+    with other conversions (``%(n)d``: a value read back is text) or with no words of its own
+    (it would match any sentence) is left out."""
+    found = []
+    for msgid in catalogue(folder):
+        pieces = _PLACEHOLDER.split(msgid)  # text, name, text, name, …, text
+        words = "".join(pieces[::2])
+        if len(pieces) > 1 and "%" not in words and re.search(r"[A-Za-z]", words):
+            regex = "".join(re.escape(p) if i % 2 == 0 else "(.+?)" for i, p in enumerate(pieces))
+            found.append((re.compile(regex, re.DOTALL), tuple(pieces[1::2]), msgid))
+    return tuple(found)
 
 
 def translate_text(text: str) -> str:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app import audit, clock, refcache
 from app.auth.actor import Actor
-from app.errors import NotFound, field_error
+from app.errors import NotFound, field_error, phrase
 from app.extensions import db
 from app.workdays.models import CalendarDay
 
@@ -79,7 +79,7 @@ def days(start: date, end: date) -> list[DayInfo]:
     if end < start:
         raise field_error("to", "must not be before from")
     if (end - start).days > MAX_RANGE_DAYS:
-        raise field_error("to", f"the range may span at most {MAX_RANGE_DAYS} days")
+        raise field_error("to", phrase("the range may span at most %(days)s days", days=MAX_RANGE_DAYS))
     overrides = _overrides(start, end)
     return [_info(start + timedelta(n), overrides) for n in range((end - start).days + 1)]
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import secrets
 
+from app.errors import phrase
+
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O/1/I: read over the phone
 STORED_LENGTH = 8
 _N = len(ALPHABET)
@@ -58,7 +60,9 @@ def parse(text: str) -> str:
         raise InvalidReference("a booking reference has 9 characters, like 7KQ-2MX-9PW")
     wrong = sorted({c for c in code if c not in ALPHABET})
     if wrong:
-        raise InvalidReference(f"a booking reference has no {', '.join(wrong)} (it never uses 0, 1, I or O)")
+        raise InvalidReference(
+            phrase("a booking reference has no %(letters)s (it never uses 0, 1, I or O)", letters=", ".join(wrong))
+        )
     stored = code[:STORED_LENGTH]
     if len(code) > STORED_LENGTH and check_character(stored) != code[-1]:
         raise InvalidReference("the reference has a typo: one of its characters is wrong")

@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit, bulk, pii, quotas, workdays
 from app.db import as_loaded, insert_for, new_id, one_or_404, table_of, utcnow
-from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error
+from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
 from app.org.scoping import sees_area
@@ -296,7 +296,7 @@ def _written(actor, row: dict) -> Booking:
 
 def _may_change(actor, booking: Booking, reason: str | None) -> None:
     if booking.status != "confirmed":
-        raise visit_states.InvalidTransition(f"the booking is {booking.status}")
+        raise visit_states.InvalidTransition(phrase("the booking is %(status)s", status=booking.status))
     if actor.role == "citizen":
         cutoff = timedelta(hours=current_app.config["BOOKING_CUTOFF_HOURS"])
         if workdays.local_datetime(booking.day, booking.window_start) - cutoff <= workdays.local_now():

@@ -11,7 +11,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit, bulk
 from app.db import as_loaded, new_id, one_or_404, table_of, utcnow
-from app.errors import DomainError, NotFound, field_error
+from app.errors import DomainError, NotFound, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User, user_area
 from appointments.dispatch import states as visit_states
@@ -287,7 +287,7 @@ def start(actor, visit_id) -> Visit:
 
 def record_outcome(actor, visit_id, outcome: str, note: str = "") -> Visit:
     if outcome not in visit_states.OUTCOMES:
-        raise field_error("outcome", f"must be one of {', '.join(visit_states.OUTCOMES)}")
+        raise field_error("outcome", phrase("must be one of %(choices)s", choices=", ".join(visit_states.OUTCOMES)))
     visit = visit_for(actor, visit_id, lock=True)
     transition(actor, visit, outcome, outcome, reason=note or None, outcome_note=note or None)
     if visit.booking is not None:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import audit, clock
 from app.db import one_or_404
-from app.errors import Conflict, Forbidden, field_error
+from app.errors import Conflict, Forbidden, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
 from appointments.booking import services as bookings
@@ -51,14 +51,16 @@ def rating_of(visit_id) -> VisitRating | None:
 
 def _stars(value) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not MIN_STARS <= value <= MAX_STARS:
-        raise field_error("stars", f"must be a whole number from {MIN_STARS} to {MAX_STARS}")
+        raise field_error(
+            "stars", phrase("must be a whole number from %(low)s to %(high)s", low=MIN_STARS, high=MAX_STARS)
+        )
     return value
 
 
 def _comment(value) -> str:
     comment = (value or "").strip()
     if len(comment) > COMMENT_MAX:
-        raise field_error("comment", f"must be at most {COMMENT_MAX} characters")
+        raise field_error("comment", phrase("must be at most %(limit)s characters", limit=COMMENT_MAX))
     return comment
 
 

@@ -16,7 +16,7 @@ from flask import current_app
 
 from app import audit, refcache, workdays
 from app.db import insert_for, new_id, one_or_404, table_of, unique_or_conflict
-from app.errors import Conflict, field_error
+from app.errors import Conflict, field_error, phrase
 from app.extensions import db
 from app.notify import outbox
 from app.org.models import Area
@@ -179,7 +179,7 @@ def availability(area_id, start: date, end: date) -> list[dict]:
     if end < start:
         raise field_error("to", "must not be before from")
     if (end - start).days >= MAX_QUERY_DAYS:
-        raise field_error("to", f"ask for at most {MAX_QUERY_DAYS} days at a time")
+        raise field_error("to", phrase("ask for at most %(days)s days at a time", days=MAX_QUERY_DAYS))
     area = area_info(area_id)
     if area is None or not area.active:
         raise field_error("area_id", "no such area")
@@ -323,12 +323,12 @@ def _check_no_overlap(windows: list[dict], field: str) -> None:
     ordered = sorted(windows, key=lambda w: (w.get("weekday", 0), w["start"]))
     for a, b in itertools.pairwise(ordered):
         if a.get("weekday") == b.get("weekday") and b["start"] < a["end"]:
-            raise field_error(
-                field, f"windows {a['start']:%H:%M}-{a['end']:%H:%M} and {b['start']:%H:%M}-{b['end']:%H:%M} overlap"
-            )
+            first, second = (f"{w['start']:%H:%M}-{w['end']:%H:%M}" for w in (a, b))
+            raise field_error(field, phrase("windows %(first)s and %(second)s overlap", first=first, second=second))
     for w in windows:
         if w["end"] <= w["start"]:
-            raise field_error(field, f"window starting {w['start']:%H:%M} must end after it starts")
+            start = w["start"].strftime("%H:%M")
+            raise field_error(field, phrase("window starting %(start)s must end after it starts", start=start))
 
 
 def replace_template(actor, area_id, windows: list[dict]) -> list[WindowTemplate]:

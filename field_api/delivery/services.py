@@ -15,7 +15,7 @@ from app import audit, pii
 from app.auth import keys
 from app.auth.models import Device
 from app.db import insert_for, one_or_404, utcnow
-from app.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES
 from appointments.dispatch import states as visit_states
@@ -61,7 +61,7 @@ def create_delivery(actor, permit_id, day, window_start: time, window_end: time)
     """Staff schedule the delivery; it becomes a visit of kind ``delivery`` for normal dispatch."""
     permit = one_or_404(permits_visible_to(actor).where(Permit.id == permit_id).with_for_update(), "permit")
     if permit.status != "issued":
-        raise Conflict(f"the permit is {permit.status}", slug="invalid-transition")
+        raise Conflict(phrase("the permit is %(status)s", status=permit.status), slug="invalid-transition")
     if window_end <= window_start:
         raise field_error("window_end", "must be after window_start")
     registration = permit.application.registration

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app import attachments, audit, pii, workdays
 from app.db import locked_row, one_or_404, utcnow
-from app.errors import Conflict, Forbidden, Unprocessable, field_error
+from app.errors import Conflict, Forbidden, Unprocessable, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Station
 from app.org.scoping import citizen_phone_bidx
@@ -135,8 +135,8 @@ def eligible_registration(resident) -> Registration:
     matured = [r for r in active if r.maturity_date <= today]
     if not matured:
         raise NotEligible(
-            f"six months of residence mature on {active[0].maturity_date.isoformat()}",
-            errors={"registration": [f"matures on {active[0].maturity_date.isoformat()}"]},
+            phrase("six months of residence mature on %(day)s", day=active[0].maturity_date.isoformat()),
+            errors={"registration": [phrase("matures on %(day)s", day=active[0].maturity_date.isoformat())]},
             matures_on=active[0].maturity_date.isoformat(),
         )
     open_application = db.session.execute(
@@ -144,8 +144,8 @@ def eligible_registration(resident) -> Registration:
     ).scalar_one_or_none()
     if open_application:
         raise NotEligible(
-            f"application {open_application} is still open",
-            errors={"resident": [f"application {open_application} is open"]},
+            phrase("application %(id)s is still open", id=open_application),
+            errors={"resident": [phrase("application %(id)s is open", id=open_application)]},
         )
     return matured[0]
 
@@ -217,7 +217,7 @@ def submit(actor, data: dict) -> PermitApplication:
     required = dict(required_materials(registration))
     stray = sorted(set(offered) - set(required))
     if stray:
-        raise field_error("materials", f"not needed for this application: {', '.join(stray)}")
+        raise field_error("materials", phrase("not needed for this application: %(names)s", names=", ".join(stray)))
     accepting = (
         actor.station_id if actor.role not in ("citizen", "admin") and actor.station_id else registration.station_id
     )
@@ -304,7 +304,7 @@ def _accept(actor, application) -> None:
     """Core materials must be there; missing non-core ones are owed by a due date (容缺)."""
     missing_core = [m.kind for m in application.materials if m.core and m.status == "owed"]
     if missing_core:
-        raise field_error("materials", f"core materials missing: {', '.join(missing_core)}")
+        raise field_error("materials", phrase("core materials missing: %(names)s", names=", ".join(missing_core)))
     today = workdays.local_now().date()
     due = today + timedelta(days=current_app.config["MATERIALS_DUE_DAYS"])
     owed = []
@@ -339,10 +339,10 @@ def supply_material(actor, application_id, kind: str, sha256: str) -> PermitAppl
     """The citizen uploads what is owed, or an officer collects it at a visit."""
     application = application_for(actor, application_id, lock=True)
     if application.status in application_states.CLOSED:
-        raise application_states.InvalidTransition(f"the application is {application.status}")
+        raise application_states.InvalidTransition(phrase("the application is %(status)s", status=application.status))
     material = next((m for m in application.materials if m.kind == kind), None)
     if material is None:
-        raise field_error("kind", f"this application does not need {kind}")
+        raise field_error("kind", phrase("this application does not need %(kind)s", kind=kind))
     was = material.status
     material.status, material.attachment_sha256, material.provided_at = "provided", sha256, utcnow()
     attachments.share_with_station(sha256, application.station_id, actor.user_id)
@@ -367,7 +367,9 @@ def decide(actor, application_id, decision: str, code: str, text: str) -> Permit
         owed = [m.kind for m in application.materials if m.status == "owed"]
         if owed:
             raise Conflict(
-                f"materials still owed: {', '.join(owed)}", slug="materials-owed", errors={"materials": owed}
+                phrase("materials still owed: %(names)s", names=", ".join(owed)),
+                slug="materials-owed",
+                errors={"materials": owed},
             )
     application.decision_code, application.decision_text = code, text
     application.decided_at, application.decided_by_id = utcnow(), actor.user_id

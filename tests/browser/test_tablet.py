@@ -129,6 +129,20 @@ def test_identity_numbers_are_judged_as_the_protocol_vectors_say(tablet, server)
     assert got["hintInvalid"] == ["refused"] * len(v["hint_form_invalid"])
 
 
+def test_the_servers_reasons_read_in_chinese_values_and_all(tablet, server):
+    """The tablet reads a refused mutation's English reasons in the catalogue's Chinese, those
+    with values in them too, as the server words its own problem details."""
+    page = open_tablet(tablet, server)
+    said = run_module(
+        page,
+        "reasons",
+        "const zh = m.translator(await (await fetch('/tablet/messages.json')).json(), {'seq-reused': '序号重复'});"
+        " return arg.map(zh);",
+        ["must be at most 500 characters", "matures on 2027-03-01", "is required", "seq-reused", "no such sentence"],
+    )
+    assert said == ["不能超过 500 个字符", "将于 2027-03-01 满六个月", "为必填项", "序号重复", "no such sentence"]
+
+
 def test_mutations_are_checked_before_queueing_as_the_vectors_say(tablet, server):
     page = open_tablet(tablet, server)
     v = vectors("mutations")

@@ -4,6 +4,7 @@
 
 import { InvalidInput, Offline, ProblemError, SKEW_WARNING_SECONDS, Tablet, Wiped } from "./client.js";
 import * as qr from "./qr.js";
+import { translator } from "./reasons.js";
 import { HOUSING, REASONS, checkMutation } from "./validate.js";
 
 const T = {
@@ -430,9 +431,8 @@ screens.receipt = async (id) => {
   ];
 };
 
-// The server's reasons are English (programs read them); the officer reads them in Chinese, from
-// the server's own catalogue (/tablet/messages.json, cached with the shell). The codes below name
-// the protocol's refusals, which carry no sentence.
+// The protocol's refusals carry a code, no sentence: these name them for the officer. Reasons
+// come in English and are read in Chinese from the server's catalogue (reasons.js).
 const CODES_ZH = {
   "internal-error": "服务器处理出错，请联系所内",
   "version-ahead": "平板上的版本比服务器新，请联系所内",
@@ -441,18 +441,16 @@ const CODES_ZH = {
   "mutation-id-reused": "编号重复，请联系所内",
   "unknown-mutation": "服务器不认识这项操作",
 };
-let MESSAGES_ZH = {};
+let zh = translator({}, CODES_ZH);
 
 async function loadMessages() {
   try {
     const resp = await fetch("/tablet/messages.json");
-    if (resp.ok) MESSAGES_ZH = await resp.json();
+    if (resp.ok) zh = translator(await resp.json(), CODES_ZH);
   } catch {
     // Offline before the service worker cached it: reasons show as the server wrote them.
   }
 }
-
-const zh = (reason) => CODES_ZH[reason] || MESSAGES_ZH[reason] || reason;
 
 function reasons(errors) {
   const entries = Object.entries(errors || {});

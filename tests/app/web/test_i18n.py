@@ -91,6 +91,36 @@ def test_a_detail_the_catalogue_does_not_know_stays_english_whole(client, world,
     assert resp.status_code == 404 and resp.json["title"] == "未找到" and resp.json["detail"] == "no such visit"
 
 
+@pytest.mark.parametrize(
+    "accept, detail",
+    [("zh-CN", "to: 日期范围最多 400 天"), ("en", "to: the range may span at most 400 days")],
+)
+def test_a_reason_with_a_value_in_it_is_translated_with_the_value_in_place(client, accept, detail):
+    resp = client.get(
+        "/api/v1/calendar", query_string={"from": "2026-01-01", "to": "2027-12-31"}, headers={"Accept-Language": accept}
+    )
+    assert resp.status_code == 422 and resp.json["detail"] == detail
+    assert resp.json["errors"] == {"to": ["the range may span at most 400 days"]}  # programs read English
+
+
+@pytest.mark.parametrize(
+    "english, chinese",
+    [
+        # values holding a pattern's special characters stay as they were
+        ("must be one of completed, not_home (a.b)", "必须是以下之一：completed, not_home (a.b)"),
+        ("windows 08:00-10:00 and 09:00-11:00 overlap", "时段 08:00-10:00 与 09:00-11:00 重叠"),
+        ("is required", "为必填项"),  # a fixed sentence is looked up as a whole first
+        ("must be one of", "must be one of"),  # no value where the template has one: not that template
+        ("a sentence nobody wrote", "a sentence nobody wrote"),
+    ],
+)
+def test_reasons_are_known_again_by_their_templates(app, english, chinese):
+    from app.web.i18n import translate_reason
+
+    with app.test_request_context("/api/v1/me", headers={"Accept-Language": "zh-CN"}):
+        assert translate_reason(english) == chinese
+
+
 def _po(locale):
     with catalogue.po_path(locale).open("rb") as f:
         return read_po(f, locale=locale)
