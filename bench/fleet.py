@@ -148,11 +148,14 @@ def enrollment_codes(base: str, plan: list[dict]) -> None:
 
 def argon2_floor(password_hash: str, repeat: int = 5) -> tuple[str, float]:
     """The parameters of the officers' hash, and one verification of it before the shift, with no
-    fleet load (median of ``repeat``): what every log-in costs before any queueing."""
-    from argon2 import PasswordHasher, extract_parameters
+    fleet load (median of ``repeat``), the server's way (its reused working memory, decision 114):
+    what every log-in costs before any queueing."""
+    from argon2 import extract_parameters
+
+    from app.auth.passwords import ReusingHasher
 
     params = extract_parameters(password_hash)
-    hasher = PasswordHasher()
+    hasher = ReusingHasher()
     times = []
     for _ in range(repeat):
         started = time.perf_counter()
