@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+
 from app.auth.models import Throttle
 from app.db import locked_row, utcnow
 from app.errors import TooManyRequests
@@ -70,12 +72,19 @@ def _check(row: Throttle, policy: Policy, message: str, now: datetime) -> None:
         raise TooManyRequests(message, retry_after=wait - (now - row.last_at).total_seconds())
 
 
+# Run as they stand, without the ORM's matching of the rows already loaded: no caller reads a
+# counter after clearing or giving it back.
+_AS_IS = {"synchronize_session": False}
+
+
 def clear(key: str) -> None:
-    db.session.query(Throttle).filter_by(key=key).delete()
+    db.session.execute(sa.delete(Throttle).where(Throttle.key == key), execution_options=_AS_IS)
 
 
 def give_back(key: str) -> None:
-    """Undo one counted event (a login that turned out to be good must not count against its address)."""
-    row = db.session.get(Throttle, key)
-    if row is not None and row.count > 0:
-        row.count -= 1
+    """Undo one counted event (a login that turned out to be good must not count against its
+    address): one conditional decrement, so concurrent give-backs each take one off."""
+    db.session.execute(
+        sa.update(Throttle).where(Throttle.key == key, Throttle.count > 0).values(count=Throttle.count - 1),
+        execution_options=_AS_IS,
+    )

@@ -13,6 +13,7 @@ from app.extensions import db
 from tests.app.auth.helpers import age_throttle, bearer, in_parallel, retry_after, throttle_rows
 from tests.factories import PASSWORD
 from tests.problems import assert_problem
+from tests.queries import statements
 
 LOGIN = "/api/v1/auth/login"
 
@@ -283,3 +284,24 @@ def test_the_password_is_checked_outside_any_transaction(client, world, monkeypa
     assert_problem(login(client, world.staff[0].username, "wrong password!"), 401, "invalid-credentials")
     assert_problem(login(client, "nobody-at-all"), 401, "invalid-credentials")
     assert seen == [False, False, False]
+
+
+def test_a_tablet_log_in_verifies_the_password_once_in_a_few_statements(app, client, make, world, monkeypatch):
+    """One Argon2id verification a log-in, none for the device; the statements counted so that a
+    read or write added to every log-in shows (on SQLite each transaction's BEGIN is one)."""
+    from app.auth import passwords, services
+
+    officer, device = world.officer[0], make.device(world.stations[0])
+    body = {"username": officer.username, "password": PASSWORD, "device_id": str(device.id)}
+    assert client.post(LOGIN, json=body).status_code == 200  # the throttle rows exist from here on
+    verified, hashed = [], []
+    monkeypatch.setattr(services, "verify_password", lambda *a: verified.append(a) or passwords.verify_password(*a))
+    monkeypatch.setattr(passwords, "hash_password", lambda *a: hashed.append(a))
+    with statements(app) as sent:
+        resp = client.post(LOGIN, json=body)
+    assert resp.status_code == 200 and resp.json["device_credential"]
+    assert (len(verified), hashed) == (1, [])
+    # three transactions: the attempt counted, the throttle cleared, the tokens and the audit
+    with app.app_context():
+        dialect = db.engine.dialect.name
+    assert len(sent) == {"sqlite": 18, "postgresql": 14}[dialect], sent
