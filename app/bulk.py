@@ -29,7 +29,7 @@ from sqlalchemy.sql.functions import FunctionElement
 if TYPE_CHECKING:
     import psycopg
 
-from app.db import affected, json_text
+from app.db import affected, connection, json_text
 from app.extensions import db
 
 _listeners: dict[str, list[Callable[..., Any]]] = {}
@@ -84,7 +84,7 @@ def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str
         else:
             values = list(map(process, values))
         columns.append(values)
-    return db.session.connection().exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount
+    return connection().exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount
 
 
 @functools.lru_cache(maxsize=64)
@@ -118,7 +118,7 @@ def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect: Dialect) -> int:
     names = list(rows[0])
     json_columns = [(i, t.none_as_null) for i, n in enumerate(names) if isinstance(t := table.c[n].type, sa.JSON)]
     # SQLAlchemy types the driver's connection as the generic DB-API one; on PostgreSQL it is psycopg's.
-    driver = cast("psycopg.Connection[Any]", db.session.connection().connection.dbapi_connection)
+    driver = cast("psycopg.Connection[Any]", connection().connection.dbapi_connection)
     cursor = driver.cursor()
     sql = f"COPY {quote(table.name)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
     import psycopg  # the PostgreSQL driver (half a second to import), only on the COPY path

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, SessionTransaction, make_transient_to_detached, scoped_session
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from app import clock
 from app.errors import Conflict, NotFound
@@ -158,15 +158,96 @@ def unique_or_conflict(field: str, what: str) -> Iterator[None]:
         ) from None
 
 
-def as_loaded(model: type[M], row: Mapping[str, Any]) -> M:
-    """The ORM object of a row the transaction has just written with a Core INSERT, in the
-    session as if it had been loaded: in the identity map (a read by key, a relationship finds
-    it without a query) and clean (no INSERT of its own at the next flush). ``row`` must hold
-    every column: one left out would be read back lazily."""
-    obj = model(**row)
-    make_transient_to_detached(obj)
-    db.session.add(obj)
-    return obj
+class Written:
+    """A row a Core INSERT has just written, read by attribute as its ORM object would be (an
+    output schema dumps it, a template shows it), with the related rows written with it (a
+    booking's visit and timeline) as attributes too. Not an ORM object: no instrumentation, no
+    identity map, nothing flushed; the row is in the transaction, and a read finds it there."""
+
+    def __init__(self, row: Mapping[str, Any], **related: Any) -> None:
+        self.__dict__.update(row)
+        self.__dict__.update(related)
+
+    def __getattr__(self, name: str) -> Any:  # only for a name the row lacks; typed: every column
+        raise AttributeError(name)
+
+
+# A column's Python-side default as a row dict needs it: a value, or a function of no argument.
+_Fill = tuple[str, Any, bool]
+
+
+def _fills(table: sa.Table) -> list[_Fill]:
+    """(key, default, callable) for each column a Core row must be given a value for, in the
+    table's order: a column's scalar or callable ``default``, else None (SQL NULL). A column the
+    database fills itself (an autoincrement key, a server default) is left out, as the ORM leaves
+    it out of its INSERT."""
+    found = _fill_plans.get(table)
+    if found is not None:
+        return found
+    fills: list[_Fill] = []
+    for column in table.columns:
+        default = column.default
+        if default is None:
+            if column.server_default is not None or column is table.autoincrement_column:
+                continue
+            fills.append((column.key, None, False))
+        elif isinstance(default, sa.ColumnDefault) and default.is_scalar:
+            fills.append((column.key, default.arg, False))
+        elif isinstance(default, sa.ColumnDefault) and default.is_callable:
+            # SQLAlchemy wraps a default of no argument as a function of the execution context.
+            fills.append((column.key, default.arg, True))
+        else:  # a SQL expression or a sequence: only the database can fill it
+            raise TypeError(f"{table.name}.{column.key}: a default SQLAlchemy must compute")
+    _fill_plans[table] = fills
+    return fills
+
+
+_fill_plans: dict[sa.Table, list[_Fill]] = {}
+
+
+def with_defaults(table: sa.Table, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` as a complete row of ``table`` for a Core INSERT: every column not given gets
+    what the ORM would insert for it — the column's default (a callable one called once, as the
+    ORM calls it once per column and row), else NULL; a column the database fills is left out
+    unless given. The defaults stay in the model, said once."""
+    row: dict[str, Any] = {}
+    for key, default, is_callable in _fills(table):
+        if key in values:
+            row[key] = values[key]
+        else:
+            row[key] = default(None) if is_callable else default
+    if not row.keys() >= values.keys():
+        for key in values.keys() - row.keys():
+            if key not in table.c:
+                raise KeyError(f"{table.name} has no column {key}")
+            row[key] = values[key]
+    return row
+
+
+_CONNECTION = "db_connection"
+
+
+@event.listens_for(Session, "after_begin")
+def _note_connection(session: Session, transaction: SessionTransaction, connection: sa.Connection) -> None:
+    if transaction.parent is None:  # a savepoint runs on its parent's connection
+        session.info[_CONNECTION] = connection
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_connection(session: Session, transaction: SessionTransaction) -> None:
+    if ends_outermost(transaction):
+        session.info.pop(_CONNECTION, None)
+
+
+def connection(session: AnySession | None = None) -> sa.Connection:
+    """``session.connection()`` (the request's session by default): the connection of its
+    transaction, begun if none is. Once the transaction holds one, it is the one noted when it
+    began, until the transaction ends: a booking asks a dozen times, and each
+    ``Session.connection()`` walked the session's transaction machinery to find the same one."""
+    if session is None:
+        session = db.session()
+    found: sa.Connection | None = session.info.get(_CONNECTION)
+    return found if found is not None else session.connection()
 
 
 def one_or_404(query: sa.Select[T], what: str) -> T:

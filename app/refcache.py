@@ -29,6 +29,7 @@ from flask import current_app
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, mapped_column
 
+from app.db import connection as db_connection
 from app.db import ends_outermost, insert_for
 from app.extensions import Model, db
 from app.unit_of_work import ending_reads
@@ -98,7 +99,7 @@ def _tokens_for(keys: list[Key]) -> dict[Key, str]:
         # its own writes have replaced their versions before they are read.
         if session.autoflush:
             session.flush()
-        rows = session.connection().execute(_READ_TOKENS, {"keys": wanted}).all()
+        rows = db_connection(session).execute(_READ_TOKENS, {"keys": wanted}).all()
         found = {(kind, scope): token for kind, scope, token in rows}
         for k in wanted:
             known[k] = found.get(k, _MISSING)
@@ -126,7 +127,7 @@ def bump(session: Session, keys: Iterable[Key]) -> None:
     insert = insert_for(session)
     for kind, scope in sorted(keys):  # one order, so two writers lock version rows alike
         token = secrets.token_hex(16)
-        session.connection().execute(
+        db_connection(session).execute(
             insert(ReferenceVersion)
             .values(kind=kind, scope=scope, token=token)
             .on_conflict_do_update(index_elements=["kind", "scope"], set_={"token": token})

@@ -48,6 +48,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 
 from app.db import AnySession, ends_outermost, sqlite_begin_mode
+from app.db import connection as db_connection
 from app.extensions import db
 from app.transient import RETRY_SQLSTATES, is_retryable
 
@@ -310,7 +311,7 @@ def writing() -> None:
         # commit at the end commits the write transaction. Ending the session's transaction
         # instead (``_end_reads``) cost a commit's hooks, a return of the connection to the pool
         # and a new checkout, more than SQLite's work (decision 109).
-        connection = session.connection()
+        connection = db_connection(session)
         connection.exec_driver_sql("COMMIT")
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 

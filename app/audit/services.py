@@ -28,6 +28,7 @@ from app import bulk
 from app.audit.models import AuditEvent, AuditHead
 from app.auth.actor import Actor
 from app.context import RequestMeta, audit_context, current_meta
+from app.db import connection as db_connection
 from app.db import ends_outermost, locked_row, table_of, utcnow
 from app.extensions import db
 
@@ -152,7 +153,7 @@ def _append_to_chain(session: Session) -> None:
     pending = session.info.pop("audit_pending", None)
     if not pending:
         return
-    connection = session.connection()
+    connection = db_connection(session)
     read, move = _head_text(connection.dialect)
     head = connection.exec_driver_sql(read.sql, read.params()).first()
     if head is None:  # the first event of a new database: create the head, locked

@@ -13,10 +13,9 @@ import orjson
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit, bulk, pii, quotas, workdays
-from app.db import as_loaded, insert_for, new_id, one_or_404, table_of, utcnow
+from app.db import Written, connection, insert_for, one_or_404, table_of, utcnow, with_defaults
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
@@ -139,7 +138,7 @@ def _citizen_with_phone(phone: str) -> object | None:
     """A caller who already has a citizen account (by the phone's blind index) gets the booking in
     their own list, with the same one-open-booking-per-purpose rule as booking for themselves."""
     bidx = pii.blind_index(pii.PHONE, phone)
-    return db.session.connection().execute(_CITIZEN_WITH_PHONE, {"bidx": bidx}).scalar_one_or_none()
+    return connection().execute(_CITIZEN_WITH_PHONE, {"bidx": bidx}).scalar_one_or_none()
 
 
 def _phone(raw: str, field: str) -> str:
@@ -150,7 +149,7 @@ def _phone(raw: str, field: str) -> str:
 
 
 def _replay(actor, key: str, request_hash: str) -> Booking | None:
-    found = db.session.connection().execute(_REPLAY, {"created_by": actor.user_id, "key": key}).first()
+    found = connection().execute(_REPLAY, {"created_by": actor.user_id, "key": key}).first()
     if found is None:
         return None
     if found.request_hash != request_hash:
@@ -161,8 +160,9 @@ def _replay(actor, key: str, request_hash: str) -> Booking | None:
     return db.session.get(Booking, found.id)
 
 
-def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, bool]:
-    """Returns (booking, created). A retry with the same key and body returns the first booking."""
+def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking | Written, bool]:
+    """Returns (booking, created). A retry with the same key and body returns the first booking
+    (loaded); a new one is the rows as written (``app.db.Written``), read as the ORM object is."""
     idempotency_key = (idempotency_key or "").strip()
     if not idempotency_key or len(idempotency_key) > 100:
         raise field_error("Idempotency-Key", "a header of 1-100 characters is required", cls=DomainError)
@@ -209,9 +209,7 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking, boo
         if existing is not None:  # a concurrent retry of this very request won: its seat stands, not ours
             windows.release_seat(slot_id)
             return existing, False
-        if row["active_key"] and (
-            db.session.connection().execute(_ACTIVE, {"active_key": row["active_key"]}).first() is not None
-        ):
+        if row["active_key"] and (connection().execute(_ACTIVE, {"active_key": row["active_key"]}).first() is not None):
             raise ActiveBookingExists(
                 f"you already hold an open {data['purpose']} booking; change or cancel it instead",
                 errors={"purpose": ["an open booking exists"]},
@@ -236,57 +234,57 @@ def _insert_statement(insert: Callable[[Any], Any]) -> Any:
 def _insert_booking(row: dict) -> bool:
     """Write the booking's row; False when a unique key stopped it."""
     statement = _insert_statement(insert_for(db.session))
-    return db.session.connection().execute(statement, row).first() is not None
+    return connection().execute(statement, row).first() is not None
 
 
 def _booking_row(actor, data, key, request_hash, area, window, channel, contact_phone, slot_id) -> dict:
-    """Every column of the new booking (as the model's defaults would fill them): the row is
-    written with Core and the ORM object is built from it, so nothing is read back."""
+    """Every column of the new booking, the model's defaults filling what the booking does not
+    say (``app.db.with_defaults``): the row is written with Core and is what the response and the
+    audit snapshot are made from, so nothing is read back."""
     now = utcnow()
-    return {
-        "id": new_id(),
-        "reference": None,  # drawn per attempt
-        "station_id": area.station_id,
-        "area_id": area.id,
-        "slot_id": slot_id,
-        "day": window.day,
-        "window_start": window.start,
-        "window_end": window.end,
-        "purpose": data["purpose"],
-        "created_by_id": actor.user_id,
-        "address": data["address"],
-        "contact_name": data["contact_name"],
-        "contact_phone_enc": pii.encrypt(pii.PHONE, contact_phone),
-        "notes": data.get("notes", ""),
-        "locale": data.get("locale", "zh"),
-        "status": "confirmed",
-        "active_key": f"{channel['citizen_id']}:{data['purpose']}" if channel["citizen_id"] else None,
-        "idempotency_key": key,
-        "request_hash": request_hash,
-        "created_at": now,
-        "updated_at": now,
-        **channel,
-    }
+    return with_defaults(
+        _BOOKING,
+        {
+            "reference": None,  # drawn per attempt
+            "station_id": area.station_id,
+            "area_id": area.id,
+            "slot_id": slot_id,
+            "day": window.day,
+            "window_start": window.start,
+            "window_end": window.end,
+            "purpose": data["purpose"],
+            "created_by_id": actor.user_id,
+            "address": data["address"],
+            "contact_name": data["contact_name"],
+            "contact_phone_enc": pii.encrypt(pii.PHONE, contact_phone),
+            "active_key": f"{channel['citizen_id']}:{data['purpose']}" if channel["citizen_id"] else None,
+            "idempotency_key": key,
+            "request_hash": request_hash,
+            "created_at": now,
+            "updated_at": now,
+            **channel,
+            # the form's own (an H5 or console body has both; the model's defaults otherwise)
+            **{k: data[k] for k in ("notes", "locale") if k in data},
+        },
+    )
 
 
-def _written(actor, row: dict) -> Booking:
+def _written(actor, row: dict) -> Written:
     """What follows a booking's row: its visit and its timeline event, the audit event and the
-    confirmation notice. The three rows go in as Core INSERTs (the ORM's flush of them cost more
-    than the rest of the write section); the booking and its visit join the session as loaded,
-    with the relations the audit snapshot, the change feed and the response read."""
-    booking = as_loaded(Booking, row)
-    visit = dispatch.open_booking_visit(booking)
+    confirmation notice. The rows go in as Core INSERTs (the ORM's flush of them cost more than
+    the rest of the write section); the booking the audit snapshot, the notice and the response
+    read is made of the rows as written (``app.db.Written``), not of ORM objects."""
+    visit = dispatch.open_booking_visit(row)
     booked = {
-        "booking_id": booking.id,
+        "booking_id": row["id"],
         "at": row["created_at"],
         "action": "booked",
         "status": "confirmed",
-        "detail": {"channel": booking.channel},
+        "detail": {"channel": row["channel"]},
         "actor_role": actor.role,
     }
     bulk.insert_rows(_TIMELINE, [booked])
-    set_committed_value(booking, "visit", visit)
-    set_committed_value(booking, "events", [TimelineEvent(**booked)])
+    booking = Written(row, visit=Written(visit), events=[Written(booked)])
     audit.record(
         actor, "booking.create", "booking", booking.id, after=booking_snapshot(booking), station_id=booking.station_id
     )

@@ -3,14 +3,15 @@ These functions are the ones the tablets' sync push will call too."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit, bulk
-from app.db import as_loaded, new_id, one_or_404, table_of, utcnow
+from app.db import one_or_404, table_of, utcnow, with_defaults
 from app.errors import DomainError, NotFound, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User, user_area
@@ -33,33 +34,31 @@ def visits_visible_to(actor):
     return query.where(Visit.station_id == actor.station_id)
 
 
-def open_booking_visit(booking) -> Visit:
+def open_booking_visit(booking: Mapping[str, Any]) -> dict[str, Any]:
     """The visit a new booking becomes, waiting to be dispatched: written at once with the
     booking's own row already there (one Core INSERT through ``app.bulk``, which tells the change
-    feed; an ORM flush of one row cost several times the statement) and kept in the session as
-    loaded, with its booking."""
-    row = {
-        "id": new_id(),
-        "kind": "booking",
-        "booking_id": booking.id,
-        "station_id": booking.station_id,
-        "area_id": booking.area_id,
-        "day": booking.day,
-        "window_start": booking.window_start,
-        "window_end": booking.window_end,
-        "address": booking.address,
-        "status": "requested",
-        "officer_id": None,
-        "assigned_at": None,
-        "outcome_note": None,
-        "version": 1,
-        "created_at": booking.created_at,
-        "updated_at": booking.created_at,
-    }
-    bulk.insert_rows(table_of(Visit), [row])
-    visit = as_loaded(Visit, row)
-    set_committed_value(visit, "booking", booking)
-    return visit
+    feed; an ORM flush of one row cost several times the statement). ``booking`` is the booking's
+    row as written; the visit's row, as written, is returned (the model's defaults fill what a
+    new visit does not say: ``app.db.with_defaults``)."""
+    row = with_defaults(
+        _VISIT,
+        {
+            "booking_id": booking["id"],
+            "station_id": booking["station_id"],
+            "area_id": booking["area_id"],
+            "day": booking["day"],
+            "window_start": booking["window_start"],
+            "window_end": booking["window_end"],
+            "address": booking["address"],
+            "created_at": booking["created_at"],
+            "updated_at": booking["created_at"],
+        },
+    )
+    bulk.insert_rows(_VISIT, [row])
+    return row
+
+
+_VISIT = table_of(Visit)
 
 
 def visit_ids_of_officer(officer_id) -> sa.Select:

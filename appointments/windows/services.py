@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import audit, refcache, workdays
-from app.db import insert_for, new_id, one_or_404, table_of, unique_or_conflict
+from app.db import connection, insert_for, new_id, one_or_404, table_of, unique_or_conflict
 from app.errors import Conflict, field_error, phrase
 from app.extensions import db
 from app.notify import outbox
@@ -242,7 +242,7 @@ def take_seat(area_id, window: Window):
     # On the session's connection: the statement is Core on the table, nothing is pending to
     # autoflush before it, and the ORM's execute layer cost as much as SQLite's work.
     statement = _take_seat_statement(insert_for(db.session))
-    slot_id = db.session.connection().execute(statement, params).scalar_one_or_none()
+    slot_id = connection().execute(statement, params).scalar_one_or_none()
     if slot_id is None:
         raise SlotFull("this window is fully booked; choose another")
     return slot_id

@@ -1,11 +1,18 @@
-"""The UTC column type writes what SQLAlchemy's own SQLite DATETIME would, only faster."""
+"""The UTC column type writes what SQLAlchemy's own SQLite DATETIME would, only faster; a Core row
+filled from a model's defaults is what the ORM would insert."""
 
-from datetime import UTC, datetime, timedelta, timezone
+import uuid
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime
+from app.db import UTCDateTime, Written, table_of, utcnow, with_defaults
+from appointments.booking.models import Booking
+from appointments.dispatch.models import Visit
+from appointments.timeline import TimelineEvent
 
 
 @pytest.mark.parametrize(
@@ -25,3 +32,94 @@ def test_sqlite_text_is_the_dialects_own(value):
 def test_naive_times_are_refused():
     with pytest.raises(ValueError):
         UTCDateTime()._cached_bind_processor(sqlite.dialect())(datetime(2026, 1, 2))
+
+
+# --- a Core row from the model's defaults ------------------------------------------------------
+
+
+def _orm_and_core_rows(model, values):
+    """The row the ORM inserts for ``values`` and the row ``with_defaults`` builds, each read back
+    from its own in-memory SQLite table (no foreign keys enforced: the referenced tables are not
+    there)."""
+    table = table_of(model)
+    rows = []
+    for via_orm in (True, False):
+        engine = sa.create_engine("sqlite://")
+        table.create(engine)
+        with Session(engine) as session:
+            if via_orm:
+                session.add(model(**values))
+                session.flush()
+            else:
+                session.execute(table.insert(), [with_defaults(table, values)])
+            rows.append(dict(session.execute(sa.select(table)).one()._mapping))
+        engine.dispose()
+    return rows
+
+
+def _booking_values():
+    return {
+        "reference": "7KQ2MX9P",
+        "station_id": uuid.uuid4(),
+        "area_id": uuid.uuid4(),
+        "slot_id": uuid.uuid4(),
+        "day": date(2026, 12, 7),
+        "window_start": time(9),
+        "window_end": time(12),
+        "purpose": "registration",
+        "channel": "phone",
+        "created_by_id": uuid.uuid4(),
+        "address": "北山街道12号",
+        "contact_name": "李娜",
+        "contact_phone_enc": "k1:abc",
+        "caller_name": "王先生",
+        "idempotency_key": "key-1",
+        "request_hash": "0" * 64,
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "values"),
+    [
+        (Booking, _booking_values()),
+        (
+            Visit,
+            {
+                "booking_id": uuid.uuid4(),
+                "station_id": uuid.uuid4(),
+                "area_id": uuid.uuid4(),
+                "day": date(2026, 12, 7),
+                "window_start": time(9),
+                "window_end": time(12),
+                "address": "北山街道12号",
+            },
+        ),
+        (TimelineEvent, {"booking_id": uuid.uuid4(), "action": "booked", "status": "confirmed", "actor_role": "staff"}),
+    ],
+)
+def test_a_row_with_the_models_defaults_is_what_the_orm_inserts(app, model, values, time_machine):
+    time_machine.move_to(utcnow(), tick=False)  # the callable time defaults read the same instant
+    with app.app_context():
+        orm, core = _orm_and_core_rows(model, values)
+    if model is TimelineEvent:  # the database numbers it, in both
+        assert orm.pop("id") == core.pop("id") == 1
+    else:  # a new random id each, by the same default
+        assert isinstance(orm.pop("id"), uuid.UUID) and isinstance(core.pop("id"), uuid.UUID)
+    assert core == orm
+
+
+def test_given_values_win_and_an_unknown_column_is_refused():
+    table = table_of(Booking)
+    row = with_defaults(table, {**_booking_values(), "status": "cancelled", "notes": "gate code 12"})
+    assert row["status"] == "cancelled" and row["notes"] == "gate code 12" and row["locale"] == "zh"
+    assert row["caller_phone_enc"] is None and isinstance(row["id"], uuid.UUID)
+    assert list(row) == [c.key for c in table.columns]  # one order, however the values came
+    with pytest.raises(KeyError):
+        with_defaults(table, {**_booking_values(), "colour": "blue"})
+
+
+def test_a_written_row_reads_as_its_orm_object_would():
+    row = Written({"id": 1, "status": "confirmed"}, visit=Written({"status": "requested"}))
+    assert (row.id, row.status, row.visit.status) == (1, "confirmed", "requested")
+    assert getattr(row, "contact_phone", None) is None  # a name the row lacks is no attribute
+    assert not hasattr(row, "__getitem__")  # dumped by attribute, as the ORM object is
