@@ -73,6 +73,10 @@ def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str
     driver's ``executemany``: what ``session.execute(insert, rows)`` does, without the per-row
     bookkeeping that cost more than SQLite's own work."""
     sql, plan = _compiled_insert(table, tuple(rows[0]), tuple(conflict) if conflict is not None else None, dialect)
+    if len(rows) == 1:  # a unit's one visit, timeline event, audit event or notice: no columns to gather
+        row = rows[0]
+        params = [tuple([row[key] if process is None else process(row[key]) for key, process in plan])]
+        return connection().exec_driver_sql(sql, params).rowcount
     columns: list[list[Any]] = []
     for key, process in plan:
         values = [row[key] for row in rows]

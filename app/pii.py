@@ -62,6 +62,7 @@ MASKERS = {IDENTITY: mask_identity, PHONE: mask_phone}
 
 
 _AAD = {IDENTITY: IDENTITY.encode(), PHONE: PHONE.encode()}
+RECENT_PLAINTEXTS = 256  # how many plaintexts ``Keys`` keeps for ciphertexts it made or opened
 
 
 class Keys:
@@ -79,6 +80,15 @@ class Keys:
             self.ciphers.append((kid, AESGCM(key)))
         self.by_kid = dict(self.ciphers)
         self.blind = base64.b64decode(config["BLIND_INDEX_KEY"])
+        # The plaintexts of the last few ciphertexts made or opened, by (purpose, ciphertext): a
+        # booking encrypts two numbers and its snapshot, response and notice read them five times.
+        # Nothing the process does not hold already (it holds the keys); bounded, and per app.
+        self.recent: dict[tuple[str, str], str] = {}
+
+    def _remember(self, purpose: str, token: str, plaintext: str) -> None:
+        if len(self.recent) >= RECENT_PLAINTEXTS:
+            self.recent.clear()
+        self.recent[(purpose, token)] = plaintext
 
     def encrypt(self, purpose: str, plaintext: str | None) -> str | None:
         if plaintext is None:
@@ -86,17 +96,24 @@ class Keys:
         kid, cipher = self.ciphers[0]
         nonce = os.urandom(12)
         ct = cipher.encrypt(nonce, plaintext.encode(), _AAD.get(purpose) or purpose.encode())
-        return f"{kid}:{binascii.b2a_base64(nonce + ct, newline=False).decode()}"
+        token = f"{kid}:{binascii.b2a_base64(nonce + ct, newline=False).decode()}"
+        self._remember(purpose, token, plaintext)
+        return token
 
     def decrypt(self, purpose: str, token: str | None) -> str | None:
         if token is None:
             return None
+        known = self.recent.get((purpose, token))
+        if known is not None:
+            return known
         kid, _, b64 = token.partition(":")
         cipher = self.by_kid.get(kid)
         if cipher is None:
             raise RuntimeError(f"PII key {kid!r} is not configured")
         raw = base64.b64decode(b64)
-        return cipher.decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+        plaintext = cipher.decrypt(raw[:12], raw[12:], purpose.encode()).decode()
+        self._remember(purpose, token, plaintext)
+        return plaintext
 
     def blind_index(self, purpose: str, normalized: str | None) -> str | None:
         if normalized is None:

@@ -45,7 +45,7 @@ from typing import Any, TypeVar, cast
 
 from flask import current_app
 from sqlalchemy import event
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, scoped_session
 
 from app.db import AnySession, ends_outermost, sqlite_begin_mode
 from app.db import connection as db_connection
@@ -166,10 +166,20 @@ def unit(work: Callable[[], T], session: AnySession | None = None) -> T:
             session.rollback()
             session.info.pop("uow_on_commit", None)  # also when the work had not begun a transaction
             raise
-        session.commit()
+        if _commit_pending(session):
+            session.commit()
+        # else the work committed already (``commit_before_rendering``) and nothing began since:
+        # a commit would only begin an empty transaction to run every commit hook on nothing.
         return result
     finally:
         sqlite_begin_mode.reset(mode)
+
+
+def _commit_pending(session: AnySession) -> bool:
+    """Is there anything for the unit's commit to do: an open transaction, pending changes, rows to
+    write or callbacks to run?"""
+    real = session() if isinstance(session, scoped_session) else session
+    return real.in_transaction() or wrote(real) or bool(real.info.get("uow_on_commit"))
 
 
 def run(work: Callable[[], T], session: AnySession | None = None) -> T:

@@ -232,6 +232,25 @@ def test_ciphertext_is_bound_to_its_purpose(pii_app):
             pii.decrypt(pii.PHONE, token)
 
 
+def test_a_number_made_or_opened_is_opened_again_without_the_cipher(pii_app):
+    """A booking's snapshot, response and notice read the numbers it encrypted: decrypted once
+    (here: never), by purpose, and only the last few are kept."""
+    with pii_app.app_context():
+        keys = pii.keys()
+        phone = mobile()
+        token = pii.encrypt(pii.PHONE, phone)
+        assert keys.recent[(pii.PHONE, token)] == phone
+        keys.recent[(pii.PHONE, token)] = "remembered"
+        assert pii.decrypt(pii.PHONE, token) == "remembered"  # the cipher was not asked
+        with pytest.raises(InvalidTag):  # another purpose is not remembered: the cipher refuses it
+            pii.decrypt(pii.IDENTITY, token)
+        keys.recent.clear()
+        assert pii.decrypt(pii.PHONE, token) == phone and (pii.PHONE, token) in keys.recent
+        for _ in range(pii.RECENT_PLAINTEXTS + 1):
+            pii.encrypt(pii.PHONE, phone)
+        assert len(keys.recent) <= pii.RECENT_PLAINTEXTS
+
+
 def test_tampered_ciphertext_is_refused(pii_app):
     with pii_app.app_context():
         kid, _, b64 = pii.encrypt(pii.PHONE, "13812345678").partition(":")
