@@ -117,12 +117,9 @@ def _windows(day: date, info, templates, exceptions) -> tuple[list[Window], str 
     """The windows open on ``day`` and, when there are none, why."""
     if any(e.kind == "closed" and e.start_time is None for e in exceptions):
         return [], "closed"
+    weekday = day.weekday()
     windows = (
-        {
-            t.start_time: Window(day, t.start_time, t.end_time, t.capacity)
-            for t in templates
-            if t.weekday == day.weekday()
-        }
+        {t.start_time: Window(day, t.start_time, t.end_time, t.capacity) for t in templates if t.weekday == weekday}
         if info.is_workday
         else {}
     )
