@@ -243,11 +243,16 @@ def connection(session: AnySession | None = None) -> sa.Connection:
     """``session.connection()`` (the request's session by default): the connection of its
     transaction, begun if none is. Once the transaction holds one, it is the one noted when it
     began, until the transaction ends: a booking asks a dozen times, and each
-    ``Session.connection()`` walked the session's transaction machinery to find the same one."""
-    if session is None:
-        session = db.session()
+    ``Session.connection()`` walked the session's transaction machinery to find the same one.
+    Inside a savepoint the session is asked, as before."""
+    if session is None or isinstance(session, scoped_session):
+        session = db.session() if session is None else session()
     found: sa.Connection | None = session.info.get(_CONNECTION)
-    return found if found is not None else session.connection()
+    if found is None or session.in_nested_transaction():
+        # Inside a savepoint the session's own look-up is what emits the SAVEPOINT (lazily, at the
+        # savepoint's first statement): the same connection, but it must be asked.
+        return session.connection()
+    return found
 
 
 def one_or_404(query: sa.Select[T], what: str) -> T:

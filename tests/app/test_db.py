@@ -7,9 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db import UTCDateTime, Written, table_of, utcnow, with_defaults
+from app.db import UTCDateTime, Written, connection, table_of, utcnow, with_defaults
+from app.extensions import db
+from app.refcache import ReferenceVersion
 from appointments.booking.models import Booking
 from appointments.dispatch.models import Visit
 from appointments.timeline import TimelineEvent
@@ -123,3 +126,17 @@ def test_a_written_row_reads_as_its_orm_object_would():
     assert (row.id, row.status, row.visit.status) == (1, "confirmed", "requested")
     assert getattr(row, "contact_phone", None) is None  # a name the row lacks is no attribute
     assert not hasattr(row, "__getitem__")  # dumped by attribute, as the ORM object is
+
+
+def test_a_savepoint_whose_first_statement_asks_for_the_connection_is_a_savepoint(app):
+    """``app.db.connection()`` hands out the transaction's connection without asking the session,
+    except inside a savepoint: there the session's look-up is what emits the SAVEPOINT, and a
+    failed statement must undo only the savepoint (on PostgreSQL it aborts the transaction)."""
+    table = table_of(ReferenceVersion)
+    row = {"kind": "test", "scope": "savepoint", "token": "a"}
+    with app.app_context():
+        connection().execute(table.insert(), row)
+        with pytest.raises(IntegrityError), db.session.begin_nested():
+            connection().execute(table.insert(), row)
+        assert connection().execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 1
+        db.session.rollback()
