@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 from app.db import affected, connection, json_text
 from app.extensions import db
+from app.prepared import run_sql
 
 _listeners: dict[str, list[Callable[..., Any]]] = {}
 # How a column's values are bound: the type's processor, or None when the driver takes them as they are.
@@ -75,8 +76,7 @@ def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str
     sql, plan = _compiled_insert(table, tuple(rows[0]), tuple(conflict) if conflict is not None else None, dialect)
     if len(rows) == 1:  # a unit's one visit, timeline event, audit event or notice: no columns to gather
         row = rows[0]
-        params = [tuple([row[key] if process is None else process(row[key]) for key, process in plan])]
-        return connection().exec_driver_sql(sql, params).rowcount
+        return run_sql(sql, tuple([row[key] if process is None else process(row[key]) for key, process in plan]))
     columns: list[list[Any]] = []
     for key, process in plan:
         values = [row[key] for row in rows]
@@ -88,7 +88,7 @@ def _executemany(table: sa.Table, rows: list[dict[str, Any]], conflict: list[str
         else:
             values = list(map(process, values))
         columns.append(values)
-    return connection().exec_driver_sql(sql, list(zip(*columns, strict=True))).rowcount
+    return run_sql(sql, list(zip(*columns, strict=True)), many=True)
 
 
 @functools.lru_cache(maxsize=64)

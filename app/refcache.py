@@ -20,6 +20,7 @@ section (``unit_of_work.writing``); the unit's own writes replace them at once."
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session, SessionTransaction, mapped_column
 from app.db import connection as db_connection
 from app.db import ends_outermost, insert_for
 from app.extensions import Model, db
+from app.prepared import Prepared
 from app.unit_of_work import ending_reads
 
 T = TypeVar("T")
@@ -50,10 +52,22 @@ class ReferenceVersion(Model):
     token = mapped_column(sa.String(32), nullable=False)
 
 
-# Read by nearly every request: built once (an expanding IN of (kind, scope) pairs).
-_READ_TOKENS = sa.select(ReferenceVersion.kind, ReferenceVersion.scope, ReferenceVersion.token).where(
-    sa.tuple_(ReferenceVersion.kind, ReferenceVersion.scope).in_(sa.bindparam("keys", expanding=True))
-)
+@functools.cache
+def _read_tokens(count: int) -> Prepared:
+    """The versions of ``count`` keys, read by nearly every request: built once per number of keys
+    (parameters ``kind0``, ``scope0``…) and run on the driver's cursor (``app.prepared``), as an
+    OR of primary-key look-ups (an expanding ``IN`` is rewritten per call)."""
+    v = ReferenceVersion
+    return Prepared(
+        sa.select(v.kind, v.scope, v.token).where(
+            sa.or_(
+                *(
+                    sa.and_(v.kind == sa.bindparam(f"kind{i}"), v.scope == sa.bindparam(f"scope{i}"))
+                    for i in range(count)
+                )
+            )
+        )
+    )
 
 
 def watch(model: type[Any], kind: str, scope: Callable[[Any], object]) -> None:
@@ -99,8 +113,10 @@ def _tokens_for(keys: list[Key]) -> dict[Key, str]:
         # its own writes have replaced their versions before they are read.
         if session.autoflush:
             session.flush()
-        rows = db_connection(session).execute(_READ_TOKENS, {"keys": wanted}).all()
-        found = {(kind, scope): token for kind, scope, token in rows}
+        params: dict[str, str] = {}
+        for i, (kind, scope) in enumerate(wanted):
+            params[f"kind{i}"], params[f"scope{i}"] = kind, scope
+        found = {(kind, scope): token for kind, scope, token in _read_tokens(len(wanted)).all(params, session)}
         for k in wanted:
             known[k] = found.get(k, _MISSING)
     return {k: known[k] for k in keys}

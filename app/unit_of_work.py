@@ -48,8 +48,8 @@ from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, scoped_session
 
 from app.db import AnySession, ends_outermost, sqlite_begin_mode
-from app.db import connection as db_connection
 from app.extensions import db
+from app.prepared import run_sql
 from app.transient import RETRY_SQLSTATES, is_retryable
 
 __all__ = [
@@ -321,9 +321,8 @@ def writing() -> None:
         # commit at the end commits the write transaction. Ending the session's transaction
         # instead (``_end_reads``) cost a commit's hooks, a return of the connection to the pool
         # and a new checkout, more than SQLite's work (decision 109).
-        connection = db_connection(session)
-        connection.exec_driver_sql("COMMIT")
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        run_sql("COMMIT", session=session)
+        run_sql("BEGIN IMMEDIATE", session=session)
 
 
 def between_transactions(what: str) -> None:

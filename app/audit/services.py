@@ -8,7 +8,6 @@ and written, and the head locked and moved, in one step at commit (see ``_append
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import weakref
 from collections.abc import Callable, Sequence
@@ -20,17 +19,15 @@ from uuid import UUID
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, SessionTransaction
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from app import bulk
 from app.audit.models import AuditEvent, AuditHead
 from app.auth.actor import Actor
 from app.context import RequestMeta, audit_context, current_meta
-from app.db import connection as db_connection
 from app.db import ends_outermost, locked_row, table_of, utcnow
 from app.extensions import db
+from app.prepared import Prepared
 
 GENESIS = "0" * 64
 HEAD_ID = 1
@@ -38,45 +35,16 @@ HEAD_ID = 1
 # An event row waiting for its place in the chain, with the hashed fields its batch shares (or None).
 Pending = tuple[dict[str, Any], dict[str, Any] | None]
 
-# Every writing unit reads and moves the head: two statements built once (a statement built per
-# call costs more in SQLAlchemy's construction and cache key than SQLite spends running it), and
-# compiled once per dialect (``_Text``).
+# Every writing unit reads and moves the head: two statements built once and run on the driver's
+# cursor (``app.prepared``: a statement built per call costs more in SQLAlchemy's construction
+# and cache key, and its execution more in SQLAlchemy's machinery, than SQLite spends running it).
 _HEAD = table_of(AuditHead)
-_READ_HEAD = sa.select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update()
-_MOVE_HEAD = (
+_READ_HEAD = Prepared(sa.select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID).with_for_update())
+_MOVE_HEAD = Prepared(
     sa.update(_HEAD)
     .where(_HEAD.c.id == HEAD_ID)
     .values(last_id=sa.bindparam("new_last_id"), last_hash=sa.bindparam("new_last_hash"))
 )
-
-
-@dataclass(frozen=True)
-class _Text:
-    """A statement as the dialect's SQL text, for ``exec_driver_sql``: ``execute`` spends about as
-    much Python per statement (its cache key, the compiled cache's look-up, the parameters'
-    construction) as SQLite spends running the head's. Only for statements whose values need no
-    type's processing either way (the head's integers and text)."""
-
-    sql: str
-    bound: dict[str, Any]  # the values the statement binds itself (the head's id)
-    order: tuple[str, ...] | None  # a positional style's order of parameters; None when named
-
-    @classmethod
-    def of(cls, statement: sa.ClauseElement, dialect: Dialect) -> _Text:
-        compiled = statement.compile(dialect=dialect)
-        if not isinstance(compiled, SQLCompiler):
-            raise TypeError(f"{statement} is not a SQL statement")
-        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
-        return cls(compiled.string, compiled.params, order)
-
-    def params(self, **values: Any) -> Any:
-        bound = {**self.bound, **values}
-        return bound if self.order is None else tuple(bound[key] for key in self.order)
-
-
-@functools.lru_cache(maxsize=4)
-def _head_text(dialect: Dialect) -> tuple[_Text, _Text]:
-    return _Text.of(_READ_HEAD, dialect), _Text.of(_MOVE_HEAD, dialect)
 
 
 def _digest(prev_hash: str, event_id: int, fields: dict[str, Any]) -> str:
@@ -153,9 +121,7 @@ def _append_to_chain(session: Session) -> None:
     pending = session.info.pop("audit_pending", None)
     if not pending:
         return
-    connection = db_connection(session)
-    read, move = _head_text(connection.dialect)
-    head = connection.exec_driver_sql(read.sql, read.params()).first()
+    head = _READ_HEAD.first(session=session)
     if head is None:  # the first event of a new database: create the head, locked
         created = locked_row(session, AuditHead, {"id": HEAD_ID}, {"last_id": 0, "last_hash": GENESIS})
         last_id, last_hash = created.last_id, created.last_hash
@@ -168,7 +134,7 @@ def _append_to_chain(session: Session) -> None:
         row["hash"] = last_hash = _digest(last_hash, last_id, _hashed_fields(row, common))
         rows.append(row)
     bulk.insert_rows(table_of(AuditEvent), rows)
-    connection.exec_driver_sql(move.sql, move.params(new_last_id=last_id, new_last_hash=last_hash))
+    _MOVE_HEAD.run({"new_last_id": last_id, "new_last_hash": last_hash}, session=session)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -24,6 +24,7 @@ from app.db import affected, table_of, utcnow
 from app.errors import DeviceRevoked, Unauthorized, phrase
 from app.extensions import db
 from app.org.models import User, user_area
+from app.prepared import Prepared
 from app.unit_of_work import commit_now
 
 ALGORITHM = "ES256"
@@ -201,7 +202,7 @@ _USER, _DEVICE, _REFRESH = table_of(User), table_of(Device), table_of(RefreshTok
 # the ORM's statement set-up and object loading cost more than the query itself, and the request
 # needs the values, not objects. A token without a device or a login binds NULL, which matches no
 # device and no revoked family.
-_AUTH_READ = (
+_AUTH_READ = Prepared(
     sa.select(
         _USER.c.id,
         _USER.c.username,
@@ -250,11 +251,7 @@ def authenticate(
         family = uuid.UUID(claims["fam"]) if claims.get("fam") else None
     except (ValueError, TypeError, AttributeError):
         raise Unauthorized("the access token is invalid: malformed subject, device or login") from None
-    rows = (
-        db.session.connection()
-        .execute(_AUTH_READ, {"user_id": user_id, "device_key": device_key, "family": family})
-        .all()
-    )
+    rows = _AUTH_READ.all({"user_id": user_id, "device_key": device_key, "family": family})
     first = rows[0] if rows else None
     if first is None or not first.active or first.role != claims.get("role"):
         raise Unauthorized("the account is inactive or has changed; log in again")

@@ -15,11 +15,12 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app import audit, bulk, pii, quotas, workdays
-from app.db import Written, connection, insert_for, one_or_404, table_of, utcnow, with_defaults
+from app.db import Written, insert_for, one_or_404, table_of, utcnow, with_defaults
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error, phrase
 from app.extensions import db
 from app.org.models import FIELD_ROLES, User
 from app.org.scoping import sees_area
+from app.prepared import Prepared
 from app.unit_of_work import writing
 from appointments.booking import reference
 from appointments.booking.calendar import booking_event as booking_event  # re-exported for the H5 (decision 96)
@@ -126,11 +127,13 @@ def _channel_fields(actor, data: dict) -> dict:
 
 # Statements every booking runs, built once: building one per call costs more in SQLAlchemy's
 # construction and cache key than SQLite spends running it.
-_CITIZEN_WITH_PHONE = sa.select(User.id).where(
-    User.role == "citizen", User.active.is_(True), User.phone_bidx == sa.bindparam("bidx")
+_CITIZEN_WITH_PHONE = Prepared(
+    sa.select(User.id).where(User.role == "citizen", User.active.is_(True), User.phone_bidx == sa.bindparam("bidx"))
 )
-_REPLAY = sa.select(Booking.id, Booking.request_hash).where(
-    Booking.created_by_id == sa.bindparam("created_by"), Booking.idempotency_key == sa.bindparam("key")
+_REPLAY = Prepared(
+    sa.select(Booking.id, Booking.request_hash).where(
+        Booking.created_by_id == sa.bindparam("created_by"), Booking.idempotency_key == sa.bindparam("key")
+    )
 )
 
 
@@ -138,7 +141,7 @@ def _citizen_with_phone(phone: str) -> object | None:
     """A caller who already has a citizen account (by the phone's blind index) gets the booking in
     their own list, with the same one-open-booking-per-purpose rule as booking for themselves."""
     bidx = pii.blind_index(pii.PHONE, phone)
-    return connection().execute(_CITIZEN_WITH_PHONE, {"bidx": bidx}).scalar_one_or_none()
+    return _CITIZEN_WITH_PHONE.scalar({"bidx": bidx})
 
 
 def _phone(raw: str, field: str) -> str:
@@ -149,7 +152,7 @@ def _phone(raw: str, field: str) -> str:
 
 
 def _replay(actor, key: str, request_hash: str) -> Booking | None:
-    found = connection().execute(_REPLAY, {"created_by": actor.user_id, "key": key}).first()
+    found = _REPLAY.first({"created_by": actor.user_id, "key": key})
     if found is None:
         return None
     if found.request_hash != request_hash:
@@ -209,7 +212,7 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking | Wr
         if existing is not None:  # a concurrent retry of this very request won: its seat stands, not ours
             windows.release_seat(slot_id)
             return existing, False
-        if row["active_key"] and (connection().execute(_ACTIVE, {"active_key": row["active_key"]}).first() is not None):
+        if row["active_key"] and (_ACTIVE.first({"active_key": row["active_key"]}) is not None):
             raise ActiveBookingExists(
                 f"you already hold an open {data['purpose']} booking; change or cancel it instead",
                 errors={"purpose": ["an open booking exists"]},
@@ -218,23 +221,22 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking | Wr
     raise Conflict("could not allocate a booking reference; retry")
 
 
-_ACTIVE = sa.select(Booking.id).where(Booking.active_key == sa.bindparam("active_key"))
+_ACTIVE = Prepared(sa.select(Booking.id).where(Booking.active_key == sa.bindparam("active_key")))
 _BOOKING = table_of(Booking)
 _TIMELINE = table_of(TimelineEvent)
 
 
 @functools.cache
-def _insert_statement(insert: Callable[[Any], Any]) -> Any:
-    """The booking's INSERT in the dialect's construct, built once: a row whose unique key
-    (reference, Idempotency-Key, one open booking per purpose) is taken is skipped rather than
-    failing the transaction, and no id back says so."""
-    return insert(_BOOKING).on_conflict_do_nothing().returning(_BOOKING.c.id)
+def _insert_statement(insert: Callable[[Any], Any], columns: tuple[str, ...]) -> Prepared:
+    """The booking's INSERT in the dialect's construct, built once per set of columns: a row
+    whose unique key (reference, Idempotency-Key, one open booking per purpose) is taken is
+    skipped rather than failing the transaction, and no id back says so."""
+    return Prepared(insert(_BOOKING).on_conflict_do_nothing().returning(_BOOKING.c.id), columns)
 
 
 def _insert_booking(row: dict) -> bool:
     """Write the booking's row; False when a unique key stopped it."""
-    statement = _insert_statement(insert_for(db.session))
-    return connection().execute(statement, row).first() is not None
+    return _insert_statement(insert_for(db.session), tuple(row)).first(row) is not None
 
 
 def _booking_row(actor, data, key, request_hash, area, window, channel, contact_phone, slot_id) -> dict:

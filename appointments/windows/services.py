@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app import audit, refcache, workdays
-from app.db import connection, insert_for, new_id, one_or_404, table_of, unique_or_conflict
+from app.db import insert_for, new_id, one_or_404, table_of, unique_or_conflict
 from app.errors import Conflict, field_error, phrase
 from app.extensions import db
 from app.notify import outbox
 from app.org.models import Area
 from app.org.scoping import area_for, areas_visible_to
+from app.prepared import Prepared
 from appointments.windows.models import Slot, WindowException, WindowTemplate
 
 MAX_QUERY_DAYS = 62
@@ -238,20 +239,19 @@ def take_seat(area_id, window: Window):
     }
     # On the session's connection: the statement is Core on the table, nothing is pending to
     # autoflush before it, and the ORM's execute layer cost as much as SQLite's work.
-    statement = _take_seat_statement(insert_for(db.session))
-    slot_id = connection().execute(statement, params).scalar_one_or_none()
+    slot_id = _take_seat_statement(insert_for(db.session)).scalar(params)
     if slot_id is None:
         raise SlotFull("this window is fully booked; choose another")
     return slot_id
 
 
 @functools.cache
-def _take_seat_statement(insert: Callable[[Any], Any]) -> Any:
+def _take_seat_statement(insert: Callable[[Any], Any]) -> Prepared:
     """``take_seat``'s statement in the dialect's INSERT, built once per dialect (every booking
     runs it; building it per call cost more than running it). On the table, not the mapped class:
     the ORM's bulk-insert path around it cost as much again."""
     c = table_of(Slot).c
-    return (
+    return Prepared(
         insert(table_of(Slot))
         .values(
             id=sa.bindparam("seat_id", type_=c.id.type),
