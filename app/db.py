@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -18,7 +18,7 @@ from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from app import clock
@@ -109,7 +109,41 @@ def configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.exec_driver_sql(f"BEGIN {sqlite_begin_mode.get()}")
+        driver_execute(conn, f"BEGIN {sqlite_begin_mode.get()}", ())
+
+
+def driver_execute(conn: sa.Connection, sql: str, args: Any, *, many: bool = False) -> tuple[list[Sequence[Any]], int]:
+    """Run ``sql`` on ``conn``'s DB-API connection, without SQLAlchemy's execution context (see
+    ``app.prepared``): (the rows it returned, the rows it changed). A driver error is raised as
+    SQLAlchemy's exception of its kind; when anything listens to the connection's cursor events,
+    the same text goes through ``exec_driver_sql`` so that it is seen."""
+    dispatch = conn.dispatch
+    if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+        # Someone watches statements on this connection: the same text through SQLAlchemy.
+        result = conn.exec_driver_sql(sql, args if not many else list(args))
+        watched: list[Sequence[Any]] = [tuple(r) for r in result] if result.returns_rows else []
+        return watched, result.rowcount
+    dialect = conn.dialect
+    driver = conn.connection.dbapi_connection
+    if driver is None:  # pragma: no cover (a connection the session holds is never detached)
+        raise RuntimeError("the connection was closed")
+    cursor: Any = driver.cursor()  # the driver's own cursor (typed as the generic DB-API one)
+    try:
+        if many:
+            cursor.executemany(sql, args)
+        else:
+            cursor.execute(sql, args)
+        rows: list[Sequence[Any]] = cursor.fetchall() if cursor.description is not None else []
+        return rows, cursor.rowcount
+    except dialect.loaded_dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, driver, cursor)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, args, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+        ) from exc
+    finally:
+        cursor.close()
 
 
 def affected(statement: sa.Executable, params: Mapping[str, Any] | None = None) -> int:

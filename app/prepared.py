@@ -27,10 +27,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.db import AnySession, connection
+from app.db import driver_execute as execute
 
 Processor = Callable[[Any], Any] | None
 
@@ -163,34 +163,3 @@ def run_sql(sql: str, params: Any = (), *, many: bool = False, session: AnySessi
 def run_sql_rows(sql: str, params: Any = (), *, session: AnySession | None = None) -> list[Sequence[Any]]:
     """As ``run_sql``, for text that returns rows: the driver's rows as they come (no processing)."""
     return execute(connection(session), sql, params)[0]
-
-
-def execute(conn: sa.Connection, sql: str, args: Any, *, many: bool = False) -> tuple[list[Sequence[Any]], int]:
-    """Run ``sql`` on ``conn``'s driver connection: (the rows it returned, the rows it changed)."""
-    dispatch = conn.dispatch
-    if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
-        # Someone watches statements on this connection: the same text through SQLAlchemy.
-        result = conn.exec_driver_sql(sql, args if not many else list(args))
-        watched: list[Sequence[Any]] = [tuple(r) for r in result] if result.returns_rows else []
-        return watched, result.rowcount
-    dialect = conn.dialect
-    driver = conn.connection.dbapi_connection
-    if driver is None:  # pragma: no cover (a connection the session holds is never detached)
-        raise RuntimeError("the connection was closed")
-    cursor: Any = driver.cursor()  # the driver's own cursor (typed as the generic DB-API one)
-    try:
-        if many:
-            cursor.executemany(sql, args)
-        else:
-            cursor.execute(sql, args)
-        rows: list[Sequence[Any]] = cursor.fetchall() if cursor.description is not None else []
-        return rows, cursor.rowcount
-    except dialect.loaded_dbapi.Error as exc:
-        lost = dialect.is_disconnect(exc, driver, cursor)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(
-            sql, args, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-        ) from exc
-    finally:
-        cursor.close()
