@@ -323,7 +323,7 @@ def raw_floor(db: Database, today: date, through: date, queued: bool, now: datet
     import sqlalchemy as sa
     from sqlalchemy.dialects import postgresql, sqlite
 
-    from app.bulk import new_uuid, uuid_text
+    from app.bulk import new_uuid, uuid_key
 
     pg = db.kind == "postgresql"
     mark = "%s" if pg else "?"
@@ -331,9 +331,9 @@ def raw_floor(db: Database, today: date, through: date, queued: bool, now: datet
     stamp = now if pg else now.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
     dialect = postgresql.dialect() if pg else sqlite.dialect()
     new_id = str(new_uuid().compile(dialect=dialect))
-    registration_text = str(uuid_text(sa.literal_column("r.id")).compile(dialect=dialect))
-    key = "'maturity:' || " + registration_text
-    link = "'R:' || " + registration_text  # the link the text carries, signed when it is sent
+    registration_key = str(uuid_key(sa.literal_column("r.id")).compile(dialect=dialect))  # the id's 32 hex digits
+    key = "'maturity:' || " + registration_key  # maturity_key(id)
+    link = "'R:' || " + registration_key  # maturity_link(id): the link the text carries, signed when it is sent
     params = (
         f"json_build_object('station', s.name, 'day', to_char(r.maturity_date, 'YYYY-MM-DD'), 'link', {link})"
         if pg

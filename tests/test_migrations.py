@@ -102,3 +102,50 @@ def test_downgrade_to_base_and_upgrade_again(empty_app):
         assert schema_diff() == []
         assert current_revision() == migration_heads()
     assert empty_app.test_client().get("/readyz").status_code == 200
+
+
+def test_the_maturity_keys_and_links_are_rewritten_in_hex_and_back(empty_app):
+    """b6d1f3a8c5e2: the maturity messages' keys and links name the registration by its 32 hex
+    digits (field_api.residency.maturity.maturity_key); other messages are left as they are."""
+    from app.db import utcnow
+    from app.notify.models import Notification
+    from app.notify.outbox import outbox_row
+    from field_api.residency.maturity import maturity_key, maturity_link, prenotice_key
+
+    before, after = "a9c3e5f7b2d1", "b6d1f3a8c5e2"
+    due, soon, bare = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    params = {"station": "北山派出所", "day": "2027-03-10"}
+    old = {  # dedupe key → params, as the job wrote them before
+        f"maturity:{due}": {**params, "link": f"R:{due}"},
+        f"maturity-pre:{soon}": {**params, "link": f"R:{soon}"},
+        f"maturity:{bare}": params,  # no link: the key alone
+        "booking:ABCD2345": {"link": "B:ABCD2345"},  # another kind of message: untouched
+    }
+    new = {
+        maturity_key(due): {**params, "link": maturity_link(due)},
+        prenotice_key(soon): {**params, "link": maturity_link(soon)},
+        maturity_key(bare): params,
+        "booking:ABCD2345": {"link": "B:ABCD2345"},
+    }
+    table = Notification.__table__
+
+    def outbox() -> dict:
+        with db.engine.connect() as conn:
+            return dict(conn.execute(sa.select(table.c.dedupe_key, table.c.params)).all())
+
+    with empty_app.app_context():
+        upgrade(revision=before)
+        now = utcnow()
+        rows = [
+            outbox_row("maturity_reached", p, None, None, station_id=None, dedupe_key=k, now=now)
+            for k, p in old.items()
+        ]
+        with db.engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+        upgrade(revision=after)
+        assert outbox() == new
+        assert f"maturity:{due.hex}" in new and f"maturity-pre:{soon.hex}" in new
+        downgrade(revision=before)
+        assert outbox() == old
+        upgrade()
+        assert outbox() == new

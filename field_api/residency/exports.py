@@ -17,7 +17,7 @@ from sqlalchemy.orm import aliased
 
 from app import pii
 from app.auth.actor import Actor
-from app.bulk import uuid_text
+from app.bulk import uuid_key
 from app.extensions import db
 from app.notify.models import Notification
 from app.org.models import Area
@@ -83,8 +83,8 @@ def maturity_rows(actor: Actor, start: date, end: date) -> Iterator[tuple[Any, .
         )
         .join(Resident, Resident.id == Registration.resident_id)
         .outerjoin(Area, Area.id == Registration.area_id)
-        .outerjoin(notice, notice.dedupe_key == sa.literal(NOTICE_KEY) + uuid_text(Registration.id))
-        .outerjoin(prenotice, prenotice.dedupe_key == sa.literal(PRENOTICE_KEY) + uuid_text(Registration.id))
+        .outerjoin(notice, notice.dedupe_key == sa.literal(NOTICE_KEY) + uuid_key(Registration.id))
+        .outerjoin(prenotice, prenotice.dedupe_key == sa.literal(PRENOTICE_KEY) + uuid_key(Registration.id))
         .with_only_columns(
             Registration.maturity_date,
             Resident.name,

@@ -22,8 +22,9 @@ is skipped, and is gone (ended) or back next tick.
 A clock's run is one transaction: lock its progress row, queue the SMS with one ``INSERT …
 SELECT`` from the due rows (ids, parameters and dedupe keys made by the database, no row crossing
 to Python), take the queued rows, move the clock, commit. The insert ignores a dedupe key already
-present (``maturity:<registration>``, ``maturity-pre:<registration>``), so a clock set back, or two
-schedulers overlapping for a moment, still send one message. The daily list is not written at
+present (``maturity:<registration>``, ``maturity-pre:<registration>``, the id as 32 hex digits:
+``maturity_key``), so a clock set back, or two schedulers overlapping for a moment, still send one
+message. The daily list is not written at
 all: it is read from the registrations the job has dealt with (``field_api.residency.models.MaturityNotice``).
 
 The resident's phone ciphertext is copied as it is into the outbox row: both columns hold
@@ -44,7 +45,7 @@ from flask import current_app
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import contains_eager
 
-from app.bulk import id_in, new_uuid, uuid_text
+from app.bulk import id_in, new_uuid, uuid_hex, uuid_key
 from app.db import UTCDateTime, insert_for, table_of, utcnow
 from app.extensions import db
 from app.notify.models import Notification
@@ -68,6 +69,7 @@ from field_api.residency.models import (
 )
 
 BATCH = 2000
+LINK_PURPOSE = "R"  # app.short_links: a residence registration's page
 
 TEMPLATES.update(
     {
@@ -83,12 +85,20 @@ TEMPLATES.update(
 )
 
 
-def maturity_key(registration_id) -> str:
-    return f"{NOTICE_KEY}{registration_id}"
+# The messages' outbox keys and stored link name the registration by its id's compact form (32 hex
+# digits, ``uuid.UUID.hex``), as the job makes them in SQL (``app.bulk.uuid_key``): on SQLite that
+# is the stored id itself. Any form of the id is accepted here.
+def maturity_key(registration_id: uuid.UUID | str) -> str:
+    return f"{NOTICE_KEY}{uuid_hex(registration_id)}"
 
 
-def prenotice_key(registration_id) -> str:
-    return f"{PRENOTICE_KEY}{registration_id}"
+def prenotice_key(registration_id: uuid.UUID | str) -> str:
+    return f"{PRENOTICE_KEY}{uuid_hex(registration_id)}"
+
+
+def maturity_link(registration_id: uuid.UUID | str) -> str:
+    """The messages' stored ``link`` (app.short_links reads the id in either form)."""
+    return f"{LINK_PURPOSE}:{uuid_hex(registration_id)}"
 
 
 def local_today(now: datetime) -> date:
@@ -166,11 +176,12 @@ def _take(stage: int, to: int, where: list) -> list:
 
 def _message_params(station, day, registration_id):
     """The template's parameters as the database's JSON: ``{"station": <name>, "day": "<ISO date>",
-    "link": "R:<registration id>"}`` (the link is signed when the text is sent: app.short_links)."""
+    "link": "R:<registration id, 32 hex>"}`` (``maturity_link``; the link is signed when the text is
+    sent: app.short_links)."""
     station_key: sa.ColumnClause[str] = sa.literal_column("'station'")
     day_key: sa.ColumnClause[str] = sa.literal_column("'day'")
     link_key: sa.ColumnClause[str] = sa.literal_column("'link'")
-    link = sa.literal("R:") + uuid_text(registration_id)
+    link = sa.literal(f"{LINK_PURPOSE}:") + uuid_key(registration_id)
     if db.session.get_bind().dialect.name == "postgresql":
         return sa.func.json_build_object(
             station_key, station, day_key, sa.func.to_char(day, sa.literal_column("'YYYY-MM-DD'")), link_key, link
@@ -199,7 +210,7 @@ def _queue(kind: str, key_prefix: str, where: list, now: datetime) -> int:
         "next_attempt_at": stamp,
         "status": sa.literal("pending"),
         "attempts": sa.literal(0),
-        "dedupe_key": sa.literal(key_prefix) + uuid_text(r.id),
+        "dedupe_key": sa.literal(key_prefix) + uuid_key(r.id),  # maturity_key / prenotice_key
         "created_at": stamp,
     }
     rows = (

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from flask import current_app, has_app_context
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
-from app.bulk import uuid_text
+from app.bulk import uuid_key
 from app.db import UTCDateTime, new_id, one_of, utcnow
 from app.extensions import Model
 from app.notify.models import Notification
@@ -26,7 +26,8 @@ MATURITY_STAGES = (QUEUED, PRENOTICED, DONE, SCHEDULED)
 SCHEDULE_MARGIN_DAYS = 2
 # The kinds of ``maturity_progress`` row: the maturity notice's clock, and the pre-notice's.
 NOTICE_CLOCK, PRENOTICE_CLOCK = "maturity_reached", "maturity_soon"
-# The outbox dedupe keys of the two messages: the prefix, then the registration's id.
+# The outbox dedupe keys of the two messages: the prefix, then the registration's id as 32 hex
+# digits (``uuid.UUID.hex``; ``field_api.residency.maturity.maturity_key``).
 NOTICE_KEY, PRENOTICE_KEY = "maturity:", "maturity-pre:"
 
 
@@ -143,7 +144,7 @@ def _daily_list_lines() -> sa.Subquery:
     the job queued the resident's SMS (its dedupe key is there); no phone, or an application on the
     registration already, and the officers tell the resident in person."""
     r, progress, n = Registration.__table__, MaturityProgress.__table__, Notification.__table__
-    sms = sa.exists().where(n.c.dedupe_key == sa.literal(NOTICE_KEY) + uuid_text(r.c.id))
+    sms = sa.exists().where(n.c.dedupe_key == sa.literal(NOTICE_KEY) + uuid_key(r.c.id))
     return (
         sa.select(
             r.c.id.label("registration_id"),

@@ -37,6 +37,15 @@ def test_a_registration_link_carries_its_uuid():
     assert open_token(token("R", key, TODAY), today=TODAY).key == key
 
 
+def test_a_registration_key_in_hex_gives_the_same_link_as_its_hyphenated_text():
+    """Messages store ``R:<32 hex>`` (field_api.residency.maturity.maturity_link); those stored
+    before kept ``R:<hyphenated>``. Both sign to the same token, which opens to the same key."""
+    key = uuid.uuid4()
+    assert token("R", key.hex, TODAY) == token("R", str(key), TODAY) == token("R", str(key).upper(), TODAY)
+    assert short_links.url(f"R:{key.hex}") == short_links.url(f"R:{key}")
+    assert open_token(token("R", key.hex, TODAY), today=TODAY).key == str(key)
+
+
 def test_case_and_spaces_do_not_matter_but_any_changed_letter_does():
     made = token("B", "ABCD2345", TODAY)
     assert open_token(f"  {made.lower()} ", today=TODAY).key == "ABCD2345"

@@ -128,7 +128,10 @@ def test_month_end_and_leap_year_maturities_reach_the_job_on_their_local_day(app
     assert tick(app, maturity.notify_matured, at(date(2028, 2, 29), 0, 1)) == {"matured": 3, "sms": 3}
 
     rows = notices(app, "maturity_reached")
-    assert [r.dedupe_key for r in rows] == [f"maturity:{feb_28}", *sorted(f"maturity:{r}" for r in leap)]
+    assert [r.dedupe_key for r in rows] == [
+        maturity.maturity_key(feb_28),
+        *sorted(maturity.maturity_key(r) for r in leap),
+    ]
     assert [r.params["day"] for r in rows] == ["2027-02-28"] + ["2028-02-29"] * 3
     station = station_name(app, world.stations[0].id)
     assert {(r.params["station"], r.template, r.locale, r.status) for r in rows} == {
@@ -162,9 +165,9 @@ def test_a_tick_after_three_days_of_downtime_catches_up_every_missed_day_once(ap
     assert tick(app, maturity.notify_matured, at(today + timedelta(days=1))) == {"matured": 0, "sms": 0}
 
     keys = {r.dedupe_key for r in notices(app, "maturity_reached")}
-    assert keys == {f"maturity:{r}" for r in missed}
-    assert f"maturity:{future}" not in keys and f"maturity:{ended}" not in keys
-    assert f"maturity:{told}" not in keys
+    assert keys == {maturity.maturity_key(r) for r in missed}
+    assert maturity.maturity_key(future) not in keys and maturity.maturity_key(ended) not in keys
+    assert maturity.maturity_key(told) not in keys
     assert sorted(line.day for line in list_lines(app)) == [today - timedelta(days=n) for n in (4, 3, 2, 1, 0)]
     with app.app_context():
         stages = dict(db.session.execute(sa.select(Registration.id, Registration.maturity_notice_stage)).all())
@@ -189,7 +192,7 @@ def test_a_rerun_that_forgot_what_it_did_adds_nothing(app, world, forget):
             db.session.execute(sa.update(MaturityProgress.__table__).values(through=date(2027, 3, 9)))
         db.session.commit()
     assert tick(app, maturity.notify_matured, at(date(2027, 3, 10), 11)) == {"matured": 1, "sms": 0}
-    assert [r.dedupe_key for r in notices(app)] == [f"maturity:{reg}"]
+    assert [r.dedupe_key for r in notices(app)] == [maturity.maturity_key(reg)]
     assert len(list_lines(app)) == 1
 
 
@@ -205,11 +208,36 @@ def test_the_pre_notice_goes_n_days_before_and_the_notice_on_the_day(app, world)
     assert tick(app, maturity.run, at(today + timedelta(days=7))) == {"matured": 1, "sms": 1, "prenotices": 0}
 
     assert sorted((r.created_at, r.kind, r.dedupe_key, r.params["day"]) for r in notices(app)) == [
-        (at(today), "maturity_reached", f"maturity:{lapsed}", "2027-03-09"),
-        (at(today), "maturity_soon", f"maturity-pre:{soon}", "2027-03-17"),
-        (at(today + timedelta(days=1)), "maturity_soon", f"maturity-pre:{later}", "2027-03-18"),
-        (at(today + timedelta(days=7)), "maturity_reached", f"maturity:{soon}", "2027-03-17"),
+        (at(today), "maturity_reached", maturity.maturity_key(lapsed), "2027-03-09"),
+        (at(today), "maturity_soon", maturity.prenotice_key(soon), "2027-03-17"),
+        (at(today + timedelta(days=1)), "maturity_soon", maturity.prenotice_key(later), "2027-03-18"),
+        (at(today + timedelta(days=7)), "maturity_reached", maturity.maturity_key(soon), "2027-03-17"),
     ]
+
+
+@pytest.mark.parametrize("stage", [SCHEDULED, QUEUED])
+def test_the_keys_and_link_the_job_makes_in_sql_are_the_ones_python_makes(app, world, stage):
+    """The job builds each key and link inside its INSERT … SELECT (app.bulk.uuid_key), on
+    whichever database the suite runs: they must be what ``maturity_key``, ``prenotice_key`` and
+    ``maturity_link`` give (the id's 32 hex digits), so Python finds and cancels the messages and
+    any message written in Python is identical."""
+    today = date(2027, 3, 10)
+    due = add_registration(app, world.areas[0][0], today, stage=stage)
+    soon = add_registration(app, world.areas[0][0], today + timedelta(days=7), stage=stage)
+    assert tick(app, maturity.run, at(today)) == {"matured": 1, "sms": 1, "prenotices": 1}
+
+    made = {(r.kind, r.dedupe_key, r.params["link"]) for r in notices(app)}
+    assert made == {
+        ("maturity_reached", maturity.maturity_key(due), maturity.maturity_link(due)),
+        ("maturity_soon", maturity.prenotice_key(soon), maturity.maturity_link(soon)),
+    }
+    hex_due = uuid.UUID(due).hex
+    assert (maturity.maturity_key(due), maturity.maturity_link(due)) == (f"maturity:{hex_due}", f"R:{hex_due}")
+    assert maturity.maturity_key(uuid.UUID(due)) == maturity.maturity_key(hex_due) == maturity.maturity_key(due)
+    assert [line.sms for line in list_lines(app)] == [True]  # the daily list joins on the same key
+    with app.app_context():  # and the end finds the pre-notice by it
+        assert maturity.cancel_reminders(uuid.UUID(soon)) == 1
+        db.session.commit()
 
 
 def test_no_pre_notice_when_it_is_switched_off(app, world, monkeypatch):
@@ -264,7 +292,7 @@ def test_ending_a_registration_cancels_its_pending_reminder(app, client, make, w
     )
     assert end.status_code == 200, end.json
     [pre] = notices(app)
-    assert (pre.dedupe_key, pre.status, pre.last_error) == (f"maturity-pre:{reg}", "dead", "registration ended")
+    assert (pre.dedupe_key, pre.status, pre.last_error) == (maturity.prenotice_key(reg), "dead", "registration ended")
     assert tick(app, maturity.run, at(matures)) == {"matured": 0, "sms": 0, "prenotices": 0}
     assert len(notices(app)) == 1 and list_lines(app) == []
 
@@ -309,7 +337,7 @@ def test_an_end_while_the_job_runs_waits_for_it_and_cancels_the_sms(
     end.join(20)
     assert ended["resp"].status_code == 200, ended["resp"].json
     [sms] = notices(app)
-    assert (sms.dedupe_key, sms.status, sms.last_error) == (f"maturity:{reg}", "dead", "registration ended")
+    assert (sms.dedupe_key, sms.status, sms.last_error) == (maturity.maturity_key(reg), "dead", "registration ended")
 
 
 def test_a_sent_reminder_is_not_touched_by_the_end(app, world):
@@ -389,10 +417,10 @@ def test_a_registration_made_after_its_six_months_is_told_on_the_next_tick(app, 
     assert tick(app, maturity.run, utcnow()) == {"matured": 1, "sms": 1, "prenotices": 0}
     assert tick(app, maturity.run, utcnow()) == {"matured": 0, "sms": 0, "prenotices": 0}
     [sms] = notices(app)
-    assert sms.dedupe_key == f"maturity:{late.json['id']}" and sms.params == {
+    assert sms.dedupe_key == maturity.maturity_key(late.json["id"]) and sms.params == {
         "station": station_name(app, world.stations[0].id),
         "day": late.json["maturity_date"],
-        "link": f"R:{late.json['id']}",  # the page for this registration, signed when sent
+        "link": maturity.maturity_link(late.json["id"]),  # the page for this registration, signed when sent
     }
     resp = client.get(
         "/api/v1/maturities", query_string={"day": late.json["maturity_date"]}, headers=make.auth(world.officer[0])
