@@ -165,6 +165,8 @@ def _access_log(app: Flask) -> None:
 
     @app.after_request
     def _done(resp: Response) -> Response:
+        if not log.isEnabledFor(logging.INFO):  # below the configured level: build nothing
+            return resp
         started = g.get("_started")
         log.info(
             "%s %s %s",

@@ -504,7 +504,9 @@ def _raw_sqlite(path: str, attempts: int, seats: int, capacity: int) -> Raw:
     conn = sqlite3.connect(path, isolation_level=None)  # we issue BEGIN ourselves, as the app does
     try:
         cur = conn.cursor()
-        for pragma in ("foreign_keys=ON", "busy_timeout=30000", "journal_mode=WAL", "synchronous=NORMAL"):
+        from app.db import SQLITE_FILE_PRAGMAS
+
+        for pragma in ("foreign_keys=ON", "busy_timeout=30000", *SQLITE_FILE_PRAGMAS):
             cur.execute(f"PRAGMA {pragma}")  # the app's settings (app/db.py)
         cur.execute(
             "CREATE TABLE bench_seat (id INTEGER PRIMARY KEY, capacity INTEGER NOT NULL, "

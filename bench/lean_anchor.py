@@ -83,8 +83,13 @@ outbox = sa.Table(
 )
 
 
+# The app's WAL checkpoint interval (app.db.WAL_CHECKPOINT_PAGES; a test keeps the two equal).
+WAL_CHECKPOINT_PAGES = 10_000
+
+
 def engine_for(url: str) -> sa.Engine:
-    """The app's SQLite settings (WAL, synchronous=NORMAL, 5 s busy timeout), or the server's."""
+    """The app's SQLite settings (WAL, synchronous=NORMAL, its checkpoint interval, 5 s busy
+    timeout), or the server's."""
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_size=5, max_overflow=5)
     engine = sa.create_engine(url, connect_args={"timeout": 5})
@@ -94,6 +99,7 @@ def engine_for(url: str) -> sa.Engine:
         cur = conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         cur.close()
 
     return engine

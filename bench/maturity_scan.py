@@ -290,8 +290,11 @@ def raw_connection(db: Database):
             conn.execute(f"SET {setting} = off")
         conn.commit()
         return conn, "%s"
+    from app.db import SQLITE_FILE_PRAGMAS
+
     conn = sqlite3.connect(db.sqlite_path, isolation_level=None)
-    conn.execute("PRAGMA synchronous=NORMAL")
+    for pragma in SQLITE_FILE_PRAGMAS:  # the database as the app runs it
+        conn.execute(f"PRAGMA {pragma}")
     return conn, "?"
 
 

@@ -106,7 +106,9 @@ WRITTEN = ("resident", "audit_event", "sync_mutation", "sync_record")
 def _connect(dbi):
     if dbi.kind == "sqlite":
         conn = sqlite3.connect(dbi.sqlite_path)
-        for pragma in ("foreign_keys=ON", "synchronous=NORMAL"):  # the database as the app runs it
+        from app.db import SQLITE_FILE_PRAGMAS
+
+        for pragma in ("foreign_keys=ON", *SQLITE_FILE_PRAGMAS):  # the database as the app runs it
             conn.execute(f"PRAGMA {pragma}")
         return conn, "?"
     import psycopg

@@ -140,3 +140,17 @@ def test_a_savepoint_whose_first_statement_asks_for_the_connection_is_a_savepoin
             connection().execute(table.insert(), row)
         assert connection().execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 1
         db.session.rollback()
+
+
+def test_a_file_database_checkpoints_its_wal_at_the_apps_interval(app):
+    """The WAL is folded back every ``WAL_CHECKPOINT_PAGES`` pages, not SQLite's 1,000: at ~30
+    pages a booking, the commit that crossed the mark paid a checkpoint every ~33rd booking. The
+    lean anchor of bench/api_latency.py runs with the same interval."""
+    from app.db import WAL_CHECKPOINT_PAGES
+    from bench import lean_anchor
+
+    assert lean_anchor.WAL_CHECKPOINT_PAGES == WAL_CHECKPOINT_PAGES
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite" or db.engine.url.database in (None, "", ":memory:"):
+            pytest.skip("a file SQLite database only")
+        assert connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == WAL_CHECKPOINT_PAGES
