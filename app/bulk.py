@@ -31,11 +31,9 @@ if TYPE_CHECKING:
 
 from app.db import affected, connection, json_text
 from app.extensions import db
-from app.prepared import run_sql
+from app.prepared import Processor, bind_processor, run_sql
 
 _listeners: dict[str, list[Callable[..., Any]]] = {}
-# How a column's values are bound: the type's processor, or None when the driver takes them as they are.
-Processor = Callable[[Any], Any] | None
 
 
 def on_insert(table: sa.Table, listener: Callable[..., Any]) -> None:
@@ -112,7 +110,7 @@ def _processor(column_type: sa.types.TypeEngine[Any], dialect: Dialect) -> Proce
     handles sentinels these rows never hold, and cost as much as orjson)."""
     if isinstance(column_type, sa.JSON):
         return (lambda v: None if v is None else json_text(v)) if column_type.none_as_null else json_text
-    return column_type.dialect_impl(dialect).bind_processor(dialect)
+    return bind_processor(column_type, dialect)
 
 
 def _copy(table: sa.Table, rows: list[dict[str, Any]], dialect: Dialect) -> int:

@@ -252,17 +252,14 @@ def with_defaults(table: sa.Table, values: Mapping[str, Any]) -> dict[str, Any]:
     what the ORM would insert for it — the column's default (a callable one called once, as the
     ORM calls it once per column and row), else NULL; a column the database fills is left out
     unless given. The defaults stay in the model, said once."""
-    row: dict[str, Any] = {}
-    for key, default, is_callable in _fills(table):
-        if key in values:
-            row[key] = values[key]
-        else:
-            row[key] = default(None) if is_callable else default
-    if not row.keys() >= values.keys():
-        for key in values.keys() - row.keys():
-            if key not in table.c:
-                raise KeyError(f"{table.name} has no column {key}")
-            row[key] = values[key]
+    for key in values:
+        if key not in table.c:
+            raise KeyError(f"{table.name} has no column {key}")
+    row = {
+        key: values[key] if key in values else default(None) if is_callable else default
+        for key, default, is_callable in _fills(table)
+    }
+    row.update(values)  # keeps the table's order; adds a given column the database would fill
     return row
 
 

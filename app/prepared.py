@@ -32,6 +32,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from app.db import AnySession, connection
 from app.db import driver_execute as execute
 
+# How a value is bound: its type's processor, or None when the driver takes it as it is.
 Processor = Callable[[Any], Any] | None
 
 
@@ -57,7 +58,9 @@ class _Plan:
         self.fixed: dict[str, Any] = {name: b.value for name, b in compiled.binds.items() if not b.required}
         self.required = frozenset(name for name, b in compiled.binds.items() if b.required)
         self.binds: dict[str, Callable[[Any], Any]] = {
-            name: process for name, b in compiled.binds.items() if (process := _processor(b.type, dialect)) is not None
+            name: process
+            for name, b in compiled.binds.items()
+            if (process := bind_processor(b.type, dialect)) is not None
         }
         columns = _result_columns(statement)
         self.row: Callable[[Sequence[Any]], tuple[Any, ...]] | None = (
@@ -101,7 +104,8 @@ class _Plan:
         return out
 
 
-def _processor(column_type: sa.types.TypeEngine[Any], dialect: Dialect) -> Processor:
+def bind_processor(column_type: sa.types.TypeEngine[Any], dialect: Dialect) -> Processor:
+    """What SQLAlchemy does to a value of ``column_type`` before the driver gets it (None: nothing)."""
     return column_type.dialect_impl(dialect).bind_processor(dialect)
 
 
@@ -154,12 +158,7 @@ class Prepared:
 
 
 def run_sql(sql: str, params: Any = (), *, many: bool = False, session: AnySession | None = None) -> int:
-    """Text already in the driver's form, with values already processed (``app.bulk`` and the
-    audit chain compile theirs once): run it, or with ``many`` run it once per parameter set;
+    """Text already in the driver's form, with values already processed (``app.bulk`` compiles
+    its inserts once; SQLite's lock hand-over is plain text): run it, or with ``many`` run it once per parameter set;
     how many rows it changed."""
     return execute(connection(session), sql, params, many=many)[1]
-
-
-def run_sql_rows(sql: str, params: Any = (), *, session: AnySession | None = None) -> list[Sequence[Any]]:
-    """As ``run_sql``, for text that returns rows: the driver's rows as they come (no processing)."""
-    return execute(connection(session), sql, params)[0]

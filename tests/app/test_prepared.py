@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db import UTCDateTime, connection
 from app.extensions import db
-from app.prepared import Prepared, run_sql, run_sql_rows
+from app.prepared import Prepared, run_sql
 from tests.queries import statements
 
 _META = sa.MetaData()
@@ -132,7 +132,7 @@ def test_watched_statements_go_through_sqlalchemy_and_read_the_same(app, things)
     quiet = Prepared(_BY_NAME).first({"name": "北山"})
     with statements(app) as sent:
         watched = Prepared(_BY_NAME).first({"name": "北山"})
-        run_sql_rows("SELECT 1")
+        run_sql("SELECT 1")
     assert watched == quiet
     assert len(sent) == 2 and "prepared_thing" in sent[0]
 
