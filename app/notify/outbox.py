@@ -82,7 +82,7 @@ def queue(
     decrypted, re-encrypted for the outbox and blind-indexed once per unit, however many notices
     go to it. With no number, the row is for the account ``user_id`` (as in ``enqueue``). With a
     ``station_id``, the params get the station's name as ``station``, read once per unit."""
-    enc, bidx = memo(("outbox.recipient", phone_enc), lambda: _recipient(phone_enc))
+    enc, bidx = _recipient_in_unit(phone_enc)
     if bidx is None and user_id is not None:
         bidx = memo(("outbox.user_bidx", user_id), lambda: _user_bidx(user_id))
     if station_id is not None:
@@ -100,6 +100,19 @@ def queue(
             locale=locale,
         )
     )
+
+
+def read_ahead(phone_enc: str | None, station_id: UUID | None) -> None:
+    """Do now what ``queue`` will need for a notice to ``phone_enc`` from ``station_id``: decrypt
+    the number, encrypt it again for the outbox and index it (once per unit), and find the
+    station's name. A write section that queues the notice then holds its lock for none of it."""
+    _recipient_in_unit(phone_enc)
+    if station_id is not None:
+        station_name(station_id)
+
+
+def _recipient_in_unit(phone_enc: str | None) -> tuple[str | None, str | None]:
+    return memo(("outbox.recipient", phone_enc), lambda: _recipient(phone_enc))
 
 
 # The reference cache's key of a station's name (decision 98): a unit that will queue notices

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from app import audit, bulk, pii, quotas, workdays
 from app.db import Written, insert_for, one_or_404, table_of, utcnow, with_defaults
 from app.errors import Conflict, DomainError, Forbidden, Unprocessable, field_error, phrase
 from app.extensions import db
+from app.notify import outbox
 from app.org.models import FIELD_ROLES, User
 from app.org.scoping import sees_area
 from app.prepared import Prepared
@@ -181,6 +183,11 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking | Wr
     channel = _channel_fields(actor, data)
     contact_phone = _phone(data["contact_phone"], "contact_phone")
     window = _open_window(area.id, data["day"], data["window_start"])
+    # What the booking writes is made before its write section: the rows, the audit snapshot, the
+    # notice's recipient. On SQLite the write lock is then held for the statements alone, and the
+    # lock is what every booking of every worker waits for.
+    row = _booking_row(actor, data, idempotency_key, request_hash, area, window, channel, contact_phone)
+    made = _made(actor, row)
     # Everything above only read. The write section starts here (on SQLite: the write lock), and
     # what must hold at commit is checked inside it: the quota counts the bookings committed
     # before this one, the seat and the unique keys are the database's guards.
@@ -201,11 +208,13 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking | Wr
         if existing is not None:  # a concurrent retry of this very request won the last seat
             return existing, False
         raise
-    row = _booking_row(actor, data, idempotency_key, request_hash, area, window, channel, contact_phone, slot_id)
-    for _attempt in range(3):
-        row["reference"] = new_reference()
+    row["slot_id"] = slot_id
+    for attempt in range(3):
+        if attempt:  # the reference code collided: another is drawn, and what shows it made again
+            row["reference"] = new_reference()
+            made = _made(actor, row)
         if _insert_booking(row):
-            return _written(actor, row), True
+            return _written(actor, row, made), True
         # The row was not written: a unique key held by a row committed first. Nothing else of
         # the transaction is undone (no savepoint: ON CONFLICT skips the row), so look which.
         existing = _replay(actor, idempotency_key, request_hash)
@@ -217,7 +226,6 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking | Wr
                 f"you already hold an open {data['purpose']} booking; change or cancel it instead",
                 errors={"purpose": ["an open booking exists"]},
             )
-        # otherwise the reference code collided: draw another
     raise Conflict("could not allocate a booking reference; retry")
 
 
@@ -239,18 +247,19 @@ def _insert_booking(row: dict) -> bool:
     return _insert_statement(insert_for(db.session), tuple(row)).first(row) is not None
 
 
-def _booking_row(actor, data, key, request_hash, area, window, channel, contact_phone, slot_id) -> dict:
+def _booking_row(actor, data, key, request_hash, area, window, channel, contact_phone) -> dict:
     """Every column of the new booking, the model's defaults filling what the booking does not
     say (``app.db.with_defaults``): the row is written with Core and is what the response and the
-    audit snapshot are made from, so nothing is read back."""
+    audit snapshot are made from, so nothing is read back. Its seat is taken in the write section
+    (``slot_id`` is set then), and its reference drawn again if the first collides."""
     now = utcnow()
     return with_defaults(
         _BOOKING,
         {
-            "reference": None,  # drawn per attempt
+            "reference": new_reference(),
             "station_id": area.station_id,
             "area_id": area.id,
-            "slot_id": slot_id,
+            "slot_id": None,
             "day": window.day,
             "window_start": window.start,
             "window_end": window.end,
@@ -271,12 +280,21 @@ def _booking_row(actor, data, key, request_hash, area, window, channel, contact_
     )
 
 
-def _written(actor, row: dict) -> Written:
-    """What follows a booking's row: its visit and its timeline event, the audit event and the
-    confirmation notice. The rows go in as Core INSERTs (the ORM's flush of them cost more than
-    the rest of the write section); the booking the audit snapshot, the notice and the response
-    read is made of the rows as written (``app.db.Written``), not of ORM objects."""
-    visit = dispatch.open_booking_visit(row)
+@dataclass(slots=True)
+class _Made:
+    """What follows a new booking's row, made from it: its visit's and its first timeline event's
+    rows as they will be written, and the booking's audit snapshot."""
+
+    visit: dict
+    booked: dict
+    snapshot: dict
+
+
+def _made(actor, row: dict) -> _Made:
+    """What follows a booking's row, made before its write section from the row alone: the visit,
+    the timeline event, the audit snapshot (the booking's output schema), and the notice's
+    recipient, decrypted and encrypted again for the outbox (``outbox.read_ahead``)."""
+    visit = dispatch.booking_visit_row(row)
     booked = {
         "booking_id": row["id"],
         "at": row["created_at"],
@@ -285,11 +303,23 @@ def _written(actor, row: dict) -> Written:
         "detail": {"channel": row["channel"]},
         "actor_role": actor.role,
     }
-    bulk.insert_rows(_TIMELINE, [booked])
-    booking = Written(row, visit=Written(visit), events=[Written(booked)])
-    audit.record(
-        actor, "booking.create", "booking", booking.id, after=booking_snapshot(booking), station_id=booking.station_id
-    )
+    outbox.read_ahead(row["contact_phone_enc"], row["station_id"])
+    return _Made(visit, booked, booking_snapshot(_as_written(row, visit, booked)))
+
+
+def _as_written(row: dict, visit: dict, booked: dict) -> Written:
+    return Written(row, visit=Written(visit), events=[Written(booked)])
+
+
+def _written(actor, row: dict, made: _Made) -> Written:
+    """Write what follows a booking's row: its visit and its timeline event, the audit event and
+    the confirmation notice. The rows go in as Core INSERTs (the ORM's flush of them cost more than
+    the rest of the write section); the booking the audit snapshot, the notice and the response
+    read is made of the rows as written (``app.db.Written``), not of ORM objects."""
+    booking = _as_written(row, made.visit, made.booked)  # with its seat, taken since it was made
+    dispatch.open_booking_visit(made.visit)
+    bulk.insert_rows(_TIMELINE, [made.booked])
+    audit.record(actor, "booking.create", "booking", booking.id, after=made.snapshot, station_id=booking.station_id)
     notify("booking_confirmed", booking, f"booking-confirmed:{booking.id}")
     return booking
 

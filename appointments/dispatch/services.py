@@ -34,13 +34,12 @@ def visits_visible_to(actor):
     return query.where(Visit.station_id == actor.station_id)
 
 
-def open_booking_visit(booking: Mapping[str, Any]) -> dict[str, Any]:
-    """The visit a new booking becomes, waiting to be dispatched: written at once with the
-    booking's own row already there (one Core INSERT through ``app.bulk``, which tells the change
-    feed; an ORM flush of one row cost several times the statement). ``booking`` is the booking's
-    row as written; the visit's row, as written, is returned (the model's defaults fill what a
-    new visit does not say: ``app.db.with_defaults``)."""
-    row = with_defaults(
+def booking_visit_row(booking: Mapping[str, Any]) -> dict[str, Any]:
+    """The visit a new booking becomes, waiting to be dispatched, as the row ``open_booking_visit``
+    writes: made apart so the booking makes it before its write section (the model's defaults
+    fill what a new visit does not say: ``app.db.with_defaults``). ``booking`` is the booking's
+    row as it will be written."""
+    return with_defaults(
         _VISIT,
         {
             "booking_id": booking["id"],
@@ -54,8 +53,13 @@ def open_booking_visit(booking: Mapping[str, Any]) -> dict[str, Any]:
             "updated_at": booking["created_at"],
         },
     )
-    bulk.insert_rows(_VISIT, [row])
-    return row
+
+
+def open_booking_visit(visit: dict[str, Any]) -> None:
+    """Write the visit (``booking_visit_row``) with the booking's own row already there: one Core
+    INSERT through ``app.bulk``, which tells the change feed (an ORM flush of one row cost several
+    times the statement)."""
+    bulk.insert_rows(_VISIT, [visit])
 
 
 _VISIT = table_of(Visit)

@@ -10,7 +10,7 @@ import pytest
 from app.extensions import db
 from tests.factories import mobile
 from tests.fixtures.appointments import booking_body
-from tests.locks import transactions
+from tests.locks import held, transactions
 
 
 def _book(client, headers, windows, key):
@@ -48,6 +48,34 @@ def test_a_booking_is_one_write_transaction_and_nothing_after_its_commit(app, cl
     seat = [s for s in seen if s.startswith("INSERT INTO slot")]
     assert len(seat) == 1 and "ON CONFLICT" in seat[0] and "RETURNING" in seat[0]
     assert not any(s.startswith("SELECT slot.") for s in seen)  # the seat is not read before it is taken
+
+
+def test_a_booking_encrypts_and_dumps_before_it_takes_the_write_lock(app, client, staff_headers, windows, monkeypatch):
+    """Every booking of every worker waits for SQLite's write lock, so what needs no lock is done
+    before it: the phone numbers encrypted (the booking's and the notice's copy, decrypted once),
+    and the audit snapshot dumped. Only the statements, the chain and the commit hold it."""
+    with app.app_context():
+        if db.engine.dialect.name != "sqlite":
+            pytest.skip("PostgreSQL has no database-wide write lock: the seat's row lock is the guard")
+    from app import pii
+    from appointments.booking import services
+
+    seen: list[tuple[str, bool]] = []
+
+    def spied(name, real):
+        def call(*args, **kwargs):
+            seen.append((name, held()["write_lock"]))
+            return real(*args, **kwargs)
+
+        return call
+
+    for name in ("encrypt", "decrypt", "blind_index"):
+        monkeypatch.setattr(pii, name, spied(name, getattr(pii, name)))
+    monkeypatch.setattr(services, "booking_snapshot", spied("snapshot", services.booking_snapshot))
+    resp = _book(client, staff_headers, windows, "ahead")
+    assert resp.status_code == 201, resp.json
+    assert {name for name, _ in seen} == {"encrypt", "decrypt", "blind_index", "snapshot"}, seen
+    assert [name for name, locked in seen if locked] == [], seen
 
 
 def test_a_booking_runs_few_statements_once_the_reference_cache_is_warm(app, client, staff_headers, windows):
