@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -23,6 +24,9 @@ class DayInfo:
     source: str  # "staff", "official" or "weekday-rule" (year not published: unconfirmed)
 
 
+# The published calendar is data of the installed package: a date's answer never changes while
+# the process runs, and every booking asks it of its window's day (a few thousand dates at most).
+@functools.lru_cache(maxsize=4096)
 def _official(day: date) -> tuple[bool, str] | None:
     try:
         is_holiday, name = chinese_calendar.get_holiday_detail(day)
