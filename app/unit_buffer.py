@@ -62,6 +62,38 @@ class UnitBuffer:
             bulk.insert_rows(self._table(), rows)
 
 
+class UnitLog(UnitBuffer):
+    """Values a unit notes for its own later steps and never writes: like a buffer's rows, those
+    noted inside a savepoint that rolls back are dropped with it, so what the log holds is what
+    the unit's transaction holds (the residents a push created, which its later registrations
+    may name without asking the database whether the officer may see them)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, _no_table)
+        self._index_key = f"{self.key}:index"  # dropped with the log's rolled-back rows
+
+    def write(self, session: Session) -> None:
+        """Nothing to write: the log ends with its unit (``_forget``)."""
+
+    def note(self, value: Hashable) -> None:
+        self.pending(db.session()).append(value)  # type: ignore[arg-type]  # a log's rows are any values
+
+    def holds(self, value: Hashable) -> bool:
+        """Whether the unit noted ``value`` (and kept it): a set kept beside the log, extended with
+        what was noted since the last look and rebuilt when a savepoint dropped some."""
+        session = db.session()
+        noted: list[Any] = session.info.get(self.key) or []
+        index: tuple[int, set[Any]] = session.info.get(self._index_key) or (0, set())
+        seen = index[1]
+        seen.update(noted[index[0] :])
+        session.info[self._index_key] = (len(noted), seen)
+        return value in seen
+
+
+def _no_table() -> sa.Table:
+    raise RuntimeError("a UnitLog is never written")
+
+
 def write_now(session: Session) -> None:
     """Write every buffer's rows at once, in the unit's open transaction, for a unit that goes on
     to read them. Not inside a savepoint: a savepoint's marks count rows still buffered."""
@@ -94,6 +126,7 @@ def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction
             rows = session.info.get(key)
             if rows is not None:
                 del rows[mark:]
+            session.info.pop(f"{key}:index", None)  # a log's index of what it held
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -102,4 +135,5 @@ def _forget(session: Session, transaction: SessionTransaction) -> None:
     if ends_outermost(transaction):
         for b in _buffers:
             session.info.pop(b.key, None)
+            session.info.pop(f"{b.key}:index", None)
         session.info.pop(_MEMO, None)

@@ -190,10 +190,12 @@ def known_id(actor: Actor, model: type, entity: str, value: object, field: str) 
     answered with the existing record's id. Later mutations of that device may still name the
     tablet's uuid (sent before the answer came): map it, so the officer's work does not fail."""
     client_id = as_uuid(value, field)
-    if db.session.get(model, client_id) is not None:
-        return client_id
     pushed = _PUSHED_CREATES.get()
     linked = pushed.get((entity, str(client_id))) if pushed is not None else None
+    if linked and (linked.get("record") or {}).get("id") == str(client_id):
+        return client_id  # this push created it under the tablet's id: the row is there, no query
+    if db.session.get(model, client_id) is not None:
+        return client_id
     if linked is None:
         linked = db.session.execute(
             sa.select(SyncMutation.result).where(

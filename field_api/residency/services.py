@@ -16,6 +16,7 @@ from app.errors import Conflict, DomainError, field_error
 from app.extensions import db
 from app.org.models import FIELD_ROLES, Area
 from app.org.scoping import areas_visible_to, citizen_phone_bidx
+from app.unit_buffer import UnitLog, memo
 from doorstep_protocol.identity import mask as mask_identity
 from doorstep_protocol.identity import mask_phone
 from field_api.residency import resident_fields
@@ -31,6 +32,10 @@ from field_api.residency.schemas import RegistrationOut, ResidentOut
 
 resident_snapshot = ResidentOut().dump
 registration_snapshot = RegistrationOut().dump
+
+# (user id, resident id) of the residents this unit created, kept while their rows are: the
+# creator may see them (``in_reach``) with no query, as a tablet's push registers their residence.
+created_in_unit = UnitLog("residency.created")
 
 
 def citizen_resident_ids(actor) -> sa.Select:
@@ -178,6 +183,9 @@ def register_residents(actor, items: list[dict], *, audit_contexts: list | None 
                     outcomes[i] = became[outcome.id]
             new = [n for n in new if outcomes[n[0]] is None]
             _mark_out_of_reach(actor, outcomes, {row["id"] for _i, row, *_ in new})
+    if actor.user_id is not None:
+        for _i, row, *_ in new:
+            created_in_unit.note((actor.user_id, row["id"]))
     photos = attachments.stored_among(row["photo_sha256"] for _i, row, *_ in new if row["photo_sha256"])
     for i, row, identity, phone in new:
         outcomes[i] = Registered(row["id"], True, _created_view(row, identity, phone, photos))
@@ -198,7 +206,12 @@ def in_reach(actor, resident_ids) -> set:
     ids = list(set(resident_ids))
     if not ids:
         return set()
-    visible = set(
+    # Typed in by them in this very unit (a push's resident, then their residence): no query.
+    mine = {i for i in ids if actor.user_id is not None and created_in_unit.holds((actor.user_id, i))}
+    ids = [i for i in ids if i not in mine]
+    if not ids:
+        return mine
+    visible = mine | set(
         db.session.execute(
             residents_visible_to(actor)
             .with_only_columns(Resident.id)
@@ -400,7 +413,11 @@ def read_pii(actor, resident_id, reason: str | None = None) -> dict:
 
 
 def _area_in_scope(actor, area_id) -> Area:
-    area = db.session.execute(areas_visible_to(actor).where(Area.id == area_id)).scalar_one_or_none()
+    """Read once per unit for each area (a push registers a day's people, mostly in one area)."""
+    area = memo(
+        ("residency.area_in_scope", actor.user_id, actor.role, actor.station_id, area_id),
+        lambda: db.session.execute(areas_visible_to(actor).where(Area.id == area_id)).scalar_one_or_none(),
+    )
     if area is None or not area.active:
         raise field_error("area_id", "not an area you register residents in")
     return area

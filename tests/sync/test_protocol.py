@@ -320,6 +320,37 @@ def test_a_push_writes_the_device_and_its_settled_mutations_once(app, tablet, wo
     assert len([s for s in sent if s.lstrip().upper().startswith("INSERT INTO SYNC_MUTATION")]) <= 1
 
 
+def _day(tablet, world, people):
+    """A day's registrations as a tablet pushes them: each person, then their residence."""
+    out = []
+    for _ in range(people):
+        resident_id = uuid.uuid4()
+        out.append(tablet.mutation("resident", "create", resident_id, person()))
+        out.append(
+            tablet.mutation("registration", "create", uuid.uuid4(), _registration(world.areas[0][0], resident_id))
+        )
+    return out
+
+
+def test_a_days_push_costs_a_fixed_number_of_statements_per_person(app, tablet, world):
+    """Each person of a push costs the same few statements: their resident's savepoints, look-up
+    and INSERT; their registration's savepoints, INSERT and the read of the resident its audit
+    snapshot names. The officer's area is read once per push and a resident the push created is
+    in the officer's reach with no query (``in_reach``), nor looked up again by id (``known_id``).
+    One more statement per person is a regression to look at, not to re-pin."""
+    tablet.push(*_day(tablet, world, 1))  # what a first push reads once (caches a server has warm)
+    sent = {}
+    for people in (4, 8):
+        ms = _day(tablet, world, people)
+        with statements(app) as sent[people]:
+            res = tablet.push(*ms)
+        assert [r["status"] for r in res["results"]] == ["applied"] * 2 * people, res
+    per_person = (len(sent[8]) - len(sent[4])) / 4
+    assert per_person == 12, sent[8]
+    assert len([s for s in sent[8] if s.lstrip().upper().startswith("SELECT AREA.")]) == 1
+    assert len(sent[8]) <= 12 * 8 + 20, sent[8]
+
+
 def test_sync_needs_a_device_token(client, make, world):
     resp = client.post("/api/v1/sync/pull", json={"protocol": 1}, headers=make.auth(world.officer[0]))
     assert resp.status_code == 403 and resp.json["type"].endswith("/device-required")
