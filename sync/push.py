@@ -456,6 +456,7 @@ def push(actor: Actor, device_id: uuid.UUID, mutations: list[JsonObject], sent_a
     device = locked_device(device_id)
     batch = Batch(mutations, received_at, device.last_seq)
     last = device.last_seq
+    _prepare(actor, mutations, batch)
     with handling.pushed_creates(batch.created):
         results = _apply_all(actor, device, mutations, batch, last)
     batch.write()
@@ -466,6 +467,19 @@ def push(actor: Actor, device_id: uuid.UUID, mutations: list[JsonObject], sent_a
     # Counted once the push's unit of work has committed: a rolled-back push settled nothing.
     unit_of_work.on_commit(lambda: metrics.sync_mutations_settled(results))
     return {"protocol": 1, "results": results, "last_seq": device.last_seq}
+
+
+def _prepare(actor: Actor, mutations: list[JsonObject], batch: Batch) -> None:
+    """Each batched (entity, op)'s ``prepare`` with the push's mutations of it not settled before."""
+    for key, kind in registry.BATCHES.items():
+        if kind.prepare is not None:
+            new = [
+                m
+                for m in mutations
+                if (m["entity"], m["op"]) == key and as_uuid(m["mutation_id"], "mutation_id") not in batch.stored
+            ]
+            if new:
+                kind.prepare(actor, new)
 
 
 def _apply_all(actor: Actor, device: Device, mutations: list[JsonObject], batch: Batch, last: int) -> list[JsonObject]:

@@ -44,10 +44,18 @@ class Mutation:
     schema: type  # the input schema of the online endpoint for the same action
 
 
+Prepare = Callable[[Actor, list[JsonObject]], None]
+"""``prepare(actor, mutations)``: once per push, before any is applied, with every new mutation of
+the batched (entity, op) the push carries, as sent: reads for all of them in one query what each
+run would otherwise read again (a day's push alternates people and their residence, so runs are
+of one)."""
+
+
 @dataclass(frozen=True)
 class Batch:
     handler: BatchHandler
     schema: type
+    prepare: Prepare | None = None
 
 
 @dataclass(frozen=True)
@@ -114,9 +122,10 @@ def register_handler(entity: str, op: str, handler: Handler, schema: type) -> No
     KNOWN_ENTITIES.add(entity)
 
 
-def register_batch(entity: str, op: str, handler: BatchHandler, schema: type) -> None:
-    """Consecutive new mutations of this (entity, op) in one push go to ``handler`` together."""
-    _put(BATCHES, (entity, op), Batch(handler, schema))
+def register_batch(entity: str, op: str, handler: BatchHandler, schema: type, prepare: Prepare | None = None) -> None:
+    """Consecutive new mutations of this (entity, op) in one push go to ``handler`` together, all
+    of them to ``prepare`` first."""
+    _put(BATCHES, (entity, op), Batch(handler, schema, prepare))
     KNOWN_ENTITIES.add(entity)
 
 

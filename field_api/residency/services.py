@@ -272,9 +272,65 @@ def _id_taken() -> Conflict:
     return Conflict("a resident with this id already exists", errors={"id": ["already used"]})
 
 
+class _KnownBefore:
+    """What ``look_up_known`` read: the blind indexes and ids asked about, and of those the people
+    found ({blind index: id}) and the ids in use. Still true for the rest of the unit (no resident
+    is deleted, nor their identity number changed); what was not found yet may be by now, which
+    the INSERT's unique keys catch (``_insert_one``), settling as the look-up would have."""
+
+    def __init__(self) -> None:
+        self.bidxs: set = set()
+        self.ids: set = set()
+        self.known: dict = {}
+        self.taken: set = set()
+
+
+def look_up_known(identity_numbers: list, ids: list) -> None:
+    """Read, in one query per 500, which of these people (identity numbers as sent: those that are
+    no valid number are skipped) and resident ids are known, for the ``register_residents`` calls
+    of the rest of the unit: a tablet's push registers a day's people one call each, between
+    their residences."""
+    keys, today = pii.keys(), workdays.local_now().date()
+    bidxs, uuids = [], []
+    for raw in identity_numbers:
+        if isinstance(raw, str):
+            try:
+                bidxs.append(keys.blind_index(pii.IDENTITY, normalize(pii.IDENTITY, raw, "", today=today)))
+            except DomainError:
+                continue
+    for raw in ids:
+        try:
+            uuids.append(raw if isinstance(raw, uuid.UUID) else uuid.UUID(str(raw)))
+        except ValueError:
+            continue
+    known, taken = _read_known(bidxs, uuids)
+    before = memo(_KNOWN_BEFORE, _KnownBefore)
+    before.bidxs.update(bidxs)
+    before.ids.update(uuids)
+    before.known.update(known)
+    before.taken |= taken
+
+
+_KNOWN_BEFORE = "residency.known_before"
+
+
 def _known(bidxs: list, ids: list) -> tuple[dict, set]:
-    """({identity blind index: resident id}, {ids in use}) among ``bidxs`` and ``ids``: one query
-    per 500 people."""
+    """({identity blind index: resident id}, {ids in use}) among ``bidxs`` and ``ids``: what
+    ``look_up_known`` read already, and one query per 500 people for the rest."""
+    before = memo(_KNOWN_BEFORE, _KnownBefore)
+    known = {b: before.known[b] for b in bidxs if b in before.known}
+    taken = {i for i in ids if i in before.taken}
+    asked_bidxs = [b for b in bidxs if b not in before.bidxs]
+    asked_ids = [i for i in ids if i not in before.ids]
+    if asked_bidxs or asked_ids:
+        more_known, more_taken = _read_known(asked_bidxs, asked_ids)
+        known.update(more_known)
+        taken |= more_taken
+    return known, taken
+
+
+def _read_known(bidxs: list, ids: list) -> tuple[dict, set]:
+    """``_known`` from the database: one query per 500 people."""
     known, taken, step = {}, set(), 500
     wanted = set(bidxs)
     bidxs, ids = list(wanted), list(set(ids))

@@ -146,6 +146,13 @@ def resident_create_many(
     return out
 
 
+def resident_prepare(actor: Actor, mutations: list[JsonObject]) -> None:
+    """The people a push creates, looked up at once (``residents.look_up_known``)."""
+    residents.look_up_known(
+        [(m.get("data") or {}).get("identity_number") for m in mutations], [m["id"] for m in mutations]
+    )
+
+
 def resident_update(actor: Actor, m: JsonObject, data: JsonObject) -> Outcome:
     data = normalized_phone(data, "phone")
     data.pop("base_version", None)  # the envelope's base_version is the one that counts
@@ -203,7 +210,7 @@ def register() -> None:
     )
     registry.register_related("registration", holder_of)
     # resident.create is settled many at once: most of what a tablet brings back from a day.
-    registry.register_batch("resident", "create", resident_create_many, ResidentIn)
+    registry.register_batch("resident", "create", resident_create_many, ResidentIn, resident_prepare)
     registry.register_handler("resident", "update", resident_update, ResidentPatch)
     registry.register_handler("registration", "create", registration_create, RegistrationIn)
     registry.register_handler("registration", "update", registration_update, RegistrationPatch)
