@@ -68,7 +68,12 @@ def _params(booking, **extra) -> dict:
 
 
 def notify(kind: str, booking, dedupe_key: str, **extra) -> None:
-    outbox.queue(
+    outbox.add(notice(kind, booking, dedupe_key, **extra))
+
+
+def notice(kind: str, booking, dedupe_key: str, **extra) -> dict:
+    """The outbox row of ``notify``'s notice, made now, for ``outbox.add`` once the booking is written."""
+    return outbox.notice(
         kind,
         _params(booking, **extra),
         phone_enc=booking.contact_phone_enc,

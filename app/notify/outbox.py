@@ -64,7 +64,14 @@ def enqueue(
     return row
 
 
-def queue(
+def queue(kind: str, params: dict[str, Any], **recipient: Any) -> None:
+    """A notice (template ``kind``) for the outbox, written with the unit's others in one INSERT
+    as the unit commits (``app.unit_buffer``): it commits or rolls back with the business change
+    and is sent by the dispatcher after the commit. ``notice`` says who ``recipient`` names."""
+    add(notice(kind, params, **recipient))
+
+
+def notice(
     kind: str,
     params: dict[str, Any],
     *,
@@ -73,10 +80,9 @@ def queue(
     station_id: UUID | None = None,
     locale: str = "zh",
     dedupe_key: str | None = None,
-) -> None:
-    """A notice (template ``kind``) for the outbox, written with the unit's others in one INSERT
-    as the unit commits (``app.unit_buffer``): it commits or rolls back with the business change
-    and is sent by the dispatcher after the commit.
+) -> dict[str, Any]:
+    """The outbox row of a notice, made now and queued by ``add`` when the change it is about is
+    written: a write section that sends one then holds its lock for none of this.
 
     ``phone_enc`` is the recipient's number as stored on the record the notice is about; it is
     decrypted, re-encrypted for the outbox and blind-indexed once per unit, however many notices
@@ -87,28 +93,22 @@ def queue(
         bidx = memo(("outbox.user_bidx", user_id), lambda: _user_bidx(user_id))
     if station_id is not None:
         params = {"station": station_name(station_id), **params}
-    _queued.add(
-        outbox_row(
-            kind,
-            params,
-            enc,
-            bidx,
-            station_id=station_id,
-            dedupe_key=dedupe_key,
-            now=utcnow(),
-            user_id=user_id,
-            locale=locale,
-        )
+    return outbox_row(
+        kind,
+        params,
+        enc,
+        bidx,
+        station_id=station_id,
+        dedupe_key=dedupe_key,
+        now=utcnow(),
+        user_id=user_id,
+        locale=locale,
     )
 
 
-def read_ahead(phone_enc: str | None, station_id: UUID | None) -> None:
-    """Do now what ``queue`` will need for a notice to ``phone_enc`` from ``station_id``: decrypt
-    the number, encrypt it again for the outbox and index it (once per unit), and find the
-    station's name. A write section that queues the notice then holds its lock for none of it."""
-    _recipient_in_unit(phone_enc)
-    if station_id is not None:
-        station_name(station_id)
+def add(row: dict[str, Any]) -> None:
+    """Queue a row ``notice`` made, with the unit's others (as ``queue`` does)."""
+    _queued.add(row)
 
 
 def _recipient_in_unit(phone_enc: str | None) -> tuple[str | None, str | None]:

@@ -33,7 +33,7 @@ from appointments.booking.schemas import BookingOut
 from appointments.dispatch import services as dispatch
 from appointments.dispatch import states as visit_states
 from appointments.dispatch.services import transition
-from appointments.notices import notify
+from appointments.notices import notice, notify
 from appointments.timeline import TimelineEvent
 from appointments.windows import services as windows
 
@@ -283,17 +283,18 @@ def _booking_row(actor, data, key, request_hash, area, window, channel, contact_
 @dataclass(slots=True)
 class _Made:
     """What follows a new booking's row, made from it: its visit's and its first timeline event's
-    rows as they will be written, and the booking's audit snapshot."""
+    rows as they will be written, the booking's audit snapshot, and its confirmation's outbox row."""
 
     visit: dict
     booked: dict
     snapshot: dict
+    notice: dict
 
 
 def _made(actor, row: dict) -> _Made:
     """What follows a booking's row, made before its write section from the row alone: the visit,
-    the timeline event, the audit snapshot (the booking's output schema), and the notice's
-    recipient, decrypted and encrypted again for the outbox (``outbox.read_ahead``)."""
+    the timeline event, the audit snapshot (the booking's output schema), and the confirmation
+    (its recipient's number decrypted and encrypted again for the outbox: ``notices.notice``)."""
     visit = dispatch.booking_visit_row(row)
     booked = {
         "booking_id": row["id"],
@@ -303,8 +304,9 @@ def _made(actor, row: dict) -> _Made:
         "detail": {"channel": row["channel"]},
         "actor_role": actor.role,
     }
-    outbox.read_ahead(row["contact_phone_enc"], row["station_id"])
-    return _Made(visit, booked, booking_snapshot(_as_written(row, visit, booked)))
+    booking = _as_written(row, visit, booked)
+    confirmation = notice("booking_confirmed", booking, f"booking-confirmed:{row['id']}")
+    return _Made(visit, booked, booking_snapshot(booking), confirmation)
 
 
 def _as_written(row: dict, visit: dict, booked: dict) -> Written:
@@ -320,7 +322,7 @@ def _written(actor, row: dict, made: _Made) -> Written:
     dispatch.open_booking_visit(made.visit)
     bulk.insert_rows(_TIMELINE, [made.booked])
     audit.record(actor, "booking.create", "booking", booking.id, after=made.snapshot, station_id=booking.station_id)
-    notify("booking_confirmed", booking, f"booking-confirmed:{booking.id}")
+    outbox.add(made.notice)
     return booking
 
 

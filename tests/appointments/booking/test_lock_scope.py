@@ -53,11 +53,13 @@ def test_a_booking_is_one_write_transaction_and_nothing_after_its_commit(app, cl
 def test_a_booking_encrypts_and_dumps_before_it_takes_the_write_lock(app, client, staff_headers, windows, monkeypatch):
     """Every booking of every worker waits for SQLite's write lock, so what needs no lock is done
     before it: the phone numbers encrypted (the booking's and the notice's copy, decrypted once),
-    and the audit snapshot dumped. Only the statements, the chain and the commit hold it."""
+    the audit snapshot dumped, the notice's row made. Only the statements, the chain and the
+    commit hold it."""
     with app.app_context():
         if db.engine.dialect.name != "sqlite":
             pytest.skip("PostgreSQL has no database-wide write lock: the seat's row lock is the guard")
     from app import pii
+    from app.notify import outbox
     from appointments.booking import services
 
     seen: list[tuple[str, bool]] = []
@@ -72,9 +74,10 @@ def test_a_booking_encrypts_and_dumps_before_it_takes_the_write_lock(app, client
     for name in ("encrypt", "decrypt", "blind_index"):
         monkeypatch.setattr(pii, name, spied(name, getattr(pii, name)))
     monkeypatch.setattr(services, "booking_snapshot", spied("snapshot", services.booking_snapshot))
+    monkeypatch.setattr(outbox, "outbox_row", spied("notice", outbox.outbox_row))
     resp = _book(client, staff_headers, windows, "ahead")
     assert resp.status_code == 201, resp.json
-    assert {name for name, _ in seen} == {"encrypt", "decrypt", "blind_index", "snapshot"}, seen
+    assert {name for name, _ in seen} == {"encrypt", "decrypt", "blind_index", "snapshot", "notice"}, seen
     assert [name for name, locked in seen if locked] == [], seen
 
 
