@@ -184,8 +184,8 @@ def create(actor, data: dict, idempotency_key: str | None) -> tuple[Booking | Wr
     contact_phone = _phone(data["contact_phone"], "contact_phone")
     window = _open_window(area.id, data["day"], data["window_start"])
     # What the booking writes is made before its write section: the rows, the audit snapshot, the
-    # notice's recipient. On SQLite the write lock is then held for the statements alone, and the
-    # lock is what every booking of every worker waits for.
+    # confirmation's outbox row. On SQLite the write lock is then held for the statements alone,
+    # and the lock is what every booking of every worker waits for (decision 121).
     row = _booking_row(actor, data, idempotency_key, request_hash, area, window, channel, contact_phone)
     made = _made(actor, row)
     # Everything above only read. The write section starts here (on SQLite: the write lock), and
