@@ -87,6 +87,14 @@ class Watched:
         return path
 
 
+def laid_out(page) -> None:
+    """Wait for the page's load event, which waits for its stylesheets. A locator finds a page's
+    text as soon as the document is parsed, while its CSS may still be on its way on a busy
+    machine: a size or width read then is the unstyled page's (a 24-px link where the styled one
+    is 56)."""
+    page.wait_for_load_state("load")
+
+
 def log_in(page, server, username: str) -> None:
     """Log in on the console's form as one of the demo's accounts, and wait for the answer's page
     to load (the dashboard, or the form again with the reason it refused)."""

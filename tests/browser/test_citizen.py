@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.harness import PHONE, ROOT, Watched, phone_context
+from tests.browser.harness import PHONE, ROOT, Watched, laid_out, phone_context
 
 SHOTS = ROOT / "build" / "screenshots" / "citizen"
 
@@ -28,6 +28,7 @@ def test_a_citizen_finds_the_station_and_areas_on_a_phone(phone, server):
         station.locator("summary").tap()
     assert station.locator("ul.areas li").count() >= 1
     assert page.locator("section.prepare h2").inner_text() == "上门前请准备"
+    laid_out(page)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], "the page scrolls sideways on a phone"
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.harness import PHONE, ROOT, Watched, last_sms_code
+from tests.browser.harness import PHONE, ROOT, Watched, laid_out, last_sms_code
 
 SHOTS = ROOT / "build" / "screenshots" / "citizen"
 PHONE_NUMBER = "13912340188"
@@ -39,6 +39,7 @@ def phone(browser, server) -> Iterator[Watched]:
 
 
 def _shot(page, name: str) -> None:
+    laid_out(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], f"{name} scrolls sideways"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}-375x667.png"), full_page=True)
@@ -66,6 +67,7 @@ def test_a_citizen_books_moves_and_cancels_a_visit_on_a_phone(phone, server):
     expect(page.locator("h1")).to_have_text("选择上门时间")
     first = page.locator("ul.windows a").first
     assert "剩余" in first.inner_text()
+    laid_out(page)
     assert first.bounding_box()["height"] >= 48  # a thumb's target
     _shot(page, "book-window")
     first.tap()

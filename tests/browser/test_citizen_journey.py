@@ -22,7 +22,16 @@ from dateutil.relativedelta import relativedelta
 from PIL import Image, ImageDraw
 
 from app import clock
-from tests.browser.harness import PAGE_BUDGET, PHONE, ROOT, LoggedServer, Watched, logged_server, phone_context
+from tests.browser.harness import (
+    PAGE_BUDGET,
+    PHONE,
+    ROOT,
+    LoggedServer,
+    Watched,
+    laid_out,
+    logged_server,
+    phone_context,
+)
 from tests.browser.station_api import StationApi
 from tests.factories import valid_identity
 
@@ -127,6 +136,7 @@ def _camera_photo() -> bytes:
 
 def _seen(phone: Watched, page, name: str) -> None:
     """Every page of the walk: no sideways scroll, within the budget (figures printed), a screenshot."""
+    laid_out(page)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], f"{name} scrolls sideways"
     weights = phone.weigh(page)
     total = sum(weights.values())
