@@ -470,7 +470,10 @@ def push(actor: Actor, device_id: uuid.UUID, mutations: list[JsonObject], sent_a
 
 
 def _prepare(actor: Actor, mutations: list[JsonObject], batch: Batch) -> None:
-    """Each batched (entity, op)'s ``prepare`` with the push's mutations of it not settled before."""
+    """Each batched (entity, op)'s ``prepare`` with the push's mutations of it not settled before.
+    A read-ahead saves statements and decides nothing: one that fails unexpectedly is logged and
+    undone to its savepoint, and each mutation then reads for itself. Failing the push instead
+    would roll it back whole, and the tablet would send it again forever."""
     for key, kind in registry.BATCHES.items():
         if kind.prepare is not None:
             new = [
@@ -478,8 +481,20 @@ def _prepare(actor: Actor, mutations: list[JsonObject], batch: Batch) -> None:
                 for m in mutations
                 if (m["entity"], m["op"]) == key and as_uuid(m["mutation_id"], "mutation_id") not in batch.stored
             ]
-            if new:
-                kind.prepare(actor, new)
+            if not new:
+                continue
+            try:
+                with db.session.begin_nested():
+                    kind.prepare(actor, new)
+            except Exception as exc:
+                if is_retryable(exc):
+                    raise  # the database's failure: the whole push is retried, or answered 503
+                meta = current_meta()
+                log.error(
+                    "a push's read-ahead failed; its mutations read for themselves",
+                    exc_info=exc,
+                    extra={"entity": key[0], "op": key[1], "request_id": meta.request_id if meta else None},
+                )
 
 
 def _apply_all(actor: Actor, device: Device, mutations: list[JsonObject], batch: Batch, last: int) -> list[JsonObject]:

@@ -4,6 +4,7 @@ future, and a mutation the server fails on unexpectedly."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import timedelta
 
@@ -152,6 +153,31 @@ def test_an_unexpected_failure_settles_one_mutation_as_internal_error(app, table
     assert "disk on fire" not in str(results[0])
     assert results[1]["status"] == "applied"
     assert any(getattr(r, "mutation_id", None) == failing["mutation_id"] for r in caplog.records)
+
+
+def test_a_failed_read_ahead_costs_only_its_reads_and_the_push_applies(app, tablet, world, monkeypatch, caplog):
+    """The push's look-up of its new people fails after a statement the database refused (on
+    PostgreSQL that aborts the transaction): the people and their residences still settle."""
+    from sync import registry
+    from tests.sync.test_protocol import _day
+
+    def broken(_actor, _mutations):
+        try:
+            db.session.execute(sa.text("SELECT 1 / 0 FROM device WHERE 1 / 0 = 1")).all()
+        except sa.exc.DBAPIError:
+            pass  # PostgreSQL refuses it (its transaction is now aborted); SQLite reads NULL
+        raise RuntimeError("index on fire")
+
+    key = ("resident", "create")
+    monkeypatch.setitem(registry.BATCHES, key, dataclasses.replace(registry.BATCHES[key], prepare=broken))
+    known = person()
+    first = tablet.push(tablet.mutation("resident", "create", uuid.uuid4(), known))["results"][0]
+    results = tablet.push(*_day(tablet, world, 2), tablet.mutation("resident", "create", uuid.uuid4(), known))[
+        "results"
+    ]
+    assert [r["status"] for r in results] == ["applied"] * 5, results
+    assert results[4]["record"]["id"] == first["record"]["id"]  # still matched by identity number, read alone
+    assert any("read-ahead failed" in r.getMessage() and r.exc_info for r in caplog.records)
 
 
 def test_unknown_entities_and_ops_name_their_field(tablet):
