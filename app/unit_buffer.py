@@ -11,6 +11,9 @@ Nothing reads a buffered row before the commit: a feature whose own unit must se
 database (the one-time code, sent before the unit ends) writes them directly instead, or calls
 ``write_now`` first (the demo seed, which marks some of its own messages as failed).
 
+A ``UnitLog`` follows the same savepoint rule for values a unit notes for its own later steps
+and never writes.
+
 ``memo`` keeps what every row of a unit would otherwise look up again (a station's name, a phone
 number decrypted and encrypted for the outbox) for the rest of the unit."""
 
@@ -31,27 +34,38 @@ from app.unit_of_work import before_commit
 
 T = TypeVar("T")
 _MEMO = "unit_memo"
-_buffers: list[UnitBuffer] = []
-# For each open savepoint, how many rows each buffer held when it began.
+_tracked: list[_UnitRows] = []  # every buffer and log: what a rolled-back savepoint trims
+_buffers: list[UnitBuffer] = []  # the ones written at the commit
+# For each open savepoint, how many rows each buffer and log held when it began.
 _marks: weakref.WeakKeyDictionary[SessionTransaction, dict[str, int]] = weakref.WeakKeyDictionary()
 
 
-class UnitBuffer:
+class _UnitRows:
+    """A list of rows kept in the session for one unit of work: a rolled-back savepoint drops
+    what was added inside it (``_drop_rolled_back``); the unit's end drops them all (``_forget``)."""
+
+    def __init__(self, name: str, kind: str) -> None:
+        self.key = f"{kind}:{name}"
+        self.index_key = f"{self.key}:index"  # what a subclass derives from the rows, dropped with them
+        _tracked.append(self)
+
+    def pending(self, session: Session) -> list[Any]:
+        rows: list[Any] = session.info.setdefault(self.key, [])
+        return rows
+
+
+class UnitBuffer(_UnitRows):
     """Rows for ``table``, added during a unit and inserted at its commit. Every row of a buffer
     has the same keys (the INSERT's columns)."""
 
     def __init__(self, name: str, table: Callable[[], sa.Table]) -> None:
-        self.key = f"unit_buffer:{name}"
+        super().__init__(name, "unit_buffer")
         self._table = table
         _buffers.append(self)
         before_commit(self.key, self.write)
 
     def add(self, row: dict[str, Any]) -> None:
         self.pending(db.session()).append(row)
-
-    def pending(self, session: Session) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = session.info.setdefault(self.key, [])
-        return rows
 
     def write(self, session: Session) -> None:
         """The unit's rows in one bulk write (called as the unit commits): ``app.bulk``'s INSERT,
@@ -62,36 +76,35 @@ class UnitBuffer:
             bulk.insert_rows(self._table(), rows)
 
 
-class UnitLog(UnitBuffer):
+class UnitLog(_UnitRows):
     """Values a unit notes for its own later steps and never writes: like a buffer's rows, those
     noted inside a savepoint that rolls back are dropped with it, so what the log holds is what
     the unit's transaction holds (the residents a push created, which its later registrations
     may name without asking the database whether the officer may see them)."""
 
     def __init__(self, name: str) -> None:
-        super().__init__(name, _no_table)
-        self._index_key = f"{self.key}:index"  # dropped with the log's rolled-back rows
-
-    def write(self, session: Session) -> None:
-        """Nothing to write: the log ends with its unit (``_forget``)."""
+        super().__init__(name, "unit_log")
+        # Nothing to write; but what it holds keeps the unit's commit due, and the end of that
+        # transaction forgets it (``_forget``): a unit that only noted values must not hand them on.
+        before_commit(self.key, _nothing_to_write)
 
     def note(self, value: Hashable) -> None:
-        self.pending(db.session()).append(value)  # type: ignore[arg-type]  # a log's rows are any values
+        self.pending(db.session()).append(value)
 
     def holds(self, value: Hashable) -> bool:
         """Whether the unit noted ``value`` (and kept it): a set kept beside the log, extended with
         what was noted since the last look and rebuilt when a savepoint dropped some."""
         session = db.session()
         noted: list[Any] = session.info.get(self.key) or []
-        index: tuple[int, set[Any]] = session.info.get(self._index_key) or (0, set())
+        index: tuple[int, set[Any]] = session.info.get(self.index_key) or (0, set())
         seen = index[1]
         seen.update(noted[index[0] :])
-        session.info[self._index_key] = (len(noted), seen)
+        session.info[self.index_key] = (len(noted), seen)
         return value in seen
 
 
-def _no_table() -> sa.Table:
-    raise RuntimeError("a UnitLog is never written")
+def _nothing_to_write(_session: Session) -> None:
+    return None
 
 
 def write_now(session: Session) -> None:
@@ -116,7 +129,7 @@ def memo(key: Hashable, compute: Callable[[], T]) -> T:
 @event.listens_for(Session, "after_transaction_create")
 def _mark(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
-        _marks[transaction] = {b.key: len(session.info.get(b.key) or ()) for b in _buffers}
+        _marks[transaction] = {t.key: len(session.info.get(t.key) or ()) for t in _tracked}
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -126,14 +139,14 @@ def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction
             rows = session.info.get(key)
             if rows is not None:
                 del rows[mark:]
-            session.info.pop(f"{key}:index", None)  # a log's index of what it held
+            session.info.pop(f"{key}:index", None)
 
 
 @event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction: SessionTransaction) -> None:
     """A unit that ended (committed rows were written; a rolled-back unit's rows go unwritten)."""
     if ends_outermost(transaction):
-        for b in _buffers:
-            session.info.pop(b.key, None)
-            session.info.pop(f"{b.key}:index", None)
+        for t in _tracked:
+            session.info.pop(t.key, None)
+            session.info.pop(t.index_key, None)
         session.info.pop(_MEMO, None)
