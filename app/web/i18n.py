@@ -97,15 +97,19 @@ def phrase_patterns(folder: str) -> tuple[tuple[re.Pattern[str], tuple[str, ...]
     its English with any values in their places: how a reason made by ``app.errors.phrase`` is
     known again, here and on the tablet (``tablet/static/js/reasons.js``, same rules). A template
     with other conversions (``%(n)d``: a value read back is text) or with no words of its own
-    (it would match any sentence) is left out."""
+    (it would match any sentence) is left out. The templates with the most words of their own come
+    first (the catalogue's order among equals): a sentence made from a particular template (``declared
+    %(declared)s, but the bytes are not an accepted type``) is not taken by a general one that
+    matches it too (``declared %(declared)s, but the bytes are %(actual)s``)."""
     found = []
     for msgid in catalogue(folder):
         pieces = _PLACEHOLDER.split(msgid)  # text, name, text, name, …, text
         words = "".join(pieces[::2])
         if len(pieces) > 1 and "%" not in words and re.search(r"[A-Za-z]", words):
             regex = "".join(re.escape(p) if i % 2 == 0 else "(.+?)" for i, p in enumerate(pieces))
-            found.append((re.compile(regex, re.DOTALL), tuple(pieces[1::2]), msgid))
-    return tuple(found)
+            found.append((len(words), re.compile(regex, re.DOTALL), tuple(pieces[1::2]), msgid))
+    found.sort(key=lambda f: -f[0])  # stable: equals keep the catalogue's order
+    return tuple((pattern, names, msgid) for _, pattern, names, msgid in found)
 
 
 def translate_text(text: str) -> str:

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from app.errors import phrase
+from app.web.i18n import MESSAGES_LOCALE, catalogue
 from doorstep_protocol import device_proof, identity, receipts
 from doorstep_protocol.encoding import b64url, json_bytes, raw_signature
 from doorstep_protocol.limits import PROTOCOL_VERSION
@@ -468,12 +470,63 @@ def conflicts() -> dict:
     return {"cases": cases}
 
 
+def reasons() -> dict:
+    """The server's English reasons with the Chinese an officer reads for them, on the server and on
+    the tablet alike. The Chinese is the catalogue's own, filled with the values the reason was
+    made with: a translator has only the English to find the template and values in again."""
+    zh = catalogue(MESSAGES_LOCALE)
+    cases = []
+
+    def translated(template: str, note: str, **values: str) -> None:
+        cases.append({"reason": phrase(template, **values), "expected": zh[template] % values, "note": note})
+
+    def kept(reason: str, note: str) -> None:
+        assert reason not in zh, reason
+        cases.append({"reason": reason, "expected": reason, "note": note})
+
+    translated("registered elsewhere", "a fixed sentence, looked up whole")
+    translated("Not a valid date.", "a fixed sentence with a pattern's special character in it")
+    translated("must be at most %(limit)s characters", "a template with a number in it", limit="500")
+    translated(
+        "must be one of %(choices)s",
+        "a value with a pattern's special characters, and `$1` that a replacement could take for a group",
+        choices=r"completed, not_home (a.b) [x]*+? ^$1 \d{2}|",
+    )
+    translated(
+        "must lie between %(earliest)s and the server's clock plus %(seconds)s s: is the device's clock right?",
+        "two values; the template's own words hold `?` and `'`",
+        earliest="2026-03-01",
+        seconds="300",
+    )
+    translated("not needed for this application: %(names)s", "a value in Chinese", names="租赁合同, 户口本")
+    translated("core materials missing: %(names)s", "a value across lines", names="photo,\nrental_contract")
+    translated(
+        "declared %(declared)s, but the bytes are not an accepted type",
+        "matches a more general template too: the one with more words of its own is meant",
+        declared="image/png",
+    )
+    translated(
+        "declared %(declared)s, but the bytes are %(actual)s",
+        "the general template",
+        declared="image/png",
+        actual="application/pdf",
+    )
+    kept("no such visit", "no template in the catalogue makes it: stays English")
+    kept("constructor", "unknown too, though every JavaScript object answers to the name")
+    kept("must be one of ", "a template's words with no value where it has one: not that template")
+    kept(phrase("must be one of %(choices)s", choices="50%, 100%"), "a `%` in it: left as it is")
+    assert "%(n)d days" in zh
+    kept(phrase("%(n)d days", n=3), "made from `%(n)d days`: a template with other conversions is left out")
+    return {"accept_language": "zh-CN", "cases": cases}
+
+
 def main() -> None:
     _write("identity_numbers.json", identity_numbers())
     _write("device_proofs.json", device_proofs())
     _write("receipts.json", receipt_vectors())
     _write("mutations.json", mutations())
     _write("conflicts.json", conflicts())
+    _write("reasons.json", reasons())
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The server passes the shared vectors: the same facts a tablet's tests check, checked here
 against the server's own code paths (ID validation, Device-Proof verification, receipt signing
-and verification, mutation input schemas, the field merge)."""
+and verification, mutation input schemas, the field merge, refusal reasons read in Chinese)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ PROOFS = vectors("device_proofs")
 RECEIPTS = vectors("receipts")
 MUTATIONS = vectors("mutations")
 CONFLICTS = vectors("conflicts")
+REASONS = vectors("reasons")
 
 
 @pytest.mark.parametrize("case", IDS["valid"], ids=lambda c: c["canonical"])
@@ -146,3 +147,19 @@ def test_server_merge_follows_the_vectors(case):
         case["apply"],
         case["conflict_fields"],
     )
+
+
+@pytest.mark.parametrize("case", REASONS["cases"], ids=lambda c: c["note"])
+def test_server_reads_vector_reasons_in_chinese(app, case):
+    from app.web.i18n import translate_reason
+
+    with app.test_request_context("/api/v1/sync/push", headers={"Accept-Language": REASONS["accept_language"]}):
+        assert translate_reason(case["reason"]) == case["expected"]
+
+
+def test_the_reason_vectors_are_what_the_catalogue_makes_now():
+    """A catalogue that words a reason otherwise, or drops its template, leaves the file stale:
+    regenerate it (``python -m tests.doorstep_protocol.make_vectors``) and the tablet's test reads it."""
+    from tests.doorstep_protocol.make_vectors import reasons
+
+    assert reasons() == REASONS
