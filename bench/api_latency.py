@@ -17,8 +17,9 @@ Usage::
         .venv/bin/python bench/api_latency.py              # PostgreSQL
     .venv/bin/python bench/api_latency.py --requests 1000 --rounds 5
 
-Then, unless ``--served 0``, both serve the same bookings under gunicorn with the same worker count
-(``api_served: <bookings/s> bookings/s ratio=<anchor ÷ Doorstep>``). The last line is
+Then, unless ``--served 0``, both serve the same bookings under gunicorn with the same worker count,
+both servers up at once, in alternating rounds (``api_served: <Doorstep's median round> bookings/s
+ratio=<the median round pair's anchor ÷ Doorstep>``). The last line is
 ``api_latency: <Doorstep booking median> ms ratio=<Doorstep ÷ anchor>``.
 """
 
@@ -34,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,9 +147,32 @@ def served(port: int, jobs: list[tuple[str, bytes, dict]], threads: int) -> tupl
     return len(jobs) / (time.perf_counter() - start), errors[0]
 
 
-def under_gunicorn(server: str | None, requests: int, workers: int, threads: int) -> tuple[float, float, int]:
-    """Bookings/s of Doorstep and of the anchor, each under gunicorn with ``workers`` workers, on
-    fresh throwaway databases; and the requests that failed."""
+@dataclass
+class Served:
+    """Bookings/s under gunicorn, a rate per round of each app: Doorstep's (``ours``) and the
+    anchor's (``theirs``), the rounds in the order they were served, and the requests that failed."""
+
+    ours: list[float] = field(default_factory=list)
+    theirs: list[float] = field(default_factory=list)
+    failed: int = 0
+
+    @property
+    def rate(self) -> float:
+        return statistics.median(self.ours)
+
+    @property
+    def ratio(self) -> float:
+        """The median of each round's anchor ÷ Doorstep: a pair served seconds apart shares the
+        machine's speed of those seconds."""
+        return statistics.median(t / o for o, t in zip(self.ours, self.theirs, strict=True))
+
+
+def under_gunicorn(server: str | None, requests: int, workers: int, threads: int, rounds: int) -> Served:
+    """Doorstep and the anchor, each under gunicorn with ``workers`` workers on a fresh throwaway
+    database, both up at once, serving ``requests`` bookings each in alternating rounds (a round
+    of Doorstep's, then one of the anchor's), as the in-process figures are timed. On a shared
+    machine the speed drifts by half within a minute: one app served whole after the other took
+    that drift for a difference between them."""
     from app.config import Config
     from compose import create_app
 
@@ -158,21 +183,32 @@ def under_gunicorn(server: str | None, requests: int, workers: int, threads: int
     ):
         app = create_app(Config(doorstep_env(ours)))
         scene = booking_race.set_up(app, windows=6, capacity=requests)
-        with booking_race.gunicorn(ours, workers, logs) as srv:
-            auth = {"Authorization": f"Bearer {booking_race.log_in(srv.port, scene)}"}
-            jobs = [
-                ("/api/v1/bookings", body, {**auth, "Idempotency-Key": key, "Content-Type": "application/json"})
-                for key, body in booking_race.booking_requests(scene, requests)
-            ]
-            ours_rps, ours_errors = served(srv.port, jobs, threads)
         engine = lean_anchor.engine_for(theirs.url)
         area_id, _, token = lean_anchor.seed(engine, day=scene.day, capacity=requests)
         engine.dispose()
-        with booking_race.gunicorn(theirs, workers, logs, "bench.lean_anchor:create_app()") as srv:
+        with (
+            booking_race.gunicorn(ours, workers, logs) as our_server,
+            booking_race.gunicorn(theirs, workers, logs, "bench.lean_anchor:create_app()") as their_server,
+        ):
+            auth = {"Authorization": f"Bearer {booking_race.log_in(our_server.port, scene)}"}
+            our_jobs = [
+                ("/api/v1/bookings", body, {**auth, "Idempotency-Key": key, "Content-Type": "application/json"})
+                for key, body in booking_race.booking_requests(scene, requests)
+            ]
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-            jobs = [("/bookings", body, headers) for body in anchor_bodies(area_id, scene.day, requests)]
-            theirs_rps, theirs_errors = served(srv.port, jobs, threads)
-    return ours_rps, theirs_rps, ours_errors + theirs_errors
+            their_jobs = [("/bookings", body, headers) for body in anchor_bodies(area_id, scene.day, requests)]
+            result = Served()
+            per_round = requests // rounds
+            for r in range(rounds):
+                block = slice(r * per_round, (r + 1) * per_round)
+                for port, jobs, rates in (
+                    (our_server.port, our_jobs, result.ours),
+                    (their_server.port, their_jobs, result.theirs),
+                ):
+                    rate, errors = served(port, jobs[block], threads)
+                    rates.append(rate)
+                    result.failed += errors
+    return result
 
 
 def parse_args(argv=None):
@@ -181,7 +217,9 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=6, help="alternating rounds (default 6)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed requests per app first (default 20)")
     cores = os.cpu_count() or 1
-    parser.add_argument("--served", type=int, default=1000, help="bookings per app under gunicorn (0: skip)")
+    parser.add_argument(
+        "--served", type=int, default=3000, help="bookings per app under gunicorn, in --rounds rounds (0: skip)"
+    )
     parser.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn workers (2 x cores + 1)")
     parser.add_argument("--threads", type=int, default=4 * cores, help="client threads (4 x cores)")
     return parser.parse_args(argv)
@@ -216,7 +254,7 @@ def main(argv=None) -> int:
         label = ours.kind
 
     if args.served:
-        ours_rps, theirs_rps, failed = under_gunicorn(server, args.served, args.workers, args.threads)
+        serving = under_gunicorn(server, args.served, args.workers, args.threads, args.rounds)
     ms = {k: statistics.median(v) * 1000 for k, v in times.items()}
     p95 = {k: statistics.quantiles(v, n=20)[18] * 1000 for k, v in times.items()}
     say(f"database        {label} (one throwaway database per app)")
@@ -231,13 +269,17 @@ def main(argv=None) -> int:
     )
     if args.served:
         say(
-            f"gunicorn        {args.workers} workers, {args.threads} client threads, {args.served} bookings each: "
-            f"Doorstep {ours_rps:.0f} req/s, anchor {theirs_rps:.0f} req/s, gap {theirs_rps / ours_rps:.1f}x; "
-            f"failed {failed}"
+            f"gunicorn        {args.workers} workers, {args.threads} client threads, {args.served} bookings each "
+            f"in {args.rounds} alternating rounds; failed {serving.failed}"
         )
+        for name, rates in (("Doorstep", serving.ours), ("anchor", serving.theirs)):
+            say(
+                f"  {name:<13} median {statistics.median(rates):.0f} req/s, rounds "
+                + " ".join(f"{r:.0f}" for r in rates)
+            )
     say(f"api_latency_me: {ms['d_me']:.2f} ms ratio={ms['d_me'] / ms['a_me']:.1f}")
     if args.served:
-        say(f"api_served: {ours_rps:.0f} bookings/s ratio={theirs_rps / ours_rps:.1f}")
+        say(f"api_served: {serving.rate:.0f} bookings/s ratio={serving.ratio:.1f}")
     say(f"api_latency: {ms['d_book']:.2f} ms ratio={ms['d_book'] / ms['a_book']:.1f}")
     return 0
 
