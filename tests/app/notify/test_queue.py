@@ -58,7 +58,7 @@ def test_a_units_notices_are_one_insert_at_commit_with_the_texts_of_old(app, mak
         sqlite = db.engine.dialect.name == "sqlite"
     assert written == [("notification", 3)]  # one bulk write of the unit's three rows
     inserts = [s for s in sent if s.startswith("INSERT INTO notification")]
-    assert len(inserts) == (1 if sqlite else 0)  # PostgreSQL's goes by COPY, which these events do not see
+    assert len(inserts) == (1 if sqlite else 0)  # PostgreSQL's three go by COPY, which these events do not see
     assert len([s for s in sent if "FROM station" in s]) == 1
     assert len(decrypted) == 2  # one per phone, not one per notice
 
