@@ -75,7 +75,7 @@ def translate_reason(text: str) -> str:
     """One sentence in the request's language: the catalogue's own, or one made with
     ``app.errors.phrase`` from a template the catalogue translates, its values put back in the
     translation. Anything else stays as it was."""
-    if "%" in text:  # gettext would try to format it
+    if not text or "%" in text:  # gettext("") is the catalogue's header; with "%" it would format
         return text
     translated = gettext(text)
     if translated != text:
@@ -115,7 +115,7 @@ def phrase_patterns(folder: str) -> tuple[tuple[re.Pattern[str], tuple[str, ...]
 def translate_text(text: str) -> str:
     """A fixed text (a problem title) in the request's language; texts with ``%`` stay as they are
     (gettext would try to format them)."""
-    return text if "%" in text else gettext(text)
+    return text if not text or "%" in text else gettext(text)
 
 
 def compiled_catalogue(folder: str) -> Path:

@@ -121,6 +121,14 @@ def test_reasons_are_known_again_by_their_templates(app, english, chinese):
         assert translate_reason(english) == chinese
 
 
+def test_an_empty_text_stays_empty_not_the_catalogues_header(app):
+    """gettext's translation of "" is the catalogue's header (its project, dates and encoding)."""
+    from app.web.i18n import translate_detail, translate_reason, translate_text
+
+    with app.test_request_context("/api/v1/me", headers={"Accept-Language": "zh-CN"}):
+        assert (translate_reason(""), translate_detail(""), translate_text("")) == ("", "", "")
+
+
 def _po(locale):
     with catalogue.po_path(locale).open("rb") as f:
         return read_po(f, locale=locale)
