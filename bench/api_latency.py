@@ -222,7 +222,10 @@ def parse_args(argv=None):
     )
     parser.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn workers (2 x cores + 1)")
     parser.add_argument("--threads", type=int, default=4 * cores, help="client threads (4 x cores)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if 0 < args.served < args.rounds:
+        parser.error("--served must be at least --rounds: every round serves at least one booking of each app")
+    return args
 
 
 def main(argv=None) -> int:
