@@ -37,7 +37,7 @@ _MEMO = "unit_memo"
 _tracked: list[_UnitRows] = []  # every buffer and log: what a rolled-back savepoint trims
 _buffers: list[UnitBuffer] = []  # the ones written at the commit
 # For each open savepoint, how many rows each buffer and log held when it began.
-_marks: weakref.WeakKeyDictionary[SessionTransaction, dict[str, int]] = weakref.WeakKeyDictionary()
+_marks: weakref.WeakKeyDictionary[SessionTransaction, dict[_UnitRows, int]] = weakref.WeakKeyDictionary()
 
 
 class _UnitRows:
@@ -129,17 +129,17 @@ def memo(key: Hashable, compute: Callable[[], T]) -> T:
 @event.listens_for(Session, "after_transaction_create")
 def _mark(session: Session, transaction: SessionTransaction) -> None:
     if transaction.nested:
-        _marks[transaction] = {t.key: len(session.info.get(t.key) or ()) for t in _tracked}
+        _marks[transaction] = {t: len(session.info.get(t.key) or ()) for t in _tracked}
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.nested and previous_transaction in _marks:
-        for key, mark in _marks.pop(previous_transaction).items():
-            rows = session.info.get(key)
+        for tracked, mark in _marks.pop(previous_transaction).items():
+            rows = session.info.get(tracked.key)
             if rows is not None:
                 del rows[mark:]
-            session.info.pop(f"{key}:index", None)
+            session.info.pop(tracked.index_key, None)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -17,7 +17,7 @@ from flask import current_app
 from app import bulk, metrics, pii, unit_of_work
 from app.auth.actor import Actor
 from app.auth.models import Device
-from app.context import audit_context, current_meta
+from app.context import audit_context
 from app.db import new_id, table_of, utcnow
 from app.errors import DomainError, field_error, phrase
 from app.extensions import db
@@ -213,8 +213,8 @@ def _unknown(m: JsonObject) -> JsonObject:
 def _internal(m: JsonObject, exc: BaseException) -> JsonObject:
     """An unexpected failure settles the one mutation it hit (logged with the request and mutation
     ids, never its data): a push that answered 500 would be rolled back whole and sent again
-    forever, stopping the officer's day at one bad mutation."""
-    meta = current_meta()
+    forever, stopping the officer's day at one bad mutation. The log line carries the request id
+    (``app.logs``)."""
     log.error(
         "mutation failed unexpectedly",
         exc_info=exc,
@@ -223,7 +223,6 @@ def _internal(m: JsonObject, exc: BaseException) -> JsonObject:
             "seq": m["seq"],
             "entity": m["entity"],
             "op": m["op"],
-            "request_id": meta.request_id if meta else None,
         },
     )
     return _rejected(m, {"_": ["the server failed to apply this mutation; it has been logged"]}, "internal-error")
@@ -489,11 +488,10 @@ def _prepare(actor: Actor, mutations: list[JsonObject], batch: Batch) -> None:
             except Exception as exc:
                 if is_retryable(exc):
                     raise  # the database's failure: the whole push is retried, or answered 503
-                meta = current_meta()
                 log.error(
                     "a push's read-ahead failed; its mutations read for themselves",
                     exc_info=exc,
-                    extra={"entity": key[0], "op": key[1], "request_id": meta.request_id if meta else None},
+                    extra={"entity": key[0], "op": key[1]},
                 )
 
 
