@@ -24,7 +24,6 @@ import os
 import random
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -224,11 +223,9 @@ def server_side(app, pid: int) -> tuple | None:
     A frozen client may already have written a statement, say the COMMIT of a claim, that the
     PostgreSQL server is still carrying out; an outbox read then may not be the last word. The
     caller reads the outbox between two looks at this, equal and idle, so the read is final. On
-    SQLite the commit happens inside the frozen process, but in two steps: the frames go into the
-    WAL, then the WAL's index is told of them. A process frozen between the two has committed
-    for whoever opens the database next, yet no reader sees it: that is not a pause either."""
+    SQLite the commit happens inside the frozen process, so freezing it is enough."""
     if not POSTGRES:
-        return None if _wal_ahead_of_its_index(sa.engine.make_url(database_url()).database or "") else ()
+        return ()
     ports = sorted(client_ports(pid))
     with app.app_context():
         rows = db.session.execute(
@@ -242,30 +239,6 @@ def server_side(app, pid: int) -> tuple | None:
     if any(state not in ("idle", "idle in transaction") for _port, state, _changed in rows):
         return None
     return tuple(tuple(row) for row in rows)
-
-
-def _wal_ahead_of_its_index(path: str) -> bool:
-    """Whether SQLite's WAL holds a frame of its current generation past the last one its index
-    (the ``-shm`` file) lists, or the index's header is being rewritten (its two copies differ):
-    a write under way, committed or not, that readers do not see yet. The layouts are SQLite's
-    documented file formats: the index header's ``mxFrame`` at byte 16 (native order), the WAL
-    header's page size at byte 8 and salts at 16–23, each frame's salts at bytes 8–15 of its
-    24-byte header (big-endian)."""
-    index_file, wal_file = Path(f"{path}-shm"), Path(f"{path}-wal")
-    if not (index_file.exists() and wal_file.exists()):
-        return False
-    index = index_file.read_bytes()[:96]
-    if len(index) < 96 or index[:48] != index[48:96]:
-        return True
-    (last_frame,) = struct.unpack_from("=I", index, 16)
-    with wal_file.open("rb") as wal:
-        header = wal.read(32)
-        if len(header) < 32:
-            return False
-        (page_size,) = struct.unpack_from(">I", header, 8)
-        wal.seek(32 + last_frame * (24 + page_size))
-        frame = wal.read(24)
-    return len(frame) == 24 and frame[8:16] == header[16:24]
 
 
 def client_ports(pid: int) -> set[int]:
